@@ -1,0 +1,76 @@
+//! The annotated item: parsed as a function, and checked to be one the macros can wrap.
+
+use proc_macro2::TokenStream;
+use syn::spanned::Spanned;
+
+use crate::errors::Errors;
+
+/// Parses `item` as a function with a body, or says on which token it is not one.
+pub(crate) fn parse_fn(item: TokenStream, macro_name: &str, errors: &mut Errors) -> Option<syn::ItemFn> {
+    let parsed: syn::Item = match syn::parse2(item) {
+        Ok(parsed) => parsed,
+        Err(_) => {
+            // A trait method without a body, or tokens that are no item: neither can be wrapped.
+            errors.push(syn::Error::new(
+                proc_macro2::Span::call_site(),
+                format!("#[{macro_name}] goes on a function with a body"),
+            ));
+            return None;
+        }
+    };
+    let function = match parsed {
+        syn::Item::Fn(function) => function,
+        other => {
+            errors.push(syn::Error::new(
+                item_keyword_span(&other),
+                format!("#[{macro_name}] goes on a function, not on {}", item_kind(&other)),
+            ));
+            return None;
+        }
+    };
+    if let Some(constness) = &function.sig.constness {
+        errors.push(syn::Error::new(
+            constness.span,
+            format!("#[{macro_name}] cannot go on a `const fn`: recording a call is not possible in a const context"),
+        ));
+    }
+    if let Some(variadic) = &function.sig.variadic {
+        errors.push(syn::Error::new(
+            variadic.span(),
+            format!("#[{macro_name}] cannot go on a variadic function"),
+        ));
+    }
+    Some(function)
+}
+
+fn item_keyword_span(item: &syn::Item) -> proc_macro2::Span {
+    match item {
+        syn::Item::Struct(item) => item.struct_token.span,
+        syn::Item::Enum(item) => item.enum_token.span,
+        syn::Item::Union(item) => item.union_token.span,
+        syn::Item::Impl(item) => item.impl_token.span,
+        syn::Item::Trait(item) => item.trait_token.span,
+        syn::Item::Mod(item) => item.mod_token.span,
+        syn::Item::Const(item) => item.const_token.span,
+        syn::Item::Static(item) => item.static_token.span,
+        syn::Item::Type(item) => item.type_token.span,
+        syn::Item::Use(item) => item.use_token.span,
+        other => other.span(),
+    }
+}
+
+fn item_kind(item: &syn::Item) -> &'static str {
+    match item {
+        syn::Item::Struct(_) => "a struct",
+        syn::Item::Enum(_) => "an enum",
+        syn::Item::Union(_) => "a union",
+        syn::Item::Impl(_) => "an impl block (put it on the methods inside)",
+        syn::Item::Trait(_) => "a trait (put it on the methods of an impl)",
+        syn::Item::Mod(_) => "a module",
+        syn::Item::Const(_) => "a const",
+        syn::Item::Static(_) => "a static",
+        syn::Item::Type(_) => "a type alias",
+        syn::Item::Use(_) => "a use declaration",
+        _ => "this item",
+    }
+}

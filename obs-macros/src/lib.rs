@@ -1,0 +1,30 @@
+//! Attribute macros of [obs](https://docs.rs/obs-runtime). Depend on `obs-runtime`, which
+//! re-exports them; this crate holds no runtime logic and does no I/O.
+//!
+//! Each macro runs parse -> check -> expand: arguments parse into a typed struct, every check
+//! that can fail runs before any code is generated, and all errors are reported at once, each on
+//! the offending token. When the pillar's Cargo feature is off the macro still checks its
+//! arguments, then returns the function exactly as written.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::unimplemented)]
+
+mod errors;
+mod item;
+mod track_request;
+
+use proc_macro::TokenStream;
+
+/// Records RED metrics (rate, errors, duration) for every call of the function.
+///
+/// ```ignore
+/// #[obs_runtime::track_request("GET", "/users")]
+/// fn get_users() -> Result<Vec<User>, ApiError> { /* ... */ }
+///
+/// #[obs_runtime::track_request(method = "POST", endpoint = "/login", track_concurrency)]
+/// async fn login(form: Form) -> Response { /* ... */ }
+/// ```
+///
+/// The full documentation, with examples that compile, is on `obs_runtime::track_request`.
+#[proc_macro_attribute]
+pub fn track_request(args: TokenStream, item: TokenStream) -> TokenStream {
+    track_request::track_request(args.into(), item.into(), cfg!(feature = "metrics")).into()
+}

@@ -1,0 +1,202 @@
+//! The arguments of `#[track_request]` as typed data.
+//!
+//! Accepted: `"GET", "/users"` (positional, the chapter's form) or `method = "GET", endpoint =
+//! "/users"`, then any of `buckets = [..]`, `track_concurrency`, `crate = path`. Every argument is
+//! parsed on its own, so one bad argument does not hide the errors of the others.
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use syn::parse::{ParseStream, Parser};
+
+use crate::errors::Errors;
+
+pub(crate) const OPTIONS: &str = "`method`, `endpoint`, `buckets`, `track_concurrency`, `crate`";
+
+/// A bucket bound as written, with its span for later checks.
+pub(crate) struct Bound {
+    pub(crate) value: f64,
+    pub(crate) span: Span,
+}
+
+pub(crate) struct Buckets {
+    pub(crate) bounds: Vec<Bound>,
+    pub(crate) span: Span,
+}
+
+#[derive(Default)]
+pub(crate) struct RequestArgs {
+    pub(crate) method: Option<syn::LitStr>,
+    pub(crate) endpoint: Option<syn::LitStr>,
+    pub(crate) buckets: Option<Buckets>,
+    pub(crate) track_concurrency: bool,
+    pub(crate) krate: Option<syn::Path>,
+}
+
+impl RequestArgs {
+    pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> RequestArgs {
+        let mut args = RequestArgs::default();
+        let mut positional = 0usize;
+        let mut named_seen = false;
+        let mut seen: Vec<String> = Vec::new();
+        for segment in split_on_commas(tokens) {
+            let result = (|input: ParseStream| {
+                args.parse_one(input, &mut positional, &mut named_seen, &mut seen)
+            })
+            .parse2(segment);
+            if let Err(error) = result {
+                errors.push(error);
+            }
+        }
+        args
+    }
+
+    fn parse_one(
+        &mut self,
+        input: ParseStream,
+        positional: &mut usize,
+        named_seen: &mut bool,
+        seen: &mut Vec<String>,
+    ) -> syn::Result<()> {
+        if input.peek(syn::Lit) {
+            let lit: syn::Lit = input.parse()?;
+            if *named_seen {
+                return Err(syn::Error::new(
+                    lit.span(),
+                    "positional arguments come first: write #[track_request(\"GET\", \"/users\", option = ..)]",
+                ));
+            }
+            let syn::Lit::Str(lit) = lit else {
+                let what = if *positional == 0 { "the HTTP method, e.g. \"GET\"" } else { "the endpoint, e.g. \"/users\"" };
+                return Err(syn::Error::new(lit.span(), format!("expected a string literal: {what}")));
+            };
+            *positional += 1;
+            match *positional {
+                1 => self.method = Some(lit),
+                2 => self.endpoint = Some(lit),
+                _ => {
+                    return Err(syn::Error::new(
+                        lit.span(),
+                        "too many positional arguments: #[track_request] takes the method and the endpoint, e.g. (\"GET\", \"/users\")",
+                    ));
+                }
+            }
+            return input.parse::<syn::parse::Nothing>().map(|_| ());
+        }
+        *named_seen = true;
+        let key: syn::Ident = input.call(syn::ext::IdentExt::parse_any).map_err(|error| {
+            syn::Error::new(error.span(), format!("expected an option: one of {OPTIONS}"))
+        })?;
+        let name = key.to_string();
+        if seen.contains(&name) {
+            return Err(syn::Error::new(key.span(), format!("duplicate option `{name}`")));
+        }
+        seen.push(name.clone());
+        match name.as_str() {
+            "method" | "endpoint" => {
+                let taken = if name == "method" { self.method.is_some() } else { self.endpoint.is_some() };
+                if taken {
+                    return Err(syn::Error::new(
+                        key.span(),
+                        format!("the {name} is already given as a positional argument"),
+                    ));
+                }
+                let value = string_value(input, &key)?;
+                if name == "method" {
+                    self.method = Some(value);
+                } else {
+                    self.endpoint = Some(value);
+                }
+            }
+            "buckets" => {
+                input.parse::<syn::Token![=]>().map_err(|_| {
+                    syn::Error::new(key.span(), "expected `buckets = [..]`, e.g. buckets = [0.005, 0.05, 0.5, 5.0]")
+                })?;
+                self.buckets = Some(parse_buckets(input)?);
+            }
+            "track_concurrency" => {
+                if input.peek(syn::Token![=]) {
+                    input.parse::<syn::Token![=]>()?;
+                    let value: syn::Lit = input.parse()?;
+                    match value {
+                        syn::Lit::Bool(flag) => self.track_concurrency = flag.value,
+                        other => {
+                            return Err(syn::Error::new(
+                                other.span(),
+                                "expected `true` or `false`, or the bare flag `track_concurrency`",
+                            ));
+                        }
+                    }
+                } else {
+                    self.track_concurrency = true;
+                }
+            }
+            "crate" => {
+                input.parse::<syn::Token![=]>().map_err(|_| {
+                    syn::Error::new(key.span(), "expected `crate = path`, e.g. crate = my_reexport::obs")
+                })?;
+                self.krate = Some(input.call(syn::Path::parse_mod_style)?);
+            }
+            _ => {
+                return Err(syn::Error::new(
+                    key.span(),
+                    format!("unknown option `{name}`; expected one of {OPTIONS}"),
+                ));
+            }
+        }
+        input.parse::<syn::parse::Nothing>().map(|_| ())
+    }
+}
+
+fn string_value(input: ParseStream, key: &syn::Ident) -> syn::Result<syn::LitStr> {
+    input
+        .parse::<syn::Token![=]>()
+        .map_err(|_| syn::Error::new(key.span(), format!("expected `{key} = \"...\"`")))?;
+    let value: syn::Lit = input.parse()?;
+    match value {
+        syn::Lit::Str(value) => Ok(value),
+        other => Err(syn::Error::new(other.span(), format!("expected a string literal for `{key}`"))),
+    }
+}
+
+fn parse_buckets(input: ParseStream) -> syn::Result<Buckets> {
+    let content;
+    let bracket = syn::bracketed!(content in input);
+    let mut bounds = Vec::new();
+    let mut errors = Errors::default();
+    let literals = content.parse_terminated(syn::Lit::parse, syn::Token![,])?;
+    for lit in literals {
+        let value = match &lit {
+            syn::Lit::Float(float) => float.base10_parse::<f64>(),
+            syn::Lit::Int(int) => int.base10_parse::<u64>().map(|value| value as f64),
+            other => Err(syn::Error::new(
+                other.span(),
+                "expected a number of seconds, e.g. 0.25 (bucket bounds are upper bounds in seconds)",
+            )),
+        };
+        match value {
+            Ok(value) => bounds.push(Bound { value, span: lit.span() }),
+            Err(error) => errors.push(error),
+        }
+    }
+    errors.finish()?;
+    Ok(Buckets { bounds, span: bracket.span.join() })
+}
+
+/// Splits the arguments at top-level commas; a trailing comma gives no empty argument.
+fn split_on_commas(tokens: TokenStream) -> Vec<TokenStream> {
+    let mut segments = Vec::new();
+    let mut current = TokenStream::new();
+    for tree in tokens {
+        match &tree {
+            TokenTree::Punct(punct) if punct.as_char() == ',' => {
+                segments.push(std::mem::take(&mut current));
+            }
+            _ => current.extend([tree]),
+        }
+    }
+    if !current.is_empty() {
+        segments.push(current);
+    }
+    segments
+}
+
+use syn::parse::Parse as _;

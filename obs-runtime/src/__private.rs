@@ -1,0 +1,22 @@
+//! The only items expanded code may call. Not public API: it changes with every release, which is
+//! why `obs-runtime` pins `obs-macros` to the exact same version.
+
+#[cfg(feature = "metrics")]
+pub use crate::metrics::request::{RequestGuard, RequestSite};
+#[cfg(feature = "metrics")]
+pub use crate::metrics::rules;
+
+/// The status of `$result`, by the most specific rule of `RequestOutcome` that applies.
+#[cfg(feature = "metrics")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __obs_status_of {
+    ($result:ident) => {{
+        #[allow(unused_imports)]
+        use $crate::__private::rules::{ByDefault as _, ByErrOutcome as _, ByOkOutcome as _, ByOutcome as _, ByResult as _};
+        (&&&&&$crate::__private::rules::Probe(&$result)).__obs_status()
+    }};
+}
+
+#[cfg(feature = "metrics")]
+pub use crate::__obs_status_of as status_of;

@@ -1,0 +1,239 @@
+//! Start-up: one builder, one `init`, one guard.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// The address the embedded server listens on when neither the builder nor `OBS_HTTP_ADDR` sets one.
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:9464";
+
+/// Configures and starts obs. Values set here win over the environment, which wins over defaults.
+///
+/// | setting | builder | environment | default |
+/// |---|---|---|---|
+/// | embedded server address | [`http_addr`](Self::http_addr) | `OBS_HTTP_ADDR` | `127.0.0.1:9464` |
+/// | default duration buckets | [`default_buckets`](Self::default_buckets) | | [`metrics::DEFAULT_BUCKETS`](crate::metrics::DEFAULT_BUCKETS) |
+///
+/// ```
+/// # fn main() -> Result<(), obs_runtime::ConfigError> {
+/// let obs = obs_runtime::Obs::builder()
+///     .http_addr("127.0.0.1:0") // any free port
+///     .init()?;
+/// let addr = obs.http_addr().expect("the server runs");
+/// assert!(addr.port() != 0);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ObsBuilder {
+    http_addr: Option<String>,
+    serve_http: bool,
+    default_buckets: Option<Vec<f64>>,
+    max_connections: Option<usize>,
+    header_timeout: Option<Duration>,
+    max_header_bytes: Option<usize>,
+}
+
+/// The entry point: `Obs::builder()...init()`, or [`crate::init`] for the defaults.
+#[derive(Debug)]
+pub struct Obs;
+
+impl Obs {
+    /// A builder with every setting at its default (the server on).
+    pub fn builder() -> ObsBuilder {
+        ObsBuilder { serve_http: true, ..ObsBuilder::default() }
+    }
+}
+
+impl ObsBuilder {
+    /// Where the embedded server listens, as `host:port` (`127.0.0.1:9464`, `[::1]:0`,
+    /// `localhost:9464`). Port 0 picks a free port; [`ObsGuard::http_addr`] tells which.
+    pub fn http_addr(mut self, addr: impl Into<String>) -> Self {
+        self.http_addr = Some(addr.into());
+        self
+    }
+
+    /// Do not start the embedded server (serve [`crate::metrics::encode`] from your own).
+    pub fn without_http_server(mut self) -> Self {
+        self.serve_http = false;
+        self
+    }
+
+    /// The buckets, in seconds, of request-duration histograms whose call site sets none. Applies
+    /// to series first called after `init`.
+    pub fn default_buckets(mut self, buckets: &[f64]) -> Self {
+        self.default_buckets = Some(buckets.to_vec());
+        self
+    }
+
+    /// The most connections the embedded server keeps open at once (default 64).
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = Some(max);
+        self
+    }
+
+    /// How long a client may take to send a request's headers (default 5 s).
+    pub fn header_timeout(mut self, timeout: Duration) -> Self {
+        self.header_timeout = Some(timeout);
+        self
+    }
+
+    /// The largest request head the server reads, in bytes (default and minimum 8192).
+    pub fn max_header_bytes(mut self, max: usize) -> Self {
+        self.max_header_bytes = Some(max);
+        self
+    }
+
+    /// Checks the configuration and starts what it asks for.
+    pub fn init(self) -> Result<ObsGuard, ConfigError> {
+        #[cfg(feature = "metrics")]
+        if let Some(buckets) = &self.default_buckets {
+            crate::metrics::set_default_buckets(buckets)
+                .map_err(|error| ConfigError::Invalid { field: "default_buckets", reason: error.to_string() })?;
+        }
+        #[cfg(not(feature = "metrics"))]
+        if self.default_buckets.is_some() {
+            return Err(ConfigError::Invalid {
+                field: "default_buckets",
+                reason: "the `metrics` feature is off".to_owned(),
+            });
+        }
+        #[cfg(feature = "metrics")]
+        crate::metrics::warm_up();
+        let server = if self.serve_http { self.start_server()? } else { None };
+        Ok(ObsGuard { server })
+    }
+
+    #[cfg(feature = "http-server")]
+    fn start_server(&self) -> Result<Option<crate::http::Server>, ConfigError> {
+        let (addr, field) = match &self.http_addr {
+            Some(addr) => (addr.clone(), "http_addr"),
+            None => match std::env::var("OBS_HTTP_ADDR") {
+                Ok(addr) => (addr, "OBS_HTTP_ADDR"),
+                Err(std::env::VarError::NotPresent) => (DEFAULT_HTTP_ADDR.to_owned(), "http_addr"),
+                Err(std::env::VarError::NotUnicode(_)) => {
+                    return Err(ConfigError::Invalid { field: "OBS_HTTP_ADDR", reason: "not UTF-8".to_owned() });
+                }
+            },
+        };
+        let addr = resolve(&addr, field)?;
+        let limits = crate::http::Limits {
+            max_connections: self.max_connections.unwrap_or(64),
+            header_timeout: self.header_timeout.unwrap_or(Duration::from_secs(5)),
+            max_header_bytes: self.max_header_bytes.unwrap_or(crate::http::MIN_HEADER_BYTES),
+        };
+        if limits.max_connections == 0 {
+            return Err(ConfigError::Invalid { field: "max_connections", reason: "must be at least 1".to_owned() });
+        }
+        if limits.header_timeout.is_zero() {
+            return Err(ConfigError::Invalid { field: "header_timeout", reason: "must be more than zero".to_owned() });
+        }
+        if limits.max_header_bytes < crate::http::MIN_HEADER_BYTES {
+            return Err(ConfigError::Invalid {
+                field: "max_header_bytes",
+                reason: format!("must be at least {}", crate::http::MIN_HEADER_BYTES),
+            });
+        }
+        crate::http::Server::start(addr, limits).map(Some)
+    }
+
+    #[cfg(not(feature = "http-server"))]
+    fn start_server(&self) -> Result<Option<()>, ConfigError> {
+        if self.http_addr.is_some() {
+            return Err(ConfigError::Invalid {
+                field: "http_addr",
+                reason: "the `http-server` feature is off".to_owned(),
+            });
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(feature = "http-server")]
+fn resolve(addr: &str, field: &'static str) -> Result<SocketAddr, ConfigError> {
+    use std::net::ToSocketAddrs as _;
+    let invalid = |reason: String| ConfigError::Invalid { field, reason: format!("{addr:?}: {reason}") };
+    if let Ok(addr) = addr.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    if !addr.contains(':') {
+        return Err(invalid("expected host:port, e.g. 127.0.0.1:9464".to_owned()));
+    }
+    addr.to_socket_addrs()
+        .map_err(|error| invalid(error.to_string()))?
+        .next()
+        .ok_or_else(|| invalid("resolves to no address".to_owned()))
+}
+
+/// Keeps obs running; dropping it (or [`shutdown`](Self::shutdown)) stops the embedded server,
+/// bounded in time.
+#[derive(Debug)]
+#[must_use = "dropping the guard stops the embedded server"]
+pub struct ObsGuard {
+    #[cfg(feature = "http-server")]
+    server: Option<crate::http::Server>,
+    #[cfg(not(feature = "http-server"))]
+    server: Option<()>,
+}
+
+impl ObsGuard {
+    /// The address the embedded server listens on, if it runs.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        #[cfg(feature = "http-server")]
+        return self.server.as_ref().map(crate::http::Server::local_addr);
+        #[cfg(not(feature = "http-server"))]
+        return None;
+    }
+
+    /// Stops the embedded server: no new connections, open ones finish their request, at most
+    /// about two seconds.
+    pub fn shutdown(mut self) {
+        #[cfg(feature = "http-server")]
+        if let Some(server) = self.server.as_mut() {
+            server.shutdown(crate::http::SHUTDOWN_GRACE);
+        }
+        self.server = None;
+    }
+}
+
+/// Why obs could not start.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A setting's value is wrong. `field` names the builder method or environment variable.
+    Invalid {
+        /// The builder method or environment variable.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The embedded server could not listen on its address (taken, or not allowed).
+    HttpBind {
+        /// The address.
+        addr: SocketAddr,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The embedded server's thread or runtime could not be started.
+    ServerThread(std::io::Error),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Invalid { field, reason } => write!(f, "invalid `{field}`: {reason}"),
+            ConfigError::HttpBind { addr, source } => {
+                write!(f, "the obs HTTP server cannot listen on {addr}: {source}")
+            }
+            ConfigError::ServerThread(source) => write!(f, "the obs HTTP server cannot start: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConfigError::HttpBind { source, .. } | ConfigError::ServerThread(source) => Some(source),
+            ConfigError::Invalid { .. } => None,
+        }
+    }
+}

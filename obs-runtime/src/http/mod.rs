@@ -1,0 +1,195 @@
+//! The embedded HTTP server (the chapter's `start_http_server(8000)`): `/metrics` today, and the
+//! place later pillars add their endpoints.
+//!
+//! It runs on its own thread with its own single-threaded tokio runtime, so it works whether or
+//! not the application uses tokio, and never competes with the application's executor. It is
+//! bounded everywhere: at most `max_connections` connections at once (others are closed at once and
+//! counted in `obs_http_connections_rejected_total`), request headers must arrive within
+//! `header_timeout` and fit in `max_header_bytes`, and request bodies are never read.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::sync::{Semaphore, watch};
+
+use crate::ConfigError;
+
+/// The server's bounds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) max_connections: usize,
+    pub(crate) header_timeout: Duration,
+    pub(crate) max_header_bytes: usize,
+}
+
+/// hyper refuses smaller read buffers.
+pub(crate) const MIN_HEADER_BYTES: usize = 8192;
+
+/// A running server. Dropping it stops it (see [`Server::shutdown`]).
+#[derive(Debug)]
+pub(crate) struct Server {
+    local_addr: SocketAddr,
+    stop: Option<watch::Sender<bool>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds `addr` now (so a taken or forbidden address is an `Err` here) and serves on a thread.
+    pub(crate) fn start(addr: SocketAddr, limits: Limits) -> Result<Server, ConfigError> {
+        let listener = std::net::TcpListener::bind(addr).map_err(|source| ConfigError::HttpBind { addr, source })?;
+        let local_addr = listener.local_addr().map_err(|source| ConfigError::HttpBind { addr, source })?;
+        listener.set_nonblocking(true).map_err(|source| ConfigError::HttpBind { addr, source })?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(ConfigError::ServerThread)?;
+        self_metrics::register();
+        let (stop, stopped) = watch::channel(false);
+        let thread = std::thread::Builder::new()
+            .name("obs-http".into())
+            .spawn(move || runtime.block_on(serve(listener, limits, stopped)))
+            .map_err(ConfigError::ServerThread)?;
+        Ok(Server { local_addr, stop: Some(stop), thread: Some(thread) })
+    }
+
+    pub(crate) fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting, lets open connections finish their current request, and returns within
+    /// about `timeout` whatever they do.
+    pub(crate) fn shutdown(&mut self, timeout: Duration) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(true);
+        }
+        if let Some(thread) = self.thread.take() {
+            let deadline = std::time::Instant::now() + timeout;
+            while !thread.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if thread.is_finished() {
+                let _ = thread.join();
+            }
+            // Else the thread is left to end on its own: shutdown is bounded in time.
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown(SHUTDOWN_GRACE);
+    }
+}
+
+/// How long a stopping server waits for open connections.
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+async fn serve(listener: std::net::TcpListener, limits: Limits, mut stopped: watch::Receiver<bool>) {
+    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(limits.max_header_bytes.max(MIN_HEADER_BYTES));
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stopped.changed() => break,
+        };
+        let Ok((stream, _peer)) = accepted else {
+            // Out of file descriptors and the like: back off instead of spinning.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            self_metrics::connection_rejected();
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let connection = http.serve_connection(TokioIo::new(stream), hyper::service::service_fn(respond));
+        let mut stopped = stopped.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let mut connection = std::pin::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => return,
+                _ = stopped.changed() => {}
+            }
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        });
+    }
+    // Wait for open connections to finish their request (bounded by the caller's join timeout).
+    let _ = permits.acquire_many(limits.max_connections as u32).await;
+}
+
+async fn respond(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let (parts, _body) = request.into_parts();
+    if parts.method != Method::GET && parts.method != Method::HEAD {
+        let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
+        response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
+        return Ok(response);
+    }
+    Ok(match parts.uri.path() {
+        #[cfg(feature = "metrics")]
+        "/metrics" => {
+            let accept = parts.headers.get(header::ACCEPT).and_then(|value| value.to_str().ok());
+            let format = crate::metrics::Format::from_accept(accept);
+            let mut response = Response::new(Full::new(Bytes::from(crate::metrics::encode(format))));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, header::HeaderValue::from_static(format.content_type()));
+            response
+        }
+        "/" => text(StatusCode::OK, INDEX),
+        _ => text(StatusCode::NOT_FOUND, "not found; see /\n"),
+    })
+}
+
+#[cfg(feature = "metrics")]
+const INDEX: &str = "obs\n/metrics  Prometheus metrics\n";
+#[cfg(not(feature = "metrics"))]
+const INDEX: &str = "obs\n";
+
+fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}
+
+/// The server's own counters ("monitor your monitoring system").
+mod self_metrics {
+    #[cfg(feature = "metrics")]
+    static REJECTED: std::sync::OnceLock<Option<crate::metrics::Counter>> = std::sync::OnceLock::new();
+
+    /// Registered when the first server starts, so the counter is scraped at 0 before anything
+    /// goes wrong.
+    pub(super) fn register() {
+        #[cfg(feature = "metrics")]
+        REJECTED.get_or_init(|| {
+            crate::metrics::Counter::register(
+                "obs_http_connections_rejected_total",
+                "Connections to the obs HTTP server closed at once because max_connections were open",
+            )
+            .ok()
+        });
+    }
+
+    pub(super) fn connection_rejected() {
+        #[cfg(feature = "metrics")]
+        if let Some(Some(counter)) = REJECTED.get() {
+            counter.inc();
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! # obs: instrumentation for Rust services
+//!
+//! One attribute on a handler gives it Prometheus RED metrics (rate, errors, duration); one `init`
+//! serves them on `/metrics`.
+//!
+//! ```no_run
+//! use obs_runtime::track_request;
+//!
+//! #[derive(Debug)]
+//! struct ApiError;
+//!
+//! #[track_request("GET", "/users")]
+//! fn get_users() -> Result<Vec<String>, ApiError> {
+//!     Ok(vec!["ada".to_owned()])
+//! }
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let _obs = obs_runtime::init()?; // /metrics on OBS_HTTP_ADDR, default 127.0.0.1:9464
+//!     get_users().ok();
+//!     Ok(())
+//! }
+//! ```
+//!
+//! ## Cargo features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `metrics` | yes | `#[track_request]` records metrics; the registry, hand-written metrics, process metrics |
+//! | `http-server` | yes | the embedded HTTP server (`/metrics`) |
+//!
+//! With `default-features = false` the attributes still check their arguments, then leave the
+//! function exactly as written: instrumentation that is off costs nothing.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![deny(missing_docs)]
+
+mod config;
+#[cfg(feature = "http-server")]
+mod http;
+#[cfg(feature = "metrics")]
+pub mod metrics;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use config::{ConfigError, DEFAULT_HTTP_ADDR, Obs, ObsBuilder, ObsGuard};
+
+/// Records RED metrics for every call of the function it is on.
+///
+/// ```
+/// use obs_runtime::track_request;
+///
+/// #[derive(Debug)]
+/// struct ApiError;
+///
+/// // The chapter's positional form: method, then endpoint.
+/// #[track_request("GET", "/doc/list")]
+/// fn list() -> Result<Vec<u32>, ApiError> {
+///     Ok(vec![1, 2])
+/// }
+///
+/// struct Service;
+///
+/// impl Service {
+///     // The named form, with per-site buckets and the in-flight gauge.
+///     #[track_request(method = "POST", endpoint = "/doc/login", buckets = [0.01, 0.1, 1.0], track_concurrency)]
+///     async fn login(&self, user: &str) -> Result<String, ApiError> {
+///         if user.is_empty() { return Err(ApiError); }   // early return keeps its meaning
+///         Ok(format!("token-for-{user}"))
+///     }
+/// }
+///
+/// assert_eq!(list().unwrap(), vec![1, 2]);
+/// ```
+///
+/// Each call adds one to `http_requests_total{method, endpoint, status}` and observes its duration
+/// in `http_request_duration_seconds{method, endpoint}`. The status comes from the return value
+/// through [`metrics::RequestOutcome`]: `Ok` is `"200"`, `Err` is `"500"`, an
+/// [`http::StatusCode`](https://docs.rs/http) or `Response` gives its own code, and a panic is
+/// `"500"` (and keeps unwinding). For an `async fn` the time covers the whole future, and a future
+/// dropped before it completes is recorded as `"499"`.
+///
+/// Options, after the method and endpoint:
+///
+/// - `buckets = [..]`: this site's histogram bounds in seconds (strictly increasing, at most 32);
+///   without it, [`ObsBuilder::default_buckets`] or [`metrics::DEFAULT_BUCKETS`].
+/// - `track_concurrency`: maintain `http_requests_in_flight{method, endpoint}` and the chapter's
+///   `active_connections` gauge.
+/// - `crate = path`: where `obs_runtime` is, for crates that re-export it.
+///
+/// Misuse (an unknown or repeated option, a literal of the wrong type, a missing endpoint, use on
+/// a struct or a `const fn`) is a compile error on the offending token.
+///
+/// The labels are literals resolved once per call site: a call does not hash, allocate, lock or
+/// format. Call sites with the same method and endpoint share one series.
+pub use obs_macros::track_request;
+
+/// Starts obs with the defaults and the environment: the same as `Obs::builder().init()`.
+pub fn init() -> Result<ObsGuard, ConfigError> {
+    Obs::builder().init()
+}

@@ -1,0 +1,332 @@
+//! Hand-written metrics (the chapter's `MetricsCollector`): counters, gauges and histograms, with or
+//! without labels, on the same registry as the request metrics.
+//!
+//! Each `register` validates the name, labels and buckets and returns an `Err` naming what is
+//! wrong; `with_labels` resolves a label set to a handle once, so the handle's updates are a single
+//! atomic operation with no hashing.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::MetricError;
+use super::encode::{Encoder, Kind};
+use super::registry::{Collect, registry};
+
+/// An `f64` updated atomically.
+#[derive(Debug, Default)]
+struct AtomicF64(AtomicU64);
+
+impl AtomicF64 {
+    fn get(&self) -> f64 {
+        f64::from_bits(self.0.load(Ordering::Relaxed))
+    }
+    fn set(&self, value: f64) {
+        self.0.store(value.to_bits(), Ordering::Relaxed);
+    }
+    fn add(&self, delta: f64) {
+        let _ = self.0.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+            Some((f64::from_bits(bits) + delta).to_bits())
+        });
+    }
+}
+
+#[derive(Debug)]
+struct HistogramCell {
+    bounds: Arc<[f64]>,
+    counts: Box<[AtomicU64]>,
+    sum: AtomicF64,
+}
+
+impl HistogramCell {
+    fn new(bounds: Arc<[f64]>) -> HistogramCell {
+        let counts = (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect();
+        HistogramCell { bounds, counts, sum: AtomicF64::default() }
+    }
+    fn observe(&self, value: f64) {
+        let bucket = self.bounds.iter().position(|bound| value <= *bound).unwrap_or(self.bounds.len());
+        self.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        self.sum.add(value);
+    }
+}
+
+/// What a family holds per label set, and how it prints.
+trait Cell: Send + Sync + 'static {
+    fn make(family: &FamilyInfo) -> Self;
+    fn encode(&self, encoder: &mut Encoder, name: &str, labels: &[(&str, &str)]);
+}
+
+impl Cell for AtomicF64 {
+    fn make(_: &FamilyInfo) -> Self {
+        AtomicF64::default()
+    }
+    fn encode(&self, encoder: &mut Encoder, name: &str, labels: &[(&str, &str)]) {
+        encoder.sample(name, labels, self.get());
+    }
+}
+
+impl Cell for HistogramCell {
+    fn make(family: &FamilyInfo) -> Self {
+        HistogramCell::new(family.buckets.clone())
+    }
+    fn encode(&self, encoder: &mut Encoder, name: &str, labels: &[(&str, &str)]) {
+        let counts: Vec<u64> = self.counts.iter().map(|count| count.load(Ordering::Relaxed)).collect();
+        encoder.histogram(name, labels, &self.bounds, &counts, self.sum.get());
+    }
+}
+
+#[derive(Debug)]
+struct FamilyInfo {
+    name: String,
+    help: String,
+    kind: Kind,
+    label_names: Vec<String>,
+    buckets: Arc<[f64]>,
+}
+
+#[derive(Debug)]
+struct Family<C> {
+    info: FamilyInfo,
+    children: Mutex<BTreeMap<Vec<String>, Arc<C>>>,
+}
+
+impl<C: Cell> Family<C> {
+    fn register(name: &str, help: &str, kind: Kind, labels: &[&str], buckets: &[f64]) -> Result<Arc<Self>, MetricError> {
+        check_name(name)?;
+        if kind == Kind::Counter && !name.ends_with("_total") {
+            return Err(MetricError::InvalidName {
+                name: name.to_owned(),
+                reason: "a counter's name ends in `_total`",
+            });
+        }
+        check_labels(labels, kind)?;
+        if kind == Kind::Histogram {
+            super::check_buckets(buckets)?;
+        }
+        let family = Arc::new(Family {
+            info: FamilyInfo {
+                name: name.to_owned(),
+                help: help.to_owned(),
+                kind,
+                label_names: labels.iter().map(|label| (*label).to_owned()).collect(),
+                buckets: buckets.into(),
+            },
+            children: Mutex::new(BTreeMap::new()),
+        });
+        registry().register_family(name, family.clone())?;
+        Ok(family)
+    }
+
+    fn child(&self, values: &[&str]) -> Result<Arc<C>, MetricError> {
+        if values.len() != self.info.label_names.len() {
+            return Err(MetricError::LabelCount {
+                name: self.info.name.clone(),
+                expected: self.info.label_names.len(),
+                got: values.len(),
+            });
+        }
+        let key: Vec<String> = values.iter().map(|value| (*value).to_owned()).collect();
+        let mut children = self.children.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(children.entry(key).or_insert_with(|| Arc::new(C::make(&self.info))).clone())
+    }
+}
+
+impl<C: Cell> Collect for Family<C> {
+    fn encode(&self, encoder: &mut Encoder) {
+        let children = self.children.lock().unwrap_or_else(PoisonError::into_inner);
+        if children.is_empty() {
+            return;
+        }
+        encoder.family(&self.info.name, self.info.kind, &self.info.help);
+        for (values, cell) in children.iter() {
+            let labels: Vec<(&str, &str)> =
+                self.info.label_names.iter().map(String::as_str).zip(values.iter().map(String::as_str)).collect();
+            cell.encode(encoder, &self.info.name, &labels);
+        }
+    }
+}
+
+fn check_name(name: &str) -> Result<(), MetricError> {
+    let mut chars = name.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':');
+    if valid {
+        Ok(())
+    } else {
+        Err(MetricError::InvalidName { name: name.to_owned(), reason: "names match [a-zA-Z_:][a-zA-Z0-9_:]*" })
+    }
+}
+
+fn check_labels(labels: &[&str], kind: Kind) -> Result<(), MetricError> {
+    for (index, label) in labels.iter().enumerate() {
+        let mut chars = label.chars();
+        let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let reason = if !valid {
+            Some("label names match [a-zA-Z_][a-zA-Z0-9_]*")
+        } else if label.starts_with("__") {
+            Some("label names starting with `__` are reserved")
+        } else if kind == Kind::Histogram && *label == "le" {
+            Some("`le` is the bucket label of histograms")
+        } else if labels[..index].contains(label) {
+            Some("the label is listed twice")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            return Err(MetricError::InvalidLabel { label: (*label).to_owned(), reason });
+        }
+    }
+    Ok(())
+}
+
+/// A counter: a value that only goes up. A handle; clones update the same value.
+///
+/// ```
+/// use obs_runtime::metrics::Counter;
+/// let logins = Counter::register("doc_logins_total", "Successful logins")?;
+/// logins.inc();
+/// logins.inc_by(2.0);
+/// assert_eq!(logins.get(), 3.0);
+/// # Ok::<(), obs_runtime::metrics::MetricError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Counter(Arc<AtomicF64>);
+
+impl Counter {
+    /// Registers a counter without labels. The name must end in `_total`.
+    pub fn register(name: &str, help: &str) -> Result<Counter, MetricError> {
+        CounterVec::register(name, help, &[])?.with_labels(&[])
+    }
+    /// Adds one.
+    pub fn inc(&self) {
+        self.0.add(1.0);
+    }
+    /// Adds `delta`; a negative or NaN `delta` is ignored, since a counter never goes down.
+    pub fn inc_by(&self, delta: f64) {
+        if delta >= 0.0 {
+            self.0.add(delta);
+        }
+    }
+    /// The current value.
+    pub fn get(&self) -> f64 {
+        self.0.get()
+    }
+}
+
+/// A counter with labels (the chapter's `Counter('http_requests_total', ..., ['method', ...])`).
+///
+/// ```
+/// use obs_runtime::metrics::CounterVec;
+/// let jobs = CounterVec::register("doc_jobs_total", "Jobs run", &["queue", "outcome"])?;
+/// let sent = jobs.with_labels(&["email", "ok"])?; // resolve once, update often
+/// sent.inc();
+/// assert!(jobs.with_labels(&["email"]).is_err()); // wrong number of values
+/// # Ok::<(), obs_runtime::metrics::MetricError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct CounterVec(Arc<Family<AtomicF64>>);
+
+impl CounterVec {
+    /// Registers a labelled counter family. The name must end in `_total`.
+    pub fn register(name: &str, help: &str, labels: &[&str]) -> Result<CounterVec, MetricError> {
+        Family::register(name, help, Kind::Counter, labels, &[]).map(CounterVec)
+    }
+    /// The counter of one label set, one value per label name, in order.
+    pub fn with_labels(&self, values: &[&str]) -> Result<Counter, MetricError> {
+        self.0.child(values).map(Counter)
+    }
+}
+
+/// A gauge: a value that goes up and down.
+///
+/// ```
+/// use obs_runtime::metrics::Gauge;
+/// let queue = Gauge::register("doc_queue_depth", "Jobs waiting")?;
+/// queue.set(10.0);
+/// queue.dec();
+/// assert_eq!(queue.get(), 9.0);
+/// # Ok::<(), obs_runtime::metrics::MetricError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Gauge(Arc<AtomicF64>);
+
+impl Gauge {
+    /// Registers a gauge without labels.
+    pub fn register(name: &str, help: &str) -> Result<Gauge, MetricError> {
+        GaugeVec::register(name, help, &[])?.with_labels(&[])
+    }
+    /// Sets the value.
+    pub fn set(&self, value: f64) {
+        self.0.set(value);
+    }
+    /// Adds one.
+    pub fn inc(&self) {
+        self.0.add(1.0);
+    }
+    /// Subtracts one.
+    pub fn dec(&self) {
+        self.0.add(-1.0);
+    }
+    /// Adds `delta` (which may be negative).
+    pub fn add(&self, delta: f64) {
+        self.0.add(delta);
+    }
+    /// The current value.
+    pub fn get(&self) -> f64 {
+        self.0.get()
+    }
+}
+
+/// A gauge with labels.
+#[derive(Debug, Clone)]
+pub struct GaugeVec(Arc<Family<AtomicF64>>);
+
+impl GaugeVec {
+    /// Registers a labelled gauge family.
+    pub fn register(name: &str, help: &str, labels: &[&str]) -> Result<GaugeVec, MetricError> {
+        Family::register(name, help, Kind::Gauge, labels, &[]).map(GaugeVec)
+    }
+    /// The gauge of one label set.
+    pub fn with_labels(&self, values: &[&str]) -> Result<Gauge, MetricError> {
+        self.0.child(values).map(Gauge)
+    }
+}
+
+/// A histogram of observed values, in buckets with upper bounds (`le`, inclusive).
+///
+/// ```
+/// use obs_runtime::metrics::Histogram;
+/// let sizes = Histogram::register("doc_payload_bytes", "Payload sizes", &[100.0, 1000.0, 10000.0])?;
+/// sizes.observe(512.0);
+/// assert!(Histogram::register("doc_bad", "unsorted", &[2.0, 1.0]).is_err());
+/// # Ok::<(), obs_runtime::metrics::MetricError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Histogram(Arc<HistogramCell>);
+
+impl Histogram {
+    /// Registers a histogram without labels.
+    pub fn register(name: &str, help: &str, buckets: &[f64]) -> Result<Histogram, MetricError> {
+        HistogramVec::register(name, help, &[], buckets)?.with_labels(&[])
+    }
+    /// Records one observation.
+    pub fn observe(&self, value: f64) {
+        self.0.observe(value);
+    }
+}
+
+/// A histogram with labels.
+#[derive(Debug, Clone)]
+pub struct HistogramVec(Arc<Family<HistogramCell>>);
+
+impl HistogramVec {
+    /// Registers a labelled histogram family.
+    pub fn register(name: &str, help: &str, labels: &[&str], buckets: &[f64]) -> Result<HistogramVec, MetricError> {
+        Family::register(name, help, Kind::Histogram, labels, buckets).map(HistogramVec)
+    }
+    /// The histogram of one label set.
+    pub fn with_labels(&self, values: &[&str]) -> Result<Histogram, MetricError> {
+        self.0.child(values).map(Histogram)
+    }
+}

@@ -1,0 +1,160 @@
+//! How a function's return value becomes the `status` label of `http_requests_total`.
+
+/// Maps a return value to the HTTP status recorded in the `status` label.
+///
+/// `#[track_request]` picks the most specific rule that applies to the function's concrete return
+/// type:
+///
+/// 1. the type implements `RequestOutcome`: its own code. Provided for `()` (200),
+///    [`http::StatusCode`], [`http::Response<B>`], `(StatusCode, T)` (the axum tuple), and
+///    `Result<T, E>` when both sides implement it;
+/// 2. `Result<T, E>` where only `E` implements it: `Ok` is 200, `Err(e)` is `e`'s code;
+/// 3. `Result<T, E>` where only `T` implements it: `Ok(t)` is `t`'s code, `Err` is 500;
+/// 4. any other `Result<T, E>`: `Ok` is 200, `Err` is 500 (the chapter's rule);
+/// 5. any other value: 200.
+///
+/// A panic is recorded as 500, and an `async fn` whose future is dropped before it completes as
+/// 499 (client closed request). A code outside `100..=999` is recorded as 500.
+///
+/// The rule is chosen where the function is defined, from its concrete return type; a generic
+/// return type `T` falls under rule 5 unless the function bounds it with `T: RequestOutcome`.
+///
+/// ```
+/// use obs_runtime::metrics::RequestOutcome;
+///
+/// enum ApiError { NotFound, Internal }
+///
+/// impl RequestOutcome for ApiError {
+///     fn http_status(&self) -> u16 {
+///         match self {
+///             ApiError::NotFound => 404,
+///             ApiError::Internal => 500,
+///         }
+///     }
+/// }
+///
+/// // `Err(ApiError::NotFound)` is now recorded with status="404" (rule 2).
+/// #[obs_runtime::track_request("GET", "/users/{id}")]
+/// fn get_user(id: u32) -> Result<String, ApiError> {
+///     if id == 1 { Ok("ada".to_owned()) } else { Err(ApiError::NotFound) }
+/// }
+/// # let _ = get_user(2);
+/// ```
+pub trait RequestOutcome {
+    /// The HTTP status code this value stands for.
+    fn http_status(&self) -> u16;
+}
+
+impl RequestOutcome for () {
+    fn http_status(&self) -> u16 {
+        200
+    }
+}
+
+impl RequestOutcome for http::StatusCode {
+    fn http_status(&self) -> u16 {
+        self.as_u16()
+    }
+}
+
+impl<B> RequestOutcome for http::Response<B> {
+    fn http_status(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+impl<T> RequestOutcome for (http::StatusCode, T) {
+    fn http_status(&self) -> u16 {
+        self.0.as_u16()
+    }
+}
+
+impl<T: RequestOutcome, E: RequestOutcome> RequestOutcome for Result<T, E> {
+    fn http_status(&self) -> u16 {
+        match self {
+            Ok(value) => value.http_status(),
+            Err(error) => error.http_status(),
+        }
+    }
+}
+
+impl<T: RequestOutcome + ?Sized> RequestOutcome for &T {
+    fn http_status(&self) -> u16 {
+        (**self).http_status()
+    }
+}
+
+impl<T: RequestOutcome + ?Sized> RequestOutcome for Box<T> {
+    fn http_status(&self) -> u16 {
+        (**self).http_status()
+    }
+}
+
+/// The rules above as autoref specialization: the expansion calls `(&&&&&Probe(&value)).status()`
+/// and method resolution takes the impl with the most references whose bounds hold.
+#[doc(hidden)]
+pub mod rules {
+    use super::RequestOutcome;
+
+    #[allow(missing_debug_implementations)]
+    pub struct Probe<'a, T: ?Sized>(pub &'a T);
+
+    pub trait ByOutcome {
+        fn __obs_status(&self) -> u16;
+    }
+    impl<T: RequestOutcome + ?Sized> ByOutcome for &&&&Probe<'_, T> {
+        #[inline(always)]
+        fn __obs_status(&self) -> u16 {
+            self.0.http_status()
+        }
+    }
+
+    pub trait ByErrOutcome {
+        fn __obs_status(&self) -> u16;
+    }
+    impl<T, E: RequestOutcome> ByErrOutcome for &&&Probe<'_, Result<T, E>> {
+        #[inline(always)]
+        fn __obs_status(&self) -> u16 {
+            match self.0 {
+                Ok(_) => 200,
+                Err(error) => error.http_status(),
+            }
+        }
+    }
+
+    pub trait ByOkOutcome {
+        fn __obs_status(&self) -> u16;
+    }
+    impl<T: RequestOutcome, E> ByOkOutcome for &&Probe<'_, Result<T, E>> {
+        #[inline(always)]
+        fn __obs_status(&self) -> u16 {
+            match self.0 {
+                Ok(value) => value.http_status(),
+                Err(_) => 500,
+            }
+        }
+    }
+
+    pub trait ByResult {
+        fn __obs_status(&self) -> u16;
+    }
+    impl<T, E> ByResult for &Probe<'_, Result<T, E>> {
+        #[inline(always)]
+        fn __obs_status(&self) -> u16 {
+            match self.0 {
+                Ok(_) => 200,
+                Err(_) => 500,
+            }
+        }
+    }
+
+    pub trait ByDefault {
+        fn __obs_status(&self) -> u16;
+    }
+    impl<T: ?Sized> ByDefault for Probe<'_, T> {
+        #[inline(always)]
+        fn __obs_status(&self) -> u16 {
+            200
+        }
+    }
+}

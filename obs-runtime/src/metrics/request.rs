@@ -1,0 +1,365 @@
+//! Request metrics: the call sites `#[track_request]` creates, the series they record into, and
+//! the hot path.
+//!
+//! Each (method, endpoint) pair is one [`RequestSeries`]. A series keeps one [`Shard`] per thread
+//! that has recorded into it; only that thread writes its shard, so recording is a few plain loads
+//! and stores (no lock prefix, no cache line shared between cores), and a scrape sums the shards.
+//! A thread that exits hands its shard back to the series, where the next new thread reuses it: the
+//! counts are kept and the number of shards stays bounded by the number of live threads.
+
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU16, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+
+use super::registry::registry;
+
+/// The most bucket bounds a histogram of request durations may have (`+Inf` comes on top).
+pub const MAX_BUCKETS: usize = 32;
+
+/// The status recorded when the function panics.
+pub(crate) const STATUS_PANIC: u16 = 500;
+/// The status recorded when an `async fn`'s future is dropped before it completes: the client went
+/// away (nginx's "client closed request").
+pub(crate) const STATUS_CANCELLED: u16 = 499;
+
+const STATUS_SLOTS: usize = 8;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing panics while holding these locks; if something did, the data is still counts.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Adds to a cell that only the current thread writes: a load and a store, no atomic RMW.
+#[inline(always)]
+fn bump(cell: &AtomicU64, by: u64) {
+    cell.store(cell.load(Ordering::Relaxed).wrapping_add(by), Ordering::Relaxed);
+}
+
+static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
+
+/// The clock of the hot path: the TSC where it is invariant, else the OS monotonic clock.
+#[inline(always)]
+pub(crate) fn clock() -> &'static quanta::Clock {
+    CLOCK.get_or_init(quanta::Clock::new)
+}
+
+/// One thread's counts for one series. Aligned so that two threads' shards never share a cache line.
+#[repr(align(128))]
+pub(crate) struct Shard {
+    series: &'static RequestSeries,
+    codes: [AtomicU16; STATUS_SLOTS],
+    counts: [AtomicU64; STATUS_SLOTS],
+    sum_nanos: AtomicU64,
+    in_flight: AtomicI64,
+    buckets: [AtomicU64; MAX_BUCKETS + 1],
+}
+
+impl Shard {
+    fn new(series: &'static RequestSeries) -> Shard {
+        Shard {
+            series,
+            codes: Default::default(),
+            counts: Default::default(),
+            sum_nanos: AtomicU64::new(0),
+            in_flight: AtomicI64::new(0),
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+
+    /// Records one call. Only the thread that owns the shard may call this.
+    #[inline(always)]
+    fn record(&self, status: u16, nanos: u64) {
+        let bounds = &*self.series.bounds_nanos;
+        let mut bucket = 0;
+        while bucket < bounds.len() && nanos > bounds[bucket] {
+            bucket += 1;
+        }
+        bump(&self.buckets[bucket], 1);
+        bump(&self.sum_nanos, nanos);
+        for slot in 0..STATUS_SLOTS {
+            let code = self.codes[slot].load(Ordering::Relaxed);
+            if code == status {
+                bump(&self.counts[slot], 1);
+                return;
+            }
+            if code == 0 {
+                self.counts[slot].store(1, Ordering::Relaxed);
+                // Release: a scraper that sees the code also sees its count.
+                self.codes[slot].store(status, Ordering::Release);
+                return;
+            }
+        }
+        self.series.record_rare_status(status);
+    }
+
+    #[inline(always)]
+    fn add_in_flight(&self, delta: i64) {
+        let cell = &self.in_flight;
+        cell.store(cell.load(Ordering::Relaxed).wrapping_add(delta), Ordering::Relaxed);
+    }
+}
+
+/// What a scrape reads of one series: the sum over its shards.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct SeriesSnapshot {
+    /// (status code, count), sorted by code.
+    pub(crate) statuses: Vec<(u16, u64)>,
+    /// Per-bucket (not cumulative) counts; the last is `+Inf`.
+    pub(crate) buckets: Vec<u64>,
+    pub(crate) sum_seconds: f64,
+    pub(crate) in_flight: i64,
+}
+
+/// The metrics of one (method, endpoint) pair, shared by every call site with those labels.
+pub(crate) struct RequestSeries {
+    pub(crate) id: usize,
+    pub(crate) method: &'static str,
+    pub(crate) endpoint: &'static str,
+    bounds_nanos: Box<[u64]>,
+    pub(crate) bounds_seconds: Box<[f64]>,
+    pub(crate) tracks_concurrency: AtomicBool,
+    /// Every shard ever made for this series, live or free.
+    shards: Mutex<Vec<&'static Shard>>,
+    /// Shards whose thread has exited, ready for the next new thread.
+    free: Mutex<Vec<&'static Shard>>,
+    /// Written under `orphan_lock` by threads whose thread-locals are already gone.
+    orphan: OnceLock<&'static Shard>,
+    orphan_lock: Mutex<()>,
+    /// Statuses beyond a shard's slots (a thread that saw more than eight distinct codes here).
+    rare_statuses: Mutex<Vec<(u16, u64)>>,
+}
+
+impl RequestSeries {
+    pub(crate) fn new(id: usize, method: &'static str, endpoint: &'static str, bounds: &[f64]) -> RequestSeries {
+        RequestSeries {
+            id,
+            method,
+            endpoint,
+            bounds_nanos: bounds.iter().map(|seconds| (seconds * 1e9).round() as u64).collect(),
+            bounds_seconds: bounds.into(),
+            tracks_concurrency: AtomicBool::new(false),
+            shards: Mutex::new(Vec::new()),
+            free: Mutex::new(Vec::new()),
+            orphan: OnceLock::new(),
+            orphan_lock: Mutex::new(()),
+            rare_statuses: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn new_shard(&'static self) -> &'static Shard {
+        if let Some(shard) = lock(&self.free).pop() {
+            return shard;
+        }
+        // Leaked on purpose: series live for the whole program, and shards are reused, not freed.
+        let shard: &'static Shard = Box::leak(Box::new(Shard::new(self)));
+        lock(&self.shards).push(shard);
+        shard
+    }
+
+    #[cold]
+    fn record_rare_status(&self, status: u16) {
+        let mut rare = lock(&self.rare_statuses);
+        match rare.iter_mut().find(|(code, _)| *code == status) {
+            Some((_, count)) => *count += 1,
+            None => rare.push((status, 1)),
+        }
+    }
+
+    /// Runs `f` on the calling thread's shard of this series.
+    #[inline(always)]
+    fn with_shard(&'static self, f: impl FnOnce(&Shard)) {
+        let mut f = Some(f);
+        let done = LOCAL.try_with(|local| {
+            // SAFETY: only this thread touches its `LocalShards`, and nothing below re-enters it
+            // while the reference lives (the closure runs after it is dropped).
+            let shard = unsafe { local.get(self) };
+            if let Some(f) = f.take() {
+                f(shard);
+            }
+        });
+        if done.is_err()
+            && let Some(f) = f.take()
+        {
+            // This thread's locals are being destroyed: write to the shared shard under a lock.
+            let _serial = lock(&self.orphan_lock);
+            f(self.orphan.get_or_init(|| self.new_shard()));
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> SeriesSnapshot {
+        let mut snapshot = SeriesSnapshot { buckets: vec![0; self.bounds_nanos.len() + 1], ..Default::default() };
+        let mut sum_nanos: u128 = 0;
+        for shard in lock(&self.shards).iter() {
+            for slot in 0..STATUS_SLOTS {
+                let code = shard.codes[slot].load(Ordering::Acquire);
+                if code == 0 {
+                    break;
+                }
+                add_status(&mut snapshot.statuses, code, shard.counts[slot].load(Ordering::Relaxed));
+            }
+            for (total, cell) in snapshot.buckets.iter_mut().zip(&shard.buckets) {
+                *total += cell.load(Ordering::Relaxed);
+            }
+            sum_nanos += u128::from(shard.sum_nanos.load(Ordering::Relaxed));
+            snapshot.in_flight += shard.in_flight.load(Ordering::Relaxed);
+        }
+        for &(code, count) in lock(&self.rare_statuses).iter() {
+            add_status(&mut snapshot.statuses, code, count);
+        }
+        snapshot.statuses.sort_unstable();
+        snapshot.sum_seconds = sum_nanos as f64 / 1e9;
+        snapshot
+    }
+}
+
+fn add_status(statuses: &mut Vec<(u16, u64)>, code: u16, count: u64) {
+    match statuses.iter_mut().find(|(seen, _)| *seen == code) {
+        Some((_, total)) => *total += count,
+        None => statuses.push((code, count)),
+    }
+}
+
+/// This thread's shard of each series, indexed by series id.
+struct LocalShards {
+    by_series: UnsafeCell<Vec<Option<&'static Shard>>>,
+}
+
+impl LocalShards {
+    /// # Safety
+    /// Only the owning thread may call this, and not re-entrantly.
+    #[inline(always)]
+    unsafe fn get(&self, series: &'static RequestSeries) -> &'static Shard {
+        // SAFETY: the caller guarantees exclusive access to this thread's vector.
+        let shards = unsafe { &mut *self.by_series.get() };
+        match shards.get(series.id) {
+            Some(Some(shard)) => shard,
+            _ => Self::attach(shards, series),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn attach(shards: &mut Vec<Option<&'static Shard>>, series: &'static RequestSeries) -> &'static Shard {
+        if shards.len() <= series.id {
+            shards.resize(series.id + 1, None);
+        }
+        let shard = series.new_shard();
+        shards[series.id] = Some(shard);
+        shard
+    }
+}
+
+impl Drop for LocalShards {
+    fn drop(&mut self) {
+        for shard in self.by_series.get_mut().drain(..).flatten() {
+            // The mutex orders this thread's last writes before the next owner's first.
+            lock(&shard.series.free).push(shard);
+        }
+    }
+}
+
+thread_local! {
+    static LOCAL: LocalShards = const { LocalShards { by_series: UnsafeCell::new(Vec::new()) } };
+}
+
+/// A call site of `#[track_request]`: a `static` in the instrumented function, holding its literal
+/// labels, resolved to its series on the first call.
+#[derive(Debug)]
+pub struct RequestSite {
+    method: &'static str,
+    endpoint: &'static str,
+    buckets: Option<&'static [f64]>,
+    track_concurrency: bool,
+    series: AtomicPtr<RequestSeries>,
+}
+
+impl RequestSite {
+    /// A site with literal labels. `buckets` were checked by the macro.
+    pub const fn new(
+        method: &'static str,
+        endpoint: &'static str,
+        buckets: Option<&'static [f64]>,
+        track_concurrency: bool,
+    ) -> RequestSite {
+        RequestSite { method, endpoint, buckets, track_concurrency, series: AtomicPtr::new(std::ptr::null_mut()) }
+    }
+
+    #[inline(always)]
+    fn series(&'static self) -> &'static RequestSeries {
+        let series = self.series.load(Ordering::Acquire);
+        if series.is_null() {
+            self.resolve()
+        } else {
+            // SAFETY: only ever set from a `&'static RequestSeries` in `resolve`.
+            unsafe { &*series }
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn resolve(&'static self) -> &'static RequestSeries {
+        let series = registry().request_series(self.method, self.endpoint, self.buckets);
+        if self.track_concurrency {
+            series.tracks_concurrency.store(true, Ordering::Relaxed);
+        }
+        self.series.store((series as *const RequestSeries).cast_mut(), Ordering::Release);
+        series
+    }
+}
+
+impl std::fmt::Debug for RequestSeries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestSeries").field("method", &self.method).field("endpoint", &self.endpoint).finish()
+    }
+}
+
+/// Times one call and records it. Created before the body runs; `finish` records the outcome, and
+/// if the guard is dropped without `finish` (a panic, or a future dropped before completion) `Drop`
+/// records that instead.
+#[derive(Debug)]
+#[must_use = "a guard records the call when finished or dropped"]
+pub struct RequestGuard {
+    series: &'static RequestSeries,
+    start: u64,
+    track_concurrency: bool,
+}
+
+impl RequestGuard {
+    /// Starts timing a call of `site`.
+    #[inline(always)]
+    pub fn start(site: &'static RequestSite) -> RequestGuard {
+        let series = site.series();
+        if site.track_concurrency {
+            series.with_shard(|shard| shard.add_in_flight(1));
+        }
+        RequestGuard { series, start: clock().raw(), track_concurrency: site.track_concurrency }
+    }
+
+    /// Records the call as finished with `status`.
+    #[inline(always)]
+    pub fn finish(self, status: u16) {
+        let this = std::mem::ManuallyDrop::new(self);
+        this.record(status);
+    }
+
+    #[inline(always)]
+    fn record(&self, status: u16) {
+        let clock = clock();
+        let nanos = clock.delta_as_nanos(self.start, clock.raw());
+        // 0 marks an empty slot; anything that is no HTTP status counts as a server error.
+        let status = if (100..=999).contains(&status) { status } else { STATUS_PANIC };
+        let track_concurrency = self.track_concurrency;
+        self.series.with_shard(|shard| {
+            shard.record(status, nanos);
+            if track_concurrency {
+                shard.add_in_flight(-1);
+            }
+        });
+    }
+}
+
+impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        self.record(if std::thread::panicking() { STATUS_PANIC } else { STATUS_CANCELLED });
+    }
+}

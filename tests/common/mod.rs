@@ -1,0 +1,89 @@
+//! Helpers shared by the integration tests: reading samples out of an exposition body, and a
+//! minimal HTTP client (the tests talk to real sockets, not to mocks).
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// The text exposition of everything registered in this test process.
+pub fn scrape() -> String {
+    obs_runtime::metrics::encode(obs_runtime::metrics::Format::Text)
+}
+
+/// The value of the sample `name{labels}` (labels in exposition order), if present.
+pub fn sample(body: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let rendered: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    let prefix = if labels.is_empty() { format!("{name} ") } else { format!("{name}{{{}}} ", rendered.join(",")) };
+    body.lines().find_map(|line| line.strip_prefix(&prefix)).map(|value| value.parse().expect("a number"))
+}
+
+/// `http_requests_total` of one (method, endpoint, status), 0 when absent.
+pub fn requests(method: &str, endpoint: &str, status: &str) -> f64 {
+    sample(&scrape(), "http_requests_total", &[("method", method), ("endpoint", endpoint), ("status", status)])
+        .unwrap_or(0.0)
+}
+
+/// `http_request_duration_seconds_count` of one (method, endpoint), 0 when absent.
+pub fn duration_count(method: &str, endpoint: &str) -> f64 {
+    sample(&scrape(), "http_request_duration_seconds_count", &[("method", method), ("endpoint", endpoint)])
+        .unwrap_or(0.0)
+}
+
+/// A response as the tests need it.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: String,
+    pub body: String,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+    }
+}
+
+/// Sends `request` (a whole HTTP/1.1 request) and reads the response until the server closes.
+pub fn raw_request(addr: SocketAddr, request: &str) -> std::io::Result<HttpResponse> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.write_all(request.as_bytes())?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let (status_line, headers) = head.split_once("\r\n").unwrap_or((head, ""));
+    let status = status_line.split_whitespace().nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    let body = if headers.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    Ok(HttpResponse { status, headers: headers.to_owned(), body })
+}
+
+/// `method path` with optional extra header lines, `Connection: close`.
+pub fn request(addr: SocketAddr, method: &str, path: &str, extra_headers: &str) -> std::io::Result<HttpResponse> {
+    raw_request(addr, &format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra_headers}Connection: close\r\n\r\n"))
+}
+
+pub fn get(addr: SocketAddr, path: &str) -> std::io::Result<HttpResponse> {
+    request(addr, "GET", path, "")
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else { break };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}
