@@ -20,6 +20,14 @@ pub(crate) fn parse_fn(item: TokenStream, macro_name: &str, errors: &mut Errors)
     };
     let function = match parsed {
         syn::Item::Fn(function) => function,
+        syn::Item::Verbatim(tokens) if tokens.clone().into_iter().any(|t| t.to_string() == "fn") => {
+            // A function declaration without a body, as in a trait.
+            errors.push(syn::Error::new(
+                tokens.into_iter().next().map_or_else(proc_macro2::Span::call_site, |t| t.span()),
+                format!("#[{macro_name}] goes on a function with a body; on a trait, put it on the impl's methods"),
+            ));
+            return None;
+        }
         other => {
             errors.push(syn::Error::new(
                 item_keyword_span(&other),

@@ -13,17 +13,11 @@ mod track_request;
 
 use proc_macro::TokenStream;
 
-/// Records RED metrics (rate, errors, duration) for every call of the function.
+/// Records RED metrics (rate, errors, duration) for every call of the function:
+/// `#[track_request("GET", "/users")]` or `#[track_request(method = "POST", endpoint = "/login")]`.
 ///
-/// ```ignore
-/// #[obs_runtime::track_request("GET", "/users")]
-/// fn get_users() -> Result<Vec<User>, ApiError> { /* ... */ }
-///
-/// #[obs_runtime::track_request(method = "POST", endpoint = "/login", track_concurrency)]
-/// async fn login(form: Form) -> Response { /* ... */ }
-/// ```
-///
-/// The full documentation, with examples that compile, is on `obs_runtime::track_request`.
+/// Use it through `obs_runtime::track_request`, whose documentation has the examples (they are
+/// compiled and run there, where the runtime is).
 #[proc_macro_attribute]
 pub fn track_request(args: TokenStream, item: TokenStream) -> TokenStream {
     track_request::track_request(args.into(), item.into(), cfg!(feature = "metrics")).into()

@@ -29,6 +29,10 @@ pub(crate) struct RequestArgs {
     pub(crate) buckets: Option<Buckets>,
     pub(crate) track_concurrency: bool,
     pub(crate) krate: Option<syn::Path>,
+    /// The method or endpoint was written, even if wrongly: its own error says what is wrong, so
+    /// no second error says it is missing.
+    pub(crate) method_written: bool,
+    pub(crate) endpoint_written: bool,
 }
 
 impl RequestArgs {
@@ -58,6 +62,12 @@ impl RequestArgs {
     ) -> syn::Result<()> {
         if input.peek(syn::Lit) {
             let lit: syn::Lit = input.parse()?;
+            *positional += 1;
+            match *positional {
+                1 => self.method_written = true,
+                2 => self.endpoint_written = true,
+                _ => {}
+            }
             if *named_seen {
                 return Err(syn::Error::new(
                     lit.span(),
@@ -65,10 +75,9 @@ impl RequestArgs {
                 ));
             }
             let syn::Lit::Str(lit) = lit else {
-                let what = if *positional == 0 { "the HTTP method, e.g. \"GET\"" } else { "the endpoint, e.g. \"/users\"" };
+                let what = if *positional == 1 { "the HTTP method, e.g. \"GET\"" } else { "the endpoint, e.g. \"/users\"" };
                 return Err(syn::Error::new(lit.span(), format!("expected a string literal: {what}")));
             };
-            *positional += 1;
             match *positional {
                 1 => self.method = Some(lit),
                 2 => self.endpoint = Some(lit),
@@ -99,6 +108,11 @@ impl RequestArgs {
                         format!("the {name} is already given as a positional argument"),
                     ));
                 }
+                if name == "method" {
+                    self.method_written = true;
+                } else {
+                    self.endpoint_written = true;
+                }
                 let value = string_value(input, &key)?;
                 if name == "method" {
                     self.method = Some(value);
@@ -115,12 +129,13 @@ impl RequestArgs {
             "track_concurrency" => {
                 if input.peek(syn::Token![=]) {
                     input.parse::<syn::Token![=]>()?;
-                    let value: syn::Lit = input.parse()?;
-                    match value {
-                        syn::Lit::Bool(flag) => self.track_concurrency = flag.value,
+                    match input.parse::<syn::Expr>()? {
+                        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Bool(flag), .. }) => {
+                            self.track_concurrency = flag.value;
+                        }
                         other => {
-                            return Err(syn::Error::new(
-                                other.span(),
+                            return Err(syn::Error::new_spanned(
+                                other,
                                 "expected `true` or `false`, or the bare flag `track_concurrency`",
                             ));
                         }
@@ -150,10 +165,13 @@ fn string_value(input: ParseStream, key: &syn::Ident) -> syn::Result<syn::LitStr
     input
         .parse::<syn::Token![=]>()
         .map_err(|_| syn::Error::new(key.span(), format!("expected `{key} = \"...\"`")))?;
-    let value: syn::Lit = input.parse()?;
-    match value {
-        syn::Lit::Str(value) => Ok(value),
-        other => Err(syn::Error::new(other.span(), format!("expected a string literal for `{key}`"))),
+    let example = if key == "method" { "\"GET\"" } else { "\"/users\"" };
+    match input.parse::<syn::Expr>()? {
+        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(value), .. }) => Ok(value),
+        other => Err(syn::Error::new_spanned(
+            other,
+            format!("expected a string literal for `{key}`, e.g. {key} = {example}"),
+        )),
     }
 }
 

@@ -21,6 +21,8 @@ pub(crate) struct Site {
 pub(crate) fn check(args: RequestArgs, errors: &mut Errors) -> Option<Site> {
     let before = errors.is_empty();
     match (&args.method, &args.endpoint) {
+        (None, _) if args.method_written => {}
+        (Some(_), None) if args.endpoint_written => {}
         (None, _) => errors.push(syn::Error::new(
             Span::call_site(),
             "missing the HTTP method and endpoint: write #[track_request(\"GET\", \"/users\")]",

@@ -1,0 +1,179 @@
+//! The embedded server over real sockets: formats, routes, bounds, bad addresses, shutdown.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::{get, request, sample, scrape};
+use obs_runtime::{ConfigError, Obs};
+
+fn start() -> obs_runtime::ObsGuard {
+    Obs::builder().http_addr("127.0.0.1:0").init().expect("server starts")
+}
+
+#[obs_runtime::track_request("GET", "/server/users")]
+fn users() -> Result<(), String> {
+    Ok(())
+}
+
+#[test]
+fn serves_metrics_in_the_prometheus_text_format() {
+    let obs = start();
+    let addr = obs.http_addr().expect("running");
+    users().ok();
+    let response = get(addr, "/metrics").expect("scrape");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("content-type"), Some("text/plain; version=0.0.4; charset=utf-8"));
+    assert!(response.body.contains("# TYPE http_requests_total counter\n"), "{}", response.body);
+    assert!(
+        response.body.contains(r#"http_requests_total{method="GET",endpoint="/server/users",status="200"} 1"#),
+        "{}",
+        response.body
+    );
+    assert!(response.body.contains("# TYPE http_request_duration_seconds histogram\n"));
+    assert!(response.body.contains("# TYPE process_cpu_seconds_total counter\n"));
+    assert!(response.body.contains("\nmemory_usage_bytes "));
+    assert!(response.body.contains("\nactive_connections "));
+    assert!(!response.body.contains("# EOF"));
+}
+
+#[test]
+fn serves_openmetrics_when_the_scraper_asks_for_it() {
+    let obs = start();
+    users().ok();
+    let accept = "Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5\r\n";
+    let response = request(obs.http_addr().expect("running"), "GET", "/metrics", accept).expect("scrape");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("content-type"), Some("application/openmetrics-text; version=1.0.0; charset=utf-8"));
+    assert!(response.body.contains("# TYPE http_requests counter\n"), "{}", response.body);
+    assert!(response.body.contains("http_requests_total{"));
+    assert!(response.body.ends_with("# EOF\n"));
+}
+
+#[test]
+fn unknown_paths_are_404_and_other_methods_405() {
+    let obs = start();
+    let addr = obs.http_addr().expect("running");
+    assert_eq!(get(addr, "/nope").expect("request").status, 404);
+    let post = request(addr, "POST", "/metrics", "Content-Length: 0\r\n").expect("request");
+    assert_eq!(post.status, 405);
+    assert_eq!(post.header("allow"), Some("GET, HEAD"));
+    let head = request(addr, "HEAD", "/metrics", "").expect("request");
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+}
+
+#[test]
+fn an_address_in_use_is_an_err_naming_it() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr");
+    let error = Obs::builder().http_addr(addr.to_string()).init().expect_err("address is taken");
+    assert!(matches!(error, ConfigError::HttpBind { addr: a, .. } if a == addr), "{error:?}");
+    assert!(error.to_string().contains(&addr.to_string()), "{error}");
+}
+
+#[test]
+fn a_malformed_address_is_an_err_naming_the_field() {
+    for bad in ["not an address", "127.0.0.1", "127.0.0.1:99999", "256.0.0.1:80"] {
+        let error = Obs::builder().http_addr(bad).init().expect_err(bad);
+        assert!(matches!(error, ConfigError::Invalid { field: "http_addr", .. }), "{bad}: {error:?}");
+        assert!(error.to_string().contains(bad), "{error}");
+    }
+}
+
+#[test]
+fn bad_limits_are_errs_naming_the_field() {
+    let zero = Obs::builder().http_addr("127.0.0.1:0").max_connections(0).init().expect_err("zero");
+    assert!(matches!(zero, ConfigError::Invalid { field: "max_connections", .. }));
+    let small = Obs::builder().http_addr("127.0.0.1:0").max_header_bytes(100).init().expect_err("small");
+    assert!(matches!(small, ConfigError::Invalid { field: "max_header_bytes", .. }));
+    let instant = Obs::builder().http_addr("127.0.0.1:0").header_timeout(Duration::ZERO).init().expect_err("zero");
+    assert!(matches!(instant, ConfigError::Invalid { field: "header_timeout", .. }));
+}
+
+fn rejected() -> f64 {
+    sample(&scrape(), "obs_http_connections_rejected_total", &[]).unwrap_or(0.0)
+}
+
+#[test]
+fn connections_over_the_limit_are_closed_and_counted() {
+    let obs = Obs::builder()
+        .http_addr("127.0.0.1:0")
+        .max_connections(2)
+        .header_timeout(Duration::from_secs(30))
+        .init()
+        .expect("server starts");
+    let addr = obs.http_addr().expect("running");
+    let before = rejected();
+    // Two idle connections hold both permits (the server accepts in order).
+    let _first = TcpStream::connect(addr).expect("connect");
+    let _second = TcpStream::connect(addr).expect("connect");
+    let mut third = TcpStream::connect(addr).expect("the kernel accepts");
+    third.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    third.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").ok();
+    let mut buffer = [0u8; 64];
+    let read = third.read(&mut buffer);
+    assert!(matches!(read, Ok(0) | Err(_)), "the third connection is closed, got {read:?}");
+    assert_eq!(rejected(), before + 1.0);
+}
+
+#[test]
+fn a_client_that_never_finishes_its_headers_is_dropped() {
+    let obs = Obs::builder()
+        .http_addr("127.0.0.1:0")
+        .header_timeout(Duration::from_millis(200))
+        .init()
+        .expect("server starts");
+    let mut slow = TcpStream::connect(obs.http_addr().expect("running")).expect("connect");
+    slow.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    slow.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n").expect("partial request");
+    let mut response = String::new();
+    // The server closes the connection (possibly after a 408); it never serves the request.
+    let _ = slow.read_to_string(&mut response);
+    assert!(!response.contains("200 OK"), "{response}");
+}
+
+#[test]
+fn oversized_request_heads_are_refused() {
+    let obs = start();
+    let huge = format!("X-Filler: {}\r\n", "a".repeat(64 * 1024));
+    let response = request(obs.http_addr().expect("running"), "GET", "/metrics", &huge);
+    match response {
+        Ok(response) => assert_eq!(response.status, 431, "{}", response.headers),
+        // Or the server closed before the client finished writing.
+        Err(error) => assert!(
+            matches!(error.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe),
+            "{error}"
+        ),
+    }
+}
+
+#[test]
+fn shutdown_stops_listening() {
+    let obs = start();
+    let addr = obs.http_addr().expect("running");
+    assert_eq!(get(addr, "/metrics").expect("scrape").status, 200);
+    obs.shutdown();
+    assert!(TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_err(), "still listening on {addr}");
+}
+
+#[test]
+fn shutdown_waits_for_an_open_keep_alive_connection_only_briefly() {
+    let obs = start();
+    let addr = obs.http_addr().expect("running");
+    // A scraper that keeps its connection open between scrapes.
+    let mut idle = TcpStream::connect(addr).expect("connect");
+    idle.write_all(format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes()).expect("request");
+    let mut first = [0u8; 12];
+    idle.read_exact(&mut first).expect("response starts");
+    assert_eq!(&first, b"HTTP/1.1 200");
+    let started = std::time::Instant::now();
+    obs.shutdown();
+    // Graceful shutdown closes the idle keep-alive connection instead of waiting it out.
+    idle.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let mut rest = Vec::new();
+    let _ = idle.read_to_end(&mut rest);
+    assert!(started.elapsed() < Duration::from_secs(10));
+}

@@ -1,0 +1,39 @@
+// The expansion uses absolute paths only: a module that shadows the prelude and `core`/`std`
+// still compiles.
+#![allow(dead_code, non_camel_case_types)]
+
+mod shadowing {
+    use obs_runtime::track_request;
+
+    mod core {}
+    mod std {}
+    struct Result;
+    struct Option;
+    struct Ok;
+    struct Err;
+    struct Some;
+    struct None;
+    struct Box;
+    struct Vec;
+    struct String;
+    struct Drop;
+
+    #[track_request("GET", "/shadowed")]
+    fn handler() -> ::core::result::Result<u8, ()> {
+        ::core::result::Result::Ok(1)
+    }
+
+    #[track_request("GET", "/shadowed-async", buckets = [0.1], track_concurrency)]
+    async fn handler_async() -> u8 {
+        2
+    }
+
+    pub fn run() {
+        let _ = handler();
+        let _ = handler_async();
+    }
+}
+
+fn main() {
+    shadowing::run();
+}
