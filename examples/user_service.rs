@@ -1,1 +1,334 @@
-fn main(){}
+//! The chapter's user service: an axum app whose handlers get Prometheus RED metrics from one
+//! attribute each, with `/metrics` served by obs on a port of its own.
+//!
+//! Run it:
+//!
+//! ```text
+//! cargo run --example user_service
+//! # app listening on http://127.0.0.1:8080
+//! # metrics on http://127.0.0.1:9464/metrics
+//! ```
+//!
+//! `APP_ADDR` (default `127.0.0.1:8080`) and `OBS_HTTP_ADDR` (default `127.0.0.1:9464`) choose the
+//! addresses; port 0 picks a free port, and the two lines above always show the real ones.
+//!
+//! Then, from another terminal:
+//!
+//! ```text
+//! curl -i localhost:8080/users                 # 200, the list
+//! curl -i localhost:8080/users/1               # 200, one user
+//! curl -i localhost:8080/users/999             # 404
+//! curl -i 'localhost:8080/users?fail=1'        # 500: every route fails on demand with ?fail=1
+//! curl -i localhost:8080/login -H 'content-type: application/json' -d '{"user":"ada","password":"lovelace"}'
+//! curl -i localhost:8080/login -d 'user=ada&password=wrong'   # a form body works too: 401
+//! curl -s localhost:9464/metrics | grep -E '^(http_requests|active_connections)'
+//! ```
+//!
+//! The scrape shows `http_requests_total{method="GET",endpoint="/users/{id}",status="404"}`: the
+//! endpoint label is the route template, never the raw path, so the number of series stays
+//! bounded however many ids clients try. The status is the real one because `ApiError`
+//! implements [`RequestOutcome`]. Paths no route matches get axum's 404 without touching a
+//! handler, so they are not recorded either.
+//!
+//! Ctrl-C (SIGINT) or SIGTERM stops it: the app stops accepting, finishes the requests in flight
+//! (for at most 10 s), stops the metrics server, and exits 0.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use obs_runtime::metrics::RequestOutcome;
+use obs_runtime::track_request;
+use serde_json::{Value, json};
+
+/// Where the app listens when `APP_ADDR` is not set.
+const DEFAULT_APP_ADDR: &str = "127.0.0.1:8080";
+
+/// How long a stopping app waits for requests in flight.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+// ---------------------------------------------------------------------------------------------
+// The service
+// ---------------------------------------------------------------------------------------------
+
+struct User {
+    id: u32,
+    name: &'static str,
+    email: &'static str,
+    /// A demo: a real service stores a password hash, never the password.
+    password: &'static str,
+}
+
+const USERS: [User; 3] = [
+    User { id: 1, name: "ada", email: "ada@example.com", password: "lovelace" },
+    User { id: 2, name: "grace", email: "grace@example.com", password: "hopper" },
+    User { id: 3, name: "edsger", email: "edsger@example.com", password: "dijkstra" },
+];
+
+impl User {
+    fn to_json(&self) -> Value {
+        json!({ "id": self.id, "name": self.name, "email": self.email })
+    }
+}
+
+fn app() -> Router {
+    Router::new().route("/users", get(list_users)).route("/users/{id}", get(get_user)).route("/login", post(login))
+}
+
+/// The query string every route reads: `?fail=1` makes the handler fail with a 500.
+type Params = Query<HashMap<String, String>>;
+
+// The chapter's positional form: method, then endpoint.
+#[track_request("GET", "/users")]
+async fn list_users(Query(params): Params) -> Result<Json<Value>, ApiError> {
+    fail_on_demand(&params)?;
+    let users: Vec<Value> = USERS.iter().map(User::to_json).collect();
+    Ok(Json(json!({ "users": users })))
+}
+
+// The named form. The endpoint is the route's template, so `/users/1` and `/users/999` share the
+// series of "/users/{id}". `track_concurrency` keeps `http_requests_in_flight` and
+// `active_connections` up to date.
+//
+// The id is taken as a string so that every request reaches the handler and is recorded: with
+// `Path<u32>`, axum would answer `/users/abc` itself, before any instrumented code runs.
+#[track_request(method = "GET", endpoint = "/users/{id}", track_concurrency)]
+async fn get_user(Path(id): Path<String>, Query(params): Params) -> Result<Json<Value>, ApiError> {
+    fail_on_demand(&params)?;
+    let id: u32 = id.parse().map_err(|_| ApiError::NotFound)?;
+    let user = USERS.iter().find(|user| user.id == id).ok_or(ApiError::NotFound)?;
+    Ok(Json(user.to_json()))
+}
+
+// Positional, with options: this site's own buckets (logins are slower than lookups) and the
+// in-flight gauge.
+#[track_request("POST", "/login", buckets = [0.001, 0.005, 0.025, 0.1, 0.5, 2.5], track_concurrency)]
+async fn login(Query(params): Params, headers: HeaderMap, body: Bytes) -> Result<Json<Value>, ApiError> {
+    fail_on_demand(&params)?;
+    let (name, password) = credentials(&headers, &body)?;
+    let user =
+        USERS.iter().find(|user| user.name == name && user.password == password).ok_or(ApiError::Unauthorized)?;
+    Ok(Json(json!({ "token": format!("demo-token-{}-{}", user.id, user.name), "token_type": "Bearer" })))
+}
+
+fn fail_on_demand(params: &HashMap<String, String>) -> Result<(), ApiError> {
+    match params.get("fail").map(String::as_str) {
+        Some("1" | "true") => Err(ApiError::Internal("failure requested with ?fail=1")),
+        _ => Ok(()),
+    }
+}
+
+/// `user` and `password` from a JSON body (`{"user": .., "password": ..}`) or a form body
+/// (`user=..&password=..`), chosen by `Content-Type`.
+///
+/// The body is read here rather than by axum's `Json` extractor so that a malformed login is
+/// answered by the handler, and therefore recorded, like any other failed login.
+fn credentials(headers: &HeaderMap, body: &[u8]) -> Result<(String, String), ApiError> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).unwrap_or("");
+    let media_type = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let (user, password) = match media_type.as_str() {
+        "application/json" => {
+            let body: Value =
+                serde_json::from_slice(body).map_err(|_| ApiError::BadRequest("the body is not valid JSON"))?;
+            let field = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_owned);
+            (field("user"), field("password"))
+        }
+        "application/x-www-form-urlencoded" => {
+            let body = String::from_utf8_lossy(body);
+            (form_field(&body, "user"), form_field(&body, "password"))
+        }
+        _ => return Err(ApiError::BadRequest("send a JSON or form body with `user` and `password`")),
+    };
+    match (user, password) {
+        (Some(user), Some(password)) => Ok((user, password)),
+        _ => Err(ApiError::BadRequest("`user` and `password` are both required")),
+    }
+}
+
+/// The value of `name` in an `application/x-www-form-urlencoded` body.
+fn form_field(body: &str, name: &str) -> Option<String> {
+    body.split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| percent_decode(key) == name)
+        .map(|(_, value)| percent_decode(value))
+}
+
+/// Form decoding: `+` is a space, `%XX` a byte.
+fn percent_decode(text: &str) -> String {
+    let hex = |digit: Option<&u8>| digit.and_then(|&digit| char::from(digit).to_digit(16));
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        match (bytes[index], hex(bytes.get(index + 1)), hex(bytes.get(index + 2))) {
+            (b'%', Some(high), Some(low)) => {
+                decoded.push((high * 16 + low) as u8);
+                index += 3;
+            }
+            (b'+', ..) => {
+                decoded.push(b' ');
+                index += 1;
+            }
+            (byte, ..) => {
+                decoded.push(byte);
+                index += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&decoded).into_owned()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors: one type that is both the HTTP response and the recorded status
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug)]
+enum ApiError {
+    BadRequest(&'static str),
+    Unauthorized,
+    NotFound,
+    Internal(&'static str),
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn message(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(message) | ApiError::Internal(message) => message,
+            ApiError::Unauthorized => "unknown user or wrong password",
+            ApiError::NotFound => "no such user",
+        }
+    }
+}
+
+/// What the client gets.
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status(), Json(json!({ "error": self.message() }))).into_response()
+    }
+}
+
+/// What `#[track_request]` records in the `status` label: the same code the client gets.
+impl RequestOutcome for ApiError {
+    fn http_status(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Start-up and shutdown
+// ---------------------------------------------------------------------------------------------
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("user_service: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let app_addr = match std::env::var("APP_ADDR") {
+        Ok(addr) => addr,
+        Err(std::env::VarError::NotPresent) => DEFAULT_APP_ADDR.to_owned(),
+        Err(std::env::VarError::NotUnicode(_)) => return Err("APP_ADDR is not UTF-8".to_owned()),
+    };
+
+    // obs serves /metrics from its own thread, on OBS_HTTP_ADDR; a bad address is an error here.
+    let obs = obs_runtime::init().map_err(|error| format!("cannot start observability: {error}"))?;
+    let metrics_addr = obs.http_addr().ok_or("the metrics server is not running")?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| format!("cannot start the tokio runtime: {error}"))?;
+    runtime.block_on(serve(&app_addr, metrics_addr))?;
+    // Requests are done; stop the tasks that are left, then the metrics server (bounded, ~2 s).
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    obs.shutdown();
+    eprintln!("user_service: stopped");
+    Ok(())
+}
+
+async fn serve(app_addr: &str, metrics_addr: SocketAddr) -> Result<(), String> {
+    let listener = tokio::net::TcpListener::bind(app_addr)
+        .await
+        .map_err(|error| format!("cannot listen on APP_ADDR={app_addr:?}: {error}"))?;
+    let bound = listener.local_addr().map_err(|error| format!("cannot read the app's address: {error}"))?;
+
+    // Signal handlers go in before the service says it is ready, so that a SIGTERM sent right
+    // after the "listening" line stops it cleanly. Every handler hears every signal: one starts
+    // the graceful shutdown, the other bounds how long it may take.
+    let graceful = shutdown_signal().map_err(|error| format!("cannot install signal handlers: {error}"))?;
+    let deadline = shutdown_signal().map_err(|error| format!("cannot install signal handlers: {error}"))?;
+
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "app listening on http://{bound}")
+        .and_then(|()| writeln!(stdout, "metrics on http://{metrics_addr}/metrics"))
+        .and_then(|()| stdout.flush())
+        .map_err(|error| format!("cannot write to stdout: {error}"))?;
+    drop(stdout);
+
+    let server = axum::serve(listener, app()).with_graceful_shutdown(async move {
+        let signal = graceful.await;
+        eprintln!("user_service: {signal} received, finishing the requests in flight");
+    });
+    tokio::select! {
+        served = server => served.map_err(|error| format!("the app server failed: {error}")),
+        () = async move {
+            deadline.await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => {
+            eprintln!("user_service: requests still in flight after {SHUTDOWN_GRACE:?}; stopping anyway");
+            Ok(())
+        }
+    }
+}
+
+/// Resolves with the signal's name on SIGINT (Ctrl-C) or SIGTERM (what `docker stop` and
+/// Kubernetes send). The handlers are installed when this is called, not when it is first polled.
+#[cfg(unix)]
+fn shutdown_signal() -> std::io::Result<impl Future<Output = &'static str>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => "SIGINT",
+            _ = terminate.recv() => "SIGTERM",
+        }
+    })
+}
+
+/// Resolves on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> std::io::Result<impl Future<Output = &'static str>> {
+    Ok(async {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => "Ctrl-C",
+            Err(error) => {
+                eprintln!("user_service: cannot listen for Ctrl-C ({error}); stop the process another way");
+                std::future::pending().await
+            }
+        }
+    })
+}

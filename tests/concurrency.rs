@@ -7,7 +7,7 @@ use obs_runtime::track_request;
 
 #[track_request("GET", "/concurrency/hot", buckets = [0.000001, 0.001, 1.0])]
 fn hot(i: u64) -> Result<u64, String> {
-    if i % 10 == 0 { Err("every tenth".into()) } else { Ok(i) }
+    if i.is_multiple_of(10) { Err("every tenth".into()) } else { Ok(i) }
 }
 
 #[track_request("GET", "/concurrency/churn")]

@@ -14,9 +14,8 @@ fn the_chapters_collector_by_hand() {
     ok.inc();
     ok.inc_by(2.0);
     ok.inc_by(-5.0); // ignored: counters never go down
-    let duration =
-        HistogramVec::register("hw_request_duration_seconds", "Request duration", &["method"], &[0.1, 1.0])
-            .expect("registers");
+    let duration = HistogramVec::register("hw_request_duration_seconds", "Request duration", &["method"], &[0.1, 1.0])
+        .expect("registers");
     let get = duration.with_labels(&["GET"]).expect("labels");
     get.observe(0.05);
     get.observe(0.5);

@@ -164,7 +164,14 @@ fn attributes_generics_lifetimes_and_impl_trait_compile_and_run() {
     // SAFETY: a valid pointer to a local.
     assert_eq!(unsafe { read_raw(&value) }, 9);
     assert_eq!(mut_args(1, &[2, 3]), 6);
-    for endpoint in ["/forms/attributes", "/forms/generic", "/forms/lifetimes", "/forms/impl-trait", "/forms/unsafe", "/forms/mut-args"] {
+    for endpoint in [
+        "/forms/attributes",
+        "/forms/generic",
+        "/forms/lifetimes",
+        "/forms/impl-trait",
+        "/forms/unsafe",
+        "/forms/mut-args",
+    ] {
         assert_eq!(requests("GET", endpoint, "200"), 1.0, "{endpoint}");
     }
 }

@@ -43,10 +43,7 @@ pub(crate) fn parse_fn(item: TokenStream, macro_name: &str, errors: &mut Errors)
         ));
     }
     if let Some(variadic) = &function.sig.variadic {
-        errors.push(syn::Error::new(
-            variadic.span(),
-            format!("#[{macro_name}] cannot go on a variadic function"),
-        ));
+        errors.push(syn::Error::new(variadic.span(), format!("#[{macro_name}] cannot go on a variadic function")));
     }
     Some(function)
 }

@@ -185,7 +185,8 @@ impl ObsGuard {
     }
 
     /// Stops the embedded server: no new connections, open ones finish their request, at most
-    /// about two seconds.
+    /// about two seconds. It blocks the calling thread for that long at most: in async code, call
+    /// it after the runtime has stopped, or from `spawn_blocking`. Dropping the guard does the same.
     pub fn shutdown(mut self) {
         #[cfg(feature = "http-server")]
         if let Some(server) = self.server.as_mut() {

@@ -2,6 +2,8 @@
 //! minimal HTTP client (the tests talk to real sockets, not to mocks).
 #![allow(dead_code)]
 
+pub mod demo;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;

@@ -42,10 +42,8 @@ impl RequestArgs {
         let mut named_seen = false;
         let mut seen: Vec<String> = Vec::new();
         for segment in split_on_commas(tokens) {
-            let result = (|input: ParseStream| {
-                args.parse_one(input, &mut positional, &mut named_seen, &mut seen)
-            })
-            .parse2(segment);
+            let result = (|input: ParseStream| args.parse_one(input, &mut positional, &mut named_seen, &mut seen))
+                .parse2(segment);
             if let Err(error) = result {
                 errors.push(error);
             }
@@ -75,7 +73,8 @@ impl RequestArgs {
                 ));
             }
             let syn::Lit::Str(lit) = lit else {
-                let what = if *positional == 1 { "the HTTP method, e.g. \"GET\"" } else { "the endpoint, e.g. \"/users\"" };
+                let what =
+                    if *positional == 1 { "the HTTP method, e.g. \"GET\"" } else { "the endpoint, e.g. \"/users\"" };
                 return Err(syn::Error::new(lit.span(), format!("expected a string literal: {what}")));
             };
             match *positional {
@@ -91,9 +90,9 @@ impl RequestArgs {
             return input.parse::<syn::parse::Nothing>().map(|_| ());
         }
         *named_seen = true;
-        let key: syn::Ident = input.call(syn::ext::IdentExt::parse_any).map_err(|error| {
-            syn::Error::new(error.span(), format!("expected an option: one of {OPTIONS}"))
-        })?;
+        let key: syn::Ident = input
+            .call(syn::ext::IdentExt::parse_any)
+            .map_err(|error| syn::Error::new(error.span(), format!("expected an option: one of {OPTIONS}")))?;
         let name = key.to_string();
         if seen.contains(&name) {
             return Err(syn::Error::new(key.span(), format!("duplicate option `{name}`")));
@@ -151,10 +150,7 @@ impl RequestArgs {
                 self.krate = Some(input.call(syn::Path::parse_mod_style)?);
             }
             _ => {
-                return Err(syn::Error::new(
-                    key.span(),
-                    format!("unknown option `{name}`; expected one of {OPTIONS}"),
-                ));
+                return Err(syn::Error::new(key.span(), format!("unknown option `{name}`; expected one of {OPTIONS}")));
             }
         }
         input.parse::<syn::parse::Nothing>().map(|_| ())
@@ -162,9 +158,7 @@ impl RequestArgs {
 }
 
 fn string_value(input: ParseStream, key: &syn::Ident) -> syn::Result<syn::LitStr> {
-    input
-        .parse::<syn::Token![=]>()
-        .map_err(|_| syn::Error::new(key.span(), format!("expected `{key} = \"...\"`")))?;
+    input.parse::<syn::Token![=]>().map_err(|_| syn::Error::new(key.span(), format!("expected `{key} = \"...\"`")))?;
     let example = if key == "method" { "\"GET\"" } else { "\"/users\"" };
     match input.parse::<syn::Expr>()? {
         syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(value), .. }) => Ok(value),

@@ -97,10 +97,7 @@ fn check_endpoint(endpoint: &syn::LitStr, errors: &mut Errors) {
     } else if let Some(bad) = value.chars().find(|c| c.is_whitespace() || c.is_control() || *c == '?' || *c == '#') {
         errors.push(syn::Error::new(
             endpoint.span(),
-            format!(
-                "the endpoint is a path template without query, fragment or whitespace; found {:?}",
-                bad
-            ),
+            format!("the endpoint is a path template without query, fragment or whitespace; found {:?}", bad),
         ));
     }
 }

@@ -38,6 +38,8 @@ pub(crate) struct Server {
     local_addr: SocketAddr,
     stop: Option<watch::Sender<bool>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Closed by the server thread when it ends.
+    finished: std::sync::mpsc::Receiver<()>,
 }
 
 impl Server {
@@ -46,17 +48,19 @@ impl Server {
         let listener = std::net::TcpListener::bind(addr).map_err(|source| ConfigError::HttpBind { addr, source })?;
         let local_addr = listener.local_addr().map_err(|source| ConfigError::HttpBind { addr, source })?;
         listener.set_nonblocking(true).map_err(|source| ConfigError::HttpBind { addr, source })?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(ConfigError::ServerThread)?;
+        let runtime =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(ConfigError::ServerThread)?;
         self_metrics::register();
         let (stop, stopped) = watch::channel(false);
+        let (finishing, finished) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("obs-http".into())
-            .spawn(move || runtime.block_on(serve(listener, limits, stopped)))
+            .spawn(move || {
+                let _finishing = finishing;
+                runtime.block_on(serve(listener, limits, stopped));
+            })
             .map_err(ConfigError::ServerThread)?;
-        Ok(Server { local_addr, stop: Some(stop), thread: Some(thread) })
+        Ok(Server { local_addr, stop: Some(stop), thread: Some(thread), finished })
     }
 
     pub(crate) fn local_addr(&self) -> SocketAddr {
@@ -70,11 +74,8 @@ impl Server {
             let _ = stop.send(true);
         }
         if let Some(thread) = self.thread.take() {
-            let deadline = std::time::Instant::now() + timeout;
-            while !thread.is_finished() && std::time::Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            if thread.is_finished() {
+            // The sender is dropped when the thread ends (also if it panicked).
+            if let Err(std::sync::mpsc::RecvTimeoutError::Disconnected) = self.finished.recv_timeout(timeout) {
                 let _ = thread.join();
             }
             // Else the thread is left to end on its own: shutdown is bounded in time.
@@ -162,9 +163,7 @@ const INDEX: &str = "obs\n";
 fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain; charset=utf-8"));
     response
 }
 

@@ -25,9 +25,9 @@ impl AtomicF64 {
         self.0.store(value.to_bits(), Ordering::Relaxed);
     }
     fn add(&self, delta: f64) {
-        let _ = self.0.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
-            Some((f64::from_bits(bits) + delta).to_bits())
-        });
+        let _ = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| Some((f64::from_bits(bits) + delta).to_bits()));
     }
 }
 
@@ -91,7 +91,13 @@ struct Family<C> {
 }
 
 impl<C: Cell> Family<C> {
-    fn register(name: &str, help: &str, kind: Kind, labels: &[&str], buckets: &[f64]) -> Result<Arc<Self>, MetricError> {
+    fn register(
+        name: &str,
+        help: &str,
+        kind: Kind,
+        labels: &[&str],
+        buckets: &[f64],
+    ) -> Result<Arc<Self>, MetricError> {
         check_name(name)?;
         if kind == Kind::Counter && !name.ends_with("_total") {
             return Err(MetricError::InvalidName {

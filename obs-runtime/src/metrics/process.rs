@@ -42,9 +42,9 @@ pub(crate) fn encode(encoder: &mut Encoder) {
 #[cfg(target_os = "linux")]
 pub(crate) fn read() -> Option<ProcessStats> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let boot_time = std::fs::read_to_string("/proc/stat").ok().and_then(|stat| {
-        stat.lines().find_map(|line| line.strip_prefix("btime ")?.trim().parse::<u64>().ok())
-    })?;
+    let boot_time = std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|stat| stat.lines().find_map(|line| line.strip_prefix("btime ")?.trim().parse::<u64>().ok()))?;
     let open_fds = std::fs::read_dir("/proc/self/fd").ok().map(|dir| dir.count() as u64);
     let max_fds = std::fs::read_to_string("/proc/self/limits").ok().and_then(|limits| parse_max_fds(&limits));
     // USER_HZ is 100 on every Linux ABI; the page size is read from the aux vector via /proc.

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole suite, as CI runs it: the real backends, formatting, lints, every test (including the
+# ones against real backends), and the build with every feature off.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+scripts/install-backends.sh
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+cargo test --workspace --all-features -- --include-ignored
+# Instrumentation that is off must still build (and cost nothing).
+cargo build -p obs-runtime --no-default-features

@@ -1,0 +1,129 @@
+//! The demo (`examples/user_service.rs`) as a user runs it: a real process on free ports, real
+//! HTTP requests, a real scrape of `/metrics`, and a real signal to stop it.
+
+mod common;
+
+use std::time::Duration;
+
+use common::demo::{Demo, post, run_to_exit};
+use common::{get, sample};
+
+/// How long the demo may take to stop after a signal: its own bounds are 10 s for requests in
+/// flight plus about 2 s for the metrics server, and no request is in flight here.
+const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+
+const JSON: &str = "application/json";
+const FORM: &str = "application/x-www-form-urlencoded";
+
+fn requests_total(body: &str, method: &str, endpoint: &str, status: &str) -> Option<f64> {
+    sample(body, "http_requests_total", &[("method", method), ("endpoint", endpoint), ("status", status)])
+}
+
+#[test]
+fn the_user_service_answers_records_red_metrics_and_stops_on_sigterm() {
+    let demo = Demo::start();
+    let app = demo.app;
+    let status_of = |path: &str| get(app, path).expect("request the demo").status;
+
+    let users = get(app, "/users").expect("GET /users");
+    assert_eq!(users.status, 200, "{users:?}");
+    assert!(users.body.contains(r#""name":"ada""#), "{}", users.body);
+    let ada = get(app, "/users/1").expect("GET /users/1");
+    assert_eq!(ada.status, 200, "{ada:?}");
+    assert!(ada.body.contains(r#""id":1"#) && ada.body.contains(r#""name":"ada""#), "{}", ada.body);
+    assert_eq!(status_of("/users/999"), 404);
+    assert_eq!(status_of("/users/not-a-number"), 404);
+    assert_eq!(status_of("/users?fail=1"), 500);
+    assert_eq!(status_of("/users/1?fail=1"), 500);
+
+    let good_json = post(app, "/login", JSON, r#"{"user":"ada","password":"lovelace"}"#).expect("POST /login");
+    assert_eq!(good_json.status, 200, "{good_json:?}");
+    assert!(good_json.body.contains(r#""token":"#), "{}", good_json.body);
+    let good_form = post(app, "/login", FORM, "user=gr%61ce&password=hopper").expect("POST /login");
+    assert_eq!(good_form.status, 200, "{good_form:?}");
+    let wrong_password = post(app, "/login", JSON, r#"{"user":"ada","password":"nope"}"#).expect("POST /login");
+    assert_eq!(wrong_password.status, 401, "{wrong_password:?}");
+    assert!(!wrong_password.body.contains("token"), "{}", wrong_password.body);
+    let unknown_user = post(app, "/login", FORM, "user=mallory&password=lovelace").expect("POST /login");
+    assert_eq!(unknown_user.status, 401, "{unknown_user:?}");
+    assert_eq!(post(app, "/login?fail=1", JSON, r#"{"user":"ada","password":"lovelace"}"#).expect("POST").status, 500);
+
+    // A fresh process: every count is exactly what was sent above, recorded before the response
+    // went out.
+    let body = demo.scrape();
+    let expected = [
+        ("GET", "/users", "200", 1.0),
+        ("GET", "/users", "500", 1.0),
+        ("GET", "/users/{id}", "200", 1.0),
+        ("GET", "/users/{id}", "404", 2.0),
+        ("GET", "/users/{id}", "500", 1.0),
+        ("POST", "/login", "200", 2.0),
+        ("POST", "/login", "401", 2.0),
+        ("POST", "/login", "500", 1.0),
+    ];
+    for (method, endpoint, status, count) in expected {
+        assert_eq!(
+            requests_total(&body, method, endpoint, status),
+            Some(count),
+            "{method} {endpoint} {status}\n{body}"
+        );
+    }
+    assert!(body.contains("# TYPE http_requests_total counter\n"), "{body}");
+    assert!(body.contains("# TYPE http_request_duration_seconds histogram\n"), "{body}");
+
+    // Exactly the three labels on every request counter, and no series beyond those sent.
+    let counters: Vec<&str> = body.lines().filter(|line| line.starts_with("http_requests_total{")).collect();
+    assert_eq!(counters.len(), expected.len(), "{body}");
+    for line in &counters {
+        let labels = &line["http_requests_total{".len()..line.rfind('}').expect("closing brace")];
+        let names: Vec<&str> =
+            labels.split(',').filter_map(|label| label.split_once('=')).map(|(name, _)| name).collect();
+        assert_eq!(names, ["method", "endpoint", "status"], "{line}");
+    }
+
+    // The endpoint label is the route template, never the path a client sent.
+    for raw in ["/users/1\"", "/users/999", "/users/not-a-number", "fail="] {
+        assert!(!body.contains(raw), "the scrape contains {raw:?}:\n{body}");
+    }
+
+    let id_labels = [("method", "GET"), ("endpoint", "/users/{id}")];
+    assert_eq!(sample(&body, "http_request_duration_seconds_count", &id_labels), Some(4.0), "{body}");
+    let inf_bucket = [("method", "GET"), ("endpoint", "/users/{id}"), ("le", "+Inf")];
+    assert_eq!(sample(&body, "http_request_duration_seconds_bucket", &inf_bucket), Some(4.0), "{body}");
+    // /login has its own buckets.
+    let login_bucket = [("method", "POST"), ("endpoint", "/login"), ("le", "0.001")];
+    assert!(sample(&body, "http_request_duration_seconds_bucket", &login_bucket).is_some(), "{body}");
+
+    // The sites with `track_concurrency` have in-flight gauges, summed in `active_connections`;
+    // nothing is in flight between requests.
+    assert_eq!(sample(&body, "http_requests_in_flight", &id_labels), Some(0.0), "{body}");
+    assert_eq!(sample(&body, "active_connections", &[]), Some(0.0), "{body}");
+    assert!(sample(&body, "http_requests_in_flight", &[("method", "GET"), ("endpoint", "/users")]).is_none());
+
+    let status = demo.terminate(STOP_TIMEOUT);
+    assert_eq!(status.code(), Some(0), "exit status after SIGTERM: {status}");
+}
+
+#[test]
+fn sigint_stops_the_demo_cleanly_too() {
+    let mut demo = Demo::start();
+    assert_eq!(get(demo.app, "/users").expect("GET /users").status, 200);
+    let status = demo.process.signal_and_wait("INT", STOP_TIMEOUT);
+    assert_eq!(status.code(), Some(0), "exit status after SIGINT: {status}");
+    let stderr = demo.process.stderr_after_exit();
+    assert!(stderr.contains("SIGINT received") && stderr.contains("stopped"), "{stderr}");
+}
+
+#[test]
+fn bad_addresses_exit_non_zero_with_a_message_naming_the_variable() {
+    for (variable, value) in
+        [("APP_ADDR", "nonsense"), ("OBS_HTTP_ADDR", "nonsense"), ("OBS_HTTP_ADDR", "127.0.0.1:99999")]
+    {
+        let (status, stdout, stderr) = run_to_exit(&[(variable, value)], STOP_TIMEOUT);
+        assert!(!status.success(), "{variable}={value}: {status}");
+        assert_eq!(status.code(), Some(1), "{variable}={value} exits 1 (not a panic's 101): {status}\n{stderr}");
+        assert!(stderr.contains(variable) && stderr.contains(value), "{variable}={value}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(!stdout.contains("listening"), "{variable}={value} must not claim to be ready: {stdout}");
+    }
+}

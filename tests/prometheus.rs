@@ -1,0 +1,190 @@
+//! The demo against the real Prometheus tools: `promtool` lints a real scrape, and a real
+//! Prometheus server scrapes the demo and answers a query about it.
+//!
+//! Ignored by default: they need `prometheus` and `promtool` on PATH. `scripts/test.sh` installs
+//! them (`scripts/install-backends.sh`) and runs these with `--include-ignored`.
+
+mod common;
+
+use std::io::Write as _;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::demo::{Demo, KillOnDrop, post};
+use common::{get, request};
+
+/// Prometheus 2.42 shows the first sample about 5 s after it starts, even scraping every second.
+const QUERY_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Requests of every outcome, so the scrape has every kind of series: 200, 404, 401 and 500.
+fn drive(demo: &Demo) {
+    for (path, status) in [("/users", 200), ("/users/1", 200), ("/users/999", 404), ("/users/1?fail=1", 500)] {
+        assert_eq!(get(demo.app, path).expect("request the demo").status, status, "GET {path}");
+    }
+    let login = post(demo.app, "/login", "application/json", r#"{"user":"ada","password":"wrong"}"#).expect("login");
+    assert_eq!(login.status, 401, "{login:?}");
+}
+
+/// Runs `promtool check metrics` on `body`; returns whether it passed and what it said.
+fn promtool_check_metrics(body: &str) -> (bool, String) {
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot run promtool ({error}): run scripts/install-backends.sh"));
+    let mut stdin = promtool.stdin.take().expect("stdin is piped");
+    stdin.write_all(body.as_bytes()).expect("write the scrape to promtool");
+    drop(stdin);
+    let output = promtool.wait_with_output().expect("promtool runs");
+    let said = format!(
+        "exit status {}\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), said)
+}
+
+#[test]
+#[ignore = "needs prometheus and promtool: run scripts/test.sh"]
+fn promtool_accepts_a_real_scrape_of_the_demo() {
+    let demo = Demo::start();
+    drive(&demo);
+
+    let text = demo.scrape();
+    assert!(text.contains(r#"endpoint="/users/{id}",status="404""#), "{text}");
+    let (clean, said) = promtool_check_metrics(&text);
+    assert!(clean, "promtool check metrics rejected the scrape: {said}\n--- scrape ---\n{text}");
+
+    // The same scrape as Prometheus asks for it. promtool lints only the 0.0.4 text format, so
+    // OpenMetrics is checked for its shape here and parsed for real by Prometheus in the next test.
+    let accept = "Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5\r\n";
+    let openmetrics = request(demo.metrics, "GET", "/metrics", accept).expect("scrape as OpenMetrics");
+    assert_eq!(openmetrics.status, 200, "{openmetrics:?}");
+    assert!(
+        openmetrics.header("content-type").is_some_and(|value| value.starts_with("application/openmetrics-text")),
+        "{openmetrics:?}"
+    );
+    assert!(openmetrics.body.contains("# TYPE http_requests counter\n"), "{}", openmetrics.body);
+    assert!(openmetrics.body.contains(r#"endpoint="/users/{id}",status="404""#), "{}", openmetrics.body);
+    assert!(openmetrics.body.ends_with("# EOF\n"), "{}", openmetrics.body);
+    assert_eq!(openmetrics.body.matches("# EOF").count(), 1, "{}", openmetrics.body);
+
+    let status = demo.terminate(Duration::from_secs(15));
+    assert_eq!(status.code(), Some(0), "{status}");
+}
+
+#[test]
+#[ignore = "needs prometheus and promtool: run scripts/test.sh"]
+fn prometheus_scrapes_the_demo_and_answers_a_query() {
+    let demo = Demo::start();
+    drive(&demo);
+
+    let dir = TempDir::new("prometheus");
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+             scrape_configs:\n  - job_name: user_service\n    static_configs:\n      - targets: ['{}']\n",
+            demo.metrics
+        ),
+    )
+    .expect("write prometheus.yml");
+    let web = free_port();
+    let log = std::fs::File::create(dir.path().join("prometheus.log")).expect("create the log");
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+        .arg(format!("--web.listen-address={web}"))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log handle"))
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot run prometheus ({error}): run scripts/install-backends.sh"));
+    let mut prometheus = KillOnDrop::new("prometheus", child);
+    let prometheus_log = || std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default();
+
+    let deadline = Instant::now() + QUERY_DEADLINE;
+    let mut last_answer = String::from("(no answer yet)");
+    let series = loop {
+        if let Some(status) = prometheus.try_wait() {
+            panic!("prometheus exited early: {status}\n{}", prometheus_log());
+        }
+        if let Ok(response) = get(web, "/api/v1/query?query=http_requests_total") {
+            if let Some(series) = find_series(&response.body, "/users/{id}", "404") {
+                break series;
+            }
+            last_answer = format!("{} {}", response.status, response.body);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no http_requests_total{{endpoint=\"/users/{{id}}\",status=\"404\"}} within {QUERY_DEADLINE:?}. \
+             Last answer: {last_answer}\n--- prometheus log ---\n{}",
+            prometheus_log()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+
+    // Prometheus added its target labels to the demo's own, and the value is what was sent.
+    assert_eq!(series["metric"]["__name__"], "http_requests_total", "{series}");
+    assert_eq!(series["metric"]["method"], "GET", "{series}");
+    assert_eq!(series["metric"]["job"], "user_service", "{series}");
+    assert_eq!(series["metric"]["instance"], demo.metrics.to_string().as_str(), "{series}");
+    assert_eq!(series["value"][1], "1", "{series}");
+
+    // Stop Prometheus before the demo, so it does not log failed scrapes.
+    let stopped = prometheus.signal_and_wait("TERM", Duration::from_secs(30));
+    assert!(stopped.success(), "prometheus after SIGTERM: {stopped}\n{}", prometheus_log());
+    let status = demo.terminate(Duration::from_secs(15));
+    assert_eq!(status.code(), Some(0), "{status}");
+}
+
+/// The series of an instant-query answer with `method="GET"` and the given endpoint and status.
+fn find_series(answer: &str, endpoint: &str, status: &str) -> Option<serde_json::Value> {
+    let answer: serde_json::Value = serde_json::from_str(answer).ok()?;
+    if answer["status"] != "success" || answer["data"]["resultType"] != "vector" {
+        return None;
+    }
+    answer["data"]["result"]
+        .as_array()?
+        .iter()
+        .find(|series| {
+            let labels = &series["metric"];
+            labels["method"] == "GET" && labels["endpoint"] == endpoint && labels["status"] == status
+        })
+        .cloned()
+}
+
+/// A port that was free a moment ago on 127.0.0.1 (Prometheus cannot be told to pick one).
+fn free_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("its address")
+}
+
+/// A directory of its own under the system temp dir, removed when dropped.
+#[derive(Debug)]
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(what: &str) -> TempDir {
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|since| since.as_nanos()).unwrap_or_default();
+        let path = std::env::temp_dir().join(format!("obs-test-{what}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir(&path).unwrap_or_else(|error| panic!("create {}: {error}", path.display()));
+        TempDir(path)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
