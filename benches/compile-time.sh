@@ -16,7 +16,8 @@ make_crate() { # name, dependency line, attribute (may be empty), fn count
   mkdir -p "$dir/src"
   printf '[package]\nname = "%s"\nversion = "0.0.0"\nedition = "2024"\npublish = false\n[workspace]\n[dependencies]\n%s\n' \
     "$1" "$2" > "$dir/Cargo.toml"
-  : > "$dir/src/lib.rs"
+  printf '#![allow(unused_braces)]\n' > "$dir/src/lib.rs"
+
   for i in $(seq 1 "$4"); do
     local attr="${3//@/$i}"
     printf '%s\npub fn f%d(x: u64) -> Result<u64, ()> { if x == %d { Err(()) } else { Ok(x + 1) } }\n' \

@@ -18,6 +18,12 @@ fn users() -> Result<(), String> {
     Ok(())
 }
 
+// Its own site: tests run in parallel, and a shared site's count would depend on their order.
+#[obs_runtime::track_request("GET", "/server/openmetrics")]
+fn openmetrics_users() -> Result<(), String> {
+    Ok(())
+}
+
 #[test]
 fn serves_metrics_in_the_prometheus_text_format() {
     let obs = start();
@@ -42,7 +48,7 @@ fn serves_metrics_in_the_prometheus_text_format() {
 #[test]
 fn serves_openmetrics_when_the_scraper_asks_for_it() {
     let obs = start();
-    users().ok();
+    openmetrics_users().ok();
     let accept = "Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5\r\n";
     let response = request(obs.http_addr().expect("running"), "GET", "/metrics", accept).expect("scrape");
     assert_eq!(response.status, 200);
