@@ -9,6 +9,7 @@ scripts/install-backends.sh
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
-# Instrumentation that is off must still build (and cost nothing).
-cargo build -p obs-runtime --no-default-features
+# Instrumentation that is off must still build, and a service's instrumented code with it.
+cargo test -p obs-runtime --no-default-features --tests
+cargo clippy -p obs-runtime --no-default-features --all-targets -- -D warnings
 cargo test --workspace --all-features -- --include-ignored

@@ -85,6 +85,26 @@ fn a_name_is_registered_once_and_obs_names_are_taken() {
 }
 
 #[test]
+fn names_a_family_writes_implicitly_are_taken_too() {
+    // A histogram writes `_bucket`, `_sum` and `_count` samples; a gauge of one of those names
+    // would make a scrape that Prometheus rejects.
+    Histogram::register("hw_latency_seconds", "x", &[0.1]).expect("first");
+    let error = Gauge::register("hw_latency_seconds_count", "x").expect_err("collides");
+    assert_eq!(error, MetricError::AlreadyRegistered { name: "hw_latency_seconds_count".into() });
+    // The other way round: the histogram would write a sample named like the gauge.
+    Gauge::register("hw_size_sum", "x").expect("first");
+    let error = Histogram::register("hw_size", "x", &[1.0]).expect_err("collides");
+    assert_eq!(error, MetricError::AlreadyRegistered { name: "hw_size_sum".into() });
+    // A counter `x_total` is the family `x` in OpenMetrics.
+    Counter::register("hw_jobs_total", "x").expect("first");
+    let error = Gauge::register("hw_jobs", "x").expect_err("collides");
+    assert_eq!(error, MetricError::AlreadyRegistered { name: "hw_jobs".into() });
+    // And obs's own histogram's samples.
+    let error = Gauge::register("http_request_duration_seconds_bucket", "x").expect_err("built-in");
+    assert!(matches!(error, MetricError::AlreadyRegistered { .. }), "{error}");
+}
+
+#[test]
 fn with_labels_checks_the_number_of_values() {
     let family = CounterVec::register("hw_arity_total", "x", &["a", "b"]).expect("registers");
     let error = family.with_labels(&["only-one"]).expect_err("one value for two labels");

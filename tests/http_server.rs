@@ -97,6 +97,14 @@ fn bad_limits_are_errs_naming_the_field() {
     assert!(matches!(small, ConfigError::Invalid { field: "max_header_bytes", .. }));
     let instant = Obs::builder().http_addr("127.0.0.1:0").header_timeout(Duration::ZERO).init().expect_err("zero");
     assert!(matches!(instant, ConfigError::Invalid { field: "header_timeout", .. }));
+    // Values so large they would overflow a semaphore, a deadline or a buffer are refused too.
+    let many = Obs::builder().http_addr("127.0.0.1:0").max_connections(usize::MAX).init().expect_err("many");
+    assert!(matches!(many, ConfigError::Invalid { field: "max_connections", .. }), "{many:?}");
+    let forever = Obs::builder().http_addr("127.0.0.1:0").header_timeout(Duration::MAX).init().expect_err("forever");
+    assert!(matches!(forever, ConfigError::Invalid { field: "header_timeout", .. }), "{forever:?}");
+    let huge = Obs::builder().http_addr("127.0.0.1:0").max_header_bytes(usize::MAX).init().expect_err("huge");
+    assert!(matches!(huge, ConfigError::Invalid { field: "max_header_bytes", .. }), "{huge:?}");
+    assert!(huge.to_string().contains("max_header_bytes"), "{huge}");
 }
 
 fn rejected() -> f64 {
@@ -184,4 +192,26 @@ fn shutdown_waits_for_an_open_keep_alive_connection_only_briefly() {
     let mut rest = Vec::new();
     let _ = idle.read_to_end(&mut rest);
     assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn shutdown_releases_the_port_and_cancels_a_stuck_connection() {
+    let obs =
+        Obs::builder().http_addr("127.0.0.1:0").header_timeout(Duration::from_secs(600)).init().expect("server starts");
+    let addr = obs.http_addr().expect("running");
+    // A client stuck in the middle of its headers: the header timeout alone would hold it 10 min.
+    let mut stuck = TcpStream::connect(addr).expect("connect");
+    stuck.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n").expect("partial request");
+    // Make sure the server has accepted it before stopping.
+    assert_eq!(get(addr, "/").expect("index").status, 200);
+    obs.shutdown();
+    // The port is free again at once: a new listener can take it.
+    let rebound = std::net::TcpListener::bind(addr);
+    assert!(rebound.is_ok(), "the port is still held: {rebound:?}");
+    // And the stuck connection is closed by the server (after the grace), not left to the
+    // 10-minute header timeout: the read ends well before the client's own 60 s timeout.
+    stuck.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
+    let mut rest = Vec::new();
+    let read = stuck.read_to_end(&mut rest);
+    assert!(read.is_ok(), "the server never closed the connection: {read:?}");
 }

@@ -43,7 +43,26 @@ pub(crate) fn parse_fn(item: TokenStream, macro_name: &str, errors: &mut Errors)
         ));
     }
     if let Some(variadic) = &function.sig.variadic {
-        errors.push(syn::Error::new(variadic.span(), format!("#[{macro_name}] cannot go on a variadic function")));
+        errors.push(syn::Error::new(
+            variadic.dots.spans[0].join(variadic.dots.spans[2]).unwrap_or(variadic.dots.spans[0]),
+            format!("#[{macro_name}] cannot go on a variadic function"),
+        ));
+    }
+    if let Some(track_caller) = function.attrs.iter().find(|attr| attr.path().is_ident("track_caller")) {
+        // The body runs in a closure or an async block, where `Location::caller()` would silently
+        // name the macro's code instead of the caller.
+        errors.push(syn::Error::new(
+            track_caller.path().span(),
+            format!("#[{macro_name}] cannot go on a `#[track_caller]` function: the caller's location would be lost"),
+        ));
+    }
+    if let syn::ReturnType::Type(_, ty) = &function.sig.output
+        && let syn::Type::Never(never) = &**ty
+    {
+        errors.push(syn::Error::new(
+            never.bang_token.span,
+            format!("#[{macro_name}] cannot go on a function that returns `!`: it never completes, so there is nothing to record"),
+        ));
     }
     Some(function)
 }

@@ -22,3 +22,12 @@ macro_rules! __obs_status_of {
 
 #[cfg(feature = "metrics")]
 pub use crate::__obs_status_of as status_of;
+
+/// Calls `body` once. Taking it as `FnOnce` (rather than calling the closure in place) makes the
+/// compiler infer an `FnOnce` closure, which may return borrows of what it captured: a body that
+/// returns `&mut self.field` from a `&mut self` method compiles as it did unwrapped.
+#[cfg(feature = "metrics")]
+#[inline(always)]
+pub fn call_once<R>(body: impl FnOnce() -> R) -> R {
+    body()
+}

@@ -65,19 +65,19 @@ impl ObsBuilder {
         self
     }
 
-    /// The most connections the embedded server keeps open at once (default 64).
+    /// The most connections the embedded server keeps open at once (default 64, at most 65536).
     pub fn max_connections(mut self, max: usize) -> Self {
         self.max_connections = Some(max);
         self
     }
 
-    /// How long a client may take to send a request's headers (default 5 s).
+    /// How long a client may take to send a request's headers (default 5 s, at most an hour).
     pub fn header_timeout(mut self, timeout: Duration) -> Self {
         self.header_timeout = Some(timeout);
         self
     }
 
-    /// The largest request head the server reads, in bytes (default and minimum 8192).
+    /// The largest request head the server reads, in bytes (default and minimum 8192, at most 1 MiB).
     pub fn max_header_bytes(mut self, max: usize) -> Self {
         self.max_header_bytes = Some(max);
         self
@@ -87,7 +87,7 @@ impl ObsBuilder {
     pub fn init(self) -> Result<ObsGuard, ConfigError> {
         #[cfg(feature = "metrics")]
         if let Some(buckets) = &self.default_buckets {
-            crate::metrics::set_default_buckets(buckets)
+            crate::metrics::check_request_buckets(buckets)
                 .map_err(|error| ConfigError::Invalid { field: "default_buckets", reason: error.to_string() })?;
         }
         #[cfg(not(feature = "metrics"))]
@@ -100,6 +100,12 @@ impl ObsBuilder {
         #[cfg(feature = "metrics")]
         crate::metrics::warm_up();
         let server = if self.serve_http { self.start_server()? } else { None };
+        // Only once nothing can fail any more: an `Err` from `init` changes nothing.
+        #[cfg(feature = "metrics")]
+        if let Some(buckets) = &self.default_buckets {
+            crate::metrics::set_default_buckets(buckets)
+                .map_err(|error| ConfigError::Invalid { field: "default_buckets", reason: error.to_string() })?;
+        }
         Ok(ObsGuard { server })
     }
 
@@ -121,17 +127,16 @@ impl ObsBuilder {
             header_timeout: self.header_timeout.unwrap_or(Duration::from_secs(5)),
             max_header_bytes: self.max_header_bytes.unwrap_or(crate::http::MIN_HEADER_BYTES),
         };
-        if limits.max_connections == 0 {
-            return Err(ConfigError::Invalid { field: "max_connections", reason: "must be at least 1".to_owned() });
+        use crate::http::{MAX_CONNECTIONS, MAX_HEADER_BYTES, MAX_HEADER_TIMEOUT, MIN_HEADER_BYTES};
+        let invalid = |field: &'static str, reason: String| Err(ConfigError::Invalid { field, reason });
+        if !(1..=MAX_CONNECTIONS).contains(&limits.max_connections) {
+            return invalid("max_connections", format!("must be from 1 to {MAX_CONNECTIONS}"));
         }
-        if limits.header_timeout.is_zero() {
-            return Err(ConfigError::Invalid { field: "header_timeout", reason: "must be more than zero".to_owned() });
+        if limits.header_timeout.is_zero() || limits.header_timeout > MAX_HEADER_TIMEOUT {
+            return invalid("header_timeout", format!("must be more than zero and at most {MAX_HEADER_TIMEOUT:?}"));
         }
-        if limits.max_header_bytes < crate::http::MIN_HEADER_BYTES {
-            return Err(ConfigError::Invalid {
-                field: "max_header_bytes",
-                reason: format!("must be at least {}", crate::http::MIN_HEADER_BYTES),
-            });
+        if !(MIN_HEADER_BYTES..=MAX_HEADER_BYTES).contains(&limits.max_header_bytes) {
+            return invalid("max_header_bytes", format!("must be from {MIN_HEADER_BYTES} to {MAX_HEADER_BYTES}"));
         }
         crate::http::Server::start(addr, limits).map(Some)
     }

@@ -36,7 +36,6 @@
 mod config;
 #[cfg(feature = "http-server")]
 mod http;
-#[cfg(feature = "metrics")]
 pub mod metrics;
 
 #[doc(hidden)]
@@ -77,7 +76,11 @@ pub use config::{ConfigError, DEFAULT_HTTP_ADDR, Obs, ObsBuilder, ObsGuard};
 /// through [`metrics::RequestOutcome`]: `Ok` is `"200"`, `Err` is `"500"`, an
 /// [`http::StatusCode`](https://docs.rs/http) or `Response` gives its own code, and a panic is
 /// `"500"` (and keeps unwinding). For an `async fn` the time covers the whole future, and a future
-/// dropped before it completes is recorded as `"499"`.
+/// dropped before it completes is recorded as `"499"`. A plain `fn` that returns a future
+/// (`-> impl Future<Output = T>`, or the `Pin<Box<dyn Future<Output = T> + Send + '_>>` that
+/// `#[async_trait]` makes) is recorded the same way, over the future's run and from its output.
+/// The body keeps its meaning: `return` and `?` coerce to the declared return type, and a method
+/// may return borrows of `&mut self`.
 ///
 /// Options, after the method and endpoint:
 ///
@@ -88,7 +91,8 @@ pub use config::{ConfigError, DEFAULT_HTTP_ADDR, Obs, ObsBuilder, ObsGuard};
 /// - `crate = path`: where `obs_runtime` is, for crates that re-export it.
 ///
 /// Misuse (an unknown or repeated option, a literal of the wrong type, a missing endpoint, use on
-/// a struct or a `const fn`) is a compile error on the offending token.
+/// a struct, a `const fn`, a `#[track_caller]` fn or one returning `!`) is a compile error on the
+/// offending token.
 ///
 /// The labels are literals resolved once per call site: a call does not hash, allocate, lock or
 /// format. Call sites with the same method and endpoint share one series.

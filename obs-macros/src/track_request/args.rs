@@ -147,7 +147,9 @@ impl RequestArgs {
                 input.parse::<syn::Token![=]>().map_err(|_| {
                     syn::Error::new(key.span(), "expected `crate = path`, e.g. crate = my_reexport::obs")
                 })?;
-                self.krate = Some(input.call(syn::Path::parse_mod_style)?);
+                self.krate = Some(input.call(syn::Path::parse_mod_style).map_err(|error| {
+                    syn::Error::new(error.span(), "expected a path for `crate`, e.g. crate = my_reexport::obs")
+                })?);
             }
             _ => {
                 return Err(syn::Error::new(key.span(), format!("unknown option `{name}`; expected one of {OPTIONS}")));
@@ -174,18 +176,23 @@ fn parse_buckets(input: ParseStream) -> syn::Result<Buckets> {
     let bracket = syn::bracketed!(content in input);
     let mut bounds = Vec::new();
     let mut errors = Errors::default();
-    let literals = content.parse_terminated(syn::Lit::parse, syn::Token![,])?;
-    for lit in literals {
-        let value = match &lit {
-            syn::Lit::Float(float) => float.base10_parse::<f64>(),
-            syn::Lit::Int(int) => int.base10_parse::<u64>().map(|value| value as f64),
-            other => Err(syn::Error::new(
-                other.span(),
+    let elements = content.parse_terminated(syn::Expr::parse, syn::Token![,])?;
+    for element in elements {
+        let value = match &element {
+            syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Float(float), .. }) => float.base10_parse::<f64>(),
+            syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(int), .. }) => {
+                int.base10_parse::<u64>().map(|value| value as f64)
+            }
+            syn::Expr::Unary(syn::ExprUnary { op: syn::UnOp::Neg(_), .. }) => {
+                Err(syn::Error::new_spanned(&element, "a bucket bound is a duration in seconds: it cannot be negative"))
+            }
+            other => Err(syn::Error::new_spanned(
+                other,
                 "expected a number of seconds, e.g. 0.25 (bucket bounds are upper bounds in seconds)",
             )),
         };
         match value {
-            Ok(value) => bounds.push(Bound { value, span: lit.span() }),
+            Ok(value) => bounds.push(Bound { value, span: syn::spanned::Spanned::span(&element) }),
             Err(error) => errors.push(error),
         }
     }

@@ -30,61 +30,161 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
     let span = Span::mixed_site();
     let guard = quote_spanned!(span=> __obs_guard);
     let result = quote_spanned!(span=> __obs_result);
+    let future = quote_spanned!(span=> __obs_future);
     // The declared type pins the result's type before the status is chosen from it (inference
-    // alone may leave `E` of a `Result` open there).
+    // alone may leave `E` of a `Result` open there), and gives `return` and `?` in the body the
+    // same coercion target as in the unwrapped function (`Box<dyn Error>`, `&dyn Trait`).
     let annotation = match &sig.output {
         syn::ReturnType::Default => quote!(()),
-        syn::ReturnType::Type(_, ty) => {
-            let mut ty = (**ty).clone();
-            infer_opaque(&mut ty);
-            quote!(#ty)
+        syn::ReturnType::Type(_, ty) => infer_opaque(ty),
+    };
+    let site_static = quote_spanned! {span=>
+        static __OBS_SITE: #krate::__private::RequestSite = #krate::__private::RequestSite::new(
+            #method, #endpoint, #buckets, #track_concurrency,
+        );
+    };
+    // Records one call: the guard starts the clock; the value of `run` is the call's result.
+    let record = |run: TokenStream, output: &TokenStream| {
+        quote_spanned! {span=>
+            let #guard = #krate::__private::RequestGuard::start(&__OBS_SITE);
+            let #result: #output = #run;
+            #guard.finish(#krate::__private::status_of!(#result));
+            #result
         }
     };
-    let run_body = if sig.asyncness.is_some() {
-        quote_spanned!(span=> let #result: #annotation = async move #block.await;)
+    let body = if sig.asyncness.is_some() {
+        // `async move` awaited in place: the time covers the whole future, and a future dropped
+        // before it completes drops the guard, which records that.
+        let fake_return = fake_return(&annotation);
+        let run = quote_spanned!(span=> async move { #fake_return #block }.await);
+        let record = record(run, &annotation);
+        quote_spanned!(span=> #site_static #record)
+    } else if let Some((output, boxed)) = future_output(&sig.output) {
+        // A plain fn that returns a future (`-> impl Future`, or the boxed future of
+        // `#[async_trait]`): the body only builds the future, so the request is the future's run.
+        // Wrap it, timing from its first poll to its completion as for an `async fn`.
+        let output = infer_opaque(&output);
+        let record = record(quote_spanned!(span=> #future.await), &output);
+        let wrapped = quote_spanned!(span=> async move { #record });
+        let wrapped = if boxed { quote_spanned!(span=> ::std::boxed::Box::pin(#wrapped)) } else { wrapped };
+        quote_spanned! {span=>
+            #site_static
+            let #future = #krate::__private::call_once(move || -> #annotation #block);
+            #wrapped
+        }
     } else {
-        quote_spanned!(span=>
-            #[allow(clippy::redundant_closure_call)]
-            let #result: #annotation = (move || #block)();
-        )
+        // A closure called once, in place: `return` and `?` leave the closure, not the function,
+        // so the guard sees every way out. `call_once` makes it an `FnOnce`, which may hand out
+        // borrows of what it captured (`&mut self.field`).
+        let record =
+            record(quote_spanned!(span=> #krate::__private::call_once(move || -> #annotation #block)), &annotation);
+        quote_spanned!(span=> #site_static #record)
     };
     quote_spanned! {span=>
         #(#attrs)*
         #vis #defaultness #sig {
-            static __OBS_SITE: #krate::__private::RequestSite = #krate::__private::RequestSite::new(
-                #method, #endpoint, #buckets, #track_concurrency,
-            );
-            let #guard = #krate::__private::RequestGuard::start(&__OBS_SITE);
-            #run_body
-            #guard.finish(#krate::__private::status_of!(#result));
-            #result
+            #body
         }
     }
 }
 
-/// Replaces `impl Trait` and `!` with `_`: neither may be written in a `let`, and the body's value
-/// fills them in.
-fn infer_opaque(ty: &mut syn::Type) {
+/// `if false { return <a value of the declared type>; }`, first in an async block: the block's
+/// first `return` fixes its output type, so every later `return` and `?` coerces to the declared
+/// type as it would in the function. Nothing when that type is entirely inferred.
+fn fake_return(annotation: &TokenStream) -> TokenStream {
+    if annotation.to_string() == "_" {
+        return TokenStream::new();
+    }
+    quote_spanned! {Span::mixed_site()=>
+        #[allow(
+            unreachable_code,
+            clippy::diverging_sub_expression,
+            clippy::empty_loop,
+            clippy::let_unit_value,
+            clippy::needless_return,
+            clippy::unreachable
+        )]
+        if false {
+            let __obs_fake_return: #annotation = loop {};
+            return __obs_fake_return;
+        }
+    }
+}
+
+/// The output type of a returned future: `impl Future<Output = T> + ..` (then `false`) or
+/// `Pin<Box<dyn Future<Output = T> + ..>>` (then `true`).
+fn future_output(output: &syn::ReturnType) -> Option<(syn::Type, bool)> {
+    let syn::ReturnType::Type(_, ty) = output else { return None };
+    match &**ty {
+        syn::Type::ImplTrait(opaque) => output_of_bounds(opaque.bounds.iter()).map(|ty| (ty, false)),
+        syn::Type::Path(path) if path.qself.is_none() => {
+            let pinned = single_type_argument(path.path.segments.last()?, "Pin")?;
+            let syn::Type::Path(boxed) = pinned else { return None };
+            let dynamic = single_type_argument(boxed.path.segments.last()?, "Box")?;
+            let syn::Type::TraitObject(object) = dynamic else { return None };
+            output_of_bounds(object.bounds.iter()).map(|ty| (ty, true))
+        }
+        _ => None,
+    }
+}
+
+fn single_type_argument<'a>(segment: &'a syn::PathSegment, name: &str) -> Option<&'a syn::Type> {
+    if segment.ident != name {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &segment.arguments else { return None };
+    let mut types = args.args.iter().filter_map(|arg| match arg {
+        syn::GenericArgument::Type(ty) => Some(ty),
+        _ => None,
+    });
+    let ty = types.next()?;
+    types.next().is_none().then_some(ty)
+}
+
+fn output_of_bounds<'a>(mut bounds: impl Iterator<Item = &'a syn::TypeParamBound>) -> Option<syn::Type> {
+    bounds.find_map(|bound| {
+        let syn::TypeParamBound::Trait(bound) = bound else { return None };
+        let segment = bound.path.segments.last()?;
+        if segment.ident != "Future" {
+            return None;
+        }
+        let syn::PathArguments::AngleBracketed(args) = &segment.arguments else { return None };
+        args.args.iter().find_map(|arg| match arg {
+            syn::GenericArgument::AssocType(assoc) if assoc.ident == "Output" => Some(assoc.ty.clone()),
+            _ => None,
+        })
+    })
+}
+
+/// `ty` with `impl Trait` and `!` replaced by `_`: neither may be written in a `let`, and the
+/// body's value fills them in.
+fn infer_opaque(ty: &syn::Type) -> TokenStream {
+    let mut ty = ty.clone();
+    replace_opaque(&mut ty);
+    quote!(#ty)
+}
+
+fn replace_opaque(ty: &mut syn::Type) {
     match ty {
         syn::Type::ImplTrait(_) | syn::Type::Never(_) => {
             *ty = syn::parse_quote!(_);
         }
-        syn::Type::Reference(reference) => infer_opaque(&mut reference.elem),
-        syn::Type::Ptr(pointer) => infer_opaque(&mut pointer.elem),
-        syn::Type::Slice(slice) => infer_opaque(&mut slice.elem),
-        syn::Type::Array(array) => infer_opaque(&mut array.elem),
-        syn::Type::Paren(paren) => infer_opaque(&mut paren.elem),
-        syn::Type::Group(group) => infer_opaque(&mut group.elem),
-        syn::Type::Tuple(tuple) => tuple.elems.iter_mut().for_each(infer_opaque),
+        syn::Type::Reference(reference) => replace_opaque(&mut reference.elem),
+        syn::Type::Ptr(pointer) => replace_opaque(&mut pointer.elem),
+        syn::Type::Slice(slice) => replace_opaque(&mut slice.elem),
+        syn::Type::Array(array) => replace_opaque(&mut array.elem),
+        syn::Type::Paren(paren) => replace_opaque(&mut paren.elem),
+        syn::Type::Group(group) => replace_opaque(&mut group.elem),
+        syn::Type::Tuple(tuple) => tuple.elems.iter_mut().for_each(replace_opaque),
         syn::Type::Path(path) => {
             if let Some(qself) = &mut path.qself {
-                infer_opaque(&mut qself.ty);
+                replace_opaque(&mut qself.ty);
             }
             for segment in &mut path.path.segments {
                 if let syn::PathArguments::AngleBracketed(args) = &mut segment.arguments {
                     for arg in &mut args.args {
                         if let syn::GenericArgument::Type(ty) = arg {
-                            infer_opaque(ty);
+                            replace_opaque(ty);
                         }
                     }
                 }

@@ -31,6 +31,10 @@ pub(crate) struct Limits {
 
 /// hyper refuses smaller read buffers.
 pub(crate) const MIN_HEADER_BYTES: usize = 8192;
+/// Upper bounds of the settings: beyond them a setting is a mistake (and some would overflow).
+pub(crate) const MAX_CONNECTIONS: usize = 65_536;
+pub(crate) const MAX_HEADER_TIMEOUT: Duration = Duration::from_secs(3600);
+pub(crate) const MAX_HEADER_BYTES: usize = 1 << 20;
 
 /// A running server. Dropping it stops it (see [`Server::shutdown`]).
 #[derive(Debug)]
@@ -58,6 +62,8 @@ impl Server {
             .spawn(move || {
                 let _finishing = finishing;
                 runtime.block_on(serve(listener, limits, stopped));
+                // Dropping the runtime here cancels the connections still open after the grace.
+                drop(runtime);
             })
             .map_err(ConfigError::ServerThread)?;
         Ok(Server { local_addr, stop: Some(stop), thread: Some(thread), finished })
@@ -128,8 +134,12 @@ async fn serve(listener: std::net::TcpListener, limits: Limits, mut stopped: wat
             let _ = connection.await;
         });
     }
-    // Wait for open connections to finish their request (bounded by the caller's join timeout).
-    let _ = permits.acquire_many(limits.max_connections as u32).await;
+    // No new connections from here: the port is released at once.
+    drop(listener);
+    // Open connections may finish their current request, within the grace; what is left is
+    // cancelled when the runtime drops.
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, permits.acquire_many(all)).await;
 }
 
 async fn respond(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {

@@ -27,7 +27,10 @@ impl Format {
             accept.split(',').any(|range| {
                 let mut params = range.split(';').map(str::trim);
                 let media = params.next().unwrap_or_default();
-                let refused = params.any(|param| param.replace(' ', "") == "q=0");
+                let refused = params.any(|param| {
+                    let param = param.replace(' ', "");
+                    param.strip_prefix("q=").and_then(|q| q.parse::<f64>().ok()).is_some_and(|q| q <= 0.0)
+                });
                 media.eq_ignore_ascii_case("application/openmetrics-text") && !refused
             })
         });
@@ -79,7 +82,8 @@ impl Encoder {
             _ => name,
         };
         let _ = write!(self.out, "# HELP {family} ");
-        escape_into(&mut self.out, help, false);
+        // OpenMetrics escapes `"` in HELP too; the Prometheus text format does not.
+        escape_into(&mut self.out, help, self.format == Format::OpenMetrics);
         let _ = writeln!(self.out, "\n# TYPE {family} {}", kind.as_str());
     }
 
@@ -177,6 +181,23 @@ mod tests {
             encoder.finish(),
             "# HELP x_total a \\\\ b\\nc \"q\"\n# TYPE x_total counter\nx_total{path=\"a\\\"b\\\\c\\nd\"} 1\n"
         );
+    }
+
+    #[test]
+    fn openmetrics_help_escapes_quotes() {
+        let mut encoder = Encoder::new(Format::OpenMetrics);
+        encoder.family("x_total", Kind::Counter, "say \"hi\"");
+        assert_eq!(encoder.finish(), "# HELP x say \\\"hi\\\"\n# TYPE x counter\n# EOF\n");
+    }
+
+    #[test]
+    fn a_refused_openmetrics_is_not_served_whatever_the_spelling_of_zero() {
+        for refused in ["q=0", "q=0.0", "q=0.000", " q = 0 "] {
+            let accept = format!("application/openmetrics-text;{refused},text/plain");
+            assert_eq!(Format::from_accept(Some(&accept)), Format::Text, "{accept}");
+        }
+        let wanted = "application/openmetrics-text;q=0.1,text/plain";
+        assert_eq!(Format::from_accept(Some(wanted)), Format::OpenMetrics);
     }
 
     #[test]

@@ -119,7 +119,7 @@ impl<C: Cell> Family<C> {
             },
             children: Mutex::new(BTreeMap::new()),
         });
-        registry().register_family(name, family.clone())?;
+        registry().register_family(name, kind, family.clone())?;
         Ok(family)
     }
 

@@ -27,20 +27,29 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+#[cfg(feature = "metrics")]
 mod encode;
+#[cfg(feature = "metrics")]
 mod family;
 mod outcome;
+#[cfg(feature = "metrics")]
 mod process;
+#[cfg(feature = "metrics")]
 mod registry;
+#[cfg(feature = "metrics")]
 pub(crate) mod request;
 
+#[cfg(feature = "metrics")]
 use std::fmt;
 
+#[cfg(feature = "metrics")]
 pub use encode::Format;
+#[cfg(feature = "metrics")]
 pub use family::{Counter, CounterVec, Gauge, GaugeVec, Histogram, HistogramVec};
 pub use outcome::RequestOutcome;
 #[doc(hidden)]
 pub use outcome::rules;
+#[cfg(feature = "metrics")]
 pub use request::MAX_BUCKETS;
 
 /// The default buckets of `http_request_duration_seconds`, in seconds: the Prometheus client
@@ -48,12 +57,14 @@ pub use request::MAX_BUCKETS;
 /// or per site with `buckets = [..]`.
 pub const DEFAULT_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
+#[cfg(feature = "metrics")]
 /// Everything registered, in the given exposition format: what `/metrics` serves. Use it to serve
 /// metrics from your own HTTP server instead of the embedded one.
 pub fn encode(format: Format) -> String {
     registry::registry().encode(format)
 }
 
+#[cfg(feature = "metrics")]
 /// Why a metric could not be registered or resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -72,7 +83,8 @@ pub enum MetricError {
         /// The rule it breaks.
         reason: &'static str,
     },
-    /// A family of that name exists already (obs's own names are taken from the start).
+    /// A family of that name, or one whose samples use it (`x_count` of a histogram `x`), exists
+    /// already. obs's own names, and the `process_` prefix, are taken from the start.
     AlreadyRegistered {
         /// The name.
         name: String,
@@ -93,6 +105,7 @@ pub enum MetricError {
     },
 }
 
+#[cfg(feature = "metrics")]
 impl fmt::Display for MetricError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -107,8 +120,10 @@ impl fmt::Display for MetricError {
     }
 }
 
+#[cfg(feature = "metrics")]
 impl std::error::Error for MetricError {}
 
+#[cfg(feature = "metrics")]
 pub(crate) fn check_buckets(buckets: &[f64]) -> Result<(), MetricError> {
     if buckets.is_empty() {
         return Err(MetricError::InvalidBuckets { reason: "at least one bound is needed" });
@@ -122,10 +137,22 @@ pub(crate) fn check_buckets(buckets: &[f64]) -> Result<(), MetricError> {
     Ok(())
 }
 
+/// [`check_buckets`], and few enough for a request-duration histogram.
+#[cfg(feature = "metrics")]
+pub(crate) fn check_request_buckets(buckets: &[f64]) -> Result<(), MetricError> {
+    check_buckets(buckets)?;
+    if buckets.len() > MAX_BUCKETS {
+        return Err(MetricError::InvalidBuckets { reason: "at most 32 bucket bounds for request durations" });
+    }
+    Ok(())
+}
+
+#[cfg(feature = "metrics")]
 pub(crate) fn set_default_buckets(buckets: &[f64]) -> Result<(), MetricError> {
     registry::registry().set_default_buckets(buckets)
 }
 
+#[cfg(feature = "metrics")]
 /// Starts the hot path's clock now (calibrating the TSC takes a few milliseconds) rather than in
 /// the first instrumented call.
 pub(crate) fn warm_up() {

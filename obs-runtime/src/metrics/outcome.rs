@@ -6,7 +6,7 @@
 /// type:
 ///
 /// 1. the type implements `RequestOutcome`: its own code. Provided for `()` (200),
-///    [`http::StatusCode`], [`http::Response<B>`], `(StatusCode, T)` (the axum tuple), and
+///    [`http::StatusCode`], [`http::Response<B>`], `(StatusCode, ..)` (axum's tuples of 2 to 4), and
 ///    `Result<T, E>` when both sides implement it;
 /// 2. `Result<T, E>` where only `E` implements it: `Ok` is 200, `Err(e)` is `e`'s code;
 /// 3. `Result<T, E>` where only `T` implements it: `Ok(t)` is `t`'s code, `Err` is 500;
@@ -51,19 +51,38 @@ impl RequestOutcome for () {
     }
 }
 
+#[cfg(feature = "metrics")]
 impl RequestOutcome for http::StatusCode {
     fn http_status(&self) -> u16 {
         self.as_u16()
     }
 }
 
+#[cfg(feature = "metrics")]
 impl<B> RequestOutcome for http::Response<B> {
     fn http_status(&self) -> u16 {
         self.status().as_u16()
     }
 }
 
+#[cfg(feature = "metrics")]
 impl<T> RequestOutcome for (http::StatusCode, T) {
+    fn http_status(&self) -> u16 {
+        self.0.as_u16()
+    }
+}
+
+/// axum's `(StatusCode, headers, body)` response tuple.
+#[cfg(feature = "metrics")]
+impl<A, T> RequestOutcome for (http::StatusCode, A, T) {
+    fn http_status(&self) -> u16 {
+        self.0.as_u16()
+    }
+}
+
+/// axum's `(StatusCode, headers, extension, body)` response tuple.
+#[cfg(feature = "metrics")]
+impl<A, B, T> RequestOutcome for (http::StatusCode, A, B, T) {
     fn http_status(&self) -> u16 {
         self.0.as_u16()
     }

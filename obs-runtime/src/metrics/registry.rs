@@ -1,6 +1,6 @@
 //! The one registry of a process: request series, hand-written families, and what a scrape reads.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use super::encode::{Encoder, Format, Kind};
@@ -12,14 +12,26 @@ pub(crate) trait Collect: Send + Sync {
     fn encode(&self, encoder: &mut Encoder);
 }
 
-/// Names obs writes itself; a hand-written family may not take them.
-const BUILT_IN: &[&str] = &[
-    "http_requests_total",
-    "http_request_duration_seconds",
-    "http_requests_in_flight",
-    "active_connections",
-    "memory_usage_bytes",
+/// Families obs writes itself; a hand-written family may not take their names.
+const BUILT_IN: &[(&str, Kind)] = &[
+    ("http_requests_total", Kind::Counter),
+    ("http_request_duration_seconds", Kind::Histogram),
+    ("http_requests_in_flight", Kind::Gauge),
+    ("active_connections", Kind::Gauge),
+    ("memory_usage_bytes", Kind::Gauge),
 ];
+
+/// Every name a family's samples and metadata use: a histogram `x` writes `x_bucket`, `x_sum` and
+/// `x_count`; a counter `x_total` is the family `x` in OpenMetrics. Two families may share none.
+fn claimed_names(name: &str, kind: Kind) -> Vec<String> {
+    let mut names = vec![name.to_owned()];
+    match kind {
+        Kind::Histogram => names.extend(["_bucket", "_sum", "_count"].map(|suffix| format!("{name}{suffix}"))),
+        Kind::Counter => names.extend(name.strip_suffix("_total").map(str::to_owned)),
+        Kind::Gauge => {}
+    }
+    names
+}
 
 pub(crate) struct Registry {
     inner: Mutex<Inner>,
@@ -29,6 +41,8 @@ struct Inner {
     /// Indexed by series id.
     series: Vec<&'static RequestSeries>,
     families: BTreeMap<String, Arc<dyn Collect>>,
+    /// The names of every family, built-in ones included (see [`claimed_names`]).
+    claimed: BTreeSet<String>,
     default_buckets: Vec<f64>,
 }
 
@@ -38,6 +52,7 @@ pub(crate) fn registry() -> &'static Registry {
         inner: Mutex::new(Inner {
             series: Vec::new(),
             families: BTreeMap::new(),
+            claimed: BUILT_IN.iter().flat_map(|(name, kind)| claimed_names(name, *kind)).collect(),
             default_buckets: DEFAULT_BUCKETS.to_vec(),
         }),
     })
@@ -69,20 +84,20 @@ impl Registry {
     }
 
     pub(crate) fn set_default_buckets(&self, buckets: &[f64]) -> Result<(), MetricError> {
-        super::check_buckets(buckets)?;
-        if buckets.len() > super::MAX_BUCKETS {
-            return Err(MetricError::InvalidBuckets { reason: "at most 32 bucket bounds for request durations" });
-        }
+        super::check_request_buckets(buckets)?;
         self.lock().default_buckets = buckets.to_vec();
         Ok(())
     }
 
-    pub(crate) fn register_family(&self, name: &str, family: Arc<dyn Collect>) -> Result<(), MetricError> {
+    pub(crate) fn register_family(&self, name: &str, kind: Kind, family: Arc<dyn Collect>) -> Result<(), MetricError> {
         let mut inner = self.lock();
-        let taken = BUILT_IN.contains(&name) || name.starts_with("process_") || inner.families.contains_key(name);
-        if taken {
-            return Err(MetricError::AlreadyRegistered { name: name.to_owned() });
+        let names = claimed_names(name, kind);
+        // `process_` is the standard process metrics' prefix, written by obs.
+        if let Some(taken) = names.iter().find(|claim| claim.starts_with("process_") || inner.claimed.contains(*claim))
+        {
+            return Err(MetricError::AlreadyRegistered { name: taken.clone() });
         }
+        inner.claimed.extend(names);
         inner.families.insert(name.to_owned(), family);
         Ok(())
     }

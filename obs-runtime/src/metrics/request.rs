@@ -281,6 +281,11 @@ impl RequestSite {
         buckets: Option<&'static [f64]>,
         track_concurrency: bool,
     ) -> RequestSite {
+        // Evaluated at compile time (the site is a `static`): if the macro and the runtime ever
+        // disagreed on the limit, the build fails here instead of a shard overflowing.
+        if let Some(buckets) = buckets {
+            assert!(buckets.len() <= MAX_BUCKETS, "more buckets than MAX_BUCKETS");
+        }
         RequestSite { method, endpoint, buckets, track_concurrency, series: AtomicPtr::new(std::ptr::null_mut()) }
     }
 
