@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Installs the real backends the ignored tests talk to (see tests/prometheus.rs):
-#   prometheus and promtool (Debian package `prometheus`).
+# Installs the real backends the ignored tests talk to (see tests/prometheus.rs and
+# tests/backends_smoke.rs):
+#   prometheus and promtool (Debian package `prometheus`),
+#   redis-server (Debian package `redis-server`),
+#   PostgreSQL's initdb/pg_ctl/postgres/pg_isready under /usr/lib/postgresql/<version>/bin
+#   (Debian package `postgresql`).
 #
-# Idempotent: does nothing when they are already on PATH. Starts nothing: the tests start their
-# own processes on 127.0.0.1 and stop them. Services the package would start on install (its
-# postinst enables one listening on 0.0.0.0:9090) are kept from starting, and stopped if one
-# started anyway.
+# Idempotent: does nothing when they are already installed. Starts nothing: the tests start their
+# own processes on 127.0.0.1 and stop them. Services the packages would start on install (their
+# postinsts enable ones listening on 0.0.0.0:9090, 127.0.0.1:6379 and 127.0.0.1:5432) are kept
+# from starting, and stopped if one started anyway.
 set -euo pipefail
 
 missing() {
@@ -16,13 +20,41 @@ missing() {
     return 1
 }
 
-if ! missing prometheus promtool; then
+# The bin directory of the newest PostgreSQL under /usr/lib/postgresql, if any.
+postgres_bin() {
+    local initdb
+    initdb=$(compgen -G '/usr/lib/postgresql/*/bin/initdb' | sort -V | tail -n 1 || true)
+    [ -n "$initdb" ] && dirname "$initdb"
+}
+
+# Debian packages to install, and the services they bring along.
+packages=()
+services=()
+if missing prometheus promtool; then
+    packages+=(prometheus)
+    services+=(prometheus)
+else
     echo "install-backends: prometheus and promtool are installed: $(command -v prometheus), $(command -v promtool)"
+fi
+if missing redis-server; then
+    packages+=(redis-server)
+    services+=(redis-server)
+else
+    echo "install-backends: redis-server is installed: $(command -v redis-server)"
+fi
+if ! pg_bin=$(postgres_bin); then
+    packages+=(postgresql)
+    services+=(postgresql)
+else
+    echo "install-backends: postgresql is installed: $pg_bin"
+fi
+
+if [ "${#packages[@]}" -eq 0 ]; then
     exit 0
 fi
 
 if ! command -v apt-get >/dev/null 2>&1; then
-    echo "install-backends: prometheus/promtool are missing and there is no apt-get here; install Prometheus 2.x by hand" >&2
+    echo "install-backends: ${packages[*]} are missing and there is no apt-get here; install them by hand" >&2
     exit 1
 fi
 
@@ -32,7 +64,7 @@ if [ "$(id -u)" -eq 0 ]; then
 elif command -v sudo >/dev/null 2>&1; then
     as_root=(sudo)
 else
-    echo "install-backends: prometheus/promtool are missing and installing them needs root (no sudo found)" >&2
+    echo "install-backends: ${packages[*]} are missing and installing them needs root (no sudo found)" >&2
     exit 1
 fi
 
@@ -53,24 +85,50 @@ remove_policy() {
 }
 trap remove_policy EXIT
 
-echo "install-backends: installing prometheus (with promtool)"
+echo "install-backends: installing ${packages[*]}"
 if ! "${as_root[@]}" apt-get update; then
     echo "install-backends: apt-get update failed" >&2
     exit 1
 fi
-if ! "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus; then
-    echo "install-backends: apt-get install prometheus failed" >&2
+if ! "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${packages[@]}"; then
+    echo "install-backends: apt-get install ${packages[*]} failed" >&2
     exit 1
 fi
 
-# Belt and braces: if systemd runs here and started the service anyway, stop it.
-if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-    "${as_root[@]}" systemctl stop prometheus.service >/dev/null 2>&1 || true
-fi
+# Belt and braces: if a service of a package installed just now started anyway, stop it (only
+# those: a service that ran before this script is someone else's).
+for service in "${services[@]}"; do
+    if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+        "${as_root[@]}" systemctl stop "$service.service" >/dev/null 2>&1 || true
+    elif [ -x "/etc/init.d/$service" ]; then
+        # Stopping a service that is not running is harmless; policy-rc.d does not apply here.
+        "${as_root[@]}" "/etc/init.d/$service" stop >/dev/null 2>&1 || true
+    fi
+done
 
-if missing prometheus promtool; then
-    echo "install-backends: the install finished but prometheus/promtool are still not on PATH" >&2
-    exit 1
-fi
-echo "install-backends: $(prometheus --version 2>&1 | head -n 1)"
-echo "install-backends: promtool at $(command -v promtool)"
+for package in "${packages[@]}"; do
+    case "$package" in
+        prometheus)
+            if missing prometheus promtool; then
+                echo "install-backends: the install finished but prometheus/promtool are still not on PATH" >&2
+                exit 1
+            fi
+            echo "install-backends: $(prometheus --version 2>&1 | head -n 1)"
+            echo "install-backends: promtool at $(command -v promtool)"
+            ;;
+        redis-server)
+            if missing redis-server; then
+                echo "install-backends: the install finished but redis-server is still not on PATH" >&2
+                exit 1
+            fi
+            echo "install-backends: $(redis-server --version 2>&1 | head -n 1)"
+            ;;
+        postgresql)
+            if ! pg_bin=$(postgres_bin); then
+                echo "install-backends: the install finished but /usr/lib/postgresql/*/bin/initdb is still missing" >&2
+                exit 1
+            fi
+            echo "install-backends: $("$pg_bin/postgres" --version 2>&1 | head -n 1) in $pg_bin"
+            ;;
+    esac
+done

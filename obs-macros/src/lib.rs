@@ -8,8 +8,11 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::unimplemented)]
 
 mod errors;
+mod health_check;
 mod item;
+mod tokens;
 mod track_request;
+mod types;
 
 use proc_macro::TokenStream;
 
@@ -21,4 +24,14 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn track_request(args: TokenStream, item: TokenStream) -> TokenStream {
     track_request::track_request(args.into(), item.into(), cfg!(feature = "metrics")).into()
+}
+
+/// Makes an `async fn` a health check: `#[health_check(name = "database", timeout = "2s",
+/// critical)]` turns `async fn database(pool: Pool) -> Result<(), E>` into
+/// `fn database(pool: Pool) -> HealthCheck`, registrable in one line.
+///
+/// Use it through `obs_runtime::health_check`, whose documentation has the examples.
+#[proc_macro_attribute]
+pub fn health_check(args: TokenStream, item: TokenStream) -> TokenStream {
+    health_check::health_check(args.into(), item.into(), cfg!(feature = "health")).into()
 }

@@ -31,3 +31,21 @@ pub use crate::__obs_status_of as status_of;
 pub fn call_once<R>(body: impl FnOnce() -> R) -> R {
     body()
 }
+
+/// The check `#[health_check]` makes of a function: `run` is called for each run.
+#[cfg(feature = "health")]
+pub fn health_check<F, Fut, O>(
+    name: &'static str,
+    timeout_nanos: u64,
+    critical: bool,
+    run: F,
+) -> crate::health::HealthCheck
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = O> + Send + 'static,
+    O: crate::health::IntoCheckOutcome,
+{
+    crate::health::HealthCheck::new(name, run)
+        .timeout(std::time::Duration::from_nanos(timeout_nanos))
+        .critical(critical)
+}

@@ -31,6 +31,8 @@ pub struct ObsBuilder {
     max_connections: Option<usize>,
     header_timeout: Option<Duration>,
     max_header_bytes: Option<usize>,
+    #[cfg(feature = "health")]
+    health: Option<crate::health::HealthChecker>,
 }
 
 /// The entry point: `Obs::builder()...init()`, or [`crate::init`] for the defaults.
@@ -83,6 +85,14 @@ impl ObsBuilder {
         self
     }
 
+    /// The health checks the embedded server serves on `/health`, `/health/ready` and
+    /// `/health/live` (without it, only `/health/live`).
+    #[cfg(feature = "health")]
+    pub fn health(mut self, checker: crate::health::HealthChecker) -> Self {
+        self.health = Some(checker);
+        self
+    }
+
     /// Checks the configuration and starts what it asks for.
     pub fn init(self) -> Result<ObsGuard, ConfigError> {
         #[cfg(feature = "metrics")]
@@ -99,6 +109,10 @@ impl ObsBuilder {
         }
         #[cfg(feature = "metrics")]
         crate::metrics::warm_up();
+        #[cfg(all(feature = "health", feature = "metrics"))]
+        if self.health.is_some() {
+            crate::health::register_metrics();
+        }
         let server = if self.serve_http { self.start_server()? } else { None };
         // Only once nothing can fail any more: an `Err` from `init` changes nothing.
         #[cfg(feature = "metrics")]
@@ -138,7 +152,11 @@ impl ObsBuilder {
         if !(MIN_HEADER_BYTES..=MAX_HEADER_BYTES).contains(&limits.max_header_bytes) {
             return invalid("max_header_bytes", format!("must be from {MIN_HEADER_BYTES} to {MAX_HEADER_BYTES}"));
         }
-        crate::http::Server::start(addr, limits).map(Some)
+        let routes = crate::http::Routes {
+            #[cfg(feature = "health")]
+            health: self.health.clone(),
+        };
+        crate::http::Server::start(addr, limits, routes).map(Some)
     }
 
     #[cfg(not(feature = "http-server"))]

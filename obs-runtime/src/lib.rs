@@ -26,7 +26,9 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `metrics` | yes | `#[track_request]` records metrics; the registry, hand-written metrics, process metrics |
-//! | `http-server` | yes | the embedded HTTP server (`/metrics`) |
+//! | `http-server` | yes | the embedded HTTP server (`/metrics`, and `/health*` with `health`) |
+//! | `health` | yes | [`health`]: `HealthChecker`, `#[health_check]`, the `/health` endpoints |
+//! | `health-tcp`, `health-http`, `health-redis`, `health-postgres` | no | the [built-in checks](health::checks) |
 //!
 //! With `default-features = false` the attributes still check their arguments, then leave the
 //! function exactly as written: instrumentation that is off costs nothing.
@@ -34,9 +36,13 @@
 #![deny(missing_docs)]
 
 mod config;
+#[cfg(feature = "health")]
+pub mod health;
 #[cfg(feature = "http-server")]
 mod http;
 pub mod metrics;
+#[cfg(feature = "health")]
+mod time;
 
 #[doc(hidden)]
 pub mod __private;
@@ -97,6 +103,43 @@ pub use config::{ConfigError, DEFAULT_HTTP_ADDR, Obs, ObsBuilder, ObsGuard};
 /// The labels are literals resolved once per call site: a call does not hash, allocate, lock or
 /// format. Call sites with the same method and endpoint share one series.
 pub use obs_macros::track_request;
+
+/// Makes an `async fn` a health check, registrable in one line.
+///
+/// ```
+/// use obs_runtime::health::{CheckOutcome, HealthChecker, HealthStatus};
+/// use obs_runtime::health_check;
+///
+/// #[derive(Clone)]
+/// struct Pool { size: u32 }
+///
+/// /// The chapter's database check.
+/// #[health_check(name = "database", timeout = "2s", critical)]
+/// async fn database(pool: Pool) -> Result<CheckOutcome, std::io::Error> {
+///     // A real check would run `SELECT 1` on the pool here.
+///     Ok(CheckOutcome::healthy().with_detail("connection_pool_size", pool.size))
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), obs_runtime::health::HealthError> {
+/// let health = HealthChecker::new();
+/// health.register(database(Pool { size: 10 }))?;
+/// assert_eq!(health.report().await.status, HealthStatus::Healthy);
+/// # Ok(()) }
+/// ```
+///
+/// The function becomes `fn database(pool: Pool) -> HealthCheck`: each run calls the body with
+/// clones of the arguments (so they must be `Clone + Send + Sync + 'static`), and its output is
+/// turned into the result by [`health::IntoCheckOutcome`] (`Err(e)` is unhealthy with `e` as the
+/// message).
+///
+/// Options, all optional: `name = ".."` (default: the function's name; may also come first as a
+/// bare string), `timeout = ".."` (`"500ms"`, `"2s"`, `"1m"`; default 5 s), `critical` or
+/// `critical = false` (default critical), `crate = path`. Misuse (not an `async fn`, `self`, a
+/// pattern argument, an unknown option, a zero or malformed timeout) is a compile error on the
+/// offending token.
+#[cfg(feature = "health")]
+pub use obs_macros::health_check;
 
 /// Starts obs with the defaults and the environment: the same as `Obs::builder().init()`.
 pub fn init() -> Result<ObsGuard, ConfigError> {

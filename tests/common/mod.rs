@@ -2,6 +2,7 @@
 //! minimal HTTP client (the tests talk to real sockets, not to mocks).
 #![allow(dead_code)]
 
+pub mod backends;
 pub mod demo;
 
 use std::io::{Read, Write};

@@ -4,7 +4,7 @@
 //! "/users"`, then any of `buckets = [..]`, `track_concurrency`, `crate = path`. Every argument is
 //! parsed on its own, so one bad argument does not hide the errors of the others.
 
-use proc_macro2::{Span, TokenStream, TokenTree};
+use proc_macro2::{Span, TokenStream};
 use syn::parse::{ParseStream, Parser};
 
 use crate::errors::Errors;
@@ -41,7 +41,7 @@ impl RequestArgs {
         let mut positional = 0usize;
         let mut named_seen = false;
         let mut seen: Vec<String> = Vec::new();
-        for segment in split_on_commas(tokens) {
+        for segment in crate::tokens::split_on_commas(tokens) {
             let result = (|input: ParseStream| args.parse_one(input, &mut positional, &mut named_seen, &mut seen))
                 .parse2(segment);
             if let Err(error) = result {
@@ -198,24 +198,6 @@ fn parse_buckets(input: ParseStream) -> syn::Result<Buckets> {
     }
     errors.finish()?;
     Ok(Buckets { bounds, span: bracket.span.join() })
-}
-
-/// Splits the arguments at top-level commas; a trailing comma gives no empty argument.
-fn split_on_commas(tokens: TokenStream) -> Vec<TokenStream> {
-    let mut segments = Vec::new();
-    let mut current = TokenStream::new();
-    for tree in tokens {
-        match &tree {
-            TokenTree::Punct(punct) if punct.as_char() == ',' => {
-                segments.push(std::mem::take(&mut current));
-            }
-            _ => current.extend([tree]),
-        }
-    }
-    if !current.is_empty() {
-        segments.push(current);
-    }
-    segments
 }
 
 use syn::parse::Parse as _;

@@ -10,6 +10,7 @@ use proc_macro2::{Literal, Span, TokenStream};
 use quote::{quote, quote_spanned};
 
 use super::check::Site;
+use crate::types::{fake_return, infer_opaque};
 
 pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
     let syn::ItemFn { attrs, vis, modifiers, sig, block } = function;
@@ -88,29 +89,6 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
     }
 }
 
-/// `if false { return <a value of the declared type>; }`, first in an async block: the block's
-/// first `return` fixes its output type, so every later `return` and `?` coerces to the declared
-/// type as it would in the function. Nothing when that type is entirely inferred.
-fn fake_return(annotation: &TokenStream) -> TokenStream {
-    if annotation.to_string() == "_" {
-        return TokenStream::new();
-    }
-    quote_spanned! {Span::mixed_site()=>
-        #[allow(
-            unreachable_code,
-            clippy::diverging_sub_expression,
-            clippy::empty_loop,
-            clippy::let_unit_value,
-            clippy::needless_return,
-            clippy::unreachable
-        )]
-        if false {
-            let __obs_fake_return: #annotation = loop {};
-            return __obs_fake_return;
-        }
-    }
-}
-
 /// The output type of a returned future: `impl Future<Output = T> + ..` (then `false`) or
 /// `Pin<Box<dyn Future<Output = T> + ..>>` (then `true`).
 fn future_output(output: &syn::ReturnType) -> Option<(syn::Type, bool)> {
@@ -154,42 +132,4 @@ fn output_of_bounds<'a>(mut bounds: impl Iterator<Item = &'a syn::TypeParamBound
             _ => None,
         })
     })
-}
-
-/// `ty` with `impl Trait` and `!` replaced by `_`: neither may be written in a `let`, and the
-/// body's value fills them in.
-fn infer_opaque(ty: &syn::Type) -> TokenStream {
-    let mut ty = ty.clone();
-    replace_opaque(&mut ty);
-    quote!(#ty)
-}
-
-fn replace_opaque(ty: &mut syn::Type) {
-    match ty {
-        syn::Type::ImplTrait(_) | syn::Type::Never(_) => {
-            *ty = syn::parse_quote!(_);
-        }
-        syn::Type::Reference(reference) => replace_opaque(&mut reference.elem),
-        syn::Type::Ptr(pointer) => replace_opaque(&mut pointer.elem),
-        syn::Type::Slice(slice) => replace_opaque(&mut slice.elem),
-        syn::Type::Array(array) => replace_opaque(&mut array.elem),
-        syn::Type::Paren(paren) => replace_opaque(&mut paren.elem),
-        syn::Type::Group(group) => replace_opaque(&mut group.elem),
-        syn::Type::Tuple(tuple) => tuple.elems.iter_mut().for_each(replace_opaque),
-        syn::Type::Path(path) => {
-            if let Some(qself) = &mut path.qself {
-                replace_opaque(&mut qself.ty);
-            }
-            for segment in &mut path.path.segments {
-                if let syn::PathArguments::AngleBracketed(args) = &mut segment.arguments {
-                    for arg in &mut args.args {
-                        if let syn::GenericArgument::Type(ty) = arg {
-                            replace_opaque(ty);
-                        }
-                    }
-                }
-            }
-        }
-        _ => {}
-    }
 }

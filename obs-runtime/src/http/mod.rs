@@ -29,6 +29,13 @@ pub(crate) struct Limits {
     pub(crate) max_header_bytes: usize,
 }
 
+/// What the server serves besides `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Routes {
+    #[cfg(feature = "health")]
+    pub(crate) health: Option<crate::health::HealthChecker>,
+}
+
 /// hyper refuses smaller read buffers.
 pub(crate) const MIN_HEADER_BYTES: usize = 8192;
 /// Upper bounds of the settings: beyond them a setting is a mistake (and some would overflow).
@@ -48,7 +55,7 @@ pub(crate) struct Server {
 
 impl Server {
     /// Binds `addr` now (so a taken or forbidden address is an `Err` here) and serves on a thread.
-    pub(crate) fn start(addr: SocketAddr, limits: Limits) -> Result<Server, ConfigError> {
+    pub(crate) fn start(addr: SocketAddr, limits: Limits, routes: Routes) -> Result<Server, ConfigError> {
         let listener = std::net::TcpListener::bind(addr).map_err(|source| ConfigError::HttpBind { addr, source })?;
         let local_addr = listener.local_addr().map_err(|source| ConfigError::HttpBind { addr, source })?;
         listener.set_nonblocking(true).map_err(|source| ConfigError::HttpBind { addr, source })?;
@@ -61,7 +68,7 @@ impl Server {
             .name("obs-http".into())
             .spawn(move || {
                 let _finishing = finishing;
-                runtime.block_on(serve(listener, limits, stopped));
+                runtime.block_on(serve(listener, limits, Arc::new(routes), stopped));
                 // Dropping the runtime here cancels the connections still open after the grace.
                 drop(runtime);
             })
@@ -98,7 +105,12 @@ impl Drop for Server {
 /// How long a stopping server waits for open connections.
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
-async fn serve(listener: std::net::TcpListener, limits: Limits, mut stopped: watch::Receiver<bool>) {
+async fn serve(
+    listener: std::net::TcpListener,
+    limits: Limits,
+    routes: Arc<Routes>,
+    mut stopped: watch::Receiver<bool>,
+) {
     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -121,7 +133,9 @@ async fn serve(listener: std::net::TcpListener, limits: Limits, mut stopped: wat
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let connection = http.serve_connection(TokioIo::new(stream), hyper::service::service_fn(respond));
+        let routes = routes.clone();
+        let service = hyper::service::service_fn(move |request| respond(routes.clone(), request));
+        let connection = http.serve_connection(TokioIo::new(stream), service);
         let mut stopped = stopped.clone();
         tokio::spawn(async move {
             let _permit = permit;
@@ -142,8 +156,10 @@ async fn serve(listener: std::net::TcpListener, limits: Limits, mut stopped: wat
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, permits.acquire_many(all)).await;
 }
 
-async fn respond(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn respond(routes: Arc<Routes>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let (parts, _body) = request.into_parts();
+    #[cfg(not(feature = "health"))]
+    let _ = routes;
     if parts.method != Method::GET && parts.method != Method::HEAD {
         let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
         response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
@@ -160,15 +176,42 @@ async fn respond(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, In
                 .insert(header::CONTENT_TYPE, header::HeaderValue::from_static(format.content_type()));
             response
         }
+        "/health/live" => json(StatusCode::OK, br#"{"status":"healthy"}"#.to_vec()),
+        #[cfg(feature = "health")]
+        "/health" | "/health/ready" => match &routes.health {
+            Some(checker) => {
+                let report = if parts.uri.path() == "/health" {
+                    (*checker.report().await).clone()
+                } else {
+                    checker.readiness().await
+                };
+                let status = StatusCode::from_u16(report.http_status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+                json(status, report.to_json().to_string().into_bytes())
+            }
+            None => text(StatusCode::NOT_FOUND, "no health checks are configured (ObsBuilder::health)\n"),
+        },
         "/" => text(StatusCode::OK, INDEX),
         _ => text(StatusCode::NOT_FOUND, "not found; see /\n"),
     })
 }
 
-#[cfg(feature = "metrics")]
-const INDEX: &str = "obs\n/metrics  Prometheus metrics\n";
-#[cfg(not(feature = "metrics"))]
-const INDEX: &str = "obs\n";
+const INDEX: &str = concat!(
+    "obs\n",
+    "/health/live   the process answers\n",
+    "/health        every health check (200 healthy or degraded, 503 unhealthy)\n",
+    "/health/ready  the readiness checks\n",
+    "/metrics       Prometheus metrics\n",
+);
+
+fn json(status: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    // Probes must see the state now, not a proxy's copy.
+    headers.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    response
+}
 
 fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));

@@ -1,0 +1,47 @@
+//! Code generation for `#[health_check]`. The input is known good: nothing here can fail.
+
+use proc_macro2::{Literal, Span, TokenStream};
+use quote::{quote, quote_spanned};
+
+use super::Argument;
+use super::args::CheckArgs;
+use crate::types::{fake_return, infer_opaque};
+
+pub(crate) fn expand(args: &CheckArgs, function: syn::ItemFn, arguments: &[Argument]) -> TokenStream {
+    let syn::ItemFn { attrs, vis, sig, block, .. } = function;
+    let krate = args.krate.clone().unwrap_or_else(|| syn::parse_quote!(::obs_runtime));
+    let name = match &args.name {
+        Some(name) => quote!(#name),
+        None => {
+            let ident = sig.ident.to_string();
+            let ident = ident.strip_prefix("r#").unwrap_or(&ident);
+            quote!(#ident)
+        }
+    };
+    let timeout = match args.timeout_nanos {
+        Some(nanos) => Literal::u64_suffixed(nanos),
+        None => Literal::u64_suffixed(5_000_000_000),
+    };
+    let critical = args.critical;
+    let ident = &sig.ident;
+    let generics = &sig.generics;
+    let where_clause = &sig.generics.where_clause;
+    let params = arguments.iter().map(|Argument { ident, ty, .. }| quote!(#ident: #ty));
+    let clones = arguments.iter().map(|Argument { ident, mutability, .. }| {
+        quote_spanned!(Span::mixed_site()=> let #mutability #ident = ::core::clone::Clone::clone(&#ident);)
+    });
+    let annotation = match &sig.output {
+        syn::ReturnType::Default => quote!(()),
+        syn::ReturnType::Type(_, ty) => infer_opaque(ty),
+    };
+    let fake_return = fake_return(&annotation);
+    quote! {
+        #(#attrs)*
+        #vis fn #ident #generics (#(#params),*) -> #krate::health::HealthCheck #where_clause {
+            #krate::__private::health_check(#name, #timeout, #critical, move || {
+                #(#clones)*
+                async move { #fake_return #block }
+            })
+        }
+    }
+}

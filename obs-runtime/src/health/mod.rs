@@ -1,0 +1,375 @@
+//! Health checks: the chapter's `HealthChecker`, run concurrently, each under its own timeout,
+//! with cached results, served on the embedded server and exported as metrics.
+//!
+//! ```
+//! use std::time::Duration;
+//! use obs_runtime::health::{CheckOutcome, HealthCheck, HealthChecker, HealthStatus};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), obs_runtime::health::HealthError> {
+//! let health = HealthChecker::new();
+//! // Any async fn or closure whose output is a `CheckOutcome`, a `Result<_, impl Display>`, ...
+//! health.register(HealthCheck::new("cache", || async { Ok::<_, std::io::Error>(()) }))?;
+//! health.register(
+//!     HealthCheck::new("search", || async { CheckOutcome::degraded("reindexing").with_detail("shards", 3) })
+//!         .timeout(Duration::from_secs(2))
+//!         .critical(false),
+//! )?;
+//! let report = health.report().await;
+//! assert_eq!(report.status, HealthStatus::Degraded);
+//! assert_eq!(report.http_status(), 200);
+//! # Ok(()) }
+//! ```
+//!
+//! Overall status, as the chapter aggregates: no checks, or any critical check unhealthy, is
+//! unhealthy; all healthy is healthy; anything else is degraded (a non-critical check can degrade
+//! the whole, never fail it). A check that returns an error or panics is unhealthy with the
+//! message; one that outlives its timeout is unhealthy with a message saying so, and does not delay
+//! the others: a report takes about as long as the slowest timeout, not the sum. A check slower
+//! than [`HealthChecker::slow_fraction`] of its timeout is flagged `slow`.
+//!
+//! With [`crate::ObsBuilder::health`], the embedded server serves `/health` (the full report;
+//! 200 when healthy or degraded, 503 when unhealthy), `/health/ready` (the critical checks, or the
+//! [readiness group](HealthChecker::set_readiness)) and `/health/live` (the process answers).
+//! Each run sets `health_check_status{check}` (1 healthy, 0.5 degraded, 0 unhealthy) and
+//! `health_check_duration_seconds{check}`.
+
+#[cfg(any(feature = "health-tcp", feature = "health-http", feature = "health-redis", feature = "health-postgres"))]
+pub mod checks;
+mod run;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+#[cfg(feature = "metrics")]
+pub(crate) use run::gauges::register as register_metrics;
+pub use run::{DEFAULT_CACHE_TTL, DEFAULT_SLOW_FRACTION, HealthChecker};
+pub use serde_json::{Map, Value};
+
+/// The status of one check, or of the whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum HealthStatus {
+    /// Working.
+    Healthy,
+    /// Working, impaired: slow, partly unavailable, or a non-critical dependency down.
+    Degraded,
+    /// Not working.
+    Unhealthy,
+}
+
+impl HealthStatus {
+    /// `"healthy"`, `"degraded"` or `"unhealthy"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthStatus::Healthy => "healthy",
+            HealthStatus::Degraded => "degraded",
+            HealthStatus::Unhealthy => "unhealthy",
+        }
+    }
+
+    /// The value of the `health_check_status` gauge: 1, 0.5 or 0.
+    pub fn as_gauge(self) -> f64 {
+        match self {
+            HealthStatus::Healthy => 1.0,
+            HealthStatus::Degraded => 0.5,
+            HealthStatus::Unhealthy => 0.0,
+        }
+    }
+}
+
+impl fmt::Display for HealthStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a check found: a status, and optionally a message and details.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckOutcome {
+    /// The status.
+    pub status: HealthStatus,
+    /// Why, in a few words (errors, "HTTP 503", ...).
+    pub message: Option<String>,
+    /// Anything the dependency reported (pool size, connected clients, memory used, ...).
+    pub details: Option<Map<String, Value>>,
+}
+
+impl CheckOutcome {
+    /// Healthy, without a message.
+    pub fn healthy() -> CheckOutcome {
+        CheckOutcome { status: HealthStatus::Healthy, message: None, details: None }
+    }
+
+    /// Degraded, with why.
+    pub fn degraded(message: impl Into<String>) -> CheckOutcome {
+        CheckOutcome { status: HealthStatus::Degraded, message: Some(message.into()), details: None }
+    }
+
+    /// Unhealthy, with why.
+    pub fn unhealthy(message: impl Into<String>) -> CheckOutcome {
+        CheckOutcome { status: HealthStatus::Unhealthy, message: Some(message.into()), details: None }
+    }
+
+    /// Sets the message.
+    pub fn with_message(mut self, message: impl Into<String>) -> CheckOutcome {
+        self.message = Some(message.into());
+        self
+    }
+
+    /// Adds one detail.
+    pub fn with_detail(mut self, key: impl Into<String>, value: impl Into<Value>) -> CheckOutcome {
+        self.details.get_or_insert_with(Map::new).insert(key.into(), value.into());
+        self
+    }
+}
+
+/// What a check function may return.
+///
+/// `CheckOutcome` and `HealthStatus` as they are; `()` is healthy; `Result<T, E>` is `T`'s
+/// outcome when `Ok`, and unhealthy with `E`'s `Display` as the message when `Err`.
+pub trait IntoCheckOutcome {
+    /// The outcome.
+    fn into_check_outcome(self) -> CheckOutcome;
+}
+
+impl IntoCheckOutcome for CheckOutcome {
+    fn into_check_outcome(self) -> CheckOutcome {
+        self
+    }
+}
+
+impl IntoCheckOutcome for HealthStatus {
+    fn into_check_outcome(self) -> CheckOutcome {
+        CheckOutcome { status: self, message: None, details: None }
+    }
+}
+
+impl IntoCheckOutcome for () {
+    fn into_check_outcome(self) -> CheckOutcome {
+        CheckOutcome::healthy()
+    }
+}
+
+impl<T: IntoCheckOutcome, E: fmt::Display> IntoCheckOutcome for Result<T, E> {
+    fn into_check_outcome(self) -> CheckOutcome {
+        match self {
+            Ok(value) => value.into_check_outcome(),
+            Err(error) => CheckOutcome::unhealthy(error.to_string()),
+        }
+    }
+}
+
+type BoxFuture = Pin<Box<dyn Future<Output = CheckOutcome> + Send>>;
+
+/// How a check runs: a future on the runtime, or a blocking function on its blocking pool.
+#[derive(Clone)]
+enum Runner {
+    Async(Arc<dyn Fn() -> BoxFuture + Send + Sync>),
+    Blocking(Arc<dyn Fn() -> CheckOutcome + Send + Sync>),
+}
+
+/// The default timeout of a check, as in the chapter's external API check.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One named check, ready to [register](HealthChecker::register).
+#[derive(Clone)]
+pub struct HealthCheck {
+    name: String,
+    timeout: Duration,
+    critical: bool,
+    runner: Runner,
+}
+
+impl fmt::Debug for HealthCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HealthCheck")
+            .field("name", &self.name)
+            .field("timeout", &self.timeout)
+            .field("critical", &self.critical)
+            .field("blocking", &matches!(self.runner, Runner::Blocking(_)))
+            .finish()
+    }
+}
+
+impl HealthCheck {
+    /// An async check: `check` is called for each run and its future awaited (on a tokio
+    /// runtime, so it may use tokio's I/O). Critical, with a timeout of 5 s, until changed.
+    pub fn new<F, Fut, O>(name: impl Into<String>, check: F) -> HealthCheck
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = O> + Send + 'static,
+        O: IntoCheckOutcome,
+    {
+        let runner = Runner::Async(Arc::new(move || {
+            let future = check();
+            Box::pin(async move { future.await.into_check_outcome() }) as BoxFuture
+        }));
+        HealthCheck { name: name.into(), timeout: DEFAULT_TIMEOUT, critical: true, runner }
+    }
+
+    /// A blocking check (a synchronous client, a file system probe): it runs on tokio's blocking
+    /// pool, never on the thread that serves `/health`. A blocking call cannot be interrupted:
+    /// past its timeout it is reported unhealthy and left to finish on its own.
+    pub fn blocking<F, O>(name: impl Into<String>, check: F) -> HealthCheck
+    where
+        F: Fn() -> O + Send + Sync + 'static,
+        O: IntoCheckOutcome,
+    {
+        let runner = Runner::Blocking(Arc::new(move || check().into_check_outcome()));
+        HealthCheck { name: name.into(), timeout: DEFAULT_TIMEOUT, critical: true, runner }
+    }
+
+    /// How long a run may take before it is reported unhealthy (default 5 s; must not be zero).
+    pub fn timeout(mut self, timeout: Duration) -> HealthCheck {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Whether this check can make the whole unhealthy (default `true`). A non-critical check
+    /// that fails degrades the whole, and is left out of readiness.
+    pub fn critical(mut self, critical: bool) -> HealthCheck {
+        self.critical = critical;
+        self
+    }
+
+    /// The name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// The result of one check in one run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckResult {
+    /// The check's name.
+    pub name: String,
+    /// Its status.
+    pub status: HealthStatus,
+    /// How long it took, measured by the runner (at most about its timeout).
+    pub response_time: Duration,
+    /// Why, if it said (or the error, the panic, the timeout).
+    pub message: Option<String>,
+    /// What it reported.
+    pub details: Option<Map<String, Value>>,
+    /// Whether it can make the whole unhealthy.
+    pub critical: bool,
+    /// It took longer than the slow fraction of its timeout.
+    pub slow: bool,
+    /// It did not finish within its timeout.
+    pub timed_out: bool,
+}
+
+impl CheckResult {
+    /// The chapter's fields, and ours, as JSON.
+    pub fn to_json(&self) -> Value {
+        let mut object = Map::new();
+        object.insert("name".into(), self.name.clone().into());
+        object.insert("status".into(), self.status.as_str().into());
+        object.insert("response_time_ms".into(), millis(self.response_time));
+        object.insert("message".into(), self.message.clone().map_or(Value::Null, Value::from));
+        object.insert("details".into(), self.details.clone().map_or(Value::Null, Value::Object));
+        object.insert("critical".into(), self.critical.into());
+        object.insert("slow".into(), self.slow.into());
+        object.insert("timed_out".into(), self.timed_out.into());
+        Value::Object(object)
+    }
+}
+
+/// The results of one run of every check (or of the readiness checks).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthReport {
+    /// The overall status.
+    pub status: HealthStatus,
+    /// Each check's result, in registration order.
+    pub checks: Vec<CheckResult>,
+    /// When the run started.
+    pub checked_at: SystemTime,
+    /// How long the run took.
+    pub duration: Duration,
+}
+
+impl HealthReport {
+    /// The overall status of `checks`, as the chapter aggregates it: none, or a critical one
+    /// unhealthy, is unhealthy; all healthy is healthy; anything else is degraded.
+    pub fn aggregate(checks: &[CheckResult]) -> HealthStatus {
+        if checks.is_empty() {
+            return HealthStatus::Unhealthy;
+        }
+        if checks.iter().all(|check| check.status == HealthStatus::Healthy) {
+            HealthStatus::Healthy
+        } else if checks.iter().any(|check| check.critical && check.status == HealthStatus::Unhealthy) {
+            HealthStatus::Unhealthy
+        } else {
+            HealthStatus::Degraded
+        }
+    }
+
+    /// What `/health` answers: 200 when healthy or degraded, 503 when unhealthy.
+    pub fn http_status(&self) -> u16 {
+        if self.status == HealthStatus::Unhealthy { 503 } else { 200 }
+    }
+
+    /// The report as served on `/health`: `status`, `checked_at` (RFC 3339), `duration_ms`, and
+    /// `checks`, an object of each check's result by name.
+    pub fn to_json(&self) -> Value {
+        let checks: Map<String, Value> =
+            self.checks.iter().map(|check| (check.name.clone(), check.to_json())).collect();
+        let mut object = Map::new();
+        object.insert("status".into(), self.status.as_str().into());
+        object.insert("checked_at".into(), crate::time::rfc3339_micros(self.checked_at).into());
+        object.insert("duration_ms".into(), millis(self.duration));
+        object.insert("checks".into(), Value::Object(checks));
+        Value::Object(object)
+    }
+
+    /// The checks named in `names` only, aggregated anew.
+    pub(crate) fn subset(&self, keep: impl Fn(&CheckResult) -> bool) -> HealthReport {
+        let checks: Vec<CheckResult> = self.checks.iter().filter(|check| keep(check)).cloned().collect();
+        HealthReport { status: HealthReport::aggregate(&checks), checks, ..self.clone() }
+    }
+}
+
+fn millis(duration: Duration) -> Value {
+    // Microsecond precision is plenty, and keeps the JSON short.
+    Value::from((duration.as_secs_f64() * 1_000_000.0).round() / 1000.0)
+}
+
+/// A health check or checker that cannot be set up as asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HealthError {
+    /// Two checks with one name.
+    DuplicateName(String),
+    /// A check's name is empty.
+    EmptyName,
+    /// A check's timeout is zero.
+    ZeroTimeout(String),
+    /// The readiness group names a check that is not registered.
+    UnknownCheck(String),
+    /// A setting is out of range.
+    Invalid {
+        /// The setting.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl fmt::Display for HealthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HealthError::DuplicateName(name) => write!(f, "a health check named {name:?} is already registered"),
+            HealthError::EmptyName => f.write_str("a health check needs a name"),
+            HealthError::ZeroTimeout(name) => write!(f, "the health check {name:?} has a zero timeout"),
+            HealthError::UnknownCheck(name) => {
+                write!(f, "the readiness group names {name:?}, which is not a registered health check")
+            }
+            HealthError::Invalid { field, reason } => write!(f, "invalid `{field}`: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for HealthError {}
