@@ -1,0 +1,6 @@
+use obs_runtime::health_check;
+
+#[health_check]
+async unsafe fn database() {}
+
+fn main() {}
