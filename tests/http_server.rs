@@ -215,3 +215,11 @@ fn shutdown_releases_the_port_and_cancels_a_stuck_connection() {
     let read = stuck.read_to_end(&mut rest);
     assert!(read.is_ok(), "the server never closed the connection: {read:?}");
 }
+
+#[test]
+fn a_detached_server_keeps_serving() {
+    let obs = start();
+    let addr = obs.http_addr().expect("running");
+    obs.detach();
+    assert_eq!(get(addr, "/metrics").expect("still served").status, 200);
+}

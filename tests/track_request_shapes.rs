@@ -148,6 +148,32 @@ async fn a_returned_future_is_recorded_when_it_completes() {
     assert_eq!(requests("GET", "/shapes/boxed-future", "500"), 1.0);
 }
 
+/// The `futures` crate's alias, recognised by name.
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+#[track_request("GET", "/shapes/box-future-alias")]
+fn box_future_alias(fail: bool) -> BoxFuture<'static, Result<(), Missing>> {
+    Box::pin(async move { if fail { Err(Missing) } else { Ok(()) } })
+}
+
+// `Unpin` is promised: the wrapped future is boxed to keep the promise.
+#[track_request("GET", "/shapes/unpin-future")]
+fn unpin_future(value: u32) -> impl Future<Output = u32> + Unpin {
+    std::future::ready(value)
+}
+
+#[tokio::test]
+async fn aliases_and_unpin_futures_are_timed_over_their_run() {
+    assert!(box_future_alias(true).await.is_err());
+    assert!(box_future_alias(false).await.is_ok());
+    let mut unpin = unpin_future(4);
+    // Usable where `Unpin` is required.
+    assert_eq!((&mut unpin).await, 4);
+    assert_eq!(requests("GET", "/shapes/box-future-alias", "500"), 1.0);
+    assert_eq!(requests("GET", "/shapes/box-future-alias", "200"), 1.0);
+    assert_eq!(requests("GET", "/shapes/unpin-future", "200"), 1.0);
+}
+
 #[test]
 fn a_returned_future_is_spawnable() {
     // `+ Send` in the signature still holds for the wrapped future.

@@ -14,9 +14,9 @@ macro_rules! __obs_status_of {
     ($result:ident) => {{
         #[allow(unused_imports)]
         use $crate::__private::rules::{
-            ByDefault as _, ByErrOutcome as _, ByOkOutcome as _, ByOutcome as _, ByResult as _,
+            ByDefault as _, ByErrOutcome as _, ByFuture as _, ByOkOutcome as _, ByOutcome as _, ByResult as _,
         };
-        (&&&&&$crate::__private::rules::Probe(&$result)).__obs_status()
+        (&&&&&&$crate::__private::rules::Probe(&$result)).__obs_status()
     }};
 }
 

@@ -207,6 +207,13 @@ impl ObsGuard {
         return None;
     }
 
+    /// Keeps the embedded server running for the rest of the process, as the chapter's
+    /// `start_http_server` does, without holding the guard (`let _ = init()?` would drop it, and
+    /// stop the server, at once).
+    pub fn detach(self) {
+        std::mem::forget(self);
+    }
+
     /// Stops the embedded server: no new connections, open ones finish their request, at most
     /// about two seconds. It blocks the calling thread for that long at most: in async code, call
     /// it after the runtime has stopped, or from `spawn_blocking`. Dropping the guard does the same.

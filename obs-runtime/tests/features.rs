@@ -16,6 +16,15 @@ impl RequestOutcome for ApiError {
     }
 }
 
+/// Delegates to the `http` crate's impl, which exists whatever the features.
+struct Teapot;
+
+impl RequestOutcome for Teapot {
+    fn http_status(&self) -> u16 {
+        http::StatusCode::IM_A_TEAPOT.http_status()
+    }
+}
+
 struct Store {
     items: Vec<u32>,
 }
@@ -50,6 +59,7 @@ fn instrumented_code_runs_with_or_without_the_metrics_feature() {
     assert_eq!(store.get(4), Err(ApiError::NotFound));
     assert_eq!(block_on(store.push(2)).len(), 2);
     assert_eq!(ApiError::NotFound.http_status(), 404);
+    assert_eq!(Teapot.http_status(), 418);
 }
 
 #[cfg(feature = "metrics")]

@@ -94,6 +94,16 @@ impl RequestArgs {
             .call(syn::ext::IdentExt::parse_any)
             .map_err(|error| syn::Error::new(error.span(), format!("expected an option: one of {OPTIONS}")))?;
         let name = key.to_string();
+        if *positional < 2 && input.is_empty() && name.bytes().all(|b| b.is_ascii_uppercase()) {
+            // `#[track_request(GET, "/users")]`: a method written as a bare word. It stands
+            // where a positional argument goes, so what follows is not "after a named one".
+            *named_seen = false;
+            *positional += 1;
+            if *positional == 1 {
+                self.method_written = true;
+            }
+            return Err(syn::Error::new(key.span(), format!("expected a string literal: write \"{name}\"")));
+        }
         if seen.contains(&name) {
             return Err(syn::Error::new(key.span(), format!("duplicate option `{name}`")));
         }

@@ -54,6 +54,10 @@ pub(crate) fn check(args: RequestArgs, errors: &mut Errors) -> Option<Site> {
         for bound in &buckets.bounds {
             if !bound.value.is_finite() {
                 errors.push(syn::Error::new(bound.span, "bucket bounds must be finite (+Inf is always added)"));
+            } else if bound.value < 1e-9 {
+                // Durations are measured in whole nanoseconds.
+                errors
+                    .push(syn::Error::new(bound.span, "bucket bounds below a nanosecond (1e-9) cannot be told apart"));
             }
         }
         buckets.bounds.iter().map(|bound| bound.value).collect::<Vec<_>>()

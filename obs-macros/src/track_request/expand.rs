@@ -63,7 +63,8 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
     } else if let Some((output, boxed)) = future_output(&sig.output) {
         // A plain fn that returns a future (`-> impl Future`, or the boxed future of
         // `#[async_trait]`): the body only builds the future, so the request is the future's run.
-        // Wrap it, timing from its first poll to its completion as for an `async fn`.
+        // Wrap it, timing from its first poll to its completion as for an `async fn`. (A future
+        // type not recognised here is refused by `status_of!` at compile time.)
         let output = infer_opaque(&output);
         let record = record(quote_spanned!(span=> #future.await), &output);
         let wrapped = quote_spanned!(span=> async move { #record });
@@ -89,14 +90,25 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
     }
 }
 
-/// The output type of a returned future: `impl Future<Output = T> + ..` (then `false`) or
-/// `Pin<Box<dyn Future<Output = T> + ..>>` (then `true`).
+/// The output type of a returned future, and whether the wrapped future must be boxed:
+/// `impl Future<Output = T> + ..` (boxed when `Unpin` is promised), `Pin<Box<dyn Future<Output =
+/// T> + ..>>`, or the `futures` aliases `BoxFuture<'a, T>` / `LocalBoxFuture<'a, T>`.
 fn future_output(output: &syn::ReturnType) -> Option<(syn::Type, bool)> {
     let syn::ReturnType::Type(_, ty) = output else { return None };
     match &**ty {
-        syn::Type::ImplTrait(opaque) => output_of_bounds(opaque.bounds.iter()).map(|ty| (ty, false)),
+        syn::Type::ImplTrait(opaque) => {
+            let unpin = opaque.bounds.iter().any(|bound| {
+                matches!(bound, syn::TypeParamBound::Trait(bound)
+                    if bound.path.segments.last().is_some_and(|segment| segment.ident == "Unpin"))
+            });
+            output_of_bounds(opaque.bounds.iter()).map(|ty| (ty, unpin))
+        }
         syn::Type::Path(path) if path.qself.is_none() => {
-            let pinned = single_type_argument(path.path.segments.last()?, "Pin")?;
+            let last = path.path.segments.last()?;
+            if last.ident == "BoxFuture" || last.ident == "LocalBoxFuture" {
+                return single_type_argument(last, &last.ident.to_string()).map(|ty| (ty.clone(), true));
+            }
+            let pinned = single_type_argument(last, "Pin")?;
             let syn::Type::Path(boxed) = pinned else { return None };
             let dynamic = single_type_argument(boxed.path.segments.last()?, "Box")?;
             let syn::Type::TraitObject(object) = dynamic else { return None };

@@ -51,21 +51,18 @@ impl RequestOutcome for () {
     }
 }
 
-#[cfg(feature = "metrics")]
 impl RequestOutcome for http::StatusCode {
     fn http_status(&self) -> u16 {
         self.as_u16()
     }
 }
 
-#[cfg(feature = "metrics")]
 impl<B> RequestOutcome for http::Response<B> {
     fn http_status(&self) -> u16 {
         self.status().as_u16()
     }
 }
 
-#[cfg(feature = "metrics")]
 impl<T> RequestOutcome for (http::StatusCode, T) {
     fn http_status(&self) -> u16 {
         self.0.as_u16()
@@ -73,7 +70,6 @@ impl<T> RequestOutcome for (http::StatusCode, T) {
 }
 
 /// axum's `(StatusCode, headers, body)` response tuple.
-#[cfg(feature = "metrics")]
 impl<A, T> RequestOutcome for (http::StatusCode, A, T) {
     fn http_status(&self) -> u16 {
         self.0.as_u16()
@@ -81,7 +77,6 @@ impl<A, T> RequestOutcome for (http::StatusCode, A, T) {
 }
 
 /// axum's `(StatusCode, headers, extension, body)` response tuple.
-#[cfg(feature = "metrics")]
 impl<A, B, T> RequestOutcome for (http::StatusCode, A, B, T) {
     fn http_status(&self) -> u16 {
         self.0.as_u16()
@@ -109,7 +104,7 @@ impl<T: RequestOutcome + ?Sized> RequestOutcome for Box<T> {
     }
 }
 
-/// The rules above as autoref specialization: the expansion calls `(&&&&&Probe(&value)).status()`
+/// The rules above as autoref specialization: the expansion calls `(&&&&&&Probe(&value)).status()`
 /// and method resolution takes the impl with the most references whose bounds hold.
 #[doc(hidden)]
 pub mod rules {
@@ -117,6 +112,23 @@ pub mod rules {
 
     #[allow(missing_debug_implementations)]
     pub struct Probe<'a, T: ?Sized>(pub &'a T);
+
+    /// What `status_of!` gives for a value that is a future, in place of a status: a type error
+    /// naming the problem. A fn that returns a future of a type the macro does not recognise
+    /// (an alias, an associated type) would otherwise be timed while the future is built and
+    /// recorded from the future itself, not from its output.
+    #[allow(non_camel_case_types, missing_debug_implementations)]
+    pub struct track_request_cannot_see_this_future_make_the_fn_async_or_return_impl_Future;
+
+    pub trait ByFuture {
+        fn __obs_status(&self) -> track_request_cannot_see_this_future_make_the_fn_async_or_return_impl_Future;
+    }
+    impl<T: std::future::Future + ?Sized> ByFuture for &&&&&Probe<'_, T> {
+        #[inline(always)]
+        fn __obs_status(&self) -> track_request_cannot_see_this_future_make_the_fn_async_or_return_impl_Future {
+            track_request_cannot_see_this_future_make_the_fn_async_or_return_impl_Future
+        }
+    }
 
     pub trait ByOutcome {
         fn __obs_status(&self) -> u16;
