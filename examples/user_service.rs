@@ -12,6 +12,18 @@
 //! `APP_ADDR` (default `127.0.0.1:8080`) and `OBS_HTTP_ADDR` (default `127.0.0.1:9464`) choose the
 //! addresses; port 0 picks a free port, and the two lines above always show the real ones.
 //!
+//! The chapter's three health checks are served on `/health` (and `/health/ready`,
+//! `/health/live`) beside `/metrics`, each against what the environment configures:
+//!
+//! | check | variable | example |
+//! |---|---|---|
+//! | `database` (critical) | `DATABASE_URL` | `postgres://postgres@127.0.0.1:5432/postgres` |
+//! | `cache` (critical) | `REDIS_URL` | `redis://127.0.0.1:6379` |
+//! | `external_api` (not critical) | `EXTERNAL_API_URL` | `http://127.0.0.1:9464/health/live` |
+//!
+//! A check whose variable is unset reports `degraded` ("DATABASE_URL is not set"), so the service
+//! runs, and says what is missing, without any of them; a malformed URL stops it at start-up.
+//!
 //! Then, from another terminal:
 //!
 //! ```text
@@ -22,6 +34,7 @@
 //! curl -i localhost:8080/login -H 'content-type: application/json' -d '{"user":"ada","password":"lovelace"}'
 //! curl -i localhost:8080/login -d 'user=ada&password=wrong'   # a form body works too: 401
 //! curl -s localhost:9464/metrics | grep -E '^(http_requests|active_connections)'
+//! curl -s localhost:9464/health                # the checks as JSON (503 when a critical one fails)
 //! ```
 //!
 //! The scrape shows `http_requests_total{method="GET",endpoint="/users/{id}",status="404"}`: the
@@ -46,6 +59,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use obs_runtime::health::{CheckOutcome, HealthCheck, HealthChecker, checks};
 use obs_runtime::metrics::RequestOutcome;
 use obs_runtime::track_request;
 use serde_json::{Value, json};
@@ -236,6 +250,53 @@ impl RequestOutcome for ApiError {
 // Start-up and shutdown
 // ---------------------------------------------------------------------------------------------
 
+/// The chapter's checks: database, cache and external API, against what the environment names.
+fn health_checks() -> Result<HealthChecker, String> {
+    let health = HealthChecker::new();
+    let register = |check: HealthCheck| health.register(check).map_err(|error| error.to_string());
+    let timeout = Duration::from_secs(2);
+    register(
+        match env_url("DATABASE_URL")? {
+            Some(url) => checks::postgres("database", &url).map_err(|error| format!("DATABASE_URL: {error}"))?,
+            None => not_configured("database", "DATABASE_URL"),
+        }
+        .timeout(timeout),
+    )?;
+    register(
+        match env_url("REDIS_URL")? {
+            Some(url) => checks::redis("cache", &url).map_err(|error| format!("REDIS_URL: {error}"))?,
+            None => not_configured("cache", "REDIS_URL"),
+        }
+        .timeout(timeout),
+    )?;
+    register(
+        match env_url("EXTERNAL_API_URL")? {
+            Some(url) => {
+                checks::http_get("external_api", &url, 200).map_err(|error| format!("EXTERNAL_API_URL: {error}"))?
+            }
+            None => not_configured("external_api", "EXTERNAL_API_URL"),
+        }
+        .timeout(Duration::from_secs(5))
+        // An outside API being down degrades this service; it does not take it out of rotation.
+        .critical(false),
+    )?;
+    Ok(health)
+}
+
+fn env_url(name: &str) -> Result<Option<String>, String> {
+    match std::env::var(name) {
+        Ok(url) if url.is_empty() => Ok(None),
+        Ok(url) => Ok(Some(url)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(format!("{name} is not UTF-8")),
+    }
+}
+
+/// A dependency the environment does not name: degraded, saying which variable would name it.
+fn not_configured(name: &'static str, variable: &'static str) -> HealthCheck {
+    HealthCheck::new(name, move || async move { CheckOutcome::degraded(format!("{variable} is not set")) })
+}
+
 fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
@@ -253,8 +314,13 @@ fn run() -> Result<(), String> {
         Err(std::env::VarError::NotUnicode(_)) => return Err("APP_ADDR is not UTF-8".to_owned()),
     };
 
-    // obs serves /metrics from its own thread, on OBS_HTTP_ADDR; a bad address is an error here.
-    let obs = obs_runtime::init().map_err(|error| format!("cannot start observability: {error}"))?;
+    // obs serves /metrics and /health from its own thread, on OBS_HTTP_ADDR; a bad address, or a
+    // malformed dependency URL, is an error here.
+    let health = health_checks()?;
+    let obs = obs_runtime::Obs::builder()
+        .health(health)
+        .init()
+        .map_err(|error| format!("cannot start observability: {error}"))?;
     let metrics_addr = obs.http_addr().ok_or("the metrics server is not running")?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -284,6 +350,7 @@ async fn serve(app_addr: &str, metrics_addr: SocketAddr) -> Result<(), String> {
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "app listening on http://{bound}")
         .and_then(|()| writeln!(stdout, "metrics on http://{metrics_addr}/metrics"))
+        .and_then(|()| writeln!(stdout, "health on http://{metrics_addr}/health"))
         .and_then(|()| stdout.flush())
         .map_err(|error| format!("cannot write to stdout: {error}"))?;
     drop(stdout);

@@ -116,14 +116,76 @@ fn sigint_stops_the_demo_cleanly_too() {
 
 #[test]
 fn bad_addresses_exit_non_zero_with_a_message_naming_the_variable() {
-    for (variable, value) in
-        [("APP_ADDR", "nonsense"), ("OBS_HTTP_ADDR", "nonsense"), ("OBS_HTTP_ADDR", "127.0.0.1:99999")]
-    {
+    for (variable, value) in [
+        ("APP_ADDR", "nonsense"),
+        ("OBS_HTTP_ADDR", "nonsense"),
+        ("OBS_HTTP_ADDR", "127.0.0.1:99999"),
+        ("REDIS_URL", "http://127.0.0.1:6379"),
+        ("DATABASE_URL", "postgres://127.0.0.1:notaport/db"),
+        ("EXTERNAL_API_URL", "https://api.example.com/health"),
+    ] {
         let (status, stdout, stderr) = run_to_exit(&[(variable, value)], STOP_TIMEOUT);
         assert!(!status.success(), "{variable}={value}: {status}");
         assert_eq!(status.code(), Some(1), "{variable}={value} exits 1 (not a panic's 101): {status}\n{stderr}");
-        assert!(stderr.contains(variable) && stderr.contains(value), "{variable}={value}: {stderr}");
+        // A database URL may hold a password: it is named, not echoed.
+        let echoed = variable == "DATABASE_URL" || stderr.contains(value);
+        assert!(stderr.contains(variable) && echoed, "{variable}={value}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
         assert!(!stdout.contains("listening"), "{variable}={value} must not claim to be ready: {stdout}");
     }
+}
+
+fn health(demo: &Demo) -> (u16, serde_json::Value) {
+    let response = get(demo.metrics, "/health").expect("GET /health");
+    let body = serde_json::from_str(&response.body).expect("JSON");
+    (response.status, body)
+}
+
+#[test]
+fn without_dependencies_the_demo_is_degraded_and_says_what_is_missing() {
+    let demo = Demo::start();
+    let (status, body) = health(&demo);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "degraded", "{body}");
+    for (check, variable) in
+        [("database", "DATABASE_URL"), ("cache", "REDIS_URL"), ("external_api", "EXTERNAL_API_URL")]
+    {
+        assert_eq!(body["checks"][check]["status"], "degraded", "{body}");
+        assert_eq!(body["checks"][check]["message"], format!("{variable} is not set"), "{body}");
+    }
+    assert_eq!(get(demo.metrics, "/health/live").expect("live").status, 200);
+}
+
+#[test]
+#[ignore = "needs redis-server and postgresql: scripts/install-backends.sh"]
+fn with_its_dependencies_the_demo_is_healthy_and_fails_when_one_goes() {
+    let mut redis = common::backends::Redis::start();
+    let postgres = common::backends::Postgres::start();
+    let api = obs_runtime::Obs::builder().http_addr("127.0.0.1:0").init().expect("a live HTTP endpoint");
+    let api_url = format!("http://{}/health/live", api.http_addr().expect("running"));
+    let demo = Demo::start_with(&[
+        ("DATABASE_URL", &postgres.url()),
+        ("REDIS_URL", &redis.url()),
+        ("EXTERNAL_API_URL", &api_url),
+    ]);
+    let (status, body) = health(&demo);
+    assert_eq!((status, body["status"].as_str()), (200, Some("healthy")), "{body}");
+    assert!(body["checks"]["cache"]["details"]["connected_clients"].as_u64().is_some(), "{body}");
+    assert!(body["checks"]["database"]["details"]["active_connections"].as_u64().is_some(), "{body}");
+
+    redis.stop();
+    // The demo caches results for a second: poll until the failure shows, within a bound.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let (status, body) = loop {
+        let (status, body) = health(&demo);
+        if status == 503 || std::time::Instant::now() > deadline {
+            break (status, body);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["checks"]["cache"]["status"], "unhealthy", "{body}");
+    assert_eq!(get(demo.metrics, "/health/ready").expect("ready").status, 503);
+    let scrape = demo.scrape();
+    assert!(scrape.contains("health_check_status{check=\"cache\"} 0"), "{scrape}");
 }

@@ -155,9 +155,18 @@ pub struct Demo {
 impl Demo {
     /// Starts the demo with both servers on free ports of 127.0.0.1, and waits for it to say where.
     pub fn start() -> Demo {
+        Demo::start_with(&[])
+    }
+
+    /// [`Demo::start`] with extra environment (the dependencies' URLs are unset unless given).
+    pub fn start_with(env: &[(&str, &str)]) -> Demo {
         let child = Command::new(binary())
             .env("APP_ADDR", "127.0.0.1:0")
             .env("OBS_HTTP_ADDR", "127.0.0.1:0")
+            .env_remove("DATABASE_URL")
+            .env_remove("REDIS_URL")
+            .env_remove("EXTERNAL_API_URL")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
