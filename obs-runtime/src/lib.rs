@@ -27,7 +27,7 @@
 //! |---|---|---|
 //! | `metrics` | yes | `#[track_request]` records metrics; the registry, hand-written metrics, process metrics |
 //! | `http-server` | yes | the embedded HTTP server (`/metrics`, and `/health*` with `health`) |
-//! | `health` | yes | [`health`]: `HealthChecker`, `#[health_check]`, the `/health` endpoints |
+//! | `health` | no | [`health`]: `HealthChecker`, `#[health_check]`, the `/health` endpoints |
 //! | `health-tcp`, `health-http`, `health-redis`, `health-postgres` | no | the [built-in checks](health::checks) |
 //!
 //! With `default-features = false` the attributes still check their arguments, then leave the
