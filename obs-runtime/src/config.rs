@@ -211,7 +211,13 @@ impl ObsGuard {
     /// `start_http_server` does, without holding the guard (`let _ = init()?` would drop it, and
     /// stop the server, at once).
     pub fn detach(self) {
-        std::mem::forget(self);
+        #[cfg(feature = "http-server")]
+        if let Some(server) = self.server {
+            // Its thread runs on; only the handle that would stop it is gone.
+            std::mem::forget(server);
+        }
+        #[cfg(not(feature = "http-server"))]
+        let _ = self;
     }
 
     /// Stops the embedded server: no new connections, open ones finish their request, at most
