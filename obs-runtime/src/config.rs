@@ -23,7 +23,7 @@ pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:9464";
 /// assert!(addr.port() != 0);
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct ObsBuilder {
     http_addr: Option<String>,
     serve_http: bool,
@@ -33,6 +33,8 @@ pub struct ObsBuilder {
     max_header_bytes: Option<usize>,
     #[cfg(feature = "health")]
     health: Option<crate::health::HealthChecker>,
+    #[cfg(feature = "logging")]
+    logging: Option<crate::logging::LoggingConfig>,
 }
 
 /// The entry point: `Obs::builder()...init()`, or [`crate::init`] for the defaults.
@@ -93,8 +95,16 @@ impl ObsBuilder {
         self
     }
 
+    /// Writes `tracing` events as JSON lines (see [`crate::logging`]), installing obs's subscriber
+    /// as the global one.
+    #[cfg(feature = "logging")]
+    pub fn logging(mut self, config: crate::logging::LoggingConfig) -> Self {
+        self.logging = Some(config);
+        self
+    }
+
     /// Checks the configuration and starts what it asks for.
-    pub fn init(self) -> Result<ObsGuard, ConfigError> {
+    pub fn init(mut self) -> Result<ObsGuard, ConfigError> {
         #[cfg(feature = "metrics")]
         if let Some(buckets) = &self.default_buckets {
             crate::metrics::check_request_buckets(buckets)
@@ -114,13 +124,20 @@ impl ObsBuilder {
             crate::health::register_metrics();
         }
         let server = if self.serve_http { self.start_server()? } else { None };
+        // Last: it installs the global subscriber, which cannot be taken back.
+        #[cfg(feature = "logging")]
+        let logs = self.logging.take().map(crate::logging::install).transpose()?;
         // Only once nothing can fail any more: an `Err` from `init` changes nothing.
         #[cfg(feature = "metrics")]
         if let Some(buckets) = &self.default_buckets {
             crate::metrics::set_default_buckets(buckets)
                 .map_err(|error| ConfigError::Invalid { field: "default_buckets", reason: error.to_string() })?;
         }
-        Ok(ObsGuard { server })
+        Ok(ObsGuard {
+            server,
+            #[cfg(feature = "logging")]
+            logs,
+        })
     }
 
     #[cfg(feature = "http-server")]
@@ -196,6 +213,9 @@ pub struct ObsGuard {
     server: Option<crate::http::Server>,
     #[cfg(not(feature = "http-server"))]
     server: Option<()>,
+    /// Dropped after the server (fields drop in order), so its last lines are written.
+    #[cfg(feature = "logging")]
+    logs: Option<crate::logging::LogGuard>,
 }
 
 impl ObsGuard {
@@ -210,13 +230,20 @@ impl ObsGuard {
     /// Keeps the embedded server running for the rest of the process, as the chapter's
     /// `start_http_server` does, without holding the guard (`let _ = init()?` would drop it, and
     /// stop the server, at once).
+    ///
+    /// The log writer keeps running too; lines still buffered when the process exits are lost,
+    /// so a service that logs should keep the guard (or call [`shutdown`](Self::shutdown)).
     pub fn detach(self) {
         #[cfg(feature = "http-server")]
         if let Some(server) = self.server {
             // Its thread runs on; only the handle that would stop it is gone.
             std::mem::forget(server);
         }
-        #[cfg(not(feature = "http-server"))]
+        #[cfg(feature = "logging")]
+        if let Some(logs) = self.logs {
+            std::mem::forget(logs);
+        }
+        #[cfg(not(any(feature = "http-server", feature = "logging")))]
         let _ = self;
     }
 
@@ -229,6 +256,9 @@ impl ObsGuard {
             server.shutdown(crate::http::SHUTDOWN_GRACE);
         }
         self.server = None;
+        // Then the logs: what is buffered is written (at most 5 s).
+        #[cfg(feature = "logging")]
+        drop(self.logs.take());
     }
 }
 

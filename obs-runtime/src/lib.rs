@@ -29,6 +29,7 @@
 //! | `http-server` | yes | the embedded HTTP server (`/metrics`, and `/health*` with `health`) |
 //! | `health` | no | [`health`]: `HealthChecker`, `#[health_check]`, the `/health` endpoints |
 //! | `health-tcp`, `health-http`, `health-redis`, `health-postgres` | no | the [built-in checks](health::checks) |
+//! | `logging` | no | [`logging`]: JSON lines of `tracing` events, correlated with the [`context`] |
 //!
 //! With `default-features = false` the attributes still check their arguments, then leave the
 //! function exactly as written: instrumentation that is off costs nothing.
@@ -36,12 +37,16 @@
 #![deny(missing_docs)]
 
 mod config;
+#[cfg(feature = "logging")]
+pub mod context;
 #[cfg(feature = "health")]
 pub mod health;
 #[cfg(feature = "http-server")]
 mod http;
+#[cfg(feature = "logging")]
+pub mod logging;
 pub mod metrics;
-#[cfg(feature = "health")]
+#[cfg(any(feature = "health", feature = "logging"))]
 mod time;
 
 #[doc(hidden)]

@@ -1,25 +1,45 @@
 //! Wall-clock timestamps as RFC 3339 text, without a date-time dependency.
 
-use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// `time` as RFC 3339 in UTC with microseconds: `2026-11-29T03:04:05.123456Z`. Times before 1970
 /// are written as the epoch.
+#[cfg(any(test, feature = "health"))]
 pub(crate) fn rfc3339_micros(time: SystemTime) -> String {
+    let mut out = Vec::with_capacity(27);
+    write_rfc3339_micros(&mut out, time);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// [`rfc3339_micros`] appended to `out`, without allocating (27 bytes).
+pub(crate) fn write_rfc3339_micros(out: &mut Vec<u8>, time: SystemTime) {
     let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
     let seconds = since.as_secs();
     let (year, month, day) = civil_from_days((seconds / 86_400) as i64);
     let rest = seconds % 86_400;
-    let mut out = String::with_capacity(27);
-    let _ = write!(
-        out,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-        rest / 3600,
-        rest / 60 % 60,
-        rest % 60,
-        since.subsec_micros()
-    );
-    out
+    fn digits(out: &mut Vec<u8>, value: u64, width: usize) {
+        let mut buffer = [b'0'; 20];
+        let mut value = value;
+        for slot in buffer[..width].iter_mut().rev() {
+            *slot = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+        out.extend_from_slice(&buffer[..width]);
+    }
+    digits(out, year.clamp(0, 9999) as u64, 4);
+    out.push(b'-');
+    digits(out, u64::from(month), 2);
+    out.push(b'-');
+    digits(out, u64::from(day), 2);
+    out.push(b'T');
+    digits(out, rest / 3600, 2);
+    out.push(b':');
+    digits(out, rest / 60 % 60, 2);
+    out.push(b':');
+    digits(out, rest % 60, 2);
+    out.push(b'.');
+    digits(out, u64::from(since.subsec_micros()), 6);
+    out.push(b'Z');
 }
 
 /// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).

@@ -1,0 +1,237 @@
+//! The current trace context: which trace and span the running code belongs to, so that what it
+//! logs carries the trace id (the chapter's pitfall: no correlation between logs and traces).
+//!
+//! A context comes from an incoming W3C `traceparent` header (or is made by a span) and is
+//! attached to the current thread for as long as its guard lives; log lines written meanwhile
+//! carry its `trace_id` and `span_id`.
+//!
+//! ```
+//! use obs_runtime::context::SpanContext;
+//!
+//! let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+//! let context = SpanContext::from_traceparent(incoming).expect("a valid traceparent");
+//! assert_eq!(SpanContext::current(), None);
+//! {
+//!     let _attached = context.attach();
+//!     assert_eq!(SpanContext::current(), Some(context));
+//!     assert_eq!(context.trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+//! }
+//! assert_eq!(SpanContext::current(), None);
+//! ```
+
+use std::cell::Cell;
+use std::fmt;
+use std::marker::PhantomData;
+
+/// A 16-byte W3C trace id; never all zeros.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TraceId([u8; 16]);
+
+/// An 8-byte W3C span (parent) id; never all zeros.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SpanId([u8; 8]);
+
+impl TraceId {
+    /// The id, or `None` for the invalid all-zero id.
+    pub fn from_bytes(bytes: [u8; 16]) -> Option<TraceId> {
+        (bytes != [0; 16]).then_some(TraceId(bytes))
+    }
+
+    /// The bytes.
+    pub fn to_bytes(self) -> [u8; 16] {
+        self.0
+    }
+}
+
+impl SpanId {
+    /// The id, or `None` for the invalid all-zero id.
+    pub fn from_bytes(bytes: [u8; 8]) -> Option<SpanId> {
+        (bytes != [0; 8]).then_some(SpanId(bytes))
+    }
+
+    /// The bytes.
+    pub fn to_bytes(self) -> [u8; 8] {
+        self.0
+    }
+}
+
+/// Lowercase hex, as in `traceparent`, without allocating.
+fn write_hex(bytes: &[u8], f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut buffer = [0u8; 32];
+    for (index, byte) in bytes.iter().enumerate() {
+        buffer[2 * index] = HEX[usize::from(byte >> 4)];
+        buffer[2 * index + 1] = HEX[usize::from(byte & 0xf)];
+    }
+    f.write_str(std::str::from_utf8(&buffer[..2 * bytes.len()]).map_err(|_| fmt::Error)?)
+}
+
+impl fmt::Display for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_hex(&self.0, f)
+    }
+}
+
+impl fmt::Debug for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TraceId({self})")
+    }
+}
+
+impl fmt::Display for SpanId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_hex(&self.0, f)
+    }
+}
+
+impl fmt::Debug for SpanId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SpanId({self})")
+    }
+}
+
+/// Which trace and span the running code belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SpanContext {
+    trace_id: TraceId,
+    span_id: SpanId,
+    sampled: bool,
+}
+
+thread_local! {
+    static CURRENT: Cell<Option<SpanContext>> = const { Cell::new(None) };
+}
+
+impl SpanContext {
+    /// A context of these ids.
+    pub fn new(trace_id: TraceId, span_id: SpanId, sampled: bool) -> SpanContext {
+        SpanContext { trace_id, span_id, sampled }
+    }
+
+    /// The trace id.
+    pub fn trace_id(&self) -> TraceId {
+        self.trace_id
+    }
+
+    /// The span id.
+    pub fn span_id(&self) -> SpanId {
+        self.span_id
+    }
+
+    /// Whether the trace is sampled (the `traceparent` flag).
+    pub fn is_sampled(&self) -> bool {
+        self.sampled
+    }
+
+    /// Parses a W3C `traceparent` header (`00-<32 hex>-<16 hex>-<2 hex>`). `None` when it is
+    /// malformed or has an all-zero id, as the recommendation says to treat such a header.
+    pub fn from_traceparent(header: &str) -> Option<SpanContext> {
+        let header = header.trim();
+        let mut parts = header.split('-');
+        let version = parts.next()?;
+        let trace = parts.next()?;
+        let span = parts.next()?;
+        let flags = parts.next()?;
+        // Version 00 has exactly four parts; later versions may append more.
+        if version.len() != 2 || version == "ff" || (version == "00" && parts.next().is_some()) {
+            return None;
+        }
+        let is_lower_hex = |text: &str| text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !(is_lower_hex(version) && is_lower_hex(trace) && is_lower_hex(span) && is_lower_hex(flags)) {
+            return None;
+        }
+        if trace.len() != 32 || span.len() != 16 || flags.len() != 2 {
+            return None;
+        }
+        let mut trace_bytes = [0u8; 16];
+        let mut span_bytes = [0u8; 8];
+        decode_hex(trace, &mut trace_bytes)?;
+        decode_hex(span, &mut span_bytes)?;
+        let flags = u8::from_str_radix(flags, 16).ok()?;
+        Some(SpanContext::new(TraceId::from_bytes(trace_bytes)?, SpanId::from_bytes(span_bytes)?, flags & 1 == 1))
+    }
+
+    /// This context as a `traceparent` header value.
+    pub fn to_traceparent(&self) -> String {
+        format!("00-{}-{}-{:02x}", self.trace_id, self.span_id, u8::from(self.sampled))
+    }
+
+    /// The context attached to the current thread, if any.
+    pub fn current() -> Option<SpanContext> {
+        CURRENT.with(Cell::get)
+    }
+
+    /// Makes this the current context of this thread until the guard drops (which restores the
+    /// previous one). The guard cannot move to another thread.
+    pub fn attach(self) -> ContextGuard {
+        let previous = CURRENT.with(|current| current.replace(Some(self)));
+        ContextGuard { previous, _not_send: PhantomData }
+    }
+}
+
+fn decode_hex(text: &str, out: &mut [u8]) -> Option<()> {
+    for (index, pair) in text.as_bytes().chunks(2).enumerate() {
+        let pair = std::str::from_utf8(pair).ok()?;
+        *out.get_mut(index)? = u8::from_str_radix(pair, 16).ok()?;
+    }
+    Some(())
+}
+
+/// Keeps a context attached; see [`SpanContext::attach`].
+#[derive(Debug)]
+#[must_use = "the context is detached when the guard drops"]
+pub struct ContextGuard {
+    previous: Option<SpanContext>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Drop for ContextGuard {
+    fn drop(&mut self) {
+        let previous = self.previous;
+        CURRENT.with(|current| current.set(previous));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traceparent_round_trip_and_rejections() {
+        let header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let context = SpanContext::from_traceparent(header).expect("valid");
+        assert_eq!(context.to_traceparent(), header);
+        assert!(context.is_sampled());
+        assert_eq!(context.span_id().to_string(), "00f067aa0ba902b7");
+        for bad in [
+            "",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0x",
+        ] {
+            assert_eq!(SpanContext::from_traceparent(bad), None, "{bad}");
+        }
+        // A later version may carry more fields.
+        assert!(SpanContext::from_traceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00-x").is_some());
+    }
+
+    #[test]
+    fn guards_nest_and_restore() {
+        let outer = SpanContext::from_traceparent("00-11111111111111111111111111111111-1111111111111111-01");
+        let inner = SpanContext::from_traceparent("00-22222222222222222222222222222222-2222222222222222-00");
+        let (outer, inner) = (outer.expect("valid"), inner.expect("valid"));
+        let first = outer.attach();
+        {
+            let _second = inner.attach();
+            assert_eq!(SpanContext::current(), Some(inner));
+        }
+        assert_eq!(SpanContext::current(), Some(outer));
+        drop(first);
+        assert_eq!(SpanContext::current(), None);
+    }
+}

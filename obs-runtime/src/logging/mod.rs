@@ -1,0 +1,486 @@
+//! Structured JSON logs: every `tracing` event as one JSON object a line, in the chapter's
+//! schema, with the current trace id, secrets redacted, written by a thread of its own so that
+//! logging never blocks the application.
+//!
+//! ```
+//! use obs_runtime::logging::{LoggingConfig, Output};
+//! # use std::sync::{Arc, Mutex};
+//! # #[derive(Clone, Default)] struct Lines(Arc<Mutex<Vec<u8>>>);
+//! # impl std::io::Write for Lines {
+//! #     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> { self.0.lock().unwrap().extend_from_slice(bytes); Ok(bytes.len()) }
+//! #     fn flush(&mut self) -> std::io::Result<()> { Ok(()) }
+//! # }
+//! # let lines = Lines::default();
+//! # let output = Output::Writer(Box::new(lines.clone()));
+//! // Usually through `Obs::builder().logging(..)`; here as a layer of a local subscriber.
+//! let (layer, guard) = obs_runtime::logging::layer(LoggingConfig::new("user-service").output(output))?;
+//! let subscriber = tracing_subscriber::layer::SubscriberExt::with(tracing_subscriber::registry(), layer);
+//! tracing::subscriber::with_default(subscriber, || {
+//!     tracing::info!(user_id = "12345", password = "hunter2", duration_ms = 150, "User login successful");
+//! });
+//! guard.flush();
+//! # let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+//! # assert!(text.contains(r#""level":"INFO","message":"User login successful""#), "{text}");
+//! # assert!(text.contains(r#""user_id":"12345""#) && text.contains(r#""password":"[REDACTED]""#), "{text}");
+//! # Ok::<(), obs_runtime::ConfigError>(())
+//! ```
+//!
+//! writes
+//!
+//! ```text
+//! {"timestamp":"2026-11-29T03:04:05.123456Z","service":"user-service","level":"INFO","message":"User login successful","trace_id":null,"span_id":null,"user_id":"12345","request_id":null,"metadata":{"password":"[REDACTED]","duration_ms":150}}
+//! ```
+//!
+//! - `trace_id` and `span_id` come from the [current context](crate::context::SpanContext) (or
+//!   from fields of those names); `null` when there is none.
+//! - `metadata` holds every other field with its JSON type: numbers stay numbers, booleans
+//!   booleans, `Debug` and `Display` values become strings.
+//! - Fields named like secrets ([`DEFAULT_REDACTED_FIELDS`], configurable; a dotted name by its
+//!   last part) are written as `"[REDACTED]"`; [`LoggingConfig::mask_values`] also masks bearer
+//!   tokens and card numbers inside values.
+//! - A line longer than [`LoggingConfig::max_line_bytes`] is cut, value by value, with
+//!   `...[truncated]` and `"truncated":true`, and is still valid JSON.
+//! - Lines go to a bounded buffer; when it is full they are dropped and counted in
+//!   `obs_log_lines_dropped_total{reason}` (and [`LogGuard::dropped`]), never blocking. The guard
+//!   flushes what is buffered when dropped.
+
+mod json;
+mod layer;
+mod redact;
+mod sink;
+
+use std::fmt;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use layer::JsonLayer;
+pub use redact::DEFAULT_REDACTED_FIELDS;
+
+use crate::ConfigError;
+
+/// Where log lines go.
+pub enum Output {
+    /// Standard output (the default).
+    Stdout,
+    /// Standard error.
+    Stderr,
+    /// A file, appended to, rotated as asked.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// When to start a new file.
+        rotation: Rotation,
+        /// How many rotated files to keep.
+        keep: usize,
+    },
+    /// Any writer (a socket, a test buffer). Written from the logging thread.
+    Writer(Box<dyn Write + Send>),
+}
+
+impl Output {
+    /// A file that is never rotated.
+    pub fn file(path: impl Into<PathBuf>) -> Output {
+        Output::File { path: path.into(), rotation: Rotation::Never, keep: 0 }
+    }
+
+    /// A file rotated as asked, keeping `keep` rotated files.
+    pub fn rotating_file(path: impl Into<PathBuf>, rotation: Rotation, keep: usize) -> Output {
+        Output::File { path: path.into(), rotation, keep }
+    }
+}
+
+impl fmt::Debug for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Output::Stdout => f.write_str("Stdout"),
+            Output::Stderr => f.write_str("Stderr"),
+            Output::File { path, rotation, keep } => {
+                f.debug_struct("File").field("path", path).field("rotation", rotation).field("keep", keep).finish()
+            }
+            Output::Writer(_) => f.write_str("Writer(..)"),
+        }
+    }
+}
+
+/// When a log file is rotated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// Never.
+    Never,
+    /// When it would grow past this many bytes (`app.log` -> `app.log.1` -> `app.log.2` ..).
+    Size(u64),
+    /// At each UTC hour (`app.log` -> `app.log.2026-11-29T13`).
+    Hourly,
+    /// At each UTC day (`app.log` -> `app.log.2026-11-29`).
+    Daily,
+}
+
+/// How obs writes logs. Built with [`LoggingConfig::new`]; given to
+/// [`ObsBuilder::logging`](crate::ObsBuilder::logging) or [`layer`].
+#[derive(Debug)]
+pub struct LoggingConfig {
+    service: String,
+    filter: Option<String>,
+    output: Output,
+    buffer_bytes: usize,
+    max_line_bytes: usize,
+    redact: Vec<String>,
+    mask_values: bool,
+}
+
+/// Default size of the buffer between the application and the writer thread.
+pub const DEFAULT_BUFFER_BYTES: usize = 1 << 20;
+/// Default longest line.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 16 * 1024;
+
+impl LoggingConfig {
+    /// Logs of `service` (the `service` field), to stdout, at the level `RUST_LOG` sets (default
+    /// `info`), with a 1 MiB buffer and lines of at most 16 KiB.
+    pub fn new(service: impl Into<String>) -> LoggingConfig {
+        LoggingConfig {
+            service: service.into(),
+            filter: None,
+            output: Output::Stdout,
+            buffer_bytes: DEFAULT_BUFFER_BYTES,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            redact: DEFAULT_REDACTED_FIELDS.iter().map(|name| (*name).to_owned()).collect(),
+            mask_values: false,
+        }
+    }
+
+    /// Which events are written, as `RUST_LOG` directives (`info`, `warn,my_crate=debug`). Wins
+    /// over `RUST_LOG`. Only used by [`ObsBuilder::logging`](crate::ObsBuilder::logging), which
+    /// installs the subscriber.
+    pub fn filter(mut self, directives: impl Into<String>) -> LoggingConfig {
+        self.filter = Some(directives.into());
+        self
+    }
+
+    /// Where lines go (default stdout).
+    pub fn output(mut self, output: Output) -> LoggingConfig {
+        self.output = output;
+        self
+    }
+
+    /// The buffer between the application and the writer, in bytes (default 1 MiB; at least
+    /// 1 KiB). Lines that do not fit are dropped and counted.
+    pub fn buffer_bytes(mut self, bytes: usize) -> LoggingConfig {
+        self.buffer_bytes = bytes;
+        self
+    }
+
+    /// The longest line, in bytes (default 16 KiB; from 256 bytes to the buffer's size).
+    pub fn max_line_bytes(mut self, bytes: usize) -> LoggingConfig {
+        self.max_line_bytes = bytes;
+        self
+    }
+
+    /// Replaces the redacted field names (compared case-insensitively, `-` and `_` alike).
+    pub fn redact_fields(mut self, names: &[&str]) -> LoggingConfig {
+        self.redact = names.iter().map(|name| (*name).to_owned()).collect();
+        self
+    }
+
+    /// Adds to the redacted field names.
+    pub fn also_redact(mut self, names: &[&str]) -> LoggingConfig {
+        self.redact.extend(names.iter().map(|name| (*name).to_owned()));
+        self
+    }
+
+    /// Also masks values that look like bearer tokens (`Bearer [REDACTED]`) or card numbers (all
+    /// but the last four digits), whatever the field's name. Off by default: it costs a scan of
+    /// every string value.
+    pub fn mask_values(mut self, mask: bool) -> LoggingConfig {
+        self.mask_values = mask;
+        self
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let invalid = |field: &'static str, reason: String| Err(ConfigError::Invalid { field, reason });
+        if self.service.is_empty() {
+            return invalid("logging service", "the service name is empty".to_owned());
+        }
+        if self.buffer_bytes < 1024 {
+            return invalid("buffer_bytes", format!("{} is less than 1024", self.buffer_bytes));
+        }
+        if self.max_line_bytes < 256 || self.max_line_bytes > self.buffer_bytes {
+            return invalid(
+                "max_line_bytes",
+                format!("{} is not from 256 to buffer_bytes ({})", self.max_line_bytes, self.buffer_bytes),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// What formats and where lines go: shared by the layer and [`StructuredLogger`].
+pub(crate) struct Pipeline {
+    pub(crate) service_json: Box<[u8]>,
+    pub(crate) redactor: redact::Redactor,
+    pub(crate) max_line_bytes: usize,
+    pub(crate) sink: Arc<sink::Sink>,
+}
+
+/// Flushes buffered lines when dropped, within 5 s (the writer thread then ends).
+#[must_use = "dropping the guard stops the log writer"]
+pub struct LogGuard {
+    sink: Arc<sink::Sink>,
+    finished: std::sync::mpsc::Receiver<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl fmt::Debug for LogGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LogGuard").field("written", &self.written()).field("dropped", &self.dropped()).finish()
+    }
+}
+
+/// How long dropping the guard waits for the writer.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl LogGuard {
+    /// Waits until every line logged before the call is written (at most 5 s); `false` if that
+    /// took longer.
+    pub fn flush(&self) -> bool {
+        self.sink.flush(FLUSH_TIMEOUT)
+    }
+
+    /// Lines written so far.
+    pub fn written(&self) -> u64 {
+        self.sink.stats.written.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Lines dropped so far: the buffer was full, or the output failed.
+    pub fn dropped(&self) -> u64 {
+        let stats = &self.sink.stats;
+        stats.dropped_full.load(std::sync::atomic::Ordering::Relaxed)
+            + stats.dropped_write_error.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        self.sink.close();
+        if let Some(thread) = self.thread.take()
+            && let Err(std::sync::mpsc::RecvTimeoutError::Disconnected) = self.finished.recv_timeout(FLUSH_TIMEOUT)
+        {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Starts the writer of `config` and returns a layer to add to your own subscriber (with your own
+/// filter: `config.filter` is not used here), and its guard.
+pub fn layer(config: LoggingConfig) -> Result<(JsonLayer, LogGuard), ConfigError> {
+    let (pipeline, guard) = start(config)?;
+    Ok((JsonLayer::new(pipeline), guard))
+}
+
+fn start(config: LoggingConfig) -> Result<(Arc<Pipeline>, LogGuard), ConfigError> {
+    config.check()?;
+    let path = match &config.output {
+        Output::File { path, .. } => Some(path.clone()),
+        _ => None,
+    };
+    let writer = sink::Writer::open(config.output).map_err(|error| ConfigError::Invalid {
+        field: "log output",
+        reason: format!("{}: {error}", path.map(|path| path.display().to_string()).unwrap_or_default()),
+    })?;
+    self_metrics::register();
+    let sink = Arc::new(sink::Sink::new(config.buffer_bytes));
+    let (finishing, finished) = std::sync::mpsc::channel::<()>();
+    let thread = {
+        let sink = sink.clone();
+        std::thread::Builder::new()
+            .name("obs-log".into())
+            .spawn(move || {
+                let _finishing = finishing;
+                sink.run(writer);
+            })
+            .map_err(|error| ConfigError::Invalid { field: "logging", reason: format!("no writer thread: {error}") })?
+    };
+    let mut service_json = Vec::new();
+    json::Json::new(&mut service_json, usize::MAX).string(&config.service);
+    let pipeline = Arc::new(Pipeline {
+        service_json: service_json.into_boxed_slice(),
+        redactor: redact::Redactor::new(&config.redact, config.mask_values),
+        max_line_bytes: config.max_line_bytes,
+        sink: sink.clone(),
+    });
+    Ok((pipeline, LogGuard { sink, finished, thread: Some(thread) }))
+}
+
+/// Installs obs's JSON layer, with the filter of `config` (else `RUST_LOG`, else `info`), as the
+/// global `tracing` subscriber.
+pub(crate) fn install(mut config: LoggingConfig) -> Result<LogGuard, ConfigError> {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let directives = match config.filter.take() {
+        Some(directives) => directives,
+        None => match std::env::var("RUST_LOG") {
+            Ok(directives) if !directives.trim().is_empty() => directives,
+            _ => "info".to_owned(),
+        },
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
+        .map_err(|error| ConfigError::Invalid { field: "log filter", reason: format!("{directives:?}: {error}") })?;
+    if tracing::dispatcher::has_been_set() {
+        return Err(ConfigError::Invalid {
+            field: "logging",
+            reason: "a global tracing subscriber is set already; add obs_runtime::logging::layer to it instead"
+                .to_owned(),
+        });
+    }
+    let (layer, guard) = layer(config)?;
+    let subscriber = tracing_subscriber::registry().with(filter).with(layer);
+    tracing::subscriber::set_global_default(subscriber)
+        .map_err(|error| ConfigError::Invalid { field: "logging", reason: error.to_string() })?;
+    Ok(guard)
+}
+
+/// A value of a [`StructuredLogger`] field.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldValue<'a> {
+    /// A string.
+    Str(&'a str),
+    /// An owned string.
+    String(String),
+    /// A signed integer.
+    I64(i64),
+    /// An unsigned integer.
+    U64(u64),
+    /// A float.
+    F64(f64),
+    /// A boolean.
+    Bool(bool),
+    /// `null`.
+    Null,
+    /// A nested object (its keys are redacted like top-level ones).
+    Object(Vec<(&'a str, FieldValue<'a>)>),
+}
+
+impl<'a> From<&'a str> for FieldValue<'a> {
+    fn from(value: &'a str) -> Self {
+        FieldValue::Str(value)
+    }
+}
+
+impl From<String> for FieldValue<'_> {
+    fn from(value: String) -> Self {
+        FieldValue::String(value)
+    }
+}
+
+macro_rules! field_value_from {
+    ($($ty:ty => $variant:ident as $as:ty),*) => {$(
+        impl From<$ty> for FieldValue<'_> {
+            fn from(value: $ty) -> Self {
+                FieldValue::$variant(<$as>::from(value))
+            }
+        }
+    )*};
+}
+
+field_value_from!(i8 => I64 as i64, i16 => I64 as i64, i32 => I64 as i64, i64 => I64 as i64,
+    u8 => U64 as u64, u16 => U64 as u64, u32 => U64 as u64, u64 => U64 as u64,
+    f32 => F64 as f64, f64 => F64 as f64, bool => Bool as bool);
+
+impl<'a, T: Into<FieldValue<'a>>> From<Option<T>> for FieldValue<'a> {
+    fn from(value: Option<T>) -> Self {
+        value.map_or(FieldValue::Null, Into::into)
+    }
+}
+
+/// The chapter's `StructuredLogger`, for code that prefers it to `tracing`'s macros: the same
+/// schema, redaction and writer, with this logger's `service`. Each call is a `tracing` event
+/// (target `obs::structured`), so the subscriber's filter applies and other layers see its
+/// message; obs's layer writes its fields with their types, nested objects included. Without a
+/// subscriber, as with `tracing`'s macros, nothing is written.
+///
+/// ```
+/// use obs_runtime::logging::StructuredLogger;
+///
+/// let logger = StructuredLogger::new("user-service");
+/// logger.info("User login successful", &[
+///     ("user_id", "12345".into()),
+///     ("trace_id", "abc-123".into()),
+///     ("ip_address", "192.168.1.1".into()),
+///     ("duration_ms", 150.into()),
+/// ]);
+/// ```
+#[derive(Debug, Clone)]
+pub struct StructuredLogger {
+    service_json: Arc<[u8]>,
+}
+
+impl StructuredLogger {
+    /// A logger whose lines carry `service`.
+    pub fn new(service: &str) -> StructuredLogger {
+        let mut service_json = Vec::new();
+        json::Json::new(&mut service_json, usize::MAX).string(service);
+        StructuredLogger { service_json: service_json.into() }
+    }
+
+    /// A DEBUG line.
+    pub fn debug(&self, message: &str, fields: &[(&str, FieldValue<'_>)]) {
+        self.log(tracing::Level::DEBUG, message, fields);
+    }
+
+    /// An INFO line.
+    pub fn info(&self, message: &str, fields: &[(&str, FieldValue<'_>)]) {
+        self.log(tracing::Level::INFO, message, fields);
+    }
+
+    /// A WARN line.
+    pub fn warn(&self, message: &str, fields: &[(&str, FieldValue<'_>)]) {
+        self.log(tracing::Level::WARN, message, fields);
+    }
+
+    /// An ERROR line.
+    pub fn error(&self, message: &str, fields: &[(&str, FieldValue<'_>)]) {
+        self.log(tracing::Level::ERROR, message, fields);
+    }
+
+    /// A line at `level`.
+    pub fn log(&self, level: tracing::Level, message: &str, fields: &[(&str, FieldValue<'_>)]) {
+        let payload = layer::Structured { service_json: &self.service_json, message, fields };
+        layer::with_structured(&payload, || match level {
+            tracing::Level::ERROR => tracing::error!(target: layer::STRUCTURED_TARGET, "{message}"),
+            tracing::Level::WARN => tracing::warn!(target: layer::STRUCTURED_TARGET, "{message}"),
+            tracing::Level::INFO => tracing::info!(target: layer::STRUCTURED_TARGET, "{message}"),
+            tracing::Level::DEBUG => tracing::debug!(target: layer::STRUCTURED_TARGET, "{message}"),
+            tracing::Level::TRACE => tracing::trace!(target: layer::STRUCTURED_TARGET, "{message}"),
+        });
+    }
+}
+
+/// `obs_log_lines_dropped_total{reason}`.
+mod self_metrics {
+    #[cfg(feature = "metrics")]
+    static DROPPED: std::sync::OnceLock<Option<[crate::metrics::Counter; 2]>> = std::sync::OnceLock::new();
+
+    pub(super) fn register() {
+        #[cfg(feature = "metrics")]
+        DROPPED.get_or_init(|| {
+            let family = crate::metrics::CounterVec::register(
+                "obs_log_lines_dropped_total",
+                "Log lines obs dropped: buffer_full (the writer could not keep up) or write_error",
+                &["reason"],
+            )
+            .ok()?;
+            // Resolved once (and so scraped at 0 before anything is dropped).
+            Some([family.with_labels(&["buffer_full"]).ok()?, family.with_labels(&["write_error"]).ok()?])
+        });
+    }
+
+    pub(super) fn dropped(reason: &str, lines: u64) {
+        #[cfg(feature = "metrics")]
+        if let Some(Some([full, write_error])) = DROPPED.get() {
+            let counter = if reason == "buffer_full" { full } else { write_error };
+            counter.inc_by(lines as f64);
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = (reason, lines);
+    }
+}

@@ -1,0 +1,186 @@
+//! What is never written: fields whose names are secrets, and (opt-in) values that look like
+//! bearer tokens or card numbers.
+
+/// Written in place of a secret.
+pub(crate) const REDACTED: &str = "[REDACTED]";
+
+/// The field names redacted by default (compared case-insensitively, `-` and `_` alike).
+pub const DEFAULT_REDACTED_FIELDS: &[&str] = &[
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "authorization",
+    "cookie",
+    "set-cookie",
+    "credit_card",
+    "ssn",
+];
+
+#[derive(Debug, Clone)]
+pub(crate) struct Redactor {
+    /// Normalized names.
+    names: Vec<String>,
+    pub(crate) mask_values: bool,
+}
+
+fn normalized_eq(name: &str, normalized: &str) -> bool {
+    name.len() == normalized.len()
+        && name.bytes().zip(normalized.bytes()).all(|(a, b)| {
+            let a = if a == b'-' { b'_' } else { a.to_ascii_lowercase() };
+            a == b
+        })
+}
+
+fn normalize(name: &str) -> String {
+    name.bytes().map(|b| if b == b'-' { '_' } else { char::from(b.to_ascii_lowercase()) }).collect()
+}
+
+impl Redactor {
+    pub(crate) fn new(names: &[String], mask_values: bool) -> Redactor {
+        Redactor { names: names.iter().map(|name| normalize(name)).collect(), mask_values }
+    }
+
+    /// Whether a field of this name is redacted. A dotted name (`user.password`) is judged by its
+    /// last part, so nested keys are redacted too. No allocation.
+    pub(crate) fn is_secret(&self, name: &str) -> bool {
+        let last = name.rsplit('.').next().unwrap_or(name);
+        self.names.iter().any(|secret| normalized_eq(last, secret) || normalized_eq(name, secret))
+    }
+
+    /// `value` with bearer tokens and card numbers masked, when masking is on and there is
+    /// something to mask; `None` to write the value as it is.
+    pub(crate) fn mask(&self, value: &str) -> Option<String> {
+        if !self.mask_values {
+            return None;
+        }
+        let masked = mask_cards(&mask_bearer(value));
+        (masked != value).then_some(masked)
+    }
+}
+
+/// `Bearer abc.def` -> `Bearer [REDACTED]` (any case), wherever it appears.
+fn mask_bearer(value: &str) -> String {
+    let lower = value.to_ascii_lowercase();
+    let mut out = String::with_capacity(value.len());
+    let mut rest = 0;
+    let mut search = 0;
+    while let Some(found) = lower[search..].find("bearer ") {
+        let start = search + found;
+        let token_start = start + "bearer ".len();
+        let token_len = value[token_start..]
+            .find(|c: char| c.is_whitespace() || c == '"' || c == ',' || c == ';')
+            .unwrap_or(value.len() - token_start);
+        if token_len == 0 {
+            search = token_start;
+            continue;
+        }
+        out.push_str(&value[rest..token_start]);
+        out.push_str(REDACTED);
+        rest = token_start + token_len;
+        search = rest;
+    }
+    out.push_str(&value[rest..]);
+    out
+}
+
+/// Runs of 13 to 19 digits (spaces and dashes allowed between) that pass the Luhn check: all but
+/// the last four digits masked.
+fn mask_cards(value: &str) -> String {
+    let chars: Vec<char> = value.chars().collect();
+    let mut out = String::with_capacity(value.len());
+    let mut index = 0;
+    while index < chars.len() {
+        if !chars[index].is_ascii_digit() {
+            out.push(chars[index]);
+            index += 1;
+            continue;
+        }
+        // The longest run of digits and single separators from here.
+        let mut end = index;
+        let mut digits = Vec::new();
+        while end < chars.len() {
+            if chars[end].is_ascii_digit() {
+                digits.push(chars[end]);
+                end += 1;
+            } else if (chars[end] == ' ' || chars[end] == '-')
+                && end + 1 < chars.len()
+                && chars[end + 1].is_ascii_digit()
+                && !digits.is_empty()
+            {
+                end += 1;
+            } else {
+                break;
+            }
+        }
+        if (13..=19).contains(&digits.len()) && luhn(&digits) {
+            let keep_from = digits.len() - 4;
+            let mut seen = 0;
+            for ch in &chars[index..end] {
+                if ch.is_ascii_digit() {
+                    out.push(if seen < keep_from { '*' } else { *ch });
+                    seen += 1;
+                } else {
+                    out.push(*ch);
+                }
+            }
+        } else {
+            out.extend(&chars[index..end]);
+        }
+        index = end;
+    }
+    out
+}
+
+fn luhn(digits: &[char]) -> bool {
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(position, digit)| {
+            let value = digit.to_digit(10).unwrap_or(0);
+            if position % 2 == 1 {
+                let doubled = value * 2;
+                if doubled > 9 { doubled - 9 } else { doubled }
+            } else {
+                value
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn redactor(mask: bool) -> Redactor {
+        let names: Vec<String> = DEFAULT_REDACTED_FIELDS.iter().map(|name| (*name).to_owned()).collect();
+        Redactor::new(&names, mask)
+    }
+
+    #[test]
+    fn names() {
+        let redactor = redactor(false);
+        for secret in ["password", "PASSWORD", "Set-Cookie", "set_cookie", "user.password", "api_key", "apiKey"] {
+            assert!(redactor.is_secret(secret), "{secret}");
+        }
+        for plain in ["user_id", "password_hint_shown", "tokens_used", "passwords.count"] {
+            assert!(!redactor.is_secret(plain), "{plain}");
+        }
+    }
+
+    #[test]
+    fn values() {
+        let redactor = redactor(true);
+        assert_eq!(redactor.mask("Authorization: Bearer abc.def-123"), Some("Authorization: Bearer [REDACTED]".into()));
+        assert_eq!(redactor.mask("card 4111 1111 1111 1111 ok"), Some("card **** **** **** 1111 ok".into()));
+        assert_eq!(redactor.mask("4111-1111-1111-1111"), Some("****-****-****-1111".into()));
+        // Not a card (fails Luhn), and plain text, stay as they are.
+        assert_eq!(redactor.mask("order 4111111111111112"), None);
+        assert_eq!(redactor.mask("user 12345 logged in"), None);
+        assert_eq!(self::redactor(false).mask("Bearer abc"), None);
+    }
+}

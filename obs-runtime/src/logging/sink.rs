@@ -1,0 +1,336 @@
+//! The non-blocking writer: callers append whole lines to a bounded buffer under a short lock and
+//! never wait for I/O; a thread of its own writes them out. A line that does not fit is dropped
+//! and counted. Two buffers swap, so the steady state allocates nothing.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::{Output, Rotation};
+
+pub(crate) struct Sink {
+    state: Mutex<State>,
+    wake: Condvar,
+    /// Notified by the writer after each batch (for `flush`).
+    written_batch: Condvar,
+    capacity: usize,
+    pub(crate) stats: Arc<Stats>,
+}
+
+struct State {
+    lines: Vec<u8>,
+    pending_lines: u64,
+    closing: bool,
+    /// Batches taken by the writer, and batches written.
+    taken: u64,
+    done: u64,
+}
+
+/// What the writer did, for [`super::LogGuard`] and the self-metric.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub(crate) written: AtomicU64,
+    pub(crate) dropped_full: AtomicU64,
+    pub(crate) dropped_write_error: AtomicU64,
+}
+
+impl Sink {
+    pub(crate) fn new(capacity: usize) -> Sink {
+        Sink {
+            state: Mutex::new(State {
+                lines: Vec::with_capacity(capacity),
+                pending_lines: 0,
+                closing: false,
+                taken: 0,
+                done: 0,
+            }),
+            wake: Condvar::new(),
+            written_batch: Condvar::new(),
+            capacity,
+            stats: Arc::new(Stats::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Appends one whole line (ending in `\n`), or drops and counts it if the buffer is full.
+    pub(crate) fn push(&self, line: &[u8]) -> bool {
+        let mut state = self.lock();
+        if state.closing || state.lines.len() + line.len() > self.capacity {
+            drop(state);
+            self.stats.dropped_full.fetch_add(1, Ordering::Relaxed);
+            super::self_metrics::dropped("buffer_full", 1);
+            return false;
+        }
+        let was_empty = state.lines.is_empty();
+        state.lines.extend_from_slice(line);
+        state.pending_lines += 1;
+        drop(state);
+        if was_empty {
+            self.wake.notify_one();
+        }
+        true
+    }
+
+    /// Waits (at most `timeout`) until every line pushed before the call is written.
+    pub(crate) fn flush(&self, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut state = self.lock();
+        // Lines in the buffer go in the next batch; a batch in flight must finish too.
+        let target = if state.lines.is_empty() { state.taken } else { state.taken + 1 };
+        self.wake.notify_one();
+        while state.done < target {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            state = self.written_batch.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner).0;
+        }
+        true
+    }
+
+    pub(crate) fn close(&self) {
+        self.lock().closing = true;
+        self.wake.notify_one();
+    }
+
+    /// The writer thread's loop: until closed and empty, take the buffer and write it.
+    pub(crate) fn run(&self, mut output: Writer) {
+        let mut spare: Vec<u8> = Vec::with_capacity(self.capacity);
+        loop {
+            let mut state = self.lock();
+            while state.lines.is_empty() && !state.closing {
+                state = self.wake.wait(state).unwrap_or_else(PoisonError::into_inner);
+            }
+            if state.lines.is_empty() && state.closing {
+                break;
+            }
+            std::mem::swap(&mut state.lines, &mut spare);
+            let lines = std::mem::take(&mut state.pending_lines);
+            state.taken += 1;
+            drop(state);
+            match output.write_batch(&spare) {
+                Ok(()) => {
+                    self.stats.written.fetch_add(lines, Ordering::Relaxed);
+                }
+                Err(_) => {
+                    self.stats.dropped_write_error.fetch_add(lines, Ordering::Relaxed);
+                    super::self_metrics::dropped("write_error", lines);
+                }
+            }
+            spare.clear();
+            let mut state = self.lock();
+            state.done += 1;
+            drop(state);
+            self.written_batch.notify_all();
+        }
+        let _ = output.flush();
+    }
+}
+
+/// Where batches go.
+pub(crate) enum Writer {
+    Stdout,
+    Stderr,
+    Custom(Box<dyn Write + Send>),
+    File(RotatingFile),
+}
+
+impl Writer {
+    pub(crate) fn open(output: Output) -> io::Result<Writer> {
+        Ok(match output {
+            Output::Stdout => Writer::Stdout,
+            Output::Stderr => Writer::Stderr,
+            Output::Writer(writer) => Writer::Custom(writer),
+            Output::File { path, rotation, keep } => Writer::File(RotatingFile::open(path, rotation, keep)?),
+        })
+    }
+
+    fn write_batch(&mut self, batch: &[u8]) -> io::Result<()> {
+        match self {
+            Writer::Stdout => {
+                let mut stdout = io::stdout().lock();
+                stdout.write_all(batch)?;
+                stdout.flush()
+            }
+            Writer::Stderr => io::stderr().lock().write_all(batch),
+            Writer::Custom(writer) => {
+                writer.write_all(batch)?;
+                writer.flush()
+            }
+            Writer::File(file) => file.write_batch(batch),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Writer::Stdout => io::stdout().flush(),
+            Writer::Stderr => Ok(()),
+            Writer::Custom(writer) => writer.flush(),
+            Writer::File(file) => file.file.flush(),
+        }
+    }
+}
+
+/// A log file rotated by size (`path` -> `path.1` -> `path.2` ..) or by time (`path` ->
+/// `path.2026-11-29` or `path.2026-11-29T13`), keeping the `keep` newest rotated files.
+pub(crate) struct RotatingFile {
+    path: PathBuf,
+    rotation: Rotation,
+    keep: usize,
+    file: File,
+    size: u64,
+    /// The period (hour or day number) the open file belongs to.
+    period: u64,
+}
+
+fn period_of(rotation: Rotation, time: SystemTime) -> u64 {
+    let seconds = time.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    match rotation {
+        Rotation::Hourly => seconds / 3600,
+        Rotation::Daily => seconds / 86_400,
+        Rotation::Never | Rotation::Size(_) => 0,
+    }
+}
+
+impl RotatingFile {
+    fn open(path: PathBuf, rotation: Rotation, keep: usize) -> io::Result<RotatingFile> {
+        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let metadata = file.metadata()?;
+        let size = metadata.len();
+        // A file left by an earlier run belongs to the period it was last written in.
+        let period = period_of(rotation, metadata.modified().unwrap_or_else(|_| SystemTime::now()));
+        Ok(RotatingFile { path, rotation, keep, file, size, period })
+    }
+
+    fn write_batch(&mut self, batch: &[u8]) -> io::Result<()> {
+        match self.rotation {
+            Rotation::Size(limit) if self.size > 0 && self.size + batch.len() as u64 > limit => {
+                self.rotate_by_size()?;
+            }
+            Rotation::Hourly | Rotation::Daily => {
+                let now = period_of(self.rotation, SystemTime::now());
+                if now != self.period && self.size > 0 {
+                    self.rotate_by_time()?;
+                }
+                self.period = now;
+            }
+            _ => {}
+        }
+        self.file.write_all(batch)?;
+        self.size += batch.len() as u64;
+        Ok(())
+    }
+
+    fn numbered(&self, index: usize) -> PathBuf {
+        let mut name = self.path.clone().into_os_string();
+        name.push(format!(".{index}"));
+        PathBuf::from(name)
+    }
+
+    fn rotate_by_size(&mut self) -> io::Result<()> {
+        self.file.flush()?;
+        if self.keep == 0 {
+            std::fs::remove_file(&self.path)?;
+        } else {
+            let _ = std::fs::remove_file(self.numbered(self.keep));
+            for index in (1..self.keep).rev() {
+                let from = self.numbered(index);
+                if from.exists() {
+                    std::fs::rename(&from, self.numbered(index + 1))?;
+                }
+            }
+            std::fs::rename(&self.path, self.numbered(1))?;
+        }
+        self.reopen()
+    }
+
+    fn rotate_by_time(&mut self) -> io::Result<()> {
+        self.file.flush()?;
+        let stamp = period_stamp(self.rotation, self.period);
+        let mut name = self.path.clone().into_os_string();
+        name.push(format!(".{stamp}"));
+        std::fs::rename(&self.path, PathBuf::from(name))?;
+        self.prune_dated()?;
+        self.reopen()
+    }
+
+    /// Keeps the `keep` newest `path.<date>` files (their names sort by date).
+    fn prune_dated(&self) -> io::Result<()> {
+        let (Some(dir), Some(base)) = (self.path.parent(), self.path.file_name().and_then(|name| name.to_str())) else {
+            return Ok(());
+        };
+        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+        let prefix = format!("{base}.");
+        let mut dated: Vec<PathBuf> = std::fs::read_dir(dir)?
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|path| {
+                path.file_name().and_then(|name| name.to_str()).is_some_and(|name| {
+                    name.strip_prefix(&prefix).is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+                })
+            })
+            .collect();
+        dated.sort();
+        let excess = dated.len().saturating_sub(self.keep);
+        for old in &dated[..excess] {
+            std::fs::remove_file(old)?;
+        }
+        Ok(())
+    }
+
+    fn reopen(&mut self) -> io::Result<()> {
+        self.file = OpenOptions::new().create(true).append(true).open(&self.path)?;
+        self.size = 0;
+        Ok(())
+    }
+}
+
+/// `2026-11-29` for a day, `2026-11-29T13` for an hour.
+fn period_stamp(rotation: Rotation, period: u64) -> String {
+    let seconds = match rotation {
+        Rotation::Hourly => period * 3600,
+        _ => period * 86_400,
+    };
+    let mut out = Vec::with_capacity(27);
+    crate::time::write_rfc3339_micros(&mut out, UNIX_EPOCH + Duration::from_secs(seconds));
+    let text = String::from_utf8_lossy(&out).into_owned();
+    match rotation {
+        Rotation::Hourly => text[..13].to_owned(),
+        _ => text[..10].to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps() {
+        assert_eq!(period_stamp(Rotation::Daily, 20_421), "2025-11-29");
+        assert_eq!(period_stamp(Rotation::Hourly, 20_421 * 24 + 13), "2025-11-29T13");
+    }
+
+    #[test]
+    fn size_rotation_keeps_the_newest() {
+        let dir = std::env::temp_dir().join(format!("obs-rotate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("app.log");
+        let mut file = RotatingFile::open(path.clone(), Rotation::Size(10), 2).expect("opens");
+        for batch in ["aaaaaaaa\n", "bbbbbbbb\n", "cccccccc\n", "dddddddd\n"] {
+            file.write_batch(batch.as_bytes()).expect("writes");
+        }
+        let read = |path: PathBuf| std::fs::read_to_string(path).unwrap_or_default();
+        assert_eq!(read(path.clone()), "dddddddd\n");
+        assert_eq!(read(dir.join("app.log.1")), "cccccccc\n");
+        assert_eq!(read(dir.join("app.log.2")), "bbbbbbbb\n");
+        assert!(!dir.join("app.log.3").exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
