@@ -43,6 +43,11 @@
 //! implements [`RequestOutcome`]. Paths no route matches get axum's 404 without touching a
 //! handler, so they are not recorded either.
 //!
+//! Each handled request, and each login, is logged as one JSON line on stdout (after the address
+//! lines) in the chapter's schema; the login's `password` field is written as `"[REDACTED]"`, and
+//! a request that carries a W3C `traceparent` is logged with its `trace_id`. `RUST_LOG` filters
+//! the lines (default `info`).
+//!
 //! Ctrl-C (SIGINT) or SIGTERM stops it: the app stops accepting, finishes the requests in flight
 //! (for at most 10 s), stops the metrics server, and exits 0.
 
@@ -59,7 +64,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use obs_runtime::context::SpanContext;
 use obs_runtime::health::{CheckOutcome, HealthCheck, HealthChecker, checks};
+use obs_runtime::logging::LoggingConfig;
 use obs_runtime::metrics::RequestOutcome;
 use obs_runtime::track_request;
 use serde_json::{Value, json};
@@ -95,7 +102,37 @@ impl User {
 }
 
 fn app() -> Router {
-    Router::new().route("/users", get(list_users)).route("/users/{id}", get(get_user)).route("/login", post(login))
+    Router::new()
+        .route("/users", get(list_users))
+        .route("/users/{id}", get(get_user))
+        .route("/login", post(login))
+        .layer(axum::middleware::from_fn(log_request))
+}
+
+/// Logs each handled request as one JSON line (method, path, status, duration, a request id),
+/// in the trace of the caller's `traceparent` when it sends one.
+async fn log_request(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    static REQUESTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let request_id = REQUESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let context = request
+        .headers()
+        .get("traceparent")
+        .and_then(|value| value.to_str().ok())
+        .and_then(SpanContext::from_traceparent);
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    // Attached only around the log call: the guard belongs to this thread, not to the future.
+    let _context = context.map(SpanContext::attach);
+    let status = response.status().as_u16();
+    if status >= 500 {
+        tracing::error!(request_id, %method, path, status, duration_ms, "request failed");
+    } else {
+        tracing::info!(request_id, %method, path, status, duration_ms, "request handled");
+    }
+    response
 }
 
 /// The query string every route reads: `?fail=1` makes the handler fail with a 500.
@@ -129,8 +166,13 @@ async fn get_user(Path(id): Path<String>, Query(params): Params) -> Result<Json<
 async fn login(Query(params): Params, headers: HeaderMap, body: Bytes) -> Result<Json<Value>, ApiError> {
     fail_on_demand(&params)?;
     let (name, password) = credentials(&headers, &body)?;
-    let user =
-        USERS.iter().find(|user| user.name == name && user.password == password).ok_or(ApiError::Unauthorized)?;
+    // The password is a field like any other here: obs writes it as "[REDACTED]".
+    tracing::info!(user_id = %name, password = %password, "login attempt");
+    let Some(user) = USERS.iter().find(|user| user.name == name && user.password == password) else {
+        tracing::warn!(user_id = %name, "login failed");
+        return Err(ApiError::Unauthorized);
+    };
+    tracing::info!(user_id = user.id, "User login successful");
     Ok(Json(json!({ "token": format!("demo-token-{}-{}", user.id, user.name), "token_type": "Bearer" })))
 }
 
@@ -319,6 +361,8 @@ fn run() -> Result<(), String> {
     let health = health_checks()?;
     let obs = obs_runtime::Obs::builder()
         .health(health)
+        // JSON log lines on stdout, after the two address lines; RUST_LOG filters them.
+        .logging(LoggingConfig::new("user-service"))
         .init()
         .map_err(|error| format!("cannot start observability: {error}"))?;
     let metrics_addr = obs.http_addr().ok_or("the metrics server is not running")?;

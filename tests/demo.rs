@@ -189,3 +189,33 @@ fn with_its_dependencies_the_demo_is_healthy_and_fails_when_one_goes() {
     let scrape = demo.scrape();
     assert!(scrape.contains("health_check_status{check=\"cache\"} 0"), "{scrape}");
 }
+
+#[test]
+fn the_demo_logs_each_request_and_login_as_json_with_the_password_redacted() {
+    let demo = Demo::start();
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let response =
+        common::request(demo.app, "GET", "/users", &format!("traceparent: {traceparent}\r\n")).expect("GET /users");
+    assert_eq!(response.status, 200);
+    let handled = demo.log_line(|line| line["message"] == "request handled" && line["metadata"]["path"] == "/users");
+    assert_eq!(handled["service"], "user-service");
+    assert_eq!(handled["level"], "INFO");
+    assert_eq!(handled["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(handled["span_id"], "00f067aa0ba902b7");
+    assert_eq!(handled["metadata"]["status"], 200);
+    assert!(handled["request_id"].as_u64().is_some(), "{handled}");
+    assert!(handled["metadata"]["duration_ms"].as_f64().is_some(), "{handled}");
+
+    let body = r#"{"user":"ada","password":"lovelace"}"#;
+    assert_eq!(post(demo.app, "/login", "application/json", body).expect("login").status, 200);
+    let attempt = demo.log_line(|line| line["message"] == "login attempt");
+    assert_eq!(attempt["user_id"], "ada");
+    assert_eq!(attempt["metadata"]["password"], "[REDACTED]");
+    let success = demo.log_line(|line| line["message"] == "User login successful");
+    assert_eq!(success["user_id"], 1);
+
+    assert_eq!(common::get(demo.app, "/users?fail=1").expect("GET").status, 500);
+    let failed = demo.log_line(|line| line["message"] == "request failed");
+    assert_eq!(failed["level"], "ERROR");
+    assert_eq!(failed["trace_id"], serde_json::Value::Null);
+}

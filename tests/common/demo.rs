@@ -150,6 +150,8 @@ pub struct Demo {
     pub app: SocketAddr,
     pub metrics: SocketAddr,
     pub process: KillOnDrop,
+    /// What the demo prints after its address lines (its JSON logs), line by line.
+    pub stdout: mpsc::Receiver<String>,
 }
 
 impl Demo {
@@ -204,8 +206,23 @@ impl Demo {
             .and_then(|rest| rest.strip_suffix("/metrics"))
             .and_then(|addr| addr.parse().ok());
         match (app, metrics) {
-            (Some(app), Some(metrics)) => Demo { app, metrics, process },
+            (Some(app), Some(metrics)) => Demo { app, metrics, process, stdout: received },
             _ => panic!("unexpected start-up lines from the demo: {app_line:?}, {metrics_line:?}"),
+        }
+    }
+
+    /// The next JSON log line for which `wanted` holds, skipping others (the test fails after
+    /// 20 s without one).
+    pub fn log_line(&self, wanted: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.stdout.recv_timeout(left).unwrap_or_else(|error| panic!("no such log line: {error}"));
+            if let Ok(value) = serde_json::from_str::<serde_json::Value>(&line)
+                && wanted(&value)
+            {
+                return value;
+            }
         }
     }
 
