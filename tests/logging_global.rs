@@ -4,8 +4,14 @@
 
 mod common;
 
-use obs_runtime::Obs;
 use obs_runtime::logging::{LoggingConfig, Output, Rotation, StructuredLogger};
+use obs_runtime::{Obs, track_request};
+
+// No `log_errors` here: the global setting turns it on for every site.
+#[track_request("GET", "/global/fails")]
+fn fails() -> Result<(), String> {
+    Err("upstream timed out".to_owned())
+}
 
 #[test]
 fn the_global_subscriber_filters_writes_a_rotated_file_and_flushes_on_shutdown() {
@@ -24,11 +30,12 @@ fn the_global_subscriber_filters_writes_a_rotated_file_and_flushes_on_shutdown()
 
     let obs = Obs::builder()
         .without_http_server()
-        .logging(LoggingConfig::new("svc").filter("warn,logging_global=debug").output(Output::rotating_file(
-            &path,
-            Rotation::Size(4096),
-            3,
-        )))
+        .logging(
+            LoggingConfig::new("svc")
+                .filter("warn,logging_global=debug")
+                .log_request_errors(true)
+                .output(Output::rotating_file(&path, Rotation::Size(4096), 3)),
+        )
         .init()
         .expect("starts");
 
@@ -44,6 +51,7 @@ fn the_global_subscriber_filters_writes_a_rotated_file_and_flushes_on_shutdown()
     tracing::warn!(target: "elsewhere", "kept: warn");
     StructuredLogger::new("svc").info("structured info is at info: filtered", &[]);
     StructuredLogger::new("svc").error("structured error", &[("code", 7.into())]);
+    assert!(fails().is_err());
 
     let scrape = common::scrape();
     assert!(scrape.contains("obs_log_lines_dropped_total{reason=\"buffer_full\"} 0"), "{scrape}");
@@ -67,6 +75,12 @@ fn the_global_subscriber_filters_writes_a_rotated_file_and_flushes_on_shutdown()
     assert!(!messages.iter().any(|message| message.contains("filtered")), "{messages:?}");
     assert!(!messages.iter().any(|message| message.contains("dropped by the filter")), "{messages:?}");
     // Rotation keeps the newest lines, in order: the last debug line, then the warn, then the error.
-    assert_eq!(&messages[messages.len() - 3..], ["kept: this crate is at debug", "kept: warn", "structured error"]);
+    assert_eq!(
+        &messages[messages.len() - 4..],
+        ["kept: this crate is at debug", "kept: warn", "structured error", "request failed"]
+    );
+    let last: serde_json::Value = serde_json::from_str(lines.last().expect("lines")).expect("JSON");
+    assert_eq!(last["metadata"]["error"], "upstream timed out");
+    assert_eq!(last["metadata"]["endpoint"], "/global/fails");
     let _ = std::fs::remove_dir_all(&dir);
 }

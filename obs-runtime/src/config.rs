@@ -104,6 +104,7 @@ impl ObsBuilder {
     }
 
     /// Checks the configuration and starts what it asks for.
+    #[cfg_attr(not(feature = "logging"), allow(unused_mut))]
     pub fn init(mut self) -> Result<ObsGuard, ConfigError> {
         #[cfg(feature = "metrics")]
         if let Some(buckets) = &self.default_buckets {

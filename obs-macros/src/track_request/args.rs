@@ -9,7 +9,7 @@ use syn::parse::{ParseStream, Parser};
 
 use crate::errors::Errors;
 
-pub(crate) const OPTIONS: &str = "`method`, `endpoint`, `buckets`, `track_concurrency`, `crate`";
+pub(crate) const OPTIONS: &str = "`method`, `endpoint`, `buckets`, `track_concurrency`, `log_errors`, `crate`";
 
 /// A bucket bound as written, with its span for later checks.
 pub(crate) struct Bound {
@@ -28,6 +28,7 @@ pub(crate) struct RequestArgs {
     pub(crate) endpoint: Option<syn::LitStr>,
     pub(crate) buckets: Option<Buckets>,
     pub(crate) track_concurrency: bool,
+    pub(crate) log_errors: bool,
     pub(crate) krate: Option<syn::Path>,
     /// The method or endpoint was written, even if wrongly: its own error says what is wrong, so
     /// no second error says it is missing.
@@ -135,24 +136,8 @@ impl RequestArgs {
                 })?;
                 self.buckets = Some(parse_buckets(input)?);
             }
-            "track_concurrency" => {
-                if input.peek(syn::Token![=]) {
-                    input.parse::<syn::Token![=]>()?;
-                    match input.parse::<syn::Expr>()? {
-                        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Bool(flag), .. }) => {
-                            self.track_concurrency = flag.value;
-                        }
-                        other => {
-                            return Err(syn::Error::new_spanned(
-                                other,
-                                "expected `true` or `false`, or the bare flag `track_concurrency`",
-                            ));
-                        }
-                    }
-                } else {
-                    self.track_concurrency = true;
-                }
-            }
+            "track_concurrency" => self.track_concurrency = parse_flag(input, "track_concurrency")?,
+            "log_errors" => self.log_errors = parse_flag(input, "log_errors")?,
             "crate" => {
                 input.parse::<syn::Token![=]>().map_err(|_| {
                     syn::Error::new(key.span(), "expected `crate = path`, e.g. crate = my_reexport::obs")
@@ -166,6 +151,18 @@ impl RequestArgs {
             }
         }
         input.parse::<syn::parse::Nothing>().map(|_| ())
+    }
+}
+
+/// A flag: bare (`true`), or `= true` / `= false`.
+fn parse_flag(input: ParseStream, name: &str) -> syn::Result<bool> {
+    if !input.peek(syn::Token![=]) {
+        return Ok(true);
+    }
+    input.parse::<syn::Token![=]>()?;
+    match input.parse::<syn::Expr>()? {
+        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Bool(flag), .. }) => Ok(flag.value),
+        other => Err(syn::Error::new_spanned(other, format!("expected `true` or `false`, or the bare flag `{name}`"))),
     }
 }
 

@@ -15,6 +15,7 @@ pub(crate) struct Site {
     pub(crate) endpoint: syn::LitStr,
     pub(crate) buckets: Option<Vec<f64>>,
     pub(crate) track_concurrency: bool,
+    pub(crate) log_errors: bool,
     pub(crate) krate: syn::Path,
 }
 
@@ -70,6 +71,7 @@ pub(crate) fn check(args: RequestArgs, errors: &mut Errors) -> Option<Site> {
         endpoint: args.endpoint?,
         buckets,
         track_concurrency: args.track_concurrency,
+        log_errors: args.log_errors,
         krate: args.krate.unwrap_or_else(|| syn::parse_quote!(::obs_runtime)),
     })
 }

@@ -27,11 +27,13 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
         None => quote!(::core::option::Option::None),
     };
     let track_concurrency = site.track_concurrency;
+    let log_errors = site.log_errors;
     // Mixed-site hygiene: the user's body cannot see or shadow these names.
     let span = Span::mixed_site();
     let guard = quote_spanned!(span=> __obs_guard);
     let result = quote_spanned!(span=> __obs_result);
     let future = quote_spanned!(span=> __obs_future);
+    let status = quote_spanned!(span=> __obs_status);
     // The declared type pins the result's type before the status is chosen from it (inference
     // alone may leave `E` of a `Result` open there), and gives `return` and `?` in the body the
     // same coercion target as in the unwrapped function (`Box<dyn Error>`, `&dyn Trait`).
@@ -41,7 +43,7 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
     };
     let site_static = quote_spanned! {span=>
         static __OBS_SITE: #krate::__private::RequestSite = #krate::__private::RequestSite::new(
-            #method, #endpoint, #buckets, #track_concurrency,
+            #method, #endpoint, #buckets, #track_concurrency, #log_errors,
         );
     };
     // Records one call: the guard starts the clock; the value of `run` is the call's result.
@@ -49,7 +51,11 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
         quote_spanned! {span=>
             let #guard = #krate::__private::RequestGuard::start(&__OBS_SITE);
             let #result: #output = #run;
-            #guard.finish(#krate::__private::status_of!(#result));
+            let #status: u16 = #krate::__private::status_of!(#result);
+            #guard.finish(#status);
+            if #status >= 500 && __OBS_SITE.logs_errors() {
+                #krate::__private::log_request_error(&__OBS_SITE, #status, #krate::__private::error_text_of!(#result));
+            }
             #result
         }
     };

@@ -128,6 +128,7 @@ pub struct LoggingConfig {
     max_line_bytes: usize,
     redact: Vec<String>,
     mask_values: bool,
+    log_request_errors: bool,
 }
 
 /// Default size of the buffer between the application and the writer thread.
@@ -147,7 +148,16 @@ impl LoggingConfig {
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             redact: DEFAULT_REDACTED_FIELDS.iter().map(|name| (*name).to_owned()).collect(),
             mask_values: false,
+            log_request_errors: false,
         }
+    }
+
+    /// Every `#[track_request]` call that fails (status 500 or more) logs one ERROR line with
+    /// the method, endpoint, status and the error's message, in the current trace (default off;
+    /// one site at a time: `#[track_request(.., log_errors)]`).
+    pub fn log_request_errors(mut self, log: bool) -> LoggingConfig {
+        self.log_request_errors = log;
+        self
     }
 
     /// Which events are written, as `RUST_LOG` directives (`info`, `warn,my_crate=debug`). Wins
@@ -280,6 +290,10 @@ pub fn layer(config: LoggingConfig) -> Result<(JsonLayer, LogGuard), ConfigError
 
 fn start(config: LoggingConfig) -> Result<(Arc<Pipeline>, LogGuard), ConfigError> {
     config.check()?;
+    #[cfg(feature = "metrics")]
+    if config.log_request_errors {
+        crate::metrics::request::LOG_ALL_ERRORS.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     let path = match &config.output {
         Output::File { path, .. } => Some(path.clone()),
         _ => None,

@@ -210,8 +210,34 @@ impl RotatingFile {
 
     fn write_batch(&mut self, batch: &[u8]) -> io::Result<()> {
         match self.rotation {
-            Rotation::Size(limit) if self.size > 0 && self.size + batch.len() as u64 > limit => {
-                self.rotate_by_size()?;
+            Rotation::Size(limit) => {
+                // Line by line, so that each file stays within the limit however the lines were
+                // batched (a single line longer than the limit gets a file of its own).
+                let mut rest = batch;
+                while !rest.is_empty() {
+                    let room = limit.saturating_sub(self.size) as usize;
+                    let mut take = 0;
+                    for (index, byte) in rest.iter().enumerate() {
+                        if *byte == b'\n' {
+                            if index + 1 > room && take > 0 {
+                                break;
+                            }
+                            take = index + 1;
+                            if index + 1 > room {
+                                break;
+                            }
+                        }
+                    }
+                    let take = if take == 0 { rest.len() } else { take };
+                    if self.size > 0 && self.size + take as u64 > limit {
+                        self.rotate_by_size()?;
+                        continue;
+                    }
+                    self.file.write_all(&rest[..take])?;
+                    self.size += take as u64;
+                    rest = &rest[take..];
+                }
+                return Ok(());
             }
             Rotation::Hourly | Rotation::Daily => {
                 let now = period_of(self.rotation, SystemTime::now());
@@ -323,9 +349,8 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("temp dir");
         let path = dir.join("app.log");
         let mut file = RotatingFile::open(path.clone(), Rotation::Size(10), 2).expect("opens");
-        for batch in ["aaaaaaaa\n", "bbbbbbbb\n", "cccccccc\n", "dddddddd\n"] {
-            file.write_batch(batch.as_bytes()).expect("writes");
-        }
+        // One batch of four lines, as the writer may get them: still one line per file.
+        file.write_batch(b"aaaaaaaa\nbbbbbbbb\ncccccccc\ndddddddd\n").expect("writes");
         let read = |path: PathBuf| std::fs::read_to_string(path).unwrap_or_default();
         assert_eq!(read(path.clone()), "dddddddd\n");
         assert_eq!(read(dir.join("app.log.1")), "cccccccc\n");

@@ -130,6 +130,45 @@ pub mod rules {
         }
     }
 
+    #[cfg(feature = "metrics")]
+    pub trait TextByDisplay<'a> {
+        fn __obs_error_text(&self) -> crate::__private::ErrorText<'a>;
+    }
+    #[cfg(feature = "metrics")]
+    impl<'a, T, E: std::fmt::Display> TextByDisplay<'a> for &&Probe<'a, Result<T, E>> {
+        fn __obs_error_text(&self) -> crate::__private::ErrorText<'a> {
+            match self.0 {
+                Err(error) => crate::__private::ErrorText::Display(error),
+                Ok(_) => crate::__private::ErrorText::Nothing,
+            }
+        }
+    }
+
+    #[cfg(feature = "metrics")]
+    pub trait TextByDebug<'a> {
+        fn __obs_error_text(&self) -> crate::__private::ErrorText<'a>;
+    }
+    #[cfg(feature = "metrics")]
+    impl<'a, T, E: std::fmt::Debug> TextByDebug<'a> for &Probe<'a, Result<T, E>> {
+        fn __obs_error_text(&self) -> crate::__private::ErrorText<'a> {
+            match self.0 {
+                Err(error) => crate::__private::ErrorText::Debug(error),
+                Ok(_) => crate::__private::ErrorText::Nothing,
+            }
+        }
+    }
+
+    #[cfg(feature = "metrics")]
+    pub trait TextByNothing<'a> {
+        fn __obs_error_text(&self) -> crate::__private::ErrorText<'a>;
+    }
+    #[cfg(feature = "metrics")]
+    impl<'a, T: ?Sized> TextByNothing<'a> for Probe<'a, T> {
+        fn __obs_error_text(&self) -> crate::__private::ErrorText<'a> {
+            crate::__private::ErrorText::Nothing
+        }
+    }
+
     pub trait ByOutcome {
         fn __obs_status(&self) -> u16;
     }

@@ -270,8 +270,12 @@ pub struct RequestSite {
     endpoint: &'static str,
     buckets: Option<&'static [f64]>,
     track_concurrency: bool,
+    log_errors: bool,
     series: AtomicPtr<RequestSeries>,
 }
+
+/// Set by [`crate::logging::LoggingConfig::log_request_errors`]: every site logs its errors.
+pub(crate) static LOG_ALL_ERRORS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 impl RequestSite {
     /// A site with literal labels. `buckets` were checked by the macro.
@@ -280,13 +284,38 @@ impl RequestSite {
         endpoint: &'static str,
         buckets: Option<&'static [f64]>,
         track_concurrency: bool,
+        log_errors: bool,
     ) -> RequestSite {
         // Evaluated at compile time (the site is a `static`): if the macro and the runtime ever
         // disagreed on the limit, the build fails here instead of a shard overflowing.
         if let Some(buckets) = buckets {
             assert!(buckets.len() <= MAX_BUCKETS, "more buckets than MAX_BUCKETS");
         }
-        RequestSite { method, endpoint, buckets, track_concurrency, series: AtomicPtr::new(std::ptr::null_mut()) }
+        RequestSite {
+            method,
+            endpoint,
+            buckets,
+            track_concurrency,
+            log_errors,
+            series: AtomicPtr::new(std::ptr::null_mut()),
+        }
+    }
+
+    /// Whether a failed call (status 500 or more) is logged: `log_errors` on the site, or
+    /// [`crate::logging::LoggingConfig::log_request_errors`] for all.
+    #[inline(always)]
+    pub fn logs_errors(&self) -> bool {
+        self.log_errors || LOG_ALL_ERRORS.load(Ordering::Relaxed)
+    }
+
+    #[cfg(feature = "logging")]
+    pub(crate) fn method(&self) -> &'static str {
+        self.method
+    }
+
+    #[cfg(feature = "logging")]
+    pub(crate) fn endpoint(&self) -> &'static str {
+        self.endpoint
     }
 
     #[inline(always)]

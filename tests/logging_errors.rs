@@ -1,0 +1,98 @@
+//! `#[track_request(.., log_errors)]`: a failed call logs one ERROR line with the error's message
+//! and the current trace id; other calls log nothing.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use obs_runtime::context::SpanContext;
+use obs_runtime::logging::{self, LoggingConfig, Output};
+use obs_runtime::metrics::RequestOutcome;
+use obs_runtime::track_request;
+use serde_json::Value;
+use tracing_subscriber::layer::SubscriberExt as _;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[track_request("GET", "/errors/logged", log_errors)]
+fn logged(fail: bool) -> Result<u32, std::io::Error> {
+    if fail { Err(std::io::Error::other("database unreachable")) } else { Ok(1) }
+}
+
+#[derive(Debug)]
+struct OnlyDebug {
+    #[allow(dead_code)]
+    code: u32,
+}
+
+#[track_request("POST", "/errors/debug", log_errors = true)]
+async fn only_debug() -> Result<(), OnlyDebug> {
+    Err(OnlyDebug { code: 7 })
+}
+
+#[derive(Debug)]
+struct NotFound;
+
+impl RequestOutcome for NotFound {
+    fn http_status(&self) -> u16 {
+        404
+    }
+}
+
+#[track_request("GET", "/errors/not-found", log_errors)]
+fn not_found() -> Result<(), NotFound> {
+    Err(NotFound)
+}
+
+#[track_request("GET", "/errors/quiet")]
+fn quiet() -> Result<(), std::io::Error> {
+    Err(std::io::Error::other("not logged: the site did not ask"))
+}
+
+#[tokio::test]
+async fn failed_calls_log_one_error_line_in_the_current_trace() {
+    let output = Captured::default();
+    let (layer, guard) =
+        logging::layer(LoggingConfig::new("svc").output(Output::Writer(Box::new(output.clone())))).expect("starts");
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    let _default = tracing::dispatcher::set_default(&dispatch);
+    let context =
+        SpanContext::from_traceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01").expect("valid");
+    {
+        let _attached = context.attach();
+        assert!(logged(true).is_err());
+    }
+    assert_eq!(logged(false).ok(), Some(1));
+    assert!(only_debug().await.is_err());
+    assert!(not_found().is_err());
+    assert!(quiet().is_err());
+    assert!(guard.flush());
+
+    let text = String::from_utf8(output.0.lock().unwrap_or_else(PoisonError::into_inner).clone()).expect("UTF-8");
+    let lines: Vec<Value> = text.lines().map(|line| serde_json::from_str(line).expect("JSON")).collect();
+    assert_eq!(lines.len(), 2, "one line per failed call of a site that asked, 5xx only: {text}");
+    let first = &lines[0];
+    assert_eq!(first["level"], "ERROR");
+    assert_eq!(first["message"], "request failed");
+    assert_eq!(first["trace_id"], "0af7651916cd43dd8448eb211c80319c");
+    assert_eq!(first["span_id"], "b7ad6b7169203331");
+    assert_eq!(first["metadata"]["method"], "GET");
+    assert_eq!(first["metadata"]["endpoint"], "/errors/logged");
+    assert_eq!(first["metadata"]["status"], 500);
+    assert_eq!(first["metadata"]["error"], "database unreachable");
+    let second = &lines[1];
+    assert_eq!(second["metadata"]["endpoint"], "/errors/debug");
+    assert_eq!(second["metadata"]["error"], "OnlyDebug { code: 7 }");
+    assert_eq!(second["trace_id"], Value::Null);
+}
