@@ -12,4 +12,8 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 # Instrumentation that is off must still build, and a service's instrumented code with it.
 cargo test -p obs-runtime --no-default-features --tests
 cargo clippy -p obs-runtime --no-default-features --all-targets -- -D warnings
+# Each pillar alone compiles cleanly too (cfg mistakes hide in combinations).
+for features in metrics http-server health logging metrics,logging; do
+    cargo clippy -p obs-runtime --no-default-features --features "$features" --all-targets -- -D warnings
+done
 cargo test --workspace --all-features -- --include-ignored

@@ -125,42 +125,85 @@ struct Escaper<'j, 'a> {
     full: bool,
 }
 
+impl Escaper<'_, '_> {
+    /// Writes `text` unescaped (it needs none), cut at a character boundary if the room ends.
+    fn plain(&mut self, text: &str) -> fmt::Result {
+        let room = self.json.room().saturating_sub(TRUNCATED.len());
+        if text.len() <= room {
+            self.json.out.extend_from_slice(text.as_bytes());
+            return Ok(());
+        }
+        let mut cut = room;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        self.json.out.extend_from_slice(&text.as_bytes()[..cut]);
+        self.stop()
+    }
+
+    fn stop(&mut self) -> fmt::Result {
+        self.json.out.extend_from_slice(TRUNCATED.as_bytes());
+        self.json.truncated = true;
+        self.full = true;
+        Err(fmt::Error)
+    }
+
+    fn escape(&mut self, ch: char) -> fmt::Result {
+        // The longest escape is 6 bytes; keep room for the marker.
+        if self.json.room() < 6 + TRUNCATED.len() {
+            return self.stop();
+        }
+        let out = &mut *self.json.out;
+        match ch {
+            '"' => out.extend_from_slice(b"\\\""),
+            '\\' => out.extend_from_slice(b"\\\\"),
+            '\n' => out.extend_from_slice(b"\\n"),
+            '\r' => out.extend_from_slice(b"\\r"),
+            '\t' => out.extend_from_slice(b"\\t"),
+            ch => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                let code = ch as u32;
+                out.extend_from_slice(b"\\u");
+                for shift in [12, 8, 4, 0] {
+                    out.push(HEX[((code >> shift) & 0xf) as usize]);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Write for Escaper<'_, '_> {
     fn write_str(&mut self, text: &str) -> fmt::Result {
         if self.full {
             return Err(fmt::Error);
         }
-        for ch in text.chars() {
-            // The longest escape is 6 bytes; keep room for the marker.
-            if self.json.room() < 6 + TRUNCATED.len() {
-                self.json.out.extend_from_slice(TRUNCATED.as_bytes());
-                self.json.truncated = true;
-                self.full = true;
-                return Err(fmt::Error);
-            }
-            let out = &mut *self.json.out;
-            match ch {
-                '"' => out.extend_from_slice(b"\\\""),
-                '\\' => out.extend_from_slice(b"\\\\"),
-                '\n' => out.extend_from_slice(b"\\n"),
-                '\r' => out.extend_from_slice(b"\\r"),
-                '\t' => out.extend_from_slice(b"\\t"),
-                // Other control characters, and the two line separators some JSON readers choke on.
-                ch if (ch as u32) < 0x20 || ch == '\u{7f}' || ch == '\u{2028}' || ch == '\u{2029}' => {
-                    const HEX: &[u8; 16] = b"0123456789abcdef";
-                    let code = ch as u32;
-                    out.extend_from_slice(b"\\u");
-                    for shift in [12, 8, 4, 0] {
-                        out.push(HEX[((code >> shift) & 0xf) as usize]);
-                    }
+        // Runs that need no escaping are copied whole; only the rare escaped characters are
+        // written one by one. Every such character starts with a byte below 0x80 except U+2028
+        // and U+2029 (E2 80 A8 / E2 80 A9), so bytes are scanned, not characters.
+        let bytes = text.as_bytes();
+        let mut start = 0;
+        let mut index = 0;
+        while index < bytes.len() {
+            let byte = bytes[index];
+            let escaped = match byte {
+                b'"' | b'\\' | 0x00..=0x1f | 0x7f => Some((char::from(byte), 1)),
+                0xe2 if bytes.get(index + 1) == Some(&0x80) && matches!(bytes.get(index + 2), Some(0xa8 | 0xa9)) => {
+                    Some((if bytes[index + 2] == 0xa8 { '\u{2028}' } else { '\u{2029}' }, 3))
                 }
-                ch => {
-                    let mut utf8 = [0u8; 4];
-                    out.extend_from_slice(ch.encode_utf8(&mut utf8).as_bytes());
+                _ => None,
+            };
+            match escaped {
+                Some((ch, width)) => {
+                    self.plain(&text[start..index])?;
+                    self.escape(ch)?;
+                    index += width;
+                    start = index;
                 }
+                None => index += 1,
             }
         }
-        Ok(())
+        self.plain(&text[start..])
     }
 }
 

@@ -27,7 +27,15 @@ struct State {
     /// Batches taken by the writer, and batches written.
     taken: u64,
     done: u64,
+    /// The writer is parked and must be woken for new lines.
+    writer_waiting: bool,
+    /// A flush is waiting: write now rather than let a batch gather.
+    urgent: bool,
 }
+
+/// How long the writer lets lines gather once woken, so that a steady stream of events costs a
+/// wake-up every few milliseconds instead of one per line.
+const GATHER: Duration = Duration::from_millis(2);
 
 /// What the writer did, for [`super::LogGuard`] and the self-metric.
 #[derive(Debug, Default)]
@@ -46,6 +54,8 @@ impl Sink {
                 closing: false,
                 taken: 0,
                 done: 0,
+                writer_waiting: false,
+                urgent: false,
             }),
             wake: Condvar::new(),
             written_batch: Condvar::new(),
@@ -67,11 +77,12 @@ impl Sink {
             super::self_metrics::dropped("buffer_full", 1);
             return false;
         }
-        let was_empty = state.lines.is_empty();
         state.lines.extend_from_slice(line);
         state.pending_lines += 1;
+        // Only a parked writer needs a (system call) wake-up; a busy one takes the line next.
+        let wake = std::mem::take(&mut state.writer_waiting) || state.lines.len() > self.capacity / 2;
         drop(state);
-        if was_empty {
+        if wake {
             self.wake.notify_one();
         }
         true
@@ -83,6 +94,7 @@ impl Sink {
         let mut state = self.lock();
         // Lines in the buffer go in the next batch; a batch in flight must finish too.
         let target = if state.lines.is_empty() { state.taken } else { state.taken + 1 };
+        state.urgent = true;
         self.wake.notify_one();
         while state.done < target {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -105,11 +117,18 @@ impl Sink {
         loop {
             let mut state = self.lock();
             while state.lines.is_empty() && !state.closing {
+                state.writer_waiting = true;
                 state = self.wake.wait(state).unwrap_or_else(PoisonError::into_inner);
             }
+            state.writer_waiting = false;
             if state.lines.is_empty() && state.closing {
                 break;
             }
+            if !state.closing && !state.urgent && state.lines.len() <= self.capacity / 2 {
+                // Let a batch gather; a flush, a close or a filling buffer cuts it short.
+                state = self.wake.wait_timeout(state, GATHER).unwrap_or_else(PoisonError::into_inner).0;
+            }
+            state.urgent = false;
             std::mem::swap(&mut state.lines, &mut spare);
             let lines = std::mem::take(&mut state.pending_lines);
             state.taken += 1;
