@@ -2,36 +2,16 @@
 //! current context, redaction, escaping of any input, truncation, and nothing lost (or every
 //! loss counted) under load.
 
+mod common;
+
 use std::io::Write;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use common::Captured;
 use obs_runtime::context::SpanContext;
 use obs_runtime::logging::{self, FieldValue, LogGuard, LoggingConfig, Output, StructuredLogger};
 use serde_json::Value;
 use tracing_subscriber::layer::SubscriberExt as _;
-
-/// An output the test can read back.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn lines(&self) -> Vec<String> {
-        let bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        String::from_utf8(bytes).expect("UTF-8").lines().map(str::to_owned).collect()
-    }
-}
 
 /// Runs `log` with obs's layer as the subscriber; returns the lines and the guard's counts.
 fn capture(config: LoggingConfig, log: impl FnOnce()) -> (Vec<String>, u64, u64) {

@@ -1,29 +1,15 @@
 //! `#[track_request(.., log_errors)]`: a failed call logs one ERROR line with the error's message
 //! and the current trace id; other calls log nothing.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, PoisonError};
+mod common;
 
+use common::Captured;
 use obs_runtime::context::SpanContext;
 use obs_runtime::logging::{self, LoggingConfig, Output};
 use obs_runtime::metrics::RequestOutcome;
 use obs_runtime::track_request;
 use serde_json::Value;
 use tracing_subscriber::layer::SubscriberExt as _;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[track_request("GET", "/errors/logged", log_errors)]
 fn logged(fail: bool) -> Result<u32, std::io::Error> {
@@ -79,9 +65,9 @@ async fn failed_calls_log_one_error_line_in_the_current_trace() {
     assert!(quiet().is_err());
     assert!(guard.flush());
 
-    let text = String::from_utf8(output.0.lock().unwrap_or_else(PoisonError::into_inner).clone()).expect("UTF-8");
-    let lines: Vec<Value> = text.lines().map(|line| serde_json::from_str(line).expect("JSON")).collect();
-    assert_eq!(lines.len(), 2, "one line per failed call of a site that asked, 5xx only: {text}");
+    let text = output.lines();
+    let lines: Vec<Value> = text.iter().map(|line| serde_json::from_str(line).expect("JSON")).collect();
+    assert_eq!(lines.len(), 2, "one line per failed call of a site that asked, 5xx only: {text:?}");
     let first = &lines[0];
     assert_eq!(first["level"], "ERROR");
     assert_eq!(first["message"], "request failed");

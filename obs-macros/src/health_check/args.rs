@@ -53,30 +53,8 @@ impl CheckArgs {
                 let literal = string_value(input, &key, "\"2s\"")?;
                 self.timeout_nanos = Some(parse_timeout(&literal)?);
             }
-            "critical" => {
-                if input.peek(syn::Token![=]) {
-                    input.parse::<syn::Token![=]>()?;
-                    match input.parse::<syn::Expr>()? {
-                        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Bool(flag), .. }) => self.critical = flag.value,
-                        other => {
-                            return Err(syn::Error::new_spanned(
-                                other,
-                                "expected `true` or `false`, or the bare flag `critical`",
-                            ));
-                        }
-                    }
-                } else {
-                    self.critical = true;
-                }
-            }
-            "crate" => {
-                input.parse::<syn::Token![=]>().map_err(|_| {
-                    syn::Error::new(key.span(), "expected `crate = path`, e.g. crate = my_reexport::obs")
-                })?;
-                self.krate = Some(input.call(syn::Path::parse_mod_style).map_err(|error| {
-                    syn::Error::new(error.span(), "expected a path for `crate`, e.g. crate = my_reexport::obs")
-                })?);
-            }
+            "critical" => self.critical = crate::tokens::parse_flag(input, "critical")?,
+            "crate" => self.krate = Some(crate::tokens::parse_crate_path(input, &key)?),
             _ => {
                 return Err(syn::Error::new(key.span(), format!("unknown option `{name}`; expected one of {OPTIONS}")));
             }

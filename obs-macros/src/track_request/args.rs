@@ -136,33 +136,14 @@ impl RequestArgs {
                 })?;
                 self.buckets = Some(parse_buckets(input)?);
             }
-            "track_concurrency" => self.track_concurrency = parse_flag(input, "track_concurrency")?,
-            "log_errors" => self.log_errors = parse_flag(input, "log_errors")?,
-            "crate" => {
-                input.parse::<syn::Token![=]>().map_err(|_| {
-                    syn::Error::new(key.span(), "expected `crate = path`, e.g. crate = my_reexport::obs")
-                })?;
-                self.krate = Some(input.call(syn::Path::parse_mod_style).map_err(|error| {
-                    syn::Error::new(error.span(), "expected a path for `crate`, e.g. crate = my_reexport::obs")
-                })?);
-            }
+            "track_concurrency" => self.track_concurrency = crate::tokens::parse_flag(input, "track_concurrency")?,
+            "log_errors" => self.log_errors = crate::tokens::parse_flag(input, "log_errors")?,
+            "crate" => self.krate = Some(crate::tokens::parse_crate_path(input, &key)?),
             _ => {
                 return Err(syn::Error::new(key.span(), format!("unknown option `{name}`; expected one of {OPTIONS}")));
             }
         }
         input.parse::<syn::parse::Nothing>().map(|_| ())
-    }
-}
-
-/// A flag: bare (`true`), or `= true` / `= false`.
-fn parse_flag(input: ParseStream, name: &str) -> syn::Result<bool> {
-    if !input.peek(syn::Token![=]) {
-        return Ok(true);
-    }
-    input.parse::<syn::Token![=]>()?;
-    match input.parse::<syn::Expr>()? {
-        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Bool(flag), .. }) => Ok(flag.value),
-        other => Err(syn::Error::new_spanned(other, format!("expected `true` or `false`, or the bare flag `{name}`"))),
     }
 }
 
