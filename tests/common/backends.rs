@@ -27,6 +27,21 @@ const POSTGRES_LIB: &str = "/usr/lib/postgresql";
 /// was taken between finding it and the server binding it).
 const START_ATTEMPTS: usize = 3;
 
+/// Runs `spawn` on a free port until the server is ready; another port if it exits at once (its
+/// free port was taken meanwhile); panics with why after the last attempt.
+fn start_on_a_free_port(name: &str, mut spawn: impl FnMut(u16) -> Result<(), NotReady>) {
+    for attempt in 1..=START_ATTEMPTS {
+        let port = free_port();
+        match spawn(port) {
+            Ok(()) => return,
+            Err(NotReady::Exited(why)) if attempt < START_ATTEMPTS => {
+                eprintln!("backends: {name} exited at once on port {port} ({why}); another port");
+            }
+            Err(NotReady::Exited(why) | NotReady::TimedOut(why)) => panic!("{why}"),
+        }
+    }
+}
+
 const INSTALL_HINT: &str = "run `bash scripts/install-backends.sh` (as root, or with sudo)";
 
 /// A port nobody listened on a moment ago: bind 127.0.0.1:0, read the port, close the listener.
@@ -135,17 +150,11 @@ impl Redis {
     /// Panics when `redis-server` is not installed or does not become ready in ~10 s.
     pub fn start() -> Redis {
         let mut redis = Redis { child: None, port: 0, dir: fresh_temp_dir("redis") };
-        for attempt in 1..=START_ATTEMPTS {
-            redis.port = free_port();
-            match redis.spawn_and_wait() {
-                Ok(()) => return redis,
-                Err(NotReady::Exited(why)) if attempt < START_ATTEMPTS => {
-                    eprintln!("backends: redis-server exited at once on port {} ({why}); another port", redis.port);
-                }
-                Err(NotReady::Exited(why) | NotReady::TimedOut(why)) => panic!("{why}"),
-            }
-        }
-        unreachable!("the last attempt returns or panics")
+        start_on_a_free_port("redis-server", |port| {
+            redis.port = port;
+            redis.spawn_and_wait()
+        });
+        redis
     }
 
     pub fn port(&self) -> u16 {
@@ -286,17 +295,11 @@ impl Postgres {
         let mut postgres = Postgres { child: None, port: 0, dir: fresh_temp_dir("postgres"), bin, as_postgres_user };
         fs::create_dir(postgres.socket_dir()).expect("create the unix socket directory");
         postgres.initdb();
-        for attempt in 1..=START_ATTEMPTS {
-            postgres.port = free_port();
-            match postgres.spawn_and_wait() {
-                Ok(()) => return postgres,
-                Err(NotReady::Exited(why)) if attempt < START_ATTEMPTS => {
-                    eprintln!("backends: postgres exited at once on port {} ({why}); another port", postgres.port);
-                }
-                Err(NotReady::Exited(why) | NotReady::TimedOut(why)) => panic!("{why}"),
-            }
-        }
-        unreachable!("the last attempt returns or panics")
+        start_on_a_free_port("postgres", |port| {
+            postgres.port = port;
+            postgres.spawn_and_wait()
+        });
+        postgres
     }
 
     pub fn port(&self) -> u16 {
