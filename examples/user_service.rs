@@ -122,7 +122,11 @@ async fn log_request(request: axum::extract::Request, next: axum::middleware::Ne
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let started = std::time::Instant::now();
-    let response = next.run(request).await;
+    // The handler runs in the caller's trace: its own log lines (the login's) carry the trace id.
+    let response = match context {
+        Some(context) => context.scope(next.run(request)).await,
+        None => next.run(request).await,
+    };
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     // Attached only around the log call: the guard belongs to this thread, not to the future.
     let _context = context.map(SpanContext::attach);

@@ -211,6 +211,16 @@ fn the_demo_logs_each_request_and_login_as_json_with_the_password_redacted() {
     let attempt = demo.log_line(|line| line["message"] == "login attempt");
     assert_eq!(attempt["user_id"], "ada");
     assert_eq!(attempt["metadata"]["password"], "[REDACTED]");
+    assert_eq!(attempt["trace_id"], serde_json::Value::Null, "no traceparent, no trace");
+
+    // With a traceparent, the handler's own lines are in the caller's trace too.
+    let login = format!(
+        "POST /login HTTP/1.1\r\nHost: x\r\ntraceparent: {traceparent}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    assert_eq!(common::raw_request(demo.app, &login).expect("login").status, 200);
+    let traced = demo.log_line(|line| line["message"] == "login attempt");
+    assert_eq!(traced["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
     let success = demo.log_line(|line| line["message"] == "User login successful");
     assert_eq!(success["user_id"], 1);
 

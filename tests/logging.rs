@@ -301,3 +301,107 @@ fn bad_configuration_is_an_err_naming_the_setting() {
     let error = logging::layer(LoggingConfig::new("svc").output(Output::file(&missing))).expect_err("no dir");
     assert!(error.to_string().contains("obs-no-such-dir"), "{error}");
 }
+
+/// A random value: strings, numbers (floats too), booleans, nulls, nested objects.
+fn random_value(rng: &mut Rng, depth: u32) -> FieldValue<'static> {
+    match rng.next() % if depth > 2 { 6 } else { 8 } {
+        0 => FieldValue::String(rng.string()),
+        1 => FieldValue::I64(rng.next() as i64),
+        2 => FieldValue::F64(f64::from_bits(rng.next() >> 2) * if rng.next().is_multiple_of(2) { 1.0 } else { -1.0 }),
+        3 => FieldValue::F64(0.1 + (rng.next() % 1000) as f64 / 7.0),
+        4 => FieldValue::Bool(rng.next().is_multiple_of(2)),
+        5 => FieldValue::Null,
+        _ => {
+            let entries =
+                (0..rng.next() % 40).map(|index| (KEYS[index as usize % KEYS.len()], random_value(rng, depth + 1)));
+            FieldValue::Object(entries.collect())
+        }
+    }
+}
+
+const KEYS: &[&str] = &["a", "password", "nested \"key\"", "n", "message", "trace_id", "é\n"];
+
+#[test]
+fn any_fields_at_any_limit_give_valid_json() {
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    for limit in [512usize, 700, 1024, 4096] {
+        let logger = StructuredLogger::new("svc");
+        let events: Vec<(String, Vec<(&str, FieldValue<'static>)>)> = (0..300)
+            .map(|_| {
+                let fields = (0..rng.next() % 12)
+                    .map(|index| (KEYS[index as usize % KEYS.len()], random_value(&mut rng, 0)))
+                    .collect();
+                (rng.string().repeat((rng.next() % 20) as usize), fields)
+            })
+            .collect();
+        let (lines, written, dropped) = capture(LoggingConfig::new("svc").max_line_bytes(limit), || {
+            for (message, fields) in &events {
+                logger.info(message, fields);
+                tracing::info!(ratio = 0.30000000000000004, big = f64::MAX, nan = f64::NAN, "{message}");
+            }
+        });
+        assert_eq!((written, dropped), (600, 0), "limit {limit}");
+        for line in &lines {
+            parse(line);
+            assert!(line.len() <= limit + 96, "limit {limit}: a line of {} bytes", line.len());
+        }
+    }
+}
+
+#[test]
+fn a_field_given_twice_counts_once_and_the_last_wins() {
+    let logger = StructuredLogger::new("svc");
+    let (lines, ..) = capture(LoggingConfig::new("svc"), || {
+        logger.info("first", &[("message", "second".into()), ("user_id", 1.into()), ("user_id", 2.into())]);
+    });
+    let line = parse(&lines[0]);
+    assert_eq!(line["message"], "second");
+    assert_eq!(line["user_id"], 2);
+}
+
+#[test]
+fn an_explicit_trace_id_replaces_both_ids_of_the_context() {
+    let context =
+        SpanContext::from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").expect("valid");
+    let (lines, ..) = capture(LoggingConfig::new("svc"), || {
+        let _attached = context.attach();
+        tracing::info!(trace_id = "abc-123", "explicit");
+    });
+    let line = parse(&lines[0]);
+    assert_eq!(line["trace_id"], "abc-123");
+    assert_eq!(line["span_id"], Value::Null, "a span id of another trace would mislead");
+}
+
+/// A writer that panics on its first batch, then works.
+struct PanicsOnce(Captured, bool);
+
+impl Write for PanicsOnce {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if !self.1 {
+            self.1 = true;
+            panic!("the disk driver panicked");
+        }
+        self.0.write(bytes)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_writer_that_panics_costs_its_batch_not_the_logger() {
+    let output = Captured::default();
+    let config = LoggingConfig::new("svc").output(Output::Writer(Box::new(PanicsOnce(output.clone(), false))));
+    let (layer, guard) = logging::layer(config).expect("starts");
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        tracing::info!("lost with the panicking batch");
+        assert!(guard.flush(), "the writer thread survived");
+        tracing::info!("written after it");
+    });
+    let (written, dropped) = finish(guard);
+    assert_eq!((written, dropped), (1, 1));
+    let lines = output.lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(parse(&lines[0])["message"], "written after it");
+}

@@ -169,6 +169,44 @@ impl SpanContext {
     }
 }
 
+impl SpanContext {
+    /// `future` with this context attached whenever it runs (each poll, on whichever thread), so
+    /// that what it logs across `.await`s carries this context.
+    ///
+    /// ```
+    /// # use obs_runtime::context::SpanContext;
+    /// # let context = SpanContext::from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
+    /// # let _ =
+    /// context.scope(async move {
+    ///     assert_eq!(SpanContext::current(), Some(context));
+    /// });
+    /// ```
+    pub fn scope<F: std::future::Future>(self, future: F) -> WithContext<F> {
+        WithContext { future, context: self }
+    }
+}
+
+/// A future run with a context attached; see [`SpanContext::scope`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct WithContext<F> {
+    future: F,
+    context: SpanContext,
+}
+
+impl<F: std::future::Future> std::future::Future for WithContext<F> {
+    type Output = F::Output;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
+        let context = self.context;
+        let _attached = context.attach();
+        // SAFETY: `future` is never moved out of `self`, which is pinned: this is the usual
+        // structural pin projection (WithContext has no Drop and no Unpin impl of its own).
+        let future = unsafe { self.map_unchecked_mut(|this| &mut this.future) };
+        future.poll(cx)
+    }
+}
+
 fn decode_hex(text: &str, out: &mut [u8]) -> Option<()> {
     for (index, pair) in text.as_bytes().chunks(2).enumerate() {
         let pair = std::str::from_utf8(pair).ok()?;
@@ -218,6 +256,29 @@ mod tests {
         }
         // A later version may carry more fields.
         assert!(SpanContext::from_traceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00-x").is_some());
+    }
+
+    #[test]
+    fn a_scoped_future_has_its_context_at_every_poll() {
+        let context = SpanContext::from_traceparent("00-33333333333333333333333333333333-3333333333333333-01");
+        let context = context.expect("valid");
+        let mut polls = 0;
+        let mut future = std::pin::pin!(context.scope(std::future::poll_fn(|cx| {
+            assert_eq!(SpanContext::current(), Some(context));
+            polls += 1;
+            if polls < 3 {
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(polls)
+            }
+        })));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        while future.as_mut().poll(&mut cx).is_pending() {
+            // Between polls, the thread has no context.
+            assert_eq!(SpanContext::current(), None);
+        }
+        assert_eq!(SpanContext::current(), None);
     }
 
     #[test]

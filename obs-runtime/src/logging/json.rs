@@ -72,11 +72,18 @@ impl<'a> Json<'a> {
         self.out.extend_from_slice(format_int(&mut buffer, value, false));
     }
 
-    /// A number; JSON has no NaN or infinities, which are written as strings.
+    /// A number, always whole (a cut number would not be JSON); JSON has no NaN or infinities,
+    /// which are written as strings.
     pub(crate) fn f64(&mut self, value: f64) {
         if value.is_finite() {
-            let mut writer = Escaper { json: self, full: false };
-            let _ = fmt::Write::write_fmt(&mut writer, format_args!("{value:?}"));
+            struct Bytes<'v>(&'v mut Vec<u8>);
+            impl fmt::Write for Bytes<'_> {
+                fn write_str(&mut self, text: &str) -> fmt::Result {
+                    self.0.extend_from_slice(text.as_bytes());
+                    Ok(())
+                }
+            }
+            let _ = fmt::Write::write_fmt(&mut Bytes(self.out), format_args!("{value:?}"));
         } else {
             self.string(if value.is_nan() {
                 "NaN"

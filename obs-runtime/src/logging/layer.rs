@@ -66,8 +66,9 @@ thread_local! {
     static PARTS: RefCell<Parts> = RefCell::new(Parts::default());
 }
 
-/// Room the fixed parts of a line take: keys, timestamp, level, ids.
-const OVERHEAD: usize = 200;
+/// Room the fixed parts of a line take besides the service name: keys, timestamp, level, ids
+/// from the context, `null`s, the truncation flag, braces and newline (about 230 bytes).
+const OVERHEAD: usize = 240;
 
 /// Where a field's value goes.
 enum Slot {
@@ -94,7 +95,13 @@ fn slot_of(name: &str) -> Slot {
 struct Fields<'p> {
     parts: &'p mut Parts,
     redactor: &'p Redactor,
+    /// The line's limit less its fixed parts.
     limit: usize,
+}
+
+/// What the values of a line may take: `max_line_bytes` less the fixed parts.
+fn values_limit(pipeline: &Pipeline, service_json: &[u8]) -> usize {
+    pipeline.max_line_bytes.saturating_sub(OVERHEAD + service_json.len())
 }
 
 /// One value, in the forms `tracing` gives them.
@@ -113,7 +120,7 @@ impl Fields<'_> {
     fn write(&mut self, name: &str, value: Value<'_>) {
         let slot = slot_of(name);
         let parts = &mut *self.parts;
-        let budget = self.limit.saturating_sub(parts.used + OVERHEAD);
+        let budget = self.limit.saturating_sub(parts.used);
         // A key, its quotes and comma take room too.
         if budget < name.len() + 24 {
             parts.truncated = true;
@@ -127,11 +134,12 @@ impl Fields<'_> {
             Slot::RequestId => &mut parts.request_id,
             Slot::Metadata => &mut parts.metadata,
         };
-        let start = buffer.len();
         if !matches!(slot, Slot::Metadata) {
-            // A field given twice: the last one wins.
+            // A field given twice: the last one wins, and the first no longer counts.
+            parts.used -= buffer.len();
             buffer.clear();
         }
+        let start = buffer.len();
         let mut json = Json::new(buffer, start + budget);
         if matches!(slot, Slot::Metadata) {
             json.string(name);
@@ -160,8 +168,8 @@ fn write_value(json: &mut Json<'_>, redactor: &Redactor, value: Value<'_>) {
         },
         Value::Fmt(arguments) => {
             if redactor.mask_values {
-                // Masking needs the whole text; only when asked for.
-                let text = arguments.to_string();
+                // Masking needs the text; only when asked for, and never more than the line's room.
+                let text = capped(arguments, json.room());
                 match redactor.mask(&text) {
                     Some(masked) => json.string(&masked),
                     None => json.string(&text),
@@ -213,6 +221,32 @@ impl Visit for Fields<'_> {
     }
 }
 
+/// `arguments` formatted, stopping at `cap` bytes (at a character boundary).
+fn capped(arguments: fmt::Arguments<'_>, cap: usize) -> String {
+    struct Capped {
+        text: String,
+        cap: usize,
+    }
+    impl fmt::Write for Capped {
+        fn write_str(&mut self, piece: &str) -> fmt::Result {
+            let room = self.cap.saturating_sub(self.text.len());
+            if piece.len() <= room {
+                self.text.push_str(piece);
+                return Ok(());
+            }
+            let mut cut = room;
+            while !piece.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            self.text.push_str(&piece[..cut]);
+            Err(fmt::Error)
+        }
+    }
+    let mut capped = Capped { text: String::new(), cap };
+    let _ = fmt::write(&mut capped, arguments);
+    capped.text
+}
+
 fn level_str(level: Level) -> &'static str {
     match level {
         Level::ERROR => "ERROR",
@@ -238,8 +272,9 @@ fn assemble(parts: &mut Parts, service_json: &[u8], level: Level) {
     } else {
         line.extend_from_slice(message);
     }
-    // The current context, unless the event names its own ids.
-    let context = SpanContext::current();
+    // The current context, unless the event names its own trace: then its ids only (a span id
+    // of another trace would mislead).
+    let context = if trace_id.is_empty() { SpanContext::current() } else { None };
     for (key, explicit, from_context) in [
         (&b",\"trace_id\":"[..], &*trace_id, context.map(|context| Hex::Trace(context.trace_id().to_bytes()))),
         (&b",\"span_id\":"[..], &*span_id, context.map(|context| Hex::Span(context.span_id().to_bytes()))),
@@ -313,7 +348,8 @@ impl<S: Subscriber> tracing_subscriber::Layer<S> for JsonLayer {
             return;
         }
         with_parts(|parts| {
-            let mut fields = Fields { parts, redactor: &pipeline.redactor, limit: pipeline.max_line_bytes };
+            let limit = values_limit(pipeline, &pipeline.service_json);
+            let mut fields = Fields { parts, redactor: &pipeline.redactor, limit };
             event.record(&mut fields);
             assemble(parts, &pipeline.service_json, *event.metadata().level());
             pipeline.sink.push(&parts.line);
@@ -379,7 +415,8 @@ fn structured_parts(
     message: &str,
     fields: &[(&str, FieldValue<'_>)],
 ) {
-    let mut writer = Fields { parts, redactor: &pipeline.redactor, limit: pipeline.max_line_bytes };
+    let limit = values_limit(pipeline, service_json);
+    let mut writer = Fields { parts, redactor: &pipeline.redactor, limit };
     writer.write("message", Value::Str(message));
     for (name, value) in fields {
         match value {
@@ -403,10 +440,14 @@ fn scalar<'v>(value: &'v FieldValue<'_>) -> Value<'v> {
 }
 
 impl Fields<'_> {
-    /// A nested object, its keys redacted like top-level ones.
+    /// A nested object, its keys redacted like top-level ones, within the line's budget.
     fn write_object(&mut self, name: &str, entries: &[(&str, FieldValue<'_>)]) {
         let parts = &mut *self.parts;
-        let budget = self.limit.saturating_sub(parts.used + OVERHEAD);
+        let budget = self.limit.saturating_sub(parts.used);
+        if budget < name.len() + 24 {
+            parts.truncated = true;
+            return;
+        }
         // The reserved names are scalars; an object always goes to metadata under its name.
         let buffer = &mut parts.metadata;
         let start = buffer.len();
@@ -428,6 +469,12 @@ impl Fields<'_> {
 fn write_object_value(json: &mut Json<'_>, redactor: &Redactor, entries: &[(&str, FieldValue<'_>)]) {
     json.raw("{");
     for (index, (key, value)) in entries.iter().enumerate() {
+        // Room for this entry's key and a short value, and the closing braces of every level:
+        // past it the object is closed here and the line marked truncated.
+        if json.room() < key.len() + 64 {
+            json.truncated = true;
+            break;
+        }
         if index > 0 {
             json.raw(",");
         }

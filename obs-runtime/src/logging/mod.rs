@@ -35,8 +35,9 @@
 //!   from fields of those names); `null` when there is none.
 //! - `metadata` holds every other field with its JSON type: numbers stay numbers, booleans
 //!   booleans, `Debug` and `Display` values become strings.
-//! - Fields named like secrets ([`DEFAULT_REDACTED_FIELDS`], configurable; a dotted name by its
-//!   last part) are written as `"[REDACTED]"`; [`LoggingConfig::mask_values`] also masks bearer
+//! - Fields named like secrets ([`DEFAULT_REDACTED_FIELDS`], configurable), or ending in one
+//!   after `_`, `-` or `.` (`access_token`, `x-api-key`, `user.password`), are written as
+//!   `"[REDACTED]"`; [`LoggingConfig::mask_values`] also masks bearer
 //!   tokens and card numbers inside values.
 //! - A line longer than [`LoggingConfig::max_line_bytes`] is cut, value by value, with
 //!   `...[truncated]` and `"truncated":true`, and is still valid JSON.
@@ -175,13 +176,13 @@ impl LoggingConfig {
     }
 
     /// The buffer between the application and the writer, in bytes (default 1 MiB; at least
-    /// 1 KiB). Lines that do not fit are dropped and counted.
+    /// 1 KiB, and twice the longest line). Lines that do not fit are dropped and counted.
     pub fn buffer_bytes(mut self, bytes: usize) -> LoggingConfig {
         self.buffer_bytes = bytes;
         self
     }
 
-    /// The longest line, in bytes (default 16 KiB; from 256 bytes to the buffer's size).
+    /// The longest line, in bytes (default 16 KiB; from 512 bytes to half the buffer's size).
     pub fn max_line_bytes(mut self, bytes: usize) -> LoggingConfig {
         self.max_line_bytes = bytes;
         self
@@ -215,10 +216,11 @@ impl LoggingConfig {
         if self.buffer_bytes < 1024 {
             return invalid("buffer_bytes", format!("{} is less than 1024", self.buffer_bytes));
         }
-        if self.max_line_bytes < 256 || self.max_line_bytes > self.buffer_bytes {
+        // A whole line must always fit in an empty buffer, with room to spare.
+        if self.max_line_bytes < 512 || self.max_line_bytes > self.buffer_bytes / 2 {
             return invalid(
                 "max_line_bytes",
-                format!("{} is not from 256 to buffer_bytes ({})", self.max_line_bytes, self.buffer_bytes),
+                format!("{} is not from 512 to half of buffer_bytes ({})", self.max_line_bytes, self.buffer_bytes),
             );
         }
         Ok(())

@@ -34,6 +34,18 @@ fn normalized_eq(name: &str, normalized: &str) -> bool {
         })
 }
 
+/// `name` is `secret`, or ends with a separator and `secret` (both compared normalized).
+fn ends_with_secret(name: &str, secret: &str) -> bool {
+    if name.len() < secret.len() {
+        return false;
+    }
+    let split = name.len() - secret.len();
+    if !name.is_char_boundary(split) || !normalized_eq(&name[split..], secret) {
+        return false;
+    }
+    split == 0 || matches!(name.as_bytes()[split - 1], b'_' | b'-' | b'.')
+}
+
 fn normalize(name: &str) -> String {
     name.bytes().map(|b| if b == b'-' { '_' } else { char::from(b.to_ascii_lowercase()) }).collect()
 }
@@ -43,11 +55,11 @@ impl Redactor {
         Redactor { names: names.iter().map(|name| normalize(name)).collect(), mask_values }
     }
 
-    /// Whether a field of this name is redacted. A dotted name (`user.password`) is judged by its
-    /// last part, so nested keys are redacted too. No allocation.
+    /// Whether a field of this name is redacted: the name is a secret's, or ends in one after a
+    /// `_`, `-` or `.` (`access_token`, `db_password`, `x-api-key`, `user.password`). No
+    /// allocation.
     pub(crate) fn is_secret(&self, name: &str) -> bool {
-        let last = name.rsplit('.').next().unwrap_or(name);
-        self.names.iter().any(|secret| normalized_eq(last, secret) || normalized_eq(name, secret))
+        self.names.iter().any(|secret| ends_with_secret(name, secret))
     }
 
     /// `value` with bearer tokens and card numbers masked, when masking is on and there is
@@ -164,10 +176,24 @@ mod tests {
     #[test]
     fn names() {
         let redactor = redactor(false);
-        for secret in ["password", "PASSWORD", "Set-Cookie", "set_cookie", "user.password", "api_key", "apiKey"] {
+        for secret in [
+            "password",
+            "PASSWORD",
+            "Set-Cookie",
+            "set_cookie",
+            "user.password",
+            "api_key",
+            "apiKey",
+            "access_token",
+            "refresh_token",
+            "client_secret",
+            "db_password",
+            "x-api-key",
+            "auth_token",
+        ] {
             assert!(redactor.is_secret(secret), "{secret}");
         }
-        for plain in ["user_id", "password_hint_shown", "tokens_used", "passwords.count"] {
+        for plain in ["user_id", "password_hint_shown", "tokens_used", "passwords.count", "mytoken", "ssn_verified"] {
             assert!(!redactor.is_secret(plain), "{plain}");
         }
     }

@@ -133,13 +133,24 @@ impl Sink {
             let lines = std::mem::take(&mut state.pending_lines);
             state.taken += 1;
             drop(state);
-            match output.write_batch(&spare) {
-                Ok(()) => {
+            // A writer that fails or panics costs its batch, never the writer thread.
+            let mut progress = 0;
+            let written =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| output.write_batch(&spare, &mut progress)));
+            match written {
+                Ok(Ok(())) => {
                     self.stats.written.fetch_add(lines, Ordering::Relaxed);
                 }
-                Err(_) => {
+                Ok(Err(_)) | Err(_) => {
                     self.stats.dropped_write_error.fetch_add(lines, Ordering::Relaxed);
                     super::self_metrics::dropped("write_error", lines);
+                    // Part of a line may be out: end it, so the next batch starts on a line of
+                    // its own.
+                    if progress > 0 && spare.get(progress - 1) != Some(&b'\n') {
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            output.write_batch(b"\n", &mut 0)
+                        }));
+                    }
                 }
             }
             spare.clear();
@@ -170,19 +181,20 @@ impl Writer {
         })
     }
 
-    fn write_batch(&mut self, batch: &[u8]) -> io::Result<()> {
+    /// Writes `batch`; `progress` counts the bytes out so far, also when it fails part way.
+    fn write_batch(&mut self, batch: &[u8], progress: &mut usize) -> io::Result<()> {
         match self {
             Writer::Stdout => {
                 let mut stdout = io::stdout().lock();
-                stdout.write_all(batch)?;
+                write_tracked(&mut stdout, batch, progress)?;
                 stdout.flush()
             }
-            Writer::Stderr => io::stderr().lock().write_all(batch),
+            Writer::Stderr => write_tracked(&mut io::stderr().lock(), batch, progress),
             Writer::Custom(writer) => {
-                writer.write_all(batch)?;
+                write_tracked(writer, batch, progress)?;
                 writer.flush()
             }
-            Writer::File(file) => file.write_batch(batch),
+            Writer::File(file) => file.write_batch(batch, progress),
         }
     }
 
@@ -194,6 +206,23 @@ impl Writer {
             Writer::File(file) => file.file.flush(),
         }
     }
+}
+
+/// `write_all`, counting what went out in `progress`.
+fn write_tracked(writer: &mut dyn Write, bytes: &[u8], progress: &mut usize) -> io::Result<()> {
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        match writer.write(rest) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(count) => {
+                *progress += count;
+                rest = &rest[count..];
+            }
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
 }
 
 /// A log file rotated by size (`path` -> `path.1` -> `path.2` ..) or by time (`path` ->
@@ -227,7 +256,7 @@ impl RotatingFile {
         Ok(RotatingFile { path, rotation, keep, file, size, period })
     }
 
-    fn write_batch(&mut self, batch: &[u8]) -> io::Result<()> {
+    fn write_batch(&mut self, batch: &[u8], progress: &mut usize) -> io::Result<()> {
         match self.rotation {
             Rotation::Size(limit) => {
                 // Line by line, so that each file stays within the limit however the lines were
@@ -248,12 +277,15 @@ impl RotatingFile {
                         }
                     }
                     let take = if take == 0 { rest.len() } else { take };
-                    if self.size > 0 && self.size + take as u64 > limit {
-                        self.rotate_by_size()?;
+                    // If rotating fails (a full disk, a read-only directory), keep appending to
+                    // the current file rather than losing every later line.
+                    if self.size > 0 && self.size + take as u64 > limit && self.rotate_by_size().is_ok() {
                         continue;
                     }
-                    self.file.write_all(&rest[..take])?;
-                    self.size += take as u64;
+                    let before = *progress;
+                    let written = write_tracked(&mut self.file, &rest[..take], progress);
+                    self.size += (*progress - before) as u64;
+                    written?;
                     rest = &rest[take..];
                 }
                 return Ok(());
@@ -261,15 +293,17 @@ impl RotatingFile {
             Rotation::Hourly | Rotation::Daily => {
                 let now = period_of(self.rotation, SystemTime::now());
                 if now != self.period && self.size > 0 {
-                    self.rotate_by_time()?;
+                    // As above: a failed rotation keeps the current file.
+                    let _ = self.rotate_by_time();
                 }
                 self.period = now;
             }
             _ => {}
         }
-        self.file.write_all(batch)?;
-        self.size += batch.len() as u64;
-        Ok(())
+        let before = *progress;
+        let written = write_tracked(&mut self.file, batch, progress);
+        self.size += (*progress - before) as u64;
+        written
     }
 
     fn numbered(&self, index: usize) -> PathBuf {
@@ -369,7 +403,7 @@ mod tests {
         let path = dir.join("app.log");
         let mut file = RotatingFile::open(path.clone(), Rotation::Size(10), 2).expect("opens");
         // One batch of four lines, as the writer may get them: still one line per file.
-        file.write_batch(b"aaaaaaaa\nbbbbbbbb\ncccccccc\ndddddddd\n").expect("writes");
+        file.write_batch(b"aaaaaaaa\nbbbbbbbb\ncccccccc\ndddddddd\n", &mut 0).expect("writes");
         let read = |path: PathBuf| std::fs::read_to_string(path).unwrap_or_default();
         assert_eq!(read(path.clone()), "dddddddd\n");
         assert_eq!(read(dir.join("app.log.1")), "cccccccc\n");
