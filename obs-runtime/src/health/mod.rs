@@ -181,6 +181,8 @@ pub struct HealthCheck {
     timeout: Duration,
     critical: bool,
     runner: Runner,
+    /// A run of this check has not ended (a blocking one past its timeout cannot be stopped).
+    in_flight: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl fmt::Debug for HealthCheck {
@@ -195,8 +197,10 @@ impl fmt::Debug for HealthCheck {
 }
 
 impl HealthCheck {
-    /// An async check: `check` is called for each run and its future awaited (on a tokio
-    /// runtime, so it may use tokio's I/O). Critical, with a timeout of 5 s, until changed.
+    /// An async check: `check` is called for each run and its future awaited on obs's health
+    /// runtime (tokio, multi-threaded, so it may use tokio's I/O, and a check that blocks its
+    /// thread stalls neither the others' timeouts nor the embedded server). Critical, with a
+    /// timeout of 5 s, until changed.
     pub fn new<F, Fut, O>(name: impl Into<String>, check: F) -> HealthCheck
     where
         F: Fn() -> Fut + Send + Sync + 'static,
@@ -207,19 +211,20 @@ impl HealthCheck {
             let future = check();
             Box::pin(async move { future.await.into_check_outcome() }) as BoxFuture
         }));
-        HealthCheck { name: name.into(), timeout: DEFAULT_TIMEOUT, critical: true, runner }
+        HealthCheck { name: name.into(), timeout: DEFAULT_TIMEOUT, critical: true, runner, in_flight: Arc::default() }
     }
 
     /// A blocking check (a synchronous client, a file system probe): it runs on tokio's blocking
     /// pool, never on the thread that serves `/health`. A blocking call cannot be interrupted:
-    /// past its timeout it is reported unhealthy and left to finish on its own.
+    /// past its timeout it is reported unhealthy and left to finish on its own, and until it does
+    /// no second copy is started (later runs report it unhealthy, still running).
     pub fn blocking<F, O>(name: impl Into<String>, check: F) -> HealthCheck
     where
         F: Fn() -> O + Send + Sync + 'static,
         O: IntoCheckOutcome,
     {
         let runner = Runner::Blocking(Arc::new(move || check().into_check_outcome()));
-        HealthCheck { name: name.into(), timeout: DEFAULT_TIMEOUT, critical: true, runner }
+        HealthCheck { name: name.into(), timeout: DEFAULT_TIMEOUT, critical: true, runner, in_flight: Arc::default() }
     }
 
     /// How long a run may take before it is reported unhealthy (default 5 s; must not be zero).
@@ -323,12 +328,6 @@ impl HealthReport {
         object.insert("duration_ms".into(), millis(self.duration));
         object.insert("checks".into(), Value::Object(checks));
         Value::Object(object)
-    }
-
-    /// The checks named in `names` only, aggregated anew.
-    pub(crate) fn subset(&self, keep: impl Fn(&CheckResult) -> bool) -> HealthReport {
-        let checks: Vec<CheckResult> = self.checks.iter().filter(|check| keep(check)).cloned().collect();
-        HealthReport { status: HealthReport::aggregate(&checks), checks, ..self.clone() }
     }
 }
 

@@ -1,11 +1,13 @@
-//! Running the checks: all at once, each under its own deadline, one run shared by every caller
-//! that asks while it is in progress or while its result is fresh.
+//! Running the checks: all at once on obs's own health runtime, each under its own deadline
+//! inside its task, one run shared by every caller that asks while it is in progress or while its
+//! result is fresh. A run belongs to no caller: a caller that goes away (a probe that timed out)
+//! does not cancel it, and its result still fills the cache.
 
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::task::JoinHandle;
-use tokio::time::timeout_at;
+use tokio::sync::watch;
 
 use super::{CheckOutcome, CheckResult, HealthCheck, HealthError, HealthReport, HealthStatus, Runner};
 
@@ -13,7 +15,7 @@ use super::{CheckOutcome, CheckResult, HealthCheck, HealthError, HealthReport, H
 ///
 /// Cheap to clone (clones share the checks and the cache). Give it to
 /// [`ObsBuilder::health`](crate::ObsBuilder::health) to serve it, or call [`report`](Self::report)
-/// from your own server.
+/// from your own server (from any executor).
 #[derive(Debug, Clone)]
 pub struct HealthChecker {
     inner: Arc<Inner>,
@@ -25,9 +27,27 @@ struct Inner {
     readiness: RwLock<Option<Vec<String>>>,
     cache_ttl: Duration,
     slow_fraction: f64,
-    /// The last run, and when it finished. Held while a run is in progress, so callers that
-    /// arrive meanwhile wait for it instead of starting their own.
-    last: tokio::sync::Mutex<Option<(Instant, Arc<HealthReport>)>>,
+    /// Every check, for `/health`.
+    all: Flight,
+    /// The readiness checks only, for `/health/ready`: a slow non-critical check cannot make a
+    /// readiness probe wait.
+    ready: Flight,
+}
+
+/// One cached, shared run.
+#[derive(Debug, Default)]
+struct Flight {
+    state: Mutex<FlightState>,
+}
+
+#[derive(Debug, Default)]
+struct FlightState {
+    /// The last result and when it finished.
+    last: Option<(Instant, Arc<HealthReport>)>,
+    /// The run in progress: its result arrives here.
+    running: Option<watch::Receiver<Option<Arc<HealthReport>>>>,
+    /// Bumped by registrations: a run started before a change does not fill the cache.
+    generation: u64,
 }
 
 /// How long a result is served from cache by default.
@@ -54,14 +74,15 @@ impl HealthChecker {
                 readiness: RwLock::new(None),
                 cache_ttl,
                 slow_fraction,
-                last: tokio::sync::Mutex::new(None),
+                all: Flight::default(),
+                ready: Flight::default(),
             }),
         }
     }
 
     /// A checker whose results are served from cache for `ttl` after a run finishes (zero: only
-    /// callers that were waiting for a run share it), so a storm of probes does not hammer the
-    /// dependencies. Call before registering checks.
+    /// callers that arrive while a run is in progress share it), so a storm of probes does not
+    /// hammer the dependencies. Call before registering checks and before cloning.
     pub fn cache_ttl(self, ttl: Duration) -> HealthChecker {
         let checker = HealthChecker::with_settings(ttl, self.inner.slow_fraction);
         checker.copy_checks_from(&self);
@@ -69,7 +90,7 @@ impl HealthChecker {
     }
 
     /// A checker that flags a check `slow` when it takes more than `fraction` of its timeout
-    /// (default 0.5). `fraction` must be in `(0, 1]`.
+    /// (default 0.5). `fraction` must be in `(0, 1]`. Call before cloning.
     pub fn slow_fraction(self, fraction: f64) -> Result<HealthChecker, HealthError> {
         if !(fraction > 0.0 && fraction <= 1.0) {
             return Err(HealthError::Invalid {
@@ -108,8 +129,8 @@ impl HealthChecker {
         Ok(())
     }
 
-    /// The checks `/health/ready` runs, instead of the critical ones. Every name must be
-    /// registered already; an unknown one is an `Err` naming it.
+    /// The checks `/health/ready` runs, instead of the critical ones; each counts as critical
+    /// there. Every name must be registered already; an unknown one is an `Err` naming it.
     pub fn set_readiness(&self, names: &[&str]) -> Result<(), HealthError> {
         let checks = self.inner.checks.read().unwrap_or_else(PoisonError::into_inner);
         if let Some(unknown) = names.iter().find(|name| !checks.iter().any(|check| check.name == **name)) {
@@ -118,6 +139,7 @@ impl HealthChecker {
         drop(checks);
         *self.inner.readiness.write().unwrap_or_else(PoisonError::into_inner) =
             Some(names.iter().map(|name| (*name).to_owned()).collect());
+        self.invalidate();
         Ok(())
     }
 
@@ -127,102 +149,168 @@ impl HealthChecker {
     }
 
     fn invalidate(&self) {
-        if let Ok(mut last) = self.inner.last.try_lock() {
-            *last = None;
+        for flight in [&self.inner.all, &self.inner.ready] {
+            let mut state = flight.state.lock().unwrap_or_else(PoisonError::into_inner);
+            state.last = None;
+            state.running = None;
+            state.generation += 1;
         }
     }
 
-    /// Runs every check (or returns the cached run), concurrently, each under its own timeout.
-    ///
-    /// Runs on the current tokio runtime when there is one (any flavour), else on a thread of its
-    /// own: it can be awaited from any executor.
+    /// Runs every check (or returns the cached or running run), concurrently, each under its own
+    /// timeout. Can be awaited from any executor: the checks run on obs's health runtime.
     pub async fn report(&self) -> Arc<HealthReport> {
-        let asked = Instant::now();
-        let mut last = self.inner.last.lock().await;
-        if let Some((finished, report)) = last.as_ref() {
-            // Fresh, or finished while this caller was waiting for it.
-            if *finished >= asked || finished.elapsed() < self.inner.cache_ttl {
-                return report.clone();
-            }
-        }
         let checks = self.inner.checks.read().unwrap_or_else(PoisonError::into_inner).clone();
-        let report = Arc::new(run_on_some_runtime(checks, self.inner.slow_fraction).await);
-        *last = Some((Instant::now(), report.clone()));
-        report
+        self.run_shared(&self.inner.all, checks).await
     }
 
-    /// The readiness report: the [readiness group](Self::set_readiness) if set, else the
-    /// critical checks, from the same (cached) run as [`report`](Self::report).
+    /// The readiness report: the [readiness group](Self::set_readiness) if set (each member
+    /// counting as critical), else the critical checks. Only those run: a slow non-critical check
+    /// does not hold it up. No readiness checks at all is ready.
     pub async fn readiness(&self) -> HealthReport {
-        let report = self.report().await;
         let group = self.inner.readiness.read().unwrap_or_else(PoisonError::into_inner).clone();
-        match group {
-            Some(names) => report.subset(|check| names.contains(&check.name)),
-            None => report.subset(|check| check.critical),
-        }
-    }
-}
-
-async fn run_on_some_runtime(checks: Vec<HealthCheck>, slow_fraction: f64) -> HealthReport {
-    if tokio::runtime::Handle::try_current().is_ok() {
-        return run_all(checks, slow_fraction).await;
-    }
-    let (send, receive) = tokio::sync::oneshot::channel();
-    let names: Vec<String> = checks.iter().map(|check| check.name.clone()).collect();
-    let spawned = std::thread::Builder::new().name("obs-health".into()).spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
-        if let Ok(runtime) = runtime {
-            let _ = send.send(runtime.block_on(run_all(checks, slow_fraction)));
-        }
-    });
-    match (spawned, receive.await) {
-        (Ok(_), Ok(report)) => report,
-        _ => {
-            // No thread or no runtime could be had: every check is unhealthy for that reason.
-            let checks: Vec<CheckResult> = names
-                .into_iter()
-                .map(|name| failed(name, true, Duration::ZERO, "no runtime to run the check on".into(), false))
-                .collect();
-            HealthReport {
-                status: HealthReport::aggregate(&checks),
-                checks,
+        let checks: Vec<HealthCheck> = self
+            .inner
+            .checks
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|check| match &group {
+                Some(names) => names.contains(&check.name),
+                None => check.critical,
+            })
+            .cloned()
+            .map(|check| check.critical(true))
+            .collect();
+        if checks.is_empty() {
+            return HealthReport {
+                status: HealthStatus::Healthy,
+                checks: Vec::new(),
                 checked_at: SystemTime::now(),
                 duration: Duration::ZERO,
+            };
+        }
+        (*self.run_shared(&self.inner.ready, checks).await).clone()
+    }
+
+    async fn run_shared(&self, flight: &Flight, checks: Vec<HealthCheck>) -> Arc<HealthReport> {
+        let mut receiver = {
+            let mut state = flight.state.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some((finished, report)) = &state.last
+                && finished.elapsed() < self.inner.cache_ttl
+            {
+                return report.clone();
+            }
+            match &state.running {
+                Some(running) => running.clone(),
+                None => {
+                    let (sender, receiver) = watch::channel(None);
+                    state.running = Some(receiver.clone());
+                    let generation = state.generation;
+                    let inner = self.inner.clone();
+                    let is_ready = std::ptr::eq(flight, &self.inner.ready);
+                    let slow_fraction = self.inner.slow_fraction;
+                    spawn_run(async move {
+                        let report = Arc::new(run_all(checks, slow_fraction).await);
+                        let flight = if is_ready { &inner.ready } else { &inner.all };
+                        let mut state = flight.state.lock().unwrap_or_else(PoisonError::into_inner);
+                        if state.generation == generation {
+                            state.last = Some((Instant::now(), report.clone()));
+                            state.running = None;
+                        }
+                        drop(state);
+                        let _ = sender.send(Some(report));
+                    });
+                    receiver
+                }
+            }
+        };
+        loop {
+            if let Some(report) = receiver.borrow_and_update().clone() {
+                return report;
+            }
+            if receiver.changed().await.is_err() {
+                // The run ended without a result (its runtime went away): say so, and let the
+                // next caller start another.
+                let mut state = flight.state.lock().unwrap_or_else(PoisonError::into_inner);
+                state.running = None;
+                return Arc::new(no_runtime(&self.names()));
             }
         }
     }
 }
 
-/// Starts every check at once, then collects each by its own deadline: the run takes about the
-/// longest timeout, whatever the others do.
+/// obs's runtime for health checks: two worker threads of their own, so that checks never run
+/// on the embedded server's thread or the application's executor, and a check that blocks its
+/// thread does not stop the timers of the others.
+fn runtime() -> Option<&'static tokio::runtime::Runtime> {
+    static RUNTIME: OnceLock<Option<tokio::runtime::Runtime>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("obs-health")
+                .enable_all()
+                .build()
+                .ok()
+        })
+        .as_ref()
+}
+
+fn spawn_run(run: impl std::future::Future<Output = ()> + Send + 'static) {
+    if let Some(runtime) = runtime() {
+        runtime.spawn(run);
+    }
+    // Else the sender is dropped unsent: callers get the "no runtime" report.
+}
+
+fn no_runtime(names: &[String]) -> HealthReport {
+    let checks: Vec<CheckResult> = names
+        .iter()
+        .map(|name| failed(name.clone(), true, Duration::ZERO, "no runtime to run the check on".into(), false))
+        .collect();
+    HealthReport {
+        status: HealthReport::aggregate(&checks),
+        checks,
+        checked_at: SystemTime::now(),
+        duration: Duration::ZERO,
+    }
+}
+
+/// Clears a check's in-flight flag when its run ends, however it ends (finished, aborted, or
+/// panicked).
+struct InFlight(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// What a check's task reports: its outcome (or why it has none) and how long it took.
+enum Ran {
+    Done(CheckOutcome, Duration),
+    TimedOut(Duration),
+    Panicked(String, Duration),
+    StillRunning,
+}
+
+/// Starts every check at once, each timed and bounded inside its own task: the run takes about
+/// the longest timeout, and each check's time is its own, whatever the order.
 async fn run_all(checks: Vec<HealthCheck>, slow_fraction: f64) -> HealthReport {
     let checked_at = SystemTime::now();
     let started = Instant::now();
-    let running: Vec<(HealthCheck, Instant, JoinHandle<CheckOutcome>)> = checks
-        .into_iter()
-        .map(|check| {
-            let handle = match &check.runner {
-                Runner::Async(run) => {
-                    let run = run.clone();
-                    // Called inside the task, so a check that panics before its first await is
-                    // caught like any other panic.
-                    tokio::spawn(async move { run().await })
-                }
-                Runner::Blocking(run) => {
-                    let run = run.clone();
-                    tokio::task::spawn_blocking(move || run())
-                }
-            };
-            (check, Instant::now(), handle)
-        })
-        .collect();
-    let mut results = Vec::with_capacity(running.len());
-    for (check, start, mut handle) in running {
-        let deadline = tokio::time::Instant::from_std(start + check.timeout);
-        let joined = timeout_at(deadline, &mut handle).await;
-        let elapsed = start.elapsed();
-        let result = match joined {
-            Ok(Ok(outcome)) => CheckResult {
+    let tasks: Vec<(HealthCheck, tokio::task::JoinHandle<Ran>)> =
+        checks.into_iter().map(|check| (check.clone(), tokio::spawn(run_one(check)))).collect();
+    let mut results = Vec::with_capacity(tasks.len());
+    for (check, task) in tasks {
+        let ran = match task.await {
+            Ok(ran) => ran,
+            Err(error) if error.is_panic() => Ran::Panicked(panic_message(error.into_panic()), Duration::ZERO),
+            Err(_) => Ran::StillRunning,
+        };
+        let result = match ran {
+            Ran::Done(outcome, elapsed) => CheckResult {
                 name: check.name,
                 status: outcome.status,
                 response_time: elapsed,
@@ -232,25 +320,69 @@ async fn run_all(checks: Vec<HealthCheck>, slow_fraction: f64) -> HealthReport {
                 slow: elapsed.as_secs_f64() > check.timeout.as_secs_f64() * slow_fraction,
                 timed_out: false,
             },
-            Ok(Err(error)) => {
-                let message = if error.is_panic() {
-                    format!("the check panicked: {}", panic_message(error.into_panic()))
-                } else {
-                    "the check was cancelled".to_owned()
-                };
-                failed(check.name, check.critical, elapsed, message, false)
+            Ran::TimedOut(elapsed) => {
+                failed(check.name, check.critical, elapsed, format!("timed out after {:?}", check.timeout), true)
             }
-            Err(_) => {
-                handle.abort();
-                let message = format!("timed out after {:?}", check.timeout);
-                failed(check.name, check.critical, elapsed, message, true)
+            Ran::Panicked(message, elapsed) => {
+                failed(check.name, check.critical, elapsed, format!("the check panicked: {message}"), false)
             }
+            Ran::StillRunning => failed(
+                check.name,
+                check.critical,
+                Duration::ZERO,
+                "the previous run of this check is still running (past its timeout)".to_owned(),
+                true,
+            ),
         };
         #[cfg(feature = "metrics")]
         gauges::set(&result);
         results.push(result);
     }
     HealthReport { status: HealthReport::aggregate(&results), checks: results, checked_at, duration: started.elapsed() }
+}
+
+/// One check under its timeout, measured from its own start.
+async fn run_one(check: HealthCheck) -> Ran {
+    if check.in_flight.swap(true, Ordering::AcqRel) {
+        return Ran::StillRunning;
+    }
+    let guard = InFlight(check.in_flight.clone());
+    let start = Instant::now();
+    match &check.runner {
+        Runner::Async(run) => {
+            let run = run.clone();
+            // Its own task, so that a panic is caught and a timeout aborts it.
+            let mut task = tokio::spawn(async move {
+                let _guard = guard;
+                run().await
+            });
+            match tokio::time::timeout(check.timeout, &mut task).await {
+                Ok(Ok(outcome)) => Ran::Done(outcome, start.elapsed()),
+                Ok(Err(error)) => Ran::Panicked(panic_text(error), start.elapsed()),
+                Err(_) => {
+                    task.abort();
+                    Ran::TimedOut(start.elapsed())
+                }
+            }
+        }
+        Runner::Blocking(run) => {
+            let run = run.clone();
+            // A blocking call cannot be stopped: the flag stays set until it returns.
+            let task = tokio::task::spawn_blocking(move || {
+                let _guard = guard;
+                run()
+            });
+            match tokio::time::timeout(check.timeout, task).await {
+                Ok(Ok(outcome)) => Ran::Done(outcome, start.elapsed()),
+                Ok(Err(error)) => Ran::Panicked(panic_text(error), start.elapsed()),
+                Err(_) => Ran::TimedOut(start.elapsed()),
+            }
+        }
+    }
+}
+
+fn panic_text(error: tokio::task::JoinError) -> String {
+    if error.is_panic() { panic_message(error.into_panic()) } else { "cancelled".to_owned() }
 }
 
 fn failed(name: String, critical: bool, elapsed: Duration, message: String, timed_out: bool) -> CheckResult {

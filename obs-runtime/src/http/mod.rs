@@ -168,6 +168,12 @@ async fn respond(routes: Arc<Routes>, request: Request<Incoming>) -> Result<Resp
     Ok(match parts.uri.path() {
         #[cfg(feature = "metrics")]
         "/metrics" => {
+            // The health gauges are as fresh as the (cached) health report: a scrape alone keeps
+            // them up to date, with no one probing /health.
+            #[cfg(feature = "health")]
+            if let Some(checker) = &routes.health {
+                checker.report().await;
+            }
             let accept = parts.headers.get(header::ACCEPT).and_then(|value| value.to_str().ok());
             let format = crate::metrics::Format::from_accept(accept);
             let mut response = Response::new(Full::new(Bytes::from(crate::metrics::encode(format))));

@@ -30,13 +30,21 @@ pub fn http_get(name: impl Into<String>, url: &str, expected_status: u16) -> Res
     let Some(authority) = uri.authority().cloned() else {
         return Err(invalid_url("url", url, "no host"));
     };
+    if authority.as_str().contains('@') {
+        // It would go out in the Host header and show in failure messages on /health.
+        return Err(HealthError::Invalid {
+            field: "url",
+            reason: "credentials in the URL are not supported (they would be shown in /health)".to_owned(),
+        });
+    }
     if !(100..=999).contains(&expected_status) {
         return Err(HealthError::Invalid {
             field: "expected_status",
             reason: format!("{expected_status} is not an HTTP status"),
         });
     }
-    let address: Arc<str> = format!("{}:{}", authority.host(), authority.port_u16().unwrap_or(80)).into();
+    let port = authority.port_u16().unwrap_or(80);
+    let address: Arc<str> = format!("{}:{port}", authority.host()).into();
     let uri = Arc::new(uri);
     Ok(HealthCheck::new(name, move || {
         let (address, uri) = (address.clone(), uri.clone());

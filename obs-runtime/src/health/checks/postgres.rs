@@ -6,7 +6,7 @@ use tokio_postgres::{NoTls, SimpleQueryMessage};
 use crate::health::{CheckOutcome, HealthCheck, HealthError};
 
 /// The chapter's database check: connects to PostgreSQL and runs `SELECT 1`. Details from the
-/// server: `active_connections` (rows of `pg_stat_activity`), `max_connections` and
+/// server: `active_connections` (client backends in `pg_stat_activity`), `max_connections` and
 /// `server_version`.
 ///
 /// `url` is a libpq connection string or URL (`postgres://user:password@host:port/db`, or
@@ -38,12 +38,25 @@ pub fn postgres(name: impl Into<String>, url: &str) -> Result<HealthCheck, Healt
 
 async fn select_one(config: &tokio_postgres::Config) -> Result<CheckOutcome, tokio_postgres::Error> {
     let (client, connection) = config.connect(NoTls).await?;
-    let driver = tokio::spawn(connection);
+    // The connection's driver is stopped with this run, also when the run is aborted at its
+    // timeout: a hung server must not collect one open connection per run.
+    struct AbortOnDrop(tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let mut driver = AbortOnDrop(tokio::spawn(connection));
     let messages = client
-        .simple_query("SELECT 1; SELECT count(*) FROM pg_stat_activity; SHOW max_connections; SHOW server_version")
+        .simple_query(
+            "SELECT 1; \
+             SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'; \
+             SHOW max_connections; SHOW server_version",
+        )
         .await;
+    // Closing the client sends Terminate; the driver then ends by itself.
     drop(client);
-    driver.abort();
+    let _ = (&mut driver.0).await;
     let values: Vec<Option<String>> = messages?
         .iter()
         .filter_map(|message| match message {

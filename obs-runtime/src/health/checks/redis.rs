@@ -41,7 +41,7 @@ struct Target {
 fn parse(url: &str) -> Result<Target, HealthError> {
     let invalid = |reason: &str| invalid_url("redis url", &redact(url), reason);
     let rest = url.strip_prefix("redis://").ok_or_else(|| invalid("expected redis://host:port"))?;
-    let authority = rest.split('/').next().unwrap_or_default();
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     let (credentials, host_port) = match authority.rsplit_once('@') {
         Some((credentials, host_port)) => (Some(credentials), host_port),
         None => (None, authority),
@@ -49,8 +49,10 @@ fn parse(url: &str) -> Result<Target, HealthError> {
     let (user, password) = match credentials {
         None => (None, None),
         Some(credentials) => match credentials.split_once(':') {
-            Some((user, password)) => ((!user.is_empty()).then(|| user.to_owned()), Some(password.to_owned())),
-            None => (None, Some(credentials.to_owned())),
+            Some((user, password)) => {
+                ((!user.is_empty()).then(|| percent_decode(user)), Some(percent_decode(password)))
+            }
+            None => (None, Some(percent_decode(credentials))),
         },
     };
     if host_port.is_empty() {
@@ -64,6 +66,30 @@ fn parse(url: &str) -> Result<Target, HealthError> {
         return Err(invalid("the port is not a number"));
     };
     Ok(Target { address, user, password })
+}
+
+/// `%XX` escapes decoded (a password with `@` or `:` is written `%40`, `%3A` in a URL).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let decoded = (bytes[index] == b'%')
+            .then(|| text.get(index + 1..index + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match decoded {
+            Some(byte) => {
+                out.push(byte);
+                index += 3;
+            }
+            None => {
+                out.push(bytes[index]);
+                index += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The URL with its password replaced, for messages.
@@ -179,6 +205,8 @@ mod tests {
         let error = parse("rediss://:s3cret@cache:6379").expect_err("tls").to_string();
         assert!(error.contains("redis url") && !error.contains("s3cret"), "{error}");
         assert!(parse("redis://cache:port").is_err());
+        let target = parse("redis://:p%40ss%3Aword@cache:6379?timeout=1").expect("valid");
+        assert_eq!((target.address.as_str(), target.password.as_deref()), ("cache:6379", Some("p@ss:word")));
         assert!(parse("redis://").is_err());
     }
 }
