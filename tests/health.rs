@@ -15,6 +15,19 @@ fn ok(name: &str) -> HealthCheck {
     HealthCheck::new(name, || async { CheckOutcome::healthy() })
 }
 
+/// A check that counts its runs in `runs`, taking `pause` (counted when the run ends).
+fn counted(runs: &Arc<AtomicUsize>, pause: Duration) -> HealthCheck {
+    let runs = runs.clone();
+    HealthCheck::new("counted", move || {
+        let runs = runs.clone();
+        async move {
+            tokio::time::sleep(pause).await;
+            runs.fetch_add(1, Ordering::SeqCst);
+            CheckOutcome::healthy()
+        }
+    })
+}
+
 fn status_of(report: &HealthReport, name: &str) -> HealthStatus {
     report.checks.iter().find(|check| check.name == name).expect("the check ran").status
 }
@@ -137,17 +150,7 @@ async fn slow_checks_are_flagged_and_details_kept() {
 async fn concurrent_reports_share_one_run() {
     let runs = Arc::new(AtomicUsize::new(0));
     let health = HealthChecker::new().cache_ttl(Duration::ZERO);
-    let counter = runs.clone();
-    health
-        .register(HealthCheck::new("counted", move || {
-            let counter = counter.clone();
-            async move {
-                counter.fetch_add(1, Ordering::SeqCst);
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                CheckOutcome::healthy()
-            }
-        }))
-        .expect("registers");
+    health.register(counted(&runs, Duration::from_millis(200))).expect("registers");
     // 200 callers at once: the first runs the checks, the others wait for that run.
     let reports = futures_join(200, || health.report()).await;
     assert_eq!(reports.len(), 200);
@@ -381,17 +384,7 @@ fn without_a_checker_only_liveness_is_served() {
 fn a_storm_of_probes_runs_the_checks_once() {
     let runs = Arc::new(AtomicUsize::new(0));
     let health = HealthChecker::new().cache_ttl(Duration::from_secs(3600));
-    let counter = runs.clone();
-    health
-        .register(HealthCheck::new("counted", move || {
-            let counter = counter.clone();
-            async move {
-                counter.fetch_add(1, Ordering::SeqCst);
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                CheckOutcome::healthy()
-            }
-        }))
-        .expect("registers");
+    health.register(counted(&runs, Duration::from_millis(300))).expect("registers");
     let obs = Obs::builder().http_addr("127.0.0.1:0").max_connections(256).health(health).init().expect("starts");
     let addr = obs.http_addr().expect("running");
     let probes: Vec<_> = (0..200).map(|_| std::thread::spawn(move || get(addr, "/health"))).collect();
@@ -438,17 +431,7 @@ async fn readiness_runs_only_its_checks_and_counts_group_members_as_critical() {
 async fn a_run_outlives_a_caller_that_gave_up() {
     let runs = Arc::new(AtomicUsize::new(0));
     let health = HealthChecker::new().cache_ttl(Duration::from_secs(3600));
-    let counter = runs.clone();
-    health
-        .register(HealthCheck::new("counted", move || {
-            let counter = counter.clone();
-            async move {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                counter.fetch_add(1, Ordering::SeqCst);
-                CheckOutcome::healthy()
-            }
-        }))
-        .expect("registers");
+    health.register(counted(&runs, Duration::from_millis(300))).expect("registers");
     // A probe that times out before the checks finish (as a Kubernetes probe with a short
     // timeoutSeconds does): its future is dropped.
     let gave_up = tokio::time::timeout(Duration::from_millis(50), health.report()).await;
