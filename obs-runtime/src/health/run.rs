@@ -161,7 +161,7 @@ impl HealthChecker {
     /// timeout. Can be awaited from any executor: the checks run on obs's health runtime.
     pub async fn report(&self) -> Arc<HealthReport> {
         let checks = self.inner.checks.read().unwrap_or_else(PoisonError::into_inner).clone();
-        self.run_shared(&self.inner.all, checks).await
+        self.run_shared(|inner| &inner.all, checks).await
     }
 
     /// The readiness report: the [readiness group](Self::set_readiness) if set (each member
@@ -190,10 +190,12 @@ impl HealthChecker {
                 duration: Duration::ZERO,
             };
         }
-        (*self.run_shared(&self.inner.ready, checks).await).clone()
+        (*self.run_shared(|inner| &inner.ready, checks).await).clone()
     }
 
-    async fn run_shared(&self, flight: &Flight, checks: Vec<HealthCheck>) -> Arc<HealthReport> {
+    /// The cached, running or a new run of `checks`, in the flight `which` picks.
+    async fn run_shared(&self, which: fn(&Inner) -> &Flight, checks: Vec<HealthCheck>) -> Arc<HealthReport> {
+        let flight = which(&self.inner);
         let mut receiver = {
             let mut state = flight.state.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some((finished, report)) = &state.last
@@ -208,12 +210,9 @@ impl HealthChecker {
                     state.running = Some(receiver.clone());
                     let generation = state.generation;
                     let inner = self.inner.clone();
-                    let is_ready = std::ptr::eq(flight, &self.inner.ready);
-                    let slow_fraction = self.inner.slow_fraction;
                     spawn_run(async move {
-                        let report = Arc::new(run_all(checks, slow_fraction).await);
-                        let flight = if is_ready { &inner.ready } else { &inner.all };
-                        let mut state = flight.state.lock().unwrap_or_else(PoisonError::into_inner);
+                        let report = Arc::new(run_all(checks, inner.slow_fraction).await);
+                        let mut state = which(&inner).state.lock().unwrap_or_else(PoisonError::into_inner);
                         if state.generation == generation {
                             state.last = Some((Instant::now(), report.clone()));
                             state.running = None;

@@ -63,12 +63,12 @@ impl<'a> Json<'a> {
     }
 
     pub(crate) fn i64(&mut self, value: i64) {
-        let mut buffer = itoa_buffer();
+        let mut buffer = [0; 20];
         self.out.extend_from_slice(format_int(&mut buffer, value.unsigned_abs(), value < 0));
     }
 
     pub(crate) fn u64(&mut self, value: u64) {
-        let mut buffer = itoa_buffer();
+        let mut buffer = [0; 20];
         self.out.extend_from_slice(format_int(&mut buffer, value, false));
     }
 
@@ -102,10 +102,6 @@ impl<'a> Json<'a> {
     pub(crate) fn null(&mut self) {
         self.raw("null");
     }
-}
-
-fn itoa_buffer() -> [u8; 20] {
-    [0; 20]
 }
 
 fn format_int(buffer: &mut [u8; 20], mut value: u64, negative: bool) -> &[u8] {

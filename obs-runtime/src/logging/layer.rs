@@ -3,6 +3,7 @@
 
 use std::cell::RefCell;
 use std::fmt;
+use std::io::Write as _;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -52,11 +53,10 @@ struct Parts {
 
 impl Parts {
     fn clear(&mut self) {
-        for buffer in [&mut self.line, &mut self.message, &mut self.trace_id, &mut self.span_id, &mut self.user_id] {
+        let buffers = [&mut self.line, &mut self.message, &mut self.trace_id, &mut self.span_id, &mut self.user_id];
+        for buffer in buffers.into_iter().chain([&mut self.request_id, &mut self.metadata]) {
             buffer.clear();
         }
-        self.request_id.clear();
-        self.metadata.clear();
         self.used = 0;
         self.truncated = false;
     }
@@ -118,7 +118,20 @@ enum Value<'v> {
 
 impl Fields<'_> {
     fn write(&mut self, name: &str, value: Value<'_>) {
-        let slot = slot_of(name);
+        let redactor = self.redactor;
+        self.write_with(name, slot_of(name), |json| write_value(json, redactor, value));
+    }
+
+    /// A nested object, its keys redacted like top-level ones. The reserved names are scalars:
+    /// an object always goes to metadata under its name.
+    fn write_object(&mut self, name: &str, entries: &[(&str, FieldValue<'_>)]) {
+        let redactor = self.redactor;
+        self.write_with(name, Slot::Metadata, |json| write_object_value(json, redactor, entries));
+    }
+
+    /// Writes one field into its part within the line's budget: its key (in metadata), then
+    /// `"[REDACTED]"` for a secret, else what `value` writes.
+    fn write_with(&mut self, name: &str, slot: Slot, value: impl FnOnce(&mut Json<'_>)) {
         let parts = &mut *self.parts;
         let budget = self.limit.saturating_sub(parts.used);
         // A key, its quotes and comma take room too.
@@ -134,28 +147,28 @@ impl Fields<'_> {
             Slot::RequestId => &mut parts.request_id,
             Slot::Metadata => &mut parts.metadata,
         };
-        if !matches!(slot, Slot::Metadata) {
+        let metadata = matches!(slot, Slot::Metadata);
+        if !metadata {
             // A field given twice: the last one wins, and the first no longer counts.
             parts.used -= buffer.len();
             buffer.clear();
         }
         let start = buffer.len();
         let mut json = Json::new(buffer, start + budget);
-        if matches!(slot, Slot::Metadata) {
+        if metadata {
             json.string(name);
             json.raw(":");
         }
         if !matches!(slot, Slot::Message) && self.redactor.is_secret(name) {
             json.string(REDACTED);
         } else {
-            write_value(&mut json, self.redactor, value);
+            value(&mut json);
         }
-        if matches!(slot, Slot::Metadata) {
+        if metadata {
             json.raw(",");
         }
         let truncated = json.truncated;
-        let written = buffer.len() - start;
-        parts.used += written;
+        parts.used += buffer.len() - start;
         parts.truncated |= truncated;
     }
 }
@@ -275,18 +288,22 @@ fn assemble(parts: &mut Parts, service_json: &[u8], level: Level) {
     // The current context, unless the event names its own trace: then its ids only (a span id
     // of another trace would mislead).
     let context = if trace_id.is_empty() { SpanContext::current() } else { None };
-    for (key, explicit, from_context) in [
-        (&b",\"trace_id\":"[..], &*trace_id, context.map(|context| Hex::Trace(context.trace_id().to_bytes()))),
-        (&b",\"span_id\":"[..], &*span_id, context.map(|context| Hex::Span(context.span_id().to_bytes()))),
-    ] {
-        line.extend_from_slice(key);
-        if !explicit.is_empty() {
-            line.extend_from_slice(explicit);
-        } else if let Some(hex) = from_context {
-            hex.write(line);
-        } else {
-            line.extend_from_slice(b"null");
+    line.extend_from_slice(b",\"trace_id\":");
+    match (trace_id.is_empty(), context) {
+        (false, _) => line.extend_from_slice(trace_id),
+        // The ids' own lowercase hex, written in place (no allocation).
+        (true, Some(context)) => {
+            let _ = write!(line, "\"{}\"", context.trace_id());
         }
+        (true, None) => line.extend_from_slice(b"null"),
+    }
+    line.extend_from_slice(b",\"span_id\":");
+    match (span_id.is_empty(), context) {
+        (false, _) => line.extend_from_slice(span_id),
+        (true, Some(context)) => {
+            let _ = write!(line, "\"{}\"", context.span_id());
+        }
+        (true, None) => line.extend_from_slice(b"null"),
     }
     for (key, value) in [(&b",\"user_id\":"[..], &*user_id), (&b",\"request_id\":"[..], &*request_id)] {
         line.extend_from_slice(key);
@@ -301,27 +318,6 @@ fn assemble(parts: &mut Parts, service_json: &[u8], level: Level) {
         line.extend_from_slice(b",\"truncated\":true");
     }
     line.extend_from_slice(b"}\n");
-}
-
-enum Hex {
-    Trace([u8; 16]),
-    Span([u8; 8]),
-}
-
-impl Hex {
-    fn write(&self, line: &mut Vec<u8>) {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let bytes: &[u8] = match self {
-            Hex::Trace(bytes) => bytes,
-            Hex::Span(bytes) => bytes,
-        };
-        line.push(b'"');
-        for byte in bytes {
-            line.push(DIGITS[usize::from(byte >> 4)]);
-            line.push(DIGITS[usize::from(byte & 0xf)]);
-        }
-        line.push(b'"');
-    }
 }
 
 /// Formats with the thread's reused buffers, or fresh ones when this thread is already
@@ -436,33 +432,6 @@ fn scalar<'v>(value: &'v FieldValue<'_>) -> Value<'v> {
         FieldValue::F64(value) => Value::F64(*value),
         FieldValue::Bool(value) => Value::Bool(*value),
         FieldValue::Null | FieldValue::Object(_) => Value::Null,
-    }
-}
-
-impl Fields<'_> {
-    /// A nested object, its keys redacted like top-level ones, within the line's budget.
-    fn write_object(&mut self, name: &str, entries: &[(&str, FieldValue<'_>)]) {
-        let parts = &mut *self.parts;
-        let budget = self.limit.saturating_sub(parts.used);
-        if budget < name.len() + 24 {
-            parts.truncated = true;
-            return;
-        }
-        // The reserved names are scalars; an object always goes to metadata under its name.
-        let buffer = &mut parts.metadata;
-        let start = buffer.len();
-        let mut json = Json::new(buffer, start + budget);
-        json.string(name);
-        json.raw(":");
-        if self.redactor.is_secret(name) {
-            json.string(REDACTED);
-        } else {
-            write_object_value(&mut json, self.redactor, entries);
-        }
-        json.raw(",");
-        let truncated = json.truncated;
-        parts.used += buffer.len() - start;
-        parts.truncated |= truncated;
     }
 }
 
