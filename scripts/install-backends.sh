@@ -4,13 +4,58 @@
 #   prometheus and promtool (Debian package `prometheus`),
 #   redis-server (Debian package `redis-server`),
 #   PostgreSQL's initdb/pg_ctl/postgres/pg_isready under /usr/lib/postgresql/<version>/bin
-#   (Debian package `postgresql`).
+#   (Debian package `postgresql`),
+#   and a Python venv at target/otel-venv with pinned PyPI packages for the OTLP tests: the rotel
+#   collector (its binary is target/otel-venv/lib/python3*/site-packages/rotel/rotel-agent) and
+#   the official OTLP types that scripts/otlp_sink.py decodes with (opentelemetry-proto, protobuf,
+#   grpcio). `python3 -m venv` needs Debian package `python3-venv`, installed when it is missing.
 #
-# Idempotent: does nothing when they are already installed. Starts nothing: the tests start their
-# own processes on 127.0.0.1 and stop them. Services the packages would start on install (their
-# postinsts enable ones listening on 0.0.0.0:9090, 127.0.0.1:6379 and 127.0.0.1:5432) are kept
-# from starting, and stopped if one started anyway.
+# Idempotent: does nothing when they are already installed (the venv keeps the pins it was made
+# with in target/otel-venv/obs-pins.txt, and is made anew when they differ). Starts nothing: the
+# tests start their own processes on 127.0.0.1 and stop them. Services the packages would start on
+# install (their postinsts enable ones listening on 0.0.0.0:9090, 127.0.0.1:6379 and
+# 127.0.0.1:5432) are kept from starting, and stopped if one started anyway.
 set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+otel_venv="$repo/target/otel-venv"
+otel_pins=(
+    rotel==0.0.1a15
+    opentelemetry-proto==1.45.2
+    protobuf==7.36.2
+    grpcio==1.85.3
+    typing_extensions==4.16.0 # grpcio's dependency
+)
+otel_marker="$otel_venv/obs-pins.txt"
+
+# Whether the venv exists, was made with these pins and imports them.
+otel_venv_current() {
+    [ "$(cat "$otel_marker" 2>/dev/null)" = "$(printf '%s\n' "${otel_pins[@]}")" ] &&
+        "$otel_venv/bin/python" -c 'import rotel, grpc, opentelemetry.proto' >/dev/null 2>&1
+}
+
+install_otel_venv() {
+    if [ "$otel_venv_ok" -eq 1 ]; then
+        echo "install-backends: the OTLP venv is installed: $otel_venv"
+        return
+    fi
+    local log
+    log=$(mktemp)
+    # --clear: a venv made with other pins (or a python3 that is gone) is made anew.
+    if ! python3 -m venv --clear "$otel_venv" >"$log" 2>&1 ||
+        ! "$otel_venv/bin/pip" install --quiet --disable-pip-version-check --no-input \
+            "${otel_pins[@]}" >>"$log" 2>&1 ||
+        ! "$otel_venv/bin/python" -c 'import rotel, grpc, opentelemetry.proto' >>"$log" 2>&1; then
+        echo "install-backends: making the OTLP venv $otel_venv failed:" >&2
+        cat "$log" >&2
+        rm -f "$log"
+        exit 1
+    fi
+    rm -f "$log"
+    printf '%s\n' "${otel_pins[@]}" >"$otel_marker"
+    echo "install-backends: made the OTLP venv $otel_venv: ${otel_pins[*]}"
+}
 
 missing() {
     local tool
@@ -49,7 +94,16 @@ else
     echo "install-backends: postgresql is installed: $pg_bin"
 fi
 
+otel_venv_ok=0
+if otel_venv_current; then
+    otel_venv_ok=1
+elif ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    # Debian's python3 has no ensurepip (so no `python3 -m venv`) without python3-venv.
+    packages+=(python3-venv)
+fi
+
 if [ "${#packages[@]}" -eq 0 ]; then
+    install_otel_venv
     exit 0
 fi
 
@@ -130,5 +184,13 @@ for package in "${packages[@]}"; do
             fi
             echo "install-backends: $("$pg_bin/postgres" --version 2>&1 | head -n 1) in $pg_bin"
             ;;
+        python3-venv)
+            if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+                echo "install-backends: the install finished but \`python3 -m venv\` is still unavailable" >&2
+                exit 1
+            fi
+            ;;
     esac
 done
+
+install_otel_venv

@@ -11,6 +11,7 @@ mod errors;
 mod health_check;
 mod item;
 mod tokens;
+mod trace_operation;
 mod track_request;
 mod types;
 
@@ -34,4 +35,13 @@ pub fn track_request(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn health_check(args: TokenStream, item: TokenStream) -> TokenStream {
     health_check::health_check(args.into(), item.into(), cfg!(feature = "health")).into()
+}
+
+/// Opens an OpenTelemetry span around every call of the function:
+/// `#[trace_operation("process_user_request")]`, or bare for a span named by the function's path.
+///
+/// Use it through `obs_runtime::trace_operation`, whose documentation has the examples.
+#[proc_macro_attribute]
+pub fn trace_operation(args: TokenStream, item: TokenStream) -> TokenStream {
+    trace_operation::trace_operation(args.into(), item.into(), cfg!(feature = "trace")).into()
 }

@@ -63,3 +63,59 @@ fn replace_opaque(ty: &mut syn::Type) {
         _ => {}
     }
 }
+
+/// The output type of a returned future, and whether the wrapped future must be boxed:
+/// `impl Future<Output = T> + ..` (boxed when `Unpin` is promised), `Pin<Box<dyn Future<Output =
+/// T> + ..>>`, or the `futures` aliases `BoxFuture<'a, T>` / `LocalBoxFuture<'a, T>`.
+pub(crate) fn future_output(output: &syn::ReturnType) -> Option<(syn::Type, bool)> {
+    let syn::ReturnType::Type(_, ty) = output else { return None };
+    match &**ty {
+        syn::Type::ImplTrait(opaque) => {
+            let unpin = opaque.bounds.iter().any(|bound| {
+                matches!(bound, syn::TypeParamBound::Trait(bound)
+                    if bound.path.segments.last().is_some_and(|segment| segment.ident == "Unpin"))
+            });
+            output_of_bounds(opaque.bounds.iter()).map(|ty| (ty, unpin))
+        }
+        syn::Type::Path(path) if path.qself.is_none() => {
+            let last = path.path.segments.last()?;
+            if last.ident == "BoxFuture" || last.ident == "LocalBoxFuture" {
+                return single_type_argument(last, &last.ident.to_string()).map(|ty| (ty.clone(), true));
+            }
+            let pinned = single_type_argument(last, "Pin")?;
+            let syn::Type::Path(boxed) = pinned else { return None };
+            let dynamic = single_type_argument(boxed.path.segments.last()?, "Box")?;
+            let syn::Type::TraitObject(object) = dynamic else { return None };
+            output_of_bounds(object.bounds.iter()).map(|ty| (ty, true))
+        }
+        _ => None,
+    }
+}
+
+fn single_type_argument<'a>(segment: &'a syn::PathSegment, name: &str) -> Option<&'a syn::Type> {
+    if segment.ident != name {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &segment.arguments else { return None };
+    let mut types = args.args.iter().filter_map(|arg| match arg {
+        syn::GenericArgument::Type(ty) => Some(ty),
+        _ => None,
+    });
+    let ty = types.next()?;
+    types.next().is_none().then_some(ty)
+}
+
+fn output_of_bounds<'a>(mut bounds: impl Iterator<Item = &'a syn::TypeParamBound>) -> Option<syn::Type> {
+    bounds.find_map(|bound| {
+        let syn::TypeParamBound::Trait(bound) = bound else { return None };
+        let segment = bound.path.segments.last()?;
+        if segment.ident != "Future" {
+            return None;
+        }
+        let syn::PathArguments::AngleBracketed(args) = &segment.arguments else { return None };
+        args.args.iter().find_map(|arg| match arg {
+            syn::GenericArgument::AssocType(assoc) if assoc.ident == "Output" => Some(assoc.ty.clone()),
+            _ => None,
+        })
+    })
+}

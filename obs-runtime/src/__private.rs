@@ -3,11 +3,11 @@
 
 #[cfg(feature = "metrics")]
 pub use crate::metrics::request::{RequestGuard, RequestSite};
-#[cfg(feature = "metrics")]
+#[cfg(any(feature = "metrics", feature = "trace"))]
 pub use crate::metrics::rules;
 
 /// The status of `$result`, by the most specific rule of `RequestOutcome` that applies.
-#[cfg(feature = "metrics")]
+#[cfg(any(feature = "metrics", feature = "trace"))]
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __obs_status_of {
@@ -20,12 +20,12 @@ macro_rules! __obs_status_of {
     }};
 }
 
-#[cfg(feature = "metrics")]
+#[cfg(any(feature = "metrics", feature = "trace"))]
 pub use crate::__obs_status_of as status_of;
 
 /// The error of `$result`, for the log line of a failed call: its `Display`, else its `Debug`,
 /// else nothing.
-#[cfg(feature = "metrics")]
+#[cfg(any(feature = "metrics", feature = "trace"))]
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __obs_error_text_of {
@@ -36,11 +36,11 @@ macro_rules! __obs_error_text_of {
     }};
 }
 
-#[cfg(feature = "metrics")]
+#[cfg(any(feature = "metrics", feature = "trace"))]
 pub use crate::__obs_error_text_of as error_text_of;
 
 /// What a failed call's log line says of its error.
-#[cfg(feature = "metrics")]
+#[cfg(any(feature = "metrics", feature = "trace"))]
 #[allow(missing_debug_implementations)]
 pub enum ErrorText<'a> {
     /// The error's `Display`.
@@ -77,7 +77,7 @@ pub fn log_request_error(site: &RequestSite, status: u16, error: ErrorText<'_>) 
 /// Calls `body` once. Taking it as `FnOnce` (rather than calling the closure in place) makes the
 /// compiler infer an `FnOnce` closure, which may return borrows of what it captured: a body that
 /// returns `&mut self.field` from a `&mut self` method compiles as it did unwrapped.
-#[cfg(feature = "metrics")]
+#[cfg(any(feature = "metrics", feature = "trace"))]
 #[inline(always)]
 pub fn call_once<R>(body: impl FnOnce() -> R) -> R {
     body()
@@ -99,4 +99,102 @@ where
     crate::health::HealthCheck::new(name, run)
         .timeout(std::time::Duration::from_nanos(timeout_nanos))
         .critical(critical)
+}
+
+#[cfg(feature = "trace")]
+pub use crate::secret::REDACTED;
+#[cfg(feature = "trace")]
+pub use crate::trace::{Span, SpanKind};
+
+/// The span of a `#[trace_operation]` call: a static name, no allocation for it.
+#[cfg(feature = "trace")]
+#[inline]
+pub fn start_operation(name: &'static str, kind: SpanKind) -> Span {
+    Span::of_site(name, kind, true)
+}
+
+#[cfg(any(feature = "metrics", feature = "trace"))]
+impl std::fmt::Display for ErrorText<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ErrorText::Display(error) => error.fmt(f),
+            ErrorText::Debug(error) => error.fmt(f),
+            ErrorText::Nothing => f.write_str("error"),
+        }
+    }
+}
+
+/// Ends a `#[trace_operation]` call: an `Err` or a status of 500 or more is an error (with its
+/// text); with `log_error`, it is also logged as one ERROR line inside the span.
+#[cfg(feature = "trace")]
+#[inline]
+pub fn finish_operation(span: &Span, name: &'static str, status: u16, error: ErrorText<'_>, log_error: bool) {
+    let failed = status >= 500 || !matches!(error, ErrorText::Nothing);
+    if !failed {
+        span.set_ok();
+        return;
+    }
+    operation_failed(span, name, status, error, log_error);
+}
+
+#[cfg(feature = "trace")]
+#[cold]
+#[inline(never)]
+fn operation_failed(span: &Span, name: &'static str, status: u16, error: ErrorText<'_>, log_error: bool) {
+    match error {
+        ErrorText::Nothing => span.record_error(&format_args!("status {status}")),
+        ref text => span.record_error(text),
+    }
+    #[cfg(feature = "logging")]
+    if log_error {
+        let _in_span = span.enter();
+        tracing::error!(target: "obs::trace", operation = name, error = %error, "operation failed");
+    }
+    #[cfg(not(feature = "logging"))]
+    let _ = (name, log_error);
+}
+
+/// An attribute value of `$value`, by reference: its own type when it has one, else `Debug`.
+#[cfg(feature = "trace")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __obs_attribute_value {
+    ($value:expr) => {{
+        #[allow(unused_imports)]
+        use $crate::__private::{ValueByDebug as _, ValueByType as _};
+        (&$crate::__private::ValueProbe(&$value)).__obs_value()
+    }};
+}
+
+#[cfg(feature = "trace")]
+pub use crate::__obs_attribute_value as attribute_value;
+
+/// See `attribute_value!`.
+#[cfg(feature = "trace")]
+#[allow(missing_debug_implementations)]
+pub struct ValueProbe<'a, T: ?Sized>(pub &'a T);
+
+#[cfg(feature = "trace")]
+pub trait ValueByType {
+    fn __obs_value(&self) -> crate::trace::Value;
+}
+
+#[cfg(feature = "trace")]
+impl<T: crate::trace::ToValue + ?Sized> ValueByType for ValueProbe<'_, T> {
+    #[inline]
+    fn __obs_value(&self) -> crate::trace::Value {
+        self.0.to_value()
+    }
+}
+
+#[cfg(feature = "trace")]
+pub trait ValueByDebug {
+    fn __obs_value(&self) -> crate::trace::Value;
+}
+
+#[cfg(feature = "trace")]
+impl<T: std::fmt::Debug + ?Sized> ValueByDebug for &ValueProbe<'_, T> {
+    fn __obs_value(&self) -> crate::trace::Value {
+        crate::trace::Value::Str(format!("{:?}", self.0).into())
+    }
 }

@@ -35,6 +35,8 @@ pub struct ObsBuilder {
     health: Option<crate::health::HealthChecker>,
     #[cfg(feature = "logging")]
     logging: Option<crate::logging::LoggingConfig>,
+    #[cfg(feature = "trace")]
+    tracing: Option<crate::trace::TraceConfig>,
 }
 
 /// The entry point: `Obs::builder()...init()`, or [`crate::init`] for the defaults.
@@ -103,8 +105,15 @@ impl ObsBuilder {
         self
     }
 
+    /// Records spans and exports them (see [`crate::trace`]).
+    #[cfg(feature = "trace")]
+    pub fn tracing(mut self, config: crate::trace::TraceConfig) -> Self {
+        self.tracing = Some(config);
+        self
+    }
+
     /// Checks the configuration and starts what it asks for.
-    #[cfg_attr(not(feature = "logging"), allow(unused_mut))]
+    #[cfg_attr(not(any(feature = "logging", feature = "trace")), allow(unused_mut))]
     pub fn init(mut self) -> Result<ObsGuard, ConfigError> {
         #[cfg(feature = "metrics")]
         if let Some(buckets) = &self.default_buckets {
@@ -124,7 +133,11 @@ impl ObsBuilder {
         if self.health.is_some() {
             crate::health::register_metrics();
         }
+        #[cfg(feature = "trace")]
+        let traces = self.tracing.take().map(crate::trace::TraceConfig::prepare).transpose()?;
         let server = if self.serve_http { self.start_server()? } else { None };
+        #[cfg(feature = "trace")]
+        let traces = traces.map(|traces| traces.install()).transpose()?;
         // Last: it installs the global subscriber, which cannot be taken back.
         #[cfg(feature = "logging")]
         let logs = self.logging.take().map(crate::logging::install).transpose()?;
@@ -136,6 +149,8 @@ impl ObsBuilder {
         }
         Ok(ObsGuard {
             server,
+            #[cfg(feature = "trace")]
+            traces,
             #[cfg(feature = "logging")]
             logs,
         })
@@ -214,6 +229,9 @@ pub struct ObsGuard {
     server: Option<crate::http::Server>,
     #[cfg(not(feature = "http-server"))]
     server: Option<()>,
+    /// Dropped after the server (fields drop in order): the last spans are exported.
+    #[cfg(feature = "trace")]
+    traces: Option<crate::trace::TraceGuard>,
     /// Dropped after the server (fields drop in order), so its last lines are written.
     #[cfg(feature = "logging")]
     logs: Option<crate::logging::LogGuard>,
@@ -228,6 +246,12 @@ impl ObsGuard {
         return None;
     }
 
+    /// The span pipeline's guard, to flush it or read its counts.
+    #[cfg(feature = "trace")]
+    pub fn traces(&self) -> Option<&crate::trace::TraceGuard> {
+        self.traces.as_ref()
+    }
+
     /// Keeps the embedded server running for the rest of the process, as the chapter's
     /// `start_http_server` does, without holding the guard (`let _ = init()?` would drop it, and
     /// stop the server, at once).
@@ -240,11 +264,15 @@ impl ObsGuard {
             // Its thread runs on; only the handle that would stop it is gone.
             std::mem::forget(server);
         }
+        #[cfg(feature = "trace")]
+        if let Some(traces) = self.traces {
+            std::mem::forget(traces);
+        }
         #[cfg(feature = "logging")]
         if let Some(logs) = self.logs {
             std::mem::forget(logs);
         }
-        #[cfg(not(any(feature = "http-server", feature = "logging")))]
+        #[cfg(not(any(feature = "http-server", feature = "logging", feature = "trace")))]
         let _ = self;
     }
 
@@ -257,6 +285,9 @@ impl ObsGuard {
             server.shutdown(crate::http::SHUTDOWN_GRACE);
         }
         self.server = None;
+        // Then the spans: what is queued is exported (bounded by the export timeout).
+        #[cfg(feature = "trace")]
+        drop(self.traces.take());
         // Then the logs: what is buffered is written (at most 5 s).
         #[cfg(feature = "logging")]
         drop(self.logs.take());

@@ -207,6 +207,12 @@ impl<F: std::future::Future> std::future::Future for WithContext<F> {
     }
 }
 
+/// Sets the current context of this thread; returns the one it replaces.
+#[cfg(feature = "trace")]
+pub(crate) fn swap_current(context: Option<SpanContext>) -> Option<SpanContext> {
+    CURRENT.with(|current| current.replace(context))
+}
+
 fn decode_hex(text: &str, out: &mut [u8]) -> Option<()> {
     for (index, pair) in text.as_bytes().chunks(2).enumerate() {
         let pair = std::str::from_utf8(pair).ok()?;

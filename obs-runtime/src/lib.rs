@@ -37,7 +37,7 @@
 #![deny(missing_docs)]
 
 mod config;
-#[cfg(feature = "logging")]
+#[cfg(any(feature = "logging", feature = "trace"))]
 pub mod context;
 #[cfg(feature = "health")]
 pub mod health;
@@ -48,10 +48,16 @@ pub mod logging;
 pub mod metrics;
 #[cfg(any(feature = "health", feature = "logging"))]
 mod time;
+#[cfg(any(feature = "logging", feature = "trace"))]
+mod json;
+mod secret;
+#[cfg(feature = "trace")]
+pub mod trace;
 
 #[doc(hidden)]
 pub mod __private;
 
+pub use secret::{DEFAULT_SECRET_NAMES, is_secret_name};
 pub use config::{ConfigError, DEFAULT_HTTP_ADDR, Obs, ObsBuilder, ObsGuard};
 
 /// Records RED metrics for every call of the function it is on.
@@ -108,6 +114,59 @@ pub use config::{ConfigError, DEFAULT_HTTP_ADDR, Obs, ObsBuilder, ObsGuard};
 /// The labels are literals resolved once per call site: a call does not hash, allocate, lock or
 /// format. Call sites with the same method and endpoint share one series.
 pub use obs_macros::track_request;
+
+/// Opens an OpenTelemetry span around every call of the function (the chapter's
+/// `@trace_operation`): `#[trace_operation("process_user_request")]`, or bare for a span named
+/// by the function's path (`my_crate::module::function`).
+///
+/// ```
+/// use obs_runtime::trace_operation;
+///
+/// #[derive(Debug)]
+/// struct Error;
+/// impl std::fmt::Display for Error {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("not found") }
+/// }
+///
+/// #[trace_operation("process_user_request", kind = server, args, skip(password), err)]
+/// async fn process_user_request(user_id: u64, password: String) -> Result<String, Error> {
+///     obs_runtime::span_attributes!(cache_hit = false);
+///     let profile = load_profile(user_id)?;          // a child span
+///     Ok(profile)
+/// }
+///
+/// #[trace_operation(fields(db.system = "postgresql", db.operation.name = "SELECT"))]
+/// fn load_profile(user_id: u64) -> Result<String, Error> {
+///     if user_id == 0 { return Err(Error); }
+///     Ok(format!("user {user_id}"))
+/// }
+/// ```
+///
+/// The span records `operation.name`, `operation.status` (`success` or `error`) and, on an
+/// `Err` (or a status of 500 or more, by the rules of `#[track_request]`), `error.message`, the
+/// span status `Error` and an `exception` event; a panic ends it as an error and keeps unwinding.
+/// An `async fn` (or a fn returning a future) is in its span at every poll, so spans opened and
+/// lines logged across `.await`s belong to it.
+///
+/// Options (none records anything the function does not say, so nothing leaks by default):
+///
+/// - a name first, or `name = ".."`;
+/// - `kind = server | client | internal | producer | consumer` (default `internal`);
+/// - `args` records every `name: Type` argument (numbers, booleans and strings as themselves,
+///   the rest with `Debug`), `args(a, b)` only those, `skip(a, ..)` all but those; `skip_all`
+///   says explicitly that none is (the default);
+/// - `fields(key = expr, db.system = "..", "http.route" = expr)` records expressions, evaluated
+///   before the body and only when the span records;
+/// - a field or argument named like a secret (`password`, `token`, `api_key`, `authorization`,
+///   `cookie`, ... see [`is_secret_name`]) is recorded as `[REDACTED]`, decided at compile time,
+///   unless listed in `unredacted(name, ..)`;
+/// - `err` also logs a failed call as one ERROR line inside the span (with the `logging` pillar);
+/// - `ret` records the return value as the `return` attribute;
+/// - `crate = path`: where `obs_runtime` is.
+///
+/// It stacks with `#[track_request]` in either order.
+#[cfg(feature = "trace")]
+pub use obs_macros::trace_operation;
 
 /// Makes an `async fn` a health check, registrable in one line.
 ///

@@ -11,7 +11,7 @@ use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::Context;
 
-use super::json::Json;
+use crate::json::Json;
 use super::redact::{REDACTED, Redactor};
 use super::{FieldValue, Pipeline};
 use crate::context::SpanContext;

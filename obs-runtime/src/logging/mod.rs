@@ -45,7 +45,6 @@
 //!   `obs_log_lines_dropped_total{reason}` (and [`LogGuard::dropped`]), never blocking. The guard
 //!   flushes what is buffered when dropped.
 
-mod json;
 mod layer;
 mod redact;
 mod sink;
@@ -318,7 +317,7 @@ fn start(config: LoggingConfig) -> Result<(Arc<Pipeline>, LogGuard), ConfigError
             .map_err(|error| ConfigError::Invalid { field: "logging", reason: format!("no writer thread: {error}") })?
     };
     let mut service_json = Vec::new();
-    json::Json::new(&mut service_json, usize::MAX).string(&config.service);
+    crate::json::Json::new(&mut service_json, usize::MAX).string(&config.service);
     let pipeline = Arc::new(Pipeline {
         service_json: service_json.into_boxed_slice(),
         redactor: redact::Redactor::new(&config.redact, config.mask_values),
@@ -434,7 +433,7 @@ impl StructuredLogger {
     /// A logger whose lines carry `service`.
     pub fn new(service: &str) -> StructuredLogger {
         let mut service_json = Vec::new();
-        json::Json::new(&mut service_json, usize::MAX).string(service);
+        crate::json::Json::new(&mut service_json, usize::MAX).string(service);
         StructuredLogger { service_json: service_json.into() }
     }
 

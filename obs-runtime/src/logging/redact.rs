@@ -1,49 +1,16 @@
 //! What is never written: fields whose names are secrets, and (opt-in) values that look like
 //! bearer tokens or card numbers.
 
-/// Written in place of a secret.
-pub(crate) const REDACTED: &str = "[REDACTED]";
-
+pub(crate) use crate::secret::REDACTED;
 /// The field names redacted by default (compared case-insensitively, `-` and `_` alike).
-pub const DEFAULT_REDACTED_FIELDS: &[&str] = &[
-    "password",
-    "passwd",
-    "secret",
-    "token",
-    "api_key",
-    "apikey",
-    "authorization",
-    "cookie",
-    "set-cookie",
-    "credit_card",
-    "ssn",
-];
+pub use crate::secret::DEFAULT_SECRET_NAMES as DEFAULT_REDACTED_FIELDS;
+use crate::secret::ends_with_secret;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Redactor {
     /// Normalized names.
     names: Vec<String>,
     pub(crate) mask_values: bool,
-}
-
-fn normalized_eq(name: &str, normalized: &str) -> bool {
-    name.len() == normalized.len()
-        && name.bytes().zip(normalized.bytes()).all(|(a, b)| {
-            let a = if a == b'-' { b'_' } else { a.to_ascii_lowercase() };
-            a == b
-        })
-}
-
-/// `name` is `secret`, or ends with a separator and `secret` (both compared normalized).
-fn ends_with_secret(name: &str, secret: &str) -> bool {
-    if name.len() < secret.len() {
-        return false;
-    }
-    let split = name.len() - secret.len();
-    if !name.is_char_boundary(split) || !normalized_eq(&name[split..], secret) {
-        return false;
-    }
-    split == 0 || matches!(name.as_bytes()[split - 1], b'_' | b'-' | b'.')
 }
 
 fn normalize(name: &str) -> String {

@@ -130,11 +130,11 @@ pub mod rules {
         }
     }
 
-    #[cfg(feature = "metrics")]
+    #[cfg(any(feature = "metrics", feature = "trace"))]
     pub trait TextByDisplay<'a> {
         fn __obs_error_text(&self) -> crate::__private::ErrorText<'a>;
     }
-    #[cfg(feature = "metrics")]
+    #[cfg(any(feature = "metrics", feature = "trace"))]
     impl<'a, T, E: std::fmt::Display> TextByDisplay<'a> for &&Probe<'a, Result<T, E>> {
         fn __obs_error_text(&self) -> crate::__private::ErrorText<'a> {
             match self.0 {
@@ -144,11 +144,11 @@ pub mod rules {
         }
     }
 
-    #[cfg(feature = "metrics")]
+    #[cfg(any(feature = "metrics", feature = "trace"))]
     pub trait TextByDebug<'a> {
         fn __obs_error_text(&self) -> crate::__private::ErrorText<'a>;
     }
-    #[cfg(feature = "metrics")]
+    #[cfg(any(feature = "metrics", feature = "trace"))]
     impl<'a, T, E: std::fmt::Debug> TextByDebug<'a> for &Probe<'a, Result<T, E>> {
         fn __obs_error_text(&self) -> crate::__private::ErrorText<'a> {
             match self.0 {
@@ -158,11 +158,11 @@ pub mod rules {
         }
     }
 
-    #[cfg(feature = "metrics")]
+    #[cfg(any(feature = "metrics", feature = "trace"))]
     pub trait TextByNothing<'a> {
         fn __obs_error_text(&self) -> crate::__private::ErrorText<'a>;
     }
-    #[cfg(feature = "metrics")]
+    #[cfg(any(feature = "metrics", feature = "trace"))]
     impl<'a, T: ?Sized> TextByNothing<'a> for Probe<'a, T> {
         fn __obs_error_text(&self) -> crate::__private::ErrorText<'a> {
             crate::__private::ErrorText::Nothing

@@ -47,6 +47,7 @@ impl<'a> Json<'a> {
         self.out.push(b'"');
     }
 
+    #[cfg(feature = "logging")]
     /// Bytes as a string: valid UTF-8 as is, anything else with U+FFFD for each bad sequence.
     pub(crate) fn string_bytes(&mut self, bytes: &[u8]) {
         self.out.push(b'"');

@@ -1,0 +1,127 @@
+//! Code generation for `#[trace_operation]`. The input is known good: nothing here can fail.
+//!
+//! As for `#[track_request]`, the signature stays as written and the body is wrapped: a span is
+//! started before it (its fields set only when it records), entered while a sync body runs or at
+//! each poll of an async one, and ended with the call's outcome; a panic or a dropped future ends
+//! it through the span's `Drop`.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+
+use super::check::{Site, Value};
+use crate::types::{fake_return, future_output, infer_opaque};
+
+pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
+    let syn::ItemFn { attrs, vis, modifiers, sig, block } = function;
+    let defaultness = modifiers.defaultness;
+    let krate = &site.krate;
+    let span = Span::mixed_site();
+    let trace = quote_spanned!(span=> __obs_span);
+    let result = quote_spanned!(span=> __obs_result);
+    let future = quote_spanned!(span=> __obs_future);
+    let name = match &site.name {
+        Some(name) => quote!(#name),
+        None => {
+            let ident = sig.ident.to_string();
+            quote!(::core::concat!(::core::module_path!(), "::", #ident))
+        }
+    };
+    let kind = match site.kind.to_string().as_str() {
+        "server" => quote!(Server),
+        "client" => quote!(Client),
+        "producer" => quote!(Producer),
+        "consumer" => quote!(Consumer),
+        _ => quote!(Internal),
+    };
+    let err = site.err;
+    let annotation = match &sig.output {
+        syn::ReturnType::Default => quote!(()),
+        syn::ReturnType::Type(_, ty) => infer_opaque(ty),
+    };
+    let attributes = site.attributes.iter().map(|(key, key_span, value)| {
+        let value = match value {
+            Value::Expr(expr) => quote_spanned!(*key_span=> #expr),
+            Value::Argument(ident) => quote!(#ident),
+        };
+        let value = quote_spanned!(*key_span=> #krate::__private::attribute_value!(#value));
+        if site.unredacted.contains(key) {
+            quote_spanned!(span=> #trace.set_attribute(#key, #value);)
+        } else {
+            // Decided at compile time: a secret's value is never evaluated.
+            quote_spanned! {span=>
+                if const { #krate::is_secret_name(#key) } {
+                    #trace.set_attribute(#key, #krate::__private::REDACTED);
+                } else {
+                    #trace.set_attribute(#key, #value);
+                }
+            }
+        }
+    });
+    let start = quote_spanned! {span=>
+        let #trace = #krate::__private::start_operation(#name, #krate::__private::SpanKind::#kind);
+        if #trace.is_recording() {
+            #(#attributes)*
+        }
+    };
+    let record_ret = if site.ret {
+        quote_spanned! {span=>
+            if #trace.is_recording() {
+                #trace.set_attribute("return", #krate::__private::attribute_value!(#result));
+            }
+        }
+    } else {
+        TokenStream::new()
+    };
+    let finish = quote_spanned! {span=>
+        #record_ret
+        #krate::__private::finish_operation(
+            &#trace,
+            #name,
+            #krate::__private::status_of!(#result),
+            #krate::__private::error_text_of!(#result),
+            #err,
+        );
+        #result
+    };
+    let body = if sig.asyncness.is_some() {
+        let fake_return = fake_return(&annotation);
+        quote_spanned! {span=>
+            #start
+            let #result: #annotation = #trace.scope_ref(async move { #fake_return #block }).await;
+            #finish
+        }
+    } else if let Some((output, boxed)) = future_output(&sig.output) {
+        // A plain fn returning a future: the span covers building it and every poll of it.
+        let output = infer_opaque(&output);
+        let wrapped = quote_spanned! {span=>
+            async move {
+                let #result: #output = #trace.scope_ref(#future).await;
+                #finish
+            }
+        };
+        let wrapped = if boxed { quote_spanned!(span=> ::std::boxed::Box::pin(#wrapped)) } else { wrapped };
+        quote_spanned! {span=>
+            #start
+            let #future = {
+                let __obs_entered = #trace.enter();
+                #krate::__private::call_once(move || -> #annotation #block)
+            };
+            #wrapped
+        }
+    } else {
+        quote_spanned! {span=>
+            #start
+            let #result: #annotation = {
+                let __obs_entered = #trace.enter();
+                #krate::__private::call_once(move || -> #annotation #block)
+            };
+            #finish
+        }
+    };
+    quote_spanned! {span=>
+        #(#attrs)*
+        #vis #defaultness #sig {
+            #body
+        }
+    }
+}

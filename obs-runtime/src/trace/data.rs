@@ -1,0 +1,301 @@
+//! What a finished span is: the record exporters receive.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use crate::context::{SpanContext, SpanId};
+
+/// The OpenTelemetry span kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SpanKind {
+    /// Work inside the process (the default).
+    #[default]
+    Internal,
+    /// The handling of a request from a client.
+    Server,
+    /// A request to a server.
+    Client,
+    /// The sending of a message to be processed later.
+    Producer,
+    /// The processing of a message sent by a producer.
+    Consumer,
+}
+
+impl SpanKind {
+    /// The name in the OTLP enum, lowercase (`server`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpanKind::Internal => "internal",
+            SpanKind::Server => "server",
+            SpanKind::Client => "client",
+            SpanKind::Producer => "producer",
+            SpanKind::Consumer => "consumer",
+        }
+    }
+
+    /// The number in the OTLP enum.
+    pub(crate) fn otlp(self) -> u64 {
+        match self {
+            SpanKind::Internal => 1,
+            SpanKind::Server => 2,
+            SpanKind::Client => 3,
+            SpanKind::Producer => 4,
+            SpanKind::Consumer => 5,
+        }
+    }
+}
+
+/// An attribute value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A string.
+    Str(Cow<'static, str>),
+    /// An integer.
+    I64(i64),
+    /// A float.
+    F64(f64),
+    /// A boolean.
+    Bool(bool),
+}
+
+/// An attribute value, borrowed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ValueRef<'a> {
+    /// A string.
+    Str(&'a str),
+    /// An integer.
+    I64(i64),
+    /// A float.
+    F64(f64),
+    /// A boolean.
+    Bool(bool),
+}
+
+impl Value {
+    /// Borrowed.
+    pub fn as_ref(&self) -> ValueRef<'_> {
+        match self {
+            Value::Str(text) => ValueRef::Str(text),
+            Value::I64(value) => ValueRef::I64(*value),
+            Value::F64(value) => ValueRef::F64(*value),
+            Value::Bool(value) => ValueRef::Bool(*value),
+        }
+    }
+}
+
+impl From<&'static str> for Value {
+    fn from(value: &'static str) -> Value {
+        Value::Str(Cow::Borrowed(value))
+    }
+}
+
+impl From<String> for Value {
+    fn from(value: String) -> Value {
+        Value::Str(Cow::Owned(value))
+    }
+}
+
+impl From<Cow<'static, str>> for Value {
+    fn from(value: Cow<'static, str>) -> Value {
+        Value::Str(value)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(value: bool) -> Value {
+        Value::Bool(value)
+    }
+}
+
+impl From<f64> for Value {
+    fn from(value: f64) -> Value {
+        Value::F64(value)
+    }
+}
+
+impl From<f32> for Value {
+    fn from(value: f32) -> Value {
+        Value::F64(f64::from(value))
+    }
+}
+
+macro_rules! int_values {
+    ($($int:ty),*) => {$(
+        impl From<$int> for Value {
+            fn from(value: $int) -> Value {
+                Value::I64(i64::from(value))
+            }
+        }
+    )*};
+}
+int_values!(i8, i16, i32, i64, u8, u16, u32);
+
+macro_rules! wide_int_values {
+    ($($int:ty),*) => {$(
+        impl From<$int> for Value {
+            /// Beyond `i64::MAX` the value is written as a string (OTLP integers are 64-bit signed).
+            fn from(value: $int) -> Value {
+                i64::try_from(value).map_or_else(|_| Value::Str(Cow::Owned(value.to_string())), Value::I64)
+            }
+        }
+    )*};
+}
+wide_int_values!(u64, usize, isize, u128, i128);
+
+/// A value a span attribute can be made from by reference: numbers, booleans and strings keep
+/// their type; [`span_attributes!`](crate::span_attributes) falls back to `Debug` for the rest.
+pub trait ToValue {
+    /// The attribute value.
+    fn to_value(&self) -> Value;
+}
+
+macro_rules! to_value_by_copy {
+    ($($ty:ty),*) => {$(
+        impl ToValue for $ty {
+            fn to_value(&self) -> Value {
+                Value::from(*self)
+            }
+        }
+    )*};
+}
+to_value_by_copy!(i8, i16, i32, i64, u8, u16, u32, u64, usize, isize, u128, i128, f32, f64, bool);
+
+impl ToValue for str {
+    fn to_value(&self) -> Value {
+        Value::Str(Cow::Owned(self.to_owned()))
+    }
+}
+
+impl ToValue for String {
+    fn to_value(&self) -> Value {
+        Value::Str(Cow::Owned(self.clone()))
+    }
+}
+
+impl ToValue for Cow<'_, str> {
+    fn to_value(&self) -> Value {
+        Value::Str(Cow::Owned(self.as_ref().to_owned()))
+    }
+}
+
+impl ToValue for Value {
+    fn to_value(&self) -> Value {
+        self.clone()
+    }
+}
+
+impl<T: ToValue + ?Sized> ToValue for &T {
+    fn to_value(&self) -> Value {
+        (**self).to_value()
+    }
+}
+
+/// A span's status.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Status {
+    /// Not set (the instrumented code said nothing).
+    #[default]
+    Unset,
+    /// Succeeded.
+    Ok,
+    /// Failed, with a description.
+    Error(Cow<'static, str>),
+}
+
+/// A timestamped event in a span (an `exception`, for one).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) time_unix_nanos: u64,
+    pub(crate) attributes: Vec<(Cow<'static, str>, Value)>,
+}
+
+impl Event {
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// When it happened, in nanoseconds since the Unix epoch.
+    pub fn time_unix_nanos(&self) -> u64 {
+        self.time_unix_nanos
+    }
+
+    /// Its attributes.
+    pub fn attributes(&self) -> &[(Cow<'static, str>, Value)] {
+        &self.attributes
+    }
+}
+
+/// A finished span, as an exporter receives it.
+#[derive(Debug, Clone)]
+pub struct SpanData {
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) kind: SpanKind,
+    pub(crate) context: SpanContext,
+    pub(crate) parent: Option<SpanId>,
+    pub(crate) tracestate: Option<Arc<str>>,
+    pub(crate) start_unix_nanos: u64,
+    pub(crate) end_unix_nanos: u64,
+    pub(crate) attributes: Vec<(Cow<'static, str>, Value)>,
+    pub(crate) events: Vec<Event>,
+    pub(crate) status: Status,
+    /// An operation of the chapter's kind: exported with `operation.name` and `operation.status`.
+    pub(crate) operation: bool,
+}
+
+impl SpanData {
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its kind.
+    pub fn kind(&self) -> SpanKind {
+        self.kind
+    }
+
+    /// Its trace and span ids.
+    pub fn context(&self) -> SpanContext {
+        self.context
+    }
+
+    /// Its parent's span id; `None` for a root span.
+    pub fn parent_span_id(&self) -> Option<SpanId> {
+        self.parent
+    }
+
+    /// The W3C `tracestate` it carries on.
+    pub fn tracestate(&self) -> Option<&str> {
+        self.tracestate.as_deref()
+    }
+
+    /// When it started, in nanoseconds since the Unix epoch.
+    pub fn start_unix_nanos(&self) -> u64 {
+        self.start_unix_nanos
+    }
+
+    /// When it ended, in nanoseconds since the Unix epoch.
+    pub fn end_unix_nanos(&self) -> u64 {
+        self.end_unix_nanos
+    }
+
+    /// Its attributes, with `operation.name` and `operation.status` first for an operation.
+    pub fn attributes(&self) -> impl Iterator<Item = (&str, ValueRef<'_>)> + '_ {
+        let operation = self.operation.then(|| {
+            let status = if matches!(self.status, Status::Error(_)) { "error" } else { "success" };
+            [("operation.name", ValueRef::Str(&self.name)), ("operation.status", ValueRef::Str(status))]
+        });
+        operation.into_iter().flatten().chain(self.attributes.iter().map(|(key, value)| (key.as_ref(), value.as_ref())))
+    }
+
+    /// Its events.
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// Its status.
+    pub fn status(&self) -> &Status {
+        &self.status
+    }
+}

@@ -1,0 +1,180 @@
+//! Traces: OpenTelemetry spans from `#[trace_operation]` (and [`Span`] for blocks), propagated
+//! across `.await`, threads and services (W3C `traceparent`), exported in batches off the
+//! calling thread over OTLP to a collector (or as JSON lines when none is configured).
+//!
+//! ```
+//! use obs_runtime::trace_operation;
+//!
+//! #[trace_operation("process_user_request")]
+//! async fn process_user_request(user_id: &str) -> Result<String, std::io::Error> {
+//!     obs_runtime::span_attributes!(user_id = user_id);
+//!     database_query(user_id).await
+//! }
+//!
+//! #[trace_operation(kind = client, fields(db.system = "postgresql"))]
+//! async fn database_query(user_id: &str) -> Result<String, std::io::Error> {
+//!     Ok(format!("user {user_id}"))
+//! }
+//! ```
+//!
+//! Install the pipeline with [`crate::ObsBuilder::tracing`]; until then spans cost one atomic
+//! load and record nothing.
+//!
+//! | span attribute | from |
+//! |---|---|
+//! | `service.name` (resource) | [`TraceConfig::new`], `OTEL_SERVICE_NAME` |
+//! | `operation.name`, `operation.status` (`success` / `error`) | `#[trace_operation]` |
+//! | `error.message`, span status `Error`, an `exception` event | an `Err`, a status of 500 or more, a panic |
+//!
+//! Self-metrics: `obs_spans_exported_total`, `obs_spans_dropped_total{reason="queue_full"|"export_failed"}`.
+
+mod config;
+mod data;
+mod export;
+#[cfg(feature = "otlp")]
+mod otlp;
+mod pipeline;
+mod propagation;
+mod sampler;
+mod span;
+#[cfg(feature = "tower")]
+pub mod tower;
+
+use std::time::Duration;
+
+#[cfg(feature = "otlp")]
+pub use config::Protocol;
+pub use config::{SpanOutput, TraceConfig};
+pub use data::{Event, SpanData, SpanKind, Status, ToValue, Value, ValueRef};
+pub use export::{ExportError, Resource, SpanExporter};
+pub use propagation::{client_request, extract, inject};
+pub use sampler::Sampler;
+pub use span::{CurrentSpan, Entered, Instrumented, RemoteParent, Span, SpanBuilder};
+
+/// Flushes and stops the span pipeline: on [`TraceGuard::shutdown`], or when dropped. Both wait
+/// at most the export timeout plus a second, on any thread, with or without an async runtime.
+#[derive(Debug)]
+#[must_use = "dropping the guard shuts the span pipeline down"]
+pub struct TraceGuard {
+    handle: Option<pipeline::Handle>,
+}
+
+impl std::fmt::Debug for pipeline::Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Handle")
+    }
+}
+
+/// How long flush and shutdown wait at most.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(12);
+
+impl TraceGuard {
+    pub(crate) fn new(handle: pipeline::Handle) -> TraceGuard {
+        TraceGuard { handle: Some(handle) }
+    }
+
+    /// A guard of nothing (`OTEL_SDK_DISABLED=true`, `OTEL_TRACES_EXPORTER=none`).
+    pub(crate) fn disabled() -> TraceGuard {
+        TraceGuard { handle: None }
+    }
+
+    /// Exports every span ended so far; `false` if that did not finish in time.
+    pub fn flush(&self) -> bool {
+        self.handle.as_ref().is_none_or(|handle| handle.flush(FLUSH_TIMEOUT))
+    }
+
+    /// Spans exported so far.
+    pub fn exported(&self) -> u64 {
+        self.handle.as_ref().map_or(0, |handle| handle.counts().exported.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Spans dropped so far: the queue was full, or the export failed after its retries.
+    pub fn dropped(&self) -> u64 {
+        self.handle.as_ref().map_or(0, |handle| {
+            let counts = handle.counts();
+            counts.dropped_queue_full.load(std::sync::atomic::Ordering::Relaxed)
+                + counts.dropped_export_failed.load(std::sync::atomic::Ordering::Relaxed)
+        })
+    }
+
+    /// Stops recording, exports what is queued, and stops the export thread. `false` if that did
+    /// not finish in time (what was left is dropped).
+    pub fn shutdown(mut self) -> bool {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> bool {
+        self.handle.take().is_none_or(|handle| handle.shutdown(FLUSH_TIMEOUT))
+    }
+}
+
+impl Drop for TraceGuard {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Installs the span pipeline without the rest of obs (see [`crate::ObsBuilder::tracing`]).
+pub fn install(config: TraceConfig) -> Result<TraceGuard, crate::ConfigError> {
+    config.install()
+}
+
+/// Installs with the environment read from `env` instead of the process's (for tests).
+#[doc(hidden)]
+pub fn install_with_env(
+    config: TraceConfig,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<TraceGuard, crate::ConfigError> {
+    config.install_with_env(env)
+}
+
+/// `future` run in the current span (entered at each poll, on whichever thread): for
+/// `tokio::spawn(obs_runtime::trace::in_current_span(async move { .. }))`, so the task's spans
+/// and logs belong to the trace that spawned it.
+pub fn in_current_span<F: std::future::Future>(future: F) -> Instrumented<CurrentSpan, F> {
+    Span::current().scope(future)
+}
+
+/// `body` wrapped to run in the current span: for
+/// `std::thread::spawn(obs_runtime::trace::bind(move || ..))`.
+pub fn bind<R>(body: impl FnOnce() -> R) -> impl FnOnce() -> R {
+    Span::current().bind(body)
+}
+
+/// Sets attributes on the current span (the chapter's `add_span_attributes`):
+/// `span_attributes!(user_id = user_id, "http.route" = route)`. Numbers, booleans and strings
+/// keep their type; anything else is recorded with `Debug`. A key named like a secret
+/// (`password`, `token`, `api_key`, ... see [`crate::is_secret_name`]) is recorded as
+/// `[REDACTED]`, its value never looked at. Nothing is evaluated when the span does not record.
+///
+/// ```
+/// # let user_id = "12345";
+/// obs_runtime::span_attributes!(user_id = user_id, retries = 3, "db.system" = "postgresql");
+/// ```
+#[macro_export]
+macro_rules! span_attributes {
+    ($($key:tt = $value:expr),+ $(,)?) => {{
+        let __obs_span = $crate::trace::Span::current();
+        if __obs_span.is_recording() {
+            $(
+                $crate::__obs_set_attribute!(__obs_span, $key, $value);
+            )+
+        }
+    }};
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __obs_set_attribute {
+    ($span:ident, $key:ident, $value:expr) => {
+        $crate::__obs_set_attribute!($span, ::core::stringify!($key), $value)
+    };
+    ($span:ident, $key:expr, $value:expr) => {{
+        const __OBS_KEY: &str = $key;
+        if const { $crate::is_secret_name(__OBS_KEY) } {
+            $span.set_attribute(__OBS_KEY, $crate::__private::REDACTED);
+        } else {
+            $span.set_attribute(__OBS_KEY, $crate::__private::attribute_value!($value));
+        }
+    }};
+}

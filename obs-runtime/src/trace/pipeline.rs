@@ -1,0 +1,336 @@
+//! The batch processor: ended spans go into a bounded queue (never blocking the caller: a full
+//! queue drops and counts), and one worker thread exports them in batches, retrying failures with
+//! backoff for a bounded time. The worker owns everything it needs (no async runtime of the
+//! application is ever used), so flushing and shutting down cannot deadlock on one.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use super::data::SpanData;
+use super::export::{Resource, SpanExporter};
+use super::sampler::Sampler;
+
+static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
+/// Off after shutdown: spans record nothing again.
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// The installed pipeline, if any and not shut down.
+#[inline]
+pub(crate) fn get() -> Option<&'static Pipeline> {
+    if ENABLED.load(Ordering::Relaxed) { PIPELINE.get() } else { None }
+}
+
+pub(crate) struct Pipeline {
+    pub(crate) sampler: Sampler,
+    shared: Arc<Shared>,
+}
+
+pub(crate) struct Settings {
+    pub(crate) max_queue_size: usize,
+    pub(crate) max_export_batch_size: usize,
+    pub(crate) schedule_delay: Duration,
+    pub(crate) export_timeout: Duration,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Wakes the worker: a full batch, a flush, a shutdown.
+    wake: Condvar,
+    /// Wakes flushers: a flush generation done, the worker gone.
+    done: Condvar,
+    max_queue_size: usize,
+    batch_size: usize,
+    counts: Counts,
+}
+
+#[derive(Default)]
+pub(crate) struct Counts {
+    pub(crate) exported: AtomicU64,
+    pub(crate) dropped_queue_full: AtomicU64,
+    pub(crate) dropped_export_failed: AtomicU64,
+    pub(crate) export_failures: AtomicU64,
+}
+
+struct State {
+    queue: Vec<SpanData>,
+    flush_requested: u64,
+    flushed: u64,
+    shutdown: bool,
+    worker_done: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves the queue consistent (pushes and swaps).
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Pipeline {
+    /// Queues an ended span; never blocks on the export.
+    pub(crate) fn push(&self, span: SpanData) {
+        let shared = &*self.shared;
+        let mut state = shared.lock();
+        if state.shutdown || state.queue.len() >= shared.max_queue_size {
+            drop(state);
+            shared.counts.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
+            self_metrics::dropped("queue_full", 1);
+            return;
+        }
+        state.queue.push(span);
+        let full_batch = state.queue.len() == shared.batch_size;
+        drop(state);
+        if full_batch {
+            shared.wake.notify_one();
+        }
+    }
+}
+
+/// What the installer keeps: flushes and stops the worker.
+pub(crate) struct Handle {
+    shared: Arc<Shared>,
+}
+
+/// Installs the pipeline and starts its worker. `Err` when one is installed already.
+pub(crate) fn install(
+    sampler: Sampler,
+    settings: Settings,
+    exporter: Box<dyn SpanExporter>,
+    resource: Resource,
+) -> Result<Handle, String> {
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            queue: Vec::with_capacity(settings.max_queue_size.min(4096)),
+            flush_requested: 0,
+            flushed: 0,
+            shutdown: false,
+            worker_done: false,
+        }),
+        wake: Condvar::new(),
+        done: Condvar::new(),
+        max_queue_size: settings.max_queue_size,
+        batch_size: settings.max_export_batch_size,
+        counts: Counts::default(),
+    });
+    let pipeline = Pipeline { sampler, shared: shared.clone() };
+    PIPELINE
+        .set(pipeline)
+        .map_err(|_| "a trace pipeline is installed already (spans go to one place per process)".to_owned())?;
+    self_metrics::register();
+    let worker = Worker { shared: shared.clone(), exporter, resource, settings, failing: false };
+    std::thread::Builder::new()
+        .name("obs-spans".into())
+        .spawn(move || worker.run())
+        .map_err(|error| format!("cannot start the span export thread: {error}"))?;
+    ENABLED.store(true, Ordering::Release);
+    Ok(Handle { shared })
+}
+
+impl Handle {
+    pub(crate) fn counts(&self) -> &Counts {
+        &self.shared.counts
+    }
+
+    /// Waits (at most `timeout`) until every span ended before the call is exported or dropped.
+    pub(crate) fn flush(&self, timeout: Duration) -> bool {
+        let shared = &*self.shared;
+        let deadline = Instant::now() + timeout;
+        let mut state = shared.lock();
+        state.flush_requested += 1;
+        let target = state.flush_requested;
+        shared.wake.notify_one();
+        while state.flushed < target && !state.worker_done {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            state = shared.done.wait_timeout(state, left).unwrap_or_else(std::sync::PoisonError::into_inner).0;
+        }
+        state.flushed >= target
+    }
+
+    /// Stops recording, exports what is queued, stops the worker; waits at most `timeout`.
+    pub(crate) fn shutdown(&self, timeout: Duration) -> bool {
+        ENABLED.store(false, Ordering::Release);
+        let shared = &*self.shared;
+        let deadline = Instant::now() + timeout;
+        let mut state = shared.lock();
+        state.shutdown = true;
+        shared.wake.notify_one();
+        while !state.worker_done {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            state = shared.done.wait_timeout(state, left).unwrap_or_else(std::sync::PoisonError::into_inner).0;
+        }
+        true
+    }
+}
+
+struct Worker {
+    shared: Arc<Shared>,
+    exporter: Box<dyn SpanExporter>,
+    resource: Resource,
+    settings: Settings,
+    /// Whether the last export failed (failures are reported on stderr when they start and stop).
+    failing: bool,
+}
+
+/// Attempts per batch: the first and three retries, backing off 100, 200, 400 ms (all within the
+/// export timeout).
+const ATTEMPTS: u32 = 4;
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
+impl Worker {
+    fn run(mut self) {
+        let mut batch = Vec::with_capacity(self.shared.batch_size);
+        loop {
+            let (flush_target, shutdown) = {
+                let shared = &*self.shared;
+                let mut state = shared.lock();
+                let deadline = Instant::now() + self.settings.schedule_delay;
+                while state.queue.len() < shared.batch_size && state.flush_requested == state.flushed && !state.shutdown {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    state = shared.wake.wait_timeout(state, left).unwrap_or_else(std::sync::PoisonError::into_inner).0;
+                }
+                std::mem::swap(&mut state.queue, &mut batch);
+                (state.flush_requested, state.shutdown)
+            };
+            for chunk in batch.chunks(self.shared.batch_size.max(1)) {
+                self.export(chunk, shutdown);
+            }
+            batch.clear();
+            // Do not keep a huge buffer after a burst.
+            batch.shrink_to(self.shared.batch_size);
+            let mut state = self.shared.lock();
+            state.flushed = state.flushed.max(flush_target);
+            let finished = shutdown && state.queue.is_empty();
+            if finished {
+                state.worker_done = true;
+            }
+            drop(state);
+            self.shared.done.notify_all();
+            if finished {
+                self.exporter.shutdown();
+                return;
+            }
+        }
+    }
+
+    fn export(&mut self, chunk: &[SpanData], shutting_down: bool) {
+        let counts = &self.shared.counts;
+        let deadline = Instant::now() + self.settings.export_timeout;
+        let mut backoff = FIRST_BACKOFF;
+        for attempt in 1..=ATTEMPTS {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let error = match self.exporter.export(chunk, &self.resource, left) {
+                Ok(()) => {
+                    counts.exported.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                    self_metrics::exported(chunk.len() as u64);
+                    if self.failing {
+                        self.failing = false;
+                        eprintln!("obs: span export works again");
+                    }
+                    return;
+                }
+                Err(error) => error,
+            };
+            counts.export_failures.fetch_add(1, Ordering::Relaxed);
+            if !self.failing {
+                self.failing = true;
+                eprintln!("obs: span export failed (retrying, then dropping and counting): {error}");
+            }
+            // Retry while there is time, unless shutting down (bounded: a dead collector must not
+            // hold the exit), with jittered exponential backoff.
+            let pause = jitter(backoff);
+            if !error.is_retryable() || attempt == ATTEMPTS || shutting_down || pause >= deadline.saturating_duration_since(Instant::now()) {
+                break;
+            }
+            if self.sleep_unless_shutdown(pause) {
+                break;
+            }
+            backoff *= 2;
+        }
+        counts.dropped_export_failed.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        self_metrics::dropped("export_failed", chunk.len() as u64);
+    }
+
+    /// Sleeps for `pause`; `true` when woken by a shutdown.
+    fn sleep_unless_shutdown(&self, pause: Duration) -> bool {
+        let shared = &*self.shared;
+        let deadline = Instant::now() + pause;
+        let mut state = shared.lock();
+        while !state.shutdown {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            state = shared.wake.wait_timeout(state, left).unwrap_or_else(std::sync::PoisonError::into_inner).0;
+        }
+        true
+    }
+}
+
+/// `base` times a factor in [0.5, 1.5).
+fn jitter(base: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |since| since.subsec_nanos());
+    let nanos = u64::from(nanos) ^ u64::from(std::process::id());
+    let fraction = (nanos.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 11) as f64 / (1u64 << 53) as f64;
+    base.mul_f64(0.5 + fraction)
+}
+
+/// `obs_spans_exported_total` and `obs_spans_dropped_total{reason}`.
+mod self_metrics {
+    #[cfg(feature = "metrics")]
+    struct Counters {
+        exported: crate::metrics::Counter,
+        queue_full: crate::metrics::Counter,
+        export_failed: crate::metrics::Counter,
+    }
+
+    #[cfg(feature = "metrics")]
+    static COUNTERS: std::sync::OnceLock<Option<Counters>> = std::sync::OnceLock::new();
+
+    pub(super) fn register() {
+        #[cfg(feature = "metrics")]
+        COUNTERS.get_or_init(|| {
+            let exported =
+                crate::metrics::Counter::register("obs_spans_exported_total", "Spans obs exported").ok()?;
+            let dropped = crate::metrics::CounterVec::register(
+                "obs_spans_dropped_total",
+                "Spans obs dropped: queue_full (the exporter could not keep up) or export_failed (after retries)",
+                &["reason"],
+            )
+            .ok()?;
+            Some(Counters {
+                exported,
+                queue_full: dropped.with_labels(&["queue_full"]).ok()?,
+                export_failed: dropped.with_labels(&["export_failed"]).ok()?,
+            })
+        });
+    }
+
+    pub(super) fn exported(spans: u64) {
+        #[cfg(feature = "metrics")]
+        if let Some(Some(counters)) = COUNTERS.get() {
+            counters.exported.inc_by(spans as f64);
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = spans;
+    }
+
+    pub(super) fn dropped(reason: &str, spans: u64) {
+        #[cfg(feature = "metrics")]
+        if let Some(Some(counters)) = COUNTERS.get() {
+            let counter = if reason == "queue_full" { &counters.queue_full } else { &counters.export_failed };
+            counter.inc_by(spans as f64);
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = (reason, spans);
+    }
+}

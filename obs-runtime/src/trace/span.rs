@@ -1,0 +1,471 @@
+//! Spans: what `#[trace_operation]` opens around a call, and the manual API for blocks.
+
+use std::borrow::{Borrow, Cow};
+use std::cell::RefCell;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::data::{Event, SpanData, SpanKind, Status, Value};
+use super::pipeline::{self, Pipeline};
+use crate::context::{SpanContext, SpanId, TraceId};
+
+/// The recording part of a sampled span, shared with whoever may add to it while it runs
+/// (`span_attributes!`, a task the context was carried into). `None` once ended.
+type Live = Arc<Mutex<Option<SpanData>>>;
+
+thread_local! {
+    /// The recording span entered on this thread, if any (the context itself is in
+    /// [`crate::context`], which the logs read).
+    static LIVE: RefCell<Option<Live>> = const { RefCell::new(None) };
+}
+
+/// A parent from another process: the context of an incoming `traceparent` and its `tracestate`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteParent {
+    pub(crate) context: SpanContext,
+    pub(crate) tracestate: Option<Arc<str>>,
+}
+
+impl RemoteParent {
+    /// A remote parent of this context (and `tracestate` header value, if one came).
+    pub fn new(context: SpanContext, tracestate: Option<&str>) -> RemoteParent {
+        RemoteParent { context, tracestate: tracestate.filter(|state| !state.is_empty()).map(Arc::from) }
+    }
+
+    /// The remote span's context.
+    pub fn context(&self) -> SpanContext {
+        self.context
+    }
+
+    /// The `tracestate` that came with it.
+    pub fn tracestate(&self) -> Option<&str> {
+        self.tracestate.as_deref()
+    }
+}
+
+/// A span: started when made, ended when dropped (or by [`Span::end`]). The work it covers is
+/// *in* it while it is [entered](Span::enter) (a block) or while a future it [scopes](Span::scope)
+/// runs: spans opened meanwhile are its children, and logs carry its trace and span ids.
+///
+/// When no trace pipeline is installed, or the trace is not sampled, a span records nothing; a
+/// span of an unsampled trace still carries the context on, so that downstream services see the
+/// decision.
+///
+/// ```
+/// use obs_runtime::trace::{Span, SpanKind};
+///
+/// let span = Span::builder("database_query").kind(SpanKind::Client).start();
+/// span.set_attribute("db.system", "postgresql");
+/// {
+///     let _in_span = span.enter();
+///     // ... the query ...
+/// }
+/// span.end();
+/// ```
+pub struct Span {
+    context: Option<SpanContext>,
+    live: Option<Live>,
+}
+
+impl fmt::Debug for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Span").field("context", &self.context).field("recording", &self.live.is_some()).finish()
+    }
+}
+
+/// How a span starts; see [`Span::builder`].
+#[derive(Debug)]
+#[must_use = "a builder does nothing until `start`"]
+pub struct SpanBuilder {
+    name: Cow<'static, str>,
+    kind: SpanKind,
+    parent: Option<RemoteParent>,
+    operation: bool,
+}
+
+impl SpanBuilder {
+    /// Its kind (default [`SpanKind::Internal`]).
+    pub fn kind(mut self, kind: SpanKind) -> SpanBuilder {
+        self.kind = kind;
+        self
+    }
+
+    /// Its parent: a span of another process (from [`super::extract`]) instead of the current span.
+    pub fn parent(mut self, parent: RemoteParent) -> SpanBuilder {
+        self.parent = Some(parent);
+        self
+    }
+
+    /// Records it as the chapter's operations are: `operation.name` and `operation.status`
+    /// (`success` or `error`) attributes.
+    pub fn operation(mut self) -> SpanBuilder {
+        self.operation = true;
+        self
+    }
+
+    /// Starts it now.
+    pub fn start(self) -> Span {
+        match pipeline::get() {
+            Some(pipeline) => start(pipeline, self.name, self.kind, self.parent, self.operation),
+            None => Span::none(),
+        }
+    }
+}
+
+fn now_nanos() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_nanos() as u64)
+}
+
+fn start(
+    pipeline: &Pipeline,
+    name: Cow<'static, str>,
+    kind: SpanKind,
+    remote: Option<RemoteParent>,
+    operation: bool,
+) -> Span {
+    let (parent, tracestate) = match remote {
+        Some(remote) => (Some(remote.context), remote.tracestate),
+        None => match SpanContext::current() {
+            Some(parent) => (Some(parent), LIVE.with(|live| inherited_tracestate(live.borrow().as_ref()))),
+            None => (None, None),
+        },
+    };
+    let trace_id = match parent {
+        Some(parent) => parent.trace_id(),
+        None => random_trace_id(),
+    };
+    let sampled = pipeline.sampler.should_sample(parent, trace_id);
+    let context = SpanContext::new(trace_id, random_span_id(), sampled);
+    if !sampled {
+        return Span { context: Some(context), live: None };
+    }
+    let data = SpanData {
+        name,
+        kind,
+        context,
+        parent: parent.map(|parent| parent.span_id()),
+        tracestate,
+        start_unix_nanos: now_nanos(),
+        end_unix_nanos: 0,
+        attributes: Vec::new(),
+        events: Vec::new(),
+        status: Status::Unset,
+        operation,
+    };
+    Span { context: Some(context), live: Some(Arc::new(Mutex::new(Some(data)))) }
+}
+
+fn inherited_tracestate(live: Option<&Live>) -> Option<Arc<str>> {
+    let live = live?.lock().ok()?;
+    live.as_ref()?.tracestate.clone()
+}
+
+impl Span {
+    /// A span named `name`, of kind internal, a child of the current span. Same as
+    /// `Span::builder(name).start()`.
+    pub fn new(name: impl Into<Cow<'static, str>>) -> Span {
+        Span::builder(name).start()
+    }
+
+    /// A span to configure before it starts.
+    pub fn builder(name: impl Into<Cow<'static, str>>) -> SpanBuilder {
+        SpanBuilder { name: name.into(), kind: SpanKind::Internal, parent: None, operation: false }
+    }
+
+    /// A span of a static call site (what the macros expand to): no allocation for the name.
+    pub(crate) fn of_site(name: &'static str, kind: SpanKind, operation: bool) -> Span {
+        match pipeline::get() {
+            Some(pipeline) => start(pipeline, Cow::Borrowed(name), kind, None, operation),
+            None => Span::none(),
+        }
+    }
+
+    /// A span that is nothing: records nothing and carries no context.
+    pub fn none() -> Span {
+        Span { context: None, live: None }
+    }
+
+    /// Its context: `None` when no trace pipeline is installed.
+    pub fn context(&self) -> Option<SpanContext> {
+        self.context
+    }
+
+    /// Whether it records (a pipeline is installed, the trace is sampled, and it has not ended).
+    /// Work done only to describe the span can be skipped when it does not.
+    pub fn is_recording(&self) -> bool {
+        self.live.is_some()
+    }
+
+    fn with_data(&self, update: impl FnOnce(&mut SpanData)) {
+        if let Some(live) = &self.live
+            && let Ok(mut data) = live.lock()
+            && let Some(data) = data.as_mut()
+        {
+            update(data);
+        }
+    }
+
+    /// Sets an attribute (a later value of the same key replaces it). Values are written as given:
+    /// [`span_attributes!`](crate::span_attributes) is the form that redacts secrets.
+    pub fn set_attribute(&self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
+        if self.live.is_none() {
+            return;
+        }
+        let (key, value) = (key.into(), value.into());
+        self.with_data(|data| match data.attributes.iter_mut().find(|(existing, _)| *existing == key) {
+            Some(slot) => slot.1 = value,
+            None => data.attributes.push((key, value)),
+        });
+    }
+
+    /// Adds an event at this moment.
+    pub fn add_event(&self, name: impl Into<Cow<'static, str>>, attributes: Vec<(Cow<'static, str>, Value)>) {
+        if self.live.is_none() {
+            return;
+        }
+        let event = Event { name: name.into(), time_unix_nanos: now_nanos(), attributes };
+        self.with_data(|data| data.events.push(event));
+    }
+
+    /// Ends it as failed: the span status `Error` with `message`, an `error.message` attribute, and
+    /// an `exception` event with `exception.message` (the OpenTelemetry semantic conventions).
+    pub fn record_error(&self, message: &dyn fmt::Display) {
+        if self.live.is_none() {
+            return;
+        }
+        let message: Cow<'static, str> = message.to_string().into();
+        let time_unix_nanos = now_nanos();
+        self.with_data(|data| {
+            data.events.push(Event {
+                name: Cow::Borrowed("exception"),
+                time_unix_nanos,
+                attributes: vec![(Cow::Borrowed("exception.message"), Value::Str(message.clone()))],
+            });
+            data.attributes.push((Cow::Borrowed("error.message"), Value::Str(message.clone())));
+            data.status = Status::Error(message);
+        });
+    }
+
+    /// Sets its status to `Error` with this description (no event; see [`Span::record_error`]).
+    pub fn set_error_status(&self, description: impl Into<Cow<'static, str>>) {
+        if self.live.is_none() {
+            return;
+        }
+        let description = description.into();
+        self.with_data(|data| data.status = Status::Error(description));
+    }
+
+    /// Its kind; `None` when it does not record.
+    pub fn kind(&self) -> Option<SpanKind> {
+        let mut kind = None;
+        self.with_data(|data| kind = Some(data.kind));
+        kind
+    }
+
+    /// The `tracestate` it carries (from the remote parent of its trace).
+    pub(crate) fn tracestate(&self) -> Option<Arc<str>> {
+        let mut state = None;
+        self.with_data(|data| state = data.tracestate.clone());
+        state
+    }
+
+    /// Sets its status to `Ok` unless it was set to an error.
+    pub fn set_ok(&self) {
+        self.with_data(|data| {
+            if !matches!(data.status, Status::Error(_)) {
+                data.status = Status::Ok;
+            }
+        });
+    }
+
+    /// Makes it the current span of this thread until the guard drops.
+    pub fn enter(&self) -> Entered<'_> {
+        let previous_context = self.context.map(|context| crate::context::swap_current(Some(context)));
+        let previous_live = self.context.map(|_| LIVE.with(|live| live.replace(self.live.clone())));
+        Entered { previous_context, previous_live, _span: PhantomData }
+    }
+
+    /// Runs `body` in it.
+    pub fn in_scope<R>(&self, body: impl FnOnce() -> R) -> R {
+        let _entered = self.enter();
+        body()
+    }
+
+    /// `future` run in this span (entered at each poll, on whichever thread); the span ends when
+    /// the returned future is dropped, after completing or not.
+    pub fn scope<F: Future>(self, future: F) -> Instrumented<Span, F> {
+        Instrumented { span: self, future }
+    }
+
+    /// `future` run in this span, which the caller keeps (and ends).
+    pub fn scope_ref<F: Future>(&self, future: F) -> Instrumented<&Span, F> {
+        Instrumented { span: self, future }
+    }
+
+    /// The current span: a handle that adds to the span entered on this thread, without ending
+    /// it when dropped. A span that records nothing when there is none.
+    pub fn current() -> CurrentSpan {
+        CurrentSpan(Span {
+            context: crate::context::SpanContext::current(),
+            live: LIVE.with(|live| live.borrow().clone()),
+        })
+    }
+
+    /// Ends it now (the same as dropping it).
+    pub fn end(self) {}
+
+    fn finish(&mut self) {
+        let Some(live) = self.live.take() else { return };
+        let data = match live.lock() {
+            Ok(mut data) => data.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        let Some(mut data) = data else { return };
+        data.end_unix_nanos = now_nanos();
+        if std::thread::panicking() && !matches!(data.status, Status::Error(_)) {
+            data.status = Status::Error(Cow::Borrowed("panicked"));
+            data.attributes.push((Cow::Borrowed("error.message"), Value::Str(Cow::Borrowed("panicked"))));
+        }
+        if let Some(pipeline) = pipeline::get() {
+            pipeline.push(data);
+        }
+    }
+}
+
+impl Drop for Span {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// The span current when [`Span::current`] was called: adds to it, never ends it. Derefs to
+/// [`Span`].
+#[derive(Debug)]
+pub struct CurrentSpan(Span);
+
+impl std::ops::Deref for CurrentSpan {
+    type Target = Span;
+
+    fn deref(&self) -> &Span {
+        &self.0
+    }
+}
+
+impl Drop for CurrentSpan {
+    fn drop(&mut self) {
+        // Not ours to end.
+        self.0.live = None;
+    }
+}
+
+impl CurrentSpan {
+    /// `future` run in this span (entered at each poll): carries the current span into
+    /// `tokio::spawn`. The span still ends when its owner ends it.
+    pub fn scope<F: Future>(self, future: F) -> Instrumented<CurrentSpan, F> {
+        Instrumented { span: self, future }
+    }
+
+    /// `body` wrapped to run in this span: carries the current span into `std::thread::spawn`.
+    pub fn bind<R>(self, body: impl FnOnce() -> R) -> impl FnOnce() -> R {
+        move || self.0.in_scope(body)
+    }
+}
+
+impl Borrow<Span> for CurrentSpan {
+    fn borrow(&self) -> &Span {
+        &self.0
+    }
+}
+
+/// The current span of this thread until dropped; see [`Span::enter`]. Cannot move to another
+/// thread.
+#[derive(Debug)]
+#[must_use = "the span is left when the guard drops"]
+pub struct Entered<'a> {
+    previous_context: Option<Option<SpanContext>>,
+    previous_live: Option<Option<Live>>,
+    _span: PhantomData<(&'a Span, *const ())>,
+}
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        if let Some(previous) = self.previous_context.take() {
+            crate::context::swap_current(previous);
+        }
+        if let Some(previous) = self.previous_live.take() {
+            LIVE.with(|live| *live.borrow_mut() = previous);
+        }
+    }
+}
+
+/// A future run in a span; see [`Span::scope`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct Instrumented<S, F> {
+    span: S,
+    future: F,
+}
+
+impl<S: Borrow<Span>, F: Future> Future for Instrumented<S, F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `future` is structurally pinned: never moved out of `self`, which is pinned
+        // (Instrumented has no Drop and no Unpin impl of its own); `span` is not pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        let _entered = this.span.borrow().enter();
+        // SAFETY: see above.
+        unsafe { Pin::new_unchecked(&mut this.future) }.poll(cx)
+    }
+}
+
+// Ids: a per-thread xorshift generator, seeded from the process's random hasher keys. Not
+// cryptographic (trace ids need not be); unique enough that collisions are negligible.
+thread_local! {
+    static RNG: std::cell::Cell<u64> = std::cell::Cell::new(seed());
+}
+
+fn seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(now_nanos());
+    hasher.write_usize(&hasher as *const _ as usize);
+    hasher.finish() | 1
+}
+
+fn next_random() -> u64 {
+    RNG.with(|rng| {
+        // xorshift64*
+        let mut x = rng.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        rng.set(x);
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    })
+}
+
+fn random_trace_id() -> TraceId {
+    loop {
+        let (high, low) = (next_random(), next_random());
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&high.to_be_bytes());
+        bytes[8..].copy_from_slice(&low.to_be_bytes());
+        if let Some(id) = TraceId::from_bytes(bytes) {
+            return id;
+        }
+    }
+}
+
+fn random_span_id() -> SpanId {
+    loop {
+        if let Some(id) = SpanId::from_bytes(next_random().to_be_bytes()) {
+            return id;
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! `#[trace_operation]` and the manual span API, received in process: the tree (one trace id,
+//! the right parents), the chapter's attributes, status and `exception` events, nesting across
+//! `.await`, tasks and threads, redaction, propagation in and out of HTTP headers.
+
+mod common;
+
+use common::spans::{attribute, install, named, of_trace, one};
+use obs_runtime::context::SpanContext;
+use obs_runtime::trace::{self, Span, SpanKind, Status};
+use obs_runtime::{trace_operation, track_request};
+
+#[derive(Debug)]
+struct NotFound(u64);
+
+impl std::fmt::Display for NotFound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "user {} not found", self.0)
+    }
+}
+
+#[trace_operation("process_user_request")]
+fn process_user_request(user_id: u64) -> Result<String, NotFound> {
+    obs_runtime::span_attributes!(user_id = user_id, "cache.hit" = false, api_token = "s3cr3t");
+    let row = database_query(user_id)?;
+    Ok(row)
+}
+
+#[trace_operation("database_query", kind = client, fields(db.system = "postgresql"))]
+fn database_query(user_id: u64) -> Result<String, NotFound> {
+    if user_id == 0 {
+        return Err(NotFound(user_id));
+    }
+    Ok(format!("row {user_id}"))
+}
+
+fn root() -> Span {
+    install();
+    Span::new("test_root")
+}
+
+#[test]
+fn nested_calls_make_one_tree_with_the_chapters_attributes() {
+    let root = root();
+    let trace_id = root.context().expect("installed").trace_id();
+    root.in_scope(|| process_user_request(7)).expect("ok");
+    drop(root);
+    let spans = of_trace(trace_id);
+    assert_eq!(spans.len(), 3, "{spans:#?}");
+    let (root, operation, query) =
+        (one(&spans, "test_root"), one(&spans, "process_user_request"), one(&spans, "database_query"));
+    assert_eq!(root.parent_span_id(), None);
+    assert_eq!(operation.parent_span_id(), Some(root.context().span_id()));
+    assert_eq!(query.parent_span_id(), Some(operation.context().span_id()));
+    assert_eq!(attribute(operation, "operation.name").as_deref(), Some("process_user_request"));
+    assert_eq!(attribute(operation, "operation.status").as_deref(), Some("success"));
+    assert_eq!(attribute(operation, "user_id").as_deref(), Some("7"));
+    assert_eq!(attribute(operation, "cache.hit").as_deref(), Some("false"));
+    assert_eq!(attribute(operation, "api_token").as_deref(), Some("[REDACTED]"));
+    assert_eq!(operation.status(), &Status::Ok);
+    assert_eq!(operation.kind(), SpanKind::Internal);
+    assert_eq!(query.kind(), SpanKind::Client);
+    assert_eq!(attribute(query, "db.system").as_deref(), Some("postgresql"));
+    assert!(query.start_unix_nanos() >= operation.start_unix_nanos());
+    assert!(query.end_unix_nanos() <= operation.end_unix_nanos());
+    assert!(operation.end_unix_nanos() >= operation.start_unix_nanos());
+}
+
+#[test]
+fn an_error_sets_the_status_the_message_and_an_exception_event() {
+    let root = root();
+    let trace_id = root.context().expect("installed").trace_id();
+    let result = root.in_scope(|| process_user_request(0));
+    assert!(result.is_err());
+    drop(root);
+    let spans = of_trace(trace_id);
+    for name in ["process_user_request", "database_query"] {
+        let span = one(&spans, name);
+        assert_eq!(span.status(), &Status::Error("user 0 not found".into()), "{name}");
+        assert_eq!(attribute(span, "error.message").as_deref(), Some("user 0 not found"));
+        let exception = span.events().iter().find(|event| event.name() == "exception").expect("an exception event");
+        let message = exception.attributes().iter().find(|(key, _)| key == "exception.message").expect("a message");
+        assert_eq!(message.1, obs_runtime::trace::Value::from("user 0 not found".to_owned()));
+    }
+    assert_eq!(attribute(one(&spans, "process_user_request"), "operation.status").as_deref(), Some("error"));
+}
+
+#[trace_operation("panics")]
+fn panics() -> u32 {
+    panic!("boom")
+}
+
+#[test]
+fn a_panic_ends_the_span_as_an_error_and_keeps_unwinding() {
+    let root = root();
+    let trace_id = root.context().expect("installed").trace_id();
+    let caught = root.in_scope(|| std::panic::catch_unwind(panics));
+    assert!(caught.is_err(), "the panic went on");
+    // The span was left: the root is current again.
+    assert_eq!(root.in_scope(SpanContext::current), root.context());
+    drop(root);
+    let spans = of_trace(trace_id);
+    let span = one(&spans, "panics");
+    assert_eq!(span.status(), &Status::Error("panicked".into()));
+    assert_eq!(attribute(span, "operation.status").as_deref(), Some("error"));
+}
+
+#[trace_operation("async_parent")]
+async fn async_parent() -> u32 {
+    tokio::task::yield_now().await;
+    let child = tokio::spawn(trace::in_current_span(async_child())).await.expect("joins");
+    let thread = std::thread::spawn(trace::bind(|| Span::new("thread_child").context())).join().expect("joins");
+    assert!(thread.is_some());
+    child + 1
+}
+
+#[trace_operation("async_child")]
+async fn async_child() -> u32 {
+    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    obs_runtime::span_attributes!(step = "child");
+    41
+}
+
+#[test]
+fn async_spans_nest_across_awaits_tasks_and_threads() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
+    let root = root();
+    let trace_id = root.context().expect("installed").trace_id();
+    let answer = runtime.block_on(root.scope_ref(async_parent()));
+    assert_eq!(answer, 42);
+    // Nothing stays current on this thread after the future is done.
+    assert_eq!(SpanContext::current(), None);
+    drop(root);
+    let spans = of_trace(trace_id);
+    let parent = one(&spans, "async_parent");
+    let child = one(&spans, "async_child");
+    let thread = one(&spans, "thread_child");
+    assert_eq!(child.parent_span_id(), Some(parent.context().span_id()));
+    assert_eq!(thread.parent_span_id(), Some(parent.context().span_id()));
+    assert_eq!(attribute(child, "step").as_deref(), Some("child"));
+    assert!(child.end_unix_nanos() - child.start_unix_nanos() >= 2_000_000, "the sleep is inside the span");
+}
+
+#[trace_operation(args, skip(ignored), unredacted(token_count), ret)]
+fn with_arguments(user: &str, password: &str, token_count: u32, ignored: u8, tags: Vec<&str>) -> usize {
+    let _ = (password, ignored);
+    user.len() + tags.len() + token_count as usize
+}
+
+#[trace_operation(args(user), fields(user.len = user.len(), "http.route" = "/users/{id}"))]
+fn with_fields(user: String) -> String {
+    user
+}
+
+#[test]
+fn arguments_are_recorded_only_when_asked_and_secrets_are_redacted() {
+    let root = root();
+    let trace_id = root.context().expect("installed").trace_id();
+    root.in_scope(|| {
+        assert_eq!(with_arguments("ada", "hunter2", 3, 9, vec!["a", "b"]), 8);
+        assert_eq!(with_fields("bob".to_owned()), "bob");
+        process_user_request(5).expect("ok");
+    });
+    drop(root);
+    let spans = of_trace(trace_id);
+    let span = one(&spans, "trace::with_arguments");
+    assert_eq!(attribute(span, "user").as_deref(), Some("ada"));
+    assert_eq!(attribute(span, "password").as_deref(), Some("[REDACTED]"));
+    assert_eq!(attribute(span, "token_count").as_deref(), Some("3"), "unredacted on request");
+    assert_eq!(attribute(span, "ignored"), None);
+    assert_eq!(attribute(span, "tags").as_deref(), Some(r#"["a", "b"]"#), "Debug for the rest");
+    assert_eq!(attribute(span, "return").as_deref(), Some("8"));
+    let span = one(&spans, "trace::with_fields");
+    assert_eq!(attribute(span, "user").as_deref(), Some("bob"));
+    assert_eq!(attribute(span, "user.len").as_deref(), Some("3"));
+    assert_eq!(attribute(span, "http.route").as_deref(), Some("/users/{id}"));
+    // Without `args`, nothing is recorded of the arguments.
+    assert_eq!(attribute(one(&spans, "database_query"), "user_id"), None);
+}
+
+#[trace_operation("stacked_outer_trace")]
+#[track_request("GET", "/trace/stacked-a")]
+fn stacked_a() -> Result<(), NotFound> {
+    Err(NotFound(1))
+}
+
+#[track_request("GET", "/trace/stacked-b")]
+#[trace_operation("stacked_inner_trace")]
+async fn stacked_b() -> Result<(), NotFound> {
+    tokio::task::yield_now().await;
+    Ok(())
+}
+
+#[test]
+fn track_request_and_trace_operation_stack_in_either_order() {
+    let root = root();
+    let trace_id = root.context().expect("installed").trace_id();
+    root.in_scope(|| {
+        assert!(stacked_a().is_err());
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+        runtime.block_on(trace::in_current_span(stacked_b())).expect("ok");
+    });
+    drop(root);
+    let spans = of_trace(trace_id);
+    assert_eq!(one(&spans, "stacked_outer_trace").status(), &Status::Error("user 1 not found".into()));
+    assert_eq!(one(&spans, "stacked_inner_trace").status(), &Status::Ok);
+    assert_eq!(common::requests("GET", "/trace/stacked-a", "500"), 1.0);
+    assert_eq!(common::requests("GET", "/trace/stacked-b", "200"), 1.0);
+}
+
+#[test]
+fn context_comes_in_and_goes_out_through_http_headers() {
+    install();
+    let mut incoming = http::HeaderMap::new();
+    incoming.insert("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".parse().expect("valid"));
+    incoming.insert("tracestate", "congo=t61rcWkgMzE".parse().expect("valid"));
+    let parent = trace::extract(&incoming).expect("a parent");
+    let server = Span::builder("GET /users/{id}").kind(SpanKind::Server).parent(parent).start();
+    let mut outgoing = http::Request::get("http://downstream:8080/profile?id=1").body(()).expect("request");
+    let client = server.in_scope(|| trace::client_request(&mut outgoing));
+    let traceparent = outgoing.headers()["traceparent"].to_str().expect("ascii").to_owned();
+    let client_context = client.context().expect("a context");
+    assert_eq!(traceparent, client_context.to_traceparent());
+    assert_eq!(outgoing.headers()["tracestate"], "congo=t61rcWkgMzE", "tracestate is carried on");
+    client.record_response(503);
+    drop(client);
+    server.record_response(200);
+    drop(server);
+    let spans = of_trace(client_context.trace_id());
+    let server = one(&spans, "GET /users/{id}");
+    let client = one(&spans, "GET");
+    assert_eq!(server.context().trace_id().to_string(), "0af7651916cd43dd8448eb211c80319c");
+    assert_eq!(server.parent_span_id().map(|id| id.to_string()).as_deref(), Some("b7ad6b7169203331"));
+    assert_eq!(client.parent_span_id(), Some(server.context().span_id()));
+    assert_eq!(client.tracestate(), Some("congo=t61rcWkgMzE"));
+    assert_eq!(attribute(client, "url.full").as_deref(), Some("http://downstream:8080/profile?id=1"));
+    assert_eq!(attribute(client, "server.port").as_deref(), Some("8080"));
+    assert_eq!(attribute(client, "http.response.status_code").as_deref(), Some("503"));
+    assert!(matches!(client.status(), Status::Error(_)), "a client's 503 is an error");
+    assert_eq!(server.status(), &Status::Unset, "a server's 200 is not");
+
+    // An unsampled parent: the decision is carried on, nothing is recorded.
+    let mut incoming = http::HeaderMap::new();
+    incoming.insert("traceparent", "00-1af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00".parse().expect("valid"));
+    let unsampled = Span::builder("unsampled").parent(trace::extract(&incoming).expect("a parent")).start();
+    assert!(!unsampled.is_recording());
+    let mut headers = http::HeaderMap::new();
+    unsampled.in_scope(|| trace::inject(&mut headers));
+    assert!(headers["traceparent"].to_str().expect("ascii").ends_with("-00"));
+    drop(unsampled);
+    assert!(named("unsampled").is_empty());
+}
+
+#[trace_operation("cancelled")]
+async fn never_finishes() {
+    std::future::pending::<()>().await;
+}
+
+#[test]
+fn a_dropped_future_still_ends_its_span() {
+    let root = root();
+    let trace_id = root.context().expect("installed").trace_id();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    runtime.block_on(root.scope_ref(async {
+        let timed_out = tokio::time::timeout(std::time::Duration::from_millis(5), never_finishes()).await;
+        assert!(timed_out.is_err());
+    }));
+    drop(root);
+    let spans = of_trace(trace_id);
+    assert_eq!(one(&spans, "cancelled").status(), &Status::Unset);
+}
