@@ -48,6 +48,17 @@
 //! a request that carries a W3C `traceparent` is logged with its `trace_id`. `RUST_LOG` filters
 //! the lines (default `info`).
 //!
+//! `GET /users/{id}` is traced as the chapter's example is: a server span per request (from
+//! obs's tower layer, joining the caller's trace when it sends a `traceparent`), then
+//! `process_user_request` with the child spans `database_query` and `external_api_call`; the
+//! latter is a real HTTP call to the profile service (`cargo run --example profile_service`, at
+//! `PROFILE_SERVICE_URL`, default `http://127.0.0.1:8081`), which joins the same trace. When
+//! it is not running, the call's span records the error and the user is returned without a
+//! profile. `?fail=1` ends `process_user_request` with `operation.status = error` and an
+//! `error.message`. Spans go to the OTLP collector named by `OTEL_EXPORTER_OTLP_ENDPOINT`
+//! (Jaeger takes OTLP: `http://127.0.0.1:4318`), or else as JSON lines to the file named by
+//! `OBS_SPANS_FILE`, or else to stdout.
+//!
 //! Ctrl-C (SIGINT) or SIGTERM stops it: the app stops accepting, finishes the requests in flight
 //! (for at most 10 s), stops the metrics server, and exits 0.
 
@@ -64,11 +75,12 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use obs_runtime::context::SpanContext;
+use obs_runtime::trace::tower::HttpLayer;
+use obs_runtime::trace::{SpanOutput, TraceConfig};
 use obs_runtime::health::{CheckOutcome, HealthCheck, HealthChecker, checks};
 use obs_runtime::logging::LoggingConfig;
 use obs_runtime::metrics::RequestOutcome;
-use obs_runtime::track_request;
+use obs_runtime::{trace_operation, track_request};
 use serde_json::{Value, json};
 
 /// Where the app listens when `APP_ADDR` is not set.
@@ -107,29 +119,21 @@ fn app() -> Router {
         .route("/users/{id}", get(get_user))
         .route("/login", post(login))
         .layer(axum::middleware::from_fn(log_request))
+        // Outermost: the server span (the caller's trace, the route template) covers the rest.
+        // The handlers record their own metrics with #[track_request], so the layer only traces.
+        .layer(HttpLayer::new(|extensions| extensions.get::<axum::extract::MatchedPath>().map(|path| path.as_str())).without_metrics())
 }
 
 /// Logs each handled request as one JSON line (method, path, status, duration, a request id),
-/// in the trace of the caller's `traceparent` when it sends one.
+/// inside the request's server span, so the line carries its `trace_id` and `span_id`.
 async fn log_request(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     static REQUESTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let request_id = REQUESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let context = request
-        .headers()
-        .get("traceparent")
-        .and_then(|value| value.to_str().ok())
-        .and_then(SpanContext::from_traceparent);
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let started = std::time::Instant::now();
-    // The handler runs in the caller's trace: its own log lines (the login's) carry the trace id.
-    let response = match context {
-        Some(context) => context.scope(next.run(request)).await,
-        None => next.run(request).await,
-    };
+    let response = next.run(request).await;
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-    // Attached only around the log call: the guard belongs to this thread, not to the future.
-    let _context = context.map(SpanContext::attach);
     let status = response.status().as_u16();
     if status >= 500 {
         tracing::error!(request_id, %method, path, status, duration_ms, "request failed");
@@ -158,10 +162,80 @@ async fn list_users(Query(params): Params) -> Result<Json<Value>, ApiError> {
 // `Path<u32>`, axum would answer `/users/abc` itself, before any instrumented code runs.
 #[track_request(method = "GET", endpoint = "/users/{id}", track_concurrency)]
 async fn get_user(Path(id): Path<String>, Query(params): Params) -> Result<Json<Value>, ApiError> {
-    fail_on_demand(&params)?;
-    let id: u32 = id.parse().map_err(|_| ApiError::NotFound)?;
-    let user = USERS.iter().find(|user| user.id == id).ok_or(ApiError::NotFound)?;
-    Ok(Json(user.to_json()))
+    process_user_request(&id, &params).await.map(Json)
+}
+
+// The chapter's traced operation: a span with `operation.name`, `operation.status`, and on
+// failure `error.message` and an `exception` event; its children are the two calls below.
+#[trace_operation("process_user_request")]
+async fn process_user_request(user_id: &str, params: &HashMap<String, String>) -> Result<Value, ApiError> {
+    obs_runtime::span_attributes!(user_id = user_id);
+    fail_on_demand(params)?;
+    let id: u32 = user_id.parse().map_err(|_| ApiError::NotFound)?;
+    let user = database_query(id).await?;
+    let mut body = user.to_json();
+    // The profile comes from another service; without it the user is still returned.
+    if let Ok(profile) = external_api_call(id).await {
+        body["profile"] = profile;
+    }
+    Ok(body)
+}
+
+#[trace_operation("database_query", kind = client, fields(db.system = "postgresql", db.operation.name = "SELECT"))]
+async fn database_query(id: u32) -> Result<&'static User, ApiError> {
+    // Stands in for the query: a few milliseconds of waiting.
+    tokio::time::sleep(Duration::from_millis(3)).await;
+    USERS.iter().find(|user| user.id == id).ok_or(ApiError::NotFound)
+}
+
+#[trace_operation("external_api_call", kind = client)]
+async fn external_api_call(id: u32) -> Result<Value, String> {
+    let base = std::env::var("PROFILE_SERVICE_URL").unwrap_or_else(|_| "http://127.0.0.1:8081".to_owned());
+    let url = format!("{}/profiles/{id}", base.trim_end_matches('/'));
+    get_json(&url).await
+}
+
+/// `GET url` with a 2 s budget, in a client span whose `traceparent` the request carries: the
+/// service called joins this trace.
+async fn get_json(url: &str) -> Result<Value, String> {
+    use http_body_util::BodyExt as _;
+    let uri: axum::http::Uri = url.parse().map_err(|error| format!("{url}: {error}"))?;
+    let authority = uri.authority().ok_or("no host")?.clone();
+    let mut request = axum::http::Request::get(uri.path())
+        .header(header::HOST, authority.as_str())
+        .body(http_body_util::Empty::<Bytes>::new())
+        .map_err(|error| error.to_string())?;
+    let span = obs_runtime::trace::client_request(&mut request);
+    span.set_attribute("url.full", url.to_owned());
+    let call = async {
+        let stream = tokio::net::TcpStream::connect(authority.as_str()).await.map_err(|error| error.to_string())?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|error| error.to_string())?;
+        let driver = tokio::spawn(connection);
+        let response = sender.send_request(request).await.map_err(|error| error.to_string())?;
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.map_err(|error| error.to_string())?.to_bytes();
+        driver.abort();
+        Ok::<_, String>((status, body))
+    };
+    let result = match tokio::time::timeout(Duration::from_secs(2), call).await {
+        Ok(result) => result,
+        Err(_) => Err("no answer within 2s".to_owned()),
+    };
+    match result {
+        Ok((status, body)) => {
+            span.record_response(status);
+            if status != 200 {
+                return Err(format!("HTTP {status}"));
+            }
+            serde_json::from_slice(&body).map_err(|error| error.to_string())
+        }
+        Err(error) => {
+            span.record_error(&error);
+            Err(error)
+        }
+    }
 }
 
 // Positional, with options: this site's own buckets (logins are slower than lookups) and the
@@ -278,6 +352,13 @@ impl ApiError {
     }
 }
 
+/// What the span's `error.message` says.
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
 /// What the client gets.
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -329,6 +410,18 @@ fn health_checks() -> Result<HealthChecker, String> {
     Ok(health)
 }
 
+/// Spans to the OTLP collector of `OTEL_EXPORTER_OTLP_ENDPOINT` if set (obs reads the `OTEL_*`
+/// variables), else JSON lines to `OBS_SPANS_FILE`, else to stdout.
+fn trace_config() -> TraceConfig {
+    let config = TraceConfig::new("user-service");
+    match std::env::var_os("OBS_SPANS_FILE") {
+        Some(path) if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_none() => {
+            config.output(SpanOutput::File(path.into()))
+        }
+        _ => config,
+    }
+}
+
 fn env_url(name: &str) -> Result<Option<String>, String> {
     match std::env::var(name) {
         Ok(url) if url.is_empty() => Ok(None),
@@ -367,6 +460,7 @@ fn run() -> Result<(), String> {
         .health(health)
         // JSON log lines on stdout, after the two address lines; RUST_LOG filters them.
         .logging(LoggingConfig::new("user-service"))
+        .tracing(trace_config())
         .init()
         .map_err(|error| format!("cannot start observability: {error}"))?;
     let metrics_addr = obs.http_addr().ok_or("the metrics server is not running")?;
