@@ -14,39 +14,42 @@ use super::HttpResponse;
 /// How long the demo may take to print its addresses.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The example's binary, built (once per test process) with the profile of the running test.
+/// The demo's binary; see [`example`].
+pub fn binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| example("user_service"))
+}
+
+/// An example's binary, built with the profile of the running test.
 ///
 /// `cargo test` builds the examples, but `cargo test --test NAME` does not, and a stale binary
 /// would test old code; so this asks cargo, which does nothing when the binary is up to date.
-pub fn binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        // target/<profile>/deps/<this test> -> target/<profile>/examples/user_service
-        let test_exe = std::env::current_exe().expect("the test's own path");
-        let profile_dir = test_exe.parent().and_then(Path::parent).expect("the test runs from target/<profile>/deps");
-        let target_dir = profile_dir.parent().expect("target/<profile> has a parent");
-        let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-        cargo
-            .args(["build", "--quiet", "--example", "user_service", "--manifest-path"])
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-            .arg("--target-dir")
-            .arg(target_dir);
-        match profile_dir.file_name().and_then(|name| name.to_str()) {
-            Some("debug") => {}
-            Some("release") => {
-                cargo.arg("--release");
-            }
-            Some(profile) => {
-                cargo.args(["--profile", profile]);
-            }
-            None => panic!("unexpected test path {}", test_exe.display()),
+pub fn example(name: &str) -> PathBuf {
+    // target/<profile>/deps/<this test> -> target/<profile>/examples/<name>
+    let test_exe = std::env::current_exe().expect("the test's own path");
+    let profile_dir = test_exe.parent().and_then(Path::parent).expect("the test runs from target/<profile>/deps");
+    let target_dir = profile_dir.parent().expect("target/<profile> has a parent");
+    let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cargo
+        .args(["build", "--quiet", "--example", name, "--manifest-path"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(target_dir);
+    match profile_dir.file_name().and_then(|name| name.to_str()) {
+        Some("debug") => {}
+        Some("release") => {
+            cargo.arg("--release");
         }
-        let status = cargo.status().expect("run cargo to build the example");
-        assert!(status.success(), "`{cargo:?}` failed: {status}");
-        let binary = profile_dir.join("examples").join(format!("user_service{}", std::env::consts::EXE_SUFFIX));
-        assert!(binary.is_file(), "cargo built the example, but {} is missing", binary.display());
-        binary
-    })
+        Some(profile) => {
+            cargo.args(["--profile", profile]);
+        }
+        None => panic!("unexpected test path {}", test_exe.display()),
+    }
+    let status = cargo.status().expect("run cargo to build the example");
+    assert!(status.success(), "`{cargo:?}` failed: {status}");
+    let binary = profile_dir.join("examples").join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(binary.is_file(), "cargo built the example, but {} is missing", binary.display());
+    binary
 }
 
 /// A child process that is killed (and reaped) when this is dropped, unless it exited already:
@@ -168,6 +171,11 @@ impl Demo {
             .env_remove("DATABASE_URL")
             .env_remove("REDIS_URL")
             .env_remove("EXTERNAL_API_URL")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .env_remove("OBS_SPANS_FILE")
+            // No profile service unless a test starts one: port 9 (discard) is closed here.
+            .env("PROFILE_SERVICE_URL", "http://127.0.0.1:9")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -4,6 +4,7 @@
 
 pub mod backends;
 pub mod demo;
+pub mod otlp;
 pub mod spans;
 
 use std::io::{Read, Write};

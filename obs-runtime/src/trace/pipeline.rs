@@ -202,7 +202,7 @@ impl Worker {
                 (state.flush_requested, state.shutdown)
             };
             for chunk in batch.chunks(self.shared.batch_size.max(1)) {
-                self.export(chunk, shutdown);
+                self.export(chunk);
             }
             batch.clear();
             // Do not keep a huge buffer after a burst.
@@ -222,7 +222,7 @@ impl Worker {
         }
     }
 
-    fn export(&mut self, chunk: &[SpanData], shutting_down: bool) {
+    fn export(&mut self, chunk: &[SpanData]) {
         let counts = &self.shared.counts;
         let deadline = Instant::now() + self.settings.export_timeout;
         let mut backoff = FIRST_BACKOFF;
@@ -245,34 +245,17 @@ impl Worker {
                 self.failing = true;
                 eprintln!("obs: span export failed (retrying, then dropping and counting): {error}");
             }
-            // Retry while there is time, unless shutting down (bounded: a dead collector must not
-            // hold the exit), with jittered exponential backoff.
+            // Retry while the export timeout allows (so a dead collector holds a shutdown for at
+            // most that long), with jittered exponential backoff.
             let pause = jitter(backoff);
-            if !error.is_retryable() || attempt == ATTEMPTS || shutting_down || pause >= deadline.saturating_duration_since(Instant::now()) {
+            if !error.is_retryable() || attempt == ATTEMPTS || pause >= deadline.saturating_duration_since(Instant::now()) {
                 break;
             }
-            if self.sleep_unless_shutdown(pause) {
-                break;
-            }
+            std::thread::sleep(pause);
             backoff *= 2;
         }
         counts.dropped_export_failed.fetch_add(chunk.len() as u64, Ordering::Relaxed);
         self_metrics::dropped("export_failed", chunk.len() as u64);
-    }
-
-    /// Sleeps for `pause`; `true` when woken by a shutdown.
-    fn sleep_unless_shutdown(&self, pause: Duration) -> bool {
-        let shared = &*self.shared;
-        let deadline = Instant::now() + pause;
-        let mut state = shared.lock();
-        while !state.shutdown {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            state = shared.wake.wait_timeout(state, left).unwrap_or_else(std::sync::PoisonError::into_inner).0;
-        }
-        true
     }
 }
 
