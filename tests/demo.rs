@@ -192,7 +192,9 @@ fn with_its_dependencies_the_demo_is_healthy_and_fails_when_one_goes() {
 
 #[test]
 fn the_demo_logs_each_request_and_login_as_json_with_the_password_redacted() {
-    let demo = Demo::start();
+    let spans_file = std::env::temp_dir().join(format!("obs-demo-spans-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&spans_file);
+    let demo = Demo::start_with(&[("OBS_SPANS_FILE", spans_file.to_str().expect("UTF-8"))]);
     let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     let response =
         common::request(demo.app, "GET", "/users", &format!("traceparent: {traceparent}\r\n")).expect("GET /users");
@@ -200,8 +202,9 @@ fn the_demo_logs_each_request_and_login_as_json_with_the_password_redacted() {
     let handled = demo.log_line(|line| line["message"] == "request handled" && line["metadata"]["path"] == "/users");
     assert_eq!(handled["service"], "user-service");
     assert_eq!(handled["level"], "INFO");
+    // The line is in the request's server span, a child of the caller's.
     assert_eq!(handled["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
-    assert_eq!(handled["span_id"], "00f067aa0ba902b7");
+    assert!(handled["span_id"].as_str().is_some_and(|id| id.len() == 16 && id != "00f067aa0ba902b7"), "{handled}");
     assert_eq!(handled["metadata"]["status"], 200);
     assert!(handled["request_id"].as_u64().is_some(), "{handled}");
     assert!(handled["metadata"]["duration_ms"].as_f64().is_some(), "{handled}");
@@ -211,7 +214,7 @@ fn the_demo_logs_each_request_and_login_as_json_with_the_password_redacted() {
     let attempt = demo.log_line(|line| line["message"] == "login attempt");
     assert_eq!(attempt["user_id"], "ada");
     assert_eq!(attempt["metadata"]["password"], "[REDACTED]");
-    assert_eq!(attempt["trace_id"], serde_json::Value::Null, "no traceparent, no trace");
+    assert!(attempt["trace_id"].as_str().is_some_and(|id| id != "4bf92f3577b34da6a3ce929d0e0e4736"), "a trace of its own");
 
     // With a traceparent, the handler's own lines are in the caller's trace too.
     let login = format!(
@@ -227,5 +230,23 @@ fn the_demo_logs_each_request_and_login_as_json_with_the_password_redacted() {
     assert_eq!(common::get(demo.app, "/users?fail=1").expect("GET").status, 500);
     let failed = demo.log_line(|line| line["message"] == "request failed");
     assert_eq!(failed["level"], "ERROR");
-    assert_eq!(failed["trace_id"], serde_json::Value::Null);
+
+    // Correlation: each line's trace_id and span_id are those of an exported span (written to
+    // OBS_SPANS_FILE, flushed when the demo stops).
+    assert!(demo.terminate(Duration::from_secs(15)).success());
+    let spans: Vec<serde_json::Value> = std::fs::read_to_string(&spans_file)
+        .expect("the spans file")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON span"))
+        .collect();
+    for (line, span_name) in [(&handled, "GET /users"), (&attempt, "POST /login"), (&traced, "POST /login"), (&failed, "GET /users")] {
+        let span = spans
+            .iter()
+            .find(|span| span["span_id"] == line["span_id"])
+            .unwrap_or_else(|| panic!("no exported span has the span_id of {line}: {spans:#?}"));
+        assert_eq!(span["trace_id"], line["trace_id"], "{line}");
+        assert_eq!(span["name"], span_name, "{line}");
+        assert_eq!(span["kind"], "server");
+    }
+    let _ = std::fs::remove_file(&spans_file);
 }

@@ -268,3 +268,46 @@ fn a_dropped_future_still_ends_its_span() {
     let spans = of_trace(trace_id);
     assert_eq!(one(&spans, "cancelled").status(), &Status::Unset);
 }
+
+#[trace_operation("logs_inside", err)]
+fn logs_inside(fail: bool) -> Result<(), NotFound> {
+    tracing::info!(user_id = "12345", "inside the operation");
+    if fail { Err(NotFound(9)) } else { Ok(()) }
+}
+
+#[test]
+fn log_lines_carry_the_trace_and_span_ids_of_the_exported_span() {
+    use obs_runtime::logging::{self, LoggingConfig, Output};
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    let root = root();
+    let trace_id = root.context().expect("installed").trace_id();
+    let output = common::Captured::default();
+    let (layer, guard) =
+        logging::layer(LoggingConfig::new("svc").output(Output::Writer(Box::new(output.clone())))).expect("starts");
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        root.in_scope(|| {
+            logs_inside(false).expect("ok");
+            assert!(logs_inside(true).is_err());
+        });
+    });
+    assert!(guard.flush());
+    drop(root);
+    let lines: Vec<serde_json::Value> =
+        output.lines().iter().map(|line| serde_json::from_str(line).expect("JSON")).collect();
+    let spans = of_trace(trace_id);
+    let exported: Vec<_> = spans.iter().filter(|span| span.name() == "logs_inside").collect();
+    assert_eq!(exported.len(), 2);
+    let inside: Vec<_> = lines.iter().filter(|line| line["message"] == "inside the operation").collect();
+    assert_eq!(inside.len(), 2);
+    for (line, span) in inside.iter().zip(&exported) {
+        assert_eq!(line["trace_id"], span.context().trace_id().to_string());
+        assert_eq!(line["span_id"], span.context().span_id().to_string());
+    }
+    // `err`: the failed call's ERROR line, in its span, with the error's text.
+    let failed = lines.iter().find(|line| line["message"] == "operation failed").expect("an ERROR line");
+    assert_eq!(failed["level"], "ERROR");
+    assert_eq!(failed["metadata"]["error"], "user 9 not found");
+    assert_eq!(failed["metadata"]["operation"], "logs_inside");
+    assert_eq!(failed["span_id"], exported[1].context().span_id().to_string());
+}

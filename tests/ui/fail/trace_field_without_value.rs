@@ -1,0 +1,6 @@
+use obs_runtime::trace_operation;
+
+#[trace_operation(fields(user_id))]
+fn f() {}
+
+fn main() {}

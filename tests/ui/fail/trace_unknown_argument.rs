@@ -1,0 +1,8 @@
+use obs_runtime::trace_operation;
+
+#[trace_operation("op", args(user, pasword))]
+fn login(user: &str, password: &str) {
+    let _ = (user, password);
+}
+
+fn main() {}
