@@ -75,11 +75,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use obs_runtime::trace::tower::HttpLayer;
-use obs_runtime::trace::{SpanOutput, TraceConfig};
 use obs_runtime::health::{CheckOutcome, HealthCheck, HealthChecker, checks};
 use obs_runtime::logging::LoggingConfig;
 use obs_runtime::metrics::RequestOutcome;
+use obs_runtime::trace::tower::HttpLayer;
+use obs_runtime::trace::{SpanOutput, TraceConfig};
 use obs_runtime::{trace_operation, track_request};
 use serde_json::{Value, json};
 
@@ -121,7 +121,10 @@ fn app() -> Router {
         .layer(axum::middleware::from_fn(log_request))
         // Outermost: the server span (the caller's trace, the route template) covers the rest.
         // The handlers record their own metrics with #[track_request], so the layer only traces.
-        .layer(HttpLayer::new(|extensions| extensions.get::<axum::extract::MatchedPath>().map(|path| path.as_str())).without_metrics())
+        .layer(
+            HttpLayer::new(|extensions| extensions.get::<axum::extract::MatchedPath>().map(|path| path.as_str()))
+                .without_metrics(),
+        )
 }
 
 /// Logs each handled request as one JSON line (method, path, status, duration, a request id),

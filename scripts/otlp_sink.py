@@ -130,7 +130,9 @@ def main():
     threading.Thread(target=http.serve_forever, daemon=True).start()
     server = None
     if args.grpc_port is not None:
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        # Without so_reuseport 0 a second server would share a port that is taken.
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=4),
+                             options=[("grpc.so_reuseport", 0)])
         pb_grpc.add_TraceServiceServicer_to_server(TraceService(), server)
         server.add_insecure_port(f"127.0.0.1:{args.grpc_port}")  # raises when the port is taken
         server.start()

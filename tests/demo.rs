@@ -214,7 +214,10 @@ fn the_demo_logs_each_request_and_login_as_json_with_the_password_redacted() {
     let attempt = demo.log_line(|line| line["message"] == "login attempt");
     assert_eq!(attempt["user_id"], "ada");
     assert_eq!(attempt["metadata"]["password"], "[REDACTED]");
-    assert!(attempt["trace_id"].as_str().is_some_and(|id| id != "4bf92f3577b34da6a3ce929d0e0e4736"), "a trace of its own");
+    assert!(
+        attempt["trace_id"].as_str().is_some_and(|id| id != "4bf92f3577b34da6a3ce929d0e0e4736"),
+        "a trace of its own"
+    );
 
     // With a traceparent, the handler's own lines are in the caller's trace too.
     let login = format!(
@@ -239,7 +242,9 @@ fn the_demo_logs_each_request_and_login_as_json_with_the_password_redacted() {
         .lines()
         .map(|line| serde_json::from_str(line).expect("a JSON span"))
         .collect();
-    for (line, span_name) in [(&handled, "GET /users"), (&attempt, "POST /login"), (&traced, "POST /login"), (&failed, "GET /users")] {
+    for (line, span_name) in
+        [(&handled, "GET /users"), (&attempt, "POST /login"), (&traced, "POST /login"), (&failed, "GET /users")]
+    {
         let span = spans
             .iter()
             .find(|span| span["span_id"] == line["span_id"])

@@ -38,7 +38,10 @@ fn spans_go_out_over_grpc_and_shutdown_inside_a_current_thread_runtime_returns()
     });
     let spans = sink.wait_for(|spans| spans.len() >= 3);
     let trace_id = trace_id.to_string();
-    assert!(spans.iter().all(|span| span["trace_id"] == trace_id.as_str() && span["transport"] == "grpc"), "{spans:#?}");
+    assert!(
+        spans.iter().all(|span| span["trace_id"] == trace_id.as_str() && span["transport"] == "grpc"),
+        "{spans:#?}"
+    );
     let operation = spans.iter().find(|span| span["name"] == "grpc_operation").expect("the operation");
     assert_eq!(operation["attributes"]["count"], 3);
     assert_eq!(operation["attributes"]["ratio"], 0.5);

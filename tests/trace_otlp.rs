@@ -97,7 +97,10 @@ fn one_trace_crosses_two_processes_and_reaches_a_real_decoder() {
     }
     assert_eq!(downstream["resource"]["service.name"], "profile-service");
     assert_eq!(load["resource"]["service.name"], "profile-service");
-    assert_eq!((server["kind"].as_u64(), query["kind"].as_u64(), operation["kind"].as_u64()), (Some(2), Some(3), Some(1)));
+    assert_eq!(
+        (server["kind"].as_u64(), query["kind"].as_u64(), operation["kind"].as_u64()),
+        (Some(2), Some(3), Some(1))
+    );
     assert_eq!(server["attributes"]["http.route"], "/users/{id}");
     assert_eq!(server["attributes"]["http.response.status_code"], 200, "an integer, not a string");
     assert_eq!(operation["attributes"]["operation.name"], "process_user_request");
@@ -119,7 +122,10 @@ fn one_trace_crosses_two_processes_and_reaches_a_real_decoder() {
 
     // The self-metrics count what went out.
     let scrape = demo.scrape();
-    assert!(common::sample(&scrape, "obs_spans_exported_total", &[]).is_some_and(|exported| exported >= 7.0), "{scrape}");
+    assert!(
+        common::sample(&scrape, "obs_spans_exported_total", &[]).is_some_and(|exported| exported >= 7.0),
+        "{scrape}"
+    );
     assert_eq!(common::sample(&scrape, "obs_spans_dropped_total", &[("reason", "export_failed")]), Some(0.0));
 
     assert!(demo.terminate(Duration::from_secs(15)).success());
@@ -173,10 +179,15 @@ fn a_real_collector_receives_the_trace_of_both_processes() {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let output = rotel.output();
-        let received = ["process_user_request", "database_query", "external_api_call", "load_profile", "GET /profiles/{id}"]
-            .iter()
-            .all(|name| output.contains(name));
-        if received && output.contains(TRACE_ID) && output.contains("user-service") && output.contains("profile-service") {
+        let received =
+            ["process_user_request", "database_query", "external_api_call", "load_profile", "GET /profiles/{id}"]
+                .iter()
+                .all(|name| output.contains(name));
+        if received
+            && output.contains(TRACE_ID)
+            && output.contains("user-service")
+            && output.contains("profile-service")
+        {
             break;
         }
         assert!(Instant::now() < deadline, "rotel did not print the trace:\n{output}");

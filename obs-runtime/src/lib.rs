@@ -36,6 +36,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
+#[cfg(any(feature = "metrics", feature = "trace"))]
+mod clock;
 mod config;
 #[cfg(any(feature = "logging", feature = "trace"))]
 pub mod context;
@@ -43,22 +45,22 @@ pub mod context;
 pub mod health;
 #[cfg(feature = "http-server")]
 mod http;
+#[cfg(any(feature = "logging", feature = "trace"))]
+mod json;
 #[cfg(feature = "logging")]
 pub mod logging;
 pub mod metrics;
+mod secret;
 #[cfg(any(feature = "health", feature = "logging"))]
 mod time;
-#[cfg(any(feature = "logging", feature = "trace"))]
-mod json;
-mod secret;
 #[cfg(feature = "trace")]
 pub mod trace;
 
 #[doc(hidden)]
 pub mod __private;
 
-pub use secret::{DEFAULT_SECRET_NAMES, is_secret_name};
 pub use config::{ConfigError, DEFAULT_HTTP_ADDR, Obs, ObsBuilder, ObsGuard};
+pub use secret::{DEFAULT_SECRET_NAMES, is_secret_name};
 
 /// Records RED metrics for every call of the function it is on.
 ///

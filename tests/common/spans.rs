@@ -37,14 +37,28 @@ pub fn install() -> &'static (Collected, TraceGuard) {
 pub fn of_trace(trace_id: TraceId) -> Vec<SpanData> {
     let (collected, guard) = install();
     assert!(guard.flush(), "flushed in time");
-    collected.0.lock().unwrap_or_else(PoisonError::into_inner).iter().filter(|span| span.context().trace_id() == trace_id).cloned().collect()
+    collected
+        .0
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .filter(|span| span.context().trace_id() == trace_id)
+        .cloned()
+        .collect()
 }
 
 /// Every span exported so far named `name`.
 pub fn named(name: &str) -> Vec<SpanData> {
     let (collected, guard) = install();
     assert!(guard.flush(), "flushed in time");
-    collected.0.lock().unwrap_or_else(PoisonError::into_inner).iter().filter(|span| span.name() == name).cloned().collect()
+    collected
+        .0
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .filter(|span| span.name() == name)
+        .cloned()
+        .collect()
 }
 
 /// The one span named `name` in `spans`.

@@ -60,7 +60,10 @@ impl TraceArgs {
         if input.peek(syn::Lit) {
             let lit: syn::Lit = input.parse()?;
             let syn::Lit::Str(lit) = lit else {
-                return Err(syn::Error::new(lit.span(), "expected the span name as a string literal, e.g. \"process_user_request\""));
+                return Err(syn::Error::new(
+                    lit.span(),
+                    "expected the span name as a string literal, e.g. \"process_user_request\"",
+                ));
             };
             if index != 0 {
                 return Err(syn::Error::new(
@@ -77,23 +80,35 @@ impl TraceArgs {
             .map_err(|error| syn::Error::new(error.span(), format!("expected an option: one of {OPTIONS}")))?;
         let name = key.to_string();
         if seen.contains(&name) {
-            let what = if name == "name" { "the span name is given twice".to_owned() } else { format!("duplicate option `{name}`") };
+            let what = if name == "name" {
+                "the span name is given twice".to_owned()
+            } else {
+                format!("duplicate option `{name}`")
+            };
             return Err(syn::Error::new(key.span(), what));
         }
         seen.push(name.clone());
         match name.as_str() {
             "name" => {
-                input.parse::<syn::Token![=]>().map_err(|_| syn::Error::new(key.span(), "expected `name = \"...\"`"))?;
+                input
+                    .parse::<syn::Token![=]>()
+                    .map_err(|_| syn::Error::new(key.span(), "expected `name = \"...\"`"))?;
                 match input.parse::<syn::Expr>()? {
                     syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(value), .. }) => self.name = Some(value),
                     other => {
-                        return Err(syn::Error::new_spanned(other, "expected a string literal, e.g. name = \"process_user_request\""));
+                        return Err(syn::Error::new_spanned(
+                            other,
+                            "expected a string literal, e.g. name = \"process_user_request\"",
+                        ));
                     }
                 }
             }
             "kind" => {
                 input.parse::<syn::Token![=]>().map_err(|_| {
-                    syn::Error::new(key.span(), "expected `kind = server`, `client`, `internal`, `producer` or `consumer`")
+                    syn::Error::new(
+                        key.span(),
+                        "expected `kind = server`, `client`, `internal`, `producer` or `consumer`",
+                    )
                 })?;
                 let kind: syn::Ident = input.call(syn::ext::IdentExt::parse_any).map_err(|error| {
                     syn::Error::new(error.span(), "expected one of server, client, internal, producer, consumer")
@@ -101,7 +116,9 @@ impl TraceArgs {
                 if !["server", "client", "internal", "producer", "consumer"].contains(&kind.to_string().as_str()) {
                     return Err(syn::Error::new(
                         kind.span(),
-                        format!("unknown span kind `{kind}`; expected one of server, client, internal, producer, consumer"),
+                        format!(
+                            "unknown span kind `{kind}`; expected one of server, client, internal, producer, consumer"
+                        ),
                     ));
                 }
                 self.kind = Some(kind);

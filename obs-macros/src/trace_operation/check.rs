@@ -53,7 +53,9 @@ pub(crate) fn check(args: TraceArgs, function: &syn::ItemFn, errors: &mut Errors
                 if is_self {
                     "`self` is never recorded".to_owned()
                 } else {
-                    format!("`{ident}` is not an argument of this function (only `name: Type` arguments can be recorded)")
+                    format!(
+                        "`{ident}` is not an argument of this function (only `name: Type` arguments can be recorded)"
+                    )
                 },
             ));
         }

@@ -11,10 +11,10 @@ use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::Context;
 
-use crate::json::Json;
 use super::redact::{REDACTED, Redactor};
 use super::{FieldValue, Pipeline};
 use crate::context::SpanContext;
+use crate::json::Json;
 
 /// The `tracing_subscriber` layer that writes obs's JSON lines. Made by [`super::layer`], or
 /// installed by [`ObsBuilder::logging`](crate::ObsBuilder::logging).

@@ -1,9 +1,9 @@
 //! What is never written: fields whose names are secrets, and (opt-in) values that look like
 //! bearer tokens or card numbers.
 
-pub(crate) use crate::secret::REDACTED;
 /// The field names redacted by default (compared case-insensitively, `-` and `_` alike).
 pub use crate::secret::DEFAULT_SECRET_NAMES as DEFAULT_REDACTED_FIELDS;
+pub(crate) use crate::secret::REDACTED;
 use crate::secret::ends_with_secret;
 
 #[derive(Debug, Clone)]

@@ -35,13 +35,7 @@ fn bump(cell: &AtomicU64, by: u64) {
     cell.store(cell.load(Ordering::Relaxed).wrapping_add(by), Ordering::Relaxed);
 }
 
-static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
-
-/// The clock of the hot path: the TSC where it is invariant, else the OS monotonic clock.
-#[inline(always)]
-pub(crate) fn clock() -> &'static quanta::Clock {
-    CLOCK.get_or_init(quanta::Clock::new)
-}
+pub(crate) use crate::clock::clock;
 
 /// One thread's counts for one series. Aligned so that two threads' shards never share a cache line.
 #[repr(align(128))]

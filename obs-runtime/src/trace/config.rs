@@ -5,14 +5,14 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::TraceGuard;
 use super::data::Value;
 use super::export::{JsonLines, Resource, SpanExporter};
-use super::pipeline::{self, Settings};
-use super::sampler::Sampler;
-use super::TraceGuard;
-use crate::ConfigError;
 #[cfg(feature = "otlp")]
 pub use super::otlp::Protocol;
+use super::pipeline::{self, Settings};
+use super::sampler::Sampler;
+use crate::ConfigError;
 
 /// Where spans go when no OTLP endpoint is configured, or instead of it.
 pub enum SpanOutput {
@@ -209,15 +209,18 @@ impl TraceConfig {
         let millis = |names: &[&'static str]| -> Result<Option<Duration>, ConfigError> {
             for name in names {
                 if let Some(value) = env(name) {
-                    let millis: u64 =
-                        value.parse().map_err(|_| invalid(name, format!("{value:?} is not a number of milliseconds")))?;
+                    let millis: u64 = value
+                        .parse()
+                        .map_err(|_| invalid(name, format!("{value:?} is not a number of milliseconds")))?;
                     return Ok(Some(Duration::from_millis(millis)));
                 }
             }
             Ok(None)
         };
         let count = |name: &'static str| -> Result<Option<usize>, ConfigError> {
-            env(name).map(|value| value.parse().map_err(|_| invalid(name, format!("{value:?} is not a count")))).transpose()
+            env(name)
+                .map(|value| value.parse().map_err(|_| invalid(name, format!("{value:?} is not a count"))))
+                .transpose()
         };
         let max_queue_size = match self.max_queue_size {
             Some(size) => size,
@@ -251,14 +254,19 @@ impl TraceConfig {
         if !(Duration::from_millis(1)..=Duration::from_secs(600)).contains(&export_timeout) {
             return Err(invalid("export_timeout", format!("{export_timeout:?} is not between 1 ms and 10 min")));
         }
-        let resource = resource(&self.service, &self.resource, &env).map_err(|(field, reason)| invalid(field, reason))?;
+        let resource =
+            resource(&self.service, &self.resource, &env).map_err(|(field, reason)| invalid(field, reason))?;
         let exporter: Box<dyn SpanExporter> = match self.output {
-            Some(output) if self.endpoint.is_none() => json_or_custom(output).map_err(|reason| invalid("output", reason))?,
+            Some(output) if self.endpoint.is_none() => {
+                json_or_custom(output).map_err(|reason| invalid("output", reason))?
+            }
             _ => {
                 let kind = env("OTEL_TRACES_EXPORTER");
                 let env_endpoint = env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
                     .map(|url| (url, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", false))
-                    .or_else(|| env("OTEL_EXPORTER_OTLP_ENDPOINT").map(|url| (url, "OTEL_EXPORTER_OTLP_ENDPOINT", true)));
+                    .or_else(|| {
+                        env("OTEL_EXPORTER_OTLP_ENDPOINT").map(|url| (url, "OTEL_EXPORTER_OTLP_ENDPOINT", true))
+                    });
                 let endpoint = match self.endpoint {
                     Some(url) => Some((url, "otlp_endpoint", true)),
                     None => match kind.as_deref() {
@@ -389,7 +397,8 @@ fn otlp_exporter(
             .map_err(|_| invalid("headers", format!("the value of {name:?} is not a valid header value")))?;
         checked.push((header_name, header_value));
     }
-    let exporter = super::otlp::OtlpExporter::new(uri, protocol, checked).map_err(|reason| invalid("tracing", reason))?;
+    let exporter =
+        super::otlp::OtlpExporter::new(uri, protocol, checked).map_err(|reason| invalid("tracing", reason))?;
     Ok(Box::new(exporter))
 }
 

@@ -34,6 +34,7 @@ impl SpanKind {
     }
 
     /// The number in the OTLP enum.
+    #[cfg(feature = "otlp")]
     pub(crate) fn otlp(self) -> u64 {
         match self {
             SpanKind::Internal => 1,

@@ -100,9 +100,10 @@ impl SpanExporter for JsonLines {
         for span in batch {
             write_json(&mut self.buffer, span, resource);
         }
-        self.out.write_all(&self.buffer).and_then(|()| self.out.flush()).map_err(|error| {
-            ExportError::retryable(format!("cannot write spans: {error}"))
-        })
+        self.out
+            .write_all(&self.buffer)
+            .and_then(|()| self.out.flush())
+            .map_err(|error| ExportError::retryable(format!("cannot write spans: {error}")))
     }
 }
 

@@ -92,9 +92,16 @@ async fn send(
     match protocol {
         Protocol::HttpProtobuf => {
             request.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-protobuf"));
-            request.headers_mut().insert(header::HOST, HeaderValue::from_str(authority.as_str()).map_err(|_| ExportError::permanent("bad host"))?);
+            request.headers_mut().insert(
+                header::HOST,
+                HeaderValue::from_str(authority.as_str()).map_err(|_| ExportError::permanent("bad host"))?,
+            );
             // HTTP/1.1 wants the path only.
-            *request.uri_mut() = uri.path_and_query().map_or("/", |path| path.as_str()).parse().map_err(|_| ExportError::permanent("bad path"))?;
+            *request.uri_mut() = uri
+                .path_and_query()
+                .map_or("/", |path| path.as_str())
+                .parse()
+                .map_err(|_| ExportError::permanent("bad path"))?;
             let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
                 .await
                 .map_err(|error| ExportError::retryable(format!("HTTP handshake: {error}")))?;
@@ -136,14 +143,15 @@ async fn grpc(io: TokioIo<tokio::net::TcpStream>, mut request: Request<Full<Byte
     *request.uri_mut() = Uri::from_parts(parts).map_err(|error| ExportError::permanent(error.to_string()))?;
     request.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
     request.headers_mut().insert(header::TE, HeaderValue::from_static("trailers"));
-    let (mut sender, connection) =
-        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
-            .await
-            .map_err(|error| ExportError::retryable(format!("HTTP/2 handshake: {error}")))?;
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
+        .await
+        .map_err(|error| ExportError::retryable(format!("HTTP/2 handshake: {error}")))?;
     let driver = tokio::spawn(connection);
     let result = async {
-        let response =
-            sender.send_request(request).await.map_err(|error| ExportError::retryable(format!("gRPC request: {error}")))?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|error| ExportError::retryable(format!("gRPC request: {error}")))?;
         if !response.status().is_success() {
             return Err(ExportError::retryable(format!("the collector answered HTTP {}", response.status())));
         }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use super::data::SpanData;
 use super::export::{Resource, SpanExporter};
 use super::sampler::Sampler;
+use super::span::Live;
 
 static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
 /// Off after shutdown: spans record nothing again.
@@ -53,7 +54,7 @@ pub(crate) struct Counts {
 }
 
 struct State {
-    queue: Vec<SpanData>,
+    queue: Vec<Live>,
     flush_requested: u64,
     flushed: u64,
     shutdown: bool,
@@ -69,7 +70,8 @@ impl Shared {
 
 impl Pipeline {
     /// Queues an ended span; never blocks on the export.
-    pub(crate) fn push(&self, span: SpanData) {
+    #[inline]
+    pub(crate) fn push(&self, span: Live) {
         let shared = &*self.shared;
         let mut state = shared.lock();
         if state.shutdown || state.queue.len() >= shared.max_queue_size {
@@ -185,13 +187,18 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
 impl Worker {
     fn run(mut self) {
-        let mut batch = Vec::with_capacity(self.shared.batch_size);
+        // Swapped with the queue: it keeps the capacity the queue grew to, so that the queue does
+        // not grow again (allocating on the instrumented threads) after every swap.
+        let mut batch: Vec<Live> = Vec::with_capacity(self.shared.batch_size);
+        let mut spans: Vec<SpanData> = Vec::with_capacity(self.shared.batch_size);
+        let clock = crate::clock::clock();
         loop {
             let (flush_target, shutdown) = {
                 let shared = &*self.shared;
                 let mut state = shared.lock();
                 let deadline = Instant::now() + self.settings.schedule_delay;
-                while state.queue.len() < shared.batch_size && state.flush_requested == state.flushed && !state.shutdown {
+                while state.queue.len() < shared.batch_size && state.flush_requested == state.flushed && !state.shutdown
+                {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {
                         break;
@@ -201,12 +208,19 @@ impl Worker {
                 std::mem::swap(&mut state.queue, &mut batch);
                 (state.flush_requested, state.shutdown)
             };
+            // Raw clock readings become wall-clock times against an anchor taken now.
+            let anchor = Anchor::now(clock);
             for chunk in batch.chunks(self.shared.batch_size.max(1)) {
-                self.export(chunk);
+                spans.clear();
+                spans.extend(chunk.iter().filter_map(|live| {
+                    let mut data = live.data.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()?;
+                    anchor.convert(clock, &mut data);
+                    Some(data)
+                }));
+                self.export(&spans);
             }
+            spans.clear();
             batch.clear();
-            // Do not keep a huge buffer after a burst.
-            batch.shrink_to(self.shared.batch_size);
             let mut state = self.shared.lock();
             state.flushed = state.flushed.max(flush_target);
             let finished = shutdown && state.queue.is_empty();
@@ -248,7 +262,10 @@ impl Worker {
             // Retry while the export timeout allows (so a dead collector holds a shutdown for at
             // most that long), with jittered exponential backoff.
             let pause = jitter(backoff);
-            if !error.is_retryable() || attempt == ATTEMPTS || pause >= deadline.saturating_duration_since(Instant::now()) {
+            if !error.is_retryable()
+                || attempt == ATTEMPTS
+                || pause >= deadline.saturating_duration_since(Instant::now())
+            {
                 break;
             }
             std::thread::sleep(pause);
@@ -259,9 +276,42 @@ impl Worker {
     }
 }
 
+/// A raw clock reading and the wall-clock time at that moment.
+struct Anchor {
+    raw: u64,
+    unix_nanos: u64,
+}
+
+impl Anchor {
+    fn now(clock: &quanta::Clock) -> Anchor {
+        let raw = clock.raw();
+        let unix_nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_nanos() as u64);
+        Anchor { raw, unix_nanos }
+    }
+
+    fn wall(&self, clock: &quanta::Clock, raw: u64) -> u64 {
+        if raw >= self.raw {
+            self.unix_nanos.saturating_add(clock.delta_as_nanos(self.raw, raw))
+        } else {
+            self.unix_nanos.saturating_sub(clock.delta_as_nanos(raw, self.raw))
+        }
+    }
+
+    fn convert(&self, clock: &quanta::Clock, span: &mut SpanData) {
+        span.start_unix_nanos = self.wall(clock, span.start_unix_nanos);
+        span.end_unix_nanos = self.wall(clock, span.end_unix_nanos).max(span.start_unix_nanos);
+        for event in &mut span.events {
+            event.time_unix_nanos = self.wall(clock, event.time_unix_nanos);
+        }
+    }
+}
+
 /// `base` times a factor in [0.5, 1.5).
 fn jitter(base: Duration) -> Duration {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |since| since.subsec_nanos());
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |since| since.subsec_nanos());
     let nanos = u64::from(nanos) ^ u64::from(std::process::id());
     let fraction = (nanos.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 11) as f64 / (1u64 << 53) as f64;
     base.mul_f64(0.5 + fraction)
@@ -282,8 +332,7 @@ mod self_metrics {
     pub(super) fn register() {
         #[cfg(feature = "metrics")]
         COUNTERS.get_or_init(|| {
-            let exported =
-                crate::metrics::Counter::register("obs_spans_exported_total", "Spans obs exported").ok()?;
+            let exported = crate::metrics::Counter::register("obs_spans_exported_total", "Spans obs exported").ok()?;
             let dropped = crate::metrics::CounterVec::register(
                 "obs_spans_dropped_total",
                 "Spans obs dropped: queue_full (the exporter could not keep up) or export_failed (after retries)",

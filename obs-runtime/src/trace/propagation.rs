@@ -137,12 +137,14 @@ mod tests {
     fn extract_rules() {
         let mut headers = HeaderMap::new();
         assert!(extract(&headers).is_none());
-        headers.insert("traceparent", HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+        headers
+            .insert("traceparent", HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
         headers.append("tracestate", HeaderValue::from_static("congo=t61rcWkgMzE"));
         headers.append("tracestate", HeaderValue::from_static("rojo=00f067aa0ba902b7"));
         let parent = extract(&headers).expect("valid");
         assert_eq!(parent.tracestate(), Some("congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"));
-        headers.append("traceparent", HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+        headers
+            .append("traceparent", HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
         assert!(extract(&headers).is_none(), "two traceparents are ignored");
         let mut headers = HeaderMap::new();
         headers.insert("traceparent", HeaderValue::from_static("garbage"));

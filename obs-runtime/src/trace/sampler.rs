@@ -45,6 +45,13 @@ impl Sampler {
         }
     }
 
+    /// Whether a span with a parent takes the parent's decision (so, under an unsampled parent,
+    /// is not sampled either).
+    #[inline]
+    pub(crate) fn follows_parent(&self) -> bool {
+        matches!(self, Sampler::ParentBased(_) | Sampler::AlwaysOff)
+    }
+
     /// `Err` naming what is wrong when a ratio is outside 0..=1.
     pub(crate) fn check(&self) -> Result<(), String> {
         match self {
@@ -125,7 +132,10 @@ mod tests {
         );
         assert_eq!(Sampler::from_env("traceidratio", None), Ok(Sampler::TraceIdRatio(1.0)));
         assert_eq!(Sampler::from_env("bogus", None).map_err(|error| error.0), Err("OTEL_TRACES_SAMPLER"));
-        assert_eq!(Sampler::from_env("traceidratio", Some("2")).map_err(|error| error.0), Err("OTEL_TRACES_SAMPLER_ARG"));
+        assert_eq!(
+            Sampler::from_env("traceidratio", Some("2")).map_err(|error| error.0),
+            Err("OTEL_TRACES_SAMPLER_ARG")
+        );
         assert!(Sampler::TraceIdRatio(-0.1).check().is_err());
     }
 }

@@ -15,8 +15,17 @@ use super::pipeline::{self, Pipeline};
 use crate::context::{SpanContext, SpanId, TraceId};
 
 /// The recording part of a sampled span, shared with whoever may add to it while it runs
-/// (`span_attributes!`, a task the context was carried into). `None` once ended.
-type Live = Arc<Mutex<Option<SpanData>>>;
+/// (`span_attributes!`, a task the context was carried into). Queued as it is when the span ends;
+/// the export thread takes the data out (`None` then). Its times are raw clock readings until the
+/// export thread converts them.
+pub(crate) type Live = Arc<LiveSpan>;
+
+#[derive(Debug)]
+pub(crate) struct LiveSpan {
+    /// Read by children when they start: outside the lock, which they never take.
+    tracestate: Option<Arc<str>>,
+    pub(crate) data: Mutex<Option<SpanData>>,
+}
 
 thread_local! {
     /// The recording span entered on this thread, if any (the context itself is in
@@ -117,11 +126,35 @@ impl SpanBuilder {
     }
 }
 
-fn now_nanos() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_nanos() as u64)
+/// A raw clock reading; the export thread makes it a wall-clock time.
+#[inline(always)]
+fn raw_now() -> u64 {
+    crate::clock::clock().raw()
 }
 
+#[inline]
 fn start(
+    pipeline: &Pipeline,
+    name: Cow<'static, str>,
+    kind: SpanKind,
+    remote: Option<RemoteParent>,
+    operation: bool,
+) -> Span {
+    // The common unsampled case, cheaply: under a local parent that is not sampled, with the
+    // default parent-based sampler, a span would record nothing and change no context (the
+    // parent's context already carries the decision on), so none is made.
+    if remote.is_none()
+        && let Some(parent) = SpanContext::current()
+        && !parent.is_sampled()
+        && pipeline.sampler.follows_parent()
+    {
+        return Span::none();
+    }
+    start_slow(pipeline, name, kind, remote, operation)
+}
+
+#[inline(never)]
+fn start_slow(
     pipeline: &Pipeline,
     name: Cow<'static, str>,
     kind: SpanKind,
@@ -131,7 +164,9 @@ fn start(
     let (parent, tracestate) = match remote {
         Some(remote) => (Some(remote.context), remote.tracestate),
         None => match SpanContext::current() {
-            Some(parent) => (Some(parent), LIVE.with(|live| inherited_tracestate(live.borrow().as_ref()))),
+            Some(parent) => {
+                (Some(parent), LIVE.with(|live| live.borrow().as_ref().and_then(|live| live.tracestate.clone())))
+            }
             None => (None, None),
         },
     };
@@ -149,20 +184,15 @@ fn start(
         kind,
         context,
         parent: parent.map(|parent| parent.span_id()),
-        tracestate,
-        start_unix_nanos: now_nanos(),
+        tracestate: tracestate.clone(),
+        start_unix_nanos: raw_now(),
         end_unix_nanos: 0,
         attributes: Vec::new(),
         events: Vec::new(),
         status: Status::Unset,
         operation,
     };
-    Span { context: Some(context), live: Some(Arc::new(Mutex::new(Some(data)))) }
-}
-
-fn inherited_tracestate(live: Option<&Live>) -> Option<Arc<str>> {
-    let live = live?.lock().ok()?;
-    live.as_ref()?.tracestate.clone()
+    Span { context: Some(context), live: Some(Arc::new(LiveSpan { tracestate, data: Mutex::new(Some(data)) })) }
 }
 
 impl Span {
@@ -178,6 +208,7 @@ impl Span {
     }
 
     /// A span of a static call site (what the macros expand to): no allocation for the name.
+    #[inline]
     pub(crate) fn of_site(name: &'static str, kind: SpanKind, operation: bool) -> Span {
         match pipeline::get() {
             Some(pipeline) => start(pipeline, Cow::Borrowed(name), kind, None, operation),
@@ -186,6 +217,7 @@ impl Span {
     }
 
     /// A span that is nothing: records nothing and carries no context.
+    #[inline]
     pub fn none() -> Span {
         Span { context: None, live: None }
     }
@@ -197,13 +229,14 @@ impl Span {
 
     /// Whether it records (a pipeline is installed, the trace is sampled, and it has not ended).
     /// Work done only to describe the span can be skipped when it does not.
+    #[inline]
     pub fn is_recording(&self) -> bool {
         self.live.is_some()
     }
 
     fn with_data(&self, update: impl FnOnce(&mut SpanData)) {
         if let Some(live) = &self.live
-            && let Ok(mut data) = live.lock()
+            && let Ok(mut data) = live.data.lock()
             && let Some(data) = data.as_mut()
         {
             update(data);
@@ -228,7 +261,7 @@ impl Span {
         if self.live.is_none() {
             return;
         }
-        let event = Event { name: name.into(), time_unix_nanos: now_nanos(), attributes };
+        let event = Event { name: name.into(), time_unix_nanos: raw_now(), attributes };
         self.with_data(|data| data.events.push(event));
     }
 
@@ -239,7 +272,7 @@ impl Span {
             return;
         }
         let message: Cow<'static, str> = message.to_string().into();
-        let time_unix_nanos = now_nanos();
+        let time_unix_nanos = raw_now();
         self.with_data(|data| {
             data.events.push(Event {
                 name: Cow::Borrowed("exception"),
@@ -269,12 +302,11 @@ impl Span {
 
     /// The `tracestate` it carries (from the remote parent of its trace).
     pub(crate) fn tracestate(&self) -> Option<Arc<str>> {
-        let mut state = None;
-        self.with_data(|data| state = data.tracestate.clone());
-        state
+        self.live.as_ref()?.tracestate.clone()
     }
 
     /// Sets its status to `Ok` unless it was set to an error.
+    #[inline]
     pub fn set_ok(&self) {
         self.with_data(|data| {
             if !matches!(data.status, Status::Error(_)) {
@@ -284,6 +316,7 @@ impl Span {
     }
 
     /// Makes it the current span of this thread until the guard drops.
+    #[inline]
     pub fn enter(&self) -> Entered<'_> {
         let previous_context = self.context.map(|context| crate::context::swap_current(Some(context)));
         let previous_live = self.context.map(|_| LIVE.with(|live| live.replace(self.live.clone())));
@@ -319,25 +352,26 @@ impl Span {
     /// Ends it now (the same as dropping it).
     pub fn end(self) {}
 
+    #[inline]
     fn finish(&mut self) {
         let Some(live) = self.live.take() else { return };
-        let data = match live.lock() {
-            Ok(mut data) => data.take(),
-            Err(poisoned) => poisoned.into_inner().take(),
-        };
-        let Some(mut data) = data else { return };
-        data.end_unix_nanos = now_nanos();
-        if std::thread::panicking() && !matches!(data.status, Status::Error(_)) {
-            data.status = Status::Error(Cow::Borrowed("panicked"));
-            data.attributes.push((Cow::Borrowed("error.message"), Value::Str(Cow::Borrowed("panicked"))));
+        {
+            let mut data = live.data.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let Some(data) = data.as_mut() else { return };
+            data.end_unix_nanos = raw_now();
+            if std::thread::panicking() && !matches!(data.status, Status::Error(_)) {
+                data.status = Status::Error(Cow::Borrowed("panicked"));
+                data.attributes.push((Cow::Borrowed("error.message"), Value::Str(Cow::Borrowed("panicked"))));
+            }
         }
         if let Some(pipeline) = pipeline::get() {
-            pipeline.push(data);
+            pipeline.push(live);
         }
     }
 }
 
 impl Drop for Span {
+    #[inline]
     fn drop(&mut self) {
         self.finish();
     }
@@ -393,6 +427,7 @@ pub struct Entered<'a> {
 }
 
 impl Drop for Entered<'_> {
+    #[inline]
     fn drop(&mut self) {
         if let Some(previous) = self.previous_context.take() {
             crate::context::swap_current(previous);
@@ -433,7 +468,7 @@ thread_local! {
 fn seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(now_nanos());
+    hasher.write_u64(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_nanos() as u64));
     hasher.write_usize(&hasher as *const _ as usize);
     hasher.finish() | 1
 }
