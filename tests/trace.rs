@@ -311,3 +311,43 @@ fn log_lines_carry_the_trace_and_span_ids_of_the_exported_span() {
     assert_eq!(failed["metadata"]["operation"], "logs_inside");
     assert_eq!(failed["span_id"], exported[1].context().span_id().to_string());
 }
+
+#[track_request("GET", "/trace/combined/{id}", trace)]
+async fn combined(fail: bool) -> Result<&'static str, NotFound> {
+    tokio::task::yield_now().await;
+    let _child = Span::new("combined_child");
+    if fail { Err(NotFound(4)) } else { Ok("ok") }
+}
+
+#[track_request("POST", "/trace/combined-sync", trace = "sync_handler")]
+fn combined_sync() -> u32 {
+    7
+}
+
+#[test]
+fn the_combined_form_records_metrics_and_a_server_span_in_one_expansion() {
+    let root = root();
+    let trace_id = root.context().expect("installed").trace_id();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    runtime.block_on(root.scope_ref(async {
+        combined(false).await.expect("ok");
+        assert!(combined(true).await.is_err());
+    }));
+    assert_eq!(root.in_scope(combined_sync), 7);
+    drop(root);
+    let spans = of_trace(trace_id);
+    let servers: Vec<_> = spans.iter().filter(|span| span.name() == "GET /trace/combined/{id}").collect();
+    assert_eq!(servers.len(), 2, "{spans:#?}");
+    assert_eq!(servers[0].kind(), SpanKind::Server);
+    assert_eq!(attribute(servers[0], "http.route").as_deref(), Some("/trace/combined/{id}"));
+    assert_eq!(attribute(servers[0], "http.request.method").as_deref(), Some("GET"));
+    assert_eq!(attribute(servers[0], "http.response.status_code").as_deref(), Some("200"));
+    assert_eq!(attribute(servers[1], "http.response.status_code").as_deref(), Some("500"));
+    assert_eq!(servers[1].status(), &Status::Error("user 4 not found".into()));
+    let children: Vec<_> = spans.iter().filter(|span| span.name() == "combined_child").collect();
+    assert_eq!(children[0].parent_span_id(), Some(servers[0].context().span_id()));
+    assert_eq!(one(&spans, "sync_handler").kind(), SpanKind::Server);
+    assert_eq!(common::requests("GET", "/trace/combined/{id}", "200"), 1.0);
+    assert_eq!(common::requests("GET", "/trace/combined/{id}", "500"), 1.0);
+    assert_eq!(common::requests("POST", "/trace/combined-sync", "200"), 1.0);
+}

@@ -198,3 +198,30 @@ impl<T: std::fmt::Debug + ?Sized> ValueByDebug for &ValueProbe<'_, T> {
         crate::trace::Value::Str(format!("{:?}", self.0).into())
     }
 }
+
+/// The server span of `#[track_request(.., trace)]`: `http.request.method` and `http.route` from
+/// the site's literals.
+#[cfg(all(feature = "metrics", feature = "trace"))]
+#[inline]
+pub fn start_request_span(site: &RequestSite, name: &'static str) -> Span {
+    let span = Span::builder(name).kind(SpanKind::Server).start();
+    if span.is_recording() {
+        span.set_attribute("http.request.method", site.method());
+        span.set_attribute("http.route", site.endpoint());
+    }
+    span
+}
+
+/// Ends the span of `#[track_request(.., trace)]` with the call's status: 500 or more is an
+/// error, with the error's text.
+#[cfg(all(feature = "metrics", feature = "trace"))]
+#[inline]
+pub fn finish_request_span(span: &Span, status: u16, error: ErrorText<'_>) {
+    if !span.is_recording() {
+        return;
+    }
+    span.record_response(status);
+    if status >= 500 && !matches!(error, ErrorText::Nothing) {
+        span.record_error(&error);
+    }
+}

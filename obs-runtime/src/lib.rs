@@ -107,6 +107,10 @@ pub use secret::{DEFAULT_SECRET_NAMES, is_secret_name};
 ///   without it, [`ObsBuilder::default_buckets`] or [`metrics::DEFAULT_BUCKETS`].
 /// - `track_concurrency`: maintain `http_requests_in_flight{method, endpoint}` and the chapter's
 ///   `active_connections` gauge.
+/// - `log_errors`: a call that fails with 500 or more logs one ERROR line (feature `logging`).
+/// - `trace` or `trace = "name"`: also a server span around the call (feature `trace`), named
+///   `"{method} {endpoint}"` by default, with `http.request.method`, `http.route` and
+///   `http.response.status_code`: metrics and span from one attribute and one expansion.
 /// - `crate = path`: where `obs_runtime` is, for crates that re-export it.
 ///
 /// Misuse (an unknown or repeated option, a literal of the wrong type, a missing endpoint, use on

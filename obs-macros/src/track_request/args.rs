@@ -9,7 +9,7 @@ use syn::parse::{ParseStream, Parser};
 
 use crate::errors::Errors;
 
-pub(crate) const OPTIONS: &str = "`method`, `endpoint`, `buckets`, `track_concurrency`, `log_errors`, `crate`";
+pub(crate) const OPTIONS: &str = "`method`, `endpoint`, `buckets`, `track_concurrency`, `log_errors`, `trace`, `crate`";
 
 /// A bucket bound as written, with its span for later checks.
 pub(crate) struct Bound {
@@ -29,6 +29,8 @@ pub(crate) struct RequestArgs {
     pub(crate) buckets: Option<Buckets>,
     pub(crate) track_concurrency: bool,
     pub(crate) log_errors: bool,
+    /// `trace` (`Some(None)`) or `trace = "span name"`: also a server span, in the same expansion.
+    pub(crate) trace: Option<Option<syn::LitStr>>,
     pub(crate) krate: Option<syn::Path>,
     /// The method or endpoint was written, even if wrongly: its own error says what is wrong, so
     /// no second error says it is missing.
@@ -138,6 +140,26 @@ impl RequestArgs {
             }
             "track_concurrency" => self.track_concurrency = crate::tokens::parse_flag(input, "track_concurrency")?,
             "log_errors" => self.log_errors = crate::tokens::parse_flag(input, "log_errors")?,
+            "trace" => {
+                if input.peek(syn::Token![=]) {
+                    input.parse::<syn::Token![=]>()?;
+                    match input.parse::<syn::Expr>()? {
+                        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(name), .. })
+                            if !name.value().trim().is_empty() =>
+                        {
+                            self.trace = Some(Some(name));
+                        }
+                        other => {
+                            return Err(syn::Error::new_spanned(
+                                other,
+                                "expected the span name as a non-empty string literal, e.g. trace = \"get_user\"",
+                            ));
+                        }
+                    }
+                } else {
+                    self.trace = Some(None);
+                }
+            }
             "crate" => self.krate = Some(crate::tokens::parse_crate_path(input, &key)?),
             _ => {
                 return Err(syn::Error::new(key.span(), format!("unknown option `{name}`; expected one of {OPTIONS}")));

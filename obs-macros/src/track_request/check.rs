@@ -16,6 +16,8 @@ pub(crate) struct Site {
     pub(crate) buckets: Option<Vec<f64>>,
     pub(crate) track_concurrency: bool,
     pub(crate) log_errors: bool,
+    /// The server span's name, when `trace` is on.
+    pub(crate) trace: Option<String>,
     pub(crate) krate: syn::Path,
 }
 
@@ -66,9 +68,15 @@ pub(crate) fn check(args: RequestArgs, errors: &mut Errors) -> Option<Site> {
     if !(before && errors.is_empty()) {
         return None;
     }
+    let (method, endpoint) = (args.method?, args.endpoint?);
     Some(Site {
-        method: args.method?,
-        endpoint: args.endpoint?,
+        trace: args.trace.map(|name| match name {
+            Some(name) => name.value(),
+            // The semantic conventions' server span name: `{method} {route}`.
+            None => format!("{} {}", method.value(), endpoint.value()),
+        }),
+        method,
+        endpoint,
         buckets,
         track_concurrency: args.track_concurrency,
         log_errors: args.log_errors,

@@ -46,13 +46,37 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
             #method, #endpoint, #buckets, #track_concurrency, #log_errors,
         );
     };
+    // The combined form (`trace`): a server span around the call, in the same expansion. Only
+    // with the runtime's `trace` feature (which turns on this crate's).
+    let trace = site.trace.as_ref().filter(|_| cfg!(feature = "trace"));
+    let trace_span = quote_spanned!(span=> __obs_span);
+    let (start_span, finish_span) = match trace {
+        Some(name) => (
+            quote_spanned!(span=> let #trace_span = #krate::__private::start_request_span(&__OBS_SITE, #name);),
+            quote_spanned! {span=>
+                #krate::__private::finish_request_span(&#trace_span, #status, #krate::__private::error_text_of!(#result));
+            },
+        ),
+        None => (TokenStream::new(), TokenStream::new()),
+    };
+    // A sync call run in the span, or a future polled in it.
+    let in_span = |run: TokenStream| match trace {
+        Some(_) => quote_spanned!(span=> { let __obs_entered = #trace_span.enter(); #run }),
+        None => run,
+    };
+    let awaited = |future: TokenStream| match trace {
+        Some(_) => quote_spanned!(span=> #trace_span.scope_ref(#future).await),
+        None => quote_spanned!(span=> #future.await),
+    };
     // Records one call: the guard starts the clock; the value of `run` is the call's result.
     let record = |run: TokenStream, output: &TokenStream| {
         quote_spanned! {span=>
+            #start_span
             let #guard = #krate::__private::RequestGuard::start(&__OBS_SITE);
             let #result: #output = #run;
             let #status: u16 = #krate::__private::status_of!(#result);
             #guard.finish(#status);
+            #finish_span
             if #status >= 500 && __OBS_SITE.logs_errors() {
                 #krate::__private::log_request_error(&__OBS_SITE, #status, #krate::__private::error_text_of!(#result));
             }
@@ -63,7 +87,7 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
         // `async move` awaited in place: the time covers the whole future, and a future dropped
         // before it completes drops the guard, which records that.
         let fake_return = fake_return(&annotation);
-        let run = quote_spanned!(span=> async move { #fake_return #block }.await);
+        let run = awaited(quote_spanned!(span=> async move { #fake_return #block }));
         let record = record(run, &annotation);
         quote_spanned!(span=> #site_static #record)
     } else if let Some((output, boxed)) = future_output(&sig.output) {
@@ -72,7 +96,7 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
         // Wrap it, timing from its first poll to its completion as for an `async fn`. (A future
         // type not recognised here is refused by `status_of!` at compile time.)
         let output = infer_opaque(&output);
-        let record = record(quote_spanned!(span=> #future.await), &output);
+        let record = record(awaited(future.clone()), &output);
         let wrapped = quote_spanned!(span=> async move { #record });
         let wrapped = if boxed { quote_spanned!(span=> ::std::boxed::Box::pin(#wrapped)) } else { wrapped };
         quote_spanned! {span=>
@@ -84,8 +108,10 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
         // A closure called once, in place: `return` and `?` leave the closure, not the function,
         // so the guard sees every way out. `call_once` makes it an `FnOnce`, which may hand out
         // borrows of what it captured (`&mut self.field`).
-        let record =
-            record(quote_spanned!(span=> #krate::__private::call_once(move || -> #annotation #block)), &annotation);
+        let record = record(
+            in_span(quote_spanned!(span=> #krate::__private::call_once(move || -> #annotation #block))),
+            &annotation,
+        );
         quote_spanned!(span=> #site_static #record)
     };
     quote_spanned! {span=>

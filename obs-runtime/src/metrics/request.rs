@@ -302,12 +302,12 @@ impl RequestSite {
         self.log_errors || LOG_ALL_ERRORS.load(Ordering::Relaxed)
     }
 
-    #[cfg(feature = "logging")]
+    #[cfg(any(feature = "logging", feature = "trace"))]
     pub(crate) fn method(&self) -> &'static str {
         self.method
     }
 
-    #[cfg(feature = "logging")]
+    #[cfg(any(feature = "logging", feature = "trace"))]
     pub(crate) fn endpoint(&self) -> &'static str {
         self.endpoint
     }

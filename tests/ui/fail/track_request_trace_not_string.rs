@@ -1,0 +1,6 @@
+use obs_runtime::track_request;
+
+#[track_request("GET", "/users", trace = get_users)]
+fn get_users() {}
+
+fn main() {}
