@@ -248,6 +248,14 @@ fn context_comes_in_and_goes_out_through_http_headers() {
     assert!(headers["traceparent"].to_str().expect("ascii").ends_with("-00"));
     drop(unsampled);
     assert!(named("unsampled").is_empty());
+    // Under a local unsampled parent no span is made, and the parent's context goes out.
+    let local =
+        SpanContext::from_traceparent("00-2af7651916cd43dd8448eb211c80319c-c7ad6b7169203331-00").expect("valid");
+    let _attached = local.attach();
+    let mut request = http::Request::get("http://downstream/x").body(()).expect("request");
+    let client = trace::client_request(&mut request);
+    assert!(!client.is_recording());
+    assert_eq!(request.headers()["traceparent"], local.to_traceparent());
 }
 
 #[trace_operation("cancelled")]
@@ -266,7 +274,34 @@ fn a_dropped_future_still_ends_its_span() {
     }));
     drop(root);
     let spans = of_trace(trace_id);
-    assert_eq!(one(&spans, "cancelled").status(), &Status::Unset);
+    let cancelled = one(&spans, "cancelled");
+    assert_eq!(cancelled.status(), &Status::Error("cancelled".into()));
+    assert_eq!(attribute(cancelled, "operation.status").as_deref(), Some("error"), "not a success");
+}
+
+#[trace_operation("limited")]
+fn limited() {
+    for index in 0..200 {
+        Span::current().set_attribute(format!("key_{index}"), index);
+        Span::current().add_event("tick", Vec::new());
+    }
+    Span::current().set_attribute("key_0", "replaced");
+}
+
+#[test]
+fn a_span_keeps_at_most_128_attributes_and_events_and_counts_the_rest() {
+    let root = root();
+    let trace_id = root.context().expect("installed").trace_id();
+    root.in_scope(limited);
+    drop(root);
+    let spans = of_trace(trace_id);
+    let span = one(&spans, "limited");
+    // The two operation attributes are added at export, outside the limit.
+    assert_eq!(span.attributes().count(), 128 + 2);
+    assert_eq!(span.dropped_attributes_count(), 72);
+    assert_eq!(attribute(span, "key_0").as_deref(), Some("replaced"), "keys are unique");
+    assert_eq!(span.events().len(), 128);
+    assert_eq!(span.dropped_events_count(), 72);
 }
 
 #[trace_operation("logs_inside", err)]

@@ -171,7 +171,9 @@ pub use obs_macros::track_request;
 /// - `crate = path`: where `obs_runtime` is.
 ///
 /// It stacks with `#[track_request]` in either order.
-#[cfg(feature = "trace")]
+///
+/// Without the `trace` feature it still checks its arguments, then leaves the function exactly as
+/// written.
 pub use obs_macros::trace_operation;
 
 /// Makes an `async fn` a health check, registrable in one line.
@@ -214,4 +216,34 @@ pub use obs_macros::health_check;
 /// Starts obs with the defaults and the environment: the same as `Obs::builder().init()`.
 pub fn init() -> Result<ObsGuard, ConfigError> {
     Obs::builder().init()
+}
+
+/// Sets attributes on the current span (the chapter's `add_span_attributes`):
+/// `span_attributes!(user_id = user_id, "http.route" = route)`. Numbers, booleans and strings
+/// keep their type; anything else is recorded with `Debug`. A key named like a secret
+/// (`password`, `token`, `api_key`, ... see [`crate::is_secret_name`]) is recorded as
+/// `[REDACTED]`, its value never looked at. Nothing is evaluated when the span does not record.
+///
+/// ```
+/// # let user_id = "12345";
+/// obs_runtime::span_attributes!(user_id = user_id, retries = 3, "db.system" = "postgresql");
+/// ```
+#[cfg(feature = "trace")]
+#[macro_export]
+macro_rules! span_attributes {
+    ($($key:tt = $value:expr),+ $(,)?) => {{
+        let __obs_span = $crate::trace::Span::current();
+        if __obs_span.is_recording() {
+            $(
+                $crate::__obs_set_attribute!(__obs_span, $key, $value);
+            )+
+        }
+    }};
+}
+
+/// Without the `trace` feature: nothing (the values are not evaluated).
+#[cfg(not(feature = "trace"))]
+#[macro_export]
+macro_rules! span_attributes {
+    ($($key:tt = $value:expr),+ $(,)?) => {{}};
 }

@@ -84,3 +84,17 @@ fn without_the_metrics_feature_nothing_is_served() {
     let error = obs_runtime::Obs::builder().default_buckets(&[0.1]).init().expect_err("metrics are off");
     assert!(error.to_string().contains("`metrics` feature is off"), "{error}");
 }
+
+// Traced code compiles whatever the features: without `trace` the attribute leaves the function
+// as written and `span_attributes!` is nothing.
+#[obs_runtime::trace_operation("features_traced", args, fields(db.system = "postgresql"), err)]
+fn traced(user_id: u32) -> Result<u32, ApiError> {
+    obs_runtime::span_attributes!(user_id = user_id, "cache.hit" = true);
+    if user_id == 0 { Err(ApiError::NotFound) } else { Ok(user_id * 2) }
+}
+
+#[test]
+fn traced_functions_behave_the_same() {
+    assert_eq!(traced(2), Ok(4));
+    assert_eq!(traced(0), Err(ApiError::NotFound));
+}

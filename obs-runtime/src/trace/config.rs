@@ -103,7 +103,7 @@ impl TraceConfig {
     }
 
     /// Exports over OTLP to this collector (`http://host:4318`; `/v1/traces` is appended for
-    /// `http/protobuf` when the URL has no path). `http://` only: run a collector or agent beside
+    /// `http/protobuf` unless the URL ends with it already). `http://` only: run a collector or agent beside
     /// the service for TLS.
     #[cfg(feature = "otlp")]
     pub fn otlp_endpoint(mut self, url: impl Into<String>) -> TraceConfig {
@@ -271,7 +271,12 @@ impl TraceConfig {
                     Some(url) => Some((url, "otlp_endpoint", true)),
                     None => match kind.as_deref() {
                         None | Some("otlp") => env_endpoint.or_else(|| {
-                            kind.is_some().then(|| ("http://localhost:4318".to_owned(), "OTEL_TRACES_EXPORTER", true))
+                            // The specification's default: 4318 for HTTP, 4317 for gRPC.
+                            let grpc =
+                                first_env(&env, &["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"])
+                                    .is_some_and(|protocol| protocol == "grpc");
+                            let url = if grpc { "http://localhost:4317" } else { "http://localhost:4318" };
+                            kind.is_some().then(|| (url.to_owned(), "OTEL_TRACES_EXPORTER", true))
                         }),
                         Some("none") => return Ok(Prepared(None)),
                         Some("console") => None,
@@ -372,11 +377,14 @@ fn otlp_exporter(
         return Err(invalid(field, "credentials in the URL are not supported: use a header".to_owned()));
     }
     let path = uri.path();
-    let path = if append_path && protocol == Protocol::HttpProtobuf {
-        format!("{}/v1/traces", path.trim_end_matches('/'))
-    } else {
-        path.to_owned()
-    };
+    // The OTLP specification appends `v1/traces` to the base endpoint; a URL that names the
+    // path already (`.../v1/traces`) is used as it is.
+    let path =
+        if append_path && protocol == Protocol::HttpProtobuf && !path.trim_end_matches('/').ends_with("/v1/traces") {
+            format!("{}/v1/traces", path.trim_end_matches('/'))
+        } else {
+            path.to_owned()
+        };
     let uri = http::Uri::builder()
         .scheme("http")
         .authority(authority.as_str())
@@ -397,9 +405,7 @@ fn otlp_exporter(
             .map_err(|_| invalid("headers", format!("the value of {name:?} is not a valid header value")))?;
         checked.push((header_name, header_value));
     }
-    let exporter =
-        super::otlp::OtlpExporter::new(uri, protocol, checked).map_err(|reason| invalid("tracing", reason))?;
-    Ok(Box::new(exporter))
+    Ok(Box::new(super::otlp::OtlpExporter::new(uri, protocol, checked)))
 }
 
 #[cfg(not(feature = "otlp"))]
@@ -412,6 +418,10 @@ fn otlp_exporter(
     _: &impl Fn(&str) -> Option<String>,
 ) -> Result<Box<dyn SpanExporter>, ConfigError> {
     Err(ConfigError::Invalid { field, reason: "OTLP export needs the `otlp` feature of obs-runtime".to_owned() })
+}
+
+fn first_env(env: &impl Fn(&str) -> Option<String>, names: &[&str]) -> Option<String> {
+    names.iter().find_map(|name| env(name))
 }
 
 /// `service.name` first, then the SDK's attributes, `OTEL_RESOURCE_ATTRIBUTES`, and the builder's.

@@ -243,6 +243,9 @@ pub struct SpanData {
     pub(crate) status: Status,
     /// An operation of the chapter's kind: exported with `operation.name` and `operation.status`.
     pub(crate) operation: bool,
+    /// Attributes and events past the limits, dropped.
+    pub(crate) dropped_attributes: u32,
+    pub(crate) dropped_events: u32,
 }
 
 impl SpanData {
@@ -298,5 +301,15 @@ impl SpanData {
     /// Its status.
     pub fn status(&self) -> &Status {
         &self.status
+    }
+
+    /// Attributes dropped past the limit of 128.
+    pub fn dropped_attributes_count(&self) -> u32 {
+        self.dropped_attributes
+    }
+
+    /// Events dropped past the limit of 128.
+    pub fn dropped_events_count(&self) -> u32 {
+        self.dropped_events
     }
 }

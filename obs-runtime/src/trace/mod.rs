@@ -52,7 +52,8 @@ pub use sampler::Sampler;
 pub use span::{CurrentSpan, Entered, Instrumented, RemoteParent, Span, SpanBuilder};
 
 /// Flushes and stops the span pipeline: on [`TraceGuard::shutdown`], or when dropped. Both wait
-/// at most the export timeout plus a second, on any thread, with or without an async runtime.
+/// at most 12 seconds, on any thread, with or without an async runtime (what is not exported by
+/// then is lost).
 #[derive(Debug)]
 #[must_use = "dropping the guard shuts the span pipeline down"]
 pub struct TraceGuard {
@@ -139,28 +140,6 @@ pub fn in_current_span<F: std::future::Future>(future: F) -> Instrumented<Curren
 /// `std::thread::spawn(obs_runtime::trace::bind(move || ..))`.
 pub fn bind<R>(body: impl FnOnce() -> R) -> impl FnOnce() -> R {
     Span::current().bind(body)
-}
-
-/// Sets attributes on the current span (the chapter's `add_span_attributes`):
-/// `span_attributes!(user_id = user_id, "http.route" = route)`. Numbers, booleans and strings
-/// keep their type; anything else is recorded with `Debug`. A key named like a secret
-/// (`password`, `token`, `api_key`, ... see [`crate::is_secret_name`]) is recorded as
-/// `[REDACTED]`, its value never looked at. Nothing is evaluated when the span does not record.
-///
-/// ```
-/// # let user_id = "12345";
-/// obs_runtime::span_attributes!(user_id = user_id, retries = 3, "db.system" = "postgresql");
-/// ```
-#[macro_export]
-macro_rules! span_attributes {
-    ($($key:tt = $value:expr),+ $(,)?) => {{
-        let __obs_span = $crate::trace::Span::current();
-        if __obs_span.is_recording() {
-            $(
-                $crate::__obs_set_attribute!(__obs_span, $key, $value);
-            )+
-        }
-    }};
 }
 
 #[doc(hidden)]

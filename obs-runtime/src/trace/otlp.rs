@@ -27,21 +27,15 @@ pub(crate) struct OtlpExporter {
     uri: Uri,
     protocol: Protocol,
     headers: Vec<(HeaderName, HeaderValue)>,
-    runtime: tokio::runtime::Runtime,
+    /// Built on the export thread at the first export, and dropped there: a runtime must not be
+    /// dropped inside the application's (an `init` that fails would panic in `#[tokio::main]`).
+    runtime: Option<tokio::runtime::Runtime>,
     body: Vec<u8>,
 }
 
 impl OtlpExporter {
-    pub(crate) fn new(
-        uri: Uri,
-        protocol: Protocol,
-        headers: Vec<(HeaderName, HeaderValue)>,
-    ) -> Result<OtlpExporter, String> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|error| format!("cannot build the export runtime: {error}"))?;
-        Ok(OtlpExporter { uri, protocol, headers, runtime, body: Vec::new() })
+    pub(crate) fn new(uri: Uri, protocol: Protocol, headers: Vec<(HeaderName, HeaderValue)>) -> OtlpExporter {
+        OtlpExporter { uri, protocol, headers, runtime: None, body: Vec::new() }
     }
 }
 
@@ -59,8 +53,16 @@ impl SpanExporter for OtlpExporter {
             self.body[1..5].copy_from_slice(&length.to_be_bytes());
         }
         let body = Bytes::copy_from_slice(&self.body);
+        if self.runtime.is_none() {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|error| ExportError::retryable(format!("cannot build the export runtime: {error}")))?;
+            self.runtime = Some(runtime);
+        }
+        let Some(runtime) = &self.runtime else { return Err(ExportError::retryable("no export runtime")) };
         let send = send(&self.uri, self.protocol, &self.headers, body);
-        self.runtime.block_on(async {
+        runtime.block_on(async {
             match tokio::time::timeout(timeout, send).await {
                 Ok(result) => result,
                 Err(_) => Err(ExportError::retryable(format!("no answer within {timeout:?}"))),
@@ -285,6 +287,10 @@ fn encode_span(out: &mut Vec<u8>, span: &SpanData) {
     for (name, value) in span.attributes() {
         key_value(out, 9, name, value);
     }
+    if span.dropped_attributes > 0 {
+        key(out, 10, 0);
+        varint(out, u64::from(span.dropped_attributes));
+    }
     for event in &span.events {
         message(out, 11, |out| {
             fixed64_field(out, 1, event.time_unix_nanos);
@@ -293,6 +299,10 @@ fn encode_span(out: &mut Vec<u8>, span: &SpanData) {
                 key_value(out, 3, name, value.as_ref());
             }
         });
+    }
+    if span.dropped_events > 0 {
+        key(out, 12, 0);
+        varint(out, u64::from(span.dropped_events));
     }
     // Status { message = 2, code = 3 }: unset 0, ok 1, error 2.
     message(out, 15, |out| match &span.status {

@@ -55,7 +55,9 @@ pub fn inject(headers: &mut HeaderMap) {
 }
 
 fn inject_span(span: &Span, headers: &mut HeaderMap) {
-    let Some(context) = span.context() else { return };
+    // A span that records nothing under an unsampled parent has no context of its own: the
+    // parent's carries the decision on.
+    let Some(context) = span.context().or_else(SpanContext::current) else { return };
     if let Ok(value) = HeaderValue::from_str(&context.to_traceparent()) {
         headers.insert("traceparent", value);
     }
@@ -101,17 +103,37 @@ pub fn client_request<B>(request: &mut http::Request<B>) -> Span {
     span
 }
 
-/// The URL without credentials (semantic conventions: never record them).
+/// The URL without credentials (semantic conventions: never record them) and with the values of
+/// secret-named query parameters (`?access_token=..`) redacted.
 fn redacted_url(uri: &http::Uri) -> String {
-    match uri.authority() {
+    let scheme = uri.scheme_str().map(|scheme| format!("{scheme}://")).unwrap_or_default();
+    let authority = match uri.authority() {
         Some(authority) if authority.as_str().contains('@') => {
-            let host = authority.as_str().rsplit('@').next().unwrap_or_default();
-            let scheme = uri.scheme_str().map(|scheme| format!("{scheme}://")).unwrap_or_default();
-            let path = uri.path_and_query().map_or("", |path| path.as_str());
-            format!("{scheme}REDACTED:REDACTED@{host}{path}")
+            format!("REDACTED:REDACTED@{}", authority.as_str().rsplit('@').next().unwrap_or_default())
         }
-        _ => uri.to_string(),
-    }
+        Some(authority) => authority.as_str().to_owned(),
+        None => String::new(),
+    };
+    let query = uri.query().map(|query| format!("?{}", redacted_query(query))).unwrap_or_default();
+    format!("{scheme}{authority}{}{query}", uri.path())
+}
+
+/// A query string with the values of secret-named parameters (and the semantic conventions'
+/// signature parameters) replaced by `REDACTED`.
+pub(crate) fn redacted_query(query: &str) -> String {
+    const SIGNATURES: [&str; 4] = ["sig", "signature", "x-amz-signature", "x-goog-signature"];
+    query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _))
+                if crate::is_secret_name(key) || SIGNATURES.iter().any(|sig| sig.eq_ignore_ascii_case(key)) =>
+            {
+                format!("{key}=REDACTED")
+            }
+            _ => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 impl Span {
@@ -155,5 +177,7 @@ mod tests {
     fn urls_lose_credentials() {
         let uri: http::Uri = "http://user:pw@example.com:8080/a?b=1".parse().expect("valid");
         assert_eq!(redacted_url(&uri), "http://REDACTED:REDACTED@example.com:8080/a?b=1");
+        let uri: http::Uri = "http://example.com/a?user=1&access_token=xyz&Signature=abc".parse().expect("valid");
+        assert_eq!(redacted_url(&uri), "http://example.com/a?user=1&access_token=REDACTED&Signature=REDACTED");
     }
 }

@@ -191,6 +191,8 @@ fn start_slow(
         events: Vec::new(),
         status: Status::Unset,
         operation,
+        dropped_attributes: 0,
+        dropped_events: 0,
     };
     Span { context: Some(context), live: Some(Arc::new(LiveSpan { tracestate, data: Mutex::new(Some(data)) })) }
 }
@@ -250,10 +252,7 @@ impl Span {
             return;
         }
         let (key, value) = (key.into(), value.into());
-        self.with_data(|data| match data.attributes.iter_mut().find(|(existing, _)| *existing == key) {
-            Some(slot) => slot.1 = value,
-            None => data.attributes.push((key, value)),
-        });
+        self.with_data(|data| set(data, key, value));
     }
 
     /// Adds an event at this moment.
@@ -262,7 +261,7 @@ impl Span {
             return;
         }
         let event = Event { name: name.into(), time_unix_nanos: raw_now(), attributes };
-        self.with_data(|data| data.events.push(event));
+        self.with_data(|data| push_event(data, event));
     }
 
     /// Ends it as failed: the span status `Error` with `message`, an `error.message` attribute, and
@@ -274,12 +273,15 @@ impl Span {
         let message: Cow<'static, str> = message.to_string().into();
         let time_unix_nanos = raw_now();
         self.with_data(|data| {
-            data.events.push(Event {
-                name: Cow::Borrowed("exception"),
-                time_unix_nanos,
-                attributes: vec![(Cow::Borrowed("exception.message"), Value::Str(message.clone()))],
-            });
-            data.attributes.push((Cow::Borrowed("error.message"), Value::Str(message.clone())));
+            push_event(
+                data,
+                Event {
+                    name: Cow::Borrowed("exception"),
+                    time_unix_nanos,
+                    attributes: vec![(Cow::Borrowed("exception.message"), Value::Str(message.clone()))],
+                },
+            );
+            set(data, Cow::Borrowed("error.message"), Value::Str(message.clone()));
             data.status = Status::Error(message);
         });
     }
@@ -359,9 +361,13 @@ impl Span {
             let mut data = live.data.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             let Some(data) = data.as_mut() else { return };
             data.end_unix_nanos = raw_now();
-            if std::thread::panicking() && !matches!(data.status, Status::Error(_)) {
-                data.status = Status::Error(Cow::Borrowed("panicked"));
-                data.attributes.push((Cow::Borrowed("error.message"), Value::Str(Cow::Borrowed("panicked"))));
+            // A call the macros saw complete has its status; a panic, or a future dropped before
+            // completing (cancelled, or dropped after a `catch_unwind`), is an error.
+            let unfinished = data.operation && data.status == Status::Unset;
+            if (std::thread::panicking() || unfinished) && !matches!(data.status, Status::Error(_)) {
+                let why = if std::thread::panicking() { "panicked" } else { "cancelled" };
+                data.status = Status::Error(Cow::Borrowed(why));
+                set(data, Cow::Borrowed("error.message"), Value::Str(Cow::Borrowed(why)));
             }
         }
         if let Some(pipeline) = pipeline::get() {
@@ -374,6 +380,30 @@ impl Drop for Span {
     #[inline]
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+/// The most attributes and events a span keeps (the OpenTelemetry SDKs' default limits); past them,
+/// what is added is dropped and counted in the exported span (`dropped_*_count`).
+pub(crate) const MAX_ATTRIBUTES: usize = 128;
+pub(crate) const MAX_EVENTS: usize = 128;
+
+/// Sets `key` (a later value replaces an earlier one: OTLP keys are unique), within the limit.
+fn set(data: &mut SpanData, key: Cow<'static, str>, value: Value) {
+    if let Some(slot) = data.attributes.iter_mut().find(|(existing, _)| *existing == key) {
+        slot.1 = value;
+    } else if data.attributes.len() < MAX_ATTRIBUTES {
+        data.attributes.push((key, value));
+    } else {
+        data.dropped_attributes += 1;
+    }
+}
+
+fn push_event(data: &mut SpanData, event: Event) {
+    if data.events.len() < MAX_EVENTS {
+        data.events.push(event);
+    } else {
+        data.dropped_events += 1;
     }
 }
 
@@ -442,8 +472,9 @@ impl Drop for Entered<'_> {
 #[derive(Debug)]
 #[must_use = "futures do nothing unless polled"]
 pub struct Instrumented<S, F> {
-    span: S,
+    // Dropped first: what the future holds ends before its span does.
     future: F,
+    span: S,
 }
 
 impl<S: Borrow<Span>, F: Future> Future for Instrumented<S, F> {

@@ -135,7 +135,7 @@ where
             span.set_attribute("http.request.method", method);
             span.set_attribute("url.path", request.uri().path().to_owned());
             if let Some(query) = request.uri().query() {
-                span.set_attribute("url.query", query.to_owned());
+                span.set_attribute("url.query", super::propagation::redacted_query(query));
             }
             span.set_attribute("url.scheme", request.uri().scheme_str().unwrap_or("http").to_owned());
             if let Some(route) = route {
