@@ -42,6 +42,6 @@ mod tests {
         let item = quote! { #[must_use] pub fn f(&self) -> u32 { 1 } };
         let out = trace_operation(quote!(), item, true).to_string();
         assert!(out.starts_with("# [must_use] pub fn f (& self) -> u32"), "{out}");
-        assert!(out.contains("concat ! (module_path ! () , \"::\" , \"f\")"), "{out}");
+        assert!(out.contains("concat ! (:: core :: module_path ! () , \"::\" , \"f\")"), "{out}");
     }
 }
