@@ -41,8 +41,8 @@ impl fmt::Debug for SpanOutput {
 ///
 /// | setting | builder | environment | default |
 /// |---|---|---|---|
-/// | OTLP endpoint | [`otlp_endpoint`](Self::otlp_endpoint) | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (as is), `OTEL_EXPORTER_OTLP_ENDPOINT` (+ `/v1/traces`) | none: JSON lines on stdout |
-/// | transport | [`protocol`](Self::protocol) | `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, `OTEL_EXPORTER_OTLP_PROTOCOL` | `http/protobuf` |
+/// | OTLP endpoint (feature `otlp`) | `otlp_endpoint` | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (as is), `OTEL_EXPORTER_OTLP_ENDPOINT` (+ `/v1/traces`) | none: JSON lines on stdout |
+/// | transport | `protocol` | `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, `OTEL_EXPORTER_OTLP_PROTOCOL` | `http/protobuf` |
 /// | request headers | [`header`](Self::header) | `OTEL_EXPORTER_OTLP_TRACES_HEADERS`, `OTEL_EXPORTER_OTLP_HEADERS` | none |
 /// | export timeout | [`export_timeout`](Self::export_timeout) | `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`, `OTEL_EXPORTER_OTLP_TIMEOUT` (ms) | 10 s |
 /// | exporter | [`output`](Self::output) | `OTEL_TRACES_EXPORTER` = `otlp`, `console` or `none` | `otlp` with an endpoint, else stdout |
@@ -60,9 +60,9 @@ impl fmt::Debug for SpanOutput {
 ///
 /// let guard = obs_runtime::Obs::builder()
 ///     .tracing(
-///         TraceConfig::new("user-service")
-///             .otlp_endpoint("http://127.0.0.1:4318")
-///             .sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatio(0.1)))),
+///         // With feature `otlp`, `.otlp_endpoint("http://127.0.0.1:4318")` or
+///         // OTEL_EXPORTER_OTLP_ENDPOINT sends them to a collector.
+///         TraceConfig::new("user-service").sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatio(0.1)))),
 ///     )
 ///     .init()?;
 /// # Ok::<(), obs_runtime::ConfigError>(())
