@@ -128,13 +128,13 @@ impl std::fmt::Display for ErrorText<'_> {
 /// text); with `log_error`, it is also logged as one ERROR line inside the span.
 #[cfg(feature = "trace")]
 #[inline]
-pub fn finish_operation(span: &Span, name: &'static str, status: u16, error: ErrorText<'_>, log_error: bool) {
+pub fn finish_operation(span: Span, name: &'static str, status: u16, error: ErrorText<'_>, log_error: bool) {
     let failed = status >= 500 || !matches!(error, ErrorText::Nothing);
-    if !failed {
-        span.set_ok();
-        return;
+    if failed {
+        operation_failed(&span, name, status, error, log_error);
+    } else {
+        span.end_ok();
     }
-    operation_failed(span, name, status, error, log_error);
 }
 
 #[cfg(feature = "trace")]

@@ -50,6 +50,8 @@ mod json;
 #[cfg(feature = "logging")]
 pub mod logging;
 pub mod metrics;
+#[cfg(any(feature = "health-redis", feature = "trace"))]
+mod percent;
 mod secret;
 #[cfg(any(feature = "health", feature = "logging"))]
 mod time;

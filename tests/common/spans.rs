@@ -33,32 +33,21 @@ pub fn install() -> &'static (Collected, TraceGuard) {
     })
 }
 
-/// Every span of this trace exported so far (after a flush).
-pub fn of_trace(trace_id: TraceId) -> Vec<SpanData> {
+/// Every span exported so far (after a flush) for which `wanted` holds.
+fn exported(wanted: impl Fn(&SpanData) -> bool) -> Vec<SpanData> {
     let (collected, guard) = install();
     assert!(guard.flush(), "flushed in time");
-    collected
-        .0
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .iter()
-        .filter(|span| span.context().trace_id() == trace_id)
-        .cloned()
-        .collect()
+    collected.0.lock().unwrap_or_else(PoisonError::into_inner).iter().filter(|span| wanted(span)).cloned().collect()
+}
+
+/// Every span of this trace exported so far.
+pub fn of_trace(trace_id: TraceId) -> Vec<SpanData> {
+    exported(|span| span.context().trace_id() == trace_id)
 }
 
 /// Every span exported so far named `name`.
 pub fn named(name: &str) -> Vec<SpanData> {
-    let (collected, guard) = install();
-    assert!(guard.flush(), "flushed in time");
-    collected
-        .0
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .iter()
-        .filter(|span| span.name() == name)
-        .cloned()
-        .collect()
+    exported(|span| span.name() == name)
 }
 
 /// The one span named `name` in `spans`.

@@ -75,7 +75,7 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
     let finish = quote_spanned! {span=>
         #record_ret
         #krate::__private::finish_operation(
-            &#trace,
+            #trace,
             #name,
             #krate::__private::status_of!(#result),
             #krate::__private::error_text_of!(#result),

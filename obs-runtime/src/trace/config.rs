@@ -465,32 +465,22 @@ fn resource(
 
 /// `key=value,key2=value2`, percent-decoded (the W3C baggage form the `OTEL_*` lists use).
 fn parse_pairs(list: &str) -> Result<Vec<(String, String)>, String> {
+    // Messages name an entry by its position or key, never its value: the list may hold secrets
+    // (OTEL_EXPORTER_OTLP_HEADERS).
     list.split(',')
         .filter(|pair| !pair.trim().is_empty())
-        .map(|pair| {
-            let (key, value) = pair.split_once('=').ok_or_else(|| format!("{pair:?} is not key=value"))?;
-            let (key, value) = (percent_decode(key.trim())?, percent_decode(value.trim())?);
+        .enumerate()
+        .map(|(index, pair)| {
+            let entry = index + 1;
+            let (key, value) = pair.split_once('=').ok_or_else(|| format!("entry {entry} is not key=value"))?;
+            let key = crate::percent::decode(key.trim())
+                .ok_or_else(|| format!("entry {entry}: a malformed %-escape in the key"))?;
+            let value = crate::percent::decode(value.trim())
+                .ok_or_else(|| format!("a malformed %-escape in the value of {key:?}"))?;
             if key.is_empty() {
-                return Err(format!("{pair:?} has an empty key"));
+                return Err(format!("entry {entry} has an empty key"));
             }
             Ok((key, value))
         })
         .collect()
-}
-
-fn percent_decode(text: &str) -> Result<String, String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        if bytes[index] == b'%' {
-            let hex = text.get(index + 1..index + 3).ok_or_else(|| format!("bad percent-escape in {text:?}"))?;
-            out.push(u8::from_str_radix(hex, 16).map_err(|_| format!("bad percent-escape in {text:?}"))?);
-            index += 3;
-        } else {
-            out.push(bytes[index]);
-            index += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| format!("{text:?} does not decode to UTF-8"))
 }

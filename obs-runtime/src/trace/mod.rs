@@ -60,12 +60,6 @@ pub struct TraceGuard {
     handle: Option<pipeline::Handle>,
 }
 
-impl std::fmt::Debug for pipeline::Handle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Handle")
-    }
-}
-
 /// How long flush and shutdown wait at most.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(12);
 

@@ -94,6 +94,12 @@ pub(crate) struct Handle {
     shared: Arc<Shared>,
 }
 
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Handle")
+    }
+}
+
 /// Installs the pipeline and starts its worker. `Err` when one is installed already.
 pub(crate) fn install(
     sampler: Sampler,

@@ -354,13 +354,22 @@ impl Span {
     /// Ends it now (the same as dropping it).
     pub fn end(self) {}
 
+    /// Ends it as succeeded (unless an error was recorded): one lock for the status and the end.
     #[inline]
-    fn finish(&mut self) {
+    pub(crate) fn end_ok(mut self) {
+        self.finish(true);
+    }
+
+    #[inline]
+    fn finish(&mut self, succeeded: bool) {
         let Some(live) = self.live.take() else { return };
         {
             let mut data = live.data.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             let Some(data) = data.as_mut() else { return };
             data.end_unix_nanos = raw_now();
+            if succeeded && data.status == Status::Unset {
+                data.status = Status::Ok;
+            }
             // A call the macros saw complete has its status; a panic, or a future dropped before
             // completing (cancelled, or dropped after a `catch_unwind`), is an error.
             let unfinished = data.operation && data.status == Status::Unset;
@@ -379,7 +388,7 @@ impl Span {
 impl Drop for Span {
     #[inline]
     fn drop(&mut self) {
-        self.finish();
+        self.finish(false);
     }
 }
 

@@ -70,23 +70,41 @@ pub struct HttpService<S> {
 /// (a router's templates are few: more means something feeds raw paths).
 const MAX_ROUTES: usize = 1024;
 
-/// The site of a (method, route) pair, made once and kept for the process (like the `static` of
-/// a `#[track_request]` site).
-fn site(method: &'static str, route: &str) -> &'static RequestSite {
-    static SITES: OnceLock<Mutex<HashMap<(&'static str, String), &'static RequestSite>>> = OnceLock::new();
-    let sites = SITES.get_or_init(Default::default);
-    let mut sites = sites.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(site) = sites.get(&(method, route.to_owned())) {
-        return site;
+/// What a (method, route) pair needs per request, made once and kept for the process (like the
+/// `static` of a `#[track_request]` site), so that a request allocates nothing for it.
+#[derive(Clone, Copy)]
+struct Route {
+    /// The span name: `{method} {route}`, or the method alone when no route matched.
+    span_name: &'static str,
+    /// The route template; `None` when no route matched (or past [`MAX_ROUTES`]).
+    template: Option<&'static str>,
+    site: &'static RequestSite,
+}
+
+fn route(method: &'static str, template: Option<&str>) -> Route {
+    static ROUTES: OnceLock<Mutex<HashMap<&'static str, HashMap<String, Route>>>> = OnceLock::new();
+    let mut routes = ROUTES.get_or_init(Default::default).lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    // No template (no route matched): the key "", which no template is.
+    let key = template.unwrap_or("");
+    if let Some(route) = routes.get(method).and_then(|of_method| of_method.get(key)) {
+        return *route;
     }
-    let route = if sites.len() >= MAX_ROUTES { "other" } else { route };
-    if let Some(site) = sites.get(&(method, route.to_owned())) {
-        return site;
+    let total: usize = routes.values().map(HashMap::len).sum();
+    let of_method = routes.entry(method).or_default();
+    let (key, template) = if total >= MAX_ROUTES { ("other", None) } else { (key, template) };
+    if let Some(route) = of_method.get(key) {
+        return *route;
     }
-    let endpoint: &'static str = Box::leak(route.to_owned().into_boxed_str());
-    let site: &'static RequestSite = Box::leak(Box::new(RequestSite::new(method, endpoint, None, true, false)));
-    sites.insert((method, route.to_owned()), site);
-    site
+    let leak = |text: String| -> &'static str { Box::leak(text.into_boxed_str()) };
+    let template = template.map(|template| leak(template.to_owned()));
+    let (span_name, endpoint) = match template {
+        Some(template) => (leak(format!("{method} {template}")), template),
+        None => (method, if key == "other" { "other" } else { "unmatched" }),
+    };
+    let site = Box::leak(Box::new(RequestSite::new(method, endpoint, None, true, false)));
+    let route = Route { span_name, template, site };
+    of_method.insert(key.to_owned(), route);
+    route
 }
 
 /// The method as the semantic conventions want it: a known one, else `_OTHER` (a label must not
@@ -121,12 +139,8 @@ where
 
     fn call(&mut self, request: Request<B>) -> HttpFuture<S::Future> {
         let method = method_of(request.method());
-        let route = (self.route)(request.extensions());
-        let name = match route {
-            Some(route) => format!("{method} {route}"),
-            None => method.to_owned(),
-        };
-        let mut builder = Span::builder(name).kind(SpanKind::Server);
+        let route = route(method, (self.route)(request.extensions()));
+        let mut builder = Span::builder(route.span_name).kind(SpanKind::Server);
         if let Some(parent) = super::extract(request.headers()) {
             builder = builder.parent(parent);
         }
@@ -138,8 +152,8 @@ where
                 span.set_attribute("url.query", super::propagation::redacted_query(query));
             }
             span.set_attribute("url.scheme", request.uri().scheme_str().unwrap_or("http").to_owned());
-            if let Some(route) = route {
-                span.set_attribute("http.route", route.to_owned());
+            if let Some(template) = route.template {
+                span.set_attribute("http.route", template);
             }
             if let Some(agent) = request.headers().get(http::header::USER_AGENT).and_then(|agent| agent.to_str().ok()) {
                 span.set_attribute("user_agent.original", agent.to_owned());
@@ -152,7 +166,7 @@ where
             };
             span.set_attribute("network.protocol.version", version);
         }
-        let guard = self.metrics.then(|| RequestGuard::start(site(method, route.unwrap_or("unmatched"))));
+        let guard = self.metrics.then(|| RequestGuard::start(route.site));
         let future = span.in_scope(|| self.inner.call(request));
         HttpFuture { future, span, guard }
     }

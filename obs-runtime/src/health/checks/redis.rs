@@ -46,13 +46,14 @@ fn parse(url: &str) -> Result<Target, HealthError> {
         Some((credentials, host_port)) => (Some(credentials), host_port),
         None => (None, authority),
     };
+    // `%XX` escapes decoded: a password with `@` or `:` is written `%40`, `%3A` in a URL.
+    let decode =
+        |text: &str| crate::percent::decode(text).ok_or_else(|| invalid("a malformed %-escape in the credentials"));
     let (user, password) = match credentials {
         None => (None, None),
         Some(credentials) => match credentials.split_once(':') {
-            Some((user, password)) => {
-                ((!user.is_empty()).then(|| percent_decode(user)), Some(percent_decode(password)))
-            }
-            None => (None, Some(percent_decode(credentials))),
+            Some((user, password)) => ((!user.is_empty()).then(|| decode(user)).transpose()?, Some(decode(password)?)),
+            None => (None, Some(decode(credentials)?)),
         },
     };
     if host_port.is_empty() {
@@ -66,30 +67,6 @@ fn parse(url: &str) -> Result<Target, HealthError> {
         return Err(invalid("the port is not a number"));
     };
     Ok(Target { address, user, password })
-}
-
-/// `%XX` escapes decoded (a password with `@` or `:` is written `%40`, `%3A` in a URL).
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        let decoded = (bytes[index] == b'%')
-            .then(|| text.get(index + 1..index + 3))
-            .flatten()
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        match decoded {
-            Some(byte) => {
-                out.push(byte);
-                index += 3;
-            }
-            None => {
-                out.push(bytes[index]);
-                index += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The URL with its password replaced, for messages.
