@@ -129,6 +129,9 @@ impl std::fmt::Display for ErrorText<'_> {
 #[cfg(feature = "trace")]
 #[inline]
 pub fn finish_operation(span: Span, name: &'static str, status: u16, error: ErrorText<'_>, log_error: bool) {
+    if !span.is_recording() {
+        return;
+    }
     let failed = status >= 500 || !matches!(error, ErrorText::Nothing);
     if failed {
         operation_failed(&span, name, status, error, log_error);
