@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use super::MetricError;
 use super::encode::{Encoder, Kind};
 use super::registry::{Collect, registry};
+use super::view::{Labels, Reading};
 
 /// An `f64` updated atomically.
 #[derive(Debug, Default)]
@@ -54,6 +55,7 @@ impl HistogramCell {
 trait Cell: Send + Sync + 'static {
     fn make(family: &FamilyInfo) -> Self;
     fn encode(&self, encoder: &mut Encoder, name: &str, labels: &[(&str, &str)]);
+    fn read(&self, labels: Labels<'_>, f: &mut dyn FnMut(Labels<'_>, Reading<'_>));
 }
 
 impl Cell for AtomicF64 {
@@ -62,6 +64,9 @@ impl Cell for AtomicF64 {
     }
     fn encode(&self, encoder: &mut Encoder, name: &str, labels: &[(&str, &str)]) {
         encoder.sample(name, labels, self.get());
+    }
+    fn read(&self, labels: Labels<'_>, f: &mut dyn FnMut(Labels<'_>, Reading<'_>)) {
+        f(labels, Reading::Scalar(self.get()));
     }
 }
 
@@ -72,6 +77,10 @@ impl Cell for HistogramCell {
     fn encode(&self, encoder: &mut Encoder, name: &str, labels: &[(&str, &str)]) {
         let counts: Vec<u64> = self.counts.iter().map(|count| count.load(Ordering::Relaxed)).collect();
         encoder.histogram(name, labels, &self.bounds, &counts, self.sum.get());
+    }
+    fn read(&self, labels: Labels<'_>, f: &mut dyn FnMut(Labels<'_>, Reading<'_>)) {
+        let counts: Vec<u64> = self.counts.iter().map(|count| count.load(Ordering::Relaxed)).collect();
+        f(labels, Reading::Histogram { bounds: &self.bounds, counts: &counts });
     }
 }
 
@@ -148,6 +157,13 @@ impl<C: Cell> Collect for Family<C> {
             let labels: Vec<(&str, &str)> =
                 self.info.label_names.iter().map(String::as_str).zip(values.iter().map(String::as_str)).collect();
             cell.encode(encoder, &self.info.name, &labels);
+        }
+    }
+
+    fn read(&self, f: &mut dyn FnMut(Labels<'_>, Reading<'_>)) {
+        let children = self.children.lock().unwrap_or_else(PoisonError::into_inner);
+        for (values, cell) in children.iter() {
+            cell.read(Labels::named(&self.info.label_names, values), f);
         }
     }
 }

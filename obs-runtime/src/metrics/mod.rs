@@ -38,6 +38,8 @@ mod process;
 mod registry;
 #[cfg(feature = "metrics")]
 pub(crate) mod request;
+#[cfg(feature = "metrics")]
+mod view;
 
 #[cfg(feature = "metrics")]
 use std::fmt;
@@ -51,6 +53,8 @@ pub use outcome::RequestOutcome;
 pub use outcome::rules;
 #[cfg(feature = "metrics")]
 pub use request::MAX_BUCKETS;
+#[cfg(feature = "metrics")]
+pub use view::{Labels, Snapshot};
 
 /// The default buckets of `http_request_duration_seconds`, in seconds: the Prometheus client
 /// libraries' defaults, from 5 ms to 10 s. Change them with [`crate::ObsBuilder::default_buckets`]

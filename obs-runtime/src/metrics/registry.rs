@@ -5,11 +5,14 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use super::encode::{Encoder, Format, Kind};
 use super::request::RequestSeries;
+use super::view::{Labels, Reading};
 use super::{DEFAULT_BUCKETS, MetricError, process};
 
 /// A metric family that prints itself at scrape time.
 pub(crate) trait Collect: Send + Sync {
     fn encode(&self, encoder: &mut Encoder);
+    /// Calls `f` with each series' labels and value.
+    fn read(&self, f: &mut dyn FnMut(Labels<'_>, Reading<'_>));
 }
 
 /// Families obs writes itself; a hand-written family may not take their names.
@@ -100,6 +103,16 @@ impl Registry {
         inner.claimed.extend(names);
         inner.families.insert(name.to_owned(), family);
         Ok(())
+    }
+
+    /// Every request series so far.
+    pub(crate) fn all_request_series(&self) -> Vec<&'static RequestSeries> {
+        self.lock().series.clone()
+    }
+
+    /// The hand-written family `name` (its sample name: `x_total` for a counter).
+    pub(crate) fn family(&self, name: &str) -> Option<Arc<dyn Collect>> {
+        self.lock().families.get(name).cloned()
     }
 
     pub(crate) fn encode(&self, format: Format) -> String {
