@@ -59,6 +59,31 @@
 //! (Jaeger takes OTLP: `http://127.0.0.1:4318`), or else as JSON lines to the file named by
 //! `OBS_SPANS_FILE`, or else to stdout.
 //!
+//! The chapter's three alert rules are evaluated every `OBS_ALERT_EVAL_INTERVAL` (default 15 s),
+//! and the alerts pending or firing are listed at `/alerts` beside `/metrics`:
+//!
+//! | rule | condition | severity |
+//! |---|---|---|
+//! | `high_cpu_usage` | the process's CPU use over 1 min > 80 % of a core | warning |
+//! | `high_memory_usage` | resident memory > 90 % of the memory limit | critical |
+//! | `high_error_rate` | 5xx share of requests over `OBS_ERROR_RATE_WINDOW` (default `5m`) > 5 %, for `OBS_ERROR_RATE_FOR` (default `1m`) | critical |
+//!
+//! Notifications go to the log (a JSON line) and to the channels the environment names:
+//! `OBS_SLACK_WEBHOOK_URL`, `OBS_WEBHOOK_URL`, `OBS_ALERTMANAGER_URL` (e.g.
+//! `http://127.0.0.1:9093`), and e-mail with `OBS_SMTP_URL` (`smtp://user:pass@host:587?tls=required`),
+//! `OBS_SMTP_FROM` and `OBS_SMTP_TO` (comma-separated). A burst of `?fail=1` requests fires
+//! `high_error_rate`; when the errors stop and leave the window, each channel gets the resolution:
+//!
+//! ```text
+//! OBS_ALERT_EVAL_INTERVAL=1s OBS_ERROR_RATE_WINDOW=30s OBS_ERROR_RATE_FOR=5s cargo run --example user_service
+//! for i in $(seq 20); do curl -s 'localhost:8080/users/1?fail=1' >/dev/null; done
+//! curl -s localhost:9464/alerts               # pending, then firing
+//! ```
+//!
+//! With many replicas, let Prometheus evaluate the same rules instead: `cargo run --example
+//! user_service -- --prometheus-rules > rules.yml` prints them as a Prometheus rules file (for
+//! `rule_files`; `high_memory_usage` has no PromQL form and is listed as such) and exits.
+//!
 //! Ctrl-C (SIGINT) or SIGTERM stops it: the app stops accepting, finishes the requests in flight
 //! (for at most 10 s), stops the metrics server, and exits 0.
 
@@ -75,6 +100,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use obs_runtime::alerts::{self, AlertManager, AlertRule, Condition, Log, Severity};
 use obs_runtime::health::{CheckOutcome, HealthCheck, HealthChecker, checks};
 use obs_runtime::logging::LoggingConfig;
 use obs_runtime::metrics::RequestOutcome;
@@ -425,6 +451,49 @@ fn trace_config() -> TraceConfig {
     }
 }
 
+/// The chapter's three rules, with the log channel and the channels the environment names.
+fn alert_rules() -> Result<AlertManager, String> {
+    let duration = |name: &str, default: Duration| -> Result<Duration, String> {
+        match env_url(name)? {
+            Some(text) => {
+                alerts::parse_duration(&text).ok_or_else(|| format!("{name}: not a duration (1s, 500ms, 5m)"))
+            }
+            None => Ok(default),
+        }
+    };
+    let window = duration("OBS_ERROR_RATE_WINDOW", Duration::from_secs(300))?;
+    let pending = duration("OBS_ERROR_RATE_FOR", Duration::from_secs(60))?;
+    let service = [("service", "user-service")];
+    let rules = [
+        AlertRule::new(
+            "high_cpu_usage",
+            Condition::cpu_usage_percent().above(80.0),
+            Severity::Warning,
+            "CPU usage is {cpu_usage_percent:.1}%",
+            &service,
+        ),
+        AlertRule::new(
+            "high_memory_usage",
+            Condition::memory_usage_percent().above(90.0),
+            Severity::Critical,
+            "Memory usage is {memory_usage_percent:.1}%",
+            &service,
+        ),
+        AlertRule::builder("high_error_rate")
+            .condition(Condition::error_rate_percent().window(window).above(5.0))
+            .severity(Severity::Critical)
+            .message("Error rate is {error_rate_percent:.1}%")
+            .label("service", "user-service")
+            .for_duration(pending)
+            .build(),
+    ];
+    let mut manager = AlertManager::builder();
+    for rule in rules {
+        manager = manager.rule(rule.map_err(|error| error.to_string())?);
+    }
+    manager.channel(Log::new()).from_env().build().map_err(|error| format!("alerting: {error}"))
+}
+
 fn env_url(name: &str) -> Result<Option<String>, String> {
     match std::env::var(name) {
         Ok(url) if url.is_empty() => Ok(None),
@@ -450,6 +519,11 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<(), String> {
+    if std::env::args().nth(1).as_deref() == Some("--prometheus-rules") {
+        let rules = alert_rules()?.prometheus_rules("user-service");
+        print!("{}", rules.yaml());
+        return Ok(());
+    }
     let app_addr = match std::env::var("APP_ADDR") {
         Ok(addr) => addr,
         Err(std::env::VarError::NotPresent) => DEFAULT_APP_ADDR.to_owned(),
@@ -459,8 +533,10 @@ fn run() -> Result<(), String> {
     // obs serves /metrics and /health from its own thread, on OBS_HTTP_ADDR; a bad address, or a
     // malformed dependency URL, is an error here.
     let health = health_checks()?;
+    let alerts = alert_rules()?;
     let obs = obs_runtime::Obs::builder()
         .health(health)
+        .alerts(alerts)
         // JSON log lines on stdout, after the two address lines; RUST_LOG filters them.
         .logging(LoggingConfig::new("user-service"))
         .tracing(trace_config())
@@ -496,6 +572,7 @@ async fn serve(app_addr: &str, metrics_addr: SocketAddr) -> Result<(), String> {
     writeln!(stdout, "app listening on http://{bound}")
         .and_then(|()| writeln!(stdout, "metrics on http://{metrics_addr}/metrics"))
         .and_then(|()| writeln!(stdout, "health on http://{metrics_addr}/health"))
+        .and_then(|()| writeln!(stdout, "alerts on http://{metrics_addr}/alerts"))
         .and_then(|()| stdout.flush())
         .map_err(|error| format!("cannot write to stdout: {error}"))?;
     drop(stdout);

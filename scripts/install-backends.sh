@@ -2,13 +2,15 @@
 # Installs the real backends the ignored tests talk to (see tests/prometheus.rs and
 # tests/backends_smoke.rs):
 #   prometheus and promtool (Debian package `prometheus`),
+#   prometheus-alertmanager (Debian package of that name),
 #   redis-server (Debian package `redis-server`),
 #   PostgreSQL's initdb/pg_ctl/postgres/pg_isready under /usr/lib/postgresql/<version>/bin
 #   (Debian package `postgresql`),
 #   and a Python venv at target/otel-venv with pinned PyPI packages for the OTLP tests: the rotel
 #   collector (its binary is target/otel-venv/lib/python3*/site-packages/rotel/rotel-agent) and
 #   the official OTLP types that scripts/otlp_sink.py decodes with (opentelemetry-proto, protobuf,
-#   grpcio). `python3 -m venv` needs Debian package `python3-venv`, installed when it is missing.
+#   grpcio), and the aiosmtpd SMTP sink for tests/alerts_smtp.rs. `python3 -m venv` needs Debian
+#   package `python3-venv`, installed when it is missing.
 #
 # Idempotent: does nothing when they are already installed (the venv keeps the pins it was made
 # with in target/otel-venv/obs-pins.txt, and is made anew when they differ). Starts nothing: the
@@ -26,13 +28,16 @@ otel_pins=(
     protobuf==7.36.2
     grpcio==1.85.3
     typing_extensions==4.16.0 # grpcio's dependency
+    aiosmtpd==1.4.6 # the SMTP sink of tests/alerts_smtp.rs
+    atpublic==9.0.0 # aiosmtpd's dependencies
+    attrs==26.1.0
 )
 otel_marker="$otel_venv/obs-pins.txt"
 
 # Whether the venv exists, was made with these pins and imports them.
 otel_venv_current() {
     [ "$(cat "$otel_marker" 2>/dev/null)" = "$(printf '%s\n' "${otel_pins[@]}")" ] &&
-        "$otel_venv/bin/python" -c 'import rotel, grpc, opentelemetry.proto' >/dev/null 2>&1
+        "$otel_venv/bin/python" -c 'import rotel, grpc, opentelemetry.proto, aiosmtpd' >/dev/null 2>&1
 }
 
 install_otel_venv() {
@@ -46,7 +51,7 @@ install_otel_venv() {
     if ! python3 -m venv --clear "$otel_venv" >"$log" 2>&1 ||
         ! "$otel_venv/bin/pip" install --quiet --disable-pip-version-check --no-input \
             "${otel_pins[@]}" >>"$log" 2>&1 ||
-        ! "$otel_venv/bin/python" -c 'import rotel, grpc, opentelemetry.proto' >>"$log" 2>&1; then
+        ! "$otel_venv/bin/python" -c 'import rotel, grpc, opentelemetry.proto, aiosmtpd' >>"$log" 2>&1; then
         echo "install-backends: making the OTLP venv $otel_venv failed:" >&2
         cat "$log" >&2
         rm -f "$log"
@@ -80,6 +85,12 @@ if missing prometheus promtool; then
     services+=(prometheus)
 else
     echo "install-backends: prometheus and promtool are installed: $(command -v prometheus), $(command -v promtool)"
+fi
+if missing prometheus-alertmanager; then
+    packages+=(prometheus-alertmanager)
+    services+=(prometheus-alertmanager)
+else
+    echo "install-backends: prometheus-alertmanager is installed: $(command -v prometheus-alertmanager)"
 fi
 if missing redis-server; then
     packages+=(redis-server)
@@ -169,6 +180,13 @@ for package in "${packages[@]}"; do
             fi
             echo "install-backends: $(prometheus --version 2>&1 | head -n 1)"
             echo "install-backends: promtool at $(command -v promtool)"
+            ;;
+        prometheus-alertmanager)
+            if missing prometheus-alertmanager; then
+                echo "install-backends: the install finished but prometheus-alertmanager is still not on PATH" >&2
+                exit 1
+            fi
+            echo "install-backends: $(prometheus-alertmanager --version 2>&1 | head -n 1)"
             ;;
         redis-server)
             if missing redis-server; then

@@ -37,6 +37,8 @@ pub struct ObsBuilder {
     logging: Option<crate::logging::LoggingConfig>,
     #[cfg(feature = "trace")]
     tracing: Option<crate::trace::TraceConfig>,
+    #[cfg(feature = "alerts")]
+    alerts: Option<crate::alerts::AlertManager>,
 }
 
 /// The entry point: `Obs::builder()...init()`, or [`crate::init`] for the defaults.
@@ -105,6 +107,14 @@ impl ObsBuilder {
         self
     }
 
+    /// Evaluates these alert rules on their interval and sends their notifications (see
+    /// [`crate::alerts`]); the embedded server lists the active alerts at `/alerts`.
+    #[cfg(feature = "alerts")]
+    pub fn alerts(mut self, manager: crate::alerts::AlertManager) -> Self {
+        self.alerts = Some(manager);
+        self
+    }
+
     /// Records spans and exports them (see [`crate::trace`]).
     #[cfg(feature = "trace")]
     pub fn tracing(mut self, config: crate::trace::TraceConfig) -> Self {
@@ -138,6 +148,13 @@ impl ObsBuilder {
         let server = if self.serve_http { self.start_server()? } else { None };
         #[cfg(feature = "trace")]
         let traces = traces.map(|traces| traces.install()).transpose()?;
+        #[cfg(feature = "alerts")]
+        let alerts = self
+            .alerts
+            .as_ref()
+            .map(crate::alerts::AlertManager::start)
+            .transpose()
+            .map_err(|error| ConfigError::Invalid { field: "alerts", reason: error.to_string() })?;
         // Last: it installs the global subscriber, which cannot be taken back.
         #[cfg(feature = "logging")]
         let logs = self.logging.take().map(crate::logging::install).transpose()?;
@@ -149,6 +166,8 @@ impl ObsBuilder {
         }
         Ok(ObsGuard {
             server,
+            #[cfg(feature = "alerts")]
+            alerts,
             #[cfg(feature = "trace")]
             traces,
             #[cfg(feature = "logging")]
@@ -188,6 +207,8 @@ impl ObsBuilder {
         let routes = crate::http::Routes {
             #[cfg(feature = "health")]
             health: self.health.clone(),
+            #[cfg(feature = "alerts")]
+            alerts: self.alerts.clone(),
         };
         crate::http::Server::start(addr, limits, routes).map(Some)
     }
@@ -229,6 +250,9 @@ pub struct ObsGuard {
     server: Option<crate::http::Server>,
     #[cfg(not(feature = "http-server"))]
     server: Option<()>,
+    /// Stopped after the server, before the spans and logs: its last notifications go out.
+    #[cfg(feature = "alerts")]
+    alerts: Option<crate::alerts::AlertsGuard>,
     /// Dropped after the server (fields drop in order): the last spans are exported.
     #[cfg(feature = "trace")]
     traces: Option<crate::trace::TraceGuard>,
@@ -244,6 +268,12 @@ impl ObsGuard {
         return self.server.as_ref().map(crate::http::Server::local_addr);
         #[cfg(not(feature = "http-server"))]
         return None;
+    }
+
+    /// The running alert manager, if [`ObsBuilder::alerts`] gave one.
+    #[cfg(feature = "alerts")]
+    pub fn alerts(&self) -> Option<&crate::alerts::AlertManager> {
+        self.alerts.as_ref().map(crate::alerts::AlertsGuard::manager)
     }
 
     /// The span pipeline's guard, to flush it or read its counts.
@@ -263,6 +293,10 @@ impl ObsGuard {
         if let Some(server) = self.server {
             // Its thread runs on; only the handle that would stop it is gone.
             std::mem::forget(server);
+        }
+        #[cfg(feature = "alerts")]
+        if let Some(alerts) = self.alerts {
+            std::mem::forget(alerts);
         }
         #[cfg(feature = "trace")]
         if let Some(traces) = self.traces {
@@ -285,6 +319,9 @@ impl ObsGuard {
             server.shutdown(crate::http::SHUTDOWN_GRACE);
         }
         self.server = None;
+        // Then alerting: queued notifications are delivered (at most 10 s).
+        #[cfg(feature = "alerts")]
+        drop(self.alerts.take());
         // Then the spans: what is queued is exported (bounded by the export timeout).
         #[cfg(feature = "trace")]
         drop(self.traces.take());

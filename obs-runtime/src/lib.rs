@@ -36,6 +36,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
+#[cfg(feature = "alerts")]
+pub mod alerts;
 #[cfg(any(feature = "metrics", feature = "trace"))]
 mod clock;
 mod config;
@@ -53,7 +55,7 @@ pub mod metrics;
 #[cfg(any(feature = "health-redis", feature = "trace"))]
 mod percent;
 mod secret;
-#[cfg(any(feature = "health", feature = "logging"))]
+#[cfg(any(feature = "health", feature = "logging", feature = "alerts"))]
 mod time;
 #[cfg(feature = "trace")]
 pub mod trace;

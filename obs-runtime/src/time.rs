@@ -4,7 +4,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// `time` as RFC 3339 in UTC with microseconds: `2026-11-29T03:04:05.123456Z`. Times before 1970
 /// are written as the epoch.
-#[cfg(any(test, feature = "health"))]
+#[cfg(any(test, feature = "health", feature = "alerts"))]
 pub(crate) fn rfc3339_micros(time: SystemTime) -> String {
     let mut out = Vec::with_capacity(27);
     write_rfc3339_micros(&mut out, time);

@@ -1,8 +1,10 @@
-//! Real Redis and PostgreSQL servers as child processes, for the ignored tests that talk to them.
+//! Real Redis, PostgreSQL and Alertmanager servers as child processes, for the ignored tests that
+//! talk to them.
 //!
 //! Each one listens on 127.0.0.1 only, on a free port, keeps its data in a fresh directory under
 //! [`std::env::temp_dir`], and is stopped (and its directory removed) when dropped, also when the
-//! test panics. `scripts/install-backends.sh` installs `redis-server` and `postgresql`.
+//! test panics. `scripts/install-backends.sh` installs `redis-server`, `postgresql` and
+//! `prometheus-alertmanager`.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -498,4 +500,101 @@ fn postgres_bin() -> PathBuf {
 
 fn postgres_missing() -> ! {
     panic!("PostgreSQL is not installed (no {POSTGRES_LIB}/<version>/bin/initdb): {INSTALL_HINT}")
+}
+
+// --------------------------------------------------------------------------------------------------
+// Alertmanager
+
+/// How long Alertmanager may take to answer `/-/ready` after it is spawned.
+const ALERTMANAGER_READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A `prometheus-alertmanager` on 127.0.0.1 (its cluster port off), routing every alert to one
+/// webhook with `group_wait` and `group_interval` of 1 s, resolutions included.
+#[derive(Debug)]
+pub struct Alertmanager {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Alertmanager {
+    /// Starts Alertmanager on a free port, routing to `webhook_url`, and waits until it is ready.
+    pub fn start(webhook_url: &str) -> Alertmanager {
+        let dir = fresh_temp_dir("alertmanager");
+        let config = format!(
+            "route:\n  receiver: test\n  group_by: ['alertname']\n  group_wait: 1s\n  group_interval: 1s\n  \
+             repeat_interval: 1h\nreceivers:\n  - name: test\n    webhook_configs:\n      - url: '{webhook_url}'\n        \
+             send_resolved: true\n"
+        );
+        fs::write(dir.join("alertmanager.yml"), config).expect("write the Alertmanager config");
+        let mut alertmanager = Alertmanager { child: None, port: 0, dir };
+        start_on_a_free_port("prometheus-alertmanager", |port| {
+            alertmanager.port = port;
+            alertmanager.spawn_and_wait()
+        });
+        alertmanager
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn log(&self) -> PathBuf {
+        self.dir.join("alertmanager.log")
+    }
+
+    fn spawn_and_wait(&mut self) -> Result<(), NotReady> {
+        let (stdout, stderr) = log_output(&self.log());
+        let spawned = Command::new("prometheus-alertmanager")
+            .arg(format!("--config.file={}", self.dir.join("alertmanager.yml").display()))
+            .arg(format!("--storage.path={}", self.dir.join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{}", self.port))
+            // Empty: no cluster listener (it would open 0.0.0.0:9094).
+            .arg("--cluster.listen-address=")
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn();
+        match spawned {
+            Ok(child) => self.child = Some(child),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                panic!("prometheus-alertmanager is not installed (not found on PATH): {INSTALL_HINT}")
+            }
+            Err(err) => panic!("spawn prometheus-alertmanager: {err}"),
+        }
+        let deadline = Instant::now() + ALERTMANAGER_READY_TIMEOUT;
+        loop {
+            let exited = self.child.as_mut().and_then(|child| child.try_wait().ok().flatten());
+            if let Some(status) = exited {
+                self.child = None;
+                return Err(NotReady::Exited(format!(
+                    "prometheus-alertmanager on port {} exited ({status})\n{}",
+                    self.port,
+                    log_tail(&self.log())
+                )));
+            }
+            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+            if accepts(self.port) && super::get(addr, "/-/ready").is_ok_and(|response| response.status == 200) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(NotReady::TimedOut(format!(
+                    "prometheus-alertmanager on port {} was not ready within {ALERTMANAGER_READY_TIMEOUT:?}\n{}",
+                    self.port,
+                    log_tail(&self.log())
+                )));
+            }
+            thread::sleep(POLL);
+        }
+    }
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            kill_and_reap(&mut child);
+        }
+        let _ = fs::remove_dir_all(&self.dir);
+    }
 }

@@ -174,6 +174,11 @@ impl Demo {
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
             .env_remove("OBS_SPANS_FILE")
+            .env_remove("OBS_SLACK_WEBHOOK_URL")
+            .env_remove("OBS_WEBHOOK_URL")
+            .env_remove("OBS_ALERTMANAGER_URL")
+            .env_remove("OBS_SMTP_URL")
+            .env_remove("OBS_ALERT_EVAL_INTERVAL")
             // No profile service unless a test starts one: port 9 (discard) is closed here.
             .env("PROFILE_SERVICE_URL", "http://127.0.0.1:9")
             .envs(env.iter().copied())

@@ -5,6 +5,7 @@
 pub mod backends;
 pub mod demo;
 pub mod otlp;
+pub mod receiver;
 pub mod spans;
 
 use std::io::{Read, Write};

@@ -34,6 +34,8 @@ pub(crate) struct Limits {
 pub(crate) struct Routes {
     #[cfg(feature = "health")]
     pub(crate) health: Option<crate::health::HealthChecker>,
+    #[cfg(feature = "alerts")]
+    pub(crate) alerts: Option<crate::alerts::AlertManager>,
 }
 
 /// hyper refuses smaller read buffers.
@@ -158,7 +160,7 @@ async fn serve(
 
 async fn respond(routes: Arc<Routes>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let (parts, _body) = request.into_parts();
-    #[cfg(not(feature = "health"))]
+    #[cfg(not(any(feature = "health", feature = "alerts")))]
     let _ = routes;
     if parts.method != Method::GET && parts.method != Method::HEAD {
         let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
@@ -196,6 +198,11 @@ async fn respond(routes: Arc<Routes>, request: Request<Incoming>) -> Result<Resp
             }
             None => text(StatusCode::NOT_FOUND, "no health checks are configured (ObsBuilder::health)\n"),
         },
+        #[cfg(feature = "alerts")]
+        "/alerts" => match &routes.alerts {
+            Some(manager) => json(StatusCode::OK, crate::alerts::active_json(manager).into_bytes()),
+            None => text(StatusCode::NOT_FOUND, "no alert rules are configured (ObsBuilder::alerts)\n"),
+        },
         "/" => text(StatusCode::OK, INDEX),
         _ => text(StatusCode::NOT_FOUND, "not found; see /\n"),
     })
@@ -206,6 +213,7 @@ const INDEX: &str = concat!(
     "/health/live   the process answers\n",
     "/health        every health check (200 healthy or degraded, 503 unhealthy)\n",
     "/health/ready  the readiness checks\n",
+    "/alerts        the alerts pending or firing (JSON)\n",
     "/metrics       Prometheus metrics\n",
 );
 

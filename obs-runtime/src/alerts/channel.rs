@@ -1,0 +1,229 @@
+//! Notification channels and their delivery: one queue and one task per channel, a timeout per
+//! attempt, bounded retries with backoff, and every failure counted.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::engine::{Alert, Audience};
+use crate::metrics::{Counter, CounterVec};
+
+/// What [`Channel::send`] returns.
+pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SendError>> + Send + 'a>>;
+
+/// Where notifications go (the chapter's `notification_channels`): Slack, a webhook, e-mail,
+/// Alertmanager, the log, or your own.
+///
+/// `send` runs on obs's alerting thread, inside a tokio runtime, one notification at a time per
+/// channel; it must not block the thread (await I/O instead). Each attempt is bounded by the
+/// manager's send timeout and retried (three attempts in all) while the error is retryable.
+///
+/// ```
+/// use obs_runtime::alerts::{Alert, Channel, SendError, SendFuture};
+///
+/// struct Pager;
+///
+/// impl Channel for Pager {
+///     fn name(&self) -> &str {
+///         "pager"
+///     }
+///     fn send<'a>(&'a self, alert: &'a Alert) -> SendFuture<'a> {
+///         Box::pin(async move {
+///             if alert.message.is_empty() {
+///                 return Err(SendError::permanent("nothing to say"));
+///             }
+///             // ... call the pager's API here ...
+///             Ok(())
+///         })
+///     }
+/// }
+/// ```
+pub trait Channel: Send + Sync + 'static {
+    /// The channel's name: the `channel` label of `obs_alert_notifications_*_total`.
+    fn name(&self) -> &str;
+
+    /// Delivers one notification.
+    fn send<'a>(&'a self, alert: &'a Alert) -> SendFuture<'a>;
+
+    /// Whether the channel forgets a firing alert that is not sent again (Alertmanager does):
+    /// such channels also get each firing alert once a minute.
+    fn wants_refresh(&self) -> bool {
+        false
+    }
+}
+
+/// Why a notification was not delivered. Its text must not hold secrets (webhook URLs,
+/// passwords): it is printed.
+#[derive(Debug, Clone)]
+pub struct SendError {
+    message: String,
+    retryable: bool,
+}
+
+impl SendError {
+    /// A failure another attempt may fix (a timeout, a refused connection, HTTP 5xx or 429).
+    pub fn retryable(message: impl Into<String>) -> SendError {
+        SendError { message: message.into(), retryable: true }
+    }
+
+    /// A failure another attempt will not fix (HTTP 4xx, a rejected address).
+    pub fn permanent(message: impl Into<String>) -> SendError {
+        SendError { message: message.into(), retryable: false }
+    }
+
+    /// Whether it is worth another attempt.
+    pub fn is_retryable(&self) -> bool {
+        self.retryable
+    }
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for SendError {}
+
+/// Attempts per notification.
+pub(crate) const ATTEMPTS: u32 = 3;
+/// Notifications waiting per channel; beyond, new ones are dropped and counted as failed.
+const QUEUE: usize = 256;
+
+struct Slot {
+    channel: Arc<dyn Channel>,
+    sent: Option<Counter>,
+    failed: Option<Counter>,
+}
+
+impl Slot {
+    fn failed(&self, alert: &Alert, why: &str) {
+        if let Some(failed) = &self.failed {
+            failed.inc();
+        }
+        eprintln!(
+            "obs: the {} notification of alert {} via channel {} was not delivered: {why}",
+            alert.status.as_str(),
+            alert.name,
+            self.channel.name()
+        );
+    }
+}
+
+/// The channels, and their queues while the manager runs.
+pub(crate) struct Dispatcher {
+    slots: Vec<Arc<Slot>>,
+    send_timeout: Duration,
+    queues: Mutex<Vec<mpsc::Sender<Arc<Alert>>>>,
+}
+
+fn counters() -> Option<&'static (CounterVec, CounterVec)> {
+    static COUNTERS: std::sync::OnceLock<Option<(CounterVec, CounterVec)>> = std::sync::OnceLock::new();
+    COUNTERS
+        .get_or_init(|| {
+            let sent = CounterVec::register(
+                "obs_alert_notifications_sent_total",
+                "Alert notifications delivered, by channel",
+                &["channel"],
+            );
+            let failed = CounterVec::register(
+                "obs_alert_notifications_failed_total",
+                "Alert notifications not delivered (after retries, or dropped on a full queue), by channel",
+                &["channel"],
+            );
+            Some((sent.ok()?, failed.ok()?))
+        })
+        .as_ref()
+}
+
+impl Dispatcher {
+    pub(crate) fn new(channels: Vec<Arc<dyn Channel>>, send_timeout: Duration) -> Dispatcher {
+        let counters = counters();
+        let slots = channels
+            .into_iter()
+            .map(|channel| {
+                let name = channel.name().to_owned();
+                Arc::new(Slot {
+                    sent: counters.and_then(|(sent, _)| sent.with_labels(&[&name]).ok()),
+                    failed: counters.and_then(|(_, failed)| failed.with_labels(&[&name]).ok()),
+                    channel,
+                })
+            })
+            .collect();
+        Dispatcher { slots, send_timeout, queues: Mutex::new(Vec::new()) }
+    }
+
+    pub(crate) fn names(&self) -> Vec<String> {
+        self.slots.iter().map(|slot| slot.channel.name().to_owned()).collect()
+    }
+
+    /// Queues `alert` for each channel it is for; never waits.
+    pub(crate) fn dispatch(&self, alert: &Arc<Alert>, audience: Audience) {
+        let queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
+        for (slot, queue) in self.slots.iter().zip(queues.iter()) {
+            if audience == Audience::RefreshOnly && !slot.channel.wants_refresh() {
+                continue;
+            }
+            if let Err(mpsc::error::TrySendError::Full(_)) = queue.try_send(alert.clone()) {
+                slot.failed(alert, "its queue is full (the channel is slower than the alerts)");
+            }
+        }
+    }
+
+    /// Opens the queues and spawns one delivery task per channel on the current runtime.
+    pub(crate) fn open(&self) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
+        queues.clear();
+        self.slots
+            .iter()
+            .map(|slot| {
+                let (sender, receiver) = mpsc::channel(QUEUE);
+                queues.push(sender);
+                tokio::spawn(deliver(slot.clone(), receiver, self.send_timeout))
+            })
+            .collect()
+    }
+
+    /// Closes the queues: the delivery tasks finish what is queued, then end.
+    pub(crate) fn close(&self) {
+        self.queues.lock().unwrap_or_else(PoisonError::into_inner).clear();
+    }
+}
+
+async fn deliver(slot: Arc<Slot>, mut queue: mpsc::Receiver<Arc<Alert>>, timeout: Duration) {
+    while let Some(alert) = queue.recv().await {
+        let mut attempt = 1;
+        loop {
+            let result = match tokio::time::timeout(timeout, slot.channel.send(&alert)).await {
+                Ok(result) => result,
+                Err(_) => Err(SendError::retryable(format!("no answer within {timeout:?}"))),
+            };
+            match result {
+                Ok(()) => {
+                    if let Some(sent) = &slot.sent {
+                        sent.inc();
+                    }
+                    break;
+                }
+                Err(error) if error.retryable && attempt < ATTEMPTS => {
+                    tokio::time::sleep(backoff(attempt)).await;
+                    attempt += 1;
+                }
+                Err(error) => {
+                    slot.failed(&alert, &format!("{error} (attempt {attempt} of {ATTEMPTS})"));
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// 250 ms, 500 ms, ... with up to 25 % jitter, so that replicas do not retry in step.
+fn backoff(attempt: u32) -> Duration {
+    let base = Duration::from_millis(250) * 2u32.pow(attempt.saturating_sub(1).min(6));
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
+    base + base.mul_f64(f64::from(nanos % 1000) / 4000.0)
+}

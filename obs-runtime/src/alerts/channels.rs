@@ -1,0 +1,308 @@
+//! The built-in channels: Slack, a generic JSON webhook, Alertmanager (API v2) and the log.
+
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::{Request, Uri, header};
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+
+use super::engine::{Alert, AlertStatus, REFRESH_INTERVAL};
+use super::{AlertError, Channel, SendError, SendFuture, Severity};
+
+/// An HTTP endpoint to POST JSON to. Its URL may hold a secret (Slack's does): it is never
+/// printed, only its host.
+#[derive(Clone)]
+pub(crate) struct Endpoint {
+    authority: http::uri::Authority,
+    path: String,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The path and the credentials are left out: Slack's secret is its path.
+        write!(f, "Endpoint({})", self.authority.host())
+    }
+}
+
+impl Endpoint {
+    pub(crate) fn parse(url: &str, field: &'static str) -> Result<Endpoint, AlertError> {
+        let invalid = |reason: &str| AlertError::Channel { channel: field, reason: reason.to_owned() };
+        let uri: Uri = url.trim().parse().map_err(|_| invalid("not a URL"))?;
+        match uri.scheme_str() {
+            Some("http") => {}
+            Some("https") => return Err(invalid("https is not supported yet: use an http:// URL (a local relay)")),
+            _ => return Err(invalid("not an http:// URL")),
+        }
+        let authority = uri.authority().cloned().ok_or_else(|| invalid("the URL has no host"))?;
+        if authority.as_str().contains('@') {
+            return Err(invalid("credentials in the URL are not supported"));
+        }
+        let path = uri.path_and_query().map_or("/", |path| path.as_str()).to_owned();
+        Ok(Endpoint { authority, path })
+    }
+
+    /// The same host with another path (Alertmanager's API below its base URL).
+    fn join(&self, path: &str) -> Endpoint {
+        let base = self.path.split('?').next().unwrap_or("").trim_end_matches('/');
+        Endpoint { authority: self.authority.clone(), path: format!("{base}{path}") }
+    }
+
+    /// POSTs `body` as JSON: 2xx is done; 429 and 5xx are worth a retry, other answers are not.
+    pub(crate) async fn post_json(&self, body: Vec<u8>) -> Result<(), SendError> {
+        let host = self.authority.host().trim_matches(['[', ']']);
+        let address = format!("{host}:{}", self.authority.port_u16().unwrap_or(80));
+        let stream = tokio::net::TcpStream::connect(&address)
+            .await
+            .map_err(|error| SendError::retryable(format!("cannot connect to {}: {error}", self.authority)))?;
+        let _ = stream.set_nodelay(true);
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|error| SendError::retryable(format!("HTTP handshake: {error}")))?;
+        let driver = tokio::spawn(connection);
+        let request = Request::post(self.path.as_str())
+            .header(header::HOST, self.authority.as_str())
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::USER_AGENT, concat!("obs-alerts/", env!("CARGO_PKG_VERSION")))
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|error| SendError::permanent(error.to_string()))?;
+        let result = match sender.send_request(request).await {
+            Ok(response) => {
+                let status = response.status();
+                // Read (a bounded part of) the answer so that the connection ends cleanly.
+                let body = http_body_util::Limited::new(response.into_body(), 16 * 1024).collect().await;
+                let detail =
+                    body.map(|body| String::from_utf8_lossy(&body.to_bytes()).chars().take(200).collect::<String>());
+                let message =
+                    || format!("{} answered HTTP {status}: {}", self.authority, detail.unwrap_or_default().trim());
+                match status.as_u16() {
+                    200..=299 => Ok(()),
+                    429 | 500..=599 => Err(SendError::retryable(message())),
+                    _ => Err(SendError::permanent(message())),
+                }
+            }
+            Err(error) => Err(SendError::retryable(format!("HTTP request: {error}"))),
+        };
+        driver.abort();
+        result
+    }
+}
+
+fn rfc3339(time: SystemTime) -> String {
+    crate::time::rfc3339_micros(time)
+}
+
+/// The generic webhook's body: the alert as JSON.
+pub(crate) fn alert_json(alert: &Alert) -> Value {
+    json!({
+        "alertname": alert.name,
+        "severity": alert.severity.as_str(),
+        "status": alert.status.as_str(),
+        "message": alert.message,
+        "labels": alert.labels,
+        "value": alert.value,
+        "threshold": alert.threshold,
+        "activeSince": rfc3339(alert.active_since),
+        "startsAt": rfc3339(alert.starts_at),
+        "endsAt": alert.ends_at.map(rfc3339),
+        "timestamp": rfc3339(alert.timestamp),
+    })
+}
+
+/// A generic JSON webhook: each notification is POSTed as one object with `alertname`,
+/// `severity`, `status` (`firing` or `resolved`), `message`, `labels`, `value`, `threshold`,
+/// `activeSince`, `startsAt`, `endsAt` and `timestamp` (RFC 3339).
+///
+/// ```
+/// let webhook = obs_runtime::alerts::Webhook::new("http://127.0.0.1:8080/hooks/alerts")?;
+/// # Ok::<(), obs_runtime::alerts::AlertError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    endpoint: Endpoint,
+    name: String,
+}
+
+impl Webhook {
+    /// A webhook at `url` (`http://`).
+    pub fn new(url: &str) -> Result<Webhook, AlertError> {
+        Ok(Webhook { endpoint: Endpoint::parse(url, "webhook")?, name: "webhook".into() })
+    }
+
+    /// Another channel name (default `webhook`), to tell two webhooks apart in the metrics.
+    pub fn named(mut self, name: impl Into<String>) -> Webhook {
+        self.name = name.into();
+        self
+    }
+}
+
+impl Channel for Webhook {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn send<'a>(&'a self, alert: &'a Alert) -> SendFuture<'a> {
+        Box::pin(async move { self.endpoint.post_json(alert_json(alert).to_string().into_bytes()).await })
+    }
+}
+
+/// A Slack incoming webhook, with the chapter's payload: one attachment coloured by severity
+/// (`good`, `warning`, `danger`; `good` when resolved), titled `Alert: NAME`, the message as its
+/// text, and the fields Severity, Status and Time.
+#[derive(Debug, Clone)]
+pub struct Slack {
+    endpoint: Endpoint,
+}
+
+impl Slack {
+    /// Slack's incoming webhook at `url` (`http://`: through a relay, see the README).
+    pub fn new(url: &str) -> Result<Slack, AlertError> {
+        Ok(Slack { endpoint: Endpoint::parse(url, "slack")? })
+    }
+
+    /// The payload of one notification.
+    pub fn payload(alert: &Alert) -> Value {
+        let color = match (alert.status, alert.severity) {
+            (AlertStatus::Resolved, _) | (_, Severity::Info) => "good",
+            (_, Severity::Warning) => "warning",
+            (_, Severity::Critical) => "danger",
+        };
+        json!({
+            "attachments": [{
+                "color": color,
+                "title": format!("Alert: {}", alert.name),
+                "text": alert.message,
+                "fields": [
+                    {"title": "Severity", "value": alert.severity.as_str(), "short": true},
+                    {"title": "Status", "value": alert.status.as_str(), "short": true},
+                    {"title": "Time", "value": rfc3339(alert.timestamp), "short": true},
+                ],
+            }]
+        })
+    }
+}
+
+impl Channel for Slack {
+    fn name(&self) -> &str {
+        "slack"
+    }
+
+    fn send<'a>(&'a self, alert: &'a Alert) -> SendFuture<'a> {
+        Box::pin(async move { self.endpoint.post_json(Slack::payload(alert).to_string().into_bytes()).await })
+    }
+}
+
+/// Prometheus Alertmanager, through its API v2 (`POST /api/v2/alerts`): labels `alertname`,
+/// `severity` and the rule's, annotations `summary` (the message) and `value`; a resolution sends
+/// `endsAt`. Firing alerts are sent again every minute with `endsAt` four minutes ahead, as
+/// Prometheus does, so that Alertmanager resolves them by itself if this process dies.
+///
+/// ```
+/// let alertmanager = obs_runtime::alerts::Alertmanager::new("http://127.0.0.1:9093")?;
+/// # Ok::<(), obs_runtime::alerts::AlertError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Alertmanager {
+    endpoint: Endpoint,
+}
+
+impl Alertmanager {
+    /// Alertmanager at its base URL (`http://host:9093`, or with the path prefix it serves under).
+    pub fn new(url: &str) -> Result<Alertmanager, AlertError> {
+        Ok(Alertmanager { endpoint: Endpoint::parse(url, "alertmanager")?.join("/api/v2/alerts") })
+    }
+
+    /// The body of one notification: a list of one alert.
+    pub fn payload(alert: &Alert) -> Value {
+        let mut labels = serde_json::Map::new();
+        labels.insert("alertname".into(), alert.name.clone().into());
+        labels.insert("severity".into(), alert.severity.as_str().into());
+        for (name, value) in &alert.labels {
+            labels.insert(name.clone(), value.clone().into());
+        }
+        let ends_at = match alert.ends_at {
+            Some(ends_at) => ends_at,
+            None => alert.timestamp + 4 * REFRESH_INTERVAL.max(Duration::from_secs(60)),
+        };
+        let mut annotations = serde_json::Map::new();
+        annotations.insert("summary".into(), alert.message.clone().into());
+        if let Some(value) = alert.value {
+            annotations.insert("value".into(), value.to_string().into());
+        }
+        json!([{
+            "labels": labels,
+            "annotations": annotations,
+            "startsAt": rfc3339(alert.starts_at),
+            "endsAt": rfc3339(ends_at),
+        }])
+    }
+}
+
+impl Channel for Alertmanager {
+    fn name(&self) -> &str {
+        "alertmanager"
+    }
+
+    fn send<'a>(&'a self, alert: &'a Alert) -> SendFuture<'a> {
+        Box::pin(async move { self.endpoint.post_json(Alertmanager::payload(alert).to_string().into_bytes()).await })
+    }
+
+    fn wants_refresh(&self) -> bool {
+        true
+    }
+}
+
+/// Writes each notification as a `tracing` event (target `obs::alerts`): `ERROR` for a critical
+/// alert firing, `WARN` for a warning, `INFO` for the rest and for resolutions; fields
+/// `alertname`, `severity`, `status`, `value`. With obs's JSON logs installed, they are log lines.
+#[derive(Debug, Clone, Default)]
+pub struct Log;
+
+impl Log {
+    /// The log channel.
+    pub fn new() -> Log {
+        Log
+    }
+}
+
+impl Channel for Log {
+    fn name(&self) -> &str {
+        "log"
+    }
+
+    fn send<'a>(&'a self, alert: &'a Alert) -> SendFuture<'a> {
+        let value = alert.value.unwrap_or(f64::NAN);
+        let (name, severity, status) = (alert.name.as_str(), alert.severity.as_str(), alert.status.as_str());
+        let message = alert.message.as_str();
+        match (alert.status, alert.severity) {
+            (AlertStatus::Resolved, _) | (_, Severity::Info) => {
+                tracing::info!(target: "obs::alerts", alertname = name, severity, status, value, "{message}");
+            }
+            (_, Severity::Warning) => {
+                tracing::warn!(target: "obs::alerts", alertname = name, severity, status, value, "{message}");
+            }
+            (_, Severity::Critical) => {
+                tracing::error!(target: "obs::alerts", alertname = name, severity, status, value, "{message}");
+            }
+        }
+        Box::pin(async { Ok(()) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_checked_and_never_echoed() {
+        for url in ["ftp://x/y", "https://hooks.slack.com/services/T/B/SECRET", "not a url", "http://u:SECRET@h/"] {
+            let error = Slack::new(url).expect_err("this input is wrong").to_string();
+            assert!(!error.contains("SECRET") && error.contains("slack"), "{error}");
+        }
+        let slack = Slack::new("http://127.0.0.1:9/services/T/B/SECRET").expect("valid in this test");
+        assert!(!format!("{slack:?}").contains("SECRET"));
+        let am = Alertmanager::new("http://127.0.0.1:9093/prefix/").expect("valid in this test");
+        assert_eq!(am.endpoint.path, "/prefix/api/v2/alerts");
+    }
+}

@@ -1,0 +1,154 @@
+//! Channels and the interval from `OBS_*` environment variables.
+
+use std::time::Duration;
+
+use super::{AlertError, AlertManagerBuilder, Alertmanager, Slack, Webhook};
+
+/// Reads the variables through `var` (the environment, or a map in tests).
+pub(crate) fn apply(mut builder: AlertManagerBuilder, var: impl Fn(&str) -> Option<String>) -> AlertManagerBuilder {
+    let set = |name: &str| var(name).filter(|value| !value.trim().is_empty());
+    let rename = |field: &'static str| {
+        move |error: AlertError| match error {
+            AlertError::Channel { reason, .. } => AlertError::Setting { field, reason },
+            other => other,
+        }
+    };
+    if let Some(url) = set("OBS_SLACK_WEBHOOK_URL") {
+        match Slack::new(&url).map_err(rename("OBS_SLACK_WEBHOOK_URL")) {
+            Ok(channel) => builder = builder.channel(channel),
+            Err(error) => builder.push_error(error),
+        }
+    }
+    if let Some(url) = set("OBS_WEBHOOK_URL") {
+        match Webhook::new(&url).map_err(rename("OBS_WEBHOOK_URL")) {
+            Ok(channel) => builder = builder.channel(channel),
+            Err(error) => builder.push_error(error),
+        }
+    }
+    if let Some(url) = set("OBS_ALERTMANAGER_URL") {
+        match Alertmanager::new(&url).map_err(rename("OBS_ALERTMANAGER_URL")) {
+            Ok(channel) => builder = builder.channel(channel),
+            Err(error) => builder.push_error(error),
+        }
+    }
+    if let Some(url) = set("OBS_SMTP_URL") {
+        builder = smtp(builder, &url, set("OBS_SMTP_FROM"), set("OBS_SMTP_TO"));
+    }
+    if let Some(interval) = set("OBS_ALERT_EVAL_INTERVAL")
+        && builder.interval_unset()
+    {
+        match parse_duration(&interval) {
+            Some(interval) => builder = builder.interval(interval),
+            None => builder.push_error(AlertError::Setting {
+                field: "OBS_ALERT_EVAL_INTERVAL",
+                reason: "not a duration: a number and a unit, ms, s, m or h (e.g. 1s, 500ms)".into(),
+            }),
+        }
+    }
+    builder
+}
+
+#[cfg(feature = "alerts-smtp")]
+fn smtp(mut builder: AlertManagerBuilder, url: &str, from: Option<String>, to: Option<String>) -> AlertManagerBuilder {
+    let Some(from) = from else {
+        builder.push_error(AlertError::Setting {
+            field: "OBS_SMTP_FROM",
+            reason: "OBS_SMTP_URL is set, so the sender is needed".into(),
+        });
+        return builder;
+    };
+    let Some(to) = to else {
+        builder.push_error(AlertError::Setting {
+            field: "OBS_SMTP_TO",
+            reason: "OBS_SMTP_URL is set, so the recipients are needed".into(),
+        });
+        return builder;
+    };
+    let recipients: Vec<&str> = to.split(',').map(str::trim).filter(|to| !to.is_empty()).collect();
+    match super::Smtp::new(url, &from, &recipients) {
+        Ok(channel) => builder.channel(channel),
+        Err(error) => {
+            builder.push_error(error);
+            builder
+        }
+    }
+}
+
+#[cfg(not(feature = "alerts-smtp"))]
+fn smtp(mut builder: AlertManagerBuilder, _: &str, _: Option<String>, _: Option<String>) -> AlertManagerBuilder {
+    builder.push_error(AlertError::Setting {
+        field: "OBS_SMTP_URL",
+        reason: "e-mail needs the `alerts-smtp` feature".into(),
+    });
+    builder
+}
+
+/// Reads a duration as the `OBS_*` variables write them: a number and a unit, `ms`, `s`, `m` or
+/// `h` (`250ms`, `1s`, `1.5m`, `2h`).
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(obs_runtime::alerts::parse_duration("1.5m"), Some(Duration::from_secs(90)));
+/// assert_eq!(obs_runtime::alerts::parse_duration("soon"), None);
+/// ```
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let seconds = match unit.trim() {
+        "ms" => number / 1000.0,
+        "s" => number,
+        "m" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => return None,
+    };
+    Duration::try_from_secs_f64(seconds).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerts::AlertManager;
+
+    fn build(vars: &[(&str, &str)]) -> Result<AlertManager, AlertError> {
+        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        apply(AlertManager::builder(), |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())).build()
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("1s"), Some(Duration::from_secs(1)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1.5m"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
+        for bad in ["", "1", "s", "1 d", "-1s", "1e3s"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn channels_and_interval_come_from_the_environment() {
+        let manager = build(&[
+            ("OBS_SLACK_WEBHOOK_URL", "http://127.0.0.1:1/services/T/B/X"),
+            ("OBS_WEBHOOK_URL", "http://127.0.0.1:1/hook"),
+            ("OBS_ALERTMANAGER_URL", "http://127.0.0.1:9093"),
+            ("OBS_ALERT_EVAL_INTERVAL", "1s"),
+        ])
+        .expect("valid in this test");
+        assert_eq!(manager.interval(), Duration::from_secs(1));
+        assert_eq!(manager.shared.dispatcher.names(), ["slack", "webhook", "alertmanager"]);
+    }
+
+    #[test]
+    fn a_bad_variable_is_named_and_its_value_never_shown() {
+        let error = build(&[("OBS_SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T/B/SECRET")])
+            .expect_err("this input is wrong");
+        let text = error.to_string();
+        assert!(text.contains("OBS_SLACK_WEBHOOK_URL") && !text.contains("SECRET"), "{text}");
+        let error = build(&[("OBS_ALERT_EVAL_INTERVAL", "soon")]).expect_err("this input is wrong").to_string();
+        assert!(error.contains("OBS_ALERT_EVAL_INTERVAL"), "{error}");
+        let error = build(&[("OBS_SMTP_URL", "smtp://127.0.0.1:25")]).expect_err("this input is wrong").to_string();
+        assert!(error.contains("OBS_SMTP"), "{error}");
+    }
+}

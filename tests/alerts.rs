@@ -1,0 +1,260 @@
+//! Alerting against the live registry: the built-in conditions read what `#[track_request]` and
+//! hand-written metrics record, `/alerts` and `alerts_firing` show the state, and a channel that
+//! fails or hangs never holds up the others or the evaluator. Time is driven by hand
+//! (`evaluate_at`) except where the background thread is the point.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use common::receiver::{Hanging, Receiver, closed_port_url};
+use obs_runtime::alerts::{AlertManager, AlertRule, AlertStatus, Condition, Severity, Webhook};
+use obs_runtime::metrics::{Counter, Gauge, HistogramVec};
+use obs_runtime::track_request;
+
+const S: fn(u64) -> Duration = Duration::from_secs;
+
+#[track_request("GET", "/alerts-test/users")]
+fn get_user(fail: bool) -> Result<&'static str, http::StatusCode> {
+    if fail { Err(http::StatusCode::INTERNAL_SERVER_ERROR) } else { Ok("ada") }
+}
+
+#[track_request("GET", "/alerts-test/other")]
+fn other(fail: bool) -> Result<&'static str, http::StatusCode> {
+    if fail { Err(http::StatusCode::SERVICE_UNAVAILABLE) } else { Ok("ok") }
+}
+
+#[test]
+fn the_error_rate_is_the_share_of_5xx_over_the_window() {
+    let manager = AlertManager::builder()
+        .rule(
+            AlertRule::builder("high_error_rate")
+                .condition(Condition::error_rate_percent().endpoint("/alerts-test/users").window(S(60)).above(5.0))
+                .severity(Severity::Critical)
+                .message("Error rate is {error_rate_percent}%")
+                .label("service", "api-gateway")
+                .cooldown(Duration::ZERO)
+                .build()
+                .expect("a valid rule"),
+        )
+        .build()
+        .expect("a valid manager");
+    let t0 = SystemTime::UNIX_EPOCH + S(1_000_000);
+    // Errors before the first evaluation are outside every window.
+    for _ in 0..50 {
+        let _ = get_user(true);
+    }
+    assert!(manager.evaluate_at(t0).is_empty());
+    // 8 of 100 fail here; another endpoint's errors do not count.
+    for call in 0..100 {
+        let _ = get_user(call % 25 < 2);
+        let _ = other(true);
+    }
+    let fired = manager.evaluate_at(t0 + S(10));
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!((fired[0].status, fired[0].message.as_str()), (AlertStatus::Firing, "Error rate is 8%"));
+    assert_eq!(fired[0].labels["service"], "api-gateway");
+    // Within the window the errors still count (8 of 200 is 4 %: below the threshold).
+    for _ in 0..100 {
+        let _ = get_user(false);
+    }
+    let resolved = manager.evaluate_at(t0 + S(40));
+    assert_eq!(resolved.len(), 1, "{resolved:?}");
+    assert_eq!(resolved[0].status, AlertStatus::Resolved);
+    // No requests in the window at all is no value: not active.
+    assert!(manager.evaluate_at(t0 + S(200)).is_empty());
+    assert!(manager.active().is_empty());
+}
+
+#[test]
+fn quantiles_and_rates_read_their_window() {
+    let sizes = HistogramVec::register("alerts_test_payload_bytes", "sizes", &["kind"], &[100.0, 1000.0, 10000.0])
+        .expect("valid in this test");
+    let uploads = sizes.with_labels(&["upload"]).expect("valid in this test");
+    let retries = Counter::register("alerts_test_retries_total", "retries").expect("valid in this test");
+    let manager = AlertManager::builder()
+        .rule(
+            AlertRule::builder("big_uploads")
+                .condition(
+                    Condition::histogram_quantile("alerts_test_payload_bytes", 0.5)
+                        .with_label("kind", "upload")
+                        .window(S(60))
+                        .above(500.0),
+                )
+                .message("median upload {quantile:.0} bytes")
+                .build()
+                .expect("a valid rule"),
+        )
+        .rule(
+            AlertRule::builder("retry_storm")
+                .condition(Condition::counter_rate("alerts_test_retries_total").window(S(60)).above(2.0))
+                .message("{rate} retries/s")
+                .build()
+                .expect("a valid rule"),
+        )
+        .build()
+        .expect("a valid manager");
+    let t0 = SystemTime::UNIX_EPOCH + S(2_000_000);
+    uploads.observe(50.0);
+    retries.inc_by(1000.0);
+    assert!(manager.evaluate_at(t0).is_empty());
+    // Ten uploads in (100, 1000]: the median is interpolated in that bucket.
+    for _ in 0..10 {
+        uploads.observe(700.0);
+    }
+    retries.inc_by(30.0);
+    let mut fired = manager.evaluate_at(t0 + S(10));
+    fired.sort_by(|a, b| a.name.cmp(&b.name));
+    let messages: Vec<&str> = fired.iter().map(|alert| alert.message.as_str()).collect();
+    assert_eq!(messages, ["median upload 550 bytes", "3 retries/s"]);
+}
+
+#[test]
+fn cpu_and_memory_read_the_process() {
+    let manager = AlertManager::builder()
+        .rule(
+            AlertRule::builder("cpu")
+                .condition(Condition::cpu_usage_percent().above(-1.0))
+                .build()
+                .expect("a valid rule"),
+        )
+        .rule(
+            AlertRule::builder("memory")
+                .condition(Condition::memory_usage_percent().above(0.0))
+                .build()
+                .expect("a valid rule"),
+        )
+        .build()
+        .expect("a valid manager");
+    let t0 = SystemTime::now();
+    let first = manager.evaluate_at(t0);
+    assert_eq!(first.iter().map(|alert| alert.name.as_str()).collect::<Vec<_>>(), ["memory"]);
+    let memory = first[0].value.expect("valid in this test");
+    assert!(memory > 0.0 && memory < 100.0, "{memory}");
+    let fired = manager.evaluate_at(t0 + S(1));
+    assert_eq!(fired[0].name, "cpu");
+    assert!(fired[0].value.expect("valid in this test") >= 0.0);
+}
+
+#[test]
+fn the_embedded_server_lists_active_alerts_and_the_scrape_shows_them() {
+    let depth = Gauge::register("alerts_test_queue_depth", "jobs waiting").expect("valid in this test");
+    let manager = AlertManager::builder()
+        .rule(
+            AlertRule::builder("queue_backlog")
+                .condition(Condition::gauge("alerts_test_queue_depth").above(100.0))
+                .severity(Severity::Warning)
+                .message("{alerts_test_queue_depth} jobs waiting")
+                .build()
+                .expect("a valid rule"),
+        )
+        .rule(
+            AlertRule::builder("queue_backlog_long")
+                .condition(Condition::gauge("alerts_test_queue_depth").above(100.0))
+                .for_duration(S(3600))
+                .build()
+                .expect("a valid rule"),
+        )
+        .interval(Duration::from_millis(50))
+        .build()
+        .expect("a valid manager");
+    depth.set(150.0);
+    let obs = obs_runtime::Obs::builder().http_addr("127.0.0.1:0").alerts(manager).init().expect("valid in this test");
+    let addr = obs.http_addr().expect("valid in this test");
+    let deadline = Instant::now() + S(10);
+    let body = loop {
+        let response = common::get(addr, "/alerts").expect("valid in this test");
+        assert_eq!(response.status, 200);
+        let body: serde_json::Value = serde_json::from_str(&response.body).expect("valid in this test");
+        if body["alerts"].as_array().is_some_and(|alerts| alerts.len() == 2) {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "{body}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let alerts = body["alerts"].as_array().expect("valid in this test");
+    let firing = alerts.iter().find(|alert| alert["alertname"] == "queue_backlog").expect("valid in this test");
+    assert_eq!(firing["status"], "firing");
+    assert_eq!(firing["severity"], "warning");
+    assert_eq!(firing["message"], "150 jobs waiting");
+    assert_eq!(firing["value"], 150.0);
+    let pending = alerts.iter().find(|alert| alert["alertname"] == "queue_backlog_long").expect("valid in this test");
+    assert_eq!(pending["status"], "pending");
+    let scrape = common::get(addr, "/metrics").expect("valid in this test").body;
+    let firing = |name: &str| common::sample(&scrape, "alerts_firing", &[("alertname", name), ("severity", "warning")]);
+    assert_eq!(firing("queue_backlog"), Some(1.0));
+    assert_eq!(firing("queue_backlog_long"), Some(0.0));
+    assert!(obs.alerts().is_some());
+    obs.shutdown();
+}
+
+#[test]
+fn a_failing_or_hanging_channel_holds_up_neither_the_others_nor_the_evaluator() {
+    let good = Receiver::start();
+    let hanging = Hanging::start();
+    let load = Gauge::register("alerts_test_load", "load").expect("valid in this test");
+    // Counts this manager's evaluation passes.
+    let passes = Arc::new(AtomicUsize::new(0));
+    let counted = passes.clone();
+    let manager = AlertManager::builder()
+        .rule(
+            AlertRule::builder("overload")
+                .condition(
+                    Condition::custom("load", move |snapshot| {
+                        counted.fetch_add(1, Ordering::Relaxed);
+                        snapshot.max("alerts_test_load", &[])
+                    })
+                    .above(1.0),
+                )
+                .message("load {load}")
+                .build()
+                .expect("a valid rule"),
+        )
+        .channel(Webhook::new(&hanging.url()).expect("valid in this test").named("hanging"))
+        .channel(Webhook::new(&closed_port_url()).expect("valid in this test").named("closed"))
+        .channel(Webhook::new(&good.url("/good")).expect("valid in this test").named("good"))
+        .interval(Duration::from_millis(50))
+        .send_timeout(Duration::from_millis(700))
+        .build()
+        .expect("a valid manager");
+    let scrape = || common::scrape();
+    let failed = |channel: &str| {
+        common::sample(&scrape(), "obs_alert_notifications_failed_total", &[("channel", channel)])
+            .expect("valid in this test")
+    };
+    let evaluations = || passes.load(Ordering::Relaxed);
+    assert_eq!((failed("hanging"), failed("closed"), failed("good")), (0.0, 0.0, 0.0));
+    load.set(5.0);
+    let guard = manager.start().expect("valid in this test");
+    let received = good.wait_for(S(10), |received| !received.is_empty());
+    assert_eq!(received[0].path, "/good");
+    assert_eq!(received[0].body["alertname"], "overload");
+    assert_eq!(received[0].body["status"], "firing");
+    assert_eq!(received[0].body["message"], "load 5");
+    // The hanging server holds its first attempt (700 ms, three attempts with backoff) while the
+    // good channel has delivered and the evaluator goes on evaluating.
+    let before = evaluations();
+    let deadline = Instant::now() + S(10);
+    while evaluations() < before + 5 {
+        assert!(Instant::now() < deadline, "the evaluator stalled");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(failed("hanging"), 0.0, "the hanging channel was expected to still be trying");
+    assert!(hanging.accepted() >= 1);
+    // In the end, both failures are counted, once per notification, after their retries.
+    let deadline = Instant::now() + S(20);
+    while failed("hanging") < 1.0 || failed("closed") < 1.0 {
+        assert!(Instant::now() < deadline, "failures not counted: {}", scrape());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(hanging.accepted() >= 3, "three attempts: {}", hanging.accepted());
+    let sent = common::sample(&scrape(), "obs_alert_notifications_sent_total", &[("channel", "good")])
+        .expect("valid in this test");
+    assert_eq!(sent, 1.0);
+    // Stopping delivers the resolution to the good channel (bounded, the hanging one gives up).
+    load.set(0.0);
+    good.wait_for(S(10), |received| received.iter().any(|r| r.body["status"] == "resolved"));
+    drop(guard);
+}
