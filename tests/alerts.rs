@@ -71,9 +71,9 @@ fn the_error_rate_is_the_share_of_5xx_over_the_window() {
 #[test]
 fn quantiles_and_rates_read_their_window() {
     let sizes = HistogramVec::register("alerts_test_payload_bytes", "sizes", &["kind"], &[100.0, 1000.0, 10000.0])
-        .expect("valid in this test");
-    let uploads = sizes.with_labels(&["upload"]).expect("valid in this test");
-    let retries = Counter::register("alerts_test_retries_total", "retries").expect("valid in this test");
+        .expect("a new histogram");
+    let uploads = sizes.with_labels(&["upload"]).expect("one label value");
+    let retries = Counter::register("alerts_test_retries_total", "retries").expect("a new counter");
     let manager = AlertManager::builder()
         .rule(
             AlertRule::builder("big_uploads")
@@ -131,16 +131,16 @@ fn cpu_and_memory_read_the_process() {
     let t0 = SystemTime::now();
     let first = manager.evaluate_at(t0);
     assert_eq!(first.iter().map(|alert| alert.name.as_str()).collect::<Vec<_>>(), ["memory"]);
-    let memory = first[0].value.expect("valid in this test");
+    let memory = first[0].value.expect("memory has a value");
     assert!(memory > 0.0 && memory < 100.0, "{memory}");
     let fired = manager.evaluate_at(t0 + S(1));
     assert_eq!(fired[0].name, "cpu");
-    assert!(fired[0].value.expect("valid in this test") >= 0.0);
+    assert!(fired[0].value.expect("CPU has a value") >= 0.0);
 }
 
 #[test]
 fn the_embedded_server_lists_active_alerts_and_the_scrape_shows_them() {
-    let depth = Gauge::register("alerts_test_queue_depth", "jobs waiting").expect("valid in this test");
+    let depth = Gauge::register("alerts_test_queue_depth", "jobs waiting").expect("a new gauge");
     let manager = AlertManager::builder()
         .rule(
             AlertRule::builder("queue_backlog")
@@ -161,28 +161,29 @@ fn the_embedded_server_lists_active_alerts_and_the_scrape_shows_them() {
         .build()
         .expect("a valid manager");
     depth.set(150.0);
-    let obs = obs_runtime::Obs::builder().http_addr("127.0.0.1:0").alerts(manager).init().expect("valid in this test");
-    let addr = obs.http_addr().expect("valid in this test");
+    let obs = obs_runtime::Obs::builder().http_addr("127.0.0.1:0").alerts(manager).init().expect("obs starts");
+    let addr = obs.http_addr().expect("the server runs");
     let deadline = Instant::now() + S(10);
     let body = loop {
-        let response = common::get(addr, "/alerts").expect("valid in this test");
+        let response = common::get(addr, "/alerts").expect("GET /alerts");
         assert_eq!(response.status, 200);
-        let body: serde_json::Value = serde_json::from_str(&response.body).expect("valid in this test");
+        let body: serde_json::Value = serde_json::from_str(&response.body).expect("/alerts is JSON");
         if body["alerts"].as_array().is_some_and(|alerts| alerts.len() == 2) {
             break body;
         }
         assert!(Instant::now() < deadline, "{body}");
         std::thread::sleep(Duration::from_millis(20));
     };
-    let alerts = body["alerts"].as_array().expect("valid in this test");
-    let firing = alerts.iter().find(|alert| alert["alertname"] == "queue_backlog").expect("valid in this test");
+    let alerts = body["alerts"].as_array().expect("a list of alerts");
+    let firing = alerts.iter().find(|alert| alert["alertname"] == "queue_backlog").expect("queue_backlog is listed");
     assert_eq!(firing["status"], "firing");
     assert_eq!(firing["severity"], "warning");
     assert_eq!(firing["message"], "150 jobs waiting");
     assert_eq!(firing["value"], 150.0);
-    let pending = alerts.iter().find(|alert| alert["alertname"] == "queue_backlog_long").expect("valid in this test");
+    let pending =
+        alerts.iter().find(|alert| alert["alertname"] == "queue_backlog_long").expect("queue_backlog_long is listed");
     assert_eq!(pending["status"], "pending");
-    let scrape = common::get(addr, "/metrics").expect("valid in this test").body;
+    let scrape = common::get(addr, "/metrics").expect("GET /metrics").body;
     let firing = |name: &str| common::sample(&scrape, "alerts_firing", &[("alertname", name), ("severity", "warning")]);
     assert_eq!(firing("queue_backlog"), Some(1.0));
     assert_eq!(firing("queue_backlog_long"), Some(0.0));
@@ -194,7 +195,7 @@ fn the_embedded_server_lists_active_alerts_and_the_scrape_shows_them() {
 fn a_failing_or_hanging_channel_holds_up_neither_the_others_nor_the_evaluator() {
     let good = Receiver::start();
     let hanging = Hanging::start();
-    let load = Gauge::register("alerts_test_load", "load").expect("valid in this test");
+    let load = Gauge::register("alerts_test_load", "load").expect("a new gauge");
     // Counts this manager's evaluation passes.
     let passes = Arc::new(AtomicUsize::new(0));
     let counted = passes.clone();
@@ -212,9 +213,9 @@ fn a_failing_or_hanging_channel_holds_up_neither_the_others_nor_the_evaluator() 
                 .build()
                 .expect("a valid rule"),
         )
-        .channel(Webhook::new(&hanging.url()).expect("valid in this test").named("hanging"))
-        .channel(Webhook::new(&closed_port_url()).expect("valid in this test").named("closed"))
-        .channel(Webhook::new(&good.url("/good")).expect("valid in this test").named("good"))
+        .channel(Webhook::new(&hanging.url()).expect("an http URL").named("hanging"))
+        .channel(Webhook::new(&closed_port_url()).expect("an http URL").named("closed"))
+        .channel(Webhook::new(&good.url("/good")).expect("an http URL").named("good"))
         .interval(Duration::from_millis(50))
         .send_timeout(Duration::from_millis(700))
         .build()
@@ -222,12 +223,12 @@ fn a_failing_or_hanging_channel_holds_up_neither_the_others_nor_the_evaluator() 
     let scrape = || common::scrape();
     let failed = |channel: &str| {
         common::sample(&scrape(), "obs_alert_notifications_failed_total", &[("channel", channel)])
-            .expect("valid in this test")
+            .expect("the failure counter is registered")
     };
     let evaluations = || passes.load(Ordering::Relaxed);
     assert_eq!((failed("hanging"), failed("closed"), failed("good")), (0.0, 0.0, 0.0));
     load.set(5.0);
-    let guard = manager.start().expect("valid in this test");
+    let guard = manager.start().expect("the manager starts");
     let received = good.wait_for(S(10), |received| !received.is_empty());
     assert_eq!(received[0].path, "/good");
     assert_eq!(received[0].body["alertname"], "overload");
@@ -251,7 +252,7 @@ fn a_failing_or_hanging_channel_holds_up_neither_the_others_nor_the_evaluator() 
     }
     assert!(hanging.accepted() >= 3, "three attempts: {}", hanging.accepted());
     let sent = common::sample(&scrape(), "obs_alert_notifications_sent_total", &[("channel", "good")])
-        .expect("valid in this test");
+        .expect("the sent counter is registered");
     assert_eq!(sent, 1.0);
     // Stopping delivers the resolution to the good channel (bounded, the hanging one gives up).
     load.set(0.0);

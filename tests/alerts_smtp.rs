@@ -6,117 +6,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-use common::backends::free_port;
-use common::demo::KillOnDrop;
+use common::TempDir;
+use common::smtp::{SmtpSink, body, header};
 use obs_runtime::alerts::{Alert, AlertManager, AlertRule, Channel, Condition, Severity, Smtp};
 use obs_runtime::metrics::Gauge;
-
-/// How long a mail may take to arrive (the manager evaluates every 100 ms).
-const ARRIVAL_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// A new, empty directory under the system temporary directory, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(kind: &str) -> TempDir {
-        let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_nanos();
-        let dir = std::env::temp_dir().join(format!("obs-{kind}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("create a temporary directory");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// `python -m aiosmtpd` on 127.0.0.1 with the `Mailbox` handler: each message one file in the
-/// maildir's `new/`.
-struct SmtpSink {
-    port: u16,
-    maildir: PathBuf,
-    process: KillOnDrop,
-    _dir: TempDir,
-}
-
-impl SmtpSink {
-    /// Starts it, with STARTTLS required when `tls` gives a certificate and its key.
-    fn start(tls: Option<(&Path, &Path)>) -> SmtpSink {
-        let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/otel-venv");
-        assert!(venv.join("bin/python").exists(), "no {}: run `bash scripts/install-backends.sh`", venv.display());
-        let dir = TempDir::new("smtp-sink");
-        let maildir = dir.0.join("maildir");
-        let port = free_port();
-        let mut command = Command::new(venv.join("bin/python"));
-        command.args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"]);
-        if let Some((cert, key)) = tls {
-            command.arg("--tlscert").arg(cert).arg("--tlskey").arg(key);
-        }
-        let child = command
-            .arg(&maildir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start aiosmtpd");
-        let mut process = KillOnDrop::new("aiosmtpd", child);
-        process.collect_stderr();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(status) = process.try_wait() {
-                panic!("aiosmtpd exited ({status}): {}", process.stderr_after_exit());
-            }
-            assert!(Instant::now() < deadline, "aiosmtpd did not listen on {port}: {}", process.stderr());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        SmtpSink { port, maildir, process, _dir: dir }
-    }
-
-    /// The messages received so far, as text.
-    fn mails(&self) -> Vec<String> {
-        let Ok(entries) = std::fs::read_dir(self.maildir.join("new")) else { return Vec::new() };
-        entries
-            .filter_map(Result::ok)
-            .filter_map(|entry| std::fs::read(entry.path()).ok())
-            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-            .collect()
-    }
-
-    /// Waits for the message with this subject, and returns it.
-    fn wait_for(&self, subject: &str) -> String {
-        let header = format!("Subject: {subject}\n");
-        let deadline = Instant::now() + ARRIVAL_TIMEOUT;
-        loop {
-            if let Some(mail) = self.mails().into_iter().find(|mail| mail.replace("\r\n", "\n").contains(&header)) {
-                return mail.replace("\r\n", "\n");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no mail with subject {subject:?} within {ARRIVAL_TIMEOUT:?}; received: {:#?}\naiosmtpd: {}",
-                self.mails(),
-                self.process.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-/// The value of header `name` in a received message.
-fn header<'a>(mail: &'a str, name: &str) -> Option<&'a str> {
-    let head = mail.split("\n\n").next().unwrap_or("");
-    head.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(':').map(str::trim))
-}
-
-/// The body of a received message.
-fn body(mail: &str) -> &str {
-    mail.split_once("\n\n").map_or("", |(_, body)| body)
-}
 
 #[test]
 #[ignore = "needs aiosmtpd: scripts/install-backends.sh"]
@@ -245,9 +142,10 @@ fn firing_alert() -> Alert {
 #[ignore = "needs aiosmtpd: scripts/install-backends.sh"]
 fn starttls_with_a_private_ca() {
     let certificates = TempDir::new("smtp-tls");
-    make_certificates(&certificates.0);
-    let sink = SmtpSink::start(Some((&certificates.0.join("server.pem"), &certificates.0.join("server.key"))));
-    let ca = std::fs::read(certificates.0.join("ca.pem")).expect("read the CA");
+    make_certificates(&certificates.path());
+    let sink =
+        SmtpSink::start(Some((&certificates.path().join("server.pem"), &certificates.path().join("server.key"))));
+    let ca = std::fs::read(certificates.path().join("ca.pem")).expect("read the CA");
     let alert = firing_alert();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
     let send = |channel: &Smtp| runtime.block_on(channel.send(&alert));

@@ -8,12 +8,11 @@ mod common;
 
 use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use common::demo::{Demo, KillOnDrop, post};
-use common::{get, request};
+use common::{TempDir, get, request};
 
 /// Prometheus 2.42 shows the first sample about 5 s after it starts, even scraping every second.
 const QUERY_DEADLINE: Duration = Duration::from_secs(60);
@@ -164,27 +163,4 @@ fn find_series(answer: &str, endpoint: &str, status: &str) -> Option<serde_json:
 fn free_port() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     listener.local_addr().expect("its address")
-}
-
-/// A directory of its own under the system temp dir, removed when dropped.
-#[derive(Debug)]
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(what: &str) -> TempDir {
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|since| since.as_nanos()).unwrap_or_default();
-        let path = std::env::temp_dir().join(format!("obs-test-{what}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir(&path).unwrap_or_else(|error| panic!("create {}: {error}", path.display()));
-        TempDir(path)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }

@@ -6,12 +6,14 @@ pub mod backends;
 pub mod demo;
 pub mod otlp;
 pub mod receiver;
+pub mod smtp;
 pub mod spans;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The text exposition of everything registered in this test process.
 pub fn scrape() -> String {
@@ -116,4 +118,34 @@ impl Captured {
         let bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner).clone();
         String::from_utf8(bytes).expect("UTF-8").lines().map(str::to_owned).collect()
     }
+}
+
+/// A directory of its own under the system temp dir, removed when dropped.
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(what: &str) -> TempDir {
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|since| since.as_nanos()).unwrap_or_default();
+        let path = std::env::temp_dir().join(format!("obs-test-{what}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir(&path).unwrap_or_else(|error| panic!("create {}: {error}", path.display()));
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The Python venv `scripts/install-backends.sh` makes (rotel, the OTLP decoder, aiosmtpd).
+pub fn venv() -> PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/otel-venv");
+    assert!(venv.join("bin/python").exists(), "no {}: run `bash scripts/install-backends.sh`", venv.display());
+    venv
 }

@@ -10,13 +10,6 @@ use std::time::{Duration, Instant};
 use super::backends::free_port;
 use super::demo::KillOnDrop;
 
-/// The venv with the receivers.
-fn venv() -> PathBuf {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/otel-venv");
-    assert!(venv.join("bin/python").exists(), "no {}: run `bash scripts/install-backends.sh`", venv.display());
-    venv
-}
-
 /// The sink: every span it receives, one JSON object a line in a file.
 #[derive(Debug)]
 pub struct Sink {
@@ -32,7 +25,7 @@ impl Sink {
         let (http_port, grpc_port) = (free_port(), free_port());
         let out = std::env::temp_dir().join(format!("obs-otlp-sink-{}-{http_port}.jsonl", std::process::id()));
         let _ = std::fs::remove_file(&out);
-        let mut child = Command::new(venv().join("bin/python"))
+        let mut child = Command::new(super::venv().join("bin/python"))
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/otlp_sink.py"))
             .args(["--http-port", &http_port.to_string(), "--grpc-port", &grpc_port.to_string(), "--out"])
             .arg(&out)
@@ -80,7 +73,7 @@ pub struct Rotel {
 
 impl Rotel {
     pub fn start() -> Rotel {
-        let agent = std::fs::read_dir(venv().join("lib"))
+        let agent = std::fs::read_dir(super::venv().join("lib"))
             .expect("the venv's lib")
             .filter_map(Result::ok)
             .map(|python| python.path().join("site-packages/rotel/rotel-agent"))

@@ -300,9 +300,9 @@ mod tests {
             let error = Slack::new(url).expect_err("this input is wrong").to_string();
             assert!(!error.contains("SECRET") && error.contains("slack"), "{error}");
         }
-        let slack = Slack::new("http://127.0.0.1:9/services/T/B/SECRET").expect("valid in this test");
+        let slack = Slack::new("http://127.0.0.1:9/services/T/B/SECRET").expect("an http URL");
         assert!(!format!("{slack:?}").contains("SECRET"));
-        let am = Alertmanager::new("http://127.0.0.1:9093/prefix/").expect("valid in this test");
+        let am = Alertmanager::new("http://127.0.0.1:9093/prefix/").expect("an http URL");
         assert_eq!(am.endpoint.path, "/prefix/api/v2/alerts");
     }
 }

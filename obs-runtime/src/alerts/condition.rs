@@ -475,7 +475,7 @@ mod tests {
         // rank 50 is the whole first bucket: its upper bound.
         assert_eq!(quantile_of(0.5, &now, &base), Some(0.1));
         // rank 70 is half way through (0.1, 0.5].
-        assert!((quantile_of(0.7, &now, &base).expect("valid in this test") - 0.3).abs() < 1e-9);
+        assert!((quantile_of(0.7, &now, &base).expect("a quantile") - 0.3).abs() < 1e-9);
         // In +Inf: the highest finite bound.
         let tail = pairs(&[0.1], &[1.0, 10.0]);
         assert_eq!(quantile_of(0.99, &tail, &pairs(&[0.1], &[0.0, 0.0])), Some(0.1));
@@ -488,7 +488,7 @@ mod tests {
         let mut merged = None;
         merge_cumulative(&mut merged, &[0.1, 0.5], &[1, 1, 1]);
         merge_cumulative(&mut merged, &[0.5, 1.0], &[2, 0, 1]);
-        assert_eq!(merged.expect("valid in this test"), vec![0.5, 4.0, f64::INFINITY, 6.0]);
+        assert_eq!(merged.expect("merged"), vec![0.5, 4.0, f64::INFINITY, 6.0]);
     }
 
     #[test]
@@ -499,7 +499,7 @@ mod tests {
         assert!(history.push(t0, window, |s| s.push(0.0)).is_none());
         for second in 1..=30u64 {
             let now = t0 + Duration::from_secs(second);
-            let (base, elapsed) = history.push(now, window, |s| s.push(second as f64)).expect("valid in this test");
+            let (base, elapsed) = history.push(now, window, |s| s.push(second as f64)).expect("a baseline");
             let expected_base = second.saturating_sub(10) as f64;
             assert_eq!((base[0], elapsed), (expected_base, (second as f64 - expected_base)));
         }

@@ -65,7 +65,13 @@ fn smtp(mut builder: AlertManagerBuilder, url: &str, from: Option<String>, to: O
         return builder;
     };
     let recipients: Vec<&str> = to.split(',').map(str::trim).filter(|to| !to.is_empty()).collect();
-    match super::Smtp::new(url, &from, &recipients) {
+    let named = |error: AlertError| match error {
+        AlertError::Channel { reason, .. } => {
+            AlertError::Setting { field: "OBS_SMTP_URL, OBS_SMTP_FROM or OBS_SMTP_TO", reason }
+        }
+        other => other,
+    };
+    match super::Smtp::new(url, &from, &recipients).map_err(named) {
         Ok(channel) => builder.channel(channel),
         Err(error) => {
             builder.push_error(error);
@@ -135,7 +141,7 @@ mod tests {
             ("OBS_ALERTMANAGER_URL", "http://127.0.0.1:9093"),
             ("OBS_ALERT_EVAL_INTERVAL", "1s"),
         ])
-        .expect("valid in this test");
+        .expect("valid variables");
         assert_eq!(manager.interval(), Duration::from_secs(1));
         assert_eq!(manager.shared.dispatcher.names(), ["slack", "webhook", "alertmanager"]);
     }

@@ -382,7 +382,7 @@ mod tests {
     fn templates_render_every_placeholder() {
         let rule =
             rule("{alertname} ({severity}, {labels.service}): {error_rate_percent}% > {threshold}% [{value:.3}] {{x}}")
-                .expect("valid in this test");
+                .expect("a valid template");
         assert_eq!(
             rule.template.render(&rule, Some(12.34567)),
             "high_error_rate (critical, api): 12.35% > 5% [12.346] {x}"

@@ -245,7 +245,7 @@ mod tests {
     #[test]
     fn request_labels_read_like_a_scrape() {
         let digits = status_digits(503);
-        let labels = Labels::request("GET", "/x", Some(std::str::from_utf8(&digits).expect("valid in this test")));
+        let labels = Labels::request("GET", "/x", Some(std::str::from_utf8(&digits).expect("ASCII digits")));
         assert_eq!(labels.get("status"), Some("503"));
         assert!(labels.matches(&[("method", "GET"), ("endpoint", "/x")]));
         assert!(!labels.matches(&[("method", "POST")]));
