@@ -3,6 +3,7 @@
 # tests/backends_smoke.rs):
 #   prometheus and promtool (Debian package `prometheus`),
 #   prometheus-alertmanager (Debian package of that name),
+#   the openssl command (for the TLS tests' certificates),
 #   redis-server (Debian package `redis-server`),
 #   PostgreSQL's initdb/pg_ctl/postgres/pg_isready under /usr/lib/postgresql/<version>/bin
 #   (Debian package `postgresql`),
@@ -103,6 +104,13 @@ if ! pg_bin=$(postgres_bin); then
     services+=(postgresql)
 else
     echo "install-backends: postgresql is installed: $pg_bin"
+fi
+
+# The TLS tests make their certificates with the openssl command.
+if missing openssl; then
+    packages+=(openssl)
+else
+    echo "install-backends: openssl is installed: $(command -v openssl)"
 fi
 
 otel_venv_ok=0

@@ -6,12 +6,10 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
-use common::TempDir;
 use common::smtp::{SmtpSink, body, header};
+use common::tls::Certificates;
 use obs_runtime::alerts::{Alert, AlertManager, AlertRule, Channel, Condition, Severity, Smtp};
 use obs_runtime::metrics::Gauge;
 
@@ -71,55 +69,6 @@ fn firing_and_resolved_alerts_arrive_by_e_mail() {
     assert_eq!(sink.mails().len(), 2, "one firing and one resolved mail: {:#?}", sink.mails());
 }
 
-/// Runs `openssl` with `args` in `dir`; panics with its output when it fails.
-fn openssl(dir: &Path, args: &[&str]) {
-    let output =
-        Command::new("openssl").args(args).current_dir(dir).stdin(Stdio::null()).output().expect("run openssl");
-    assert!(
-        output.status.success(),
-        "openssl {args:?} failed ({}): {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// A CA (`ca.pem`) and a certificate it signed for 127.0.0.1 (`server.pem`, `server.key`).
-fn make_certificates(dir: &Path) {
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    let ca = ["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=obs test CA"];
-    openssl(dir, &[&["req", "-x509"], &ec[..], &ca[..]].concat());
-    openssl(
-        dir,
-        &[&["req"], &ec[..], &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]].concat(),
-    );
-    std::fs::write(
-        dir.join("server.ext"),
-        "basicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\n\
-         extendedKeyUsage = serverAuth\nsubjectAltName = IP:127.0.0.1\n",
-    )
-    .expect("write the extensions");
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "server.ext",
-            "-out",
-            "server.pem",
-        ],
-    );
-}
-
 /// A firing alert, from a manager without channels driven by hand.
 fn firing_alert() -> Alert {
     let gauge = Gauge::register("alerts_smtp_tls_errors", "Errors").expect("register the gauge");
@@ -141,11 +90,10 @@ fn firing_alert() -> Alert {
 #[test]
 #[ignore = "needs aiosmtpd: scripts/install-backends.sh"]
 fn starttls_with_a_private_ca() {
-    let certificates = TempDir::new("smtp-tls");
-    make_certificates(&certificates.path());
-    let sink =
-        SmtpSink::start(Some((&certificates.path().join("server.pem"), &certificates.path().join("server.key"))));
-    let ca = std::fs::read(certificates.path().join("ca.pem")).expect("read the CA");
+    let certificates = Certificates::new();
+    let (cert, key) = certificates.server();
+    let sink = SmtpSink::start(Some((&cert, &key)));
+    let ca = certificates.ca_pem();
     let alert = firing_alert();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
     let send = |channel: &Smtp| runtime.block_on(channel.send(&alert));

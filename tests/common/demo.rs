@@ -72,7 +72,7 @@ impl KillOnDrop {
         self.child.as_ref().expect("the child is running").id()
     }
 
-    fn child(&mut self) -> &mut Child {
+    pub fn child(&mut self) -> &mut Child {
         self.child.as_mut().expect("the child is running")
     }
 

@@ -8,6 +8,7 @@ pub mod otlp;
 pub mod receiver;
 pub mod smtp;
 pub mod spans;
+pub mod tls;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

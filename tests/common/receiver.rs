@@ -129,3 +129,84 @@ pub fn closed_port_url() -> String {
     drop(listener);
     format!("http://127.0.0.1:{port}/hook")
 }
+
+/// Python's HTTP server behind TLS (the system `python3` and its `ssl` module): records every
+/// POST as (path, JSON body) and answers 200.
+pub struct HttpsReceiver {
+    port: u16,
+    log: super::TempDir,
+    _process: super::demo::KillOnDrop,
+}
+
+const HTTPS_RECEIVER: &str = r#"
+import http.server, json, ssl, sys
+cert, key, out = sys.argv[1:4]
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with open(out, "a") as f:
+            f.write(json.dumps({"path": self.path, "body": json.loads(body)}) + "\n")
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(cert, key)
+server.socket = context.wrap_socket(server.socket, server_side=True)
+print("ready", server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+
+impl HttpsReceiver {
+    /// Starts it with this certificate and key, and waits until it listens.
+    pub fn start(cert: &std::path::Path, key: &std::path::Path) -> HttpsReceiver {
+        let log = super::TempDir::new("https-receiver");
+        let child = std::process::Command::new("python3")
+            .args(["-c", HTTPS_RECEIVER])
+            .arg(cert)
+            .arg(key)
+            .arg(log.path().join("received.jsonl"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start python3");
+        let mut process = super::demo::KillOnDrop::new("https receiver", child);
+        process.collect_stderr();
+        let stdout = process.child().stdout.take().expect("stdout is piped");
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let port = line
+            .strip_prefix("ready ")
+            .and_then(|port| port.trim().parse().ok())
+            .unwrap_or_else(|| panic!("the HTTPS receiver did not start ({line:?}): {}", process.stderr_after_exit()));
+        HttpsReceiver { port, log, _process: process }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("https://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        let text = std::fs::read_to_string(self.log.path().join("received.jsonl")).unwrap_or_default();
+        text.lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .map(|line| Received { path: line["path"].as_str().unwrap_or("").to_owned(), body: line["body"].clone() })
+            .collect()
+    }
+
+    /// Waits (at most `timeout`) until `done` holds for what arrived, and returns it.
+    pub fn wait_for(&self, timeout: Duration, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let received = self.received();
+            if done(&received) {
+                return received;
+            }
+            assert!(Instant::now() < deadline, "not received within {timeout:?}; got {received:#?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}

@@ -17,6 +17,9 @@ use super::{AlertError, Channel, SendError, SendFuture, Severity};
 pub(crate) struct Endpoint {
     authority: http::uri::Authority,
     path: String,
+    /// For `https://` (feature `alerts-tls`).
+    #[cfg(feature = "alerts-tls")]
+    tls: Option<super::tls::Tls>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -30,34 +33,72 @@ impl Endpoint {
     pub(crate) fn parse(url: &str, field: &'static str) -> Result<Endpoint, AlertError> {
         let invalid = |reason: &str| AlertError::Channel { channel: field, reason: reason.to_owned() };
         let uri: Uri = url.trim().parse().map_err(|_| invalid("not a URL"))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some("https") => return Err(invalid("https is not supported yet: use an http:// URL (a local relay)")),
-            _ => return Err(invalid("not an http:// URL")),
-        }
+        let https = match uri.scheme_str() {
+            Some("http") => false,
+            #[cfg(feature = "alerts-tls")]
+            Some("https") => true,
+            #[cfg(not(feature = "alerts-tls"))]
+            Some("https") => return Err(invalid("https:// URLs need the `alerts-tls` feature")),
+            _ => return Err(invalid("not an http:// or https:// URL")),
+        };
         let authority = uri.authority().cloned().ok_or_else(|| invalid("the URL has no host"))?;
         if authority.as_str().contains('@') {
             return Err(invalid("credentials in the URL are not supported"));
         }
         let path = uri.path_and_query().map_or("/", |path| path.as_str()).to_owned();
-        Ok(Endpoint { authority, path })
+        #[cfg(feature = "alerts-tls")]
+        let tls = if https { Some(super::tls::Tls::new(&[]).map_err(|reason| invalid(&reason))?) } else { None };
+        #[cfg(not(feature = "alerts-tls"))]
+        let _ = https;
+        Ok(Endpoint {
+            authority,
+            path,
+            #[cfg(feature = "alerts-tls")]
+            tls,
+        })
     }
 
     /// The same host with another path (Alertmanager's API below its base URL).
     fn join(&self, path: &str) -> Endpoint {
         let base = self.path.split('?').next().unwrap_or("").trim_end_matches('/');
-        Endpoint { authority: self.authority.clone(), path: format!("{base}{path}") }
+        Endpoint { path: format!("{base}{path}"), ..self.clone() }
+    }
+
+    /// Trusts the CA certificates in `pem` as well as the usual roots (for an `https://` URL).
+    #[cfg(feature = "alerts-tls")]
+    pub(crate) fn add_root_certificates(&mut self, pem: &[u8], field: &'static str) -> Result<(), AlertError> {
+        let invalid = |reason: String| AlertError::Channel { channel: field, reason };
+        match &mut self.tls {
+            Some(tls) => tls.add_roots(pem).map_err(invalid),
+            None => Err(invalid("a root certificate is for an https:// URL".into())),
+        }
     }
 
     /// POSTs `body` as JSON: 2xx is done; 429 and 5xx are worth a retry, other answers are not.
     pub(crate) async fn post_json(&self, body: Vec<u8>) -> Result<(), SendError> {
         let host = self.authority.host().trim_matches(['[', ']']);
-        let address = format!("{host}:{}", self.authority.port_u16().unwrap_or(80));
+        #[cfg(feature = "alerts-tls")]
+        let default_port = if self.tls.is_some() { 443 } else { 80 };
+        #[cfg(not(feature = "alerts-tls"))]
+        let default_port = 80;
+        let address = format!("{host}:{}", self.authority.port_u16().unwrap_or(default_port));
         let stream = tokio::net::TcpStream::connect(&address)
             .await
             .map_err(|error| SendError::retryable(format!("cannot connect to {}: {error}", self.authority)))?;
         let _ = stream.set_nodelay(true);
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        #[cfg(feature = "alerts-tls")]
+        if let Some(tls) = &self.tls {
+            let stream = tls.connect(host, stream).await?;
+            return self.exchange(TokioIo::new(stream), body).await;
+        }
+        self.exchange(TokioIo::new(stream), body).await
+    }
+
+    async fn exchange<IO>(&self, io: IO, body: Vec<u8>) -> Result<(), SendError>
+    where
+        IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
             .await
             .map_err(|error| SendError::retryable(format!("HTTP handshake: {error}")))?;
         let driver = tokio::spawn(connection);
@@ -125,9 +166,16 @@ pub struct Webhook {
 }
 
 impl Webhook {
-    /// A webhook at `url` (`http://`).
+    /// A webhook at `url` (`http://`, or `https://` with feature `alerts-tls`).
     pub fn new(url: &str) -> Result<Webhook, AlertError> {
         Ok(Webhook { endpoint: Endpoint::parse(url, "webhook")?, name: "webhook".into() })
+    }
+
+    /// Also trusts the CA certificates in `pem` (a private CA) for an `https://` URL.
+    #[cfg(feature = "alerts-tls")]
+    pub fn with_root_certificate_pem(mut self, pem: &[u8]) -> Result<Webhook, AlertError> {
+        self.endpoint.add_root_certificates(pem, "webhook")?;
+        Ok(self)
     }
 
     /// Another channel name (default `webhook`), to tell two webhooks apart in the metrics.
@@ -156,9 +204,17 @@ pub struct Slack {
 }
 
 impl Slack {
-    /// Slack's incoming webhook at `url` (`http://`: through a relay, see the README).
+    /// Slack's incoming webhook at `url` (`https://hooks.slack.com/services/..` with feature
+    /// `alerts-tls`; `http://` for a relay).
     pub fn new(url: &str) -> Result<Slack, AlertError> {
         Ok(Slack { endpoint: Endpoint::parse(url, "slack")? })
+    }
+
+    /// Also trusts the CA certificates in `pem` (a private CA) for an `https://` URL.
+    #[cfg(feature = "alerts-tls")]
+    pub fn with_root_certificate_pem(mut self, pem: &[u8]) -> Result<Slack, AlertError> {
+        self.endpoint.add_root_certificates(pem, "slack")?;
+        Ok(self)
     }
 
     /// The payload of one notification.
@@ -211,6 +267,13 @@ impl Alertmanager {
     /// Alertmanager at its base URL (`http://host:9093`, or with the path prefix it serves under).
     pub fn new(url: &str) -> Result<Alertmanager, AlertError> {
         Ok(Alertmanager { endpoint: Endpoint::parse(url, "alertmanager")?.join("/api/v2/alerts") })
+    }
+
+    /// Also trusts the CA certificates in `pem` (a private CA) for an `https://` URL.
+    #[cfg(feature = "alerts-tls")]
+    pub fn with_root_certificate_pem(mut self, pem: &[u8]) -> Result<Alertmanager, AlertError> {
+        self.endpoint.add_root_certificates(pem, "alertmanager")?;
+        Ok(self)
     }
 
     /// The body of one notification: a list of one alert.
@@ -296,7 +359,11 @@ mod tests {
 
     #[test]
     fn urls_are_checked_and_never_echoed() {
-        for url in ["ftp://x/y", "https://hooks.slack.com/services/T/B/SECRET", "not a url", "http://u:SECRET@h/"] {
+        #[cfg(not(feature = "alerts-tls"))]
+        assert!(Slack::new("https://hooks.slack.com/services/T/B/SECRET").is_err());
+        #[cfg(feature = "alerts-tls")]
+        assert!(Slack::new("https://hooks.slack.com/services/T/B/SECRET").is_ok());
+        for url in ["ftp://x/y", "not a url", "http://u:SECRET@h/", "https://u:SECRET@h/"] {
             let error = Slack::new(url).expect_err("this input is wrong").to_string();
             assert!(!error.contains("SECRET") && error.contains("slack"), "{error}");
         }

@@ -148,7 +148,7 @@ mod tests {
 
     #[test]
     fn a_bad_variable_is_named_and_its_value_never_shown() {
-        let error = build(&[("OBS_SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T/B/SECRET")])
+        let error = build(&[("OBS_SLACK_WEBHOOK_URL", "ftp://hooks.slack.com/services/T/B/SECRET")])
             .expect_err("this input is wrong");
         let text = error.to_string();
         assert!(text.contains("OBS_SLACK_WEBHOOK_URL") && !text.contains("SECRET"), "{text}");
