@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -55,6 +56,30 @@ pub trait Channel: Send + Sync + 'static {
     }
 }
 
+impl<C: Channel + ?Sized> Channel for Box<C> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn send<'a>(&'a self, alert: &'a Alert) -> SendFuture<'a> {
+        (**self).send(alert)
+    }
+    fn wants_refresh(&self) -> bool {
+        (**self).wants_refresh()
+    }
+}
+
+impl<C: Channel + ?Sized> Channel for Arc<C> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn send<'a>(&'a self, alert: &'a Alert) -> SendFuture<'a> {
+        (**self).send(alert)
+    }
+    fn wants_refresh(&self) -> bool {
+        (**self).wants_refresh()
+    }
+}
+
 /// Why a notification was not delivered. Its text must not hold secrets (webhook URLs,
 /// passwords): it is printed.
 #[derive(Debug, Clone)]
@@ -97,19 +122,25 @@ struct Slot {
     channel: Arc<dyn Channel>,
     sent: Option<Counter>,
     failed: Option<Counter>,
+    /// Queued and not yet delivered or given up on.
+    pending: AtomicUsize,
 }
 
 impl Slot {
     fn failed(&self, alert: &Alert, why: &str) {
-        if let Some(failed) = &self.failed {
-            failed.inc();
-        }
+        self.count_failed(1);
         eprintln!(
             "obs: the {} notification of alert {} via channel {} was not delivered: {why}",
             alert.status.as_str(),
             alert.name,
             self.channel.name()
         );
+    }
+
+    fn count_failed(&self, how_many: usize) {
+        if let Some(failed) = &self.failed {
+            failed.inc_by(how_many as f64);
+        }
     }
 }
 
@@ -150,6 +181,7 @@ impl Dispatcher {
                     sent: counters.and_then(|(sent, _)| sent.with_labels(&[&name]).ok()),
                     failed: counters.and_then(|(_, failed)| failed.with_labels(&[&name]).ok()),
                     channel,
+                    pending: AtomicUsize::new(0),
                 })
             })
             .collect();
@@ -167,9 +199,14 @@ impl Dispatcher {
             if audience == Audience::RefreshOnly && !slot.channel.wants_refresh() {
                 continue;
             }
-            if let Err(mpsc::error::TrySendError::Full(_)) = queue.try_send(alert.clone()) {
-                slot.failed(alert, "its queue is full (the channel is slower than the alerts)");
-            }
+            slot.pending.fetch_add(1, Ordering::Relaxed);
+            let refused = match queue.try_send(alert.clone()) {
+                Ok(()) => continue,
+                Err(mpsc::error::TrySendError::Full(_)) => "its queue is full (the channel is slower than the alerts)",
+                Err(mpsc::error::TrySendError::Closed(_)) => "its delivery task has ended",
+            };
+            slot.pending.fetch_sub(1, Ordering::Relaxed);
+            slot.failed(alert, refused);
         }
     }
 
@@ -191,32 +228,73 @@ impl Dispatcher {
     pub(crate) fn close(&self) {
         self.queues.lock().unwrap_or_else(PoisonError::into_inner).clear();
     }
+
+    /// Counts what is still queued as failed: stopping gave up on it.
+    pub(crate) fn count_undelivered(&self) {
+        for slot in &self.slots {
+            let left = slot.pending.swap(0, Ordering::Relaxed);
+            if left > 0 {
+                slot.count_failed(left);
+                eprintln!(
+                    "obs: {left} alert notification(s) via channel {} still undelivered when alerting stopped were dropped",
+                    slot.channel.name()
+                );
+            }
+        }
+    }
 }
 
 async fn deliver(slot: Arc<Slot>, mut queue: mpsc::Receiver<Arc<Alert>>, timeout: Duration) {
     while let Some(alert) = queue.recv().await {
-        let mut attempt = 1;
-        loop {
-            let result = match tokio::time::timeout(timeout, slot.channel.send(&alert)).await {
-                Ok(result) => result,
-                Err(_) => Err(SendError::retryable(format!("no answer within {timeout:?}"))),
-            };
-            match result {
-                Ok(()) => {
-                    if let Some(sent) = &slot.sent {
-                        sent.inc();
-                    }
-                    break;
+        deliver_one(&slot, &alert, timeout).await;
+        slot.pending.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+async fn deliver_one(slot: &Slot, alert: &Alert, timeout: Duration) {
+    let mut attempt = 1;
+    loop {
+        // A channel that panics fails this notification, not its delivery task.
+        let Ok(send) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| slot.channel.send(alert))) else {
+            slot.failed(alert, "the channel panicked");
+            return;
+        };
+        let send = CatchUnwind(send);
+        let result = match tokio::time::timeout(timeout, send).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(())) => Err(SendError::permanent("the channel panicked")),
+            Err(_) => Err(SendError::retryable(format!("no answer within {timeout:?}"))),
+        };
+        match result {
+            Ok(()) => {
+                if let Some(sent) = &slot.sent {
+                    sent.inc();
                 }
-                Err(error) if error.retryable && attempt < ATTEMPTS => {
-                    tokio::time::sleep(backoff(attempt)).await;
-                    attempt += 1;
-                }
-                Err(error) => {
-                    slot.failed(&alert, &format!("{error} (attempt {attempt} of {ATTEMPTS})"));
-                    break;
-                }
+                break;
             }
+            Err(error) if error.retryable && attempt < ATTEMPTS => {
+                tokio::time::sleep(backoff(attempt)).await;
+                attempt += 1;
+            }
+            Err(error) => {
+                slot.failed(alert, &format!("{error} (attempt {attempt} of {ATTEMPTS})"));
+                break;
+            }
+        }
+    }
+}
+
+/// Polls a future, turning a panic into `Err(())`.
+struct CatchUnwind<F>(F);
+
+impl<F: Future + Unpin> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, ()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let future = &mut self.0;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Pin::new(future).poll(cx))) {
+            Ok(poll) => poll.map(Ok),
+            Err(_) => std::task::Poll::Ready(Err(())),
         }
     }
 }

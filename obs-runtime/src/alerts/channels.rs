@@ -1,6 +1,6 @@
 //! The built-in channels: Slack, a generic JSON webhook, Alertmanager (API v2) and the log.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::{Request, Uri, header};
@@ -74,6 +74,17 @@ impl Endpoint {
         }
     }
 
+    /// At most 200 characters of a server's answer, without the URL's path or its segments (a
+    /// relay's error page may echo them, and Slack's secret is its path).
+    fn without_path(&self, answer: &str) -> String {
+        let mut answer: String = answer.chars().take(200).collect();
+        let path = self.path.split('?').next().unwrap_or("");
+        for secret in std::iter::once(path).chain(path.split('/')).filter(|part| part.len() >= 6) {
+            answer = answer.replace(secret, "[redacted]");
+        }
+        answer
+    }
+
     /// POSTs `body` as JSON: 2xx is done; 429 and 5xx are worth a retry, other answers are not.
     pub(crate) async fn post_json(&self, body: Vec<u8>) -> Result<(), SendError> {
         let host = self.authority.host().trim_matches(['[', ']']);
@@ -113,8 +124,7 @@ impl Endpoint {
                 let status = response.status();
                 // Read (a bounded part of) the answer so that the connection ends cleanly.
                 let body = http_body_util::Limited::new(response.into_body(), 16 * 1024).collect().await;
-                let detail =
-                    body.map(|body| String::from_utf8_lossy(&body.to_bytes()).chars().take(200).collect::<String>());
+                let detail = body.map(|body| self.without_path(&String::from_utf8_lossy(&body.to_bytes())));
                 let message =
                     || format!("{} answered HTTP {status}: {}", self.authority, detail.unwrap_or_default().trim());
                 match status.as_u16() {
@@ -201,13 +211,20 @@ impl Channel for Webhook {
 #[derive(Debug, Clone)]
 pub struct Slack {
     endpoint: Endpoint,
+    name: String,
 }
 
 impl Slack {
     /// Slack's incoming webhook at `url` (`https://hooks.slack.com/services/..` with feature
     /// `alerts-tls`; `http://` for a relay).
     pub fn new(url: &str) -> Result<Slack, AlertError> {
-        Ok(Slack { endpoint: Endpoint::parse(url, "slack")? })
+        Ok(Slack { endpoint: Endpoint::parse(url, "slack")?, name: "slack".into() })
+    }
+
+    /// Another channel name (default `slack`), to tell two workspaces apart in the metrics.
+    pub fn named(mut self, name: impl Into<String>) -> Slack {
+        self.name = name.into();
+        self
     }
 
     /// Also trusts the CA certificates in `pem` (a private CA) for an `https://` URL.
@@ -241,7 +258,7 @@ impl Slack {
 
 impl Channel for Slack {
     fn name(&self) -> &str {
-        "slack"
+        &self.name
     }
 
     fn send<'a>(&'a self, alert: &'a Alert) -> SendFuture<'a> {
@@ -261,12 +278,21 @@ impl Channel for Slack {
 #[derive(Debug, Clone)]
 pub struct Alertmanager {
     endpoint: Endpoint,
+    name: String,
 }
 
 impl Alertmanager {
     /// Alertmanager at its base URL (`http://host:9093`, or with the path prefix it serves under).
     pub fn new(url: &str) -> Result<Alertmanager, AlertError> {
-        Ok(Alertmanager { endpoint: Endpoint::parse(url, "alertmanager")?.join("/api/v2/alerts") })
+        let endpoint = Endpoint::parse(url, "alertmanager")?.join("/api/v2/alerts");
+        Ok(Alertmanager { endpoint, name: "alertmanager".into() })
+    }
+
+    /// Another channel name (default `alertmanager`): each replica of an Alertmanager pair is
+    /// a channel of its own.
+    pub fn named(mut self, name: impl Into<String>) -> Alertmanager {
+        self.name = name.into();
+        self
     }
 
     /// Also trusts the CA certificates in `pem` (a private CA) for an `https://` URL.
@@ -284,10 +310,7 @@ impl Alertmanager {
         for (name, value) in &alert.labels {
             labels.insert(name.clone(), value.clone().into());
         }
-        let ends_at = match alert.ends_at {
-            Some(ends_at) => ends_at,
-            None => alert.timestamp + 4 * REFRESH_INTERVAL.max(Duration::from_secs(60)),
-        };
+        let ends_at = alert.ends_at.or(alert.valid_until).unwrap_or(alert.timestamp + 4 * REFRESH_INTERVAL);
         let mut annotations = serde_json::Map::new();
         annotations.insert("summary".into(), alert.message.clone().into());
         if let Some(value) = alert.value {
@@ -304,7 +327,7 @@ impl Alertmanager {
 
 impl Channel for Alertmanager {
     fn name(&self) -> &str {
-        "alertmanager"
+        &self.name
     }
 
     fn send<'a>(&'a self, alert: &'a Alert) -> SendFuture<'a> {
@@ -370,6 +393,9 @@ mod tests {
         let slack = Slack::new("http://127.0.0.1:9/services/T/B/SECRET").expect("an http URL");
         assert!(!format!("{slack:?}").contains("SECRET"));
         let am = Alertmanager::new("http://127.0.0.1:9093/prefix/").expect("an http URL");
+        let echoed = "Cannot POST /services/T/B/SECRET (try /SECRET)";
+        let cleaned = slack.endpoint.without_path(echoed);
+        assert!(!cleaned.contains("SECRET"), "{cleaned}");
         assert_eq!(am.endpoint.path, "/prefix/api/v2/alerts");
     }
 }

@@ -12,8 +12,10 @@ use crate::metrics::Snapshot;
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(300);
 /// The default window of [`Condition::cpu_usage_percent`].
 pub const DEFAULT_CPU_WINDOW: Duration = Duration::from_secs(60);
-/// The most samples a windowed condition keeps (an evaluation adds one).
-const MAX_HISTORY: usize = 10_000;
+/// About the most samples a windowed condition keeps per window: with a short interval and a long
+/// window, samples closer than `window / SAMPLES_PER_WINDOW` replace the newest instead of adding
+/// one, so a rule's memory stays bounded whatever the ratio.
+const SAMPLES_PER_WINDOW: u32 = 256;
 
 type CustomFn = dyn Fn(&Snapshot) -> Option<f64> + Send + Sync;
 
@@ -243,7 +245,7 @@ impl Condition {
                 let resident = snapshot.process()?.resident_bytes as f64;
                 Some(resident / memory_limit()? as f64 * 100.0)
             }
-            Kind::Custom { f, .. } => f(snapshot).filter(|value| !value.is_nan()),
+            Kind::Custom { f, .. } => snapshot.for_user(|snapshot| f(snapshot)).filter(|value| !value.is_nan()),
             Kind::CounterRate(name) => {
                 let total = snapshot.fold(name, matchers, |total, value| total + value)?;
                 let (base, elapsed) = history.push(now, window, |sample| sample.push(total))?;
@@ -362,12 +364,21 @@ impl History {
                 self.spare.push(buffer);
             }
         }
+        // Too close to the sample before the newest: the newest is replaced, not kept.
+        let spacing = window / SAMPLES_PER_WINDOW;
+        let len = self.samples.len();
+        if len >= 2
+            && now.duration_since(self.samples[len - 2].0).unwrap_or_default() < spacing
+            && let Some((_, buffer)) = self.samples.pop_back()
+        {
+            self.spare.push(buffer);
+        }
         let mut buffer = self.spare.pop().unwrap_or_default();
         buffer.clear();
         fill(&mut buffer);
         self.samples.push_back((now, buffer));
         let start = now.checked_sub(window).unwrap_or(SystemTime::UNIX_EPOCH);
-        while self.samples.len() > MAX_HISTORY || (self.samples.len() > 1 && self.samples[1].0 <= start) {
+        while self.samples.len() > 1 && self.samples[1].0 <= start {
             if let Some((_, buffer)) = self.samples.pop_front() {
                 self.spare.push(buffer);
             }
@@ -415,7 +426,8 @@ fn quantile_of(quantile: f64, now: &[f64], base: &[f64]) -> Option<f64> {
         })
         .collect();
     let total = increase.last()?.1;
-    if total <= 0.0 {
+    // Only `+Inf` left (series with no bound in common): no quantile, as in Prometheus.
+    if total <= 0.0 || increase.len() < 2 {
         return None;
     }
     let rank = quantile * total;
@@ -481,6 +493,8 @@ mod tests {
         assert_eq!(quantile_of(0.99, &tail, &pairs(&[0.1], &[0.0, 0.0])), Some(0.1));
         // Nothing in the window: no value.
         assert_eq!(quantile_of(0.5, &now, &now), None);
+        // Only +Inf in common: no value, not 0.
+        assert_eq!(quantile_of(0.5, &[f64::INFINITY, 5.0], &[f64::INFINITY, 0.0]), None);
     }
 
     #[test]
@@ -504,6 +518,17 @@ mod tests {
             assert_eq!((base[0], elapsed), (expected_base, (second as f64 - expected_base)));
         }
         assert_eq!(history.samples.len(), 11);
+        // Many samples per window: about SAMPLES_PER_WINDOW are kept, spread over the window.
+        let mut dense = History::default();
+        let hour = Duration::from_secs(3600);
+        for tenth in 0..100_000u64 {
+            let now = t0 + Duration::from_millis(100 * tenth);
+            dense.push(now, hour, |s| s.push(tenth as f64));
+        }
+        let kept = dense.samples.len();
+        assert!(kept <= SAMPLES_PER_WINDOW as usize + 3, "{kept}");
+        let (oldest, newest) = (dense.samples[0].0, dense.samples[kept - 1].0);
+        assert!(newest.duration_since(oldest).unwrap_or_default() >= hour, "the window is covered");
         // A clock that goes back starts over.
         assert!(history.push(t0, window, |s| s.push(0.0)).is_none());
     }

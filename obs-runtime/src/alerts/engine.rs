@@ -30,6 +30,28 @@ pub enum AlertStatus {
     Resolved,
 }
 
+impl Alert {
+    /// An alert with this name, severity, status and message, no labels, no value, timestamps
+    /// now: for testing a [`Channel`](super::Channel) of your own (fields are public to adjust).
+    pub fn new(name: impl Into<String>, severity: Severity, status: AlertStatus, message: impl Into<String>) -> Alert {
+        let now = SystemTime::now();
+        Alert {
+            name: name.into(),
+            severity,
+            status,
+            message: message.into(),
+            labels: BTreeMap::new(),
+            value: None,
+            threshold: 0.0,
+            active_since: now,
+            starts_at: now,
+            ends_at: (status == AlertStatus::Resolved).then_some(now),
+            valid_until: None,
+            timestamp: now,
+        }
+    }
+}
+
 impl AlertStatus {
     /// `pending`, `firing`, `suppressed` or `resolved`.
     pub fn as_str(self) -> &'static str {
@@ -62,10 +84,14 @@ pub struct Alert {
     pub threshold: f64,
     /// When the condition started to hold (pending or firing since).
     pub active_since: SystemTime,
-    /// When it fired (for a pending alert: when it would have).
+    /// When it fired (for a pending alert: the last evaluation).
     pub starts_at: SystemTime,
     /// When it resolved.
     pub ends_at: Option<SystemTime>,
+    /// For a firing alert: how long it may be taken as still firing without hearing again (four
+    /// refresh intervals: Alertmanager's `endsAt`, so that it resolves the alert by itself if this
+    /// process dies).
+    pub valid_until: Option<SystemTime>,
     /// When this notification was made, or the alert last evaluated.
     pub timestamp: SystemTime,
 }
@@ -73,8 +99,18 @@ pub struct Alert {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Phase {
     Inactive,
-    Pending { since: SystemTime },
-    Firing { active_since: SystemTime, since: SystemTime, last_true: SystemTime, announced: bool },
+    Pending {
+        since: SystemTime,
+    },
+    Firing {
+        active_since: SystemTime,
+        since: SystemTime,
+        last_true: SystemTime,
+        /// Announced to every channel (not suppressed by the cooldown).
+        announced: bool,
+        /// Told to the channels that track state (Alertmanager).
+        told_trackers: bool,
+    },
 }
 
 struct RuleState {
@@ -90,6 +126,10 @@ struct RuleState {
     last_sent: SystemTime,
     /// The last time refresh-wanting channels got this alert.
     last_refresh: SystemTime,
+    /// How often they get it: a minute, or the evaluation interval if longer.
+    refresh: Duration,
+    /// Whether a panic of the condition was reported.
+    warned: bool,
     firing_gauge: Option<Gauge>,
 }
 
@@ -209,11 +249,15 @@ impl AlertManager {
     /// Evaluates every rule as of `now` (the background thread passes the wall clock; tests pass
     /// their own) and returns the notifications it made, which also go to the channels when the
     /// manager runs.
+    ///
+    /// For a manager that is not [started](Self::start): with one that runs, this would be a
+    /// second evaluator. Times should not go back (a windowed rule forgets its samples if they
+    /// do). Custom conditions run under the manager's lock: they must not call the manager.
     pub fn evaluate_at(&self, now: SystemTime) -> Vec<Alert> {
         if let Some(evaluations) = evaluations() {
             evaluations.inc();
         }
-        let snapshot = Snapshot::take();
+        let snapshot = Snapshot::internal();
         let mut out = Vec::new();
         {
             let mut rules = self.lock();
@@ -254,7 +298,8 @@ impl AlertManagerBuilder {
         self
     }
 
-    /// Adds a notification channel (the chapter's `add_notification_channel`).
+    /// Adds a notification channel (the chapter's `add_notification_channel`). Channel names
+    /// must be unique (they label the delivery counters); a `Box<dyn Channel>` is a channel too.
     pub fn channel(mut self, channel: impl Channel) -> Self {
         self.channels.push(Arc::new(channel));
         self
@@ -317,6 +362,14 @@ impl AlertManagerBuilder {
                 return Err(AlertError::Rule { rule: rule.name.clone(), reason: "two rules have this name".into() });
             }
         }
+        for (index, channel) in self.channels.iter().enumerate() {
+            if self.channels[..index].iter().any(|other| other.name() == channel.name()) {
+                return Err(AlertError::Setting {
+                    field: "channel",
+                    reason: format!("two channels are named {:?} (give one another name with `named`)", channel.name()),
+                });
+            }
+        }
         let firing = firing_family();
         let epoch = SystemTime::UNIX_EPOCH;
         let rules = self
@@ -337,6 +390,8 @@ impl AlertManagerBuilder {
                     last_fired: None,
                     last_sent: epoch,
                     last_refresh: epoch,
+                    refresh: REFRESH_INTERVAL.max(interval),
+                    warned: false,
                     firing_gauge,
                 }
             })
@@ -379,24 +434,42 @@ fn elapsed(since: SystemTime, now: SystemTime) -> Duration {
 impl RuleState {
     fn evaluate(&mut self, snapshot: &Snapshot, now: SystemTime, out: &mut Vec<(Alert, Audience)>) {
         let rule = &self.rule;
-        self.value = rule.condition.observe(snapshot, now, &mut self.history);
+        // A panicking custom condition is no value (and said once), not the end of alerting.
+        let observed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            rule.condition.observe(snapshot, now, &mut self.history)
+        }));
+        self.value = observed.unwrap_or_else(|_| {
+            if !self.warned {
+                self.warned = true;
+                eprintln!("obs: the condition of alert rule {} panicked; it counts as no value", rule.name);
+            }
+            None
+        });
         let holds = self.value.is_some_and(|value| rule.condition.comparison.holds(value, rule.condition.threshold));
         self.phase = match (self.phase, holds) {
             (Phase::Inactive, false) | (Phase::Pending { .. }, false) => Phase::Inactive,
             (Phase::Inactive, true) => Phase::Pending { since: now },
             (pending @ Phase::Pending { .. }, true) => pending,
-            (Phase::Firing { active_since, since, announced, .. }, true) => {
-                Phase::Firing { active_since, since, last_true: now, announced }
+            (Phase::Firing { active_since, since, announced, told_trackers, .. }, true) => {
+                Phase::Firing { active_since, since, last_true: now, announced, told_trackers }
             }
-            (firing @ Phase::Firing { last_true, announced, .. }, false) => {
+            (firing @ Phase::Firing { last_true, announced, told_trackers, .. }, false) => {
                 if elapsed(last_true, now) < rule.keep_firing_for {
                     firing
                 } else {
-                    if announced {
+                    // Whoever heard it fire hears it resolve; a suppressed alert was only told to
+                    // the channels that track state (Alertmanager).
+                    let audience = match (announced, told_trackers) {
+                        (true, _) => Some(Audience::Everyone),
+                        (false, true) => Some(Audience::RefreshOnly),
+                        (false, false) => None,
+                    };
+                    if let Some(audience) = audience {
                         let mut alert = self.alert(AlertStatus::Resolved, now);
                         alert.message = self.message.clone();
                         alert.ends_at = Some(now);
-                        out.push((alert, Audience::Everyone));
+                        alert.valid_until = None;
+                        out.push((alert, audience));
                     }
                     Phase::Inactive
                 }
@@ -406,20 +479,33 @@ impl RuleState {
         if let Phase::Pending { since } = self.phase
             && elapsed(since, now) >= self.rule.for_duration
         {
-            self.phase = Phase::Firing { active_since: since, since: now, last_true: now, announced: false };
+            self.phase = Phase::Firing {
+                active_since: since,
+                since: now,
+                last_true: now,
+                announced: false,
+                told_trackers: false,
+            };
         }
-        if let Phase::Firing { active_since, since, last_true, announced } = self.phase {
+        if let Phase::Firing { announced, told_trackers, .. } = self.phase {
+            // The cooldown is the least time between two announcements, repeats included.
             let cooled = self.last_fired.is_none_or(|last| elapsed(last, now) >= self.rule.cooldown);
             let repeat = self.rule.repeat_interval.is_some_and(|interval| elapsed(self.last_sent, now) >= interval);
-            if (!announced && cooled) || (announced && repeat) {
+            if cooled && (!announced || repeat) {
                 self.message = self.rule.template.render(&self.rule, self.value);
                 self.last_fired = Some(now);
                 self.last_sent = now;
                 self.last_refresh = now;
-                self.phase = Phase::Firing { active_since, since, last_true, announced: true };
+                self.set_told(true, true);
                 out.push((self.alert(AlertStatus::Firing, now), Audience::Everyone));
-            } else if announced && elapsed(self.last_refresh, now) >= REFRESH_INTERVAL {
+            } else if !told_trackers || elapsed(self.last_refresh, now) >= self.refresh {
+                // Alertmanager forgets an alert whose `valid_until` passes: it hears every firing
+                // alert, suppressed or not, again before then (and dedupes on its own).
                 self.last_refresh = now;
+                if !announced {
+                    self.message = self.rule.template.render(&self.rule, self.value);
+                }
+                self.set_told(announced, true);
                 let mut alert = self.alert(AlertStatus::Firing, now);
                 alert.message = self.message.clone();
                 out.push((alert, Audience::RefreshOnly));
@@ -427,6 +513,13 @@ impl RuleState {
         }
         if let Some(gauge) = &self.firing_gauge {
             gauge.set(if matches!(self.phase, Phase::Firing { .. }) { 1.0 } else { 0.0 });
+        }
+    }
+
+    fn set_told(&mut self, everyone: bool, trackers: bool) {
+        if let Phase::Firing { announced, told_trackers, .. } = &mut self.phase {
+            *announced = everyone;
+            *told_trackers = trackers;
         }
     }
 
@@ -447,6 +540,7 @@ impl RuleState {
             active_since,
             starts_at,
             ends_at: None,
+            valid_until: (status == AlertStatus::Firing).then(|| now + 4 * self.refresh),
             timestamp: now,
         }
     }
@@ -559,8 +653,9 @@ mod tests {
     }
 
     #[test]
-    fn a_firing_alert_is_repeated_on_its_interval() {
-        let (manager, gauge) = manager("test_engine_repeat", |rule| rule.repeat_interval(S(60)));
+    fn a_firing_alert_is_repeated_on_its_interval_but_never_within_the_cooldown() {
+        let (manager, gauge) =
+            manager("test_engine_repeat", |rule| rule.repeat_interval(S(60)).cooldown(Duration::ZERO));
         let t0 = SystemTime::UNIX_EPOCH + S(1_000_000);
         gauge.set(11.0);
         assert_eq!(manager.evaluate_at(t0).len(), 1);
@@ -570,27 +665,65 @@ mod tests {
         assert_eq!(statuses(&manager.evaluate_at(t0 + S(60))), [(AlertStatus::Firing, "15".to_owned())]);
         assert!(manager.evaluate_at(t0 + S(100)).is_empty());
         assert_eq!(manager.evaluate_at(t0 + S(120)).len(), 1);
+        // With the default cooldown (5 minutes), a 60 s repeat waits for it.
+        let (manager, gauge) = super::tests::manager("test_engine_repeat_cooldown", |rule| rule.repeat_interval(S(60)));
+        gauge.set(11.0);
+        assert_eq!(manager.evaluate_at(t0).len(), 1);
+        assert!(manager.evaluate_at(t0 + S(60)).is_empty());
+        assert!(manager.evaluate_at(t0 + S(299)).is_empty());
+        assert_eq!(manager.evaluate_at(t0 + S(300)).len(), 1);
     }
 
-    #[test]
-    fn channels_that_forget_get_a_firing_alert_every_minute() {
-        let (manager, gauge) = manager("test_engine_refresh", |rule| rule.no_repeat());
-        let t0 = SystemTime::UNIX_EPOCH + S(1_000_000);
-        gauge.set(11.0);
+    fn told(manager: &AlertManager, times: &[SystemTime]) -> Vec<(AlertStatus, u64, Audience)> {
         let mut rules = manager.lock();
         let state = &mut rules[0];
         let mut out = Vec::new();
-        let snapshot = Snapshot::take();
-        state.evaluate(&snapshot, t0, &mut out);
-        state.evaluate(&snapshot, t0 + S(59), &mut out);
-        state.evaluate(&snapshot, t0 + S(60), &mut out);
-        state.evaluate(&snapshot, t0 + S(90), &mut out);
-        state.evaluate(&snapshot, t0 + S(120), &mut out);
-        let audiences: Vec<_> = out.iter().map(|(alert, audience)| (alert.timestamp, *audience)).collect();
+        for now in times {
+            state.evaluate(&Snapshot::take(), *now, &mut out);
+        }
+        let epoch = |time: SystemTime| time.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |since| since.as_secs());
+        out.iter().map(|(alert, audience)| (alert.status, epoch(alert.timestamp), *audience)).collect()
+    }
+
+    #[test]
+    fn channels_that_forget_hear_a_firing_alert_every_minute_suppressed_or_not() {
+        let t = |seconds: u64| SystemTime::UNIX_EPOCH + S(seconds);
+        let (manager, gauge) = manager("test_engine_refresh", |rule| rule.no_repeat());
+        gauge.set(11.0);
+        let heard = told(&manager, &[t(1000), t(1059), t(1060), t(1090), t(1120)]);
+        use AlertStatus::{Firing, Resolved};
+        use Audience::{Everyone, RefreshOnly};
+        assert_eq!(heard, [(Firing, 1000, Everyone), (Firing, 1060, RefreshOnly), (Firing, 1120, RefreshOnly)]);
+        // It resolves, and fires again within the cooldown: suppressed for most channels, but
+        // Alertmanager hears it fire (at once, then every minute) and resolve.
+        gauge.set(0.0);
+        assert_eq!(told(&manager, &[t(1130)]), [(Resolved, 1130, Everyone)]);
+        gauge.set(11.0);
         assert_eq!(
-            audiences,
-            [(t0, Audience::Everyone), (t0 + S(60), Audience::RefreshOnly), (t0 + S(120), Audience::RefreshOnly)]
+            told(&manager, &[t(1140), t(1150), t(1200)]),
+            [(Firing, 1140, RefreshOnly), (Firing, 1200, RefreshOnly)]
         );
+        assert_eq!(manager.active()[0].status, AlertStatus::Suppressed);
+        gauge.set(0.0);
+        assert_eq!(told(&manager, &[t(1210)]), [(Resolved, 1210, RefreshOnly)]);
+    }
+
+    #[test]
+    fn a_firing_alert_is_valid_for_four_refreshes_and_longer_with_a_long_interval() {
+        let (manager, gauge) = manager("test_engine_valid_until", |rule| rule);
+        gauge.set(11.0);
+        let now = SystemTime::UNIX_EPOCH + S(1000);
+        assert_eq!(manager.evaluate_at(now)[0].valid_until, Some(now + S(240)));
+        let gauge_name = "test_engine_valid_until_long";
+        let long = Gauge::register(gauge_name, "test").expect("a new gauge");
+        let rule = AlertRule::builder(gauge_name).condition(Condition::gauge(gauge_name).above(10.0)).build();
+        let manager = AlertManager::builder()
+            .rule(rule.expect("a valid rule"))
+            .interval(S(600))
+            .build()
+            .expect("a valid manager");
+        long.set(11.0);
+        assert_eq!(manager.evaluate_at(now)[0].valid_until, Some(now + S(2400)));
     }
 
     #[test]

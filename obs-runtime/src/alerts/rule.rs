@@ -307,12 +307,13 @@ impl Template {
 
     fn placeholder(inner: &str, value_name: &str, labels: &BTreeMap<String, String>) -> Result<Part, TemplateError> {
         let unknown = || TemplateError::Unknown(format!("{{{inner}}}"));
-        let (key, precision) = match inner.split_once(':') {
-            Some((key, spec)) => {
+        // A precision is the last `:.N`; metric names may hold `:` themselves.
+        let (key, precision) = match inner.rsplit_once(':') {
+            Some((key, spec)) if inner != value_name => {
                 let digits = spec.strip_prefix('.').ok_or_else(unknown)?;
                 (key, Some(digits.parse::<usize>().ok().filter(|p| *p <= 17).ok_or_else(unknown)?))
             }
-            None => (inner, None),
+            _ => (inner, None),
         };
         let part = match key {
             "value" => Part::Value(precision),
@@ -409,6 +410,16 @@ mod tests {
             let error = rule(template).expect_err("this input is wrong").to_string();
             assert!(error.contains("message template"), "{error}");
         }
+    }
+
+    #[test]
+    fn a_metric_name_with_colons_is_its_own_placeholder() {
+        let rule = AlertRule::builder("recorded")
+            .condition(Condition::gauge("job:errors:rate5m").above(1.0))
+            .message("{job:errors:rate5m} and {job:errors:rate5m:.2}")
+            .build()
+            .expect("a valid rule");
+        assert_eq!(rule.template.render(&rule, Some(1.5)), "1.5 and 1.50");
     }
 
     #[test]

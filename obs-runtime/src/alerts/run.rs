@@ -41,10 +41,14 @@ impl AlertManager {
                     let deliveries = manager.shared.dispatcher.open();
                     let mut ticker = tokio::time::interval(manager.interval());
                     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    // The wall clock at start, moved on by the monotonic clock: windows, `for`
+                    // and cooldowns never see the wall clock step back (NTP), and timestamps
+                    // stay wall-clock times.
+                    let (wall, monotonic) = (SystemTime::now(), std::time::Instant::now());
                     loop {
                         tokio::select! {
                             _ = ticker.tick() => {
-                                manager.evaluate_at(SystemTime::now());
+                                manager.evaluate_at(wall + monotonic.elapsed());
                             }
                             _ = stopped.changed() => break,
                         }
@@ -56,9 +60,11 @@ impl AlertManager {
                         }
                     };
                     if tokio::time::timeout(FLUSH_TIMEOUT, flush).await.is_err() {
-                        eprintln!("obs: alert notifications still undelivered after {FLUSH_TIMEOUT:?} were dropped");
+                        manager.shared.dispatcher.count_undelivered();
                     }
                 });
+                // Not a plain drop: that would wait for blocking tasks (a DNS lookup) unbounded.
+                runtime.shutdown_timeout(Duration::from_secs(1));
             })
             .map_err(failed)?;
         Ok(AlertsGuard { manager: self.clone(), stop: Some(stop), thread: Some(thread) })

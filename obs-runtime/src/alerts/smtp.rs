@@ -18,8 +18,8 @@ use super::{AlertError, Channel, SendError, SendFuture};
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the URL does not say right. Generic on purpose: the URL may hold a password.
-const BAD_URL: &str = "not a valid smtp:// or smtps:// URL (smtp://user:pass@host:port, smtp://host:587?tls=required \
-                       for STARTTLS, smtps://host:465 for TLS)";
+const BAD_URL: &str = "not a valid smtp:// or smtps:// URL (smtp://host:25, smtp://user:pass@host:587?tls=required \
+                       for STARTTLS, smtps://user:pass@host:465 for TLS)";
 
 /// How the connection is secured, from the URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +49,8 @@ enum Security {
 /// | `smtp://host:587?tls=opportunistic` | STARTTLS when the server offers it (open to a man in the middle) |
 /// | `smtps://user:pass@host:465` | TLS from the start |
 ///
+/// A user and password need TLS (`?tls=required` or `smtps://`): with plain text, or STARTTLS
+/// only when offered, they would cross the network in the clear, so such a URL is an error.
 /// Special characters in the user name or password must be percent-encoded. Certificates are
 /// checked against the Mozilla roots (webpki-roots); [`with_root_certificate_pem`] trusts one
 /// more CA. The URL and its password are never printed: errors and `Debug` show the host only.
@@ -122,6 +124,11 @@ fn parse_url(url: &str) -> Result<(String, Security), AlertError> {
         ("smtps", _) => Security::Tls,
         _ => return Err(invalid("not an smtp:// or smtps:// URL")),
     };
+    if authority.contains('@') && matches!(security, Security::Plain | Security::Opportunistic) {
+        // lettre would send the password in the clear (opportunistic: when STARTTLS is not
+        // offered, or is stripped by someone in the middle).
+        return Err(invalid("a user and password need TLS: add ?tls=required, or use smtps://"));
+    }
     Ok((host.to_ascii_lowercase(), security))
 }
 
@@ -317,6 +324,7 @@ mod tests {
             active_since: at(1_798_520_585),
             starts_at: at(1_798_520_645),
             ends_at: (status == AlertStatus::Resolved).then(|| at(1_798_521_245)),
+            valid_until: None,
             timestamp: at(1_798_520_645),
         }
     }
@@ -332,6 +340,9 @@ mod tests {
             "smtp://user:SECRET@smtp.example.com:99999",
             "smtp://user:SECRET@smtp.example.com:587?tls=always",
             "smtp://user:SECRET@[::1:587",
+            // A password in the clear: refused.
+            "smtp://user:SECRET@smtp.example.com:25",
+            "smtp://user:SECRET@smtp.example.com:587?tls=opportunistic",
         ] {
             let error = Smtp::new(url, "obs@example.com", &["oncall@example.com"]).expect_err("a bad URL");
             let text = error.to_string();
@@ -341,11 +352,7 @@ mod tests {
         for (url, host, security) in [
             ("smtp://127.0.0.1:2525", "127.0.0.1", Security::Plain),
             ("smtp://user:p%40ss@Smtp.Example.com:587?tls=required", "smtp.example.com", Security::StartTls),
-            (
-                "smtp://u:p@smtp.example.com/ehlo.example.com?tls=opportunistic",
-                "smtp.example.com",
-                Security::Opportunistic,
-            ),
+            ("smtp://smtp.example.com/ehlo.example.com?tls=opportunistic", "smtp.example.com", Security::Opportunistic),
             ("smtps://user:SECRET@smtp.example.com", "smtp.example.com", Security::Tls),
             ("smtp://[::1]:25", "[::1]", Security::Plain),
         ] {
@@ -358,7 +365,7 @@ mod tests {
 
     #[test]
     fn addresses_are_checked_and_named() {
-        let url = "smtp://user:SECRET@smtp.example.com";
+        let url = "smtp://user:SECRET@smtp.example.com?tls=required";
         let error = Smtp::new(url, "not an address", &["oncall@example.com"]).expect_err("a bad sender").to_string();
         assert!(error.contains("sender") && error.contains("not an address") && !error.contains("SECRET"), "{error}");
         let error = Smtp::new(url, "obs@example.com", &["oncall@example.com", "oncall@"])
@@ -374,10 +381,9 @@ mod tests {
 
     #[test]
     fn root_certificates_need_tls_and_a_certificate() {
-        let plain =
-            Smtp::new("smtp://user:SECRET@127.0.0.1:25", "obs@example.com", &["a@example.com"]).expect("a good URL");
+        let plain = Smtp::new("smtp://127.0.0.1:25", "obs@example.com", &["a@example.com"]).expect("a good URL");
         let error = plain.with_root_certificate_pem(b"-----BEGIN CERTIFICATE-----").expect_err("no TLS").to_string();
-        assert!(error.contains("TLS") && !error.contains("SECRET"), "{error}");
+        assert!(error.contains("TLS"), "{error}");
         let tls =
             Smtp::new("smtps://user:SECRET@127.0.0.1", "obs@example.com", &["a@example.com"]).expect("a good URL");
         let error = tls.clone().with_root_certificate_pem(b"not a certificate").expect_err("not PEM").to_string();
@@ -391,9 +397,9 @@ mod tests {
     fn a_refused_connection_is_retryable_and_keeps_the_password_out() {
         // A port nobody listens on: bound a moment ago, then closed.
         let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("its address").port();
-        let smtp = Smtp::new(&format!("smtp://obs:SECRET@127.0.0.1:{port}"), "obs@example.com", &["a@example.com"])
-            .expect("a good URL")
-            .timeout(Duration::from_secs(2));
+        let url = format!("smtp://obs:SECRET@127.0.0.1:{port}?tls=required");
+        let smtp =
+            Smtp::new(&url, "obs@example.com", &["a@example.com"]).expect("a good URL").timeout(Duration::from_secs(2));
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
         let error = runtime.block_on(smtp.send(&alert(AlertStatus::Firing))).expect_err("nobody listens");
         let text = error.to_string();

@@ -96,7 +96,8 @@ struct FamilyInfo {
 #[derive(Debug)]
 struct Family<C> {
     info: FamilyInfo,
-    children: Mutex<BTreeMap<Vec<String>, Arc<C>>>,
+    /// Keys are shared so that a reader can take the children out of the lock cheaply.
+    children: Mutex<BTreeMap<Arc<[String]>, Arc<C>>>,
 }
 
 impl<C: Cell> Family<C> {
@@ -142,7 +143,12 @@ impl<C: Cell> Family<C> {
         }
         let key: Vec<String> = values.iter().map(|value| (*value).to_owned()).collect();
         let mut children = self.children.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok(children.entry(key).or_insert_with(|| Arc::new(C::make(&self.info))).clone())
+        if let Some(child) = children.get(key.as_slice()) {
+            return Ok(child.clone());
+        }
+        let child = Arc::new(C::make(&self.info));
+        children.insert(key.into(), child.clone());
+        Ok(child)
     }
 }
 
@@ -160,9 +166,20 @@ impl<C: Cell> Collect for Family<C> {
         }
     }
 
-    fn read(&self, f: &mut dyn FnMut(Labels<'_>, Reading<'_>)) {
+    fn read(&self, f: &mut dyn FnMut(Labels<'_>, Reading<'_>), detach: bool) {
         let children = self.children.lock().unwrap_or_else(PoisonError::into_inner);
-        for (values, cell) in children.iter() {
+        if !detach {
+            for (values, cell) in children.iter() {
+                cell.read(Labels::named(&self.info.label_names, values), f);
+            }
+            return;
+        }
+        // Out of the lock first: the callback may be anyone's code (a custom alert condition),
+        // and the application's `with_labels` must not wait for it, nor deadlock with it.
+        let detached: Vec<(Arc<[String]>, Arc<C>)> =
+            children.iter().map(|(values, cell)| (values.clone(), cell.clone())).collect();
+        drop(children);
+        for (values, cell) in &detached {
             cell.read(Labels::named(&self.info.label_names, values), f);
         }
     }

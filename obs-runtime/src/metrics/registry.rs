@@ -11,8 +11,9 @@ use super::{DEFAULT_BUCKETS, MetricError, process};
 /// A metric family that prints itself at scrape time.
 pub(crate) trait Collect: Send + Sync {
     fn encode(&self, encoder: &mut Encoder);
-    /// Calls `f` with each series' labels and value.
-    fn read(&self, f: &mut dyn FnMut(Labels<'_>, Reading<'_>));
+    /// Calls `f` with each series' labels and value. `detach`: not under the family's lock (for
+    /// a callback that may be anyone's code), at the cost of taking the series out first.
+    fn read(&self, f: &mut dyn FnMut(Labels<'_>, Reading<'_>), detach: bool);
 }
 
 /// Families obs writes itself; a hand-written family may not take their names.

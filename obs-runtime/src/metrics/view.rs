@@ -1,6 +1,6 @@
 //! Reading the live registry from code: what alert conditions (and a user's closures) see.
 
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 
 use super::process::{self, ProcessStats};
 use super::registry::registry;
@@ -106,10 +106,12 @@ fn status_digits(status: u16) -> [u8; 3] {
 /// assert_eq!(snapshot.sum("doc_view_absent_total", &[]), None);
 /// # Ok::<(), obs_runtime::metrics::MetricError>(())
 /// ```
-#[derive(Default)]
 pub struct Snapshot {
     requests: OnceCell<Vec<(&'static RequestSeries, SeriesSnapshot)>>,
     process: OnceCell<Option<ProcessStats>>,
+    /// Whether callbacks may be anyone's code: then a family's series are read out of its lock
+    /// first. Only obs's own evaluation turns it off, around its own callbacks.
+    detach: Cell<bool>,
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -121,7 +123,20 @@ impl std::fmt::Debug for Snapshot {
 impl Snapshot {
     /// A view of the registry now.
     pub fn take() -> Snapshot {
-        Snapshot::default()
+        Snapshot { requests: OnceCell::new(), process: OnceCell::new(), detach: Cell::new(true) }
+    }
+
+    /// A view for obs's own callbacks, which never call back into a family.
+    pub(crate) fn internal() -> Snapshot {
+        Snapshot { detach: Cell::new(false), ..Snapshot::take() }
+    }
+
+    /// Runs `f` (a user's code) with callbacks detached from the families' locks.
+    pub(crate) fn for_user<T>(&self, f: impl FnOnce(&Snapshot) -> T) -> T {
+        let before = self.detach.replace(true);
+        let result = f(self);
+        self.detach.set(before);
+        result
     }
 
     fn requests(&self) -> &[(&'static RequestSeries, SeriesSnapshot)] {
@@ -164,11 +179,14 @@ impl Snapshot {
             }
             _ => {
                 if let Some(family) = registry().family(name) {
-                    family.read(&mut |labels, reading| {
-                        if let Reading::Scalar(value) = reading {
-                            f(labels, value);
-                        }
-                    });
+                    family.read(
+                        &mut |labels, reading| {
+                            if let Reading::Scalar(value) = reading {
+                                f(labels, value);
+                            }
+                        },
+                        self.detach.get(),
+                    );
                 }
             }
         }
@@ -183,11 +201,14 @@ impl Snapshot {
                 f(Labels::request(series.method, series.endpoint, None), &series.bounds_seconds, &snapshot.buckets);
             }
         } else if let Some(family) = registry().family(name) {
-            family.read(&mut |labels, reading| {
-                if let Reading::Histogram { bounds, counts } = reading {
-                    f(labels, bounds, counts);
-                }
-            });
+            family.read(
+                &mut |labels, reading| {
+                    if let Reading::Histogram { bounds, counts } = reading {
+                        f(labels, bounds, counts);
+                    }
+                },
+                self.detach.get(),
+            );
         }
     }
 
