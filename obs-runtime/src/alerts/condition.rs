@@ -221,6 +221,14 @@ impl Condition {
         Ok(())
     }
 
+    /// The metric family the condition reads by name, if it names one.
+    pub(crate) fn metric(&self) -> Option<&str> {
+        match &self.query.kind {
+            Kind::Gauge(name) | Kind::CounterRate(name) | Kind::Quantile { histogram: name, .. } => Some(name),
+            _ => None,
+        }
+    }
+
     /// The window of a windowed condition.
     pub(crate) fn window(&self) -> Option<Duration> {
         match self.query.kind {

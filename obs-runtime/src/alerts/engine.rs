@@ -128,7 +128,7 @@ struct RuleState {
     last_refresh: SystemTime,
     /// How often they get it: a minute, or the evaluation interval if longer.
     refresh: Duration,
-    /// Whether a panic of the condition was reported.
+    /// Whether a panic of the condition, or a metric that does not exist, was reported.
     warned: bool,
     firing_gauge: Option<Gauge>,
 }
@@ -445,6 +445,15 @@ impl RuleState {
             }
             None
         });
+        if self.value.is_none()
+            && !self.warned
+            && let Some(metric) = rule.condition.metric()
+            && !snapshot.knows(metric)
+        {
+            // A typo never fires: say so once.
+            self.warned = true;
+            eprintln!("obs: alert rule {} reads {metric}, which is not registered (yet): it cannot fire", rule.name);
+        }
         let holds = self.value.is_some_and(|value| rule.condition.comparison.holds(value, rule.condition.threshold));
         self.phase = match (self.phase, holds) {
             (Phase::Inactive, false) | (Phase::Pending { .. }, false) => Phase::Inactive,

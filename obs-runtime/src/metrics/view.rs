@@ -192,6 +192,17 @@ impl Snapshot {
         }
     }
 
+    /// Whether a family `name` exists (obs's own, the process's, or a registered one), with or
+    /// without series yet.
+    pub(crate) fn knows(&self, name: &str) -> bool {
+        matches!(
+            name,
+            "http_requests_total" | "http_request_duration_seconds" | "http_requests_in_flight" | "active_connections"
+        ) || name == "memory_usage_bytes"
+            || self.process().is_some_and(|stats| stats.value(name).is_some())
+            || registry().family(name).is_some()
+    }
+
     /// Calls `f` with each series of the histogram family `name`
     /// (`http_request_duration_seconds`, or one you registered): its labels, the bucket upper
     /// bounds (without `+Inf`) and the per-bucket counts (not cumulative; the last is `+Inf`).
