@@ -127,11 +127,13 @@ impl Snapshot {
     }
 
     /// A view for obs's own callbacks, which never call back into a family.
+    #[cfg(feature = "alerts")]
     pub(crate) fn internal() -> Snapshot {
         Snapshot { detach: Cell::new(false), ..Snapshot::take() }
     }
 
     /// Runs `f` (a user's code) with callbacks detached from the families' locks.
+    #[cfg(feature = "alerts")]
     pub(crate) fn for_user<T>(&self, f: impl FnOnce(&Snapshot) -> T) -> T {
         let before = self.detach.replace(true);
         let result = f(self);
@@ -194,6 +196,7 @@ impl Snapshot {
 
     /// Whether a family `name` exists (obs's own, the process's, or a registered one), with or
     /// without series yet.
+    #[cfg(feature = "alerts")]
     pub(crate) fn knows(&self, name: &str) -> bool {
         matches!(
             name,
