@@ -127,6 +127,49 @@ fn kill_and_reap(child: &mut Child) {
     let _ = child.wait();
 }
 
+/// Spawns `command` (the server `name`) with its output going to `log`; panics, with how to
+/// install it, when it is not installed.
+fn spawn_logged(command: &mut Command, name: &str, log: &Path) -> Child {
+    let (stdout, stderr) = log_output(log);
+    match command.stdin(Stdio::null()).stdout(stdout).stderr(stderr).spawn() {
+        Ok(child) => child,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+            panic!("{name} is not installed (not found on PATH): {INSTALL_HINT}")
+        }
+        Err(err) => panic!("spawn {name}: {err}"),
+    }
+}
+
+/// Polls `ready` until it says yes (`Ok`), the child exits (it is then taken), or `timeout`
+/// passes; `ready`'s `Err` is what the server last said, for the message.
+fn wait_until_ready(
+    child: &mut Option<Child>,
+    what: &str,
+    log: &Path,
+    timeout: Duration,
+    mut ready: impl FnMut() -> Result<(), String>,
+) -> Result<(), NotReady> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let exited = child.as_mut().and_then(|child| child.try_wait().ok().flatten());
+        if let Some(status) = exited {
+            *child = None;
+            return Err(NotReady::Exited(format!("{what} exited before it was ready ({status})\n{}", log_tail(log))));
+        }
+        let last = match ready() {
+            Ok(()) => return Ok(()),
+            Err(last) => last,
+        };
+        if Instant::now() >= deadline {
+            return Err(NotReady::TimedOut(format!(
+                "{what} was not ready within {timeout:?} (last: {last})\n{}",
+                log_tail(log)
+            )));
+        }
+        thread::sleep(POLL);
+    }
+}
+
 /// Why waiting for a server failed.
 enum NotReady {
     /// The process exited (with this status): starting it again on another port may help.
@@ -197,49 +240,21 @@ impl Redis {
     }
 
     fn spawn_and_wait(&mut self) -> Result<(), NotReady> {
-        let (stdout, stderr) = log_output(&self.log());
-        let spawned = Command::new("redis-server")
+        let mut command = Command::new("redis-server");
+        command
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", ""])
             .arg("--dir")
-            .arg(&self.dir)
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .spawn();
-        match spawned {
-            Ok(child) => self.child = Some(child),
-            Err(err) if err.kind() == io::ErrorKind::NotFound => {
-                panic!("redis-server is not installed (not found on PATH): {INSTALL_HINT}")
+            .arg(&self.dir);
+        self.child = Some(spawn_logged(&mut command, "redis-server", &self.log()));
+        let (port, log) = (self.port, self.log());
+        wait_until_ready(&mut self.child, &format!("redis-server on port {port}"), &log, REDIS_READY_TIMEOUT, || {
+            match ping(port) {
+                Ok(reply) if reply == "+PONG" => Ok(()),
+                Ok(reply) => Err(format!("it answered {reply:?} to PING")),
+                Err(err) => Err(err.to_string()),
             }
-            Err(err) => panic!("spawn redis-server: {err}"),
-        }
-        let deadline = Instant::now() + REDIS_READY_TIMEOUT;
-        loop {
-            let exited = self.child.as_mut().and_then(|child| child.try_wait().ok().flatten());
-            if let Some(status) = exited {
-                self.child = None;
-                return Err(NotReady::Exited(format!(
-                    "redis-server on port {} exited before answering PING ({status})\n{}",
-                    self.port,
-                    log_tail(&self.log())
-                )));
-            }
-            let last = match ping(self.port) {
-                Ok(reply) if reply == "+PONG" => return Ok(()),
-                Ok(reply) => format!("it answered {reply:?}"),
-                Err(err) => err.to_string(),
-            };
-            if Instant::now() >= deadline {
-                return Err(NotReady::TimedOut(format!(
-                    "redis-server on port {} did not answer PING with +PONG within {REDIS_READY_TIMEOUT:?} \
-                     (last: {last})\n{}",
-                    self.port,
-                    log_tail(&self.log())
-                )));
-            }
-            thread::sleep(POLL);
-        }
+        })
     }
 }
 
@@ -545,48 +560,24 @@ impl Alertmanager {
     }
 
     fn spawn_and_wait(&mut self) -> Result<(), NotReady> {
-        let (stdout, stderr) = log_output(&self.log());
-        let spawned = Command::new("prometheus-alertmanager")
+        let mut command = Command::new("prometheus-alertmanager");
+        command
             .arg(format!("--config.file={}", self.dir.join("alertmanager.yml").display()))
             .arg(format!("--storage.path={}", self.dir.join("data").display()))
             .arg(format!("--web.listen-address=127.0.0.1:{}", self.port))
             // Empty: no cluster listener (it would open 0.0.0.0:9094).
-            .arg("--cluster.listen-address=")
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .spawn();
-        match spawned {
-            Ok(child) => self.child = Some(child),
-            Err(err) if err.kind() == io::ErrorKind::NotFound => {
-                panic!("prometheus-alertmanager is not installed (not found on PATH): {INSTALL_HINT}")
+            .arg("--cluster.listen-address=");
+        self.child = Some(spawn_logged(&mut command, "prometheus-alertmanager", &self.log()));
+        let (port, log) = (self.port, self.log());
+        let what = format!("prometheus-alertmanager on port {port}");
+        wait_until_ready(&mut self.child, &what, &log, ALERTMANAGER_READY_TIMEOUT, || {
+            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+            match super::get(addr, "/-/ready") {
+                Ok(response) if response.status == 200 => Ok(()),
+                Ok(response) => Err(format!("/-/ready answered {}", response.status)),
+                Err(err) => Err(err.to_string()),
             }
-            Err(err) => panic!("spawn prometheus-alertmanager: {err}"),
-        }
-        let deadline = Instant::now() + ALERTMANAGER_READY_TIMEOUT;
-        loop {
-            let exited = self.child.as_mut().and_then(|child| child.try_wait().ok().flatten());
-            if let Some(status) = exited {
-                self.child = None;
-                return Err(NotReady::Exited(format!(
-                    "prometheus-alertmanager on port {} exited ({status})\n{}",
-                    self.port,
-                    log_tail(&self.log())
-                )));
-            }
-            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
-            if accepts(self.port) && super::get(addr, "/-/ready").is_ok_and(|response| response.status == 200) {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(NotReady::TimedOut(format!(
-                    "prometheus-alertmanager on port {} was not ready within {ALERTMANAGER_READY_TIMEOUT:?}\n{}",
-                    self.port,
-                    log_tail(&self.log())
-                )));
-            }
-            thread::sleep(POLL);
-        }
+        })
     }
 }
 

@@ -52,15 +52,24 @@ impl Receiver {
 
     /// Waits (at most `timeout`) until `done` holds for what arrived, and returns it.
     pub fn wait_for(&self, timeout: Duration, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let received = self.received();
-            if done(&received) {
-                return received;
-            }
-            assert!(Instant::now() < deadline, "not received within {timeout:?}; got {received:#?}");
-            std::thread::sleep(Duration::from_millis(20));
+        wait_for(timeout, || self.received(), done)
+    }
+}
+
+/// Polls `received` until `done` holds for it (the test fails after `timeout`).
+fn wait_for(
+    timeout: Duration,
+    received: impl Fn() -> Vec<Received>,
+    done: impl Fn(&[Received]) -> bool,
+) -> Vec<Received> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let received = received();
+        if done(&received) {
+            return received;
         }
+        assert!(Instant::now() < deadline, "not received within {timeout:?}; got {received:#?}");
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -199,14 +208,6 @@ impl HttpsReceiver {
 
     /// Waits (at most `timeout`) until `done` holds for what arrived, and returns it.
     pub fn wait_for(&self, timeout: Duration, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let received = self.received();
-            if done(&received) {
-                return received;
-            }
-            assert!(Instant::now() < deadline, "not received within {timeout:?}; got {received:#?}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for(timeout, || self.received(), done)
     }
 }
