@@ -386,3 +386,41 @@ fn the_combined_form_records_metrics_and_a_server_span_in_one_expansion() {
     assert_eq!(common::requests("GET", "/trace/combined/{id}", "500"), 1.0);
     assert_eq!(common::requests("POST", "/trace/combined-sync", "200"), 1.0);
 }
+
+#[test]
+fn a_reused_span_record_carries_nothing_of_the_span_before() {
+    common::spans::install();
+    // Exported span records come back for reuse: many spans, two rounds apart, with and without
+    // attributes and a status, must each export exactly what they recorded.
+    for round in 0..3u64 {
+        for i in 0..2_000u64 {
+            let span = Span::new("reuse_marked");
+            span.set_attribute("round", round as i64);
+            span.set_attribute("i", i as i64);
+            if i % 2 == 0 {
+                span.set_error_status("odd one out");
+            }
+        }
+        for _ in 0..2_000 {
+            let _plain = Span::new("reuse_plain");
+        }
+        // Flushing hands the records back before the next round.
+        common::spans::named("reuse_plain");
+    }
+    let plain = common::spans::named("reuse_plain");
+    assert_eq!(plain.len(), 6_000);
+    for span in &plain {
+        assert_eq!(span.attributes().count(), 0, "{span:?}");
+        assert_eq!(span.status(), &obs_runtime::trace::Status::Unset, "{span:?}");
+        assert!(span.events().is_empty(), "{span:?}");
+    }
+    let marked = common::spans::named("reuse_marked");
+    assert_eq!(marked.len(), 6_000);
+    let mut seen = std::collections::HashSet::new();
+    for span in &marked {
+        let (round, i) = (common::spans::attribute(span, "round"), common::spans::attribute(span, "i"));
+        assert!(seen.insert((round.clone(), i.clone())), "one span each: {round:?} {i:?}");
+        let odd_one_out = i.as_deref().and_then(|i| i.parse::<u64>().ok()).is_some_and(|i| i % 2 == 0);
+        assert_eq!(matches!(span.status(), obs_runtime::trace::Status::Error(_)), odd_one_out, "{span:?}");
+    }
+}

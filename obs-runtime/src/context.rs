@@ -157,6 +157,7 @@ impl SpanContext {
     }
 
     /// The context attached to the current thread, if any.
+    #[inline]
     pub fn current() -> Option<SpanContext> {
         CURRENT.with(Cell::get)
     }

@@ -13,6 +13,30 @@ use super::sampler::Sampler;
 use super::span::Live;
 
 static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
+/// Exported span records nobody holds any more, emptied, for new spans to reuse.
+static RECYCLED: Mutex<Vec<Live>> = Mutex::new(Vec::new());
+/// The most records kept for reuse (beyond, the export thread frees them).
+const MAX_RECYCLED: usize = 8192;
+
+/// Moves up to `count` recycled records into `into`.
+pub(crate) fn take_recycled(into: &mut Vec<Live>, count: usize) {
+    let mut recycled = RECYCLED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let keep = recycled.len().saturating_sub(count);
+    into.extend(recycled.drain(keep..));
+}
+
+/// Keeps the records in `batch` that nobody else holds for reuse (up to the limit); drops the rest.
+fn recycle(batch: &mut Vec<Live>) {
+    let mut recycled = RECYCLED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let room = MAX_RECYCLED.saturating_sub(recycled.len());
+    let mut kept = 0;
+    for live in batch.drain(..) {
+        if kept < room && Arc::strong_count(&live) == 1 && Arc::weak_count(&live) == 0 {
+            recycled.push(live);
+            kept += 1;
+        }
+    }
+}
 /// Off after shutdown: spans record nothing again.
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
@@ -226,7 +250,7 @@ impl Worker {
                 self.export(&spans);
             }
             spans.clear();
-            batch.clear();
+            recycle(&mut batch);
             let mut state = self.shared.lock();
             state.flushed = state.flushed.max(flush_target);
             let finished = shutdown && state.queue.is_empty();

@@ -31,6 +31,40 @@ thread_local! {
     /// The recording span entered on this thread, if any (the context itself is in
     /// [`crate::context`], which the logs read).
     static LIVE: RefCell<Option<Live>> = const { RefCell::new(None) };
+    /// Records the export thread handed back, for this thread's next spans: a span allocates
+    /// nothing in the steady state, and the export thread frees nothing (a free on one thread of
+    /// what another allocated makes the two contend in the allocator).
+    static SPARE: RefCell<Vec<Live>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Records taken from the pool at a time.
+const SPARE_REFILL: usize = 64;
+
+/// A record for a new span: a spare one if there is one, else a new allocation.
+#[inline]
+fn new_live(tracestate: Option<Arc<str>>, data: SpanData) -> Live {
+    let spare = SPARE
+        .try_with(|spare| {
+            let mut spare = spare.try_borrow_mut().ok()?;
+            if spare.is_empty() {
+                pipeline::take_recycled(&mut spare, SPARE_REFILL);
+            }
+            spare.pop()
+        })
+        .ok()
+        .flatten();
+    match spare {
+        Some(mut live) => match Arc::get_mut(&mut live) {
+            // Unique by construction (the pool keeps only records nobody else holds).
+            Some(record) => {
+                record.tracestate = tracestate;
+                *record.data.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(data);
+                live
+            }
+            None => Arc::new(LiveSpan { tracestate, data: Mutex::new(Some(data)) }),
+        },
+        None => Arc::new(LiveSpan { tracestate, data: Mutex::new(Some(data)) }),
+    }
 }
 
 /// A parent from another process: the context of an incoming `traceparent` and its `tracestate`.
@@ -194,7 +228,7 @@ fn start_slow(
         dropped_attributes: 0,
         dropped_events: 0,
     };
-    Span { context: Some(context), live: Some(Arc::new(LiveSpan { tracestate, data: Mutex::new(Some(data)) })) }
+    Span { context: Some(context), live: Some(new_live(tracestate, data)) }
 }
 
 impl Span {
@@ -362,9 +396,17 @@ impl Span {
 
     #[inline]
     fn finish(&mut self, succeeded: bool) {
-        let Some(live) = self.live.take() else { return };
+        let Some(mut live) = self.live.take() else { return };
         {
-            let mut data = live.data.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            // Nobody else holds it (the usual case: the call is over): no lock to take.
+            let mut locked;
+            let data = match Arc::get_mut(&mut live) {
+                Some(record) => record.data.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner),
+                None => {
+                    locked = live.data.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    &mut *locked
+                }
+            };
             let Some(data) = data.as_mut() else { return };
             data.end_unix_nanos = raw_now();
             if succeeded && data.status == Status::Unset {
