@@ -393,19 +393,22 @@ fn a_reused_span_record_carries_nothing_of_the_span_before() {
     // Exported span records come back for reuse: many spans, two rounds apart, with and without
     // attributes and a status, must each export exactly what they recorded.
     for round in 0..3u64 {
-        for i in 0..2_000u64 {
-            let span = Span::new("reuse_marked");
-            span.set_attribute("round", round as i64);
-            span.set_attribute("i", i as i64);
-            if i % 2 == 0 {
-                span.set_error_status("odd one out");
+        // In chunks below the default queue (2,048), flushed in between (which also hands the
+        // records back for the next chunk): nothing is dropped for a full queue.
+        for chunk in 0..4u64 {
+            for i in chunk * 500..(chunk + 1) * 500 {
+                let span = Span::new("reuse_marked");
+                span.set_attribute("round", round as i64);
+                span.set_attribute("i", i as i64);
+                if i % 2 == 0 {
+                    span.set_error_status("odd one out");
+                }
             }
+            for _ in 0..500 {
+                let _plain = Span::new("reuse_plain");
+            }
+            common::spans::named("reuse_plain");
         }
-        for _ in 0..2_000 {
-            let _plain = Span::new("reuse_plain");
-        }
-        // Flushing hands the records back before the next round.
-        common::spans::named("reuse_plain");
     }
     let plain = common::spans::named("reuse_plain");
     assert_eq!(plain.len(), 6_000);

@@ -223,11 +223,20 @@ fn main() {
     );
     println!("| variant | ns/call | added over bare (ns) | x bare |");
     println!("|---|---:|---:|---:|");
-    // Interleave the variants batch by batch so that machine noise spreads over all of them.
+    // Interleave the variants batch by batch so that machine noise spreads over all of them. Each
+    // batch's spans are exported while it runs (that contention is part of the cost), and what is
+    // still queued is exported before the next batch starts, untimed: one pipeline's backlog never
+    // runs during another variant's batch.
+    let settle = || {
+        assert!(guard.flush(), "obs's pipeline flushes");
+        let _ = provider.force_flush();
+        fastrace::flush();
+    };
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
     for _ in 0..batches {
         for (index, (_, run)) in variants.iter().enumerate() {
             samples[index].push(run(CALLS_PER_BATCH));
+            settle();
         }
     }
     let per_call: Vec<(&str, f64)> =

@@ -13,7 +13,8 @@ use super::sampler::Sampler;
 use super::span::Live;
 
 static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
-/// Exported span records nobody holds any more, emptied, for new spans to reuse.
+/// Exported span records nobody holds any more, emptied, for new spans to reuse (their data
+/// already taken; attributes and events of the old span were freed with it).
 static RECYCLED: Mutex<Vec<Live>> = Mutex::new(Vec::new());
 /// The most records kept for reuse (beyond, the export thread frees them).
 const MAX_RECYCLED: usize = 8192;
@@ -25,18 +26,37 @@ pub(crate) fn take_recycled(into: &mut Vec<Live>, count: usize) {
     into.extend(recycled.drain(keep..));
 }
 
-/// Keeps the records in `batch` that nobody else holds for reuse (up to the limit); drops the rest.
-fn recycle(batch: &mut Vec<Live>) {
-    let mut recycled = RECYCLED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let room = MAX_RECYCLED.saturating_sub(recycled.len());
-    let mut kept = 0;
-    for live in batch.drain(..) {
-        if kept < room && Arc::strong_count(&live) == 1 && Arc::weak_count(&live) == 0 {
-            recycled.push(live);
-            kept += 1;
+/// Keeps the records in `batch` that nobody else holds for reuse (up to the limit), emptied;
+/// drops the rest. The pool's lock is held only to move them in, never while freeing.
+fn recycle(batch: &mut Vec<Live>, keep: &mut Vec<Live>) {
+    let room = MAX_RECYCLED.saturating_sub(RECYCLED.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len());
+    for mut live in batch.drain(..) {
+        if keep.len() < room
+            && let Some(record) = Arc::get_mut(&mut live)
+        {
+            record.tracestate = None;
+            keep.push(live);
         }
     }
+    RECYCLED.lock().unwrap_or_else(std::sync::PoisonError::into_inner).append(keep);
 }
+
+/// Hands `records` back to the pool, within its limit (a thread's stash, when the thread exits).
+pub(crate) fn give_back(records: &mut Vec<Live>) {
+    if get().is_none() {
+        return;
+    }
+    let mut recycled = RECYCLED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let room = MAX_RECYCLED.saturating_sub(recycled.len()).min(records.len());
+    recycled.extend(records.drain(..room));
+}
+
+/// Empties the pool (after shutdown nothing takes from it any more).
+fn drain_recycled() {
+    let records = std::mem::take(&mut *RECYCLED.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    drop(records);
+}
+
 /// Off after shutdown: spans record nothing again.
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
@@ -221,6 +241,8 @@ impl Worker {
         // not grow again (allocating on the instrumented threads) after every swap.
         let mut batch: Vec<Live> = Vec::with_capacity(self.shared.batch_size);
         let mut spans: Vec<SpanData> = Vec::with_capacity(self.shared.batch_size);
+        // The records to recycle, gathered out of the pool's lock.
+        let mut keep: Vec<Live> = Vec::new();
         let clock = crate::clock::clock();
         loop {
             let (flush_target, shutdown) = {
@@ -250,7 +272,11 @@ impl Worker {
                 self.export(&spans);
             }
             spans.clear();
-            recycle(&mut batch);
+            if shutdown {
+                batch.clear();
+            } else {
+                recycle(&mut batch, &mut keep);
+            }
             let mut state = self.shared.lock();
             state.flushed = state.flushed.max(flush_target);
             let finished = shutdown && state.queue.is_empty();
@@ -261,6 +287,7 @@ impl Worker {
             self.shared.done.notify_all();
             if finished {
                 self.exporter.shutdown();
+                drain_recycled();
                 return;
             }
         }

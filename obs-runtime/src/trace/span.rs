@@ -23,7 +23,7 @@ pub(crate) type Live = Arc<LiveSpan>;
 #[derive(Debug)]
 pub(crate) struct LiveSpan {
     /// Read by children when they start: outside the lock, which they never take.
-    tracestate: Option<Arc<str>>,
+    pub(crate) tracestate: Option<Arc<str>>,
     pub(crate) data: Mutex<Option<SpanData>>,
 }
 
@@ -32,13 +32,22 @@ thread_local! {
     /// [`crate::context`], which the logs read).
     static LIVE: RefCell<Option<Live>> = const { RefCell::new(None) };
     /// Records the export thread handed back, for this thread's next spans: a span allocates
-    /// nothing in the steady state, and the export thread frees nothing (a free on one thread of
+    /// no record in the steady state, and the export thread frees none (a free on one thread of
     /// what another allocated makes the two contend in the allocator).
-    static SPARE: RefCell<Vec<Live>> = const { RefCell::new(Vec::new()) };
+    static SPARE: RefCell<Stash> = const { RefCell::new(Stash(Vec::new())) };
+}
+
+/// A thread's spare records; what is left when the thread exits goes back to the pool.
+struct Stash(Vec<Live>);
+
+impl Drop for Stash {
+    fn drop(&mut self) {
+        pipeline::give_back(&mut self.0);
+    }
 }
 
 /// Records taken from the pool at a time.
-const SPARE_REFILL: usize = 64;
+const SPARE_REFILL: usize = 32;
 
 /// A record for a new span: a spare one if there is one, else a new allocation.
 #[inline]
@@ -46,19 +55,19 @@ fn new_live(tracestate: Option<Arc<str>>, data: SpanData) -> Live {
     let spare = SPARE
         .try_with(|spare| {
             let mut spare = spare.try_borrow_mut().ok()?;
-            if spare.is_empty() {
-                pipeline::take_recycled(&mut spare, SPARE_REFILL);
+            if spare.0.is_empty() {
+                pipeline::take_recycled(&mut spare.0, SPARE_REFILL);
             }
-            spare.pop()
+            spare.0.pop()
         })
         .ok()
         .flatten();
     match spare {
         Some(mut live) => match Arc::get_mut(&mut live) {
-            // Unique by construction (the pool keeps only records nobody else holds).
+            // Unique by construction (the pool keeps only records nobody else holds); rebuilt
+            // whole, so nothing of the span before (a poisoned lock included) carries over.
             Some(record) => {
-                record.tracestate = tracestate;
-                *record.data.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(data);
+                *record = LiveSpan { tracestate, data: Mutex::new(Some(data)) };
                 live
             }
             None => Arc::new(LiveSpan { tracestate, data: Mutex::new(Some(data)) }),
