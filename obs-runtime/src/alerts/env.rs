@@ -7,29 +7,14 @@ use super::{AlertError, AlertManagerBuilder, Alertmanager, Slack, Webhook};
 /// Reads the variables through `var` (the environment, or a map in tests).
 pub(crate) fn apply(mut builder: AlertManagerBuilder, var: impl Fn(&str) -> Option<String>) -> AlertManagerBuilder {
     let set = |name: &str| var(name).filter(|value| !value.trim().is_empty());
-    let rename = |field: &'static str| {
-        move |error: AlertError| match error {
-            AlertError::Channel { reason, .. } => AlertError::Setting { field, reason },
-            other => other,
-        }
-    };
     if let Some(url) = set("OBS_SLACK_WEBHOOK_URL") {
-        match Slack::new(&url).map_err(rename("OBS_SLACK_WEBHOOK_URL")) {
-            Ok(channel) => builder = builder.channel(channel),
-            Err(error) => builder.push_error(error),
-        }
+        builder = add(builder, Slack::new(&url), "OBS_SLACK_WEBHOOK_URL");
     }
     if let Some(url) = set("OBS_WEBHOOK_URL") {
-        match Webhook::new(&url).map_err(rename("OBS_WEBHOOK_URL")) {
-            Ok(channel) => builder = builder.channel(channel),
-            Err(error) => builder.push_error(error),
-        }
+        builder = add(builder, Webhook::new(&url), "OBS_WEBHOOK_URL");
     }
     if let Some(url) = set("OBS_ALERTMANAGER_URL") {
-        match Alertmanager::new(&url).map_err(rename("OBS_ALERTMANAGER_URL")) {
-            Ok(channel) => builder = builder.channel(channel),
-            Err(error) => builder.push_error(error),
-        }
+        builder = add(builder, Alertmanager::new(&url), "OBS_ALERTMANAGER_URL");
     }
     if let Some(url) = set("OBS_SMTP_URL") {
         builder = smtp(builder, &url, set("OBS_SMTP_FROM"), set("OBS_SMTP_TO"));
@@ -46,6 +31,24 @@ pub(crate) fn apply(mut builder: AlertManagerBuilder, var: impl Fn(&str) -> Opti
         }
     }
     builder
+}
+
+/// Adds the channel, or keeps its error for `build`, as the error of the variable that set it.
+fn add(
+    mut builder: AlertManagerBuilder,
+    channel: Result<impl super::Channel, AlertError>,
+    field: &'static str,
+) -> AlertManagerBuilder {
+    match channel {
+        Ok(channel) => builder.channel(channel),
+        Err(error) => {
+            builder.push_error(match error {
+                AlertError::Channel { reason, .. } => AlertError::Setting { field, reason },
+                other => other,
+            });
+            builder
+        }
+    }
 }
 
 #[cfg(feature = "alerts-smtp")]
@@ -65,19 +68,7 @@ fn smtp(mut builder: AlertManagerBuilder, url: &str, from: Option<String>, to: O
         return builder;
     };
     let recipients: Vec<&str> = to.split(',').map(str::trim).filter(|to| !to.is_empty()).collect();
-    let named = |error: AlertError| match error {
-        AlertError::Channel { reason, .. } => {
-            AlertError::Setting { field: "OBS_SMTP_URL, OBS_SMTP_FROM or OBS_SMTP_TO", reason }
-        }
-        other => other,
-    };
-    match super::Smtp::new(url, &from, &recipients).map_err(named) {
-        Ok(channel) => builder.channel(channel),
-        Err(error) => {
-            builder.push_error(error);
-            builder
-        }
-    }
+    add(builder, super::Smtp::new(url, &from, &recipients), "OBS_SMTP_URL, OBS_SMTP_FROM or OBS_SMTP_TO")
 }
 
 #[cfg(not(feature = "alerts-smtp"))]

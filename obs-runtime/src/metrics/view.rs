@@ -201,8 +201,7 @@ impl Snapshot {
         matches!(
             name,
             "http_requests_total" | "http_request_duration_seconds" | "http_requests_in_flight" | "active_connections"
-        ) || name == "memory_usage_bytes"
-            || self.process().is_some_and(|stats| stats.value(name).is_some())
+        ) || self.process().is_some_and(|stats| stats.value(name).is_some())
             || registry().family(name).is_some()
     }
 

@@ -62,18 +62,16 @@ fn new_live(tracestate: Option<Arc<str>>, data: SpanData) -> Live {
         })
         .ok()
         .flatten();
-    match spare {
-        Some(mut live) => match Arc::get_mut(&mut live) {
-            // Unique by construction (the pool keeps only records nobody else holds); rebuilt
-            // whole, so nothing of the span before (a poisoned lock included) carries over.
-            Some(record) => {
-                *record = LiveSpan { tracestate, data: Mutex::new(Some(data)) };
-                live
-            }
-            None => Arc::new(LiveSpan { tracestate, data: Mutex::new(Some(data)) }),
-        },
-        None => Arc::new(LiveSpan { tracestate, data: Mutex::new(Some(data)) }),
+    let record = LiveSpan { tracestate, data: Mutex::new(Some(data)) };
+    // Unique by construction (the pool keeps only records nobody else holds); rebuilt whole, so
+    // nothing of the span before (a poisoned lock included) carries over.
+    if let Some(mut live) = spare
+        && let Some(slot) = Arc::get_mut(&mut live)
+    {
+        *slot = record;
+        return live;
     }
+    Arc::new(record)
 }
 
 /// A parent from another process: the context of an incoming `traceparent` and its `tracestate`.
