@@ -7,12 +7,19 @@ use std::time::Duration;
 /// The address the embedded server listens on when neither the builder nor `OBS_HTTP_ADDR` sets one.
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:9464";
 
+/// How long stopping may take, all parts together, when neither the builder nor
+/// `OBS_SHUTDOWN_TIMEOUT` sets it: well inside the 30 s a container orchestrator waits.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest shutdown timeout accepted.
+const MAX_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// Configures and starts obs. Values set here win over the environment, which wins over defaults.
 ///
 /// | setting | builder | environment | default |
 /// |---|---|---|---|
 /// | embedded server address | [`http_addr`](Self::http_addr) | `OBS_HTTP_ADDR` | `127.0.0.1:9464` |
 /// | default duration buckets | [`default_buckets`](Self::default_buckets) | | [`metrics::DEFAULT_BUCKETS`](crate::metrics::DEFAULT_BUCKETS) |
+/// | shutdown deadline | [`shutdown_timeout`](Self::shutdown_timeout) | `OBS_SHUTDOWN_TIMEOUT` (`500ms`, `10s`, `1m`) | 10 s |
 ///
 /// ```
 /// # fn main() -> Result<(), obs_runtime::ConfigError> {
@@ -39,6 +46,7 @@ pub struct ObsBuilder {
     tracing: Option<crate::trace::TraceConfig>,
     #[cfg(feature = "alerts")]
     alerts: Option<crate::alerts::AlertManager>,
+    shutdown_timeout: Option<Duration>,
 }
 
 /// The entry point: `Obs::builder()...init()`, or [`crate::init`] for the defaults.
@@ -122,9 +130,18 @@ impl ObsBuilder {
         self
     }
 
+    /// How long [`ObsGuard::shutdown`] (or dropping the guard) may take, all parts together
+    /// (default 10 s, more than zero and at most 10 minutes; `OBS_SHUTDOWN_TIMEOUT` when not
+    /// set here). What cannot be delivered by then is dropped and counted.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = Some(timeout);
+        self
+    }
+
     /// Checks the configuration and starts what it asks for.
     #[cfg_attr(not(any(feature = "logging", feature = "trace")), allow(unused_mut))]
     pub fn init(mut self) -> Result<ObsGuard, ConfigError> {
+        let shutdown_timeout = shutdown_timeout(self.shutdown_timeout)?;
         #[cfg(feature = "metrics")]
         if let Some(buckets) = &self.default_buckets {
             crate::metrics::check_request_buckets(buckets)
@@ -165,6 +182,7 @@ impl ObsBuilder {
                 .map_err(|error| ConfigError::Invalid { field: "default_buckets", reason: error.to_string() })?;
         }
         Ok(ObsGuard {
+            shutdown_timeout,
             server,
             #[cfg(feature = "alerts")]
             alerts,
@@ -225,6 +243,32 @@ impl ObsBuilder {
     }
 }
 
+/// The builder's shutdown timeout, else `OBS_SHUTDOWN_TIMEOUT`'s, else the default; checked.
+fn shutdown_timeout(set: Option<Duration>) -> Result<Duration, ConfigError> {
+    const VARIABLE: &str = "OBS_SHUTDOWN_TIMEOUT";
+    let (timeout, field) = match set {
+        Some(timeout) => (timeout, "shutdown_timeout"),
+        None => match std::env::var(VARIABLE) {
+            Err(std::env::VarError::NotPresent) => (DEFAULT_SHUTDOWN_TIMEOUT, "shutdown_timeout"),
+            // The value is not shown: the variables' errors never echo them.
+            Ok(text) => match crate::duration::parse(&text) {
+                Some(timeout) => (timeout, VARIABLE),
+                None => {
+                    let reason = "not a duration (500ms, 10s, 1m)".to_owned();
+                    return Err(ConfigError::Invalid { field: VARIABLE, reason });
+                }
+            },
+            Err(std::env::VarError::NotUnicode(_)) => {
+                return Err(ConfigError::Invalid { field: VARIABLE, reason: "not UTF-8".to_owned() });
+            }
+        },
+    };
+    if timeout.is_zero() || timeout > MAX_SHUTDOWN_TIMEOUT {
+        return Err(ConfigError::Invalid { field, reason: "must be more than zero and at most 10 minutes".to_owned() });
+    }
+    Ok(timeout)
+}
+
 #[cfg(feature = "http-server")]
 fn resolve(addr: &str, field: &'static str) -> Result<SocketAddr, ConfigError> {
     use std::net::ToSocketAddrs as _;
@@ -241,25 +285,29 @@ fn resolve(addr: &str, field: &'static str) -> Result<SocketAddr, ConfigError> {
         .ok_or_else(|| invalid("resolves to no address".to_owned()))
 }
 
-/// Keeps obs running; dropping it (or [`shutdown`](Self::shutdown)) stops the embedded server,
-/// bounded in time.
+/// Keeps obs running; dropping it (or [`shutdown`](Self::shutdown)) stops every part at once,
+/// within one deadline ([`ObsBuilder::shutdown_timeout`], default 10 s).
 #[derive(Debug)]
-#[must_use = "dropping the guard stops the embedded server"]
+#[must_use = "dropping the guard stops obs"]
 pub struct ObsGuard {
+    shutdown_timeout: Duration,
+    /// Stopped first: no new connections.
     #[cfg(feature = "http-server")]
     server: Option<crate::http::Server>,
     #[cfg(not(feature = "http-server"))]
     server: Option<()>,
-    /// Stopped after the server, before the spans and logs: its last notifications go out.
+    /// Delivers its queued notifications while the spans are exported.
     #[cfg(feature = "alerts")]
     alerts: Option<crate::alerts::AlertsGuard>,
-    /// Dropped after the server (fields drop in order): the last spans are exported.
     #[cfg(feature = "trace")]
     traces: Option<crate::trace::TraceGuard>,
-    /// Dropped after the server (fields drop in order), so its last lines are written.
+    /// Closed last, so that the lines the others log while they stop are written.
     #[cfg(feature = "logging")]
     logs: Option<crate::logging::LogGuard>,
 }
+
+/// The end of the shutdown budget the log writer keeps to itself (a tenth, at most this).
+const LOG_SHARE: Duration = Duration::from_millis(500);
 
 impl ObsGuard {
     /// The address the embedded server listens on, if it runs.
@@ -282,53 +330,137 @@ impl ObsGuard {
         self.traces.as_ref()
     }
 
+    /// How long [`shutdown`](Self::shutdown) may take ([`ObsBuilder::shutdown_timeout`]).
+    pub fn shutdown_timeout(&self) -> Duration {
+        self.shutdown_timeout
+    }
+
     /// Keeps the embedded server running for the rest of the process, as the chapter's
     /// `start_http_server` does, without holding the guard (`let _ = init()?` would drop it, and
     /// stop the server, at once).
     ///
     /// The log writer keeps running too; lines still buffered when the process exits are lost,
     /// so a service that logs should keep the guard (or call [`shutdown`](Self::shutdown)).
-    pub fn detach(self) {
+    pub fn detach(mut self) {
+        // Their threads run on; only the handles that would stop them are gone.
         #[cfg(feature = "http-server")]
-        if let Some(server) = self.server {
-            // Its thread runs on; only the handle that would stop it is gone.
-            std::mem::forget(server);
-        }
+        std::mem::forget(self.server.take());
         #[cfg(feature = "alerts")]
-        if let Some(alerts) = self.alerts {
-            std::mem::forget(alerts);
-        }
+        std::mem::forget(self.alerts.take());
         #[cfg(feature = "trace")]
-        if let Some(traces) = self.traces {
-            std::mem::forget(traces);
-        }
+        std::mem::forget(self.traces.take());
         #[cfg(feature = "logging")]
-        if let Some(logs) = self.logs {
-            std::mem::forget(logs);
-        }
-        #[cfg(not(any(feature = "http-server", feature = "logging", feature = "trace")))]
-        let _ = self;
+        std::mem::forget(self.logs.take());
+        #[cfg(not(feature = "http-server"))]
+        self.server.take();
     }
 
-    /// Stops the embedded server: no new connections, open ones finish their request, at most
-    /// about two seconds. It blocks the calling thread for that long at most: in async code, call
-    /// it after the runtime has stopped, or from `spawn_blocking`. Dropping the guard does the same.
-    pub fn shutdown(mut self) {
-        #[cfg(feature = "http-server")]
-        if let Some(server) = self.server.as_mut() {
-            server.shutdown(crate::http::SHUTDOWN_GRACE);
-        }
-        self.server = None;
-        // Then alerting: queued notifications are delivered (at most 10 s).
-        #[cfg(feature = "alerts")]
-        drop(self.alerts.take());
-        // Then the spans: what is queued is exported (bounded by the export timeout).
-        #[cfg(feature = "trace")]
-        drop(self.traces.take());
-        // Then the logs: what is buffered is written (at most 5 s).
-        #[cfg(feature = "logging")]
-        drop(self.logs.take());
+    /// Stops obs within the [shutdown timeout](ObsBuilder::shutdown_timeout) (default 10 s) from
+    /// now, whatever hangs; dropping the guard does the same. See [`shutdown_by`](Self::shutdown_by).
+    pub fn shutdown(self) {
+        let deadline = crate::Deadline::after(self.shutdown_timeout);
+        self.shutdown_by(deadline);
     }
+
+    /// Stops every part at once, all by `deadline`, and returns by then (plus about 0.1 s)
+    /// whatever hangs: a collector or webhook that never answers, a log output that blocks, a
+    /// client that holds a connection.
+    ///
+    /// The embedded server stops accepting first, and gives open connections until the deadline.
+    /// At the same time alerting delivers its queued notifications and the span exporter exports
+    /// what is queued, both until shortly before the deadline; the log writer keeps the last tenth
+    /// of the time (at most 0.5 s) to write the lines logged meanwhile. What is not done by the
+    /// deadline is dropped and counted: `obs_alert_notifications_failed_total`,
+    /// `obs_spans_dropped_total{reason="shutdown"}`, `obs_log_lines_dropped_total{reason="shutdown"}`.
+    ///
+    /// It blocks the calling thread: in async code, call it after the runtime has stopped, or from
+    /// `spawn_blocking`. A service that also drains its own requests on a signal can give both one
+    /// budget:
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), obs_runtime::ConfigError> {
+    /// let obs = obs_runtime::Obs::builder().init()?;
+    /// // ... on SIGTERM:
+    /// let deadline = obs_runtime::Deadline::after(obs.shutdown_timeout());
+    /// // ... the app's own requests finish (by a part of the deadline) ...
+    /// obs.shutdown_by(deadline);
+    /// # Ok(()) }
+    /// ```
+    pub fn shutdown_by(mut self, deadline: crate::Deadline) {
+        self.stop(deadline);
+    }
+
+    fn stop(&mut self, deadline: crate::Deadline) {
+        let parts = deadline.earlier_by((deadline.remaining() / 10).min(LOG_SHARE));
+        // The server first: it stops accepting at once, then waits for its open connections on a
+        // thread of its own while the others stop.
+        #[cfg(feature = "http-server")]
+        let server = self.server.take().map(|mut server| in_background(move || server.shutdown(parts)));
+        #[cfg(not(feature = "http-server"))]
+        self.server.take();
+        #[cfg(not(any(feature = "http-server", feature = "alerts", feature = "trace")))]
+        let _ = parts;
+        // Alerting and the span exporter are told together; each then gets the time left.
+        #[cfg(feature = "alerts")]
+        let mut alerts = self.alerts.take();
+        #[cfg(feature = "alerts")]
+        if let Some(alerts) = &mut alerts {
+            alerts.signal_stop(parts);
+        }
+        #[cfg(feature = "trace")]
+        let mut traces = self.traces.take();
+        #[cfg(feature = "trace")]
+        if let Some(traces) = &traces {
+            traces.signal_stop(parts);
+        }
+        #[cfg(feature = "alerts")]
+        if let Some(alerts) = &mut alerts {
+            alerts.wait_stopped(parts);
+        }
+        #[cfg(feature = "trace")]
+        if let Some(traces) = &mut traces {
+            traces.wait_stopped(parts);
+        }
+        #[cfg(feature = "http-server")]
+        if let Some(server) = server {
+            let _ = server.recv_timeout(parts.with_grace().remaining());
+        }
+        // The logs last: what the others logged is buffered; it is written by the deadline.
+        #[cfg(feature = "logging")]
+        if let Some(mut logs) = self.logs.take() {
+            logs.stop(deadline);
+        }
+    }
+}
+
+impl Drop for ObsGuard {
+    fn drop(&mut self) {
+        self.stop(crate::Deadline::after(self.shutdown_timeout));
+    }
+}
+
+/// Runs `job` on a thread of its own (here if none can be started); the receiver is disconnected
+/// when it is done.
+#[cfg(feature = "http-server")]
+fn in_background(job: impl FnOnce() + Send + 'static) -> std::sync::mpsc::Receiver<()> {
+    use std::sync::{Arc, Mutex, PoisonError};
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let job = Arc::new(Mutex::new(Some(job)));
+    let theirs = job.clone();
+    let spawned = std::thread::Builder::new().name("obs-stop".into()).spawn(move || {
+        let job = theirs.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(job) = job {
+            job();
+        }
+        drop(done);
+    });
+    if spawned.is_err() {
+        let job = job.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(job) = job {
+            job();
+        }
+    }
+    finished
 }
 
 /// Why obs could not start.

@@ -43,6 +43,8 @@ mod clock;
 mod config;
 #[cfg(any(feature = "logging", feature = "trace"))]
 pub mod context;
+mod deadline;
+mod duration;
 #[cfg(feature = "health")]
 pub mod health;
 #[cfg(feature = "http-server")]
@@ -63,7 +65,8 @@ pub mod trace;
 #[doc(hidden)]
 pub mod __private;
 
-pub use config::{ConfigError, DEFAULT_HTTP_ADDR, Obs, ObsBuilder, ObsGuard};
+pub use config::{ConfigError, DEFAULT_HTTP_ADDR, DEFAULT_SHUTDOWN_TIMEOUT, Obs, ObsBuilder, ObsGuard};
+pub use deadline::Deadline;
 pub use secret::{DEFAULT_SECRET_NAMES, is_secret_name};
 
 /// Records RED metrics for every call of the function it is on.

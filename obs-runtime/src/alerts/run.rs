@@ -1,20 +1,27 @@
 //! The alerting thread: evaluates on an interval and delivers, until its guard is dropped.
 
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, SystemTime};
 
 use super::{AlertError, AlertManager};
+use crate::Deadline;
 
-/// How long stopping waits for queued notifications to be delivered.
+/// How long stopping waits for queued notifications to be delivered, when the guard is dropped
+/// on its own (with [`ObsGuard`](crate::ObsGuard), its shutdown deadline instead).
 pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Keeps the alerting thread running; dropping it stops evaluating, delivers what is queued
-/// (at most [`FLUSH_TIMEOUT`]) and joins the thread.
+/// Keeps the alerting thread running; dropping it stops evaluating and delivers what is queued
+/// (at most [`FLUSH_TIMEOUT`]; what is still undelivered then is counted in
+/// `obs_alert_notifications_failed_total`).
 #[derive(Debug)]
 #[must_use = "dropping the guard stops alerting"]
 pub struct AlertsGuard {
     manager: AlertManager,
-    stop: Option<tokio::sync::watch::Sender<bool>>,
+    /// Tells the thread to stop, and by when its deliveries must be done.
+    stop: Option<tokio::sync::watch::Sender<Option<Deadline>>>,
+    /// Closed by the thread once it has delivered what was queued, or counted what was not.
+    flushed: Receiver<()>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -32,7 +39,8 @@ impl AlertManager {
             AlertError::Setting { field: "start", reason: format!("cannot start the alerting thread: {error}") }
         };
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(failed)?;
-        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let (stop, mut stopped) = tokio::sync::watch::channel(None::<Deadline>);
+        let (flushing, flushed) = std::sync::mpsc::channel::<()>();
         let manager = self.clone();
         let thread = std::thread::Builder::new()
             .name("obs-alerts".into())
@@ -53,21 +61,27 @@ impl AlertManager {
                             _ = stopped.changed() => break,
                         }
                     }
+                    // A guard that went away without a word (it cannot, short of a panic) gets
+                    // the default.
+                    let deadline = stopped.borrow().unwrap_or_else(|| Deadline::after(FLUSH_TIMEOUT));
                     manager.shared.dispatcher.close();
                     let flush = async {
                         for delivery in deliveries {
                             let _ = delivery.await;
                         }
                     };
-                    if tokio::time::timeout(FLUSH_TIMEOUT, flush).await.is_err() {
+                    // Each pending notification gets the time left; what is left at the deadline
+                    // is counted (the runtime's shutdown below cancels it, with no await between).
+                    if tokio::time::timeout(deadline.remaining(), flush).await.is_err() {
                         manager.shared.dispatcher.count_undelivered();
                     }
                 });
+                drop(flushing);
                 // Not a plain drop: that would wait for blocking tasks (a DNS lookup) unbounded.
                 runtime.shutdown_timeout(Duration::from_secs(1));
             })
             .map_err(failed)?;
-        Ok(AlertsGuard { manager: self.clone(), stop: Some(stop), thread: Some(thread) })
+        Ok(AlertsGuard { manager: self.clone(), stop: Some(stop), flushed, thread: Some(thread) })
     }
 }
 
@@ -76,16 +90,34 @@ impl AlertsGuard {
     pub fn manager(&self) -> &AlertManager {
         &self.manager
     }
+
+    /// Stops evaluating; what is queued is delivered until `deadline`. Returns at once.
+    pub(crate) fn signal_stop(&mut self, deadline: Deadline) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(Some(deadline));
+        }
+    }
+
+    /// Waits until what was queued is delivered or counted as failed: by `deadline` (the one given
+    /// to [`signal_stop`](Self::signal_stop)) and a moment to count. `false` if the thread did not
+    /// report by then (it is left to end on its own).
+    pub(crate) fn wait_stopped(&mut self, deadline: Deadline) -> bool {
+        let Some(thread) = self.thread.take() else { return true };
+        let done =
+            matches!(self.flushed.recv_timeout(deadline.with_grace().remaining()), Err(RecvTimeoutError::Disconnected));
+        // The runtime may still be winding down blocking work (a DNS lookup): not waited for.
+        if done && thread.is_finished() {
+            let _ = thread.join();
+        }
+        self.manager.shared.running.store(false, Ordering::Release);
+        done
+    }
 }
 
 impl Drop for AlertsGuard {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(true);
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-        self.manager.shared.running.store(false, Ordering::Release);
+        let deadline = Deadline::after(FLUSH_TIMEOUT);
+        self.signal_stop(deadline);
+        self.wait_stopped(deadline);
     }
 }

@@ -82,9 +82,10 @@ impl Server {
         self.local_addr
     }
 
-    /// Stops accepting, lets open connections finish their current request, and returns within
-    /// about `timeout` whatever they do.
-    pub(crate) fn shutdown(&mut self, timeout: Duration) {
+    /// Stops accepting, lets open connections finish their current request, and returns by
+    /// `deadline` whatever they do.
+    pub(crate) fn shutdown(&mut self, deadline: crate::Deadline) {
+        let timeout = deadline.remaining();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(true);
         }
@@ -100,7 +101,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.shutdown(SHUTDOWN_GRACE);
+        self.shutdown(crate::Deadline::after(SHUTDOWN_GRACE));
     }
 }
 

@@ -43,7 +43,8 @@
 //!   `...[truncated]` and `"truncated":true`, and is still valid JSON.
 //! - Lines go to a bounded buffer; when it is full they are dropped and counted in
 //!   `obs_log_lines_dropped_total{reason}` (and [`LogGuard::dropped`]), never blocking. The guard
-//!   flushes what is buffered when dropped.
+//!   flushes what is buffered when dropped; lines not written by then (an output that blocks) are
+//!   counted too (`reason="shutdown"`).
 
 mod layer;
 mod redact;
@@ -234,7 +235,9 @@ pub(crate) struct Pipeline {
     pub(crate) sink: Arc<sink::Sink>,
 }
 
-/// Flushes buffered lines when dropped, within 5 s (the writer thread then ends).
+/// Flushes buffered lines when dropped, within 5 s (the writer thread then ends); lines not
+/// written by then are counted as dropped. With [`ObsGuard`](crate::ObsGuard), its shutdown
+/// deadline bounds it instead.
 #[must_use = "dropping the guard stops the log writer"]
 pub struct LogGuard {
     sink: Arc<sink::Sink>,
@@ -263,22 +266,37 @@ impl LogGuard {
         self.sink.stats.written.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Lines dropped so far: the buffer was full, or the output failed.
+    /// Lines dropped so far: the buffer was full, the output failed, or stopping could not
+    /// write them in time.
     pub fn dropped(&self) -> u64 {
         let stats = &self.sink.stats;
         stats.dropped_full.load(std::sync::atomic::Ordering::Relaxed)
             + stats.dropped_write_error.load(std::sync::atomic::Ordering::Relaxed)
+            + stats.dropped_shutdown.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Stops taking lines and writes what is buffered, by `deadline`; what is not written by then
+    /// is counted as dropped (the writer, blocked in its output, is left to end on its own).
+    /// `false` then.
+    pub(crate) fn stop(&mut self, deadline: crate::Deadline) -> bool {
+        self.sink.close();
+        let Some(thread) = self.thread.take() else { return true };
+        if let Err(std::sync::mpsc::RecvTimeoutError::Disconnected) = self.finished.recv_timeout(deadline.remaining()) {
+            let _ = thread.join();
+            return true;
+        }
+        let lost = self.sink.abandon();
+        if lost > 0 {
+            // Not a log line: the log is what is stuck.
+            eprintln!("obs: {lost} log line(s) not written by the shutdown deadline were dropped");
+        }
+        false
     }
 }
 
 impl Drop for LogGuard {
     fn drop(&mut self) {
-        self.sink.close();
-        if let Some(thread) = self.thread.take()
-            && let Err(std::sync::mpsc::RecvTimeoutError::Disconnected) = self.finished.recv_timeout(FLUSH_TIMEOUT)
-        {
-            let _ = thread.join();
-        }
+        self.stop(crate::Deadline::after(FLUSH_TIMEOUT));
     }
 }
 
@@ -473,26 +491,35 @@ impl StructuredLogger {
 /// `obs_log_lines_dropped_total{reason}`.
 mod self_metrics {
     #[cfg(feature = "metrics")]
-    static DROPPED: std::sync::OnceLock<Option<[crate::metrics::Counter; 2]>> = std::sync::OnceLock::new();
+    static DROPPED: std::sync::OnceLock<Option<[crate::metrics::Counter; 3]>> = std::sync::OnceLock::new();
 
     pub(super) fn register() {
         #[cfg(feature = "metrics")]
         DROPPED.get_or_init(|| {
             let family = crate::metrics::CounterVec::register(
                 "obs_log_lines_dropped_total",
-                "Log lines obs dropped: buffer_full (the writer could not keep up) or write_error",
+                "Log lines obs dropped: buffer_full (the writer could not keep up), write_error, or \
+                 shutdown (logged after it began, or not written by its deadline)",
                 &["reason"],
             )
             .ok()?;
             // Resolved once (and so scraped at 0 before anything is dropped).
-            Some([family.with_labels(&["buffer_full"]).ok()?, family.with_labels(&["write_error"]).ok()?])
+            Some([
+                family.with_labels(&["buffer_full"]).ok()?,
+                family.with_labels(&["write_error"]).ok()?,
+                family.with_labels(&["shutdown"]).ok()?,
+            ])
         });
     }
 
     pub(super) fn dropped(reason: &str, lines: u64) {
         #[cfg(feature = "metrics")]
-        if let Some(Some([full, write_error])) = DROPPED.get() {
-            let counter = if reason == "buffer_full" { full } else { write_error };
+        if let Some(Some([full, write_error, shutdown])) = DROPPED.get() {
+            let counter = match reason {
+                "buffer_full" => full,
+                "write_error" => write_error,
+                _ => shutdown,
+            };
             counter.inc_by(lines as f64);
         }
         #[cfg(not(feature = "metrics"))]

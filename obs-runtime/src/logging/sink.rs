@@ -31,6 +31,10 @@ struct State {
     writer_waiting: bool,
     /// A flush is waiting: write now rather than let a batch gather.
     urgent: bool,
+    /// Lines of the batch the writer is writing.
+    in_flight: u64,
+    /// Stopping gave up on the writer (its output blocks) and counted what it held as dropped.
+    abandoned: bool,
 }
 
 /// How long the writer lets lines gather once woken, so that a steady stream of events costs a
@@ -43,6 +47,7 @@ pub(crate) struct Stats {
     pub(crate) written: AtomicU64,
     pub(crate) dropped_full: AtomicU64,
     pub(crate) dropped_write_error: AtomicU64,
+    pub(crate) dropped_shutdown: AtomicU64,
 }
 
 impl Sink {
@@ -56,6 +61,8 @@ impl Sink {
                 done: 0,
                 writer_waiting: false,
                 urgent: false,
+                in_flight: 0,
+                abandoned: false,
             }),
             wake: Condvar::new(),
             written_batch: Condvar::new(),
@@ -71,7 +78,13 @@ impl Sink {
     /// Appends one whole line (ending in `\n`), or drops and counts it if the buffer is full.
     pub(crate) fn push(&self, line: &[u8]) -> bool {
         let mut state = self.lock();
-        if state.closing || state.lines.len() + line.len() > self.capacity {
+        if state.closing {
+            drop(state);
+            self.stats.dropped_shutdown.fetch_add(1, Ordering::Relaxed);
+            super::self_metrics::dropped("shutdown", 1);
+            return false;
+        }
+        if state.lines.len() + line.len() > self.capacity {
             drop(state);
             self.stats.dropped_full.fetch_add(1, Ordering::Relaxed);
             super::self_metrics::dropped("buffer_full", 1);
@@ -111,6 +124,25 @@ impl Sink {
         self.wake.notify_one();
     }
 
+    /// Gives up on the writer (stopping's deadline passed with lines unwritten): the lines it is
+    /// writing and those buffered are counted as dropped now (and returned), and it writes
+    /// nothing more.
+    pub(crate) fn abandon(&self) -> u64 {
+        let mut state = self.lock();
+        state.closing = true;
+        state.abandoned = true;
+        let lost = state.pending_lines + std::mem::take(&mut state.in_flight);
+        state.pending_lines = 0;
+        state.lines.clear();
+        drop(state);
+        self.wake.notify_one();
+        if lost > 0 {
+            self.stats.dropped_shutdown.fetch_add(lost, Ordering::Relaxed);
+            super::self_metrics::dropped("shutdown", lost);
+        }
+        lost
+    }
+
     /// The writer thread's loop: until closed and empty, take the buffer and write it.
     pub(crate) fn run(&self, mut output: Writer) {
         let mut spare: Vec<u8> = Vec::with_capacity(self.capacity);
@@ -131,13 +163,20 @@ impl Sink {
             state.urgent = false;
             std::mem::swap(&mut state.lines, &mut spare);
             let lines = std::mem::take(&mut state.pending_lines);
+            state.in_flight = lines;
             state.taken += 1;
             drop(state);
             // A writer that fails or panics costs its batch, never the writer thread.
             let mut progress = 0;
             let written =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| output.write_batch(&spare, &mut progress)));
+            let mut state = self.lock();
+            state.in_flight = 0;
+            // Abandoned while writing: counted as dropped already.
+            let abandoned = state.abandoned;
+            drop(state);
             match written {
+                _ if abandoned => {}
                 Ok(Ok(())) => {
                     self.stats.written.fetch_add(lines, Ordering::Relaxed);
                 }

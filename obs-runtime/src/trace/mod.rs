@@ -26,7 +26,8 @@
 //! | `operation.name`, `operation.status` (`success` / `error`) | `#[trace_operation]` |
 //! | `error.message`, span status `Error`, an `exception` event | an `Err`, a status of 500 or more, a panic |
 //!
-//! Self-metrics: `obs_spans_exported_total`, `obs_spans_dropped_total{reason="queue_full"|"export_failed"}`.
+//! Self-metrics: `obs_spans_exported_total`,
+//! `obs_spans_dropped_total{reason="queue_full"|"export_failed"|"shutdown"}`.
 
 mod config;
 mod data;
@@ -52,8 +53,9 @@ pub use sampler::Sampler;
 pub use span::{CurrentSpan, Entered, Instrumented, RemoteParent, Span, SpanBuilder};
 
 /// Flushes and stops the span pipeline: on [`TraceGuard::shutdown`], or when dropped. Both wait
-/// at most 12 seconds, on any thread, with or without an async runtime (what is not exported by
-/// then is lost).
+/// at most 12 seconds, on any thread, with or without an async runtime; what is not exported by
+/// then is dropped and counted (`obs_spans_dropped_total{reason="shutdown"}`). With
+/// [`ObsGuard`](crate::ObsGuard), its shutdown deadline bounds it instead.
 #[derive(Debug)]
 #[must_use = "dropping the guard shuts the span pipeline down"]
 pub struct TraceGuard {
@@ -83,12 +85,14 @@ impl TraceGuard {
         self.handle.as_ref().map_or(0, |handle| handle.counts().exported.load(std::sync::atomic::Ordering::Relaxed))
     }
 
-    /// Spans dropped so far: the queue was full, or the export failed after its retries.
+    /// Spans dropped so far: the queue was full, the export failed after its retries, or they
+    /// were not exported by the shutdown's deadline.
     pub fn dropped(&self) -> u64 {
         self.handle.as_ref().map_or(0, |handle| {
             let counts = handle.counts();
             counts.dropped_queue_full.load(std::sync::atomic::Ordering::Relaxed)
                 + counts.dropped_export_failed.load(std::sync::atomic::Ordering::Relaxed)
+                + counts.dropped_shutdown.load(std::sync::atomic::Ordering::Relaxed)
         })
     }
 
@@ -99,7 +103,22 @@ impl TraceGuard {
     }
 
     fn stop(&mut self) -> bool {
-        self.handle.take().is_none_or(|handle| handle.shutdown(FLUSH_TIMEOUT))
+        let deadline = crate::Deadline::after(FLUSH_TIMEOUT);
+        self.signal_stop(deadline);
+        self.wait_stopped(deadline)
+    }
+
+    /// Stops recording; what is queued is exported by `deadline`. Returns at once.
+    pub(crate) fn signal_stop(&self, deadline: crate::Deadline) {
+        if let Some(handle) = &self.handle {
+            handle.signal_shutdown(deadline);
+        }
+    }
+
+    /// Waits until the export thread has stopped, by `deadline` (the one given to
+    /// [`signal_stop`](Self::signal_stop)) and a moment to count. `false` if it took longer.
+    pub(crate) fn wait_stopped(&mut self, deadline: crate::Deadline) -> bool {
+        self.handle.take().is_none_or(|handle| handle.wait_shutdown(deadline))
     }
 }
 

@@ -1,7 +1,8 @@
 //! The batch processor: ended spans go into a bounded queue (never blocking the caller: a full
 //! queue drops and counts), and one worker thread exports them in batches, retrying failures with
 //! backoff for a bounded time. The worker owns everything it needs (no async runtime of the
-//! application is ever used), so flushing and shutting down cannot deadlock on one.
+//! application is ever used), so flushing and shutting down cannot deadlock on one. Shutting down
+//! has a deadline: the last exports are cut at it, and what is not exported by then is counted.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
@@ -11,6 +12,7 @@ use super::data::SpanData;
 use super::export::{Resource, SpanExporter};
 use super::sampler::Sampler;
 use super::span::Live;
+use crate::Deadline;
 
 static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
 /// Exported span records nobody holds any more, emptied, for new spans to reuse (their data
@@ -94,21 +96,48 @@ pub(crate) struct Counts {
     pub(crate) exported: AtomicU64,
     pub(crate) dropped_queue_full: AtomicU64,
     pub(crate) dropped_export_failed: AtomicU64,
+    pub(crate) dropped_shutdown: AtomicU64,
     pub(crate) export_failures: AtomicU64,
+}
+
+/// Why spans were dropped: the `reason` of `obs_spans_dropped_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dropped {
+    /// The queue was full (the exporter could not keep up).
+    QueueFull,
+    /// The export failed for good, or after its retries.
+    ExportFailed,
+    /// Shutting down: ended after it began, or not exported by its deadline.
+    Shutdown,
 }
 
 struct State {
     queue: Vec<Live>,
     flush_requested: u64,
     flushed: u64,
-    shutdown: bool,
+    /// Set by shutdown: what is queued is exported by then.
+    shutdown: Option<Deadline>,
     worker_done: bool,
+    /// Spans the worker took from the queue and has not accounted for yet.
+    in_flight: u64,
+    /// The shutdown gave up waiting for the worker and counted what it held as dropped.
+    abandoned: bool,
 }
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves the queue consistent (pushes and swaps).
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn dropped(&self, reason: Dropped, spans: u64) {
+        let counter = match reason {
+            Dropped::QueueFull => &self.counts.dropped_queue_full,
+            Dropped::ExportFailed => &self.counts.dropped_export_failed,
+            Dropped::Shutdown => &self.counts.dropped_shutdown,
+        };
+        counter.fetch_add(spans, Ordering::Relaxed);
+        self_metrics::dropped(reason, spans);
     }
 }
 
@@ -118,10 +147,10 @@ impl Pipeline {
     pub(crate) fn push(&self, span: Live) {
         let shared = &*self.shared;
         let mut state = shared.lock();
-        if state.shutdown || state.queue.len() >= shared.max_queue_size {
+        if state.shutdown.is_some() || state.queue.len() >= shared.max_queue_size {
+            let reason = if state.shutdown.is_some() { Dropped::Shutdown } else { Dropped::QueueFull };
             drop(state);
-            shared.counts.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
-            self_metrics::dropped("queue_full", 1);
+            shared.dropped(reason, 1);
             return;
         }
         state.queue.push(span);
@@ -156,8 +185,10 @@ pub(crate) fn install(
             queue: Vec::with_capacity(settings.max_queue_size.min(4096)),
             flush_requested: 0,
             flushed: 0,
-            shutdown: false,
+            shutdown: None,
             worker_done: false,
+            in_flight: 0,
+            abandoned: false,
         }),
         wake: Condvar::new(),
         done: Condvar::new(),
@@ -202,17 +233,40 @@ impl Handle {
         state.flushed >= target
     }
 
-    /// Stops recording, exports what is queued, stops the worker; waits at most `timeout`.
-    pub(crate) fn shutdown(&self, timeout: Duration) -> bool {
+    /// Stops recording; the worker exports what is queued by `deadline`, then stops. Returns at
+    /// once.
+    pub(crate) fn signal_shutdown(&self, deadline: Deadline) {
         ENABLED.store(false, Ordering::Release);
         let shared = &*self.shared;
-        let deadline = Instant::now() + timeout;
         let mut state = shared.lock();
-        state.shutdown = true;
+        if state.shutdown.is_none() {
+            state.shutdown = Some(deadline);
+        }
+        drop(state);
         shared.wake.notify_one();
+    }
+
+    /// Waits for the worker to stop: by `deadline` (the one given to
+    /// [`signal_shutdown`](Self::signal_shutdown)) and a moment for it to count. If it has not
+    /// stopped by then (an exporter that ignores its timeout), what it holds and what is still
+    /// queued are counted as dropped now, and it is left to end on its own. `false` then.
+    pub(crate) fn wait_shutdown(&self, deadline: Deadline) -> bool {
+        let shared = &*self.shared;
+        let give_up = deadline.with_grace();
+        let mut state = shared.lock();
         while !state.worker_done {
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = give_up.remaining();
             if left.is_zero() {
+                let lost = state.in_flight + state.queue.len() as u64;
+                state.abandoned = true;
+                state.in_flight = 0;
+                let queue = std::mem::take(&mut state.queue);
+                drop(state);
+                drop(queue);
+                shared.dropped(Dropped::Shutdown, lost);
+                if lost > 0 {
+                    eprintln!("obs: {lost} span(s) not exported by the shutdown deadline were dropped");
+                }
                 return false;
             }
             state = shared.done.wait_timeout(state, left).unwrap_or_else(std::sync::PoisonError::into_inner).0;
@@ -249,7 +303,9 @@ impl Worker {
                 let shared = &*self.shared;
                 let mut state = shared.lock();
                 let deadline = Instant::now() + self.settings.schedule_delay;
-                while state.queue.len() < shared.batch_size && state.flush_requested == state.flushed && !state.shutdown
+                while state.queue.len() < shared.batch_size
+                    && state.flush_requested == state.flushed
+                    && state.shutdown.is_none()
                 {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {
@@ -258,6 +314,7 @@ impl Worker {
                     state = shared.wake.wait_timeout(state, left).unwrap_or_else(std::sync::PoisonError::into_inner).0;
                 }
                 std::mem::swap(&mut state.queue, &mut batch);
+                state.in_flight = batch.len() as u64;
                 (state.flush_requested, state.shutdown)
             };
             // Raw clock readings become wall-clock times against an anchor taken now.
@@ -269,17 +326,22 @@ impl Worker {
                     anchor.convert(clock, &mut data);
                     Some(data)
                 }));
-                self.export(&spans);
+                let outcome = if spans.is_empty() { Ok(()) } else { self.export(&spans, shutdown) };
+                if !self.account(chunk.len(), spans.len() as u64, outcome) {
+                    // The shutdown counted the rest as dropped: they are not exported after all.
+                    break;
+                }
             }
             spans.clear();
-            if shutdown {
+            if shutdown.is_some() {
                 batch.clear();
             } else {
                 recycle(&mut batch, &mut keep);
             }
             let mut state = self.shared.lock();
             state.flushed = state.flushed.max(flush_target);
-            let finished = shutdown && state.queue.is_empty();
+            // Abandoned: the shutdown counted (and emptied) the queue already.
+            let finished = shutdown.is_some() && (state.queue.is_empty() || state.abandoned);
             if finished {
                 state.worker_done = true;
             }
@@ -293,43 +355,66 @@ impl Worker {
         }
     }
 
-    fn export(&mut self, chunk: &[SpanData]) {
-        let counts = &self.shared.counts;
-        let deadline = Instant::now() + self.settings.export_timeout;
+    /// Exports one chunk, retrying within the export timeout, and within the shutdown's deadline
+    /// when shutting down: `Err` says why it was dropped.
+    fn export(&mut self, chunk: &[SpanData], shutdown: Option<Deadline>) -> Result<(), Dropped> {
+        let own = Deadline::after(self.settings.export_timeout);
+        let deadline = shutdown.map_or(own, |shutdown| shutdown.min(own));
+        // Out of time because of the shutdown, not because the collector failed for long enough.
+        let out_of_time =
+            if shutdown.is_some_and(|shutdown| shutdown <= own) { Dropped::Shutdown } else { Dropped::ExportFailed };
+        if deadline.is_passed() {
+            return Err(out_of_time);
+        }
         let mut backoff = FIRST_BACKOFF;
         for attempt in 1..=ATTEMPTS {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let error = match self.exporter.export(chunk, &self.resource, left) {
+            let error = match self.exporter.export(chunk, &self.resource, deadline.remaining()) {
                 Ok(()) => {
-                    counts.exported.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                    self_metrics::exported(chunk.len() as u64);
                     if self.failing {
                         self.failing = false;
                         eprintln!("obs: span export works again");
                     }
-                    return;
+                    return Ok(());
                 }
                 Err(error) => error,
             };
-            counts.export_failures.fetch_add(1, Ordering::Relaxed);
+            self.shared.counts.export_failures.fetch_add(1, Ordering::Relaxed);
             if !self.failing {
                 self.failing = true;
                 eprintln!("obs: span export failed (retrying, then dropping and counting): {error}");
             }
-            // Retry while the export timeout allows (so a dead collector holds a shutdown for at
-            // most that long), with jittered exponential backoff.
+            // Retry while the deadline allows (so a dead collector holds a shutdown for at most
+            // that long), with jittered exponential backoff.
             let pause = jitter(backoff);
-            if !error.is_retryable()
-                || attempt == ATTEMPTS
-                || pause >= deadline.saturating_duration_since(Instant::now())
-            {
-                break;
+            if !error.is_retryable() || attempt == ATTEMPTS {
+                return Err(Dropped::ExportFailed);
+            }
+            if pause >= deadline.remaining() {
+                return Err(out_of_time);
             }
             std::thread::sleep(pause);
             backoff *= 2;
         }
-        counts.dropped_export_failed.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-        self_metrics::dropped("export_failed", chunk.len() as u64);
+        Err(Dropped::ExportFailed)
+    }
+
+    /// Counts how a chunk of `taken` queued spans (`spans` of them with data) ended, unless the
+    /// shutdown gave up on the worker and counted them already (`false` then).
+    fn account(&self, taken: usize, spans: u64, outcome: Result<(), Dropped>) -> bool {
+        let mut state = self.shared.lock();
+        if state.abandoned {
+            return false;
+        }
+        state.in_flight = state.in_flight.saturating_sub(taken as u64);
+        drop(state);
+        match outcome {
+            Ok(()) => {
+                self.shared.counts.exported.fetch_add(spans, Ordering::Relaxed);
+                self_metrics::exported(spans);
+            }
+            Err(reason) => self.shared.dropped(reason, spans),
+        }
+        true
     }
 }
 
@@ -376,11 +461,14 @@ fn jitter(base: Duration) -> Duration {
 
 /// `obs_spans_exported_total` and `obs_spans_dropped_total{reason}`.
 mod self_metrics {
+    use super::Dropped;
+
     #[cfg(feature = "metrics")]
     struct Counters {
         exported: crate::metrics::Counter,
         queue_full: crate::metrics::Counter,
         export_failed: crate::metrics::Counter,
+        shutdown: crate::metrics::Counter,
     }
 
     #[cfg(feature = "metrics")]
@@ -392,7 +480,8 @@ mod self_metrics {
             let exported = crate::metrics::Counter::register("obs_spans_exported_total", "Spans obs exported").ok()?;
             let dropped = crate::metrics::CounterVec::register(
                 "obs_spans_dropped_total",
-                "Spans obs dropped: queue_full (the exporter could not keep up) or export_failed (after retries)",
+                "Spans obs dropped: queue_full (the exporter could not keep up), export_failed (after \
+                 retries) or shutdown (not exported by the shutdown's deadline)",
                 &["reason"],
             )
             .ok()?;
@@ -400,6 +489,7 @@ mod self_metrics {
                 exported,
                 queue_full: dropped.with_labels(&["queue_full"]).ok()?,
                 export_failed: dropped.with_labels(&["export_failed"]).ok()?,
+                shutdown: dropped.with_labels(&["shutdown"]).ok()?,
             })
         });
     }
@@ -413,10 +503,14 @@ mod self_metrics {
         let _ = spans;
     }
 
-    pub(super) fn dropped(reason: &str, spans: u64) {
+    pub(super) fn dropped(reason: Dropped, spans: u64) {
         #[cfg(feature = "metrics")]
         if let Some(Some(counters)) = COUNTERS.get() {
-            let counter = if reason == "queue_full" { &counters.queue_full } else { &counters.export_failed };
+            let counter = match reason {
+                Dropped::QueueFull => &counters.queue_full,
+                Dropped::ExportFailed => &counters.export_failed,
+                Dropped::Shutdown => &counters.shutdown,
+            };
             counter.inc_by(spans as f64);
         }
         #[cfg(not(feature = "metrics"))]
