@@ -44,17 +44,19 @@
 //! handler, so they are not recorded either.
 //!
 //! Each handled request, and each login, is logged as one JSON line on stdout (after the address
-//! lines) in the chapter's schema; the login's `password` field is written as `"[REDACTED]"`, and
-//! a request that carries a W3C `traceparent` is logged with its `trace_id`. `RUST_LOG` filters
-//! the lines (default `info`).
+//! lines) in the chapter's schema; the login's `password` field is written as `"[REDACTED]"`, a
+//! card number in any value (a user name, say) as `**** **** **** 1111`, and a request that
+//! carries a W3C `traceparent` is logged with its `trace_id`. `RUST_LOG` filters the lines
+//! (default `info`).
 //!
 //! `GET /users/{id}` is traced as the chapter's example is: a server span per request (from
 //! obs's tower layer, joining the caller's trace when it sends a `traceparent`), then
 //! `process_user_request` with the child spans `database_query` and `external_api_call`; the
 //! latter is a real HTTP call to the profile service (`cargo run --example profile_service`, at
-//! `PROFILE_SERVICE_URL`, default `http://127.0.0.1:8081`), which joins the same trace. When
-//! it is not running, the call's span records the error and the user is returned without a
-//! profile. `?fail=1` ends `process_user_request` with `operation.status = error` and an
+//! `PROFILE_SERVICE_URL`, default `http://127.0.0.1:8081`; a query there, such as
+//! `?api_key=..`, goes with every call, and the call's span records the URL with secret values
+//! redacted), which joins the same trace. When it is not running, the call's span records the
+//! error and the user is returned without a profile. `?fail=1` ends `process_user_request` with `operation.status = error` and an
 //! `error.message`. Spans go to the OTLP collector named by `OTEL_EXPORTER_OTLP_ENDPOINT`
 //! (Jaeger takes OTLP: `http://127.0.0.1:4318`), or else as JSON lines to the file named by
 //! `OBS_SPANS_FILE`, or else to stdout.
@@ -84,8 +86,10 @@
 //! user_service -- --prometheus-rules > rules.yml` prints them as a Prometheus rules file (for
 //! `rule_files`; `high_memory_usage` has no PromQL form and is listed as such) and exits.
 //!
-//! Ctrl-C (SIGINT) or SIGTERM stops it: the app stops accepting, finishes the requests in flight
-//! (for at most 10 s), stops the metrics server, and exits 0.
+//! Ctrl-C (SIGINT) or SIGTERM stops it within one deadline, `OBS_SHUTDOWN_TIMEOUT` (default
+//! `10s`), whatever hangs: the app stops accepting and gives the requests in flight half of it
+//! (a client must send its request's headers within 5 s anyway); then obs stops its server and
+//! flushes spans, alert notifications and log lines, all at once, in the rest; it exits 0.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -106,14 +110,15 @@ use obs_runtime::logging::LoggingConfig;
 use obs_runtime::metrics::RequestOutcome;
 use obs_runtime::trace::tower::HttpLayer;
 use obs_runtime::trace::{SpanOutput, TraceConfig};
-use obs_runtime::{trace_operation, track_request};
+use obs_runtime::{Deadline, trace_operation, track_request};
 use serde_json::{Value, json};
 
 /// Where the app listens when `APP_ADDR` is not set.
 const DEFAULT_APP_ADDR: &str = "127.0.0.1:8080";
 
-/// How long a stopping app waits for requests in flight.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request's headers, and a kept-alive connection may wait
+/// for its next request: a half-sent request cannot hold the app, or its shutdown.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 
 // ---------------------------------------------------------------------------------------------
 // The service
@@ -220,7 +225,13 @@ async fn database_query(id: u32) -> Result<&'static User, ApiError> {
 #[trace_operation("external_api_call", kind = client)]
 async fn external_api_call(id: u32) -> Result<Value, String> {
     let base = std::env::var("PROFILE_SERVICE_URL").unwrap_or_else(|_| "http://127.0.0.1:8081".to_owned());
+    // The base may carry a query (`?api_key=..`): it goes after the path.
+    let (base, query) = base.split_once('?').map_or((base.as_str(), None), |(base, query)| (base, Some(query)));
     let url = format!("{}/profiles/{id}", base.trim_end_matches('/'));
+    let url = match query {
+        Some(query) => format!("{url}?{query}"),
+        None => url,
+    };
     get_json(&url).await
 }
 
@@ -228,14 +239,18 @@ async fn external_api_call(id: u32) -> Result<Value, String> {
 /// service called joins this trace.
 async fn get_json(url: &str) -> Result<Value, String> {
     use http_body_util::BodyExt as _;
-    let uri: axum::http::Uri = url.parse().map_err(|error| format!("{url}: {error}"))?;
+    // Never in an error message: the URL may carry a secret.
+    let uri: axum::http::Uri = url.parse().map_err(|_| "not a URL".to_owned())?;
     let authority = uri.authority().ok_or("no host")?.clone();
-    let mut request = axum::http::Request::get(uri.path())
+    let path = uri.path_and_query().map_or("/", |path| path.as_str()).to_owned();
+    let mut request = axum::http::Request::get(uri)
         .header(header::HOST, authority.as_str())
         .body(http_body_util::Empty::<Bytes>::new())
         .map_err(|error| error.to_string())?;
+    // The span records `url.full` from the whole URL, secrets redacted; then the request line
+    // goes out in origin form (`GET /profiles/1?.. HTTP/1.1`).
     let span = obs_runtime::trace::client_request(&mut request);
-    span.set_attribute("url.full", url.to_owned());
+    *request.uri_mut() = path.parse().map_err(|_| "not a path".to_owned())?;
     let call = async {
         let stream = tokio::net::TcpStream::connect(authority.as_str()).await.map_err(|error| error.to_string())?;
         let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
@@ -537,8 +552,9 @@ fn run() -> Result<(), String> {
     let obs = obs_runtime::Obs::builder()
         .health(health)
         .alerts(alerts)
-        // JSON log lines on stdout, after the two address lines; RUST_LOG filters them.
-        .logging(LoggingConfig::new("user-service"))
+        // JSON log lines on stdout, after the two address lines; RUST_LOG filters them. Card
+        // numbers and bearer tokens are masked wherever they appear (a user name, a message).
+        .logging(LoggingConfig::new("user-service").mask_values(true))
         .tracing(trace_config())
         .init()
         .map_err(|error| format!("cannot start observability: {error}"))?;
@@ -548,25 +564,26 @@ fn run() -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|error| format!("cannot start the tokio runtime: {error}"))?;
-    runtime.block_on(serve(&app_addr, metrics_addr))?;
-    // Requests are done; stop the tasks that are left, then the metrics server (bounded, ~2 s).
-    runtime.shutdown_timeout(Duration::from_secs(1));
-    obs.shutdown();
+    let deadline = runtime.block_on(serve(&app_addr, metrics_addr, obs.shutdown_timeout()))?;
+    // The connections still open are cancelled with the runtime's tasks; then obs stops, every
+    // part at once, in what is left of the deadline.
+    runtime.shutdown_timeout(deadline.remaining().min(Duration::from_secs(1)));
+    obs.shutdown_by(deadline);
     eprintln!("user_service: stopped");
     Ok(())
 }
 
-async fn serve(app_addr: &str, metrics_addr: SocketAddr) -> Result<(), String> {
+/// Serves the app until SIGINT or SIGTERM, then lets the requests in flight finish for at most
+/// half of `shutdown_timeout`; returns the deadline of the whole stop.
+async fn serve(app_addr: &str, metrics_addr: SocketAddr, shutdown_timeout: Duration) -> Result<Deadline, String> {
     let listener = tokio::net::TcpListener::bind(app_addr)
         .await
         .map_err(|error| format!("cannot listen on APP_ADDR={app_addr:?}: {error}"))?;
     let bound = listener.local_addr().map_err(|error| format!("cannot read the app's address: {error}"))?;
 
-    // Signal handlers go in before the service says it is ready, so that a SIGTERM sent right
-    // after the "listening" line stops it cleanly. Every handler hears every signal: one starts
-    // the graceful shutdown, the other bounds how long it may take.
-    let graceful = shutdown_signal().map_err(|error| format!("cannot install signal handlers: {error}"))?;
-    let deadline = shutdown_signal().map_err(|error| format!("cannot install signal handlers: {error}"))?;
+    // The signal handlers go in before the service says it is ready, so that a SIGTERM sent right
+    // after the "listening" line stops it cleanly.
+    let signal = shutdown_signal().map_err(|error| format!("cannot install signal handlers: {error}"))?;
 
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "app listening on http://{bound}")
@@ -577,20 +594,37 @@ async fn serve(app_addr: &str, metrics_addr: SocketAddr) -> Result<(), String> {
         .map_err(|error| format!("cannot write to stdout: {error}"))?;
     drop(stdout);
 
-    let server = axum::serve(listener, app()).with_graceful_shutdown(async move {
-        let signal = graceful.await;
-        eprintln!("user_service: {signal} received, finishing the requests in flight");
-    });
-    tokio::select! {
-        served = server => served.map_err(|error| format!("the app server failed: {error}")),
-        () = async move {
-            deadline.await;
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-        } => {
-            eprintln!("user_service: requests still in flight after {SHUTDOWN_GRACE:?}; stopping anyway");
-            Ok(())
-        }
+    // hyper's own connection loop rather than `axum::serve`, which has no header timeout.
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
+    let connections = hyper_util::server::graceful::GracefulShutdown::new();
+    let app = app();
+    let mut signal = std::pin::pin!(signal);
+    let signal = loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            signal = &mut signal => break signal,
+        };
+        let Ok((stream, _peer)) = accepted else {
+            // Out of file descriptors and the like: back off instead of spinning.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let connection = connections.watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+    };
+    // One budget for the whole stop, from the signal on.
+    let deadline = Deadline::after(shutdown_timeout);
+    drop(listener);
+    eprintln!("user_service: {signal} received, finishing the requests in flight");
+    let requests = shutdown_timeout / 2;
+    if tokio::time::timeout(requests, connections.shutdown()).await.is_err() {
+        eprintln!("user_service: requests still in flight after {requests:?}; stopping anyway");
     }
+    Ok(deadline)
 }
 
 /// Resolves with the signal's name on SIGINT (Ctrl-C) or SIGTERM (what `docker stop` and

@@ -3,13 +3,15 @@
 
 mod common;
 
-use std::time::Duration;
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
 
 use common::demo::{Demo, post, run_to_exit};
+use common::receiver::Hanging;
 use common::{get, sample};
 
-/// How long the demo may take to stop after a signal: its own bounds are 10 s for requests in
-/// flight plus about 2 s for the metrics server, and no request is in flight here.
+/// How long the demo may take to stop after a signal: its own bound is its shutdown deadline,
+/// 10 s by default, and nothing hangs here.
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 
 const JSON: &str = "application/json";
@@ -254,4 +256,96 @@ fn the_demo_logs_each_request_and_login_as_json_with_the_password_redacted() {
         assert_eq!(span["kind"], "server");
     }
     let _ = std::fs::remove_file(&spans_file);
+}
+
+#[test]
+fn a_bad_shutdown_timeout_exits_non_zero_naming_the_variable_not_its_value() {
+    for value in ["soonish", "0s", "11m"] {
+        let (status, stdout, stderr) = run_to_exit(&[("OBS_SHUTDOWN_TIMEOUT", value)], STOP_TIMEOUT);
+        assert_eq!(status.code(), Some(1), "OBS_SHUTDOWN_TIMEOUT={value}: {status}\n{stderr}");
+        assert!(stderr.contains("OBS_SHUTDOWN_TIMEOUT") && !stderr.contains(value), "{value}: {stderr}");
+        assert!(!stdout.contains("listening"), "{value} must not claim to be ready: {stdout}");
+    }
+}
+
+/// Sends the start of a request to `addr` and never the rest.
+fn half_sent_request(addr: std::net::SocketAddr) -> std::net::TcpStream {
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream.write_all(b"GET /users HTTP/1.1\r\nHost: x\r\n").expect("half a request");
+    stream
+}
+
+#[test]
+fn sigterm_stops_the_demo_within_its_deadline_with_a_hanging_collector_webhook_and_client() {
+    let collector = Hanging::start();
+    let webhook = Hanging::start();
+    let mut demo = Demo::start_with(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.url()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ("OBS_WEBHOOK_URL", &webhook.url()),
+        ("OBS_ALERT_EVAL_INTERVAL", "100ms"),
+        ("OBS_ERROR_RATE_WINDOW", "10s"),
+        ("OBS_ERROR_RATE_FOR", "0s"),
+        ("OBS_SHUTDOWN_TIMEOUT", "3s"),
+    ]);
+    // Failing requests fire high_error_rate: its notification goes to the webhook, which holds it;
+    // their spans go to the collector, which holds the export.
+    for _ in 0..10 {
+        assert_eq!(get(demo.app, "/users/1?fail=1").expect("request the demo").status, 500);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while webhook.accepted() == 0 || collector.accepted() == 0 {
+        assert!(Instant::now() < deadline, "no notification or export reached the hanging servers");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _held = half_sent_request(demo.app);
+
+    // Three times its deadline, and well below the 23.6 s the parts took one after the other.
+    let started = Instant::now();
+    let status = demo.process.signal_and_wait("TERM", Duration::from_secs(9));
+    eprintln!("the demo stopped {:?} after SIGTERM (its deadline: 3 s)", started.elapsed());
+    assert_eq!(status.code(), Some(0), "exit status after SIGTERM: {status}");
+    let stderr = demo.process.stderr_after_exit();
+    assert!(stderr.contains("SIGTERM received") && stderr.contains("stopped"), "{stderr}");
+}
+
+#[test]
+fn the_demo_masks_card_numbers_in_its_logs_redacts_the_profile_calls_url_and_times_out_headers() {
+    let spans = common::TempDir::new("demo-masking");
+    let spans_file = spans.path().join("spans.jsonl");
+    let demo = Demo::start_with(&[
+        ("OBS_SPANS_FILE", spans_file.to_str().expect("UTF-8")),
+        // Port 9 is closed: the call fails, and its span is exported all the same.
+        ("PROFILE_SERVICE_URL", "http://127.0.0.1:9/?api_key=s3cr3t-profile-key"),
+    ]);
+    // A client that never finishes its headers is closed by the app's header timeout (5 s).
+    let mut half_sent = half_sent_request(demo.app);
+    half_sent.set_read_timeout(Some(Duration::from_secs(20))).expect("a read timeout");
+
+    let card = "4111 1111 1111 1111";
+    let login = post(demo.app, "/login", "application/json", &format!(r#"{{"user":"{card}","password":"x"}}"#));
+    assert_eq!(login.expect("POST /login").status, 401);
+    for message in ["login attempt", "login failed"] {
+        let line = demo.log_line(|line| line["message"] == message);
+        assert_eq!(line["user_id"], "**** **** **** 1111", "{line}");
+        assert!(!line.to_string().contains("4111 1111"), "{line}");
+    }
+
+    let user = get(demo.app, "/users/1").expect("GET /users/1");
+    assert_eq!(user.status, 200, "without the profile service, the user comes without a profile");
+
+    let mut rest = Vec::new();
+    let closed = half_sent.read_to_end(&mut rest);
+    assert!(closed.is_ok(), "the half-sent request is still held after 20 s: {closed:?}");
+
+    assert!(demo.terminate(STOP_TIMEOUT).success());
+    let text = std::fs::read_to_string(&spans_file).expect("the spans file");
+    assert!(!text.contains("s3cr3t-profile-key"), "{text}");
+    let spans: Vec<serde_json::Value> =
+        text.lines().map(|line| serde_json::from_str(line).expect("a JSON span")).collect();
+    let call = spans
+        .iter()
+        .find(|span| span["kind"] == "client" && span["attributes"]["url.full"].is_string())
+        .unwrap_or_else(|| panic!("no client span with url.full: {spans:#?}"));
+    assert_eq!(call["attributes"]["url.full"], "http://127.0.0.1:9/profiles/1?api_key=REDACTED", "{call}");
 }

@@ -179,6 +179,7 @@ impl Demo {
             .env_remove("OBS_ALERTMANAGER_URL")
             .env_remove("OBS_SMTP_URL")
             .env_remove("OBS_ALERT_EVAL_INTERVAL")
+            .env_remove("OBS_SHUTDOWN_TIMEOUT")
             // No profile service unless a test starts one: port 9 (discard) is closed here.
             .env("PROFILE_SERVICE_URL", "http://127.0.0.1:9")
             .envs(env.iter().copied())
