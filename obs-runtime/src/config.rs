@@ -36,7 +36,10 @@ pub struct ObsBuilder {
     serve_http: bool,
     default_buckets: Option<Vec<f64>>,
     max_connections: Option<usize>,
+    max_connections_per_peer: Option<Option<usize>>,
     header_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+    connection_lifetime: Option<Duration>,
     max_header_bytes: Option<usize>,
     #[cfg(feature = "health")]
     health: Option<crate::health::HealthChecker>,
@@ -82,14 +85,49 @@ impl ObsBuilder {
     }
 
     /// The most connections the embedded server keeps open at once (default 64, at most 65536).
+    /// At the limit, the connection idle longest (or stuck sending headers, or not reading its
+    /// response) is closed to admit a newcomer; a newcomer is refused only when every connection
+    /// is serving a request.
     pub fn max_connections(mut self, max: usize) -> Self {
         self.max_connections = Some(max);
         self
     }
 
-    /// How long a client may take to send a request's headers (default 5 s, at most an hour).
+    /// The most connections one peer address may hold open at once (default 16; `None` for no
+    /// cap, as behind a sidecar proxy where every peer is `127.0.0.1`). At the cap, that peer's own
+    /// idle or stalled connection makes room, or the newcomer is refused. Overrides
+    /// `OBS_HTTP_MAX_CONNECTIONS_PER_PEER` (`0` there means no cap).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), obs_runtime::ConfigError> {
+    /// let behind_a_proxy = obs_runtime::Obs::builder().http_addr("127.0.0.1:0").max_connections_per_peer(None).init()?;
+    /// let capped = obs_runtime::Obs::builder().http_addr("127.0.0.1:0").max_connections_per_peer(4).init()?;
+    /// # drop((behind_a_proxy, capped)); Ok(()) }
+    /// ```
+    pub fn max_connections_per_peer(mut self, max: impl Into<Option<usize>>) -> Self {
+        self.max_connections_per_peer = Some(max.into());
+        self
+    }
+
+    /// How long a client may take to send a request's headers, and how long a kept-alive
+    /// connection waits for its next request (default 5 s, at most an hour).
     pub fn header_timeout(mut self, timeout: Duration) -> Self {
         self.header_timeout = Some(timeout);
+        self
+    }
+
+    /// How long a response may wait for the client to read it before the connection is closed
+    /// (default 10 s, at most an hour): a client that sends requests and never reads the answers
+    /// does not keep its connection.
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = Some(timeout);
+        self
+    }
+
+    /// The longest a connection stays open, however busy (default 60 s, at most an hour); it is
+    /// closed after the request in progress.
+    pub fn connection_lifetime(mut self, lifetime: Duration) -> Self {
+        self.connection_lifetime = Some(lifetime);
         self
     }
 
@@ -160,6 +198,13 @@ impl ObsBuilder {
         if self.health.is_some() {
             crate::health::register_metrics();
         }
+        // The first report is under way before the first scrape asks for it.
+        #[cfg(all(feature = "health", feature = "http-server"))]
+        if self.serve_http
+            && let Some(checker) = &self.health
+        {
+            checker.refresh_in_background();
+        }
         #[cfg(feature = "trace")]
         let traces = self.tracing.take().map(crate::trace::TraceConfig::prepare).transpose()?;
         let server = if self.serve_http { self.start_server()? } else { None };
@@ -206,18 +251,36 @@ impl ObsBuilder {
             },
         };
         let addr = resolve(&addr, field)?;
-        let limits = crate::http::Limits {
-            max_connections: self.max_connections.unwrap_or(64),
-            header_timeout: self.header_timeout.unwrap_or(Duration::from_secs(5)),
-            max_header_bytes: self.max_header_bytes.unwrap_or(crate::http::MIN_HEADER_BYTES),
+        use crate::http::{self as server, MAX_CONNECTIONS, MAX_HEADER_BYTES, MAX_TIMEOUT, MIN_HEADER_BYTES};
+        let max_connections_per_peer = match self.max_connections_per_peer {
+            Some(max) => max,
+            None => per_peer_from_env()?,
         };
-        use crate::http::{MAX_CONNECTIONS, MAX_HEADER_BYTES, MAX_HEADER_TIMEOUT, MIN_HEADER_BYTES};
+        let limits = server::Limits {
+            max_connections: self.max_connections.unwrap_or(server::DEFAULT_MAX_CONNECTIONS),
+            max_connections_per_peer,
+            header_timeout: self.header_timeout.unwrap_or(server::DEFAULT_HEADER_TIMEOUT),
+            write_timeout: self.write_timeout.unwrap_or(server::DEFAULT_WRITE_TIMEOUT),
+            connection_lifetime: self.connection_lifetime.unwrap_or(server::DEFAULT_CONNECTION_LIFETIME),
+            max_header_bytes: self.max_header_bytes.unwrap_or(MIN_HEADER_BYTES),
+        };
         let invalid = |field: &'static str, reason: String| Err(ConfigError::Invalid { field, reason });
         if !(1..=MAX_CONNECTIONS).contains(&limits.max_connections) {
             return invalid("max_connections", format!("must be from 1 to {MAX_CONNECTIONS}"));
         }
-        if limits.header_timeout.is_zero() || limits.header_timeout > MAX_HEADER_TIMEOUT {
-            return invalid("header_timeout", format!("must be more than zero and at most {MAX_HEADER_TIMEOUT:?}"));
+        if let Some(max) = limits.max_connections_per_peer
+            && !(1..=MAX_CONNECTIONS).contains(&max)
+        {
+            return invalid("max_connections_per_peer", format!("must be from 1 to {MAX_CONNECTIONS}, or None"));
+        }
+        for (field, timeout) in [
+            ("header_timeout", limits.header_timeout),
+            ("write_timeout", limits.write_timeout),
+            ("connection_lifetime", limits.connection_lifetime),
+        ] {
+            if timeout.is_zero() || timeout > MAX_TIMEOUT {
+                return invalid(field, format!("must be more than zero and at most {MAX_TIMEOUT:?}"));
+            }
         }
         if !(MIN_HEADER_BYTES..=MAX_HEADER_BYTES).contains(&limits.max_header_bytes) {
             return invalid("max_header_bytes", format!("must be from {MIN_HEADER_BYTES} to {MAX_HEADER_BYTES}"));
@@ -240,6 +303,23 @@ impl ObsBuilder {
             });
         }
         Ok(None)
+    }
+}
+
+/// `OBS_HTTP_MAX_CONNECTIONS_PER_PEER`: a count, `0` for no cap; unset: the default.
+#[cfg(feature = "http-server")]
+fn per_peer_from_env() -> Result<Option<usize>, ConfigError> {
+    const VARIABLE: &str = "OBS_HTTP_MAX_CONNECTIONS_PER_PEER";
+    let invalid = |reason: &str| ConfigError::Invalid { field: VARIABLE, reason: reason.to_owned() };
+    match std::env::var(VARIABLE) {
+        Err(std::env::VarError::NotPresent) => Ok(Some(crate::http::DEFAULT_MAX_CONNECTIONS_PER_PEER)),
+        Err(std::env::VarError::NotUnicode(_)) => Err(invalid("not UTF-8")),
+        Ok(value) => match value.trim().parse::<usize>() {
+            Ok(0) => Ok(None),
+            Ok(max) if max <= crate::http::MAX_CONNECTIONS => Ok(Some(max)),
+            Ok(_) => Err(invalid("more than 65536")),
+            Err(_) => Err(invalid("not a whole number (0 for no cap)")),
+        },
     }
 }
 

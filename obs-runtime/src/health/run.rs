@@ -32,6 +32,8 @@ struct Inner {
     /// The readiness checks only, for `/health/ready`: a slow non-critical check cannot make a
     /// readiness probe wait.
     ready: Flight,
+    /// When the last run of every check finished (or the checker was made, before the first).
+    refreshed: Mutex<Instant>,
 }
 
 /// One cached, shared run.
@@ -76,6 +78,7 @@ impl HealthChecker {
                 slow_fraction,
                 all: Flight::default(),
                 ready: Flight::default(),
+                refreshed: Mutex::new(Instant::now()),
             }),
         }
     }
@@ -164,6 +167,27 @@ impl HealthChecker {
         self.run_shared(|inner| &inner.all, checks).await
     }
 
+    /// Starts a run of every check in the background if the cached report is stale and none is
+    /// running, without waiting for it; and sets `health_report_age_seconds`. `/metrics` calls
+    /// this, so a scrape serves the gauges of the last report and never waits for a check.
+    #[cfg(feature = "http-server")]
+    pub(crate) fn refresh_in_background(&self) {
+        let stale = {
+            let state = self.inner.all.state.lock().unwrap_or_else(PoisonError::into_inner);
+            state.running.is_none()
+                && state.last.as_ref().is_none_or(|(finished, _)| finished.elapsed() >= self.inner.cache_ttl)
+        };
+        if stale {
+            let checker = self.clone();
+            // The run belongs to no caller: it fills the cache (and the gauges) when it ends.
+            spawn_run(async move {
+                checker.report().await;
+            });
+        }
+        #[cfg(feature = "metrics")]
+        gauges::set_age(self.inner.refreshed.lock().unwrap_or_else(PoisonError::into_inner).elapsed());
+    }
+
     /// The readiness report: the [readiness group](Self::set_readiness) if set (each member
     /// counting as critical), else the critical checks. Only those run: a slow non-critical check
     /// does not hold it up. No readiness checks at all is ready.
@@ -212,6 +236,9 @@ impl HealthChecker {
                     let inner = self.inner.clone();
                     spawn_run(async move {
                         let report = Arc::new(run_all(checks, inner.slow_fraction).await);
+                        if std::ptr::eq(which(&inner), &inner.all) {
+                            *inner.refreshed.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
+                        }
                         let mut state = which(&inner).state.lock().unwrap_or_else(PoisonError::into_inner);
                         if state.generation == generation {
                             state.last = Some((Instant::now(), report.clone()));
@@ -415,9 +442,31 @@ pub(crate) mod gauges {
     use crate::metrics::GaugeVec;
 
     static GAUGES: OnceLock<Option<(GaugeVec, GaugeVec)>> = OnceLock::new();
+    static AGE: OnceLock<Option<crate::metrics::Gauge>> = OnceLock::new();
+
+    /// `health_report_age_seconds`: how old the report behind the health gauges is.
+    fn age() -> Option<&'static crate::metrics::Gauge> {
+        AGE.get_or_init(|| {
+            crate::metrics::Gauge::register(
+                "health_report_age_seconds",
+                "Seconds since the last run of every health check finished (the health_check_* gauges \
+                 are from that run; scrapes never wait for a check)",
+            )
+            .ok()
+        })
+        .as_ref()
+    }
+
+    #[cfg(feature = "http-server")]
+    pub(super) fn set_age(elapsed: std::time::Duration) {
+        if let Some(gauge) = age() {
+            gauge.set(elapsed.as_secs_f64());
+        }
+    }
 
     /// Registers both families (at init, so they are scraped before the first run).
     pub(crate) fn register() -> Option<&'static (GaugeVec, GaugeVec)> {
+        age();
         GAUGES
             .get_or_init(|| {
                 let status = GaugeVec::register(

@@ -1,11 +1,25 @@
-//! The embedded HTTP server (the chapter's `start_http_server(8000)`): `/metrics` today, and the
-//! place later pillars add their endpoints.
+//! The embedded HTTP server (the chapter's `start_http_server(8000)`): `/metrics`, the health
+//! endpoints and `/alerts`.
 //!
 //! It runs on its own thread with its own single-threaded tokio runtime, so it works whether or
-//! not the application uses tokio, and never competes with the application's executor. It is
-//! bounded everywhere: at most `max_connections` connections at once (others are closed at once and
-//! counted in `obs_http_connections_rejected_total`), request headers must arrive within
-//! `header_timeout` and fit in `max_header_bytes`, and request bodies are never read.
+//! not the application uses tokio, and never competes with the application's executor.
+//!
+//! The observability port must keep answering `/metrics` and `/health/live` while bad clients
+//! hold connections, so every connection is bounded:
+//! - request headers must arrive within `header_timeout`, and a kept-alive connection waits that
+//!   long for its next request (hyper's header read timeout covers both);
+//! - a response the client does not read for `write_timeout` ends the connection;
+//! - no connection lives longer than `connection_lifetime` (after its current request);
+//! - at most `max_connections` are open, and at most `max_connections_per_peer` from one address:
+//!   at either limit the connection idle longest, still sending its headers, or whose response has
+//!   stalled gives its slot to the newcomer ([`connections`]); a newcomer is refused only when every
+//!   slot serves a request that makes progress;
+//! - request bodies are never read, request heads are at most `max_header_bytes`.
+//!
+//! Each closing the server decides is counted in `obs_http_connections_closed_total{reason}`.
+
+mod connections;
+mod io;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -17,15 +31,20 @@ use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 
 use crate::ConfigError;
+use connections::{Refused, Table};
 
 /// The server's bounds.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
     pub(crate) max_connections: usize,
+    /// `None`: no cap per peer address (behind a proxy every peer is the proxy).
+    pub(crate) max_connections_per_peer: Option<usize>,
     pub(crate) header_timeout: Duration,
+    pub(crate) write_timeout: Duration,
+    pub(crate) connection_lifetime: Duration,
     pub(crate) max_header_bytes: usize,
 }
 
@@ -42,14 +61,24 @@ pub(crate) struct Routes {
 pub(crate) const MIN_HEADER_BYTES: usize = 8192;
 /// Upper bounds of the settings: beyond them a setting is a mistake (and some would overflow).
 pub(crate) const MAX_CONNECTIONS: usize = 65_536;
-pub(crate) const MAX_HEADER_TIMEOUT: Duration = Duration::from_secs(3600);
+pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 pub(crate) const MAX_HEADER_BYTES: usize = 1 << 20;
+/// Defaults.
+pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 64;
+pub(crate) const DEFAULT_MAX_CONNECTIONS_PER_PEER: usize = 16;
+pub(crate) const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
+/// Pending connections the kernel queues before the server accepts them: a burst of reconnecting
+/// clients must not crowd a scraper out of the queue.
+const LISTEN_BACKLOG: u32 = 1024;
 
 /// A running server. Dropping it stops it (see [`Server::shutdown`]).
 #[derive(Debug)]
 pub(crate) struct Server {
     local_addr: SocketAddr,
-    stop: Option<watch::Sender<bool>>,
+    /// Carries the deadline by which open connections must be done.
+    stop: Option<watch::Sender<Option<crate::Deadline>>>,
     thread: Option<std::thread::JoinHandle<()>>,
     /// Closed by the server thread when it ends.
     finished: std::sync::mpsc::Receiver<()>,
@@ -58,20 +87,20 @@ pub(crate) struct Server {
 impl Server {
     /// Binds `addr` now (so a taken or forbidden address is an `Err` here) and serves on a thread.
     pub(crate) fn start(addr: SocketAddr, limits: Limits, routes: Routes) -> Result<Server, ConfigError> {
-        let listener = std::net::TcpListener::bind(addr).map_err(|source| ConfigError::HttpBind { addr, source })?;
-        let local_addr = listener.local_addr().map_err(|source| ConfigError::HttpBind { addr, source })?;
-        listener.set_nonblocking(true).map_err(|source| ConfigError::HttpBind { addr, source })?;
         let runtime =
             tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(ConfigError::ServerThread)?;
+        let listener =
+            runtime.block_on(async { listen(addr) }).map_err(|source| ConfigError::HttpBind { addr, source })?;
+        let local_addr = listener.local_addr().map_err(|source| ConfigError::HttpBind { addr, source })?;
         self_metrics::register();
-        let (stop, stopped) = watch::channel(false);
+        let (stop, stopped) = watch::channel(None);
         let (finishing, finished) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("obs-http".into())
             .spawn(move || {
                 let _finishing = finishing;
                 runtime.block_on(serve(listener, limits, Arc::new(routes), stopped));
-                // Dropping the runtime here cancels the connections still open after the grace.
+                // Dropping the runtime here cancels the connections still open at the deadline.
                 drop(runtime);
             })
             .map_err(ConfigError::ServerThread)?;
@@ -87,7 +116,7 @@ impl Server {
     pub(crate) fn shutdown(&mut self, deadline: crate::Deadline) {
         let timeout = deadline.remaining();
         if let Some(stop) = self.stop.take() {
-            let _ = stop.send(true);
+            let _ = stop.send(Some(deadline));
         }
         if let Some(thread) = self.thread.take() {
             // The sender is dropped when the thread ends (also if it panicked).
@@ -105,58 +134,120 @@ impl Drop for Server {
     }
 }
 
-/// How long a stopping server waits for open connections.
+/// How long a server stopped by dropping it waits for open connections.
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
+/// A listener on `addr` with a deep accept queue (and `SO_REUSEADDR`, as std's has).
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 async fn serve(
-    listener: std::net::TcpListener,
+    listener: tokio::net::TcpListener,
     limits: Limits,
     routes: Arc<Routes>,
-    mut stopped: watch::Receiver<bool>,
+    mut stopped: watch::Receiver<Option<crate::Deadline>>,
 ) {
-    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
-    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let table = Arc::new(Table::new(limits.max_connections, limits.max_connections_per_peer));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
+        // A client that shuts its sending side after the request still gets the response.
+        .half_close(true)
         .max_buf_size(limits.max_header_bytes.max(MIN_HEADER_BYTES));
+    let http = Arc::new(http);
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = stopped.changed() => break,
         };
-        let Ok((stream, _peer)) = accepted else {
+        let Ok((stream, peer)) = accepted else {
             // Out of file descriptors and the like: back off instead of spinning.
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            self_metrics::connection_rejected();
-            drop(stream);
-            continue;
+        let ticket = match table.admit(peer.ip()) {
+            Ok((ticket, admitted)) => {
+                self_metrics::closed("evicted", admitted.evicted);
+                ticket
+            }
+            Err(refused) => {
+                self_metrics::closed(
+                    match refused {
+                        Refused::Limit => "limit",
+                        Refused::PeerLimit => "peer_limit",
+                    },
+                    1,
+                );
+                drop(stream);
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
-        let routes = routes.clone();
-        let service = hyper::service::service_fn(move |request| respond(routes.clone(), request));
-        let connection = http.serve_connection(TokioIo::new(stream), service);
-        let mut stopped = stopped.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let mut connection = std::pin::pin!(connection);
-            tokio::select! {
-                _ = connection.as_mut() => return,
-                _ = stopped.changed() => {}
-            }
-            connection.as_mut().graceful_shutdown();
-            let _ = connection.await;
-        });
+        tokio::spawn(connection(stream, ticket, limits, http.clone(), routes.clone(), stopped.clone()));
+        // Let the connections run between accepts: a burst of connects cannot keep a newcomer's
+        // request unread until it has become the oldest connection.
+        tokio::task::yield_now().await;
     }
     // No new connections from here: the port is released at once.
     drop(listener);
-    // Open connections may finish their current request, within the grace; what is left is
+    // Open connections may finish their current request by the deadline; what is left is
     // cancelled when the runtime drops.
-    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, permits.acquire_many(all)).await;
+    let deadline = stopped.borrow().unwrap_or_else(|| crate::Deadline::after(SHUTDOWN_GRACE));
+    let _ = tokio::time::timeout(deadline.remaining(), table.all_closed()).await;
+}
+
+/// Serves one connection until it ends, is evicted, outlives its lifetime or the server stops.
+async fn connection(
+    stream: tokio::net::TcpStream,
+    ticket: connections::Ticket,
+    limits: Limits,
+    http: Arc<hyper::server::conn::http1::Builder>,
+    routes: Arc<Routes>,
+    mut stopped: watch::Receiver<Option<crate::Deadline>>,
+) {
+    let conn = ticket.conn.clone();
+    let io = io::GuardedIo::new(stream, conn.clone(), limits.write_timeout);
+    let service = hyper::service::service_fn(move |request| {
+        let serving = conn.serving();
+        let routes = routes.clone();
+        async move {
+            let response = respond(routes, request).await;
+            drop(serving);
+            response
+        }
+    });
+    let conn = ticket.conn.clone();
+    let mut connection = std::pin::pin!(http.serve_connection(TokioIo::new(io), service));
+    let lifetime = tokio::time::sleep(limits.connection_lifetime);
+    tokio::select! {
+        ended = connection.as_mut() => {
+            if let Err(error) = ended {
+                if conn.write_timed_out() {
+                    self_metrics::closed("write_timeout", 1);
+                } else if error.is_timeout() {
+                    self_metrics::closed(if conn.was_idle() { "idle_timeout" } else { "header_timeout" }, 1);
+                }
+            }
+        }
+        // Counted when the table chose it; dropping the connection closes the socket.
+        _ = conn.evicted() => {}
+        _ = lifetime => {
+            self_metrics::closed("lifetime", 1);
+            connection.as_mut().graceful_shutdown();
+            // The current response may finish; the write deadline bounds a client that does not read.
+            let _ = tokio::time::timeout(limits.write_timeout, connection).await;
+        }
+        _ = stopped.changed() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
+    drop(ticket);
 }
 
 async fn respond(routes: Arc<Routes>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -171,11 +262,11 @@ async fn respond(routes: Arc<Routes>, request: Request<Incoming>) -> Result<Resp
     Ok(match parts.uri.path() {
         #[cfg(feature = "metrics")]
         "/metrics" => {
-            // The health gauges are as fresh as the (cached) health report: a scrape alone keeps
-            // them up to date, with no one probing /health.
+            // A scrape never waits for a health check: it serves the gauges of the last report
+            // (and its age), and starts a run in the background when that report is stale.
             #[cfg(feature = "health")]
             if let Some(checker) = &routes.health {
-                checker.report().await;
+                checker.refresh_in_background();
             }
             let accept = parts.headers.get(header::ACCEPT).and_then(|value| value.to_str().ok());
             let format = crate::metrics::Format::from_accept(accept);
@@ -235,28 +326,58 @@ fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     response
 }
 
-/// The server's own counters ("monitor your monitoring system").
+/// The server's own metrics ("monitor your monitoring system").
 mod self_metrics {
+    /// The reasons a connection is closed by the server, each a series from the start.
     #[cfg(feature = "metrics")]
-    static REJECTED: std::sync::OnceLock<Option<crate::metrics::Counter>> = std::sync::OnceLock::new();
+    const REASONS: [&str; 7] =
+        ["limit", "peer_limit", "evicted", "header_timeout", "idle_timeout", "write_timeout", "lifetime"];
 
-    /// Registered when the first server starts, so the counter is scraped at 0 before anything
+    #[cfg(feature = "metrics")]
+    static METRICS: std::sync::OnceLock<Option<(Vec<crate::metrics::Counter>, crate::metrics::Gauge)>> =
+        std::sync::OnceLock::new();
+
+    /// Registered when the first server starts, so every reason is scraped at 0 before anything
     /// goes wrong.
     pub(super) fn register() {
         #[cfg(feature = "metrics")]
-        REJECTED.get_or_init(|| {
-            crate::metrics::Counter::register(
-                "obs_http_connections_rejected_total",
-                "Connections to the obs HTTP server closed at once because max_connections were open",
+        METRICS.get_or_init(|| {
+            let closed = crate::metrics::CounterVec::register(
+                "obs_http_connections_closed_total",
+                "Connections the obs HTTP server closed or refused on its own, by reason: limit and \
+                 peer_limit (refused, every slot busy), evicted (gave its slot to a newcomer), \
+                 header_timeout, idle_timeout, write_timeout, lifetime",
+                &["reason"],
             )
-            .ok()
+            .ok()?;
+            let counters = REASONS.iter().map(|reason| closed.with_labels(&[reason])).collect::<Result<_, _>>().ok()?;
+            let open = crate::metrics::Gauge::register(
+                "obs_http_connections_open",
+                "Connections the obs HTTP server holds open now",
+            )
+            .ok()?;
+            Some((counters, open))
         });
     }
 
-    pub(super) fn connection_rejected() {
+    pub(super) fn closed(reason: &'static str, connections: u32) {
         #[cfg(feature = "metrics")]
-        if let Some(Some(counter)) = REJECTED.get() {
-            counter.inc();
+        if connections > 0
+            && let Some(Some((counters, _))) = METRICS.get()
+            && let Some(index) = REASONS.iter().position(|known| *known == reason)
+        {
+            counters[index].inc_by(f64::from(connections));
         }
+        #[cfg(not(feature = "metrics"))]
+        let _ = (reason, connections);
+    }
+
+    pub(super) fn open(connections: usize) {
+        #[cfg(feature = "metrics")]
+        if let Some(Some((_, open))) = METRICS.get() {
+            open.set(connections as f64);
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = connections;
     }
 }
