@@ -1,92 +1,386 @@
-//! Names of secrets: a field, attribute or argument named like one is written as `[REDACTED]`.
-//! Shared by the JSON logs and the spans; `const` so that `#[trace_operation]` decides at compile
-//! time, for a literal name, whether a value is ever looked at.
+//! What is never shown: values under secret names.
+//!
+//! [`is_secret_name`] is the one rule, for every pillar, that says whether a name (a log field, a
+//! span attribute, a function argument, a query parameter) holds a secret. It is `const` so that
+//! `#[trace_operation]` and `span_attributes!` decide at compile time, for a literal name, whether
+//! a value is ever looked at.
 
 /// Written in place of a secret.
 #[cfg(any(feature = "logging", feature = "trace"))]
 pub const REDACTED: &str = "[REDACTED]";
 
-/// The names redacted by default (compared case-insensitively, `-` and `_` alike).
+/// The terms that make a name secret, as [`is_secret_name`] matches them: as whole words of the
+/// name (case-insensitive, `%XX` decoded, split at any separator and at camelCase), or as the end
+/// of a word for the terms of five letters or more (`mytoken`). A term of several words
+/// (`api_key`) also matches them written together or apart (`apikey`, `api-key`, `ApiKey`).
 pub const DEFAULT_SECRET_NAMES: &[&str] = &[
     "password",
     "passwd",
+    "pwd",
+    "pass",
+    "passphrase",
     "secret",
     "token",
     "api_key",
-    "apikey",
+    "access_key",
+    "private_key",
+    "auth",
     "authorization",
+    "credential",
+    "credentials",
     "cookie",
     "set-cookie",
+    "session",
+    "session_id",
+    "sessid",
+    "sid",
+    "jwt",
+    "csrf",
+    "xsrf",
+    "otp",
+    "signature",
+    "sig",
     "credit_card",
+    "card_number",
+    "cvv",
+    "cvc",
     "ssn",
 ];
 
-/// `a` and `b` are equal once both are normalized (ASCII lowercase, `-` as `_`).
-const fn normalized_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut index = 0;
-    while index < a.len() {
-        if normalize(a[index]) != normalize(b[index]) {
-            return false;
-        }
-        index += 1;
-    }
-    true
-}
+/// Terms this long (in letters and digits) also match at the end of a word: `mytoken`,
+/// `clientsecret`, `PHPSESSID`. Shorter ones match whole words only, or `pass` would find `bypass`.
+const WORD_END_MIN: usize = 5;
 
-const fn normalize(byte: u8) -> u8 {
-    if byte == b'-' { b'_' } else { byte.to_ascii_lowercase() }
-}
-
-/// `name` is `secret`, or ends with a `_`, `-` or `.` and `secret` (compared normalized):
-/// `access_token`, `db_password`, `x-api-key`, `user.password`. No allocation.
-pub(crate) const fn ends_with_secret(name: &str, secret: &str) -> bool {
-    let (name, secret) = (name.as_bytes(), secret.as_bytes());
-    if name.len() < secret.len() {
-        return false;
-    }
-    let split = name.len() - secret.len();
-    let (head, tail) = name.split_at(split);
-    if !normalized_eq(tail, secret) {
-        return false;
-    }
-    split == 0 || matches!(head[split - 1], b'_' | b'-' | b'.')
-}
-
-/// Whether `name` is one of [`DEFAULT_SECRET_NAMES`] or ends in one after a separator.
+/// Whether `name` holds a secret: one of [`DEFAULT_SECRET_NAMES`] is one of its words, or runs of
+/// its words written together, or (for terms of five letters or more) the end of one of its words.
+///
+/// The name is read the way it may arrive: `%XX` escapes decoded (`pass%77ord`), any byte that is
+/// not a letter or digit a separator (`user[password]`, `x-api-key`, `db.password`), and words also
+/// split at camelCase and between letters and digits (`accessToken`, `XApiKey`, `password2`).
+/// Whole words keep `author`, `authority`, `passenger`, `passage`, `bypass`, `tokenizer`,
+/// `tokens` and `sessions_total` visible. A term anywhere in the name counts, so names about a
+/// secret are redacted too (`token_count`, `auth_type`, `session_duration_ms`, `pass_rate`): list
+/// those in `unredacted(..)` of `#[trace_operation]` when they are wanted. Plurals other than
+/// `credentials` are not terms (`passwords` stays visible). No allocation.
 ///
 /// ```
 /// use obs_runtime::is_secret_name;
 ///
 /// assert!(is_secret_name("password") && is_secret_name("X-Api-Key") && is_secret_name("db.password"));
-/// assert!(!is_secret_name("user_id") && !is_secret_name("tokens"));
+/// assert!(is_secret_name("user[password]") && is_secret_name("pass%77ord") && is_secret_name("accessToken"));
+/// assert!(!is_secret_name("user_id") && !is_secret_name("tokens") && !is_secret_name("author"));
 /// ```
 pub const fn is_secret_name(name: &str) -> bool {
-    let mut index = 0;
-    while index < DEFAULT_SECRET_NAMES.len() {
-        if ends_with_secret(name, DEFAULT_SECRET_NAMES[index]) {
-            return true;
-        }
-        index += 1;
-    }
-    false
+    has_term(name, DEFAULT_SECRET_NAMES, Some(&DEFAULT_INDEX))
 }
+
+/// Whether `term` is in `name` by the rule of [`is_secret_name`] (for lists of one's own).
+#[cfg(any(feature = "logging", test))]
+pub(crate) const fn names_term(name: &str, term: &str) -> bool {
+    has_term(name, &[term], None)
+}
+
+/// Whether one of `terms` is in `name`: it ends where a word of `name` ends, and starts a word
+/// (or, for a term of [`WORD_END_MIN`] letters or more, anywhere). One pass over the name; at each
+/// word end, `index` (when given) narrows `terms` to those ending in the letters just read.
+const fn has_term(name: &str, terms: &[&str], index: Option<&TermIndex>) -> bool {
+    let name = name.as_bytes();
+    if name.is_empty() {
+        return false;
+    }
+    let (mut byte, mut after) = decoded(name, 0);
+    let mut kind = KINDS[byte as usize];
+    // The last eight letters read (past separators), lowercase, the latest in the low byte.
+    let mut recent: u64 = 0;
+    loop {
+        let at_end = after >= name.len();
+        let (next, next_after) = if at_end { (0, after) } else { decoded(name, after) };
+        let next_kind = KINDS[next as usize];
+        if kind != SEPARATOR {
+            recent = (recent << 8) | byte.to_ascii_lowercase() as u64;
+            let ends_word = at_end || next_kind == SEPARATOR || breaks(name, kind, next_kind, next_after);
+            if ends_word {
+                match index {
+                    Some(index) => {
+                        let bucket = bucket(byte);
+                        let mut at = 0;
+                        while at < index.counts[bucket] as usize {
+                            let (term, tail, mask) = index.entries[bucket][at];
+                            if recent & mask == tail && term_ends_at(name, after, terms[term as usize].as_bytes()) {
+                                return true;
+                            }
+                            at += 1;
+                        }
+                    }
+                    None => {
+                        let mut at = 0;
+                        while at < terms.len() {
+                            if term_ends_at(name, after, terms[at].as_bytes()) {
+                                return true;
+                            }
+                            at += 1;
+                        }
+                    }
+                }
+            }
+        }
+        if at_end {
+            return false;
+        }
+        (byte, after, kind) = (next, next_after, next_kind);
+    }
+}
+
+/// Whether `term`'s letters, read backwards from `end`, are the name's (across separators and
+/// word breaks: `api_key` is `apikey`), starting a word or long enough to start inside one.
+const fn term_ends_at(name: &[u8], end: usize, term: &[u8]) -> bool {
+    let (mut at, mut index, mut letters) = (term.len(), end, 0);
+    while at > 0 {
+        at -= 1;
+        if KINDS[term[at] as usize] == SEPARATOR {
+            continue;
+        }
+        let byte = loop {
+            if index == 0 {
+                return false;
+            }
+            let (byte, before) = decoded_before(name, index);
+            index = before;
+            if KINDS[byte as usize] != SEPARATOR {
+                break byte;
+            }
+        };
+        if !byte.eq_ignore_ascii_case(&term[at]) {
+            return false;
+        }
+        letters += 1;
+    }
+    letters > 0 && (letters >= WORD_END_MIN || starts_word(name, index))
+}
+
+/// Whether a word starts at `index` (a letter).
+const fn starts_word(name: &[u8], index: usize) -> bool {
+    if index == 0 {
+        return true;
+    }
+    let (previous, _) = decoded_before(name, index);
+    let (first, after) = decoded(name, index);
+    let previous = KINDS[previous as usize];
+    previous == SEPARATOR || breaks(name, previous, KINDS[first as usize], after)
+}
+
+/// What a byte is to the words of a name: a separator, or a letter of some kind.
+const SEPARATOR: u8 = 0;
+const LOWER: u8 = 1;
+const UPPER: u8 = 2;
+const DIGIT: u8 = 3;
+/// A byte of a non-ASCII character: a letter without case.
+const OTHER: u8 = 4;
+
+const KINDS: [u8; 256] = {
+    let mut kinds = [SEPARATOR; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        kinds[byte] = if b.is_ascii_lowercase() {
+            LOWER
+        } else if b.is_ascii_uppercase() {
+            UPPER
+        } else if b.is_ascii_digit() {
+            DIGIT
+        } else if b >= 0x80 {
+            OTHER
+        } else {
+            SEPARATOR
+        };
+        byte += 1;
+    }
+    kinds
+};
+
+/// Whether a word ends between two letters of these kinds (the second ends before `b_after`):
+/// `accessToken`, `password2`, and `APIKey` before the `K` (an uppercase letter followed by a
+/// lowercase one starts a word).
+const fn breaks(name: &[u8], a: u8, b: u8, b_after: usize) -> bool {
+    match (a, b) {
+        (LOWER, UPPER) | (LOWER | UPPER, DIGIT) | (DIGIT, LOWER | UPPER) => true,
+        (UPPER, UPPER) => b_after < name.len() && KINDS[decoded(name, b_after).0 as usize] == LOWER,
+        _ => false,
+    }
+}
+
+/// The byte at `index` with a `%XX` escape decoded, and the index after it; a malformed escape is
+/// read as it is.
+const fn decoded(name: &[u8], index: usize) -> (u8, usize) {
+    if name[index] == b'%'
+        && index + 2 < name.len()
+        && let (Some(high), Some(low)) = (hex(name[index + 1]), hex(name[index + 2]))
+    {
+        return ((high << 4) | low, index + 3);
+    }
+    (name[index], index + 1)
+}
+
+/// The byte that ends at `end` (`end > 0`), decoded, and the index where it starts. Read backwards
+/// the same as forwards: `%` is not a hex digit, so no escape hides inside another.
+const fn decoded_before(name: &[u8], end: usize) -> (u8, usize) {
+    if end >= 3
+        && name[end - 3] == b'%'
+        && let (Some(high), Some(low)) = (hex(name[end - 2]), hex(name[end - 1]))
+    {
+        return ((high << 4) | low, end - 3);
+    }
+    (name[end - 1], end - 1)
+}
+
+const fn hex(byte: u8) -> Option<u8> {
+    match byte {
+        b'0'..=b'9' => Some(byte - b'0'),
+        b'a'..=b'f' => Some(byte - b'a' + 10),
+        b'A'..=b'F' => Some(byte - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Letters `a` to `z` (any case), digits, and one bucket for all non-ASCII bytes.
+const BUCKETS: usize = 37;
+/// The most terms ending in one letter (checked when an index is built).
+const PER_BUCKET: usize = 8;
+
+const fn bucket(letter: u8) -> usize {
+    match letter {
+        b'a'..=b'z' => (letter - b'a') as usize,
+        b'A'..=b'Z' => (letter - b'A') as usize,
+        b'0'..=b'9' => 26 + (letter - b'0') as usize,
+        _ => 36,
+    }
+}
+
+/// A list's terms by their last letter, each with its last eight letters (lowercase, the last in
+/// the low byte) and the mask of those it has: a word ending in `..rd` is compared with
+/// `password` only, and `user_id` with nothing. Built at compile time.
+struct TermIndex {
+    entries: [[(u8, u64, u64); PER_BUCKET]; BUCKETS],
+    counts: [u8; BUCKETS],
+}
+
+impl TermIndex {
+    const fn new(terms: &[&str]) -> TermIndex {
+        let mut index = TermIndex { entries: [[(0, 0, 0); PER_BUCKET]; BUCKETS], counts: [0; BUCKETS] };
+        let mut term = 0;
+        while term < terms.len() {
+            let bytes = terms[term].as_bytes();
+            let (mut tail, mut mask, mut at, mut letters, mut last) = (0u64, 0u64, bytes.len(), 0, 0);
+            while at > 0 && letters < 8 {
+                at -= 1;
+                if KINDS[bytes[at] as usize] != SEPARATOR {
+                    if letters == 0 {
+                        last = bytes[at];
+                    }
+                    tail |= (bytes[at].to_ascii_lowercase() as u64) << (8 * letters);
+                    mask |= 0xff << (8 * letters);
+                    letters += 1;
+                }
+            }
+            assert!(letters > 0, "a term without letters");
+            let bucket = bucket(last);
+            let slot = index.counts[bucket] as usize;
+            assert!(slot < PER_BUCKET && term <= u8::MAX as usize, "too many terms end in one letter");
+            index.entries[bucket][slot] = (term as u8, tail, mask);
+            index.counts[bucket] += 1;
+            term += 1;
+        }
+        index
+    }
+}
+
+const DEFAULT_INDEX: TermIndex = TermIndex::new(DEFAULT_SECRET_NAMES);
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn names() {
+    fn secret_names() {
         const { assert!(is_secret_name("access_token")) };
-        for secret in ["PASSWORD", "set_cookie", "Set-Cookie", "x-api-key", "user.password", "ssn"] {
-            assert!(is_secret_name(secret), "{secret}");
+        for secret in [
+            "PASSWORD",
+            "set_cookie",
+            "Set-Cookie",
+            "x-api-key",
+            "user.password",
+            "ssn",
+            "user[password]",
+            "user[password][confirm]",
+            "pass%77ord",
+            "PASS%57ORD",
+            "user%5Bpassword%5D",
+            "pwd",
+            "pass",
+            "session",
+            "sessionid",
+            "session_id",
+            "JSESSIONID",
+            "PHPSESSID",
+            "connect.sid",
+            "auth",
+            "X-Auth-Token",
+            "accessToken",
+            "XApiKey",
+            "APIKey",
+            "apiKey",
+            "api key",
+            "client_secret",
+            "mytoken",
+            "csrftoken",
+            "password2",
+            "password_hint_shown",
+            "ssn_verified",
+            "X-Amz-Signature",
+            "X-Amz-Credential",
+            "x-goog-signature",
+            "sig",
+            "AWSAccessKeyId",
+            "private_key",
+            "creditCardNumber",
+            "é_token",
+            "é_token_",
+        ] {
+            assert!(is_secret_name(secret), "{secret} is a secret");
         }
-        for plain in ["", "passwords", "tokenizer", "mytoken", "user_id", "ssn_hash", "é_token_"] {
-            assert!(!is_secret_name(plain), "{plain}");
+        for plain in [
+            "",
+            "author",
+            "authority",
+            "authors",
+            "passenger",
+            "passage",
+            "bypass",
+            "compass",
+            "passwords",
+            "tokens",
+            "tokenizer",
+            "tokens_used",
+            "sessions_total",
+            "user_id",
+            "user_name",
+            "signal",
+            "http.route",
+            "db.system",
+            "status_code",
+            "%",
+            "%zz",
+            "passw%zzord",
+            "pa%73senger",
+        ] {
+            assert!(!is_secret_name(plain), "{plain} is not a secret");
         }
-        assert!(is_secret_name("é_token"));
+    }
+
+    #[test]
+    fn names_term_takes_any_list() {
+        assert!(names_term("user.pin", "pin") && names_term("PIN", "pin") && !names_term("spin", "pin"));
+        assert!(names_term("myPinCode", "pin_code") && names_term("x_pincode", "pin-code"));
+        assert!(!names_term("anything", "") && !names_term("anything", "_-"));
     }
 }

@@ -35,10 +35,10 @@
 //!   from fields of those names); `null` when there is none.
 //! - `metadata` holds every other field with its JSON type: numbers stay numbers, booleans
 //!   booleans, `Debug` and `Display` values become strings.
-//! - Fields named like secrets ([`DEFAULT_REDACTED_FIELDS`], configurable), or ending in one
-//!   after `_`, `-` or `.` (`access_token`, `x-api-key`, `user.password`), are written as
-//!   `"[REDACTED]"`; [`LoggingConfig::mask_values`] also masks bearer
-//!   tokens and card numbers inside values.
+//! - Fields whose names hold a secret's ([`DEFAULT_REDACTED_FIELDS`], configurable) as a word
+//!   (`access_token`, `x-api-key`, `user.password`, `user[password]`, `accessToken`; the rule of
+//!   [`is_secret_name`](crate::is_secret_name)) are written as `"[REDACTED]"`;
+//!   [`LoggingConfig::mask_values`] also masks bearer tokens and card numbers inside values.
 //! - A line longer than [`LoggingConfig::max_line_bytes`] is cut, value by value, with
 //!   `...[truncated]` and `"truncated":true`, and is still valid JSON.
 //! - Lines go to a bounded buffer; when it is full they are dropped and counted in
@@ -188,7 +188,10 @@ impl LoggingConfig {
         self
     }
 
-    /// Replaces the redacted field names (compared case-insensitively, `-` and `_` alike).
+    /// Replaces the redacted field names: a field is redacted when one of them is a word of its
+    /// name, by the rule of [`is_secret_name`](crate::is_secret_name) (case-insensitive, any
+    /// separator, camelCase, `%XX` decoded). The defaults ([`DEFAULT_REDACTED_FIELDS`]) are
+    /// dropped: list them too to keep them.
     pub fn redact_fields(mut self, names: &[&str]) -> LoggingConfig {
         self.redact = names.iter().map(|name| (*name).to_owned()).collect();
         self

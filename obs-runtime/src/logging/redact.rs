@@ -1,32 +1,41 @@
 //! What is never written: fields whose names are secrets, and (opt-in) values that look like
 //! bearer tokens or card numbers.
 
-/// The field names redacted by default (compared case-insensitively, `-` and `_` alike).
+/// The field names redacted by default: a field is redacted when one of them is a word of its
+/// name, as [`is_secret_name`](crate::is_secret_name) matches them (`password`, `db_password`,
+/// `user[password]`, `accessToken`, `X-Api-Key`; not `author` or `passenger`).
 pub use crate::secret::DEFAULT_SECRET_NAMES as DEFAULT_REDACTED_FIELDS;
 pub(crate) use crate::secret::REDACTED;
-use crate::secret::ends_with_secret;
+use crate::secret::names_term;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Redactor {
-    /// Normalized names.
-    names: Vec<String>,
+    /// Whether all of [`DEFAULT_REDACTED_FIELDS`] are redacted: [`is_secret_name`] then decides
+    /// for them in one pass (the usual case, on every field of every line).
+    ///
+    /// [`is_secret_name`]: crate::is_secret_name
+    defaults: bool,
+    /// The other names, as given: [`names_term`] reads them by the same rule.
+    others: Vec<String>,
     pub(crate) mask_values: bool,
-}
-
-fn normalize(name: &str) -> String {
-    name.bytes().map(|b| if b == b'-' { '_' } else { char::from(b.to_ascii_lowercase()) }).collect()
 }
 
 impl Redactor {
     pub(crate) fn new(names: &[String], mask_values: bool) -> Redactor {
-        Redactor { names: names.iter().map(|name| normalize(name)).collect(), mask_values }
+        let defaults = DEFAULT_REDACTED_FIELDS.iter().all(|default| names.iter().any(|name| name == default));
+        let others = names
+            .iter()
+            .filter(|name| !(defaults && DEFAULT_REDACTED_FIELDS.contains(&name.as_str())))
+            .cloned()
+            .collect();
+        Redactor { defaults, others, mask_values }
     }
 
-    /// Whether a field of this name is redacted: the name is a secret's, or ends in one after a
-    /// `_`, `-` or `.` (`access_token`, `db_password`, `x-api-key`, `user.password`). No
-    /// allocation.
+    /// Whether a field of this name is redacted: one of the names is in it by the rule of
+    /// [`is_secret_name`](crate::is_secret_name) (whole words, any separator, camelCase,
+    /// `%XX` decoded). No allocation.
     pub(crate) fn is_secret(&self, name: &str) -> bool {
-        self.names.iter().any(|secret| ends_with_secret(name, secret))
+        (self.defaults && crate::is_secret_name(name)) || self.others.iter().any(|secret| names_term(name, secret))
     }
 
     /// `value` with bearer tokens and card numbers masked, when masking is on and there is
@@ -149,6 +158,8 @@ mod tests {
             "Set-Cookie",
             "set_cookie",
             "user.password",
+            "user[password]",
+            "pass%77ord",
             "api_key",
             "apiKey",
             "access_token",
@@ -157,12 +168,33 @@ mod tests {
             "db_password",
             "x-api-key",
             "auth_token",
+            "mytoken",
+            "sessionid",
+            "password_hint_shown",
+            "ssn_verified",
         ] {
             assert!(redactor.is_secret(secret), "{secret}");
+            assert_eq!(redactor.is_secret(secret), crate::is_secret_name(secret), "one rule: {secret}");
         }
-        for plain in ["user_id", "password_hint_shown", "tokens_used", "passwords.count", "mytoken", "ssn_verified"] {
+        for plain in ["user_id", "tokens_used", "passwords.count", "author", "authority", "passenger"] {
             assert!(!redactor.is_secret(plain), "{plain}");
         }
+    }
+
+    #[test]
+    fn own_names_follow_the_same_rule() {
+        let redactor = Redactor::new(&["pin".to_owned(), "Card-PIN".to_owned()], false);
+        for secret in ["pin", "PIN", "user.pin", "userPin", "card_pin", "cardPIN", "pi%6E"] {
+            assert!(redactor.is_secret(secret), "{secret}");
+        }
+        for plain in ["spin", "pinned", "password"] {
+            assert!(!redactor.is_secret(plain), "{plain}: only the names given");
+        }
+        let mut names: Vec<String> = DEFAULT_REDACTED_FIELDS.iter().map(|name| (*name).to_owned()).collect();
+        names.push("pin".to_owned());
+        let both = Redactor::new(&names, false);
+        assert!(both.defaults && both.others == ["pin"]);
+        assert!(both.is_secret("user_pin") && both.is_secret("user[password]") && !both.is_secret("author"));
     }
 
     #[test]

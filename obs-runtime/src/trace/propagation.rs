@@ -118,18 +118,14 @@ fn redacted_url(uri: &http::Uri) -> String {
     format!("{scheme}{authority}{}{query}", uri.path())
 }
 
-/// A query string with the values of secret-named parameters (and the semantic conventions'
-/// signature parameters) replaced by `REDACTED`.
+/// A query string with the values of secret-named parameters replaced by `REDACTED`, the
+/// semantic conventions' word (the names, as [`is_secret_name`](crate::is_secret_name) reads them:
+/// `access_token`, `user[password]`, `pass%77ord`, `X-Amz-Signature`, `sig`).
 pub(crate) fn redacted_query(query: &str) -> String {
-    const SIGNATURES: [&str; 4] = ["sig", "signature", "x-amz-signature", "x-goog-signature"];
     query
         .split('&')
         .map(|pair| match pair.split_once('=') {
-            Some((key, _))
-                if crate::is_secret_name(key) || SIGNATURES.iter().any(|sig| sig.eq_ignore_ascii_case(key)) =>
-            {
-                format!("{key}=REDACTED")
-            }
+            Some((key, _)) if crate::is_secret_name(key) => format!("{key}=REDACTED"),
             _ => pair.to_owned(),
         })
         .collect::<Vec<_>>()
@@ -179,5 +175,33 @@ mod tests {
         assert_eq!(redacted_url(&uri), "http://REDACTED:REDACTED@example.com:8080/a?b=1");
         let uri: http::Uri = "http://example.com/a?user=1&access_token=xyz&Signature=abc".parse().expect("valid");
         assert_eq!(redacted_url(&uri), "http://example.com/a?user=1&access_token=REDACTED&Signature=REDACTED");
+    }
+
+    #[test]
+    fn secret_query_values_are_redacted_whatever_their_spelling() {
+        for key in [
+            "user[password]",
+            "user%5Bpassword%5D",
+            "pass%77ord",
+            "pwd",
+            "pass",
+            "session",
+            "sessionid",
+            "JSESSIONID",
+            "auth",
+            "api_key",
+            "apiKey",
+            "X-Amz-Signature",
+            "X-Amz-Security-Token",
+            "sig",
+        ] {
+            let query = format!("page=2&{key}=S3CRET&q=x");
+            let redacted = redacted_query(&query);
+            assert_eq!(redacted, format!("page=2&{key}=REDACTED&q=x"), "{key}");
+            let uri: http::Uri = format!("http://example.com/a?{query}").parse().expect("valid");
+            assert!(!redacted_url(&uri).contains("S3CRET"), "{key}: {}", redacted_url(&uri));
+        }
+        let kept = "author=ada&passenger=2&authority=x&tokens=5&sessions_total=3";
+        assert_eq!(redacted_query(kept), kept);
     }
 }
