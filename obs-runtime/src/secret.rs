@@ -1,9 +1,9 @@
-//! What is never shown: values under secret names.
+//! What is never shown: values under secret names, and the secret parts of URLs.
 //!
 //! [`is_secret_name`] is the one rule, for every pillar, that says whether a name (a log field, a
 //! span attribute, a function argument, a query parameter) holds a secret. It is `const` so that
 //! `#[trace_operation]` and `span_attributes!` decide at compile time, for a literal name, whether
-//! a value is ever looked at.
+//! a value is ever looked at. `url::for_humans` is how every message writes a URL.
 
 /// Written in place of a secret.
 #[cfg(any(feature = "logging", feature = "trace"))]
@@ -295,6 +295,115 @@ impl TermIndex {
 }
 
 const DEFAULT_INDEX: TermIndex = TermIndex::new(DEFAULT_SECRET_NAMES);
+
+#[cfg(any(
+    feature = "health-http",
+    feature = "health-redis",
+    feature = "health-postgres",
+    feature = "otlp",
+    feature = "alerts"
+))]
+pub(crate) mod url {
+    //! How every message writes a URL.
+
+    /// Shown in place of a URL that cannot be read: it is never echoed, as it may hold a secret.
+    pub(crate) const UNREADABLE: &str = "<unparseable URL>";
+
+    /// `url` as a message shows it: the scheme, host and port (when given; both in lowercase),
+    /// never the user and password, path, query or fragment (a webhook's path is its secret, a
+    /// query may hold an API key). A URL without a scheme is shown as `host:port`; one that cannot
+    /// be read, as [`UNREADABLE`].
+    pub(crate) fn for_humans(url: &str) -> String {
+        scheme_host_port(url.trim()).unwrap_or_else(|| UNREADABLE.to_owned())
+    }
+
+    fn scheme_host_port(url: &str) -> Option<String> {
+        let (scheme, rest) = match url.split_once("://") {
+            Some((scheme, rest)) => {
+                let mut chars = scheme.chars();
+                let valid = chars.next().is_some_and(|first| first.is_ascii_alphabetic())
+                    && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+                (Some(valid.then_some(scheme)?), rest)
+            }
+            None => (None, url),
+        };
+        // The authority ends at the path, query or fragment; the user and password at its last `@`.
+        let authority = &rest[..rest.find(['/', '\\', '?', '#']).unwrap_or(rest.len())];
+        let host_port = authority.rsplit_once('@').map_or(authority, |(_, host_port)| host_port);
+        let (host, port) = match host_port.strip_prefix('[') {
+            Some(inside) => {
+                let close = inside.find(']')?;
+                let (address, after) = (&inside[..close], &inside[close + 1..]);
+                let valid = address.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '.' | '%'));
+                (
+                    valid.then_some(&host_port[..close + 2])?,
+                    if after.is_empty() { None } else { Some(after.strip_prefix(':')?) },
+                )
+            }
+            None => {
+                let (host, port) =
+                    host_port.split_once(':').map_or((host_port, None), |(host, port)| (host, Some(port)));
+                let valid = host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '%'));
+                (valid.then_some(host)?, port)
+            }
+        };
+        if host.len() > 255 || (host.is_empty() && scheme.is_none()) {
+            return None;
+        }
+        let port = match port {
+            None | Some("") => String::new(),
+            Some(port) if port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit()) => {
+                format!(":{}", port.parse::<u16>().ok()?)
+            }
+            Some(_) => return None,
+        };
+        // Both are case-insensitive: shown in lowercase, as they are compared.
+        let host = host.to_ascii_lowercase();
+        Some(match scheme {
+            Some(scheme) => format!("{}://{host}{port}", scheme.to_ascii_lowercase()),
+            None => format!("{host}{port}"),
+        })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn urls_for_humans() {
+            for (url, shown) in [
+                ("https://user:pw@hooks.example.com/services/T0/B0/S3CRET?x=1#f", "https://hooks.example.com"),
+                ("http://127.0.0.1:4318/v1/traces?api_key=S3CRET", "http://127.0.0.1:4318"),
+                ("  redis://:pw@cache:6380/0  ", "redis://cache:6380"),
+                ("http://[::1]:8080/x", "http://[::1]:8080"),
+                ("http://u:pw@[fe80::1%25eth0]/", "http://[fe80::1%25eth0]"),
+                ("http://a:b@c@host:1/", "http://host:1"),
+                ("user:pw@localhost:4317", "localhost:4317"),
+                ("localhost", "localhost"),
+                ("HTTPS://Hooks.Example.COM/X", "https://hooks.example.com"),
+                ("postgres:///db?host=/run/postgresql&password=pw", "postgres://"),
+                ("http://host:/x", "http://host"),
+            ] {
+                assert_eq!(for_humans(url), shown, "{url}");
+            }
+            for unreadable in [
+                "",
+                "not a url with S3CRET",
+                "Authorization: Basic dXNlcjpTM0NSRVQ=",
+                "http://user:S3CRET/path",
+                "http://host:99999",
+                "http://host:1234567",
+                "1http://host",
+                "http://[::1/",
+                "http://[::1]x",
+                "http://ho st/",
+                "/just/a/path",
+            ] {
+                assert_eq!(for_humans(unreadable), UNREADABLE, "{unreadable}");
+            }
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -12,11 +12,13 @@ use super::engine::{Alert, AlertStatus, REFRESH_INTERVAL};
 use super::{AlertError, Channel, SendError, SendFuture, Severity};
 
 /// An HTTP endpoint to POST JSON to. Its URL may hold a secret (Slack's does): it is never
-/// printed, only its host.
+/// printed, only its scheme, host and port.
 #[derive(Clone)]
 pub(crate) struct Endpoint {
     authority: http::uri::Authority,
     path: String,
+    /// The URL as messages show it.
+    shown: String,
     /// For `https://` (feature `alerts-tls`).
     #[cfg(feature = "alerts-tls")]
     tls: Option<super::tls::Tls>,
@@ -25,7 +27,7 @@ pub(crate) struct Endpoint {
 impl std::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The path and the credentials are left out: Slack's secret is its path.
-        write!(f, "Endpoint({})", self.authority.host())
+        write!(f, "Endpoint({})", self.shown)
     }
 }
 
@@ -33,6 +35,11 @@ impl Endpoint {
     pub(crate) fn parse(url: &str, field: &'static str) -> Result<Endpoint, AlertError> {
         let invalid = |reason: &str| AlertError::Channel { channel: field, reason: reason.to_owned() };
         let uri: Uri = url.trim().parse().map_err(|_| invalid("not a URL"))?;
+        let shown = crate::secret::url::for_humans(url);
+        if shown == crate::secret::url::UNREADABLE {
+            // `http` takes `host:99999` or `host:word` (and would connect to the default port).
+            return Err(invalid("not a URL with a host and a port up to 65535"));
+        }
         let https = match uri.scheme_str() {
             Some("http") => false,
             #[cfg(feature = "alerts-tls")]
@@ -53,6 +60,7 @@ impl Endpoint {
         Ok(Endpoint {
             authority,
             path,
+            shown,
             #[cfg(feature = "alerts-tls")]
             tls,
         })
@@ -95,7 +103,7 @@ impl Endpoint {
         let address = format!("{host}:{}", self.authority.port_u16().unwrap_or(default_port));
         let stream = tokio::net::TcpStream::connect(&address)
             .await
-            .map_err(|error| SendError::retryable(format!("cannot connect to {}: {error}", self.authority)))?;
+            .map_err(|error| SendError::retryable(format!("cannot connect to {}: {error}", self.shown)))?;
         let _ = stream.set_nodelay(true);
         #[cfg(feature = "alerts-tls")]
         if let Some(tls) = &self.tls {
@@ -126,7 +134,7 @@ impl Endpoint {
                 let body = http_body_util::Limited::new(response.into_body(), 16 * 1024).collect().await;
                 let detail = body.map(|body| self.without_path(&String::from_utf8_lossy(&body.to_bytes())));
                 let message =
-                    || format!("{} answered HTTP {status}: {}", self.authority, detail.unwrap_or_default().trim());
+                    || format!("{} answered HTTP {status}: {}", self.shown, detail.unwrap_or_default().trim());
                 match status.as_u16() {
                     200..=299 => Ok(()),
                     429 | 500..=599 => Err(SendError::retryable(message())),
@@ -386,16 +394,33 @@ mod tests {
         assert!(Slack::new("https://hooks.slack.com/services/T/B/SECRET").is_err());
         #[cfg(feature = "alerts-tls")]
         assert!(Slack::new("https://hooks.slack.com/services/T/B/SECRET").is_ok());
-        for url in ["ftp://x/y", "not a url", "http://u:SECRET@h/", "https://u:SECRET@h/"] {
+        for url in [
+            "ftp://x/y",
+            "not a url",
+            "http://u:SECRET@h/",
+            "https://u:SECRET@h/",
+            "http://h:99999/SECRET",
+            "http://u:SECRET/x",
+        ] {
             let error = Slack::new(url).expect_err("this input is wrong").to_string();
             assert!(!error.contains("SECRET") && error.contains("slack"), "{error}");
         }
-        let slack = Slack::new("http://127.0.0.1:9/services/T/B/SECRET").expect("an http URL");
+        let slack = Slack::new("http://127.0.0.1:9/services/T/B/SECRET?token=SECRET").expect("an http URL");
         assert!(!format!("{slack:?}").contains("SECRET"));
+        assert_eq!(slack.endpoint.shown, "http://127.0.0.1:9");
         let am = Alertmanager::new("http://127.0.0.1:9093/prefix/").expect("an http URL");
         let echoed = "Cannot POST /services/T/B/SECRET (try /SECRET)";
         let cleaned = slack.endpoint.without_path(echoed);
         assert!(!cleaned.contains("SECRET"), "{cleaned}");
         assert_eq!(am.endpoint.path, "/prefix/api/v2/alerts");
+    }
+
+    #[tokio::test]
+    async fn a_failed_delivery_names_the_host_only() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let webhook = Webhook::new(&format!("http://127.0.0.1:{closed}/hooks/SECRET?token=SECRET")).expect("valid");
+        let error = webhook.endpoint.post_json(b"{}".to_vec()).await.expect_err("nothing listens").to_string();
+        assert!(error.starts_with(&format!("cannot connect to http://127.0.0.1:{closed}: ")), "{error}");
+        assert!(!error.contains("SECRET") && !error.contains("hooks"), "{error}");
     }
 }

@@ -53,7 +53,8 @@ enum Security {
 /// only when offered, they would cross the network in the clear, so such a URL is an error.
 /// Special characters in the user name or password must be percent-encoded. Certificates are
 /// checked against the Mozilla roots (webpki-roots); [`with_root_certificate_pem`] trusts one
-/// more CA. The URL and its password are never printed: errors and `Debug` show the host only.
+/// more CA. The URL and its password are never printed: errors and `Debug` show its scheme, host
+/// and port only.
 ///
 /// Each notification opens a connection (none is kept between alerts). Each SMTP step may take
 /// 10 s ([`timeout`] changes it), and the whole attempt is bounded by the manager's
@@ -82,6 +83,8 @@ pub struct Smtp {
     builder: AsyncSmtpTransportBuilder,
     transport: AsyncSmtpTransport<Tokio1Executor>,
     host: String,
+    /// The URL as messages show it (scheme, host and port).
+    shown: String,
     security: Security,
     roots: Vec<Certificate>,
     timeout: Duration,
@@ -91,8 +94,8 @@ pub struct Smtp {
 
 impl std::fmt::Debug for Smtp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The host only: the URL's user and password stay out.
-        f.debug_struct("Smtp").field("host", &self.host).finish_non_exhaustive()
+        // Scheme, host and port only: the URL's user and password stay out.
+        f.debug_struct("Smtp").field("url", &self.shown).finish_non_exhaustive()
     }
 }
 
@@ -150,7 +153,8 @@ impl Smtp {
             return Err(invalid("no recipients: at least one address is needed"));
         }
         let transport = builder.clone().timeout(Some(DEFAULT_TIMEOUT)).build();
-        Ok(Smtp { builder, transport, host, security, roots: Vec::new(), timeout: DEFAULT_TIMEOUT, from, to })
+        let shown = crate::secret::url::for_humans(url);
+        Ok(Smtp { builder, transport, host, shown, security, roots: Vec::new(), timeout: DEFAULT_TIMEOUT, from, to })
     }
 
     /// How long each SMTP step (connecting, each command) may take (default 10 s; zero keeps the
@@ -264,12 +268,12 @@ fn message_id(from: &Mailbox) -> String {
 /// Retryable: no connection, a timeout, a 4xx reply. Permanent: a 5xx reply, a failed TLS
 /// handshake (a certificate that does not verify), a server without STARTTLS when it is
 /// required, a reply that makes no sense.
-fn send_error(host: &str, error: &lettre::transport::smtp::Error) -> SendError {
+fn send_error(shown: &str, error: &lettre::transport::smtp::Error) -> SendError {
     // lettre's text holds the server's reply or the I/O error, never the credentials.
     if tls_failed(error) {
-        return SendError::permanent(format!("SMTP server {host}: the TLS handshake failed: {error}"));
+        return SendError::permanent(format!("SMTP server {shown}: the TLS handshake failed: {error}"));
     }
-    let message = format!("SMTP server {host}: {error}");
+    let message = format!("SMTP server {shown}: {error}");
     let permanent = error.is_permanent() || error.is_tls() || error.is_client() || error.is_response();
     if error.is_transient() || error.is_timeout() || !permanent {
         SendError::retryable(message)
@@ -299,7 +303,7 @@ impl Channel for Smtp {
     fn send<'a>(&'a self, alert: &'a Alert) -> SendFuture<'a> {
         Box::pin(async move {
             let message = self.message(alert)?;
-            self.transport.send(message).await.map(drop).map_err(|error| send_error(&self.host, &error))
+            self.transport.send(message).await.map(drop).map_err(|error| send_error(&self.shown, &error))
         })
     }
 }
@@ -404,7 +408,8 @@ mod tests {
         let error = runtime.block_on(smtp.send(&alert(AlertStatus::Firing))).expect_err("nobody listens");
         let text = error.to_string();
         assert!(error.is_retryable(), "{text}");
-        assert!(text.contains("127.0.0.1") && !text.contains("SECRET"), "{text}");
+        assert!(text.starts_with(&format!("SMTP server smtp://127.0.0.1:{port}: ")), "{text}");
+        assert!(!text.contains("SECRET") && !text.contains("tls=required"), "{text}");
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //!
 //! Each returns a [`HealthCheck`](super::HealthCheck) to register, with the default timeout and
 //! critical; change either with its builder methods. A URL that cannot be used is an `Err` here,
-//! when the check is made, not a failure at each run.
+//! when the check is made, not a failure at each run. Messages, here and on `/health`, show a
+//! URL's scheme, host and port only: never its user and password, path or query.
 
 #[cfg(feature = "health-http")]
 mod http;
@@ -32,8 +33,9 @@ pub use tcp::tcp;
 #[cfg(any(feature = "health-http", feature = "health-redis"))]
 use super::HealthError;
 
-/// An `Err` naming the setting, the URL and what is wrong with it.
+/// An `Err` naming the setting, the URL (its scheme, host and port only: the rest may hold a
+/// secret) and what is wrong with it.
 #[cfg(any(feature = "health-http", feature = "health-redis"))]
 fn invalid_url(field: &'static str, url: &str, reason: &str) -> HealthError {
-    HealthError::Invalid { field, reason: format!("{url:?}: {reason}") }
+    HealthError::Invalid { field, reason: format!("{}: {reason}", crate::secret::url::for_humans(url)) }
 }

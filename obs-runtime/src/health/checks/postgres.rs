@@ -20,20 +20,42 @@ use crate::health::{CheckOutcome, HealthCheck, HealthError};
 /// assert!(postgres("database", "postgres://app@127.0.0.1:notaport/app").is_err());
 /// ```
 pub fn postgres(name: impl Into<String>, url: &str) -> Result<HealthCheck, HealthError> {
-    let config = tokio_postgres::Config::from_str(url).map_err(|error| HealthError::Invalid {
+    // tokio-postgres's reason is left out: it may quote a piece of the string (a password with
+    // a space, read as the next option's name).
+    let config = tokio_postgres::Config::from_str(url).map_err(|_| HealthError::Invalid {
         field: "postgres url",
-        reason: format!("not a PostgreSQL connection string: {error}"),
+        reason:
+            "not a PostgreSQL connection string (`host=.. user=..`) or URL (`postgres://user:password@host:port/db`)"
+                .to_owned(),
     })?;
+    let shown: Arc<str> = shown(url, &config).into();
     let config = Arc::new(config);
     Ok(HealthCheck::new(name, move || {
-        let config = config.clone();
+        let (config, shown) = (config.clone(), shown.clone());
         async move {
             match select_one(&config).await {
                 Ok(outcome) => outcome,
-                Err(error) => CheckOutcome::unhealthy(format!("postgres: {error}")),
+                Err(error) => CheckOutcome::unhealthy(format!("postgres: {error} (at {shown})")),
             }
         }
     }))
+}
+
+/// The server as messages show it: scheme, host and port, never the user, password or options.
+fn shown(url: &str, config: &tokio_postgres::Config) -> String {
+    if url.contains("://") {
+        return crate::secret::url::for_humans(url);
+    }
+    // A `key=value` string: the first host and port it names.
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) if host.contains(':') => format!("[{host}]"),
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        #[cfg(unix)]
+        Some(tokio_postgres::config::Host::Unix(path)) => return format!("the socket in {}", path.display()),
+        None => "localhost".to_owned(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    crate::secret::url::for_humans(&format!("postgres://{host}:{port}"))
 }
 
 async fn select_one(config: &tokio_postgres::Config) -> Result<CheckOutcome, tokio_postgres::Error> {
@@ -79,4 +101,30 @@ async fn select_one(config: &tokio_postgres::Config) -> Result<CheckOutcome, tok
         outcome = outcome.with_detail("server_version", version.as_str());
     }
     Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_strings_and_targets_show_no_secret() {
+        for url in [
+            "host=db password=s3cret word port=5432",
+            "postgres://app:s3cret@db:notaport/app",
+            "postgres://app:s3cret@db/app?sslmode=s3cret",
+        ] {
+            let error = postgres("database", url).expect_err("not usable").to_string();
+            assert!(error.contains("postgres url") && !error.contains("s3cret"), "{url}: {error}");
+        }
+        for (url, target) in [
+            ("postgres://app:s3cret@db:6543/app?password=s3cret", "postgres://db:6543"),
+            ("host=db port=6543 user=app password=s3cret", "postgres://db:6543"),
+            ("host=::1 password=s3cret", "postgres://[::1]:5432"),
+            ("password=s3cret", "postgres://localhost:5432"),
+        ] {
+            let config = tokio_postgres::Config::from_str(url).expect("valid");
+            assert_eq!(shown(url, &config), target, "{url}");
+        }
+    }
 }

@@ -39,7 +39,7 @@ struct Target {
 }
 
 fn parse(url: &str) -> Result<Target, HealthError> {
-    let invalid = |reason: &str| invalid_url("redis url", &redact(url), reason);
+    let invalid = |reason: &str| invalid_url("redis url", url, reason);
     let rest = url.strip_prefix("redis://").ok_or_else(|| invalid("expected redis://host:port"))?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     let (credentials, host_port) = match authority.rsplit_once('@') {
@@ -67,14 +67,6 @@ fn parse(url: &str) -> Result<Target, HealthError> {
         return Err(invalid("the port is not a number"));
     };
     Ok(Target { address, user, password })
-}
-
-/// The URL with its password replaced, for messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}", &url[..scheme], &url[at + 1..]),
-        _ => url.to_owned(),
-    }
 }
 
 /// Replies longer than this are refused (`INFO` is a few kilobytes).
@@ -181,6 +173,12 @@ mod tests {
         assert_eq!(target.user.as_deref(), Some("ada"));
         let error = parse("rediss://:s3cret@cache:6379").expect_err("tls").to_string();
         assert!(error.contains("redis url") && !error.contains("s3cret"), "{error}");
+        for url in
+            ["redis://:s3cret@cache:port/0?password=s3cret", "redis://u:p%zzs3cret@cache", "http://:s3cret@c/s3cret"]
+        {
+            let error = parse(url).expect_err("not usable").to_string();
+            assert!(error.contains("redis url") && !error.contains("s3cret"), "{error}");
+        }
         assert!(parse("redis://cache:port").is_err());
         let target = parse("redis://:p%40ss%3Aword@cache:6379?timeout=1").expect("valid");
         assert_eq!((target.address.as_str(), target.password.as_deref()), ("cache:6379", Some("p@ss:word")));
