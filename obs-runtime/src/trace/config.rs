@@ -365,16 +365,23 @@ fn otlp_exporter(
     {
         return Err(invalid(name, format!("{value:?} is not supported: spans are sent uncompressed (none)")));
     }
-    let uri: http::Uri = url.parse().map_err(|error| invalid(field, format!("{url:?} is not a URL: {error}")))?;
+    // Messages show the URL's scheme, host and port only: its user and password, path and query
+    // may hold secrets.
+    let shown = crate::secret::url::for_humans(url);
+    let uri: http::Uri = url.parse().map_err(|error| invalid(field, format!("{shown} is not a URL: {error}")))?;
+    if shown == crate::secret::url::UNREADABLE {
+        // `http` takes `host:99999` or `host:word` (and would connect to port 80).
+        return Err(invalid(field, format!("{shown}: not a URL with a host and a port up to 65535")));
+    }
     if uri.scheme_str() != Some("http") {
         return Err(invalid(
             field,
-            format!("{url:?}: only http:// is supported (send to a collector or agent beside the service for TLS)"),
+            format!("{shown}: only http:// is supported (send to a collector or agent beside the service for TLS)"),
         ));
     }
-    let Some(authority) = uri.authority() else { return Err(invalid(field, format!("{url:?} has no host"))) };
+    let Some(authority) = uri.authority() else { return Err(invalid(field, format!("{shown} has no host"))) };
     if authority.as_str().contains('@') {
-        return Err(invalid(field, "credentials in the URL are not supported: use a header".to_owned()));
+        return Err(invalid(field, format!("{shown}: credentials in the URL are not supported: use a header")));
     }
     let path = uri.path();
     // The OTLP specification appends `v1/traces` to the base endpoint; a URL that names the
@@ -390,22 +397,35 @@ fn otlp_exporter(
         .authority(authority.as_str())
         .path_and_query(path)
         .build()
-        .map_err(|error| invalid(field, format!("{url:?}: {error}")))?;
-    let mut pairs: Vec<(String, String)> = Vec::new();
+        .map_err(|error| invalid(field, format!("{shown}: {error}")))?;
+    let mut checked = Vec::new();
     if let Some((name, list)) = first(["OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"]) {
-        pairs.extend(parse_pairs(&list).map_err(|reason| invalid(name, reason))?);
+        let pairs = parse_pairs(&list).map_err(|reason| invalid(name, reason))?;
+        checked.extend(checked_headers(&pairs, "entry").map_err(|reason| invalid(name, reason))?);
     }
-    pairs.extend(headers.iter().cloned());
+    checked.extend(checked_headers(headers, "header").map_err(|reason| invalid("headers", reason))?);
+    Ok(Box::new(super::otlp::OtlpExporter::new(uri, protocol, checked)))
+}
+
+/// The headers, checked; an error names a header by its position (`entry 2`, `header 1`), never
+/// by its name or value: a malformed entry (`Authorization: Basic ..`, with `:` for `=`) may have
+/// its secret in the name.
+#[cfg(feature = "otlp")]
+fn checked_headers(
+    pairs: &[(String, String)],
+    what: &str,
+) -> Result<Vec<(http::HeaderName, http::HeaderValue)>, String> {
     let mut checked = Vec::with_capacity(pairs.len());
-    for (name, value) in pairs {
-        // The reason never shows the value: it may be a secret.
-        let header_name = http::HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| invalid("headers", format!("{name:?} is not a header name")))?;
-        let header_value = http::HeaderValue::from_str(&value)
-            .map_err(|_| invalid("headers", format!("the value of {name:?} is not a valid header value")))?;
+    for (index, (name, value)) in pairs.iter().enumerate() {
+        let position = index + 1;
+        let header_name = http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+            format!("{what} {position}: the name is not a header name (a header is name=value, not name: value)")
+        })?;
+        let header_value = http::HeaderValue::from_str(value)
+            .map_err(|_| format!("{what} {position}: the value is not a valid header value"))?;
         checked.push((header_name, header_value));
     }
-    Ok(Box::new(super::otlp::OtlpExporter::new(uri, protocol, checked)))
+    Ok(checked)
 }
 
 #[cfg(not(feature = "otlp"))]
@@ -465,22 +485,101 @@ fn resource(
 
 /// `key=value,key2=value2`, percent-decoded (the W3C baggage form the `OTEL_*` lists use).
 fn parse_pairs(list: &str) -> Result<Vec<(String, String)>, String> {
-    // Messages name an entry by its position or key, never its value: the list may hold secrets
-    // (OTEL_EXPORTER_OTLP_HEADERS).
+    // Messages name an entry by its position only, never a piece of its text: the list may hold
+    // secrets (OTEL_EXPORTER_OTLP_HEADERS), and a malformed entry may have one in its key
+    // (`Authorization: Basic dXNlcjpTM0NSRVQ=` splits at the base64 padding).
     list.split(',')
         .filter(|pair| !pair.trim().is_empty())
         .enumerate()
         .map(|(index, pair)| {
             let entry = index + 1;
-            let (key, value) = pair.split_once('=').ok_or_else(|| format!("entry {entry} is not key=value"))?;
+            let (key, value) = pair.split_once('=').ok_or_else(|| format!("entry {entry} has no `=` (key=value)"))?;
             let key = crate::percent::decode(key.trim())
                 .ok_or_else(|| format!("entry {entry}: a malformed %-escape in the key"))?;
             let value = crate::percent::decode(value.trim())
-                .ok_or_else(|| format!("a malformed %-escape in the value of {key:?}"))?;
+                .ok_or_else(|| format!("entry {entry}: a malformed %-escape in the value"))?;
             if key.is_empty() {
                 return Err(format!("entry {entry} has an empty key"));
             }
             Ok((key, value))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The error `config` makes with these variables (the process's environment is not read).
+    fn error_of(config: TraceConfig, vars: &[(&str, &str)]) -> Option<String> {
+        let env = |name: &str| vars.iter().find(|(key, _)| *key == name).map(|(_, value)| (*value).to_owned());
+        config.resolve(&env).err().map(|error| error.to_string())
+    }
+
+    #[test]
+    fn malformed_resource_attributes_are_named_by_position() {
+        let error = error_of(TraceConfig::new("svc"), &[("OTEL_RESOURCE_ATTRIBUTES", "a=b,api_key: S3CRET")])
+            .expect("entry 2 has no `=`");
+        assert!(error.contains("OTEL_RESOURCE_ATTRIBUTES") && error.contains("entry 2"), "{error}");
+        assert!(!error.contains("S3CRET") && !error.contains("api_key"), "{error}");
+    }
+
+    #[cfg(feature = "otlp")]
+    #[test]
+    fn endpoint_credentials_are_never_shown() {
+        for variable in ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] {
+            for url in [
+                "https://user:P4SS@collector.example.com:4318",
+                "http://user:P4SS@collector.example.com:4318/v1/traces?api_key=S3CRET",
+                "https://collector.example.com/S3CRET?api_key=S3CRET",
+                "http://user:P4SS/S3CRET@",
+                "http://collector:99999/S3CRET",
+                "user:P4SS S3CRET",
+            ] {
+                let error = error_of(TraceConfig::new("svc"), &[(variable, url)]).expect("refused");
+                assert!(error.contains(variable), "{url}: {error}");
+                for secret in ["P4SS", "S3CRET", "user", "api_key"] {
+                    assert!(!error.contains(secret), "{url}: {error}");
+                }
+            }
+        }
+        // The example, word for word.
+        let error = error_of(TraceConfig::new("svc"), &[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://user:pw@collector")])
+            .expect("refused");
+        assert!(error.contains("https://collector:") && !error.contains("pw") && !error.contains("user"), "{error}");
+        let error = error_of(TraceConfig::new("svc").otlp_endpoint("https://user:P4SS@collector:4318/x"), &[])
+            .expect("refused");
+        assert!(error.contains("https://collector:4318") && !error.contains("P4SS"), "{error}");
+    }
+
+    #[cfg(feature = "otlp")]
+    #[test]
+    fn malformed_headers_never_show_their_token() {
+        const ENDPOINT: (&str, &str) = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318");
+        let token = "dXNlcjpTM0NSRVQ";
+        for variable in ["OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"] {
+            for (list, reason) in [
+                // `:` for `=`; padded, the first `=` is the base64 padding: a bad header name.
+                (format!("x-team=obs,Authorization: Basic {token}="), "entry 2: the name is not a header name"),
+                // Unpadded: no `=` at all.
+                (format!("x-team=obs,Authorization: Basic {token}"), "entry 2 has no `=`"),
+                (format!("Authorization: Basic {token}%zz=="), "entry 1: a malformed %-escape in the key"),
+                (format!("Authorization=Basic {token}%zz"), "entry 1: a malformed %-escape in the value"),
+                (format!("Authorization=Basic {token}%0A"), "entry 1: the value is not a valid header value"),
+            ] {
+                let error = error_of(TraceConfig::new("svc"), &[ENDPOINT, (variable, &list)]).expect("refused");
+                assert!(error.contains(variable) && error.contains(reason), "{list}: {error}");
+                for secret in [token, "dXNlcjpTM0NSRVQ=", "Basic", "Authorization", "S3CRET"] {
+                    assert!(!error.contains(secret), "{list}: {error}");
+                }
+            }
+        }
+        let error =
+            error_of(TraceConfig::new("svc").header(format!("Authorization: Basic {token}="), "x"), &[ENDPOINT])
+                .expect("refused");
+        assert!(error.contains("headers") && error.contains("header 1") && !error.contains(token), "{error}");
+        // Well formed, the padding belongs to the value.
+        let well_formed = format!("Authorization=Basic {token}=,x-team=obs");
+        assert_eq!(error_of(TraceConfig::new("svc"), &[ENDPOINT, ("OTEL_EXPORTER_OTLP_HEADERS", &well_formed)]), None);
+    }
 }

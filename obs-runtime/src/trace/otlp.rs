@@ -25,6 +25,8 @@ pub enum Protocol {
 
 pub(crate) struct OtlpExporter {
     uri: Uri,
+    /// The endpoint as messages show it (scheme, host and port).
+    shown: String,
     protocol: Protocol,
     headers: Vec<(HeaderName, HeaderValue)>,
     /// Built on the export thread at the first export, and dropped there: a runtime must not be
@@ -35,7 +37,8 @@ pub(crate) struct OtlpExporter {
 
 impl OtlpExporter {
     pub(crate) fn new(uri: Uri, protocol: Protocol, headers: Vec<(HeaderName, HeaderValue)>) -> OtlpExporter {
-        OtlpExporter { uri, protocol, headers, runtime: None, body: Vec::new() }
+        let shown = crate::secret::url::for_humans(&uri.to_string());
+        OtlpExporter { uri, shown, protocol, headers, runtime: None, body: Vec::new() }
     }
 }
 
@@ -61,18 +64,36 @@ impl SpanExporter for OtlpExporter {
             self.runtime = Some(runtime);
         }
         let Some(runtime) = &self.runtime else { return Err(ExportError::retryable("no export runtime")) };
-        let send = send(&self.uri, self.protocol, &self.headers, body);
-        runtime.block_on(async {
+        let send = send(&self.uri, &self.shown, self.protocol, &self.headers, body);
+        let result = runtime.block_on(async {
             match tokio::time::timeout(timeout, send).await {
                 Ok(result) => result,
                 Err(_) => Err(ExportError::retryable(format!("no answer within {timeout:?}"))),
             }
-        })
+        });
+        result.map_err(|error| without_header_values(error, &self.headers))
     }
+}
+
+/// `error` without the values of the headers sent (a collector's answer may quote the API key
+/// it refuses), nor their last word (the token of `Basic ..` or `Bearer ..`, padded or not).
+fn without_header_values(error: ExportError, headers: &[(HeaderName, HeaderValue)]) -> ExportError {
+    let mut message = error.to_string();
+    for (_, value) in headers {
+        let Ok(value) = value.to_str() else { continue };
+        let token = value.rsplit(' ').next().unwrap_or_default();
+        for secret in [value, token, token.trim_end_matches('=')] {
+            if secret.len() >= 6 {
+                message = message.replace(secret, crate::secret::REDACTED);
+            }
+        }
+    }
+    if error.is_retryable() { ExportError::retryable(message) } else { ExportError::permanent(message) }
 }
 
 async fn send(
     uri: &Uri,
+    shown: &str,
     protocol: Protocol,
     headers: &[(HeaderName, HeaderValue)],
     body: Bytes,
@@ -81,7 +102,7 @@ async fn send(
     let address = format!("{}:{}", authority.host().trim_matches(['[', ']']), authority.port_u16().unwrap_or(80));
     let stream = tokio::net::TcpStream::connect(&address)
         .await
-        .map_err(|error| ExportError::retryable(format!("cannot connect to {authority}: {error}")))?;
+        .map_err(|error| ExportError::retryable(format!("cannot connect to {shown}: {error}")))?;
     let _ = stream.set_nodelay(true);
     let io = TokioIo::new(stream);
     let mut request = Request::post(uri.clone())
@@ -325,6 +346,36 @@ fn encode_span(out: &mut Vec<u8>, span: &SpanData) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn export_errors_show_neither_the_path_nor_the_headers() {
+        let headers = vec![(header::AUTHORIZATION, HeaderValue::from_static("Basic dXNlcjpTM0NSRVQ="))];
+        let resource = Resource { attributes: Vec::new() };
+        // Nothing listens: the message names the endpoint by scheme, host and port.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let uri: Uri = format!("http://127.0.0.1:{closed}/S3CRET/v1/traces").parse().expect("a URI");
+        let mut exporter = OtlpExporter::new(uri, Protocol::HttpProtobuf, headers.clone());
+        let error = exporter.export(&[], &resource, Duration::from_secs(5)).expect_err("nothing listens").to_string();
+        assert!(error.starts_with(&format!("cannot connect to http://127.0.0.1:{closed}: ")), "{error}");
+        // A collector that quotes the key it refuses.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let collector = std::thread::spawn(move || {
+            use std::io::{Read as _, Write as _};
+            let (mut stream, _) = listener.accept().expect("the exporter connects");
+            let _ = stream.read(&mut [0; 4096]);
+            let body = "unknown key: Basic dXNlcjpTM0NSRVQ= (dXNlcjpTM0NSRVQ=, dXNlcjpTM0NSRVQ)";
+            let answer = format!("HTTP/1.1 401 Unauthorized\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+            stream.write_all(answer.as_bytes()).expect("answered");
+        });
+        let uri: Uri = format!("http://127.0.0.1:{port}/v1/traces").parse().expect("a URI");
+        let mut exporter = OtlpExporter::new(uri, Protocol::HttpProtobuf, headers);
+        let error = exporter.export(&[], &resource, Duration::from_secs(5)).expect_err("refused");
+        collector.join().expect("the collector ran");
+        assert!(!error.is_retryable());
+        let error = error.to_string();
+        assert!(error.contains("HTTP 401") && !error.contains("dXNlcjpTM0NSRVQ"), "{error}");
+    }
 
     #[test]
     fn varints_and_nesting() {
