@@ -216,6 +216,9 @@ async fn connection(
         let serving = conn.serving();
         let routes = routes.clone();
         async move {
+            // One request at a time per connection between the others' turns: a client that
+            // pipelines requests cannot keep the server's thread to itself.
+            tokio::task::yield_now().await;
             let response = respond(routes, request).await;
             drop(serving);
             response
