@@ -385,7 +385,14 @@ fn a_storm_of_probes_runs_the_checks_once() {
     let runs = Arc::new(AtomicUsize::new(0));
     let health = HealthChecker::new().cache_ttl(Duration::from_secs(3600));
     health.register(counted(&runs, Duration::from_millis(300))).expect("registers");
-    let obs = Obs::builder().http_addr("127.0.0.1:0").max_connections(256).health(health).init().expect("starts");
+    // Every probe comes from 127.0.0.1: no per-peer cap, as behind a proxy.
+    let obs = Obs::builder()
+        .http_addr("127.0.0.1:0")
+        .max_connections(256)
+        .max_connections_per_peer(None)
+        .health(health)
+        .init()
+        .expect("starts");
     let addr = obs.http_addr().expect("running");
     let probes: Vec<_> = (0..200).map(|_| std::thread::spawn(move || get(addr, "/health"))).collect();
     for probe in probes {

@@ -296,7 +296,9 @@ mod tests {
 
     #[test]
     fn a_stalled_write_makes_a_connection_evictable_and_a_moving_one_does_not() {
-        let table = Arc::new(Table::new(1, None));
+        // A table started a while ago, so that "blocked longer than STALLED_AFTER" can be set.
+        let epoch = Instant::now().checked_sub(Duration::from_secs(10)).expect("the machine is up for 10 s");
+        let table = Arc::new(Table { epoch, ..Table::new(1, None) });
         let (writing, _) = table.admit(ip(2)).expect("room");
         writing.conn.write_blocked();
         assert_eq!(table.admit(ip(3)).err(), Some(Refused::Limit), "blocked only just now: still active");

@@ -89,8 +89,12 @@ impl Server {
     pub(crate) fn start(addr: SocketAddr, limits: Limits, routes: Routes) -> Result<Server, ConfigError> {
         let runtime =
             tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(ConfigError::ServerThread)?;
-        let listener =
-            runtime.block_on(async { listen(addr) }).map_err(|source| ConfigError::HttpBind { addr, source })?;
+        // Registered with the server's runtime; `enter`, not `block_on`: `init` may be called from
+        // inside the application's runtime.
+        let listener = {
+            let _context = runtime.enter();
+            listen(addr).map_err(|source| ConfigError::HttpBind { addr, source })?
+        };
         let local_addr = listener.local_addr().map_err(|source| ConfigError::HttpBind { addr, source })?;
         self_metrics::register();
         let (stop, stopped) = watch::channel(None);
