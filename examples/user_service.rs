@@ -596,7 +596,8 @@ async fn serve(app_addr: &str, metrics_addr: SocketAddr, shutdown_timeout: Durat
 
     // hyper's own connection loop rather than `axum::serve`, which has no header timeout.
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
+    // A client that half-closes after its request still gets the answer.
+    http.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT).half_close(true);
     let connections = hyper_util::server::graceful::GracefulShutdown::new();
     let app = app();
     let mut signal = std::pin::pin!(signal);

@@ -17,6 +17,9 @@ use tokio::sync::Notify;
 
 /// A response write that has not moved for this long is stalled: its connection may be evicted.
 pub(crate) const STALLED_AFTER: Duration = Duration::from_secs(1);
+/// A connection that started its last request (or connected) less than this ago is evicted only
+/// when no older one can go.
+const YOUNG: Duration = Duration::from_millis(500);
 
 /// What one connection is doing, shared by its task, its I/O wrapper and the table.
 #[derive(Debug)]
@@ -190,13 +193,22 @@ impl Inner {
         Some(slot)
     }
 
-    /// The evictable connection (of `peer`, if given) that has gone longest without starting a
+    /// The evictable connection (of `peer`, if given) to close for a newcomer: one past its
+    /// first [`YOUNG`] moments before a younger one (a client that just connected has not had
+    /// the time to send its request), then one of the peer holding the most slots (a flood comes
+    /// from few addresses, a scraper holds one), then the one gone longest without starting a
     /// request.
     fn victim(&self, peer: Option<IpAddr>, now: u64) -> Option<u64> {
+        let young = YOUNG.as_nanos() as u64;
         self.open
             .iter()
             .filter(|(_, slot)| peer.is_none_or(|peer| slot.peer == peer) && slot.conn.evictable(now))
-            .min_by_key(|(_, slot)| slot.conn.last_request.load(Ordering::Relaxed))
+            .max_by_key(|(_, slot)| {
+                let last_request = slot.conn.last_request.load(Ordering::Relaxed);
+                let settled = now.saturating_sub(last_request) >= young;
+                let holds = self.per_peer.get(&slot.peer).copied().unwrap_or(0);
+                (settled, holds, std::cmp::Reverse(last_request))
+            })
             .map(|(id, _)| *id)
     }
 
@@ -273,8 +285,13 @@ mod tests {
         let table = Arc::new(Table::new(2, None));
         let (first, _) = table.admit(ip(2)).expect("room");
         let (second, _) = table.admit(ip(3)).expect("room");
+        // Both past their first moments.
+        let settled = nanos_since(table.epoch).saturating_sub(YOUNG.as_nanos() as u64 * 2);
+        for ticket in [&first, &second] {
+            ticket.conn.last_request.store(settled, Ordering::Relaxed);
+        }
         // The first starts a request later than the second: the second has been idle longest.
-        drop(first.conn.serving());
+        first.conn.last_request.store(settled + 1, Ordering::Relaxed);
         let (_third, admitted) = table.admit(ip(4)).expect("an idle one gives way");
         assert_eq!(admitted, Admitted { evicted: 1 });
         assert_eq!(table.open(), 2);
@@ -324,6 +341,23 @@ mod tests {
         assert!(table.admit(ip(4)).is_ok());
         drop(b);
         assert!(table.admit(ip(2)).is_ok(), "a closed connection gives its slot back");
+    }
+
+    #[test]
+    fn a_flooding_peer_gives_way_before_a_lone_client_and_the_young_last() {
+        let epoch = Instant::now().checked_sub(Duration::from_secs(10)).expect("the machine is up for 10 s");
+        let table = Arc::new(Table { epoch, ..Table::new(4, None) });
+        let long_ago = nanos_since(epoch) - YOUNG.as_nanos() as u64 * 4;
+        let (lone, _) = table.admit(ip(1)).expect("room");
+        lone.conn.last_request.store(long_ago, Ordering::Relaxed);
+        let flood: Vec<Ticket> = (0..3).map(|_| table.admit(ip(9)).expect("room").0).collect();
+        flood[0].conn.last_request.store(long_ago + 1, Ordering::Relaxed);
+        flood[1].conn.last_request.store(long_ago + 2, Ordering::Relaxed);
+        // flood[2] just connected: young. The lone client is the oldest, but its peer holds one slot.
+        table.admit(ip(5)).expect("room is made");
+        assert!(futures_noop_poll(flood[0].conn.evicted()), "the flood's oldest settled connection went");
+        assert!(!futures_noop_poll(lone.conn.evicted()));
+        assert!(!futures_noop_poll(flood[2].conn.evicted()), "the young one stays");
     }
 
     /// Polls `future` once with a no-op waker: whether it is ready.

@@ -246,12 +246,19 @@ async fn connection(
         _ = lifetime => {
             self_metrics::closed("lifetime", 1);
             connection.as_mut().graceful_shutdown();
-            // The current response may finish; the write deadline bounds a client that does not read.
-            let _ = tokio::time::timeout(limits.write_timeout, connection).await;
+            // The current response may finish; the write deadline bounds a client that does not
+            // read. Evicted meanwhile (its slot was given away): closed at once.
+            tokio::select! {
+                _ = tokio::time::timeout(limits.write_timeout, connection) => {}
+                _ = conn.evicted() => {}
+            }
         }
         _ = stopped.changed() => {
             connection.as_mut().graceful_shutdown();
-            let _ = connection.await;
+            tokio::select! {
+                _ = connection => {}
+                _ = conn.evicted() => {}
+            }
         }
     }
     drop(ticket);
