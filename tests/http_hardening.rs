@@ -141,7 +141,10 @@ fn gated_check(name: &str) -> (HealthCheck, std::sync::mpsc::Receiver<()>, Arc<t
 fn a_newcomer_is_refused_only_when_every_slot_serves_a_request() {
     let _serial = serial();
     let health = HealthChecker::new();
-    let (_obs, addr) = server(Obs::builder().max_connections(1).health(health.clone()));
+    // No background run in the way: the probe's is the only one.
+    let (_obs, addr) = server(
+        Obs::builder().max_connections(1).health(health.clone()).health_refresh_interval(Duration::from_secs(3600)),
+    );
     // Registered after init, so the first run that starts it is the probe's.
     let (check, starts, gate) = gated_check("gated_refusal");
     health.register(check).expect("registers");
@@ -269,16 +272,19 @@ fn a_scrape_never_waits_for_a_health_check() {
     health.register(check).expect("registers");
     let (_obs, addr) = server(Obs::builder().health(health));
     starts.recv_timeout(Duration::from_secs(60)).expect("the first run starts at init");
-    // The check hangs (until the gate opens): the scrape answers with what there is.
+    // The check hangs (until the gate opens): the scrape answers with what there is, and there is
+    // no report to be old yet.
     let scrape = get(addr, "/metrics").expect("scrape");
     assert_eq!(scrape.status, 200);
-    assert!(sample(&scrape.body, "health_report_age_seconds", &[]).is_some(), "{}", scrape.body);
+    let age = sample(&scrape.body, "health_report_age_seconds", &[]).expect("the age gauge");
+    assert!(age.is_nan(), "no report yet, so no age: {age}");
     assert_eq!(sample(&scrape.body, "health_check_status", &[("check", "gated_scrape")]), None, "no report yet");
     gate.add_permits(1_000);
-    // Scrapes start the refresh and serve its result once it is there.
+    // The background run finishes; scrapes serve its result, and its age.
     wait_until("a scrape shows the check's result", || {
         let body = get(addr, "/metrics").expect("scrape").body;
         sample(&body, "health_check_status", &[("check", "gated_scrape")]) == Some(1.0)
+            && sample(&body, "health_report_age_seconds", &[]).is_some_and(|age| age >= 0.0)
     });
 }
 

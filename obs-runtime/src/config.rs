@@ -43,6 +43,8 @@ pub struct ObsBuilder {
     max_header_bytes: Option<usize>,
     #[cfg(feature = "health")]
     health: Option<crate::health::HealthChecker>,
+    #[cfg(feature = "health")]
+    health_refresh_interval: Option<Duration>,
     #[cfg(feature = "logging")]
     logging: Option<crate::logging::LoggingConfig>,
     #[cfg(feature = "trace")]
@@ -153,6 +155,16 @@ impl ObsBuilder {
         self
     }
 
+    /// How often the health checks run in the background, so that the `health_check_*` gauges
+    /// stay current whoever serves `/metrics` (default 10 s, at most an hour; a run still fresh
+    /// for the checker's `cache_ttl` is not repeated). Scrapes of the embedded `/metrics` also start
+    /// a run when the last report is older than `cache_ttl`; they never wait for one.
+    #[cfg(feature = "health")]
+    pub fn health_refresh_interval(mut self, interval: Duration) -> Self {
+        self.health_refresh_interval = Some(interval);
+        self
+    }
+
     /// Evaluates these alert rules on their interval and sends their notifications (see
     /// [`crate::alerts`]); the embedded server lists the active alerts at `/alerts`.
     #[cfg(feature = "alerts")]
@@ -199,12 +211,19 @@ impl ObsBuilder {
             crate::health::register_metrics();
         }
         // The first report is under way before the first scrape asks for it.
-        #[cfg(all(feature = "health", feature = "http-server"))]
-        if self.serve_http
-            && let Some(checker) = &self.health
-        {
-            checker.refresh_in_background();
-        }
+        #[cfg(feature = "health")]
+        let health_refresh = match (&self.health, self.health_refresh_interval) {
+            (_, Some(interval)) if interval.is_zero() || interval > Duration::from_secs(3600) => {
+                return Err(ConfigError::Invalid {
+                    field: "health_refresh_interval",
+                    reason: "must be more than zero and at most an hour".to_owned(),
+                });
+            }
+            (Some(checker), interval) => {
+                Some(checker.refresh_every(interval.unwrap_or(crate::health::DEFAULT_REFRESH_INTERVAL)))
+            }
+            (None, _) => None,
+        };
         #[cfg(feature = "trace")]
         let traces = self.tracing.take().map(crate::trace::TraceConfig::prepare).transpose()?;
         let server = if self.serve_http { self.start_server()? } else { None };
@@ -229,6 +248,8 @@ impl ObsBuilder {
         Ok(ObsGuard {
             shutdown_timeout,
             server,
+            #[cfg(feature = "health")]
+            health_refresh,
             #[cfg(feature = "alerts")]
             alerts,
             #[cfg(feature = "trace")]
@@ -376,6 +397,9 @@ pub struct ObsGuard {
     server: Option<crate::http::Server>,
     #[cfg(not(feature = "http-server"))]
     server: Option<()>,
+    /// Runs the health checks in the background until dropped.
+    #[cfg(feature = "health")]
+    health_refresh: Option<crate::health::Refresher>,
     /// Delivers its queued notifications while the spans are exported.
     #[cfg(feature = "alerts")]
     alerts: Option<crate::alerts::AlertsGuard>,
@@ -431,6 +455,8 @@ impl ObsGuard {
         std::mem::forget(self.traces.take());
         #[cfg(feature = "logging")]
         std::mem::forget(self.logs.take());
+        #[cfg(feature = "health")]
+        std::mem::forget(self.health_refresh.take());
         #[cfg(not(feature = "http-server"))]
         self.server.take();
     }

@@ -105,6 +105,11 @@ impl AlertsGuard {
         let Some(thread) = self.thread.take() else { return true };
         let done =
             matches!(self.flushed.recv_timeout(deadline.with_grace().remaining()), Err(RecvTimeoutError::Disconnected));
+        if !done {
+            // The alerting thread is stuck (a channel blocking its thread): what it still holds is
+            // counted here (the count is taken once, whoever takes it first).
+            self.manager.shared.dispatcher.count_undelivered();
+        }
         // The runtime may still be winding down blocking work (a DNS lookup): not waited for.
         if done && thread.is_finished() {
             let _ = thread.join();

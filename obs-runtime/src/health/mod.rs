@@ -44,9 +44,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+pub(crate) use run::Refresher;
 #[cfg(feature = "metrics")]
 pub(crate) use run::gauges::register as register_metrics;
-pub use run::{DEFAULT_CACHE_TTL, DEFAULT_SLOW_FRACTION, HealthChecker};
+pub use run::{DEFAULT_CACHE_TTL, DEFAULT_REFRESH_INTERVAL, DEFAULT_SLOW_FRACTION, HealthChecker};
 pub use serde_json::{Map, Value};
 
 /// The status of one check, or of the whole.

@@ -32,8 +32,8 @@ struct Inner {
     /// The readiness checks only, for `/health/ready`: a slow non-critical check cannot make a
     /// readiness probe wait.
     ready: Flight,
-    /// When the last run of every check finished (or the checker was made, before the first).
-    refreshed: Mutex<Instant>,
+    /// When the last run of every check finished; `None` before the first.
+    refreshed: Mutex<Option<Instant>>,
 }
 
 /// One cached, shared run.
@@ -51,6 +51,16 @@ struct FlightState {
     /// Bumped by registrations: a run started before a change does not fill the cache.
     generation: u64,
 }
+
+/// Stops the background refresh of [`HealthChecker::refresh_every`] when dropped.
+#[derive(Debug)]
+pub(crate) struct Refresher {
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// How often the checks run in the background by default (see
+/// [`ObsBuilder::health_refresh_interval`](crate::ObsBuilder::health_refresh_interval)).
+pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(10);
 
 /// How long a result is served from cache by default.
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(1);
@@ -78,7 +88,7 @@ impl HealthChecker {
                 slow_fraction,
                 all: Flight::default(),
                 ready: Flight::default(),
-                refreshed: Mutex::new(Instant::now()),
+                refreshed: Mutex::new(None),
             }),
         }
     }
@@ -170,7 +180,7 @@ impl HealthChecker {
     /// Starts a run of every check in the background if the cached report is stale and none is
     /// running, without waiting for it; and sets `health_report_age_seconds`. `/metrics` calls
     /// this, so a scrape serves the gauges of the last report and never waits for a check.
-    #[cfg(feature = "http-server")]
+    #[cfg(all(feature = "http-server", feature = "metrics"))]
     pub(crate) fn refresh_in_background(&self) {
         let stale = {
             let state = self.inner.all.state.lock().unwrap_or_else(PoisonError::into_inner);
@@ -184,8 +194,28 @@ impl HealthChecker {
                 checker.report().await;
             });
         }
-        #[cfg(feature = "metrics")]
-        gauges::set_age(self.inner.refreshed.lock().unwrap_or_else(PoisonError::into_inner).elapsed());
+        gauges::set_age(self.inner.refreshed.lock().unwrap_or_else(PoisonError::into_inner).map(|at| at.elapsed()));
+    }
+
+    /// Runs every check each `interval` in the background (a run still fresh for `cache_ttl` is
+    /// not repeated), so the health gauges stay current whoever serves `/metrics`, until the
+    /// returned guard drops.
+    pub(crate) fn refresh_every(&self, interval: Duration) -> Refresher {
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let checker = self.clone();
+        spawn_run(async move {
+            loop {
+                tokio::select! {
+                    _ = checker.report() => {}
+                    _ = &mut stopped => return,
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(interval) => {}
+                    _ = &mut stopped => return,
+                }
+            }
+        });
+        Refresher { _stop: stop }
     }
 
     /// The readiness report: the [readiness group](Self::set_readiness) if set (each member
@@ -236,8 +266,8 @@ impl HealthChecker {
                     let inner = self.inner.clone();
                     spawn_run(async move {
                         let report = Arc::new(run_all(checks, inner.slow_fraction).await);
-                        if std::ptr::eq(which(&inner), &inner.all) {
-                            *inner.refreshed.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
+                        if std::ptr::eq(which(&inner), &inner.all) && !report.checks.is_empty() {
+                            *inner.refreshed.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
                         }
                         let mut state = which(&inner).state.lock().unwrap_or_else(PoisonError::into_inner);
                         if state.generation == generation {
@@ -457,10 +487,11 @@ pub(crate) mod gauges {
         .as_ref()
     }
 
+    /// The age of the last report; NaN before the first (there is none to be old).
     #[cfg(feature = "http-server")]
-    pub(super) fn set_age(elapsed: std::time::Duration) {
+    pub(super) fn set_age(elapsed: Option<std::time::Duration>) {
         if let Some(gauge) = age() {
-            gauge.set(elapsed.as_secs_f64());
+            gauge.set(elapsed.map_or(f64::NAN, |elapsed| elapsed.as_secs_f64()));
         }
     }
 

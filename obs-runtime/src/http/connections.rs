@@ -82,6 +82,12 @@ impl Conn {
         !self.partial_request.load(Ordering::Relaxed) && self.handling.load(Ordering::Relaxed) == 0
     }
 
+    /// Whether the connection waits for a request (idle, or still receiving its headers): no
+    /// request is in the service and no response is being written.
+    pub(crate) fn waits_for_request(&self) -> bool {
+        self.handling.load(Ordering::Relaxed) == 0 && self.write_blocked_since.load(Ordering::Relaxed) == 0
+    }
+
     /// Marks a request as being served until the returned guard drops.
     pub(crate) fn serving(self: &Arc<Conn>) -> Serving {
         self.handling.fetch_add(1, Ordering::Relaxed);

@@ -253,7 +253,12 @@ async fn connection(
                 _ = conn.evicted() => {}
             }
         }
+        // A connection between requests, or still receiving headers (a slow client could hold
+        // the stop to its header timeout), is closed at once; one serving a request finishes it.
         _ = stopped.changed() => {
+            if conn.waits_for_request() {
+                return;
+            }
             connection.as_mut().graceful_shutdown();
             tokio::select! {
                 _ = connection => {}
