@@ -62,14 +62,21 @@ fn every_part_stops_within_one_deadline_whatever_hangs_and_counts_what_it_gave_u
         )
         .channel(Webhook::new(&webhook.url()).expect("an http URL").named("hanging"))
         .interval(Duration::from_millis(50))
+        // Longer than the test waits: only the shutdown deadline can end the attempt.
+        .send_timeout(Duration::from_secs(60))
         .build()
         .expect("a valid manager");
     let obs = Obs::builder()
         .http_addr("127.0.0.1:0")
+        // A half-sent request is not cut by its header timeout before the test ends.
+        .header_timeout(Duration::from_secs(600))
         .alerts(alerts)
         // No export before the shutdown: a batch waits for a minute or 512 spans.
         .tracing(
-            TraceConfig::new("shutdown-test").otlp_endpoint(collector.url()).schedule_delay(Duration::from_secs(60)),
+            TraceConfig::new("shutdown-test")
+                .otlp_endpoint(collector.url())
+                .schedule_delay(Duration::from_secs(60))
+                .export_timeout(Duration::from_secs(60)),
         )
         .logging(
             LoggingConfig::new("shutdown-test")
@@ -81,9 +88,9 @@ fn every_part_stops_within_one_deadline_whatever_hangs_and_counts_what_it_gave_u
         .expect("obs starts");
     assert_eq!(obs.shutdown_timeout(), Duration::from_secs(2));
 
-    // A notification on its way to a webhook that never answers (each attempt may take 5 s).
+    // A notification on its way to a webhook that never answers (an attempt may take 60 s).
     wait_until("the webhook's first connection", || webhook.accepted() >= 1);
-    // Spans queued for a collector that accepts and never answers (an export may take 10 s).
+    // Spans queued for a collector that accepts and never answers (an export may take 60 s).
     for index in 0..SPANS {
         let span = Span::new("doomed");
         span.set_attribute("index", index as i64);
@@ -103,7 +110,16 @@ fn every_part_stops_within_one_deadline_whatever_hangs_and_counts_what_it_gave_u
         obs.shutdown();
         let _ = stopped.send(());
     });
+    // Every part's own timeout is longer than this wait: only the shared deadline stops them.
     returned.recv_timeout(Duration::from_secs(9)).expect("shutdown returns within its 2 s deadline (and a little)");
+    // The half-sent request was closed by the stop (not left to its 10-minute header timeout).
+    half_sent.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    let mut rest = Vec::new();
+    let read = std::io::Read::read_to_end(&mut half_sent, &mut rest);
+    assert!(
+        read.is_ok() || read.as_ref().is_err_and(|error| error.kind() == std::io::ErrorKind::ConnectionReset),
+        "the server did not close the half-sent request: {read:?}"
+    );
 
     let scrape = common::scrape();
     let dropped = |reason: &str| common::sample(&scrape, "obs_spans_dropped_total", &[("reason", reason)]);
