@@ -251,6 +251,26 @@ fn timeouts_close_stuck_connections_and_count_each_reason() {
 }
 
 #[test]
+fn malformed_and_oversized_requests_are_answered_closed_and_counted() {
+    let _serial = serial();
+    let (_obs, addr) = server(Obs::builder());
+    let before = (closed("bad_request"), closed("header_too_large"));
+    let mut garbage = connect_from(2, addr).expect("connect");
+    garbage.write_all(b"NOT HTTP AT ALL\r\n\r\n").expect("garbage");
+    let answer = String::from_utf8_lossy(&wait_closed(&mut garbage)).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    let mut huge = connect_from(2, addr).expect("connect");
+    let head = format!("GET /metrics HTTP/1.1\r\nX-Filler: {}\r\n\r\n", "a".repeat(64 * 1024));
+    // The server may close before the whole head is written.
+    let _ = huge.write_all(head.as_bytes());
+    let _ = huge.shutdown(std::net::Shutdown::Write);
+    wait_closed(&mut huge);
+    wait_until("both are counted", || {
+        (closed("bad_request"), closed("header_too_large")) == (before.0 + 1.0, before.1 + 1.0)
+    });
+}
+
+#[test]
 fn a_client_that_half_closes_after_its_request_gets_the_answer() {
     let _serial = serial();
     let (_obs, addr) = server(Obs::builder());
@@ -329,13 +349,32 @@ impl Progress {
     }
 }
 
+/// Which address each kind of bad client connects from.
+#[derive(Debug, Clone, Copy)]
+enum Addresses {
+    /// Each kind from addresses of its own, 127.0.0.2 and up.
+    Spread,
+    /// Everyone from 127.0.0.1, as behind a sidecar proxy.
+    Proxy,
+}
+
+impl Addresses {
+    fn of(self, spread: u8) -> u8 {
+        match self {
+            Addresses::Spread => spread,
+            Addresses::Proxy => 1,
+        }
+    }
+}
+
 impl Attack {
-    fn start(addr: SocketAddr) -> Attack {
+    fn start(addr: SocketAddr, from: Addresses) -> Attack {
         let stop = Arc::new(AtomicBool::new(false));
         let progress = Arc::new(Progress::default());
         let mut threads = Vec::new();
         // 300 connected, silent connections from 127.0.0.2-21.
-        let idle: Vec<TcpStream> = (0..300).map(|n| connect_from(2 + (n % 20) as u8, addr).expect("connect")).collect();
+        let idle: Vec<TcpStream> =
+            (0..300).map(|n| connect_from(from.of(2 + (n % 20) as u8), addr).expect("connect")).collect();
         // 40 clients trickling their headers a byte at a time, from 127.0.0.30-33; reconnecting
         // when cut.
         let trickle_stop = stop.clone();
@@ -343,7 +382,7 @@ impl Attack {
         threads.push(std::thread::spawn(move || {
             let request = b"GET /metrics HTTP/1.1\r\nHost: obs\r\nX-Slow: ";
             let mut clients: Vec<(u8, Option<TcpStream>, usize)> =
-                (0..40).map(|n| (30 + (n % 4) as u8, None, 0)).collect();
+                (0..40).map(|n| (from.of(30 + (n % 4) as u8), None, 0)).collect();
             while !trickle_stop.load(Ordering::Relaxed) {
                 for (from, stream, sent) in &mut clients {
                     if stream.is_none() {
@@ -370,7 +409,7 @@ impl Attack {
                 let mut rounds = 0;
                 while !stop.load(Ordering::Relaxed) && rounds < 100_000 {
                     rounds += 1;
-                    let Ok(mut stream) = connect_from(40 + n, addr) else { continue };
+                    let Ok(mut stream) = connect_from(from.of(40 + n), addr) else { continue };
                     reconnected.reconnects.fetch_add(1, Ordering::Relaxed);
                     let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
                     let mut buffer = [0u8; 64];
@@ -392,7 +431,7 @@ impl Attack {
         threads.push(std::thread::spawn(move || {
             // 100 requests a write: the server's answers pile up unread in a few rounds.
             let request = b"GET /metrics HTTP/1.1\r\nHost: obs\r\n\r\n".repeat(100);
-            let mut clients: Vec<(u8, Option<TcpStream>)> = (0..8).map(|n| (80 + n, None)).collect();
+            let mut clients: Vec<(u8, Option<TcpStream>)> = (0..8).map(|n| (from.of(80 + n), None)).collect();
             while !pipeline_stop.load(Ordering::Relaxed) {
                 for (from, stream) in &mut clients {
                     if stream.is_none() {
@@ -426,11 +465,22 @@ impl Attack {
 
 #[test]
 fn the_port_keeps_answering_a_scraper_and_probes_while_hundreds_of_bad_clients_hold_it() {
+    // The defaults: 64 connections, 16 per peer, 5 s headers, 10 s writes.
+    under_attack(Obs::builder(), Addresses::Spread);
+}
+
+#[test]
+fn behind_a_proxy_with_no_per_peer_cap_the_port_still_answers() {
+    // Every client, the scraper included, is 127.0.0.1: only the eviction order protects it.
+    under_attack(Obs::builder().max_connections_per_peer(None), Addresses::Proxy);
+}
+
+/// Serves a scraper and probes from 127.0.0.1 while every kind of bad client is at work.
+fn under_attack(builder: obs_runtime::ObsBuilder, from: Addresses) {
     let _serial = serial();
     let health = HealthChecker::new();
     health.register(HealthCheck::new("fine", || async { Ok::<(), String>(()) })).expect("registers");
-    // The defaults: 64 connections, 16 per peer, 5 s headers, 10 s writes.
-    let (_obs, addr) = server(Obs::builder().health(health));
+    let (_obs, addr) = server(builder.health(health));
     // The same requests with nobody else connected, for comparison.
     let mut quiet: Vec<Duration> = (0..30)
         .flat_map(|_| ["/metrics", "/health/live", "/health/ready"])
@@ -441,7 +491,7 @@ fn the_port_keeps_answering_a_scraper_and_probes_while_hundreds_of_bad_clients_h
         })
         .collect();
     let evicted = closed("evicted");
-    let attack = Attack::start(addr);
+    let attack = Attack::start(addr, from);
     // The 300 idle connections alone are more than the 64 slots; every other kind is at work.
     let give_up = Instant::now() + Duration::from_secs(120);
     loop {
@@ -482,7 +532,7 @@ fn the_port_keeps_answering_a_scraper_and_probes_while_hundreds_of_bad_clients_h
     wait_until("every connection is closed", || open() == 0.0);
     // For BENCHMARKS.md (never asserted).
     eprintln!(
-        "well-behaved requests: quiet {}; under attack {}; closed by reason: {}",
+        "{from:?}: well-behaved requests: quiet {}; under attack {}; closed by reason: {}",
         summary(&mut quiet),
         summary(&mut latencies),
         ["evicted", "limit", "peer_limit", "header_timeout", "write_timeout", "idle_timeout", "lifetime"]

@@ -124,6 +124,18 @@ impl Drop for Serving {
     }
 }
 
+/// The address a peer is capped by: an IPv4 address, or an IPv6 /64 (one host or subscriber
+/// usually holds a whole /64, and picks a new address in it at will).
+fn peer_key(peer: IpAddr) -> IpAddr {
+    match peer {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
+        },
+    }
+}
+
 fn nanos_since(epoch: Instant) -> u64 {
     u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
@@ -252,6 +264,7 @@ impl Table {
     /// A slot for a connection from `peer`, evicting an idle or stalled connection when the
     /// peer's cap or the total is reached; refused only when no connection can give way.
     pub(crate) fn admit(self: &Arc<Table>, peer: IpAddr) -> Result<(Ticket, Admitted), Refused> {
+        let peer = peer_key(peer);
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let now = nanos_since(self.epoch);
         let mut admitted = Admitted::default();
@@ -364,6 +377,20 @@ mod tests {
         assert!(futures_noop_poll(flood[0].conn.evicted()), "the flood's oldest settled connection went");
         assert!(!futures_noop_poll(lone.conn.evicted()));
         assert!(!futures_noop_poll(flood[2].conn.evicted()), "the young one stays");
+    }
+
+    #[test]
+    fn an_ipv6_peer_is_capped_by_its_64_and_a_mapped_ipv4_peer_by_its_address() {
+        let table = Arc::new(Table::new(10, Some(1)));
+        let v6 = |last: u16| IpAddr::from([0x2001, 0xdb8, 0, 1, 0, 0, 0, last]);
+        let (first, _) = table.admit(v6(1)).expect("room");
+        let (_second, admitted) = table.admit(v6(2)).expect("the /64's own connection gives way");
+        assert_eq!(admitted.evicted, 1);
+        assert!(futures_noop_poll(first.conn.evicted()));
+        let (mapped, _) = table.admit("::ffff:127.0.0.9".parse().expect("an address")).expect("room");
+        let (_plain, admitted) = table.admit(ip(9)).expect("the same peer");
+        assert_eq!(admitted.evicted, 1);
+        assert!(futures_noop_poll(mapped.conn.evicted()));
     }
 
     /// Polls `future` once with a no-op waker: whether it is ready.

@@ -170,9 +170,12 @@ async fn serve(
             _ = stopped.changed() => break,
         };
         let Ok((stream, peer)) = accepted else {
-            // Out of file descriptors and the like: back off instead of spinning.
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
+            // Out of file descriptors and the like: back off instead of spinning (a stop still
+            // stops at once).
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(50)) => continue,
+                _ = stopped.changed() => break,
+            }
         };
         let ticket = match table.admit(peer.ip()) {
             Ok((ticket, admitted)) => {
@@ -238,6 +241,10 @@ async fn connection(
                     self_metrics::closed("write_timeout", 1);
                 } else if error.is_timeout() {
                     self_metrics::closed(if conn.was_idle() { "idle_timeout" } else { "header_timeout" }, 1);
+                } else if error.is_parse_too_large() {
+                    self_metrics::closed("header_too_large", 1);
+                } else if error.is_parse() {
+                    self_metrics::closed("bad_request", 1);
                 }
             }
         }
@@ -349,8 +356,17 @@ fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
 mod self_metrics {
     /// The reasons a connection is closed by the server, each a series from the start.
     #[cfg(feature = "metrics")]
-    const REASONS: [&str; 7] =
-        ["limit", "peer_limit", "evicted", "header_timeout", "idle_timeout", "write_timeout", "lifetime"];
+    const REASONS: [&str; 9] = [
+        "limit",
+        "peer_limit",
+        "evicted",
+        "header_timeout",
+        "idle_timeout",
+        "write_timeout",
+        "lifetime",
+        "header_too_large",
+        "bad_request",
+    ];
 
     #[cfg(feature = "metrics")]
     static METRICS: std::sync::OnceLock<Option<(Vec<crate::metrics::Counter>, crate::metrics::Gauge)>> =
@@ -365,7 +381,7 @@ mod self_metrics {
                 "obs_http_connections_closed_total",
                 "Connections the obs HTTP server closed or refused on its own, by reason: limit and \
                  peer_limit (refused, every slot busy), evicted (gave its slot to a newcomer), \
-                 header_timeout, idle_timeout, write_timeout, lifetime",
+                 header_timeout, idle_timeout, write_timeout, lifetime, header_too_large, bad_request",
                 &["reason"],
             )
             .ok()?;
