@@ -44,6 +44,8 @@ mod config;
 #[cfg(any(feature = "logging", feature = "trace"))]
 pub mod context;
 mod deadline;
+#[cfg(feature = "trace")]
+mod diagnostics;
 mod duration;
 #[cfg(feature = "health")]
 pub mod health;

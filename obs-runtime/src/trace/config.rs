@@ -188,11 +188,20 @@ impl TraceConfig {
         let protocol = None;
         let invalid = |field: &'static str, reason: String| ConfigError::Invalid { field, reason };
         let env = |name: &str| env(name).map(|value| value.trim().to_owned()).filter(|value| !value.is_empty());
+        // The configuration rule: a builder value that is wrong is an `Err` naming the method; an
+        // `OTEL_*` value the specification says to tolerate (a number, boolean, list or choice
+        // that does not parse or is not supported) is a warning, counted, and the default; a
+        // destination that cannot be used as given (an endpoint that is not an http:// URL, or
+        // one with credentials in it) is an `Err` naming the variable.
+        let warnings = std::cell::RefCell::new(Vec::<Warning>::new());
+        let tolerate = |variable: &'static str, instead: &str| {
+            warnings.borrow_mut().push(Warning { variable, instead: instead.to_owned() });
+        };
         if let Some(disabled) = env("OTEL_SDK_DISABLED") {
             match disabled.to_ascii_lowercase().as_str() {
-                "true" => return Ok(Prepared(None)),
+                "true" => return Ok(Prepared(None, Vec::new())),
                 "false" => {}
-                _ => return Err(invalid("OTEL_SDK_DISABLED", format!("{disabled:?} is not true or false"))),
+                _ => tolerate("OTEL_SDK_DISABLED", "is not true or false: tracing stays on"),
             }
         }
         let sampler = match self.sampler {
@@ -201,37 +210,42 @@ impl TraceConfig {
                 sampler
             }
             None => match env("OTEL_TRACES_SAMPLER") {
-                Some(name) => Sampler::from_env(&name, env("OTEL_TRACES_SAMPLER_ARG").as_deref())
-                    .map_err(|(field, reason)| invalid(field, reason))?,
+                Some(name) => Sampler::from_env(&name, env("OTEL_TRACES_SAMPLER_ARG").as_deref()).unwrap_or_else(
+                    |(variable, _)| {
+                        tolerate(variable, "is not a sampler (or its argument): parentbased_always_on is used");
+                        Sampler::default()
+                    },
+                ),
                 None => Sampler::default(),
             },
         };
-        let millis = |names: &[&'static str]| -> Result<Option<Duration>, ConfigError> {
-            for name in names {
-                if let Some(value) = env(name) {
-                    let millis: u64 = value
-                        .parse()
-                        .map_err(|_| invalid(name, format!("{value:?} is not a number of milliseconds")))?;
-                    return Ok(Some(Duration::from_millis(millis)));
-                }
+        // An environment number that does not parse, or is outside `range`, is the default.
+        let millis = |names: &[&'static str], range: std::ops::RangeInclusive<Duration>| -> Option<Duration> {
+            let (name, value) = names.iter().find_map(|name| env(name).map(|value| (*name, value)))?;
+            let taken = value.parse::<u64>().ok().map(Duration::from_millis).filter(|delay| range.contains(delay));
+            if taken.is_none() {
+                tolerate(name, "is not a number of milliseconds in range: the default is used");
             }
-            Ok(None)
+            taken
         };
-        let count = |name: &'static str| -> Result<Option<usize>, ConfigError> {
-            env(name)
-                .map(|value| value.parse().map_err(|_| invalid(name, format!("{value:?} is not a count"))))
-                .transpose()
+        let count = |name: &'static str, range: std::ops::RangeInclusive<usize>| -> Option<usize> {
+            let value = env(name)?;
+            let taken = value.parse::<usize>().ok().filter(|count| range.contains(count));
+            if taken.is_none() {
+                tolerate(name, "is not a count in range: the default is used");
+            }
+            taken
         };
         let max_queue_size = match self.max_queue_size {
             Some(size) => size,
-            None => count("OTEL_BSP_MAX_QUEUE_SIZE")?.unwrap_or(2048),
+            None => count("OTEL_BSP_MAX_QUEUE_SIZE", 1..=1 << 20).unwrap_or(2048),
         };
         if !(1..=1 << 20).contains(&max_queue_size) {
             return Err(invalid("max_queue_size", format!("{max_queue_size} is not between 1 and 1048576")));
         }
         let max_export_batch_size = match self.max_export_batch_size {
             Some(size) => size,
-            None => count("OTEL_BSP_MAX_EXPORT_BATCH_SIZE")?.unwrap_or(512).min(max_queue_size),
+            None => count("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 1..=1 << 20).unwrap_or(512).min(max_queue_size),
         };
         if !(1..=max_queue_size).contains(&max_export_batch_size) {
             return Err(invalid(
@@ -241,27 +255,37 @@ impl TraceConfig {
         }
         let schedule_delay = match self.schedule_delay {
             Some(delay) => delay,
-            None => millis(&["OTEL_BSP_SCHEDULE_DELAY"])?.unwrap_or(Duration::from_secs(1)),
+            None => millis(&["OTEL_BSP_SCHEDULE_DELAY"], Duration::from_millis(1)..=Duration::from_secs(60))
+                .unwrap_or(Duration::from_secs(1)),
         };
         if !(Duration::from_millis(1)..=Duration::from_secs(60)).contains(&schedule_delay) {
             return Err(invalid("schedule_delay", format!("{schedule_delay:?} is not between 1 ms and 1 min")));
         }
         let export_timeout = match self.export_timeout {
             Some(timeout) => timeout,
-            None => millis(&["OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"])?
-                .unwrap_or(Duration::from_secs(10)),
+            None => millis(
+                &["OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"],
+                Duration::from_millis(1)..=Duration::from_secs(600),
+            )
+            .unwrap_or(Duration::from_secs(10)),
         };
         if !(Duration::from_millis(1)..=Duration::from_secs(600)).contains(&export_timeout) {
             return Err(invalid("export_timeout", format!("{export_timeout:?} is not between 1 ms and 10 min")));
         }
-        let resource =
-            resource(&self.service, &self.resource, &env).map_err(|(field, reason)| invalid(field, reason))?;
+        let resource = resource(&self.service, &self.resource, &env, &tolerate)
+            .map_err(|(field, reason)| invalid(field, reason))?;
         let exporter: Box<dyn SpanExporter> = match self.output {
             Some(output) if self.endpoint.is_none() => {
                 json_or_custom(output).map_err(|reason| invalid("output", reason))?
             }
             _ => {
-                let kind = env("OTEL_TRACES_EXPORTER");
+                let kind = env("OTEL_TRACES_EXPORTER").filter(|kind| {
+                    let known = matches!(kind.as_str(), "otlp" | "console" | "none");
+                    if !known {
+                        tolerate("OTEL_TRACES_EXPORTER", "is not otlp, console or none: it is ignored");
+                    }
+                    known
+                });
                 let env_endpoint = env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
                     .map(|url| (url, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", false))
                     .or_else(|| {
@@ -278,34 +302,46 @@ impl TraceConfig {
                             let url = if grpc { "http://localhost:4317" } else { "http://localhost:4318" };
                             kind.is_some().then(|| (url.to_owned(), "OTEL_TRACES_EXPORTER", true))
                         }),
-                        Some("none") => return Ok(Prepared(None)),
-                        Some("console") => None,
-                        Some(other) => {
-                            return Err(invalid(
-                                "OTEL_TRACES_EXPORTER",
-                                format!("{other:?} is not otlp, console or none"),
-                            ));
-                        }
+                        Some("none") => return Ok(Prepared(None, warnings.into_inner())),
+                        _ => None,
                     },
                 };
                 match endpoint {
                     None => json_or_custom(SpanOutput::Stdout).map_err(|reason| invalid("output", reason))?,
                     Some((url, field, append_path)) => {
-                        otlp_exporter(protocol, &url, field, append_path, &self.headers, &env)?
+                        otlp_exporter(protocol, &url, field, append_path, &self.headers, &env, &tolerate)?
                     }
                 }
             }
         };
         let settings = Settings { max_queue_size, max_export_batch_size, schedule_delay, export_timeout };
-        Ok(Prepared(Some(Resolved { sampler, settings, exporter, resource })))
+        Ok(Prepared(Some(Resolved { sampler, settings, exporter, resource }), warnings.into_inner()))
     }
 }
 
-/// A checked configuration, ready to install; `None` when tracing is off.
-pub(crate) struct Prepared(Option<Resolved>);
+/// An `OTEL_*` value not taken: the variable, and what is wrong and what obs does instead (never
+/// a piece of the value: an entry of a list is named by its position).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Warning {
+    variable: &'static str,
+    instead: String,
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.variable, self.instead)
+    }
+}
+
+/// A checked configuration, ready to install (`None` when tracing is off), and the environment
+/// values it did not take.
+pub(crate) struct Prepared(Option<Resolved>, Vec<Warning>);
 
 impl Prepared {
     pub(crate) fn install(self) -> Result<TraceGuard, ConfigError> {
+        for warning in &self.1 {
+            crate::diagnostics::warn("config", "invalid_env", &warning.to_string());
+        }
         let Some(resolved) = self.0 else { return Ok(TraceGuard::disabled()) };
         let handle = pipeline::install(resolved.sampler, resolved.settings, resolved.exporter, resolved.resource)
             .map_err(|reason| ConfigError::Invalid { field: "tracing", reason })?;
@@ -343,6 +379,7 @@ fn otlp_exporter(
     append_path: bool,
     headers: &[(String, String)],
     env: &impl Fn(&str) -> Option<String>,
+    tolerate: &impl Fn(&'static str, &str),
 ) -> Result<Box<dyn SpanExporter>, ConfigError> {
     let invalid = |field: &'static str, reason: String| ConfigError::Invalid { field, reason };
     let first = |names: [&'static str; 2]| names.into_iter().find_map(|name| env(name).map(|value| (name, value)));
@@ -352,8 +389,9 @@ fn otlp_exporter(
             None => Protocol::HttpProtobuf,
             Some((_, value)) if value == "http/protobuf" => Protocol::HttpProtobuf,
             Some((_, value)) if value == "grpc" => Protocol::Grpc,
-            Some((name, value)) => {
-                return Err(invalid(name, format!("{value:?} is not supported: use http/protobuf or grpc")));
+            Some((name, _)) => {
+                tolerate(name, "is not supported (http/protobuf or grpc): http/protobuf is used");
+                Protocol::HttpProtobuf
             }
         },
     };
@@ -363,7 +401,7 @@ fn otlp_exporter(
     if let Some((name, value)) = first(["OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"])
         && value != "none"
     {
-        return Err(invalid(name, format!("{value:?} is not supported: spans are sent uncompressed (none)")));
+        tolerate(name, "is not supported: spans are sent uncompressed (none)");
     }
     // Messages show the URL's scheme, host and port only: its user and password, path and query
     // may hold secrets.
@@ -400,8 +438,12 @@ fn otlp_exporter(
         .map_err(|error| invalid(field, format!("{shown}: {error}")))?;
     let mut checked = Vec::new();
     if let Some((name, list)) = first(["OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"]) {
-        let pairs = parse_pairs(&list).map_err(|reason| invalid(name, reason))?;
-        checked.extend(checked_headers(&pairs, "entry").map_err(|reason| invalid(name, reason))?);
+        // A malformed list is dropped whole (as the specification says of resource attributes):
+        // half a set of credentials is no better than none.
+        match parse_pairs(&list).and_then(|pairs| checked_headers(&pairs, "entry")) {
+            Ok(headers) => checked.extend(headers),
+            Err(reason) => tolerate(name, &format!("is not a list of name=value headers ({reason}): none is sent")),
+        }
     }
     checked.extend(checked_headers(headers, "header").map_err(|reason| invalid("headers", reason))?);
     Ok(Box::new(super::otlp::OtlpExporter::new(uri, protocol, checked)))
@@ -436,6 +478,7 @@ fn otlp_exporter(
     _: bool,
     _: &[(String, String)],
     _: &impl Fn(&str) -> Option<String>,
+    _: &impl Fn(&'static str, &str),
 ) -> Result<Box<dyn SpanExporter>, ConfigError> {
     Err(ConfigError::Invalid { field, reason: "OTLP export needs the `otlp` feature of obs-runtime".to_owned() })
 }
@@ -449,10 +492,18 @@ fn resource(
     service: &str,
     configured: &[(String, String)],
     env: &impl Fn(&str) -> Option<String>,
+    tolerate: &impl Fn(&'static str, &str),
 ) -> Result<Resource, (&'static str, String)> {
     let mut pairs: Vec<(String, String)> = Vec::new();
     if let Some(list) = env("OTEL_RESOURCE_ATTRIBUTES") {
-        pairs.extend(parse_pairs(&list).map_err(|reason| ("OTEL_RESOURCE_ATTRIBUTES", reason))?);
+        // The specification: a value that does not parse is discarded whole.
+        match parse_pairs(&list) {
+            Ok(parsed) => pairs.extend(parsed),
+            Err(reason) => tolerate(
+                "OTEL_RESOURCE_ATTRIBUTES",
+                &format!("is not a list of key=value pairs ({reason}): it is ignored"),
+            ),
+        }
     }
     pairs.extend(configured.iter().cloned());
     let mut service_name = service.to_owned();
@@ -511,17 +562,171 @@ mod tests {
     use super::*;
 
     /// The error `config` makes with these variables (the process's environment is not read).
+    #[cfg(feature = "otlp")]
     fn error_of(config: TraceConfig, vars: &[(&str, &str)]) -> Option<String> {
         let env = |name: &str| vars.iter().find(|(key, _)| *key == name).map(|(_, value)| (*value).to_owned());
         config.resolve(&env).err().map(|error| error.to_string())
     }
 
+    /// What `config` resolves to with these variables, and the warnings it gives; panics on `Err`.
+    fn resolved(config: TraceConfig, vars: &[(&str, &str)]) -> (Option<Resolved>, Vec<String>) {
+        let env = |name: &str| vars.iter().find(|(key, _)| *key == name).map(|(_, value)| (*value).to_owned());
+        match config.resolve(&env) {
+            Ok(Prepared(resolved, warnings)) => (resolved, warnings.iter().map(ToString::to_string).collect()),
+            Err(error) => panic!("{vars:?}: {error}"),
+        }
+    }
+
+    fn field_of(config: TraceConfig, vars: &[(&str, &str)]) -> &'static str {
+        let env = |name: &str| vars.iter().find(|(key, _)| *key == name).map(|(_, value)| (*value).to_owned());
+        match config.resolve(&env) {
+            Err(ConfigError::Invalid { field, .. }) => field,
+            other => panic!("{vars:?}: not an Invalid error: {:?}", other.err()),
+        }
+    }
+
     #[test]
-    fn malformed_resource_attributes_are_named_by_position() {
-        let error = error_of(TraceConfig::new("svc"), &[("OTEL_RESOURCE_ATTRIBUTES", "a=b,api_key: S3CRET")])
-            .expect("entry 2 has no `=`");
-        assert!(error.contains("OTEL_RESOURCE_ATTRIBUTES") && error.contains("entry 2"), "{error}");
-        assert!(!error.contains("S3CRET") && !error.contains("api_key"), "{error}");
+    fn tolerated_environment_values_warn_name_the_variable_and_take_the_default() {
+        type Check = fn(&Resolved) -> bool;
+        let cases: [(&str, &str, Check); 10] = [
+            ("OTEL_SDK_DISABLED", "maybe", |_| true),
+            ("OTEL_TRACES_SAMPLER", "sometimes", |r| r.sampler == Sampler::default()),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "lots", |r| r.settings.max_queue_size == 2048),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "0", |r| r.settings.max_queue_size == 2048),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "-1", |r| r.settings.max_export_batch_size == 512),
+            ("OTEL_BSP_SCHEDULE_DELAY", "1s", |r| r.settings.schedule_delay == Duration::from_secs(1)),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "ten", |r| r.settings.export_timeout == Duration::from_secs(10)),
+            ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "99999999", |r| r.settings.export_timeout == Duration::from_secs(10)),
+            ("OTEL_TRACES_EXPORTER", "zipkin", |_| true),
+            ("OTEL_RESOURCE_ATTRIBUTES", "team=obs,broken", |r| {
+                r.resource.attributes().iter().all(|(key, _)| key != "team")
+            }),
+        ];
+        for (variable, value, check) in cases {
+            let (resolved, warnings) = resolved(TraceConfig::new("svc"), &[(variable, value)]);
+            let resolved = resolved.expect("tracing stays on");
+            assert!(check(&resolved), "{variable}={value}: not the default");
+            assert_eq!(warnings.len(), 1, "{variable}={value}: {warnings:?}");
+            assert!(warnings[0].starts_with(variable), "{warnings:?}");
+            assert!(!warnings[0].contains(value), "the value is never repeated: {warnings:?}");
+        }
+        // A sampler's bad argument: the default sampler, the argument named.
+        let (resolved, warnings) = resolved(
+            TraceConfig::new("svc"),
+            &[("OTEL_TRACES_SAMPLER", "traceidratio"), ("OTEL_TRACES_SAMPLER_ARG", "2")],
+        );
+        assert_eq!(resolved.expect("on").sampler, Sampler::default());
+        assert!(warnings.len() == 1 && warnings[0].starts_with("OTEL_TRACES_SAMPLER_ARG"), "{warnings:?}");
+    }
+
+    #[cfg(feature = "otlp")]
+    #[test]
+    fn unsupported_transport_settings_warn_and_export_anyway() {
+        const ENDPOINT: (&str, &str) = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318");
+        for (variable, value) in [
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "thrift"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+            ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "zstd"),
+        ] {
+            let (resolved, warnings) = resolved(TraceConfig::new("svc"), &[ENDPOINT, (variable, value)]);
+            assert!(resolved.is_some(), "{variable}");
+            assert!(warnings.len() == 1 && warnings[0].starts_with(variable), "{variable}: {warnings:?}");
+        }
+    }
+
+    #[test]
+    fn values_given_in_code_win_and_a_bad_one_is_an_err_naming_the_method() {
+        let (resolved, warnings) = resolved(
+            TraceConfig::new("svc").max_queue_size(100).sampler(Sampler::AlwaysOff),
+            &[("OTEL_BSP_MAX_QUEUE_SIZE", "5"), ("OTEL_TRACES_SAMPLER", "always_on")],
+        );
+        let resolved = resolved.expect("on");
+        assert_eq!((resolved.settings.max_queue_size, resolved.sampler), (100, Sampler::AlwaysOff));
+        assert!(warnings.is_empty(), "{warnings:?}");
+        // The environment's own value, when the builder says nothing.
+        let (resolved, _) = resolved_env(&[("OTEL_BSP_MAX_QUEUE_SIZE", "5"), ("OTEL_BSP_SCHEDULE_DELAY", "250")]);
+        assert_eq!(resolved.settings.max_queue_size, 5);
+        assert_eq!(resolved.settings.max_export_batch_size, 5, "a batch is at most the queue");
+        assert_eq!(resolved.settings.schedule_delay, Duration::from_millis(250));
+        assert_eq!(field_of(TraceConfig::new("svc").max_queue_size(0), &[]), "max_queue_size");
+        assert_eq!(field_of(TraceConfig::new("svc").max_export_batch_size(0), &[]), "max_export_batch_size");
+        assert_eq!(field_of(TraceConfig::new("svc").schedule_delay(Duration::ZERO), &[]), "schedule_delay");
+        assert_eq!(field_of(TraceConfig::new("svc").export_timeout(Duration::from_secs(601)), &[]), "export_timeout");
+        assert_eq!(field_of(TraceConfig::new("svc").sampler(Sampler::TraceIdRatio(2.0)), &[]), "sampler");
+        assert_eq!(field_of(TraceConfig::new(""), &[]), "service");
+    }
+
+    fn resolved_env(vars: &[(&str, &str)]) -> (Resolved, Vec<String>) {
+        let (resolved, warnings) = resolved(TraceConfig::new("svc"), vars);
+        (resolved.expect("on"), warnings)
+    }
+
+    #[test]
+    fn the_service_name_and_the_switches_follow_the_specification() {
+        let name = |vars: &[(&str, &str)]| resolved_env(vars).0.resource.service_name().to_owned();
+        assert_eq!(name(&[]), "svc");
+        assert_eq!(name(&[("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attributes")]), "from-attributes");
+        assert_eq!(
+            name(&[("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attributes"), ("OTEL_SERVICE_NAME", "from-env")]),
+            "from-env"
+        );
+        let (with_attributes, _) = resolved_env(&[("OTEL_RESOURCE_ATTRIBUTES", "team=obs,region=eu%2Dwest")]);
+        let attributes: Vec<String> =
+            with_attributes.resource.attributes().iter().map(|(key, value)| format!("{key}={value:?}")).collect();
+        assert!(attributes.iter().any(|a| a.starts_with("team=") && a.contains("obs")), "{attributes:?}");
+        assert!(attributes.iter().any(|a| a.starts_with("region=") && a.contains("eu-west")), "{attributes:?}");
+        // Off, by the variables the specification names.
+        for vars in
+            [[("OTEL_SDK_DISABLED", "true")], [("OTEL_SDK_DISABLED", "TRUE")], [("OTEL_TRACES_EXPORTER", "none")]]
+        {
+            let (resolved, warnings) = resolved(TraceConfig::new("svc"), &vars);
+            assert!(resolved.is_none() && warnings.is_empty(), "{vars:?}");
+        }
+        assert!(resolved(TraceConfig::new("svc"), &[("OTEL_SDK_DISABLED", "false")]).0.is_some());
+    }
+
+    #[cfg(feature = "otlp")]
+    #[test]
+    fn malformed_header_lists_are_dropped_whole_and_named_by_position_only() {
+        const ENDPOINT: (&str, &str) = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318");
+        let token = "dXNlcjpTM0NSRVQ";
+        for variable in ["OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"] {
+            for (list, reason) in [
+                // `:` for `=`; padded, the first `=` is the base64 padding: a bad header name.
+                (format!("x-team=obs,Authorization: Basic {token}="), "entry 2: the name is not a header name"),
+                // Unpadded: no `=` at all.
+                (format!("x-team=obs,Authorization: Basic {token}"), "entry 2 has no `=`"),
+                (format!("Authorization: Basic {token}%zz=="), "entry 1: a malformed %-escape in the key"),
+                (format!("Authorization=Basic {token}%zz"), "entry 1: a malformed %-escape in the value"),
+                (format!("Authorization=Basic {token}%0A"), "entry 1: the value is not a valid header value"),
+            ] {
+                let (resolved, warnings) = resolved(TraceConfig::new("svc"), &[ENDPOINT, (variable, &list)]);
+                assert!(resolved.is_some(), "{list}");
+                assert!(warnings.len() == 1 && warnings[0].starts_with(variable), "{list}: {warnings:?}");
+                assert!(warnings[0].contains(reason), "{list}: {warnings:?}");
+                for secret in [token, "dXNlcjpTM0NSRVQ=", "Basic", "Authorization", "S3CRET"] {
+                    assert!(!warnings[0].contains(secret), "{list}: {warnings:?}");
+                }
+            }
+        }
+        // In code it is an Err, named by position too.
+        let error =
+            error_of(TraceConfig::new("svc").header(format!("Authorization: Basic {token}="), "x"), &[ENDPOINT])
+                .expect("refused");
+        assert!(error.contains("headers") && error.contains("header 1") && !error.contains(token), "{error}");
+        // Well formed, the padding belongs to the value.
+        let well_formed = format!("Authorization=Basic {token}=,x-team=obs");
+        let (_, warnings) =
+            resolved(TraceConfig::new("svc"), &[ENDPOINT, ("OTEL_EXPORTER_OTLP_HEADERS", &well_formed)]);
+        assert!(warnings.is_empty(), "{warnings:?}");
+    }
+
+    #[test]
+    fn a_malformed_resource_attribute_list_is_named_by_position_only() {
+        let (_, warnings) = resolved(TraceConfig::new("svc"), &[("OTEL_RESOURCE_ATTRIBUTES", "a=b,api_key: S3CRET")]);
+        assert!(warnings.len() == 1 && warnings[0].contains("entry 2"), "{warnings:?}");
+        assert!(!warnings[0].contains("S3CRET") && !warnings[0].contains("api_key"), "{warnings:?}");
     }
 
     #[cfg(feature = "otlp")]
@@ -550,36 +755,5 @@ mod tests {
         let error = error_of(TraceConfig::new("svc").otlp_endpoint("https://user:P4SS@collector:4318/x"), &[])
             .expect("refused");
         assert!(error.contains("https://collector:4318") && !error.contains("P4SS"), "{error}");
-    }
-
-    #[cfg(feature = "otlp")]
-    #[test]
-    fn malformed_headers_never_show_their_token() {
-        const ENDPOINT: (&str, &str) = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318");
-        let token = "dXNlcjpTM0NSRVQ";
-        for variable in ["OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"] {
-            for (list, reason) in [
-                // `:` for `=`; padded, the first `=` is the base64 padding: a bad header name.
-                (format!("x-team=obs,Authorization: Basic {token}="), "entry 2: the name is not a header name"),
-                // Unpadded: no `=` at all.
-                (format!("x-team=obs,Authorization: Basic {token}"), "entry 2 has no `=`"),
-                (format!("Authorization: Basic {token}%zz=="), "entry 1: a malformed %-escape in the key"),
-                (format!("Authorization=Basic {token}%zz"), "entry 1: a malformed %-escape in the value"),
-                (format!("Authorization=Basic {token}%0A"), "entry 1: the value is not a valid header value"),
-            ] {
-                let error = error_of(TraceConfig::new("svc"), &[ENDPOINT, (variable, &list)]).expect("refused");
-                assert!(error.contains(variable) && error.contains(reason), "{list}: {error}");
-                for secret in [token, "dXNlcjpTM0NSRVQ=", "Basic", "Authorization", "S3CRET"] {
-                    assert!(!error.contains(secret), "{list}: {error}");
-                }
-            }
-        }
-        let error =
-            error_of(TraceConfig::new("svc").header(format!("Authorization: Basic {token}="), "x"), &[ENDPOINT])
-                .expect("refused");
-        assert!(error.contains("headers") && error.contains("header 1") && !error.contains(token), "{error}");
-        // Well formed, the padding belongs to the value.
-        let well_formed = format!("Authorization=Basic {token}=,x-team=obs");
-        assert_eq!(error_of(TraceConfig::new("svc"), &[ENDPOINT, ("OTEL_EXPORTER_OTLP_HEADERS", &well_formed)]), None);
     }
 }
