@@ -1,6 +1,8 @@
 //! `#[track_request]` on every kind of function a service has: the signature and the body keep
 //! their meaning, and each call is recorded once.
 
+#![deny(warnings)]
+
 mod common;
 
 use common::{duration_count, requests};

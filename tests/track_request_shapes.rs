@@ -2,6 +2,8 @@
 //! borrows handed out of `&mut self`, coercions to the declared return type through `return` and
 //! `?`, and functions that return a future instead of being `async`.
 
+#![deny(warnings)]
+
 mod common;
 
 use std::collections::HashMap;

@@ -1,12 +1,25 @@
 //! Types and statements shared by the expansions.
 
-use proc_macro2::{Span, TokenStream};
-use quote::{quote, quote_spanned};
+use proc_macro2::{Delimiter, Group, Span, TokenStream};
+use quote::{ToTokens, quote, quote_spanned};
+
+/// `async move { <fake return> <the body's statements> }`, in the body's own braces. Nesting the
+/// body in braces of ours instead (`async move { .. { 1 } }`) would make rustc's `unused_braces`
+/// fire on the user's braces when the body is one short expression.
+pub(crate) fn async_body(annotation: &TokenStream, block: &syn::Block) -> TokenStream {
+    let fake_return = fake_return(annotation);
+    let stmts = &block.stmts;
+    let mut body = Group::new(Delimiter::Brace, quote!(#fake_return #(#stmts)*));
+    body.set_span(block.brace_token.span.join());
+    let mut tokens = quote_spanned!(Span::mixed_site()=> async move);
+    body.to_tokens(&mut tokens);
+    tokens
+}
 
 /// `if false { return <a value of the declared type>; }`, first in an async block: the block's
 /// first `return` fixes its output type, so every later `return` and `?` coerces to the declared
 /// type as it would in the function. Nothing when that type is entirely inferred.
-pub(crate) fn fake_return(annotation: &TokenStream) -> TokenStream {
+fn fake_return(annotation: &TokenStream) -> TokenStream {
     if annotation.to_string() == "_" {
         return TokenStream::new();
     }

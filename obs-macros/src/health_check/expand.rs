@@ -5,7 +5,7 @@ use quote::{quote, quote_spanned};
 
 use super::Argument;
 use super::args::CheckArgs;
-use crate::types::{fake_return, infer_opaque};
+use crate::types::{async_body, infer_opaque};
 
 pub(crate) fn expand(args: &CheckArgs, function: syn::ItemFn, arguments: &[Argument]) -> TokenStream {
     let syn::ItemFn { attrs, vis, sig, block, .. } = function;
@@ -34,13 +34,13 @@ pub(crate) fn expand(args: &CheckArgs, function: syn::ItemFn, arguments: &[Argum
         syn::ReturnType::Default => quote!(()),
         syn::ReturnType::Type(_, ty) => infer_opaque(ty),
     };
-    let fake_return = fake_return(&annotation);
+    let run = async_body(&annotation, &block);
     quote! {
         #(#attrs)*
         #vis fn #ident #generics (#(#params),*) -> #krate::health::HealthCheck #where_clause {
             #krate::__private::health_check(#name, #timeout, #critical, move || {
                 #(#clones)*
-                async move { #fake_return #block }
+                #run
             })
         }
     }

@@ -9,7 +9,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 
 use super::check::{Site, Value};
-use crate::types::{fake_return, future_output, infer_opaque};
+use crate::types::{async_body, future_output, infer_opaque};
 
 pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
     let syn::ItemFn { attrs, vis, modifiers, sig, block } = function;
@@ -84,10 +84,10 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
         #result
     };
     let body = if sig.asyncness.is_some() {
-        let fake_return = fake_return(&annotation);
+        let run = async_body(&annotation, &block);
         quote_spanned! {span=>
             #start
-            let #result: #annotation = #trace.scope_ref(async move { #fake_return #block }).await;
+            let #result: #annotation = #trace.scope_ref(#run).await;
             #finish
         }
     } else if let Some((output, boxed)) = future_output(&sig.output) {

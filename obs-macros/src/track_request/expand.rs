@@ -10,7 +10,7 @@ use proc_macro2::{Literal, Span, TokenStream};
 use quote::{quote, quote_spanned};
 
 use super::check::Site;
-use crate::types::{fake_return, future_output, infer_opaque};
+use crate::types::{async_body, future_output, infer_opaque};
 
 pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
     let syn::ItemFn { attrs, vis, modifiers, sig, block } = function;
@@ -86,8 +86,7 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
     let body = if sig.asyncness.is_some() {
         // `async move` awaited in place: the time covers the whole future, and a future dropped
         // before it completes drops the guard, which records that.
-        let fake_return = fake_return(&annotation);
-        let run = awaited(quote_spanned!(span=> async move { #fake_return #block }));
+        let run = awaited(async_body(&annotation, &block));
         let record = record(run, &annotation);
         quote_spanned!(span=> #site_static #record)
     } else if let Some((output, boxed)) = future_output(&sig.output) {
