@@ -12,29 +12,46 @@ pub enum Format {
 }
 
 impl Format {
-    /// The format a scraper asks for in its `Accept` header: OpenMetrics when it lists
-    /// `application/openmetrics-text`, else the Prometheus text format.
+    /// The format a scraper asks for in its `Accept` header, negotiated by RFC 9110 §12.5.1.
+    ///
+    /// Each media range is weighed by its `q` (default 1; `q=0` means "not acceptable"). Each
+    /// format takes the `q` of the most specific range that matches it:
+    ///
+    /// - Text: `text/plain;version=0.0.4`, then `text/plain` without a version, then `text/*`,
+    ///   then `*/*`;
+    /// - OpenMetrics: `application/openmetrics-text` with `version=1.0.0` or `version=0.0.1` (the
+    ///   same wire format here), then without a version, then `application/*`, then `*/*`.
+    ///
+    /// A range naming another version (`text/plain;version=1.0.0`,
+    /// `application/openmetrics-text;version=2.0.0`) matches neither format, as in the Prometheus
+    /// Go client. Other parameters (`charset`, `escaping`) are not compared. Media types and
+    /// parameter names are case-insensitive and a value may be quoted. A range that cannot be
+    /// parsed, including one whose `q` is not a valid qvalue (`q=abc`, `q=2`, `q=0.5555`), is
+    /// ignored as if it were absent: it neither grants nor refuses a format.
+    ///
+    /// The format with the higher `q` wins; a tie goes to the text format (the default of the
+    /// Prometheus client libraries), and so does a header that accepts neither format (no 406:
+    /// a scraper gets a body it can report on), or no header.
     ///
     /// ```
     /// use obs_runtime::metrics::Format;
-    /// let prometheus = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5";
+    /// // What Prometheus 2.42 sends.
+    /// let prometheus = "application/openmetrics-text;version=1.0.0,\
+    ///                   application/openmetrics-text;version=0.0.1;q=0.75,\
+    ///                   text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
     /// assert_eq!(Format::from_accept(Some(prometheus)), Format::OpenMetrics);
-    /// assert_eq!(Format::from_accept(Some("text/plain")), Format::Text);
+    /// let prefers_text = "application/openmetrics-text;q=0.1, text/plain";
+    /// assert_eq!(Format::from_accept(Some(prefers_text)), Format::Text);
+    /// assert_eq!(Format::from_accept(Some("*/*")), Format::Text);
     /// assert_eq!(Format::from_accept(None), Format::Text);
     /// ```
     pub fn from_accept(accept: Option<&str>) -> Format {
-        let wants_openmetrics = accept.is_some_and(|accept| {
-            accept.split(',').any(|range| {
-                let mut params = range.split(';').map(str::trim);
-                let media = params.next().unwrap_or_default();
-                let refused = params.any(|param| {
-                    let param = param.replace(' ', "");
-                    param.strip_prefix("q=").and_then(|q| q.parse::<f64>().ok()).is_some_and(|q| q <= 0.0)
-                });
-                media.eq_ignore_ascii_case("application/openmetrics-text") && !refused
-            })
-        });
-        if wants_openmetrics { Format::OpenMetrics } else { Format::Text }
+        let (mut text, mut openmetrics) = (Weight::NONE, Weight::NONE);
+        for range in split_unquoted(accept.unwrap_or_default(), b',').filter_map(MediaRange::parse) {
+            text.offer(range.specificity_for(Format::Text), range.q);
+            openmetrics.offer(range.specificity_for(Format::OpenMetrics), range.q);
+        }
+        if openmetrics.q > text.q { Format::OpenMetrics } else { Format::Text }
     }
 
     /// The `Content-Type` of a body in this format.
@@ -44,6 +61,131 @@ impl Format {
             Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
         }
     }
+}
+
+/// The `q` a format got from the most specific range that matched it so far, in thousandths.
+#[derive(Debug, Clone, Copy)]
+struct Weight {
+    /// 0 `*/*`, 1 `type/*`, 2 `type/subtype`, 3 `type/subtype;version=V`; `None` before any.
+    specificity: Option<u8>,
+    q: u16,
+}
+
+impl Weight {
+    const NONE: Weight = Weight { specificity: None, q: 0 };
+
+    fn offer(&mut self, specificity: Option<u8>, q: u16) {
+        let Some(specificity) = specificity else { return };
+        match self.specificity {
+            Some(current) if current > specificity => {}
+            // Two ranges as specific as each other (`version=1.0.0` and `version=0.0.1`): the
+            // format is served as well as the better of them.
+            Some(current) if current == specificity => self.q = self.q.max(q),
+            _ => *self = Weight { specificity: Some(specificity), q },
+        }
+    }
+}
+
+/// One media range of an `Accept` header, borrowed from it.
+#[derive(Debug)]
+struct MediaRange<'a> {
+    kind: &'a str,
+    subtype: &'a str,
+    version: Option<&'a str>,
+    /// Thousandths: 0..=1000.
+    q: u16,
+}
+
+impl<'a> MediaRange<'a> {
+    /// `type/subtype *( OWS ";" OWS name=value )`; `None` when it does not follow that grammar.
+    fn parse(range: &'a str) -> Option<MediaRange<'a>> {
+        let mut parts = split_unquoted(range, b';');
+        let (kind, subtype) = parts.next()?.split_once('/')?;
+        let (kind, subtype) = (kind.trim(), subtype.trim());
+        if !is_token(kind) || !is_token(subtype) || (kind == "*" && subtype != "*") {
+            return None;
+        }
+        let mut media = MediaRange { kind, subtype, version: None, q: 1000 };
+        for parameter in parts {
+            let (name, value) = parameter.split_once('=')?;
+            let (name, value) = (name.trim(), value.trim());
+            let value = value.strip_prefix('"').and_then(|quoted| quoted.strip_suffix('"')).unwrap_or(value);
+            if name.eq_ignore_ascii_case("q") {
+                // `q` ends the media type's parameters; what follows are accept extensions.
+                media.q = parse_qvalue(value)?;
+                break;
+            }
+            if name.eq_ignore_ascii_case("version") {
+                media.version = Some(value);
+            }
+        }
+        Some(media)
+    }
+
+    /// How specifically this range names `format`, `None` when it does not match it.
+    fn specificity_for(&self, format: Format) -> Option<u8> {
+        let (kind, subtype, versions): (_, _, &[&str]) = match format {
+            Format::Text => ("text", "plain", &["0.0.4"]),
+            Format::OpenMetrics => ("application", "openmetrics-text", &["1.0.0", "0.0.1"]),
+        };
+        if self.kind == "*" {
+            Some(0)
+        } else if !self.kind.eq_ignore_ascii_case(kind) {
+            None
+        } else if self.subtype == "*" {
+            Some(1)
+        } else if !self.subtype.eq_ignore_ascii_case(subtype) {
+            None
+        } else {
+            match self.version {
+                None => Some(2),
+                Some(version) => versions.contains(&version).then_some(3),
+            }
+        }
+    }
+}
+
+/// RFC 9110 `qvalue`: `0[.ddd]` or `1[.000]`, in thousandths.
+fn parse_qvalue(value: &str) -> Option<u16> {
+    let (whole, fraction) = value.split_once('.').unwrap_or((value, ""));
+    if fraction.len() > 3 || !fraction.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    let thousandths =
+        fraction.bytes().chain(std::iter::repeat(b'0')).take(3).fold(0, |q, digit| q * 10 + u16::from(digit - b'0'));
+    match whole {
+        "0" => Some(thousandths),
+        "1" if thousandths == 0 => Some(1000),
+        _ => None,
+    }
+}
+
+/// RFC 9110 `token`.
+fn is_token(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte))
+}
+
+/// The pieces of `text` between the `delimiter`s that are outside quoted strings.
+fn split_unquoted(text: &str, delimiter: u8) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let text = rest?;
+        let (mut quoted, mut escaped) = (false, false);
+        for (at, byte) in text.bytes().enumerate() {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' if quoted => escaped = true,
+                b'"' => quoted = !quoted,
+                _ if byte == delimiter && !quoted => {
+                    rest = Some(&text[at + 1..]);
+                    return Some(&text[..at]);
+                }
+                _ => {}
+            }
+        }
+        rest = None;
+        Some(text)
+    })
 }
 
 /// The type of a metric family.
@@ -190,14 +332,147 @@ mod tests {
         assert_eq!(encoder.finish(), "# HELP x say \\\"hi\\\"\n# TYPE x counter\n# EOF\n");
     }
 
+    use Format::{OpenMetrics, Text};
+
+    fn negotiate(accept: &str) -> Format {
+        Format::from_accept(Some(accept))
+    }
+
+    /// What Prometheus 2.42 sends, captured from a real scrape (and with
+    /// `--enable-feature=native-histograms`, which puts protobuf first).
+    const PROMETHEUS_2_42: &str = "application/openmetrics-text;version=1.0.0,\
+        application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    const PROMETHEUS_2_42_NATIVE_HISTOGRAMS: &str = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,\
+        application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,\
+        text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
     #[test]
-    fn a_refused_openmetrics_is_not_served_whatever_the_spelling_of_zero() {
-        for refused in ["q=0", "q=0.0", "q=0.000", " q = 0 "] {
-            let accept = format!("application/openmetrics-text;{refused},text/plain");
-            assert_eq!(Format::from_accept(Some(&accept)), Format::Text, "{accept}");
+    fn what_scrapers_send() {
+        assert_eq!(negotiate(PROMETHEUS_2_42), OpenMetrics);
+        assert_eq!(negotiate(PROMETHEUS_2_42_NATIVE_HISTOGRAMS), OpenMetrics);
+        // Prometheus 3 style: descending q, an `escaping` parameter, a text version we do not speak.
+        let prometheus_3 = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,\
+            application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,\
+            text/plain;version=0.0.4;q=0.2,*/*;q=0.1";
+        assert_eq!(negotiate(prometheus_3), OpenMetrics);
+        let brief = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,\
+            text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+        assert_eq!(negotiate(brief), OpenMetrics);
+        // curl, a browser, no header at all, an empty one.
+        assert_eq!(negotiate("*/*"), Text);
+        assert_eq!(negotiate("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"), Text);
+        assert_eq!(Format::from_accept(None), Text);
+        assert_eq!(negotiate(""), Text);
+    }
+
+    #[test]
+    fn the_higher_q_wins_both_ways_and_a_tie_goes_to_text() {
+        assert_eq!(negotiate("application/openmetrics-text;q=0.1, text/plain"), Text);
+        assert_eq!(negotiate("text/plain, application/openmetrics-text;q=0.1"), Text);
+        assert_eq!(negotiate("application/openmetrics-text, text/plain;q=0.999"), OpenMetrics);
+        assert_eq!(negotiate("text/plain;q=0.5, application/openmetrics-text;q=0.501"), OpenMetrics);
+        assert_eq!(negotiate("application/openmetrics-text, text/plain"), Text);
+        assert_eq!(negotiate("text/plain;q=0.3, application/openmetrics-text;q=0.3"), Text);
+        assert_eq!(negotiate("application/openmetrics-text"), OpenMetrics);
+        assert_eq!(negotiate("text/plain"), Text);
+    }
+
+    #[test]
+    fn a_refused_format_is_not_served_whatever_the_spelling_of_zero() {
+        for zero in ["q=0", "q=0.", "q=0.0", "q=0.000", " q = 0 ", "Q=0", "q=\"0\""] {
+            let accept = format!("application/openmetrics-text;{zero},text/plain;q=0.1");
+            assert_eq!(negotiate(&accept), Text, "{accept}");
+            let accept = format!("text/plain;{zero},*/*;q=0.1");
+            assert_eq!(negotiate(&accept), OpenMetrics, "{accept}");
         }
-        let wanted = "application/openmetrics-text;q=0.1,text/plain";
-        assert_eq!(Format::from_accept(Some(wanted)), Format::OpenMetrics);
+        // Refused, and nothing else acceptable: the default rather than a 406.
+        assert_eq!(negotiate("application/openmetrics-text;q=0"), Text);
+        assert_eq!(negotiate("text/plain;q=0, application/openmetrics-text;q=0"), Text);
+    }
+
+    #[test]
+    fn wildcards_and_the_more_specific_range_first() {
+        assert_eq!(negotiate("text/*"), Text);
+        assert_eq!(negotiate("application/*"), OpenMetrics);
+        assert_eq!(negotiate("application/*;q=0.9, text/*;q=0.8"), OpenMetrics);
+        assert_eq!(negotiate("text/*;q=0.2, */*;q=0.5"), OpenMetrics);
+        // The specific range's q counts, not the wildcard's, whichever is higher.
+        assert_eq!(negotiate("*/*, text/plain;q=0.1"), OpenMetrics);
+        assert_eq!(negotiate("*/*;q=0.1, application/openmetrics-text;q=0.2"), OpenMetrics);
+        assert_eq!(negotiate("text/*;q=0.1, text/plain;q=0.9, application/openmetrics-text;q=0.5"), Text);
+        assert_eq!(negotiate("text/plain;version=0.0.4;q=0.9, text/plain;q=0.1, application/*;q=0.5"), Text);
+        assert_eq!(negotiate("text/plain;version=0.0.4;q=0.1, text/plain;q=0.9, application/*;q=0.5"), OpenMetrics);
+        assert_eq!(negotiate("*/*;q=0, text/plain;q=0.01"), Text);
+        assert_eq!(negotiate("*/*;q=0, application/openmetrics-text;q=0.01"), OpenMetrics);
+    }
+
+    #[test]
+    fn versions_we_do_not_speak_match_nothing() {
+        assert_eq!(negotiate("application/openmetrics-text;version=0.0.1"), OpenMetrics);
+        assert_eq!(negotiate("application/openmetrics-text;version=1.0.0"), OpenMetrics);
+        assert_eq!(negotiate("application/openmetrics-text;version=2.0.0, text/plain;q=0.1"), Text);
+        assert_eq!(negotiate("text/plain;version=0.0.1, application/openmetrics-text;q=0.1"), OpenMetrics);
+        assert_eq!(negotiate("text/plain;version=1.0.0, application/openmetrics-text;q=0.1"), OpenMetrics);
+        assert_eq!(negotiate("text/plain;version=0.0.4, application/openmetrics-text;q=0.9"), Text);
+        // An unknown version is not a refusal: the wildcard still applies.
+        assert_eq!(negotiate("text/plain;version=0.0.1;q=0, text/*;q=0.5, application/*;q=0.4"), Text);
+        // The two OpenMetrics versions are one format: the better q counts.
+        assert_eq!(
+            negotiate("application/openmetrics-text;version=0.0.1;q=0, application/openmetrics-text;version=1.0.0"),
+            OpenMetrics
+        );
+        assert_eq!(negotiate("application/openmetrics-text;version=0.0.1;q=0.9, text/plain;q=0.8"), OpenMetrics);
+    }
+
+    #[test]
+    fn whitespace_case_quotes_and_other_parameters() {
+        assert_eq!(
+            negotiate("  Application/OpenMetrics-Text ; Version=1.0.0 ; Q=0.9 ,\tTEXT/PLAIN ; q=0.8  "),
+            OpenMetrics
+        );
+        assert_eq!(
+            negotiate("application/openmetrics-text;version=\"1.0.0\";q=\"0.9\", text/plain;q=0.8"),
+            OpenMetrics
+        );
+        assert_eq!(negotiate("application/openmetrics-text;charset=utf-8;escaping=underscores"), OpenMetrics);
+        // A comma or semicolon inside a quoted value does not split the range.
+        assert_eq!(
+            negotiate("application/openmetrics-text;x=\"a,text/plain;q=1\";q=0.9, text/plain;q=0.8"),
+            OpenMetrics
+        );
+        assert_eq!(negotiate("application/openmetrics-text;x=\"a\\\"b,c\";q=0.9, text/plain;q=0.8"), OpenMetrics);
+        // Accept extensions after q are ignored.
+        assert_eq!(negotiate("application/openmetrics-text;q=0.9;ext=1, text/plain;q=0.8"), OpenMetrics);
+    }
+
+    #[test]
+    fn a_range_that_does_not_parse_is_ignored() {
+        for malformed in ["q=abc", "q=2", "q=1.5", "q=1.001", "q=0.5555", "q=-0", "q=.5", "q=", "q", "version"] {
+            // Neither a grant nor a refusal: the wildcard decides.
+            let accept = format!("application/openmetrics-text;{malformed}, */*;q=0.5");
+            assert_eq!(negotiate(&accept), Text, "{accept}");
+            let accept = format!("text/plain;{malformed}, application/*;q=0.5");
+            assert_eq!(negotiate(&accept), OpenMetrics, "{accept}");
+        }
+        for range in ["openmetrics", "*/openmetrics-text", "application/", "/plain", "appli cation/openmetrics-text"] {
+            let accept = format!("{range}, text/plain;q=0.5");
+            assert_eq!(negotiate(&accept), Text, "{accept}");
+        }
+        assert_eq!(negotiate(",, ,application/openmetrics-text,"), OpenMetrics);
+    }
+
+    #[test]
+    fn qvalues_are_read_exactly() {
+        assert_eq!(parse_qvalue("1"), Some(1000));
+        assert_eq!(parse_qvalue("1."), Some(1000));
+        assert_eq!(parse_qvalue("1.000"), Some(1000));
+        assert_eq!(parse_qvalue("0.5"), Some(500));
+        assert_eq!(parse_qvalue("0.05"), Some(50));
+        assert_eq!(parse_qvalue("0.001"), Some(1));
+        assert_eq!(parse_qvalue("0"), Some(0));
+        for bad in ["", "1.1", "0.0001", "01", "+1", "0.x", "2"] {
+            assert_eq!(parse_qvalue(bad), None, "{bad}");
+        }
     }
 
     #[test]
