@@ -49,13 +49,34 @@ fn serves_metrics_in_the_prometheus_text_format() {
 fn serves_openmetrics_when_the_scraper_asks_for_it() {
     let obs = start();
     openmetrics_users().ok();
-    let accept = "Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5\r\n";
+    // What Prometheus 2.42 sends (captured from a real scrape).
+    let accept = "Accept: application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,\
+                  text/plain;version=0.0.4;q=0.5,*/*;q=0.1\r\n";
     let response = request(obs.http_addr().expect("running"), "GET", "/metrics", accept).expect("scrape");
     assert_eq!(response.status, 200);
     assert_eq!(response.header("content-type"), Some("application/openmetrics-text; version=1.0.0; charset=utf-8"));
     assert!(response.body.contains("# TYPE http_requests counter\n"), "{}", response.body);
     assert!(response.body.contains("http_requests_total{"));
     assert!(response.body.ends_with("# EOF\n"));
+}
+
+#[test]
+fn the_accept_header_is_weighed_by_q_and_a_tie_gets_text() {
+    // Every header and its answer, with the official parsers reading the bodies: tests/exposition_parsers.rs.
+    let obs = start();
+    let addr = obs.http_addr().expect("running");
+    for (accept, wanted) in [
+        ("application/openmetrics-text;q=0.1, text/plain", "text/plain; version=0.0.4; charset=utf-8"),
+        ("*/*", "text/plain; version=0.0.4; charset=utf-8"),
+        ("application/openmetrics-text, text/plain", "text/plain; version=0.0.4; charset=utf-8"),
+        ("text/plain;q=0, */*", "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        ("text/plain;q=0.5, application/*;q=0.6", "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    ] {
+        let response = request(addr, "GET", "/metrics", &format!("Accept: {accept}\r\n")).expect("scrape");
+        assert_eq!(response.status, 200, "{accept}");
+        assert_eq!(response.header("content-type"), Some(wanted), "{accept}");
+        assert_eq!(response.body.ends_with("# EOF\n"), wanted.starts_with("application/openmetrics-text"), "{accept}");
+    }
 }
 
 #[test]
