@@ -59,9 +59,12 @@ fn promtool_accepts_a_real_scrape_of_the_demo() {
     let (clean, said) = promtool_check_metrics(&text);
     assert!(clean, "promtool check metrics rejected the scrape: {said}\n--- scrape ---\n{text}");
 
-    // The same scrape as Prometheus asks for it. promtool lints only the 0.0.4 text format, so
-    // OpenMetrics is checked for its shape here and parsed for real by Prometheus in the next test.
-    let accept = "Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5\r\n";
+    // The same scrape as Prometheus 2.42 asks for it (the header captured from a real scrape).
+    // promtool lints only the 0.0.4 text format, so OpenMetrics is checked for its shape here,
+    // parsed for real by Prometheus in the next test, and by the official strict OpenMetrics
+    // parser in tests/exposition_parsers.rs.
+    let accept = "Accept: application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,\
+                  text/plain;version=0.0.4;q=0.5,*/*;q=0.1\r\n";
     let openmetrics = request(demo.metrics, "GET", "/metrics", accept).expect("scrape as OpenMetrics");
     assert_eq!(openmetrics.status, 200, "{openmetrics:?}");
     assert!(
