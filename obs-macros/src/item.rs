@@ -67,6 +67,13 @@ pub(crate) fn parse_fn(item: TokenStream, macro_name: &str, errors: &mut Errors)
     Some(function)
 }
 
+/// The function's outer attributes (`#[..]`, before it) and its inner ones (`#![..]`, first in its
+/// body): an expansion puts the inner ones first in the body it generates, the only place they are
+/// allowed and where they still apply to the whole function.
+pub(crate) fn outer_and_inner(attrs: Vec<syn::Attribute>) -> (Vec<syn::Attribute>, Vec<syn::Attribute>) {
+    attrs.into_iter().partition(|attr| matches!(attr.style, syn::AttrStyle::Outer))
+}
+
 fn item_keyword_span(item: &syn::Item) -> proc_macro2::Span {
     match item {
         syn::Item::Struct(item) => item.struct_token.span,

@@ -5,10 +5,12 @@ use quote::{quote, quote_spanned};
 
 use super::Argument;
 use super::args::CheckArgs;
+use crate::item::outer_and_inner;
 use crate::types::{async_body, infer_opaque};
 
 pub(crate) fn expand(args: &CheckArgs, function: syn::ItemFn, arguments: &[Argument]) -> TokenStream {
     let syn::ItemFn { attrs, vis, sig, block, .. } = function;
+    let (attrs, inner_attrs) = outer_and_inner(attrs);
     let krate = args.krate.clone().unwrap_or_else(|| syn::parse_quote!(::obs_runtime));
     let name = match &args.name {
         Some(name) => quote!(#name),
@@ -38,6 +40,7 @@ pub(crate) fn expand(args: &CheckArgs, function: syn::ItemFn, arguments: &[Argum
     quote! {
         #(#attrs)*
         #vis fn #ident #generics (#(#params),*) -> #krate::health::HealthCheck #where_clause {
+            #(#inner_attrs)*
             #krate::__private::health_check(#name, #timeout, #critical, move || {
                 #(#clones)*
                 #run

@@ -9,10 +9,12 @@ use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 
 use super::check::{Site, Value};
+use crate::item::outer_and_inner;
 use crate::types::{async_body, future_output, infer_opaque};
 
 pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
     let syn::ItemFn { attrs, vis, modifiers, sig, block } = function;
+    let (attrs, inner_attrs) = outer_and_inner(attrs);
     let defaultness = modifiers.defaultness;
     let krate = &site.krate;
     let span = Span::mixed_site();
@@ -121,6 +123,7 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
     quote_spanned! {span=>
         #(#attrs)*
         #vis #defaultness #sig {
+            #(#inner_attrs)*
             #body
         }
     }

@@ -10,10 +10,12 @@ use proc_macro2::{Literal, Span, TokenStream};
 use quote::{quote, quote_spanned};
 
 use super::check::Site;
+use crate::item::outer_and_inner;
 use crate::types::{async_body, future_output, infer_opaque};
 
 pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
     let syn::ItemFn { attrs, vis, modifiers, sig, block } = function;
+    let (attrs, inner_attrs) = outer_and_inner(attrs);
     // `default fn` (specialization) keeps its modifier.
     let defaultness = modifiers.defaultness;
     let krate = &site.krate;
@@ -116,6 +118,7 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
     quote_spanned! {span=>
         #(#attrs)*
         #vis #defaultness #sig {
+            #(#inner_attrs)*
             #body
         }
     }
