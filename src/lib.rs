@@ -1,1 +1,3 @@
-//! Examples and integration tests of obs.
+//! Examples and integration tests of obs. Its documentation is the README, so that every Rust
+//! snippet of the README is compiled (and run, unless it serves a port) as a doctest.
+#![doc = include_str!("../README.md")]
