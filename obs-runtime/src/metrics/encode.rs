@@ -355,9 +355,9 @@ mod tests {
             application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,\
             text/plain;version=0.0.4;q=0.2,*/*;q=0.1";
         assert_eq!(negotiate(prometheus_3), OpenMetrics);
-        let brief = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,\
+        let descending_q = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,\
             text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
-        assert_eq!(negotiate(brief), OpenMetrics);
+        assert_eq!(negotiate(descending_q), OpenMetrics);
         // curl, a browser, no header at all, an empty one.
         assert_eq!(negotiate("*/*"), Text);
         assert_eq!(negotiate("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"), Text);
