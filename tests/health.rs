@@ -476,27 +476,44 @@ async fn a_blocking_check_past_its_timeout_is_not_started_again() {
 
 #[test]
 fn a_check_that_blocks_its_thread_does_not_stall_the_server() {
+    // Catches: a check that blocks its thread (a synchronous client in an async fn) running on the
+    // server's own runtime thread, so that /health/live and / wait for it.
+    let (started, has_started) = std::sync::mpsc::channel::<()>();
+    // Held by the test: each run of the check blocks on it (a read lock) until it is released.
+    let gate = Arc::new(std::sync::RwLock::new(()));
+    let held = gate.write().expect("the gate");
+    let (started, check_gate) = (std::sync::Mutex::new(started), gate.clone());
+    let check_gate = Arc::new((started, check_gate));
     let health = HealthChecker::new().cache_ttl(Duration::ZERO);
     health
         .register(
-            HealthCheck::new("blocks", || async {
-                // A synchronous client inside an async fn: the thread is blocked, not awaiting.
-                std::thread::sleep(Duration::from_secs(3));
-                CheckOutcome::healthy()
+            HealthCheck::new("blocks", move || {
+                let check_gate = check_gate.clone();
+                async move {
+                    let (started, gate) = &*check_gate;
+                    let _ = started.lock().map(|started| started.send(()));
+                    // A synchronous wait inside an async fn: the thread is blocked, not awaiting.
+                    drop(gate.read());
+                    CheckOutcome::healthy()
+                }
             })
-            .timeout(Duration::from_secs(10)),
+            // Far beyond the test: the check ends when the gate opens, never by its timeout.
+            .timeout(Duration::from_secs(600)),
         )
         .expect("registers");
     let obs = Obs::builder().http_addr("127.0.0.1:0").health(health).init().expect("starts");
     let addr = obs.http_addr().expect("running");
     let slow = std::thread::spawn(move || get(addr, "/health"));
-    // Let the check start blocking.
-    std::thread::sleep(Duration::from_millis(300));
+    // The check has started and is blocked (by the refresh at init or by this request).
+    has_started.recv_timeout(Duration::from_secs(60)).expect("the check started");
     assert_eq!(get(addr, "/health/live").expect("live").status, 200);
-    assert!(get(addr, "/").expect("index").status == 200);
-    // Liveness answered while the blocked check was still running.
-    assert!(!slow.is_finished(), "the /health request should still be waiting for the blocked check");
-    assert_eq!(slow.join().expect("no panic").expect("answered").status, 200);
+    assert_eq!(get(addr, "/").expect("index").status, 200);
+    // The gate is still shut: /health cannot have been answered yet.
+    assert!(!slow.is_finished(), "/health answered while its only check was still blocked");
+    drop(held);
+    let answered = slow.join().expect("no panic").expect("answered");
+    assert_eq!(answered.status, 200, "{}", answered.body);
+    assert_eq!(json(&answered.body)["checks"]["blocks"]["status"], "healthy", "{}", answered.body);
 }
 
 #[test]
