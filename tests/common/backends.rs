@@ -220,6 +220,19 @@ impl Redis {
         ping(self.port)
     }
 
+    /// Stops the server with SIGSTOP: the kernel still accepts connections on its port, but
+    /// nothing reads or answers them (a hung server, not a dead one) until [`resume`](Self::resume).
+    pub fn pause(&self) {
+        let pid = self.child.as_ref().expect("redis-server runs").id();
+        assert!(signal(pid, "STOP"), "kill -STOP {pid} failed");
+    }
+
+    /// Lets a [`pause`](Self::pause)d server go on (SIGCONT).
+    pub fn resume(&self) {
+        let pid = self.child.as_ref().expect("redis-server runs").id();
+        assert!(signal(pid, "CONT"), "kill -CONT {pid} failed");
+    }
+
     /// Kills the server and waits for it: afterwards its port refuses connections. Idempotent.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
