@@ -113,12 +113,30 @@ fn quantiles_and_rates_read_their_window() {
     assert_eq!(messages, ["median upload 550 bytes", "3 retries/s"]);
 }
 
+/// The process's CPU time (user and system, all threads) in seconds, read by the test itself from
+/// the kernel (`/proc/self/stat`, `getconf CLK_TCK`), not through obs.
+fn process_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("read /proc/self/stat");
+    // After "pid (comm) ": field 3 (state) first, so utime (field 14) is at 11 and stime at 12.
+    let fields: Vec<&str> = stat[stat.rfind(')').expect("(comm)") + 2..].split(' ').collect();
+    let ticks = |index: usize| fields[index].parse::<u64>().expect("a tick count");
+    static CLK_TCK: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    let per_second = *CLK_TCK.get_or_init(|| {
+        let output = std::process::Command::new("getconf").arg("CLK_TCK").output().expect("getconf CLK_TCK");
+        String::from_utf8_lossy(&output.stdout).trim().parse().expect("CLK_TCK is a number")
+    });
+    (ticks(11) + ticks(12)) as f64 / per_second
+}
+
 #[test]
 fn cpu_and_memory_read_the_process() {
+    // Catches: a CPU percentage that does not read the process's CPU time, or divides by the wrong
+    // interval (the value must lie between what the kernel counted inside and around the two
+    // evaluations, over the 10 s the evaluations are apart).
     let manager = AlertManager::builder()
         .rule(
             AlertRule::builder("cpu")
-                .condition(Condition::cpu_usage_percent().above(-1.0))
+                .condition(Condition::cpu_usage_percent().above(1.0))
                 .build()
                 .expect("a valid rule"),
         )
@@ -131,13 +149,28 @@ fn cpu_and_memory_read_the_process() {
         .build()
         .expect("a valid manager");
     let t0 = SystemTime::now();
+    let outer_start = process_cpu_seconds();
     let first = manager.evaluate_at(t0);
+    let inner_start = process_cpu_seconds();
+    // No CPU rate before a second sample: only memory fires.
     assert_eq!(first.iter().map(|alert| alert.name.as_str()).collect::<Vec<_>>(), ["memory"]);
     let memory = first[0].value.expect("memory has a value");
     assert!(memory > 0.0 && memory < 100.0, "{memory}");
-    let fired = manager.evaluate_at(t0 + S(1));
-    assert_eq!(fired[0].name, "cpu");
-    assert!(fired[0].value.expect("CPU has a value") >= 0.0);
+    // Burn at least 0.2 s of CPU, as the kernel counts it: 2 % of the 10 s between evaluations.
+    let mut spin = 0u64;
+    while process_cpu_seconds() - inner_start < 0.2 {
+        for _ in 0..100_000 {
+            spin = std::hint::black_box(spin.wrapping_mul(31).wrapping_add(7));
+        }
+    }
+    let inner_end = process_cpu_seconds();
+    let fired = manager.evaluate_at(t0 + S(10));
+    let outer_end = process_cpu_seconds();
+    assert_eq!(fired.iter().map(|alert| alert.name.as_str()).collect::<Vec<_>>(), ["cpu"], "{fired:?}");
+    let cpu = fired[0].value.expect("CPU has a value");
+    let (least, most) = ((inner_end - inner_start) * 10.0, (outer_end - outer_start) * 10.0);
+    assert!(least >= 2.0, "{least}");
+    assert!(least - 1e-9 <= cpu && cpu <= most + 1e-9, "CPU {cpu}% outside the kernel's [{least}, {most}]");
 }
 
 #[test]
@@ -195,6 +228,9 @@ fn the_embedded_server_lists_active_alerts_and_the_scrape_shows_them() {
 
 #[test]
 fn a_failing_or_hanging_channel_holds_up_neither_the_others_nor_the_evaluator() {
+    // Catches: deliveries made one channel after another (or inline in the evaluation), so that a
+    // server that never answers holds up the good channel's notifications or the evaluator; and a
+    // stop that loses what the hanging channel still held without counting it.
     let good = Receiver::start();
     let hanging = Hanging::start();
     let load = Gauge::register("alerts_test_load", "load").expect("a new gauge");
@@ -219,47 +255,178 @@ fn a_failing_or_hanging_channel_holds_up_neither_the_others_nor_the_evaluator() 
         .channel(Webhook::new(&closed_port_url()).expect("an http URL").named("closed"))
         .channel(Webhook::new(&good.url("/good")).expect("an http URL").named("good"))
         .interval(Duration::from_millis(50))
-        .send_timeout(Duration::from_millis(700))
+        // Far beyond the test: the hanging server's first attempt is still waiting when it stops.
+        .send_timeout(S(300))
         .build()
         .expect("a valid manager");
-    let scrape = || common::scrape();
-    let failed = |channel: &str| {
-        common::sample(&scrape(), "obs_alert_notifications_failed_total", &[("channel", channel)])
-            .expect("the failure counter is registered")
+    let failed = |channel: &str| failed_notifications(channel).expect("the failure counter is registered");
+    let sent = |channel: &str| {
+        common::sample(&common::scrape(), "obs_alert_notifications_sent_total", &[("channel", channel)])
+            .expect("the sent counter is registered")
     };
     let evaluations = || passes.load(Ordering::Relaxed);
     assert_eq!((failed("hanging"), failed("closed"), failed("good")), (0.0, 0.0, 0.0));
     load.set(5.0);
     let guard = manager.start().expect("the manager starts");
-    let received = good.wait_for(S(10), |received| !received.is_empty());
+    let received = good.wait_for(S(60), |received| !received.is_empty());
     assert_eq!(received[0].path, "/good");
     assert_eq!(received[0].body["alertname"], "overload");
     assert_eq!(received[0].body["status"], "firing");
     assert_eq!(received[0].body["message"], "load 5");
-    // The hanging server holds its first attempt (700 ms, three attempts with backoff) while the
-    // good channel has delivered and the evaluator goes on evaluating.
+    // The hanging server holds the first attempt; meanwhile the evaluator goes on (20 passes).
+    wait_until("the hanging server got its request", || hanging.accepted() == 1);
     let before = evaluations();
-    let deadline = Instant::now() + S(10);
-    while evaluations() < before + 20 {
-        assert!(Instant::now() < deadline, "the evaluator stalled");
+    wait_until("20 more evaluations", || evaluations() >= before + 20);
+    // The refused one failed after its three attempts, once; the good one delivered, once.
+    wait_until("the refused notification counted", || failed("closed") == 1.0);
+    assert_eq!((failed("hanging"), failed("good"), sent("good")), (0.0, 0.0, 1.0));
+    assert_eq!(hanging.accepted(), 1, "one attempt, still waiting for its answer");
+    // The end of the overload is delivered to the good channel while the hanging one still hangs.
+    load.set(0.0);
+    let received = good.wait_for(S(60), |received| received.len() == 2);
+    assert_eq!(received[1].body["status"], "resolved");
+    wait_until("the refused resolution counted", || failed("closed") == 2.0);
+    assert_eq!(sent("good"), 2.0);
+    // Stopping gives up on the hanging channel after the flush timeout: its firing notification
+    // (in flight) and its resolution (queued) are both counted, exactly.
+    drop(guard);
+    assert_eq!((failed("hanging"), failed("closed"), failed("good")), (2.0, 2.0, 0.0));
+    assert_eq!(sent("hanging"), 0.0);
+}
+
+#[test]
+fn a_channel_that_never_answers_is_tried_three_times_then_counted_once() {
+    // Catches: a retry loop that stops early or goes on for ever, or counts each attempt as a
+    // failed notification.
+    let hanging = Hanging::start();
+    let heat = Gauge::register("alerts_test_heat", "heat").expect("a new gauge");
+    let manager = AlertManager::builder()
+        .rule(
+            AlertRule::builder("heat")
+                .condition(Condition::gauge("alerts_test_heat").above(1.0))
+                .build()
+                .expect("a valid rule"),
+        )
+        .channel(Webhook::new(&hanging.url()).expect("an http URL").named("never_answers"))
+        .interval(S(3600))
+        .send_timeout(Duration::from_millis(100))
+        .build()
+        .expect("a valid manager");
+    heat.set(5.0);
+    let guard = manager.start().expect("the manager starts");
+    wait_until("the notification counted as failed", || failed_notifications("never_answers") == Some(1.0));
+    // One connection per attempt: three attempts, each timed out.
+    assert_eq!(hanging.accepted(), 3);
+    drop(guard);
+    assert_eq!(failed_notifications("never_answers"), Some(1.0));
+}
+
+/// `obs_alert_notifications_failed_total{channel}` as scraped.
+fn failed_notifications(channel: &str) -> Option<f64> {
+    common::sample(&common::scrape(), "obs_alert_notifications_failed_total", &[("channel", channel)])
+}
+
+/// Polls `done` until it holds; fails the test, saying `what`, if it has not after a minute (a
+/// bound on the test, not a claim about speed).
+fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let give_up = Instant::now() + S(60);
+    while !done() {
+        assert!(Instant::now() < give_up, "gave up waiting: {what}");
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert_eq!(failed("hanging"), 0.0, "the hanging channel was expected to still be trying");
-    assert!(hanging.accepted() >= 1);
-    // In the end, both failures are counted, once per notification, after their retries.
-    let deadline = Instant::now() + S(20);
-    while failed("hanging") < 1.0 || failed("closed") < 1.0 {
-        assert!(Instant::now() < deadline, "failures not counted: {}", scrape());
-        std::thread::sleep(Duration::from_millis(20));
+}
+
+/// Holds every notification at a gate the test opens, telling the test which one it holds.
+struct Gated {
+    name: &'static str,
+    gate: Arc<tokio::sync::Semaphore>,
+    sending: std::sync::Mutex<std::sync::mpsc::Sender<AlertStatus>>,
+    delivered: Arc<std::sync::Mutex<Vec<AlertStatus>>>,
+}
+
+impl Gated {
+    /// The channel, its gate (shut: open it with `add_permits(1)`), what it is sending, and what it
+    /// delivered.
+    #[allow(clippy::type_complexity)]
+    fn new(
+        name: &'static str,
+    ) -> (
+        Gated,
+        Arc<tokio::sync::Semaphore>,
+        std::sync::mpsc::Receiver<AlertStatus>,
+        Arc<std::sync::Mutex<Vec<AlertStatus>>>,
+    ) {
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let (sending, is_sending) = std::sync::mpsc::channel();
+        let delivered = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let channel =
+            Gated { name, gate: gate.clone(), sending: std::sync::Mutex::new(sending), delivered: delivered.clone() };
+        (channel, gate, is_sending, delivered)
     }
-    assert!(hanging.accepted() >= 3, "three attempts: {}", hanging.accepted());
-    let sent = common::sample(&scrape(), "obs_alert_notifications_sent_total", &[("channel", "good")])
-        .expect("the sent counter is registered");
-    assert_eq!(sent, 1.0);
-    // Stopping delivers the resolution to the good channel (bounded, the hanging one gives up).
-    load.set(0.0);
-    good.wait_for(S(10), |received| received.iter().any(|r| r.body["status"] == "resolved"));
+}
+
+impl Channel for Gated {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn send<'a>(&'a self, alert: &'a Alert) -> SendFuture<'a> {
+        Box::pin(async move {
+            let _ = self.sending.lock().map(|sending| sending.send(alert.status));
+            // Once open, the gate stays open: the permit goes back.
+            drop(self.gate.acquire().await.map_err(|_| SendError::permanent("the gate closed"))?);
+            self.delivered.lock().map_err(|_| SendError::permanent("poisoned"))?.push(alert.status);
+            Ok(())
+        })
+    }
+}
+
+#[test]
+fn a_full_queue_drops_and_counts_exactly_what_did_not_fit() {
+    // Catches: a full queue that blocks the evaluator, grows without bound, or drops notifications
+    // without counting them (or counts the wrong number).
+    const QUEUE: usize = 256;
+    const EXTRA: usize = 10;
+    let (channel, gate, sending, delivered) = Gated::new("full_queue");
+    let level = Gauge::register("alerts_test_level", "level").expect("a new gauge");
+    let manager = AlertManager::builder()
+        .rule(
+            AlertRule::builder("level")
+                .condition(Condition::gauge("alerts_test_level").above(1.0))
+                .cooldown(Duration::ZERO)
+                .build()
+                .expect("a valid rule"),
+        )
+        .channel(channel)
+        // Only the evaluation at start runs on its own; the test drives the rest by hand.
+        .interval(S(3600))
+        .send_timeout(S(300))
+        .build()
+        .expect("a valid manager");
+    level.set(5.0);
+    let guard = manager.start().expect("the manager starts");
+    // The firing notification from the first evaluation is being sent, held at the gate: the
+    // queue behind it is empty.
+    assert_eq!(sending.recv_timeout(S(60)), Ok(AlertStatus::Firing));
+    // 266 more notifications, resolved and firing in turn: 256 fill the queue, 10 do not fit.
+    let t0 = SystemTime::now() + S(1);
+    for index in 0..QUEUE + EXTRA {
+        level.set(if index % 2 == 0 { 0.0 } else { 5.0 });
+        let announced = manager.evaluate_at(t0 + S(index as u64));
+        assert_eq!(announced.len(), 1, "evaluation {index}: {announced:?}");
+    }
+    assert_eq!(failed_notifications("full_queue"), Some(EXTRA as f64));
+    gate.add_permits(1);
+    wait_until("the queued notifications delivered", || {
+        delivered.lock().map(|delivered| delivered.len()).unwrap_or(0) == 1 + QUEUE
+    });
+    let sent = common::sample(&common::scrape(), "obs_alert_notifications_sent_total", &[("channel", "full_queue")]);
+    assert_eq!(sent, Some((1 + QUEUE) as f64));
+    // In order: the first firing, then the 256 that fitted (resolved, firing, ...).
+    let expected: Vec<AlertStatus> =
+        (0..=QUEUE).map(|index| if index % 2 == 0 { AlertStatus::Firing } else { AlertStatus::Resolved }).collect();
+    assert_eq!(*delivered.lock().expect("delivered"), expected);
     drop(guard);
+    assert_eq!(failed_notifications("full_queue"), Some(EXTRA as f64));
 }
 
 /// Panics on its first notification, records the others.
