@@ -80,6 +80,17 @@ fn the_accept_header_is_weighed_by_q_and_a_tie_gets_text() {
 }
 
 #[test]
+fn repeated_accept_lines_are_one_list() {
+    let obs = start();
+    let addr = obs.http_addr().expect("running");
+    // Alone, the first line would give text (q=1 against nothing else); with the second, whose
+    // OpenMetrics has the higher q, OpenMetrics.
+    let lines = "Accept: text/plain;q=0.5\r\nAccept: application/openmetrics-text;version=1.0.0\r\n";
+    let response = request(addr, "GET", "/metrics", lines).expect("scrape");
+    assert_eq!(response.header("content-type"), Some("application/openmetrics-text; version=1.0.0; charset=utf-8"));
+}
+
+#[test]
 fn unknown_paths_are_404_and_other_methods_405() {
     let obs = start();
     let addr = obs.http_addr().expect("running");

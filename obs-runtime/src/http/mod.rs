@@ -294,8 +294,16 @@ async fn respond(routes: Arc<Routes>, request: Request<Incoming>) -> Result<Resp
             if let Some(checker) = &routes.health {
                 checker.refresh_in_background();
             }
-            let accept = parts.headers.get(header::ACCEPT).and_then(|value| value.to_str().ok());
-            let format = crate::metrics::Format::from_accept(accept);
+            // Repeated Accept lines are one list (RFC 9110 §5.3); a line that is not text is skipped.
+            let mut lines = parts.headers.get_all(header::ACCEPT).iter().filter_map(|value| value.to_str().ok());
+            let format = match (lines.next(), lines.next()) {
+                (first, None) => crate::metrics::Format::from_accept(first),
+                (Some(first), Some(second)) => {
+                    let joined = [first, second].into_iter().chain(lines).collect::<Vec<_>>().join(",");
+                    crate::metrics::Format::from_accept(Some(&joined))
+                }
+                (None, Some(_)) => crate::metrics::Format::from_accept(None),
+            };
             let mut response = Response::new(Full::new(Bytes::from(crate::metrics::encode(format))));
             response
                 .headers_mut()
