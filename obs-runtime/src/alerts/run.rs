@@ -126,3 +126,113 @@ impl Drop for AlertsGuard {
         self.wait_stopped(deadline);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex, mpsc};
+    use std::time::{Duration, SystemTime};
+
+    use crate::Deadline;
+    use crate::alerts::{Alert, AlertManager, AlertRule, AlertStatus, AlertsGuard, Channel, Condition};
+    use crate::alerts::{SendError, SendFuture};
+    use crate::metrics::Snapshot;
+
+    /// Holds each notification at a gate the test opens (and leaves open), telling the test which
+    /// one it holds; records what it delivered.
+    struct Held {
+        name: &'static str,
+        gate: Arc<tokio::sync::Semaphore>,
+        sending: Mutex<mpsc::Sender<AlertStatus>>,
+        delivered: Arc<Mutex<Vec<AlertStatus>>>,
+    }
+
+    impl Channel for Held {
+        fn name(&self) -> &str {
+            self.name
+        }
+        fn send<'a>(&'a self, alert: &'a Alert) -> SendFuture<'a> {
+            Box::pin(async move {
+                let _ = self.sending.lock().map(|sending| sending.send(alert.status));
+                drop(self.gate.acquire().await.map_err(|_| SendError::permanent("the gate closed"))?);
+                self.delivered.lock().map_err(|_| SendError::permanent("poisoned"))?.push(alert.status);
+                Ok(())
+            })
+        }
+    }
+
+    struct Running {
+        manager: AlertManager,
+        guard: AlertsGuard,
+        gate: Arc<tokio::sync::Semaphore>,
+        delivered: Arc<Mutex<Vec<AlertStatus>>>,
+    }
+
+    /// A running manager whose channel `name` holds the firing notification of the evaluation at
+    /// start (at its gate, still shut) and has the resolution that follows waiting in its queue.
+    fn firing_held_and_resolution_queued(name: &'static str) -> Running {
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let (sending, is_sending) = mpsc::channel();
+        let delivered = Arc::new(Mutex::new(Vec::new()));
+        let channel = Held { name, gate: gate.clone(), sending: Mutex::new(sending), delivered: delivered.clone() };
+        let high = Arc::new(AtomicBool::new(true));
+        let reading = high.clone();
+        let level = move |_: &Snapshot| Some(if reading.load(Ordering::SeqCst) { 5.0 } else { 0.0 });
+        let manager = AlertManager::builder()
+            .rule(
+                AlertRule::builder(name)
+                    .condition(Condition::custom("level", level).above(1.0))
+                    .cooldown(Duration::ZERO)
+                    .build()
+                    .expect("a valid rule"),
+            )
+            .channel(channel)
+            // Only the evaluation at start runs on its own; the test makes the next one.
+            .interval(Duration::from_secs(3600))
+            .send_timeout(Duration::from_secs(300))
+            .build()
+            .expect("a valid manager");
+        let guard = manager.start().expect("starts");
+        assert_eq!(is_sending.recv_timeout(Duration::from_secs(60)), Ok(AlertStatus::Firing));
+        high.store(false, Ordering::SeqCst);
+        let resolved = manager.evaluate_at(SystemTime::now() + Duration::from_secs(1));
+        assert_eq!(resolved.iter().map(|alert| alert.status).collect::<Vec<_>>(), [AlertStatus::Resolved]);
+        Running { manager, guard, gate, delivered }
+    }
+
+    fn failed(channel: &str) -> Option<f64> {
+        Snapshot::internal().sum("obs_alert_notifications_failed_total", &[("channel", channel)])
+    }
+
+    #[test]
+    fn stopping_delivers_what_is_in_flight_and_queued() {
+        // Catches: a stop that cancels the send in flight or drops the queue behind it (closing
+        // the queues, ending the runtime) instead of delivering both before its deadline.
+        let Running { manager, mut guard, gate, delivered } = firing_held_and_resolution_queued("run_test_flushed");
+        let deadline = Deadline::after(Duration::from_secs(60));
+        // The stop is signalled while both notifications are still undelivered; then the gate opens.
+        guard.signal_stop(deadline);
+        gate.add_permits(1);
+        assert!(guard.wait_stopped(deadline), "the alerting thread did not report its flush");
+        assert_eq!(*delivered.lock().expect("delivered"), [AlertStatus::Firing, AlertStatus::Resolved]);
+        assert_eq!(failed("run_test_flushed"), Some(0.0));
+        // Stopped: it may be started again.
+        drop(guard);
+        drop(manager.start().expect("starts again after a stop"));
+    }
+
+    #[test]
+    fn what_the_deadline_leaves_undelivered_is_counted_once_each() {
+        // Catches: undelivered notifications lost silently at stop, or counted twice (by the
+        // thread and by the waiting guard), or the send in flight not counted.
+        let Running { manager: _manager, mut guard, gate: _shut, delivered } =
+            firing_held_and_resolution_queued("run_test_abandoned");
+        let deadline = Deadline::after(Duration::from_millis(100));
+        guard.signal_stop(deadline);
+        assert!(guard.wait_stopped(deadline), "the alerting thread did not report");
+        assert_eq!(failed("run_test_abandoned"), Some(2.0));
+        assert_eq!(*delivered.lock().expect("delivered"), []);
+        drop(guard);
+        assert_eq!(failed("run_test_abandoned"), Some(2.0));
+    }
+}
