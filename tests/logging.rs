@@ -258,13 +258,21 @@ fn eight_threads_lose_nothing_with_a_large_enough_buffer() {
     assert!(next.iter().all(|&count| count == LINES));
 }
 
-/// A writer as slow as a stuck disk.
-struct Slow(Captured);
+/// A writer stuck like a hung disk until the test opens its gate; its first write tells the test
+/// it has started (and so holds the batch it took).
+struct Held {
+    output: Captured,
+    started: Option<std::sync::mpsc::Sender<()>>,
+    gate: std::sync::Arc<std::sync::RwLock<()>>,
+}
 
-impl Write for Slow {
+impl Write for Held {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        std::thread::sleep(Duration::from_millis(2));
-        self.0.write(bytes)
+        if let Some(started) = self.started.take() {
+            let _ = started.send(());
+        }
+        drop(self.gate.read());
+        self.output.write(bytes)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
@@ -274,19 +282,41 @@ impl Write for Slow {
 
 #[test]
 fn a_full_buffer_drops_lines_without_blocking_and_counts_every_one() {
-    const LOGGED: u64 = 20_000;
+    // Catches: a full buffer that blocks the caller, keeps more than its capacity, or drops lines
+    // without counting them (in the guard and in obs_log_lines_dropped_total{reason="buffer_full"}).
+    const LOGGED: u64 = 2_000;
+    const BUFFER: usize = 1024;
     let output = Captured::default();
-    let config = LoggingConfig::new("svc").buffer_bytes(1024).max_line_bytes(512);
-    let (layer, guard) = logging::layer(config.output(Output::Writer(Box::new(Slow(output.clone()))))).expect("starts");
+    let gate = std::sync::Arc::new(std::sync::RwLock::new(()));
+    let shut = gate.write().expect("the gate");
+    let (started, has_started) = std::sync::mpsc::channel();
+    let writer = Held { output: output.clone(), started: Some(started), gate: gate.clone() };
+    let config = LoggingConfig::new("svc").buffer_bytes(BUFFER).max_line_bytes(512);
+    let (layer, guard) = logging::layer(config.output(Output::Writer(Box::new(writer)))).expect("starts");
+    let buffer_full = || common::sample(&common::scrape(), "obs_log_lines_dropped_total", &[("reason", "buffer_full")]);
+    let full_before = buffer_full().expect("registered with the layer");
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
-        for line in 0..LOGGED {
-            tracing::info!(line, "line");
+        // Line numbers of one width: every line is as long as the first.
+        tracing::info!(line = 10_000u64, "line");
+        has_started.recv_timeout(Duration::from_secs(60)).expect("the writer took the first line");
+        // The writer is stuck with the first line: the rest go to the empty buffer or are dropped.
+        for line in 1..LOGGED {
+            tracing::info!(line = 10_000 + line, "line");
         }
     });
+    let dropped_while_stuck = guard.dropped();
+    drop(shut);
     let (written, dropped) = finish(guard);
-    assert!(dropped > 0, "a 1 KiB buffer behind a slow writer must drop");
-    assert_eq!(written + dropped, LOGGED);
-    assert_eq!(output.lines().len() as u64, written);
+    let lines = output.lines();
+    // What fit: as many whole lines (with their newline) as the buffer holds, after the first.
+    let length = lines[0].len() + 1;
+    assert!(lines.iter().all(|line| line.len() + 1 == length), "{lines:?}");
+    let fit = (BUFFER / length) as u64;
+    assert_eq!((written, dropped, dropped_while_stuck), (1 + fit, LOGGED - 1 - fit, LOGGED - 1 - fit));
+    let numbers: Vec<u64> = lines.iter().map(|line| parse(line)["metadata"]["line"].as_u64().expect("line")).collect();
+    assert_eq!(numbers, (10_000..10_001 + fit).collect::<Vec<_>>());
+    // This file's only test that fills a buffer: the scrape's counter moved by exactly as much.
+    assert_eq!(buffer_full(), Some(full_before + dropped as f64));
 }
 
 #[test]
