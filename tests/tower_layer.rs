@@ -11,6 +11,7 @@ use axum::extract::MatchedPath;
 use axum::routing::{any, get};
 use common::{duration_count, requests};
 use http::{Request, Response, StatusCode};
+use obs_runtime::metrics::Samples;
 use obs_runtime::trace::tower::HttpLayer;
 use tower::{Layer, ServiceExt};
 
@@ -44,14 +45,20 @@ async fn matched_routes_are_counted_by_template_with_their_status() {
             }),
         )
         .layer(HttpLayer::new(axum_routes));
+    // The public snapshot-and-diff: what these three requests made, and nothing else.
+    let before = Samples::take();
     for path in ["/tower/users/1", "/tower/users/2", "/tower/users/0"] {
         call(&app, "GET", path).await;
     }
-    assert_eq!(requests("GET", "/tower/users/{id}", "200"), 2.0);
-    assert_eq!(requests("GET", "/tower/users/{id}", "404"), 1.0);
-    assert_eq!(duration_count("GET", "/tower/users/{id}"), 3.0);
+    let made = Samples::take().since(&before);
+    let route = ("endpoint", "/tower/users/{id}");
+    assert_eq!(made.get("http_requests_total", &[route, ("status", "200")]), 2.0);
+    assert_eq!(made.get("http_requests_total", &[route, ("status", "404")]), 1.0);
+    assert_eq!(made.get("http_request_duration_seconds_count", &[route]), 3.0);
     // Never the raw path: one series per template, whatever the ids.
-    assert_eq!(requests("GET", "/tower/users/1", "200"), 0.0);
+    assert_eq!(made.get("http_requests_total", &[("endpoint", "/tower/users/1")]), 0.0);
+    assert_eq!(requests("GET", "/tower/users/{id}", "200"), 2.0, "the same, read from a scrape");
+    assert_eq!(duration_count("GET", "/tower/users/{id}"), 3.0);
 }
 
 #[tokio::test]

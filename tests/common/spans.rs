@@ -1,30 +1,19 @@
 //! An in-process span receiver: an exporter that keeps what it is given, for assertions on the
 //! tree (the OTLP wire path is tested against real receivers in tests/trace_otlp.rs).
 
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use obs_runtime::context::TraceId;
-use obs_runtime::trace::{
-    ExportError, Resource, SpanData, SpanExporter, SpanOutput, TraceConfig, TraceGuard, ValueRef,
-};
+use obs_runtime::trace::{InMemoryExporter, SpanData, SpanOutput, TraceConfig, TraceGuard, ValueRef};
 
-#[derive(Clone, Default)]
-pub struct Collected(Arc<Mutex<Vec<SpanData>>>);
+static PIPELINE: OnceLock<(InMemoryExporter, TraceGuard)> = OnceLock::new();
 
-impl SpanExporter for Collected {
-    fn export(&mut self, batch: &[SpanData], _: &Resource, _: Duration) -> Result<(), ExportError> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).extend_from_slice(batch);
-        Ok(())
-    }
-}
-
-static PIPELINE: OnceLock<(Collected, TraceGuard)> = OnceLock::new();
-
-/// Installs (once per test process) a pipeline exporting into memory.
-pub fn install() -> &'static (Collected, TraceGuard) {
+/// Installs (once per test process) a pipeline exporting into memory: the public
+/// `InMemoryExporter`, so the test support users get is the one the suite relies on.
+pub fn install() -> &'static (InMemoryExporter, TraceGuard) {
     PIPELINE.get_or_init(|| {
-        let collected = Collected::default();
+        let collected = InMemoryExporter::new();
         let config = TraceConfig::new("test-service")
             .output(SpanOutput::Exporter(Box::new(collected.clone())))
             .schedule_delay(Duration::from_millis(5));
@@ -33,21 +22,21 @@ pub fn install() -> &'static (Collected, TraceGuard) {
     })
 }
 
-/// Every span exported so far (after a flush) for which `wanted` holds.
-fn exported(wanted: impl Fn(&SpanData) -> bool) -> Vec<SpanData> {
+/// The exporter, flushed: every span ended before the call is in it.
+fn exported() -> &'static InMemoryExporter {
     let (collected, guard) = install();
     assert!(guard.flush(), "flushed in time");
-    collected.0.lock().unwrap_or_else(PoisonError::into_inner).iter().filter(|span| wanted(span)).cloned().collect()
+    collected
 }
 
 /// Every span of this trace exported so far.
 pub fn of_trace(trace_id: TraceId) -> Vec<SpanData> {
-    exported(|span| span.context().trace_id() == trace_id)
+    exported().of_trace(trace_id)
 }
 
 /// Every span exported so far named `name`.
 pub fn named(name: &str) -> Vec<SpanData> {
-    exported(|span| span.name() == name)
+    exported().named(name)
 }
 
 /// The one span named `name` in `spans`.

@@ -39,6 +39,8 @@ mod registry;
 #[cfg(feature = "metrics")]
 pub(crate) mod request;
 #[cfg(feature = "metrics")]
+mod samples;
+#[cfg(feature = "metrics")]
 mod view;
 
 #[cfg(feature = "metrics")]
@@ -53,6 +55,8 @@ pub use outcome::RequestOutcome;
 pub use outcome::rules;
 #[cfg(feature = "metrics")]
 pub use request::MAX_BUCKETS;
+#[cfg(feature = "metrics")]
+pub use samples::Samples;
 #[cfg(feature = "metrics")]
 pub use view::{Labels, Snapshot};
 

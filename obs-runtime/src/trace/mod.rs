@@ -32,6 +32,7 @@
 mod config;
 mod data;
 mod export;
+mod in_memory;
 #[cfg(feature = "otlp")]
 mod otlp;
 mod pipeline;
@@ -48,6 +49,7 @@ pub use config::Protocol;
 pub use config::{SpanOutput, TraceConfig};
 pub use data::{Event, SpanData, SpanKind, Status, ToValue, Value, ValueRef};
 pub use export::{ExportError, Resource, SpanExporter};
+pub use in_memory::InMemoryExporter;
 pub use propagation::{client_request, extract, inject};
 pub use sampler::Sampler;
 pub use span::{CurrentSpan, Entered, Instrumented, RemoteParent, Span, SpanBuilder};
