@@ -150,6 +150,8 @@ fn a_collector_that_is_down_costs_dropped_spans_not_service() {
         let scrape = demo.scrape();
         let dropped = common::sample(&scrape, "obs_spans_dropped_total", &[("reason", "export_failed")]).unwrap_or(0.0);
         if dropped >= 50.0 {
+            // Catches: a span counted twice (once per failed attempt) or never.
+            assert_eq!(dropped, 50.0, "{scrape}");
             assert_eq!(common::sample(&scrape, "obs_spans_exported_total", &[]), Some(0.0));
             break;
         }
