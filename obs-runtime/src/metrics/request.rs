@@ -391,3 +391,101 @@ impl Drop for RequestGuard {
         self.record(if std::thread::panicking() { STATUS_PANIC } else { STATUS_CANCELLED });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Barrier};
+
+    use super::*;
+
+    /// Records one call of `site` with `status` on the calling thread, as expanded code does.
+    fn call(site: &'static RequestSite, status: u16) {
+        RequestGuard::start(site).finish(status);
+    }
+
+    #[test]
+    fn the_shards_of_exited_threads_are_reused_and_live_threads_have_their_own() {
+        // Catches: exited threads' shards not handed back (one more per thread, for ever), a
+        // reused shard that loses or doubles its counts, or two live threads sharing one shard.
+        static SITE: RequestSite = RequestSite::new("GET", "/request-test/reuse", None, false, false);
+        for _ in 0..50 {
+            std::thread::spawn(|| (0..10).for_each(|_| call(&SITE, 200))).join().expect("joins");
+        }
+        let series = SITE.series();
+        assert_eq!(lock(&series.shards).len(), 1);
+        assert_eq!(lock(&series.free).len(), 1);
+        assert_eq!(series.snapshot().statuses, [(200, 500)]);
+        // Three threads alive at once: the free shard and two new ones.
+        let recorded = Arc::new(Barrier::new(4));
+        let threads: Vec<_> = (0..3)
+            .map(|_| {
+                let recorded = recorded.clone();
+                std::thread::spawn(move || {
+                    call(&SITE, 201);
+                    recorded.wait();
+                    recorded.wait();
+                })
+            })
+            .collect();
+        recorded.wait();
+        let shards: Vec<*const Shard> = lock(&series.shards).iter().map(|shard| *shard as *const Shard).collect();
+        assert_eq!(shards.len(), 3);
+        assert_eq!(lock(&series.free).len(), 0);
+        recorded.wait();
+        threads.into_iter().for_each(|thread| thread.join().expect("joins"));
+        assert_eq!(lock(&series.free).len(), 3);
+        assert_eq!(series.snapshot().statuses, [(200, 500), (201, 3)]);
+    }
+
+    #[test]
+    fn a_thread_with_more_statuses_than_slots_counts_every_one() {
+        // Catches: the ninth and later distinct statuses of one thread lost, written past the
+        // slots, or counted apart from the same status recorded in another thread's slot.
+        static SITE: RequestSite = RequestSite::new("GET", "/request-test/many-statuses", None, false, false);
+        std::thread::spawn(|| {
+            for status in 200..210u16 {
+                (0..status - 199).for_each(|_| call(&SITE, status));
+            }
+        })
+        .join()
+        .expect("joins");
+        let series = SITE.series();
+        // Eight in the shard's slots, the last two beside it.
+        assert_eq!(*lock(&series.rare_statuses), [(208, 9), (209, 10)]);
+        std::thread::spawn(|| call(&SITE, 209)).join().expect("joins");
+        let mut expected: Vec<(u16, u64)> = (200..210u16).map(|status| (status, u64::from(status - 199))).collect();
+        expected[9].1 += 1;
+        assert_eq!(series.snapshot().statuses, expected);
+    }
+
+    #[test]
+    fn a_call_recorded_from_a_thread_local_destructor_is_counted() {
+        // Catches: a call recorded while the thread's own locals are being destroyed (a guard
+        // dropped in another thread-local's destructor) that panics, is lost, or re-creates the
+        // thread's shards (leaking one per such thread).
+        static SITE: RequestSite = RequestSite::new("GET", "/request-test/late", None, false, false);
+        struct RecordsOnDrop;
+        impl Drop for RecordsOnDrop {
+            fn drop(&mut self) {
+                call(&SITE, 204);
+            }
+        }
+        thread_local! {
+            static LATE: RecordsOnDrop = const { RecordsOnDrop };
+        }
+        for _ in 0..3 {
+            std::thread::spawn(|| {
+                // Registered before this thread's shards: destroyed after them.
+                LATE.with(|_| ());
+                call(&SITE, 200);
+            })
+            .join()
+            .expect("joins");
+        }
+        let series = SITE.series();
+        assert!(series.orphan.get().is_some(), "the destructor ran while the thread's shards were still there");
+        assert_eq!(series.snapshot().statuses, [(200, 3), (204, 3)]);
+        // The exited threads' shard and the shared one for late calls: no more.
+        assert_eq!(lock(&series.shards).len(), 2);
+    }
+}
