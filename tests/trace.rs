@@ -398,7 +398,13 @@ fn a_reused_span_record_carries_nothing_of_the_span_before() {
         // records back for the next chunk): nothing is dropped for a full queue.
         for chunk in 0..4u64 {
             for i in chunk * 500..(chunk + 1) * 500 {
-                let span = Span::new("reuse_marked");
+                // Children of a remote parent with a tracestate: their records come back with it.
+                let remote = trace::RemoteParent::new(
+                    SpanContext::from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+                        .expect("a valid traceparent"),
+                    Some("vendor=marked"),
+                );
+                let span = Span::builder("reuse_marked").parent(remote).start();
                 span.set_attribute("round", round as i64);
                 span.set_attribute("i", i as i64);
                 if i % 2 == 0 {
@@ -417,6 +423,8 @@ fn a_reused_span_record_carries_nothing_of_the_span_before() {
         assert_eq!(span.attributes().count(), 0, "{span:?}");
         assert_eq!(span.status(), &obs_runtime::trace::Status::Unset, "{span:?}");
         assert!(span.events().is_empty(), "{span:?}");
+        // Catches: a reused record keeping the tracestate of the marked span it served before.
+        assert_eq!(span.tracestate(), None, "{span:?}");
     }
     let marked = common::spans::named("reuse_marked");
     assert_eq!(marked.len(), 6_000);
@@ -426,5 +434,6 @@ fn a_reused_span_record_carries_nothing_of_the_span_before() {
         assert!(seen.insert((round.clone(), i.clone())), "one span each: {round:?} {i:?}");
         let odd_one_out = i.as_deref().and_then(|i| i.parse::<u64>().ok()).is_some_and(|i| i % 2 == 0);
         assert_eq!(matches!(span.status(), obs_runtime::trace::Status::Error(_)), odd_one_out, "{span:?}");
+        assert_eq!(span.tracestate(), Some("vendor=marked"), "{span:?}");
     }
 }

@@ -517,3 +517,74 @@ mod self_metrics {
         let _ = (reason, spans);
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::trace::span::LiveSpan;
+
+    /// The pool is one per process: the tests that use it take turns, and start it empty.
+    pub(crate) fn pool_turn() -> MutexGuard<'static, ()> {
+        static TURN: Mutex<()> = Mutex::new(());
+        let turn = TURN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        drain_recycled();
+        turn
+    }
+
+    /// A record as an exported span leaves it (its data taken), with `tracestate`.
+    pub(crate) fn exported(tracestate: Option<&str>) -> Live {
+        Arc::new(LiveSpan { tracestate: tracestate.map(Arc::from), data: Mutex::new(None) })
+    }
+
+    /// What the export thread does with an exported batch.
+    pub(crate) fn recycle_all(batch: &mut Vec<Live>) {
+        recycle(batch, &mut Vec::new());
+    }
+
+    fn pooled() -> Vec<usize> {
+        RECYCLED.lock().expect("the pool").iter().map(|record| Arc::as_ptr(record) as usize).collect()
+    }
+
+    #[test]
+    fn exported_records_nobody_holds_are_kept_emptied_and_the_others_are_not() {
+        // Catches: recycling switched off (nothing kept), a record still held elsewhere put in
+        // the pool (two spans would share it), or a kept record keeping its tracestate.
+        let _turn = pool_turn();
+        let shared = exported(Some("vendor=held"));
+        let held = shared.clone();
+        let mut batch = vec![exported(Some("vendor=a")), shared, exported(None)];
+        let unique = [Arc::as_ptr(&batch[0]) as usize, Arc::as_ptr(&batch[2]) as usize];
+        recycle_all(&mut batch);
+        assert!(batch.is_empty());
+        assert_eq!(pooled(), unique);
+        assert!(RECYCLED.lock().expect("the pool").iter().all(|record| record.tracestate.is_none()));
+        // The held one was let go by the batch, not kept: its holder is its only owner.
+        assert_eq!(Arc::strong_count(&held), 1);
+        assert_eq!(held.tracestate.as_deref(), Some("vendor=held"));
+        drain_recycled();
+    }
+
+    #[test]
+    fn the_pool_keeps_at_most_its_cap_and_hands_out_what_is_asked() {
+        // Catches: a pool that grows without bound after a burst of spans, or a refill that takes
+        // more (or fewer) records than asked.
+        let _turn = pool_turn();
+        let mut burst: Vec<Live> = (0..MAX_RECYCLED - 2).map(|_| exported(None)).collect();
+        recycle_all(&mut burst);
+        assert_eq!(pooled().len(), MAX_RECYCLED - 2);
+        let mut more: Vec<Live> = (0..5).map(|_| exported(None)).collect();
+        let first_two = [Arc::as_ptr(&more[0]) as usize, Arc::as_ptr(&more[1]) as usize];
+        recycle_all(&mut more);
+        assert!(more.is_empty(), "the three beyond the cap are freed, not left in the batch");
+        let pool = pooled();
+        assert_eq!(pool.len(), MAX_RECYCLED);
+        assert_eq!(pool[MAX_RECYCLED - 2..], first_two);
+        let mut taken = Vec::new();
+        take_recycled(&mut taken, 32);
+        assert_eq!(taken.len(), 32);
+        assert_eq!(pooled().len(), MAX_RECYCLED - 32);
+        let mut rest = Vec::new();
+        take_recycled(&mut rest, MAX_RECYCLED);
+        assert_eq!((rest.len(), pooled().len()), (MAX_RECYCLED - 32, 0));
+    }
+}

@@ -593,3 +593,50 @@ fn random_span_id() -> SpanId {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::pipeline::tests::{exported, pool_turn, recycle_all};
+
+    fn data() -> SpanData {
+        SpanData {
+            name: Cow::Borrowed("pooled"),
+            kind: SpanKind::Internal,
+            context: SpanContext::from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+                .expect("a valid traceparent"),
+            parent: None,
+            tracestate: None,
+            start_unix_nanos: 0,
+            end_unix_nanos: 0,
+            attributes: Vec::new(),
+            events: Vec::new(),
+            status: Status::Unset,
+            operation: false,
+            dropped_attributes: 0,
+            dropped_events: 0,
+        }
+    }
+
+    #[test]
+    fn a_new_span_reuses_a_pooled_record_and_nothing_of_its_tracestate() {
+        // Catches: records never taken from the pool (recycling that saves nothing), or a reused
+        // record that keeps the tracestate of the span it served before.
+        let _turn = pool_turn();
+        for (before, now) in [(Some("vendor=old"), None), (Some("vendor=old"), Some("vendor=new")), (None, Some("b=2"))]
+        {
+            let mut batch = vec![exported(before)];
+            let record = Arc::as_ptr(&batch[0]) as usize;
+            recycle_all(&mut batch);
+            // A new thread: its spare records come from the pool, which holds just that one.
+            let (reused, tracestate) = std::thread::spawn(move || {
+                let live = new_live(now.map(Arc::from), data());
+                (Arc::as_ptr(&live) as usize == record, live.tracestate.as_deref().map(str::to_owned))
+            })
+            .join()
+            .expect("joins");
+            assert!(reused, "a new allocation while the pool had a record ({before:?} -> {now:?})");
+            assert_eq!(tracestate.as_deref(), now, "{before:?} -> {now:?}");
+        }
+    }
+}
