@@ -144,6 +144,12 @@ impl Drop for TempDir {
     }
 }
 
+/// The whole lines of a file another process is still appending to: a last line without its
+/// newline may be half-written, and is left for the next read.
+pub fn whole_lines(text: &str) -> impl Iterator<Item = &str> {
+    text[..text.rfind('\n').map_or(0, |end| end + 1)].lines()
+}
+
 /// The Python venv `scripts/install-backends.sh` makes (rotel, the OTLP decoder, aiosmtpd).
 pub fn venv() -> PathBuf {
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/otel-venv");

@@ -46,7 +46,7 @@ impl Sink {
     /// The spans received so far.
     pub fn spans(&self) -> Vec<serde_json::Value> {
         let text = std::fs::read_to_string(&self.out).unwrap_or_default();
-        text.lines().map(|line| serde_json::from_str(line).expect("the sink writes JSON")).collect()
+        super::whole_lines(&text).map(|line| serde_json::from_str(line).expect("the sink writes JSON")).collect()
     }
 
     /// Waits (at most 20 s) until `done` holds of the spans received.

@@ -200,8 +200,8 @@ impl HttpsReceiver {
 
     pub fn received(&self) -> Vec<Received> {
         let text = std::fs::read_to_string(self.log.path().join("received.jsonl")).unwrap_or_default();
-        text.lines()
-            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        super::whole_lines(&text)
+            .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("the receiver writes JSON lines"))
             .map(|line| Received { path: line["path"].as_str().unwrap_or("").to_owned(), body: line["body"].clone() })
             .collect()
     }
