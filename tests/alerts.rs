@@ -222,7 +222,11 @@ fn the_embedded_server_lists_active_alerts_and_the_scrape_shows_them() {
     let firing = |name: &str| common::sample(&scrape, "alerts_firing", &[("alertname", name), ("severity", "warning")]);
     assert_eq!(firing("queue_backlog"), Some(1.0));
     assert_eq!(firing("queue_backlog_long"), Some(0.0));
-    assert!(obs.alerts().is_some());
+    // The guard's manager is the one that runs: its two active alerts.
+    let mut active: Vec<String> =
+        obs.alerts().expect("alerting runs").active().into_iter().map(|alert| alert.name).collect();
+    active.sort();
+    assert_eq!(active, ["queue_backlog", "queue_backlog_long"]);
     obs.shutdown();
 }
 
@@ -497,6 +501,9 @@ fn a_custom_condition_may_touch_the_family_it_reads() {
         obs_runtime::metrics::GaugeVec::register("alerts_test_slots", "slots", &["pool"]).expect("a new family");
     slots.with_labels(&["a"]).expect("one label").set(1.0);
     let touched = slots.clone();
+    // Whether the application's call inside the read was answered.
+    let answered = Arc::new(AtomicUsize::new(0));
+    let answers = answered.clone();
     let manager = AlertManager::builder()
         .rule(
             AlertRule::builder("slots")
@@ -507,7 +514,9 @@ fn a_custom_condition_may_touch_the_family_it_reads() {
                         // would wait for the family's lock forever if the read held it.
                         snapshot.for_each("alerts_test_slots", |_, value| {
                             total += value;
-                            let _ = touched.with_labels(&["b"]);
+                            if touched.with_labels(&["b"]).is_ok() {
+                                answers.fetch_add(1, Ordering::SeqCst);
+                            }
                         });
                         Some(total)
                     })
@@ -518,5 +527,12 @@ fn a_custom_condition_may_touch_the_family_it_reads() {
         )
         .build()
         .expect("a valid manager");
-    assert_eq!(manager.evaluate_at(SystemTime::now()).len(), 1);
+    // Catches: a read that holds the family's lock while calling back (a deadlock, or a failed
+    // with_labels), or that sees the series the callback adds in the same pass.
+    let fired = manager.evaluate_at(SystemTime::now());
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0].value, Some(1.0));
+    assert_eq!(answered.load(Ordering::SeqCst), 1);
+    // The series the callback made exists, at 0.
+    assert_eq!(common::sample(&common::scrape(), "alerts_test_slots", &[("pool", "b")]), Some(0.0));
 }
