@@ -531,6 +531,13 @@ pub(crate) mod tests {
         turn
     }
 
+    pub(crate) const CAP: usize = MAX_RECYCLED;
+
+    /// Empties the pool (with the turn held).
+    pub(crate) fn empty_pool() {
+        drain_recycled();
+    }
+
     /// A record as an exported span leaves it (its data taken), with `tracestate`.
     pub(crate) fn exported(tracestate: Option<&str>) -> Live {
         Arc::new(LiveSpan { tracestate: tracestate.map(Arc::from), data: Mutex::new(None) })
@@ -541,7 +548,24 @@ pub(crate) mod tests {
         recycle(batch, &mut Vec::new());
     }
 
-    fn pooled() -> Vec<usize> {
+    /// Installs a pipeline in this process, once: `give_back` keeps records only while one is.
+    /// It samples nothing, so that no other test's spans record or export.
+    pub(crate) fn installed() {
+        static INSTALLED: OnceLock<Handle> = OnceLock::new();
+        INSTALLED.get_or_init(|| {
+            let settings = Settings {
+                max_queue_size: 16,
+                max_export_batch_size: 16,
+                schedule_delay: Duration::from_secs(3600),
+                export_timeout: Duration::from_secs(1),
+            };
+            let exporter = Box::new(crate::trace::InMemoryExporter::new());
+            install(Sampler::AlwaysOff, settings, exporter, Resource { attributes: Vec::new() }).expect("installs")
+        });
+    }
+
+    /// The pool's records, by address.
+    pub(crate) fn pooled() -> Vec<usize> {
         RECYCLED.lock().expect("the pool").iter().map(|record| Arc::as_ptr(record) as usize).collect()
     }
 

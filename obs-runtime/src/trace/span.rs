@@ -597,7 +597,7 @@ fn random_span_id() -> SpanId {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace::pipeline::tests::{exported, pool_turn, recycle_all};
+    use crate::trace::pipeline::tests::{CAP, empty_pool, exported, installed, pool_turn, pooled, recycle_all};
 
     fn data() -> SpanData {
         SpanData {
@@ -637,6 +637,43 @@ mod tests {
             .expect("joins");
             assert!(reused, "a new allocation while the pool had a record ({before:?} -> {now:?})");
             assert_eq!(tracestate.as_deref(), now, "{before:?} -> {now:?}");
+        }
+    }
+
+    #[test]
+    fn a_threads_spare_records_go_back_to_the_pool_when_it_exits_within_the_cap() {
+        // Catches: a thread's spare records lost when it exits (each short-lived thread would
+        // take records from the pool for good), or handed back past the pool's cap.
+        let _turn = pool_turn();
+        installed();
+        for pool_before_exit in [0, CAP - 2] {
+            empty_pool();
+            let mut batch: Vec<Live> = (0..5).map(|_| exported(None)).collect();
+            let records: Vec<usize> = batch.iter().map(|record| Arc::as_ptr(record) as usize).collect();
+            recycle_all(&mut batch);
+            let (used, took) = std::sync::mpsc::channel();
+            let exit = Arc::new(std::sync::Barrier::new(2));
+            let at_exit = exit.clone();
+            let thread = std::thread::spawn(move || {
+                // Its first span takes the pool's five into its spares and uses one.
+                let live = new_live(None, data());
+                let _ = used.send(Arc::as_ptr(&live) as usize);
+                drop(live);
+                at_exit.wait();
+            });
+            let used = took.recv().expect("the thread made its span");
+            assert!(records.contains(&used));
+            assert!(pooled().is_empty(), "the thread took all five");
+            let mut others: Vec<Live> = (0..pool_before_exit).map(|_| exported(None)).collect();
+            recycle_all(&mut others);
+            exit.wait();
+            thread.join().expect("joins");
+            let pool = pooled();
+            let given_back: Vec<usize> = pool[pool_before_exit..].to_vec();
+            // The four spares, or as many as fit under the cap.
+            assert_eq!(given_back.len(), 4.min(CAP - pool_before_exit), "{pool_before_exit} before");
+            assert!(given_back.iter().all(|record| records.contains(record) && *record != used), "{pool_before_exit}");
+            assert_eq!(pool.len(), (pool_before_exit + 4).min(CAP));
         }
     }
 }
