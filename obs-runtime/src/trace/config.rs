@@ -446,6 +446,8 @@ fn otlp_exporter(
         }
     }
     checked.extend(checked_headers(headers, "header").map_err(|reason| invalid("headers", reason))?);
+    #[cfg(test)]
+    tests::LAST_TARGET.with(|target| *target.borrow_mut() = Some(format!("{protocol:?} {uri}")));
     Ok(Box::new(super::otlp::OtlpExporter::new(uri, protocol, checked)))
 }
 
@@ -560,6 +562,82 @@ fn parse_pairs(list: &str) -> Result<Vec<(String, String)>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "otlp")]
+    thread_local! {
+        /// The protocol and URL of the last OTLP exporter this thread's resolutions made.
+        pub(super) static LAST_TARGET: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+    }
+
+    /// Where spans go with these variables: `Some("HttpProtobuf http://..")`, or `None` when not
+    /// over OTLP.
+    #[cfg(feature = "otlp")]
+    fn target_of(config: TraceConfig, vars: &[(&str, &str)]) -> Option<String> {
+        LAST_TARGET.with(|target| target.borrow_mut().take());
+        resolved(config, vars);
+        LAST_TARGET.with(|target| target.borrow_mut().take())
+    }
+
+    #[cfg(feature = "otlp")]
+    #[test]
+    fn endpoints_follow_the_specification() {
+        let target = |vars: &[(&str, &str)]| target_of(TraceConfig::new("svc"), vars);
+        // The general endpoint gets the signal's path; the per-signal one is used as it is.
+        assert_eq!(
+            target(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")]).as_deref(),
+            Some("HttpProtobuf http://collector:4318/v1/traces")
+        );
+        assert_eq!(
+            target(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/base/")]).as_deref(),
+            Some("HttpProtobuf http://collector:4318/base/v1/traces")
+        );
+        assert_eq!(
+            target(&[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://general:4318"),
+                ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://traces:4318/custom"),
+            ])
+            .as_deref(),
+            Some("HttpProtobuf http://traces:4318/custom")
+        );
+        // OTEL_TRACES_EXPORTER=otlp with no endpoint: the specification's default.
+        assert_eq!(
+            target(&[("OTEL_TRACES_EXPORTER", "otlp")]).as_deref(),
+            Some("HttpProtobuf http://localhost:4318/v1/traces")
+        );
+        // No endpoint and no exporter named: JSON lines, not OTLP; console too.
+        assert_eq!(target(&[]), None);
+        assert_eq!(
+            target(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"), ("OTEL_TRACES_EXPORTER", "console")]),
+            None
+        );
+        // The builder's endpoint wins over the environment's.
+        assert_eq!(
+            target_of(
+                TraceConfig::new("svc").otlp_endpoint("http://code:4318"),
+                &[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://env:4318/v1/traces")]
+            )
+            .as_deref(),
+            Some("HttpProtobuf http://code:4318/v1/traces")
+        );
+    }
+
+    #[cfg(feature = "otlp-grpc")]
+    #[test]
+    fn grpc_endpoints_keep_their_path_and_default_to_4317() {
+        let target = |vars: &[(&str, &str)]| target_of(TraceConfig::new("svc"), vars);
+        assert_eq!(
+            target(&[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+            ])
+            .as_deref(),
+            Some("Grpc http://collector:4317/")
+        );
+        assert_eq!(
+            target(&[("OTEL_TRACES_EXPORTER", "otlp"), ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")]).as_deref(),
+            Some("Grpc http://localhost:4317/")
+        );
+    }
 
     /// The error `config` makes with these variables (the process's environment is not read).
     #[cfg(feature = "otlp")]
