@@ -9,8 +9,9 @@
 pub(crate) fn warn(component: &'static str, reason: &'static str, message: &str) {
     #[cfg(feature = "metrics")]
     count(component, reason);
+    // Only when someone will see it: a subscriber whose filter lets WARN events of `obs` through.
     #[cfg(any(feature = "logging", feature = "alerts"))]
-    if tracing::dispatcher::has_been_set() {
+    if tracing::dispatcher::has_been_set() && tracing::enabled!(target: "obs", tracing::Level::WARN) {
         tracing::warn!(target: "obs", component, reason, "{message}");
         return;
     }

@@ -197,13 +197,16 @@ impl TraceConfig {
         let tolerate = |variable: &'static str, instead: &str| {
             warnings.borrow_mut().push(Warning { variable, instead: instead.to_owned() });
         };
-        if let Some(disabled) = env("OTEL_SDK_DISABLED") {
-            match disabled.to_ascii_lowercase().as_str() {
-                "true" => return Ok(Prepared(None, Vec::new())),
-                "false" => {}
-                _ => tolerate("OTEL_SDK_DISABLED", "is not true or false: tracing stays on"),
+        // Off by the environment: still, every value given in code is checked below (a wrong one
+        // is an Err whatever the environment says); nothing is opened or built.
+        let disabled = match env("OTEL_SDK_DISABLED").map(|value| value.to_ascii_lowercase()).as_deref() {
+            Some("true") => true,
+            None | Some("false") => false,
+            Some(_) => {
+                tolerate("OTEL_SDK_DISABLED", "is not true or false: tracing stays on");
+                false
             }
-        }
+        };
         let sampler = match self.sampler {
             Some(sampler) => {
                 sampler.check().map_err(|reason| invalid("sampler", reason))?;
@@ -274,17 +277,35 @@ impl TraceConfig {
         }
         let resource = resource(&self.service, &self.resource, &env, &tolerate)
             .map_err(|(field, reason)| invalid(field, reason))?;
+        if disabled {
+            return Ok(Prepared(None, Vec::new()));
+        }
+        #[cfg(feature = "otlp")]
+        let protocol = protocol_of(protocol, &env, &tolerate)?;
+        #[cfg(feature = "otlp")]
+        let grpc = protocol == Protocol::Grpc;
+        #[cfg(not(feature = "otlp"))]
+        let grpc = false;
         let exporter: Box<dyn SpanExporter> = match self.output {
             Some(output) if self.endpoint.is_none() => {
                 json_or_custom(output).map_err(|reason| invalid("output", reason))?
             }
             _ => {
-                let kind = env("OTEL_TRACES_EXPORTER").filter(|kind| {
-                    let known = matches!(kind.as_str(), "otlp" | "console" | "none");
-                    if !known {
-                        tolerate("OTEL_TRACES_EXPORTER", "is not otlp, console or none: it is ignored");
+                // A comma-separated list, case-insensitive (the specification's form): obs has
+                // one span exporter, so otlp if listed, else console, else none.
+                let kind = env("OTEL_TRACES_EXPORTER").and_then(|list| {
+                    let kinds: Vec<String> = list
+                        .split(',')
+                        .map(|kind| kind.trim().to_ascii_lowercase())
+                        .filter(|kind| !kind.is_empty())
+                        .collect();
+                    if kinds.iter().any(|kind| !matches!(kind.as_str(), "otlp" | "console" | "none")) {
+                        tolerate(
+                            "OTEL_TRACES_EXPORTER",
+                            "names an exporter other than otlp, console or none: it is ignored",
+                        );
                     }
-                    known
+                    ["otlp", "console", "none"].into_iter().find(|known| kinds.iter().any(|kind| kind == known))
                 });
                 let env_endpoint = env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
                     .map(|url| (url, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", false))
@@ -293,12 +314,9 @@ impl TraceConfig {
                     });
                 let endpoint = match self.endpoint {
                     Some(url) => Some((url, "otlp_endpoint", true)),
-                    None => match kind.as_deref() {
+                    None => match kind {
                         None | Some("otlp") => env_endpoint.or_else(|| {
                             // The specification's default: 4318 for HTTP, 4317 for gRPC.
-                            let grpc =
-                                first_env(&env, &["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"])
-                                    .is_some_and(|protocol| protocol == "grpc");
                             let url = if grpc { "http://localhost:4317" } else { "http://localhost:4318" };
                             kind.is_some().then(|| (url.to_owned(), "OTEL_TRACES_EXPORTER", true))
                         }),
@@ -371,9 +389,44 @@ fn json_or_custom(output: SpanOutput) -> Result<Box<dyn SpanExporter>, String> {
     })
 }
 
+/// The transport: the builder's, else the environment's (case-insensitive), else http/protobuf.
+/// gRPC named by the environment in a build without `otlp-grpc` is a warning (http/protobuf is
+/// used); named in code, an `Err`.
+#[cfg(feature = "otlp")]
+fn protocol_of(
+    builder: Option<Protocol>,
+    env: &impl Fn(&str) -> Option<String>,
+    tolerate: &impl Fn(&'static str, &str),
+) -> Result<Protocol, ConfigError> {
+    let grpc_compiled = cfg!(feature = "otlp-grpc");
+    if let Some(protocol) = builder {
+        if protocol == Protocol::Grpc && !grpc_compiled {
+            let reason = "gRPC export needs the `otlp-grpc` feature of obs-runtime".to_owned();
+            return Err(ConfigError::Invalid { field: "protocol", reason });
+        }
+        return Ok(protocol);
+    }
+    let named = ["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"]
+        .into_iter()
+        .find_map(|name| env(name).map(|value| (name, value.to_ascii_lowercase())));
+    Ok(match named {
+        None => Protocol::HttpProtobuf,
+        Some((_, value)) if value == "http/protobuf" => Protocol::HttpProtobuf,
+        Some((_, value)) if value == "grpc" && grpc_compiled => Protocol::Grpc,
+        Some((name, value)) if value == "grpc" => {
+            tolerate(name, "is grpc, which needs the `otlp-grpc` feature of obs-runtime: http/protobuf is used");
+            Protocol::HttpProtobuf
+        }
+        Some((name, _)) => {
+            tolerate(name, "is not supported (http/protobuf or grpc): http/protobuf is used");
+            Protocol::HttpProtobuf
+        }
+    })
+}
+
 #[cfg(feature = "otlp")]
 fn otlp_exporter(
-    protocol: Option<Protocol>,
+    protocol: Protocol,
     url: &str,
     field: &'static str,
     append_path: bool,
@@ -383,23 +436,8 @@ fn otlp_exporter(
 ) -> Result<Box<dyn SpanExporter>, ConfigError> {
     let invalid = |field: &'static str, reason: String| ConfigError::Invalid { field, reason };
     let first = |names: [&'static str; 2]| names.into_iter().find_map(|name| env(name).map(|value| (name, value)));
-    let protocol = match protocol {
-        Some(protocol) => protocol,
-        None => match first(["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"]) {
-            None => Protocol::HttpProtobuf,
-            Some((_, value)) if value == "http/protobuf" => Protocol::HttpProtobuf,
-            Some((_, value)) if value == "grpc" => Protocol::Grpc,
-            Some((name, _)) => {
-                tolerate(name, "is not supported (http/protobuf or grpc): http/protobuf is used");
-                Protocol::HttpProtobuf
-            }
-        },
-    };
-    if cfg!(not(feature = "otlp-grpc")) && protocol == Protocol::Grpc {
-        return Err(invalid("protocol", "gRPC export needs the `otlp-grpc` feature of obs-runtime".to_owned()));
-    }
     if let Some((name, value)) = first(["OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"])
-        && value != "none"
+        && !value.eq_ignore_ascii_case("none")
     {
         tolerate(name, "is not supported: spans are sent uncompressed (none)");
     }
@@ -447,7 +485,10 @@ fn otlp_exporter(
     }
     checked.extend(checked_headers(headers, "header").map_err(|reason| invalid("headers", reason))?);
     #[cfg(test)]
-    tests::LAST_TARGET.with(|target| *target.borrow_mut() = Some(format!("{protocol:?} {uri}")));
+    tests::LAST_TARGET.with(|target| {
+        let names: Vec<&str> = checked.iter().map(|(name, _)| name.as_str()).collect();
+        *target.borrow_mut() = Some(format!("{protocol:?} {uri} [{}]", names.join(",")));
+    });
     Ok(Box::new(super::otlp::OtlpExporter::new(uri, protocol, checked)))
 }
 
@@ -483,10 +524,6 @@ fn otlp_exporter(
     _: &impl Fn(&'static str, &str),
 ) -> Result<Box<dyn SpanExporter>, ConfigError> {
     Err(ConfigError::Invalid { field, reason: "OTLP export needs the `otlp` feature of obs-runtime".to_owned() })
-}
-
-fn first_env(env: &impl Fn(&str) -> Option<String>, names: &[&str]) -> Option<String> {
-    names.iter().find_map(|name| env(name))
 }
 
 /// `service.name` first, then the SDK's attributes, `OTEL_RESOURCE_ATTRIBUTES`, and the builder's.
@@ -585,11 +622,11 @@ mod tests {
         // The general endpoint gets the signal's path; the per-signal one is used as it is.
         assert_eq!(
             target(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")]).as_deref(),
-            Some("HttpProtobuf http://collector:4318/v1/traces")
+            Some("HttpProtobuf http://collector:4318/v1/traces []")
         );
         assert_eq!(
             target(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/base/")]).as_deref(),
-            Some("HttpProtobuf http://collector:4318/base/v1/traces")
+            Some("HttpProtobuf http://collector:4318/base/v1/traces []")
         );
         assert_eq!(
             target(&[
@@ -597,12 +634,12 @@ mod tests {
                 ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://traces:4318/custom"),
             ])
             .as_deref(),
-            Some("HttpProtobuf http://traces:4318/custom")
+            Some("HttpProtobuf http://traces:4318/custom []")
         );
         // OTEL_TRACES_EXPORTER=otlp with no endpoint: the specification's default.
         assert_eq!(
             target(&[("OTEL_TRACES_EXPORTER", "otlp")]).as_deref(),
-            Some("HttpProtobuf http://localhost:4318/v1/traces")
+            Some("HttpProtobuf http://localhost:4318/v1/traces []")
         );
         // No endpoint and no exporter named: JSON lines, not OTLP; console too.
         assert_eq!(target(&[]), None);
@@ -617,7 +654,87 @@ mod tests {
                 &[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://env:4318/v1/traces")]
             )
             .as_deref(),
-            Some("HttpProtobuf http://code:4318/v1/traces")
+            Some("HttpProtobuf http://code:4318/v1/traces []")
+        );
+    }
+
+    #[cfg(feature = "otlp")]
+    #[test]
+    fn headers_are_sent_the_per_signal_list_wins_and_escapes_are_decoded() {
+        const ENDPOINT: (&str, &str) = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318");
+        let target = |config: TraceConfig, vars: &[(&str, &str)]| target_of(config, vars).expect("OTLP");
+        assert!(
+            target(TraceConfig::new("svc"), &[ENDPOINT, ("OTEL_EXPORTER_OTLP_HEADERS", "x-team=obs,x-tenant=a%2Cb")])
+                .ends_with("[x-team,x-tenant]")
+        );
+        assert!(
+            target(
+                TraceConfig::new("svc"),
+                &[
+                    ENDPOINT,
+                    ("OTEL_EXPORTER_OTLP_HEADERS", "x-general=1"),
+                    ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-traces=1")
+                ]
+            )
+            .ends_with("[x-traces]")
+        );
+        assert!(
+            target(
+                TraceConfig::new("svc").header("x-code", "1"),
+                &[ENDPOINT, ("OTEL_EXPORTER_OTLP_HEADERS", "x-env=1")]
+            )
+            .ends_with("[x-env,x-code]")
+        );
+    }
+
+    #[test]
+    fn choices_are_case_insensitive_and_the_exporter_is_a_list() {
+        let (on, _) = resolved_env(&[("OTEL_TRACES_SAMPLER", "ALWAYS_OFF")]);
+        assert_eq!(on.sampler, Sampler::AlwaysOff);
+        let (off, warnings) = resolved(TraceConfig::new("svc"), &[("OTEL_TRACES_EXPORTER", "None")]);
+        assert!(off.is_none() && warnings.is_empty(), "{warnings:?}");
+        #[cfg(feature = "otlp")]
+        {
+            let target = |vars: &[(&str, &str)]| target_of(TraceConfig::new("svc"), vars);
+            assert!(target(&[("OTEL_TRACES_EXPORTER", "OTLP")]).is_some());
+            assert!(target(&[("OTEL_TRACES_EXPORTER", "console,otlp")]).is_some(), "otlp, if listed");
+            let (_, warnings) = resolved(TraceConfig::new("svc"), &[("OTEL_TRACES_EXPORTER", "otlp,zipkin")]);
+            assert!(warnings.len() == 1 && warnings[0].starts_with("OTEL_TRACES_EXPORTER"), "{warnings:?}");
+            assert_eq!(
+                target(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"), ("OTEL_EXPORTER_OTLP_COMPRESSION", "NONE")])
+                    .as_deref(),
+                Some("HttpProtobuf http://c:4318/v1/traces []")
+            );
+        }
+    }
+
+    #[test]
+    fn values_in_code_are_checked_even_when_the_environment_turns_tracing_off() {
+        let off = [("OTEL_SDK_DISABLED", "true")];
+        assert_eq!(field_of(TraceConfig::new("svc").max_queue_size(0), &off), "max_queue_size");
+        assert_eq!(field_of(TraceConfig::new(""), &off), "service");
+        assert!(resolved(TraceConfig::new("svc"), &off).0.is_none());
+    }
+
+    #[cfg(all(feature = "otlp", not(feature = "otlp-grpc")))]
+    #[test]
+    fn grpc_without_its_feature_warns_from_the_environment_and_is_an_err_in_code() {
+        let (resolved, warnings) = resolved(
+            TraceConfig::new("svc"),
+            &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"), ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")],
+        );
+        assert!(resolved.is_some());
+        assert!(warnings.len() == 1 && warnings[0].starts_with("OTEL_EXPORTER_OTLP_PROTOCOL"), "{warnings:?}");
+        let code = TraceConfig::new("svc").otlp_endpoint("http://c:4317").protocol(Protocol::Grpc);
+        assert_eq!(field_of(code, &[]), "protocol");
+    }
+
+    #[cfg(feature = "otlp-grpc")]
+    #[test]
+    fn grpc_in_code_picks_the_grpc_default_port() {
+        assert_eq!(
+            target_of(TraceConfig::new("svc").protocol(Protocol::Grpc), &[("OTEL_TRACES_EXPORTER", "otlp")]).as_deref(),
+            Some("Grpc http://localhost:4317/ []")
         );
     }
 
@@ -631,11 +748,11 @@ mod tests {
                 ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
             ])
             .as_deref(),
-            Some("Grpc http://collector:4317/")
+            Some("Grpc http://collector:4317/ []")
         );
         assert_eq!(
             target(&[("OTEL_TRACES_EXPORTER", "otlp"), ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")]).as_deref(),
-            Some("Grpc http://localhost:4317/")
+            Some("Grpc http://localhost:4317/ []")
         );
     }
 

@@ -76,7 +76,7 @@ impl Sampler {
             }
             Ok(ratio)
         };
-        Ok(match name.trim() {
+        Ok(match name.trim().to_ascii_lowercase().as_str() {
             "always_on" => Sampler::AlwaysOn,
             "always_off" => Sampler::AlwaysOff,
             "traceidratio" => Sampler::TraceIdRatio(ratio()?),
