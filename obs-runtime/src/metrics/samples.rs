@@ -4,6 +4,9 @@
 
 use super::Format;
 
+/// A sample's identity: its name and labels.
+type Key<'a> = (&'a str, &'a [(String, String)]);
+
 /// One sample: its name (`http_requests_total`, `x_bucket`), its labels in exposition order and
 /// its value.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,19 +68,23 @@ impl Samples {
             .sum()
     }
 
-    /// What moved since `earlier`: each sample minus its value then (a series made since counts
-    /// from 0). Gauges move both ways; a counter's difference is what was counted in between.
+    /// What moved since `earlier`: each sample minus its value then (a series made since, or one
+    /// that was NaN then, counts from 0). Gauges move both ways; a counter's difference is what
+    /// was counted in between. Values are `f64`: a difference of sums of fractions (`_sum`) may
+    /// carry rounding, so compare those with a tolerance.
     pub fn since(&self, earlier: &Samples) -> Samples {
+        let before: std::collections::HashMap<Key<'_>, f64> =
+            earlier.samples.iter().map(|old| ((old.name.as_str(), old.labels.as_slice()), old.value)).collect();
         let samples = self
             .samples
             .iter()
             .filter_map(|sample| {
-                let before = earlier
-                    .samples
-                    .iter()
-                    .find(|old| old.name == sample.name && old.labels == sample.labels)
-                    .map_or(0.0, |old| old.value);
-                let moved = sample.value - before;
+                let then = before
+                    .get(&(sample.name.as_str(), sample.labels.as_slice()))
+                    .copied()
+                    .filter(|then| !then.is_nan())
+                    .unwrap_or(0.0);
+                let moved = sample.value - then;
                 (moved != 0.0 && !moved.is_nan()).then(|| Sample { value: moved, ..sample.clone() })
             })
             .collect();
@@ -165,11 +172,12 @@ mod tests {
 
     #[test]
     fn differences_count_from_zero_for_new_series_and_drop_what_did_not_move() {
-        let before = Samples { samples: parse("a 1\nb{x=\"1\"} 5\n") };
-        let after = Samples { samples: parse("a 1\nb{x=\"1\"} 7\nb{x=\"2\"} 2\n") };
+        let before = Samples { samples: parse("a 1\nb{x=\"1\"} 5\nage NaN\n") };
+        let after = Samples { samples: parse("a 1\nb{x=\"1\"} 7\nb{x=\"2\"} 2\nage 3\n") };
         let moved = after.since(&before);
         assert_eq!(moved.get("b", &[]), 4.0);
         assert_eq!(moved.get("b", &[("x", "2")]), 2.0);
-        assert_eq!(moved.iter().count(), 2, "a did not move");
+        assert_eq!(moved.get("age", &[]), 3.0, "NaN then counts from 0");
+        assert_eq!(moved.iter().count(), 3, "a did not move");
     }
 }

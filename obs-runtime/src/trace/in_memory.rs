@@ -72,7 +72,7 @@ impl InMemoryExporter {
         self.matching(|span| span.context().trace_id() == trace_id && span.context().span_id() == parent).pop()
     }
 
-    /// Forgets every span held so far.
+    /// Forgets every span held so far. Flush the pipeline first: spans still queued arrive after.
     pub fn clear(&self) {
         self.lock().clear();
     }
