@@ -263,12 +263,9 @@ impl ObsBuilder {
     fn start_server(&self) -> Result<Option<crate::http::Server>, ConfigError> {
         let (addr, field) = match &self.http_addr {
             Some(addr) => (addr.clone(), "http_addr"),
-            None => match std::env::var("OBS_HTTP_ADDR") {
-                Ok(addr) => (addr, "OBS_HTTP_ADDR"),
-                Err(std::env::VarError::NotPresent) => (DEFAULT_HTTP_ADDR.to_owned(), "http_addr"),
-                Err(std::env::VarError::NotUnicode(_)) => {
-                    return Err(ConfigError::Invalid { field: "OBS_HTTP_ADDR", reason: "not UTF-8".to_owned() });
-                }
+            None => match obs_var("OBS_HTTP_ADDR")? {
+                Some(addr) => (addr, "OBS_HTTP_ADDR"),
+                None => (DEFAULT_HTTP_ADDR.to_owned(), "http_addr"),
             },
         };
         let addr = resolve(&addr, field)?;
@@ -332,10 +329,9 @@ impl ObsBuilder {
 fn per_peer_from_env() -> Result<Option<usize>, ConfigError> {
     const VARIABLE: &str = "OBS_HTTP_MAX_CONNECTIONS_PER_PEER";
     let invalid = |reason: &str| ConfigError::Invalid { field: VARIABLE, reason: reason.to_owned() };
-    match std::env::var(VARIABLE) {
-        Err(std::env::VarError::NotPresent) => Ok(Some(crate::http::DEFAULT_MAX_CONNECTIONS_PER_PEER)),
-        Err(std::env::VarError::NotUnicode(_)) => Err(invalid("not UTF-8")),
-        Ok(value) => match value.trim().parse::<usize>() {
+    match obs_var(VARIABLE)? {
+        None => Ok(Some(crate::http::DEFAULT_MAX_CONNECTIONS_PER_PEER)),
+        Some(value) => match value.trim().parse::<usize>() {
             Ok(0) => Ok(None),
             Ok(max) if max <= crate::http::MAX_CONNECTIONS => Ok(Some(max)),
             Ok(_) => Err(invalid("more than 65536")),
@@ -344,24 +340,32 @@ fn per_peer_from_env() -> Result<Option<usize>, ConfigError> {
     }
 }
 
+/// An `OBS_*` variable: `None` when unset, an `Err` naming it when it is not UTF-8.
+fn obs_var(name: &'static str) -> Result<Option<String>, ConfigError> {
+    match std::env::var(name) {
+        Ok(value) => Ok(Some(value)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(ConfigError::Invalid { field: name, reason: "not UTF-8".to_owned() })
+        }
+    }
+}
+
 /// The builder's shutdown timeout, else `OBS_SHUTDOWN_TIMEOUT`'s, else the default; checked.
 fn shutdown_timeout(set: Option<Duration>) -> Result<Duration, ConfigError> {
     const VARIABLE: &str = "OBS_SHUTDOWN_TIMEOUT";
     let (timeout, field) = match set {
         Some(timeout) => (timeout, "shutdown_timeout"),
-        None => match std::env::var(VARIABLE) {
-            Err(std::env::VarError::NotPresent) => (DEFAULT_SHUTDOWN_TIMEOUT, "shutdown_timeout"),
+        None => match obs_var(VARIABLE)? {
+            None => (DEFAULT_SHUTDOWN_TIMEOUT, "shutdown_timeout"),
             // The value is not shown: the variables' errors never echo them.
-            Ok(text) => match crate::duration::parse(&text) {
+            Some(text) => match crate::duration::parse(&text) {
                 Some(timeout) => (timeout, VARIABLE),
                 None => {
                     let reason = "not a duration (500ms, 10s, 1m)".to_owned();
                     return Err(ConfigError::Invalid { field: VARIABLE, reason });
                 }
             },
-            Err(std::env::VarError::NotUnicode(_)) => {
-                return Err(ConfigError::Invalid { field: VARIABLE, reason: "not UTF-8".to_owned() });
-            }
         },
     };
     if timeout.is_zero() || timeout > MAX_SHUTDOWN_TIMEOUT {
