@@ -1,102 +1,30 @@
 //! Spans: what `#[trace_operation]` opens around a call, and the manual API for blocks.
+//!
+//! One concept a file: [`Span`] and what it records (here), how it starts ([`builder`]), the
+//! guards that put work in it ([`guard`]), its record and the pool of spare ones ([`record`]),
+//! and the ids ([`id`]).
 
-use std::borrow::{Borrow, Cow};
-use std::cell::RefCell;
+mod builder;
+mod guard;
+mod id;
+mod record;
+
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+
+pub use builder::{RemoteParent, SpanBuilder};
+pub use guard::{CurrentSpan, Entered, Instrumented};
+use record::LIVE;
+pub(crate) use record::Live;
+#[cfg(test)]
+pub(crate) use record::LiveSpan;
 
 use super::data::{Event, SpanData, SpanKind, Status, Value};
-use super::pipeline::{self, Pipeline};
-use crate::context::{SpanContext, SpanId, TraceId};
-
-/// The recording part of a sampled span, shared with whoever may add to it while it runs
-/// (`span_attributes!`, a task the context was carried into). Queued as it is when the span ends;
-/// the export thread takes the data out (`None` then). Its times are raw clock readings until the
-/// export thread converts them.
-pub(crate) type Live = Arc<LiveSpan>;
-
-#[derive(Debug)]
-pub(crate) struct LiveSpan {
-    /// Read by children when they start: outside the lock, which they never take.
-    pub(crate) tracestate: Option<Arc<str>>,
-    pub(crate) data: Mutex<Option<SpanData>>,
-}
-
-thread_local! {
-    /// The recording span entered on this thread, if any (the context itself is in
-    /// [`crate::context`], which the logs read).
-    static LIVE: RefCell<Option<Live>> = const { RefCell::new(None) };
-    /// Records the export thread handed back, for this thread's next spans: a span allocates
-    /// no record in the steady state, and the export thread frees none (a free on one thread of
-    /// what another allocated makes the two contend in the allocator).
-    static SPARE: RefCell<Stash> = const { RefCell::new(Stash(Vec::new())) };
-}
-
-/// A thread's spare records; what is left when the thread exits goes back to the pool.
-struct Stash(Vec<Live>);
-
-impl Drop for Stash {
-    fn drop(&mut self) {
-        pipeline::give_back(&mut self.0);
-    }
-}
-
-/// Records taken from the pool at a time.
-const SPARE_REFILL: usize = 32;
-
-/// A record for a new span: a spare one if there is one, else a new allocation.
-#[inline]
-fn new_live(tracestate: Option<Arc<str>>, data: SpanData) -> Live {
-    let spare = SPARE
-        .try_with(|spare| {
-            let mut spare = spare.try_borrow_mut().ok()?;
-            if spare.0.is_empty() {
-                pipeline::take_recycled(&mut spare.0, SPARE_REFILL);
-            }
-            spare.0.pop()
-        })
-        .ok()
-        .flatten();
-    let record = LiveSpan { tracestate, data: Mutex::new(Some(data)) };
-    // Unique by construction (the pool keeps only records nobody else holds); rebuilt whole, so
-    // nothing of the span before (a poisoned lock included) carries over.
-    if let Some(mut live) = spare
-        && let Some(slot) = Arc::get_mut(&mut live)
-    {
-        *slot = record;
-        return live;
-    }
-    Arc::new(record)
-}
-
-/// A parent from another process: the context of an incoming `traceparent` and its `tracestate`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemoteParent {
-    pub(crate) context: SpanContext,
-    pub(crate) tracestate: Option<Arc<str>>,
-}
-
-impl RemoteParent {
-    /// A remote parent of this context (and `tracestate` header value, if one came).
-    pub fn new(context: SpanContext, tracestate: Option<&str>) -> RemoteParent {
-        RemoteParent { context, tracestate: tracestate.filter(|state| !state.is_empty()).map(Arc::from) }
-    }
-
-    /// The remote span's context.
-    pub fn context(&self) -> SpanContext {
-        self.context
-    }
-
-    /// The `tracestate` that came with it.
-    pub fn tracestate(&self) -> Option<&str> {
-        self.tracestate.as_deref()
-    }
-}
+use super::pipeline;
+use crate::context::SpanContext;
 
 /// A span: started when made, ended when dropped (or by [`Span::end`]). The work it covers is
 /// *in* it while it is [entered](Span::enter) (a block) or while a future it [scopes](Span::scope)
@@ -128,114 +56,10 @@ impl fmt::Debug for Span {
     }
 }
 
-/// How a span starts; see [`Span::builder`].
-#[derive(Debug)]
-#[must_use = "a builder does nothing until `start`"]
-pub struct SpanBuilder {
-    name: Cow<'static, str>,
-    kind: SpanKind,
-    parent: Option<RemoteParent>,
-    operation: bool,
-}
-
-impl SpanBuilder {
-    /// Its kind (default [`SpanKind::Internal`]).
-    pub fn kind(mut self, kind: SpanKind) -> SpanBuilder {
-        self.kind = kind;
-        self
-    }
-
-    /// Its parent: a span of another process (from [`super::extract`]) instead of the current span.
-    pub fn parent(mut self, parent: RemoteParent) -> SpanBuilder {
-        self.parent = Some(parent);
-        self
-    }
-
-    /// Records it as the chapter's operations are: `operation.name` and `operation.status`
-    /// (`success` or `error`) attributes.
-    pub fn operation(mut self) -> SpanBuilder {
-        self.operation = true;
-        self
-    }
-
-    /// Starts it now.
-    pub fn start(self) -> Span {
-        match pipeline::get() {
-            Some(pipeline) => start(pipeline, self.name, self.kind, self.parent, self.operation),
-            None => Span::none(),
-        }
-    }
-}
-
 /// A raw clock reading; the export thread makes it a wall-clock time.
 #[inline(always)]
 fn raw_now() -> u64 {
     crate::clock::clock().raw()
-}
-
-#[inline]
-fn start(
-    pipeline: &Pipeline,
-    name: Cow<'static, str>,
-    kind: SpanKind,
-    remote: Option<RemoteParent>,
-    operation: bool,
-) -> Span {
-    // The common unsampled case, cheaply: under a local parent that is not sampled, with the
-    // default parent-based sampler, a span would record nothing and change no context (the
-    // parent's context already carries the decision on), so none is made.
-    if remote.is_none()
-        && let Some(parent) = SpanContext::current()
-        && !parent.is_sampled()
-        && pipeline.sampler.follows_parent()
-    {
-        return Span::none();
-    }
-    start_slow(pipeline, name, kind, remote, operation)
-}
-
-#[inline(never)]
-fn start_slow(
-    pipeline: &Pipeline,
-    name: Cow<'static, str>,
-    kind: SpanKind,
-    remote: Option<RemoteParent>,
-    operation: bool,
-) -> Span {
-    let (parent, tracestate) = match remote {
-        Some(remote) => (Some(remote.context), remote.tracestate),
-        None => match SpanContext::current() {
-            Some(parent) => {
-                (Some(parent), LIVE.with(|live| live.borrow().as_ref().and_then(|live| live.tracestate.clone())))
-            }
-            None => (None, None),
-        },
-    };
-    let trace_id = match parent {
-        Some(parent) => parent.trace_id(),
-        None => random_trace_id(),
-    };
-    let sampled = pipeline.sampler.should_sample(parent, trace_id);
-    let context = SpanContext::new(trace_id, random_span_id(), sampled);
-    if !sampled {
-        return Span { context: Some(context), live: None };
-    }
-    let data = SpanData {
-        name,
-        kind,
-        context,
-        parent: parent.map(|parent| parent.span_id()),
-        tracestate: tracestate.clone(),
-        start_unix_nanos: raw_now(),
-        end_unix_nanos: 0,
-        attributes: Vec::new(),
-        events: Vec::new(),
-        status: Status::Unset,
-        operation,
-        dropped_attributes: 0,
-        dropped_events: 0,
-    };
-    Span { context: Some(context), live: Some(new_live(tracestate, data)) }
 }
 
 impl Span {
@@ -247,14 +71,14 @@ impl Span {
 
     /// A span to configure before it starts.
     pub fn builder(name: impl Into<Cow<'static, str>>) -> SpanBuilder {
-        SpanBuilder { name: name.into(), kind: SpanKind::Internal, parent: None, operation: false }
+        SpanBuilder::new(name.into())
     }
 
     /// A span of a static call site (what the macros expand to): no allocation for the name.
     #[inline]
     pub(crate) fn of_site(name: &'static str, kind: SpanKind, operation: bool) -> Span {
         match pipeline::get() {
-            Some(pipeline) => start(pipeline, Cow::Borrowed(name), kind, None, operation),
+            Some(pipeline) => builder::start(pipeline, Cow::Borrowed(name), kind, None, operation),
             None => Span::none(),
         }
     }
@@ -462,218 +286,5 @@ fn push_event(data: &mut SpanData, event: Event) {
         data.events.push(event);
     } else {
         data.dropped_events += 1;
-    }
-}
-
-/// The span current when [`Span::current`] was called: adds to it, never ends it. Derefs to
-/// [`Span`].
-#[derive(Debug)]
-pub struct CurrentSpan(Span);
-
-impl std::ops::Deref for CurrentSpan {
-    type Target = Span;
-
-    fn deref(&self) -> &Span {
-        &self.0
-    }
-}
-
-impl Drop for CurrentSpan {
-    fn drop(&mut self) {
-        // Not ours to end.
-        self.0.live = None;
-    }
-}
-
-impl CurrentSpan {
-    /// `future` run in this span (entered at each poll): carries the current span into
-    /// `tokio::spawn`. The span still ends when its owner ends it.
-    pub fn scope<F: Future>(self, future: F) -> Instrumented<CurrentSpan, F> {
-        Instrumented { span: self, future }
-    }
-
-    /// `body` wrapped to run in this span: carries the current span into `std::thread::spawn`.
-    pub fn bind<R>(self, body: impl FnOnce() -> R) -> impl FnOnce() -> R {
-        move || self.0.in_scope(body)
-    }
-}
-
-impl Borrow<Span> for CurrentSpan {
-    fn borrow(&self) -> &Span {
-        &self.0
-    }
-}
-
-/// The current span of this thread until dropped; see [`Span::enter`]. Cannot move to another
-/// thread.
-#[derive(Debug)]
-#[must_use = "the span is left when the guard drops"]
-pub struct Entered<'a> {
-    previous_context: Option<Option<SpanContext>>,
-    previous_live: Option<Option<Live>>,
-    _span: PhantomData<(&'a Span, *const ())>,
-}
-
-impl Drop for Entered<'_> {
-    #[inline]
-    fn drop(&mut self) {
-        if let Some(previous) = self.previous_context.take() {
-            crate::context::swap_current(previous);
-        }
-        if let Some(previous) = self.previous_live.take() {
-            LIVE.with(|live| *live.borrow_mut() = previous);
-        }
-    }
-}
-
-/// A future run in a span; see [`Span::scope`].
-#[derive(Debug)]
-#[must_use = "futures do nothing unless polled"]
-pub struct Instrumented<S, F> {
-    // Dropped first: what the future holds ends before its span does.
-    future: F,
-    span: S,
-}
-
-impl<S: Borrow<Span>, F: Future> Future for Instrumented<S, F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        // SAFETY: `future` is structurally pinned: never moved out of `self`, which is pinned
-        // (Instrumented has no Drop and no Unpin impl of its own); `span` is not pinned.
-        let this = unsafe { self.get_unchecked_mut() };
-        let _entered = this.span.borrow().enter();
-        // SAFETY: see above.
-        unsafe { Pin::new_unchecked(&mut this.future) }.poll(cx)
-    }
-}
-
-// Ids: a per-thread xorshift generator, seeded from the process's random hasher keys. Not
-// cryptographic (trace ids need not be); unique enough that collisions are negligible.
-thread_local! {
-    static RNG: std::cell::Cell<u64> = std::cell::Cell::new(seed());
-}
-
-fn seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_nanos() as u64));
-    hasher.write_usize(&hasher as *const _ as usize);
-    hasher.finish() | 1
-}
-
-fn next_random() -> u64 {
-    RNG.with(|rng| {
-        // xorshift64*
-        let mut x = rng.get();
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        rng.set(x);
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    })
-}
-
-fn random_trace_id() -> TraceId {
-    loop {
-        let (high, low) = (next_random(), next_random());
-        let mut bytes = [0u8; 16];
-        bytes[..8].copy_from_slice(&high.to_be_bytes());
-        bytes[8..].copy_from_slice(&low.to_be_bytes());
-        if let Some(id) = TraceId::from_bytes(bytes) {
-            return id;
-        }
-    }
-}
-
-fn random_span_id() -> SpanId {
-    loop {
-        if let Some(id) = SpanId::from_bytes(next_random().to_be_bytes()) {
-            return id;
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::trace::pipeline::tests::{CAP, empty_pool, exported, installed, pool_turn, pooled, recycle_all};
-
-    fn data() -> SpanData {
-        SpanData {
-            name: Cow::Borrowed("pooled"),
-            kind: SpanKind::Internal,
-            context: SpanContext::from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
-                .expect("a valid traceparent"),
-            parent: None,
-            tracestate: None,
-            start_unix_nanos: 0,
-            end_unix_nanos: 0,
-            attributes: Vec::new(),
-            events: Vec::new(),
-            status: Status::Unset,
-            operation: false,
-            dropped_attributes: 0,
-            dropped_events: 0,
-        }
-    }
-
-    #[test]
-    fn a_new_span_reuses_a_pooled_record_and_nothing_of_its_tracestate() {
-        // Catches: records never taken from the pool (recycling that saves nothing), or a reused
-        // record that keeps the tracestate of the span it served before.
-        let _turn = pool_turn();
-        for (before, now) in [(Some("vendor=old"), None), (Some("vendor=old"), Some("vendor=new")), (None, Some("b=2"))]
-        {
-            let mut batch = vec![exported(before)];
-            let record = Arc::as_ptr(&batch[0]) as usize;
-            recycle_all(&mut batch);
-            // A new thread: its spare records come from the pool, which holds just that one.
-            let (reused, tracestate) = std::thread::spawn(move || {
-                let live = new_live(now.map(Arc::from), data());
-                (Arc::as_ptr(&live) as usize == record, live.tracestate.as_deref().map(str::to_owned))
-            })
-            .join()
-            .expect("joins");
-            assert!(reused, "a new allocation while the pool had a record ({before:?} -> {now:?})");
-            assert_eq!(tracestate.as_deref(), now, "{before:?} -> {now:?}");
-        }
-    }
-
-    #[test]
-    fn a_threads_spare_records_go_back_to_the_pool_when_it_exits_within_the_cap() {
-        // Catches: a thread's spare records lost when it exits (each short-lived thread would
-        // take records from the pool for good), or handed back past the pool's cap.
-        let _turn = pool_turn();
-        installed();
-        for pool_before_exit in [0, CAP - 2] {
-            empty_pool();
-            let mut batch: Vec<Live> = (0..5).map(|_| exported(None)).collect();
-            let records: Vec<usize> = batch.iter().map(|record| Arc::as_ptr(record) as usize).collect();
-            recycle_all(&mut batch);
-            let (used, took) = std::sync::mpsc::channel();
-            let exit = Arc::new(std::sync::Barrier::new(2));
-            let at_exit = exit.clone();
-            let thread = std::thread::spawn(move || {
-                // Its first span takes the pool's five into its spares and uses one.
-                let live = new_live(None, data());
-                let _ = used.send(Arc::as_ptr(&live) as usize);
-                drop(live);
-                at_exit.wait();
-            });
-            let used = took.recv().expect("the thread made its span");
-            assert!(records.contains(&used));
-            assert!(pooled().is_empty(), "the thread took all five");
-            let mut others: Vec<Live> = (0..pool_before_exit).map(|_| exported(None)).collect();
-            recycle_all(&mut others);
-            exit.wait();
-            thread.join().expect("joins");
-            let pool = pooled();
-            let given_back: Vec<usize> = pool[pool_before_exit..].to_vec();
-            // The four spares, or as many as fit under the cap.
-            assert_eq!(given_back.len(), 4.min(CAP - pool_before_exit), "{pool_before_exit} before");
-            assert!(given_back.iter().all(|record| records.contains(record) && *record != used), "{pool_before_exit}");
-            assert_eq!(pool.len(), (pool_before_exit + 4).min(CAP));
-        }
     }
 }

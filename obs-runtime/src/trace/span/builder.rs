@@ -1,0 +1,144 @@
+//! How a span starts: [`SpanBuilder`], the [`RemoteParent`] it may start under, and the start
+//! itself (parent, sampling decision, ids, record).
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use super::id::{random_span_id, random_trace_id};
+use super::record::{LIVE, new_live};
+use super::{Span, raw_now};
+use crate::context::SpanContext;
+use crate::trace::data::{SpanData, SpanKind, Status};
+use crate::trace::pipeline::{self, Pipeline};
+
+/// A parent from another process: the context of an incoming `traceparent` and its `tracestate`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteParent {
+    pub(crate) context: SpanContext,
+    pub(crate) tracestate: Option<Arc<str>>,
+}
+
+impl RemoteParent {
+    /// A remote parent of this context (and `tracestate` header value, if one came).
+    pub fn new(context: SpanContext, tracestate: Option<&str>) -> RemoteParent {
+        RemoteParent { context, tracestate: tracestate.filter(|state| !state.is_empty()).map(Arc::from) }
+    }
+
+    /// The remote span's context.
+    pub fn context(&self) -> SpanContext {
+        self.context
+    }
+
+    /// The `tracestate` that came with it.
+    pub fn tracestate(&self) -> Option<&str> {
+        self.tracestate.as_deref()
+    }
+}
+
+/// How a span starts; see [`Span::builder`].
+#[derive(Debug)]
+#[must_use = "a builder does nothing until `start`"]
+pub struct SpanBuilder {
+    name: Cow<'static, str>,
+    kind: SpanKind,
+    parent: Option<RemoteParent>,
+    operation: bool,
+}
+
+impl SpanBuilder {
+    pub(super) fn new(name: Cow<'static, str>) -> SpanBuilder {
+        SpanBuilder { name, kind: SpanKind::Internal, parent: None, operation: false }
+    }
+
+    /// Its kind (default [`SpanKind::Internal`]).
+    pub fn kind(mut self, kind: SpanKind) -> SpanBuilder {
+        self.kind = kind;
+        self
+    }
+
+    /// Its parent: a span of another process (from [`crate::trace::extract`]) instead of the current span.
+    pub fn parent(mut self, parent: RemoteParent) -> SpanBuilder {
+        self.parent = Some(parent);
+        self
+    }
+
+    /// Records it as the chapter's operations are: `operation.name` and `operation.status`
+    /// (`success` or `error`) attributes.
+    pub fn operation(mut self) -> SpanBuilder {
+        self.operation = true;
+        self
+    }
+
+    /// Starts it now.
+    pub fn start(self) -> Span {
+        match pipeline::get() {
+            Some(pipeline) => start(pipeline, self.name, self.kind, self.parent, self.operation),
+            None => Span::none(),
+        }
+    }
+}
+
+#[inline]
+pub(super) fn start(
+    pipeline: &Pipeline,
+    name: Cow<'static, str>,
+    kind: SpanKind,
+    remote: Option<RemoteParent>,
+    operation: bool,
+) -> Span {
+    // The common unsampled case, cheaply: under a local parent that is not sampled, with the
+    // default parent-based sampler, a span would record nothing and change no context (the
+    // parent's context already carries the decision on), so none is made.
+    if remote.is_none()
+        && let Some(parent) = SpanContext::current()
+        && !parent.is_sampled()
+        && pipeline.sampler.follows_parent()
+    {
+        return Span::none();
+    }
+    start_slow(pipeline, name, kind, remote, operation)
+}
+
+#[inline(never)]
+fn start_slow(
+    pipeline: &Pipeline,
+    name: Cow<'static, str>,
+    kind: SpanKind,
+    remote: Option<RemoteParent>,
+    operation: bool,
+) -> Span {
+    let (parent, tracestate) = match remote {
+        Some(remote) => (Some(remote.context), remote.tracestate),
+        None => match SpanContext::current() {
+            Some(parent) => {
+                (Some(parent), LIVE.with(|live| live.borrow().as_ref().and_then(|live| live.tracestate.clone())))
+            }
+            None => (None, None),
+        },
+    };
+    let trace_id = match parent {
+        Some(parent) => parent.trace_id(),
+        None => random_trace_id(),
+    };
+    let sampled = pipeline.sampler.should_sample(parent, trace_id);
+    let context = SpanContext::new(trace_id, random_span_id(), sampled);
+    if !sampled {
+        return Span { context: Some(context), live: None };
+    }
+    let data = SpanData {
+        name,
+        kind,
+        context,
+        parent: parent.map(|parent| parent.span_id()),
+        tracestate: tracestate.clone(),
+        start_unix_nanos: raw_now(),
+        end_unix_nanos: 0,
+        attributes: Vec::new(),
+        events: Vec::new(),
+        status: Status::Unset,
+        operation,
+        dropped_attributes: 0,
+        dropped_events: 0,
+    };
+    Span { context: Some(context), live: Some(new_live(tracestate, data)) }
+}

@@ -1,0 +1,95 @@
+//! Being in a span: [`Entered`] (a block on this thread), [`Instrumented`] (a future, at each
+//! poll) and [`CurrentSpan`] (a handle on the span entered here, which it never ends).
+
+use std::borrow::Borrow;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use super::Span;
+use super::record::{LIVE, Live};
+use crate::context::SpanContext;
+
+/// The span current when [`Span::current`] was called: adds to it, never ends it. Derefs to
+/// [`Span`].
+#[derive(Debug)]
+pub struct CurrentSpan(pub(super) Span);
+
+impl std::ops::Deref for CurrentSpan {
+    type Target = Span;
+
+    fn deref(&self) -> &Span {
+        &self.0
+    }
+}
+
+impl Drop for CurrentSpan {
+    fn drop(&mut self) {
+        // Not ours to end.
+        self.0.live = None;
+    }
+}
+
+impl CurrentSpan {
+    /// `future` run in this span (entered at each poll): carries the current span into
+    /// `tokio::spawn`. The span still ends when its owner ends it.
+    pub fn scope<F: Future>(self, future: F) -> Instrumented<CurrentSpan, F> {
+        Instrumented { span: self, future }
+    }
+
+    /// `body` wrapped to run in this span: carries the current span into `std::thread::spawn`.
+    pub fn bind<R>(self, body: impl FnOnce() -> R) -> impl FnOnce() -> R {
+        move || self.0.in_scope(body)
+    }
+}
+
+impl Borrow<Span> for CurrentSpan {
+    fn borrow(&self) -> &Span {
+        &self.0
+    }
+}
+
+/// The current span of this thread until dropped; see [`Span::enter`]. Cannot move to another
+/// thread.
+#[derive(Debug)]
+#[must_use = "the span is left when the guard drops"]
+pub struct Entered<'a> {
+    pub(super) previous_context: Option<Option<SpanContext>>,
+    pub(super) previous_live: Option<Option<Live>>,
+    pub(super) _span: PhantomData<(&'a Span, *const ())>,
+}
+
+impl Drop for Entered<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(previous) = self.previous_context.take() {
+            crate::context::swap_current(previous);
+        }
+        if let Some(previous) = self.previous_live.take() {
+            LIVE.with(|live| *live.borrow_mut() = previous);
+        }
+    }
+}
+
+/// A future run in a span; see [`Span::scope`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct Instrumented<S, F> {
+    // Dropped first: what the future holds ends before its span does.
+    pub(super) future: F,
+    pub(super) span: S,
+}
+
+impl<S: Borrow<Span>, F: Future> Future for Instrumented<S, F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `future` is structurally pinned: never moved out of `self`, which is pinned
+        // (Instrumented has no Drop and no Unpin impl of its own); `span` is not pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        let _entered = this.span.borrow().enter();
+        // SAFETY: see above.
+        unsafe { Pin::new_unchecked(&mut this.future) }.poll(cx)
+    }
+}
