@@ -44,7 +44,7 @@ mod config;
 #[cfg(any(feature = "logging", feature = "trace"))]
 pub mod context;
 mod deadline;
-#[cfg(feature = "trace")]
+#[cfg(any(feature = "trace", feature = "alerts"))]
 mod diagnostics;
 mod duration;
 #[cfg(feature = "health")]

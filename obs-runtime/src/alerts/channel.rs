@@ -129,11 +129,15 @@ struct Slot {
 impl Slot {
     fn failed(&self, alert: &Alert, why: &str) {
         self.count_failed(1);
-        eprintln!(
-            "obs: the {} notification of alert {} via channel {} was not delivered: {why}",
-            alert.status.as_str(),
-            alert.name,
-            self.channel.name()
+        crate::diagnostics::warn(
+            "alerts",
+            "notification_failed",
+            &format!(
+                "the {} notification of alert {} via channel {} was not delivered: {why}",
+                alert.status.as_str(),
+                alert.name,
+                self.channel.name()
+            ),
         );
     }
 
@@ -235,9 +239,13 @@ impl Dispatcher {
             let left = slot.pending.swap(0, Ordering::Relaxed);
             if left > 0 {
                 slot.count_failed(left);
-                eprintln!(
-                    "obs: {left} alert notification(s) via channel {} still undelivered when alerting stopped were dropped",
-                    slot.channel.name()
+                crate::diagnostics::warn(
+                    "alerts",
+                    "dropped_at_stop",
+                    &format!(
+                        "{left} alert notification(s) via channel {} still undelivered when alerting stopped were dropped",
+                        slot.channel.name()
+                    ),
                 );
             }
         }

@@ -1,0 +1,85 @@
+//! What a notification carries and `/alerts` lists: [`Alert`] and its [`AlertStatus`].
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use crate::alerts::Severity;
+
+/// Where an alert is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AlertStatus {
+    /// The condition holds, but not yet for the rule's `for` duration.
+    Pending,
+    /// Firing and announced.
+    Firing,
+    /// Firing, not announced: the rule's cooldown since its last announcement has not passed.
+    Suppressed,
+    /// It stopped firing.
+    Resolved,
+}
+
+impl AlertStatus {
+    /// `pending`, `firing`, `suppressed` or `resolved`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Pending => "pending",
+            AlertStatus::Firing => "firing",
+            AlertStatus::Suppressed => "suppressed",
+            AlertStatus::Resolved => "resolved",
+        }
+    }
+}
+
+/// An alert, as notifications carry it and `/alerts` lists it.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Alert {
+    /// The rule's name.
+    pub name: String,
+    /// The rule's severity.
+    pub severity: Severity,
+    /// `Firing` or `Resolved` in a notification; any but `Resolved` in [`AlertManager::active`](crate::alerts::AlertManager::active).
+    pub status: AlertStatus,
+    /// The rendered message.
+    pub message: String,
+    /// The rule's labels (`alertname` and `severity` are the fields above).
+    pub labels: BTreeMap<String, String>,
+    /// The condition's value at the last evaluation (`None`: no data).
+    pub value: Option<f64>,
+    /// The threshold the value crossed.
+    pub threshold: f64,
+    /// When the condition started to hold (pending or firing since).
+    pub active_since: SystemTime,
+    /// When it fired (for a pending alert: the last evaluation).
+    pub starts_at: SystemTime,
+    /// When it resolved.
+    pub ends_at: Option<SystemTime>,
+    /// For a firing alert: how long it may be taken as still firing without hearing again (four
+    /// refresh intervals: Alertmanager's `endsAt`, so that it resolves the alert by itself if this
+    /// process dies).
+    pub valid_until: Option<SystemTime>,
+    /// When this notification was made, or the alert last evaluated.
+    pub timestamp: SystemTime,
+}
+
+impl Alert {
+    /// An alert with this name, severity, status and message, no labels, no value, timestamps
+    /// now: for testing a [`Channel`](crate::alerts::Channel) of your own (fields are public to adjust).
+    pub fn new(name: impl Into<String>, severity: Severity, status: AlertStatus, message: impl Into<String>) -> Alert {
+        let now = SystemTime::now();
+        Alert {
+            name: name.into(),
+            severity,
+            status,
+            message: message.into(),
+            labels: BTreeMap::new(),
+            value: None,
+            threshold: 0.0,
+            active_since: now,
+            starts_at: now,
+            ends_at: (status == AlertStatus::Resolved).then_some(now),
+            valid_until: None,
+            timestamp: now,
+        }
+    }
+}

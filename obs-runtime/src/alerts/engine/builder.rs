@@ -1,0 +1,185 @@
+//! How an [`AlertManager`] is put together: [`AlertManagerBuilder`], which checks the rules,
+//! channels and settings before anything runs.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::state::{REFRESH_INTERVAL, RuleState};
+use super::{AlertManager, Shared};
+use crate::alerts::AlertError;
+use crate::alerts::channel::{Channel, Dispatcher};
+use crate::alerts::rule::AlertRule;
+use crate::metrics::GaugeVec;
+
+/// The default evaluation interval.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(15);
+/// Builds an [`AlertManager`].
+#[must_use = "a builder does nothing until `build`"]
+pub struct AlertManagerBuilder {
+    rules: Vec<AlertRule>,
+    channels: Vec<Arc<dyn Channel>>,
+    interval: Option<Duration>,
+    send_timeout: Duration,
+    errors: Vec<AlertError>,
+}
+
+impl std::fmt::Debug for AlertManagerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlertManagerBuilder")
+            .field("rules", &self.rules.iter().map(AlertRule::name).collect::<Vec<_>>())
+            .field("channels", &self.channels.iter().map(|channel| channel.name().to_owned()).collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The most a notification may wait for one attempt.
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl AlertManagerBuilder {
+    pub(super) fn new() -> AlertManagerBuilder {
+        AlertManagerBuilder {
+            rules: Vec::new(),
+            channels: Vec::new(),
+            interval: None,
+            send_timeout: DEFAULT_SEND_TIMEOUT,
+            errors: Vec::new(),
+        }
+    }
+
+    /// Adds a rule. Rule names must be unique.
+    pub fn rule(mut self, rule: AlertRule) -> Self {
+        self.rules.push(rule);
+        self
+    }
+
+    /// Adds a rule from a builder, keeping its error (if any) for [`build`](Self::build).
+    pub fn rule_result(mut self, rule: Result<AlertRule, AlertError>) -> Self {
+        match rule {
+            Ok(rule) => self.rules.push(rule),
+            Err(error) => self.errors.push(error),
+        }
+        self
+    }
+
+    /// Adds a notification channel (the chapter's `add_notification_channel`). Channel names
+    /// must be unique (they label the delivery counters); a `Box<dyn Channel>` is a channel too.
+    pub fn channel(mut self, channel: impl Channel) -> Self {
+        self.channels.push(Arc::new(channel));
+        self
+    }
+
+    /// How often the rules are evaluated (default 15 s; `OBS_ALERT_EVAL_INTERVAL` when
+    /// [`from_env`](Self::from_env) read it).
+    pub fn interval(mut self, interval: Duration) -> Self {
+        self.interval = Some(interval);
+        self
+    }
+
+    /// The most one delivery attempt may take (default 5 s); a notification gets three attempts.
+    pub fn send_timeout(mut self, timeout: Duration) -> Self {
+        self.send_timeout = timeout;
+        self
+    }
+
+    /// Adds the channels the environment names, and reads the interval:
+    ///
+    /// | variable | what |
+    /// |---|---|
+    /// | `OBS_SLACK_WEBHOOK_URL` | a [`Slack`](crate::alerts::Slack) incoming webhook |
+    /// | `OBS_WEBHOOK_URL` | a generic JSON [`Webhook`](crate::alerts::Webhook) |
+    /// | `OBS_ALERTMANAGER_URL` | an [`Alertmanager`](crate::alerts::Alertmanager), e.g. `http://127.0.0.1:9093` |
+    /// | `OBS_SMTP_URL`, `OBS_SMTP_FROM`, `OBS_SMTP_TO` | e-mail (feature `alerts-smtp`): `smtp://user:pass@host:587?tls=required` |
+    /// | `OBS_ALERT_EVAL_INTERVAL` | the evaluation interval: `500ms`, `1s`, `2m` |
+    ///
+    /// A bad value is an `Err` from [`build`](Self::build) naming the variable (and never showing
+    /// its value, which may hold a secret).
+    pub fn from_env(self) -> Self {
+        crate::alerts::env::apply(self, |name| std::env::var(name).ok())
+    }
+
+    pub(crate) fn push_error(&mut self, error: AlertError) {
+        self.errors.push(error);
+    }
+
+    pub(crate) fn interval_unset(&self) -> bool {
+        self.interval.is_none()
+    }
+
+    /// Checks everything and builds the manager.
+    pub fn build(self) -> Result<AlertManager, AlertError> {
+        if let Some(error) = self.errors.into_iter().next() {
+            return Err(error);
+        }
+        let interval = self.interval.unwrap_or(DEFAULT_INTERVAL);
+        if interval < Duration::from_millis(10) || interval > Duration::from_secs(86_400) {
+            return Err(AlertError::Setting { field: "interval", reason: "must be from 10ms to 1 day".into() });
+        }
+        if self.send_timeout.is_zero() || self.send_timeout > Duration::from_secs(300) {
+            return Err(AlertError::Setting {
+                field: "send_timeout",
+                reason: "must be more than zero and at most 5 minutes".into(),
+            });
+        }
+        for (index, rule) in self.rules.iter().enumerate() {
+            if self.rules[..index].iter().any(|other| other.name == rule.name) {
+                return Err(AlertError::Rule { rule: rule.name.clone(), reason: "two rules have this name".into() });
+            }
+        }
+        for (index, channel) in self.channels.iter().enumerate() {
+            if self.channels[..index].iter().any(|other| other.name() == channel.name()) {
+                return Err(AlertError::Setting {
+                    field: "channel",
+                    reason: format!("two channels are named {:?} (give one another name with `named`)", channel.name()),
+                });
+            }
+        }
+        let firing = firing_family();
+        let rules = self
+            .rules
+            .into_iter()
+            .map(|rule| {
+                let firing_gauge =
+                    firing.and_then(|family| family.with_labels(&[&rule.name, rule.severity.as_str()]).ok());
+                if let Some(gauge) = &firing_gauge {
+                    gauge.set(0.0);
+                }
+                RuleState::new(rule, REFRESH_INTERVAL.max(interval), firing_gauge)
+            })
+            .collect();
+        Ok(AlertManager {
+            shared: Arc::new(Shared {
+                rules: Mutex::new(rules),
+                running: std::sync::atomic::AtomicBool::new(false),
+                interval,
+                dispatcher: Dispatcher::new(self.channels, self.send_timeout),
+            }),
+        })
+    }
+}
+
+/// `alerts_firing{alertname,severity}`: 1 while the alert fires (suppressed included), else 0.
+fn firing_family() -> Option<&'static GaugeVec> {
+    static FAMILY: std::sync::OnceLock<Option<GaugeVec>> = std::sync::OnceLock::new();
+    FAMILY
+        .get_or_init(|| {
+            GaugeVec::register("alerts_firing", "Alerts firing now (1), by rule", &["alertname", "severity"]).ok()
+        })
+        .as_ref()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::alerts::{AlertManager, AlertRule, Condition};
+
+    #[test]
+    fn two_rules_may_not_share_a_name() {
+        let rule = || {
+            AlertRule::builder("same")
+                .condition(Condition::gauge("g").above(1.0))
+                .build()
+                .expect("a valid rule or manager")
+        };
+        let error = AlertManager::builder().rule(rule()).rule(rule()).build().expect_err("this input is wrong");
+        assert!(error.to_string().contains("two rules"), "{error}");
+    }
+}
