@@ -15,6 +15,13 @@ impl Errors {
         }
     }
 
+    /// Every error of `other`, after those already pushed.
+    pub(crate) fn append(&mut self, other: Errors) {
+        if let Some(error) = other.first {
+            self.push(error);
+        }
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.first.is_none()
     }

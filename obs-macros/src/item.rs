@@ -1,26 +1,36 @@
 //! The annotated item: parsed as a function, and checked to be one the macros can wrap.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Delimiter, TokenStream, TokenTree};
 use syn::spanned::Spanned;
 
 use crate::errors::Errors;
 
 /// Parses `item` as a function with a body, or says on which token it is not one.
+///
+/// `None` without an error is a function that does not parse (a syntax error in its body or
+/// signature): the macro then returns the item exactly as written, and rustc reports the user's
+/// own syntax error where it is, instead of a misleading "not a function".
 pub(crate) fn parse_fn(item: TokenStream, macro_name: &str, errors: &mut Errors) -> Option<syn::ItemFn> {
-    let parsed: syn::Item = match syn::parse2(item) {
+    let parsed: syn::Item = match syn::parse2(item.clone()) {
         Ok(parsed) => parsed,
-        Err(_) => {
-            // A trait method without a body, or tokens that are no item: neither can be wrapped.
-            errors.push(syn::Error::new(
-                proc_macro2::Span::call_site(),
-                format!("#[{macro_name}] goes on a function with a body"),
-            ));
+        Err(error) => {
+            if !looks_like_fn_with_a_body(item) {
+                // No function at all: say where the item stops parsing.
+                errors.push(syn::Error::new(
+                    error.span(),
+                    format!(
+                        "#[{macro_name}] goes on a function with a body, and this does not parse as an item: {error}"
+                    ),
+                ));
+            }
             return None;
         }
     };
     let function = match parsed {
         syn::Item::Fn(function) => function,
-        syn::Item::Verbatim(tokens) if tokens.clone().into_iter().any(|t| t.to_string() == "fn") => {
+        syn::Item::Verbatim(tokens)
+            if tokens.clone().into_iter().any(|t| matches!(&t, TokenTree::Ident(ident) if ident == "fn")) =>
+        {
             // A function declaration without a body, as in a trait.
             errors.push(syn::Error::new(
                 tokens.into_iter().next().map_or_else(proc_macro2::Span::call_site, |t| t.span()),
@@ -65,6 +75,16 @@ pub(crate) fn parse_fn(item: TokenStream, macro_name: &str, errors: &mut Errors)
         ));
     }
     Some(function)
+}
+
+/// Whether `item` reads as a function with a body (a `fn` keyword at its top level, braces
+/// last) even though it does not parse: then its syntax error, in the signature or the body, is
+/// rustc's to report, at its place and in its words.
+fn looks_like_fn_with_a_body(item: TokenStream) -> bool {
+    let trees: Vec<TokenTree> = item.into_iter().collect();
+    let has_fn = trees.iter().any(|tree| matches!(tree, TokenTree::Ident(ident) if ident == "fn"));
+    let ends_in_body = matches!(trees.last(), Some(TokenTree::Group(body)) if body.delimiter() == Delimiter::Brace);
+    has_fn && ends_in_body
 }
 
 /// The function's outer attributes (`#[..]`, before it) and its inner ones (`#![..]`, first in its

@@ -1,28 +1,66 @@
-//! Token helpers shared by the macros' argument parsers.
+//! What the macros' argument parsers share: the comma-separated option list with recovery, and
+//! the option shapes (`flag`, `flag = bool`, `crate = path`, `key = "string"`).
 
-use proc_macro2::{TokenStream, TokenTree};
-use syn::parse::ParseStream;
+use syn::parse::{Parse, ParseStream};
 
-/// Splits the arguments at top-level commas; a trailing comma gives no empty argument.
-pub(crate) fn split_on_commas(tokens: TokenStream) -> Vec<TokenStream> {
-    let mut segments = Vec::new();
-    let mut current = TokenStream::new();
-    for tree in tokens {
-        match &tree {
-            TokenTree::Punct(punct) if punct.as_char() == ',' => {
-                segments.push(std::mem::take(&mut current));
-            }
-            _ => current.extend([tree]),
+use crate::errors::Errors;
+
+/// Parses `one` for each comma-separated argument of `input`. An argument that fails records its
+/// error, and parsing resumes after the next top-level comma, so one bad argument does not hide
+/// the errors of the others. `one` is given the argument's index.
+pub(crate) fn each_argument(
+    input: ParseStream,
+    errors: &mut Errors,
+    mut one: impl FnMut(ParseStream, usize) -> syn::Result<()>,
+) {
+    let mut index = 0;
+    while !input.is_empty() {
+        if let Err(error) = one(input, index).and_then(|()| end_of_argument(input)) {
+            errors.push(error);
+            skip_argument(input);
+        }
+        index += 1;
+        if input.parse::<Option<syn::Token![,]>>().is_err() {
+            // Unreachable: `skip_argument` stops at a comma or at the end.
+            break;
         }
     }
-    if !current.is_empty() {
-        segments.push(current);
-    }
-    segments
 }
 
-/// A flag option: bare (`true`), or `= true` / `= false`.
-pub(crate) fn parse_flag(input: ParseStream, name: &str) -> syn::Result<bool> {
+/// An argument ends at a comma or at the end of the list.
+fn end_of_argument(input: ParseStream) -> syn::Result<()> {
+    if input.is_empty() || input.peek(syn::Token![,]) {
+        Ok(())
+    } else {
+        Err(input.error("unexpected token: expected `,` before the next argument"))
+    }
+}
+
+/// Skips the rest of a bad argument: every token tree up to the next top-level comma.
+fn skip_argument(input: ParseStream) {
+    while !input.is_empty() && !input.peek(syn::Token![,]) {
+        if input.parse::<proc_macro2::TokenTree>().is_err() {
+            break;
+        }
+    }
+}
+
+/// The error of an option given twice, on its second key.
+pub(crate) fn duplicate(span: proc_macro2::Span, name: &str) -> syn::Error {
+    syn::Error::new(span, format!("duplicate option `{name}`"))
+}
+
+/// The error for a token where an option's key should be: an unknown key names the valid ones.
+pub(crate) fn not_an_option(input: ParseStream, options: &str) -> syn::Error {
+    match input.call(<syn::Ident as syn::ext::IdentExt>::parse_any) {
+        Ok(key) => syn::Error::new(key.span(), format!("unknown option `{key}`; expected one of {options}")),
+        Err(error) => syn::Error::new(error.span(), format!("expected an option: one of {options}")),
+    }
+}
+
+/// A flag option, its key `K` included: bare (`true`), or `= true` / `= false`.
+pub(crate) fn flag<K: Parse>(input: ParseStream, name: &str) -> syn::Result<bool> {
+    input.parse::<K>()?;
     if !input.peek(syn::Token![=]) {
         return Ok(true);
     }
@@ -33,12 +71,28 @@ pub(crate) fn parse_flag(input: ParseStream, name: &str) -> syn::Result<bool> {
     }
 }
 
-/// `crate = path`, after the `crate` key.
-pub(crate) fn parse_crate_path(input: ParseStream, key: &syn::Ident) -> syn::Result<syn::Path> {
+/// `crate = path`, its key included.
+pub(crate) fn crate_path(input: ParseStream) -> syn::Result<syn::Path> {
+    let key: syn::Token![crate] = input.parse()?;
     input
         .parse::<syn::Token![=]>()
-        .map_err(|_| syn::Error::new(key.span(), "expected `crate = path`, e.g. crate = my_reexport::obs"))?;
+        .map_err(|_| syn::Error::new(key.span, "expected `crate = path`, e.g. crate = my_reexport::obs"))?;
     input
         .call(syn::Path::parse_mod_style)
         .map_err(|error| syn::Error::new(error.span(), "expected a path for `crate`, e.g. crate = my_reexport::obs"))
+}
+
+/// `= "..."` after a key at `key`: the string, or an error naming `expected` (e.g. `name =
+/// "database"`) on the key when `=` is missing, else `not_a_string` on the value.
+pub(crate) fn string_value(
+    input: ParseStream,
+    key: proc_macro2::Span,
+    expected: &str,
+    not_a_string: &str,
+) -> syn::Result<syn::LitStr> {
+    input.parse::<syn::Token![=]>().map_err(|_| syn::Error::new(key, format!("expected `{expected}`")))?;
+    match input.parse::<syn::Expr>()? {
+        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(value), .. }) => Ok(value),
+        other => Err(syn::Error::new_spanned(other, not_a_string)),
+    }
 }

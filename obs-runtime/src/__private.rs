@@ -83,26 +83,28 @@ pub fn call_once<R>(body: impl FnOnce() -> R) -> R {
     body()
 }
 
-/// The check `#[health_check]` makes of a function: `run` is called for each run.
 #[cfg(feature = "health")]
-pub fn health_check<F, Fut, O>(
-    name: &'static str,
-    timeout_nanos: u64,
-    critical: bool,
-    run: F,
-) -> crate::health::HealthCheck
+pub use crate::health::HealthCheck;
+
+/// The check `#[health_check]` makes of a function: `run` is called for each run. Without a
+/// `timeout = ".."`, the macro passes `None` and the check keeps [`HealthCheck`]'s default, so
+/// the default is written in one place.
+#[cfg(feature = "health")]
+pub fn health_check<F, Fut, O>(name: &'static str, timeout_nanos: Option<u64>, critical: bool, run: F) -> HealthCheck
 where
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = O> + Send + 'static,
     O: crate::health::IntoCheckOutcome,
 {
-    crate::health::HealthCheck::new(name, run)
-        .timeout(std::time::Duration::from_nanos(timeout_nanos))
-        .critical(critical)
+    let check = HealthCheck::new(name, run).critical(critical);
+    match timeout_nanos {
+        Some(nanos) => check.timeout(std::time::Duration::from_nanos(nanos)),
+        None => check,
+    }
 }
 
 #[cfg(feature = "trace")]
-pub use crate::secret::REDACTED;
+pub use crate::secret::{REDACTED, is_secret_name};
 #[cfg(feature = "trace")]
 pub use crate::trace::{Span, SpanKind};
 

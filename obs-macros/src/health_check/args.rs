@@ -1,75 +1,108 @@
 //! The arguments of `#[health_check]`: `name = ".."` (or the name first, as a string), `timeout =
-//! ".."`, `critical` / `critical = bool`, `crate = path`. All optional.
+//! ".."`, `critical` / `critical = bool`, `crate = path`. All optional. Every argument is parsed on
+//! its own, so one bad argument does not hide the errors of the others.
 
-use proc_macro2::TokenStream;
-use syn::parse::{ParseStream, Parser};
+use std::time::Duration;
+
+use proc_macro2::{Span, TokenStream};
+use syn::parse::{Parse, ParseStream};
 
 use crate::errors::Errors;
+use crate::tokens;
 
 const OPTIONS: &str = "`name`, `timeout`, `critical`, `crate`";
 
 /// The longest timeout accepted: past a day, it is a typo.
-const MAX_TIMEOUT_NANOS: u128 = 86_400 * 1_000_000_000;
+const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
 
+mod kw {
+    syn::custom_keyword!(name);
+    syn::custom_keyword!(timeout);
+    syn::custom_keyword!(critical);
+}
+
+#[derive(Default)]
 pub(crate) struct CheckArgs {
     pub(crate) name: Option<syn::LitStr>,
-    /// In nanoseconds; the runtime's default when `None`.
-    pub(crate) timeout_nanos: Option<u64>,
-    pub(crate) critical: bool,
+    /// The runtime's default when `None`.
+    pub(crate) timeout: Option<Duration>,
+    /// Critical unless `critical = false`.
+    pub(crate) critical: Option<bool>,
     pub(crate) krate: Option<syn::Path>,
+    /// The errors of the arguments that did not parse.
+    errors: Errors,
 }
 
 impl CheckArgs {
-    pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> CheckArgs {
-        let mut args = CheckArgs { name: None, timeout_nanos: None, critical: true, krate: None };
-        let mut seen = Vec::new();
-        let segments = crate::tokens::split_on_commas(tokens);
-        for (index, segment) in segments.into_iter().enumerate() {
-            let result = (|input: ParseStream| args.parse_one(input, index, &mut seen)).parse2(segment);
-            if let Err(error) = result {
+    /// The arguments, as far as they parse; the errors of those that do not go to `errors`.
+    pub(crate) fn from_tokens(tokens: TokenStream, errors: &mut Errors) -> CheckArgs {
+        match syn::parse2::<CheckArgs>(tokens) {
+            Ok(mut args) => {
+                errors.append(std::mem::take(&mut args.errors));
+                args
+            }
+            Err(error) => {
                 errors.push(error);
+                CheckArgs::default()
             }
         }
-        args
     }
 
-    fn parse_one(&mut self, input: ParseStream, index: usize, seen: &mut Vec<String>) -> syn::Result<()> {
+    fn parse_one(&mut self, input: ParseStream, index: usize) -> syn::Result<()> {
         if input.peek(syn::LitStr) && index == 0 {
             self.name = Some(checked_name(input.parse()?)?);
-            seen.push("name".to_owned());
-            return input.parse::<syn::parse::Nothing>().map(|_| ());
+            return Ok(());
         }
-        let key: syn::Ident = input
-            .call(syn::ext::IdentExt::parse_any)
-            .map_err(|error| syn::Error::new(error.span(), format!("expected an option: one of {OPTIONS}")))?;
-        let name = key.to_string();
-        if seen.contains(&name) {
-            return Err(syn::Error::new(key.span(), format!("duplicate option `{name}`")));
+        let key = input.span();
+        let lookahead = input.lookahead1();
+        if lookahead.peek(kw::name) {
+            once(&self.name, key, "name")?;
+            input.parse::<kw::name>()?;
+            let name = tokens::string_value(
+                input,
+                key,
+                "name = \"database\"",
+                "expected a string literal, e.g. name = \"database\"",
+            )?;
+            self.name = Some(checked_name(name)?);
+        } else if lookahead.peek(kw::timeout) {
+            once(&self.timeout, key, "timeout")?;
+            input.parse::<kw::timeout>()?;
+            let literal = tokens::string_value(
+                input,
+                key,
+                "timeout = \"2s\"",
+                "expected a string literal, e.g. timeout = \"2s\"",
+            )?;
+            self.timeout = Some(parse_timeout(&literal)?);
+        } else if lookahead.peek(kw::critical) {
+            once(&self.critical, key, "critical")?;
+            self.critical = Some(tokens::flag::<kw::critical>(input, "critical")?);
+        } else if lookahead.peek(syn::Token![crate]) {
+            once(&self.krate, key, "crate")?;
+            self.krate = Some(tokens::crate_path(input)?);
+        } else {
+            return Err(tokens::not_an_option(input, OPTIONS));
         }
-        seen.push(name.clone());
-        match name.as_str() {
-            "name" => self.name = Some(checked_name(string_value(input, &key, "\"database\"")?)?),
-            "timeout" => {
-                let literal = string_value(input, &key, "\"2s\"")?;
-                self.timeout_nanos = Some(parse_timeout(&literal)?);
-            }
-            "critical" => self.critical = crate::tokens::parse_flag(input, "critical")?,
-            "crate" => self.krate = Some(crate::tokens::parse_crate_path(input, &key)?),
-            _ => {
-                return Err(syn::Error::new(key.span(), format!("unknown option `{name}`; expected one of {OPTIONS}")));
-            }
-        }
-        input.parse::<syn::parse::Nothing>().map(|_| ())
+        Ok(())
     }
 }
 
-fn string_value(input: ParseStream, key: &syn::Ident, example: &str) -> syn::Result<syn::LitStr> {
-    input
-        .parse::<syn::Token![=]>()
-        .map_err(|_| syn::Error::new(key.span(), format!("expected `{key} = {example}`")))?;
-    match input.parse::<syn::Expr>()? {
-        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(value), .. }) => Ok(value),
-        other => Err(syn::Error::new_spanned(other, format!("expected a string literal, e.g. {key} = {example}"))),
+impl Parse for CheckArgs {
+    fn parse(input: ParseStream) -> syn::Result<CheckArgs> {
+        let mut args = CheckArgs::default();
+        let mut errors = Errors::default();
+        tokens::each_argument(input, &mut errors, |input, index| args.parse_one(input, index));
+        args.errors = errors;
+        Ok(args)
+    }
+}
+
+/// An error on the key at `key` if its option was already given.
+fn once<T>(slot: &Option<T>, key: Span, name: &str) -> syn::Result<()> {
+    match slot {
+        Some(_) => Err(tokens::duplicate(key, name)),
+        None => Ok(()),
     }
 }
 
@@ -84,46 +117,28 @@ fn checked_name(name: syn::LitStr) -> syn::Result<syn::LitStr> {
     Ok(name)
 }
 
-/// `"2s"`, `"500ms"`, `"1.5s"`, `"1m"`: a positive duration of at most a day, in nanoseconds.
-fn parse_timeout(literal: &syn::LitStr) -> syn::Result<u64> {
-    let text = literal.value();
-    let error = |message: &str| syn::Error::new(literal.span(), message);
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let nanos_per_unit: u128 = match unit {
-        "ms" => 1_000_000,
-        "s" => 1_000_000_000,
-        "m" => 60_000_000_000,
-        _ => return Err(error("expected a duration with a unit: \"500ms\", \"2s\" or \"1m\"")),
-    };
-    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
-    if whole.is_empty() && fraction.is_empty() {
-        return Err(error("expected a duration with a unit: \"500ms\", \"2s\" or \"1m\""));
+/// `"2s"`, `"500ms"`, `"1.5s"`, `"1m"`: obs's one duration grammar (obs-duration), positive and at
+/// most a day.
+fn parse_timeout(literal: &syn::LitStr) -> syn::Result<Duration> {
+    let error = |message: String| syn::Error::new(literal.span(), message);
+    let timeout = obs_duration::parse(&literal.value()).map_err(|wrong| error(wrong.to_string()))?;
+    if timeout.is_zero() {
+        return Err(error("a timeout of zero would fail every run; give the check time, e.g. \"2s\"".into()));
     }
-    let digits = |part: &str| -> syn::Result<u128> {
-        if part.is_empty() { Ok(0) } else { part.parse::<u128>().map_err(|_| error("the timeout is not a number")) }
-    };
-    let whole = digits(whole)?;
-    if fraction.len() > 9 {
-        return Err(error("the timeout has more than nine decimals"));
+    if timeout > MAX_TIMEOUT {
+        return Err(error("a health check's timeout is at most a day".into()));
     }
-    let fraction_nanos = digits(fraction)? * nanos_per_unit / 10u128.pow(fraction.len() as u32);
-    let nanos = whole.saturating_mul(nanos_per_unit).saturating_add(fraction_nanos);
-    if nanos == 0 {
-        return Err(error("a timeout of zero would fail every run; give the check time, e.g. \"2s\""));
-    }
-    if nanos > MAX_TIMEOUT_NANOS {
-        return Err(error("a health check's timeout is at most a day"));
-    }
-    u64::try_from(nanos).map_err(|_| error("a health check's timeout is at most a day"))
+    Ok(timeout)
 }
 
 #[cfg(test)]
 mod tests {
     use super::parse_timeout;
 
-    fn nanos(text: &str) -> Result<u64, String> {
-        parse_timeout(&syn::LitStr::new(text, proc_macro2::Span::call_site())).map_err(|error| error.to_string())
+    fn nanos(text: &str) -> Result<u128, String> {
+        parse_timeout(&syn::LitStr::new(text, proc_macro2::Span::call_site()))
+            .map(|timeout| timeout.as_nanos())
+            .map_err(|error| error.to_string())
     }
 
     #[test]
@@ -133,11 +148,13 @@ mod tests {
         assert_eq!(nanos("1.5s"), Ok(1_500_000_000));
         assert_eq!(nanos("0.25ms"), Ok(250_000));
         assert_eq!(nanos("1m"), Ok(60_000_000_000));
-        assert!(nanos("0s").is_err());
-        assert!(nanos("2").is_err());
-        assert!(nanos("2h").is_err());
+        assert_eq!(nanos("2h"), Ok(7_200_000_000_000));
+        assert_eq!(nanos("24h"), Ok(86_400_000_000_000));
+        assert!(nanos("0s").err().unwrap_or_default().contains("zero"));
+        assert!(nanos("2").err().unwrap_or_default().contains("missing the unit"));
+        assert!(nanos("2d").err().unwrap_or_default().contains("unknown unit `d`"));
         assert!(nanos("s").is_err());
         assert!(nanos("1.2.3s").is_err());
-        assert!(nanos("2000m").is_err());
+        assert!(nanos("2000m").err().unwrap_or_default().contains("at most a day"));
     }
 }

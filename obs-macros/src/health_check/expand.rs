@@ -20,11 +20,16 @@ pub(crate) fn expand(args: &CheckArgs, function: syn::ItemFn, arguments: &[Argum
             quote!(#ident)
         }
     };
-    let timeout = match args.timeout_nanos {
-        Some(nanos) => Literal::u64_suffixed(nanos),
-        None => Literal::u64_suffixed(5_000_000_000),
+    // No timeout given: none is emitted, and the runtime's default applies.
+    let timeout = match args.timeout {
+        Some(timeout) => {
+            // At most a day (checked), so it fits.
+            let nanos = Literal::u64_suffixed(timeout.as_nanos() as u64);
+            quote!(::core::option::Option::Some(#nanos))
+        }
+        None => quote!(::core::option::Option::None),
     };
-    let critical = args.critical;
+    let critical = args.critical.unwrap_or(true);
     let ident = &sig.ident;
     let generics = &sig.generics;
     let where_clause = &sig.generics.where_clause;
@@ -39,7 +44,7 @@ pub(crate) fn expand(args: &CheckArgs, function: syn::ItemFn, arguments: &[Argum
     let run = async_body(&annotation, &block);
     quote! {
         #(#attrs)*
-        #vis fn #ident #generics (#(#params),*) -> #krate::health::HealthCheck #where_clause {
+        #vis fn #ident #generics (#(#params),*) -> #krate::__private::HealthCheck #where_clause {
             #(#inner_attrs)*
             #krate::__private::health_check(#name, #timeout, #critical, move || {
                 #(#clones)*

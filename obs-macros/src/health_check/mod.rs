@@ -17,7 +17,7 @@ use crate::errors::{Errors, with_original};
 /// the function comes back exactly as written.
 pub(crate) fn health_check(args: TokenStream, item: TokenStream, enabled: bool) -> TokenStream {
     let mut errors = Errors::default();
-    let parsed_args = args::CheckArgs::parse(args, &mut errors);
+    let parsed_args = args::CheckArgs::from_tokens(args, &mut errors);
     let function = crate::item::parse_fn(item.clone(), "health_check", &mut errors);
     let arguments = function.as_ref().map(|function| check_fn(function, &mut errors));
     match (errors.finish(), function, arguments) {
@@ -89,8 +89,21 @@ mod tests {
     fn enabled_makes_a_function_returning_the_check() {
         let item = quote! { pub async fn database(mut pool: Pool) -> Result<(), Error> { pool.ping().await } };
         let out = health_check(quote!(timeout = "1.5s"), item, true).to_string();
-        assert!(out.starts_with("pub fn database (pool : Pool) -> :: obs_runtime :: health :: HealthCheck"), "{out}");
-        assert!(out.contains("health_check (\"database\" , 1500000000u64 , true"), "{out}");
+        assert!(
+            out.starts_with("pub fn database (pool : Pool) -> :: obs_runtime :: __private :: HealthCheck"),
+            "{out}"
+        );
+        assert!(
+            out.contains("health_check (\"database\" , :: core :: option :: Option :: Some (1500000000u64) , true"),
+            "{out}"
+        );
         assert!(out.contains("let mut pool = :: core :: clone :: Clone :: clone (& pool)"), "{out}");
+    }
+
+    #[test]
+    fn no_timeout_leaves_the_runtime_default() {
+        let item = quote! { async fn database() {} };
+        let out = health_check(quote!(), item, true).to_string();
+        assert!(out.contains("health_check (\"database\" , :: core :: option :: Option :: None , true"), "{out}");
     }
 }

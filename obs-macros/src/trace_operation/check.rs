@@ -3,14 +3,14 @@
 
 use proc_macro2::Span;
 
-use super::args::{Recorded, TraceArgs};
+use super::args::{Recorded, SpanKind, TraceArgs};
 use crate::errors::Errors;
 
 /// What a span records, known good.
 pub(crate) struct Site {
     /// `None`: the function's path.
     pub(crate) name: Option<syn::LitStr>,
-    pub(crate) kind: syn::Ident,
+    pub(crate) kind: SpanKind,
     /// `(key, span, value)`: the fields, then the recorded arguments.
     pub(crate) attributes: Vec<(String, Span, Value)>,
     pub(crate) unredacted: Vec<String>,
@@ -80,14 +80,14 @@ pub(crate) fn check(args: TraceArgs, function: &syn::ItemFn, errors: &mut Errors
                 "arguments are not recorded unless `args` is given, so `skip` has nothing to skip",
             ));
         }
-        for name in &args.skip {
+        for name in args.skip.iter().flatten() {
             if known(name, errors) {
                 recorded.retain(|argument| argument != name);
             }
         }
     }
     let mut attributes: Vec<(String, Span, Value)> = Vec::new();
-    for field in args.fields {
+    for field in args.fields.into_iter().flatten() {
         if attributes.iter().any(|(key, _, _)| *key == field.key) {
             errors.push(syn::Error::new(field.span, format!("duplicate field `{}`", field.key)));
             continue;
@@ -102,8 +102,9 @@ pub(crate) fn check(args: TraceArgs, function: &syn::ItemFn, errors: &mut Errors
         }
         attributes.push((key, argument.span(), Value::Argument(argument)));
     }
-    let unredacted = args.unredacted.iter().map(ToString::to_string).collect::<Vec<_>>();
-    for name in &args.unredacted {
+    let unredacted_names = args.unredacted.unwrap_or_default();
+    let unredacted = unredacted_names.iter().map(ToString::to_string).collect::<Vec<_>>();
+    for name in &unredacted_names {
         let key = name.to_string();
         if !attributes.iter().any(|(existing, _, _)| *existing == key) {
             errors.push(syn::Error::new(name.span(), format!("`{key}` is not a recorded field or argument")));
@@ -112,14 +113,13 @@ pub(crate) fn check(args: TraceArgs, function: &syn::ItemFn, errors: &mut Errors
     if !(before && errors.is_empty()) {
         return None;
     }
-    let kind = args.kind.unwrap_or_else(|| syn::Ident::new("internal", Span::call_site()));
     Some(Site {
         name: args.name,
-        kind,
+        kind: args.kind.unwrap_or_default(),
         attributes,
         unredacted,
-        err: args.err,
-        ret: args.ret,
+        err: args.err.unwrap_or(false),
+        ret: args.ret.unwrap_or(false),
         krate: args.krate.unwrap_or_else(|| syn::parse_quote!(::obs_runtime)),
     })
 }

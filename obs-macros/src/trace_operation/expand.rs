@@ -8,6 +8,7 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 
+use super::args::SpanKind;
 use super::check::{Site, Value};
 use crate::item::outer_and_inner;
 use crate::types::{async_body, future_output, infer_opaque};
@@ -28,12 +29,12 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
             quote!(::core::concat!(::core::module_path!(), "::", #ident))
         }
     };
-    let kind = match site.kind.to_string().as_str() {
-        "server" => quote!(Server),
-        "client" => quote!(Client),
-        "producer" => quote!(Producer),
-        "consumer" => quote!(Consumer),
-        _ => quote!(Internal),
+    let kind = match site.kind {
+        SpanKind::Server => quote!(Server),
+        SpanKind::Client => quote!(Client),
+        SpanKind::Internal => quote!(Internal),
+        SpanKind::Producer => quote!(Producer),
+        SpanKind::Consumer => quote!(Consumer),
     };
     let err = site.err;
     let annotation = match &sig.output {
@@ -51,7 +52,7 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
         } else {
             // Decided at compile time: a secret's value is never evaluated.
             quote_spanned! {span=>
-                if const { #krate::is_secret_name(#key) } {
+                if const { #krate::__private::is_secret_name(#key) } {
                     #trace.set_attribute(#key, #krate::__private::REDACTED);
                 } else {
                     #trace.set_attribute(#key, #value);

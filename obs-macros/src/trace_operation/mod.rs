@@ -12,7 +12,7 @@ use crate::errors::{Errors, with_original};
 /// the function comes back exactly as written.
 pub(crate) fn trace_operation(args: TokenStream, item: TokenStream, enabled: bool) -> TokenStream {
     let mut errors = Errors::default();
-    let parsed_args = args::TraceArgs::parse(args, &mut errors);
+    let parsed_args = args::TraceArgs::from_tokens(args, &mut errors);
     let function = crate::item::parse_fn(item.clone(), "trace_operation", &mut errors);
     let site = function.as_ref().and_then(|function| check::check(parsed_args, function, &mut errors));
     match (errors.finish(), site, function) {

@@ -78,8 +78,8 @@ pub(crate) fn check(args: RequestArgs, errors: &mut Errors) -> Option<Site> {
         method,
         endpoint,
         buckets,
-        track_concurrency: args.track_concurrency,
-        log_errors: args.log_errors,
+        track_concurrency: args.track_concurrency.unwrap_or(false),
+        log_errors: args.log_errors.unwrap_or(false),
         krate: args.krate.unwrap_or_else(|| syn::parse_quote!(::obs_runtime)),
     })
 }

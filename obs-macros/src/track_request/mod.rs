@@ -12,7 +12,7 @@ use crate::errors::{Errors, with_original};
 /// the function comes back exactly as written.
 pub(crate) fn track_request(args: TokenStream, item: TokenStream, enabled: bool) -> TokenStream {
     let mut errors = Errors::default();
-    let parsed_args = args::RequestArgs::parse(args, &mut errors);
+    let parsed_args = args::RequestArgs::from_tokens(args, &mut errors);
     let function = crate::item::parse_fn(item.clone(), "track_request", &mut errors);
     let site = check::check(parsed_args, &mut errors);
     match (errors.finish(), site, function) {

@@ -80,8 +80,9 @@ fn smtp(mut builder: AlertManagerBuilder, _: &str, _: Option<String>, _: Option<
     builder
 }
 
-/// Reads a duration as the `OBS_*` variables write them: a number and a unit, `ms`, `s`, `m` or
-/// `h` (`250ms`, `1s`, `1.5m`, `2h`).
+/// Reads a duration by obs's one grammar, the one of the `OBS_*` variables and of
+/// `#[health_check(timeout = "..")]`: a decimal number and a unit, `ms`, `s`, `m` or `h` (`250ms`,
+/// `1s`, `1.5m`, `2h`), exact to the nanosecond.
 ///
 /// ```
 /// use std::time::Duration;
@@ -89,7 +90,7 @@ fn smtp(mut builder: AlertManagerBuilder, _: &str, _: Option<String>, _: Option<
 /// assert_eq!(obs_runtime::alerts::parse_duration("soon"), None);
 /// ```
 pub fn parse_duration(text: &str) -> Option<Duration> {
-    crate::duration::parse(text)
+    obs_duration::parse(text).ok()
 }
 
 #[cfg(test)]

@@ -1,0 +1,6 @@
+use obs_runtime::trace_operation;
+
+#[trace_operation("op", kind = sideways)]
+fn f() {}
+
+fn main() {}
