@@ -12,6 +12,10 @@
 //! `APP_ADDR` (default `127.0.0.1:8080`) and `OBS_HTTP_ADDR` (default `127.0.0.1:9464`) choose the
 //! addresses; port 0 picks a free port, and the two lines above always show the real ones.
 //!
+//! This is the showcase, every pillar at once. Each one alone, in a page that runs and exits:
+//! `track_request`, `trace_operation`, `logging`, `health_checks`, `alerts` and `tower_layer`
+//! beside this file (`cargo run --example track_request`, ...).
+//!
 //! The chapter's three health checks are served on `/health` (and `/health/ready`,
 //! `/health/live`) beside `/metrics`, each against what the environment configures:
 //!
@@ -91,6 +95,8 @@
 //! (a client must send its request's headers within 5 s anyway); then obs stops its server and
 //! flushes spans, alert notifications and log lines, all at once, in the rest; it exits 0.
 
+mod support;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::io::Write as _;
@@ -104,6 +110,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use http_body_util::Empty;
 use obs_runtime::alerts::{self, AlertManager, AlertRule, Condition, Log, Severity};
 use obs_runtime::health::{CheckOutcome, HealthCheck, HealthChecker, checks};
 use obs_runtime::logging::LoggingConfig;
@@ -238,42 +245,17 @@ async fn external_api_call(id: u32) -> Result<Value, String> {
 /// `GET url` with a 2 s budget, in a client span whose `traceparent` the request carries: the
 /// service called joins this trace.
 async fn get_json(url: &str) -> Result<Value, String> {
-    use http_body_util::BodyExt as _;
     // Never in an error message: the URL may carry a secret.
-    let uri: axum::http::Uri = url.parse().map_err(|_| "not a URL".to_owned())?;
-    let authority = uri.authority().ok_or("no host")?.clone();
-    let path = uri.path_and_query().map_or("/", |path| path.as_str()).to_owned();
-    let mut request = axum::http::Request::get(uri)
-        .header(header::HOST, authority.as_str())
-        .body(http_body_util::Empty::<Bytes>::new())
-        .map_err(|error| error.to_string())?;
-    // The span records `url.full` from the whole URL, secrets redacted; then the request line
-    // goes out in origin form (`GET /profiles/1?.. HTTP/1.1`).
+    let mut request = axum::http::Request::get(url).body(Empty::new()).map_err(|_| "not a URL".to_owned())?;
+    // The span records `url.full` from the whole URL, secrets redacted.
     let span = obs_runtime::trace::client_request(&mut request);
-    *request.uri_mut() = path.parse().map_err(|_| "not a path".to_owned())?;
-    let call = async {
-        let stream = tokio::net::TcpStream::connect(authority.as_str()).await.map_err(|error| error.to_string())?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .map_err(|error| error.to_string())?;
-        let driver = tokio::spawn(connection);
-        let response = sender.send_request(request).await.map_err(|error| error.to_string())?;
-        let status = response.status().as_u16();
-        let body = response.into_body().collect().await.map_err(|error| error.to_string())?.to_bytes();
-        driver.abort();
-        Ok::<_, String>((status, body))
-    };
-    let result = match tokio::time::timeout(Duration::from_secs(2), call).await {
-        Ok(result) => result,
-        Err(_) => Err("no answer within 2s".to_owned()),
-    };
-    match result {
+    match support::send(request, Duration::from_secs(2)).await {
         Ok((status, body)) => {
             span.record_response(status);
             if status != 200 {
                 return Err(format!("HTTP {status}"));
             }
-            serde_json::from_slice(&body).map_err(|error| error.to_string())
+            serde_json::from_str(&body).map_err(|error| error.to_string())
         }
         Err(error) => {
             span.record_error(&error);
@@ -321,8 +303,14 @@ fn credentials(headers: &HeaderMap, body: &[u8]) -> Result<(String, String), Api
             (field("user"), field("password"))
         }
         "application/x-www-form-urlencoded" => {
-            let body = String::from_utf8_lossy(body);
-            (form_field(&body, "user"), form_field(&body, "password"))
+            // A form body is a query string: axum's `Query` decodes it (`+`, `%XX`).
+            let mut form = std::str::from_utf8(body)
+                .ok()
+                .and_then(|body| format!("/?{body}").parse::<axum::http::Uri>().ok())
+                .and_then(|uri| Params::try_from_uri(&uri).ok())
+                .ok_or(ApiError::BadRequest("the body is not a valid form"))?
+                .0;
+            (form.remove("user"), form.remove("password"))
         }
         _ => return Err(ApiError::BadRequest("send a JSON or form body with `user` and `password`")),
     };
@@ -330,39 +318,6 @@ fn credentials(headers: &HeaderMap, body: &[u8]) -> Result<(String, String), Api
         (Some(user), Some(password)) => Ok((user, password)),
         _ => Err(ApiError::BadRequest("`user` and `password` are both required")),
     }
-}
-
-/// The value of `name` in an `application/x-www-form-urlencoded` body.
-fn form_field(body: &str, name: &str) -> Option<String> {
-    body.split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(key, _)| percent_decode(key) == name)
-        .map(|(_, value)| percent_decode(value))
-}
-
-/// Form decoding: `+` is a space, `%XX` a byte.
-fn percent_decode(text: &str) -> String {
-    let hex = |digit: Option<&u8>| digit.and_then(|&digit| char::from(digit).to_digit(16));
-    let bytes = text.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        match (bytes[index], hex(bytes.get(index + 1)), hex(bytes.get(index + 2))) {
-            (b'%', Some(high), Some(low)) => {
-                decoded.push((high * 16 + low) as u8);
-                index += 3;
-            }
-            (b'+', ..) => {
-                decoded.push(b' ');
-                index += 1;
-            }
-            (byte, ..) => {
-                decoded.push(byte);
-                index += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&decoded).into_owned()
 }
 
 // ---------------------------------------------------------------------------------------------

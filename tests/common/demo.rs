@@ -1,5 +1,6 @@
-//! The demo (`examples/user_service.rs`) as a child process: built, started on free ports, talked
-//! to over real sockets, stopped with a real signal, and killed if the test fails first.
+//! The demo (`examples/user_service.rs`), and the small examples, as child processes: built,
+//! started on free ports, talked to over real sockets, stopped with a real signal (or left to exit
+//! by themselves), and killed if the test fails first.
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
@@ -258,8 +259,26 @@ impl Demo {
 pub fn run_to_exit(env: &[(&str, &str)], timeout: Duration) -> (ExitStatus, String, String) {
     let mut command = Command::new(binary());
     command.env("APP_ADDR", "127.0.0.1:0").env("OBS_HTTP_ADDR", "127.0.0.1:0");
-    command.envs(env.iter().copied()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut process = KillOnDrop::new("user_service", command.spawn().expect("start the demo"));
+    wait_for_exit("user_service", command.envs(env.iter().copied()), timeout)
+}
+
+/// Runs the example `name` until it exits by itself (killed, and the test failed, after
+/// `timeout`): the embedded server on a free port, spans and logs where it writes them without
+/// the `OTEL_*` and `OBS_*` variables of the environment. Returns the status, stdout and stderr.
+pub fn run_example(name: &'static str, timeout: Duration) -> (ExitStatus, String, String) {
+    let mut command = Command::new(example(name));
+    for (variable, _) in std::env::vars_os() {
+        if variable.to_str().is_some_and(|name| name.starts_with("OTEL_") || name.starts_with("OBS_")) {
+            command.env_remove(variable);
+        }
+    }
+    command.env("OBS_HTTP_ADDR", "127.0.0.1:0").env_remove("RUST_LOG");
+    wait_for_exit(name, &mut command, timeout)
+}
+
+fn wait_for_exit(name: &'static str, command: &mut Command, timeout: Duration) -> (ExitStatus, String, String) {
+    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut process = KillOnDrop::new(name, command.spawn().unwrap_or_else(|error| panic!("start {name}: {error}")));
     process.collect_stderr();
     let mut stdout = process.child().stdout.take().expect("stdout is piped");
     let stdout = std::thread::spawn(move || {
@@ -272,7 +291,7 @@ pub fn run_to_exit(env: &[(&str, &str)], timeout: Duration) -> (ExitStatus, Stri
         if let Some(status) = process.try_wait() {
             break status;
         }
-        assert!(Instant::now() < deadline, "the demo with {env:?} still runs after {timeout:?}");
+        assert!(Instant::now() < deadline, "{name} ({command:?}) still runs after {timeout:?}");
         std::thread::sleep(Duration::from_millis(20));
     };
     let stdout = stdout.join().expect("the stdout reader");
