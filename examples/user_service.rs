@@ -1,5 +1,5 @@
-//! The chapter's user service: an axum app whose handlers get Prometheus RED metrics from one
-//! attribute each, with `/metrics` served by obs on a port of its own.
+//! A user service with every pillar of obs: an axum app whose handlers get Prometheus RED metrics
+//! from one attribute each, with `/metrics` served by obs on a port of its own.
 //!
 //! Run it:
 //!
@@ -16,8 +16,9 @@
 //! `track_request`, `trace_operation`, `logging`, `health_checks`, `alerts` and `tower_layer`
 //! beside this file (`cargo run --example track_request`, ...).
 //!
-//! The chapter's three health checks are served on `/health` (and `/health/ready`,
-//! `/health/live`) beside `/metrics`, each against what the environment configures:
+//! Three health checks (its database, its cache, an outside API) are served on `/health` (and
+//! `/health/ready`, `/health/live`) beside `/metrics`, each against what the environment
+//! configures:
 //!
 //! | check | variable | example |
 //! |---|---|---|
@@ -48,12 +49,12 @@
 //! handler, so they are not recorded either.
 //!
 //! Each handled request, and each login, is logged as one JSON line on stdout (after the address
-//! lines) in the chapter's schema; the login's `password` field is written as `"[REDACTED]"`, a
-//! card number in any value (a user name, say) as `**** **** **** 1111`, and a request that
-//! carries a W3C `traceparent` is logged with its `trace_id`. `RUST_LOG` filters the lines
-//! (default `info`).
+//! lines): timestamp, service, level, message, trace and span ids, the fields; the login's
+//! `password` field is written as `"[REDACTED]"`, a card number in any value (a user name, say)
+//! as `**** **** **** 1111`, and a request that carries a W3C `traceparent` is logged with its
+//! `trace_id`. `RUST_LOG` filters the lines (default `info`).
 //!
-//! `GET /users/{id}` is traced as the chapter's example is: a server span per request (from
+//! `GET /users/{id}` is traced across two services: a server span per request (from
 //! obs's tower layer, joining the caller's trace when it sends a `traceparent`), then
 //! `process_user_request` with the child spans `database_query` and `external_api_call`; the
 //! latter is a real HTTP call to the profile service (`cargo run --example profile_service`, at
@@ -65,8 +66,8 @@
 //! (Jaeger takes OTLP: `http://127.0.0.1:4318`), or else as JSON lines to the file named by
 //! `OBS_SPANS_FILE`, or else to stdout.
 //!
-//! The chapter's three alert rules are evaluated every `OBS_ALERT_EVAL_INTERVAL` (default 15 s),
-//! and the alerts pending or firing are listed at `/alerts` beside `/metrics`:
+//! Three alert rules (CPU, memory, error rate) are evaluated every `OBS_ALERT_EVAL_INTERVAL`
+//! (default 15 s), and the alerts pending or firing are listed at `/alerts` beside `/metrics`:
 //!
 //! | rule | condition | severity |
 //! |---|---|---|
@@ -187,7 +188,7 @@ async fn log_request(request: axum::extract::Request, next: axum::middleware::Ne
 /// The query string every route reads: `?fail=1` makes the handler fail with a 500.
 type Params = Query<HashMap<String, String>>;
 
-// The chapter's positional form: method, then endpoint.
+// The positional form: method, then endpoint.
 #[track_request("GET", "/users")]
 async fn list_users(Query(params): Params) -> Result<Json<Value>, ApiError> {
     fail_on_demand(&params)?;
@@ -206,7 +207,7 @@ async fn get_user(Path(id): Path<String>, Query(params): Params) -> Result<Json<
     process_user_request(&id, &params).await.map(Json)
 }
 
-// The chapter's traced operation: a span with `operation.name`, `operation.status`, and on
+// A traced operation: a span with `operation.name`, `operation.status`, and on
 // failure `error.message` and an `exception` event; its children are the two calls below.
 #[trace_operation("process_user_request")]
 async fn process_user_request(user_id: &str, params: &HashMap<String, String>) -> Result<Value, ApiError> {
@@ -376,7 +377,7 @@ impl RequestOutcome for ApiError {
 // Start-up and shutdown
 // ---------------------------------------------------------------------------------------------
 
-/// The chapter's checks: database, cache and external API, against what the environment names.
+/// The checks: database, cache and external API, against what the environment names.
 fn health_checks() -> Result<HealthChecker, String> {
     let health = HealthChecker::new();
     let register = |check: HealthCheck| health.register(check).map_err(|error| error.to_string());
@@ -421,7 +422,7 @@ fn trace_config() -> TraceConfig {
     }
 }
 
-/// The chapter's three rules, with the log channel and the channels the environment names.
+/// The three rules, with the log channel and the channels the environment names.
 fn alert_rules() -> Result<AlertManager, String> {
     let duration = |name: &str, default: Duration| -> Result<Duration, String> {
         match env_url(name)? {

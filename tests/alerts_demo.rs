@@ -1,4 +1,4 @@
-//! The demo's alerting end to end: a burst of failing requests over HTTP fires the chapter's
+//! The demo's alerting end to end: a burst of failing requests over HTTP fires the demo's
 //! `high_error_rate`, which reaches a Slack-format webhook, a generic webhook, a real Alertmanager
 //! (through API v2, routed on to its own webhook), an SMTP server (aiosmtpd) and the log; when the
 //! errors stop and leave the window, each of them receives the resolution.

@@ -13,7 +13,7 @@ use std::time::Duration;
 use common::TempDir;
 use obs_runtime::alerts::{AlertManager, AlertRule, Condition, Severity};
 
-/// The chapter's three rules, a latency quantile and a gauge with awkward label values.
+/// The demo's three rules, a latency quantile and a gauge with awkward label values.
 fn manager() -> AlertManager {
     let rules = [
         AlertRule::builder("high_cpu_usage")

@@ -1,5 +1,5 @@
-//! Hand-written metrics (the chapter's MetricsCollector) on the same registry as the request
-//! metrics, and every way registering one can be wrong.
+//! Hand-written metrics (counters, gauges and histograms, with labels or without) on the same
+//! registry as the request metrics, and every way registering one can be wrong.
 
 mod common;
 
@@ -7,7 +7,7 @@ use common::{sample, scrape};
 use obs_runtime::metrics::{Counter, CounterVec, Gauge, GaugeVec, Histogram, HistogramVec, MetricError};
 
 #[test]
-fn the_chapters_collector_by_hand() {
+fn request_metrics_written_by_hand_are_scraped_exactly() {
     let requests = CounterVec::register("hw_requests_total", "Total requests", &["method", "endpoint", "status"])
         .expect("registers");
     let ok = requests.with_labels(&["GET", "/users", "200"]).expect("labels");

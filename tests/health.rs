@@ -33,8 +33,8 @@ fn status_of(report: &HealthReport, name: &str) -> HealthStatus {
 }
 
 #[tokio::test]
-async fn the_chapter_aggregation() {
-    // No checks: unhealthy, as in the chapter.
+async fn the_overall_status_aggregates_the_checks() {
+    // No checks: unhealthy (nothing vouches for the service).
     assert_eq!(HealthChecker::new().report().await.status, HealthStatus::Unhealthy);
 
     let all_ok = HealthChecker::new();
@@ -252,7 +252,7 @@ struct Pool {
     up: Arc<std::sync::atomic::AtomicBool>,
 }
 
-/// The chapter's database check, as a user writes it with the attribute.
+/// A database check, as a user writes it with the attribute.
 #[health_check(name = "database", timeout = "2s", critical)]
 async fn database(pool: Pool) -> Result<CheckOutcome, Box<dyn std::error::Error + Send + Sync>> {
     if !pool.up.load(Ordering::SeqCst) {

@@ -149,7 +149,7 @@ async fn http_get_healthy_degraded_and_unhealthy() {
     let report = health.report().await;
     assert_eq!(check(&report, "live").status, HealthStatus::Healthy);
     let missing = check(&report, "missing");
-    // The chapter: an answer with the wrong status is degraded, "HTTP <code>".
+    // An answer with the wrong status is degraded (the API answers, wrongly), "HTTP <code>".
     assert_eq!(missing.status, HealthStatus::Degraded);
     assert_eq!(missing.message.as_deref(), Some("HTTP 404"));
     assert_eq!(check(&report, "closed").status, HealthStatus::Unhealthy);

@@ -42,7 +42,7 @@ fn without_timestamp(line: &str) -> String {
 }
 
 #[test]
-fn the_chapters_example_exactly() {
+fn a_login_line_has_the_documented_schema_exactly() {
     let (lines, written, dropped) = capture(LoggingConfig::new("user-service"), || {
         tracing::info!(user_id = "12345", ip_address = "192.168.1.1", duration_ms = 150, "User login successful");
     });
@@ -93,7 +93,7 @@ fn trace_and_span_ids_come_from_the_current_context() {
             let _attached = context.attach();
             tracing::info!("inside");
         }
-        // A field of that name wins (the chapter passes trace_id explicitly).
+        // A field of that name wins (a caller may pass trace_id explicitly).
         tracing::info!(trace_id = "abc-123", "explicit");
     });
     assert_eq!(parse(&lines[0])["trace_id"], Value::Null);

@@ -1,5 +1,5 @@
 //! `#[trace_operation]` and the manual span API, received in process: the tree (one trace id,
-//! the right parents), the chapter's attributes, status and `exception` events, nesting across
+//! the right parents), the `operation.*` attributes, status and `exception` events, nesting across
 //! `.await`, tasks and threads, redaction, propagation in and out of HTTP headers.
 
 mod common;
@@ -39,7 +39,7 @@ fn root() -> Span {
 }
 
 #[test]
-fn nested_calls_make_one_tree_with_the_chapters_attributes() {
+fn nested_calls_make_one_tree_with_the_operation_attributes() {
     let root = root();
     let trace_id = root.context().expect("installed").trace_id();
     root.in_scope(|| process_user_request(7)).expect("ok");

@@ -1,4 +1,4 @@
-//! The chapter's traced request, exported over OTLP/gRPC to an in-process receiver written with
+//! A traced request, exported over OTLP/gRPC to an in-process receiver written with
 //! tonic and the official generated types (`fake-opentelemetry-collector`): the tree, the
 //! attributes, the statuses and the events, as a Rust OTLP consumer decodes them. One pipeline per
 //! process: this file holds one test.

@@ -1,5 +1,5 @@
 //! The current trace context: which trace and span the running code belongs to, so that what it
-//! logs carries the trace id (the chapter's pitfall: no correlation between logs and traces).
+//! logs carries the trace id (so that a log line leads to its trace, and back).
 //!
 //! A context comes from an incoming W3C `traceparent` header (or is made by a span) and is
 //! attached to the current thread for as long as its guard lives; log lines written meanwhile

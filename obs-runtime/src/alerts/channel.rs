@@ -15,8 +15,7 @@ use crate::metrics::{Counter, CounterVec};
 /// What [`Channel::send`] returns.
 pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SendError>> + Send + 'a>>;
 
-/// Where notifications go (the chapter's `notification_channels`): Slack, a webhook, e-mail,
-/// Alertmanager, the log, or your own.
+/// Where notifications go: Slack, a webhook, e-mail, Alertmanager, the log, or your own.
 ///
 /// `send` runs on obs's alerting thread, inside a tokio runtime, one notification at a time per
 /// channel; it must not block the thread (await I/O instead). Each attempt is bounded by the

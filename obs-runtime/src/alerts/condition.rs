@@ -26,7 +26,7 @@ type CustomFn = dyn Fn(&Snapshot) -> Option<f64> + Send + Sync;
 /// use std::time::Duration;
 /// use obs_runtime::alerts::Condition;
 ///
-/// // The chapter's three conditions.
+/// // CPU, memory and error rate.
 /// let cpu = Condition::cpu_usage_percent().above(80.0);
 /// let memory = Condition::memory_usage_percent().above(90.0);
 /// let errors = Condition::error_rate_percent().window(Duration::from_secs(300)).above(5.0);

@@ -36,8 +36,7 @@ pub(crate) struct Shared {
     pub(crate) dispatcher: Dispatcher,
 }
 
-/// Evaluates rules against the live registry and sends what changes to the channels: the
-/// chapter's `AlertManager`.
+/// Evaluates rules against the live registry and sends what changes to the channels.
 ///
 /// Built with [`AlertManager::builder`], handed to [`ObsBuilder::alerts`](crate::ObsBuilder::alerts)
 /// (which starts it, and serves `/alerts`), or run by hand with [`AlertManager::start`]. A clone

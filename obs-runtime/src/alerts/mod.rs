@@ -1,7 +1,7 @@
-//! Alerting (the chapter's `AlertManager`, done properly): rules over the live metrics registry,
-//! an inactive → pending → firing → resolved lifecycle with `for`, `keep_firing_for`, a cooldown
-//! and a repeat interval, notifications to Slack, webhooks, e-mail, Alertmanager and the log, and
-//! the same rules as a Prometheus rules file.
+//! Alerting: rules over the live metrics registry, an inactive → pending → firing → resolved
+//! lifecycle with `for`, `keep_firing_for`, a cooldown and a repeat interval, notifications to
+//! Slack, webhooks, e-mail, Alertmanager and the log, and the same rules as a Prometheus rules
+//! file.
 //!
 //! ```no_run
 //! use std::time::Duration;

@@ -35,7 +35,7 @@ impl fmt::Display for Severity {
     }
 }
 
-/// The chapter's cooldown: after a firing notification, the same rule does not notify again for
+/// The default cooldown: after a firing notification, the same rule does not notify again for
 /// this long (a flapping rule shows as suppressed meanwhile).
 pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(300);
 /// How often a rule that keeps firing is announced again (Alertmanager's default).
@@ -94,7 +94,8 @@ impl AlertRule {
         }
     }
 
-    /// The chapter's `AlertRule(name, condition, severity, message_template, labels)`.
+    /// A rule in one call: name, condition, severity, message template and labels (the other
+    /// settings at their defaults; [`AlertRule::builder`] sets them all).
     pub fn new(
         name: impl Into<String>,
         condition: Condition,
@@ -177,9 +178,9 @@ impl AlertRuleBuilder {
         self
     }
 
-    /// The least time between two firing notifications of this rule (default 5 minutes, the
-    /// chapter's). An alert that fires again sooner is listed as suppressed and announced when
-    /// the cooldown ends, if it still fires.
+    /// The least time between two firing notifications of this rule (default 5 minutes). An
+    /// alert that fires again sooner is listed as suppressed and announced when the cooldown
+    /// ends, if it still fires.
     pub fn cooldown(mut self, cooldown: Duration) -> Self {
         self.cooldown = cooldown;
         self

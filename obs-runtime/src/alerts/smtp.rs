@@ -36,9 +36,10 @@ enum Security {
 
 /// E-mail through an SMTP server: one message per notification, to every recipient.
 ///
-/// The subject is the chapter's, `[FIRING] CRITICAL - high_error_rate` (`[RESOLVED] ...` when it
-/// resolves); the body is plain text: the message, then the alert's name, status, severity, value,
-/// threshold, labels (`name=value` lines), when it started and, once resolved, when it ended.
+/// The subject names the status, severity and rule: `[FIRING] CRITICAL - high_error_rate`
+/// (`[RESOLVED] ...` when it resolves); the body is plain text: the message, then the alert's
+/// name, status, severity, value, threshold, labels (`name=value` lines), when it started and,
+/// once resolved, when it ended.
 ///
 /// The server comes as a URL, as lettre reads it:
 ///
@@ -413,7 +414,7 @@ mod tests {
     }
 
     #[test]
-    fn the_message_has_the_chapter_subject_and_a_plain_text_body() {
+    fn the_message_has_a_status_severity_and_rule_subject_and_a_plain_text_body() {
         let smtp = Smtp::new("smtp://127.0.0.1:25", "Obs <obs@example.com>", &["oncall@example.com", "b@example.com"])
             .expect("a good URL")
             .timeout(Duration::from_secs(3));

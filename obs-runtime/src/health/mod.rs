@@ -1,4 +1,4 @@
-//! Health checks: the chapter's `HealthChecker`, run concurrently, each under its own timeout,
+//! Health checks: a [`HealthChecker`] runs them concurrently, each under its own timeout,
 //! with cached results, served on the embedded server and exported as metrics.
 //!
 //! ```
@@ -21,7 +21,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Overall status, as the chapter aggregates: no checks, or any critical check unhealthy, is
+//! Overall status: no checks, or any critical check unhealthy, is
 //! unhealthy; all healthy is healthy; anything else is degraded (a non-critical check can degrade
 //! the whole, never fail it). A check that returns an error or panics is unhealthy with the
 //! message; one that outlives its timeout is unhealthy with a message saying so, and does not delay
@@ -172,7 +172,7 @@ enum Runner {
     Blocking(Arc<dyn Fn() -> CheckOutcome + Send + Sync>),
 }
 
-/// The default timeout of a check, as in the chapter's external API check.
+/// The default timeout of a check.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One named check, ready to [register](HealthChecker::register).
@@ -269,7 +269,8 @@ pub struct CheckResult {
 }
 
 impl CheckResult {
-    /// The chapter's fields, and ours, as JSON.
+    /// As JSON: `name`, `status`, `response_time_ms`, `message`, `details`, `critical`, `slow`,
+    /// `timed_out`.
     pub fn to_json(&self) -> Value {
         let mut object = Map::new();
         object.insert("name".into(), self.name.clone().into());
@@ -298,7 +299,7 @@ pub struct HealthReport {
 }
 
 impl HealthReport {
-    /// The overall status of `checks`, as the chapter aggregates it: none, or a critical one
+    /// The overall status of `checks`: none, or a critical one
     /// unhealthy, is unhealthy; all healthy is healthy; anything else is degraded.
     pub fn aggregate(checks: &[CheckResult]) -> HealthStatus {
         if checks.is_empty() {

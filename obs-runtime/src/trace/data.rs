@@ -241,7 +241,8 @@ pub struct SpanData {
     pub(crate) attributes: Vec<(Cow<'static, str>, Value)>,
     pub(crate) events: Vec<Event>,
     pub(crate) status: Status,
-    /// An operation of the chapter's kind: exported with `operation.name` and `operation.status`.
+    /// An operation (`#[trace_operation]`, `SpanBuilder::operation`): exported with
+    /// `operation.name` and `operation.status`.
     pub(crate) operation: bool,
     /// Attributes and events past the limits, dropped.
     pub(crate) dropped_attributes: u32,

@@ -1,5 +1,5 @@
 //! W3C Trace Context over HTTP headers: `traceparent` and `tracestate` in and out, and the span
-//! of an outgoing request (the chapter's `RequestsInstrumentor`).
+//! of an outgoing request (a client span whose context the request carries).
 
 use http::{HeaderMap, HeaderValue};
 

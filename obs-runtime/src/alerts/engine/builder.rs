@@ -61,7 +61,7 @@ impl AlertManagerBuilder {
         self
     }
 
-    /// Adds a notification channel (the chapter's `add_notification_channel`). Channel names
+    /// Adds a notification channel: every notification goes to each channel. Channel names
     /// must be unique (they label the delivery counters); a `Box<dyn Channel>` is a channel too.
     pub fn channel(mut self, channel: impl Channel) -> Self {
         self.channels.push(Arc::new(channel));

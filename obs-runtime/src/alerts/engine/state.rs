@@ -37,7 +37,7 @@ pub(super) struct RuleState {
     value: Option<f64>,
     /// The message of the last firing announcement (a resolution repeats it).
     message: String,
-    /// The last firing announcement (the chapter's `last_fired`), for the cooldown.
+    /// The last firing announcement, for the cooldown.
     last_fired: Option<SystemTime>,
     /// The last notification of any kind to every channel, for the repeat interval.
     last_sent: SystemTime,

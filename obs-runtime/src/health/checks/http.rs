@@ -8,7 +8,7 @@ use hyper_util::rt::TokioIo;
 use super::invalid_url;
 use crate::health::{CheckOutcome, HealthCheck, HealthError};
 
-/// The chapter's external API check: `GET url` answering `expected_status` is healthy; another
+/// An external API check: `GET url` answering `expected_status` is healthy; another
 /// status is degraded with `HTTP <code>` as the message (the API answers, wrongly); no answer is
 /// unhealthy. The response body is not read.
 ///

@@ -5,7 +5,7 @@ use tokio_postgres::{NoTls, SimpleQueryMessage};
 
 use crate::health::{CheckOutcome, HealthCheck, HealthError};
 
-/// The chapter's database check: connects to PostgreSQL and runs `SELECT 1`. Details from the
+/// A database check: connects to PostgreSQL and runs `SELECT 1`. Details from the
 /// server: `active_connections` (client backends in `pg_stat_activity`), `max_connections` and
 /// `server_version`.
 ///

@@ -6,7 +6,7 @@ use tokio::net::TcpStream;
 use super::invalid_url;
 use crate::health::{CheckOutcome, HealthCheck, HealthError};
 
-/// The chapter's Redis check: `PING` must answer `PONG`. Details from `INFO`:
+/// A Redis check: `PING` must answer `PONG`. Details from `INFO`:
 /// `connected_clients`, `memory_usage` (`used_memory_human`) and `redis_version`.
 ///
 /// `url` is `redis://[[user]:password@]host[:port][/db]` (port 6379 by default); the password is

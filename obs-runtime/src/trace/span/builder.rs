@@ -62,8 +62,8 @@ impl SpanBuilder {
         self
     }
 
-    /// Records it as the chapter's operations are: `operation.name` and `operation.status`
-    /// (`success` or `error`) attributes.
+    /// Records it as an operation, as `#[trace_operation]` does: `operation.name` and
+    /// `operation.status` (`success` or `error`) attributes.
     pub fn operation(mut self) -> SpanBuilder {
         self.operation = true;
         self
