@@ -6,6 +6,26 @@ pub use crate::metrics::request::{RequestGuard, RequestSite};
 #[cfg(any(feature = "metrics", feature = "trace"))]
 pub use crate::metrics::rules;
 
+/// Starts timing a `#[track_request]` call. In a debug build a plain call, so that the guard's
+/// always-inlined body (the clock read, the per-thread shard) is compiled once, not into each of
+/// the user's functions (the debug rebuild of 1,000 of them is what users wait for); in a
+/// release build inlined exactly as before, so the hot path does not change.
+#[cfg(feature = "metrics")]
+#[cfg_attr(debug_assertions, inline(never))]
+#[cfg_attr(not(debug_assertions), inline(always))]
+pub fn start_request(site: &'static RequestSite) -> RequestGuard {
+    RequestGuard::start(site)
+}
+
+/// Records a `#[track_request]` call as finished with `status`; inlined as
+/// [`start_request`] is.
+#[cfg(feature = "metrics")]
+#[cfg_attr(debug_assertions, inline(never))]
+#[cfg_attr(not(debug_assertions), inline(always))]
+pub fn finish_request(guard: RequestGuard, status: u16) {
+    guard.finish(status);
+}
+
 /// The status of `$result`, by the most specific rule of `RequestOutcome` that applies.
 #[cfg(any(feature = "metrics", feature = "trace"))]
 #[doc(hidden)]

@@ -74,10 +74,10 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
     let record = |run: TokenStream, output: &TokenStream| {
         quote_spanned! {span=>
             #start_span
-            let #guard = #krate::__private::RequestGuard::start(&__OBS_SITE);
+            let #guard = #krate::__private::start_request(&__OBS_SITE);
             let #result: #output = #run;
             let #status: u16 = #krate::__private::status_of!(#result);
-            #guard.finish(#status);
+            #krate::__private::finish_request(#guard, #status);
             #finish_span
             if #status >= 500 && __OBS_SITE.logs_errors() {
                 #krate::__private::log_request_error(&__OBS_SITE, #status, #krate::__private::error_text_of!(#result));
