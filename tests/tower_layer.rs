@@ -121,3 +121,13 @@ fn futures_poll_once<F: std::future::Future>(future: std::pin::Pin<&mut F>) -> s
     let mut context = std::task::Context::from_waker(std::task::Waker::noop());
     future.poll(&mut context)
 }
+
+#[tokio::test]
+async fn a_layer_without_metrics_makes_no_series() {
+    let ok = tower::service_fn(|_: Request<()>| async { Ok::<_, Infallible>(Response::new(())) });
+    let service = HttpLayer::new(template_of).without_metrics().layer(ok);
+    let mut request = Request::builder().method("GET").uri("/tower/spans-only").body(()).expect("a request");
+    request.extensions_mut().insert(Template("/tower/spans-only"));
+    service.oneshot(request).await.expect("infallible");
+    assert!(!common::scrape().contains("/tower/spans-only"), "no series, not even an empty one");
+}

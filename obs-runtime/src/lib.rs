@@ -44,7 +44,7 @@ mod config;
 #[cfg(any(feature = "logging", feature = "trace"))]
 pub mod context;
 mod deadline;
-#[cfg(any(feature = "trace", feature = "alerts"))]
+#[cfg(any(feature = "metrics", feature = "trace"))]
 mod diagnostics;
 mod duration;
 #[cfg(feature = "health")]

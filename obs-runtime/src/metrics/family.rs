@@ -6,11 +6,12 @@
 //! atomic operation with no hashing.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use super::MetricError;
 use super::encode::{Encoder, Kind};
+use super::limit::{self, OVERFLOW_LABEL};
 use super::registry::{Collect, registry};
 use super::view::{Labels, Reading};
 
@@ -54,6 +55,8 @@ impl HistogramCell {
 /// What a family holds per label set, and how it prints.
 trait Cell: Send + Sync + 'static {
     fn make(family: &FamilyInfo) -> Self;
+    /// Adds to a counter's value; nothing for a histogram.
+    fn add_value(&self, _by: f64) {}
     fn encode(&self, encoder: &mut Encoder, name: &str, labels: &[(&str, &str)]);
     fn read(&self, labels: Labels<'_>, f: &mut dyn FnMut(Labels<'_>, Reading<'_>));
 }
@@ -61,6 +64,9 @@ trait Cell: Send + Sync + 'static {
 impl Cell for AtomicF64 {
     fn make(_: &FamilyInfo) -> Self {
         AtomicF64::default()
+    }
+    fn add_value(&self, by: f64) {
+        self.add(by);
     }
     fn encode(&self, encoder: &mut Encoder, name: &str, labels: &[(&str, &str)]) {
         encoder.sample(name, labels, self.get());
@@ -96,8 +102,14 @@ struct FamilyInfo {
 #[derive(Debug)]
 struct Family<C> {
     info: FamilyInfo,
-    /// Keys are shared so that a reader can take the children out of the lock cheaply.
+    /// Keys are shared so that a reader can take the children out of the lock cheaply. At most
+    /// the family's series limit of them (more if the limit was lowered after they were made).
     children: Mutex<BTreeMap<Arc<[String]>, Arc<C>>>,
+    /// The series `{otel_metric_overflow="true"}`: what handles of label sets past the limit
+    /// update. Made on the first such label set.
+    overflow: OnceLock<Arc<C>>,
+    /// Whether the family's first overflow was said.
+    warned: AtomicBool,
 }
 
 impl<C: Cell> Family<C> {
@@ -128,6 +140,8 @@ impl<C: Cell> Family<C> {
                 buckets: buckets.into(),
             },
             children: Mutex::new(BTreeMap::new()),
+            overflow: OnceLock::new(),
+            warned: AtomicBool::new(false),
         });
         registry().register_family(name, kind, family.clone())?;
         Ok(family)
@@ -145,6 +159,13 @@ impl<C: Cell> Family<C> {
         let mut children = self.children.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(child) = children.get(key.as_slice()) {
             return Ok(child.clone());
+        }
+        let limit = limit::series_limit(&self.info.name);
+        if children.len() >= limit {
+            drop(children);
+            let overflow = self.overflow.get_or_init(|| Arc::new(C::make(&self.info))).clone();
+            limit::overflowed(&self.info.name, limit, &self.warned, 1);
+            return Ok(overflow);
         }
         let child = Arc::new(C::make(&self.info));
         children.insert(key.into(), child.clone());
@@ -164,6 +185,24 @@ impl<C: Cell> Collect for Family<C> {
                 self.info.label_names.iter().map(String::as_str).zip(values.iter().map(String::as_str)).collect();
             cell.encode(encoder, &self.info.name, &labels);
         }
+        if let Some(overflow) = self.overflow.get() {
+            overflow.encode(encoder, &self.info.name, &[(OVERFLOW_LABEL, "true")]);
+        }
+    }
+
+    fn series_count(&self) -> usize {
+        let children = self.children.lock().unwrap_or_else(PoisonError::into_inner).len();
+        children + usize::from(self.overflow.get().is_some())
+    }
+
+    fn add_to_counter(&self, values: &[&str], by: f64) -> bool {
+        if self.info.kind != Kind::Counter {
+            return false;
+        }
+        let Ok(child) = self.child(values) else { return false };
+        // Only counters hold `AtomicF64`s, whose `Cell::add` is what `Counter::inc_by` does.
+        child.add_value(by);
+        true
     }
 
     fn read(&self, f: &mut dyn FnMut(Labels<'_>, Reading<'_>), detach: bool) {
@@ -171,6 +210,9 @@ impl<C: Cell> Collect for Family<C> {
         if !detach {
             for (values, cell) in children.iter() {
                 cell.read(Labels::named(&self.info.label_names, values), f);
+            }
+            if let Some(overflow) = self.overflow.get() {
+                overflow.read(Labels::overflow(), f);
             }
             return;
         }
@@ -182,10 +224,13 @@ impl<C: Cell> Collect for Family<C> {
         for (values, cell) in &detached {
             cell.read(Labels::named(&self.info.label_names, values), f);
         }
+        if let Some(overflow) = self.overflow.get() {
+            overflow.read(Labels::overflow(), f);
+        }
     }
 }
 
-fn check_name(name: &str) -> Result<(), MetricError> {
+pub(crate) fn check_name(name: &str) -> Result<(), MetricError> {
     let mut chars = name.chars();
     let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':');
@@ -196,7 +241,7 @@ fn check_name(name: &str) -> Result<(), MetricError> {
     }
 }
 
-fn check_labels(labels: &[&str], kind: Kind) -> Result<(), MetricError> {
+pub(crate) fn check_labels(labels: &[&str], kind: Kind) -> Result<(), MetricError> {
     for (index, label) in labels.iter().enumerate() {
         let mut chars = label.chars();
         let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
@@ -207,6 +252,8 @@ fn check_labels(labels: &[&str], kind: Kind) -> Result<(), MetricError> {
             Some("label names starting with `__` are reserved")
         } else if kind == Kind::Histogram && *label == "le" {
             Some("`le` is the bucket label of histograms")
+        } else if *label == OVERFLOW_LABEL {
+            Some("`otel_metric_overflow` is the label of a family's overflow series")
         } else if labels[..index].contains(label) {
             Some("the label is listed twice")
         } else {
@@ -271,7 +318,10 @@ impl CounterVec {
     pub fn register(name: &str, help: &str, labels: &[&str]) -> Result<CounterVec, MetricError> {
         Family::register(name, help, Kind::Counter, labels, &[]).map(CounterVec)
     }
-    /// The counter of one label set, one value per label name, in order.
+    /// The counter of one label set, one value per label name, in order. Past the family's
+    /// series limit ([`set_series_limit`](super::set_series_limit)), a label set the family does
+    /// not hold gets its overflow series `{otel_metric_overflow="true"}` (each such call counted in
+    /// `obs_metric_series_overflow_total{family}`). The same holds for every `with_labels`.
     pub fn with_labels(&self, values: &[&str]) -> Result<Counter, MetricError> {
         self.0.child(values).map(Counter)
     }

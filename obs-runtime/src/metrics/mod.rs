@@ -11,9 +11,33 @@
 //! | `active_connections` | gauge | none: the sum of the in-flight gauges |
 //! | `memory_usage_bytes` | gauge | none: resident memory |
 //! | `process_*` | | the standard process metrics (CPU, memory, fds, threads, start time) |
+//! | `obs_metric_series_overflow_total` | counter | `family`: label sets sent to its overflow series |
 //!
 //! A request series appears after its first call. Request metrics are recorded into per-thread
 //! shards and summed when scraped, so instrumented code on many cores does not contend.
+//!
+//! **Every family is bounded.** A family holds at most its series limit of label sets
+//! ([`DEFAULT_SERIES_LIMIT`], 2,000; [`set_series_limit`] per family, [`set_default_series_limit`]):
+//! the request families count (method, endpoint) pairs, from `#[track_request]` sites and the
+//! tower layer's routes together; a hand-written `*Vec` counts its `with_labels` label sets; a
+//! collector's family, the label sets of one collection. Past the limit, a new label set is not
+//! created: what is recorded for it goes to the family's one overflow series, whose only label is
+//! `otel_metric_overflow="true"` (OpenTelemetry's `otel.metric.overflow`; the limit counts the
+//! ordinary series, the overflow one comes on top). The series made before keep counting, so
+//! the sum over a family's series is everything recorded. The limit is checked only when a series
+//! would be made: a resolved `#[track_request]` site and a `with_labels` handle record as before.
+//!
+//! `obs_metric_series_overflow_total{family}` counts each label set sent to the overflow series,
+//! where it is resolved: each `with_labels` call that got the overflow series (not each update
+//! of the handle it returns), each `#[track_request]` site resolved to it (once: a site resolves
+//! once), each tower-layer request whose route has no series of its own, and each label set of a
+//! collector's family folded at a scrape (once per scrape; a [`Snapshot`] read counts nothing).
+//! The first overflow of each family is also said once as a warning, counted in
+//! `obs_internal_errors_total{component="metrics",reason="series_limit"}`.
+//!
+//! **Collectors** ([`Collector`], [`register_collector`]) yield families computed when read: a
+//! bridge from another metrics library, a pool's statistics. Their families are encoded like the
+//! others, visible to [`Snapshot`] (and so to alert rules), and keep the same name rules.
 //!
 //! ```
 //! #[obs_runtime::track_request("GET", "/doc/users")]
@@ -28,14 +52,18 @@
 //! ```
 
 #[cfg(feature = "metrics")]
+mod collector;
+#[cfg(feature = "metrics")]
 mod encode;
 #[cfg(feature = "metrics")]
 mod family;
+#[cfg(feature = "metrics")]
+pub(crate) mod limit;
 mod outcome;
 #[cfg(feature = "metrics")]
 mod process;
 #[cfg(feature = "metrics")]
-mod registry;
+pub(crate) mod registry;
 #[cfg(feature = "metrics")]
 pub(crate) mod request;
 #[cfg(feature = "metrics")]
@@ -47,9 +75,13 @@ mod view;
 use std::fmt;
 
 #[cfg(feature = "metrics")]
+pub use collector::{Collected, Collector, Desc, MetricKind, register_collector};
+#[cfg(feature = "metrics")]
 pub use encode::Format;
 #[cfg(feature = "metrics")]
 pub use family::{Counter, CounterVec, Gauge, GaugeVec, Histogram, HistogramVec};
+#[cfg(feature = "metrics")]
+pub use limit::{DEFAULT_SERIES_LIMIT, MAX_SERIES_LIMIT, OVERFLOW_LABEL, set_default_series_limit, set_series_limit};
 pub use outcome::RequestOutcome;
 #[doc(hidden)]
 pub use outcome::rules;
@@ -70,6 +102,25 @@ pub const DEFAULT_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 /// metrics from your own HTTP server instead of the embedded one.
 pub fn encode(format: Format) -> String {
     registry::registry().encode(format)
+}
+
+#[cfg(feature = "metrics")]
+/// How many series the family `name` holds now, its overflow series included: the label sets
+/// of a hand-written family, the (method, endpoint) pairs of the request families (any of their
+/// names), or what a collector's family yielded at the last scrape or read, after the limit.
+/// `None` for a name no family has.
+///
+/// ```
+/// use obs_runtime::metrics::{GaugeVec, series_count};
+/// let depth = GaugeVec::register("doc_count_queue_depth", "Jobs waiting", &["queue"])?;
+/// assert_eq!(series_count("doc_count_queue_depth"), Some(0));
+/// depth.with_labels(&["email"])?.set(3.0);
+/// assert_eq!(series_count("doc_count_queue_depth"), Some(1));
+/// assert_eq!(series_count("doc_count_absent"), None);
+/// # Ok::<(), obs_runtime::metrics::MetricError>(())
+/// ```
+pub fn series_count(name: &str) -> Option<usize> {
+    registry::registry().series_count(name)
 }
 
 #[cfg(feature = "metrics")]
@@ -111,6 +162,21 @@ pub enum MetricError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// A series limit of 0, or above [`MAX_SERIES_LIMIT`].
+    InvalidSeriesLimit {
+        /// The family, or `None` for the default limit.
+        family: Option<String>,
+        /// The limit as given.
+        limit: usize,
+        /// The rule it breaks.
+        reason: &'static str,
+    },
+    /// A collector describes two families that take one name (the same name, or a histogram `x`
+    /// and a family `x_count`, ...).
+    DescribedTwice {
+        /// The name.
+        name: String,
+    },
 }
 
 #[cfg(feature = "metrics")]
@@ -124,6 +190,15 @@ impl fmt::Display for MetricError {
                 write!(f, "{name} has {expected} label(s), got {got} value(s)")
             }
             MetricError::InvalidBuckets { reason } => write!(f, "invalid buckets: {reason}"),
+            MetricError::InvalidSeriesLimit { family: Some(family), limit, reason } => {
+                write!(f, "invalid series limit {limit} for {family}: {reason}")
+            }
+            MetricError::InvalidSeriesLimit { family: None, limit, reason } => {
+                write!(f, "invalid default series limit {limit}: {reason}")
+            }
+            MetricError::DescribedTwice { name } => {
+                write!(f, "the collector describes more than one family named {name:?}")
+            }
         }
     }
 }

@@ -1,9 +1,12 @@
 //! The one registry of a process: request series, hand-written families, and what a scrape reads.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
+use super::collector::{CollectedFamily, CollectorEntry};
 use super::encode::{Encoder, Format, Kind};
+use super::limit::{self, OVERFLOW_LABEL, REQUEST_FAMILY};
 use super::request::RequestSeries;
 use super::view::{Labels, Reading};
 use super::{DEFAULT_BUCKETS, MetricError, process};
@@ -14,6 +17,12 @@ pub(crate) trait Collect: Send + Sync {
     /// Calls `f` with each series' labels and value. `detach`: not under the family's lock (for
     /// a callback that may be anyone's code), at the cost of taking the series out first.
     fn read(&self, f: &mut dyn FnMut(Labels<'_>, Reading<'_>), detach: bool);
+    /// How many series the family holds, its overflow series included.
+    fn series_count(&self) -> usize;
+    /// Adds `by` to the series `values` of a counter family; `false` when it is no counter.
+    fn add_to_counter(&self, _values: &[&str], _by: f64) -> bool {
+        false
+    }
 }
 
 /// Families obs writes itself; a hand-written family may not take their names.
@@ -27,7 +36,7 @@ const BUILT_IN: &[(&str, Kind)] = &[
 
 /// Every name a family's samples and metadata use: a histogram `x` writes `x_bucket`, `x_sum` and
 /// `x_count`; a counter `x_total` is the family `x` in OpenMetrics. Two families may share none.
-fn claimed_names(name: &str, kind: Kind) -> Vec<String> {
+pub(crate) fn claimed_names(name: &str, kind: Kind) -> Vec<String> {
     let mut names = vec![name.to_owned()];
     match kind {
         Kind::Histogram => names.extend(["_bucket", "_sum", "_count"].map(|suffix| format!("{name}{suffix}"))),
@@ -42,9 +51,16 @@ pub(crate) struct Registry {
 }
 
 struct Inner {
-    /// Indexed by series id.
+    /// Indexed by series id; the overflow series among them.
     series: Vec<&'static RequestSeries>,
+    /// The ids of the ordinary request series, by (method, endpoint).
+    by_labels: HashMap<(&'static str, &'static str), usize>,
+    /// The request families' overflow series, once a series was refused.
+    request_overflow: Option<&'static RequestSeries>,
     families: BTreeMap<String, Arc<dyn Collect>>,
+    /// Registered collectors, and each family they describe (by name: the family's index).
+    collectors: Vec<Arc<CollectorEntry>>,
+    collected: BTreeMap<String, (Arc<CollectorEntry>, usize)>,
     /// The names of every family, built-in ones included (see [`claimed_names`]).
     claimed: BTreeSet<String>,
     default_buckets: Vec<f64>,
@@ -55,7 +71,11 @@ pub(crate) fn registry() -> &'static Registry {
     REGISTRY.get_or_init(|| Registry {
         inner: Mutex::new(Inner {
             series: Vec::new(),
+            by_labels: HashMap::new(),
+            request_overflow: None,
             families: BTreeMap::new(),
+            collectors: Vec::new(),
+            collected: BTreeMap::new(),
             claimed: BUILT_IN.iter().flat_map(|(name, kind)| claimed_names(name, *kind)).collect(),
             default_buckets: DEFAULT_BUCKETS.to_vec(),
         }),
@@ -69,21 +89,67 @@ impl Registry {
 
     /// The series of (method, endpoint), made on first use. Call sites that share the labels share
     /// the series; the first one's buckets (or the default buckets at that time) are the series'.
+    /// Past the request families' series limit, a new pair gets the overflow series (counted).
     pub(crate) fn request_series(
         &self,
         method: &'static str,
         endpoint: &'static str,
         buckets: Option<&[f64]>,
     ) -> &'static RequestSeries {
+        match self.request_series_of(method, endpoint, buckets, |endpoint| endpoint) {
+            Ok(series) => series,
+            Err(overflow) => overflow,
+        }
+    }
+
+    /// [`Registry::request_series`] for an endpoint that is not `'static`: copied (leaked) only
+    /// when a series is made for it. `Err` is the overflow series (the refusal counted).
+    pub(crate) fn request_series_of<'a>(
+        &self,
+        method: &'static str,
+        endpoint: &'a str,
+        buckets: Option<&[f64]>,
+        keep: impl FnOnce(&'a str) -> &'static str,
+    ) -> Result<&'static RequestSeries, &'static RequestSeries> {
+        static WARNED: AtomicBool = AtomicBool::new(false);
+        let limit = {
+            let mut inner = self.lock();
+            // Shortened to `'a` (the map is covariant in its keys) to look up a borrowed endpoint.
+            let by_labels: &HashMap<(&str, &str), usize> = &inner.by_labels;
+            if let Some(&id) = by_labels.get(&(method, endpoint)) {
+                return Ok(inner.series[id]);
+            }
+            let limit = limit::series_limit(REQUEST_FAMILY);
+            if inner.by_labels.len() < limit {
+                let id = inner.series.len();
+                let bounds = buckets.map_or_else(|| inner.default_buckets.clone(), <[f64]>::to_vec);
+                let endpoint = keep(endpoint);
+                // Leaked on purpose: call sites are statics and keep a pointer to their series.
+                let series: &'static RequestSeries =
+                    Box::leak(Box::new(RequestSeries::new(id, method, endpoint, &bounds, false)));
+                inner.series.push(series);
+                inner.by_labels.insert((method, endpoint), id);
+                return Ok(series);
+            }
+            limit
+        };
+        let overflow = self.request_overflow();
+        // Out of the registry's lock: counting may register the counter family.
+        limit::overflowed(REQUEST_FAMILY, limit, &WARNED, 1);
+        Err(overflow)
+    }
+
+    /// The request families' overflow series, made on first use with the default buckets then.
+    fn request_overflow(&self) -> &'static RequestSeries {
         let mut inner = self.lock();
-        if let Some(series) = inner.series.iter().find(|s| s.method == method && s.endpoint == endpoint) {
+        if let Some(series) = inner.request_overflow {
             return series;
         }
         let id = inner.series.len();
-        let bounds = buckets.map_or_else(|| inner.default_buckets.clone(), <[f64]>::to_vec);
-        // Leaked on purpose: call sites are statics and keep a pointer to their series.
-        let series: &'static RequestSeries = Box::leak(Box::new(RequestSeries::new(id, method, endpoint, &bounds)));
+        let series: &'static RequestSeries =
+            Box::leak(Box::new(RequestSeries::new(id, "", "", &inner.default_buckets.clone(), true)));
         inner.series.push(series);
+        inner.request_overflow = Some(series);
         series
     }
 
@@ -96,14 +162,40 @@ impl Registry {
     pub(crate) fn register_family(&self, name: &str, kind: Kind, family: Arc<dyn Collect>) -> Result<(), MetricError> {
         let mut inner = self.lock();
         let names = claimed_names(name, kind);
-        // `process_` is the standard process metrics' prefix, written by obs.
-        if let Some(taken) = names.iter().find(|claim| claim.starts_with("process_") || inner.claimed.contains(*claim))
-        {
-            return Err(MetricError::AlreadyRegistered { name: taken.clone() });
-        }
+        inner.check_free(&names)?;
         inner.claimed.extend(names);
         inner.families.insert(name.to_owned(), family);
         Ok(())
+    }
+
+    /// Registers every family of a collector, or none: `names` are each family's claimed names
+    /// (see [`claimed_names`]), checked against each other by the caller.
+    pub(crate) fn register_collector(&self, entry: Arc<CollectorEntry>, names: Vec<String>) -> Result<(), MetricError> {
+        let mut inner = self.lock();
+        inner.check_free(&names)?;
+        inner.claimed.extend(names);
+        for (index, family) in entry.family_names().enumerate() {
+            inner.collected.insert(family.to_owned(), (entry.clone(), index));
+        }
+        inner.collectors.push(entry);
+        Ok(())
+    }
+
+    /// How many series the family `name` holds (see [`super::series_count`]).
+    pub(crate) fn series_count(&self, name: &str) -> Option<usize> {
+        if matches!(name, "http_requests_total" | "http_request_duration_seconds" | "http_requests_in_flight") {
+            return Some(self.lock().series.len());
+        }
+        if let Some(family) = self.family(name) {
+            return Some(family.series_count());
+        }
+        None
+    }
+
+    /// Adds `by` to the series `values` of the counter family `name`, if there is one.
+    pub(crate) fn add_to_counter(&self, name: &str, values: &[&str], by: f64) -> bool {
+        let family = self.lock().families.get(name).cloned();
+        family.is_some_and(|family| family.add_to_counter(values, by))
     }
 
     /// Every request series so far.
@@ -111,12 +203,22 @@ impl Registry {
         self.lock().series.clone()
     }
 
-    /// The hand-written family `name` (its sample name: `x_total` for a counter).
+    /// The hand-written or collected family `name` (its sample name: `x_total` for a counter).
     pub(crate) fn family(&self, name: &str) -> Option<Arc<dyn Collect>> {
-        self.lock().families.get(name).cloned()
+        let inner = self.lock();
+        if let Some(family) = inner.families.get(name) {
+            return Some(family.clone());
+        }
+        let (entry, index) = inner.collected.get(name)?;
+        Some(Arc::new(CollectedFamily::new(entry.clone(), *index)))
     }
 
     pub(crate) fn encode(&self, format: Format) -> String {
+        // Collected first, out of every lock (a collector is anyone's code), so that what the
+        // collection counted (overflow, problems) is in this scrape's self-metrics already, even
+        // when counting it registered the self-metric.
+        let collectors = self.lock().collectors.clone();
+        let collected: Vec<_> = collectors.iter().map(|collector| collector.gather(true)).collect();
         let (series, families) = {
             let inner = self.lock();
             (inner.series.clone(), inner.families.values().cloned().collect::<Vec<_>>())
@@ -127,16 +229,47 @@ impl Registry {
         for family in families {
             family.encode(&mut encoder);
         }
+        for (collector, gathered) in collectors.iter().zip(&collected) {
+            collector.encode(&mut encoder, gathered);
+        }
         encoder.finish()
+    }
+}
+
+impl Inner {
+    fn check_free(&self, names: &[String]) -> Result<(), MetricError> {
+        // `process_` is the standard process metrics' prefix, written by obs.
+        match names.iter().find(|claim| claim.starts_with("process_") || self.claimed.contains(*claim)) {
+            Some(taken) => Err(MetricError::AlreadyRegistered { name: taken.clone() }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The labels of a request series without its status: method and endpoint, or the overflow label.
+fn request_labels(series: &RequestSeries) -> Vec<(&'static str, &'static str)> {
+    if series.overflow {
+        vec![(OVERFLOW_LABEL, "true")]
+    } else {
+        vec![("method", series.method), ("endpoint", series.endpoint)]
     }
 }
 
 fn encode_requests(encoder: &mut Encoder, series: &[&'static RequestSeries]) {
     let mut series: Vec<_> = series.iter().map(|series| (*series, series.snapshot())).collect();
-    series.sort_by(|(a, _), (b, _)| (a.endpoint, a.method).cmp(&(b.endpoint, b.method)));
+    // The overflow series last.
+    series.sort_by(|(a, _), (b, _)| (a.overflow, a.endpoint, a.method).cmp(&(b.overflow, b.endpoint, b.method)));
     if !series.is_empty() {
         encoder.family("http_requests_total", Kind::Counter, "Total HTTP requests");
         for (series, snapshot) in &series {
+            if series.overflow {
+                // One series whatever the status: the overflow series has no other label.
+                if !snapshot.statuses.is_empty() {
+                    let total: u64 = snapshot.statuses.iter().map(|(_, count)| count).sum();
+                    encoder.sample("http_requests_total", &[(OVERFLOW_LABEL, "true")], total as f64);
+                }
+                continue;
+            }
             for (status, count) in &snapshot.statuses {
                 let status = status.to_string();
                 let labels = [("method", series.method), ("endpoint", series.endpoint), ("status", status.as_str())];
@@ -145,7 +278,7 @@ fn encode_requests(encoder: &mut Encoder, series: &[&'static RequestSeries]) {
         }
         encoder.family("http_request_duration_seconds", Kind::Histogram, "HTTP request duration");
         for (series, snapshot) in &series {
-            let labels = [("method", series.method), ("endpoint", series.endpoint)];
+            let labels = request_labels(series);
             encoder.histogram(
                 "http_request_duration_seconds",
                 &labels,
@@ -155,15 +288,12 @@ fn encode_requests(encoder: &mut Encoder, series: &[&'static RequestSeries]) {
             );
         }
     }
-    let tracked: Vec<_> = series
-        .iter()
-        .filter(|(series, _)| series.tracks_concurrency.load(std::sync::atomic::Ordering::Relaxed))
-        .collect();
+    let tracked: Vec<_> =
+        series.iter().filter(|(series, _)| series.tracks_concurrency.load(Ordering::Relaxed)).collect();
     if !tracked.is_empty() {
         encoder.family("http_requests_in_flight", Kind::Gauge, "Requests being handled now, per endpoint");
         for (series, snapshot) in &tracked {
-            let labels = [("method", series.method), ("endpoint", series.endpoint)];
-            encoder.sample("http_requests_in_flight", &labels, snapshot.in_flight as f64);
+            encoder.sample("http_requests_in_flight", &request_labels(series), snapshot.in_flight as f64);
         }
     }
     let active: i64 = tracked.iter().map(|(_, snapshot)| snapshot.in_flight).sum();

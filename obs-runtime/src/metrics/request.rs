@@ -109,6 +109,9 @@ pub(crate) struct RequestSeries {
     pub(crate) id: usize,
     pub(crate) method: &'static str,
     pub(crate) endpoint: &'static str,
+    /// The request families' overflow series (`method` and `endpoint` empty): what sites whose
+    /// (method, endpoint) came past the series limit record into.
+    pub(crate) overflow: bool,
     bounds_nanos: Box<[u64]>,
     pub(crate) bounds_seconds: Box<[f64]>,
     pub(crate) tracks_concurrency: AtomicBool,
@@ -124,11 +127,18 @@ pub(crate) struct RequestSeries {
 }
 
 impl RequestSeries {
-    pub(crate) fn new(id: usize, method: &'static str, endpoint: &'static str, bounds: &[f64]) -> RequestSeries {
+    pub(crate) fn new(
+        id: usize,
+        method: &'static str,
+        endpoint: &'static str,
+        bounds: &[f64],
+        overflow: bool,
+    ) -> RequestSeries {
         RequestSeries {
             id,
             method,
             endpoint,
+            overflow,
             bounds_nanos: bounds.iter().map(|seconds| (seconds * 1e9).round() as u64).collect(),
             bounds_seconds: bounds.into(),
             tracks_concurrency: AtomicBool::new(false),
@@ -292,6 +302,27 @@ impl RequestSite {
             track_concurrency,
             log_errors,
             series: AtomicPtr::new(std::ptr::null_mut()),
+        }
+    }
+
+    /// A site already resolved to `series` (for the tower layer, whose routes are not literals).
+    #[cfg(feature = "tower")]
+    pub(crate) fn for_series(
+        method: &'static str,
+        endpoint: &'static str,
+        series: &'static RequestSeries,
+        track_concurrency: bool,
+    ) -> RequestSite {
+        if track_concurrency {
+            series.tracks_concurrency.store(true, Ordering::Relaxed);
+        }
+        RequestSite {
+            method,
+            endpoint,
+            buckets: None,
+            track_concurrency,
+            log_errors: false,
+            series: AtomicPtr::new((series as *const RequestSeries).cast_mut()),
         }
     }
 

@@ -2,6 +2,7 @@
 
 use std::cell::{Cell, OnceCell};
 
+use super::limit::OVERFLOW_LABEL;
 use super::process::{self, ProcessStats};
 use super::registry::registry;
 use super::request::{RequestSeries, SeriesSnapshot};
@@ -32,8 +33,17 @@ pub struct Labels<'a>(LabelsRepr<'a>);
 
 #[derive(Debug, Clone, Copy)]
 enum LabelsRepr<'a> {
-    Named { names: &'a [String], values: &'a [String] },
-    Request { method: &'a str, endpoint: &'a str, status: Option<&'a str> },
+    Named {
+        names: &'a [String],
+        values: &'a [String],
+    },
+    Request {
+        method: &'a str,
+        endpoint: &'a str,
+        status: Option<&'a str>,
+    },
+    /// A family's overflow series: `otel_metric_overflow="true"` and nothing else.
+    Overflow,
 }
 
 impl<'a> Labels<'a> {
@@ -43,6 +53,16 @@ impl<'a> Labels<'a> {
 
     fn request(method: &'a str, endpoint: &'a str, status: Option<&'a str>) -> Labels<'a> {
         Labels(LabelsRepr::Request { method, endpoint, status })
+    }
+
+    /// The labels of a family's overflow series.
+    pub(crate) fn overflow() -> Labels<'a> {
+        Labels(LabelsRepr::Overflow)
+    }
+
+    /// The labels of a request series without its status (the overflow series' if it is that).
+    fn of_series(series: &'a RequestSeries) -> Labels<'a> {
+        if series.overflow { Labels::overflow() } else { Labels::request(series.method, series.endpoint, None) }
     }
 
     /// The value of label `name`, if the series has it.
@@ -57,6 +77,7 @@ impl<'a> Labels<'a> {
                 "status" => status,
                 _ => None,
             },
+            LabelsRepr::Overflow => (name == OVERFLOW_LABEL).then_some("true"),
         }
     }
 
@@ -68,10 +89,12 @@ impl<'a> Labels<'a> {
             }
             LabelsRepr::Request { method, endpoint, status } => {
                 let pairs = [("method", Some(method)), ("endpoint", Some(endpoint)), ("status", status)];
-                (None, Some(pairs.into_iter().filter_map(|(name, value)| Some((name, value?)))))
+                (None, Some(pairs))
             }
+            LabelsRepr::Overflow => (None, Some([(OVERFLOW_LABEL, Some("true")), ("", None), ("", None)])),
         };
-        named.into_iter().flatten().chain(request.into_iter().flatten())
+        let request = request.into_iter().flatten().filter_map(|(name, value)| Some((name, value?)));
+        named.into_iter().flatten().chain(request)
     }
 
     /// Whether every `(name, value)` in `matchers` is a label of the series with that value.
@@ -158,6 +181,14 @@ impl Snapshot {
         match name {
             "http_requests_total" => {
                 for (series, snapshot) in self.requests() {
+                    if series.overflow {
+                        // One series whatever the status, as a scrape shows it.
+                        if !snapshot.statuses.is_empty() {
+                            let total: u64 = snapshot.statuses.iter().map(|(_, count)| count).sum();
+                            f(Labels::overflow(), total as f64);
+                        }
+                        continue;
+                    }
                     for &(status, count) in &snapshot.statuses {
                         let digits = status_digits(status);
                         let status = std::str::from_utf8(&digits).unwrap_or("000");
@@ -167,7 +198,7 @@ impl Snapshot {
             }
             "http_requests_in_flight" => {
                 for (series, snapshot) in self.requests() {
-                    f(Labels::request(series.method, series.endpoint, None), snapshot.in_flight as f64);
+                    f(Labels::of_series(series), snapshot.in_flight as f64);
                 }
             }
             "active_connections" => {
@@ -211,7 +242,7 @@ impl Snapshot {
     pub fn for_each_histogram(&self, name: &str, mut f: impl FnMut(Labels<'_>, &[f64], &[u64])) {
         if name == "http_request_duration_seconds" {
             for (series, snapshot) in self.requests() {
-                f(Labels::request(series.method, series.endpoint, None), &series.bounds_seconds, &snapshot.buckets);
+                f(Labels::of_series(series), &series.bounds_seconds, &snapshot.buckets);
             }
         } else if let Some(family) = registry().family(name) {
             family.read(

@@ -22,6 +22,8 @@ use http::{Extensions, Request, Response};
 
 use super::data::SpanKind;
 use super::span::Span;
+use crate::metrics::limit::{self, REQUEST_FAMILY};
+use crate::metrics::registry::registry;
 use crate::metrics::request::{RequestGuard, RequestSite};
 
 /// Finds the route template a request matched (`/users/{id}`), from the router's extensions:
@@ -37,7 +39,11 @@ pub struct HttpLayer {
 
 impl HttpLayer {
     /// A layer that finds route templates with `route`. Requests that matched no route are
-    /// labelled `endpoint="unmatched"`.
+    /// labelled `endpoint="unmatched"`. The (method, route) pairs share the request families'
+    /// series limit with `#[track_request]` sites (2,000 unless
+    /// [`set_series_limit`](crate::metrics::set_series_limit) says otherwise): past it, a new
+    /// pair's requests are counted in the overflow series `{otel_metric_overflow="true"}`, and
+    /// their spans keep the route.
     pub fn new(route: RouteOf) -> HttpLayer {
         HttpLayer { route, metrics: true }
     }
@@ -66,44 +72,70 @@ pub struct HttpService<S> {
     metrics: bool,
 }
 
-/// The most distinct (method, route) pairs given series of their own; past it, `endpoint="other"`
-/// (a router's templates are few: more means something feeds raw paths).
-const MAX_ROUTES: usize = 1024;
-
 /// What a (method, route) pair needs per request, made once and kept for the process (like the
 /// `static` of a `#[track_request]` site), so that a request allocates nothing for it.
+///
+/// Only so many pairs are kept: with metrics, those that have a request series of their own (past
+/// the request families' series limit, [`crate::metrics::set_series_limit`], a new pair is
+/// recorded in the overflow series `{otel_metric_overflow="true"}`); spans only, as many pairs as
+/// that limit. A pair past it is named per request and kept nowhere, so a router fed raw paths
+/// cannot grow this table (nor the registry) without bound.
 #[derive(Clone, Copy)]
 struct Route {
-    /// The span name: `{method} {route}`, or the method alone when no route matched.
+    /// The span name: `{method} {route}`, or the method alone when no route matched (or the pair
+    /// is not kept).
     span_name: &'static str,
-    /// The route template; `None` when no route matched (or past [`MAX_ROUTES`]).
+    /// The route template; `None` when no route matched (or the pair is not kept).
     template: Option<&'static str>,
-    site: &'static RequestSite,
+    /// Where the metrics go; `None` for a layer without metrics.
+    site: Option<&'static RequestSite>,
+    /// Whether the pair is past the limit: its span's name and route are made per request.
+    unkept: bool,
 }
 
-fn route(method: &'static str, template: Option<&str>) -> Route {
-    static ROUTES: OnceLock<Mutex<HashMap<&'static str, HashMap<String, Route>>>> = OnceLock::new();
-    let mut routes = ROUTES.get_or_init(Default::default).lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+/// The route of `(method, template)` for a layer with or without `metrics`.
+fn route(method: &'static str, template: Option<&str>, metrics: bool) -> Route {
+    type Routes = HashMap<&'static str, HashMap<String, Route>>;
+    static ROUTES: OnceLock<[Mutex<Routes>; 2]> = OnceLock::new();
+    let tables = ROUTES.get_or_init(Default::default);
+    let mut routes = tables[usize::from(metrics)].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     // No template (no route matched): the key "", which no template is.
     let key = template.unwrap_or("");
     if let Some(route) = routes.get(method).and_then(|of_method| of_method.get(key)) {
         return *route;
     }
-    let total: usize = routes.values().map(HashMap::len).sum();
-    let of_method = routes.entry(method).or_default();
-    let (key, template) = if total >= MAX_ROUTES { ("other", None) } else { (key, template) };
-    if let Some(route) = of_method.get(key) {
-        return *route;
-    }
-    let leak = |text: String| -> &'static str { Box::leak(text.into_boxed_str()) };
-    let template = template.map(|template| leak(template.to_owned()));
-    let (span_name, endpoint) = match template {
-        Some(template) => (leak(format!("{method} {template}")), template),
-        None => (method, if key == "other" { "other" } else { "unmatched" }),
+    let leak = |text: &str| -> &'static str { Box::leak(text.to_owned().into_boxed_str()) };
+    let unkept = |site| Route { span_name: method, template: None, site, unkept: true };
+    let (template, site) = if metrics {
+        match registry().request_series_of(method, template.unwrap_or("unmatched"), None, leak) {
+            Ok(series) => {
+                let site = RequestSite::for_series(method, series.endpoint, series, true);
+                (template.map(|_| series.endpoint), Some(&*Box::leak(Box::new(site))))
+            }
+            // One site per method, shared by every pair past the limit.
+            Err(overflow) => {
+                static OVERFLOW: OnceLock<Mutex<HashMap<&'static str, &'static RequestSite>>> = OnceLock::new();
+                let mut sites =
+                    OVERFLOW.get_or_init(Default::default).lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let site = *sites
+                    .entry(method)
+                    .or_insert_with(|| Box::leak(Box::new(RequestSite::for_series(method, "", overflow, true))));
+                return unkept(Some(site));
+            }
+        }
+    } else {
+        let kept: usize = routes.values().map(HashMap::len).sum();
+        if kept >= limit::series_limit(REQUEST_FAMILY) {
+            return unkept(None);
+        }
+        (template.map(leak), None)
     };
-    let site = Box::leak(Box::new(RequestSite::new(method, endpoint, None, true, false)));
-    let route = Route { span_name, template, site };
-    of_method.insert(key.to_owned(), route);
+    let span_name = match template {
+        Some(template) => leak(&format!("{method} {template}")),
+        None => method,
+    };
+    let route = Route { span_name, template, site, unkept: false };
+    routes.entry(method).or_default().insert(key.to_owned(), route);
     route
 }
 
@@ -139,8 +171,16 @@ where
 
     fn call(&mut self, request: Request<B>) -> HttpFuture<S::Future> {
         let method = method_of(request.method());
-        let route = route(method, (self.route)(request.extensions()));
-        let mut builder = Span::builder(route.span_name).kind(SpanKind::Server);
+        let matched = (self.route)(request.extensions());
+        let route = route(method, matched, self.metrics);
+        // Past the series limit only the metrics are bounded: the span keeps the template, in a
+        // name and an attribute of its own (allocated per request: this is the unusual path).
+        let (span_name, template): (std::borrow::Cow<'static, str>, Option<std::borrow::Cow<'static, str>>) =
+            match (route.unkept, matched) {
+                (true, Some(matched)) => (format!("{method} {matched}").into(), Some(matched.to_owned().into())),
+                _ => (route.span_name.into(), route.template.map(Into::into)),
+            };
+        let mut builder = Span::builder(span_name).kind(SpanKind::Server);
         if let Some(parent) = super::extract(request.headers()) {
             builder = builder.parent(parent);
         }
@@ -152,7 +192,7 @@ where
                 span.set_attribute("url.query", super::propagation::redacted_query(query));
             }
             span.set_attribute("url.scheme", request.uri().scheme_str().unwrap_or("http").to_owned());
-            if let Some(template) = route.template {
+            if let Some(template) = template {
                 span.set_attribute("http.route", template);
             }
             if let Some(agent) = request.headers().get(http::header::USER_AGENT).and_then(|agent| agent.to_str().ok()) {
@@ -166,7 +206,7 @@ where
             };
             span.set_attribute("network.protocol.version", version);
         }
-        let guard = self.metrics.then(|| RequestGuard::start(route.site));
+        let guard = route.site.map(RequestGuard::start);
         let future = span.in_scope(|| self.inner.call(request));
         HttpFuture { future, span, guard }
     }
