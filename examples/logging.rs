@@ -22,13 +22,14 @@ fn login(user: &str, password: &str) -> Result<(), String> {
 
 fn main() -> Result<(), obs_runtime::ConfigError> {
     let obs = obs_runtime::Obs::builder()
+        .service("logging-example")
         .without_http_server()
         // Lines on stdout (the default output); `mask_values` also masks card numbers and bearer
         // tokens inside values.
-        .logging(LoggingConfig::new("logging-example").mask_values(true))
+        .logging(LoggingConfig::new().mask_values(true))
         // Lines carry the ids of recorded spans, so spans are on; kept in memory here, so that
         // stdout holds only the log lines (a service exports them: see the trace_operation example).
-        .tracing(TraceConfig::new("logging-example").output(SpanOutput::Exporter(Box::new(InMemoryExporter::new()))))
+        .tracing(TraceConfig::new().output(SpanOutput::Exporter(Box::new(InMemoryExporter::new()))))
         .init()?;
 
     // Outside any span: trace_id and span_id are null.

@@ -38,8 +38,9 @@ fn main() -> Result<(), String> {
     let addr = std::env::var("PROFILE_ADDR").unwrap_or_else(|_| "127.0.0.1:8081".to_owned());
     let metrics_addr = std::env::var("OBS_HTTP_ADDR").unwrap_or_else(|_| "127.0.0.1:9465".to_owned());
     let obs = obs_runtime::Obs::builder()
+        .service("profile-service")
         .http_addr(metrics_addr)
-        .tracing(TraceConfig::new("profile-service"))
+        .tracing(TraceConfig::new())
         .init()
         .map_err(|error| format!("cannot start observability: {error}"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -29,7 +29,7 @@ async fn user(Path(id): Path<u32>) -> Result<String, StatusCode> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let obs = obs_runtime::Obs::builder().tracing(TraceConfig::new("tower-example")).init()?;
+    let obs = obs_runtime::Obs::builder().service("tower-example").tracing(TraceConfig::new()).init()?;
     let app = Router::new()
         .route("/users/{id}", get(user))
         .layer(HttpLayer::new(|extensions| extensions.get::<MatchedPath>().map(MatchedPath::as_str)));

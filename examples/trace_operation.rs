@@ -38,7 +38,11 @@ async fn database_query(user_id: u32) -> Result<&'static str, NotFound> {
 
 #[tokio::main]
 async fn main() -> Result<(), obs_runtime::ConfigError> {
-    let obs = obs_runtime::Obs::builder().without_http_server().tracing(TraceConfig::new("trace-example")).init()?;
+    let obs = obs_runtime::Obs::builder()
+        .service("trace-example")
+        .without_http_server()
+        .tracing(TraceConfig::new())
+        .init()?;
     let _ = process_user_request(1).await;
     let _ = process_user_request(2).await;
     // Exports what is queued (bounded in time), then stops.

@@ -413,7 +413,7 @@ fn health_checks() -> Result<HealthChecker, String> {
 /// Spans to the OTLP collector of `OTEL_EXPORTER_OTLP_ENDPOINT` if set (obs reads the `OTEL_*`
 /// variables), else JSON lines to `OBS_SPANS_FILE`, else to stdout.
 fn trace_config() -> TraceConfig {
-    let config = TraceConfig::new("user-service");
+    let config = TraceConfig::new();
     match std::env::var_os("OBS_SPANS_FILE") {
         Some(path) if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_none() => {
             config.output(SpanOutput::File(path.into()))
@@ -506,11 +506,13 @@ fn run() -> Result<(), String> {
     let health = health_checks()?;
     let alerts = alert_rules()?;
     let obs = obs_runtime::Obs::builder()
+        // The service's identity, given once: the `service` of log lines, the spans' resource.
+        .service("user-service")
         .health(health)
         .alerts(alerts)
         // JSON log lines on stdout, after the two address lines; RUST_LOG filters them. Card
         // numbers and bearer tokens are masked wherever they appear (a user name, a message).
-        .logging(LoggingConfig::new("user-service").mask_values(true))
+        .logging(LoggingConfig::new().mask_values(true))
         .tracing(trace_config())
         .init()
         .map_err(|error| format!("cannot start observability: {error}"))?;

@@ -8,12 +8,17 @@ use obs_runtime::trace::TraceConfig;
 
 #[test]
 fn a_tolerated_environment_value_starts_tracing_and_is_counted() {
-    let env = |name: &str| match name {
-        "OTEL_BSP_MAX_QUEUE_SIZE" => Some("lots".to_owned()),
-        "OTEL_TRACES_SAMPLER" => Some("sometimes".to_owned()),
-        _ => None,
-    };
-    let guard = obs_runtime::trace::install_with_env(TraceConfig::new("rule-test"), env).expect("starts anyway");
+    let env = obs_runtime::Environment::from_pairs([
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "lots"),
+        ("OTEL_TRACES_SAMPLER", "sometimes"),
+    ]);
+    let guard = obs_runtime::Obs::builder()
+        .service("rule-test")
+        .environment(env)
+        .without_http_server()
+        .tracing(TraceConfig::new())
+        .init()
+        .expect("starts anyway");
     let scrape = common::scrape();
     let warnings =
         common::sample(&scrape, "obs_internal_errors_total", &[("component", "config"), ("reason", "invalid_env")]);

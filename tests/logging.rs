@@ -9,20 +9,21 @@ use std::time::Duration;
 
 use common::Captured;
 use obs_runtime::context::SpanContext;
-use obs_runtime::logging::{self, FieldValue, LogGuard, LoggingConfig, Output, StructuredLogger};
+use obs_runtime::logging::{FieldValue, LoggingConfig, Output, StructuredLogger};
 use serde_json::Value;
 use tracing_subscriber::layer::SubscriberExt as _;
 
 /// Runs `log` with obs's layer as the subscriber; returns the lines and the guard's counts.
-fn capture(config: LoggingConfig, log: impl FnOnce()) -> (Vec<String>, u64, u64) {
+fn capture(service: &str, config: LoggingConfig, log: impl FnOnce()) -> (Vec<String>, u64, u64) {
     let output = Captured::default();
-    let (layer, guard) = logging::layer(config.output(Output::Writer(Box::new(output.clone())))).expect("starts");
+    let (layer, guard) =
+        common::log_layer(service, config.output(Output::Writer(Box::new(output.clone())))).expect("starts");
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), log);
     let counts = finish(guard);
     (output.lines(), counts.0, counts.1)
 }
 
-fn finish(guard: LogGuard) -> (u64, u64) {
+fn finish(guard: common::Logs) -> (u64, u64) {
     assert!(guard.flush(), "flushed in time");
     (guard.written(), guard.dropped())
 }
@@ -43,7 +44,7 @@ fn without_timestamp(line: &str) -> String {
 
 #[test]
 fn a_login_line_has_the_documented_schema_exactly() {
-    let (lines, written, dropped) = capture(LoggingConfig::new("user-service"), || {
+    let (lines, written, dropped) = capture("user-service", LoggingConfig::new(), || {
         tracing::info!(user_id = "12345", ip_address = "192.168.1.1", duration_ms = 150, "User login successful");
     });
     assert_eq!((written, dropped), (1, 0));
@@ -55,7 +56,7 @@ fn a_login_line_has_the_documented_schema_exactly() {
 
 #[test]
 fn json_types_are_kept_and_levels_named() {
-    let (lines, ..) = capture(LoggingConfig::new("svc").filter("trace"), || {
+    let (lines, ..) = capture("svc", LoggingConfig::new().filter("trace"), || {
         tracing::warn!(
             request_id = 42u64,
             ratio = 0.25,
@@ -87,7 +88,7 @@ fn json_types_are_kept_and_levels_named() {
 fn trace_and_span_ids_come_from_the_current_context() {
     let context =
         SpanContext::from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").expect("valid");
-    let (lines, ..) = capture(LoggingConfig::new("svc"), || {
+    let (lines, ..) = capture("svc", LoggingConfig::new(), || {
         tracing::info!("outside");
         {
             let _attached = context.attach();
@@ -105,8 +106,8 @@ fn trace_and_span_ids_come_from_the_current_context() {
 
 #[test]
 fn secrets_are_redacted_top_level_nested_and_by_pattern() {
-    let logger = StructuredLogger::new("svc");
-    let (lines, ..) = capture(LoggingConfig::new("svc").also_redact(&["pin"]).mask_values(true), || {
+    let logger = StructuredLogger::new();
+    let (lines, ..) = capture("svc", LoggingConfig::new().also_redact(&["pin"]).mask_values(true), || {
         tracing::info!(
             password = "hunter2",
             Authorization = "Bearer abc",
@@ -188,8 +189,8 @@ impl Rng {
 fn arbitrary_strings_always_give_valid_json_and_round_trip() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let inputs: Vec<(String, String)> = (0..2000).map(|_| (rng.string(), rng.string())).collect();
-    let logger = StructuredLogger::new("svc");
-    let (lines, written, dropped) = capture(LoggingConfig::new("svc"), || {
+    let logger = StructuredLogger::new();
+    let (lines, written, dropped) = capture("svc", LoggingConfig::new(), || {
         for (message, value) in &inputs {
             tracing::info!(field = value.as_str(), debug = ?value, "{message}");
             logger.warn(message, &[(value.as_str(), value.as_str().into())]);
@@ -209,7 +210,7 @@ fn arbitrary_strings_always_give_valid_json_and_round_trip() {
 #[test]
 fn invalid_utf8_bytes_and_huge_values_stay_valid_json() {
     let huge = "x".repeat(1_000_000);
-    let (lines, ..) = capture(LoggingConfig::new("svc").max_line_bytes(1024), || {
+    let (lines, ..) = capture("svc", LoggingConfig::new().max_line_bytes(1024), || {
         tracing::info!(raw = &b"ok\xff\xfe"[..], "bytes");
         tracing::info!(big = ?huge, after = 1, "{huge}");
     });
@@ -225,8 +226,8 @@ fn eight_threads_lose_nothing_with_a_large_enough_buffer() {
     const THREADS: u64 = 8;
     const LINES: u64 = 100_000;
     let output = Captured::default();
-    let config = LoggingConfig::new("svc").buffer_bytes(512 << 20).output(Output::Writer(Box::new(output.clone())));
-    let (layer, guard) = logging::layer(config).expect("starts");
+    let config = LoggingConfig::new().buffer_bytes(512 << 20).output(Output::Writer(Box::new(output.clone())));
+    let (layer, guard) = common::log_layer("svc", config).expect("starts");
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
     let threads: Vec<_> = (0..THREADS)
         .map(|thread| {
@@ -291,8 +292,8 @@ fn a_full_buffer_drops_lines_without_blocking_and_counts_every_one() {
     let shut = gate.write().expect("the gate");
     let (started, has_started) = std::sync::mpsc::channel();
     let writer = Held { output: output.clone(), started: Some(started), gate: gate.clone() };
-    let config = LoggingConfig::new("svc").buffer_bytes(BUFFER).max_line_bytes(512);
-    let (layer, guard) = logging::layer(config.output(Output::Writer(Box::new(writer)))).expect("starts");
+    let config = LoggingConfig::new().buffer_bytes(BUFFER).max_line_bytes(512);
+    let (layer, guard) = common::log_layer("svc", config.output(Output::Writer(Box::new(writer)))).expect("starts");
     let buffer_full = || common::sample(&common::scrape(), "obs_log_lines_dropped_total", &[("reason", "buffer_full")]);
     let full_before = buffer_full().expect("registered with the layer");
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
@@ -321,14 +322,14 @@ fn a_full_buffer_drops_lines_without_blocking_and_counts_every_one() {
 
 #[test]
 fn bad_configuration_is_an_err_naming_the_setting() {
-    let error = logging::layer(LoggingConfig::new("svc").buffer_bytes(10)).expect_err("tiny buffer");
+    let error = common::log_layer("svc", LoggingConfig::new().buffer_bytes(10)).expect_err("tiny buffer");
     assert!(error.to_string().contains("buffer_bytes"), "{error}");
-    let error = logging::layer(LoggingConfig::new("svc").max_line_bytes(10)).expect_err("tiny lines");
+    let error = common::log_layer("svc", LoggingConfig::new().max_line_bytes(10)).expect_err("tiny lines");
     assert!(error.to_string().contains("max_line_bytes"), "{error}");
-    let error = logging::layer(LoggingConfig::new("")).expect_err("no service");
+    let error = common::log_layer("", LoggingConfig::new()).expect_err("no service");
     assert!(error.to_string().contains("service"), "{error}");
     let missing = std::env::temp_dir().join("obs-no-such-dir").join("app.log");
-    let error = logging::layer(LoggingConfig::new("svc").output(Output::file(&missing))).expect_err("no dir");
+    let error = common::log_layer("svc", LoggingConfig::new().output(Output::file(&missing))).expect_err("no dir");
     assert!(error.to_string().contains("obs-no-such-dir"), "{error}");
 }
 
@@ -355,7 +356,7 @@ const KEYS: &[&str] = &["a", "password", "nested \"key\"", "n", "message", "trac
 fn any_fields_at_any_limit_give_valid_json() {
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
     for limit in [512usize, 700, 1024, 4096] {
-        let logger = StructuredLogger::new("svc");
+        let logger = StructuredLogger::new();
         let events: Vec<(String, Vec<(&str, FieldValue<'static>)>)> = (0..300)
             .map(|_| {
                 let fields = (0..rng.next() % 12)
@@ -364,7 +365,7 @@ fn any_fields_at_any_limit_give_valid_json() {
                 (rng.string().repeat((rng.next() % 20) as usize), fields)
             })
             .collect();
-        let (lines, written, dropped) = capture(LoggingConfig::new("svc").max_line_bytes(limit), || {
+        let (lines, written, dropped) = capture("svc", LoggingConfig::new().max_line_bytes(limit), || {
             for (message, fields) in &events {
                 logger.info(message, fields);
                 tracing::info!(ratio = 0.30000000000000004, big = f64::MAX, nan = f64::NAN, "{message}");
@@ -380,8 +381,8 @@ fn any_fields_at_any_limit_give_valid_json() {
 
 #[test]
 fn a_field_given_twice_counts_once_and_the_last_wins() {
-    let logger = StructuredLogger::new("svc");
-    let (lines, ..) = capture(LoggingConfig::new("svc"), || {
+    let logger = StructuredLogger::new();
+    let (lines, ..) = capture("svc", LoggingConfig::new(), || {
         logger.info("first", &[("message", "second".into()), ("user_id", 1.into()), ("user_id", 2.into())]);
     });
     let line = parse(&lines[0]);
@@ -393,7 +394,7 @@ fn a_field_given_twice_counts_once_and_the_last_wins() {
 fn an_explicit_trace_id_replaces_both_ids_of_the_context() {
     let context =
         SpanContext::from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").expect("valid");
-    let (lines, ..) = capture(LoggingConfig::new("svc"), || {
+    let (lines, ..) = capture("svc", LoggingConfig::new(), || {
         let _attached = context.attach();
         tracing::info!(trace_id = "abc-123", "explicit");
     });
@@ -422,8 +423,8 @@ impl Write for PanicsOnce {
 #[test]
 fn a_writer_that_panics_costs_its_batch_not_the_logger() {
     let output = Captured::default();
-    let config = LoggingConfig::new("svc").output(Output::Writer(Box::new(PanicsOnce(output.clone(), false))));
-    let (layer, guard) = logging::layer(config).expect("starts");
+    let config = LoggingConfig::new().output(Output::Writer(Box::new(PanicsOnce(output.clone(), false))));
+    let (layer, guard) = common::log_layer("svc", config).expect("starts");
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         tracing::info!("lost with the panicking batch");
         assert!(guard.flush(), "the writer thread survived");

@@ -4,7 +4,9 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use obs_runtime::logging::{self, LoggingConfig, Output};
+mod common;
+
+use obs_runtime::logging::{LoggingConfig, Output};
 use tracing_subscriber::layer::SubscriberExt as _;
 
 struct Counting;
@@ -42,7 +44,8 @@ static ALLOCATOR: Counting = Counting;
 #[test]
 fn a_warm_logger_does_not_allocate() {
     let (layer, guard) =
-        logging::layer(LoggingConfig::new("svc").output(Output::Writer(Box::new(std::io::sink())))).expect("starts");
+        common::log_layer("svc", LoggingConfig::new().output(Output::Writer(Box::new(std::io::sink()))))
+            .expect("starts");
     let subscriber = tracing_subscriber::registry().with(layer);
     tracing::subscriber::with_default(subscriber, || {
         let log = |round: u64| {

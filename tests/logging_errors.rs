@@ -5,7 +5,7 @@ mod common;
 
 use common::Captured;
 use obs_runtime::context::SpanContext;
-use obs_runtime::logging::{self, LoggingConfig, Output};
+use obs_runtime::logging::{LoggingConfig, Output};
 use obs_runtime::metrics::RequestOutcome;
 use obs_runtime::track_request;
 use serde_json::Value;
@@ -50,7 +50,8 @@ fn quiet() -> Result<(), std::io::Error> {
 async fn failed_calls_log_one_error_line_in_the_current_trace() {
     let output = Captured::default();
     let (layer, guard) =
-        logging::layer(LoggingConfig::new("svc").output(Output::Writer(Box::new(output.clone())))).expect("starts");
+        common::log_layer("svc", LoggingConfig::new().output(Output::Writer(Box::new(output.clone()))))
+            .expect("starts");
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
     let _default = tracing::dispatcher::set_default(&dispatch);
     let context =

@@ -23,15 +23,16 @@ fn the_global_subscriber_filters_writes_a_rotated_file_and_flushes_on_shutdown()
     // A malformed filter is an Err naming it, and installs nothing.
     let error = Obs::builder()
         .without_http_server()
-        .logging(LoggingConfig::new("svc").filter("info,[[["))
+        .logging(LoggingConfig::new().filter("info,[[["))
         .init()
         .expect_err("bad filter");
     assert!(error.to_string().contains("log filter"), "{error}");
 
     let obs = Obs::builder()
+        .service("svc")
         .without_http_server()
         .logging(
-            LoggingConfig::new("svc")
+            LoggingConfig::new()
                 .filter("warn,logging_global=debug")
                 .log_request_errors(true)
                 .output(Output::rotating_file(&path, Rotation::Size(4096), 3)),
@@ -40,7 +41,7 @@ fn the_global_subscriber_filters_writes_a_rotated_file_and_flushes_on_shutdown()
         .expect("starts");
 
     // A second subscriber cannot be installed: an Err, not a silent no-op.
-    let again = Obs::builder().without_http_server().logging(LoggingConfig::new("svc")).init();
+    let again = Obs::builder().without_http_server().logging(LoggingConfig::new()).init();
     let again = again.expect_err("one global subscriber");
     assert!(again.to_string().contains("global tracing subscriber"), "{again}");
 
@@ -49,8 +50,8 @@ fn the_global_subscriber_filters_writes_a_rotated_file_and_flushes_on_shutdown()
     }
     tracing::info!(target: "elsewhere", "dropped by the filter: other targets are at warn");
     tracing::warn!(target: "elsewhere", "kept: warn");
-    StructuredLogger::new("svc").info("structured info is at info: filtered", &[]);
-    StructuredLogger::new("svc").error("structured error", &[("code", 7.into())]);
+    StructuredLogger::new().info("structured info is at info: filtered", &[]);
+    StructuredLogger::new().error("structured error", &[("code", 7.into())]);
     assert!(fails().is_err());
 
     let scrape = common::scrape();

@@ -6,7 +6,7 @@ mod common;
 
 use common::Captured;
 use common::spans::{attribute, install, of_trace, one};
-use obs_runtime::logging::{self, LoggingConfig, Output};
+use obs_runtime::logging::{LoggingConfig, Output};
 use obs_runtime::trace::Span;
 use obs_runtime::{is_secret_name, trace_operation};
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -93,8 +93,8 @@ fn spans_redact_arguments_attributes_and_query_values() {
 #[test]
 fn log_lines_redact_fields_by_the_same_rule() {
     let output = Captured::default();
-    let config = LoggingConfig::new("svc").output(Output::Writer(Box::new(output.clone())));
-    let (layer, guard) = logging::layer(config).expect("starts");
+    let config = LoggingConfig::new().output(Output::Writer(Box::new(output.clone())));
+    let (layer, guard) = common::log_layer("svc", config).expect("starts");
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         tracing::info!(
             pwd = "S3CRET",

@@ -67,22 +67,19 @@ fn every_part_stops_within_one_deadline_whatever_hangs_and_counts_what_it_gave_u
         .build()
         .expect("a valid manager");
     let obs = Obs::builder()
+        .service("shutdown-test")
         .http_addr("127.0.0.1:0")
         // A half-sent request is not cut by its header timeout before the test ends.
         .header_timeout(Duration::from_secs(600))
         .alerts(alerts)
         // No export before the shutdown: a batch waits for a minute or 512 spans.
         .tracing(
-            TraceConfig::new("shutdown-test")
+            TraceConfig::new()
                 .otlp_endpoint(collector.url())
                 .schedule_delay(Duration::from_secs(60))
                 .export_timeout(Duration::from_secs(60)),
         )
-        .logging(
-            LoggingConfig::new("shutdown-test")
-                .filter("shutdown=info")
-                .output(Output::Writer(Box::new(Stuck { entered }))),
-        )
+        .logging(LoggingConfig::new().filter("shutdown=info").output(Output::Writer(Box::new(Stuck { entered }))))
         .shutdown_timeout(Duration::from_secs(2))
         .init()
         .expect("obs starts");

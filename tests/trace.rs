@@ -313,14 +313,15 @@ fn logs_inside(fail: bool) -> Result<(), NotFound> {
 
 #[test]
 fn log_lines_carry_the_trace_and_span_ids_of_the_exported_span() {
-    use obs_runtime::logging::{self, LoggingConfig, Output};
+    use obs_runtime::logging::{LoggingConfig, Output};
     use tracing_subscriber::layer::SubscriberExt as _;
 
     let root = root();
     let trace_id = root.context().expect("installed").trace_id();
     let output = common::Captured::default();
     let (layer, guard) =
-        logging::layer(LoggingConfig::new("svc").output(Output::Writer(Box::new(output.clone())))).expect("starts");
+        common::log_layer("svc", LoggingConfig::new().output(Output::Writer(Box::new(output.clone()))))
+            .expect("starts");
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         root.in_scope(|| {
             logs_inside(false).expect("ok");

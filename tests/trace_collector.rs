@@ -55,11 +55,17 @@ fn one<'a>(spans: &'a [ExportedSpan], name: &str, user: &str) -> &'a ExportedSpa
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rust_otlp_receiver_decodes_the_tree_attributes_statuses_and_events() {
     let mut collector = FakeCollectorServer::start().await.expect("the receiver starts");
-    let config = TraceConfig::new("collector-test")
+    let config = TraceConfig::new()
         .otlp_endpoint(collector.endpoint())
         .protocol(Protocol::Grpc)
         .schedule_delay(Duration::from_millis(20));
-    let guard = obs_runtime::trace::install_with_env(config, |_| None).expect("installs");
+    let guard = obs_runtime::Obs::builder()
+        .service("collector-test")
+        .environment(obs_runtime::Environment::empty())
+        .without_http_server()
+        .tracing(config)
+        .init()
+        .expect("installs");
 
     let root = Span::builder("GET /users/{id}").kind(SpanKind::Server).start();
     let trace_id = root.context().expect("a sampled root").trace_id().to_string();
@@ -68,7 +74,7 @@ async fn a_rust_otlp_receiver_decodes_the_tree_attributes_statuses_and_events() 
     assert!(root.scope_ref(process_user_request(0)).await.is_err());
     drop(root);
     let guard = tokio::task::spawn_blocking(move || {
-        assert!(guard.flush(), "flushed in time");
+        assert!(guard.traces().expect("tracing").flush(), "flushed in time");
         guard
     })
     .await

@@ -29,11 +29,18 @@ impl Collected {
 #[test]
 fn flush_and_shutdown_export_exactly_what_was_queued() {
     let collected = Collected::default();
-    let config = TraceConfig::new("flush-test")
+    let config = TraceConfig::new()
         .output(SpanOutput::Exporter(Box::new(collected.clone())))
         .schedule_delay(Duration::from_secs(60))
         .max_export_batch_size(512);
-    let guard = obs_runtime::trace::install_with_env(config, |_| None).expect("installs");
+    let obs = obs_runtime::Obs::builder()
+        .service("flush-test")
+        .environment(obs_runtime::Environment::empty())
+        .without_http_server()
+        .tracing(config)
+        .init()
+        .expect("installs");
+    let guard = obs.traces().expect("tracing");
     for _ in 0..10 {
         drop(Span::new("before_flush"));
     }
@@ -46,7 +53,7 @@ fn flush_and_shutdown_export_exactly_what_was_queued() {
         drop(Span::new("before_shutdown"));
     }
     assert_eq!(collected.names().len(), 10, "only the flush exported");
-    assert!(guard.shutdown(), "shut down in time");
+    assert!(obs.shutdown(), "shut down in time");
     let names = collected.names();
     assert_eq!(names[10..], vec!["before_shutdown"; 5]);
     let scrape = common::scrape();

@@ -21,13 +21,19 @@ async fn operation() -> Result<(), String> {
 fn spans_go_out_over_grpc_and_shutdown_inside_a_current_thread_runtime_returns() {
     // The first export is refused (UNAVAILABLE, retryable): it is retried.
     let sink = Sink::start(1);
-    let config = TraceConfig::new("grpc-service")
+    let config = TraceConfig::new()
         .otlp_endpoint(format!("http://127.0.0.1:{}", sink.grpc_port))
         .protocol(Protocol::Grpc)
         .schedule_delay(Duration::from_millis(20));
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
     let trace_id = runtime.block_on(async {
-        let guard = obs_runtime::trace::install_with_env(config, |_| None).expect("installs");
+        let guard = obs_runtime::Obs::builder()
+            .service("grpc-service")
+            .environment(obs_runtime::Environment::empty())
+            .without_http_server()
+            .tracing(config)
+            .init()
+            .expect("installs");
         let root = Span::new("grpc_root");
         let trace_id = root.context().expect("a context").trace_id();
         root.scope_ref(operation()).await.expect("ok");

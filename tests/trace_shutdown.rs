@@ -10,13 +10,19 @@ use obs_runtime::trace::{Span, TraceConfig};
 
 #[test]
 fn drops_are_counted_and_shutdown_returns_without_a_runtime() {
-    let config = TraceConfig::new("doomed")
+    let config = TraceConfig::new()
         .otlp_endpoint(format!("http://127.0.0.1:{}", free_port()))
         .max_queue_size(16)
         .max_export_batch_size(16)
         .schedule_delay(Duration::from_millis(10))
         .export_timeout(Duration::from_secs(1));
-    let guard = obs_runtime::trace::install_with_env(config, |_| None).expect("installs");
+    let guard = obs_runtime::Obs::builder()
+        .service("doomed")
+        .environment(obs_runtime::Environment::empty())
+        .without_http_server()
+        .tracing(config)
+        .init()
+        .expect("installs");
     for index in 0..2000 {
         let span = Span::new("doomed_span");
         span.set_attribute("index", index);

@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use obs_runtime::logging::{self, LoggingConfig, Output};
+use obs_runtime::logging::{LoggingConfig, Output};
 use tracing::Dispatch;
 use tracing_subscriber::layer::SubscriberExt as _;
 
@@ -45,9 +45,11 @@ fn median(mut samples: Vec<f64>) -> f64 {
 
 fn main() {
     // Big enough that no line is dropped (checked below): dropping would look cheap.
-    let config =
-        LoggingConfig::new("user-service").buffer_bytes(256 << 20).output(Output::Writer(Box::new(std::io::sink())));
-    let (layer, guard) = logging::layer(config).expect("obs's layer starts");
+    let config = LoggingConfig::new().buffer_bytes(256 << 20).output(Output::Writer(Box::new(std::io::sink())));
+    let mut obs_guard =
+        obs_runtime::Obs::builder().service("user-service").without_http_server().init().expect("obs starts");
+    let layer = obs_guard.logging_layer(config).expect("obs's layer starts");
+    let guard = obs_guard.logs().expect("the layer's writer");
     let obs = Dispatch::new(tracing_subscriber::registry().with(layer));
     let peer = Dispatch::new(
         tracing_subscriber::fmt().json().with_writer(std::io::sink).with_max_level(tracing::Level::INFO).finish(),

@@ -111,14 +111,19 @@ fn main() {
 
     // obs: the global pipeline, installed once, to an exporter that counts.
     let obs_exported = Arc::new(AtomicU64::new(0));
-    let guard = obs_runtime::trace::install(
-        TraceConfig::new("bench")
-            .output(SpanOutput::Exporter(Box::new(Discard(obs_exported.clone()))))
-            .max_queue_size(1 << 20)
-            .max_export_batch_size(512)
-            .schedule_delay(Duration::from_millis(10)),
-    )
-    .expect("obs's trace pipeline installs");
+    let obs = obs_runtime::Obs::builder()
+        .service("bench")
+        .without_http_server()
+        .tracing(
+            TraceConfig::new()
+                .output(SpanOutput::Exporter(Box::new(Discard(obs_exported.clone()))))
+                .max_queue_size(1 << 20)
+                .max_export_batch_size(512)
+                .schedule_delay(Duration::from_millis(10)),
+        )
+        .init()
+        .expect("obs's trace pipeline installs");
+    let guard = obs.traces().expect("tracing is on");
     let unsampled = SpanContext::from_traceparent(UNSAMPLED_PARENT).expect("a valid traceparent");
 
     // tracing: the registry alone, and the registry with tracing-opentelemetry over the SDK's
@@ -322,5 +327,5 @@ fn main() {
         println!("\nWARNING: fastrace reported fewer spans than started: its row is then too cheap.");
     }
     let _ = provider.shutdown();
-    drop(guard);
+    drop(obs);
 }

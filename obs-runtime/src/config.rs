@@ -4,6 +4,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::core::{Context, Part, Pillar};
+
 /// The address the embedded server listens on when neither the builder nor `OBS_HTTP_ADDR` sets one.
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:9464";
 
@@ -13,45 +15,55 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest shutdown timeout accepted.
 const MAX_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// Configures and starts obs. Values set here win over the environment, which wins over defaults.
+/// Configures and starts obs: the service's identity, the embedded server, the shutdown deadline,
+/// and the pillars to run. Values set here win over the environment, which wins over defaults
+/// (the rule for what is wrong: [`Environment`](crate::Environment)).
 ///
 /// | setting | builder | environment | default |
 /// |---|---|---|---|
+/// | the service's identity | [`service`](Self::service) | `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES` | `unknown_service:<executable>` |
 /// | embedded server address | [`http_addr`](Self::http_addr) | `OBS_HTTP_ADDR` | `127.0.0.1:9464` |
+/// | connections per peer | [`max_connections_per_peer`](Self::max_connections_per_peer) | `OBS_HTTP_MAX_CONNECTIONS_PER_PEER` | 16 |
 /// | default duration buckets | [`default_buckets`](Self::default_buckets) | | [`metrics::DEFAULT_BUCKETS`](crate::metrics::DEFAULT_BUCKETS) |
 /// | shutdown deadline | [`shutdown_timeout`](Self::shutdown_timeout) | `OBS_SHUTDOWN_TIMEOUT` (`500ms`, `10s`, `1m`) | 10 s |
+/// | where variables are read | [`environment`](Self::environment) | | the process's |
 ///
 /// ```
 /// # fn main() -> Result<(), obs_runtime::ConfigError> {
 /// let obs = obs_runtime::Obs::builder()
+///     .service("user-service")
 ///     .http_addr("127.0.0.1:0") // any free port
 ///     .init()?;
 /// let addr = obs.http_addr().expect("the server runs");
 /// assert!(addr.port() != 0);
+/// assert_eq!(obs.service_name(), "user-service");
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ObsBuilder {
-    http_addr: Option<String>,
+    service: crate::Service,
+    environment: crate::Environment,
     serve_http: bool,
+    server: ServerOptions,
     default_buckets: Option<Vec<f64>>,
-    max_connections: Option<usize>,
-    max_connections_per_peer: Option<Option<usize>>,
-    header_timeout: Option<Duration>,
-    write_timeout: Option<Duration>,
-    connection_lifetime: Option<Duration>,
-    max_header_bytes: Option<usize>,
+    shutdown_timeout: Option<Duration>,
     #[cfg(feature = "health")]
     health: Option<crate::health::HealthChecker>,
     #[cfg(feature = "health")]
     health_refresh_interval: Option<Duration>,
-    #[cfg(feature = "logging")]
-    logging: Option<crate::logging::LoggingConfig>,
-    #[cfg(feature = "trace")]
-    tracing: Option<crate::trace::TraceConfig>,
-    #[cfg(feature = "alerts")]
-    alerts: Option<crate::alerts::AlertManager>,
-    shutdown_timeout: Option<Duration>,
+    pillars: Vec<Box<dyn Pillar>>,
+}
+
+/// The embedded server's settings as given to the builder.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct ServerOptions {
+    pub(crate) addr: Option<String>,
+    pub(crate) max_connections: Option<usize>,
+    pub(crate) max_connections_per_peer: Option<Option<usize>>,
+    pub(crate) header_timeout: Option<Duration>,
+    pub(crate) write_timeout: Option<Duration>,
+    pub(crate) connection_lifetime: Option<Duration>,
+    pub(crate) max_header_bytes: Option<usize>,
 }
 
 /// The entry point: `Obs::builder()...init()`, or [`crate::init`] for the defaults.
@@ -59,17 +71,53 @@ pub struct ObsBuilder {
 pub struct Obs;
 
 impl Obs {
-    /// A builder with every setting at its default (the server on).
+    /// A builder with every setting at its default (the server on): the same as
+    /// `ObsBuilder::default()`.
     pub fn builder() -> ObsBuilder {
-        ObsBuilder { serve_http: true, ..ObsBuilder::default() }
+        ObsBuilder::default()
+    }
+}
+
+impl Default for ObsBuilder {
+    fn default() -> ObsBuilder {
+        ObsBuilder {
+            service: crate::Service::default(),
+            environment: crate::Environment::default(),
+            serve_http: true,
+            server: ServerOptions::default(),
+            default_buckets: None,
+            shutdown_timeout: None,
+            #[cfg(feature = "health")]
+            health: None,
+            #[cfg(feature = "health")]
+            health_refresh_interval: None,
+            pillars: Vec::new(),
+        }
     }
 }
 
 impl ObsBuilder {
+    /// Who is reporting: the service's name (`"user-service"`) or its whole identity
+    /// ([`Service`](crate::Service): version, instance, other attributes). Given once, used by
+    /// every pillar: the `service` of log lines, the resource of spans, `target_info` on
+    /// `/metrics`.
+    pub fn service(mut self, service: impl Into<crate::Service>) -> Self {
+        self.service = service.into();
+        self
+    }
+
+    /// Where obs reads its `OBS_*` and `OTEL_*` variables (default: the process's environment).
+    /// [`Environment::empty()`](crate::Environment::empty) in a test makes it independent of the
+    /// environment it runs in.
+    pub fn environment(mut self, environment: crate::Environment) -> Self {
+        self.environment = environment;
+        self
+    }
+
     /// Where the embedded server listens, as `host:port` (`127.0.0.1:9464`, `[::1]:0`,
     /// `localhost:9464`). Port 0 picks a free port; [`ObsGuard::http_addr`] tells which.
     pub fn http_addr(mut self, addr: impl Into<String>) -> Self {
-        self.http_addr = Some(addr.into());
+        self.server.addr = Some(addr.into());
         self
     }
 
@@ -91,7 +139,7 @@ impl ObsBuilder {
     /// response) is closed to admit a newcomer; a newcomer is refused only when every connection
     /// is serving a request.
     pub fn max_connections(mut self, max: usize) -> Self {
-        self.max_connections = Some(max);
+        self.server.max_connections = Some(max);
         self
     }
 
@@ -107,14 +155,14 @@ impl ObsBuilder {
     /// # drop((behind_a_proxy, capped)); Ok(()) }
     /// ```
     pub fn max_connections_per_peer(mut self, max: impl Into<Option<usize>>) -> Self {
-        self.max_connections_per_peer = Some(max.into());
+        self.server.max_connections_per_peer = Some(max.into());
         self
     }
 
     /// How long a client may take to send a request's headers, and how long a kept-alive
     /// connection waits for its next request (default 5 s, at most an hour).
     pub fn header_timeout(mut self, timeout: Duration) -> Self {
-        self.header_timeout = Some(timeout);
+        self.server.header_timeout = Some(timeout);
         self
     }
 
@@ -122,36 +170,28 @@ impl ObsBuilder {
     /// (default 10 s, at most an hour): a client that sends requests and never reads the answers
     /// does not keep its connection.
     pub fn write_timeout(mut self, timeout: Duration) -> Self {
-        self.write_timeout = Some(timeout);
+        self.server.write_timeout = Some(timeout);
         self
     }
 
     /// The longest a connection stays open, however busy (default 60 s, at most an hour); it is
     /// closed after the request in progress.
     pub fn connection_lifetime(mut self, lifetime: Duration) -> Self {
-        self.connection_lifetime = Some(lifetime);
+        self.server.connection_lifetime = Some(lifetime);
         self
     }
 
     /// The largest request head the server reads, in bytes (default and minimum 8192, at most 1 MiB).
     pub fn max_header_bytes(mut self, max: usize) -> Self {
-        self.max_header_bytes = Some(max);
+        self.server.max_header_bytes = Some(max);
         self
     }
 
-    /// The health checks the embedded server serves on `/health`, `/health/ready` and
-    /// `/health/live` (without it, only `/health/live`).
+    /// The health checks the embedded server serves on `/health` and `/health/ready`
+    /// (`/health/live` is always served).
     #[cfg(feature = "health")]
     pub fn health(mut self, checker: crate::health::HealthChecker) -> Self {
         self.health = Some(checker);
-        self
-    }
-
-    /// Writes `tracing` events as JSON lines (see [`crate::logging`]), installing obs's subscriber
-    /// as the global one.
-    #[cfg(feature = "logging")]
-    pub fn logging(mut self, config: crate::logging::LoggingConfig) -> Self {
-        self.logging = Some(config);
         self
     }
 
@@ -165,18 +205,26 @@ impl ObsBuilder {
         self
     }
 
+    /// Writes `tracing` events as JSON lines (see [`crate::logging`]), installing obs's subscriber
+    /// as the global one.
+    #[cfg(feature = "logging")]
+    pub fn logging(mut self, config: crate::logging::LoggingConfig) -> Self {
+        self.pillars.push(Box::new(crate::logging::Pillar::new(config)));
+        self
+    }
+
     /// Evaluates these alert rules on their interval and sends their notifications (see
     /// [`crate::alerts`]); the embedded server lists the active alerts at `/alerts`.
     #[cfg(feature = "alerts")]
     pub fn alerts(mut self, manager: crate::alerts::AlertManager) -> Self {
-        self.alerts = Some(manager);
+        self.pillars.push(Box::new(crate::alerts::Pillar::new(manager)));
         self
     }
 
     /// Records spans and exports them (see [`crate::trace`]).
     #[cfg(feature = "trace")]
     pub fn tracing(mut self, config: crate::trace::TraceConfig) -> Self {
-        self.tracing = Some(config);
+        self.pillars.push(Box::new(crate::trace::Pillar::new(config)));
         self
     }
 
@@ -188,15 +236,18 @@ impl ObsBuilder {
         self
     }
 
-    /// Checks the configuration and starts what it asks for.
-    #[cfg_attr(not(any(feature = "logging", feature = "trace")), allow(unused_mut))]
+    /// Checks the configuration and starts what it asks for. An `Err` names what is wrong, and
+    /// nothing has started then.
     pub fn init(mut self) -> Result<ObsGuard, ConfigError> {
-        let shutdown_timeout = shutdown_timeout(self.shutdown_timeout)?;
+        let env = &self.environment;
+        let shutdown_timeout = shutdown_timeout(self.shutdown_timeout, env)?;
+        let mut tolerated = Vec::new();
+        let service = std::sync::Arc::new(
+            self.service.resolve(env, &mut |variable, instead| tolerated.push(format!("{variable} {instead}")))?,
+        );
+        let mut pillars = std::mem::take(&mut self.pillars);
         #[cfg(feature = "metrics")]
-        if let Some(buckets) = &self.default_buckets {
-            crate::metrics::check_request_buckets(buckets)
-                .map_err(|error| ConfigError::Invalid { field: "default_buckets", reason: error.to_string() })?;
-        }
+        pillars.push(Box::new(crate::metrics::Pillar::new(self.default_buckets.take())));
         #[cfg(not(feature = "metrics"))]
         if self.default_buckets.is_some() {
             return Err(ConfigError::Invalid {
@@ -204,166 +255,67 @@ impl ObsBuilder {
                 reason: "the `metrics` feature is off".to_owned(),
             });
         }
-        #[cfg(feature = "metrics")]
-        crate::metrics::warm_up();
-        #[cfg(all(feature = "health", feature = "metrics"))]
-        if self.health.is_some() {
-            crate::health::register_metrics();
-        }
-        // The first report is under way before the first scrape asks for it.
         #[cfg(feature = "health")]
-        let health_refresh = match (&self.health, self.health_refresh_interval) {
-            (_, Some(interval)) if interval.is_zero() || interval > Duration::from_secs(3600) => {
-                return Err(ConfigError::Invalid {
-                    field: "health_refresh_interval",
-                    reason: "must be more than zero and at most an hour".to_owned(),
-                });
+        match self.health.take() {
+            Some(checker) => pillars.push(Box::new(crate::health::Pillar::new(checker, self.health_refresh_interval))),
+            None if self.health_refresh_interval.is_some() => {
+                let reason = "no health checks are configured (ObsBuilder::health)".to_owned();
+                return Err(ConfigError::Invalid { field: "health_refresh_interval", reason });
             }
-            (Some(checker), interval) => {
-                Some(checker.refresh_every(interval.unwrap_or(crate::health::DEFAULT_REFRESH_INTERVAL)))
+            None => {}
+        }
+        let cx = Context { env, service: &service };
+        for pillar in &mut pillars {
+            pillar.prepare(&cx)?;
+        }
+        for warning in tolerated {
+            crate::diagnostics::warn("config", "invalid_env", &warning);
+        }
+        let mut parts: Vec<Box<dyn Part>> = Vec::new();
+        #[cfg_attr(not(feature = "http-server"), allow(unused_mut))]
+        let mut http_addr = None;
+        if self.serve_http {
+            #[cfg(feature = "http-server")]
+            {
+                let (addr, limits) = crate::http::settings(&self.server, env)?;
+                let mut routes = crate::http::Routes::default();
+                for pillar in &pillars {
+                    pillar.routes(&mut routes);
+                }
+                let server = crate::http::Server::start(addr, limits, routes)?;
+                http_addr = Some(server.local_addr());
+                parts.push(Box::new(server));
             }
-            (None, _) => None,
-        };
-        #[cfg(feature = "trace")]
-        let traces = self.tracing.take().map(crate::trace::TraceConfig::prepare).transpose()?;
-        let server = if self.serve_http { self.start_server()? } else { None };
-        #[cfg(feature = "trace")]
-        let traces = traces.map(|traces| traces.install()).transpose()?;
-        #[cfg(feature = "alerts")]
-        let alerts = self
-            .alerts
-            .as_ref()
-            .map(crate::alerts::AlertManager::start)
-            .transpose()
-            .map_err(|error| ConfigError::Invalid { field: "alerts", reason: error.to_string() })?;
-        // Last: it installs the global subscriber, which cannot be taken back.
-        #[cfg(feature = "logging")]
-        let logs = self.logging.take().map(crate::logging::install).transpose()?;
-        // Only once nothing can fail any more: an `Err` from `init` changes nothing.
-        #[cfg(feature = "metrics")]
-        if let Some(buckets) = &self.default_buckets {
-            crate::metrics::set_default_buckets(buckets)
-                .map_err(|error| ConfigError::Invalid { field: "default_buckets", reason: error.to_string() })?;
-        }
-        Ok(ObsGuard {
-            shutdown_timeout,
-            server,
-            #[cfg(feature = "health")]
-            health_refresh,
-            #[cfg(feature = "alerts")]
-            alerts,
-            #[cfg(feature = "trace")]
-            traces,
-            #[cfg(feature = "logging")]
-            logs,
-        })
-    }
-
-    #[cfg(feature = "http-server")]
-    fn start_server(&self) -> Result<Option<crate::http::Server>, ConfigError> {
-        let (addr, field) = match &self.http_addr {
-            Some(addr) => (addr.clone(), "http_addr"),
-            None => match obs_var("OBS_HTTP_ADDR")? {
-                Some(addr) => (addr, "OBS_HTTP_ADDR"),
-                None => (DEFAULT_HTTP_ADDR.to_owned(), "http_addr"),
-            },
-        };
-        let addr = resolve(&addr, field)?;
-        use crate::http::{self as server, MAX_CONNECTIONS, MAX_HEADER_BYTES, MAX_TIMEOUT, MIN_HEADER_BYTES};
-        let max_connections_per_peer = match self.max_connections_per_peer {
-            Some(max) => max,
-            None => per_peer_from_env()?,
-        };
-        let limits = server::Limits {
-            max_connections: self.max_connections.unwrap_or(server::DEFAULT_MAX_CONNECTIONS),
-            max_connections_per_peer,
-            header_timeout: self.header_timeout.unwrap_or(server::DEFAULT_HEADER_TIMEOUT),
-            write_timeout: self.write_timeout.unwrap_or(server::DEFAULT_WRITE_TIMEOUT),
-            connection_lifetime: self.connection_lifetime.unwrap_or(server::DEFAULT_CONNECTION_LIFETIME),
-            max_header_bytes: self.max_header_bytes.unwrap_or(MIN_HEADER_BYTES),
-        };
-        let invalid = |field: &'static str, reason: String| Err(ConfigError::Invalid { field, reason });
-        if !(1..=MAX_CONNECTIONS).contains(&limits.max_connections) {
-            return invalid("max_connections", format!("must be from 1 to {MAX_CONNECTIONS}"));
-        }
-        if let Some(max) = limits.max_connections_per_peer
-            && !(1..=MAX_CONNECTIONS).contains(&max)
-        {
-            return invalid("max_connections_per_peer", format!("must be from 1 to {MAX_CONNECTIONS}, or None"));
-        }
-        for (field, timeout) in [
-            ("header_timeout", limits.header_timeout),
-            ("write_timeout", limits.write_timeout),
-            ("connection_lifetime", limits.connection_lifetime),
-        ] {
-            if timeout.is_zero() || timeout > MAX_TIMEOUT {
-                return invalid(field, format!("must be more than zero and at most {MAX_TIMEOUT:?}"));
+            #[cfg(not(feature = "http-server"))]
+            if self.server.addr.is_some() {
+                let reason = "the `http-server` feature is off".to_owned();
+                return Err(ConfigError::Invalid { field: "http_addr", reason });
             }
         }
-        if !(MIN_HEADER_BYTES..=MAX_HEADER_BYTES).contains(&limits.max_header_bytes) {
-            return invalid("max_header_bytes", format!("must be from {MIN_HEADER_BYTES} to {MAX_HEADER_BYTES}"));
+        pillars.sort_by_key(|pillar| pillar.rank());
+        for pillar in pillars {
+            // On an `Err`, what started already is stopped as `parts` drops.
+            if let Some(part) = pillar.start(&cx)? {
+                parts.push(part);
+            }
         }
-        let routes = crate::http::Routes {
-            #[cfg(feature = "health")]
-            health: self.health.clone(),
-            #[cfg(feature = "alerts")]
-            alerts: self.alerts.clone(),
-        };
-        crate::http::Server::start(addr, limits, routes).map(Some)
-    }
-
-    #[cfg(not(feature = "http-server"))]
-    fn start_server(&self) -> Result<Option<()>, ConfigError> {
-        if self.http_addr.is_some() {
-            return Err(ConfigError::Invalid {
-                field: "http_addr",
-                reason: "the `http-server` feature is off".to_owned(),
-            });
-        }
-        Ok(None)
-    }
-}
-
-/// `OBS_HTTP_MAX_CONNECTIONS_PER_PEER`: a count, `0` for no cap; unset: the default.
-#[cfg(feature = "http-server")]
-fn per_peer_from_env() -> Result<Option<usize>, ConfigError> {
-    const VARIABLE: &str = "OBS_HTTP_MAX_CONNECTIONS_PER_PEER";
-    let invalid = |reason: &str| ConfigError::Invalid { field: VARIABLE, reason: reason.to_owned() };
-    match obs_var(VARIABLE)? {
-        None => Ok(Some(crate::http::DEFAULT_MAX_CONNECTIONS_PER_PEER)),
-        Some(value) => match value.trim().parse::<usize>() {
-            Ok(0) => Ok(None),
-            Ok(max) if max <= crate::http::MAX_CONNECTIONS => Ok(Some(max)),
-            Ok(_) => Err(invalid("more than 65536")),
-            Err(_) => Err(invalid("not a whole number (0 for no cap)")),
-        },
-    }
-}
-
-/// An `OBS_*` variable: `None` when unset, an `Err` naming it when it is not UTF-8.
-fn obs_var(name: &'static str) -> Result<Option<String>, ConfigError> {
-    match std::env::var(name) {
-        Ok(value) => Ok(Some(value)),
-        Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => {
-            Err(ConfigError::Invalid { field: name, reason: "not UTF-8".to_owned() })
-        }
+        Ok(ObsGuard { shutdown_timeout, service, http_addr, parts })
     }
 }
 
 /// The builder's shutdown timeout, else `OBS_SHUTDOWN_TIMEOUT`'s, else the default; checked.
-fn shutdown_timeout(set: Option<Duration>) -> Result<Duration, ConfigError> {
-    const VARIABLE: &str = "OBS_SHUTDOWN_TIMEOUT";
+fn shutdown_timeout(set: Option<Duration>, env: &crate::Environment) -> Result<Duration, ConfigError> {
+    use crate::env::OBS_SHUTDOWN_TIMEOUT;
     let (timeout, field) = match set {
         Some(timeout) => (timeout, "shutdown_timeout"),
-        None => match obs_var(VARIABLE)? {
+        None => match env.var(OBS_SHUTDOWN_TIMEOUT)? {
             None => (DEFAULT_SHUTDOWN_TIMEOUT, "shutdown_timeout"),
             // The value is not shown: the variables' errors never echo them.
             Some(text) => match crate::duration::parse(&text) {
-                Some(timeout) => (timeout, VARIABLE),
+                Some(timeout) => (timeout, OBS_SHUTDOWN_TIMEOUT),
                 None => {
                     let reason = "not a duration (500ms, 10s, 1m)".to_owned();
-                    return Err(ConfigError::Invalid { field: VARIABLE, reason });
+                    return Err(ConfigError::Invalid { field: OBS_SHUTDOWN_TIMEOUT, reason });
                 }
             },
         },
@@ -374,68 +326,70 @@ fn shutdown_timeout(set: Option<Duration>) -> Result<Duration, ConfigError> {
     Ok(timeout)
 }
 
-#[cfg(feature = "http-server")]
-fn resolve(addr: &str, field: &'static str) -> Result<SocketAddr, ConfigError> {
-    use std::net::ToSocketAddrs as _;
-    let invalid = |reason: String| ConfigError::Invalid { field, reason: format!("{addr:?}: {reason}") };
-    if let Ok(addr) = addr.parse::<SocketAddr>() {
-        return Ok(addr);
-    }
-    if !addr.contains(':') {
-        return Err(invalid("expected host:port, e.g. 127.0.0.1:9464".to_owned()));
-    }
-    addr.to_socket_addrs()
-        .map_err(|error| invalid(error.to_string()))?
-        .next()
-        .ok_or_else(|| invalid("resolves to no address".to_owned()))
-}
-
 /// Keeps obs running; dropping it (or [`shutdown`](Self::shutdown)) stops every part at once,
 /// within one deadline ([`ObsBuilder::shutdown_timeout`], default 10 s).
 #[derive(Debug)]
 #[must_use = "dropping the guard stops obs"]
 pub struct ObsGuard {
     shutdown_timeout: Duration,
-    /// Stopped first: no new connections.
-    #[cfg(feature = "http-server")]
-    server: Option<crate::http::Server>,
-    #[cfg(not(feature = "http-server"))]
-    server: Option<()>,
-    /// Runs the health checks in the background until dropped.
-    #[cfg(feature = "health")]
-    health_refresh: Option<crate::health::Refresher>,
-    /// Delivers its queued notifications while the spans are exported.
-    #[cfg(feature = "alerts")]
-    alerts: Option<crate::alerts::AlertsGuard>,
-    #[cfg(feature = "trace")]
-    traces: Option<crate::trace::TraceGuard>,
-    /// Closed last, so that the lines the others log while they stop are written.
-    #[cfg(feature = "logging")]
-    logs: Option<crate::logging::LogGuard>,
+    service: std::sync::Arc<crate::service::Identity>,
+    http_addr: Option<SocketAddr>,
+    /// What the pillars left running, the embedded server among them.
+    parts: Vec<Box<dyn Part>>,
 }
-
-/// The end of the shutdown budget the log writer keeps to itself (a tenth, at most this).
-const LOG_SHARE: Duration = Duration::from_millis(500);
 
 impl ObsGuard {
     /// The address the embedded server listens on, if it runs.
     pub fn http_addr(&self) -> Option<SocketAddr> {
-        #[cfg(feature = "http-server")]
-        return self.server.as_ref().map(crate::http::Server::local_addr);
-        #[cfg(not(feature = "http-server"))]
-        return None;
+        self.http_addr
+    }
+
+    /// The service's name (`service.name`), as resolved from [`ObsBuilder::service`] and the
+    /// environment.
+    pub fn service_name(&self) -> &str {
+        self.service.name()
     }
 
     /// The running alert manager, if [`ObsBuilder::alerts`] gave one.
     #[cfg(feature = "alerts")]
     pub fn alerts(&self) -> Option<&crate::alerts::AlertManager> {
-        self.alerts.as_ref().map(crate::alerts::AlertsGuard::manager)
+        crate::core::find::<crate::alerts::AlertsGuard>(&self.parts).map(crate::alerts::AlertsGuard::manager)
     }
 
     /// The span pipeline's guard, to flush it or read its counts.
     #[cfg(feature = "trace")]
     pub fn traces(&self) -> Option<&crate::trace::TraceGuard> {
-        self.traces.as_ref()
+        crate::core::find::<crate::trace::TraceGuard>(&self.parts)
+    }
+
+    /// obs's JSON log layer, for a `tracing` subscriber of your own (instead of
+    /// [`ObsBuilder::logging`], which installs obs's as the global one): its lines carry this
+    /// obs's service name, and its writer stops with this guard, last, like the logging pillar's.
+    /// `config`'s filter is not used: your subscriber filters.
+    ///
+    /// ```
+    /// use tracing_subscriber::layer::SubscriberExt as _;
+    /// # fn main() -> Result<(), obs_runtime::ConfigError> {
+    /// let mut obs = obs_runtime::Obs::builder().service("user-service").without_http_server().init()?;
+    /// let layer = obs.logging_layer(obs_runtime::logging::LoggingConfig::new())?;
+    /// let subscriber = tracing_subscriber::registry().with(layer);
+    /// # drop(subscriber); Ok(()) }
+    /// ```
+    #[cfg(feature = "logging")]
+    pub fn logging_layer(
+        &mut self,
+        config: crate::logging::LoggingConfig,
+    ) -> Result<crate::logging::JsonLayer, ConfigError> {
+        let (layer, guard) = crate::logging::layer(config, self.service.name())?;
+        self.parts.push(Box::new(guard));
+        Ok(layer)
+    }
+
+    /// The log writer's guard (of [`ObsBuilder::logging`] or the first
+    /// [`logging_layer`](Self::logging_layer)), to flush it or read its counts.
+    #[cfg(feature = "logging")]
+    pub fn logs(&self) -> Option<&crate::logging::LogGuard> {
+        crate::core::find::<crate::logging::LogGuard>(&self.parts)
     }
 
     /// How long [`shutdown`](Self::shutdown) may take ([`ObsBuilder::shutdown_timeout`]).
@@ -443,38 +397,29 @@ impl ObsGuard {
         self.shutdown_timeout
     }
 
-    /// Keeps the embedded server running for the rest of the process, as the chapter's
-    /// `start_http_server` does, without holding the guard (`let _ = init()?` would drop it, and
-    /// stop the server, at once).
+    /// Keeps the embedded server running for the rest of the process, without holding the guard
+    /// (`let _ = init()?` would drop it, and stop the server, at once).
     ///
     /// The log writer keeps running too; lines still buffered when the process exits are lost,
     /// so a service that logs should keep the guard (or call [`shutdown`](Self::shutdown)).
     pub fn detach(mut self) {
         // Their threads run on; only the handles that would stop them are gone.
-        #[cfg(feature = "http-server")]
-        std::mem::forget(self.server.take());
-        #[cfg(feature = "alerts")]
-        std::mem::forget(self.alerts.take());
-        #[cfg(feature = "trace")]
-        std::mem::forget(self.traces.take());
-        #[cfg(feature = "logging")]
-        std::mem::forget(self.logs.take());
-        #[cfg(feature = "health")]
-        std::mem::forget(self.health_refresh.take());
-        #[cfg(not(feature = "http-server"))]
-        self.server.take();
+        for part in self.parts.drain(..) {
+            part.detach();
+        }
     }
 
     /// Stops obs within the [shutdown timeout](ObsBuilder::shutdown_timeout) (default 10 s) from
     /// now, whatever hangs; dropping the guard does the same. See [`shutdown_by`](Self::shutdown_by).
-    pub fn shutdown(self) {
+    pub fn shutdown(self) -> bool {
         let deadline = crate::Deadline::after(self.shutdown_timeout);
-        self.shutdown_by(deadline);
+        self.shutdown_by(deadline)
     }
 
     /// Stops every part at once, all by `deadline`, and returns by then (plus about 0.1 s)
     /// whatever hangs: a collector or webhook that never answers, a log output that blocks, a
-    /// client that holds a connection.
+    /// client that holds a connection. `true` if every part finished its work in time; `false` if
+    /// something was left (dropped, and counted as below).
     ///
     /// The embedded server stops accepting first, and gives open connections until the deadline.
     /// At the same time alerting delivers its queued notifications and the span exporter exports
@@ -496,81 +441,15 @@ impl ObsGuard {
     /// obs.shutdown_by(deadline);
     /// # Ok(()) }
     /// ```
-    pub fn shutdown_by(mut self, deadline: crate::Deadline) {
-        self.stop(deadline);
-    }
-
-    fn stop(&mut self, deadline: crate::Deadline) {
-        let parts = deadline.earlier_by((deadline.remaining() / 10).min(LOG_SHARE));
-        // The server first: it stops accepting at once, then waits for its open connections on a
-        // thread of its own while the others stop.
-        #[cfg(feature = "http-server")]
-        let server = self.server.take().map(|mut server| in_background(move || server.shutdown(parts)));
-        #[cfg(not(feature = "http-server"))]
-        self.server.take();
-        #[cfg(not(any(feature = "http-server", feature = "alerts", feature = "trace")))]
-        let _ = parts;
-        // Alerting and the span exporter are told together; each then gets the time left.
-        #[cfg(feature = "alerts")]
-        let mut alerts = self.alerts.take();
-        #[cfg(feature = "alerts")]
-        if let Some(alerts) = &mut alerts {
-            alerts.signal_stop(parts);
-        }
-        #[cfg(feature = "trace")]
-        let mut traces = self.traces.take();
-        #[cfg(feature = "trace")]
-        if let Some(traces) = &traces {
-            traces.signal_stop(parts);
-        }
-        #[cfg(feature = "alerts")]
-        if let Some(alerts) = &mut alerts {
-            alerts.wait_stopped(parts);
-        }
-        #[cfg(feature = "trace")]
-        if let Some(traces) = &mut traces {
-            traces.wait_stopped(parts);
-        }
-        #[cfg(feature = "http-server")]
-        if let Some(server) = server {
-            let _ = server.recv_timeout(parts.with_grace().remaining());
-        }
-        // The logs last: what the others logged is buffered; it is written by the deadline.
-        #[cfg(feature = "logging")]
-        if let Some(mut logs) = self.logs.take() {
-            logs.stop(deadline);
-        }
+    pub fn shutdown_by(mut self, deadline: crate::Deadline) -> bool {
+        crate::core::stop_all(&mut self.parts, deadline)
     }
 }
 
 impl Drop for ObsGuard {
     fn drop(&mut self) {
-        self.stop(crate::Deadline::after(self.shutdown_timeout));
+        crate::core::stop_all(&mut self.parts, crate::Deadline::after(self.shutdown_timeout));
     }
-}
-
-/// Runs `job` on a thread of its own (here if none can be started); the receiver is disconnected
-/// when it is done.
-#[cfg(feature = "http-server")]
-fn in_background(job: impl FnOnce() + Send + 'static) -> std::sync::mpsc::Receiver<()> {
-    use std::sync::{Arc, Mutex, PoisonError};
-    let (done, finished) = std::sync::mpsc::channel::<()>();
-    let job = Arc::new(Mutex::new(Some(job)));
-    let theirs = job.clone();
-    let spawned = std::thread::Builder::new().name("obs-stop".into()).spawn(move || {
-        let job = theirs.lock().unwrap_or_else(PoisonError::into_inner).take();
-        if let Some(job) = job {
-            job();
-        }
-        drop(done);
-    });
-    if spawned.is_err() {
-        let job = job.lock().unwrap_or_else(PoisonError::into_inner).take();
-        if let Some(job) = job {
-            job();
-        }
-    }
-    finished
 }
 
 /// Why obs could not start.

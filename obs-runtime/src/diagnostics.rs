@@ -1,11 +1,15 @@
-//! obs's own warnings: counted in `obs_internal_errors_total{component, reason}` (when metrics
-//! are compiled in), and said once as a `tracing` event under the `obs` target when a subscriber
-//! listens, else on stderr. A warning never carries a configured value: it may be a secret.
+//! obs's own diagnostics, through one channel: what went wrong is counted in
+//! `obs_internal_errors_total{component, reason}` (when metrics are compiled in) and said as a
+//! `tracing` event under the `obs` target when a subscriber listens; else on stderr, at most
+//! [`STDERR_BURST`] lines a minute (the last resort: nothing else would see it). A diagnostic never
+//! carries a configured value: it may be a secret.
 
-/// A configuration value obs did not take (and what it did instead).
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+/// Something obs could not do, or a value it did not take (and what it did instead).
 ///
-/// `reason` is a fixed word for the counter (`invalid_env`); `message` names the variable and says
-/// what obs does instead, never quoting the value.
+/// `reason` is a fixed word for the counter (`invalid_env`, `export_failed`); `message` names what
+/// is concerned and says what obs does instead, never quoting a configured value.
 pub(crate) fn warn(component: &'static str, reason: &'static str, message: &str) {
     #[cfg(feature = "metrics")]
     count(component, reason);
@@ -16,9 +20,39 @@ pub(crate) fn warn(component: &'static str, reason: &'static str, message: &str)
         return;
     }
     // Nobody listens to events (at start-up the logging pillar is not installed yet): stderr.
-    eprintln!("obs: warning: {message}");
+    last_resort(&format!("warning: {message}"));
     #[cfg(not(feature = "metrics"))]
     let _ = (component, reason);
+}
+
+/// A problem that went away (an exporter that works again): said, not counted.
+#[cfg_attr(not(feature = "trace"), allow(dead_code))]
+pub(crate) fn recovered(component: &'static str, message: &str) {
+    #[cfg(any(feature = "logging", feature = "alerts"))]
+    if tracing::dispatcher::has_been_set() && tracing::enabled!(target: "obs", tracing::Level::INFO) {
+        tracing::info!(target: "obs", component, "{message}");
+        return;
+    }
+    last_resort(message);
+    let _ = component;
+}
+
+/// The most lines written to stderr in a minute; the rest are left out (they are counted).
+pub(crate) const STDERR_BURST: u32 = 10;
+
+/// `message` on stderr, unless [`STDERR_BURST`] lines were written in the current minute: for
+/// what no subscriber can be told (the log output itself is stuck, or none is installed).
+pub(crate) fn last_resort(message: &str) {
+    static MINUTE: AtomicU64 = AtomicU64::new(0);
+    static WRITTEN: AtomicU32 = AtomicU32::new(0);
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs() / 60);
+    if MINUTE.swap(now, Ordering::Relaxed) != now {
+        WRITTEN.store(0, Ordering::Relaxed);
+    }
+    if WRITTEN.fetch_add(1, Ordering::Relaxed) < STDERR_BURST {
+        eprintln!("obs: {message}");
+    }
 }
 
 #[cfg(feature = "metrics")]

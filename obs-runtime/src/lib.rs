@@ -38,15 +38,18 @@
 
 #[cfg(feature = "alerts")]
 pub mod alerts;
+#[cfg(any(feature = "http-server", feature = "health", feature = "alerts", feature = "otlp"))]
+mod background;
 #[cfg(any(feature = "metrics", feature = "trace"))]
 mod clock;
 mod config;
 #[cfg(any(feature = "logging", feature = "trace"))]
 pub mod context;
+mod core;
 mod deadline;
-#[cfg(any(feature = "metrics", feature = "trace"))]
 mod diagnostics;
 mod duration;
+mod env;
 #[cfg(feature = "health")]
 pub mod health;
 #[cfg(feature = "http-server")]
@@ -56,9 +59,9 @@ mod json;
 #[cfg(feature = "logging")]
 pub mod logging;
 pub mod metrics;
-#[cfg(any(feature = "health-redis", feature = "trace"))]
 mod percent;
 mod secret;
+mod service;
 #[cfg(any(feature = "health", feature = "logging", feature = "alerts"))]
 mod time;
 #[cfg(feature = "trace")]
@@ -69,7 +72,9 @@ pub mod __private;
 
 pub use config::{ConfigError, DEFAULT_HTTP_ADDR, DEFAULT_SHUTDOWN_TIMEOUT, Obs, ObsBuilder, ObsGuard};
 pub use deadline::Deadline;
+pub use env::Environment;
 pub use secret::{DEFAULT_SECRET_NAMES, is_secret_name};
+pub use service::Service;
 
 /// Records RED metrics for every call of the function it is on.
 ///

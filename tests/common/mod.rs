@@ -7,6 +7,7 @@ pub mod demo;
 pub mod otlp;
 pub mod receiver;
 pub mod smtp;
+#[cfg(feature = "trace")]
 pub mod spans;
 pub mod tls;
 
@@ -17,6 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The text exposition of everything registered in this test process.
+#[cfg(feature = "metrics")]
 pub fn scrape() -> String {
     obs_runtime::metrics::encode(obs_runtime::metrics::Format::Text)
 }
@@ -29,16 +31,33 @@ pub fn sample(body: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
 }
 
 /// `http_requests_total` of one (method, endpoint, status), 0 when absent.
+#[cfg(feature = "metrics")]
 pub fn requests(method: &str, endpoint: &str, status: &str) -> f64 {
     sample(&scrape(), "http_requests_total", &[("method", method), ("endpoint", endpoint), ("status", status)])
         .unwrap_or(0.0)
 }
 
 /// `http_request_duration_seconds_count` of one (method, endpoint), 0 when absent.
+#[cfg(feature = "metrics")]
 pub fn duration_count(method: &str, endpoint: &str) -> f64 {
     sample(&scrape(), "http_request_duration_seconds_count", &[("method", method), ("endpoint", endpoint)])
         .unwrap_or(0.0)
 }
+
+/// `assert_eq!` of a recorded count, with metrics compiled in; with them off there is nothing
+/// recorded to read, and the instrumented code's own results (asserted beside) are what is tested.
+#[cfg(feature = "metrics")]
+#[allow(unused_macros)]
+macro_rules! assert_recorded {
+    ($($arguments:tt)*) => { assert_eq!($($arguments)*) };
+}
+#[cfg(not(feature = "metrics"))]
+#[allow(unused_macros)]
+macro_rules! assert_recorded {
+    ($($arguments:tt)*) => {};
+}
+#[allow(unused_imports)]
+pub(crate) use assert_recorded;
 
 /// A response as the tests need it.
 #[derive(Debug)]
@@ -155,4 +174,47 @@ pub fn venv() -> PathBuf {
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/otel-venv");
     assert!(venv.join("bin/python").exists(), "no {}: run `bash scripts/install-backends.sh`", venv.display());
     venv
+}
+
+#[cfg(feature = "logging")]
+/// obs's log layer for a subscriber of the test's own, and the guard that owns its writer: an obs
+/// of service `service` with nothing else running and no environment read.
+pub fn log_layer(
+    service: &str,
+    config: obs_runtime::logging::LoggingConfig,
+) -> Result<(obs_runtime::logging::JsonLayer, Logs), obs_runtime::ConfigError> {
+    let mut obs = obs_runtime::Obs::builder()
+        .service(service)
+        .environment(obs_runtime::Environment::empty())
+        .without_http_server()
+        .init()?;
+    let layer = obs.logging_layer(config)?;
+    Ok((layer, Logs(obs)))
+}
+
+/// The guard of [`log_layer`]'s writer.
+#[cfg(feature = "logging")]
+#[derive(Debug)]
+pub struct Logs(pub obs_runtime::ObsGuard);
+
+#[cfg(feature = "logging")]
+impl Logs {
+    fn writer(&self) -> &obs_runtime::logging::LogGuard {
+        self.0.logs().expect("the layer's writer")
+    }
+
+    /// Waits until every line logged so far is written; `false` if that took too long.
+    pub fn flush(&self) -> bool {
+        self.writer().flush()
+    }
+
+    /// Lines written so far.
+    pub fn written(&self) -> u64 {
+        self.writer().written()
+    }
+
+    /// Lines dropped so far.
+    pub fn dropped(&self) -> u64 {
+        self.writer().dropped()
+    }
 }

@@ -1,31 +1,39 @@
 //! An in-process span receiver: an exporter that keeps what it is given, for assertions on the
 //! tree (the OTLP wire path is tested against real receivers in tests/trace_otlp.rs).
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
+use obs_runtime::ObsGuard;
 use obs_runtime::context::TraceId;
-use obs_runtime::trace::{InMemoryExporter, SpanData, SpanOutput, TraceConfig, TraceGuard, ValueRef};
+use obs_runtime::trace::{InMemoryExporter, SpanData, SpanOutput, TraceConfig, ValueRef};
 
-static PIPELINE: OnceLock<(InMemoryExporter, TraceGuard)> = OnceLock::new();
+static PIPELINE: OnceLock<(InMemoryExporter, Mutex<ObsGuard>)> = OnceLock::new();
 
 /// Installs (once per test process) a pipeline exporting into memory: the public
 /// `InMemoryExporter`, so the test support users get is the one the suite relies on.
-pub fn install() -> &'static (InMemoryExporter, TraceGuard) {
+pub fn install() -> &'static (InMemoryExporter, Mutex<ObsGuard>) {
     PIPELINE.get_or_init(|| {
         let collected = InMemoryExporter::new();
-        let config = TraceConfig::new("test-service")
+        let config = TraceConfig::new()
             .output(SpanOutput::Exporter(Box::new(collected.clone())))
             .schedule_delay(Duration::from_millis(5));
-        let guard = obs_runtime::trace::install_with_env(config, |_| None).expect("installs");
-        (collected, guard)
+        let guard = obs_runtime::Obs::builder()
+            .service("test-service")
+            .environment(obs_runtime::Environment::empty())
+            .without_http_server()
+            .tracing(config)
+            .init()
+            .expect("installs");
+        (collected, Mutex::new(guard))
     })
 }
 
 /// The exporter, flushed: every span ended before the call is in it.
 fn exported() -> &'static InMemoryExporter {
     let (collected, guard) = install();
-    assert!(guard.flush(), "flushed in time");
+    let guard = guard.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    assert!(guard.traces().expect("tracing").flush(), "flushed in time");
     collected
 }
 

@@ -36,6 +36,7 @@
 
 #[cfg(any(feature = "health-tcp", feature = "health-http", feature = "health-redis", feature = "health-postgres"))]
 pub mod checks;
+mod pillar;
 mod run;
 
 use std::fmt;
@@ -44,7 +45,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-pub(crate) use run::Refresher;
+pub(crate) use pillar::Pillar;
 #[cfg(feature = "metrics")]
 pub(crate) use run::gauges::register as register_metrics;
 pub use run::{DEFAULT_CACHE_TTL, DEFAULT_REFRESH_INTERVAL, DEFAULT_SLOW_FRACTION, HealthChecker};

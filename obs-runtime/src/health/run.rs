@@ -4,7 +4,7 @@
 //! does not cancel it, and its result still fills the cache.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::watch;
@@ -55,7 +55,14 @@ struct FlightState {
 /// Stops the background refresh of [`HealthChecker::refresh_every`] when dropped.
 #[derive(Debug)]
 pub(crate) struct Refresher {
-    _stop: tokio::sync::oneshot::Sender<()>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Refresher {
+    /// Stops the background refresh (also when dropped).
+    pub(crate) fn stop(&mut self) {
+        self.stop.take();
+    }
 }
 
 /// How often the checks run in the background by default (see
@@ -171,10 +178,11 @@ impl HealthChecker {
     }
 
     /// Runs every check (or returns the cached or running run), concurrently, each under its own
-    /// timeout. Can be awaited from any executor: the checks run on obs's health runtime.
-    pub async fn report(&self) -> Arc<HealthReport> {
+    /// timeout. The run starts when this is called (with the checks registered then), and can be
+    /// awaited from any executor: the checks run on obs's background runtime.
+    pub fn report(&self) -> impl std::future::Future<Output = Arc<HealthReport>> + Send + use<> {
         let checks = self.inner.checks.read().unwrap_or_else(PoisonError::into_inner).clone();
-        self.run_shared(|inner| &inner.all, checks).await
+        self.run_shared(|inner| &inner.all, checks)
     }
 
     /// Starts a run of every check in the background if the cached report is stale and none is
@@ -203,19 +211,25 @@ impl HealthChecker {
     pub(crate) fn refresh_every(&self, interval: Duration) -> Refresher {
         let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
         let checker = self.clone();
+        // Under way now, with the checks registered now.
+        let first = self.report();
         spawn_run(async move {
+            tokio::select! {
+                _ = first => {}
+                _ = &mut stopped => return,
+            }
             loop {
-                tokio::select! {
-                    _ = checker.report() => {}
-                    _ = &mut stopped => return,
-                }
                 tokio::select! {
                     _ = tokio::time::sleep(interval) => {}
                     _ = &mut stopped => return,
                 }
+                tokio::select! {
+                    _ = checker.report() => {}
+                    _ = &mut stopped => return,
+                }
             }
         });
-        Refresher { _stop: stop }
+        Refresher { stop: Some(stop) }
     }
 
     /// The readiness report: the [readiness group](Self::set_readiness) if set (each member
@@ -247,74 +261,73 @@ impl HealthChecker {
         (*self.run_shared(|inner| &inner.ready, checks).await).clone()
     }
 
-    /// The cached, running or a new run of `checks`, in the flight `which` picks.
-    async fn run_shared(&self, which: fn(&Inner) -> &Flight, checks: Vec<HealthCheck>) -> Arc<HealthReport> {
+    /// The cached, running or a new run of `checks`, in the flight `which` picks: a new run starts
+    /// at the call.
+    fn run_shared(
+        &self,
+        which: fn(&Inner) -> &Flight,
+        checks: Vec<HealthCheck>,
+    ) -> impl std::future::Future<Output = Arc<HealthReport>> + Send + use<> {
         let flight = which(&self.inner);
-        let mut receiver = {
+        let receiver = {
             let mut state = flight.state.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some((finished, report)) = &state.last
                 && finished.elapsed() < self.inner.cache_ttl
             {
-                return report.clone();
-            }
-            match &state.running {
-                Some(running) => running.clone(),
-                None => {
-                    let (sender, receiver) = watch::channel(None);
-                    state.running = Some(receiver.clone());
-                    let generation = state.generation;
-                    let inner = self.inner.clone();
-                    spawn_run(async move {
-                        let report = Arc::new(run_all(checks, inner.slow_fraction).await);
-                        if std::ptr::eq(which(&inner), &inner.all) && !report.checks.is_empty() {
-                            *inner.refreshed.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
-                        }
-                        let mut state = which(&inner).state.lock().unwrap_or_else(PoisonError::into_inner);
-                        if state.generation == generation {
-                            state.last = Some((Instant::now(), report.clone()));
-                            state.running = None;
-                        }
-                        drop(state);
-                        let _ = sender.send(Some(report));
-                    });
-                    receiver
-                }
+                Err(report.clone())
+            } else {
+                Ok(match &state.running {
+                    Some(running) => running.clone(),
+                    None => {
+                        let (sender, receiver) = watch::channel(None);
+                        state.running = Some(receiver.clone());
+                        let generation = state.generation;
+                        let inner = self.inner.clone();
+                        spawn_run(async move {
+                            let report = Arc::new(run_all(checks, inner.slow_fraction).await);
+                            if std::ptr::eq(which(&inner), &inner.all) && !report.checks.is_empty() {
+                                *inner.refreshed.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+                            }
+                            let mut state = which(&inner).state.lock().unwrap_or_else(PoisonError::into_inner);
+                            if state.generation == generation {
+                                state.last = Some((Instant::now(), report.clone()));
+                                state.running = None;
+                            }
+                            drop(state);
+                            let _ = sender.send(Some(report));
+                        });
+                        receiver
+                    }
+                })
             }
         };
-        loop {
-            if let Some(report) = receiver.borrow_and_update().clone() {
-                return report;
-            }
-            if receiver.changed().await.is_err() {
-                // The run ended without a result (its runtime went away): say so, and let the
-                // next caller start another.
-                let mut state = flight.state.lock().unwrap_or_else(PoisonError::into_inner);
-                state.running = None;
-                return Arc::new(no_runtime(&self.names()));
+        let checker = self.clone();
+        async move {
+            let mut receiver = match receiver {
+                Ok(receiver) => receiver,
+                Err(cached) => return cached,
+            };
+            loop {
+                if let Some(report) = receiver.borrow_and_update().clone() {
+                    return report;
+                }
+                if receiver.changed().await.is_err() {
+                    // The run ended without a result (its runtime went away): say so, and let the
+                    // next caller start another.
+                    let mut state = which(&checker.inner).state.lock().unwrap_or_else(PoisonError::into_inner);
+                    state.running = None;
+                    return Arc::new(no_runtime(&checker.names()));
+                }
             }
         }
     }
 }
 
-/// obs's runtime for health checks: two worker threads of their own, so that checks never run
-/// on the embedded server's thread or the application's executor, and a check that blocks its
-/// thread does not stop the timers of the others.
-fn runtime() -> Option<&'static tokio::runtime::Runtime> {
-    static RUNTIME: OnceLock<Option<tokio::runtime::Runtime>> = OnceLock::new();
-    RUNTIME
-        .get_or_init(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .thread_name("obs-health")
-                .enable_all()
-                .build()
-                .ok()
-        })
-        .as_ref()
-}
-
+/// Runs are scheduled on obs's background runtime; each check itself runs on its blocking pool
+/// ([`crate::background::isolated`]), so that checks never run on the application's executor,
+/// and one that blocks its thread stalls neither the others' timers nor the embedded server.
 fn spawn_run(run: impl std::future::Future<Output = ()> + Send + 'static) {
-    if let Some(runtime) = runtime() {
+    if let Some(runtime) = crate::background::handle() {
         runtime.spawn(run);
     }
     // Else the sender is dropped unsent: callers get the "no runtime" report.
@@ -407,18 +420,17 @@ async fn run_one(check: HealthCheck) -> Ran {
     match &check.runner {
         Runner::Async(run) => {
             let run = run.clone();
-            // Its own task, so that a panic is caught and a timeout aborts it.
-            let mut task = tokio::spawn(async move {
+            // Off the runtime's thread, so that a check that blocks stalls nothing else; a panic
+            // is caught, and a timeout cancels it at its next `.await` (one that blocks keeps its
+            // thread, and its in-flight flag, until it returns).
+            let task = crate::background::isolated(async move {
                 let _guard = guard;
                 run().await
             });
-            match tokio::time::timeout(check.timeout, &mut task).await {
+            match tokio::time::timeout(check.timeout, task).await {
                 Ok(Ok(outcome)) => Ran::Done(outcome, start.elapsed()),
                 Ok(Err(error)) => Ran::Panicked(panic_text(error), start.elapsed()),
-                Err(_) => {
-                    task.abort();
-                    Ran::TimedOut(start.elapsed())
-                }
+                Err(_) => Ran::TimedOut(start.elapsed()),
             }
         }
         Runner::Blocking(run) => {

@@ -1,8 +1,8 @@
 //! The embedded HTTP server (the chapter's `start_http_server(8000)`): `/metrics`, the health
 //! endpoints and `/alerts`.
 //!
-//! It runs on its own thread with its own single-threaded tokio runtime, so it works whether or
-//! not the application uses tokio, and never competes with the application's executor.
+//! It runs on obs's background runtime ([`crate::background`]: one thread of its own), so it works
+//! whether or not the application uses tokio, and never competes with the application's executor.
 //!
 //! The observability port must keep answering `/metrics` and `/health/live` while bad clients
 //! hold connections, so every connection is bounded:
@@ -20,8 +20,12 @@
 
 mod connections;
 mod io;
+mod settings;
+
+pub(crate) use settings::resolve as settings;
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,13 +52,66 @@ pub(crate) struct Limits {
     pub(crate) max_header_bytes: usize,
 }
 
-/// What the server serves besides `/metrics`.
-#[derive(Debug, Clone, Default)]
+/// A response the server sends.
+pub(crate) type Reply = Response<Full<Bytes>>;
+
+/// Serves one path: given the request's head, the response.
+pub(crate) type Handler =
+    Arc<dyn Fn(&http::request::Parts) -> std::pin::Pin<Box<dyn Future<Output = Reply> + Send>> + Send + Sync>;
+
+/// Runs before a path is served.
+type Hook = Arc<dyn Fn() + Send + Sync>;
+
+/// What the server serves: the paths the pillars contribute (besides `/health/live` and the
+/// index `/`, which are the server's own), and what runs before a path is served.
+#[derive(Default)]
 pub(crate) struct Routes {
-    #[cfg(feature = "health")]
-    pub(crate) health: Option<crate::health::HealthChecker>,
-    #[cfg(feature = "alerts")]
-    pub(crate) alerts: Option<crate::alerts::AlertManager>,
+    routes: Vec<(&'static str, &'static str, Handler)>,
+    before: Vec<(&'static str, Hook)>,
+}
+
+// Without a pillar that serves something, only the server's own paths are served.
+#[cfg_attr(not(any(feature = "metrics", feature = "health", feature = "alerts")), allow(dead_code))]
+impl Routes {
+    /// Serves `path` with `handler`; `summary` is its line on the index page.
+    pub(crate) fn add<F, Fut>(&mut self, path: &'static str, summary: &'static str, handler: F)
+    where
+        F: Fn(&http::request::Parts) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Reply> + Send + 'static,
+    {
+        let handler: Handler = Arc::new(move |parts| Box::pin(handler(parts)));
+        self.routes.push((path, summary, handler));
+    }
+
+    /// Runs `hook` (which must not wait) before each request for `path`.
+    pub(crate) fn before(&mut self, path: &'static str, hook: impl Fn() + Send + Sync + 'static) {
+        self.before.push((path, Arc::new(hook)));
+    }
+
+    /// The index page: every path served, with what it is.
+    fn index(&self) -> String {
+        let mut paths = vec![("/health/live", "the process answers")];
+        paths.extend(self.routes.iter().map(|(path, summary, _)| (*path, *summary)));
+        paths.sort();
+        let width = paths.iter().map(|(path, _)| path.len()).max().unwrap_or(0) + 3;
+        let mut index = String::from("obs\n");
+        for (path, summary) in paths {
+            index.push_str(&format!("{path:<width$}{summary}\n"));
+        }
+        index
+    }
+}
+
+impl std::fmt::Debug for Routes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.routes.iter().map(|(path, _, _)| path)).finish()
+    }
+}
+
+/// The routes, frozen when the server starts.
+struct Served {
+    routes: Routes,
+    index: String,
 }
 
 /// hyper refuses smaller read buffers.
@@ -79,17 +136,18 @@ pub(crate) struct Server {
     local_addr: SocketAddr,
     /// Carries the deadline by which open connections must be done.
     stop: Option<watch::Sender<Option<crate::Deadline>>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    /// Closed by the server thread when it ends.
-    finished: std::sync::mpsc::Receiver<()>,
+    /// Closed by the server's task when it ends.
+    finished: Option<std::sync::mpsc::Receiver<()>>,
 }
 
 impl Server {
     /// Binds `addr` now (so a taken or forbidden address is an `Err` here) and serves on a thread.
     pub(crate) fn start(addr: SocketAddr, limits: Limits, routes: Routes) -> Result<Server, ConfigError> {
-        let runtime =
-            tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(ConfigError::ServerThread)?;
-        // Registered with the server's runtime; `enter`, not `block_on`: `init` may be called from
+        let served = Served { index: routes.index(), routes };
+        let runtime = crate::background::handle().ok_or_else(|| {
+            ConfigError::ServerThread(std::io::Error::other("obs's background runtime could not start"))
+        })?;
+        // Registered with obs's runtime; `enter`, not `block_on`: `init` may be called from
         // inside the application's runtime.
         let listener = {
             let _context = runtime.enter();
@@ -99,16 +157,11 @@ impl Server {
         self_metrics::register();
         let (stop, stopped) = watch::channel(None);
         let (finishing, finished) = std::sync::mpsc::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("obs-http".into())
-            .spawn(move || {
-                let _finishing = finishing;
-                runtime.block_on(serve(listener, limits, Arc::new(routes), stopped));
-                // Dropping the runtime here cancels the connections still open at the deadline.
-                drop(runtime);
-            })
-            .map_err(ConfigError::ServerThread)?;
-        Ok(Server { local_addr, stop: Some(stop), thread: Some(thread), finished })
+        runtime.spawn(async move {
+            let _finishing = finishing;
+            serve(listener, limits, Arc::new(served), stopped).await;
+        });
+        Ok(Server { local_addr, stop: Some(stop), finished: Some(finished) })
     }
 
     pub(crate) fn local_addr(&self) -> SocketAddr {
@@ -118,17 +171,47 @@ impl Server {
     /// Stops accepting, lets open connections finish their current request, and returns by
     /// `deadline` whatever they do.
     pub(crate) fn shutdown(&mut self, deadline: crate::Deadline) {
-        let timeout = deadline.remaining();
+        self.signal_stop(deadline);
+        self.wait_stopped(deadline);
+    }
+
+    /// Stops accepting at once; open connections may finish their current request by `deadline`.
+    fn signal_stop(&mut self, deadline: crate::Deadline) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(Some(deadline));
         }
-        if let Some(thread) = self.thread.take() {
-            // The sender is dropped when the thread ends (also if it panicked).
-            if let Err(std::sync::mpsc::RecvTimeoutError::Disconnected) = self.finished.recv_timeout(timeout) {
-                let _ = thread.join();
-            }
-            // Else the thread is left to end on its own: shutdown is bounded in time.
-        }
+    }
+
+    /// Waits until the server's task has ended, or `deadline` (a moment after it, the task is
+    /// left to end on its own: stopping is bounded in time).
+    fn wait_stopped(&mut self, deadline: crate::Deadline) -> bool {
+        let Some(finished) = self.finished.take() else { return true };
+        // The sender is dropped when the task ends (also if it panicked).
+        let ended = finished.recv_timeout(deadline.with_grace().remaining());
+        matches!(ended, Err(std::sync::mpsc::RecvTimeoutError::Disconnected))
+    }
+}
+
+impl crate::core::Part for Server {
+    fn stage(&self) -> crate::core::Stage {
+        crate::core::Stage::Intake
+    }
+
+    fn signal_stop(&mut self, deadline: crate::Deadline) {
+        Server::signal_stop(self, deadline);
+    }
+
+    fn wait_stopped(&mut self, deadline: crate::Deadline) -> bool {
+        Server::wait_stopped(self, deadline)
+    }
+
+    fn detach(self: Box<Self>) {
+        // The task serves on; only the handle that would stop it is gone.
+        std::mem::forget(self);
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }
 
@@ -153,7 +236,7 @@ fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
 async fn serve(
     listener: tokio::net::TcpListener,
     limits: Limits,
-    routes: Arc<Routes>,
+    routes: Arc<Served>,
     mut stopped: watch::Receiver<Option<crate::Deadline>>,
 ) {
     let table = Arc::new(Table::new(limits.max_connections, limits.max_connections_per_peer));
@@ -164,6 +247,8 @@ async fn serve(
         .half_close(true)
         .max_buf_size(limits.max_header_bytes.max(MIN_HEADER_BYTES));
     let http = Arc::new(http);
+    // Dropped (and so cancelled) when the server stops: what is still open at the deadline.
+    let mut connections = tokio::task::JoinSet::new();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -195,7 +280,9 @@ async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(connection(stream, ticket, limits, http.clone(), routes.clone(), stopped.clone()));
+        connections.spawn(connection(stream, ticket, limits, http.clone(), routes.clone(), stopped.clone()));
+        // Reap the ones that ended, so the set holds only open connections.
+        while connections.try_join_next().is_some() {}
         // Let the connections run between accepts: a burst of connects cannot keep a newcomer's
         // request unread until it has become the oldest connection.
         tokio::task::yield_now().await;
@@ -203,9 +290,11 @@ async fn serve(
     // No new connections from here: the port is released at once.
     drop(listener);
     // Open connections may finish their current request by the deadline; what is left is
-    // cancelled when the runtime drops.
+    // cancelled as the set drops.
     let deadline = stopped.borrow().unwrap_or_else(|| crate::Deadline::after(SHUTDOWN_GRACE));
     let _ = tokio::time::timeout(deadline.remaining(), table.all_closed()).await;
+    connections.abort_all();
+    while connections.join_next().await.is_some() {}
 }
 
 /// Serves one connection until it ends, is evicted, outlives its lifetime or the server stops.
@@ -214,7 +303,7 @@ async fn connection(
     ticket: connections::Ticket,
     limits: Limits,
     http: Arc<hyper::server::conn::http1::Builder>,
-    routes: Arc<Routes>,
+    routes: Arc<Served>,
     mut stopped: watch::Receiver<Option<crate::Deadline>>,
 ) {
     let conn = ticket.conn.clone();
@@ -276,74 +365,34 @@ async fn connection(
     drop(ticket);
 }
 
-async fn respond(routes: Arc<Routes>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn respond(served: Arc<Served>, request: Request<Incoming>) -> Result<Reply, Infallible> {
     let (parts, _body) = request.into_parts();
-    #[cfg(not(any(feature = "health", feature = "alerts")))]
-    let _ = routes;
     if parts.method != Method::GET && parts.method != Method::HEAD {
         let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
         response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
         return Ok(response);
     }
-    Ok(match parts.uri.path() {
-        #[cfg(feature = "metrics")]
-        "/metrics" => {
-            // A scrape never waits for a health check: it serves the gauges of the last report
-            // (and its age), and starts a run in the background when that report is stale.
-            #[cfg(feature = "health")]
-            if let Some(checker) = &routes.health {
-                checker.refresh_in_background();
-            }
-            // Repeated Accept lines are one list (RFC 9110 §5.3); a line that is not text is skipped.
-            let mut lines = parts.headers.get_all(header::ACCEPT).iter().filter_map(|value| value.to_str().ok());
-            let format = match (lines.next(), lines.next()) {
-                (first, None) => crate::metrics::Format::from_accept(first),
-                (Some(first), Some(second)) => {
-                    let joined = [first, second].into_iter().chain(lines).collect::<Vec<_>>().join(",");
-                    crate::metrics::Format::from_accept(Some(&joined))
-                }
-                (None, Some(_)) => crate::metrics::Format::from_accept(None),
-            };
-            let mut response = Response::new(Full::new(Bytes::from(crate::metrics::encode(format))));
+    let path = parts.uri.path();
+    for (_, hook) in served.routes.before.iter().filter(|(before, _)| *before == path) {
+        hook();
+    }
+    if let Some((_, _, handler)) = served.routes.routes.iter().find(|(route, _, _)| *route == path) {
+        return Ok(handler(&parts).await);
+    }
+    Ok(match path {
+        "/health/live" => json(StatusCode::OK, br#"{"status":"healthy"}"#.to_vec()),
+        "/" => {
+            let mut response = Response::new(Full::new(Bytes::from(served.index.clone())));
             response
                 .headers_mut()
-                .insert(header::CONTENT_TYPE, header::HeaderValue::from_static(format.content_type()));
+                .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain; charset=utf-8"));
             response
         }
-        "/health/live" => json(StatusCode::OK, br#"{"status":"healthy"}"#.to_vec()),
-        #[cfg(feature = "health")]
-        "/health" | "/health/ready" => match &routes.health {
-            Some(checker) => {
-                let report = if parts.uri.path() == "/health" {
-                    (*checker.report().await).clone()
-                } else {
-                    checker.readiness().await
-                };
-                let status = StatusCode::from_u16(report.http_status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-                json(status, report.to_json().to_string().into_bytes())
-            }
-            None => text(StatusCode::NOT_FOUND, "no health checks are configured (ObsBuilder::health)\n"),
-        },
-        #[cfg(feature = "alerts")]
-        "/alerts" => match &routes.alerts {
-            Some(manager) => json(StatusCode::OK, crate::alerts::active_json(manager).into_bytes()),
-            None => text(StatusCode::NOT_FOUND, "no alert rules are configured (ObsBuilder::alerts)\n"),
-        },
-        "/" => text(StatusCode::OK, INDEX),
         _ => text(StatusCode::NOT_FOUND, "not found; see /\n"),
     })
 }
 
-const INDEX: &str = concat!(
-    "obs\n",
-    "/health/live   the process answers\n",
-    "/health        every health check (200 healthy or degraded, 503 unhealthy)\n",
-    "/health/ready  the readiness checks\n",
-    "/alerts        the alerts pending or firing (JSON)\n",
-    "/metrics       Prometheus metrics\n",
-);
-
-fn json(status: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {
+pub(crate) fn json(status: StatusCode, body: Vec<u8>) -> Reply {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     let headers = response.headers_mut();
@@ -353,7 +402,7 @@ fn json(status: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {
     response
 }
 
-fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+pub(crate) fn text(status: StatusCode, body: &'static str) -> Reply {
     let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain; charset=utf-8"));

@@ -358,7 +358,6 @@ pub(crate) const STRUCTURED_TARGET: &str = "obs::structured";
 
 /// A [`super::StructuredLogger`] call, handed to the layer for the duration of its event.
 pub(crate) struct Structured<'a> {
-    pub(crate) service_json: &'a [u8],
     pub(crate) message: &'a str,
     pub(crate) fields: &'a [(&'a str, FieldValue<'a>)],
 }
@@ -398,7 +397,7 @@ fn structured_payload<'e>(event: &'e Event<'_>) -> Option<&'e Structured<'e>> {
 
 pub(crate) fn write_structured(pipeline: &Pipeline, call: &Structured<'_>, level: Level) {
     with_parts(|parts| {
-        structured_parts(parts, pipeline, call.service_json, level, call.message, call.fields);
+        structured_parts(parts, pipeline, level, call.message, call.fields);
         pipeline.sink.push(&parts.line);
     });
 }
@@ -406,12 +405,11 @@ pub(crate) fn write_structured(pipeline: &Pipeline, call: &Structured<'_>, level
 fn structured_parts(
     parts: &mut Parts,
     pipeline: &Pipeline,
-    service_json: &[u8],
     level: Level,
     message: &str,
     fields: &[(&str, FieldValue<'_>)],
 ) {
-    let limit = values_limit(pipeline, service_json);
+    let limit = values_limit(pipeline, &pipeline.service_json);
     let mut writer = Fields { parts, redactor: &pipeline.redactor, limit };
     writer.write("message", Value::Str(message));
     for (name, value) in fields {
@@ -420,7 +418,7 @@ fn structured_parts(
             other => writer.write(name, scalar(other)),
         }
     }
-    assemble(parts, service_json, level);
+    assemble(parts, &pipeline.service_json, level);
 }
 
 fn scalar<'v>(value: &'v FieldValue<'_>) -> Value<'v> {

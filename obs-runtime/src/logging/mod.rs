@@ -12,13 +12,15 @@
 //! # }
 //! # let lines = Lines::default();
 //! # let output = Output::Writer(Box::new(lines.clone()));
-//! // Usually through `Obs::builder().logging(..)`; here as a layer of a local subscriber.
-//! let (layer, guard) = obs_runtime::logging::layer(LoggingConfig::new("user-service").output(output))?;
+//! let mut obs = obs_runtime::Obs::builder().service("user-service").without_http_server().init()?;
+//! // Usually `Obs::builder().logging(..)`, which installs the global subscriber; here a layer of a
+//! // local one.
+//! let layer = obs.logging_layer(LoggingConfig::new().output(output))?;
 //! let subscriber = tracing_subscriber::layer::SubscriberExt::with(tracing_subscriber::registry(), layer);
 //! tracing::subscriber::with_default(subscriber, || {
 //!     tracing::info!(user_id = "12345", password = "hunter2", duration_ms = 150, "User login successful");
 //! });
-//! guard.flush();
+//! obs.logs().expect("the layer's writer").flush();
 //! # let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
 //! # assert!(text.contains(r#""level":"INFO","message":"User login successful""#), "{text}");
 //! # assert!(text.contains(r#""user_id":"12345""#) && text.contains(r#""password":"[REDACTED]""#), "{text}");
@@ -47,6 +49,7 @@
 //!   counted too (`reason="shutdown"`).
 
 mod layer;
+mod pillar;
 mod redact;
 mod sink;
 
@@ -57,6 +60,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use layer::JsonLayer;
+pub(crate) use pillar::Pillar;
 pub use redact::DEFAULT_REDACTED_FIELDS;
 
 use crate::ConfigError;
@@ -122,7 +126,6 @@ pub enum Rotation {
 /// [`ObsBuilder::logging`](crate::ObsBuilder::logging) or [`layer`].
 #[derive(Debug)]
 pub struct LoggingConfig {
-    service: String,
     filter: Option<String>,
     output: Output,
     buffer_bytes: usize,
@@ -137,12 +140,18 @@ pub const DEFAULT_BUFFER_BYTES: usize = 1 << 20;
 /// Default longest line.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 16 * 1024;
 
+impl Default for LoggingConfig {
+    fn default() -> LoggingConfig {
+        LoggingConfig::new()
+    }
+}
+
 impl LoggingConfig {
-    /// Logs of `service` (the `service` field), to stdout, at the level `RUST_LOG` sets (default
-    /// `info`), with a 1 MiB buffer and lines of at most 16 KiB.
-    pub fn new(service: impl Into<String>) -> LoggingConfig {
+    /// Logs to stdout, at the level `RUST_LOG` sets (default `info`), with a 1 MiB buffer and
+    /// lines of at most 16 KiB. Their `service` field is the service's name
+    /// ([`ObsBuilder::service`](crate::ObsBuilder::service)).
+    pub fn new() -> LoggingConfig {
         LoggingConfig {
-            service: service.into(),
             filter: None,
             output: Output::Stdout,
             buffer_bytes: DEFAULT_BUFFER_BYTES,
@@ -211,11 +220,8 @@ impl LoggingConfig {
         self
     }
 
-    fn check(&self) -> Result<(), ConfigError> {
+    pub(crate) fn check(&self) -> Result<(), ConfigError> {
         let invalid = |field: &'static str, reason: String| Err(ConfigError::Invalid { field, reason });
-        if self.service.is_empty() {
-            return invalid("logging service", "the service name is empty".to_owned());
-        }
         if self.buffer_bytes < 1024 {
             return invalid("buffer_bytes", format!("{} is less than 1024", self.buffer_bytes));
         }
@@ -290,8 +296,11 @@ impl LogGuard {
         }
         let lost = self.sink.abandon();
         if lost > 0 {
-            // Not a log line: the log is what is stuck.
-            eprintln!("obs: {lost} log line(s) not written by the shutdown deadline were dropped");
+            // Not a log line: the log is what is stuck (they are counted in
+            // obs_log_lines_dropped_total{reason="shutdown"}).
+            crate::diagnostics::last_resort(&format!(
+                "{lost} log line(s) not written by the shutdown deadline were dropped"
+            ));
         }
         false
     }
@@ -303,14 +312,14 @@ impl Drop for LogGuard {
     }
 }
 
-/// Starts the writer of `config` and returns a layer to add to your own subscriber (with your own
-/// filter: `config.filter` is not used here), and its guard.
-pub fn layer(config: LoggingConfig) -> Result<(JsonLayer, LogGuard), ConfigError> {
-    let (pipeline, guard) = start(config)?;
+/// Starts the writer of `config` and returns a layer whose lines carry `service`, and its guard
+/// (see [`ObsGuard::logging_layer`](crate::ObsGuard::logging_layer)).
+pub(crate) fn layer(config: LoggingConfig, service: &str) -> Result<(JsonLayer, LogGuard), ConfigError> {
+    let (pipeline, guard) = start(config, service)?;
     Ok((JsonLayer::new(pipeline), guard))
 }
 
-fn start(config: LoggingConfig) -> Result<(Arc<Pipeline>, LogGuard), ConfigError> {
+fn start(config: LoggingConfig, service: &str) -> Result<(Arc<Pipeline>, LogGuard), ConfigError> {
     config.check()?;
     #[cfg(feature = "metrics")]
     if config.log_request_errors {
@@ -338,7 +347,7 @@ fn start(config: LoggingConfig) -> Result<(Arc<Pipeline>, LogGuard), ConfigError
             .map_err(|error| ConfigError::Invalid { field: "logging", reason: format!("no writer thread: {error}") })?
     };
     let mut service_json = Vec::new();
-    crate::json::Json::new(&mut service_json, usize::MAX).string(&config.service);
+    crate::json::Json::new(&mut service_json, usize::MAX).string(service);
     let pipeline = Arc::new(Pipeline {
         service_json: service_json.into_boxed_slice(),
         redactor: redact::Redactor::new(&config.redact, config.mask_values),
@@ -350,17 +359,12 @@ fn start(config: LoggingConfig) -> Result<(Arc<Pipeline>, LogGuard), ConfigError
 
 /// Installs obs's JSON layer, with the filter of `config` (else `RUST_LOG`, else `info`), as the
 /// global `tracing` subscriber.
-pub(crate) fn install(mut config: LoggingConfig) -> Result<LogGuard, ConfigError> {
+pub(crate) fn install(
+    config: LoggingConfig,
+    filter: tracing_subscriber::EnvFilter,
+    service: &str,
+) -> Result<LogGuard, ConfigError> {
     use tracing_subscriber::layer::SubscriberExt as _;
-    let directives = match config.filter.take() {
-        Some(directives) => directives,
-        None => match std::env::var("RUST_LOG") {
-            Ok(directives) if !directives.trim().is_empty() => directives,
-            _ => "info".to_owned(),
-        },
-    };
-    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
-        .map_err(|error| ConfigError::Invalid { field: "log filter", reason: format!("{directives:?}: {error}") })?;
     if tracing::dispatcher::has_been_set() {
         return Err(ConfigError::Invalid {
             field: "logging",
@@ -368,7 +372,8 @@ pub(crate) fn install(mut config: LoggingConfig) -> Result<LogGuard, ConfigError
                 .to_owned(),
         });
     }
-    let (layer, guard) = layer(config)?;
+    let (pipeline, guard) = start(config, service)?;
+    let layer = JsonLayer::new(pipeline);
     let subscriber = tracing_subscriber::registry().with(filter).with(layer);
     tracing::subscriber::set_global_default(subscriber)
         .map_err(|error| ConfigError::Invalid { field: "logging", reason: error.to_string() })?;
@@ -428,8 +433,8 @@ impl<'a, T: Into<FieldValue<'a>>> From<Option<T>> for FieldValue<'a> {
     }
 }
 
-/// The chapter's `StructuredLogger`, for code that prefers it to `tracing`'s macros: the same
-/// schema, redaction and writer, with this logger's `service`. Each call is a `tracing` event
+/// A logger for code that prefers calls with a list of fields to `tracing`'s macros: the same
+/// schema, redaction and writer, and the service's name like every line. Each call is a `tracing` event
 /// (target `obs::structured`), so the subscriber's filter applies and other layers see its
 /// message; obs's layer writes its fields with their types, nested objects included. Without a
 /// subscriber, as with `tracing`'s macros, nothing is written.
@@ -437,7 +442,7 @@ impl<'a, T: Into<FieldValue<'a>>> From<Option<T>> for FieldValue<'a> {
 /// ```
 /// use obs_runtime::logging::StructuredLogger;
 ///
-/// let logger = StructuredLogger::new("user-service");
+/// let logger = StructuredLogger::new();
 /// logger.info("User login successful", &[
 ///     ("user_id", "12345".into()),
 ///     ("trace_id", "abc-123".into()),
@@ -447,15 +452,19 @@ impl<'a, T: Into<FieldValue<'a>>> From<Option<T>> for FieldValue<'a> {
 /// ```
 #[derive(Debug, Clone)]
 pub struct StructuredLogger {
-    service_json: Arc<[u8]>,
+    _private: (),
+}
+
+impl Default for StructuredLogger {
+    fn default() -> StructuredLogger {
+        StructuredLogger::new()
+    }
 }
 
 impl StructuredLogger {
-    /// A logger whose lines carry `service`.
-    pub fn new(service: &str) -> StructuredLogger {
-        let mut service_json = Vec::new();
-        crate::json::Json::new(&mut service_json, usize::MAX).string(service);
-        StructuredLogger { service_json: service_json.into() }
+    /// A logger; its lines carry the service's name like every other line.
+    pub fn new() -> StructuredLogger {
+        StructuredLogger { _private: () }
     }
 
     /// A DEBUG line.
@@ -480,7 +489,7 @@ impl StructuredLogger {
 
     /// A line at `level`.
     pub fn log(&self, level: tracing::Level, message: &str, fields: &[(&str, FieldValue<'_>)]) {
-        let payload = layer::Structured { service_json: &self.service_json, message, fields };
+        let payload = layer::Structured { message, fields };
         layer::with_structured(&payload, || match level {
             tracing::Level::ERROR => tracing::error!(target: layer::STRUCTURED_TARGET, "{message}"),
             tracing::Level::WARN => tracing::warn!(target: layer::STRUCTURED_TARGET, "{message}"),

@@ -61,6 +61,8 @@ mod family;
 pub(crate) mod limit;
 mod outcome;
 #[cfg(feature = "metrics")]
+mod pillar;
+#[cfg(feature = "metrics")]
 mod process;
 #[cfg(feature = "metrics")]
 pub(crate) mod registry;
@@ -85,6 +87,8 @@ pub use limit::{DEFAULT_SERIES_LIMIT, MAX_SERIES_LIMIT, OVERFLOW_LABEL, set_defa
 pub use outcome::RequestOutcome;
 #[doc(hidden)]
 pub use outcome::rules;
+#[cfg(feature = "metrics")]
+pub(crate) use pillar::Pillar;
 #[cfg(feature = "metrics")]
 pub use request::MAX_BUCKETS;
 #[cfg(feature = "metrics")]

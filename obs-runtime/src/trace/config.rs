@@ -13,6 +13,10 @@ pub use super::otlp::Protocol;
 use super::pipeline::{self, Settings};
 use super::sampler::Sampler;
 use crate::ConfigError;
+use crate::env::Environment;
+use crate::service::Identity;
+#[cfg(feature = "otlp")]
+use crate::service::parse_pairs;
 
 /// Where spans go when no OTLP endpoint is configured, or instead of it.
 pub enum SpanOutput {
@@ -35,9 +39,10 @@ impl fmt::Debug for SpanOutput {
 }
 
 /// How spans are sampled, batched and exported. Values set here win over the `OTEL_*`
-/// environment variables, which win over the defaults; the one exception is the service name,
-/// where `OTEL_SERVICE_NAME` (then `service.name` in `OTEL_RESOURCE_ATTRIBUTES`) wins over the
-/// name given to [`TraceConfig::new`], as operators expect.
+/// environment variables, which win over the defaults. The spans' resource is the service's
+/// identity, given once to [`ObsBuilder::service`](crate::ObsBuilder::service) (with
+/// `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES`, see [`Service`](crate::Service)), and the
+/// SDK's `telemetry.sdk.*` attributes.
 ///
 /// | setting | builder | environment | default |
 /// |---|---|---|---|
@@ -47,7 +52,6 @@ impl fmt::Debug for SpanOutput {
 /// | export timeout | [`export_timeout`](Self::export_timeout) | `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`, `OTEL_EXPORTER_OTLP_TIMEOUT` (ms) | 10 s |
 /// | exporter | [`output`](Self::output) | `OTEL_TRACES_EXPORTER` = `otlp`, `console` or `none` | `otlp` with an endpoint, else stdout |
 /// | sampler | [`sampler`](Self::sampler) | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | `parentbased_always_on` |
-/// | resource | [`resource_attribute`](Self::resource_attribute) | `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES` | `service.name`, `telemetry.sdk.*` |
 /// | queue | [`max_queue_size`](Self::max_queue_size) | `OTEL_BSP_MAX_QUEUE_SIZE` | 2048 spans |
 /// | batch | [`max_export_batch_size`](Self::max_export_batch_size) | `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` | 512 spans |
 /// | batch delay | [`schedule_delay`](Self::schedule_delay) | `OTEL_BSP_SCHEDULE_DELAY` (ms) | 1 s |
@@ -59,24 +63,23 @@ impl fmt::Debug for SpanOutput {
 /// use obs_runtime::trace::{Sampler, TraceConfig};
 ///
 /// let guard = obs_runtime::Obs::builder()
+///     .service("user-service")
 ///     .tracing(
 ///         // With feature `otlp`, `.otlp_endpoint("http://127.0.0.1:4318")` or
 ///         // OTEL_EXPORTER_OTLP_ENDPOINT sends them to a collector.
-///         TraceConfig::new("user-service").sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatio(0.1)))),
+///         TraceConfig::new().sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatio(0.1)))),
 ///     )
 ///     .init()?;
 /// # Ok::<(), obs_runtime::ConfigError>(())
 /// ```
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct TraceConfig {
-    service: String,
     endpoint: Option<String>,
     #[cfg(feature = "otlp")]
     protocol: Option<Protocol>,
     headers: Vec<(String, String)>,
     output: Option<SpanOutput>,
     sampler: Option<Sampler>,
-    resource: Vec<(String, String)>,
     max_queue_size: Option<usize>,
     max_export_batch_size: Option<usize>,
     schedule_delay: Option<Duration>,
@@ -84,22 +87,9 @@ pub struct TraceConfig {
 }
 
 impl TraceConfig {
-    /// The configuration of a service of this name (`service.name`).
-    pub fn new(service: impl Into<String>) -> TraceConfig {
-        TraceConfig {
-            service: service.into(),
-            endpoint: None,
-            #[cfg(feature = "otlp")]
-            protocol: None,
-            headers: Vec::new(),
-            output: None,
-            sampler: None,
-            resource: Vec::new(),
-            max_queue_size: None,
-            max_export_batch_size: None,
-            schedule_delay: None,
-            export_timeout: None,
-        }
+    /// Every setting from the environment or its default.
+    pub fn new() -> TraceConfig {
+        TraceConfig::default()
     }
 
     /// Exports over OTLP to this collector (`http://host:4318`; `/v1/traces` is appended for
@@ -136,12 +126,6 @@ impl TraceConfig {
         self
     }
 
-    /// A resource attribute (`deployment.environment.name`, `service.version`, ...).
-    pub fn resource_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> TraceConfig {
-        self.resource.push((key.into(), value.into()));
-        self
-    }
-
     /// The most ended spans waiting for export; past it, spans are dropped and counted (1 to 1,048,576).
     pub fn max_queue_size(mut self, spans: usize) -> TraceConfig {
         self.max_queue_size = Some(spans);
@@ -166,28 +150,14 @@ impl TraceConfig {
         self
     }
 
-    /// Checks everything, then installs the pipeline.
-    pub(crate) fn install(self) -> Result<TraceGuard, ConfigError> {
-        self.install_with_env(|name| std::env::var(name).ok())
-    }
-
-    pub(crate) fn install_with_env(self, env: impl Fn(&str) -> Option<String>) -> Result<TraceGuard, ConfigError> {
-        self.resolve(&env)?.install()
-    }
-
-    /// Checks everything against the process's environment; installs nothing yet.
-    pub(crate) fn prepare(self) -> Result<Prepared, ConfigError> {
-        self.resolve(&|name: &str| std::env::var(name).ok())
-    }
-
-    /// The checked configuration; `None` when tracing is off.
-    fn resolve(self, env: &impl Fn(&str) -> Option<String>) -> Result<Prepared, ConfigError> {
+    /// The checked configuration (`None` inside when tracing is off); installs nothing yet.
+    pub(crate) fn prepare(self, environment: &Environment, service: &Identity) -> Result<Prepared, ConfigError> {
         #[cfg(feature = "otlp")]
         let protocol = self.protocol;
         #[cfg(not(feature = "otlp"))]
         let protocol = None;
         let invalid = |field: &'static str, reason: String| ConfigError::Invalid { field, reason };
-        let env = |name: &str| env(name).map(|value| value.trim().to_owned()).filter(|value| !value.is_empty());
+        let env = |name: &str| environment.trimmed(name);
         // The configuration rule: a builder value that is wrong is an `Err` naming the method; an
         // `OTEL_*` value the specification says to tolerate (a number, boolean, list or choice
         // that does not parse or is not supported) is a warning, counted, and the default; a
@@ -199,11 +169,11 @@ impl TraceConfig {
         };
         // Off by the environment: still, every value given in code is checked below (a wrong one
         // is an Err whatever the environment says); nothing is opened or built.
-        let disabled = match env("OTEL_SDK_DISABLED").map(|value| value.to_ascii_lowercase()).as_deref() {
+        let disabled = match env(crate::env::OTEL_SDK_DISABLED).map(|value| value.to_ascii_lowercase()).as_deref() {
             Some("true") => true,
             None | Some("false") => false,
             Some(_) => {
-                tolerate("OTEL_SDK_DISABLED", "is not true or false: tracing stays on");
+                tolerate(crate::env::OTEL_SDK_DISABLED, "is not true or false: tracing stays on");
                 false
             }
         };
@@ -275,8 +245,7 @@ impl TraceConfig {
         if !(Duration::from_millis(1)..=Duration::from_secs(600)).contains(&export_timeout) {
             return Err(invalid("export_timeout", format!("{export_timeout:?} is not between 1 ms and 10 min")));
         }
-        let resource = resource(&self.service, &self.resource, &env, &tolerate)
-            .map_err(|(field, reason)| invalid(field, reason))?;
+        let resource = resource(service);
         if disabled {
             return Ok(Prepared(None, Vec::new()));
         }
@@ -354,6 +323,12 @@ impl std::fmt::Display for Warning {
 /// A checked configuration, ready to install (`None` when tracing is off), and the environment
 /// values it did not take.
 pub(crate) struct Prepared(Option<Resolved>, Vec<Warning>);
+
+impl fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() { "Prepared(on)" } else { "Prepared(off)" })
+    }
+}
 
 impl Prepared {
     pub(crate) fn install(self) -> Result<TraceGuard, ConfigError> {
@@ -526,74 +501,20 @@ fn otlp_exporter(
     Err(ConfigError::Invalid { field, reason: "OTLP export needs the `otlp` feature of obs-runtime".to_owned() })
 }
 
-/// `service.name` first, then the SDK's attributes, `OTEL_RESOURCE_ATTRIBUTES`, and the builder's.
-fn resource(
-    service: &str,
-    configured: &[(String, String)],
-    env: &impl Fn(&str) -> Option<String>,
-    tolerate: &impl Fn(&'static str, &str),
-) -> Result<Resource, (&'static str, String)> {
-    let mut pairs: Vec<(String, String)> = Vec::new();
-    if let Some(list) = env("OTEL_RESOURCE_ATTRIBUTES") {
-        // The specification: a value that does not parse is discarded whole.
-        match parse_pairs(&list) {
-            Ok(parsed) => pairs.extend(parsed),
-            Err(reason) => tolerate(
-                "OTEL_RESOURCE_ATTRIBUTES",
-                &format!("is not a list of key=value pairs ({reason}): it is ignored"),
-            ),
+/// The service's identity (`service.name` first), with the SDK's attributes after the name.
+fn resource(service: &Identity) -> Resource {
+    let mut attributes: Vec<(Cow<'static, str>, Value)> = Vec::with_capacity(service.attributes().len() + 3);
+    for (index, (key, value)) in service.attributes().iter().enumerate() {
+        attributes.push((Cow::Owned(key.clone()), Value::from(value.clone())));
+        if index == 0 {
+            attributes.extend([
+                (Cow::Borrowed("telemetry.sdk.name"), Value::from("obs")),
+                (Cow::Borrowed("telemetry.sdk.language"), Value::from("rust")),
+                (Cow::Borrowed("telemetry.sdk.version"), Value::from(env!("CARGO_PKG_VERSION"))),
+            ]);
         }
     }
-    pairs.extend(configured.iter().cloned());
-    let mut service_name = service.to_owned();
-    if let Some((_, name)) = pairs.iter().rev().find(|(key, _)| key == "service.name") {
-        service_name = name.clone();
-    }
-    if let Some(name) = env("OTEL_SERVICE_NAME") {
-        service_name = name;
-    }
-    if service_name.is_empty() {
-        return Err(("service", "the service name is empty".to_owned()));
-    }
-    let mut attributes: Vec<(Cow<'static, str>, Value)> = vec![
-        (Cow::Borrowed("service.name"), Value::from(service_name)),
-        (Cow::Borrowed("telemetry.sdk.name"), Value::from("obs")),
-        (Cow::Borrowed("telemetry.sdk.language"), Value::from("rust")),
-        (Cow::Borrowed("telemetry.sdk.version"), Value::from(env!("CARGO_PKG_VERSION"))),
-    ];
-    for (key, value) in pairs {
-        if key == "service.name" {
-            continue;
-        }
-        match attributes.iter_mut().find(|(existing, _)| *existing == key) {
-            Some(slot) => slot.1 = Value::from(value),
-            None => attributes.push((Cow::Owned(key), Value::from(value))),
-        }
-    }
-    Ok(Resource { attributes })
-}
-
-/// `key=value,key2=value2`, percent-decoded (the W3C baggage form the `OTEL_*` lists use).
-fn parse_pairs(list: &str) -> Result<Vec<(String, String)>, String> {
-    // Messages name an entry by its position only, never a piece of its text: the list may hold
-    // secrets (OTEL_EXPORTER_OTLP_HEADERS), and a malformed entry may have one in its key
-    // (`Authorization: Basic dXNlcjpTM0NSRVQ=` splits at the base64 padding).
-    list.split(',')
-        .filter(|pair| !pair.trim().is_empty())
-        .enumerate()
-        .map(|(index, pair)| {
-            let entry = index + 1;
-            let (key, value) = pair.split_once('=').ok_or_else(|| format!("entry {entry} has no `=` (key=value)"))?;
-            let key = crate::percent::decode(key.trim())
-                .ok_or_else(|| format!("entry {entry}: a malformed %-escape in the key"))?;
-            let value = crate::percent::decode(value.trim())
-                .ok_or_else(|| format!("entry {entry}: a malformed %-escape in the value"))?;
-            if key.is_empty() {
-                return Err(format!("entry {entry} has an empty key"));
-            }
-            Ok((key, value))
-        })
-        .collect()
+    Resource { attributes }
 }
 
 #[cfg(test)]
@@ -618,7 +539,7 @@ mod tests {
     #[cfg(feature = "otlp")]
     #[test]
     fn endpoints_follow_the_specification() {
-        let target = |vars: &[(&str, &str)]| target_of(TraceConfig::new("svc"), vars);
+        let target = |vars: &[(&str, &str)]| target_of(TraceConfig::new(), vars);
         // The general endpoint gets the signal's path; the per-signal one is used as it is.
         assert_eq!(
             target(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")]).as_deref(),
@@ -650,7 +571,7 @@ mod tests {
         // The builder's endpoint wins over the environment's.
         assert_eq!(
             target_of(
-                TraceConfig::new("svc").otlp_endpoint("http://code:4318"),
+                TraceConfig::new().otlp_endpoint("http://code:4318"),
                 &[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://env:4318/v1/traces")]
             )
             .as_deref(),
@@ -664,12 +585,12 @@ mod tests {
         const ENDPOINT: (&str, &str) = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318");
         let target = |config: TraceConfig, vars: &[(&str, &str)]| target_of(config, vars).expect("OTLP");
         assert!(
-            target(TraceConfig::new("svc"), &[ENDPOINT, ("OTEL_EXPORTER_OTLP_HEADERS", "x-team=obs,x-tenant=a%2Cb")])
+            target(TraceConfig::new(), &[ENDPOINT, ("OTEL_EXPORTER_OTLP_HEADERS", "x-team=obs,x-tenant=a%2Cb")])
                 .ends_with("[x-team,x-tenant]")
         );
         assert!(
             target(
-                TraceConfig::new("svc"),
+                TraceConfig::new(),
                 &[
                     ENDPOINT,
                     ("OTEL_EXPORTER_OTLP_HEADERS", "x-general=1"),
@@ -679,11 +600,8 @@ mod tests {
             .ends_with("[x-traces]")
         );
         assert!(
-            target(
-                TraceConfig::new("svc").header("x-code", "1"),
-                &[ENDPOINT, ("OTEL_EXPORTER_OTLP_HEADERS", "x-env=1")]
-            )
-            .ends_with("[x-env,x-code]")
+            target(TraceConfig::new().header("x-code", "1"), &[ENDPOINT, ("OTEL_EXPORTER_OTLP_HEADERS", "x-env=1")])
+                .ends_with("[x-env,x-code]")
         );
     }
 
@@ -691,14 +609,14 @@ mod tests {
     fn choices_are_case_insensitive_and_the_exporter_is_a_list() {
         let (on, _) = resolved_env(&[("OTEL_TRACES_SAMPLER", "ALWAYS_OFF")]);
         assert_eq!(on.sampler, Sampler::AlwaysOff);
-        let (off, warnings) = resolved(TraceConfig::new("svc"), &[("OTEL_TRACES_EXPORTER", "None")]);
+        let (off, warnings) = resolved(TraceConfig::new(), &[("OTEL_TRACES_EXPORTER", "None")]);
         assert!(off.is_none() && warnings.is_empty(), "{warnings:?}");
         #[cfg(feature = "otlp")]
         {
-            let target = |vars: &[(&str, &str)]| target_of(TraceConfig::new("svc"), vars);
+            let target = |vars: &[(&str, &str)]| target_of(TraceConfig::new(), vars);
             assert!(target(&[("OTEL_TRACES_EXPORTER", "OTLP")]).is_some());
             assert!(target(&[("OTEL_TRACES_EXPORTER", "console,otlp")]).is_some(), "otlp, if listed");
-            let (_, warnings) = resolved(TraceConfig::new("svc"), &[("OTEL_TRACES_EXPORTER", "otlp,zipkin")]);
+            let (_, warnings) = resolved(TraceConfig::new(), &[("OTEL_TRACES_EXPORTER", "otlp,zipkin")]);
             assert!(warnings.len() == 1 && warnings[0].starts_with("OTEL_TRACES_EXPORTER"), "{warnings:?}");
             assert_eq!(
                 target(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"), ("OTEL_EXPORTER_OTLP_COMPRESSION", "NONE")])
@@ -711,21 +629,20 @@ mod tests {
     #[test]
     fn values_in_code_are_checked_even_when_the_environment_turns_tracing_off() {
         let off = [("OTEL_SDK_DISABLED", "true")];
-        assert_eq!(field_of(TraceConfig::new("svc").max_queue_size(0), &off), "max_queue_size");
-        assert_eq!(field_of(TraceConfig::new(""), &off), "service");
-        assert!(resolved(TraceConfig::new("svc"), &off).0.is_none());
+        assert_eq!(field_of(TraceConfig::new().max_queue_size(0), &off), "max_queue_size");
+        assert!(resolved(TraceConfig::new(), &off).0.is_none());
     }
 
     #[cfg(all(feature = "otlp", not(feature = "otlp-grpc")))]
     #[test]
     fn grpc_without_its_feature_warns_from_the_environment_and_is_an_err_in_code() {
         let (resolved, warnings) = resolved(
-            TraceConfig::new("svc"),
+            TraceConfig::new(),
             &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"), ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")],
         );
         assert!(resolved.is_some());
         assert!(warnings.len() == 1 && warnings[0].starts_with("OTEL_EXPORTER_OTLP_PROTOCOL"), "{warnings:?}");
-        let code = TraceConfig::new("svc").otlp_endpoint("http://c:4317").protocol(Protocol::Grpc);
+        let code = TraceConfig::new().otlp_endpoint("http://c:4317").protocol(Protocol::Grpc);
         assert_eq!(field_of(code, &[]), "protocol");
     }
 
@@ -733,7 +650,7 @@ mod tests {
     #[test]
     fn grpc_in_code_picks_the_grpc_default_port() {
         assert_eq!(
-            target_of(TraceConfig::new("svc").protocol(Protocol::Grpc), &[("OTEL_TRACES_EXPORTER", "otlp")]).as_deref(),
+            target_of(TraceConfig::new().protocol(Protocol::Grpc), &[("OTEL_TRACES_EXPORTER", "otlp")]).as_deref(),
             Some("Grpc http://localhost:4317/ []")
         );
     }
@@ -741,7 +658,7 @@ mod tests {
     #[cfg(feature = "otlp-grpc")]
     #[test]
     fn grpc_endpoints_keep_their_path_and_default_to_4317() {
-        let target = |vars: &[(&str, &str)]| target_of(TraceConfig::new("svc"), vars);
+        let target = |vars: &[(&str, &str)]| target_of(TraceConfig::new(), vars);
         assert_eq!(
             target(&[
                 ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317"),
@@ -759,22 +676,22 @@ mod tests {
     /// The error `config` makes with these variables (the process's environment is not read).
     #[cfg(feature = "otlp")]
     fn error_of(config: TraceConfig, vars: &[(&str, &str)]) -> Option<String> {
-        let env = |name: &str| vars.iter().find(|(key, _)| *key == name).map(|(_, value)| (*value).to_owned());
-        config.resolve(&env).err().map(|error| error.to_string())
+        config
+            .prepare(&Environment::from_pairs(vars.iter().copied()), &Identity::named("svc"))
+            .err()
+            .map(|error| error.to_string())
     }
 
     /// What `config` resolves to with these variables, and the warnings it gives; panics on `Err`.
     fn resolved(config: TraceConfig, vars: &[(&str, &str)]) -> (Option<Resolved>, Vec<String>) {
-        let env = |name: &str| vars.iter().find(|(key, _)| *key == name).map(|(_, value)| (*value).to_owned());
-        match config.resolve(&env) {
+        match config.prepare(&Environment::from_pairs(vars.iter().copied()), &Identity::named("svc")) {
             Ok(Prepared(resolved, warnings)) => (resolved, warnings.iter().map(ToString::to_string).collect()),
             Err(error) => panic!("{vars:?}: {error}"),
         }
     }
 
     fn field_of(config: TraceConfig, vars: &[(&str, &str)]) -> &'static str {
-        let env = |name: &str| vars.iter().find(|(key, _)| *key == name).map(|(_, value)| (*value).to_owned());
-        match config.resolve(&env) {
+        match config.prepare(&Environment::from_pairs(vars.iter().copied()), &Identity::named("svc")) {
             Err(ConfigError::Invalid { field, .. }) => field,
             other => panic!("{vars:?}: not an Invalid error: {:?}", other.err()),
         }
@@ -783,7 +700,7 @@ mod tests {
     #[test]
     fn tolerated_environment_values_warn_name_the_variable_and_take_the_default() {
         type Check = fn(&Resolved) -> bool;
-        let cases: [(&str, &str, Check); 10] = [
+        let cases: [(&str, &str, Check); 9] = [
             ("OTEL_SDK_DISABLED", "maybe", |_| true),
             ("OTEL_TRACES_SAMPLER", "sometimes", |r| r.sampler == Sampler::default()),
             ("OTEL_BSP_MAX_QUEUE_SIZE", "lots", |r| r.settings.max_queue_size == 2048),
@@ -793,12 +710,9 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "ten", |r| r.settings.export_timeout == Duration::from_secs(10)),
             ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "99999999", |r| r.settings.export_timeout == Duration::from_secs(10)),
             ("OTEL_TRACES_EXPORTER", "zipkin", |_| true),
-            ("OTEL_RESOURCE_ATTRIBUTES", "team=obs,broken", |r| {
-                r.resource.attributes().iter().all(|(key, _)| key != "team")
-            }),
         ];
         for (variable, value, check) in cases {
-            let (resolved, warnings) = resolved(TraceConfig::new("svc"), &[(variable, value)]);
+            let (resolved, warnings) = resolved(TraceConfig::new(), &[(variable, value)]);
             let resolved = resolved.expect("tracing stays on");
             assert!(check(&resolved), "{variable}={value}: not the default");
             assert_eq!(warnings.len(), 1, "{variable}={value}: {warnings:?}");
@@ -806,10 +720,8 @@ mod tests {
             assert!(!warnings[0].contains(value), "the value is never repeated: {warnings:?}");
         }
         // A sampler's bad argument: the default sampler, the argument named.
-        let (resolved, warnings) = resolved(
-            TraceConfig::new("svc"),
-            &[("OTEL_TRACES_SAMPLER", "traceidratio"), ("OTEL_TRACES_SAMPLER_ARG", "2")],
-        );
+        let (resolved, warnings) =
+            resolved(TraceConfig::new(), &[("OTEL_TRACES_SAMPLER", "traceidratio"), ("OTEL_TRACES_SAMPLER_ARG", "2")]);
         assert_eq!(resolved.expect("on").sampler, Sampler::default());
         assert!(warnings.len() == 1 && warnings[0].starts_with("OTEL_TRACES_SAMPLER_ARG"), "{warnings:?}");
     }
@@ -824,7 +736,7 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
             ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "zstd"),
         ] {
-            let (resolved, warnings) = resolved(TraceConfig::new("svc"), &[ENDPOINT, (variable, value)]);
+            let (resolved, warnings) = resolved(TraceConfig::new(), &[ENDPOINT, (variable, value)]);
             assert!(resolved.is_some(), "{variable}");
             assert!(warnings.len() == 1 && warnings[0].starts_with(variable), "{variable}: {warnings:?}");
         }
@@ -833,7 +745,7 @@ mod tests {
     #[test]
     fn values_given_in_code_win_and_a_bad_one_is_an_err_naming_the_method() {
         let (resolved, warnings) = resolved(
-            TraceConfig::new("svc").max_queue_size(100).sampler(Sampler::AlwaysOff),
+            TraceConfig::new().max_queue_size(100).sampler(Sampler::AlwaysOff),
             &[("OTEL_BSP_MAX_QUEUE_SIZE", "5"), ("OTEL_TRACES_SAMPLER", "always_on")],
         );
         let resolved = resolved.expect("on");
@@ -844,41 +756,32 @@ mod tests {
         assert_eq!(resolved.settings.max_queue_size, 5);
         assert_eq!(resolved.settings.max_export_batch_size, 5, "a batch is at most the queue");
         assert_eq!(resolved.settings.schedule_delay, Duration::from_millis(250));
-        assert_eq!(field_of(TraceConfig::new("svc").max_queue_size(0), &[]), "max_queue_size");
-        assert_eq!(field_of(TraceConfig::new("svc").max_export_batch_size(0), &[]), "max_export_batch_size");
-        assert_eq!(field_of(TraceConfig::new("svc").schedule_delay(Duration::ZERO), &[]), "schedule_delay");
-        assert_eq!(field_of(TraceConfig::new("svc").export_timeout(Duration::from_secs(601)), &[]), "export_timeout");
-        assert_eq!(field_of(TraceConfig::new("svc").sampler(Sampler::TraceIdRatio(2.0)), &[]), "sampler");
-        assert_eq!(field_of(TraceConfig::new(""), &[]), "service");
+        assert_eq!(field_of(TraceConfig::new().max_queue_size(0), &[]), "max_queue_size");
+        assert_eq!(field_of(TraceConfig::new().max_export_batch_size(0), &[]), "max_export_batch_size");
+        assert_eq!(field_of(TraceConfig::new().schedule_delay(Duration::ZERO), &[]), "schedule_delay");
+        assert_eq!(field_of(TraceConfig::new().export_timeout(Duration::from_secs(601)), &[]), "export_timeout");
+        assert_eq!(field_of(TraceConfig::new().sampler(Sampler::TraceIdRatio(2.0)), &[]), "sampler");
     }
 
     fn resolved_env(vars: &[(&str, &str)]) -> (Resolved, Vec<String>) {
-        let (resolved, warnings) = resolved(TraceConfig::new("svc"), vars);
+        let (resolved, warnings) = resolved(TraceConfig::new(), vars);
         (resolved.expect("on"), warnings)
     }
 
     #[test]
-    fn the_service_name_and_the_switches_follow_the_specification() {
-        let name = |vars: &[(&str, &str)]| resolved_env(vars).0.resource.service_name().to_owned();
-        assert_eq!(name(&[]), "svc");
-        assert_eq!(name(&[("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attributes")]), "from-attributes");
-        assert_eq!(
-            name(&[("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attributes"), ("OTEL_SERVICE_NAME", "from-env")]),
-            "from-env"
-        );
-        let (with_attributes, _) = resolved_env(&[("OTEL_RESOURCE_ATTRIBUTES", "team=obs,region=eu%2Dwest")]);
-        let attributes: Vec<String> =
-            with_attributes.resource.attributes().iter().map(|(key, value)| format!("{key}={value:?}")).collect();
-        assert!(attributes.iter().any(|a| a.starts_with("team=") && a.contains("obs")), "{attributes:?}");
-        assert!(attributes.iter().any(|a| a.starts_with("region=") && a.contains("eu-west")), "{attributes:?}");
+    fn the_resource_is_the_service_then_the_sdk_and_the_switches_follow_the_specification() {
+        let (on, _) = resolved_env(&[]);
+        let keys: Vec<&str> = on.resource.attributes().iter().map(|(key, _)| key.as_ref()).collect();
+        assert_eq!(keys, ["service.name", "telemetry.sdk.name", "telemetry.sdk.language", "telemetry.sdk.version"]);
+        assert_eq!(on.resource.service_name(), "svc");
         // Off, by the variables the specification names.
         for vars in
             [[("OTEL_SDK_DISABLED", "true")], [("OTEL_SDK_DISABLED", "TRUE")], [("OTEL_TRACES_EXPORTER", "none")]]
         {
-            let (resolved, warnings) = resolved(TraceConfig::new("svc"), &vars);
+            let (resolved, warnings) = resolved(TraceConfig::new(), &vars);
             assert!(resolved.is_none() && warnings.is_empty(), "{vars:?}");
         }
-        assert!(resolved(TraceConfig::new("svc"), &[("OTEL_SDK_DISABLED", "false")]).0.is_some());
+        assert!(resolved(TraceConfig::new(), &[("OTEL_SDK_DISABLED", "false")]).0.is_some());
     }
 
     #[cfg(feature = "otlp")]
@@ -896,7 +799,7 @@ mod tests {
                 (format!("Authorization=Basic {token}%zz"), "entry 1: a malformed %-escape in the value"),
                 (format!("Authorization=Basic {token}%0A"), "entry 1: the value is not a valid header value"),
             ] {
-                let (resolved, warnings) = resolved(TraceConfig::new("svc"), &[ENDPOINT, (variable, &list)]);
+                let (resolved, warnings) = resolved(TraceConfig::new(), &[ENDPOINT, (variable, &list)]);
                 assert!(resolved.is_some(), "{list}");
                 assert!(warnings.len() == 1 && warnings[0].starts_with(variable), "{list}: {warnings:?}");
                 assert!(warnings[0].contains(reason), "{list}: {warnings:?}");
@@ -906,22 +809,13 @@ mod tests {
             }
         }
         // In code it is an Err, named by position too.
-        let error =
-            error_of(TraceConfig::new("svc").header(format!("Authorization: Basic {token}="), "x"), &[ENDPOINT])
-                .expect("refused");
+        let error = error_of(TraceConfig::new().header(format!("Authorization: Basic {token}="), "x"), &[ENDPOINT])
+            .expect("refused");
         assert!(error.contains("headers") && error.contains("header 1") && !error.contains(token), "{error}");
         // Well formed, the padding belongs to the value.
         let well_formed = format!("Authorization=Basic {token}=,x-team=obs");
-        let (_, warnings) =
-            resolved(TraceConfig::new("svc"), &[ENDPOINT, ("OTEL_EXPORTER_OTLP_HEADERS", &well_formed)]);
+        let (_, warnings) = resolved(TraceConfig::new(), &[ENDPOINT, ("OTEL_EXPORTER_OTLP_HEADERS", &well_formed)]);
         assert!(warnings.is_empty(), "{warnings:?}");
-    }
-
-    #[test]
-    fn a_malformed_resource_attribute_list_is_named_by_position_only() {
-        let (_, warnings) = resolved(TraceConfig::new("svc"), &[("OTEL_RESOURCE_ATTRIBUTES", "a=b,api_key: S3CRET")]);
-        assert!(warnings.len() == 1 && warnings[0].contains("entry 2"), "{warnings:?}");
-        assert!(!warnings[0].contains("S3CRET") && !warnings[0].contains("api_key"), "{warnings:?}");
     }
 
     #[cfg(feature = "otlp")]
@@ -936,7 +830,7 @@ mod tests {
                 "http://collector:99999/S3CRET",
                 "user:P4SS S3CRET",
             ] {
-                let error = error_of(TraceConfig::new("svc"), &[(variable, url)]).expect("refused");
+                let error = error_of(TraceConfig::new(), &[(variable, url)]).expect("refused");
                 assert!(error.contains(variable), "{url}: {error}");
                 for secret in ["P4SS", "S3CRET", "user", "api_key"] {
                     assert!(!error.contains(secret), "{url}: {error}");
@@ -944,11 +838,11 @@ mod tests {
             }
         }
         // The issue's example, word for word.
-        let error = error_of(TraceConfig::new("svc"), &[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://user:pw@collector")])
+        let error = error_of(TraceConfig::new(), &[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://user:pw@collector")])
             .expect("refused");
         assert!(error.contains("https://collector:") && !error.contains("pw") && !error.contains("user"), "{error}");
-        let error = error_of(TraceConfig::new("svc").otlp_endpoint("https://user:P4SS@collector:4318/x"), &[])
-            .expect("refused");
+        let error =
+            error_of(TraceConfig::new().otlp_endpoint("https://user:P4SS@collector:4318/x"), &[]).expect("refused");
         assert!(error.contains("https://collector:4318") && !error.contains("P4SS"), "{error}");
     }
 }

@@ -24,7 +24,8 @@ use crate::context::TraceId;
 /// let spans = InMemoryExporter::new();
 /// let obs = obs_runtime::Obs::builder()
 ///     .without_http_server()
-///     .tracing(TraceConfig::new("doc").output(SpanOutput::Exporter(Box::new(spans.clone()))))
+///     .service("doc")
+///     .tracing(TraceConfig::new().output(SpanOutput::Exporter(Box::new(spans.clone()))))
 ///     .init()?;
 /// parent();
 /// assert!(obs.traces().expect("tracing is on").flush());

@@ -22,7 +22,7 @@
 //!
 //! | span attribute | from |
 //! |---|---|
-//! | `service.name` (resource) | [`TraceConfig::new`], `OTEL_SERVICE_NAME` |
+//! | `service.name` (resource) | [`ObsBuilder::service`](crate::ObsBuilder::service), `OTEL_SERVICE_NAME` |
 //! | `operation.name`, `operation.status` (`success` / `error`) | `#[trace_operation]` |
 //! | `error.message`, span status `Error`, an `exception` event | an `Err`, a status of 500 or more, a panic |
 //!
@@ -35,6 +35,7 @@ mod export;
 mod in_memory;
 #[cfg(feature = "otlp")]
 mod otlp;
+mod pillar;
 mod pipeline;
 mod propagation;
 mod sampler;
@@ -50,6 +51,7 @@ pub use config::{SpanOutput, TraceConfig};
 pub use data::{Event, SpanData, SpanKind, Status, ToValue, Value, ValueRef};
 pub use export::{ExportError, Resource, SpanExporter};
 pub use in_memory::InMemoryExporter;
+pub(crate) use pillar::Pillar;
 pub use propagation::{client_request, extract, inject};
 pub use sampler::Sampler;
 pub use span::{CurrentSpan, Entered, Instrumented, RemoteParent, Span, SpanBuilder};
@@ -128,20 +130,6 @@ impl Drop for TraceGuard {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// Installs the span pipeline without the rest of obs (see [`crate::ObsBuilder::tracing`]).
-pub fn install(config: TraceConfig) -> Result<TraceGuard, crate::ConfigError> {
-    config.install()
-}
-
-/// Installs with the environment read from `env` instead of the process's (for tests).
-#[doc(hidden)]
-pub fn install_with_env(
-    config: TraceConfig,
-    env: impl Fn(&str) -> Option<String>,
-) -> Result<TraceGuard, crate::ConfigError> {
-    config.install_with_env(env)
 }
 
 /// `future` run in the current span (entered at each poll, on whichever thread): for

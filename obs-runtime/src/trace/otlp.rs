@@ -1,7 +1,7 @@
 //! OTLP export: `ExportTraceServiceRequest` encoded by hand (protobuf wire format; the messages
 //! are small and stable, so no code generator and no `protoc`), sent over HTTP/1.1
-//! (`http/protobuf`, the default) or gRPC (feature `otlp-grpc`) from the export thread, on a
-//! runtime of its own.
+//! (`http/protobuf`, the default) or gRPC (feature `otlp-grpc`): each export is waited for by the
+//! span export thread and runs on obs's background runtime.
 
 use std::time::Duration;
 
@@ -29,16 +29,13 @@ pub(crate) struct OtlpExporter {
     shown: String,
     protocol: Protocol,
     headers: Vec<(HeaderName, HeaderValue)>,
-    /// Built on the export thread at the first export, and dropped there: a runtime must not be
-    /// dropped inside the application's (an `init` that fails would panic in `#[tokio::main]`).
-    runtime: Option<tokio::runtime::Runtime>,
     body: Vec<u8>,
 }
 
 impl OtlpExporter {
     pub(crate) fn new(uri: Uri, protocol: Protocol, headers: Vec<(HeaderName, HeaderValue)>) -> OtlpExporter {
         let shown = crate::secret::url::for_humans(&uri.to_string());
-        OtlpExporter { uri, shown, protocol, headers, runtime: None, body: Vec::new() }
+        OtlpExporter { uri, shown, protocol, headers, body: Vec::new() }
     }
 }
 
@@ -56,14 +53,11 @@ impl SpanExporter for OtlpExporter {
             self.body[1..5].copy_from_slice(&length.to_be_bytes());
         }
         let body = Bytes::copy_from_slice(&self.body);
-        if self.runtime.is_none() {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|error| ExportError::retryable(format!("cannot build the export runtime: {error}")))?;
-            self.runtime = Some(runtime);
-        }
-        let Some(runtime) = &self.runtime else { return Err(ExportError::retryable("no export runtime")) };
+        // The request runs on obs's background runtime, driven by its thread; this (the span
+        // export thread) only waits for it.
+        let Some(runtime) = crate::background::handle() else {
+            return Err(ExportError::retryable("obs's background runtime could not start"));
+        };
         let send = send(&self.uri, &self.shown, self.protocol, &self.headers, body);
         let result = runtime.block_on(async {
             match tokio::time::timeout(timeout, send).await {

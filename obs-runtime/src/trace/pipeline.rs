@@ -265,7 +265,11 @@ impl Handle {
                 drop(queue);
                 shared.dropped(Dropped::Shutdown, lost);
                 if lost > 0 {
-                    eprintln!("obs: {lost} span(s) not exported by the shutdown deadline were dropped");
+                    crate::diagnostics::warn(
+                        "trace",
+                        "shutdown_dropped",
+                        &format!("{lost} span(s) not exported by the shutdown deadline were dropped"),
+                    );
                 }
                 return false;
             }
@@ -372,7 +376,7 @@ impl Worker {
                 Ok(()) => {
                     if self.failing {
                         self.failing = false;
-                        eprintln!("obs: span export works again");
+                        crate::diagnostics::recovered("trace", "span export works again");
                     }
                     return Ok(());
                 }
@@ -381,7 +385,11 @@ impl Worker {
             self.shared.counts.export_failures.fetch_add(1, Ordering::Relaxed);
             if !self.failing {
                 self.failing = true;
-                eprintln!("obs: span export failed (retrying, then dropping and counting): {error}");
+                crate::diagnostics::warn(
+                    "trace",
+                    "export_failed",
+                    &format!("span export failed (retrying, then dropping and counting): {error}"),
+                );
             }
             // Retry while the deadline allows (so a dead collector holds a shutdown for at most
             // that long), with jittered exponential backoff.

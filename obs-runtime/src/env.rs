@@ -1,0 +1,135 @@
+//! Where obs reads its configuration variables, and their names.
+//!
+//! Every `OBS_*` and `OTEL_*` variable obs reads is named here and read through an
+//! [`Environment`]: the process's (the default) or a fixed set given to
+//! [`ObsBuilder::environment`](crate::ObsBuilder::environment), so a test, or a service that keeps
+//! its configuration elsewhere, decides exactly what obs sees.
+//!
+//! The rule for what is wrong (one error shape, [`ConfigError::Invalid`] naming the setting):
+//! - a value given in code that is wrong is an `Err` naming the builder method;
+//! - an `OBS_*` variable that is wrong is an `Err` naming the variable (its value is never quoted:
+//!   it may be a secret);
+//! - an `OTEL_*` value the OpenTelemetry specification says to tolerate (a number, boolean, list or
+//!   choice that does not parse) is a warning, counted in `obs_internal_errors_total`, and the
+//!   default is used;
+//! - a destination that cannot be used as given (an endpoint that is not a URL obs can reach, or
+//!   one with credentials in it) is an `Err` naming the variable.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::ConfigError;
+
+/// The embedded server's address (`host:port`).
+#[cfg(feature = "http-server")]
+pub(crate) const OBS_HTTP_ADDR: &str = "OBS_HTTP_ADDR";
+/// The embedded server's cap of connections per peer address (`0`: no cap).
+#[cfg(feature = "http-server")]
+pub(crate) const OBS_HTTP_MAX_CONNECTIONS_PER_PEER: &str = "OBS_HTTP_MAX_CONNECTIONS_PER_PEER";
+/// How long stopping may take (`500ms`, `10s`, `1m`).
+pub(crate) const OBS_SHUTDOWN_TIMEOUT: &str = "OBS_SHUTDOWN_TIMEOUT";
+/// The service's name (wins over `service.name` in `OTEL_RESOURCE_ATTRIBUTES`).
+pub(crate) const OTEL_SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
+/// `key=value,...` resource attributes.
+pub(crate) const OTEL_RESOURCE_ATTRIBUTES: &str = "OTEL_RESOURCE_ATTRIBUTES";
+/// `true` turns the OpenTelemetry signals (spans) off.
+#[cfg(feature = "trace")]
+pub(crate) const OTEL_SDK_DISABLED: &str = "OTEL_SDK_DISABLED";
+/// The log filter's directives.
+#[cfg(feature = "logging")]
+pub(crate) const RUST_LOG: &str = "RUST_LOG";
+
+/// Where obs reads its `OBS_*` and `OTEL_*` variables: the process's environment (the default),
+/// or a fixed set of variables.
+///
+/// ```
+/// use obs_runtime::{Environment, Obs};
+///
+/// # fn main() -> Result<(), obs_runtime::ConfigError> {
+/// // Whatever the process's environment says, obs sees only these.
+/// let obs = Obs::builder()
+///     .environment(Environment::from_pairs([("OBS_HTTP_ADDR", "127.0.0.1:0")]))
+///     .init()?;
+/// assert!(obs.http_addr().is_some());
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Default)]
+pub struct Environment(Source);
+
+#[derive(Clone, Default)]
+enum Source {
+    #[default]
+    Process,
+    Fixed(Arc<BTreeMap<String, String>>),
+}
+
+impl Environment {
+    /// The process's environment variables (the default).
+    pub fn process() -> Environment {
+        Environment(Source::Process)
+    }
+
+    /// No variable at all: only what the code sets, and the defaults.
+    pub fn empty() -> Environment {
+        Environment::from_pairs(std::iter::empty::<(String, String)>())
+    }
+
+    /// Exactly these variables.
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Environment {
+        let variables = pairs.into_iter().map(|(key, value)| (key.into(), value.into())).collect();
+        Environment(Source::Fixed(Arc::new(variables)))
+    }
+
+    /// A variable as it is: `Ok(None)` when unset, an `Err` naming it when it is not UTF-8.
+    pub(crate) fn var(&self, name: &'static str) -> Result<Option<String>, ConfigError> {
+        match &self.0 {
+            Source::Fixed(variables) => Ok(variables.get(name).cloned()),
+            Source::Process => match std::env::var(name) {
+                Ok(value) => Ok(Some(value)),
+                Err(std::env::VarError::NotPresent) => Ok(None),
+                Err(std::env::VarError::NotUnicode(_)) => {
+                    Err(ConfigError::Invalid { field: name, reason: "not UTF-8".to_owned() })
+                }
+            },
+        }
+    }
+
+    /// An `OTEL_*`-style variable as the specification reads them: trimmed, and empty (or not
+    /// UTF-8) is unset.
+    pub(crate) fn trimmed(&self, name: &str) -> Option<String> {
+        let value = match &self.0 {
+            Source::Fixed(variables) => variables.get(name).cloned(),
+            Source::Process => std::env::var(name).ok(),
+        }?;
+        let value = value.trim();
+        (!value.is_empty()).then(|| value.to_owned())
+    }
+}
+
+impl fmt::Debug for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Names only: values may be secrets.
+        match &self.0 {
+            Source::Process => f.write_str("Environment::process()"),
+            Source::Fixed(variables) => {
+                f.debug_tuple("Environment").field(&variables.keys().collect::<Vec<_>>()).finish()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_variables_are_all_obs_sees() {
+        let env = Environment::from_pairs([("OTEL_SERVICE_NAME", "  svc "), ("OTEL_X", " ")]);
+        assert_eq!(env.trimmed("OTEL_SERVICE_NAME").as_deref(), Some("svc"));
+        assert_eq!(env.trimmed("OTEL_X"), None, "blank is unset");
+        assert_eq!(env.trimmed("PATH"), None);
+        assert_eq!(env.var(OBS_SHUTDOWN_TIMEOUT).ok().flatten(), None);
+        assert_eq!(format!("{env:?}"), r#"Environment(["OTEL_SERVICE_NAME", "OTEL_X"])"#);
+    }
+}

@@ -1,0 +1,88 @@
+//! Health checks as a pillar of [`ObsBuilder`](crate::ObsBuilder): `/health`, `/health/ready`, the
+//! background refresher, and a scrape that never waits for a check.
+
+use std::time::Duration;
+
+use super::HealthChecker;
+use crate::ConfigError;
+use crate::core::{Context, Part};
+
+/// The longest refresh interval accepted.
+const MAX_REFRESH_INTERVAL: Duration = Duration::from_secs(3600);
+
+#[derive(Debug)]
+pub(crate) struct Pillar {
+    checker: HealthChecker,
+    refresh_interval: Option<Duration>,
+}
+
+impl Pillar {
+    pub(crate) fn new(checker: HealthChecker, refresh_interval: Option<Duration>) -> Pillar {
+        Pillar { checker, refresh_interval }
+    }
+}
+
+impl crate::core::Pillar for Pillar {
+    fn prepare(&mut self, _: &Context<'_>) -> Result<(), ConfigError> {
+        match self.refresh_interval {
+            Some(interval) if interval.is_zero() || interval > MAX_REFRESH_INTERVAL => Err(ConfigError::Invalid {
+                field: "health_refresh_interval",
+                reason: "must be more than zero and at most an hour".to_owned(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    #[cfg(feature = "http-server")]
+    fn routes(&self, routes: &mut crate::http::Routes) {
+        use crate::http::json;
+        use http::StatusCode;
+        let served = |report: super::HealthReport| {
+            let status = StatusCode::from_u16(report.http_status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            json(status, report.to_json().to_string().into_bytes())
+        };
+        let checker = self.checker.clone();
+        routes.add("/health", "every health check (200 healthy or degraded, 503 unhealthy)", move |_| {
+            let checker = checker.clone();
+            async move { served((*checker.report().await).clone()) }
+        });
+        let checker = self.checker.clone();
+        routes.add("/health/ready", "the readiness checks", move |_| {
+            let checker = checker.clone();
+            async move { served(checker.readiness().await) }
+        });
+        // A scrape never waits for a check: it serves the gauges of the last report (and its
+        // age), and starts a run in the background when that report is stale.
+        #[cfg(feature = "metrics")]
+        {
+            let checker = self.checker.clone();
+            routes.before("/metrics", move || checker.refresh_in_background());
+        }
+    }
+
+    fn start(self: Box<Self>, _: &Context<'_>) -> Result<Option<Box<dyn Part>>, ConfigError> {
+        #[cfg(feature = "metrics")]
+        super::register_metrics();
+        // The first report is under way before the first scrape asks for it.
+        let interval = self.refresh_interval.unwrap_or(super::DEFAULT_REFRESH_INTERVAL);
+        Ok(Some(Box::new(self.checker.refresh_every(interval))))
+    }
+}
+
+impl Part for super::run::Refresher {
+    fn signal_stop(&mut self, _: crate::Deadline) {
+        self.stop();
+    }
+
+    fn wait_stopped(&mut self, _: crate::Deadline) -> bool {
+        true
+    }
+
+    fn detach(self: Box<Self>) {
+        std::mem::forget(self);
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}

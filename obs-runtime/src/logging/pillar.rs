@@ -1,0 +1,71 @@
+//! Logging as a pillar of [`ObsBuilder`](crate::ObsBuilder): the global subscriber and its writer,
+//! stopped last so that what the others log while they stop is written.
+
+use super::{LogGuard, LoggingConfig};
+use crate::ConfigError;
+use crate::core::{Context, Part, Rank, Stage};
+
+#[derive(Debug)]
+pub(crate) struct Pillar {
+    config: LoggingConfig,
+    filter: Option<tracing_subscriber::EnvFilter>,
+}
+
+impl Pillar {
+    pub(crate) fn new(config: LoggingConfig) -> Pillar {
+        Pillar { config, filter: None }
+    }
+}
+
+impl crate::core::Pillar for Pillar {
+    /// The global subscriber cannot be taken back: it is installed once the others have started.
+    fn rank(&self) -> Rank {
+        Rank::Subscriber
+    }
+
+    fn prepare(&mut self, cx: &Context<'_>) -> Result<(), ConfigError> {
+        self.config.check()?;
+        let directives = match self.config.filter.take() {
+            Some(directives) => directives,
+            None => cx.env.trimmed(crate::env::RUST_LOG).unwrap_or_else(|| "info".to_owned()),
+        };
+        let filter = tracing_subscriber::EnvFilter::try_new(&directives).map_err(|error| ConfigError::Invalid {
+            field: "log filter",
+            reason: format!("{directives:?}: {error}"),
+        })?;
+        if tracing::dispatcher::has_been_set() {
+            return Err(ConfigError::Invalid {
+                field: "logging",
+                reason: "a global tracing subscriber is set already; add obs_runtime::logging::layer to it instead"
+                    .to_owned(),
+            });
+        }
+        self.filter = Some(filter);
+        Ok(())
+    }
+
+    fn start(self: Box<Self>, cx: &Context<'_>) -> Result<Option<Box<dyn Part>>, ConfigError> {
+        let filter = self.filter.unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
+        Ok(Some(Box::new(super::install(self.config, filter, cx.service.name())?)))
+    }
+}
+
+impl Part for LogGuard {
+    fn stage(&self) -> Stage {
+        Stage::Output
+    }
+
+    fn signal_stop(&mut self, _: crate::Deadline) {}
+
+    fn wait_stopped(&mut self, deadline: crate::Deadline) -> bool {
+        self.stop(deadline)
+    }
+
+    fn detach(self: Box<Self>) {
+        std::mem::forget(self);
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}

@@ -1,0 +1,63 @@
+//! Metrics as a pillar of [`ObsBuilder`](crate::ObsBuilder): `/metrics`, `target_info`, and the
+//! default buckets.
+
+use crate::ConfigError;
+use crate::core::{Context, Part, Rank};
+
+/// The metrics pillar; always there when the `metrics` feature is.
+#[derive(Debug)]
+pub(crate) struct Pillar {
+    default_buckets: Option<Vec<f64>>,
+}
+
+impl Pillar {
+    pub(crate) fn new(default_buckets: Option<Vec<f64>>) -> Pillar {
+        Pillar { default_buckets }
+    }
+}
+
+impl crate::core::Pillar for Pillar {
+    /// Last: the default buckets change the process, so only once nothing else can fail.
+    fn rank(&self) -> Rank {
+        Rank::Commit
+    }
+
+    fn prepare(&mut self, _: &Context<'_>) -> Result<(), ConfigError> {
+        if let Some(buckets) = &self.default_buckets {
+            super::check_request_buckets(buckets)
+                .map_err(|error| ConfigError::Invalid { field: "default_buckets", reason: error.to_string() })?;
+        }
+        Ok(())
+    }
+
+    #[cfg(feature = "http-server")]
+    fn routes(&self, routes: &mut crate::http::Routes) {
+        routes.add("/metrics", "Prometheus metrics", |parts| {
+            // Repeated Accept lines are one list (RFC 9110 §5.3); a line that is not text is skipped.
+            let lines: Vec<&str> =
+                parts.headers.get_all(http::header::ACCEPT).iter().filter_map(|value| value.to_str().ok()).collect();
+            let format = match lines.as_slice() {
+                [] => super::Format::from_accept(None),
+                [line] => super::Format::from_accept(Some(line)),
+                lines => super::Format::from_accept(Some(&lines.join(","))),
+            };
+            let body = super::encode(format);
+            async move {
+                let mut response = http::Response::new(http_body_util::Full::new(bytes::Bytes::from(body)));
+                response
+                    .headers_mut()
+                    .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(format.content_type()));
+                response
+            }
+        });
+    }
+
+    fn start(self: Box<Self>, _: &Context<'_>) -> Result<Option<Box<dyn Part>>, ConfigError> {
+        super::warm_up();
+        if let Some(buckets) = &self.default_buckets {
+            super::set_default_buckets(buckets)
+                .map_err(|error| ConfigError::Invalid { field: "default_buckets", reason: error.to_string() })?;
+        }
+        Ok(None)
+    }
+}
