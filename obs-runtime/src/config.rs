@@ -46,6 +46,8 @@ pub struct ObsBuilder {
     serve_http: bool,
     server: ServerOptions,
     default_buckets: Option<Vec<f64>>,
+    #[cfg(feature = "metrics")]
+    series_limits: crate::metrics::pillar::SeriesLimits,
     shutdown_timeout: Option<Duration>,
     #[cfg(feature = "health")]
     health: Option<crate::health::HealthChecker>,
@@ -86,6 +88,8 @@ impl Default for ObsBuilder {
             serve_http: true,
             server: ServerOptions::default(),
             default_buckets: None,
+            #[cfg(feature = "metrics")]
+            series_limits: Default::default(),
             shutdown_timeout: None,
             #[cfg(feature = "health")]
             health: None,
@@ -131,6 +135,22 @@ impl ObsBuilder {
     /// to series first called after `init`.
     pub fn default_buckets(mut self, buckets: &[f64]) -> Self {
         self.default_buckets = Some(buckets.to_vec());
+        self
+    }
+
+    /// How many label sets a metric family holds before new ones go to its one overflow series
+    /// `{otel_metric_overflow="true"}` (default [`metrics::DEFAULT_SERIES_LIMIT`](crate::metrics::DEFAULT_SERIES_LIMIT),
+    /// 2,000; see [`metrics::set_series_limit`](crate::metrics::set_series_limit)). Set at `init`.
+    #[cfg(feature = "metrics")]
+    pub fn series_limit(mut self, family: impl Into<String>, limit: usize) -> Self {
+        self.series_limits.per_family.push((family.into(), limit));
+        self
+    }
+
+    /// The series limit of every family without one of its own (default 2,000). Set at `init`.
+    #[cfg(feature = "metrics")]
+    pub fn default_series_limit(mut self, limit: usize) -> Self {
+        self.series_limits.default = Some(limit);
         self
     }
 
@@ -247,7 +267,10 @@ impl ObsBuilder {
         );
         let mut pillars = std::mem::take(&mut self.pillars);
         #[cfg(feature = "metrics")]
-        pillars.push(Box::new(crate::metrics::Pillar::new(self.default_buckets.take())));
+        pillars.push(Box::new(crate::metrics::Pillar::new(
+            self.default_buckets.take(),
+            std::mem::take(&mut self.series_limits),
+        )));
         #[cfg(not(feature = "metrics"))]
         if self.default_buckets.is_some() {
             return Err(ConfigError::Invalid {

@@ -52,7 +52,7 @@ fn canonical(family: &str) -> &str {
     }
 }
 
-fn check_limit(family: Option<&str>, limit: usize) -> Result<(), MetricError> {
+pub(crate) fn check_limit(family: Option<&str>, limit: usize) -> Result<(), MetricError> {
     let reason = if limit == 0 {
         "a family holds at least one label set"
     } else if limit > MAX_SERIES_LIMIT {

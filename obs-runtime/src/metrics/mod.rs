@@ -61,7 +61,7 @@ mod family;
 pub(crate) mod limit;
 mod outcome;
 #[cfg(feature = "metrics")]
-mod pillar;
+pub(crate) mod pillar;
 #[cfg(feature = "metrics")]
 mod process;
 #[cfg(feature = "metrics")]
@@ -70,6 +70,8 @@ pub(crate) mod registry;
 pub(crate) mod request;
 #[cfg(feature = "metrics")]
 mod samples;
+#[cfg(feature = "metrics")]
+mod target_info;
 #[cfg(feature = "metrics")]
 mod view;
 

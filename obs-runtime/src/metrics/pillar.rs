@@ -1,5 +1,5 @@
-//! Metrics as a pillar of [`ObsBuilder`](crate::ObsBuilder): `/metrics`, `target_info`, and the
-//! default buckets.
+//! Metrics as a pillar of [`ObsBuilder`](crate::ObsBuilder): `/metrics`, `target_info`, the
+//! default buckets and the series limits.
 
 use crate::ConfigError;
 use crate::core::{Context, Part, Rank};
@@ -8,11 +8,19 @@ use crate::core::{Context, Part, Rank};
 #[derive(Debug)]
 pub(crate) struct Pillar {
     default_buckets: Option<Vec<f64>>,
+    limits: SeriesLimits,
+}
+
+/// The series limits given to the builder.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct SeriesLimits {
+    pub(crate) default: Option<usize>,
+    pub(crate) per_family: Vec<(String, usize)>,
 }
 
 impl Pillar {
-    pub(crate) fn new(default_buckets: Option<Vec<f64>>) -> Pillar {
-        Pillar { default_buckets }
+    pub(crate) fn new(default_buckets: Option<Vec<f64>>, limits: SeriesLimits) -> Pillar {
+        Pillar { default_buckets, limits }
     }
 }
 
@@ -26,6 +34,15 @@ impl crate::core::Pillar for Pillar {
         if let Some(buckets) = &self.default_buckets {
             super::check_request_buckets(buckets)
                 .map_err(|error| ConfigError::Invalid { field: "default_buckets", reason: error.to_string() })?;
+        }
+        if let Some(limit) = self.limits.default {
+            super::limit::check_limit(None, limit)
+                .map_err(|error| ConfigError::Invalid { field: "default_series_limit", reason: error.to_string() })?;
+        }
+        for (family, limit) in &self.limits.per_family {
+            super::family::check_name(family)
+                .and_then(|()| super::limit::check_limit(Some(family), *limit))
+                .map_err(|error| ConfigError::Invalid { field: "series_limit", reason: error.to_string() })?;
         }
         Ok(())
     }
@@ -52,8 +69,18 @@ impl crate::core::Pillar for Pillar {
         });
     }
 
-    fn start(self: Box<Self>, _: &Context<'_>) -> Result<Option<Box<dyn Part>>, ConfigError> {
+    fn start(self: Box<Self>, cx: &Context<'_>) -> Result<Option<Box<dyn Part>>, ConfigError> {
         super::warm_up();
+        super::target_info::set(cx.service);
+        // Checked in `prepare`: these cannot fail now.
+        if let Some(limit) = self.limits.default {
+            super::set_default_series_limit(limit)
+                .map_err(|error| ConfigError::Invalid { field: "default_series_limit", reason: error.to_string() })?;
+        }
+        for (family, limit) in &self.limits.per_family {
+            super::set_series_limit(family, *limit)
+                .map_err(|error| ConfigError::Invalid { field: "series_limit", reason: error.to_string() })?;
+        }
         if let Some(buckets) = &self.default_buckets {
             super::set_default_buckets(buckets)
                 .map_err(|error| ConfigError::Invalid { field: "default_buckets", reason: error.to_string() })?;

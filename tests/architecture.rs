@@ -1,0 +1,157 @@
+//! The core the pillars plug into, seen from outside: the threads obs runs (as the kernel names
+//! them), the paths the server lists, the service's identity on `/metrics`, the series limits and
+//! the environment given to the builder. A binary of its own: it counts the process's threads.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use obs_runtime::alerts::{AlertManager, AlertRule, Condition, Log, Severity};
+use obs_runtime::health::{HealthCheck, HealthChecker};
+use obs_runtime::logging::{LoggingConfig, Output};
+use obs_runtime::metrics::CounterVec;
+use obs_runtime::trace::{InMemoryExporter, SpanOutput, TraceConfig};
+use obs_runtime::{ConfigError, Environment, Obs, Service};
+
+/// How many threads of each name whose name starts with `obs` the process has now (Linux's
+/// `/proc/self/task/*/comm`).
+fn obs_threads() -> BTreeMap<String, usize> {
+    let mut threads = BTreeMap::new();
+    for task in std::fs::read_dir("/proc/self/task").expect("procfs") {
+        let comm = task.expect("a task").path().join("comm");
+        // A thread that ended meanwhile has no comm any more.
+        let Ok(name) = std::fs::read_to_string(comm) else { continue };
+        let name = name.trim().to_owned();
+        if name.starts_with("obs") {
+            *threads.entry(name).or_insert(0) += 1;
+        }
+    }
+    threads
+}
+
+/// `threads` once obs's threads have named themselves (a thread takes its name when it starts
+/// running): at most 20 s of polling, then what is seen is what is compared.
+fn settled(expected: &BTreeMap<String, usize>, lasting: impl Fn(BTreeMap<String, usize>) -> BTreeMap<String, usize>) {
+    let give_up = std::time::Instant::now() + Duration::from_secs(20);
+    let mut seen = lasting(obs_threads());
+    while seen != *expected && std::time::Instant::now() < give_up {
+        std::thread::sleep(Duration::from_millis(10));
+        seen = lasting(obs_threads());
+    }
+    assert_eq!(seen, *expected, "obs's threads");
+}
+
+/// One test, in order: the background runtime is one per process, and is counted from before it
+/// starts.
+#[test]
+fn the_core_seen_from_outside() {
+    every_pillar_on_runs_three_threads_of_obs_and_the_rest_is_as_configured();
+    the_environment_given_is_all_obs_reads_and_wrong_limits_are_errs_naming_them();
+}
+
+fn every_pillar_on_runs_three_threads_of_obs_and_the_rest_is_as_configured() {
+    assert_eq!(obs_threads(), BTreeMap::new(), "nothing runs before init");
+
+    // Only the server: one thread, the background runtime's.
+    let plain = Obs::builder().environment(Environment::empty()).http_addr("127.0.0.1:0").init().expect("starts");
+    settled(&BTreeMap::from([("obs".to_owned(), 1)]), |threads| threads);
+    let index = common::get(plain.http_addr().expect("serves"), "/").expect("index");
+    assert_eq!(index.body, "obs\n/health/live   the process answers\n/metrics       Prometheus metrics\n");
+    assert!(plain.shutdown(), "stopped in time");
+
+    let health = HealthChecker::new();
+    health.register(HealthCheck::new("fine", || async { Ok::<(), String>(()) })).expect("registers");
+    let alerts = AlertManager::builder()
+        .rule(
+            AlertRule::builder("NeverFires")
+                .condition(Condition::custom("zero", |_| Some(0.0)).above(1.0))
+                .severity(Severity::Info)
+                .build()
+                .expect("a valid rule"),
+        )
+        .channel(Log::new())
+        .interval(Duration::from_millis(50))
+        .build()
+        .expect("a valid manager");
+    let spans = InMemoryExporter::new();
+    let obs = Obs::builder()
+        .service(Service::new("arch-test").version("1.0.0").attribute("deployment.environment.name", "ci"))
+        .environment(Environment::empty())
+        .http_addr("127.0.0.1:0")
+        .health(health)
+        .alerts(alerts)
+        .tracing(TraceConfig::new().output(SpanOutput::Exporter(Box::new(spans.clone()))))
+        .logging(LoggingConfig::new().output(Output::Writer(Box::new(std::io::sink()))))
+        .series_limit("arch_jobs_total", 2)
+        .init()
+        .expect("every pillar starts");
+    let addr = obs.http_addr().expect("serves");
+    assert_eq!(obs.service_name(), "arch-test");
+    // A health report: its check ran on the blocking pool, off the runtime's thread.
+    assert_eq!(common::get(addr, "/health").expect("health").status, 200);
+
+    // The runtime, the log writer, the span exporter; and the blocking pool's threads, made while
+    // checks or evaluations run (not counted: how many depends on timing).
+    settled(
+        &BTreeMap::from([("obs".to_owned(), 1), ("obs-log".to_owned(), 1), ("obs-spans".to_owned(), 1)]),
+        |mut threads| {
+            threads.remove("obs-blocking");
+            threads
+        },
+    );
+
+    let index = common::get(addr, "/").expect("index");
+    assert_eq!(
+        index.body,
+        "obs\n\
+         /alerts         the alerts pending or firing (JSON)\n\
+         /health         every health check (200 healthy or degraded, 503 unhealthy)\n\
+         /health/live    the process answers\n\
+         /health/ready   the readiness checks\n\
+         /metrics        Prometheus metrics\n"
+    );
+
+    // The identity given once, on /metrics as OpenTelemetry's Prometheus mapping has it.
+    let scrape = common::get(addr, "/metrics").expect("scrape").body;
+    assert!(
+        scrape.contains(
+            "target_info{service_name=\"arch-test\",service_version=\"1.0.0\",\
+             deployment_environment_name=\"ci\"} 1\n"
+        ),
+        "{scrape}"
+    );
+
+    // The builder's series limit: the third label set goes to the overflow series.
+    let jobs = CounterVec::register("arch_jobs_total", "Jobs", &["queue"]).expect("registers");
+    for queue in ["a", "b", "c", "d"] {
+        jobs.with_labels(&[queue]).expect("a series").inc();
+    }
+    let scrape = common::scrape();
+    assert_eq!(common::sample(&scrape, "arch_jobs_total", &[("otel_metric_overflow", "true")]), Some(2.0));
+    assert!(obs.shutdown(), "stopped in time");
+}
+
+fn the_environment_given_is_all_obs_reads_and_wrong_limits_are_errs_naming_them() {
+    let env = Environment::from_pairs([
+        ("OBS_HTTP_ADDR", "127.0.0.1:0"),
+        ("OTEL_SERVICE_NAME", "from-env"),
+        ("OTEL_RESOURCE_ATTRIBUTES", "service.version=2"),
+    ]);
+    let obs = Obs::builder().service("from-code").environment(env).init().expect("starts");
+    assert_eq!(obs.service_name(), "from-env", "OTEL_SERVICE_NAME wins, as the specification says");
+    assert_ne!(obs.http_addr().expect("serves").port(), 0);
+    drop(obs);
+
+    let field = |result: Result<obs_runtime::ObsGuard, ConfigError>| match result {
+        Err(ConfigError::Invalid { field, .. }) => field,
+        other => panic!("not an Invalid error: {other:?}"),
+    };
+    let quiet = || Obs::builder().environment(Environment::empty()).without_http_server();
+    assert_eq!(field(quiet().series_limit("not a name", 5).init()), "series_limit");
+    assert_eq!(field(quiet().series_limit("arch_other_total", 0).init()), "series_limit");
+    assert_eq!(field(quiet().default_series_limit(0).init()), "default_series_limit");
+    assert_eq!(field(quiet().service("").init()), "service");
+    let bad_env = Environment::from_pairs([("OBS_SHUTDOWN_TIMEOUT", "soon")]);
+    assert_eq!(field(Obs::builder().environment(bad_env).without_http_server().init()), "OBS_SHUTDOWN_TIMEOUT");
+}
