@@ -36,6 +36,21 @@ pub(crate) const OTEL_RESOURCE_ATTRIBUTES: &str = "OTEL_RESOURCE_ATTRIBUTES";
 /// `true` turns the OpenTelemetry signals (spans) off.
 #[cfg(feature = "trace")]
 pub(crate) const OTEL_SDK_DISABLED: &str = "OTEL_SDK_DISABLED";
+/// The alert channels and interval `AlertManagerBuilder::from_env` reads.
+#[cfg(feature = "alerts")]
+pub(crate) const OBS_SLACK_WEBHOOK_URL: &str = "OBS_SLACK_WEBHOOK_URL";
+#[cfg(feature = "alerts")]
+pub(crate) const OBS_WEBHOOK_URL: &str = "OBS_WEBHOOK_URL";
+#[cfg(feature = "alerts")]
+pub(crate) const OBS_ALERTMANAGER_URL: &str = "OBS_ALERTMANAGER_URL";
+#[cfg(feature = "alerts")]
+pub(crate) const OBS_SMTP_URL: &str = "OBS_SMTP_URL";
+#[cfg(feature = "alerts")]
+pub(crate) const OBS_SMTP_FROM: &str = "OBS_SMTP_FROM";
+#[cfg(feature = "alerts")]
+pub(crate) const OBS_SMTP_TO: &str = "OBS_SMTP_TO";
+#[cfg(feature = "alerts")]
+pub(crate) const OBS_ALERT_EVAL_INTERVAL: &str = "OBS_ALERT_EVAL_INTERVAL";
 /// The log filter's directives.
 #[cfg(feature = "logging")]
 pub(crate) const RUST_LOG: &str = "RUST_LOG";

@@ -3,29 +3,33 @@
 use std::time::Duration;
 
 use super::{AlertError, AlertManagerBuilder, Alertmanager, Slack, Webhook};
+use crate::env::{
+    OBS_ALERT_EVAL_INTERVAL, OBS_ALERTMANAGER_URL, OBS_SLACK_WEBHOOK_URL, OBS_SMTP_FROM, OBS_SMTP_TO, OBS_SMTP_URL,
+    OBS_WEBHOOK_URL,
+};
 
-/// Reads the variables through `var` (the environment, or a map in tests).
+/// Reads the variables through `var` (an [`Environment`](crate::Environment), or a map in tests).
 pub(crate) fn apply(mut builder: AlertManagerBuilder, var: impl Fn(&str) -> Option<String>) -> AlertManagerBuilder {
     let set = |name: &str| var(name).filter(|value| !value.trim().is_empty());
-    if let Some(url) = set("OBS_SLACK_WEBHOOK_URL") {
-        builder = add(builder, Slack::new(&url), "OBS_SLACK_WEBHOOK_URL");
+    if let Some(url) = set(OBS_SLACK_WEBHOOK_URL) {
+        builder = add(builder, Slack::new(&url), OBS_SLACK_WEBHOOK_URL);
     }
-    if let Some(url) = set("OBS_WEBHOOK_URL") {
-        builder = add(builder, Webhook::new(&url), "OBS_WEBHOOK_URL");
+    if let Some(url) = set(OBS_WEBHOOK_URL) {
+        builder = add(builder, Webhook::new(&url), OBS_WEBHOOK_URL);
     }
-    if let Some(url) = set("OBS_ALERTMANAGER_URL") {
-        builder = add(builder, Alertmanager::new(&url), "OBS_ALERTMANAGER_URL");
+    if let Some(url) = set(OBS_ALERTMANAGER_URL) {
+        builder = add(builder, Alertmanager::new(&url), OBS_ALERTMANAGER_URL);
     }
-    if let Some(url) = set("OBS_SMTP_URL") {
-        builder = smtp(builder, &url, set("OBS_SMTP_FROM"), set("OBS_SMTP_TO"));
+    if let Some(url) = set(OBS_SMTP_URL) {
+        builder = smtp(builder, &url, set(OBS_SMTP_FROM), set(OBS_SMTP_TO));
     }
-    if let Some(interval) = set("OBS_ALERT_EVAL_INTERVAL")
+    if let Some(interval) = set(OBS_ALERT_EVAL_INTERVAL)
         && builder.interval_unset()
     {
         match parse_duration(&interval) {
             Some(interval) => builder = builder.interval(interval),
             None => builder.push_error(AlertError::Setting {
-                field: "OBS_ALERT_EVAL_INTERVAL",
+                field: OBS_ALERT_EVAL_INTERVAL,
                 reason: "not a duration: a number and a unit, ms, s, m or h (e.g. 1s, 500ms)".into(),
             }),
         }
@@ -55,14 +59,14 @@ fn add(
 fn smtp(mut builder: AlertManagerBuilder, url: &str, from: Option<String>, to: Option<String>) -> AlertManagerBuilder {
     let Some(from) = from else {
         builder.push_error(AlertError::Setting {
-            field: "OBS_SMTP_FROM",
+            field: OBS_SMTP_FROM,
             reason: "OBS_SMTP_URL is set, so the sender is needed".into(),
         });
         return builder;
     };
     let Some(to) = to else {
         builder.push_error(AlertError::Setting {
-            field: "OBS_SMTP_TO",
+            field: OBS_SMTP_TO,
             reason: "OBS_SMTP_URL is set, so the recipients are needed".into(),
         });
         return builder;
@@ -74,7 +78,7 @@ fn smtp(mut builder: AlertManagerBuilder, url: &str, from: Option<String>, to: O
 #[cfg(not(feature = "alerts-smtp"))]
 fn smtp(mut builder: AlertManagerBuilder, _: &str, _: Option<String>, _: Option<String>) -> AlertManagerBuilder {
     builder.push_error(AlertError::Setting {
-        field: "OBS_SMTP_URL",
+        field: OBS_SMTP_URL,
         reason: "e-mail needs the `alerts-smtp` feature".into(),
     });
     builder
@@ -98,9 +102,9 @@ mod tests {
     use super::*;
     use crate::alerts::AlertManager;
 
+    /// Through the public path: the variables as an `Environment`, nothing of the process's.
     fn build(vars: &[(&str, &str)]) -> Result<AlertManager, AlertError> {
-        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-        apply(AlertManager::builder(), |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())).build()
+        AlertManager::builder().from_environment(&crate::Environment::from_pairs(vars.iter().copied())).build()
     }
 
     #[test]

@@ -94,7 +94,13 @@ impl AlertManagerBuilder {
     /// A bad value is an `Err` from [`build`](Self::build) naming the variable (and never showing
     /// its value, which may hold a secret).
     pub fn from_env(self) -> Self {
-        crate::alerts::env::apply(self, |name| std::env::var(name).ok())
+        self.from_environment(&crate::Environment::process())
+    }
+
+    /// [`from_env`](Self::from_env), reading `environment` instead of the process's (the one
+    /// given to [`ObsBuilder::environment`](crate::ObsBuilder::environment), say).
+    pub fn from_environment(self, environment: &crate::Environment) -> Self {
+        crate::alerts::env::apply(self, |name| environment.trimmed(name))
     }
 
     pub(crate) fn push_error(&mut self, error: AlertError) {
