@@ -87,8 +87,19 @@ pub(crate) enum Stage {
     Output,
 }
 
+/// A part as `Any`, to find it by its type among the guard's parts.
+pub(crate) trait AsAny: Any {
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl<T: Any> AsAny for T {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
 /// What a started pillar leaves running.
-pub(crate) trait Part: Send + fmt::Debug + Any {
+pub(crate) trait Part: Send + fmt::Debug + AsAny {
     fn stage(&self) -> Stage {
         Stage::Work
     }
@@ -100,10 +111,11 @@ pub(crate) trait Part: Send + fmt::Debug + Any {
     /// `false` if it did not finish its work in time (what was left is dropped and counted).
     fn wait_stopped(&mut self, deadline: Deadline) -> bool;
 
-    /// Leaves it running for the rest of the process.
-    fn detach(self: Box<Self>);
-
-    fn as_any(&self) -> &dyn Any;
+    /// Leaves it running for the rest of the process: its threads and tasks go on, only the
+    /// handle that would stop them is gone.
+    fn detach(self: Box<Self>) {
+        std::mem::forget(self);
+    }
 }
 
 /// The end of the shutdown budget the log writer keeps to itself (a tenth, at most this).
@@ -131,7 +143,8 @@ pub(crate) fn stop_all(parts: &mut Vec<Box<dyn Part>>, deadline: Deadline) -> bo
 
 /// The running part of type `T`, if any.
 pub(crate) fn find<T: Part>(parts: &[Box<dyn Part>]) -> Option<&T> {
-    parts.iter().find_map(|part| part.as_any().downcast_ref::<T>())
+    // `**part`: the part itself, not its box (which is `Any` too).
+    parts.iter().find_map(|part| AsAny::as_any(&**part).downcast_ref::<T>())
 }
 
 #[cfg(test)]
@@ -156,10 +169,6 @@ mod tests {
         fn wait_stopped(&mut self, _: Deadline) -> bool {
             self.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(format!("wait {}", self.name));
             self.name != "alerts"
-        }
-        fn detach(self: Box<Self>) {}
-        fn as_any(&self) -> &dyn Any {
-            self
         }
     }
 

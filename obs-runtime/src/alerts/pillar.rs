@@ -46,12 +46,4 @@ impl Part for AlertsGuard {
     fn wait_stopped(&mut self, deadline: crate::Deadline) -> bool {
         AlertsGuard::wait_stopped(self, deadline)
     }
-
-    fn detach(self: Box<Self>) {
-        std::mem::forget(self);
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }

@@ -77,12 +77,4 @@ impl Part for super::run::Refresher {
     fn wait_stopped(&mut self, _: crate::Deadline) -> bool {
         true
     }
-
-    fn detach(self: Box<Self>) {
-        std::mem::forget(self);
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }

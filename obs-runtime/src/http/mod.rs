@@ -204,15 +204,6 @@ impl crate::core::Part for Server {
     fn wait_stopped(&mut self, deadline: crate::Deadline) -> bool {
         Server::wait_stopped(self, deadline)
     }
-
-    fn detach(self: Box<Self>) {
-        // The task serves on; only the handle that would stop it is gone.
-        std::mem::forget(self);
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }
 
 impl Drop for Server {

@@ -60,12 +60,4 @@ impl Part for LogGuard {
     fn wait_stopped(&mut self, deadline: crate::Deadline) -> bool {
         self.stop(deadline)
     }
-
-    fn detach(self: Box<Self>) {
-        std::mem::forget(self);
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }

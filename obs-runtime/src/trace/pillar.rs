@@ -40,12 +40,4 @@ impl Part for super::TraceGuard {
     fn wait_stopped(&mut self, deadline: crate::Deadline) -> bool {
         super::TraceGuard::wait_stopped(self, deadline)
     }
-
-    fn detach(self: Box<Self>) {
-        std::mem::forget(self);
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }
