@@ -81,15 +81,6 @@ fn python_parse(format: &str, body: &str) -> Result<Vec<Value>, String> {
     Ok(parsed["families"].as_array().expect("families").clone())
 }
 
-/// `promtool check metrics` on `body`: whether it passed, and what it said.
-fn promtool_check_metrics(body: &str) -> (bool, String) {
-    let mut promtool = Command::new("promtool");
-    promtool.args(["check", "metrics"]);
-    let output = pipe(promtool, body);
-    let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    (output.status.success(), said)
-}
-
 fn family<'a>(families: &'a [Value], name: &str) -> &'a Value {
     families.iter().find(|family| family["name"] == name).unwrap_or_else(|| panic!("no family {name}: {families:?}"))
 }
@@ -222,7 +213,7 @@ fn the_official_parsers_read_each_negotiated_format_exactly() {
             // The strict OpenMetrics parser refuses it (counter families named `_total`, no
             // `# EOF`): the Content-Type is not a formality.
             python_parse("openmetrics", &body).expect_err("a text body is not OpenMetrics");
-            let (clean, said) = promtool_check_metrics(&body);
+            let (clean, said) = common::promtool_check_metrics(&body);
             assert!(clean, "promtool check metrics ({accept:?}): {said}\n{body}");
         } else {
             assert!(body.ends_with("\n# EOF\n"), "{body}");

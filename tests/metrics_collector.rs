@@ -7,7 +7,8 @@
 //! What a scrape counts (overflow, skipped samples) depends on how many scrapes there were, so
 //! every test that scrapes holds `SCRAPES` and compares the scrape it made with the one before.
 
-use std::process::{Command, Stdio};
+mod common;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
@@ -275,15 +276,6 @@ fn promtool_accepts_collected_families_with_their_overflow_series() {
     };
     assert!(body.contains("# TYPE collector_test_tenant_payload_bytes histogram\n"));
     assert!(body.contains("collector_test_tenant_requests_total{otel_metric_overflow=\"true\"} 196000\n"));
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|error| panic!("cannot run promtool ({error}): run scripts/install-backends.sh"));
-    std::io::Write::write_all(&mut child.stdin.take().expect("piped"), body.as_bytes()).expect("write the body");
-    let output = child.wait_with_output().expect("promtool runs");
-    let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    assert!(output.status.success(), "promtool check metrics: {said}");
+    let (clean, said) = common::promtool_check_metrics(&body);
+    assert!(clean, "promtool check metrics: {said}");
 }

@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -26,28 +25,6 @@ fn drive(demo: &Demo) {
     assert_eq!(login.status, 401, "{login:?}");
 }
 
-/// Runs `promtool check metrics` on `body`; returns whether it passed and what it said.
-fn promtool_check_metrics(body: &str) -> (bool, String) {
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|error| panic!("cannot run promtool ({error}): run scripts/install-backends.sh"));
-    let mut stdin = promtool.stdin.take().expect("stdin is piped");
-    stdin.write_all(body.as_bytes()).expect("write the scrape to promtool");
-    drop(stdin);
-    let output = promtool.wait_with_output().expect("promtool runs");
-    let said = format!(
-        "exit status {}\n{}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), said)
-}
-
 #[test]
 #[ignore = "needs prometheus and promtool: run scripts/test.sh"]
 fn promtool_accepts_a_real_scrape_of_the_demo() {
@@ -56,7 +33,7 @@ fn promtool_accepts_a_real_scrape_of_the_demo() {
 
     let text = demo.scrape();
     assert!(text.contains(r#"endpoint="/users/{id}",status="404""#), "{text}");
-    let (clean, said) = promtool_check_metrics(&text);
+    let (clean, said) = common::promtool_check_metrics(&text);
     assert!(clean, "promtool check metrics rejected the scrape: {said}\n--- scrape ---\n{text}");
 
     // The same scrape as Prometheus 2.42 asks for it (the header captured from a real scrape).

@@ -4,7 +4,7 @@
 //! is each refusal in `obs_metric_series_overflow_total{family="http_requests_total"}`. Its own
 //! process: the request series are the process's, and this test makes the only ones.
 
-use std::process::{Command, Stdio};
+mod common;
 
 use http::{Request, Response};
 use obs_runtime::metrics::{DEFAULT_SERIES_LIMIT, Format, Samples, encode, series_count};
@@ -84,15 +84,6 @@ fn routes_past_the_limit_share_one_overflow_series_and_totals_stay_exact() {
 fn promtool_accepts_the_exposition_with_the_overflow_series() {
     routes_sent();
     let body = encode(Format::Text);
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|error| panic!("cannot run promtool ({error}): run scripts/install-backends.sh"));
-    std::io::Write::write_all(&mut child.stdin.take().expect("piped"), body.as_bytes()).expect("write the body");
-    let output = child.wait_with_output().expect("promtool runs");
-    let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    assert!(output.status.success(), "promtool check metrics: {said}");
+    let (clean, said) = common::promtool_check_metrics(&body);
+    assert!(clean, "promtool check metrics: {said}");
 }

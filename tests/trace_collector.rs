@@ -3,6 +3,8 @@
 //! attributes, the statuses and the events, as a Rust OTLP consumer decodes them. One pipeline per
 //! process: this file holds one test.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -59,13 +61,7 @@ async fn a_rust_otlp_receiver_decodes_the_tree_attributes_statuses_and_events() 
         .otlp_endpoint(collector.endpoint())
         .protocol(Protocol::Grpc)
         .schedule_delay(Duration::from_millis(20));
-    let guard = obs_runtime::Obs::builder()
-        .service("collector-test")
-        .environment(obs_runtime::Environment::empty())
-        .without_http_server()
-        .tracing(config)
-        .init()
-        .expect("installs");
+    let guard = common::spans::traces_only("collector-test", config);
 
     let root = Span::builder("GET /users/{id}").kind(SpanKind::Server).start();
     let trace_id = root.context().expect("a sampled root").trace_id().to_string();

@@ -33,13 +33,7 @@ fn flush_and_shutdown_export_exactly_what_was_queued() {
         .output(SpanOutput::Exporter(Box::new(collected.clone())))
         .schedule_delay(Duration::from_secs(60))
         .max_export_batch_size(512);
-    let obs = obs_runtime::Obs::builder()
-        .service("flush-test")
-        .environment(obs_runtime::Environment::empty())
-        .without_http_server()
-        .tracing(config)
-        .init()
-        .expect("installs");
+    let obs = common::spans::traces_only("flush-test", config);
     let guard = obs.traces().expect("tracing");
     for _ in 0..10 {
         drop(Span::new("before_flush"));

@@ -27,13 +27,7 @@ fn spans_go_out_over_grpc_and_shutdown_inside_a_current_thread_runtime_returns()
         .schedule_delay(Duration::from_millis(20));
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
     let trace_id = runtime.block_on(async {
-        let guard = obs_runtime::Obs::builder()
-            .service("grpc-service")
-            .environment(obs_runtime::Environment::empty())
-            .without_http_server()
-            .tracing(config)
-            .init()
-            .expect("installs");
+        let guard = common::spans::traces_only("grpc-service", config);
         let root = Span::new("grpc_root");
         let trace_id = root.context().expect("a context").trace_id();
         root.scope_ref(operation()).await.expect("ok");

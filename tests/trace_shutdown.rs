@@ -16,13 +16,7 @@ fn drops_are_counted_and_shutdown_returns_without_a_runtime() {
         .max_export_batch_size(16)
         .schedule_delay(Duration::from_millis(10))
         .export_timeout(Duration::from_secs(1));
-    let guard = obs_runtime::Obs::builder()
-        .service("doomed")
-        .environment(obs_runtime::Environment::empty())
-        .without_http_server()
-        .tracing(config)
-        .init()
-        .expect("installs");
+    let guard = common::spans::traces_only("doomed", config);
     for index in 0..2000 {
         let span = Span::new("doomed_span");
         span.set_attribute("index", index);

@@ -59,6 +59,29 @@ macro_rules! assert_recorded {
 #[allow(unused_imports)]
 pub(crate) use assert_recorded;
 
+/// Runs `promtool check metrics` (Prometheus's own linter) on `body`: whether it passed, and
+/// what it said.
+pub fn promtool_check_metrics(body: &str) -> (bool, String) {
+    let mut promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot run promtool ({error}): run scripts/install-backends.sh"));
+    let mut stdin = promtool.stdin.take().expect("stdin is piped");
+    stdin.write_all(body.as_bytes()).expect("write the body to promtool");
+    drop(stdin);
+    let output = promtool.wait_with_output().expect("promtool runs");
+    let said = format!(
+        "exit status {}\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), said)
+}
+
 /// A response as the tests need it.
 #[derive(Debug)]
 pub struct HttpResponse {

@@ -10,6 +10,17 @@ use obs_runtime::trace::{InMemoryExporter, SpanData, SpanOutput, TraceConfig, Va
 
 static PIPELINE: OnceLock<(InMemoryExporter, Mutex<ObsGuard>)> = OnceLock::new();
 
+/// obs with tracing only (`config`), for service `service`: no server, no environment read.
+pub fn traces_only(service: &str, config: TraceConfig) -> ObsGuard {
+    obs_runtime::Obs::builder()
+        .service(service)
+        .environment(obs_runtime::Environment::empty())
+        .without_http_server()
+        .tracing(config)
+        .init()
+        .expect("installs")
+}
+
 /// Installs (once per test process) a pipeline exporting into memory: the public
 /// `InMemoryExporter`, so the test support users get is the one the suite relies on.
 pub fn install() -> &'static (InMemoryExporter, Mutex<ObsGuard>) {
@@ -18,14 +29,7 @@ pub fn install() -> &'static (InMemoryExporter, Mutex<ObsGuard>) {
         let config = TraceConfig::new()
             .output(SpanOutput::Exporter(Box::new(collected.clone())))
             .schedule_delay(Duration::from_millis(5));
-        let guard = obs_runtime::Obs::builder()
-            .service("test-service")
-            .environment(obs_runtime::Environment::empty())
-            .without_http_server()
-            .tracing(config)
-            .init()
-            .expect("installs");
-        (collected, Mutex::new(guard))
+        (collected, Mutex::new(traces_only("test-service", config)))
     })
 }
 
