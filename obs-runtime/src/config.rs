@@ -234,9 +234,22 @@ impl ObsBuilder {
     }
 
     /// Evaluates these alert rules on their interval and sends their notifications (see
-    /// [`crate::alerts`]); the embedded server lists the active alerts at `/alerts`.
+    /// [`crate::alerts`]); the embedded server lists the active alerts at `/alerts`. Takes an
+    /// [`AlertManager`](crate::alerts::AlertManager) or its builder, checked with the rest at
+    /// `init` (its `Err` is one naming `alerts`):
+    ///
+    /// ```
+    /// use obs_runtime::alerts::{AlertManager, Log};
+    ///
+    /// let error = obs_runtime::Obs::builder()
+    ///     .without_http_server()
+    ///     .alerts(AlertManager::builder().channel(Log::new()).channel(Log::new()))
+    ///     .init()
+    ///     .expect_err("two channels of one name");
+    /// assert!(error.to_string().starts_with("invalid `alerts`: "), "{error}");
+    /// ```
     #[cfg(feature = "alerts")]
-    pub fn alerts(mut self, manager: crate::alerts::AlertManager) -> Self {
+    pub fn alerts(mut self, manager: impl crate::alerts::IntoAlertManager) -> Self {
         self.pillars.push(Box::new(crate::alerts::Pillar::new(manager)));
         self
     }

@@ -54,6 +54,7 @@ pub use channels::{Alertmanager, Log, Slack, Webhook};
 pub use condition::{Condition, DEFAULT_CPU_WINDOW, DEFAULT_WINDOW, Query};
 pub use engine::{Alert, AlertManager, AlertManagerBuilder, AlertStatus, DEFAULT_INTERVAL, DEFAULT_SEND_TIMEOUT};
 pub use env::parse_duration;
+pub use pillar::IntoAlertManager;
 pub(crate) use pillar::Pillar;
 pub use promql::PrometheusRules;
 pub use rule::{AlertRule, AlertRuleBuilder, DEFAULT_COOLDOWN, DEFAULT_REPEAT_INTERVAL, Severity};
