@@ -150,6 +150,7 @@ pub(crate) fn find<T: Part>(parts: &[Box<dyn Part>]) -> Option<&T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sync;
     use std::sync::Mutex;
 
     #[derive(Debug)]
@@ -164,10 +165,10 @@ mod tests {
             self.stage
         }
         fn signal_stop(&mut self, _: Deadline) {
-            self.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(format!("signal {}", self.name));
+            sync::lock(&self.log).push(format!("signal {}", self.name));
         }
         fn wait_stopped(&mut self, _: Deadline) -> bool {
-            self.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(format!("wait {}", self.name));
+            sync::lock(&self.log).push(format!("wait {}", self.name));
             self.name != "alerts"
         }
     }
@@ -185,7 +186,7 @@ mod tests {
         assert!(find::<Recorder>(&parts).is_some());
         assert!(!stop_all(&mut parts, Deadline::after(std::time::Duration::from_secs(1))), "alerts were late");
         assert!(parts.is_empty());
-        let log = log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let log = sync::lock(&log).clone();
         assert_eq!(
             log,
             [

@@ -62,6 +62,7 @@ pub mod metrics;
 mod percent;
 mod secret;
 mod service;
+mod sync;
 #[cfg(any(feature = "health", feature = "logging", feature = "alerts"))]
 mod time;
 #[cfg(feature = "trace")]

@@ -4,13 +4,14 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
 use super::engine::{Alert, Audience};
 use crate::metrics::{Counter, CounterVec};
+use crate::sync;
 
 /// What [`Channel::send`] returns.
 pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SendError>> + Send + 'a>>;
@@ -197,7 +198,7 @@ impl Dispatcher {
 
     /// Queues `alert` for each channel it is for; never waits.
     pub(crate) fn dispatch(&self, alert: &Arc<Alert>, audience: Audience) {
-        let queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
+        let queues = sync::lock(&self.queues);
         for (slot, queue) in self.slots.iter().zip(queues.iter()) {
             if audience == Audience::RefreshOnly && !slot.channel.wants_refresh() {
                 continue;
@@ -215,7 +216,7 @@ impl Dispatcher {
 
     /// Opens the queues and spawns one delivery task per channel on the current runtime.
     pub(crate) fn open(&self) -> Vec<tokio::task::JoinHandle<()>> {
-        let mut queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut queues = sync::lock(&self.queues);
         queues.clear();
         self.slots
             .iter()
@@ -229,7 +230,7 @@ impl Dispatcher {
 
     /// Closes the queues: the delivery tasks finish what is queued, then end.
     pub(crate) fn close(&self) {
-        self.queues.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        sync::lock(&self.queues).clear();
     }
 
     /// Counts what is still queued as failed: stopping gave up on it.

@@ -9,7 +9,7 @@ mod alert;
 mod builder;
 mod state;
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 pub use alert::{Alert, AlertStatus};
@@ -20,6 +20,7 @@ use state::RuleState;
 use super::channel::Dispatcher;
 use super::rule::AlertRule;
 use crate::metrics::Snapshot;
+use crate::sync;
 
 /// Who a notification goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +93,7 @@ impl AlertManager {
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<RuleState>> {
-        self.shared.rules.lock().unwrap_or_else(PoisonError::into_inner)
+        sync::lock(&self.shared.rules)
     }
 
     /// The evaluation interval.

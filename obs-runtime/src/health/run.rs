@@ -4,8 +4,10 @@
 //! does not cancel it, and its result still fills the cache.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
+
+use crate::sync;
 
 use tokio::sync::watch;
 
@@ -124,10 +126,10 @@ impl HealthChecker {
     }
 
     fn copy_checks_from(&self, other: &HealthChecker) {
-        let checks = other.inner.checks.read().unwrap_or_else(PoisonError::into_inner).clone();
-        let readiness = other.inner.readiness.read().unwrap_or_else(PoisonError::into_inner).clone();
-        *self.inner.checks.write().unwrap_or_else(PoisonError::into_inner) = checks;
-        *self.inner.readiness.write().unwrap_or_else(PoisonError::into_inner) = readiness;
+        let checks = sync::read(&other.inner.checks).clone();
+        let readiness = sync::read(&other.inner.readiness).clone();
+        *sync::write(&self.inner.checks) = checks;
+        *sync::write(&self.inner.readiness) = readiness;
     }
 
     /// Adds a check. A second check of the same name, an empty name or a zero timeout is an
@@ -139,7 +141,7 @@ impl HealthChecker {
         if check.timeout.is_zero() {
             return Err(HealthError::ZeroTimeout(check.name));
         }
-        let mut checks = self.inner.checks.write().unwrap_or_else(PoisonError::into_inner);
+        let mut checks = sync::write(&self.inner.checks);
         if checks.iter().any(|existing| existing.name == check.name) {
             return Err(HealthError::DuplicateName(check.name));
         }
@@ -152,25 +154,24 @@ impl HealthChecker {
     /// The checks `/health/ready` runs, instead of the critical ones; each counts as critical
     /// there. Every name must be registered already; an unknown one is an `Err` naming it.
     pub fn set_readiness(&self, names: &[&str]) -> Result<(), HealthError> {
-        let checks = self.inner.checks.read().unwrap_or_else(PoisonError::into_inner);
+        let checks = sync::read(&self.inner.checks);
         if let Some(unknown) = names.iter().find(|name| !checks.iter().any(|check| check.name == **name)) {
             return Err(HealthError::UnknownCheck((*unknown).to_owned()));
         }
         drop(checks);
-        *self.inner.readiness.write().unwrap_or_else(PoisonError::into_inner) =
-            Some(names.iter().map(|name| (*name).to_owned()).collect());
+        *sync::write(&self.inner.readiness) = Some(names.iter().map(|name| (*name).to_owned()).collect());
         self.invalidate();
         Ok(())
     }
 
     /// The names of the registered checks, in order.
     pub fn names(&self) -> Vec<String> {
-        self.inner.checks.read().unwrap_or_else(PoisonError::into_inner).iter().map(|c| c.name.clone()).collect()
+        sync::read(&self.inner.checks).iter().map(|c| c.name.clone()).collect()
     }
 
     fn invalidate(&self) {
         for flight in [&self.inner.all, &self.inner.ready] {
-            let mut state = flight.state.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut state = sync::lock(&flight.state);
             state.last = None;
             state.running = None;
             state.generation += 1;
@@ -181,7 +182,7 @@ impl HealthChecker {
     /// timeout. The run starts when this is called (with the checks registered then), and can be
     /// awaited from any executor: the checks run on obs's background runtime.
     pub fn report(&self) -> impl std::future::Future<Output = Arc<HealthReport>> + Send + use<> {
-        let checks = self.inner.checks.read().unwrap_or_else(PoisonError::into_inner).clone();
+        let checks = sync::read(&self.inner.checks).clone();
         self.run_shared(|inner| &inner.all, checks)
     }
 
@@ -191,7 +192,7 @@ impl HealthChecker {
     #[cfg(all(feature = "http-server", feature = "metrics"))]
     pub(crate) fn refresh_in_background(&self) {
         let stale = {
-            let state = self.inner.all.state.lock().unwrap_or_else(PoisonError::into_inner);
+            let state = sync::lock(&self.inner.all.state);
             state.running.is_none()
                 && state.last.as_ref().is_none_or(|(finished, _)| finished.elapsed() >= self.inner.cache_ttl)
         };
@@ -202,7 +203,7 @@ impl HealthChecker {
                 checker.report().await;
             });
         }
-        gauges::set_age(self.inner.refreshed.lock().unwrap_or_else(PoisonError::into_inner).map(|at| at.elapsed()));
+        gauges::set_age(sync::lock(&self.inner.refreshed).map(|at| at.elapsed()));
     }
 
     /// Runs every check each `interval` in the background (a run still fresh for `cache_ttl` is
@@ -236,12 +237,8 @@ impl HealthChecker {
     /// counting as critical), else the critical checks. Only those run: a slow non-critical check
     /// does not hold it up. No readiness checks at all is ready.
     pub async fn readiness(&self) -> HealthReport {
-        let group = self.inner.readiness.read().unwrap_or_else(PoisonError::into_inner).clone();
-        let checks: Vec<HealthCheck> = self
-            .inner
-            .checks
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
+        let group = sync::read(&self.inner.readiness).clone();
+        let checks: Vec<HealthCheck> = sync::read(&self.inner.checks)
             .iter()
             .filter(|check| match &group {
                 Some(names) => names.contains(&check.name),
@@ -270,7 +267,7 @@ impl HealthChecker {
     ) -> impl std::future::Future<Output = Arc<HealthReport>> + Send + use<> {
         let flight = which(&self.inner);
         let receiver = {
-            let mut state = flight.state.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut state = sync::lock(&flight.state);
             if let Some((finished, report)) = &state.last
                 && finished.elapsed() < self.inner.cache_ttl
             {
@@ -286,9 +283,9 @@ impl HealthChecker {
                         spawn_run(async move {
                             let report = Arc::new(run_all(checks, inner.slow_fraction).await);
                             if std::ptr::eq(which(&inner), &inner.all) && !report.checks.is_empty() {
-                                *inner.refreshed.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+                                *sync::lock(&inner.refreshed) = Some(Instant::now());
                             }
-                            let mut state = which(&inner).state.lock().unwrap_or_else(PoisonError::into_inner);
+                            let mut state = sync::lock(&which(&inner).state);
                             if state.generation == generation {
                                 state.last = Some((Instant::now(), report.clone()));
                                 state.running = None;
@@ -314,7 +311,7 @@ impl HealthChecker {
                 if receiver.changed().await.is_err() {
                     // The run ended without a result (its runtime went away): say so, and let the
                     // next caller start another.
-                    let mut state = which(&checker.inner).state.lock().unwrap_or_else(PoisonError::into_inner);
+                    let mut state = sync::lock(&which(&checker.inner).state);
                     state.running = None;
                     return Arc::new(no_runtime(&checker.names()));
                 }

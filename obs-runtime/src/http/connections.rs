@@ -10,8 +10,10 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use crate::sync;
 
 use tokio::sync::Notify;
 
@@ -190,7 +192,7 @@ pub(crate) struct Ticket {
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        let mut inner = self.table.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut inner = sync::lock(&self.table.inner);
         inner.remove(self.id);
         super::self_metrics::open(inner.open.len());
         if inner.open.is_empty() {
@@ -258,14 +260,14 @@ impl Table {
 
     /// Connections holding a slot now.
     pub(crate) fn open(&self) -> usize {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner).open.len()
+        sync::lock(&self.inner).open.len()
     }
 
     /// A slot for a connection from `peer`, evicting an idle or stalled connection when the
     /// peer's cap or the total is reached; refused only when no connection can give way.
     pub(crate) fn admit(self: &Arc<Table>, peer: IpAddr) -> Result<(Ticket, Admitted), Refused> {
         let peer = peer_key(peer);
-        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut inner = sync::lock(&self.inner);
         let now = nanos_since(self.epoch);
         let mut admitted = Admitted::default();
         if let Some(cap) = self.max_per_peer

@@ -6,8 +6,10 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::sync;
 
 use super::{Output, Rotation};
 
@@ -72,7 +74,7 @@ impl Sink {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        sync::lock(&self.state)
     }
 
     /// Appends one whole line (ending in `\n`), or drops and counts it if the buffer is full.
@@ -114,7 +116,7 @@ impl Sink {
             if left.is_zero() {
                 return false;
             }
-            state = self.written_batch.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner).0;
+            state = sync::wait_timeout(&self.written_batch, state, left);
         }
         true
     }
@@ -150,7 +152,7 @@ impl Sink {
             let mut state = self.lock();
             while state.lines.is_empty() && !state.closing {
                 state.writer_waiting = true;
-                state = self.wake.wait(state).unwrap_or_else(PoisonError::into_inner);
+                state = sync::wait(&self.wake, state);
             }
             state.writer_waiting = false;
             if state.lines.is_empty() && state.closing {
@@ -158,7 +160,7 @@ impl Sink {
             }
             if !state.closing && !state.urgent && state.lines.len() <= self.capacity / 2 {
                 // Let a batch gather; a flush, a close or a filling buffer cuts it short.
-                state = self.wake.wait_timeout(state, GATHER).unwrap_or_else(PoisonError::into_inner).0;
+                state = sync::wait_timeout(&self.wake, state, GATHER);
             }
             state.urgent = false;
             std::mem::swap(&mut state.lines, &mut spare);

@@ -7,7 +7,9 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::sync;
 
 use super::MetricError;
 use super::encode::{Encoder, Kind};
@@ -156,7 +158,7 @@ impl<C: Cell> Family<C> {
             });
         }
         let key: Vec<String> = values.iter().map(|value| (*value).to_owned()).collect();
-        let mut children = self.children.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut children = sync::lock(&self.children);
         if let Some(child) = children.get(key.as_slice()) {
             return Ok(child.clone());
         }
@@ -175,7 +177,7 @@ impl<C: Cell> Family<C> {
 
 impl<C: Cell> Collect for Family<C> {
     fn encode(&self, encoder: &mut Encoder) {
-        let children = self.children.lock().unwrap_or_else(PoisonError::into_inner);
+        let children = sync::lock(&self.children);
         if children.is_empty() {
             return;
         }
@@ -191,7 +193,7 @@ impl<C: Cell> Collect for Family<C> {
     }
 
     fn series_count(&self) -> usize {
-        let children = self.children.lock().unwrap_or_else(PoisonError::into_inner).len();
+        let children = sync::lock(&self.children).len();
         children + usize::from(self.overflow.get().is_some())
     }
 
@@ -206,7 +208,7 @@ impl<C: Cell> Collect for Family<C> {
     }
 
     fn read(&self, f: &mut dyn FnMut(Labels<'_>, Reading<'_>), detach: bool) {
-        let children = self.children.lock().unwrap_or_else(PoisonError::into_inner);
+        let children = sync::lock(&self.children);
         if !detach {
             for (values, cell) in children.iter() {
                 cell.read(Labels::named(&self.info.label_names, values), f);

@@ -13,7 +13,9 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Mutex, OnceLock};
+
+use crate::sync;
 
 use super::MetricError;
 use super::family::{CounterVec, check_name};
@@ -94,7 +96,7 @@ pub(crate) fn check_limit(family: Option<&str>, limit: usize) -> Result<(), Metr
 pub fn set_series_limit(family: &str, limit: usize) -> Result<(), MetricError> {
     check_name(family)?;
     check_limit(Some(family), limit)?;
-    let mut limits = LIMITS.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut limits = sync::lock(&LIMITS);
     limits.per_family.insert(canonical(family).to_owned(), limit);
     Ok(())
 }
@@ -111,13 +113,13 @@ pub fn set_series_limit(family: &str, limit: usize) -> Result<(), MetricError> {
 /// ```
 pub fn set_default_series_limit(limit: usize) -> Result<(), MetricError> {
     check_limit(None, limit)?;
-    LIMITS.lock().unwrap_or_else(PoisonError::into_inner).default = limit;
+    sync::lock(&LIMITS).default = limit;
     Ok(())
 }
 
 /// The limit of `family` now.
 pub(crate) fn series_limit(family: &str) -> usize {
-    let limits = LIMITS.lock().unwrap_or_else(PoisonError::into_inner);
+    let limits = sync::lock(&LIMITS);
     limits.per_family.get(canonical(family)).copied().unwrap_or(limits.default)
 }
 

@@ -2,7 +2,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use crate::sync;
 
 use super::collector::{CollectedFamily, CollectorEntry};
 use super::encode::{Encoder, Format, Kind};
@@ -84,7 +86,7 @@ pub(crate) fn registry() -> &'static Registry {
 
 impl Registry {
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+        sync::lock(&self.inner)
     }
 
     /// The series of (method, endpoint), made on first use. Call sites that share the labels share

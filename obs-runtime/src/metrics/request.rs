@@ -9,7 +9,9 @@
 
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU16, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Mutex, OnceLock};
+
+use crate::sync::lock;
 
 use super::registry::registry;
 
@@ -23,11 +25,6 @@ pub(crate) const STATUS_PANIC: u16 = 500;
 pub(crate) const STATUS_CANCELLED: u16 = 499;
 
 const STATUS_SLOTS: usize = 8;
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Nothing panics while holding these locks; if something did, the data is still counts.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// Adds to a cell that only the current thread writes: a load and a store, no atomic RMW.
 #[inline(always)]

@@ -2,12 +2,13 @@
 //! compatibility specification exposes a resource: one gauge sample of value 1 whose labels are
 //! the resource attributes (`service.name` as `service_name`, ...).
 
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use super::encode::{Encoder, Kind};
 use super::registry::{Collect, registry};
 use super::view::{Labels, Reading};
 use crate::service::Identity;
+use crate::sync;
 
 /// The family's name.
 const NAME: &str = "target_info";
@@ -22,7 +23,7 @@ static CURRENT: Mutex<Option<Shown>> = Mutex::new(None);
 /// Shows `identity` as `target_info` (replacing the identity an earlier start showed).
 pub(crate) fn set(identity: &Identity) {
     let (names, values) = labels_of(identity).into_iter().unzip();
-    *CURRENT.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new((names, values)));
+    *sync::lock(&CURRENT) = Some(Arc::new((names, values)));
     static REGISTERED: OnceLock<()> = OnceLock::new();
     REGISTERED.get_or_init(|| {
         if let Err(error) = registry().register_family(NAME, Kind::Gauge, Arc::new(TargetInfo)) {
@@ -56,7 +57,7 @@ struct TargetInfo;
 
 impl TargetInfo {
     fn current() -> Option<Shown> {
-        CURRENT.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        sync::lock(&CURRENT).clone()
     }
 }
 

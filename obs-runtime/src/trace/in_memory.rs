@@ -1,11 +1,12 @@
 //! A span exporter that keeps what it is given, for tests of instrumented code.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::data::SpanData;
 use super::export::{ExportError, Resource, SpanExporter};
 use crate::context::TraceId;
+use crate::sync;
 
 /// Keeps every exported span in memory; clones share them. Give one to
 /// [`SpanOutput::Exporter`](super::SpanOutput::Exporter), flush the pipeline
@@ -83,7 +84,7 @@ impl InMemoryExporter {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<SpanData>> {
-        self.spans.lock().unwrap_or_else(PoisonError::into_inner)
+        sync::lock(&self.spans)
     }
 }
 

@@ -13,6 +13,7 @@ use super::export::{Resource, SpanExporter};
 use super::sampler::Sampler;
 use super::span::Live;
 use crate::Deadline;
+use crate::sync;
 
 static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
 /// Exported span records nobody holds any more, emptied, for new spans to reuse (their data
@@ -23,7 +24,7 @@ const MAX_RECYCLED: usize = 8192;
 
 /// Moves up to `count` recycled records into `into`.
 pub(crate) fn take_recycled(into: &mut Vec<Live>, count: usize) {
-    let mut recycled = RECYCLED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut recycled = sync::lock(&RECYCLED);
     let keep = recycled.len().saturating_sub(count);
     into.extend(recycled.drain(keep..));
 }
@@ -31,7 +32,7 @@ pub(crate) fn take_recycled(into: &mut Vec<Live>, count: usize) {
 /// Keeps the records in `batch` that nobody else holds for reuse (up to the limit), emptied;
 /// drops the rest. The pool's lock is held only to move them in, never while freeing.
 fn recycle(batch: &mut Vec<Live>, keep: &mut Vec<Live>) {
-    let room = MAX_RECYCLED.saturating_sub(RECYCLED.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len());
+    let room = MAX_RECYCLED.saturating_sub(sync::lock(&RECYCLED).len());
     for mut live in batch.drain(..) {
         if keep.len() < room
             && let Some(record) = Arc::get_mut(&mut live)
@@ -40,7 +41,7 @@ fn recycle(batch: &mut Vec<Live>, keep: &mut Vec<Live>) {
             keep.push(live);
         }
     }
-    RECYCLED.lock().unwrap_or_else(std::sync::PoisonError::into_inner).append(keep);
+    sync::lock(&RECYCLED).append(keep);
 }
 
 /// Hands `records` back to the pool, within its limit (a thread's stash, when the thread exits).
@@ -48,14 +49,14 @@ pub(crate) fn give_back(records: &mut Vec<Live>) {
     if get().is_none() {
         return;
     }
-    let mut recycled = RECYCLED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut recycled = sync::lock(&RECYCLED);
     let room = MAX_RECYCLED.saturating_sub(recycled.len()).min(records.len());
     recycled.extend(records.drain(..room));
 }
 
 /// Empties the pool (after shutdown nothing takes from it any more).
 fn drain_recycled() {
-    let records = std::mem::take(&mut *RECYCLED.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    let records = std::mem::take(&mut *sync::lock(&RECYCLED));
     drop(records);
 }
 
@@ -127,7 +128,7 @@ struct State {
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves the queue consistent (pushes and swaps).
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        sync::lock(&self.state)
     }
 
     fn dropped(&self, reason: Dropped, spans: u64) {
@@ -228,7 +229,7 @@ impl Handle {
             if left.is_zero() {
                 return false;
             }
-            state = shared.done.wait_timeout(state, left).unwrap_or_else(std::sync::PoisonError::into_inner).0;
+            state = sync::wait_timeout(&shared.done, state, left);
         }
         state.flushed >= target
     }
@@ -273,7 +274,7 @@ impl Handle {
                 }
                 return false;
             }
-            state = shared.done.wait_timeout(state, left).unwrap_or_else(std::sync::PoisonError::into_inner).0;
+            state = sync::wait_timeout(&shared.done, state, left);
         }
         true
     }
@@ -315,7 +316,7 @@ impl Worker {
                     if left.is_zero() {
                         break;
                     }
-                    state = shared.wake.wait_timeout(state, left).unwrap_or_else(std::sync::PoisonError::into_inner).0;
+                    state = sync::wait_timeout(&shared.wake, state, left);
                 }
                 std::mem::swap(&mut state.queue, &mut batch);
                 state.in_flight = batch.len() as u64;
@@ -326,7 +327,7 @@ impl Worker {
             for chunk in batch.chunks(self.shared.batch_size.max(1)) {
                 spans.clear();
                 spans.extend(chunk.iter().filter_map(|live| {
-                    let mut data = live.data.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()?;
+                    let mut data = sync::lock(&live.data).take()?;
                     anchor.convert(clock, &mut data);
                     Some(data)
                 }));
@@ -534,7 +535,7 @@ pub(crate) mod tests {
     /// The pool is one per process: the tests that use it take turns, and start it empty.
     pub(crate) fn pool_turn() -> MutexGuard<'static, ()> {
         static TURN: Mutex<()> = Mutex::new(());
-        let turn = TURN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let turn = sync::lock(&TURN);
         drain_recycled();
         turn
     }

@@ -25,6 +25,7 @@ pub(crate) use record::LiveSpan;
 use super::data::{Event, SpanData, SpanKind, Status, Value};
 use super::pipeline;
 use crate::context::SpanContext;
+use crate::sync;
 
 /// A span: started when made, ended when dropped (or by [`Span::end`]). The work it covers is
 /// *in* it while it is [entered](Span::enter) (a block) or while a future it [scopes](Span::scope)
@@ -232,9 +233,9 @@ impl Span {
             // Nobody else holds it (the usual case: the call is over): no lock to take.
             let mut locked;
             let data = match Arc::get_mut(&mut live) {
-                Some(record) => record.data.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner),
+                Some(record) => sync::get_mut(&mut record.data),
                 None => {
-                    locked = live.data.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    locked = sync::lock(&live.data);
                     &mut *locked
                 }
             };

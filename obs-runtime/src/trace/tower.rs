@@ -25,6 +25,7 @@ use super::span::Span;
 use crate::metrics::limit::{self, REQUEST_FAMILY};
 use crate::metrics::registry::registry;
 use crate::metrics::request::{RequestGuard, RequestSite};
+use crate::sync;
 
 /// Finds the route template a request matched (`/users/{id}`), from the router's extensions:
 /// with axum, `|extensions| extensions.get::<MatchedPath>().map(MatchedPath::as_str)`.
@@ -98,7 +99,7 @@ fn route(method: &'static str, template: Option<&str>, metrics: bool) -> Route {
     type Routes = HashMap<&'static str, HashMap<String, Route>>;
     static ROUTES: OnceLock<[Mutex<Routes>; 2]> = OnceLock::new();
     let tables = ROUTES.get_or_init(Default::default);
-    let mut routes = tables[usize::from(metrics)].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut routes = sync::lock(&tables[usize::from(metrics)]);
     // No template (no route matched): the key "", which no template is.
     let key = template.unwrap_or("");
     if let Some(route) = routes.get(method).and_then(|of_method| of_method.get(key)) {
@@ -115,8 +116,7 @@ fn route(method: &'static str, template: Option<&str>, metrics: bool) -> Route {
             // One site per method, shared by every pair past the limit.
             Err(overflow) => {
                 static OVERFLOW: OnceLock<Mutex<HashMap<&'static str, &'static RequestSite>>> = OnceLock::new();
-                let mut sites =
-                    OVERFLOW.get_or_init(Default::default).lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut sites = sync::lock(OVERFLOW.get_or_init(Default::default));
                 let site = *sites
                     .entry(method)
                     .or_insert_with(|| Box::leak(Box::new(RequestSite::for_series(method, "", overflow, true))));
