@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{get, sample, scrape};
-use obs_runtime::health::{CheckOutcome, HealthCheck, HealthChecker, HealthError, HealthReport, HealthStatus};
+use obs_runtime::health::{
+    CheckOutcome, CheckResult, Detail, HealthCheck, HealthChecker, HealthError, HealthReport, HealthStatus,
+};
 use obs_runtime::{Obs, health_check};
 
 fn ok(name: &str) -> HealthCheck {
@@ -139,11 +141,40 @@ async fn slow_checks_are_flagged_and_details_kept() {
     assert!(slowish.slow, "{slowish:?}");
     assert!(slowish.response_time >= Duration::from_millis(200));
     let details = slowish.details.as_ref().expect("details");
-    assert_eq!(details["connected_clients"], 12);
-    assert_eq!(details["memory_usage"], "45MB");
+    assert_eq!(details["connected_clients"], Detail::I64(12));
+    assert_eq!(details["memory_usage"], Detail::Str("45MB".into()));
     assert!(!report.checks[1].slow);
     let error = HealthChecker::new().slow_fraction(1.5).expect_err("out of range");
     assert!(error.to_string().contains("slow_fraction"), "{error}");
+}
+
+#[test]
+fn a_result_is_json_with_its_details_by_name() {
+    let outcome = CheckOutcome::degraded("replica \"b\" lags")
+        .with_detail("up", true)
+        .with_detail("lag_seconds", 2.5)
+        .with_detail("replicas", 3_usize)
+        .with_detail("offset", -7)
+        .with_detail("host", "db");
+    let result = CheckResult {
+        name: "database".into(),
+        status: outcome.status,
+        response_time: Duration::from_micros(1_234_567),
+        message: outcome.message,
+        details: outcome.details,
+        critical: true,
+        slow: false,
+        timed_out: false,
+    };
+    assert_eq!(
+        result.to_json(),
+        r#"{"critical":true,"details":{"host":"db","lag_seconds":2.5,"offset":-7,"replicas":3,"up":true},"message":"replica \"b\" lags","name":"database","response_time_ms":1234.567,"slow":false,"status":"degraded","timed_out":false}"#
+    );
+    let details = result.details.as_ref().expect("details");
+    assert_eq!(details["replicas"], Detail::U64(3));
+    assert_eq!(details["offset"].to_string(), "-7");
+    let bare = CheckResult { details: None, message: None, ..result };
+    assert!(bare.to_json().contains(r#""details":null,"message":null,"#), "{}", bare.to_json());
 }
 
 #[tokio::test]
@@ -287,14 +318,14 @@ async fn the_attribute_makes_registrable_checks() {
     assert_eq!(cache.message.as_deref(), Some("timed out after 250ms"));
     // Each run gets a fresh clone of the arguments.
     let api = report.checks.iter().find(|check| check.name == "external_api").expect("ran");
-    assert_eq!(api.details.as_ref().expect("details")["attempts"], 1);
+    assert_eq!(api.details.as_ref().expect("details")["attempts"], Detail::U64(1));
     assert_eq!(report.status, HealthStatus::Degraded);
 
     up.store(false, Ordering::SeqCst);
     let report = health.report().await;
     assert_eq!(report.status, HealthStatus::Unhealthy);
     let api = report.checks.iter().find(|check| check.name == "external_api").expect("ran");
-    assert_eq!(api.details.as_ref().expect("details")["attempts"], 1);
+    assert_eq!(api.details.as_ref().expect("details")["attempts"], Detail::U64(1));
     let database = report.checks.iter().find(|check| check.name == "database").expect("ran");
     assert_eq!(database.message.as_deref(), Some("connection refused"));
 }

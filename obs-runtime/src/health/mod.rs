@@ -39,17 +39,22 @@ pub mod checks;
 mod pillar;
 mod run;
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+// serde_json builds the JSON text, an internal dependency: its map keeps keys sorted, the order
+// `/health` has always shown.
+use serde_json::{Map, Value};
+
 pub(crate) use pillar::Pillar;
 #[cfg(feature = "metrics")]
 pub(crate) use run::gauges::register as register_metrics;
 pub use run::{DEFAULT_CACHE_TTL, DEFAULT_REFRESH_INTERVAL, DEFAULT_SLOW_FRACTION, HealthChecker};
-pub use serde_json::{Map, Value};
 
 /// The status of one check, or of the whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -95,8 +100,8 @@ pub struct CheckOutcome {
     pub status: HealthStatus,
     /// Why, in a few words (errors, "HTTP 503", ...).
     pub message: Option<String>,
-    /// Anything the dependency reported (pool size, connected clients, memory used, ...).
-    pub details: Option<Map<String, Value>>,
+    /// Anything the dependency reported (pool size, connected clients, memory used, ...), by name.
+    pub details: Option<BTreeMap<String, Detail>>,
 }
 
 impl CheckOutcome {
@@ -121,10 +126,89 @@ impl CheckOutcome {
         self
     }
 
-    /// Adds one detail.
-    pub fn with_detail(mut self, key: impl Into<String>, value: impl Into<Value>) -> CheckOutcome {
-        self.details.get_or_insert_with(Map::new).insert(key.into(), value.into());
+    /// Adds one detail: a number, a boolean or a string (`.with_detail("pool_size", 10)`,
+    /// `.with_detail("host", "db")`). A second detail of one name replaces the first.
+    pub fn with_detail(mut self, key: impl Into<String>, value: impl Into<Detail>) -> CheckOutcome {
+        self.details.get_or_insert_with(BTreeMap::new).insert(key.into(), value.into());
         self
+    }
+}
+
+/// One detail of a [`CheckOutcome`], as `/health` shows it: a JSON boolean, number or string.
+///
+/// ```
+/// use obs_runtime::health::{CheckOutcome, Detail};
+///
+/// let outcome = CheckOutcome::healthy().with_detail("connections", 10).with_detail("host", "db");
+/// let details = outcome.details.expect("details");
+/// assert_eq!(details["connections"], Detail::I64(10));
+/// assert_eq!(details["host"].to_string(), "db");
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub enum Detail {
+    /// `true` or `false`.
+    Bool(bool),
+    /// A signed integer.
+    I64(i64),
+    /// An unsigned integer.
+    U64(u64),
+    /// A floating-point number (not finite: `null` in the JSON).
+    F64(f64),
+    /// A string.
+    Str(String),
+}
+
+impl Detail {
+    fn to_value(&self) -> serde_json::Value {
+        match self {
+            Detail::Bool(value) => (*value).into(),
+            Detail::I64(value) => (*value).into(),
+            Detail::U64(value) => (*value).into(),
+            Detail::F64(value) => (*value).into(),
+            Detail::Str(value) => value.as_str().into(),
+        }
+    }
+}
+
+/// The value as text: a string as it is, a number or a boolean as Rust prints it.
+impl fmt::Display for Detail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Detail::Bool(value) => value.fmt(f),
+            Detail::I64(value) => value.fmt(f),
+            Detail::U64(value) => value.fmt(f),
+            Detail::F64(value) => value.fmt(f),
+            Detail::Str(value) => f.write_str(value),
+        }
+    }
+}
+
+macro_rules! detail_from {
+    ($variant:ident as $wide:ty: $($ty:ty),*) => {$(
+        impl From<$ty> for Detail {
+            fn from(value: $ty) -> Detail {
+                Detail::$variant(<$wide>::from(value))
+            }
+        }
+    )*};
+}
+
+detail_from!(Bool as bool: bool);
+detail_from!(I64 as i64: i8, i16, i32, i64);
+detail_from!(U64 as u64: u8, u16, u32, u64);
+detail_from!(F64 as f64: f32, f64);
+detail_from!(Str as String: String, &str, &String, Box<str>, Cow<'_, str>);
+
+impl From<isize> for Detail {
+    fn from(value: isize) -> Detail {
+        // isize is at most 64 bits on every target Rust supports.
+        Detail::I64(value as i64)
+    }
+}
+
+impl From<usize> for Detail {
+    fn from(value: usize) -> Detail {
+        Detail::U64(value as u64)
     }
 }
 
@@ -259,8 +343,8 @@ pub struct CheckResult {
     pub response_time: Duration,
     /// Why, if it said (or the error, the panic, the timeout).
     pub message: Option<String>,
-    /// What it reported.
-    pub details: Option<Map<String, Value>>,
+    /// What it reported, by name.
+    pub details: Option<BTreeMap<String, Detail>>,
     /// Whether it can make the whole unhealthy.
     pub critical: bool,
     /// It took longer than the slow fraction of its timeout.
@@ -270,15 +354,22 @@ pub struct CheckResult {
 }
 
 impl CheckResult {
-    /// As JSON: `name`, `status`, `response_time_ms`, `message`, `details`, `critical`, `slow`,
-    /// `timed_out`.
-    pub fn to_json(&self) -> Value {
+    /// As JSON text, the object `/health` shows for it: `critical`, `details`, `message`, `name`,
+    /// `response_time_ms`, `slow`, `status`, `timed_out`.
+    pub fn to_json(&self) -> String {
+        self.json_value().to_string()
+    }
+
+    fn json_value(&self) -> Value {
         let mut object = Map::new();
         object.insert("name".into(), self.name.clone().into());
         object.insert("status".into(), self.status.as_str().into());
         object.insert("response_time_ms".into(), millis(self.response_time));
         object.insert("message".into(), self.message.clone().map_or(Value::Null, Value::from));
-        object.insert("details".into(), self.details.clone().map_or(Value::Null, Value::Object));
+        let details = self.details.as_ref().map(|details| {
+            Value::Object(details.iter().map(|(name, detail)| (name.clone(), detail.to_value())).collect())
+        });
+        object.insert("details".into(), details.unwrap_or(Value::Null));
         object.insert("critical".into(), self.critical.into());
         object.insert("slow".into(), self.slow.into());
         object.insert("timed_out".into(), self.timed_out.into());
@@ -320,17 +411,17 @@ impl HealthReport {
         if self.status == HealthStatus::Unhealthy { 503 } else { 200 }
     }
 
-    /// The report as served on `/health`: `status`, `checked_at` (RFC 3339), `duration_ms`, and
-    /// `checks`, an object of each check's result by name.
-    pub fn to_json(&self) -> Value {
+    /// The report as `/health` serves it, JSON text: `checked_at` (RFC 3339), `checks` (an object
+    /// of each check's result by name, as [`CheckResult::to_json`]), `duration_ms` and `status`.
+    pub fn to_json(&self) -> String {
         let checks: Map<String, Value> =
-            self.checks.iter().map(|check| (check.name.clone(), check.to_json())).collect();
+            self.checks.iter().map(|check| (check.name.clone(), check.json_value())).collect();
         let mut object = Map::new();
         object.insert("status".into(), self.status.as_str().into());
         object.insert("checked_at".into(), crate::time::rfc3339_micros(self.checked_at).into());
         object.insert("duration_ms".into(), millis(self.duration));
         object.insert("checks".into(), Value::Object(checks));
-        Value::Object(object)
+        Value::Object(object).to_string()
     }
 }
 

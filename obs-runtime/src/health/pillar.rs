@@ -39,7 +39,7 @@ impl crate::core::Pillar for Pillar {
         use http::StatusCode;
         let served = |report: super::HealthReport| {
             let status = StatusCode::from_u16(report.http_status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-            json(status, report.to_json().to_string().into_bytes())
+            json(status, report.to_json().into_bytes())
         };
         let checker = self.checker.clone();
         routes.add("/health", "every health check (200 healthy or degraded, 503 unhealthy)", move |_| {

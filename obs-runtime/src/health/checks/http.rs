@@ -138,7 +138,7 @@ mod tests {
         health.register(check("down", port)).expect("registers");
         health.register(check("wrong", answering)).expect("registers");
         let report = health.report().await;
-        let json = report.to_json().to_string();
+        let json = report.to_json();
         assert_eq!(leaks(&json), None, "{json}");
         let down = report.checks.iter().find(|check| check.name == "down").expect("ran");
         let message = down.message.as_deref().unwrap_or_default();
