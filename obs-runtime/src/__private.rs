@@ -1,10 +1,10 @@
 //! The only items expanded code may call. Not public API: it changes with every release, which is
 //! why `obs-runtime` pins `obs-macros` to the exact same version.
 
+#[cfg(any(feature = "metrics", feature = "trace"))]
+pub mod rules;
 #[cfg(feature = "metrics")]
 pub use crate::metrics::request::{RequestGuard, RequestSite};
-#[cfg(any(feature = "metrics", feature = "trace"))]
-pub use crate::metrics::rules;
 
 /// Starts timing a `#[track_request]` call. In a debug build a plain call, so that the guard's
 /// always-inlined body (the clock read, the per-thread shard) is compiled once, not into each of
@@ -193,6 +193,28 @@ macro_rules! __obs_attribute_value {
 
 #[cfg(feature = "trace")]
 pub use crate::__obs_attribute_value as attribute_value;
+
+/// Sets one attribute of `span_attributes!`: a secret's name gets `[REDACTED]`, decided at compile
+/// time; any other value its own type, else its `Debug`.
+#[cfg(feature = "trace")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __obs_set_attribute {
+    ($span:ident, $key:ident, $value:expr) => {
+        $crate::__private::set_attribute!($span, ::core::stringify!($key), $value)
+    };
+    ($span:ident, $key:expr, $value:expr) => {{
+        const __OBS_KEY: &str = $key;
+        if const { $crate::__private::is_secret_name(__OBS_KEY) } {
+            $span.set_attribute(__OBS_KEY, $crate::__private::REDACTED);
+        } else {
+            $span.set_attribute(__OBS_KEY, $crate::__private::attribute_value!($value));
+        }
+    }};
+}
+
+#[cfg(feature = "trace")]
+pub use crate::__obs_set_attribute as set_attribute;
 
 /// See `attribute_value!`.
 #[cfg(feature = "trace")]

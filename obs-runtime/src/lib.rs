@@ -250,7 +250,7 @@ macro_rules! span_attributes {
         let __obs_span = $crate::trace::Span::current();
         if __obs_span.is_recording() {
             $(
-                $crate::__obs_set_attribute!(__obs_span, $key, $value);
+                $crate::__private::set_attribute!(__obs_span, $key, $value);
             )+
         }
     }};

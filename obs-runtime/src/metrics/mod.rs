@@ -87,8 +87,6 @@ pub use family::{Counter, CounterVec, Gauge, GaugeVec, Histogram, HistogramVec};
 #[cfg(feature = "metrics")]
 pub use limit::{DEFAULT_SERIES_LIMIT, MAX_SERIES_LIMIT, OVERFLOW_LABEL, set_default_series_limit, set_series_limit};
 pub use outcome::RequestOutcome;
-#[doc(hidden)]
-pub use outcome::rules;
 #[cfg(feature = "metrics")]
 pub(crate) use pillar::Pillar;
 #[cfg(feature = "metrics")]

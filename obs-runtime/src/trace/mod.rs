@@ -144,19 +144,3 @@ pub fn in_current_span<F: std::future::Future>(future: F) -> Instrumented<Curren
 pub fn bind<R>(body: impl FnOnce() -> R) -> impl FnOnce() -> R {
     Span::current().bind(body)
 }
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __obs_set_attribute {
-    ($span:ident, $key:ident, $value:expr) => {
-        $crate::__obs_set_attribute!($span, ::core::stringify!($key), $value)
-    };
-    ($span:ident, $key:expr, $value:expr) => {{
-        const __OBS_KEY: &str = $key;
-        if const { $crate::is_secret_name(__OBS_KEY) } {
-            $span.set_attribute(__OBS_KEY, $crate::__private::REDACTED);
-        } else {
-            $span.set_attribute(__OBS_KEY, $crate::__private::attribute_value!($value));
-        }
-    }};
-}
