@@ -457,10 +457,11 @@ impl ObsGuard {
     /// client that holds a connection. `true` if every part finished its work in time; `false` if
     /// something was left (dropped, and counted as below).
     ///
-    /// The embedded server stops accepting first, and gives open connections until the deadline.
-    /// At the same time alerting delivers its queued notifications and the span exporter exports
-    /// what is queued, both until shortly before the deadline; the log writer keeps the last tenth
-    /// of the time (at most 0.5 s) to write the lines logged meanwhile. What is not done by the
+    /// The embedded server is told first to stop accepting; at the same time alerting delivers its
+    /// queued notifications, the span exporter exports what is queued and the health refresh
+    /// stops. All of them have until shortly before the deadline (the open connections too): the
+    /// log writer, stopped last, keeps the last tenth of the time (at most 0.5 s) to write the
+    /// lines logged meanwhile. What is not done by the
     /// deadline is dropped and counted: `obs_alert_notifications_failed_total`,
     /// `obs_spans_dropped_total{reason="shutdown"}`, `obs_log_lines_dropped_total{reason="shutdown"}`.
     ///

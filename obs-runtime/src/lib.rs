@@ -21,15 +21,41 @@
 //! }
 //! ```
 //!
+//! ## How it is put together
+//!
+//! One [`Obs::builder()`](Obs::builder) configures everything and one `init` starts it, returning
+//! the [`ObsGuard`] that stops it. The service's identity is given once, with
+//! [`.service(..)`](ObsBuilder::service) (a [`Service`]: name, version, instance, resource
+//! attributes, merged with `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES`), and every pillar
+//! uses it: `target_info` on `/metrics`, the resource of spans, the `service` of log lines, the
+//! alerts. The `OBS_*` and `OTEL_*` variables are read once, through an [`Environment`] (the
+//! process's, or a fixed one given to [`ObsBuilder::environment`]).
+//!
+//! Each pillar (metrics, traces, logs, health, alerts) plugs into that core: the routes it adds to
+//! the embedded server, its self-metrics, and its step of the shutdown. Whatever runs in the
+//! background shares one thread, `obs`, driving a single-threaded tokio runtime (the server, the
+//! alert evaluator and its deliveries, the health checks' schedule, OTLP exports), whether or
+//! not the application uses tokio; health checks and alert evaluations run on that runtime's
+//! blocking pool (`obs-blocking` threads, made when needed), so a check that blocks never stalls
+//! `/metrics`. Spans are batched on `obs-spans` and log lines written on `obs-log`, so the
+//! instrumented code never waits for either.
+//!
 //! ## Cargo features
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `metrics` | yes | `#[track_request]` records metrics; the registry, hand-written metrics, process metrics |
-//! | `http-server` | yes | the embedded HTTP server (`/metrics`, and `/health*` with `health`) |
+//! | `metrics` | yes | `#[track_request]` records metrics; the registry, hand-written metrics, collectors, process metrics |
+//! | `http-server` | yes | the embedded HTTP server: `/metrics`, and `/health*` and `/alerts` with those pillars |
+//! | `trace` | yes | [`trace`]: `#[trace_operation]`, `span_attributes!`, spans, W3C `traceparent`, batched export (JSON lines, in memory) |
+//! | `otlp` | no | OTLP export of spans over HTTP/protobuf |
+//! | `otlp-grpc` | no | OTLP export over gRPC (HTTP/2, no TLS) |
+//! | `tower` | no | a `tower` layer: a server span and the RED metrics of each request, by route template |
+//! | `logging` | no | [`logging`]: JSON lines of `tracing` events, correlated with the [`context`] |
 //! | `health` | no | [`health`]: `HealthChecker`, `#[health_check]`, the `/health` endpoints |
 //! | `health-tcp`, `health-http`, `health-redis`, `health-postgres` | no | the [built-in checks](health::checks) |
-//! | `logging` | no | [`logging`]: JSON lines of `tracing` events, correlated with the [`context`] |
+//! | `alerts` | no | [`alerts`]: rules over the metrics, the evaluator, Slack, webhook, Alertmanager and log channels, `/alerts` |
+//! | `alerts-tls` | no | `https://` for the alert channels (rustls, the Mozilla roots) |
+//! | `alerts-smtp` | no | e-mail alerts over SMTP (plain, STARTTLS or TLS) |
 //!
 //! With `default-features = false` the attributes still check their arguments, then leave the
 //! function exactly as written: instrumentation that is off costs nothing.
@@ -85,7 +111,7 @@ pub use service::Service;
 /// #[derive(Debug)]
 /// struct ApiError;
 ///
-/// // The chapter's positional form: method, then endpoint.
+/// // Positional: method, then endpoint.
 /// #[track_request("GET", "/doc/list")]
 /// fn list() -> Result<Vec<u32>, ApiError> {
 ///     Ok(vec![1, 2])
@@ -120,8 +146,8 @@ pub use service::Service;
 ///
 /// - `buckets = [..]`: this site's histogram bounds in seconds (strictly increasing, at most 32);
 ///   without it, [`ObsBuilder::default_buckets`] or [`metrics::DEFAULT_BUCKETS`].
-/// - `track_concurrency`: maintain `http_requests_in_flight{method, endpoint}` and the chapter's
-///   `active_connections` gauge.
+/// - `track_concurrency`: maintain `http_requests_in_flight{method, endpoint}` and the
+///   `active_connections` gauge (their sum).
 /// - `log_errors`: a call that fails with 500 or more logs one ERROR line (feature `logging`).
 /// - `trace` or `trace = "name"`: also a server span around the call (feature `trace`), named
 ///   `"{method} {endpoint}"` by default, with `http.request.method`, `http.route` and
@@ -136,8 +162,8 @@ pub use service::Service;
 /// format. Call sites with the same method and endpoint share one series.
 pub use obs_macros::track_request;
 
-/// Opens an OpenTelemetry span around every call of the function (the chapter's
-/// `@trace_operation`): `#[trace_operation("process_user_request")]`, or bare for a span named
+/// Opens an OpenTelemetry span around every call of the function:
+/// `#[trace_operation("process_user_request")]`, or bare for a span named
 /// by the function's path (`my_crate::module::function`).
 ///
 /// ```
@@ -200,7 +226,7 @@ pub use obs_macros::trace_operation;
 /// #[derive(Clone)]
 /// struct Pool { size: u32 }
 ///
-/// /// The chapter's database check.
+/// /// The database answers, and its pool size is in the report.
 /// #[health_check(name = "database", timeout = "2s", critical)]
 /// async fn database(pool: Pool) -> Result<CheckOutcome, std::io::Error> {
 ///     // A real check would run `SELECT 1` on the pool here.
@@ -233,7 +259,7 @@ pub fn init() -> Result<ObsGuard, ConfigError> {
     Obs::builder().init()
 }
 
-/// Sets attributes on the current span (the chapter's `add_span_attributes`):
+/// Sets attributes on the current span:
 /// `span_attributes!(user_id = user_id, "http.route" = route)`. Numbers, booleans and strings
 /// keep their type; anything else is recorded with `Debug`. A key named like a secret
 /// (`password`, `token`, `api_key`, ... see [`crate::is_secret_name`]) is recorded as

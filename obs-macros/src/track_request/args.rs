@@ -1,6 +1,6 @@
 //! The arguments of `#[track_request]` as typed data.
 //!
-//! Accepted: `"GET", "/users"` (positional, the chapter's form) or `method = "GET", endpoint =
+//! Accepted: `"GET", "/users"` (positional) or `method = "GET", endpoint =
 //! "/users"`, then any of `buckets = [..]`, `track_concurrency`, `log_errors`, `trace`, `crate =
 //! path`. Every argument is parsed on its own, so one bad argument does not hide the errors of
 //! the others.

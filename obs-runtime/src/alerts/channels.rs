@@ -213,7 +213,7 @@ impl Channel for Webhook {
     }
 }
 
-/// A Slack incoming webhook, with the chapter's payload: one attachment coloured by severity
+/// A Slack incoming webhook. The payload: one attachment coloured by severity
 /// (`good`, `warning`, `danger`; `good` when resolved), titled `Alert: NAME`, the message as its
 /// text, and the fields Severity, Status and Time.
 #[derive(Debug, Clone)]

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use super::{CheckOutcome, CheckResult, HealthCheck, HealthError, HealthReport, HealthStatus, Runner};
 
-/// The chapter's `HealthChecker`: registered checks, run concurrently, results cached.
+/// The registered health checks: run concurrently, each under its own timeout, results cached.
 ///
 /// Cheap to clone (clones share the checks and the cache). Give it to
 /// [`ObsBuilder::health`](crate::ObsBuilder::health) to serve it, or call [`report`](Self::report)

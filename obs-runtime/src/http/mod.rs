@@ -1,4 +1,4 @@
-//! The embedded HTTP server (the chapter's `start_http_server(8000)`): `/metrics`, the health
+//! The embedded HTTP server (on `127.0.0.1:9464` unless configured): `/metrics`, the health
 //! endpoints and `/alerts`.
 //!
 //! It runs on obs's background runtime ([`crate::background`]: one thread of its own), so it works

@@ -1,6 +1,6 @@
-//! Structured JSON logs: every `tracing` event as one JSON object a line, in the chapter's
-//! schema, with the current trace id, secrets redacted, written by a thread of its own so that
-//! logging never blocks the application.
+//! Structured JSON logs: every `tracing` event as one JSON object a line (timestamp, service,
+//! level, message, the current trace and span ids, the other fields under `metadata`), secrets
+//! redacted, written by a thread of its own so that logging never blocks the application.
 //!
 //! ```
 //! use obs_runtime::logging::{LoggingConfig, Output};

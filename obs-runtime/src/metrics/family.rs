@@ -1,4 +1,4 @@
-//! Hand-written metrics (the chapter's `MetricsCollector`): counters, gauges and histograms, with or
+//! Hand-written metrics: counters, gauges and histograms the application records itself, with or
 //! without labels, on the same registry as the request metrics.
 //!
 //! Each `register` validates the name, labels and buckets and returns an `Err` naming what is
@@ -302,7 +302,7 @@ impl Counter {
     }
 }
 
-/// A counter with labels (the chapter's `Counter('http_requests_total', ..., ['method', ...])`).
+/// A counter with labels: one series per label set, each resolved once with `with_labels`.
 ///
 /// ```
 /// use obs_runtime::metrics::CounterVec;

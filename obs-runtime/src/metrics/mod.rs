@@ -1,7 +1,7 @@
 //! Metrics: the request metrics `#[track_request]` records, hand-written metrics on the same
 //! registry, process metrics, and the exposition formats.
 //!
-//! What a scrape shows (the chapter's names and labels):
+//! What a scrape shows:
 //!
 //! | family | type | labels |
 //! |---|---|---|

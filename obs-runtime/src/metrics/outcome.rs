@@ -10,7 +10,7 @@
 ///    `Result<T, E>` when both sides implement it;
 /// 2. `Result<T, E>` where only `E` implements it: `Ok` is 200, `Err(e)` is `e`'s code;
 /// 3. `Result<T, E>` where only `T` implements it: `Ok(t)` is `t`'s code, `Err` is 500;
-/// 4. any other `Result<T, E>`: `Ok` is 200, `Err` is 500 (the chapter's rule);
+/// 4. any other `Result<T, E>`: `Ok` is 200, `Err` is 500;
 /// 5. any other value: 200.
 ///
 /// A panic is recorded as 500, and an `async fn` whose future is dropped before it completes as

@@ -1,4 +1,4 @@
-//! The standard `process_*` metrics and the chapter's `memory_usage_bytes`, read from `/proc` at
+//! The standard `process_*` metrics and `memory_usage_bytes` (the resident set), read from `/proc` at
 //! scrape time (Linux; elsewhere only what the platform gives portably).
 
 use super::encode::{Encoder, Kind};

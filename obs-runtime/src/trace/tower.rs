@@ -1,4 +1,4 @@
-//! A `tower` layer for HTTP servers (the chapter's instrumentors, server side): for each request,
+//! A `tower` layer that instruments an HTTP server (axum, hyper, tonic): for each request,
 //! the parent from its `traceparent`, a server span with the HTTP semantic-convention attributes,
 //! and the RED metrics of `#[track_request]` labelled with the matched route template, never the
 //! raw path (which would make one series per user id).
