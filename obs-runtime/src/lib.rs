@@ -220,7 +220,7 @@ pub use obs_macros::trace_operation;
 /// Makes an `async fn` a health check, registrable in one line.
 ///
 /// ```
-/// use obs_runtime::health::{CheckOutcome, HealthChecker, HealthStatus};
+/// use obs_runtime::health::{CheckOutcome, Detail, HealthChecker, HealthStatus};
 /// use obs_runtime::health_check;
 ///
 /// #[derive(Clone)]
@@ -237,7 +237,12 @@ pub use obs_macros::trace_operation;
 /// # async fn main() -> Result<(), obs_runtime::health::HealthError> {
 /// let health = HealthChecker::new();
 /// health.register(database(Pool { size: 10 }))?;
-/// assert_eq!(health.report().await.status, HealthStatus::Healthy);
+/// let report = health.report().await;
+/// assert_eq!(report.status, HealthStatus::Healthy);
+/// let details = report.checks[0].details.as_ref().expect("details");
+/// assert_eq!(details["connection_pool_size"], Detail::U64(10));
+/// // What `/health` serves:
+/// assert!(report.to_json().contains(r#""details":{"connection_pool_size":10}"#));
 /// # Ok(()) }
 /// ```
 ///
