@@ -48,6 +48,7 @@ fn settled(expected: &BTreeMap<String, usize>, lasting: impl Fn(BTreeMap<String,
 fn the_core_seen_from_outside() {
     every_pillar_on_runs_three_threads_of_obs_and_the_rest_is_as_configured();
     the_environment_given_is_all_obs_reads_and_wrong_limits_are_errs_naming_them();
+    user_code_that_blocks_stalls_neither_the_probes_nor_the_scrape();
 }
 
 fn every_pillar_on_runs_three_threads_of_obs_and_the_rest_is_as_configured() {
@@ -154,4 +155,91 @@ fn the_environment_given_is_all_obs_reads_and_wrong_limits_are_errs_naming_them(
     assert_eq!(field(quiet().service("").init()), "service");
     let bad_env = Environment::from_pairs([("OBS_SHUTDOWN_TIMEOUT", "soon")]);
     assert_eq!(field(Obs::builder().environment(bad_env).without_http_server().init()), "OBS_SHUTDOWN_TIMEOUT");
+}
+
+/// A custom alert condition and a collector that block their thread (each until the test lets it
+/// go): `/health/live`, `/health` and the scrape's other paths keep answering, and so do `/alerts`
+/// and `/metrics` once the user's code returns. The requests that need the blocked code wait for
+/// it, off the runtime's thread.
+fn user_code_that_blocks_stalls_neither_the_probes_nor_the_scrape() {
+    use std::sync::mpsc;
+    use std::sync::{Arc, Mutex};
+
+    /// Blocks each caller until the test sends on the gate; says when a caller is in.
+    #[derive(Clone)]
+    struct Gate {
+        entered: mpsc::SyncSender<()>,
+        release: Arc<Mutex<mpsc::Receiver<()>>>,
+    }
+    impl Gate {
+        fn new() -> (Gate, mpsc::Receiver<()>, mpsc::Sender<()>) {
+            let (entered, is_in) = mpsc::sync_channel(16);
+            let (open, release) = mpsc::channel();
+            (Gate { entered, release: Arc::new(Mutex::new(release)) }, is_in, open)
+        }
+        fn pass(&self) {
+            let _ = self.entered.try_send(());
+            let _ = self.release.lock().map(|release| release.recv());
+        }
+    }
+
+    struct Stuck(Gate);
+    impl obs_runtime::metrics::Collector for Stuck {
+        fn describe(&self) -> Vec<obs_runtime::metrics::Desc> {
+            vec![obs_runtime::metrics::Desc::gauge("arch_stuck_value", "A collector that blocks", &[])]
+        }
+        fn collect(&self, out: &mut obs_runtime::metrics::Collected<'_>) {
+            self.0.pass();
+            out.gauge("arch_stuck_value", &[], 1.0);
+        }
+    }
+
+    let (condition_gate, condition_in, open_condition) = Gate::new();
+    let alerts = AlertManager::builder()
+        .rule(
+            AlertRule::builder("Stuck")
+                .condition(
+                    Condition::custom("stuck", move |_| {
+                        condition_gate.pass();
+                        Some(0.0)
+                    })
+                    .above(1.0),
+                )
+                .severity(Severity::Info)
+                .build()
+                .expect("a valid rule"),
+        )
+        .channel(Log::new())
+        .interval(Duration::from_secs(3600));
+    let obs = Obs::builder()
+        .service("arch-blocked")
+        .environment(Environment::empty())
+        .http_addr("127.0.0.1:0")
+        .alerts(alerts)
+        .init()
+        .expect("starts");
+    let addr = obs.http_addr().expect("serves");
+    // The first evaluation, at start, is in the condition now, holding the rules' lock.
+    condition_in.recv().expect("the condition runs");
+    let alerts_page = std::thread::spawn(move || common::get(addr, "/alerts").expect("answered once released"));
+    for path in ["/health/live", "/metrics", "/"] {
+        assert_eq!(common::get(addr, path).expect("answered").status, 200, "{path} while the condition blocks");
+    }
+    open_condition.send(()).expect("release the condition");
+    let page = alerts_page.join().expect("the /alerts request");
+    assert_eq!((page.status, page.body.as_str()), (200, r#"{"alerts":[]}"#));
+
+    // A collector that blocks holds its scrape, not the probes.
+    let (collector_gate, collector_in, open_collector) = Gate::new();
+    obs_runtime::metrics::register_collector(Arc::new(Stuck(collector_gate))).expect("registers");
+    let scrape = std::thread::spawn(move || common::get(addr, "/metrics").expect("answered once released"));
+    collector_in.recv().expect("the scrape is in the collector");
+    assert_eq!(common::get(addr, "/health/live").expect("answered").status, 200, "while the collector blocks");
+    open_collector.send(()).expect("release the collector");
+    let scraped = scrape.join().expect("the scrape");
+    assert!(scraped.body.contains("arch_stuck_value 1\n"), "{}", scraped.body);
+    // Later scrapes pass the gate at once: its sender is gone.
+    drop(open_collector);
+    drop(open_condition);
+    assert!(obs.shutdown(), "stopped in time");
 }

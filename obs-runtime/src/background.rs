@@ -57,8 +57,10 @@ where
     let task = tokio::task::spawn_blocking(move || {
         handle.block_on(async move {
             tokio::select! {
-                output = future => Some(output),
+                // A run cancelled while it waited for a thread does not start.
+                biased;
                 _ = cancelled => None,
+                output = future => Some(output),
             }
         })
     });

@@ -34,6 +34,7 @@ impl Pillar {
     }
 
     /// The manager; `prepare` has returned the error if there is none.
+    #[cfg(feature = "http-server")]
     fn manager(&self) -> Option<&AlertManager> {
         self.manager.as_ref().ok()
     }
@@ -51,8 +52,17 @@ impl crate::core::Pillar for Pillar {
     fn routes(&self, routes: &mut crate::http::Routes) {
         let Some(manager) = self.manager().cloned() else { return };
         routes.add("/alerts", "the alerts pending or firing (JSON)", move |_| {
-            let body = super::active_json(&manager).into_bytes();
-            async move { crate::http::json(http::StatusCode::OK, body) }
+            let manager = manager.clone();
+            async move {
+                // Off the runtime's thread: the rules' lock is held while a custom condition (the
+                // user's code) runs, and one that blocks must not stall the probes with it.
+                match tokio::task::spawn_blocking(move || super::active_json(&manager)).await {
+                    Ok(body) => crate::http::json(http::StatusCode::OK, body.into_bytes()),
+                    Err(_) => {
+                        crate::http::text(http::StatusCode::INTERNAL_SERVER_ERROR, "the alerts could not be read\n")
+                    }
+                }
+            }
         });
     }
 

@@ -58,8 +58,12 @@ impl crate::core::Pillar for Pillar {
                 [line] => super::Format::from_accept(Some(line)),
                 lines => super::Format::from_accept(Some(&lines.join(","))),
             };
-            let body = super::encode(format);
             async move {
+                // Off the runtime's thread: a collector is anyone's code, and one that blocks must
+                // not stall the health probes (or the rest of obs's work) with it.
+                let Ok(body) = tokio::task::spawn_blocking(move || super::encode(format)).await else {
+                    return crate::http::text(http::StatusCode::INTERNAL_SERVER_ERROR, "the scrape failed\n");
+                };
                 let mut response = http::Response::new(http_body_util::Full::new(bytes::Bytes::from(body)));
                 response
                     .headers_mut()
