@@ -26,7 +26,7 @@ fn the_global_subscriber_filters_writes_a_rotated_file_and_flushes_on_shutdown()
         .logging(LoggingConfig::new().filter("info,[[["))
         .init()
         .expect_err("bad filter");
-    assert!(error.to_string().contains("log filter"), "{error}");
+    assert!(error.to_string().starts_with("invalid `filter`: "), "{error}");
 
     let obs = Obs::builder()
         .service("svc")

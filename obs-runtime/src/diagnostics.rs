@@ -1,7 +1,9 @@
 //! obs's own diagnostics, through one channel: what went wrong is counted in
 //! `obs_internal_errors_total{component, reason}` (when metrics are compiled in) and said as a
-//! `tracing` event under the `obs` target when a subscriber listens; else on stderr, at most
-//! [`STDERR_BURST`] lines a minute (the last resort: nothing else would see it). A diagnostic never
+//! `tracing` event under the `obs` target when a global subscriber is installed (its filter
+//! decides whether it is written); else on stderr, at most [`STDERR_BURST`] lines a minute (the
+//! last resort: before the logging pillar is installed, or when `tracing` is not compiled in,
+//! nothing else would see it). A diagnostic never
 //! carries a configured value: it may be a secret.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -13,9 +15,9 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 pub(crate) fn warn(component: &'static str, reason: &'static str, message: &str) {
     #[cfg(feature = "metrics")]
     count(component, reason);
-    // Only when someone will see it: a subscriber whose filter lets WARN events of `obs` through.
+    // A subscriber is installed: it decides, by its filter, whether the event is written.
     #[cfg(any(feature = "logging", feature = "alerts"))]
-    if tracing::dispatcher::has_been_set() && tracing::enabled!(target: "obs", tracing::Level::WARN) {
+    if tracing::dispatcher::has_been_set() {
         tracing::warn!(target: "obs", component, reason, "{message}");
         return;
     }
@@ -29,7 +31,7 @@ pub(crate) fn warn(component: &'static str, reason: &'static str, message: &str)
 #[cfg_attr(not(feature = "trace"), allow(dead_code))]
 pub(crate) fn recovered(component: &'static str, message: &str) {
     #[cfg(any(feature = "logging", feature = "alerts"))]
-    if tracing::dispatcher::has_been_set() && tracing::enabled!(target: "obs", tracing::Level::INFO) {
+    if tracing::dispatcher::has_been_set() {
         tracing::info!(target: "obs", component, "{message}");
         return;
     }

@@ -6,7 +6,6 @@
 //! a value is ever looked at. `url::for_humans` is how every message writes a URL.
 
 /// Written in place of a secret.
-#[cfg(any(feature = "logging", feature = "trace"))]
 pub const REDACTED: &str = "[REDACTED]";
 
 /// The terms that make a name secret, as [`is_secret_name`] matches them: as whole words of the

@@ -23,7 +23,7 @@ use crate::env::{Environment, OTEL_RESOURCE_ATTRIBUTES, OTEL_SERVICE_NAME};
 ///     .init()?;
 /// # drop(obs); Ok(()) }
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Service {
     name: Option<String>,
     attributes: Vec<(String, String)>,
@@ -102,6 +102,28 @@ impl Service {
     }
 }
 
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service").field("name", &self.name).field("attributes", &Shown(&self.attributes)).finish()
+    }
+}
+
+/// Attributes as `Debug` shows them: those named like secrets without their values.
+struct Shown<'a>(&'a [(String, String)]);
+
+impl std::fmt::Debug for Shown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(key, value)| {
+                (
+                    key.as_str(),
+                    if crate::secret::is_secret_name(key) { crate::secret::REDACTED } else { value.as_str() },
+                )
+            }))
+            .finish()
+    }
+}
+
 impl From<&str> for Service {
     fn from(name: &str) -> Service {
         Service::new(name)
@@ -124,9 +146,15 @@ fn unknown_service() -> String {
 }
 
 /// A resolved identity: `service.name` first, then the other attributes in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) struct Identity {
     attributes: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Identity").field(&Shown(&self.attributes)).finish()
+    }
 }
 
 impl Identity {
@@ -224,6 +252,16 @@ mod tests {
                 "OTEL_RESOURCE_ATTRIBUTES is not a list of key=value pairs (entry 2 has no `=` (key=value)): it is ignored"
             ]
         );
+    }
+
+    #[test]
+    fn debug_shows_no_value_of_an_attribute_named_like_a_secret() {
+        let service = Service::new("svc").attribute("api_key", "S3CRET").attribute("team", "obs");
+        let identity = service.resolve(&Environment::empty(), &mut |_, _| {}).expect("valid");
+        for shown in [format!("{service:?}"), format!("{identity:?}")] {
+            assert!(!shown.contains("S3CRET") && shown.contains(r#""api_key": "[REDACTED]""#), "{shown}");
+            assert!(shown.contains(r#""team": "obs""#), "{shown}");
+        }
     }
 
     #[test]

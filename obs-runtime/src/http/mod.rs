@@ -84,6 +84,7 @@ impl Routes {
     }
 
     /// Runs `hook` (which must not wait) before each request for `path`.
+    #[cfg(feature = "health")]
     pub(crate) fn before(&mut self, path: &'static str, hook: impl Fn() + Send + Sync + 'static) {
         self.before.push((path, Arc::new(hook)));
     }

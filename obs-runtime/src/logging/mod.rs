@@ -368,8 +368,9 @@ pub(crate) fn install(
     if tracing::dispatcher::has_been_set() {
         return Err(ConfigError::Invalid {
             field: "logging",
-            reason: "a global tracing subscriber is set already; add obs_runtime::logging::layer to it instead"
-                .to_owned(),
+            reason:
+                "a global tracing subscriber is set already; add the layer of ObsGuard::logging_layer to it instead"
+                    .to_owned(),
         });
     }
     let (pipeline, guard) = start(config, service)?;

@@ -25,19 +25,22 @@ impl crate::core::Pillar for Pillar {
 
     fn prepare(&mut self, cx: &Context<'_>) -> Result<(), ConfigError> {
         self.config.check()?;
-        let directives = match self.config.filter.take() {
-            Some(directives) => directives,
-            None => cx.env.trimmed(crate::env::RUST_LOG).unwrap_or_else(|| "info".to_owned()),
+        // The field named is where the directives came from: the builder's `filter`, or RUST_LOG.
+        let (directives, field) = match self.config.filter.take() {
+            Some(directives) => (directives, "filter"),
+            None => match cx.env.trimmed(crate::env::RUST_LOG) {
+                Some(directives) => (directives, crate::env::RUST_LOG),
+                None => ("info".to_owned(), "filter"),
+            },
         };
-        let filter = tracing_subscriber::EnvFilter::try_new(&directives).map_err(|error| ConfigError::Invalid {
-            field: "log filter",
-            reason: format!("{directives:?}: {error}"),
-        })?;
+        let filter = tracing_subscriber::EnvFilter::try_new(&directives)
+            .map_err(|error| ConfigError::Invalid { field, reason: format!("{directives:?}: {error}") })?;
         if tracing::dispatcher::has_been_set() {
             return Err(ConfigError::Invalid {
                 field: "logging",
-                reason: "a global tracing subscriber is set already; add obs_runtime::logging::layer to it instead"
-                    .to_owned(),
+                reason:
+                    "a global tracing subscriber is set already; add the layer of ObsGuard::logging_layer to it instead"
+                        .to_owned(),
             });
         }
         self.filter = Some(filter);

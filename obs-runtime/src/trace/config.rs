@@ -72,7 +72,7 @@ impl fmt::Debug for SpanOutput {
 ///     .init()?;
 /// # Ok::<(), obs_runtime::ConfigError>(())
 /// ```
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct TraceConfig {
     endpoint: Option<String>,
     #[cfg(feature = "otlp")]
@@ -84,6 +84,28 @@ pub struct TraceConfig {
     max_export_batch_size: Option<usize>,
     schedule_delay: Option<Duration>,
     export_timeout: Option<Duration>,
+}
+
+impl fmt::Debug for TraceConfig {
+    /// The endpoint as `scheme://host:port` and the headers by name: their values (an API key)
+    /// and a URL's user info or path may be secrets.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut debug = f.debug_struct("TraceConfig");
+        // Without `otlp` there is no endpoint to set.
+        #[cfg(feature = "otlp")]
+        debug
+            .field("endpoint", &self.endpoint.as_deref().map(crate::secret::url::for_humans))
+            .field("protocol", &self.protocol);
+        debug
+            .field("headers", &self.headers.iter().map(|(name, _)| name).collect::<Vec<_>>())
+            .field("output", &self.output)
+            .field("sampler", &self.sampler)
+            .field("max_queue_size", &self.max_queue_size)
+            .field("max_export_batch_size", &self.max_export_batch_size)
+            .field("schedule_delay", &self.schedule_delay)
+            .field("export_timeout", &self.export_timeout)
+            .finish()
+    }
 }
 
 impl TraceConfig {
@@ -505,7 +527,9 @@ fn otlp_exporter(
 fn resource(service: &Identity) -> Resource {
     let mut attributes: Vec<(Cow<'static, str>, Value)> = Vec::with_capacity(service.attributes().len() + 3);
     for (index, (key, value)) in service.attributes().iter().enumerate() {
-        attributes.push((Cow::Owned(key.clone()), Value::from(value.clone())));
+        // An attribute named like a secret is sent as such, never its value (as span attributes).
+        let value = if crate::secret::is_secret_name(key) { crate::secret::REDACTED } else { value.as_str() };
+        attributes.push((Cow::Owned(key.clone()), Value::from(value.to_owned())));
         if index == 0 {
             attributes.extend([
                 (Cow::Borrowed("telemetry.sdk.name"), Value::from("obs")),
@@ -766,6 +790,29 @@ mod tests {
     fn resolved_env(vars: &[(&str, &str)]) -> (Resolved, Vec<String>) {
         let (resolved, warnings) = resolved(TraceConfig::new(), vars);
         (resolved.expect("on"), warnings)
+    }
+
+    #[test]
+    fn a_resource_attribute_named_like_a_secret_is_sent_redacted() {
+        let identity = crate::Service::new("svc")
+            .attribute("api_key", "S3CRET")
+            .resolve(&Environment::empty(), &mut |_, _| {})
+            .expect("valid");
+        let resource = resource(&identity);
+        let api_key = resource.attributes().iter().find(|(key, _)| key == "api_key").map(|(_, value)| value);
+        assert_eq!(api_key, Some(&Value::from(crate::secret::REDACTED)));
+    }
+
+    #[test]
+    fn debug_shows_headers_by_name_and_endpoints_without_credentials() {
+        let config = TraceConfig::new().header("authorization", "Bearer S3CRET");
+        #[cfg(feature = "otlp")]
+        let config = config.otlp_endpoint("http://user:PW@collector:4318/v1/traces?token=T0K");
+        let shown = format!("{config:?}");
+        assert!(shown.contains(r#"headers: ["authorization"]"#), "{shown}");
+        for secret in ["S3CRET", "PW", "T0K", "user"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
     }
 
     #[test]
