@@ -10,8 +10,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use super::MetricError;
 use super::encode::{Encoder, Kind};
@@ -184,6 +184,8 @@ pub fn register_collector(collector: Arc<dyn Collector>) -> Result<(), MetricErr
         index: families.iter().enumerate().map(|(index, desc)| (desc.name.clone(), index)).collect(),
         warned: families.iter().map(|_| AtomicBool::new(false)).collect(),
         last_counts: families.iter().map(|_| AtomicUsize::new(0)).collect(),
+        admitted: families.iter().map(|_| Mutex::new(HashSet::new())).collect(),
+        last_folded: families.iter().map(|_| AtomicU64::new(0)).collect(),
         families,
         problems_warned: Default::default(),
     };
@@ -237,7 +239,9 @@ const PROBLEMS: [&str; 3] = ["undescribed_family", "invalid_sample", "collector_
 /// of each kind is also said once (a warning).
 ///
 /// Past its family's series limit, a new label set is summed into the family's overflow series
-/// `{otel_metric_overflow="true"}`: the first label sets of each collection keep their series.
+/// `{otel_metric_overflow="true"}`. A label set that got a series of its own keeps it in later
+/// collections (the first `limit` distinct label sets yielded, whatever the order of later
+/// collections), so series do not come and go between scrapes.
 pub struct Collected<'a> {
     entry: &'a CollectorEntry,
     families: Vec<Gathered>,
@@ -290,8 +294,21 @@ impl Collected<'_> {
             self.problems[1] += 1;
             return;
         }
-        if gathered.seen.len() < gathered.limit {
-            let key: Arc<[String]> = key.into();
+        // A label set keeps the series it got in an earlier collection; a new one gets one while
+        // the family is under its limit.
+        let own = {
+            let mut admitted = crate::sync::lock(&self.entry.admitted[index]);
+            match admitted.get(key.as_slice()) {
+                Some(known) => Some(known.clone()),
+                None if admitted.len() < gathered.limit => {
+                    let key: Arc<[String]> = key.into();
+                    admitted.insert(key.clone());
+                    Some(key)
+                }
+                None => None,
+            }
+        };
+        if let Some(key) = own {
             gathered.seen.insert(key.clone());
             gathered.samples.push((key, value));
             return;
@@ -313,6 +330,12 @@ pub(crate) struct CollectorEntry {
     warned: Vec<AtomicBool>,
     /// Per family: its series at the last collection, the overflow one included.
     last_counts: Vec<AtomicUsize>,
+    /// Per family: the label sets that have a series of their own, kept from one collection to
+    /// the next (at most the limit): which label sets overflow does not depend on the order a
+    /// collector yields them in (a hash map's, say).
+    admitted: Vec<Mutex<HashSet<Arc<[String]>>>>,
+    /// Per family: how many label sets the last scrape folded into the overflow series.
+    last_folded: Vec<AtomicU64>,
     /// Per entry of [`PROBLEMS`]: whether it was said.
     problems_warned: [AtomicBool; 3],
 }
@@ -340,7 +363,10 @@ impl CollectorEntry {
             let count = gathered.samples.len() + usize::from(gathered.overflow.is_some());
             self.last_counts[index].store(count, Ordering::Relaxed);
             if scrape {
-                limit::overflowed(&self.families[index].name, gathered.limit, &self.warned[index], gathered.folded);
+                // Counted as the number folded grows, not again at every scrape.
+                let before = self.last_folded[index].swap(gathered.folded, Ordering::Relaxed);
+                let new = gathered.folded.saturating_sub(before);
+                limit::overflowed(&self.families[index].name, gathered.limit, &self.warned[index], new);
             }
         }
         if scrape {

@@ -151,7 +151,7 @@ pub(crate) fn overflowed(family: &str, limit: usize, warned: &AtomicBool, count:
             OVERFLOW_FAMILY,
             "Label sets sent to a family's overflow series {otel_metric_overflow=\"true\"} because the family \
              held its limit of series: per with_labels call, per request series resolved (a #[track_request] \
-             site once, the tower layer per request), per collected label set per scrape",
+             site once, the tower layer per request), a collector's family by the growth of what it folds",
             &["family"],
         )
         .ok()

@@ -30,8 +30,9 @@
 //! `obs_metric_series_overflow_total{family}` counts each label set sent to the overflow series,
 //! where it is resolved: each `with_labels` call that got the overflow series (not each update
 //! of the handle it returns), each `#[track_request]` site resolved to it (once: a site resolves
-//! once), each tower-layer request whose route has no series of its own, and each label set of a
-//! collector's family folded at a scrape (once per scrape; a [`Snapshot`] read counts nothing).
+//! once), each tower-layer request whose route has no series of its own, and, for a collector's
+//! family, each label set more than the last scrape folded (the growth of the overflow, not again
+//! at every scrape; a [`Snapshot`] read counts nothing).
 //! The first overflow of each family is also said once as a warning, counted in
 //! `obs_internal_errors_total{component="metrics",reason="series_limit"}`.
 //!
