@@ -18,8 +18,9 @@ pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SendError>> + S
 
 /// Where notifications go: Slack, a webhook, e-mail, Alertmanager, the log, or your own.
 ///
-/// `send` runs on obs's alerting thread, inside a tokio runtime, one notification at a time per
-/// channel; it must not block the thread (await I/O instead). Each attempt is bounded by the
+/// `send` runs on obs's background runtime (the thread `obs`, which also serves `/metrics` and the
+/// health probes), one notification at a time per channel; it must not block the thread: await
+/// I/O instead, and move blocking work to `tokio::task::spawn_blocking`. Each attempt is bounded by the
 /// manager's send timeout and retried (three attempts in all) while the error is retryable.
 ///
 /// ```
