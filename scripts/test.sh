@@ -9,6 +9,8 @@ scripts/install-backends.sh
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
+# The API docs build without a broken link.
+RUSTDOCFLAGS="-D warnings" cargo doc -p obs-runtime --all-features --no-deps
 # Instrumentation that is off must still build, and a service's instrumented code with it.
 cargo test -p obs-runtime --no-default-features --tests
 cargo clippy -p obs-runtime --no-default-features --all-targets -- -D warnings

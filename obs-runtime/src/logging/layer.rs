@@ -16,7 +16,7 @@ use super::{FieldValue, Pipeline};
 use crate::context::SpanContext;
 use crate::json::Json;
 
-/// The `tracing_subscriber` layer that writes obs's JSON lines. Made by [`super::layer`], or
+/// The `tracing_subscriber` layer that writes obs's JSON lines. Made by [`ObsGuard::logging_layer`](crate::ObsGuard::logging_layer), or
 /// installed by [`ObsBuilder::logging`](crate::ObsBuilder::logging).
 #[derive(Clone)]
 pub struct JsonLayer {

@@ -123,7 +123,7 @@ pub enum Rotation {
 }
 
 /// How obs writes logs. Built with [`LoggingConfig::new`]; given to
-/// [`ObsBuilder::logging`](crate::ObsBuilder::logging) or [`layer`].
+/// [`ObsBuilder::logging`](crate::ObsBuilder::logging) or [`ObsGuard::logging_layer`](crate::ObsGuard::logging_layer).
 #[derive(Debug)]
 pub struct LoggingConfig {
     filter: Option<String>,
