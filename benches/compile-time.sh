@@ -10,8 +10,8 @@
 # Like for like: obs with its default features (metrics + its embedded /metrics server + trace)
 # against autometrics with its `prometheus-exporter` feature (its Prometheus exporter; with no
 # backend named it uses prometheus-client), fastrace 0.7 with `enable` as in benches/Cargo.toml.
-# Usage: bash benches/compile-time.sh   (needs network or a warm cargo cache; takes ~10 minutes on
-# 2 cores). Prints the load before and after: run it on a quiet machine.
+# Usage: bash benches/compile-time.sh   (needs network or a warm cargo cache; takes ~5 minutes on an
+# idle 2-core machine). Prints the load before and after: run it on a quiet machine.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 runtime="$here/../obs-runtime"
