@@ -50,6 +50,14 @@ pub(crate) fn duplicate(span: proc_macro2::Span, name: &str) -> syn::Error {
     syn::Error::new(span, format!("duplicate option `{name}`"))
 }
 
+/// An error on the key at `key` if its option (`slot`) was already given.
+pub(crate) fn once<T>(slot: &Option<T>, key: proc_macro2::Span, name: &str) -> syn::Result<()> {
+    match slot {
+        Some(_) => Err(duplicate(key, name)),
+        None => Ok(()),
+    }
+}
+
 /// The error for a token where an option's key should be: an unknown key names the valid ones.
 pub(crate) fn not_an_option(input: ParseStream, options: &str) -> syn::Error {
     match input.call(<syn::Ident as syn::ext::IdentExt>::parse_any) {

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use syn::parse::{Parse, ParseStream};
 
 use crate::errors::Errors;
@@ -56,7 +56,7 @@ impl CheckArgs {
         let key = input.span();
         let lookahead = input.lookahead1();
         if lookahead.peek(kw::name) {
-            once(&self.name, key, "name")?;
+            tokens::once(&self.name, key, "name")?;
             input.parse::<kw::name>()?;
             let name = tokens::string_value(
                 input,
@@ -66,7 +66,7 @@ impl CheckArgs {
             )?;
             self.name = Some(checked_name(name)?);
         } else if lookahead.peek(kw::timeout) {
-            once(&self.timeout, key, "timeout")?;
+            tokens::once(&self.timeout, key, "timeout")?;
             input.parse::<kw::timeout>()?;
             let literal = tokens::string_value(
                 input,
@@ -76,10 +76,10 @@ impl CheckArgs {
             )?;
             self.timeout = Some(parse_timeout(&literal)?);
         } else if lookahead.peek(kw::critical) {
-            once(&self.critical, key, "critical")?;
+            tokens::once(&self.critical, key, "critical")?;
             self.critical = Some(tokens::flag::<kw::critical>(input, "critical")?);
         } else if lookahead.peek(syn::Token![crate]) {
-            once(&self.krate, key, "crate")?;
+            tokens::once(&self.krate, key, "crate")?;
             self.krate = Some(tokens::crate_path(input)?);
         } else {
             return Err(tokens::not_an_option(input, OPTIONS));
@@ -95,14 +95,6 @@ impl Parse for CheckArgs {
         tokens::each_argument(input, &mut errors, |input, index| args.parse_one(input, index));
         args.errors = errors;
         Ok(args)
-    }
-}
-
-/// An error on the key at `key` if its option was already given.
-fn once<T>(slot: &Option<T>, key: Span, name: &str) -> syn::Result<()> {
-    match slot {
-        Some(_) => Err(tokens::duplicate(key, name)),
-        None => Ok(()),
     }
 }
 

@@ -149,14 +149,14 @@ impl TraceArgs {
                 "expected a string literal, e.g. name = \"process_user_request\"",
             )?);
         } else if lookahead.peek(kw::kind) {
-            once(&self.kind, key, "kind")?;
+            tokens::once(&self.kind, key, "kind")?;
             input.parse::<kw::kind>()?;
             input.parse::<syn::Token![=]>().map_err(|_| {
                 syn::Error::new(key, "expected `kind = server`, `client`, `internal`, `producer` or `consumer`")
             })?;
             self.kind = Some(input.parse()?);
         } else if lookahead.peek(kw::args) {
-            once(&self.recorded, key, "args")?;
+            tokens::once(&self.recorded, key, "args")?;
             input.parse::<kw::args>()?;
             self.recorded = Some(if input.peek(syn::token::Paren) {
                 Recorded::Some(ident_list(input)?)
@@ -164,7 +164,7 @@ impl TraceArgs {
                 Recorded::All(key)
             });
         } else if lookahead.peek(kw::skip) {
-            once(&self.skip_span, key, "skip")?;
+            tokens::once(&self.skip_span, key, "skip")?;
             input.parse::<kw::skip>()?;
             self.skip_span = Some(key);
             if !input.peek(syn::token::Paren) {
@@ -172,18 +172,18 @@ impl TraceArgs {
             }
             self.skip = Some(ident_list(input)?);
         } else if lookahead.peek(kw::skip_all) {
-            once(&self.skip_all, key, "skip_all")?;
+            tokens::once(&self.skip_all, key, "skip_all")?;
             input.parse::<kw::skip_all>()?;
             self.skip_all = Some(key);
         } else if lookahead.peek(kw::unredacted) {
-            once(&self.unredacted, key, "unredacted")?;
+            tokens::once(&self.unredacted, key, "unredacted")?;
             input.parse::<kw::unredacted>()?;
             if !input.peek(syn::token::Paren) {
                 return Err(syn::Error::new(key, "expected `unredacted(name, ..)`"));
             }
             self.unredacted = Some(ident_list(input)?);
         } else if lookahead.peek(kw::fields) {
-            once(&self.fields, key, "fields")?;
+            tokens::once(&self.fields, key, "fields")?;
             input.parse::<kw::fields>()?;
             if !input.peek(syn::token::Paren) {
                 return Err(syn::Error::new(key, "expected `fields(key = value, ..)`"));
@@ -200,13 +200,13 @@ impl TraceArgs {
             self.fields = Some(fields);
             errors.finish()?;
         } else if lookahead.peek(kw::err) {
-            once(&self.err, key, "err")?;
+            tokens::once(&self.err, key, "err")?;
             self.err = Some(tokens::flag::<kw::err>(input, "err")?);
         } else if lookahead.peek(kw::ret) {
-            once(&self.ret, key, "ret")?;
+            tokens::once(&self.ret, key, "ret")?;
             self.ret = Some(tokens::flag::<kw::ret>(input, "ret")?);
         } else if lookahead.peek(syn::Token![crate]) {
-            once(&self.krate, key, "crate")?;
+            tokens::once(&self.krate, key, "crate")?;
             self.krate = Some(tokens::crate_path(input)?);
         } else {
             return Err(tokens::not_an_option(input, OPTIONS));
@@ -222,14 +222,6 @@ impl Parse for TraceArgs {
         tokens::each_argument(input, &mut errors, |input, index| args.parse_one(input, index));
         args.errors = errors;
         Ok(args)
-    }
-}
-
-/// An error on the key at `key` if its option was already given.
-fn once<T>(slot: &Option<T>, key: Span, name: &str) -> syn::Result<()> {
-    match slot {
-        Some(_) => Err(tokens::duplicate(key, name)),
-        None => Ok(()),
     }
 }
 

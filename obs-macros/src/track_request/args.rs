@@ -90,15 +90,15 @@ impl RequestArgs {
             self.buckets = Some(parse_buckets(input)?);
             Ok(())
         } else if lookahead.peek(kw::track_concurrency) {
-            once(&self.track_concurrency, input, "track_concurrency")?;
+            tokens::once(&self.track_concurrency, input.span(), "track_concurrency")?;
             self.track_concurrency = Some(tokens::flag::<kw::track_concurrency>(input, "track_concurrency")?);
             Ok(())
         } else if lookahead.peek(kw::log_errors) {
-            once(&self.log_errors, input, "log_errors")?;
+            tokens::once(&self.log_errors, input.span(), "log_errors")?;
             self.log_errors = Some(tokens::flag::<kw::log_errors>(input, "log_errors")?);
             Ok(())
         } else if lookahead.peek(kw::trace) {
-            once(&self.trace, input, "trace")?;
+            tokens::once(&self.trace, input.span(), "trace")?;
             input.parse::<kw::trace>()?;
             self.trace = Some(None);
             if input.parse::<Option<syn::Token![=]>>()?.is_some() {
@@ -118,7 +118,7 @@ impl RequestArgs {
             }
             Ok(())
         } else if lookahead.peek(syn::Token![crate]) {
-            once(&self.krate, input, "crate")?;
+            tokens::once(&self.krate, input.span(), "crate")?;
             self.krate = Some(tokens::crate_path(input)?);
             Ok(())
         } else if self.positional < 2 && input.peek(syn::Ident) && is_bare_method(input) {
@@ -213,14 +213,6 @@ impl Parse for RequestArgs {
         tokens::each_argument(input, &mut errors, |input, _| args.parse_one(input));
         args.errors = errors;
         Ok(args)
-    }
-}
-
-/// An error on the key at `input` if its option was already given.
-fn once<T>(slot: &Option<T>, input: ParseStream, name: &str) -> syn::Result<()> {
-    match slot {
-        Some(_) => Err(tokens::duplicate(input.span(), name)),
-        None => Ok(()),
     }
 }
 
