@@ -365,20 +365,21 @@ pub(crate) fn install(
     service: &str,
 ) -> Result<LogGuard, ConfigError> {
     use tracing_subscriber::layer::SubscriberExt as _;
-    if tracing::dispatcher::has_been_set() {
-        return Err(ConfigError::Invalid {
-            field: "logging",
-            reason:
-                "a global tracing subscriber is set already; add the layer of ObsGuard::logging_layer to it instead"
-                    .to_owned(),
-        });
-    }
     let (pipeline, guard) = start(config, service)?;
     let layer = JsonLayer::new(pipeline);
     let subscriber = tracing_subscriber::registry().with(filter).with(layer);
-    tracing::subscriber::set_global_default(subscriber)
-        .map_err(|error| ConfigError::Invalid { field: "logging", reason: error.to_string() })?;
+    // The pillar checked that none is set; one set since (by another thread) is refused here.
+    tracing::subscriber::set_global_default(subscriber).map_err(|_| already_set())?;
     Ok(guard)
+}
+
+/// The `Err` when a global `tracing` subscriber is set already.
+pub(crate) fn already_set() -> ConfigError {
+    ConfigError::Invalid {
+        field: "logging",
+        reason: "a global tracing subscriber is set already; add the layer of ObsGuard::logging_layer to it instead"
+            .to_owned(),
+    }
 }
 
 /// A value of a [`StructuredLogger`] field.

@@ -36,12 +36,7 @@ impl crate::core::Pillar for Pillar {
         let filter = tracing_subscriber::EnvFilter::try_new(&directives)
             .map_err(|error| ConfigError::Invalid { field, reason: format!("{directives:?}: {error}") })?;
         if tracing::dispatcher::has_been_set() {
-            return Err(ConfigError::Invalid {
-                field: "logging",
-                reason:
-                    "a global tracing subscriber is set already; add the layer of ObsGuard::logging_layer to it instead"
-                        .to_owned(),
-            });
+            return Err(super::already_set());
         }
         self.filter = Some(filter);
         Ok(())
