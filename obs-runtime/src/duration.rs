@@ -12,15 +12,10 @@ pub(crate) fn parse(text: &str) -> Option<Duration> {
 mod tests {
     use super::*;
 
+    /// The grammar is obs-duration's (tested there); this is its `Option` face.
     #[test]
-    fn durations_parse() {
-        assert_eq!(parse("1s"), Some(Duration::from_secs(1)));
-        assert_eq!(parse("250ms"), Some(Duration::from_millis(250)));
-        assert_eq!(parse("1.5m"), Some(Duration::from_secs(90)));
-        assert_eq!(parse("2h"), Some(Duration::from_secs(7200)));
-        assert_eq!(parse(" 3s "), Some(Duration::from_secs(3)));
-        for bad in ["", "1", "s", "1 d", "-1s", "1e3s"] {
-            assert_eq!(parse(bad), None, "{bad}");
-        }
+    fn a_duration_or_none() {
+        assert_eq!(parse(" 1.5m "), Some(Duration::from_secs(90)));
+        assert_eq!(parse("1 d"), None);
     }
 }
