@@ -102,6 +102,17 @@ fn panics(message: &str) -> Result<(), PlainError> {
     panic!("{message}");
 }
 
+fn explode(message: &str) -> Result<(), PlainError> {
+    panic!("{message}");
+}
+
+// No `return`, `?` or macro: the body runs in place, without the closure; the guard still sees the
+// panic.
+#[track_request("GET", "/outcome/panic-in-place")]
+fn panics_in_place(message: &str) -> Result<(), PlainError> {
+    explode(message)
+}
+
 #[track_request("GET", "/outcome/cancelled")]
 async fn never_finishes() -> Result<(), PlainError> {
     std::future::pending::<()>().await;
@@ -171,6 +182,13 @@ fn panic_counts_as_error_and_keeps_unwinding() {
     assert_eq!(payload.downcast_ref::<String>().map(String::as_str), Some("boom"));
     assert_eq!(requests("GET", "/outcome/panic", "500"), 1.0);
     assert_eq!(duration_count("GET", "/outcome/panic"), 1.0);
+
+    let caught = std::panic::catch_unwind(|| panics_in_place("in place"));
+    let payload = caught.expect_err("the panic reaches the caller");
+    assert_eq!(payload.downcast_ref::<String>().map(String::as_str), Some("in place"));
+    assert_eq!(requests("GET", "/outcome/panic-in-place", "500"), 1.0);
+    assert_eq!(requests("GET", "/outcome/panic-in-place", "200"), 0.0);
+    assert_eq!(duration_count("GET", "/outcome/panic-in-place"), 1.0);
 }
 
 #[tokio::test]

@@ -59,7 +59,7 @@ pub(crate) fn parse_fn(item: TokenStream, macro_name: &str, errors: &mut Errors)
         ));
     }
     if let Some(track_caller) = function.attrs.iter().find(|attr| attr.path().is_ident("track_caller")) {
-        // The body runs in a closure or an async block, where `Location::caller()` would silently
+        // The body may run in a closure or an async block, where `Location::caller()` would silently
         // name the macro's code instead of the caller.
         errors.push(syn::Error::new(
             track_caller.path().span(),

@@ -1,6 +1,6 @@
 //! Types and statements shared by the expansions.
 
-use proc_macro2::{Delimiter, Group, Span, TokenStream};
+use proc_macro2::{Delimiter, Group, Spacing, Span, TokenStream, TokenTree};
 use quote::{ToTokens, quote, quote_spanned};
 
 /// `async move { <fake return> <the body's statements> }`, in the body's own braces. Nesting the
@@ -131,4 +131,216 @@ fn output_of_bounds<'a>(mut bounds: impl Iterator<Item = &'a syn::TypeParamBound
             _ => None,
         })
     })
+}
+
+/// A sync body run in place, as an expression of the declared type (`prelude`, such as entering
+/// a span, runs first).
+///
+/// When nothing in the body can leave the function early, the body's own statements are spliced
+/// into a block of ours: the function compiles as written, with no closure to type-check, borrow
+/// check and generate code for (with the status probe, most of what an annotated fn cost to
+/// compile). Otherwise (a `return`, a `?`, a macro that might hide one, or a function declared to
+/// return `!`) it is an immediately called `move` closure, so that every way out passes through
+/// what follows: `return` and `?` leave the closure, not the function. `call_once` makes the
+/// closure an `FnOnce`, which may hand out borrows of what it captured (`&mut self.field`).
+///
+/// What follows a block that diverges (`loop {}`, a call of a `-> !` fn) is unreachable: the
+/// statement after this one must allow `unreachable_code`, or the user's crate warns.
+pub(crate) fn run_in_place(
+    krate: &syn::Path,
+    annotation: &TokenStream,
+    block: &syn::Block,
+    prelude: TokenStream,
+) -> TokenStream {
+    let span = Span::mixed_site();
+    if leaves_early(block.to_token_stream()) {
+        let call = quote_spanned!(span=> #krate::__private::call_once(move || -> #annotation #block));
+        if prelude.is_empty() {
+            return call;
+        }
+        return quote_spanned!(span=> { #prelude #call });
+    }
+    let stmts = &block.stmts;
+    quote_spanned!(span=> { #prelude #(#stmts)* })
+}
+
+/// Whether `tokens` may leave the function they are the body of before their end: a `return`, a
+/// `?`, or a macro call other than those known to do neither (a user's macro, `bail!`, `try!`,
+/// `panic!`). Conservative: a `return` or `?` in a nested closure or item counts too; it only
+/// costs the closure.
+fn leaves_early(tokens: TokenStream) -> bool {
+    let mut previous: Option<TokenTree> = None;
+    let mut tokens = tokens.into_iter().peekable();
+    while let Some(token) = tokens.next() {
+        match &token {
+            TokenTree::Ident(ident) if ident == "return" => return true,
+            TokenTree::Punct(punct) if punct.as_char() == '?' => return true,
+            // `name!(..)`: an ident, a lone `!` (`!=` is joined), a group.
+            TokenTree::Punct(punct) if punct.as_char() == '!' && punct.spacing() == Spacing::Alone => {
+                if let (Some(TokenTree::Ident(name)), Some(TokenTree::Group(_))) = (&previous, tokens.peek())
+                    && !NEGATING_KEYWORDS.iter().any(|keyword| name == keyword)
+                    && !IN_PLACE_MACROS.iter().any(|known| name == known)
+                {
+                    return true;
+                }
+            }
+            TokenTree::Group(group) if leaves_early(group.stream()) => return true,
+            _ => {}
+        }
+        previous = Some(token);
+    }
+    false
+}
+
+/// Keywords that may stand before a `!` that negates (`if !(..)`): not macro names.
+const NEGATING_KEYWORDS: &[&str] = &["if", "while", "match", "in", "break", "mut", "else"];
+
+/// Macros that neither return from the function, nor use `?`, nor always diverge: the standard
+/// library's formatting, assertion and compile-time macros, `tracing`'s and `log`'s events, and
+/// obs's `span_attributes!`.
+const IN_PLACE_MACROS: &[&str] = &[
+    "format",
+    "format_args",
+    "print",
+    "println",
+    "eprint",
+    "eprintln",
+    "write",
+    "writeln",
+    "vec",
+    "assert",
+    "assert_eq",
+    "assert_ne",
+    "debug_assert",
+    "debug_assert_eq",
+    "debug_assert_ne",
+    "matches",
+    "dbg",
+    "concat",
+    "stringify",
+    "line",
+    "column",
+    "file",
+    "module_path",
+    "cfg",
+    "env",
+    "option_env",
+    "include_str",
+    "include_bytes",
+    "trace",
+    "debug",
+    "info",
+    "warn",
+    "error",
+    "event",
+    "span_attributes",
+];
+
+/// The status of the call's value `result`, by the first of `RequestOutcome`'s rules that
+/// applies; and the text of an `Err` (its `Display`, else its `Debug`). Both are autoref
+/// specialization (see `obs_runtime::__private::rules`), each trait brought into scope in a block
+/// of its own.
+pub(crate) fn status_of(krate: &syn::Path, result: &TokenStream) -> TokenStream {
+    quote_spanned! {Span::mixed_site()=>
+        {
+            #[allow(unused_imports)]
+            use #krate::__private::rules::Status as _;
+            (&&&&&&#krate::__private::rules::Probe(&#result)).__obs_status()
+        }
+    }
+}
+
+/// See [`status_of`].
+pub(crate) fn error_text_of(krate: &syn::Path, result: &TokenStream) -> TokenStream {
+    quote_spanned! {Span::mixed_site()=>
+        {
+            #[allow(unused_imports)]
+            use #krate::__private::rules::Text as _;
+            (&&&#krate::__private::rules::Probe(&#result)).__obs_error_text()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    use super::leaves_early;
+
+    #[test]
+    fn a_body_that_only_ends_stays_in_place() {
+        for body in [
+            quote!({ if x == 1 { Err(()) } else { Ok(x + 1) } }),
+            quote!({
+                let y = !x;
+                y != 0 && !(y > 3)
+            }),
+            quote!({
+                if !ready {
+                    loop {}
+                }
+                while !done {}
+                match !flag {
+                    _ => 1,
+                }
+            }),
+            quote!({
+                assert!(x < 10, "small");
+                tracing::info!(x, "seen");
+                format!("{x}")
+            }),
+            quote!({
+                let v = vec![1, 2];
+                std::println!("{v:?}");
+                write!(out, "{}", v.len())
+            }),
+            quote!({
+                obs_runtime::span_attributes!(span, user_id = id);
+                id
+            }),
+        ] {
+            assert!(!leaves_early(body.clone()), "{body}");
+        }
+    }
+
+    #[test]
+    fn a_body_that_may_leave_early_is_seen() {
+        for body in [
+            quote!({
+                if x == 0 {
+                    return 1;
+                }
+                2
+            }),
+            quote!({
+                let y = parse(x)?;
+                Ok(y)
+            }),
+            quote!({
+                let y = { inner(x)? };
+                Ok(y)
+            }),
+            quote!({
+                anyhow::bail!("no");
+            }),
+            quote!({
+                ensure!(x > 0, "positive");
+                Ok(x)
+            }),
+            quote!({
+                my_macro! { x }
+            }),
+            quote!({ panic!("always") }),
+            quote!({ todo!() }),
+            // Conservative: a `return` of a nested closure costs only the closure.
+            quote!({
+                let f = |x| {
+                    return x;
+                };
+                f(1)
+            }),
+        ] {
+            assert!(leaves_early(body.clone()), "{body}");
+        }
+    }
 }

@@ -11,7 +11,7 @@ use quote::{quote, quote_spanned};
 use super::args::SpanKind;
 use super::check::{Site, Value};
 use crate::item::outer_and_inner;
-use crate::types::{async_body, future_output, infer_opaque};
+use crate::types::{async_body, error_text_of, future_output, infer_opaque, run_in_place, status_of};
 
 pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
     let syn::ItemFn { attrs, vis, modifiers, sig, block } = function;
@@ -75,17 +75,19 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
     } else {
         TokenStream::new()
     };
+    // The first statement after the body allows `unreachable_code`: a sync body run in place may
+    // diverge (`loop {}`).
+    let status = quote_spanned!(span=> __obs_status);
+    let status_of = status_of(krate, &result);
+    let error_text = error_text_of(krate, &result);
     let finish = quote_spanned! {span=>
+        #[allow(unreachable_code)]
+        let #status = #status_of;
         #record_ret
-        #krate::__private::finish_operation(
-            #trace,
-            #name,
-            #krate::__private::status_of!(#result),
-            #krate::__private::error_text_of!(#result),
-            #err,
-        );
+        #krate::__private::finish_operation(#trace, #name, #status, #error_text, #err);
         #result
     };
+    let entered = quote_spanned!(span=> let __obs_entered = #trace.enter(););
     let body = if sig.asyncness.is_some() {
         let run = async_body(&annotation, &block);
         quote_spanned! {span=>
@@ -103,21 +105,17 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
             }
         };
         let wrapped = if boxed { quote_spanned!(span=> ::std::boxed::Box::pin(#wrapped)) } else { wrapped };
+        let build = run_in_place(krate, &annotation, &block, entered);
         quote_spanned! {span=>
             #start
-            let #future = {
-                let __obs_entered = #trace.enter();
-                #krate::__private::call_once(move || -> #annotation #block)
-            };
+            let #future = #build;
             #wrapped
         }
     } else {
+        let run = run_in_place(krate, &annotation, &block, entered);
         quote_spanned! {span=>
             #start
-            let #result: #annotation = {
-                let __obs_entered = #trace.enter();
-                #krate::__private::call_once(move || -> #annotation #block)
-            };
+            let #result: #annotation = #run;
             #finish
         }
     };

@@ -1,8 +1,9 @@
 //! Code generation for `#[track_request]`. The input is known good: nothing here can fail.
 //!
-//! The signature stays as written; the body is wrapped, not rewritten. A sync body runs in an
-//! immediately called `move` closure (so `?` and `return` keep their meaning), an async body in an
-//! `async move` block awaited in place (so the time covers the whole future). A guard created
+//! The signature stays as written; the body is wrapped, not rewritten. A sync body runs in place
+//! (in an immediately called `move` closure when it may `return` or `?`, so that those keep their
+//! meaning: see `run_in_place`), an async body in an `async move` block awaited in place (so the
+//! time covers the whole future). A guard created
 //! before the body records the outcome; if the body panics, or the future is dropped before it
 //! completes, the guard's `Drop` records that instead.
 
@@ -11,7 +12,7 @@ use quote::{quote, quote_spanned};
 
 use super::check::Site;
 use crate::item::outer_and_inner;
-use crate::types::{async_body, future_output, infer_opaque};
+use crate::types::{async_body, error_text_of, future_output, infer_opaque, run_in_place, status_of};
 
 pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
     let syn::ItemFn { attrs, vis, modifiers, sig, block } = function;
@@ -36,6 +37,7 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
     let result = quote_spanned!(span=> __obs_result);
     let future = quote_spanned!(span=> __obs_future);
     let status = quote_spanned!(span=> __obs_status);
+    let text_var = quote_spanned!(span=> __obs_text);
     // The declared type pins the result's type before the status is chosen from it (inference
     // alone may leave `E` of a `Result` open there), and gives `return` and `?` in the body the
     // same coercion target as in the unwrapped function (`Box<dyn Error>`, `&dyn Trait`).
@@ -56,32 +58,45 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
         Some(name) => (
             quote_spanned!(span=> let #trace_span = #krate::__private::start_request_span(&__OBS_SITE, #name);),
             quote_spanned! {span=>
-                #krate::__private::finish_request_span(&#trace_span, #status, #krate::__private::error_text_of!(#result));
+                #krate::__private::finish_request_span(&#trace_span, #status, #text_var);
             },
         ),
         None => (TokenStream::new(), TokenStream::new()),
     };
-    // A sync call run in the span, or a future polled in it.
-    let in_span = |run: TokenStream| match trace {
-        Some(_) => quote_spanned!(span=> { let __obs_entered = #trace_span.enter(); #run }),
-        None => run,
+    // The sync body run in place, in the span; a future polled in it.
+    let run_sync = || {
+        let prelude = match trace {
+            Some(_) => quote_spanned!(span=> let __obs_entered = #trace_span.enter();),
+            None => TokenStream::new(),
+        };
+        run_in_place(krate, &annotation, &block, prelude)
     };
     let awaited = |future: TokenStream| match trace {
         Some(_) => quote_spanned!(span=> #trace_span.scope_ref(#future).await),
         None => quote_spanned!(span=> #future.await),
     };
-    // Records one call: the guard starts the clock; the value of `run` is the call's result.
+    // The status and error text of the call: without a declared output there is nothing to ask.
+    let (status_of, error_text) = match &sig.output {
+        syn::ReturnType::Default => (quote!(200), quote!(#krate::__private::ErrorText::Nothing)),
+        syn::ReturnType::Type(..) => (status_of(krate, &result), error_text_of(krate, &result)),
+    };
+    // With a span, the text is asked for once, for both the span and the log line.
+    let (bind_text, text) = match trace {
+        Some(_) => (quote_spanned!(span=> let #text_var = #error_text;), text_var.clone()),
+        None => (TokenStream::new(), error_text),
+    };
+    // Records one call: the guard starts the clock; the value of `run` is the call's result. The
+    // statement after it allows `unreachable_code`: `run` may diverge (`loop {}`).
     let record = |run: TokenStream, output: &TokenStream| {
         quote_spanned! {span=>
             #start_span
             let #guard = #krate::__private::start_request(&__OBS_SITE);
             let #result: #output = #run;
-            let #status: u16 = #krate::__private::status_of!(#result);
-            #krate::__private::finish_request(#guard, #status);
+            #[allow(unreachable_code)]
+            let #status: u16 = #status_of;
+            #bind_text
+            #krate::__private::finish_request(#guard, &__OBS_SITE, #status, #text);
             #finish_span
-            if #status >= 500 && __OBS_SITE.logs_errors() {
-                #krate::__private::log_request_error(&__OBS_SITE, #status, #krate::__private::error_text_of!(#result));
-            }
             #result
         }
     };
@@ -95,24 +110,19 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
         // A plain fn that returns a future (`-> impl Future`, or the boxed future of
         // `#[async_trait]`): the body only builds the future, so the request is the future's run.
         // Wrap it, timing from its first poll to its completion as for an `async fn`. (A future
-        // type not recognised here is refused by `status_of!` at compile time.)
+        // type not recognised here is refused by the status probe at compile time.)
         let output = infer_opaque(&output);
         let record = record(awaited(future.clone()), &output);
         let wrapped = quote_spanned!(span=> async move { #record });
         let wrapped = if boxed { quote_spanned!(span=> ::std::boxed::Box::pin(#wrapped)) } else { wrapped };
+        let build = run_in_place(krate, &annotation, &block, TokenStream::new());
         quote_spanned! {span=>
             #site_static
-            let #future = #krate::__private::call_once(move || -> #annotation #block);
+            let #future = #build;
             #wrapped
         }
     } else {
-        // A closure called once, in place: `return` and `?` leave the closure, not the function,
-        // so the guard sees every way out. `call_once` makes it an `FnOnce`, which may hand out
-        // borrows of what it captured (`&mut self.field`).
-        let record = record(
-            in_span(quote_spanned!(span=> #krate::__private::call_once(move || -> #annotation #block))),
-            &annotation,
-        );
+        let record = record(run_sync(), &annotation);
         quote_spanned!(span=> #site_static #record)
     };
     quote_spanned! {span=>

@@ -1,82 +1,53 @@
-//! [`RequestOutcome`]'s rules as autoref specialization: the expansion calls
-//! `(&&&&&&Probe(&value)).__obs_status()` and method resolution takes the impl with the most
-//! references whose bounds hold.
+//! [`RequestOutcome`]'s rules, and the error text of a failed call, as autoref specialization:
+//! the expansion calls `(&&&&&&Probe(&value)).__obs_status()` and method resolution takes the impl
+//! with the most references whose bounds hold.
+//!
+//! One trait per question, with an impl per rule at its own depth of references: method
+//! resolution then checks one candidate per step. (A trait per rule, all in scope, made it check
+//! every trait at every step: with the closure, most of what 1,000 annotated fns cost to compile.)
 
+use crate::__private::ErrorText;
 use crate::metrics::RequestOutcome;
 
+/// The value asked about.
 #[allow(missing_debug_implementations)]
 pub struct Probe<'a, T: ?Sized>(pub &'a T);
 
-/// What `status_of!` gives for a value that is a future, in place of a status: a type error
+/// What the status probe gives for a value that is a future, in place of a status: a type error
 /// naming the problem. A fn that returns a future of a type the macro does not recognise
 /// (an alias, an associated type) would otherwise be timed while the future is built and
 /// recorded from the future itself, not from its output.
 #[allow(non_camel_case_types, missing_debug_implementations)]
 pub struct track_request_cannot_see_this_future_make_the_fn_async_or_return_impl_Future;
 
-pub trait ByFuture {
-    fn __obs_status(&self) -> track_request_cannot_see_this_future_make_the_fn_async_or_return_impl_Future;
+/// The status of a call's value, by the first rule that applies: a future is refused; a
+/// [`RequestOutcome`] gives its own; a `Result` takes its `Err`'s if that is one (else 500), its
+/// `Ok`'s if that is one (else 200); anything else is 200.
+pub trait Status {
+    /// `u16`, or the refusal of a future.
+    type Status;
+    /// The status of the probed value.
+    fn __obs_status(&self) -> Self::Status;
 }
-impl<T: std::future::Future + ?Sized> ByFuture for &&&&&Probe<'_, T> {
+
+impl<T: std::future::Future + ?Sized> Status for &&&&&Probe<'_, T> {
+    type Status = track_request_cannot_see_this_future_make_the_fn_async_or_return_impl_Future;
     #[inline(always)]
-    fn __obs_status(&self) -> track_request_cannot_see_this_future_make_the_fn_async_or_return_impl_Future {
+    fn __obs_status(&self) -> Self::Status {
         track_request_cannot_see_this_future_make_the_fn_async_or_return_impl_Future
     }
 }
 
-#[cfg(any(feature = "metrics", feature = "trace"))]
-pub trait TextByDisplay<'a> {
-    fn __obs_error_text(&self) -> crate::__private::ErrorText<'a>;
-}
-#[cfg(any(feature = "metrics", feature = "trace"))]
-impl<'a, T, E: std::fmt::Display> TextByDisplay<'a> for &&Probe<'a, Result<T, E>> {
-    fn __obs_error_text(&self) -> crate::__private::ErrorText<'a> {
-        match self.0 {
-            Err(error) => crate::__private::ErrorText::Display(error),
-            Ok(_) => crate::__private::ErrorText::Nothing,
-        }
-    }
-}
-
-#[cfg(any(feature = "metrics", feature = "trace"))]
-pub trait TextByDebug<'a> {
-    fn __obs_error_text(&self) -> crate::__private::ErrorText<'a>;
-}
-#[cfg(any(feature = "metrics", feature = "trace"))]
-impl<'a, T, E: std::fmt::Debug> TextByDebug<'a> for &Probe<'a, Result<T, E>> {
-    fn __obs_error_text(&self) -> crate::__private::ErrorText<'a> {
-        match self.0 {
-            Err(error) => crate::__private::ErrorText::Debug(error),
-            Ok(_) => crate::__private::ErrorText::Nothing,
-        }
-    }
-}
-
-#[cfg(any(feature = "metrics", feature = "trace"))]
-pub trait TextByNothing<'a> {
-    fn __obs_error_text(&self) -> crate::__private::ErrorText<'a>;
-}
-#[cfg(any(feature = "metrics", feature = "trace"))]
-impl<'a, T: ?Sized> TextByNothing<'a> for Probe<'a, T> {
-    fn __obs_error_text(&self) -> crate::__private::ErrorText<'a> {
-        crate::__private::ErrorText::Nothing
-    }
-}
-
-pub trait ByOutcome {
-    fn __obs_status(&self) -> u16;
-}
-impl<T: RequestOutcome + ?Sized> ByOutcome for &&&&Probe<'_, T> {
+impl<T: RequestOutcome + ?Sized> Status for &&&&Probe<'_, T> {
+    type Status = u16;
     #[inline(always)]
     fn __obs_status(&self) -> u16 {
         self.0.http_status()
     }
 }
 
-pub trait ByErrOutcome {
-    fn __obs_status(&self) -> u16;
-}
-impl<T, E: RequestOutcome> ByErrOutcome for &&&Probe<'_, Result<T, E>> {
+impl<T, E: RequestOutcome> Status for &&&Probe<'_, Result<T, E>> {
+    type Status = u16;
     #[inline(always)]
     fn __obs_status(&self) -> u16 {
         match self.0 {
@@ -86,10 +57,8 @@ impl<T, E: RequestOutcome> ByErrOutcome for &&&Probe<'_, Result<T, E>> {
     }
 }
 
-pub trait ByOkOutcome {
-    fn __obs_status(&self) -> u16;
-}
-impl<T: RequestOutcome, E> ByOkOutcome for &&Probe<'_, Result<T, E>> {
+impl<T: RequestOutcome, E> Status for &&Probe<'_, Result<T, E>> {
+    type Status = u16;
     #[inline(always)]
     fn __obs_status(&self) -> u16 {
         match self.0 {
@@ -99,10 +68,8 @@ impl<T: RequestOutcome, E> ByOkOutcome for &&Probe<'_, Result<T, E>> {
     }
 }
 
-pub trait ByResult {
-    fn __obs_status(&self) -> u16;
-}
-impl<T, E> ByResult for &Probe<'_, Result<T, E>> {
+impl<T, E> Status for &Probe<'_, Result<T, E>> {
+    type Status = u16;
     #[inline(always)]
     fn __obs_status(&self) -> u16 {
         match self.0 {
@@ -112,12 +79,44 @@ impl<T, E> ByResult for &Probe<'_, Result<T, E>> {
     }
 }
 
-pub trait ByDefault {
-    fn __obs_status(&self) -> u16;
-}
-impl<T: ?Sized> ByDefault for Probe<'_, T> {
+impl<T: ?Sized> Status for Probe<'_, T> {
+    type Status = u16;
     #[inline(always)]
     fn __obs_status(&self) -> u16 {
         200
+    }
+}
+
+/// The error of a call's value, for its log line and span: an `Err`'s `Display`, else its
+/// `Debug`, else nothing.
+pub trait Text<'a> {
+    /// The error text of the probed value.
+    fn __obs_error_text(&self) -> ErrorText<'a>;
+}
+
+impl<'a, T, E: std::fmt::Display> Text<'a> for &&Probe<'a, Result<T, E>> {
+    #[inline(always)]
+    fn __obs_error_text(&self) -> ErrorText<'a> {
+        match self.0 {
+            Err(error) => ErrorText::Display(error),
+            Ok(_) => ErrorText::Nothing,
+        }
+    }
+}
+
+impl<'a, T, E: std::fmt::Debug> Text<'a> for &Probe<'a, Result<T, E>> {
+    #[inline(always)]
+    fn __obs_error_text(&self) -> ErrorText<'a> {
+        match self.0 {
+            Err(error) => ErrorText::Debug(error),
+            Ok(_) => ErrorText::Nothing,
+        }
+    }
+}
+
+impl<'a, T: ?Sized> Text<'a> for Probe<'a, T> {
+    #[inline(always)]
+    fn __obs_error_text(&self) -> ErrorText<'a> {
+        ErrorText::Nothing
     }
 }

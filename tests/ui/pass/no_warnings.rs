@@ -43,6 +43,38 @@ fn r_block_expr(x: u64) -> Result<u64, ()> {
     if x == 1 { Err(()) } else { Ok(x + 1) }
 }
 
+// A sync body with no way out but its end runs in place, not in a closure: one that diverges
+// makes what follows it unreachable, which must not warn either. And one that may leave early
+// (`?`, `return`, a macro that may hide either) still runs in a closure.
+#[track_request("GET", "/r/diverges")]
+#[allow(clippy::empty_loop)]
+fn r_diverges() -> u32 { loop {} }
+
+#[track_request("GET", "/r/exits")]
+fn r_exits(code: i32) -> u32 { std::process::exit(code) }
+
+#[trace_operation]
+#[allow(clippy::empty_loop)]
+fn t_diverges() -> u32 { loop {} }
+
+#[track_request("GET", "/c/diverges", trace)]
+fn c_diverges(code: i32) { std::process::exit(code) }
+
+#[track_request("GET", "/r/early")]
+fn r_early(x: u64) -> Result<u64, ApiError> {
+    if x == 0 {
+        return Err(ApiError);
+    }
+    let y = x.checked_add(1).ok_or(ApiError)?;
+    Ok(y)
+}
+
+#[trace_operation]
+fn t_in_place_macros(x: u64) -> String {
+    assert!(x < 10, "small");
+    format!("{x}")
+}
+
 // benches/compile-time.sh's fn, as it generates it (a lib of 1,000 of these, no lint allowed).
 #[obs_runtime::track_request("GET", "/f1")]
 pub fn f1(x: u64) -> Result<u64, ()> { if x == 1 { Err(()) } else { Ok(x + 1) } }
@@ -171,6 +203,19 @@ impl Service {
     #[track_request("GET", "/m/unit")]
     fn r_unit(&self) {}
 
+    // A borrow of what the method was given, handed out: in place, and in a closure.
+    #[track_request("GET", "/m/field")]
+    fn r_field(&mut self) -> &mut u32 { &mut self.base }
+
+    #[track_request("GET", "/m/field-early")]
+    fn r_field_early(&mut self, reset: bool) -> &mut u32 {
+        if reset {
+            self.base = 0;
+            return &mut self.base;
+        }
+        &mut self.base
+    }
+
     #[track_request("GET", "/m/async-expr")]
     async fn r_async_expr(&self) -> Result<u32, ApiError> {
         Ok(self.base)
@@ -239,6 +284,13 @@ fn main() {
     assert_eq!(r_expr().ok(), Some(1));
     assert_eq!(r_block_expr(2), Ok(3));
     assert_eq!(f1(1), Err(()));
+    assert_eq!(r_early(1).ok(), Some(2));
+    assert!(r_early(0).is_err());
+    assert_eq!(t_in_place_macros(3), "3");
+    // Never called: they never return.
+    let _: [fn() -> u32; 2] = [r_diverges, t_diverges];
+    let _: [fn(i32) -> u32; 1] = [r_exits];
+    let _: fn(i32) = c_diverges;
     assert_eq!(ready(r_async_one_line()), 1);
     assert_eq!(ready(r_async_expr_one_line()).ok(), Some(1));
     ready(r_async_unit());
@@ -266,9 +318,11 @@ fn main() {
     ready(s_trace_outer_async());
     assert_eq!(ready(s_request_outer_one_line()), 1);
     assert_eq!(ready(s_trace_outer_one_line()).ok(), Some(1));
-    let service = Service { base: 7 };
+    let mut service = Service { base: 7 };
     assert_eq!(service.r_one_line(), 7);
     service.r_unit();
+    *service.r_field() += 1;
+    *service.r_field_early(false) -= 1;
     assert_eq!(ready(service.r_async_expr()).ok(), Some(7));
     assert_eq!(ready(service.r_async_one_line()), 7);
     ready(service.r_async_unit());
