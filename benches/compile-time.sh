@@ -10,7 +10,7 @@
 # Like for like: obs with its default features (metrics + its embedded /metrics server + trace)
 # against autometrics with its `prometheus-exporter` feature (its Prometheus exporter; with no
 # backend named it uses prometheus-client), fastrace 0.7 with `enable` as in benches/Cargo.toml.
-# Usage: bash benches/compile-time.sh   (needs network or a warm cargo cache; takes ~5 minutes on an
+# Usage: bash benches/compile-time.sh   (BODY=early for bodies with a `?`; needs network or a warm cargo cache; takes ~5 minutes on an
 # idle 2-core machine). Prints the load before and after: run it on a quiet machine.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -18,6 +18,16 @@ runtime="$here/../obs-runtime"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 export CARGO_INCREMENTAL=0
+
+# The body of fn number $1. By default one expression; with BODY=early, a `?` (a way out before the
+# end, for which obs's expansion runs the body in a closure).
+body() {
+  if [ "${BODY:-}" = early ]; then
+    printf 'let y = if x == %d { Err(()) } else { Ok(x) }?; Ok(y + 1)' "$1"
+  else
+    printf 'if x == %d { Err(()) } else { Ok(x + 1) }' "$1"
+  fi
+}
 
 make_crate() { # name, dependency line, attribute (may be empty), fn count, crate attribute (may be empty)
   local dir="$work/$1"
@@ -30,8 +40,7 @@ make_crate() { # name, dependency line, attribute (may be empty), fn count, crat
 
   for i in $(seq 1 "$4"); do
     local attr="${3//@/$i}"
-    printf '%s\npub fn f%d(x: u64) -> Result<u64, ()> { if x == %d { Err(()) } else { Ok(x + 1) } }\n' \
-      "$attr" "$i" "$i" >> "$dir/src/lib.rs"
+    printf '%s\npub fn f%d(x: u64) -> Result<u64, ()> { %s }\n' "$attr" "$i" "$(body "$i")" >> "$dir/src/lib.rs"
   done
   echo "$dir"
 }
