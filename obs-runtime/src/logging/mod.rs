@@ -133,6 +133,8 @@ pub struct LoggingConfig {
     redact: Vec<String>,
     mask_values: bool,
     log_request_errors: bool,
+    #[cfg(feature = "tracing-bridge")]
+    tracing_spans: bool,
 }
 
 /// Default size of the buffer between the application and the writer thread.
@@ -159,6 +161,8 @@ impl LoggingConfig {
             redact: DEFAULT_REDACTED_FIELDS.iter().map(|name| (*name).to_owned()).collect(),
             mask_values: false,
             log_request_errors: false,
+            #[cfg(feature = "tracing-bridge")]
+            tracing_spans: true,
         }
     }
 
@@ -167,6 +171,15 @@ impl LoggingConfig {
     /// one site at a time: `#[track_request(.., log_errors)]`).
     pub fn log_request_errors(mut self, log: bool) -> LoggingConfig {
         self.log_request_errors = log;
+        self
+    }
+
+    /// Whether the subscriber obs installs makes `tracing` spans obs spans, in obs's traces
+    /// (default on; see [`crate::trace::layer`], which it adds). The filter decides for spans as
+    /// for events: `RUST_LOG=info,tower_http=debug` bridges tower-http's DEBUG spans.
+    #[cfg(feature = "tracing-bridge")]
+    pub fn tracing_spans(mut self, bridge: bool) -> LoggingConfig {
+        self.tracing_spans = bridge;
         self
     }
 
@@ -365,9 +378,13 @@ pub(crate) fn install(
     service: &str,
 ) -> Result<LogGuard, ConfigError> {
     use tracing_subscriber::layer::SubscriberExt as _;
+    #[cfg(feature = "tracing-bridge")]
+    let bridge = config.tracing_spans.then(crate::trace::layer);
+    #[cfg(not(feature = "tracing-bridge"))]
+    let bridge: Option<tracing_subscriber::layer::Identity> = None;
     let (pipeline, guard) = start(config, service)?;
     let layer = JsonLayer::new(pipeline);
-    let subscriber = tracing_subscriber::registry().with(filter).with(layer);
+    let subscriber = tracing_subscriber::registry().with(filter).with(bridge).with(layer);
     // The pillar checked that none is set; one set since (by another thread) is refused here.
     tracing::subscriber::set_global_default(subscriber).map_err(|_| already_set())?;
     Ok(guard)

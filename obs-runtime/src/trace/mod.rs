@@ -29,6 +29,8 @@
 //! Self-metrics: `obs_spans_exported_total`,
 //! `obs_spans_dropped_total{reason="queue_full"|"export_failed"|"shutdown"}`.
 
+#[cfg(feature = "tracing-bridge")]
+mod bridge;
 mod config;
 mod data;
 mod export;
@@ -45,6 +47,8 @@ pub mod tower;
 
 use std::time::Duration;
 
+#[cfg(feature = "tracing-bridge")]
+pub use bridge::{TracingLayer, layer};
 #[cfg(feature = "otlp")]
 pub use config::Protocol;
 pub use config::{SpanOutput, TraceConfig};

@@ -15,6 +15,8 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+#[cfg(feature = "tracing-bridge")]
+pub(crate) use builder::Parent;
 pub use builder::{RemoteParent, SpanBuilder};
 pub use guard::{CurrentSpan, Entered, Instrumented};
 use record::LIVE;
@@ -79,7 +81,16 @@ impl Span {
     #[inline]
     pub(crate) fn of_site(name: &'static str, kind: SpanKind, operation: bool) -> Span {
         match pipeline::get() {
-            Some(pipeline) => builder::start(pipeline, Cow::Borrowed(name), kind, None, operation),
+            Some(pipeline) => builder::start(pipeline, Cow::Borrowed(name), kind, builder::Parent::Current, operation),
+            None => Span::none(),
+        }
+    }
+
+    /// A span under `parent`, not the current span's child necessarily (the `tracing` bridge).
+    #[cfg(feature = "tracing-bridge")]
+    pub(crate) fn start_under(name: Cow<'static, str>, kind: SpanKind, parent: Parent) -> Span {
+        match pipeline::get() {
+            Some(pipeline) => builder::start(pipeline, name, kind, parent, false),
             None => Span::none(),
         }
     }
@@ -102,7 +113,7 @@ impl Span {
         self.live.is_some()
     }
 
-    fn with_data(&self, update: impl FnOnce(&mut SpanData)) {
+    pub(crate) fn with_data(&self, update: impl FnOnce(&mut SpanData)) {
         if let Some(live) = &self.live
             && let Ok(mut data) = live.data.lock()
             && let Some(data) = data.as_mut()
@@ -191,6 +202,16 @@ impl Span {
         Entered { previous_context, previous_live, _span: PhantomData }
     }
 
+    /// [`Span::enter`] for a caller that cannot hold the guard in a scope (the `tracing` bridge
+    /// enters on one callback and leaves on another): the guard must drop on this thread, in the
+    /// reverse order of entering.
+    #[cfg(feature = "tracing-bridge")]
+    pub(crate) fn enter_detached(&self) -> Entered<'static> {
+        let previous_context = self.context.map(|context| crate::context::swap_current(Some(context)));
+        let previous_live = self.context.map(|_| LIVE.with(|live| live.replace(self.live.clone())));
+        Entered { previous_context, previous_live, _span: PhantomData }
+    }
+
     /// Runs `body` in it.
     pub fn in_scope<R>(&self, body: impl FnOnce() -> R) -> R {
         let _entered = self.enter();
@@ -272,7 +293,7 @@ pub(crate) const MAX_ATTRIBUTES: usize = 128;
 pub(crate) const MAX_EVENTS: usize = 128;
 
 /// Sets `key` (a later value replaces an earlier one: OTLP keys are unique), within the limit.
-fn set(data: &mut SpanData, key: Cow<'static, str>, value: Value) {
+pub(crate) fn set(data: &mut SpanData, key: Cow<'static, str>, value: Value) {
     if let Some(slot) = data.attributes.iter_mut().find(|(existing, _)| *existing == key) {
         slot.1 = value;
     } else if data.attributes.len() < MAX_ATTRIBUTES {
@@ -282,7 +303,7 @@ fn set(data: &mut SpanData, key: Cow<'static, str>, value: Value) {
     }
 }
 
-fn push_event(data: &mut SpanData, event: Event) {
+pub(crate) fn push_event(data: &mut SpanData, event: Event) {
     if data.events.len() < MAX_EVENTS {
         data.events.push(event);
     } else {

@@ -35,6 +35,17 @@ impl RemoteParent {
     }
 }
 
+/// Where a span attaches.
+#[derive(Debug)]
+pub(crate) enum Parent {
+    /// The current span of this thread, if any.
+    Current,
+    /// This one (remote, or a local span that is not the current one).
+    Explicit(RemoteParent),
+    /// None: a new trace.
+    Root,
+}
+
 /// How a span starts; see [`Span::builder`].
 #[derive(Debug)]
 #[must_use = "a builder does nothing until `start`"]
@@ -72,7 +83,10 @@ impl SpanBuilder {
     /// Starts it now.
     pub fn start(self) -> Span {
         match pipeline::get() {
-            Some(pipeline) => start(pipeline, self.name, self.kind, self.parent, self.operation),
+            Some(pipeline) => {
+                let parent = self.parent.map_or(Parent::Current, Parent::Explicit);
+                start(pipeline, self.name, self.kind, parent, self.operation)
+            }
             None => Span::none(),
         }
     }
@@ -83,33 +97,28 @@ pub(super) fn start(
     pipeline: &Pipeline,
     name: Cow<'static, str>,
     kind: SpanKind,
-    remote: Option<RemoteParent>,
+    parent: Parent,
     operation: bool,
 ) -> Span {
     // The common unsampled case, cheaply: under a local parent that is not sampled, with the
     // default parent-based sampler, a span would record nothing and change no context (the
     // parent's context already carries the decision on), so none is made.
-    if remote.is_none()
+    if matches!(parent, Parent::Current)
         && let Some(parent) = SpanContext::current()
         && !parent.is_sampled()
         && pipeline.sampler.follows_parent()
     {
         return Span::none();
     }
-    start_slow(pipeline, name, kind, remote, operation)
+    start_slow(pipeline, name, kind, parent, operation)
 }
 
 #[inline(never)]
-fn start_slow(
-    pipeline: &Pipeline,
-    name: Cow<'static, str>,
-    kind: SpanKind,
-    remote: Option<RemoteParent>,
-    operation: bool,
-) -> Span {
-    let (parent, tracestate) = match remote {
-        Some(remote) => (Some(remote.context), remote.tracestate),
-        None => match SpanContext::current() {
+fn start_slow(pipeline: &Pipeline, name: Cow<'static, str>, kind: SpanKind, parent: Parent, operation: bool) -> Span {
+    let (parent, tracestate) = match parent {
+        Parent::Explicit(remote) => (Some(remote.context), remote.tracestate),
+        Parent::Root => (None, None),
+        Parent::Current => match SpanContext::current() {
             Some(parent) => {
                 (Some(parent), LIVE.with(|live| live.borrow().as_ref().and_then(|live| live.tracestate.clone())))
             }

@@ -1,0 +1,414 @@
+//! `tracing` spans as obs spans: the spans of tower-http, HTTP and gRPC clients, database drivers
+//! and `#[tracing::instrument]` join obs's traces, both ways.
+//!
+//! See [`layer`].
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::fmt;
+
+use tracing_core::field::{Field, Visit};
+use tracing_core::span::{Attributes, Id, Record};
+use tracing_core::{Event, Level, Metadata, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+
+use super::data::{Event as SpanEvent, SpanData, SpanKind, Status, Value};
+use super::span::{Entered, Parent, push_event, set};
+use super::{RemoteParent, Span};
+use crate::secret::{REDACTED, is_secret_name};
+
+/// The `tracing` layer that makes `tracing` spans obs spans: a [`tracing_subscriber::Layer`].
+/// obs's own subscriber ([`ObsBuilder::logging`](crate::ObsBuilder::logging)) carries it already
+/// (switch it off with
+/// [`LoggingConfig::tracing_spans`](crate::logging::LoggingConfig::tracing_spans), or build
+/// without the `tracing-bridge` feature); a subscriber of one's own adds it:
+///
+/// ```
+/// use tracing_subscriber::layer::SubscriberExt as _;
+///
+/// let subscriber = tracing_subscriber::registry().with(obs_runtime::trace::layer());
+/// # drop(subscriber);
+/// ```
+///
+/// What each `tracing` span becomes (while a trace pipeline is installed; before, nothing):
+///
+/// - **Parent.** A span with an explicit parent (`parent: &span`): the obs span of the nearest
+///   bridged ancestor of that parent. Otherwise the current obs span, which is the innermost of the
+///   `tracing` spans entered on this thread and obs's own (`#[trace_operation]`, the tower
+///   layer's server span, an entered [`Span`]); none is a new root, decided by the sampler.
+///   `parent: None` is always a root. A span the subscriber's filter leaves out is not bridged
+///   and breaks nothing: its children attach to what is current around it.
+/// - **Both ways.** While a bridged span is entered it is the current obs span: obs spans started
+///   in it are its children, [`inject`](super::inject) and [`client_request`](super::client_request)
+///   send its context, and JSON log lines carry its ids.
+/// - **Name and kind.** The span's name, or its `otel.name` field; `otel.kind` (`server`, `client`,
+///   `producer`, `consumer`, `internal`) sets the kind.
+/// - **Status.** `otel.status_code` (`OK`, `ERROR`) and `otel.status_message`; an `error` field
+///   marks it failed as an `Err` does (status `Error`, `error.message`, an `exception` event).
+/// - **Attributes.** Every other field, with its type (`Span::record` later too); a secret-named
+///   field is `[REDACTED]`, as obs's spans redact; `code.file.path` and `code.line.number` from
+///   the call site (off with [`TracingLayer::code_attributes`]). Within obs's limits (128
+///   attributes, 128 events; past them counted as dropped).
+/// - **Events.** WARN and ERROR events in it (the level: [`TracingLayer::event_level`]) become
+///   span events named by their message; an ERROR event with an `error` field becomes an
+///   `exception` event and fails the span.
+/// - **Lifetime.** Entered and left any number of times (an instrumented future), on any thread,
+///   it is one span, from its creation to its close, exported once when it closes. Nothing is kept
+///   once it closes.
+///
+/// obs's own events and spans (targets `obs` and `obs::*`) are never bridged: an export failure
+/// must not become a span that is exported.
+pub fn layer() -> TracingLayer {
+    TracingLayer { event_level: Level::WARN, code_attributes: true }
+}
+
+/// See [`layer`].
+#[derive(Debug, Clone)]
+pub struct TracingLayer {
+    event_level: Level,
+    code_attributes: bool,
+}
+
+impl TracingLayer {
+    /// The least severe level of the events that become span events (default WARN: WARN and
+    /// ERROR). Events are logged as before whatever this says.
+    pub fn event_level(mut self, level: Level) -> TracingLayer {
+        self.event_level = level;
+        self
+    }
+
+    /// Whether spans carry `code.file.path` and `code.line.number` from their call site
+    /// (default on).
+    pub fn code_attributes(mut self, on: bool) -> TracingLayer {
+        self.code_attributes = on;
+        self
+    }
+}
+
+/// obs's own targets, never bridged.
+fn is_own(metadata: &Metadata<'_>) -> bool {
+    let target = metadata.target();
+    target == "obs" || target.starts_with("obs::") || target.starts_with("obs_runtime")
+}
+
+/// The obs span of a bridged `tracing` span, in its extensions.
+struct Bridged(Span);
+
+thread_local! {
+    /// The bridged spans entered on this thread, innermost last, each with what to restore when
+    /// it is left.
+    static ENTERED: RefCell<Vec<(Id, Entered<'static>)>> = const { RefCell::new(Vec::new()) };
+}
+
+impl<S> tracing_subscriber::Layer<S> for TracingLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let metadata = attrs.metadata();
+        if is_own(metadata) || super::pipeline::get().is_none() {
+            return;
+        }
+        let parent = if attrs.is_root() {
+            Parent::Root
+        } else if let Some(explicit) = attrs.parent() {
+            nearest_bridged(&ctx, explicit).map_or(Parent::Current, Parent::Explicit)
+        } else {
+            Parent::Current
+        };
+        let mut fields = Fields::default();
+        attrs.record(&mut fields);
+        let name = fields.name.take().map_or(Cow::Borrowed(metadata.name()), Cow::Owned);
+        let span = Span::start_under(name, fields.kind.unwrap_or(SpanKind::Internal), parent);
+        if span.context().is_none() {
+            // Nothing to record and no context to carry (an unsampled trace's descendant): what
+            // is current stays current, and nothing is stored.
+            return;
+        }
+        span.with_data(|data| {
+            if self.code_attributes {
+                if let Some(file) = metadata.file() {
+                    set(data, Cow::Borrowed("code.file.path"), Value::Str(Cow::Borrowed(file)));
+                }
+                if let Some(line) = metadata.line() {
+                    set(data, Cow::Borrowed("code.line.number"), Value::I64(i64::from(line)));
+                }
+            }
+            fields.apply(data);
+        });
+        if let Some(tracing_span) = ctx.span(id) {
+            tracing_span.extensions_mut().insert(Bridged(span));
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(tracing_span) = ctx.span(id) else { return };
+        let extensions = tracing_span.extensions();
+        let Some(Bridged(span)) = extensions.get::<Bridged>() else { return };
+        if !span.is_recording() {
+            return;
+        }
+        let mut fields = Fields::default();
+        values.record(&mut fields);
+        span.with_data(|data| {
+            if let Some(name) = fields.name.take() {
+                data.name = Cow::Owned(name);
+            }
+            if let Some(kind) = fields.kind {
+                data.kind = kind;
+            }
+            fields.apply(data);
+        });
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let metadata = event.metadata();
+        if *metadata.level() > self.event_level || is_own(metadata) || super::pipeline::get().is_none() {
+            return;
+        }
+        let mut fields = EventFields::default();
+        event.record(&mut fields);
+        let mut add = |span: &Span| {
+            if !span.is_recording() {
+                return;
+            }
+            match fields.error.take() {
+                Some(error) if *metadata.level() == Level::ERROR => span.record_error(&error),
+                error => {
+                    let mut attributes = std::mem::take(&mut fields.attributes);
+                    if let Some(error) = error {
+                        attributes.push((Cow::Borrowed("error"), Value::Str(error.into())));
+                    }
+                    let name = fields.message.take().map_or(Cow::Borrowed(metadata.name()), Cow::Owned);
+                    span.add_event(name, attributes);
+                }
+            }
+        };
+        // An explicit parent's span; else the current obs span (the innermost entered here).
+        match event.parent() {
+            Some(parent) => {
+                if let Some(tracing_span) = ctx.span(parent)
+                    && let Some(Bridged(span)) = tracing_span.extensions().get::<Bridged>()
+                {
+                    add(span);
+                }
+            }
+            None if event.is_contextual() => add(&Span::current()),
+            None => {}
+        }
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        let Some(tracing_span) = ctx.span(id) else { return };
+        let extensions = tracing_span.extensions();
+        let Some(Bridged(span)) = extensions.get::<Bridged>() else { return };
+        let entered = span.enter_detached();
+        ENTERED.with(|stack| stack.borrow_mut().push((id.clone(), entered)));
+    }
+
+    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
+        // Taken out of the stack before it drops: dropping restores the context.
+        let left = ENTERED.with(|stack| {
+            let mut stack = stack.borrow_mut();
+            let position = stack.iter().rposition(|(entered, _)| entered == id)?;
+            Some(stack.remove(position))
+        });
+        drop(left);
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        if let Some(tracing_span) = ctx.span(&id) {
+            // Dropped: ended, and queued for export.
+            let bridged = tracing_span.extensions_mut().remove::<Bridged>();
+            drop(bridged);
+        }
+    }
+}
+
+/// The context of the nearest bridged span among `id` and its ancestors (those the subscriber's
+/// filters let this layer see).
+fn nearest_bridged<S>(ctx: &Context<'_, S>, id: &Id) -> Option<RemoteParent>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let span = ctx.span(id)?;
+    span.scope().find_map(|ancestor| {
+        let extensions = ancestor.extensions();
+        let Bridged(span) = extensions.get::<Bridged>()?;
+        let context = span.context()?;
+        Some(RemoteParent { context, tracestate: span.tracestate() })
+    })
+}
+
+/// A span's fields: the `otel.*` ones read, the others its attributes.
+#[derive(Default)]
+struct Fields {
+    name: Option<String>,
+    kind: Option<SpanKind>,
+    status: Option<Status>,
+    status_message: Option<String>,
+    error: Option<String>,
+    attributes: Vec<(Cow<'static, str>, Value)>,
+}
+
+impl Fields {
+    fn value(&mut self, field: &Field, value: Value) {
+        let name = field.name();
+        let value = if is_secret_name(name) { Value::Str(Cow::Borrowed(REDACTED)) } else { value };
+        self.attributes.push((Cow::Borrowed(name), value));
+    }
+
+    fn text(&mut self, field: &Field, text: String) {
+        match field.name() {
+            "otel.name" => self.name = Some(text),
+            "otel.kind" => self.kind = kind_of(&text),
+            "otel.status_code" => {
+                self.status = match text.to_ascii_uppercase().as_str() {
+                    "OK" => Some(Status::Ok),
+                    "ERROR" => Some(Status::Error(Cow::Borrowed(""))),
+                    _ => None,
+                }
+            }
+            "otel.status_message" => self.status_message = Some(text),
+            "error" => self.error = Some(text),
+            _ => self.value(field, Value::Str(Cow::Owned(text))),
+        }
+    }
+
+    /// Into the span's record.
+    fn apply(self, data: &mut SpanData) {
+        for (key, value) in self.attributes {
+            set(data, key, value);
+        }
+        if let Some(error) = self.error {
+            fail(data, error);
+        } else if let Some(status) = self.status {
+            data.status = match status {
+                Status::Error(_) => Status::Error(self.status_message.unwrap_or_default().into()),
+                other => other,
+            };
+        } else if let Some(message) = self.status_message
+            && matches!(data.status, Status::Error(_))
+        {
+            data.status = Status::Error(message.into());
+        }
+    }
+}
+
+/// Failed with `message`, as [`Span::record_error`] records an error.
+fn fail(data: &mut SpanData, message: String) {
+    let message: Cow<'static, str> = message.into();
+    push_event(
+        data,
+        SpanEvent {
+            name: Cow::Borrowed("exception"),
+            time_unix_nanos: crate::clock::clock().raw(),
+            attributes: vec![(Cow::Borrowed("exception.message"), Value::Str(message.clone()))],
+        },
+    );
+    set(data, Cow::Borrowed("error.message"), Value::Str(message.clone()));
+    data.status = Status::Error(message);
+}
+
+fn kind_of(text: &str) -> Option<SpanKind> {
+    match text.to_ascii_lowercase().as_str() {
+        "server" => Some(SpanKind::Server),
+        "client" => Some(SpanKind::Client),
+        "producer" => Some(SpanKind::Producer),
+        "consumer" => Some(SpanKind::Consumer),
+        "internal" => Some(SpanKind::Internal),
+        _ => None,
+    }
+}
+
+impl Visit for Fields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.text(field, value.to_owned());
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.value(field, Value::Bool(value));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.value(field, Value::I64(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        match i64::try_from(value) {
+            Ok(value) => self.value(field, Value::I64(value)),
+            Err(_) => self.value(field, Value::Str(value.to_string().into())),
+        }
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.value(field, Value::F64(value));
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.text(field, value.to_string());
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.text(field, format!("{value:?}"));
+    }
+}
+
+/// An event's fields: its message, its `error`, the rest as the span event's attributes.
+#[derive(Default)]
+struct EventFields {
+    message: Option<String>,
+    error: Option<String>,
+    attributes: Vec<(Cow<'static, str>, Value)>,
+}
+
+impl EventFields {
+    fn text(&mut self, field: &Field, text: String) {
+        match field.name() {
+            "message" => self.message = Some(text),
+            "error" => self.error = Some(text),
+            name if is_secret_name(name) => self.attributes.push((Cow::Borrowed(name), Value::Str(REDACTED.into()))),
+            name => self.attributes.push((Cow::Borrowed(name), Value::Str(text.into()))),
+        }
+    }
+
+    fn value(&mut self, field: &Field, value: Value) {
+        let name = field.name();
+        let value = if is_secret_name(name) { Value::Str(Cow::Borrowed(REDACTED)) } else { value };
+        self.attributes.push((Cow::Borrowed(name), value));
+    }
+}
+
+impl Visit for EventFields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.text(field, value.to_owned());
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.value(field, Value::Bool(value));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.value(field, Value::I64(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        match i64::try_from(value) {
+            Ok(value) => self.value(field, Value::I64(value)),
+            Err(_) => self.value(field, Value::Str(value.to_string().into())),
+        }
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.value(field, Value::F64(value));
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.text(field, value.to_string());
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.text(field, format!("{value:?}"));
+    }
+}
