@@ -231,3 +231,20 @@ fn warn_and_error_events_become_span_events_and_logs_carry_the_span_ids() {
         assert_eq!(line["span_id"], context.span_id().to_string());
     }
 }
+
+#[test]
+fn spans_left_out_of_order_leave_the_context_as_it_was() {
+    setup();
+    let before = SpanContext::current();
+    let outer = tracing::info_span!("out_of_order_outer");
+    let inner = tracing::info_span!("out_of_order_inner");
+    let entered_outer = outer.enter();
+    let entered_inner = inner.enter();
+    let inner_context = SpanContext::current();
+    assert!(inner_context.is_some());
+    // `tracing` allows this: the outer guard dropped first. The inner span stays current.
+    drop(entered_outer);
+    assert_eq!(SpanContext::current(), inner_context);
+    drop(entered_inner);
+    assert_eq!(SpanContext::current(), before);
+}

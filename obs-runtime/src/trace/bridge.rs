@@ -208,11 +208,21 @@ where
     }
 
     fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
-        // Taken out of the stack before it drops: dropping restores the context.
+        // Taken out of the stack before it drops: dropping restores the context (which runs no
+        // user code, so the stack is never borrowed twice).
         let left = ENTERED.with(|stack| {
             let mut stack = stack.borrow_mut();
             let position = stack.iter().rposition(|(entered, _)| entered == id)?;
-            Some(stack.remove(position))
+            let (_, left) = stack.remove(position);
+            match stack.get_mut(position) {
+                // Left out of order, under a span entered after it: that one now restores what
+                // this one would have, and the context stays the innermost's.
+                Some((_, inner)) => {
+                    inner.take_over(left);
+                    None
+                }
+                None => Some(left),
+            }
         });
         drop(left);
     }

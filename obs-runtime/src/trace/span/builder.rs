@@ -42,7 +42,8 @@ pub(crate) enum Parent {
     Current,
     /// This one (remote, or a local span that is not the current one).
     Explicit(RemoteParent),
-    /// None: a new trace.
+    /// None: a new trace (only the `tracing` bridge asks for one).
+    #[cfg_attr(not(feature = "tracing-bridge"), allow(dead_code))]
     Root,
 }
 

@@ -60,6 +60,17 @@ pub struct Entered<'a> {
     pub(super) _span: PhantomData<(&'a Span, *const ())>,
 }
 
+impl Entered<'_> {
+    /// `left` was entered before this guard and is left first (`tracing` allows leaving spans
+    /// out of order): this guard takes over what `left` would have restored, and `left` restores
+    /// nothing, so that the context stays this guard's span until it is left too.
+    #[cfg(feature = "tracing-bridge")]
+    pub(crate) fn take_over(&mut self, mut left: Entered<'_>) {
+        self.previous_context = left.previous_context.take();
+        self.previous_live = left.previous_live.take();
+    }
+}
+
 impl Drop for Entered<'_> {
     #[inline]
     fn drop(&mut self) {
