@@ -1,9 +1,14 @@
 //! The cost of a span per call: `#[trace_operation]` sampled and exported, and not sampled,
 //! against the bare function, tracing's `#[instrument]` (registry alone, and with
-//! tracing-opentelemetry over the OpenTelemetry SDK's batch processor) and fastrace's `#[trace]`.
+//! tracing-opentelemetry over the OpenTelemetry SDK's batch processor) and fastrace's `#[trace]`;
+//! and tracing's `#[instrument]` through obs's bridge (`obs_runtime::trace::layer()`), sampled and
+//! exported by obs's pipeline, and not sampled.
 //!
 //! Every exporter discards what it receives and counts it, so that the table only holds numbers
-//! of spans that really went out: the counts, and the spans dropped, are printed at the end.
+//! of spans that really went out: the counts, and the spans dropped, are printed at the end. obs
+//! has one pipeline per process, which exports both `#[trace_operation]`'s spans and the bridged
+//! ones: what it exported and dropped is attributed to the variant whose batch (and the flush
+//! after it) it happened in.
 //! Exporter threads run on the second core; their CPU time is not added to the caller's.
 //!
 //! A plain harness, on purpose, as in `track_request.rs`: every variant runs the same loop of
@@ -148,6 +153,9 @@ fn main() {
     let otel = Dispatch::new(
         tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"))),
     );
+    // tracing through obs's bridge: the registry with obs's layer (its defaults), exported by
+    // obs's pipeline above, to the same counting exporter as `#[trace_operation]`'s spans.
+    let bridge = Dispatch::new(tracing_subscriber::registry().with(obs_runtime::trace::layer()));
 
     // fastrace: a reporter that counts, reporting as often as obs exports.
     let fastrace_reported = Arc::new(AtomicU64::new(0));
@@ -159,6 +167,7 @@ fn main() {
     // Spans each variant made, to compare with what went out.
     let obs_started = AtomicU64::new(0);
     let otel_started = AtomicU64::new(0);
+    let bridge_started = AtomicU64::new(0);
     let fastrace_started = AtomicU64::new(0);
 
     let variants: Vec<Variant<'_>> = vec![
@@ -198,6 +207,20 @@ fn main() {
             }),
         ),
         (
+            "tracing `#[instrument]` through obs's bridge (`registry().with(obs_runtime::trace::layer())`), sampled (a root span per call), exported",
+            Box::new(|calls| {
+                bridge_started.fetch_add(calls, Ordering::Relaxed);
+                tracing::dispatcher::with_default(&bridge, || batch(tracing_instrumented, calls))
+            }),
+        ),
+        (
+            "tracing `#[instrument]` through obs's bridge, not sampled (child of an unsampled obs parent)",
+            Box::new(|calls| {
+                let _attached = unsampled.attach();
+                tracing::dispatcher::with_default(&bridge, || batch(tracing_instrumented, calls))
+            }),
+        ),
+        (
             "fastrace `#[trace]`, child of a local root (a root per 10,000 calls), reported",
             Box::new(|calls| {
                 let f: fn(u64) -> u64 = black_box(fastrace_traced);
@@ -219,8 +242,26 @@ fn main() {
         ("fastrace `#[trace]`, no local parent (records nothing)", Box::new(|calls| batch(fastrace_traced, calls))),
     ];
 
-    for (_, run) in &variants {
-        run(CALLS_PER_BATCH / 10); // warm up: thread-locals, queues, callsite interest, caches
+    // obs's spans exported and dropped in each variant's batches, and the flushes after them.
+    let obs_counts = || (obs_exported.load(Ordering::Relaxed), guard.dropped());
+    let mut obs_out_by_variant = vec![(0u64, 0u64); variants.len()];
+    let settle = || {
+        assert!(guard.flush(), "obs's pipeline flushes");
+        let _ = provider.force_flush();
+        fastrace::flush();
+    };
+    let mut run_and_settle = |index: usize, calls: u64| {
+        let (exported_before, dropped_before) = obs_counts();
+        let ns = (variants[index].1)(calls);
+        settle();
+        let (exported_after, dropped_after) = obs_counts();
+        obs_out_by_variant[index].0 += exported_after - exported_before;
+        obs_out_by_variant[index].1 += dropped_after - dropped_before;
+        ns
+    };
+
+    for index in 0..variants.len() {
+        run_and_settle(index, CALLS_PER_BATCH / 10); // warm up: thread-locals, queues, callsite interest, caches
     }
 
     println!(
@@ -232,16 +273,10 @@ fn main() {
     // batch's spans are exported while it runs (that contention is part of the cost), and what is
     // still queued is exported before the next batch starts, untimed: one pipeline's backlog never
     // runs during another variant's batch.
-    let settle = || {
-        assert!(guard.flush(), "obs's pipeline flushes");
-        let _ = provider.force_flush();
-        fastrace::flush();
-    };
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
     for _ in 0..batches {
-        for (index, (_, run)) in variants.iter().enumerate() {
-            samples[index].push(run(CALLS_PER_BATCH));
-            settle();
+        for (index, samples) in samples.iter_mut().enumerate() {
+            samples.push(run_and_settle(index, CALLS_PER_BATCH));
         }
     }
     let per_call: Vec<(&str, f64)> =
@@ -256,7 +291,9 @@ fn main() {
 
     let added = |index: usize| per_call[index].1 - bare_ns;
     let (obs_root, obs_child, obs_unsampled) = (added(1), added(2), added(3));
-    let (registry_added, otel_added, fastrace_child, fastrace_none) = (added(4), added(5), added(6), added(7));
+    let (registry_added, otel_added) = (added(4), added(5));
+    let (bridge_sampled, bridge_unsampled) = (added(6), added(7));
+    let (fastrace_child, fastrace_none) = (added(8), added(9));
     println!("\n## Ratios of the time added over bare\n");
     println!("| obs variant | / tracing registry | / tracing + otel | / fastrace child |");
     println!("|---|---:|---:|---:|");
@@ -282,6 +319,27 @@ fn main() {
         if obs_child <= 150.0 { "met" } else { "MISSED" },
         if obs_unsampled <= 10.0 { "met" } else { "MISSED" },
     );
+    println!("\n## tracing through obs's bridge: ratios\n");
+    println!("| bridge variant | added over bare (ns) | / tracing registry | / tracing + otel | tracing + otel / it |");
+    println!("|---|---:|---:|---:|---:|");
+    for (name, bridge) in [("sampled, exported", bridge_sampled), ("not sampled", bridge_unsampled)] {
+        println!(
+            "| {name} | {bridge:.1} | {:.2} | {:.2} | {:.2} |",
+            bridge / registry_added,
+            bridge / otel_added,
+            otel_added / bridge
+        );
+    }
+    println!(
+        "\nBridge targets: sampled and exported at most 300 ns over bare: {bridge_sampled:.1} ns ({}); \
+         at least 4x cheaper than tracing + otel (added over bare): {:.2}x ({}); \
+         not sampled at most 20 ns above `registry()` alone: {:+.1} ns ({}).",
+        if bridge_sampled <= 300.0 { "met" } else { "MISSED" },
+        otel_added / bridge_sampled,
+        if otel_added >= 4.0 * bridge_sampled { "met" } else { "MISSED" },
+        bridge_unsampled - registry_added,
+        if bridge_unsampled - registry_added <= 20.0 { "met" } else { "MISSED" },
+    );
 
     // Everything out, then the counts: a dropped span would look cheap.
     let flushed = guard.flush();
@@ -295,11 +353,35 @@ fn main() {
     let obs_started = obs_started.load(Ordering::Relaxed);
     let obs_out = obs_exported.load(Ordering::Relaxed);
     let obs_dropped = guard.dropped();
+    let bridge_started = bridge_started.load(Ordering::Relaxed);
+    let all_started = obs_started + bridge_started;
     println!(
-        "| obs (flushed: {flushed}; its own count: {} exported) | {obs_started} | {obs_out} | {obs_dropped} | {:.4} |",
+        "| obs, both sources (flushed: {flushed}; its own count: {} exported) | {all_started} | {obs_out} | {obs_dropped} | {:.4} |",
         guard.exported(),
-        obs_dropped as f64 / obs_started as f64
+        obs_dropped as f64 / all_started as f64
     );
+    // The same, by the variant whose batch (or the flush after it) it happened in.
+    let sum_out = |indexes: &[usize]| -> (u64, u64) {
+        indexes
+            .iter()
+            .fold((0, 0), |(out, dropped), &i| (out + obs_out_by_variant[i].0, dropped + obs_out_by_variant[i].1))
+    };
+    let (traced_out, traced_dropped) = sum_out(&[1, 2, 3]);
+    let (bridge_out, bridge_dropped) = sum_out(&[6]);
+    let (bridge_unsampled_out, bridge_unsampled_dropped) = sum_out(&[7]);
+    let (others_out, others_dropped) = sum_out(&[0, 4, 5, 8, 9]);
+    println!(
+        "| obs, `#[trace_operation]` variants | {obs_started} | {traced_out} | {traced_dropped} | {:.4} |",
+        traced_dropped as f64 / obs_started as f64
+    );
+    println!(
+        "| obs, tracing through the bridge, sampled | {bridge_started} | {bridge_out} | {bridge_dropped} | {:.4} |",
+        bridge_dropped as f64 / bridge_started as f64
+    );
+    println!(
+        "| obs, tracing through the bridge, not sampled (none expected) | 0 | {bridge_unsampled_out} | {bridge_unsampled_dropped} | - |"
+    );
+    println!("| obs, during the other variants (none expected) | 0 | {others_out} | {others_dropped} | - |");
     let otel_started = otel_started.load(Ordering::Relaxed);
     let otel_out = otel_exported.load(Ordering::Relaxed);
     println!(
@@ -314,11 +396,21 @@ fn main() {
         fastrace_started.saturating_sub(fastrace_out),
         fastrace_started.saturating_sub(fastrace_out) as f64 / fastrace_started as f64
     );
-    if obs_dropped > 0 || obs_out + obs_dropped != obs_started {
+    if obs_dropped > 0 || obs_out + obs_dropped != all_started {
         println!(
             "\nWARNING: obs's exporter thread did not keep up or spans are missing \
-             ({obs_dropped} dropped of {obs_started}, {obs_out} exported): the sampled rows are then too cheap."
+             ({obs_dropped} dropped of {all_started}, {obs_out} exported): the sampled rows are then too cheap."
         );
+    }
+    if bridge_out + bridge_dropped != bridge_started || traced_out + traced_dropped != obs_started {
+        println!(
+            "\nWARNING: by variant, obs's spans out do not match those started \
+             (`#[trace_operation]`: {traced_out} + {traced_dropped} of {obs_started}; \
+             bridge: {bridge_out} + {bridge_dropped} of {bridge_started})."
+        );
+    }
+    if bridge_unsampled_out + bridge_unsampled_dropped + others_out + others_dropped > 0 {
+        println!("\nWARNING: obs exported or dropped spans during variants that should make none.");
     }
     if otel_out != otel_started {
         println!("\nWARNING: the OpenTelemetry SDK dropped spans (queue full): its row is then too cheap.");
