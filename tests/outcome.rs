@@ -113,6 +113,21 @@ fn panics_in_place(message: &str) -> Result<(), PlainError> {
     explode(message)
 }
 
+// A local macro by the name of a logging one, which returns: the body is not run in place.
+macro_rules! error {
+    ($error:expr) => {
+        return Err($error)
+    };
+}
+
+#[track_request("GET", "/outcome/local-macro")]
+fn returns_through_a_local_macro(fail: bool) -> Result<u32, PlainError> {
+    if fail {
+        error!(PlainError);
+    }
+    Ok(1)
+}
+
 #[track_request("GET", "/outcome/cancelled")]
 async fn never_finishes() -> Result<(), PlainError> {
     std::future::pending::<()>().await;
@@ -189,6 +204,13 @@ fn panic_counts_as_error_and_keeps_unwinding() {
     assert_eq!(requests("GET", "/outcome/panic-in-place", "500"), 1.0);
     assert_eq!(requests("GET", "/outcome/panic-in-place", "200"), 0.0);
     assert_eq!(duration_count("GET", "/outcome/panic-in-place"), 1.0);
+}
+
+#[test]
+fn a_return_hidden_in_a_local_macro_is_recorded_with_its_value() {
+    assert!(returns_through_a_local_macro(true).is_err());
+    assert_eq!(requests("GET", "/outcome/local-macro", "500"), 1.0);
+    assert_eq!(requests("GET", "/outcome/local-macro", "499"), 0.0);
 }
 
 #[tokio::test]

@@ -154,14 +154,25 @@ pub(crate) fn run_in_place(
 ) -> TokenStream {
     let span = Span::mixed_site();
     if leaves_early(block.to_token_stream()) {
-        let call = quote_spanned!(span=> #krate::__private::call_once(move || -> #annotation #block));
-        if prelude.is_empty() {
-            return call;
-        }
-        return quote_spanned!(span=> { #prelude #call });
+        return run_in_closure(krate, annotation, block, prelude);
     }
     let stmts = &block.stmts;
     quote_spanned!(span=> { #prelude #(#stmts)* })
+}
+
+/// The body as an immediately called `move` closure returning the declared type (see
+/// [`run_in_place`]); always for a fn that returns a future, whose body's value must coerce to the
+/// declared type (two arms boxing different futures as `Pin<Box<dyn Future>>`) and after which
+/// comes an expression, where `unreachable_code` cannot be allowed.
+pub(crate) fn run_in_closure(
+    krate: &syn::Path,
+    annotation: &TokenStream,
+    block: &syn::Block,
+    prelude: TokenStream,
+) -> TokenStream {
+    let span = Span::mixed_site();
+    let call = quote_spanned!(span=> #krate::__private::call_once(move || -> #annotation #block));
+    if prelude.is_empty() { call } else { quote_spanned!(span=> { #prelude #call }) }
 }
 
 /// Whether `tokens` may leave the function they are the body of before their end: a `return`, a
@@ -170,8 +181,30 @@ pub(crate) fn run_in_place(
 /// costs the closure.
 fn leaves_early(tokens: TokenStream) -> bool {
     let mut previous: Option<TokenTree> = None;
+    // The first segment of the path being read (`tracing` in `tracing::error`), if any.
+    let mut path_crate: Option<String> = None;
+    let mut path_start: Option<String> = None;
     let mut tokens = tokens.into_iter().peekable();
     while let Some(token) = tokens.next() {
+        match &token {
+            TokenTree::Punct(punct) if punct.as_char() == ':' => {
+                if path_crate.is_none() {
+                    path_crate = path_start.take();
+                }
+            }
+            TokenTree::Ident(ident) => {
+                let after_colons = matches!(&previous, Some(TokenTree::Punct(punct)) if punct.as_char() == ':');
+                if !after_colons {
+                    path_crate = None;
+                    path_start = Some(ident.to_string());
+                }
+            }
+            TokenTree::Punct(punct) if punct.as_char() == '!' => {}
+            _ => {
+                path_crate = None;
+                path_start = None;
+            }
+        }
         match &token {
             TokenTree::Ident(ident) if ident == "return" => return true,
             TokenTree::Punct(punct) if punct.as_char() == '?' => return true,
@@ -180,6 +213,9 @@ fn leaves_early(tokens: TokenStream) -> bool {
                 if let (Some(TokenTree::Ident(name)), Some(TokenTree::Group(_))) = (&previous, tokens.peek())
                     && !NEGATING_KEYWORDS.iter().any(|keyword| name == keyword)
                     && !IN_PLACE_MACROS.iter().any(|known| name == known)
+                    && !(name != "try"
+                        && name != "r#try"
+                        && path_crate.as_ref().is_some_and(|krate| IN_PLACE_CRATES.iter().any(|known| krate == known)))
                 {
                     return true;
                 }
@@ -195,46 +231,22 @@ fn leaves_early(tokens: TokenStream) -> bool {
 /// Keywords that may stand before a `!` that negates (`if !(..)`): not macro names.
 const NEGATING_KEYWORDS: &[&str] = &["if", "while", "match", "in", "break", "mut", "else"];
 
-/// Macros that neither return from the function, nor use `?`, nor always diverge: the standard
-/// library's formatting, assertion and compile-time macros, `tracing`'s and `log`'s events, and
-/// obs's `span_attributes!`.
+/// Macros that neither return from the function, nor use `?`, nor always diverge, by a name
+/// unlikely to be a local macro's: the standard library's formatting, assertion and compile-time
+/// macros, `tracing`'s and `log`'s `trace!` to `warn!`, and obs's `span_attributes!`. (`error!`
+/// and `event!`, plausible names for a local macro that returns an `Err`, are trusted only by
+/// path: `tracing::error!`.)
+#[rustfmt::skip]
 const IN_PLACE_MACROS: &[&str] = &[
-    "format",
-    "format_args",
-    "print",
-    "println",
-    "eprint",
-    "eprintln",
-    "write",
-    "writeln",
-    "vec",
-    "assert",
-    "assert_eq",
-    "assert_ne",
-    "debug_assert",
-    "debug_assert_eq",
-    "debug_assert_ne",
-    "matches",
-    "dbg",
-    "concat",
-    "stringify",
-    "line",
-    "column",
-    "file",
-    "module_path",
-    "cfg",
-    "env",
-    "option_env",
-    "include_str",
-    "include_bytes",
-    "trace",
-    "debug",
-    "info",
-    "warn",
-    "error",
-    "event",
-    "span_attributes",
+    "format", "format_args", "print", "println", "eprint", "eprintln", "write", "writeln", "vec",
+    "assert", "assert_eq", "assert_ne", "debug_assert", "debug_assert_eq", "debug_assert_ne",
+    "matches", "dbg", "concat", "stringify", "line", "column", "file", "module_path", "cfg", "env",
+    "option_env", "include_str", "include_bytes", "trace", "debug", "info", "warn", "span_attributes",
 ];
+
+/// Crates whose macros, called by path (`tracing::error!`, `std::println!`), never return from
+/// the caller nor use `?` (but the old `try!`, refused by name).
+const IN_PLACE_CRATES: &[&str] = &["std", "core", "alloc", "tracing", "log", "obs_runtime"];
 
 /// The status of the call's value `result`, by the first of `RequestOutcome`'s rules that
 /// applies; and the text of an `Err` (its `Display`, else its `Debug`). Both are autoref
@@ -332,6 +344,10 @@ mod tests {
             }),
             quote!({ panic!("always") }),
             quote!({ todo!() }),
+            // `error!` and `event!` by their bare name may be a local macro that returns.
+            quote!({ error!(ApiError::NotFound) }),
+            quote!({ my::error!(x) }),
+            quote!({ std::r#try!(x) }),
             // Conservative: a `return` of a nested closure costs only the closure.
             quote!({
                 let f = |x| {

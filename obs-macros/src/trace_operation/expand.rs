@@ -11,7 +11,7 @@ use quote::{quote, quote_spanned};
 use super::args::SpanKind;
 use super::check::{Site, Value};
 use crate::item::outer_and_inner;
-use crate::types::{async_body, error_text_of, future_output, infer_opaque, run_in_place, status_of};
+use crate::types::{async_body, error_text_of, future_output, infer_opaque, run_in_closure, run_in_place, status_of};
 
 pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
     let syn::ItemFn { attrs, vis, modifiers, sig, block } = function;
@@ -105,7 +105,7 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
             }
         };
         let wrapped = if boxed { quote_spanned!(span=> ::std::boxed::Box::pin(#wrapped)) } else { wrapped };
-        let build = run_in_place(krate, &annotation, &block, entered);
+        let build = run_in_closure(krate, &annotation, &block, entered);
         quote_spanned! {span=>
             #start
             let #future = #build;

@@ -12,7 +12,7 @@ use quote::{quote, quote_spanned};
 
 use super::check::Site;
 use crate::item::outer_and_inner;
-use crate::types::{async_body, error_text_of, future_output, infer_opaque, run_in_place, status_of};
+use crate::types::{async_body, error_text_of, future_output, infer_opaque, run_in_closure, run_in_place, status_of};
 
 pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
     let syn::ItemFn { attrs, vis, modifiers, sig, block } = function;
@@ -115,7 +115,7 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
         let record = record(awaited(future.clone()), &output);
         let wrapped = quote_spanned!(span=> async move { #record });
         let wrapped = if boxed { quote_spanned!(span=> ::std::boxed::Box::pin(#wrapped)) } else { wrapped };
-        let build = run_in_place(krate, &annotation, &block, TokenStream::new());
+        let build = run_in_closure(krate, &annotation, &block, TokenStream::new());
         quote_spanned! {span=>
             #site_static
             let #future = #build;

@@ -60,6 +60,18 @@ fn t_diverges() -> u32 { loop {} }
 #[track_request("GET", "/c/diverges", trace)]
 fn c_diverges(code: i32) { std::process::exit(code) }
 
+// A fn returning a boxed future whose arms box different futures: the body's value coerces to
+// the declared type.
+#[track_request("GET", "/r/boxed-arms")]
+fn r_boxed_arms(fast: bool) -> Pin<Box<dyn Future<Output = u32> + Send>> {
+    if fast { Box::pin(async { 1 }) } else { Box::pin(std::future::ready(2)) }
+}
+
+#[trace_operation]
+fn t_boxed_arms(fast: bool) -> Pin<Box<dyn Future<Output = u32> + Send>> {
+    if fast { Box::pin(async { 1 }) } else { Box::pin(std::future::ready(2)) }
+}
+
 #[track_request("GET", "/r/early")]
 fn r_early(x: u64) -> Result<u64, ApiError> {
     if x == 0 {
@@ -285,6 +297,8 @@ fn main() {
     assert_eq!(r_block_expr(2), Ok(3));
     assert_eq!(f1(1), Err(()));
     assert_eq!(r_early(1).ok(), Some(2));
+    assert_eq!(ready(r_boxed_arms(false)), 2);
+    assert_eq!(ready(t_boxed_arms(true)), 1);
     assert!(r_early(0).is_err());
     assert_eq!(t_in_place_macros(3), "3");
     // Never called: they never return.
