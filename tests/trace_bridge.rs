@@ -41,6 +41,11 @@ fn by_name<'a>(spans: &'a [SpanData], name: &str) -> &'a SpanData {
     found[0]
 }
 
+/// An attribute with its type, as `Debug` shows it (`I64(3)`, `Str("x")`).
+fn typed(span: &SpanData, key: &str) -> Option<String> {
+    span.attributes().find(|(name, _)| *name == key).map(|(_, value)| format!("{value:?}"))
+}
+
 fn parent_of(span: &SpanData) -> Option<obs_runtime::context::SpanId> {
     span.parent_span_id()
 }
@@ -77,10 +82,10 @@ fn tracing_and_obs_spans_make_one_tree_both_ways() {
     assert_eq!(parent_of(operation), Some(helper.context().span_id()));
     assert_eq!(parent_of(inner), Some(operation.context().span_id()));
     // `#[instrument]` records its arguments as fields: typed attributes.
-    assert_eq!(attribute(helper, "user_id").as_deref(), Some("41"));
+    assert_eq!(typed(helper, "user_id").as_deref(), Some("I64(41)"));
     assert_eq!(attribute(inner, "step").as_deref(), Some("lookup"));
     assert_eq!(attribute(helper, "code.file.path").as_deref(), Some(file!()));
-    assert!(attribute(helper, "code.line.number").is_some());
+    assert!(typed(helper, "code.line.number").is_some_and(|line| line.starts_with("I64(")));
 }
 
 #[test]
@@ -114,9 +119,9 @@ fn otel_fields_set_name_kind_and_status_and_secrets_are_redacted() {
     let renamed = by_name(&spans, "GET /users/{id}");
     assert_eq!(renamed.kind(), SpanKind::Client);
     assert_eq!(attribute(renamed, "api_token").as_deref(), Some("[REDACTED]"));
-    assert_eq!(attribute(renamed, "retries").as_deref(), Some("3"));
-    assert_eq!(attribute(renamed, "ratio").as_deref(), Some("0.5"));
-    assert_eq!(attribute(renamed, "cached").as_deref(), Some("true"));
+    assert_eq!(typed(renamed, "retries").as_deref(), Some("I64(3)"));
+    assert_eq!(typed(renamed, "ratio").as_deref(), Some("F64(0.5)"));
+    assert_eq!(typed(renamed, "cached").as_deref(), Some("Bool(true)"));
     assert_eq!(attribute(renamed, "late").as_deref(), Some("recorded later"));
     assert!(attribute(renamed, "otel.name").is_none());
     assert_eq!(by_name(&spans, "failed").status(), &Status::Error("upstream down".into()));
@@ -193,6 +198,29 @@ fn a_span_entered_on_other_threads_is_one_span_and_keeps_its_parent() {
     let thread_spans = of_trace(thread_trace);
     let on_thread = by_name(&thread_spans, "on_thread");
     assert_eq!(parent_of(on_thread), Some(by_name(&thread_spans, "thread_root").context().span_id()));
+}
+
+#[trace_operation("recovers")]
+fn recovers() -> Result<u32, std::io::Error> {
+    tracing::error!(error = %std::io::Error::other("cache down"), "fell back");
+    Ok(1)
+}
+
+#[test]
+fn events_never_fail_or_join_obs_own_spans() {
+    setup();
+    let outer = tracing::info_span!("around_the_operation");
+    let trace_id = outer.in_scope(|| {
+        assert_eq!(recovers().ok(), Some(1));
+        SpanContext::current().expect("bridged").trace_id()
+    });
+    drop(outer);
+    let spans = of_trace(trace_id);
+    let operation = by_name(&spans, "recovers");
+    assert_eq!(operation.status(), &Status::Ok);
+    assert!(operation.events().is_empty(), "{operation:#?}");
+    // The event went to the nearest bridged span instead.
+    assert_eq!(by_name(&spans, "around_the_operation").status(), &Status::Error("cache down".into()));
 }
 
 #[test]

@@ -29,6 +29,7 @@ fn start() -> Option<tokio::runtime::Handle> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .thread_name("obs-blocking")
+        .on_thread_start(crate::threads::mark_own)
         .max_blocking_threads(MAX_BLOCKING_THREADS)
         .thread_keep_alive(BLOCKING_KEEP_ALIVE)
         .build()
@@ -38,7 +39,10 @@ fn start() -> Option<tokio::runtime::Handle> {
     // threads relies on it.
     std::thread::Builder::new()
         .name("obs".into())
-        .spawn(move || runtime.block_on(std::future::pending::<()>()))
+        .spawn(move || {
+            crate::threads::mark_own();
+            runtime.block_on(std::future::pending::<()>())
+        })
         .ok()?;
     Some(handle)
 }

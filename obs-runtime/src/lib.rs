@@ -89,6 +89,7 @@ mod percent;
 mod secret;
 mod service;
 mod sync;
+mod threads;
 #[cfg(any(feature = "health", feature = "logging", feature = "alerts"))]
 mod time;
 #[cfg(feature = "trace")]

@@ -354,6 +354,7 @@ fn start(config: LoggingConfig, service: &str) -> Result<(Arc<Pipeline>, LogGuar
         std::thread::Builder::new()
             .name("obs-log".into())
             .spawn(move || {
+                crate::threads::mark_own();
                 let _finishing = finishing;
                 sink.run(writer);
             })

@@ -89,16 +89,34 @@ impl TracingLayer {
 /// obs's own targets, never bridged.
 fn is_own(metadata: &Metadata<'_>) -> bool {
     let target = metadata.target();
-    target == "obs" || target.starts_with("obs::") || target.starts_with("obs_runtime")
+    target == "obs" || target.starts_with("obs::") || target == "obs_runtime" || target.starts_with("obs_runtime::")
+}
+
+/// Whether `metadata`'s spans and events stay out of obs's traces: obs's own targets, and
+/// anything on obs's own threads (an OTLP export's HTTP/2 client, the log writer).
+fn stays_out(metadata: &Metadata<'_>) -> bool {
+    is_own(metadata) || crate::threads::is_own() || super::pipeline::get().is_none()
 }
 
 /// The obs span of a bridged `tracing` span, in its extensions.
 struct Bridged(Span);
 
+/// The bridged spans entered on a thread, innermost last, each with what to restore when it is
+/// left.
+struct Stack(Vec<(Id, Entered<'static>)>);
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // Spans still entered when the thread exits: there is nothing left to restore, and the
+        // thread-locals a guard would restore may be gone already (restoring would panic).
+        for entry in self.0.drain(..) {
+            std::mem::forget(entry);
+        }
+    }
+}
+
 thread_local! {
-    /// The bridged spans entered on this thread, innermost last, each with what to restore when
-    /// it is left.
-    static ENTERED: RefCell<Vec<(Id, Entered<'static>)>> = const { RefCell::new(Vec::new()) };
+    static ENTERED: RefCell<Stack> = const { RefCell::new(Stack(Vec::new())) };
 }
 
 impl<S> tracing_subscriber::Layer<S> for TracingLayer
@@ -107,7 +125,7 @@ where
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let metadata = attrs.metadata();
-        if is_own(metadata) || super::pipeline::get().is_none() {
+        if stays_out(metadata) {
             return;
         }
         let parent = if attrs.is_root() {
@@ -117,26 +135,31 @@ where
         } else {
             Parent::Current
         };
-        let mut fields = Fields::default();
-        attrs.record(&mut fields);
-        let name = fields.name.take().map_or(Cow::Borrowed(metadata.name()), Cow::Owned);
-        let span = Span::start_under(name, fields.kind.unwrap_or(SpanKind::Internal), parent);
+        // The name and kind first: the fields are read (and formatted) only if the span records.
+        let mut head = Head::default();
+        attrs.record(&mut head);
+        let name = head.name.map_or(Cow::Borrowed(metadata.name()), Cow::Owned);
+        let span = Span::start_under(name, head.kind.unwrap_or(SpanKind::Internal), parent);
         if span.context().is_none() {
             // Nothing to record and no context to carry (an unsampled trace's descendant): what
             // is current stays current, and nothing is stored.
             return;
         }
-        span.with_data(|data| {
-            if self.code_attributes {
-                if let Some(file) = metadata.file() {
-                    set(data, Cow::Borrowed("code.file.path"), Value::Str(Cow::Borrowed(file)));
+        if span.is_recording() {
+            let mut fields = Fields::default();
+            attrs.record(&mut fields);
+            span.with_data(|data| {
+                if self.code_attributes {
+                    if let Some(file) = metadata.file() {
+                        set(data, Cow::Borrowed("code.file.path"), Value::Str(Cow::Borrowed(file)));
+                    }
+                    if let Some(line) = metadata.line() {
+                        set(data, Cow::Borrowed("code.line.number"), Value::I64(i64::from(line)));
+                    }
                 }
-                if let Some(line) = metadata.line() {
-                    set(data, Cow::Borrowed("code.line.number"), Value::I64(i64::from(line)));
-                }
-            }
-            fields.apply(data);
-        });
+                fields.apply(data);
+            });
+        }
         if let Some(tracing_span) = ctx.span(id) {
             tracing_span.extensions_mut().insert(Bridged(span));
         }
@@ -164,38 +187,19 @@ where
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let metadata = event.metadata();
-        if *metadata.level() > self.event_level || is_own(metadata) || super::pipeline::get().is_none() {
+        if *metadata.level() > self.event_level || stays_out(metadata) {
             return;
         }
-        let mut fields = EventFields::default();
-        event.record(&mut fields);
-        let mut add = |span: &Span| {
-            if !span.is_recording() {
-                return;
+        // The event's span (its explicit parent, else the current `tracing` span), and of it and
+        // its ancestors the nearest bridged one: obs's own spans get no events from here.
+        let Some(tracing_span) = ctx.event_span(event) else { return };
+        for ancestor in tracing_span.scope() {
+            let extensions = ancestor.extensions();
+            let Some(Bridged(span)) = extensions.get::<Bridged>() else { continue };
+            if span.is_recording() {
+                add_event(span, event, metadata);
             }
-            match fields.error.take() {
-                Some(error) if *metadata.level() == Level::ERROR => span.record_error(&error),
-                error => {
-                    let mut attributes = std::mem::take(&mut fields.attributes);
-                    if let Some(error) = error {
-                        attributes.push((Cow::Borrowed("error"), Value::Str(error.into())));
-                    }
-                    let name = fields.message.take().map_or(Cow::Borrowed(metadata.name()), Cow::Owned);
-                    span.add_event(name, attributes);
-                }
-            }
-        };
-        // An explicit parent's span; else the current obs span (the innermost entered here).
-        match event.parent() {
-            Some(parent) => {
-                if let Some(tracing_span) = ctx.span(parent)
-                    && let Some(Bridged(span)) = tracing_span.extensions().get::<Bridged>()
-                {
-                    add(span);
-                }
-            }
-            None if event.is_contextual() => add(&Span::current()),
-            None => {}
+            return;
         }
     }
 
@@ -204,14 +208,14 @@ where
         let extensions = tracing_span.extensions();
         let Some(Bridged(span)) = extensions.get::<Bridged>() else { return };
         let entered = span.enter_detached();
-        ENTERED.with(|stack| stack.borrow_mut().push((id.clone(), entered)));
+        ENTERED.with(|stack| stack.borrow_mut().0.push((id.clone(), entered)));
     }
 
     fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
         // Taken out of the stack before it drops: dropping restores the context (which runs no
         // user code, so the stack is never borrowed twice).
         let left = ENTERED.with(|stack| {
-            let mut stack = stack.borrow_mut();
+            let stack = &mut stack.borrow_mut().0;
             let position = stack.iter().rposition(|(entered, _)| entered == id)?;
             let (_, left) = stack.remove(position);
             match stack.get_mut(position) {
@@ -236,6 +240,24 @@ where
     }
 }
 
+/// `event` as an event of `span`: named by its message, its other fields as attributes; an ERROR
+/// with an `error` field fails the span (an `exception` event).
+fn add_event(span: &Span, event: &Event<'_>, metadata: &Metadata<'_>) {
+    let mut fields = EventFields::default();
+    event.record(&mut fields);
+    match fields.error {
+        Some(error) if *metadata.level() == Level::ERROR => span.record_error(&error),
+        error => {
+            let mut attributes = fields.attributes;
+            if let Some(error) = error {
+                attributes.push((Cow::Borrowed("error"), Value::Str(error.into())));
+            }
+            let name = fields.message.map_or(Cow::Borrowed(metadata.name()), Cow::Owned);
+            span.add_event(name, attributes);
+        }
+    }
+}
+
 /// The context of the nearest bridged span among `id` and its ancestors (those the subscriber's
 /// filters let this layer see).
 fn nearest_bridged<S>(ctx: &Context<'_, S>, id: &Id) -> Option<RemoteParent>
@@ -249,6 +271,29 @@ where
         let context = span.context()?;
         Some(RemoteParent { context, tracestate: span.tracestate() })
     })
+}
+
+/// Of a new span's fields, only what it starts with: `otel.name` and `otel.kind`.
+#[derive(Default)]
+struct Head {
+    name: Option<String>,
+    kind: Option<SpanKind>,
+}
+
+impl Visit for Head {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            "otel.name" => self.name = Some(value.to_owned()),
+            "otel.kind" => self.kind = kind_of(value),
+            _ => {}
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if matches!(field.name(), "otel.name" | "otel.kind") {
+            self.record_str(field, &format!("{value:?}"));
+        }
+    }
 }
 
 /// A span's fields: the `otel.*` ones read, the others its attributes.
@@ -338,7 +383,11 @@ impl Visit for Fields {
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.value(field, Value::Bool(value));
+        match field.name() {
+            // `error = true`: failed, with no more to say.
+            "error" if value => self.error = Some("error".to_owned()),
+            _ => self.value(field, Value::Bool(value)),
+        }
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {

@@ -205,7 +205,10 @@ pub(crate) fn install(
     let worker = Worker { shared: shared.clone(), exporter, resource, settings, failing: false };
     std::thread::Builder::new()
         .name("obs-spans".into())
-        .spawn(move || worker.run())
+        .spawn(move || {
+            crate::threads::mark_own();
+            worker.run()
+        })
         .map_err(|error| format!("cannot start the span export thread: {error}"))?;
     ENABLED.store(true, Ordering::Release);
     Ok(Handle { shared })
