@@ -120,6 +120,7 @@ use obs_runtime::trace::tower::HttpLayer;
 use obs_runtime::trace::{SpanOutput, TraceConfig};
 use obs_runtime::{Deadline, trace_operation, track_request};
 use serde_json::{Value, json};
+use tower_http::trace::{DefaultMakeSpan, TraceLayer};
 
 /// Where the app listens when `APP_ADDR` is not set.
 const DEFAULT_APP_ADDR: &str = "127.0.0.1:8080";
@@ -157,6 +158,10 @@ fn app() -> Router {
         .route("/users", get(list_users))
         .route("/users/{id}", get(get_user))
         .route("/login", post(login))
+        // tower-http's span of each request (a `tracing` span, at INFO so that the default filter
+        // keeps it): bridged into the request's trace, under the server span; the handlers' spans
+        // and log lines are in it.
+        .layer(TraceLayer::new_for_http().make_span_with(DefaultMakeSpan::new().level(tracing::Level::INFO)))
         .layer(axum::middleware::from_fn(log_request))
         // Outermost: the server span (the caller's trace, the route template) covers the rest.
         // The handlers record their own metrics with #[track_request], so the layer only traces.
@@ -225,9 +230,16 @@ async fn process_user_request(user_id: &str, params: &HashMap<String, String>) -
 
 #[trace_operation("database_query", kind = client, fields(db.system = "postgresql", db.operation.name = "SELECT"))]
 async fn database_query(id: u32) -> Result<&'static User, ApiError> {
+    fetch_user_row(id).await.ok_or(ApiError::NotFound)
+}
+
+/// Stands in for a database driver, which speaks `tracing`: its span joins the trace, under
+/// `database_query` (feature `tracing-bridge`).
+#[tracing::instrument(level = "info")]
+async fn fetch_user_row(id: u32) -> Option<&'static User> {
     // Stands in for the query: a few milliseconds of waiting.
     tokio::time::sleep(Duration::from_millis(3)).await;
-    USERS.iter().find(|user| user.id == id).ok_or(ApiError::NotFound)
+    USERS.iter().find(|user| user.id == id)
 }
 
 #[trace_operation("external_api_call", kind = client)]
