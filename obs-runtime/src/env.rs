@@ -54,6 +54,10 @@ pub(crate) const OBS_ALERT_EVAL_INTERVAL: &str = "OBS_ALERT_EVAL_INTERVAL";
 /// The log filter's directives.
 #[cfg(feature = "logging")]
 pub(crate) const RUST_LOG: &str = "RUST_LOG";
+/// Which `tracing` spans become obs spans, as `RUST_LOG` directives, when they differ from the
+/// log lines' (`LoggingConfig::span_filter`).
+#[cfg(all(feature = "logging", feature = "tracing-bridge"))]
+pub(crate) const OBS_SPAN_FILTER: &str = "OBS_SPAN_FILTER";
 
 /// Where obs reads its `OBS_*` and `OTEL_*` variables: the process's environment (the default),
 /// or a fixed set of variables.

@@ -135,6 +135,8 @@ pub struct LoggingConfig {
     log_request_errors: bool,
     #[cfg(feature = "tracing-bridge")]
     tracing_spans: bool,
+    #[cfg(feature = "tracing-bridge")]
+    span_filter: Option<String>,
 }
 
 /// Default size of the buffer between the application and the writer thread.
@@ -163,6 +165,8 @@ impl LoggingConfig {
             log_request_errors: false,
             #[cfg(feature = "tracing-bridge")]
             tracing_spans: true,
+            #[cfg(feature = "tracing-bridge")]
+            span_filter: None,
         }
     }
 
@@ -180,6 +184,17 @@ impl LoggingConfig {
     #[cfg(feature = "tracing-bridge")]
     pub fn tracing_spans(mut self, bridge: bool) -> LoggingConfig {
         self.tracing_spans = bridge;
+        self
+    }
+
+    /// Which `tracing` spans become obs spans, as `RUST_LOG` directives, when that is not the
+    /// log lines' filter: `span_filter("info,tower_http=debug")` bridges tower-http's DEBUG spans
+    /// without writing its DEBUG lines. Wins over `OBS_SPAN_FILTER`; without either, the one
+    /// filter decides for both. Each filter then applies to its own layer only. Only used by
+    /// [`ObsBuilder::logging`](crate::ObsBuilder::logging), which installs the subscriber.
+    #[cfg(feature = "tracing-bridge")]
+    pub fn span_filter(mut self, directives: impl Into<String>) -> LoggingConfig {
+        self.span_filter = Some(directives.into());
         self
     }
 
@@ -376,6 +391,7 @@ fn start(config: LoggingConfig, service: &str) -> Result<(Arc<Pipeline>, LogGuar
 pub(crate) fn install(
     config: LoggingConfig,
     filter: tracing_subscriber::EnvFilter,
+    #[cfg(feature = "tracing-bridge")] span_filter: Option<tracing_subscriber::EnvFilter>,
     service: &str,
 ) -> Result<LogGuard, ConfigError> {
     use tracing_subscriber::layer::SubscriberExt as _;
@@ -385,8 +401,18 @@ pub(crate) fn install(
     let bridge: Option<tracing_subscriber::layer::Identity> = None;
     let (pipeline, guard) = start(config, service)?;
     let layer = JsonLayer::new(pipeline);
-    let subscriber = tracing_subscriber::registry().with(filter).with(bridge).with(layer);
     // The pillar checked that none is set; one set since (by another thread) is refused here.
+    #[cfg(feature = "tracing-bridge")]
+    if let (Some(bridge), Some(span_filter)) = (&bridge, span_filter) {
+        // Two filters: each decides for its own layer only.
+        use tracing_subscriber::Layer as _;
+        let subscriber = tracing_subscriber::registry()
+            .with(bridge.clone().with_filter(span_filter))
+            .with(layer.with_filter(filter));
+        tracing::subscriber::set_global_default(subscriber).map_err(|_| already_set())?;
+        return Ok(guard);
+    }
+    let subscriber = tracing_subscriber::registry().with(filter).with(bridge).with(layer);
     tracing::subscriber::set_global_default(subscriber).map_err(|_| already_set())?;
     Ok(guard)
 }

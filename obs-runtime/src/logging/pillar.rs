@@ -9,11 +9,18 @@ use crate::core::{Context, Part, Rank, Stage};
 pub(crate) struct Pillar {
     config: LoggingConfig,
     filter: Option<tracing_subscriber::EnvFilter>,
+    #[cfg(feature = "tracing-bridge")]
+    span_filter: Option<tracing_subscriber::EnvFilter>,
 }
 
 impl Pillar {
     pub(crate) fn new(config: LoggingConfig) -> Pillar {
-        Pillar { config, filter: None }
+        Pillar {
+            config,
+            filter: None,
+            #[cfg(feature = "tracing-bridge")]
+            span_filter: None,
+        }
     }
 }
 
@@ -35,6 +42,21 @@ impl crate::core::Pillar for Pillar {
         };
         let filter = tracing_subscriber::EnvFilter::try_new(&directives)
             .map_err(|error| ConfigError::Invalid { field, reason: format!("{directives:?}: {error}") })?;
+        #[cfg(feature = "tracing-bridge")]
+        {
+            let span_directives = match self.config.span_filter.take() {
+                Some(directives) => Some((directives, "span_filter")),
+                None => cx
+                    .env
+                    .trimmed(crate::env::OBS_SPAN_FILTER)
+                    .map(|directives| (directives, crate::env::OBS_SPAN_FILTER)),
+            };
+            if let Some((directives, field)) = span_directives {
+                let filter = tracing_subscriber::EnvFilter::try_new(&directives)
+                    .map_err(|error| ConfigError::Invalid { field, reason: format!("{directives:?}: {error}") })?;
+                self.span_filter = Some(filter);
+            }
+        }
         if tracing::dispatcher::has_been_set() {
             return Err(super::already_set());
         }
@@ -44,7 +66,13 @@ impl crate::core::Pillar for Pillar {
 
     fn start(self: Box<Self>, cx: &Context<'_>) -> Result<Option<Box<dyn Part>>, ConfigError> {
         let filter = self.filter.unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
-        Ok(Some(Box::new(super::install(self.config, filter, cx.service.name())?)))
+        Ok(Some(Box::new(super::install(
+            self.config,
+            filter,
+            #[cfg(feature = "tracing-bridge")]
+            self.span_filter,
+            cx.service.name(),
+        )?)))
     }
 }
 
