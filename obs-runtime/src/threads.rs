@@ -2,6 +2,9 @@
 //! runs there (an OTLP export and the HTTP/2 client under it, the log writer) is never bridged
 //! into obs's traces, or an export would make spans to export.
 
+// Only the bridge asks; without it (and in builds with no thread of obs's own) the marks are unread.
+#![cfg_attr(not(feature = "tracing-bridge"), allow(dead_code))]
+
 use std::cell::Cell;
 
 thread_local! {
@@ -14,7 +17,6 @@ pub(crate) fn mark_own() {
 }
 
 /// Whether the calling thread is one of obs's own.
-#[cfg_attr(not(feature = "tracing-bridge"), allow(dead_code))]
 pub(crate) fn is_own() -> bool {
     OWN.try_with(Cell::get).unwrap_or(false)
 }
