@@ -4,40 +4,16 @@
 //! bytes still allocated after pass 40 and after pass 200 are the same.
 //! A global allocator counts the live bytes; a binary of its own.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime};
 
+mod common;
+
+use common::live_bytes::{LiveBytes, live_bytes};
 use obs_runtime::alerts::{AlertManager, AlertRule, Condition};
 use obs_runtime::metrics::{CounterVec, GaugeVec};
 
-struct Counting;
-
-static LIVE_BYTES: AtomicI64 = AtomicI64::new(0);
-
-// SAFETY: forwards to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE_BYTES.fetch_add(layout.size() as i64, Ordering::Relaxed);
-        // SAFETY: the caller's contract is the system allocator's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE_BYTES.fetch_sub(layout.size() as i64, Ordering::Relaxed);
-        // SAFETY: as above.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE_BYTES.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
-        // SAFETY: as above.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: LiveBytes = LiveBytes;
 
 #[obs_runtime::track_request("GET", "/alloc/a")]
 fn a(fail: bool) -> Result<(), std::io::Error> {
@@ -115,7 +91,7 @@ fn evaluation_passes_leave_no_memory_behind_once_the_windows_are_full() {
         let fired = manager.evaluate_at(t0 + Duration::from_secs(15 * pass));
         assert!(fired.is_empty(), "nothing fires here: {fired:?}");
         drop(fired);
-        live_after.push(LIVE_BYTES.load(Ordering::Relaxed));
+        live_after.push(live_bytes());
     }
     // The windows hold 5 minutes of 15 s samples: full from pass 21 on; then flat.
     assert_eq!(live_after[39], live_after[199], "bytes live after pass 40 and after pass 200: {:?}", &live_after[20..]);

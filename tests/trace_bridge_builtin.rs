@@ -3,12 +3,10 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::Captured;
 use obs_runtime::context::SpanContext;
 use obs_runtime::logging::{LoggingConfig, Output};
-use obs_runtime::trace::{InMemoryExporter, SpanOutput, TraceConfig};
+use obs_runtime::trace::InMemoryExporter;
 
 #[tracing::instrument]
 fn lookup(id: u32) -> Option<SpanContext> {
@@ -19,18 +17,12 @@ fn lookup(id: u32) -> Option<SpanContext> {
 fn obs_subscriber_bridges_tracing_spans_under_its_filter() {
     let exported = InMemoryExporter::new();
     let output = Captured::default();
-    let obs = obs_runtime::Obs::builder()
-        .service("builtin-bridge")
-        .environment(obs_runtime::Environment::empty())
-        .without_http_server()
-        .logging(LoggingConfig::new().filter("info").output(Output::Writer(Box::new(output.clone()))))
-        .tracing(
-            TraceConfig::new()
-                .output(SpanOutput::Exporter(Box::new(exported.clone())))
-                .schedule_delay(Duration::from_millis(5)),
-        )
-        .init()
-        .expect("installs");
+    let obs = common::spans::logs_and_traces(
+        "builtin-bridge",
+        obs_runtime::Environment::empty(),
+        LoggingConfig::new().filter("info").output(Output::Writer(Box::new(output.clone()))),
+        &exported,
+    );
     let context = lookup(7).expect("the instrumented fn is a bridged span");
     let trace_id = context.trace_id();
     // Below the filter's level: not a span.

@@ -4,43 +4,18 @@
 //! by a global allocator) after shutdown is within a fixed margin of where it was before, whatever
 //! the number of spans (a leak of even 2 bytes a span would be 1.6 MB).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 mod common;
 
+use common::live_bytes::{LiveBytes, live_bytes};
 use obs_runtime::trace::{ExportError, Resource, SpanData, SpanExporter, SpanOutput, TraceConfig};
 use tracing_subscriber::layer::SubscriberExt as _;
 
-struct Counting;
-
-static LIVE_BYTES: AtomicI64 = AtomicI64::new(0);
-
-// SAFETY: forwards to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE_BYTES.fetch_add(layout.size() as i64, Ordering::Relaxed);
-        // SAFETY: the caller's contract is the system allocator's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE_BYTES.fetch_sub(layout.size() as i64, Ordering::Relaxed);
-        // SAFETY: as above.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE_BYTES.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
-        // SAFETY: as above.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: LiveBytes = LiveBytes;
 
 /// Counts the spans it is given, and keeps none.
 struct CountingExporter(Arc<AtomicU64>);
@@ -80,7 +55,7 @@ fn every_bridged_span_is_accounted_for_and_none_is_kept() {
     assert!(obs.traces().expect("tracing").flush(), "flushed");
     let warm_up = obs.traces().expect("tracing").exported() + obs.traces().expect("tracing").dropped();
     assert_eq!(warm_up, 3_000);
-    let before = LIVE_BYTES.load(Ordering::SeqCst);
+    let before = live_bytes();
 
     let threads: Vec<_> = (0..THREADS)
         .map(|_| {
@@ -107,7 +82,7 @@ fn every_bridged_span_is_accounted_for_and_none_is_kept() {
     assert_eq!(received.load(Ordering::SeqCst), traces.exported());
     assert!(obs.shutdown(), "shut down in time");
 
-    let after = LIVE_BYTES.load(Ordering::SeqCst);
+    let after = live_bytes();
     // The pool of spare span records and the threads' stacks of spare buffers may stay: bounded,
     // not proportional to the 800,000 spans.
     let retained = after - before;

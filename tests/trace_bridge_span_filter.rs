@@ -4,12 +4,10 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::Captured;
 use obs_runtime::context::SpanContext;
 use obs_runtime::logging::{LoggingConfig, Output};
-use obs_runtime::trace::{InMemoryExporter, SpanOutput, TraceConfig};
+use obs_runtime::trace::InMemoryExporter;
 use obs_runtime::{ConfigError, Environment, Obs};
 
 #[test]
@@ -33,18 +31,12 @@ fn spans_and_log_lines_each_follow_their_own_filter() {
 
     let exported = InMemoryExporter::new();
     let output = Captured::default();
-    let obs = Obs::builder()
-        .service("span-filter")
-        .environment(Environment::from_pairs([("OBS_SPAN_FILTER", "debug,noisy=off")]))
-        .without_http_server()
-        .logging(LoggingConfig::new().filter("info").output(Output::Writer(Box::new(output.clone()))))
-        .tracing(
-            TraceConfig::new()
-                .output(SpanOutput::Exporter(Box::new(exported.clone())))
-                .schedule_delay(Duration::from_millis(5)),
-        )
-        .init()
-        .expect("installs");
+    let obs = common::spans::logs_and_traces(
+        "span-filter",
+        Environment::from_pairs([("OBS_SPAN_FILTER", "debug,noisy=off")]),
+        LoggingConfig::new().filter("info").output(Output::Writer(Box::new(output.clone()))),
+        &exported,
+    );
     let debug = tracing::debug_span!("debug_span");
     let context = debug.in_scope(|| {
         tracing::debug!("a debug line, below the log filter");

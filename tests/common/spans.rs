@@ -21,6 +21,29 @@ pub fn traces_only(service: &str, config: TraceConfig) -> ObsGuard {
         .expect("installs")
 }
 
+/// obs with logging (obs's global subscriber, `logging`) and tracing into `exported`, for service
+/// `service`, reading `environment`: no server.
+#[cfg(feature = "logging")]
+pub fn logs_and_traces(
+    service: &str,
+    environment: obs_runtime::Environment,
+    logging: obs_runtime::logging::LoggingConfig,
+    exported: &InMemoryExporter,
+) -> ObsGuard {
+    obs_runtime::Obs::builder()
+        .service(service)
+        .environment(environment)
+        .without_http_server()
+        .logging(logging)
+        .tracing(
+            TraceConfig::new()
+                .output(SpanOutput::Exporter(Box::new(exported.clone())))
+                .schedule_delay(Duration::from_millis(5)),
+        )
+        .init()
+        .expect("installs")
+}
+
 /// Installs (once per test process) a pipeline exporting into memory: the public
 /// `InMemoryExporter`, so the test support users get is the one the suite relies on.
 pub fn install() -> &'static (InMemoryExporter, Mutex<ObsGuard>) {

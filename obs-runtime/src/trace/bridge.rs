@@ -147,7 +147,7 @@ where
         }
         if span.is_recording() {
             let mut fields = Fields::default();
-            attrs.record(&mut fields);
+            attrs.record(&mut Visitor(&mut fields));
             span.with_data(|data| {
                 if self.code_attributes {
                     if let Some(file) = metadata.file() {
@@ -173,7 +173,7 @@ where
             return;
         }
         let mut fields = Fields::default();
-        values.record(&mut fields);
+        values.record(&mut Visitor(&mut fields));
         span.with_data(|data| {
             if let Some(name) = fields.name.take() {
                 data.name = Cow::Owned(name);
@@ -244,7 +244,7 @@ where
 /// with an `error` field fails the span (an `exception` event).
 fn add_event(span: &Span, event: &Event<'_>, metadata: &Metadata<'_>) {
     let mut fields = EventFields::default();
-    event.record(&mut fields);
+    event.record(&mut Visitor(&mut fields));
     match fields.error {
         Some(error) if *metadata.level() == Level::ERROR => span.record_error(&error),
         error => {
@@ -307,11 +307,13 @@ struct Fields {
     attributes: Vec<(Cow<'static, str>, Value)>,
 }
 
-impl Fields {
+impl Collect for Fields {
     fn value(&mut self, field: &Field, value: Value) {
-        let name = field.name();
-        let value = if is_secret_name(name) { Value::Str(Cow::Borrowed(REDACTED)) } else { value };
-        self.attributes.push((Cow::Borrowed(name), value));
+        match (field.name(), value) {
+            // `error = true`: failed, with no more to say.
+            ("error", Value::Bool(true)) => self.error = Some("error".to_owned()),
+            (_, value) => self.attributes.push(attribute(field, value)),
+        }
     }
 
     fn text(&mut self, field: &Field, text: String) {
@@ -327,10 +329,12 @@ impl Fields {
             }
             "otel.status_message" => self.status_message = Some(text),
             "error" => self.error = Some(text),
-            _ => self.value(field, Value::Str(Cow::Owned(text))),
+            _ => self.attributes.push(attribute(field, Value::Str(Cow::Owned(text)))),
         }
     }
+}
 
+impl Fields {
     /// Into the span's record.
     fn apply(self, data: &mut SpanData) {
         for (key, value) in self.attributes {
@@ -377,43 +381,6 @@ fn kind_of(text: &str) -> Option<SpanKind> {
     }
 }
 
-impl Visit for Fields {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.text(field, value.to_owned());
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        match field.name() {
-            // `error = true`: failed, with no more to say.
-            "error" if value => self.error = Some("error".to_owned()),
-            _ => self.value(field, Value::Bool(value)),
-        }
-    }
-
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.value(field, Value::I64(value));
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        match i64::try_from(value) {
-            Ok(value) => self.value(field, Value::I64(value)),
-            Err(_) => self.value(field, Value::Str(value.to_string().into())),
-        }
-    }
-
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.value(field, Value::F64(value));
-    }
-
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.text(field, value.to_string());
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.text(field, format!("{value:?}"));
-    }
-}
-
 /// An event's fields: its message, its `error`, the rest as the span event's attributes.
 #[derive(Default)]
 struct EventFields {
@@ -422,52 +389,66 @@ struct EventFields {
     attributes: Vec<(Cow<'static, str>, Value)>,
 }
 
-impl EventFields {
+impl Collect for EventFields {
+    fn value(&mut self, field: &Field, value: Value) {
+        self.attributes.push(attribute(field, value));
+    }
+
     fn text(&mut self, field: &Field, text: String) {
         match field.name() {
             "message" => self.message = Some(text),
             "error" => self.error = Some(text),
-            name if is_secret_name(name) => self.attributes.push((Cow::Borrowed(name), Value::Str(REDACTED.into()))),
-            name => self.attributes.push((Cow::Borrowed(name), Value::Str(text.into()))),
+            _ => self.attributes.push(attribute(field, Value::Str(text.into()))),
         }
-    }
-
-    fn value(&mut self, field: &Field, value: Value) {
-        let name = field.name();
-        let value = if is_secret_name(name) { Value::Str(Cow::Borrowed(REDACTED)) } else { value };
-        self.attributes.push((Cow::Borrowed(name), value));
     }
 }
 
-impl Visit for EventFields {
+/// What the fields of a span or an event are gathered into: typed values, and text (strings,
+/// errors, `Debug`).
+trait Collect {
+    fn value(&mut self, field: &Field, value: Value);
+    fn text(&mut self, field: &Field, text: String);
+}
+
+/// An attribute of `field`, `[REDACTED]` if it is named like a secret.
+fn attribute(field: &Field, value: Value) -> (Cow<'static, str>, Value) {
+    let name = field.name();
+    let value = if is_secret_name(name) { Value::Str(Cow::Borrowed(REDACTED)) } else { value };
+    (Cow::Borrowed(name), value)
+}
+
+/// Visits fields into a [`Collect`].
+struct Visitor<'a, C>(&'a mut C);
+
+impl<C: Collect> Visit for Visitor<'_, C> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.text(field, value.to_owned());
+        self.0.text(field, value.to_owned());
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.value(field, Value::Bool(value));
+        self.0.value(field, Value::Bool(value));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.value(field, Value::I64(value));
+        self.0.value(field, Value::I64(value));
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
         match i64::try_from(value) {
-            Ok(value) => self.value(field, Value::I64(value)),
-            Err(_) => self.value(field, Value::Str(value.to_string().into())),
+            Ok(value) => self.0.value(field, Value::I64(value)),
+            Err(_) => self.0.value(field, Value::Str(value.to_string().into())),
         }
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.value(field, Value::F64(value));
+        self.0.value(field, Value::F64(value));
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.text(field, value.to_string());
+        self.0.text(field, value.to_string());
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.text(field, format!("{value:?}"));
+        self.0.text(field, format!("{value:?}"));
     }
 }
