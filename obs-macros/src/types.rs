@@ -139,10 +139,12 @@ fn output_of_bounds<'a>(mut bounds: impl Iterator<Item = &'a syn::TypeParamBound
 /// When nothing in the body can leave the function early, the body's own statements are spliced
 /// into a block of ours: the function compiles as written, with no closure to type-check, borrow
 /// check and generate code for (with the status probe, most of what an annotated fn cost to
-/// compile). Otherwise (a `return`, a `?`, a macro that might hide one, or a function declared to
-/// return `!`) it is an immediately called `move` closure, so that every way out passes through
+/// compile). Otherwise (a `return`, a `?`, a macro that might hide one) it is an immediately
+/// called `move` closure, so that every way out passes through
 /// what follows: `return` and `?` leave the closure, not the function. `call_once` makes the
-/// closure an `FnOnce`, which may hand out borrows of what it captured (`&mut self.field`).
+/// closure an `FnOnce`, which may hand out borrows of what it captured (`&mut self.field`). In
+/// place, the function's arguments the body does not consume drop after the call is recorded
+/// (in the closure, before).
 ///
 /// What follows a block that diverges (`loop {}`, a call of a `-> !` fn) is unreachable: the
 /// statement after this one must allow `unreachable_code`, or the user's crate warns.
@@ -253,22 +255,24 @@ const IN_PLACE_CRATES: &[&str] = &["std", "core", "alloc", "tracing", "log", "ob
 /// specialization (see `obs_runtime::__private::rules`), each trait brought into scope in a block
 /// of its own.
 pub(crate) fn status_of(krate: &syn::Path, result: &TokenStream) -> TokenStream {
-    quote_spanned! {Span::mixed_site()=>
-        {
-            #[allow(unused_imports)]
-            use #krate::__private::rules::Status as _;
-            (&&&&&&#krate::__private::rules::Probe(&#result)).__obs_status()
-        }
-    }
+    probe(krate, result, "Status", 6, "__obs_status")
 }
 
 /// See [`status_of`].
 pub(crate) fn error_text_of(krate: &syn::Path, result: &TokenStream) -> TokenStream {
+    probe(krate, result, "Text", 3, "__obs_error_text")
+}
+
+/// `(&&..Probe(&result)).method()` with `depth` references, `rules::trait_name` in scope.
+fn probe(krate: &syn::Path, result: &TokenStream, trait_name: &str, depth: usize, method: &str) -> TokenStream {
+    let rules = syn::Ident::new(trait_name, Span::call_site());
+    let method = syn::Ident::new(method, Span::call_site());
+    let references = std::iter::repeat_n(quote!(&), depth);
     quote_spanned! {Span::mixed_site()=>
         {
             #[allow(unused_imports)]
-            use #krate::__private::rules::Text as _;
-            (&&&#krate::__private::rules::Probe(&#result)).__obs_error_text()
+            use #krate::__private::rules::#rules as _;
+            (#(#references)* #krate::__private::rules::Probe(&#result)).#method()
         }
     }
 }
