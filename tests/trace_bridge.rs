@@ -150,6 +150,21 @@ fn a_tracing_root_is_an_obs_root_and_parent_none_stays_one() {
 }
 
 #[test]
+fn follows_from_is_a_link_and_not_a_parent() {
+    setup();
+    let cause = tracing::info_span!(parent: None, "the_cause");
+    let cause_context = cause.in_scope(SpanContext::current).expect("bridged");
+    let effect = tracing::info_span!(parent: None, "the_effect");
+    effect.follows_from(&cause);
+    let effect_trace = effect.in_scope(|| SpanContext::current().expect("bridged").trace_id());
+    drop((cause, effect));
+    let spans = of_trace(effect_trace);
+    let effect = by_name(&spans, "the_effect");
+    assert_eq!(parent_of(effect), None);
+    assert_eq!(effect.links(), &[cause_context]);
+}
+
+#[test]
 fn a_filtered_span_is_not_exported_and_its_child_keeps_the_trace() {
     setup();
     let outer = tracing::info_span!("kept_outer");

@@ -3,7 +3,8 @@
 //! `#[tracing::instrument]` fn, which calls a `#[trace_operation]` fn, which calls the second
 //! server with `client_request`; the second's handler is `#[tracing::instrument]`ed too. An OTLP
 //! receiver written with tonic and the official generated types (`fake-opentelemetry-collector`)
-//! decodes ONE trace with every parent exact. One pipeline per process: this file holds one test.
+//! decodes ONE trace with every parent exact; and a `follows_from` as a link. One pipeline per
+//! process: this file holds one test.
 
 mod common;
 
@@ -103,6 +104,11 @@ async fn one_trace_holds_obs_tower_http_instrument_and_client_spans_of_two_serve
     let users = serve(app(Router::new().route("/users/{id}", get(user_handler)).with_state(profiles))).await;
     let request = http::Request::get(format!("{users}/users/7")).body(Empty::<Bytes>::new()).expect("a request");
     assert_eq!(get_text(request).await, (200, "profile 7".to_owned()));
+    // A span that follows from another, in a trace of its own: a link on the wire.
+    let cause = tracing::info_span!(parent: None, "the_cause");
+    let effect = tracing::info_span!(parent: None, "the_effect");
+    effect.follows_from(&cause);
+    drop((effect, cause));
 
     let guard = tokio::task::spawn_blocking(move || {
         assert!(guard.traces().expect("tracing").flush(), "flushed in time");
@@ -110,7 +116,15 @@ async fn one_trace_holds_obs_tower_http_instrument_and_client_spans_of_two_serve
     })
     .await
     .expect("the flush ran");
-    let spans = collector.exported_spans(8, Duration::from_secs(20)).await;
+    let all = collector.exported_spans(10, Duration::from_secs(20)).await;
+    assert_eq!(all.len(), 10, "{all:#?}");
+    let cause = named(&all, "the_cause")[0];
+    let effect = named(&all, "the_effect")[0];
+    assert_eq!(effect.parent_span_id, "");
+    assert_eq!(effect.links.len(), 1, "{effect:#?}");
+    assert_eq!((&effect.links[0].trace_id, &effect.links[0].span_id), (&cause.trace_id, &cause.span_id));
+    let spans: Vec<ExportedSpan> =
+        all.iter().filter(|span| span.name != "the_cause" && span.name != "the_effect").cloned().collect();
     assert_eq!(spans.len(), 8, "{spans:#?}");
     let trace_id = &spans[0].trace_id;
     assert!(spans.iter().all(|span| span.trace_id == *trace_id), "one trace: {spans:#?}");

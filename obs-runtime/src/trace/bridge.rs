@@ -14,7 +14,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use super::data::{Event as SpanEvent, SpanData, SpanKind, Status, Value};
-use super::span::{Entered, Parent, push_event, set};
+use super::span::{Entered, Parent, push_event, push_link, set};
 use super::{RemoteParent, Span};
 use crate::secret::{REDACTED, is_secret_name};
 
@@ -37,7 +37,8 @@ use crate::secret::{REDACTED, is_secret_name};
 ///   bridged ancestor of that parent. Otherwise the current obs span, which is the innermost of the
 ///   `tracing` spans entered on this thread and obs's own (`#[trace_operation]`, the tower
 ///   layer's server span, an entered [`Span`]); none is a new root, decided by the sampler.
-///   `parent: None` is always a root. A span the subscriber's filter leaves out is not bridged
+///   `parent: None` is always a root; `follows_from` is a span link (to the nearest bridged span
+///   of the one followed), not a parent. A span the subscriber's filter leaves out is not bridged
 ///   and breaks nothing: its children attach to what is current around it.
 /// - **Both ways.** While a bridged span is entered it is the current obs span: obs spans started
 ///   in it are its children, [`inject`](super::inject) and [`client_request`](super::client_request)
@@ -183,6 +184,16 @@ where
             }
             fields.apply(data);
         });
+    }
+
+    fn on_follows_from(&self, id: &Id, follows: &Id, ctx: Context<'_, S>) {
+        // A link to the nearest bridged span of `follows` (which may be of another trace).
+        let Some(cause) = nearest_bridged(&ctx, follows) else { return };
+        let Some(tracing_span) = ctx.span(id) else { return };
+        let extensions = tracing_span.extensions();
+        if let Some(Bridged(span)) = extensions.get::<Bridged>() {
+            span.with_data(|data| push_link(data, cause.context));
+        }
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {

@@ -240,6 +240,8 @@ pub struct SpanData {
     pub(crate) end_unix_nanos: u64,
     pub(crate) attributes: Vec<(Cow<'static, str>, Value)>,
     pub(crate) events: Vec<Event>,
+    /// Spans it follows from (of this trace or another), not its parent.
+    pub(crate) links: Vec<SpanContext>,
     pub(crate) status: Status,
     /// An operation (`#[trace_operation]`, `SpanBuilder::operation`): exported with
     /// `operation.name` and `operation.status`.
@@ -247,6 +249,7 @@ pub struct SpanData {
     /// Attributes and events past the limits, dropped.
     pub(crate) dropped_attributes: u32,
     pub(crate) dropped_events: u32,
+    pub(crate) dropped_links: u32,
 }
 
 impl SpanData {
@@ -299,6 +302,11 @@ impl SpanData {
         &self.events
     }
 
+    /// The spans it is linked to (a `tracing` span's `follows_from`).
+    pub fn links(&self) -> &[SpanContext] {
+        &self.links
+    }
+
     /// Its status.
     pub fn status(&self) -> &Status {
         &self.status
@@ -312,5 +320,10 @@ impl SpanData {
     /// Events dropped past the limit of 128.
     pub fn dropped_events_count(&self) -> u32 {
         self.dropped_events
+    }
+
+    /// Links dropped past the limit of 128.
+    pub fn dropped_links_count(&self) -> u32 {
+        self.dropped_links
     }
 }

@@ -109,7 +109,8 @@ impl SpanExporter for JsonLines {
 
 /// One span as a JSON line: `{"service":..,"name":..,"kind":..,"trace_id":..,"span_id":..,
 /// "parent_span_id":..,"start_time_unix_nano":..,"end_time_unix_nano":..,"duration_ms":..,
-/// "attributes":{..},"events":[..],"status":{"code":..,"message":..}}`.
+/// "attributes":{..},"events":[..],"links":[{"trace_id":..,"span_id":..}],"status":{"code":..,
+/// "message":..}}`.
 pub(crate) fn write_json(out: &mut Vec<u8>, span: &SpanData, resource: &Resource) {
     let mut json = Json::new(out, usize::MAX);
     json.raw("{\"service\":");
@@ -143,6 +144,14 @@ pub(crate) fn write_json(out: &mut Vec<u8>, span: &SpanData, resource: &Resource
         json.u64(event.time_unix_nanos);
         json.raw(",\"attributes\":");
         write_attributes(&mut json, event.attributes.iter().map(|(key, value)| (key.as_ref(), value.as_ref())));
+        json.raw("}");
+    }
+    json.raw("],\"links\":[");
+    for (index, link) in span.links.iter().enumerate() {
+        json.raw(if index == 0 { "{\"trace_id\":" } else { ",{\"trace_id\":" });
+        json.string_fmt(format_args!("{}", link.trace_id()));
+        json.raw(",\"span_id\":");
+        json.string_fmt(format_args!("{}", link.span_id()));
         json.raw("}");
     }
     json.raw("],\"status\":{\"code\":");

@@ -319,6 +319,19 @@ fn encode_span(out: &mut Vec<u8>, span: &SpanData) {
         key(out, 12, 0);
         varint(out, u64::from(span.dropped_events));
     }
+    // Link { trace_id = 1, span_id = 2, flags = 6 (fixed32: the sampled bit) }.
+    for link in &span.links {
+        message(out, 13, |out| {
+            bytes_field(out, 1, &link.trace_id().to_bytes());
+            bytes_field(out, 2, &link.span_id().to_bytes());
+            key(out, 6, 5);
+            out.extend_from_slice(&u32::from(link.is_sampled()).to_le_bytes());
+        });
+    }
+    if span.dropped_links > 0 {
+        key(out, 14, 0);
+        varint(out, u64::from(span.dropped_links));
+    }
     // Status { message = 2, code = 3 }: unset 0, ok 1, error 2.
     message(out, 15, |out| match &span.status {
         Status::Unset => {}

@@ -287,10 +287,12 @@ impl Drop for Span {
     }
 }
 
-/// The most attributes and events a span keeps (the OpenTelemetry SDKs' default limits); past them,
+/// The most attributes, events and links a span keeps (the OpenTelemetry SDKs' default limits); past them,
 /// what is added is dropped and counted in the exported span (`dropped_*_count`).
 pub(crate) const MAX_ATTRIBUTES: usize = 128;
 pub(crate) const MAX_EVENTS: usize = 128;
+#[cfg(feature = "tracing-bridge")]
+pub(crate) const MAX_LINKS: usize = 128;
 
 /// Sets `key` (a later value replaces an earlier one: OTLP keys are unique), within the limit.
 pub(crate) fn set(data: &mut SpanData, key: Cow<'static, str>, value: Value) {
@@ -300,6 +302,16 @@ pub(crate) fn set(data: &mut SpanData, key: Cow<'static, str>, value: Value) {
         data.attributes.push((key, value));
     } else {
         data.dropped_attributes += 1;
+    }
+}
+
+/// Links `data` to `context`, within the limit.
+#[cfg(feature = "tracing-bridge")]
+pub(crate) fn push_link(data: &mut SpanData, context: SpanContext) {
+    if data.links.len() < MAX_LINKS {
+        data.links.push(context);
+    } else {
+        data.dropped_links += 1;
     }
 }
 

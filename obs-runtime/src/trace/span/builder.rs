@@ -145,10 +145,12 @@ fn start_slow(pipeline: &Pipeline, name: Cow<'static, str>, kind: SpanKind, pare
         end_unix_nanos: 0,
         attributes: Vec::new(),
         events: Vec::new(),
+        links: Vec::new(),
         status: Status::Unset,
         operation,
         dropped_attributes: 0,
         dropped_events: 0,
+        dropped_links: 0,
     };
     Span { context: Some(context), live: Some(new_live(tracestate, data)) }
 }

@@ -88,10 +88,12 @@ mod tests {
             end_unix_nanos: 0,
             attributes: Vec::new(),
             events: Vec::new(),
+            links: Vec::new(),
             status: Status::Unset,
             operation: false,
             dropped_attributes: 0,
             dropped_events: 0,
+            dropped_links: 0,
         }
     }
 
