@@ -13,8 +13,8 @@ use tracing_core::{Event, Level, Metadata, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
-use super::data::{Event as SpanEvent, SpanData, SpanKind, Status, Value};
-use super::span::{Entered, Parent, push_event, push_link, set};
+use super::data::{SpanData, SpanKind, Status, Value};
+use super::span::{Entered, Parent, push_link, record_error, set};
 use super::{RemoteParent, Span};
 use crate::secret::{REDACTED, is_secret_name};
 
@@ -352,7 +352,7 @@ impl Fields {
             set(data, key, value);
         }
         if let Some(error) = self.error {
-            fail(data, error);
+            record_error(data, error.into(), crate::clock::clock().raw());
         } else if let Some(status) = self.status {
             data.status = match status {
                 Status::Error(_) => Status::Error(self.status_message.unwrap_or_default().into()),
@@ -366,30 +366,10 @@ impl Fields {
     }
 }
 
-/// Failed with `message`, as [`Span::record_error`] records an error.
-fn fail(data: &mut SpanData, message: String) {
-    let message: Cow<'static, str> = message.into();
-    push_event(
-        data,
-        SpanEvent {
-            name: Cow::Borrowed("exception"),
-            time_unix_nanos: crate::clock::clock().raw(),
-            attributes: vec![(Cow::Borrowed("exception.message"), Value::Str(message.clone()))],
-        },
-    );
-    set(data, Cow::Borrowed("error.message"), Value::Str(message.clone()));
-    data.status = Status::Error(message);
-}
-
 fn kind_of(text: &str) -> Option<SpanKind> {
-    match text.to_ascii_lowercase().as_str() {
-        "server" => Some(SpanKind::Server),
-        "client" => Some(SpanKind::Client),
-        "producer" => Some(SpanKind::Producer),
-        "consumer" => Some(SpanKind::Consumer),
-        "internal" => Some(SpanKind::Internal),
-        _ => None,
-    }
+    [SpanKind::Internal, SpanKind::Server, SpanKind::Client, SpanKind::Producer, SpanKind::Consumer]
+        .into_iter()
+        .find(|kind| kind.as_str().eq_ignore_ascii_case(text))
 }
 
 /// An event's fields: its message, its `error`, the rest as the span event's attributes.

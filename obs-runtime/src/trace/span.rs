@@ -149,18 +149,7 @@ impl Span {
         }
         let message: Cow<'static, str> = message.to_string().into();
         let time_unix_nanos = raw_now();
-        self.with_data(|data| {
-            push_event(
-                data,
-                Event {
-                    name: Cow::Borrowed("exception"),
-                    time_unix_nanos,
-                    attributes: vec![(Cow::Borrowed("exception.message"), Value::Str(message.clone()))],
-                },
-            );
-            set(data, Cow::Borrowed("error.message"), Value::Str(message.clone()));
-            data.status = Status::Error(message);
-        });
+        self.with_data(|data| record_error(data, message, time_unix_nanos));
     }
 
     /// Sets its status to `Error` with this description (no event; see [`Span::record_error`]).
@@ -197,9 +186,7 @@ impl Span {
     /// Makes it the current span of this thread until the guard drops.
     #[inline]
     pub fn enter(&self) -> Entered<'_> {
-        let previous_context = self.context.map(|context| crate::context::swap_current(Some(context)));
-        let previous_live = self.context.map(|_| LIVE.with(|live| live.replace(self.live.clone())));
-        Entered { previous_context, previous_live, _span: PhantomData }
+        self.entered()
     }
 
     /// [`Span::enter`] for a caller that cannot hold the guard in a scope (the `tracing` bridge
@@ -207,6 +194,12 @@ impl Span {
     /// reverse order of entering.
     #[cfg(feature = "tracing-bridge")]
     pub(crate) fn enter_detached(&self) -> Entered<'static> {
+        self.entered()
+    }
+
+    /// Makes it current; the guard, of whichever lifetime the caller promises, restores.
+    #[inline]
+    fn entered<'a>(&self) -> Entered<'a> {
         let previous_context = self.context.map(|context| crate::context::swap_current(Some(context)));
         let previous_live = self.context.map(|_| LIVE.with(|live| live.replace(self.live.clone())));
         Entered { previous_context, previous_live, _span: PhantomData }
@@ -313,6 +306,21 @@ pub(crate) fn push_link(data: &mut SpanData, context: SpanContext) {
     } else {
         data.dropped_links += 1;
     }
+}
+
+/// Failed with `message` at `time_unix_nanos` (a raw clock reading): the status `Error`, an
+/// `error.message` attribute and an `exception` event (the OpenTelemetry semantic conventions).
+pub(crate) fn record_error(data: &mut SpanData, message: Cow<'static, str>, time_unix_nanos: u64) {
+    push_event(
+        data,
+        Event {
+            name: Cow::Borrowed("exception"),
+            time_unix_nanos,
+            attributes: vec![(Cow::Borrowed("exception.message"), Value::Str(message.clone()))],
+        },
+    );
+    set(data, Cow::Borrowed("error.message"), Value::Str(message.clone()));
+    data.status = Status::Error(message);
 }
 
 pub(crate) fn push_event(data: &mut SpanData, event: Event) {
