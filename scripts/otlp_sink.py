@@ -1,31 +1,55 @@
 """A loopback OTLP trace receiver for the tests, decoding with the official generated types.
 
     target/otel-venv/bin/python scripts/otlp_sink.py --http-port P [--grpc-port Q] --out FILE
+        [--tls-cert PEM --tls-key KEY [--client-ca PEM]]
 
 (scripts/install-backends.sh makes the venv.) On 127.0.0.1 only: HTTP `POST /v1/traces` with an
-ExportTraceServiceRequest as `application/x-protobuf` (gzip allowed) gets 200 and an empty
+ExportTraceServiceRequest as `application/x-protobuf` (gzip or deflate allowed) gets 200 and an
 ExportTraceServiceResponse, an undecodable body 400, another path 404, another content type 415;
-with --grpc-port, gRPC TraceService/Export. Each span received is appended to FILE as one JSON line,
-flushed after each request. OTLP_SINK_FAIL_FIRST=N fails the first N requests of either transport
-(HTTP 503, gRPC UNAVAILABLE). Prints `ready` once it accepts; exits 0 on SIGTERM or SIGINT.
+with --grpc-port, gRPC TraceService/Export (an undecodable message INVALID_ARGUMENT). Each span
+received is appended to FILE as one JSON line, flushed after each request.
+
+With --tls-cert and --tls-key both listeners serve TLS only; with --client-ca too, both require a
+client certificate that CA signed. FILE.events gets a JSON line per request, `{"event": "request",
+"transport": "http" | "grpc", "encoding": the Content-Encoding, or the compression a gRPC message
+came in ("gzip", "deflate"), "" if none, "user_agent", "status": the HTTP status or gRPC code}`,
+and one `{"event": "tls_handshake_failed"}` per HTTP connection whose TLS handshake failed (the
+client did not trust us, sent no client certificate or one of another CA; gRPC's are not counted).
+
+Environment:
+  OTLP_SINK_FAIL_FIRST=N    fail the first N requests of either transport (HTTP 503, gRPC UNAVAILABLE)
+  OTLP_SINK_FAIL_STATUS=S   the HTTP status of those failures (default 503; 429 for instance)
+  OTLP_SINK_RETRY_AFTER=S   those failures carry `Retry-After: S` (HTTP), or a grpc-status-details-bin
+                            trailer: google.rpc.Status{14, details=[RetryInfo{retry_delay=S s}]} (gRPC)
+  OTLP_SINK_REJECT=N        accepted requests answer partial_success{rejected_spans=N,
+                            error_message="OTLP_SINK_REJECT"}; their spans are still written
+
+Prints `ready` once it accepts; exits 0 on SIGTERM or SIGINT.
 """
 import argparse
 import gzip
 import json
 import os
 import signal
+import socket
+import ssl
 import threading
+import zlib
 from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import grpc
 from google.protobuf.unknown_fields import UnknownFieldSet
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as pb
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc as pb_grpc
 
 lock = threading.Lock()
 out = None  # the --out file, opened in main
+events = None  # FILE.events, opened in main
 fail_left = int(os.environ.get("OTLP_SINK_FAIL_FIRST", "0"))
+fail_status = int(os.environ.get("OTLP_SINK_FAIL_STATUS", "503"))
+retry_after = os.environ.get("OTLP_SINK_RETRY_AFTER")
+retry_after = None if retry_after in (None, "") else int(retry_after)
+reject = int(os.environ.get("OTLP_SINK_REJECT", "0"))
 
 
 def value(v):
@@ -49,6 +73,62 @@ def should_fail():
     with lock:
         fail_left -= 1
         return fail_left >= 0
+
+
+def event(**fields):
+    """Appends one line to FILE.events."""
+    with lock:
+        events.write(json.dumps(fields) + "\n")
+        events.flush()
+
+
+def response():
+    """The ExportTraceServiceResponse of an accepted request (partial success with OTLP_SINK_REJECT)."""
+    answer = pb.ExportTraceServiceResponse()
+    if reject:
+        answer.partial_success.rejected_spans = reject
+        answer.partial_success.error_message = "OTLP_SINK_REJECT"
+    return answer
+
+
+def varint(n):
+    out = bytearray()
+    n &= (1 << 64) - 1  # negative int64/int32 as ten bytes, as protobuf does
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def field_varint(number, n):
+    return varint(number << 3) + varint(n)
+
+
+def field_bytes(number, data):
+    return varint(number << 3 | 2) + varint(len(data)) + data
+
+
+def retry_status(code, message, seconds):
+    """google.rpc.Status{code, message, details=[Any(google.rpc.RetryInfo{retry_delay=seconds})]},
+    encoded by hand (no googleapis-common-protos in the venv)."""
+    duration = field_varint(1, seconds)  # google.protobuf.Duration.seconds
+    retry_info = field_bytes(1, duration)  # RetryInfo.retry_delay
+    any_ = field_bytes(1, b"type.googleapis.com/google.rpc.RetryInfo") + field_bytes(2, retry_info)
+    return field_varint(1, code) + field_bytes(2, message.encode()) + field_bytes(3, any_)
+
+
+def decode(body, encoding):
+    """The ExportTraceServiceRequest in `body` (`encoding` gzip, deflate or ""); raises if it is none."""
+    if encoding == "gzip":
+        body = gzip.decompress(body)
+    elif encoding == "deflate":
+        body = zlib.decompress(body)
+    request = pb.ExportTraceServiceRequest.FromString(body)
+    # Garbage may parse as unknown fields; the request itself has only field 1.
+    if len(UnknownFieldSet(request)):
+        raise ValueError("unknown fields")
+    return request
 
 
 def write(request, transport):
@@ -81,23 +161,23 @@ class Handler(BaseHTTPRequestHandler):
         if self.headers.get("Content-Type", "").split(";")[0].strip() != "application/x-protobuf":
             return self.reply(415)
         if should_fail():
-            return self.reply(503)
+            headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
+            return self.reply(fail_status, headers=headers)
         try:
-            if self.headers.get("Content-Encoding", "").lower() == "gzip":
-                body = gzip.decompress(body)
-            request = pb.ExportTraceServiceRequest.FromString(body)
-            # Garbage may parse as unknown fields; the request itself has only field 1.
-            if len(UnknownFieldSet(request)):
-                raise ValueError("unknown fields")
+            request = decode(body, self.headers.get("Content-Encoding", "").lower())
         except Exception:  # bad gzip or protobuf
             return self.reply(400)
         write(request, "http")
-        self.reply(200, pb.ExportTraceServiceResponse().SerializeToString())
+        self.reply(200, response().SerializeToString())
 
-    def reply(self, code, body=b""):
+    def reply(self, code, body=b"", headers={}):
+        event(event="request", transport="http", encoding=self.headers.get("Content-Encoding", ""),
+              user_agent=self.headers.get("User-Agent", ""), status=code)
         self.send_response(code)
         self.send_header("Content-Type", "application/x-protobuf")
         self.send_header("Content-Length", str(len(body)))
+        for name, text in headers.items():
+            self.send_header(name, text)
         self.end_headers()
         self.wfile.write(body)
 
@@ -105,36 +185,113 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-class TraceService(pb_grpc.TraceServiceServicer):
-    def Export(self, request, context):
-        if should_fail():
-            context.abort(grpc.StatusCode.UNAVAILABLE, "OTLP_SINK_FAIL_FIRST")
-        write(request, "grpc")
-        return pb.ExportTraceServiceResponse()
+class TlsHTTPServer(ThreadingHTTPServer):
+    """HTTPS whose handshakes happen in each connection's thread: one that fails is counted in
+    FILE.events and closes that connection only."""
+
+    def __init__(self, address, handler, context):
+        super().__init__(address, handler)
+        self.context = context
+
+    def get_request(self):
+        sock, address = self.socket.accept()
+        return self.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
+
+    def finish_request(self, request, client_address):
+        request.settimeout(10)
+        try:
+            request.do_handshake()
+        except (ssl.SSLError, OSError, socket.timeout):
+            event(event="tls_handshake_failed")
+            return
+        request.settimeout(None)
+        super().finish_request(request, client_address)
+
+
+def export(body, context):
+    """TraceService/Export. The server does not decompress (grpc core keeps grpc-encoding from the
+    application), so the encoding is read off the message: gzip or zlib (deflate) magic."""
+    if body[:2] == b"\x1f\x8b":
+        encoding = "gzip"
+    elif len(body) >= 2 and body[0] & 0x0F == 8 and (body[0] << 8 | body[1]) % 31 == 0:
+        encoding = "deflate"  # a request's first byte is 0x0a, never a zlib header
+    else:
+        encoding = ""
+    user_agent = dict(context.invocation_metadata()).get("user-agent", "")
+
+    def answer(code, message=""):
+        event(event="request", transport="grpc", encoding=encoding, user_agent=user_agent,
+              status=code.value[0])
+        if code != grpc.StatusCode.OK:
+            context.abort(code, message)
+
+    if should_fail():
+        if retry_after is not None:
+            details = retry_status(14, "OTLP_SINK_FAIL_FIRST", retry_after)
+            context.set_trailing_metadata((("grpc-status-details-bin", details),))
+        answer(grpc.StatusCode.UNAVAILABLE, "OTLP_SINK_FAIL_FIRST")
+    try:
+        request = decode(body, encoding)
+    except Exception:  # bad compression or protobuf
+        answer(grpc.StatusCode.INVALID_ARGUMENT, "not an ExportTraceServiceRequest")
+    write(request, "grpc")
+    answer(grpc.StatusCode.OK)
+    return response()
 
 
 def main():
-    global out
+    global out, events
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--http-port", type=int, required=True)
     parser.add_argument("--grpc-port", type=int)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--tls-cert", help="serve TLS only, with this certificate (PEM)")
+    parser.add_argument("--tls-key", help="the key of --tls-cert (PEM)")
+    parser.add_argument("--client-ca", help="require client certificates this CA (PEM) signed")
     args = parser.parse_args()
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
+    if args.client_ca is not None and args.tls_cert is None:
+        parser.error("--client-ca needs --tls-cert and --tls-key")
     out = open(args.out, "a", encoding="utf-8")
+    events = open(args.out + ".events", "a", encoding="utf-8")
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
 
-    http = ThreadingHTTPServer(("127.0.0.1", args.http_port), Handler)
+    if args.tls_cert is None:
+        http = ThreadingHTTPServer(("127.0.0.1", args.http_port), Handler)
+    else:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        if args.client_ca is not None:
+            context.load_verify_locations(args.client_ca)
+            context.verify_mode = ssl.CERT_REQUIRED
+        http = TlsHTTPServer(("127.0.0.1", args.http_port), Handler, context)
     http.daemon_threads = True
     threading.Thread(target=http.serve_forever, daemon=True).start()
     server = None
     if args.grpc_port is not None:
-        # Without so_reuseport 0 a second server would share a port that is taken.
+        # Without so_reuseport 0 a second server would share a port that is taken; export()
+        # decompresses itself, to see the encoding.
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=4),
-                             options=[("grpc.so_reuseport", 0)])
-        pb_grpc.add_TraceServiceServicer_to_server(TraceService(), server)
-        server.add_insecure_port(f"127.0.0.1:{args.grpc_port}")  # raises when the port is taken
+                             options=[("grpc.so_reuseport", 0), ("grpc.per_message_decompression", 0)])
+        export_handler = grpc.unary_unary_rpc_method_handler(
+            export, response_serializer=pb.ExportTraceServiceResponse.SerializeToString)
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+            "opentelemetry.proto.collector.trace.v1.TraceService", {"Export": export_handler}),))
+        address = f"127.0.0.1:{args.grpc_port}"
+        if args.tls_cert is None:
+            server.add_insecure_port(address)  # raises when the port is taken
+        else:
+            def read(path):
+                with open(path, "rb") as f:
+                    return f.read()
+            credentials = grpc.ssl_server_credentials(
+                [(read(args.tls_key), read(args.tls_cert))],
+                root_certificates=None if args.client_ca is None else read(args.client_ca),
+                require_client_auth=args.client_ca is not None)
+            server.add_secure_port(address, credentials)
         server.start()
     print("ready", flush=True)
 
@@ -144,6 +301,7 @@ def main():
     if server is not None:
         server.stop(grace=1).wait()
     out.close()
+    events.close()
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ pub mod backends;
 pub mod demo;
 pub mod live_bytes;
 pub mod otlp;
+pub mod proxy;
 pub mod receiver;
 pub mod smtp;
 #[cfg(feature = "trace")]

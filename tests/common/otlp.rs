@@ -1,6 +1,7 @@
 //! Real OTLP receivers started on 127.0.0.1 for the tests: a loopback sink that decodes with the
-//! official `opentelemetry-proto` types (scripts/otlp_sink.py), and the `rotel` collector; both
-//! come from the venv scripts/install-backends.sh makes.
+//! official `opentelemetry-proto` types (scripts/otlp_sink.py; failures, Retry-After, partial
+//! success, TLS and client certificates on demand), and the `rotel` collector; both come from the
+//! venv scripts/install-backends.sh makes.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -9,27 +10,94 @@ use std::time::{Duration, Instant};
 
 use super::backends::free_port;
 use super::demo::KillOnDrop;
+use super::tls::Certificates;
 
-/// The sink: every span it receives, one JSON object a line in a file.
+/// The sink: every span it receives, one JSON object a line in a file; what happened to each
+/// request (and each failed TLS handshake) in another.
 #[derive(Debug)]
 pub struct Sink {
     pub http_port: u16,
     pub grpc_port: u16,
     out: PathBuf,
+    events: PathBuf,
     _process: KillOnDrop,
 }
 
-impl Sink {
-    /// Starts it; it answers the first `fail_first` exports with 503 / UNAVAILABLE.
-    pub fn start(fail_first: usize) -> Sink {
+/// How the sink answers, and whether it serves TLS.
+#[derive(Debug, Default)]
+pub struct SinkBuilder {
+    fail_first: usize,
+    retry_after_secs: Option<u64>,
+    fail_status: Option<u16>,
+    reject: u64,
+    tls: Option<(PathBuf, PathBuf)>,
+    client_ca: Option<PathBuf>,
+}
+
+impl SinkBuilder {
+    /// Fails the first `n` exports of either transport (HTTP 503, gRPC UNAVAILABLE).
+    pub fn fail_first(mut self, n: usize) -> Self {
+        self.fail_first = n;
+        self
+    }
+
+    /// The failures carry `Retry-After: secs` (HTTP) or a RetryInfo of `secs` in
+    /// grpc-status-details-bin (gRPC).
+    pub fn retry_after_secs(mut self, secs: u64) -> Self {
+        self.retry_after_secs = Some(secs);
+        self
+    }
+
+    /// The HTTP status of the failures (503 if not set; 429 for instance).
+    pub fn fail_status(mut self, status: u16) -> Self {
+        self.fail_status = Some(status);
+        self
+    }
+
+    /// Accepted exports answer a partial success of `n` rejected spans (message
+    /// "OTLP_SINK_REJECT"); their spans are still received.
+    pub fn reject(mut self, n: u64) -> Self {
+        self.reject = n;
+        self
+    }
+
+    /// Both listeners serve TLS only, with `certificates`' server certificate.
+    pub fn tls(mut self, certificates: &Certificates) -> Self {
+        self.tls = Some(certificates.server());
+        self
+    }
+
+    /// Both listeners require a client certificate signed by the CA in `ca` (PEM); needs `tls`.
+    pub fn client_ca(mut self, ca: &Path) -> Self {
+        self.client_ca = Some(ca.to_owned());
+        self
+    }
+
+    pub fn start(self) -> Sink {
         let (http_port, grpc_port) = (free_port(), free_port());
         let out = std::env::temp_dir().join(format!("obs-otlp-sink-{}-{http_port}.jsonl", std::process::id()));
+        let mut events = out.clone().into_os_string();
+        events.push(".events");
+        let events = PathBuf::from(events);
         let _ = std::fs::remove_file(&out);
-        let mut child = Command::new(super::venv().join("bin/python"))
+        let _ = std::fs::remove_file(&events);
+        let mut command = Command::new(super::venv().join("bin/python"));
+        command
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/otlp_sink.py"))
             .args(["--http-port", &http_port.to_string(), "--grpc-port", &grpc_port.to_string(), "--out"])
             .arg(&out)
-            .env("OTLP_SINK_FAIL_FIRST", fail_first.to_string())
+            .env("OTLP_SINK_FAIL_FIRST", self.fail_first.to_string())
+            .env("OTLP_SINK_RETRY_AFTER", self.retry_after_secs.map(|secs| secs.to_string()).unwrap_or_default())
+            .env("OTLP_SINK_FAIL_STATUS", self.fail_status.unwrap_or(503).to_string())
+            .env("OTLP_SINK_REJECT", self.reject.to_string());
+        if let Some((cert, key)) = &self.tls {
+            command.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
+        }
+        if let Some(ca) = &self.client_ca {
+            assert!(self.tls.is_some(), "client_ca needs tls");
+            command.arg("--client-ca").arg(ca);
+        }
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -40,26 +108,74 @@ impl Sink {
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).expect("read the sink's stdout");
         assert_eq!(line.trim(), "ready", "the sink did not start");
-        Sink { http_port, grpc_port, out, _process: process }
+        Sink { http_port, grpc_port, out, events, _process: process }
+    }
+}
+
+impl Sink {
+    /// Starts it; it answers the first `fail_first` exports with 503 / UNAVAILABLE.
+    pub fn start(fail_first: usize) -> Sink {
+        Sink::builder().fail_first(fail_first).start()
+    }
+
+    pub fn builder() -> SinkBuilder {
+        SinkBuilder::default()
     }
 
     /// The spans received so far.
     pub fn spans(&self) -> Vec<serde_json::Value> {
-        let text = std::fs::read_to_string(&self.out).unwrap_or_default();
-        super::whole_lines(&text).map(|line| serde_json::from_str(line).expect("the sink writes JSON")).collect()
+        read_lines(&self.out)
     }
 
     /// Waits (at most 20 s) until `done` holds of the spans received.
     pub fn wait_for(&self, done: impl Fn(&[serde_json::Value]) -> bool) -> Vec<serde_json::Value> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let spans = self.spans();
-            if done(&spans) {
-                return spans;
-            }
-            assert!(Instant::now() < deadline, "the sink did not receive what was expected; it has: {spans:#?}");
-            std::thread::sleep(Duration::from_millis(50));
+        wait(|| self.spans(), done, "the sink did not receive what was expected")
+    }
+
+    /// What happened so far: `{"event": "request", "transport": "http" | "grpc", "encoding"
+    /// (Content-Encoding or the gRPC message's compression, "" if none), "user_agent", "status"
+    /// (HTTP status or gRPC code)}` per request, `{"event": "tls_handshake_failed"}` per HTTP
+    /// connection whose TLS handshake failed.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        read_lines(&self.events)
+    }
+
+    /// Waits (at most 20 s) until `done` holds of the events.
+    pub fn wait_for_events(&self, done: impl Fn(&[serde_json::Value]) -> bool) -> Vec<serde_json::Value> {
+        wait(|| self.events(), done, "the sink did not see what was expected")
+    }
+
+    /// How many TLS handshakes failed on the HTTP listener so far.
+    pub fn handshake_failures(&self) -> usize {
+        self.events().iter().filter(|event| event["event"] == "tls_handshake_failed").count()
+    }
+
+    /// The request events so far.
+    pub fn requests(&self) -> Vec<serde_json::Value> {
+        self.events().into_iter().filter(|event| event["event"] == "request").collect()
+    }
+}
+
+/// The JSON lines of a file the sink is appending to.
+fn read_lines(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    super::whole_lines(&text).map(|line| serde_json::from_str(line).expect("the sink writes JSON")).collect()
+}
+
+/// Reads until `done` holds (at most 20 s).
+fn wait(
+    read: impl Fn() -> Vec<serde_json::Value>,
+    done: impl Fn(&[serde_json::Value]) -> bool,
+    failure: &str,
+) -> Vec<serde_json::Value> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let values = read();
+        if done(&values) {
+            return values;
         }
+        assert!(Instant::now() < deadline, "{failure}; it has: {values:#?}");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
