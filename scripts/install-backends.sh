@@ -115,6 +115,13 @@ else
     echo "install-backends: openssl is installed: $(command -v openssl)"
 fi
 
+# Tls::system() reads the system's CA bundle (its unit test loads Debian's).
+if [ ! -f /etc/ssl/certs/ca-certificates.crt ]; then
+    packages+=(ca-certificates)
+else
+    echo "install-backends: the system CA bundle is installed: /etc/ssl/certs/ca-certificates.crt"
+fi
+
 otel_venv_ok=0
 if otel_venv_current; then
     otel_venv_ok=1

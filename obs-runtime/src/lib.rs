@@ -75,6 +75,8 @@ mod core;
 mod deadline;
 mod diagnostics;
 mod duration;
+#[cfg(feature = "egress")]
+mod egress;
 mod env;
 #[cfg(feature = "health")]
 pub mod health;
@@ -86,12 +88,16 @@ mod json;
 pub mod logging;
 pub mod metrics;
 mod percent;
+#[cfg(any(feature = "trace", feature = "alerts", feature = "egress"))]
+mod retry;
 mod secret;
 mod service;
 mod sync;
 mod threads;
 #[cfg(any(feature = "health", feature = "logging", feature = "alerts"))]
 mod time;
+#[cfg(feature = "tls")]
+pub mod tls;
 #[cfg(feature = "trace")]
 pub mod trace;
 

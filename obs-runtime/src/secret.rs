@@ -300,7 +300,8 @@ const DEFAULT_INDEX: TermIndex = TermIndex::new(DEFAULT_SECRET_NAMES);
     feature = "health-redis",
     feature = "health-postgres",
     feature = "otlp",
-    feature = "alerts"
+    feature = "alerts",
+    feature = "egress"
 ))]
 pub(crate) mod url {
     //! How every message writes a URL.

@@ -87,22 +87,35 @@ impl<C: Channel + ?Sized> Channel for Arc<C> {
 pub struct SendError {
     message: String,
     retryable: bool,
+    retry_after: Option<Duration>,
 }
 
 impl SendError {
     /// A failure another attempt may fix (a timeout, a refused connection, HTTP 5xx or 429).
     pub fn retryable(message: impl Into<String>) -> SendError {
-        SendError { message: message.into(), retryable: true }
+        SendError { message: message.into(), retryable: true, retry_after: None }
     }
 
     /// A failure another attempt will not fix (HTTP 4xx, a rejected address).
     pub fn permanent(message: impl Into<String>) -> SendError {
-        SendError { message: message.into(), retryable: false }
+        SendError { message: message.into(), retryable: false, retry_after: None }
     }
 
     /// Whether it is worth another attempt.
     pub fn is_retryable(&self) -> bool {
         self.retryable
+    }
+
+    /// The receiver asked to be retried after `wait` (HTTP `Retry-After`): the next attempt
+    /// waits that long (at most 30 s) instead of the backoff.
+    pub fn with_retry_after(mut self, wait: Duration) -> SendError {
+        self.retry_after = Some(wait);
+        self
+    }
+
+    /// What [`with_retry_after`](Self::with_retry_after) set.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
     }
 }
 
@@ -114,8 +127,11 @@ impl std::fmt::Display for SendError {
 
 impl std::error::Error for SendError {}
 
+/// Attempts per notification: the first and two retries, backing off about 250 and 500 ms, or as
+/// long as the receiver asks.
+const RETRY: crate::retry::Policy = crate::retry::Policy { attempts: 3, first_pause: Duration::from_millis(250) };
 /// Attempts per notification.
-pub(crate) const ATTEMPTS: u32 = 3;
+pub(crate) const ATTEMPTS: u32 = RETRY.attempts;
 /// Notifications waiting per channel; beyond, new ones are dropped and counted as failed.
 const QUEUE: usize = 256;
 
@@ -282,7 +298,7 @@ async fn deliver_one(slot: &Slot, alert: &Alert, timeout: Duration) {
                 break;
             }
             Err(error) if error.retryable && attempt < ATTEMPTS => {
-                tokio::time::sleep(backoff(attempt)).await;
+                tokio::time::sleep(RETRY.pause(attempt, error.retry_after)).await;
                 attempt += 1;
             }
             Err(error) => {
@@ -306,11 +322,4 @@ impl<F: Future + Unpin> Future for CatchUnwind<F> {
             Err(_) => std::task::Poll::Ready(Err(())),
         }
     }
-}
-
-/// 250 ms, 500 ms, ... with up to 25 % jitter, so that replicas do not retry in step.
-fn backoff(attempt: u32) -> Duration {
-    let base = Duration::from_millis(250) * 2u32.pow(attempt.saturating_sub(1).min(6));
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
-    base + base.mul_f64(f64::from(nanos % 1000) / 4000.0)
 }

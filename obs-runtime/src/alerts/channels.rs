@@ -1,150 +1,109 @@
 //! The built-in channels: Slack, a generic JSON webhook, Alertmanager (API v2) and the log.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
-use bytes::Bytes;
-use http::{Request, Uri, header};
-use http_body_util::{BodyExt as _, Full};
-use hyper_util::rt::TokioIo;
+use http::{HeaderName, HeaderValue, Method, header};
 use serde_json::{Value, json};
 
 use super::engine::{Alert, AlertStatus, REFRESH_INTERVAL};
 use super::{AlertError, Channel, SendError, SendFuture, Severity};
+use crate::egress::{Client, Outgoing, Target, Version};
 
-/// An HTTP endpoint to POST JSON to. Its URL may hold a secret (Slack's does): it is never
-/// printed, only its scheme, host and port.
+/// An HTTP endpoint to POST JSON to, through obs's one outbound client (proxies from
+/// `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`, TLS for `https://`). Its URL may hold a secret (Slack's
+/// does): it is never printed, only its scheme, host and port.
 #[derive(Clone)]
 pub(crate) struct Endpoint {
-    authority: http::uri::Authority,
-    path: String,
-    /// The URL as messages show it.
-    shown: String,
-    /// For `https://` (feature `alerts-tls`).
-    #[cfg(feature = "alerts-tls")]
-    tls: Option<super::tls::Tls>,
+    target: Target,
+    client: Arc<Client>,
+    /// What the client trusts for `https://` (feature `tls`).
+    #[cfg(feature = "tls")]
+    tls: crate::tls::Tls,
 }
 
 impl std::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The path and the credentials are left out: Slack's secret is its path.
-        write!(f, "Endpoint({})", self.shown)
+        write!(f, "Endpoint({})", self.target.shown())
     }
 }
 
+const USER_AGENT: &str = concat!("obs-alerts/", env!("CARGO_PKG_VERSION"));
+
 impl Endpoint {
     pub(crate) fn parse(url: &str, field: &'static str) -> Result<Endpoint, AlertError> {
-        let invalid = |reason: &str| AlertError::Channel { channel: field, reason: reason.to_owned() };
-        let uri: Uri = url.trim().parse().map_err(|_| invalid("not a URL"))?;
-        let shown = crate::secret::url::for_humans(url);
-        if shown == crate::secret::url::UNREADABLE {
-            // `http` takes `host:99999` or `host:word` (and would connect to the default port).
-            return Err(invalid("not a URL with a host and a port up to 65535"));
-        }
-        let https = match uri.scheme_str() {
-            Some("http") => false,
-            #[cfg(feature = "alerts-tls")]
-            Some("https") => true,
-            #[cfg(not(feature = "alerts-tls"))]
-            Some("https") => return Err(invalid("https:// URLs need the `alerts-tls` feature")),
-            _ => return Err(invalid("not an http:// or https:// URL")),
+        let target = Target::parse(url)
+            .map_err(|why| AlertError::Channel { channel: field, reason: why.reason().to_owned() })?;
+        let endpoint = Endpoint {
+            target,
+            client: Arc::new(Client::from_process_env(Version::Http1, USER_AGENT)),
+            #[cfg(feature = "tls")]
+            tls: crate::tls::Tls::new(),
         };
-        let authority = uri.authority().cloned().ok_or_else(|| invalid("the URL has no host"))?;
-        if authority.as_str().contains('@') {
-            return Err(invalid("credentials in the URL are not supported"));
-        }
-        let path = uri.path_and_query().map_or("/", |path| path.as_str()).to_owned();
-        #[cfg(feature = "alerts-tls")]
-        let tls = if https { Some(super::tls::Tls::new(&[]).map_err(|reason| invalid(&reason))?) } else { None };
-        #[cfg(not(feature = "alerts-tls"))]
-        let _ = https;
-        Ok(Endpoint {
-            authority,
-            path,
-            shown,
-            #[cfg(feature = "alerts-tls")]
-            tls,
-        })
+        #[cfg(feature = "tls")]
+        let endpoint = endpoint.with_tls(crate::tls::Tls::new(), field)?;
+        Ok(endpoint)
     }
 
     /// The same host with another path (Alertmanager's API below its base URL).
     fn join(&self, path: &str) -> Endpoint {
-        let base = self.path.split('?').next().unwrap_or("").trim_end_matches('/');
-        Endpoint { path: format!("{base}{path}"), ..self.clone() }
+        let base = self.target.path().split('?').next().unwrap_or("").trim_end_matches('/');
+        Endpoint { target: self.target.with_path(format!("{base}{path}")), ..self.clone() }
     }
 
-    /// Trusts the CA certificates in `pem` as well as the usual roots (for an `https://` URL).
-    #[cfg(feature = "alerts-tls")]
-    pub(crate) fn add_root_certificates(&mut self, pem: &[u8], field: &'static str) -> Result<(), AlertError> {
+    /// Connects to an `https://` URL with these TLS settings.
+    #[cfg(feature = "tls")]
+    pub(crate) fn with_tls(mut self, tls: crate::tls::Tls, field: &'static str) -> Result<Endpoint, AlertError> {
+        let client = Client::from_process_env(Version::Http1, USER_AGENT)
+            .tls(&tls)
+            .map_err(|error| AlertError::Channel { channel: field, reason: error.to_string() })?;
+        self.client = Arc::new(client);
+        self.tls = tls;
+        Ok(self)
+    }
+
+    /// Trusts the CA certificates in `pem` as well (for an `https://` URL).
+    #[cfg(feature = "tls")]
+    pub(crate) fn add_root_certificates(self, pem: &[u8], field: &'static str) -> Result<Endpoint, AlertError> {
         let invalid = |reason: String| AlertError::Channel { channel: field, reason };
-        match &mut self.tls {
-            Some(tls) => tls.add_roots(pem).map_err(invalid),
-            None => Err(invalid("a root certificate is for an https:// URL".into())),
+        if !self.target.is_https() {
+            return Err(invalid("a root certificate is for an https:// URL".into()));
         }
+        let tls = self.tls.clone().with_root_certificate_pem(pem).map_err(|error| invalid(error.to_string()))?;
+        self.with_tls(tls, field)
     }
 
-    /// At most 200 characters of a server's answer, without the URL's path or its segments (a
-    /// relay's error page may echo them, and Slack's secret is its path).
-    fn without_path(&self, answer: &str) -> String {
-        let mut answer: String = answer.chars().take(200).collect();
-        let path = self.path.split('?').next().unwrap_or("");
-        for secret in std::iter::once(path).chain(path.split('/')).filter(|part| part.len() >= 6) {
-            answer = answer.replace(secret, "[redacted]");
-        }
-        answer
-    }
-
-    /// POSTs `body` as JSON: 2xx is done; 429 and 5xx are worth a retry, other answers are not.
+    /// POSTs `body` as JSON: 2xx is done; 429 and 5xx are worth a retry (after the answer's
+    /// `Retry-After` if it has one), other answers are not.
     pub(crate) async fn post_json(&self, body: Vec<u8>) -> Result<(), SendError> {
-        let host = self.authority.host().trim_matches(['[', ']']);
-        #[cfg(feature = "alerts-tls")]
-        let default_port = if self.tls.is_some() { 443 } else { 80 };
-        #[cfg(not(feature = "alerts-tls"))]
-        let default_port = 80;
-        let address = format!("{host}:{}", self.authority.port_u16().unwrap_or(default_port));
-        let stream = tokio::net::TcpStream::connect(&address)
-            .await
-            .map_err(|error| SendError::retryable(format!("cannot connect to {}: {error}", self.shown)))?;
-        let _ = stream.set_nodelay(true);
-        #[cfg(feature = "alerts-tls")]
-        if let Some(tls) = &self.tls {
-            let stream = tls.connect(host, stream).await?;
-            return self.exchange(TokioIo::new(stream), body).await;
-        }
-        self.exchange(TokioIo::new(stream), body).await
-    }
-
-    async fn exchange<IO>(&self, io: IO, body: Vec<u8>) -> Result<(), SendError>
-    where
-        IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-    {
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
-            .await
-            .map_err(|error| SendError::retryable(format!("HTTP handshake: {error}")))?;
-        let driver = tokio::spawn(connection);
-        let request = Request::post(self.path.as_str())
-            .header(header::HOST, self.authority.as_str())
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(header::USER_AGENT, concat!("obs-alerts/", env!("CARGO_PKG_VERSION")))
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|error| SendError::permanent(error.to_string()))?;
-        let result = match sender.send_request(request).await {
-            Ok(response) => {
-                let status = response.status();
-                // Read (a bounded part of) the answer so that the connection ends cleanly.
-                let body = http_body_util::Limited::new(response.into_body(), 16 * 1024).collect().await;
-                let detail = body.map(|body| self.without_path(&String::from_utf8_lossy(&body.to_bytes())));
-                let message =
-                    || format!("{} answered HTTP {status}: {}", self.shown, detail.unwrap_or_default().trim());
-                match status.as_u16() {
-                    200..=299 => Ok(()),
-                    429 | 500..=599 => Err(SendError::retryable(message())),
-                    _ => Err(SendError::permanent(message())),
-                }
+        const HEADERS: [(HeaderName, HeaderValue); 1] =
+            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))];
+        let request = Outgoing { method: Method::POST, target: &self.target, headers: &HEADERS, body: body.into() };
+        let reply = self.client.send(request).await.map_err(|error| {
+            if error.is_retryable() {
+                SendError::retryable(error.message())
+            } else {
+                SendError::permanent(error.message())
             }
-            Err(error) => Err(SendError::retryable(format!("HTTP request: {error}"))),
+        })?;
+        let status = reply.status;
+        // A relay's error page may echo the path (Slack's secret).
+        let message = || {
+            let detail = crate::egress::scrub(&reply.detail(), &self.target, &[]);
+            format!("{} answered HTTP {status}: {detail}", self.target.shown())
         };
-        driver.abort();
-        result
+        match status.as_u16() {
+            200..=299 => Ok(()),
+            429 | 500..=599 => {
+                let error = SendError::retryable(message());
+                Err(match reply.retry_after() {
+                    Some(wait) => error.with_retry_after(wait),
+                    None => error,
+                })
+            }
+            _ => Err(SendError::permanent(message())),
+        }
     }
 }
 
@@ -184,15 +143,23 @@ pub struct Webhook {
 }
 
 impl Webhook {
-    /// A webhook at `url` (`http://`, or `https://` with feature `alerts-tls`).
+    /// A webhook at `url` (`http://`, or `https://` with feature `tls`).
     pub fn new(url: &str) -> Result<Webhook, AlertError> {
         Ok(Webhook { endpoint: Endpoint::parse(url, "webhook")?, name: "webhook".into() })
     }
 
     /// Also trusts the CA certificates in `pem` (a private CA) for an `https://` URL.
-    #[cfg(feature = "alerts-tls")]
+    #[cfg(feature = "tls")]
     pub fn with_root_certificate_pem(mut self, pem: &[u8]) -> Result<Webhook, AlertError> {
-        self.endpoint.add_root_certificates(pem, "webhook")?;
+        self.endpoint = self.endpoint.add_root_certificates(pem, "webhook")?;
+        Ok(self)
+    }
+
+    /// Connects to an `https://` URL with these TLS settings (the servers trusted, a client
+    /// certificate for mutual TLS) instead of the Mozilla roots.
+    #[cfg(feature = "tls")]
+    pub fn with_tls(mut self, tls: crate::tls::Tls) -> Result<Webhook, AlertError> {
+        self.endpoint = self.endpoint.with_tls(tls, "webhook")?;
         Ok(self)
     }
 
@@ -224,7 +191,7 @@ pub struct Slack {
 
 impl Slack {
     /// Slack's incoming webhook at `url` (`https://hooks.slack.com/services/..` with feature
-    /// `alerts-tls`; `http://` for a relay).
+    /// `tls`; `http://` for a relay).
     pub fn new(url: &str) -> Result<Slack, AlertError> {
         Ok(Slack { endpoint: Endpoint::parse(url, "slack")?, name: "slack".into() })
     }
@@ -236,9 +203,17 @@ impl Slack {
     }
 
     /// Also trusts the CA certificates in `pem` (a private CA) for an `https://` URL.
-    #[cfg(feature = "alerts-tls")]
+    #[cfg(feature = "tls")]
     pub fn with_root_certificate_pem(mut self, pem: &[u8]) -> Result<Slack, AlertError> {
-        self.endpoint.add_root_certificates(pem, "slack")?;
+        self.endpoint = self.endpoint.add_root_certificates(pem, "slack")?;
+        Ok(self)
+    }
+
+    /// Connects to an `https://` URL with these TLS settings (the servers trusted, a client
+    /// certificate for mutual TLS) instead of the Mozilla roots.
+    #[cfg(feature = "tls")]
+    pub fn with_tls(mut self, tls: crate::tls::Tls) -> Result<Slack, AlertError> {
+        self.endpoint = self.endpoint.with_tls(tls, "slack")?;
         Ok(self)
     }
 
@@ -304,9 +279,17 @@ impl Alertmanager {
     }
 
     /// Also trusts the CA certificates in `pem` (a private CA) for an `https://` URL.
-    #[cfg(feature = "alerts-tls")]
+    #[cfg(feature = "tls")]
     pub fn with_root_certificate_pem(mut self, pem: &[u8]) -> Result<Alertmanager, AlertError> {
-        self.endpoint.add_root_certificates(pem, "alertmanager")?;
+        self.endpoint = self.endpoint.add_root_certificates(pem, "alertmanager")?;
+        Ok(self)
+    }
+
+    /// Connects to an `https://` URL with these TLS settings (the servers trusted, a client
+    /// certificate for mutual TLS) instead of the Mozilla roots.
+    #[cfg(feature = "tls")]
+    pub fn with_tls(mut self, tls: crate::tls::Tls) -> Result<Alertmanager, AlertError> {
+        self.endpoint = self.endpoint.with_tls(tls, "alertmanager")?;
         Ok(self)
     }
 
@@ -390,9 +373,9 @@ mod tests {
 
     #[test]
     fn urls_are_checked_and_never_echoed() {
-        #[cfg(not(feature = "alerts-tls"))]
+        #[cfg(not(feature = "tls"))]
         assert!(Slack::new("https://hooks.slack.com/services/T/B/SECRET").is_err());
-        #[cfg(feature = "alerts-tls")]
+        #[cfg(feature = "tls")]
         assert!(Slack::new("https://hooks.slack.com/services/T/B/SECRET").is_ok());
         for url in [
             "ftp://x/y",
@@ -407,12 +390,12 @@ mod tests {
         }
         let slack = Slack::new("http://127.0.0.1:9/services/T/B/SECRET?token=SECRET").expect("an http URL");
         assert!(!format!("{slack:?}").contains("SECRET"));
-        assert_eq!(slack.endpoint.shown, "http://127.0.0.1:9");
+        assert_eq!(slack.endpoint.target.shown(), "http://127.0.0.1:9");
         let am = Alertmanager::new("http://127.0.0.1:9093/prefix/").expect("an http URL");
         let echoed = "Cannot POST /services/T/B/SECRET (try /SECRET)";
-        let cleaned = slack.endpoint.without_path(echoed);
+        let cleaned = crate::egress::scrub(echoed, &slack.endpoint.target, &[]);
         assert!(!cleaned.contains("SECRET"), "{cleaned}");
-        assert_eq!(am.endpoint.path, "/prefix/api/v2/alerts");
+        assert_eq!(am.endpoint.target.path(), "/prefix/api/v2/alerts");
     }
 
     #[tokio::test]

@@ -46,8 +46,6 @@ mod rule;
 mod run;
 #[cfg(feature = "alerts-smtp")]
 mod smtp;
-#[cfg(feature = "alerts-tls")]
-mod tls;
 
 pub use channel::{Channel, SendError, SendFuture};
 pub use channels::{Alertmanager, Log, Slack, Webhook};

@@ -9,7 +9,7 @@ use super::TraceGuard;
 use super::data::Value;
 use super::export::{JsonLines, Resource, SpanExporter};
 #[cfg(feature = "otlp")]
-pub use super::otlp::Protocol;
+pub use super::otlp::{Compression, Protocol};
 use super::pipeline::{self, Settings};
 use super::sampler::Sampler;
 use crate::ConfigError;
@@ -84,6 +84,11 @@ pub struct TraceConfig {
     max_export_batch_size: Option<usize>,
     schedule_delay: Option<Duration>,
     export_timeout: Option<Duration>,
+    batch_export_timeout: Option<Duration>,
+    #[cfg(feature = "otlp")]
+    compression: Option<Compression>,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::Tls>,
 }
 
 impl fmt::Debug for TraceConfig {
@@ -104,7 +109,12 @@ impl fmt::Debug for TraceConfig {
             .field("max_export_batch_size", &self.max_export_batch_size)
             .field("schedule_delay", &self.schedule_delay)
             .field("export_timeout", &self.export_timeout)
-            .finish()
+            .field("batch_export_timeout", &self.batch_export_timeout);
+        #[cfg(feature = "otlp")]
+        debug.field("compression", &self.compression);
+        #[cfg(feature = "tls")]
+        debug.field("tls", &self.tls);
+        debug.finish()
     }
 }
 
@@ -115,8 +125,7 @@ impl TraceConfig {
     }
 
     /// Exports over OTLP to this collector (`http://host:4318`; `/v1/traces` is appended for
-    /// `http/protobuf` unless the URL ends with it already). `http://` only: run a collector or agent beside
-    /// the service for TLS.
+    /// `http/protobuf` unless the URL ends with it already). `https://` needs the `tls` feature.
     #[cfg(feature = "otlp")]
     pub fn otlp_endpoint(mut self, url: impl Into<String>) -> TraceConfig {
         self.endpoint = Some(url.into());
@@ -166,9 +175,32 @@ impl TraceConfig {
         self
     }
 
-    /// How long one export may take, retries included (1 ms to 10 min).
+    /// How long one export request may take (1 ms to 10 min).
     pub fn export_timeout(mut self, timeout: Duration) -> TraceConfig {
         self.export_timeout = Some(timeout);
+        self
+    }
+
+    /// How long exporting one batch may take, its retries and their pauses included (1 ms to
+    /// 10 min); at shutdown, the stopping deadline caps it.
+    pub fn batch_export_timeout(mut self, timeout: Duration) -> TraceConfig {
+        self.batch_export_timeout = Some(timeout);
+        self
+    }
+
+    /// Compresses OTLP request bodies.
+    #[cfg(feature = "otlp")]
+    pub fn compression(mut self, compression: Compression) -> TraceConfig {
+        self.compression = Some(compression);
+        self
+    }
+
+    /// The TLS settings of an `https://` endpoint (the servers trusted, a client certificate);
+    /// they replace those of `OTEL_EXPORTER_OTLP_CERTIFICATE`, `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`
+    /// and `OTEL_EXPORTER_OTLP_CLIENT_KEY`.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::tls::Tls) -> TraceConfig {
+        self.tls = Some(tls);
         self
     }
 
@@ -267,6 +299,17 @@ impl TraceConfig {
         if !(Duration::from_millis(1)..=Duration::from_secs(600)).contains(&export_timeout) {
             return Err(invalid("export_timeout", format!("{export_timeout:?} is not between 1 ms and 10 min")));
         }
+        let batch_export_timeout = match self.batch_export_timeout {
+            Some(timeout) => timeout,
+            None => millis(&["OTEL_BSP_EXPORT_TIMEOUT"], Duration::from_millis(1)..=Duration::from_secs(600))
+                .unwrap_or(Duration::from_secs(30)),
+        };
+        if !(Duration::from_millis(1)..=Duration::from_secs(600)).contains(&batch_export_timeout) {
+            return Err(invalid(
+                "batch_export_timeout",
+                format!("{batch_export_timeout:?} is not between 1 ms and 10 min"),
+            ));
+        }
         let resource = resource(service);
         if disabled {
             return Ok(Prepared(None, Vec::new()));
@@ -318,12 +361,22 @@ impl TraceConfig {
                 match endpoint {
                     None => json_or_custom(SpanOutput::Stdout).map_err(|reason| invalid("output", reason))?,
                     Some((url, field, append_path)) => {
-                        otlp_exporter(protocol, &url, field, append_path, &self.headers, &env, &tolerate)?
+                        #[cfg(feature = "otlp")]
+                        let transport = Transport {
+                            protocol,
+                            compression: self.compression,
+                            #[cfg(feature = "tls")]
+                            tls: self.tls,
+                        };
+                        #[cfg(not(feature = "otlp"))]
+                        let transport = protocol;
+                        otlp_exporter(transport, &url, field, append_path, &self.headers, &env, &tolerate)?
                     }
                 }
             }
         };
-        let settings = Settings { max_queue_size, max_export_batch_size, schedule_delay, export_timeout };
+        let settings =
+            Settings { max_queue_size, max_export_batch_size, schedule_delay, export_timeout, batch_export_timeout };
         Ok(Prepared(Some(Resolved { sampler, settings, exporter, resource }), warnings.into_inner()))
     }
 }
@@ -421,9 +474,18 @@ fn protocol_of(
     })
 }
 
+/// How the exporter sends: what the builder said of it.
+#[cfg(feature = "otlp")]
+struct Transport {
+    protocol: Protocol,
+    compression: Option<Compression>,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::Tls>,
+}
+
 #[cfg(feature = "otlp")]
 fn otlp_exporter(
-    protocol: Protocol,
+    transport: Transport,
     url: &str,
     field: &'static str,
     append_path: bool,
@@ -431,46 +493,36 @@ fn otlp_exporter(
     env: &impl Fn(&str) -> Option<String>,
     tolerate: &impl Fn(&'static str, &str),
 ) -> Result<Box<dyn SpanExporter>, ConfigError> {
+    let protocol = transport.protocol;
     let invalid = |field: &'static str, reason: String| ConfigError::Invalid { field, reason };
     let first = |names: [&'static str; 2]| names.into_iter().find_map(|name| env(name).map(|value| (name, value)));
-    if let Some((name, value)) = first(["OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"])
-        && !value.eq_ignore_ascii_case("none")
-    {
-        tolerate(name, "is not supported: spans are sent uncompressed (none)");
-    }
+    let compression = match transport.compression {
+        Some(compression) => compression,
+        None => match first(["OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"]) {
+            None => Compression::None,
+            Some((_, value)) if value.eq_ignore_ascii_case("none") => Compression::None,
+            Some((_, value)) if value.eq_ignore_ascii_case("gzip") => Compression::Gzip,
+            Some((name, _)) => {
+                tolerate(name, "is not supported (gzip or none): spans are sent uncompressed");
+                Compression::None
+            }
+        },
+    };
     // Messages show the URL's scheme, host and port only: its user and password, path and query
     // may hold secrets.
     let shown = crate::secret::url::for_humans(url);
-    let uri: http::Uri = url.parse().map_err(|error| invalid(field, format!("{shown} is not a URL: {error}")))?;
-    if shown == crate::secret::url::UNREADABLE {
-        // `http` takes `host:99999` or `host:word` (and would connect to port 80).
-        return Err(invalid(field, format!("{shown}: not a URL with a host and a port up to 65535")));
-    }
-    if uri.scheme_str() != Some("http") {
-        return Err(invalid(
-            field,
-            format!("{shown}: only http:// is supported (send to a collector or agent beside the service for TLS)"),
-        ));
-    }
-    let Some(authority) = uri.authority() else { return Err(invalid(field, format!("{shown} has no host"))) };
-    if authority.as_str().contains('@') {
-        return Err(invalid(field, format!("{shown}: credentials in the URL are not supported: use a header")));
-    }
-    let path = uri.path();
+    let target =
+        crate::egress::Target::parse(url).map_err(|why| invalid(field, format!("{shown}: {}", why.reason())))?;
+    let path = target.path().split('?').next().unwrap_or("/");
     // The OTLP specification appends `v1/traces` to the base endpoint; a URL that names the
     // path already (`.../v1/traces`) is used as it is.
     let path =
         if append_path && protocol == Protocol::HttpProtobuf && !path.trim_end_matches('/').ends_with("/v1/traces") {
             format!("{}/v1/traces", path.trim_end_matches('/'))
         } else {
-            path.to_owned()
+            target.path().to_owned()
         };
-    let uri = http::Uri::builder()
-        .scheme("http")
-        .authority(authority.as_str())
-        .path_and_query(path)
-        .build()
-        .map_err(|error| invalid(field, format!("{shown}: {error}")))?;
+    let target = target.with_path(path);
     let mut checked = Vec::new();
     if let Some((name, list)) = first(["OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"]) {
         // A malformed list is dropped whole (as the specification says of resource attributes):
@@ -481,12 +533,76 @@ fn otlp_exporter(
         }
     }
     checked.extend(checked_headers(headers, "header").map_err(|reason| invalid("headers", reason))?);
+    let version = match protocol {
+        Protocol::HttpProtobuf => crate::egress::Version::Http1,
+        #[cfg(feature = "otlp-grpc")]
+        Protocol::Grpc => crate::egress::Version::Http2,
+        #[cfg(not(feature = "otlp-grpc"))]
+        Protocol::Grpc => unreachable!("refused by protocol_of without the `otlp-grpc` feature"),
+    };
+    let client = crate::egress::Client::new(version, concat!("obs/", env!("CARGO_PKG_VERSION")), env)
+        .map_err(|(name, reason)| invalid(name, reason))?;
+    let certificate_variables = [
+        ["OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE"],
+        ["OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"],
+        ["OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY"],
+    ];
+    #[cfg(feature = "tls")]
+    let client = if target.is_https() {
+        let tls = match transport.tls {
+            Some(tls) => tls,
+            None => tls_of_env(certificate_variables.map(first))?,
+        };
+        client.tls(&tls).map_err(|error| invalid("tls", error.to_string()))?
+    } else {
+        client
+    };
+    #[cfg(not(feature = "tls"))]
+    for names in certificate_variables {
+        if let Some((name, _)) = first(names) {
+            tolerate(name, "is set, but obs-runtime was built without the `tls` feature: it is ignored");
+        }
+    }
     #[cfg(test)]
-    tests::LAST_TARGET.with(|target| {
+    tests::LAST_TARGET.with(|last| {
         let names: Vec<&str> = checked.iter().map(|(name, _)| name.as_str()).collect();
-        *target.borrow_mut() = Some(format!("{protocol:?} {uri} [{}]", names.join(",")));
+        *last.borrow_mut() = Some(format!("{protocol:?} {}{} [{}]", target.shown(), target.path(), names.join(",")));
     });
-    Ok(Box::new(super::otlp::OtlpExporter::new(uri, protocol, checked)))
+    Ok(Box::new(super::otlp::OtlpExporter::new(client, target, protocol, compression, checked)))
+}
+
+/// The TLS settings of `OTEL_EXPORTER_OTLP_CERTIFICATE` (the only CA trusted; the Mozilla roots
+/// without it), `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE` and `OTEL_EXPORTER_OTLP_CLIENT_KEY` (both
+/// or neither), each given as `(variable, path)`: a file that cannot be read or used is an `Err`
+/// naming the variable.
+#[cfg(feature = "tls")]
+fn tls_of_env([ca, certificate, key]: [Option<(&'static str, String)>; 3]) -> Result<crate::tls::Tls, ConfigError> {
+    let read = |(name, path): &(&'static str, String)| {
+        std::fs::read(path)
+            .map_err(|error| ConfigError::Invalid { field: name, reason: format!("cannot read the file: {error}") })
+    };
+    let mut tls = match &ca {
+        Some(variable) => crate::tls::Tls::trusting_only(&read(variable)?)
+            .map_err(|error| ConfigError::Invalid { field: variable.0, reason: error.to_string() })?,
+        None => crate::tls::Tls::new(),
+    };
+    match (&certificate, &key) {
+        (None, None) => {}
+        (Some(certificate), Some(key)) => {
+            tls = tls
+                .with_client_certificate_pem(&read(certificate)?, &read(key)?)
+                .map_err(|error| ConfigError::Invalid { field: certificate.0, reason: error.to_string() })?;
+        }
+        (Some((name, _)), None) | (None, Some((name, _))) => {
+            return Err(ConfigError::Invalid {
+                field: name,
+                reason: "a client certificate needs both OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and \
+                         OTEL_EXPORTER_OTLP_CLIENT_KEY"
+                    .to_owned(),
+            });
+        }
+    }
+    Ok(tls)
 }
 
 /// The headers, checked; an error names a header by its position (`entry 2`, `header 1`), never
@@ -757,12 +873,44 @@ mod tests {
         for (variable, value) in [
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
             ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "thrift"),
-            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "brotli"),
             ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "zstd"),
         ] {
             let (resolved, warnings) = resolved(TraceConfig::new(), &[ENDPOINT, (variable, value)]);
             assert!(resolved.is_some(), "{variable}");
             assert!(warnings.len() == 1 && warnings[0].starts_with(variable), "{variable}: {warnings:?}");
+        }
+        for value in ["gzip", "GZIP", "none"] {
+            let (resolved, warnings) =
+                resolved(TraceConfig::new(), &[ENDPOINT, ("OTEL_EXPORTER_OTLP_COMPRESSION", value)]);
+            assert!(resolved.is_some() && warnings.is_empty(), "{value}: {warnings:?}");
+        }
+    }
+
+    #[cfg(feature = "otlp")]
+    #[test]
+    fn certificate_files_that_cannot_be_used_are_an_err_naming_the_variable() {
+        const ENDPOINT: (&str, &str) = ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://127.0.0.1:4318");
+        let missing = "/nonexistent/obs-test/ca.pem";
+        let not_pem = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[ENDPOINT, ("OTEL_EXPORTER_OTLP_CERTIFICATE", missing)], "OTEL_EXPORTER_OTLP_CERTIFICATE"),
+            (&[ENDPOINT, ("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", not_pem)], "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE"),
+            (&[ENDPOINT, ("OTEL_EXPORTER_OTLP_CLIENT_KEY", not_pem)], "OTEL_EXPORTER_OTLP_CLIENT_KEY"),
+            (
+                &[
+                    ENDPOINT,
+                    ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", not_pem),
+                    ("OTEL_EXPORTER_OTLP_CLIENT_KEY", not_pem),
+                ],
+                "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+            ),
+            (&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"), ("HTTPS_PROXY", "https://proxy:3128")], "HTTPS_PROXY"),
+        ];
+        for (vars, variable) in cases {
+            if cfg!(feature = "tls") || *variable == "HTTPS_PROXY" {
+                assert_eq!(field_of(TraceConfig::new(), vars), *variable, "{vars:?}");
+            }
         }
     }
 
@@ -872,7 +1020,7 @@ mod tests {
             for url in [
                 "https://user:P4SS@collector.example.com:4318",
                 "http://user:P4SS@collector.example.com:4318/v1/traces?api_key=S3CRET",
-                "https://collector.example.com/S3CRET?api_key=S3CRET",
+                "ftp://collector.example.com/S3CRET?api_key=S3CRET",
                 "http://user:P4SS/S3CRET@",
                 "http://collector:99999/S3CRET",
                 "user:P4SS S3CRET",

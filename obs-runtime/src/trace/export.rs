@@ -30,6 +30,13 @@ pub trait SpanExporter: Send + 'static {
     /// Exports one batch, within `timeout`.
     fn export(&mut self, batch: &[SpanData], resource: &Resource, timeout: Duration) -> Result<(), ExportError>;
 
+    /// How many spans of the batch just exported (`Ok`) the receiver did not accept (an OTLP
+    /// partial success): counted as dropped with reason `rejected` instead of exported. Asked once
+    /// after each successful export; none by default.
+    fn take_rejected(&mut self) -> u64 {
+        0
+    }
+
     /// Called once, after the last batch.
     fn shutdown(&mut self) {}
 }
@@ -39,22 +46,36 @@ pub trait SpanExporter: Send + 'static {
 pub struct ExportError {
     message: String,
     retryable: bool,
+    retry_after: Option<Duration>,
 }
 
 impl ExportError {
     /// A failure worth retrying (the receiver is down or overloaded).
     pub fn retryable(message: impl Into<String>) -> ExportError {
-        ExportError { message: message.into(), retryable: true }
+        ExportError { message: message.into(), retryable: true, retry_after: None }
     }
 
     /// A failure a retry would repeat (the receiver refuses the data).
     pub fn permanent(message: impl Into<String>) -> ExportError {
-        ExportError { message: message.into(), retryable: false }
+        ExportError { message: message.into(), retryable: false, retry_after: None }
     }
 
     /// Whether a retry may succeed.
     pub fn is_retryable(&self) -> bool {
         self.retryable
+    }
+
+    /// The receiver asked to be retried after `wait` (HTTP `Retry-After`, gRPC `RetryInfo`): the
+    /// next attempt waits that long (at most 30 s, and within the batch's export timeout) instead
+    /// of the backoff.
+    pub fn with_retry_after(mut self, wait: Duration) -> ExportError {
+        self.retry_after = Some(wait);
+        self
+    }
+
+    /// What [`with_retry_after`](Self::with_retry_after) set.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
     }
 }
 

@@ -1,17 +1,17 @@
 //! OTLP export: `ExportTraceServiceRequest` encoded by hand (protobuf wire format; the messages
-//! are small and stable, so no code generator and no `protoc`), sent over HTTP/1.1
-//! (`http/protobuf`, the default) or gRPC (feature `otlp-grpc`): each export is waited for by the
-//! span export thread and runs on obs's background runtime.
+//! are small and stable, so no code generator and no `protoc`), sent with obs's one outbound
+//! client ([`crate::egress`]) over HTTP/1.1 (`http/protobuf`, the default) or gRPC (feature
+//! `otlp-grpc`), over TLS for `https://` (feature `tls`), gzip-compressed when asked: each export is
+//! waited for by the span export thread and runs on obs's background runtime.
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderName, HeaderValue, Request, Uri, header};
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
+use http::{HeaderName, HeaderValue, Method, header};
 
 use super::data::{SpanData, Status, ValueRef};
 use super::export::{ExportError, Resource, SpanExporter};
+use crate::egress::{Client, EgressError, Outgoing, Reply, Target};
 
 /// The transport of an OTLP endpoint (`OTEL_EXPORTER_OTLP_PROTOCOL`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -19,193 +19,351 @@ pub enum Protocol {
     /// Protobuf over HTTP/1.1 `POST /v1/traces` (the default).
     #[default]
     HttpProtobuf,
-    /// gRPC (HTTP/2 without TLS); needs the `otlp-grpc` feature.
+    /// gRPC over HTTP/2 (TLS for `https://`); needs the `otlp-grpc` feature.
     Grpc,
 }
 
+/// Whether request bodies are compressed (`OTEL_EXPORTER_OTLP_COMPRESSION`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    /// Sent as they are (the default).
+    #[default]
+    None,
+    /// gzip: `Content-Encoding: gzip` over HTTP, `grpc-encoding: gzip` over gRPC.
+    Gzip,
+}
+
+/// The gRPC method of the trace service.
+const GRPC_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
 pub(crate) struct OtlpExporter {
-    uri: Uri,
-    /// The endpoint as messages show it (scheme, host and port).
-    shown: String,
+    client: Client,
+    target: Target,
     protocol: Protocol,
+    compression: Compression,
+    /// The configured headers, then the protocol's.
     headers: Vec<(HeaderName, HeaderValue)>,
+    /// How many configured headers `headers` starts with (their values are scrubbed from messages).
+    configured: usize,
     body: Vec<u8>,
+    compressed: Vec<u8>,
+    /// The last export's partial success: spans rejected.
+    rejected: u64,
 }
 
 impl OtlpExporter {
-    pub(crate) fn new(uri: Uri, protocol: Protocol, headers: Vec<(HeaderName, HeaderValue)>) -> OtlpExporter {
-        let shown = crate::secret::url::for_humans(&uri.to_string());
-        OtlpExporter { uri, shown, protocol, headers, body: Vec::new() }
+    pub(crate) fn new(
+        client: Client,
+        target: Target,
+        protocol: Protocol,
+        compression: Compression,
+        mut headers: Vec<(HeaderName, HeaderValue)>,
+    ) -> OtlpExporter {
+        let configured = headers.len();
+        let gzip = compression == Compression::Gzip;
+        let target = match protocol {
+            Protocol::HttpProtobuf => {
+                headers.push((header::CONTENT_TYPE, HeaderValue::from_static("application/x-protobuf")));
+                if gzip {
+                    headers.push((header::CONTENT_ENCODING, HeaderValue::from_static("gzip")));
+                }
+                target
+            }
+            Protocol::Grpc => {
+                headers.push((header::CONTENT_TYPE, HeaderValue::from_static("application/grpc")));
+                headers.push((header::TE, HeaderValue::from_static("trailers")));
+                if gzip {
+                    headers.push((HeaderName::from_static("grpc-encoding"), HeaderValue::from_static("gzip")));
+                }
+                target.with_path(GRPC_PATH)
+            }
+        };
+        OtlpExporter {
+            client: client.keep_alive(),
+            target,
+            protocol,
+            compression,
+            headers,
+            configured,
+            body: Vec::new(),
+            compressed: Vec::new(),
+            rejected: 0,
+        }
+    }
+
+    /// The request body: the message, gzip-compressed if asked, after gRPC's 5-byte prefix.
+    fn body(&mut self, batch: &[SpanData], resource: &Resource) -> Result<Bytes, ExportError> {
+        self.body.clear();
+        encode_request(&mut self.body, batch, resource);
+        let message = match self.compression {
+            Compression::None => &self.body,
+            Compression::Gzip => {
+                use std::io::Write as _;
+                self.compressed.clear();
+                let mut encoder =
+                    flate2::write::GzEncoder::new(std::mem::take(&mut self.compressed), flate2::Compression::fast());
+                encoder
+                    .write_all(&self.body)
+                    .and_then(|()| encoder.try_finish())
+                    .map_err(|error| ExportError::permanent(format!("cannot gzip the batch: {error}")))?;
+                self.compressed = encoder.finish().map_err(|error| ExportError::permanent(format!("gzip: {error}")))?;
+                &self.compressed
+            }
+        };
+        Ok(match self.protocol {
+            Protocol::HttpProtobuf => Bytes::copy_from_slice(message),
+            Protocol::Grpc => {
+                let length = u32::try_from(message.len())
+                    .map_err(|_| ExportError::permanent("batch too large for one gRPC message"))?;
+                let mut framed = Vec::with_capacity(message.len() + 5);
+                framed.push(u8::from(self.compression == Compression::Gzip));
+                framed.extend_from_slice(&length.to_be_bytes());
+                framed.extend_from_slice(message);
+                Bytes::from(framed)
+            }
+        })
     }
 }
 
 impl SpanExporter for OtlpExporter {
     fn export(&mut self, batch: &[SpanData], resource: &Resource, timeout: Duration) -> Result<(), ExportError> {
-        self.body.clear();
-        if self.protocol == Protocol::Grpc {
-            // The gRPC message prefix: not compressed, then the length, filled in below.
-            self.body.extend_from_slice(&[0; 5]);
-        }
-        encode_request(&mut self.body, batch, resource);
-        if self.protocol == Protocol::Grpc {
-            let length = u32::try_from(self.body.len() - 5)
-                .map_err(|_| ExportError::permanent("batch too large for one gRPC message"))?;
-            self.body[1..5].copy_from_slice(&length.to_be_bytes());
-        }
-        let body = Bytes::copy_from_slice(&self.body);
+        self.rejected = 0;
+        let body = self.body(batch, resource)?;
         // The request runs on obs's background runtime, driven by its thread; this (the span
         // export thread) only waits for it.
         let Some(runtime) = crate::background::handle() else {
             return Err(ExportError::retryable("obs's background runtime could not start"));
         };
-        let send = send(&self.uri, &self.shown, self.protocol, &self.headers, body);
-        let result = runtime.block_on(async {
-            match tokio::time::timeout(timeout, send).await {
-                Ok(result) => result,
-                Err(_) => Err(ExportError::retryable(format!("no answer within {timeout:?}"))),
+        let request = Outgoing { method: Method::POST, target: &self.target, headers: &self.headers, body };
+        let reply = runtime.block_on(async {
+            match tokio::time::timeout(timeout, self.client.send(request)).await {
+                Ok(reply) => reply.map_err(export_error),
+                Err(_) => Err(ExportError::retryable(format!("{}: no answer within {timeout:?}", self.target.shown()))),
             }
-        });
-        result.map_err(|error| without_header_values(error, &self.headers))
-    }
-}
-
-/// `error` without the values of the headers sent (a collector's answer may quote the API key
-/// it refuses), nor their last word (the token of `Basic ..` or `Bearer ..`, padded or not).
-fn without_header_values(error: ExportError, headers: &[(HeaderName, HeaderValue)]) -> ExportError {
-    let mut message = error.to_string();
-    for (_, value) in headers {
-        let Ok(value) = value.to_str() else { continue };
-        let token = value.rsplit(' ').next().unwrap_or_default();
-        for secret in [value, token, token.trim_end_matches('=')] {
-            if secret.len() >= 6 {
-                message = message.replace(secret, crate::secret::REDACTED);
-            }
-        }
-    }
-    if error.is_retryable() { ExportError::retryable(message) } else { ExportError::permanent(message) }
-}
-
-async fn send(
-    uri: &Uri,
-    shown: &str,
-    protocol: Protocol,
-    headers: &[(HeaderName, HeaderValue)],
-    body: Bytes,
-) -> Result<(), ExportError> {
-    let authority = uri.authority().ok_or_else(|| ExportError::permanent("endpoint without a host"))?;
-    let address = format!("{}:{}", authority.host().trim_matches(['[', ']']), authority.port_u16().unwrap_or(80));
-    let stream = tokio::net::TcpStream::connect(&address)
-        .await
-        .map_err(|error| ExportError::retryable(format!("cannot connect to {shown}: {error}")))?;
-    let _ = stream.set_nodelay(true);
-    let io = TokioIo::new(stream);
-    let mut request = Request::post(uri.clone())
-        .header(header::USER_AGENT, concat!("obs/", env!("CARGO_PKG_VERSION")))
-        .body(Full::new(body))
-        .map_err(|error| ExportError::permanent(error.to_string()))?;
-    for (name, value) in headers {
-        request.headers_mut().insert(name.clone(), value.clone());
-    }
-    match protocol {
-        Protocol::HttpProtobuf => {
-            request.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-protobuf"));
-            request.headers_mut().insert(
-                header::HOST,
-                HeaderValue::from_str(authority.as_str()).map_err(|_| ExportError::permanent("bad host"))?,
+        })?;
+        let outcome = match self.protocol {
+            Protocol::HttpProtobuf => http_outcome(&reply, &self.target),
+            Protocol::Grpc => grpc_outcome(&reply, &self.target),
+        };
+        let scrub = |message: &str| crate::egress::scrub(message, &self.target, &self.headers[..self.configured]);
+        let partial = outcome.map_err(|error| error.map_message(scrub))?;
+        if let Some((rejected, message)) = partial
+            && (rejected > 0 || !message.is_empty())
+        {
+            self.rejected = u64::try_from(rejected).unwrap_or(0);
+            crate::diagnostics::warn(
+                "trace",
+                "spans_rejected",
+                &format!(
+                    "the collector {} rejected {rejected} span(s) of a batch of {}: {}",
+                    self.target.shown(),
+                    batch.len(),
+                    scrub(&message.chars().take(200).collect::<String>())
+                ),
             );
-            // HTTP/1.1 wants the path only.
-            *request.uri_mut() = uri
-                .path_and_query()
-                .map_or("/", |path| path.as_str())
-                .parse()
-                .map_err(|_| ExportError::permanent("bad path"))?;
-            let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
-                .await
-                .map_err(|error| ExportError::retryable(format!("HTTP handshake: {error}")))?;
-            let driver = tokio::spawn(connection);
-            let response = sender.send_request(request).await;
-            let result = match response {
-                Ok(response) => http_outcome(response).await,
-                Err(error) => Err(ExportError::retryable(format!("HTTP request: {error}"))),
-            };
-            driver.abort();
-            result
         }
-        Protocol::Grpc => grpc(io, request).await,
+        Ok(())
+    }
+
+    fn take_rejected(&mut self) -> u64 {
+        std::mem::take(&mut self.rejected)
     }
 }
 
-/// 2xx is done; 429, 502, 503 and 504 are worth a retry (the OTLP specification's list); the rest
-/// is refused.
-async fn http_outcome(response: http::Response<hyper::body::Incoming>) -> Result<(), ExportError> {
-    let status = response.status();
-    // Read (a bounded part of) the body so that the connection ends cleanly.
-    let body = http_body_util::Limited::new(response.into_body(), 64 * 1024).collect().await;
-    if status.is_success() {
-        return Ok(());
+fn export_error(error: EgressError) -> ExportError {
+    if error.is_retryable() { ExportError::retryable(error.message()) } else { ExportError::permanent(error.message()) }
+}
+
+impl ExportError {
+    fn map_message(self, scrub: impl Fn(&str) -> String) -> ExportError {
+        let retry_after = self.retry_after();
+        let message = scrub(&self.to_string());
+        let error = if self.is_retryable() { ExportError::retryable(message) } else { ExportError::permanent(message) };
+        match retry_after {
+            Some(wait) => error.with_retry_after(wait),
+            None => error,
+        }
     }
-    let detail = body.map(|body| String::from_utf8_lossy(&body.to_bytes()).chars().take(200).collect::<String>());
-    let message = format!("the collector answered HTTP {status}: {}", detail.unwrap_or_default());
+}
+
+/// A partial success: spans rejected, and the receiver's message.
+type Partial = Option<(i64, String)>;
+
+/// 2xx is done (a partial success read from the body); 429, 502, 503 and 504 are worth a retry,
+/// after the answer's `Retry-After` if it has one (the OTLP specification's list); the rest is
+/// refused.
+fn http_outcome(reply: &Reply, target: &Target) -> Result<Partial, ExportError> {
+    let status = reply.status;
+    if status.is_success() {
+        return Ok(partial_success(&reply.body));
+    }
+    let message = format!("the collector {} answered HTTP {status}: {}", target.shown(), reply.detail());
     match status.as_u16() {
-        429 | 502 | 503 | 504 => Err(ExportError::retryable(message)),
+        429 | 502 | 503 | 504 => {
+            let error = ExportError::retryable(message);
+            Err(match reply.retry_after() {
+                Some(wait) => error.with_retry_after(wait),
+                None => error,
+            })
+        }
         _ => Err(ExportError::permanent(message)),
     }
 }
 
-#[cfg(feature = "otlp-grpc")]
-async fn grpc(io: TokioIo<tokio::net::TcpStream>, mut request: Request<Full<Bytes>>) -> Result<(), ExportError> {
-    let path = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
-    let mut parts = request.uri().clone().into_parts();
-    parts.path_and_query = Some(http::uri::PathAndQuery::from_static(path));
-    *request.uri_mut() = Uri::from_parts(parts).map_err(|error| ExportError::permanent(error.to_string()))?;
-    request.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-    request.headers_mut().insert(header::TE, HeaderValue::from_static("trailers"));
-    let (mut sender, connection) = hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
-        .await
-        .map_err(|error| ExportError::retryable(format!("HTTP/2 handshake: {error}")))?;
-    let driver = tokio::spawn(connection);
-    let result = async {
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|error| ExportError::retryable(format!("gRPC request: {error}")))?;
-        if !response.status().is_success() {
-            return Err(ExportError::retryable(format!("the collector answered HTTP {}", response.status())));
-        }
-        let head_status = response.headers().get("grpc-status").cloned();
-        let head_message = response.headers().get("grpc-message").cloned();
-        let body = http_body_util::Limited::new(response.into_body(), 64 * 1024)
-            .collect()
-            .await
-            .map_err(|error| ExportError::retryable(format!("gRPC response: {error}")))?;
-        let trailers = body.trailers();
-        let status = trailers.and_then(|trailers| trailers.get("grpc-status").cloned()).or(head_status);
-        let message = trailers.and_then(|trailers| trailers.get("grpc-message").cloned()).or(head_message);
-        let code: u32 = status.and_then(|status| status.to_str().ok()?.parse().ok()).unwrap_or(2);
-        if code == 0 {
-            return Ok(());
-        }
-        let message = format!(
-            "the collector answered gRPC status {code}: {}",
-            message.as_ref().and_then(|message| message.to_str().ok()).unwrap_or("")
-        );
-        // CANCELLED, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, OUT_OF_RANGE, UNAVAILABLE,
-        // DATA_LOSS: retryable, as the OTLP specification lists them.
-        if matches!(code, 1 | 4 | 8 | 10 | 11 | 14 | 15) {
-            Err(ExportError::retryable(message))
-        } else {
-            Err(ExportError::permanent(message))
-        }
+/// `grpc-status` 0 is done (a partial success read from the message); CANCELLED,
+/// DEADLINE_EXCEEDED, ABORTED, OUT_OF_RANGE, UNAVAILABLE and DATA_LOSS are worth a retry, and
+/// RESOURCE_EXHAUSTED when the answer carries a `RetryInfo` (the OTLP specification's rules),
+/// after the delay it gives; the rest is refused.
+#[cfg_attr(not(feature = "otlp-grpc"), allow(dead_code))]
+fn grpc_outcome(reply: &Reply, target: &Target) -> Result<Partial, ExportError> {
+    if !reply.status.is_success() {
+        return Err(ExportError::retryable(format!("the collector {} answered HTTP {}", target.shown(), reply.status)));
     }
-    .await;
-    driver.abort();
-    result
+    let field = |name: &str| {
+        reply
+            .trailers
+            .as_ref()
+            .and_then(|trailers| trailers.get(name))
+            .or_else(|| reply.headers.get(name))
+            .and_then(|value| value.to_str().ok())
+    };
+    let code: u32 = field("grpc-status").and_then(|status| status.parse().ok()).unwrap_or(2);
+    if code == 0 {
+        // One length-prefixed message (not compressed: obs asks for none).
+        let message = reply.body.get(5..).unwrap_or_default();
+        return Ok(partial_success(message));
+    }
+    let retry_delay = field("grpc-status-details-bin").and_then(base64_decode).and_then(|status| retry_info(&status));
+    let message = format!(
+        "the collector {} answered gRPC status {code}: {}",
+        target.shown(),
+        crate::percent::decode(field("grpc-message").unwrap_or("")).unwrap_or_default()
+    );
+    let retryable = matches!(code, 1 | 4 | 10 | 11 | 14 | 15) || (code == 8 && retry_delay.is_some());
+    if !retryable {
+        return Err(ExportError::permanent(message));
+    }
+    let error = ExportError::retryable(message);
+    Err(match retry_delay {
+        Some(wait) => error.with_retry_after(wait),
+        None => error,
+    })
 }
 
-#[cfg(not(feature = "otlp-grpc"))]
-async fn grpc(_: TokioIo<tokio::net::TcpStream>, _: Request<Full<Bytes>>) -> Result<(), ExportError> {
-    // Refused when the configuration is checked; never reached.
-    Err(ExportError::permanent("gRPC export needs the `otlp-grpc` feature"))
+/// `ExportTraceServiceResponse { partial_success = 1: { rejected_spans = 1, error_message = 2 } }`.
+fn partial_success(response: &[u8]) -> Partial {
+    let partial = fields(response).find_map(|(field, value)| match (field, value) {
+        (1, Field::Bytes(partial)) => Some(partial),
+        _ => None,
+    })?;
+    let mut rejected = 0;
+    let mut message = String::new();
+    for (field, value) in fields(partial) {
+        match (field, value) {
+            (1, Field::Varint(count)) => rejected = count as i64,
+            (2, Field::Bytes(text)) => message = String::from_utf8_lossy(text).into_owned(),
+            _ => {}
+        }
+    }
+    Some((rejected, message))
+}
+
+/// The delay of a `google.rpc.RetryInfo` in a `google.rpc.Status` (`details = 3`, each an `Any`
+/// with `type_url = 1`, `value = 2`; `RetryInfo { retry_delay = 1: Duration { seconds = 1, nanos = 2 } }`).
+fn retry_info(status: &[u8]) -> Option<Duration> {
+    fields(status).find_map(|(field, value)| {
+        let (3, Field::Bytes(any)) = (field, value) else { return None };
+        let type_url = fields(any).find_map(|(field, value)| match (field, value) {
+            (1, Field::Bytes(url)) => Some(url),
+            _ => None,
+        })?;
+        if !type_url.ends_with(b"google.rpc.RetryInfo") {
+            return None;
+        }
+        let info = fields(any).find_map(|(field, value)| match (field, value) {
+            (2, Field::Bytes(info)) => Some(info),
+            _ => None,
+        })?;
+        let delay = fields(info).find_map(|(field, value)| match (field, value) {
+            (1, Field::Bytes(delay)) => Some(delay),
+            _ => None,
+        })?;
+        let (mut seconds, mut nanos) = (0u64, 0u64);
+        for (field, value) in fields(delay) {
+            match (field, value) {
+                (1, Field::Varint(value)) => seconds = value,
+                (2, Field::Varint(value)) => nanos = value.min(999_999_999),
+                _ => {}
+            }
+        }
+        Some(Duration::from_secs(seconds.min(86_400)) + Duration::from_nanos(nanos))
+    })
+}
+
+/// A protobuf field's value, as far as obs reads answers.
+enum Field<'a> {
+    Varint(u64),
+    Bytes(&'a [u8]),
+    Fixed,
+}
+
+/// The fields of a protobuf message, in order; stops at the first malformed one.
+fn fields(mut bytes: &[u8]) -> impl Iterator<Item = (u32, Field<'_>)> {
+    fn read_varint(bytes: &mut &[u8]) -> Option<u64> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let (&byte, rest) = bytes.split_first()?;
+            *bytes = rest;
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte < 0x80 {
+                return Some(value);
+            }
+        }
+        None
+    }
+    std::iter::from_fn(move || {
+        let key = read_varint(&mut bytes)?;
+        let field = u32::try_from(key >> 3).ok()?;
+        let value = match key & 7 {
+            0 => Field::Varint(read_varint(&mut bytes)?),
+            1 | 5 => {
+                let width = if key & 7 == 1 { 8 } else { 4 };
+                bytes = bytes.get(width..)?;
+                Field::Fixed
+            }
+            2 => {
+                let length = usize::try_from(read_varint(&mut bytes)?).ok()?;
+                let (value, rest) = (bytes.get(..length)?, bytes.get(length..)?);
+                bytes = rest;
+                Field::Bytes(value)
+            }
+            _ => return None,
+        };
+        Some((field, value))
+    })
+}
+
+/// Base64 as gRPC's binary metadata carries it (standard alphabet, padding optional).
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut buffer, mut bits) = (0u32, 0);
+    for byte in text.trim_end_matches('=').bytes() {
+        let value = match byte {
+            b'A'..=b'Z' => byte - b'A',
+            b'a'..=b'z' => byte - b'a' + 26,
+            b'0'..=b'9' => byte - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        };
+        buffer = buffer << 6 | u32::from(value);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    Some(out)
 }
 
 // Protobuf wire format: a key is (field << 3) | wire type; 0 = varint, 1 = fixed64, 2 = length
@@ -360,8 +518,12 @@ mod tests {
         let resource = Resource { attributes: Vec::new() };
         // Nothing listens: the message names the endpoint by scheme, host and port.
         let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-        let uri: Uri = format!("http://127.0.0.1:{closed}/S3CRET/v1/traces").parse().expect("a URI");
-        let mut exporter = OtlpExporter::new(uri, Protocol::HttpProtobuf, headers.clone());
+        let make = |url: &str, headers| {
+            let client = Client::new(crate::egress::Version::Http1, "obs-test", |_| None).expect("no proxy");
+            let target = Target::parse(url).expect("a URL");
+            OtlpExporter::new(client, target, Protocol::HttpProtobuf, Compression::None, headers)
+        };
+        let mut exporter = make(&format!("http://127.0.0.1:{closed}/S3CRET/v1/traces"), headers.clone());
         let error = exporter.export(&[], &resource, Duration::from_secs(5)).expect_err("nothing listens").to_string();
         assert!(error.starts_with(&format!("cannot connect to http://127.0.0.1:{closed}: ")), "{error}");
         // A collector that quotes the key it refuses.
@@ -375,8 +537,7 @@ mod tests {
             let answer = format!("HTTP/1.1 401 Unauthorized\r\ncontent-length: {}\r\n\r\n{body}", body.len());
             stream.write_all(answer.as_bytes()).expect("answered");
         });
-        let uri: Uri = format!("http://127.0.0.1:{port}/v1/traces").parse().expect("a URI");
-        let mut exporter = OtlpExporter::new(uri, Protocol::HttpProtobuf, headers);
+        let mut exporter = make(&format!("http://127.0.0.1:{port}/v1/traces"), headers);
         let error = exporter.export(&[], &resource, Duration::from_secs(5)).expect_err("refused");
         collector.join().expect("the collector ran");
         assert!(!error.is_retryable());

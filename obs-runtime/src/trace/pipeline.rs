@@ -78,7 +78,10 @@ pub(crate) struct Settings {
     pub(crate) max_queue_size: usize,
     pub(crate) max_export_batch_size: usize,
     pub(crate) schedule_delay: Duration,
+    /// Each attempt's (`OTEL_EXPORTER_OTLP_TIMEOUT`).
     pub(crate) export_timeout: Duration,
+    /// A batch's, all attempts and pauses included (`OTEL_BSP_EXPORT_TIMEOUT`).
+    pub(crate) batch_export_timeout: Duration,
 }
 
 struct Shared {
@@ -97,6 +100,7 @@ pub(crate) struct Counts {
     pub(crate) exported: AtomicU64,
     pub(crate) dropped_queue_full: AtomicU64,
     pub(crate) dropped_export_failed: AtomicU64,
+    pub(crate) dropped_rejected: AtomicU64,
     pub(crate) dropped_shutdown: AtomicU64,
     pub(crate) export_failures: AtomicU64,
 }
@@ -106,8 +110,11 @@ pub(crate) struct Counts {
 enum Dropped {
     /// The queue was full (the exporter could not keep up).
     QueueFull,
-    /// The export failed for good, or after its retries.
+    /// The export failed after its retries, or ran out of time.
     ExportFailed,
+    /// The receiver refused them for good: a permanent failure (a certificate not trusted, an
+    /// HTTP 4xx answer) or a partial success that names them.
+    Rejected,
     /// Shutting down: ended after it began, or not exported by its deadline.
     Shutdown,
 }
@@ -135,6 +142,7 @@ impl Shared {
         let counter = match reason {
             Dropped::QueueFull => &self.counts.dropped_queue_full,
             Dropped::ExportFailed => &self.counts.dropped_export_failed,
+            Dropped::Rejected => &self.counts.dropped_rejected,
             Dropped::Shutdown => &self.counts.dropped_shutdown,
         };
         counter.fetch_add(spans, Ordering::Relaxed);
@@ -292,10 +300,9 @@ struct Worker {
     failing: bool,
 }
 
-/// Attempts per batch: the first and three retries, backing off 100, 200, 400 ms (all within the
-/// export timeout).
-const ATTEMPTS: u32 = 4;
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// Attempts per batch: the first and three retries, backing off about 100, 200, 400 ms, or as
+/// long as the receiver asks (all within the batch's export timeout).
+const RETRY: crate::retry::Policy = crate::retry::Policy { attempts: 4, first_pause: Duration::from_millis(100) };
 
 impl Worker {
     fn run(mut self) {
@@ -334,7 +341,7 @@ impl Worker {
                     anchor.convert(clock, &mut data);
                     Some(data)
                 }));
-                let outcome = if spans.is_empty() { Ok(()) } else { self.export(&spans, shutdown) };
+                let outcome = if spans.is_empty() { Ok(0) } else { self.export(&spans, shutdown) };
                 if !self.account(chunk.len(), spans.len() as u64, outcome) {
                     // The shutdown counted the rest as dropped: they are not exported after all.
                     break;
@@ -363,10 +370,11 @@ impl Worker {
         }
     }
 
-    /// Exports one chunk, retrying within the export timeout, and within the shutdown's deadline
-    /// when shutting down: `Err` says why it was dropped.
-    fn export(&mut self, chunk: &[SpanData], shutdown: Option<Deadline>) -> Result<(), Dropped> {
-        let own = Deadline::after(self.settings.export_timeout);
+    /// Exports one chunk, retrying within the batch's export timeout, and within the shutdown's
+    /// deadline when shutting down: `Ok` with how many of its spans the receiver rejected, or
+    /// `Err` with why it was dropped.
+    fn export(&mut self, chunk: &[SpanData], shutdown: Option<Deadline>) -> Result<u64, Dropped> {
+        let own = Deadline::after(self.settings.batch_export_timeout);
         let deadline = shutdown.map_or(own, |shutdown| shutdown.min(own));
         // Out of time because of the shutdown, not because the collector failed for long enough.
         let out_of_time =
@@ -374,15 +382,15 @@ impl Worker {
         if deadline.is_passed() {
             return Err(out_of_time);
         }
-        let mut backoff = FIRST_BACKOFF;
-        for attempt in 1..=ATTEMPTS {
-            let error = match self.exporter.export(chunk, &self.resource, deadline.remaining()) {
+        for attempt in 1..=RETRY.attempts {
+            let timeout = deadline.remaining().min(self.settings.export_timeout);
+            let error = match self.exporter.export(chunk, &self.resource, timeout) {
                 Ok(()) => {
                     if self.failing {
                         self.failing = false;
                         crate::diagnostics::recovered("trace", "span export works again");
                     }
-                    return Ok(());
+                    return Ok(self.exporter.take_rejected().min(chunk.len() as u64));
                 }
                 Err(error) => error,
             };
@@ -396,23 +404,25 @@ impl Worker {
                 );
             }
             // Retry while the deadline allows (so a dead collector holds a shutdown for at most
-            // that long), with jittered exponential backoff.
-            let pause = jitter(backoff);
-            if !error.is_retryable() || attempt == ATTEMPTS {
+            // that long), with jittered exponential backoff or the pause the receiver asked for.
+            if !error.is_retryable() {
+                return Err(Dropped::Rejected);
+            }
+            if attempt == RETRY.attempts {
                 return Err(Dropped::ExportFailed);
             }
+            let pause = RETRY.pause(attempt, error.retry_after());
             if pause >= deadline.remaining() {
                 return Err(out_of_time);
             }
             std::thread::sleep(pause);
-            backoff *= 2;
         }
         Err(Dropped::ExportFailed)
     }
 
     /// Counts how a chunk of `taken` queued spans (`spans` of them with data) ended, unless the
     /// shutdown gave up on the worker and counted them already (`false` then).
-    fn account(&self, taken: usize, spans: u64, outcome: Result<(), Dropped>) -> bool {
+    fn account(&self, taken: usize, spans: u64, outcome: Result<u64, Dropped>) -> bool {
         let mut state = self.shared.lock();
         if state.abandoned {
             return false;
@@ -420,9 +430,12 @@ impl Worker {
         state.in_flight = state.in_flight.saturating_sub(taken as u64);
         drop(state);
         match outcome {
-            Ok(()) => {
-                self.shared.counts.exported.fetch_add(spans, Ordering::Relaxed);
-                self_metrics::exported(spans);
+            Ok(rejected) => {
+                self.shared.counts.exported.fetch_add(spans - rejected, Ordering::Relaxed);
+                self_metrics::exported(spans - rejected);
+                if rejected > 0 {
+                    self.shared.dropped(Dropped::Rejected, rejected);
+                }
             }
             Err(reason) => self.shared.dropped(reason, spans),
         }
@@ -462,15 +475,6 @@ impl Anchor {
     }
 }
 
-/// `base` times a factor in [0.5, 1.5).
-fn jitter(base: Duration) -> Duration {
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |since| since.subsec_nanos());
-    let nanos = u64::from(nanos) ^ u64::from(std::process::id());
-    let fraction = (nanos.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 11) as f64 / (1u64 << 53) as f64;
-    base.mul_f64(0.5 + fraction)
-}
-
 /// `obs_spans_exported_total` and `obs_spans_dropped_total{reason}`.
 mod self_metrics {
     use super::Dropped;
@@ -480,6 +484,7 @@ mod self_metrics {
         exported: crate::metrics::Counter,
         queue_full: crate::metrics::Counter,
         export_failed: crate::metrics::Counter,
+        rejected: crate::metrics::Counter,
         shutdown: crate::metrics::Counter,
     }
 
@@ -493,7 +498,8 @@ mod self_metrics {
             let dropped = crate::metrics::CounterVec::register(
                 "obs_spans_dropped_total",
                 "Spans obs dropped: queue_full (the exporter could not keep up), export_failed (after \
-                 retries) or shutdown (not exported by the shutdown's deadline)",
+                 retries), rejected (refused for good by the receiver) or shutdown (not exported by \
+                 the shutdown's deadline)",
                 &["reason"],
             )
             .ok()?;
@@ -501,6 +507,7 @@ mod self_metrics {
                 exported,
                 queue_full: dropped.with_labels(&["queue_full"]).ok()?,
                 export_failed: dropped.with_labels(&["export_failed"]).ok()?,
+                rejected: dropped.with_labels(&["rejected"]).ok()?,
                 shutdown: dropped.with_labels(&["shutdown"]).ok()?,
             })
         });
@@ -521,6 +528,7 @@ mod self_metrics {
             let counter = match reason {
                 Dropped::QueueFull => &counters.queue_full,
                 Dropped::ExportFailed => &counters.export_failed,
+                Dropped::Rejected => &counters.rejected,
                 Dropped::Shutdown => &counters.shutdown,
             };
             counter.inc_by(spans as f64);
@@ -570,6 +578,7 @@ pub(crate) mod tests {
                 max_export_batch_size: 16,
                 schedule_delay: Duration::from_secs(3600),
                 export_timeout: Duration::from_secs(1),
+                batch_export_timeout: Duration::from_secs(1),
             };
             let exporter = Box::new(crate::trace::InMemoryExporter::new());
             install(Sampler::AlwaysOff, settings, exporter, Resource { attributes: Vec::new() }).expect("installs")

@@ -1,88 +1,85 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{Request, Uri, header};
-use http_body_util::Empty;
-use hyper_util::rt::TokioIo;
+use http::Method;
 
 use super::invalid_url;
+use crate::egress::{Client, Outgoing, Target, Version};
 use crate::health::{CheckOutcome, HealthCheck, HealthError};
 
 /// An external API check: `GET url` answering `expected_status` is healthy; another
 /// status is degraded with `HTTP <code>` as the message (the API answers, wrongly); no answer is
-/// unhealthy. The response body is not read.
+/// unhealthy. At most 64 KiB of the response body is read.
 ///
-/// Plain `http://` only: an `https://` URL is an `Err` (check such an API with your own HTTP
-/// client in a [`HealthCheck::new`]), and so is one with a user and password (they would cross
-/// the network in the clear). Messages show the URL's scheme, host and port only: its path and
-/// query (`?api_key=..`) are sent, never shown on `/health`.
+/// `http://`, or `https://` with feature `tls` (the Mozilla roots; [`http_get_with_tls`] for
+/// others or a client certificate), through the proxy `HTTPS_PROXY`/`HTTP_PROXY` name unless
+/// `NO_PROXY` (or loopback) says otherwise. A URL with a user and password is an `Err`. Messages
+/// show the URL's scheme, host and port only: its path and query (`?api_key=..`) are sent, never
+/// shown on `/health`.
 ///
 /// ```
 /// use obs_runtime::health::checks::http_get;
 ///
 /// let check = http_get("external_api", "http://127.0.0.1:8080/health", 200).expect("a valid URL");
 /// assert_eq!(check.name(), "external_api");
-/// assert!(http_get("external_api", "https://api.example.com/health", 200).is_err());
+/// assert!(http_get("external_api", "ftp://api.example.com/health", 200).is_err());
 /// ```
 pub fn http_get(name: impl Into<String>, url: &str, expected_status: u16) -> Result<HealthCheck, HealthError> {
-    let uri: Uri = url.parse().map_err(|error: http::uri::InvalidUri| invalid_url("url", url, &error.to_string()))?;
-    if crate::secret::url::for_humans(url) == crate::secret::url::UNREADABLE {
-        // `http` takes `host:99999` or `host:word` (and would connect to port 80).
-        return Err(invalid_url("url", url, "not a URL with a host and a port up to 65535"));
-    }
-    if uri.scheme_str() != Some("http") {
-        return Err(invalid_url("url", url, "expected an http:// URL (https is not supported by this check)"));
-    }
-    let Some(authority) = uri.authority().cloned() else {
-        return Err(invalid_url("url", url, "no host"));
-    };
-    if authority.as_str().contains('@') {
-        // Plain http:// would send them in the clear.
-        return Err(HealthError::Invalid {
-            field: "url",
-            reason: "credentials in the URL are not supported (plain http:// would send them in the clear)".to_owned(),
-        });
-    }
+    let client = Client::from_process_env(Version::Http1, USER_AGENT);
+    check(name, url, expected_status, client)
+}
+
+/// [`http_get`] with these TLS settings for an `https://` URL: a private CA, the system's store,
+/// a client certificate.
+///
+/// ```no_run
+/// use obs_runtime::health::checks::http_get_with_tls;
+/// use obs_runtime::tls::Tls;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let tls = Tls::trusting_only(&std::fs::read("/etc/obs/internal-ca.pem")?)?;
+/// let check = http_get_with_tls("billing_api", "https://billing.internal/health", 200, tls)?;
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "tls")]
+pub fn http_get_with_tls(
+    name: impl Into<String>,
+    url: &str,
+    expected_status: u16,
+    tls: crate::tls::Tls,
+) -> Result<HealthCheck, HealthError> {
+    let client = Client::from_process_env(Version::Http1, USER_AGENT)
+        .tls(&tls)
+        .map_err(|error| HealthError::Invalid { field: "tls", reason: error.to_string() })?;
+    check(name, url, expected_status, client)
+}
+
+const USER_AGENT: &str = concat!("obs-health/", env!("CARGO_PKG_VERSION"));
+
+fn check(name: impl Into<String>, url: &str, expected_status: u16, client: Client) -> Result<HealthCheck, HealthError> {
+    let target = Target::parse(url).map_err(|why| invalid_url("url", url, why.reason()))?;
     if !(100..=999).contains(&expected_status) {
         return Err(HealthError::Invalid {
             field: "expected_status",
             reason: format!("{expected_status} is not an HTTP status"),
         });
     }
-    let port = authority.port_u16().unwrap_or(80);
-    let address: Arc<str> = format!("{}:{port}", authority.host()).into();
-    // What /health shows: the path and query may hold a key (`?api_key=..`).
-    let shown: Arc<str> = crate::secret::url::for_humans(url).into();
-    let uri = Arc::new(uri);
+    let shared = Arc::new((client, target));
     Ok(HealthCheck::new(name, move || {
-        let (address, uri, shown) = (address.clone(), uri.clone(), shown.clone());
-        let authority = authority.clone();
+        let shared = shared.clone();
         async move {
-            let result = get(&address, &authority, &uri).await;
-            match result {
-                Ok(status) if status == expected_status => CheckOutcome::healthy().with_detail("status", status),
-                Ok(status) => CheckOutcome::degraded(format!("HTTP {status}")).with_detail("status", status),
-                Err(error) => CheckOutcome::unhealthy(format!("GET {shown}: {error}")),
+            let (client, target) = &*shared;
+            let request = Outgoing { method: Method::GET, target, headers: &[], body: Bytes::new() };
+            match client.send(request).await {
+                Ok(reply) if reply.status.as_u16() == expected_status => {
+                    CheckOutcome::healthy().with_detail("status", reply.status.as_u16())
+                }
+                Ok(reply) => CheckOutcome::degraded(format!("HTTP {}", reply.status.as_u16()))
+                    .with_detail("status", reply.status.as_u16()),
+                Err(error) => CheckOutcome::unhealthy(error.to_string()),
             }
         }
     }))
-}
-
-async fn get(address: &str, authority: &http::uri::Authority, uri: &Uri) -> Result<u16, String> {
-    let stream = tokio::net::TcpStream::connect(address).await.map_err(|error| format!("cannot connect: {error}"))?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|error| error.to_string())?;
-    // The connection is driven alongside the request, and dropped with it.
-    let driver = tokio::spawn(connection);
-    let path = uri.path_and_query().map_or("/", |path| path.as_str());
-    let request = Request::get(path)
-        .header(header::HOST, authority.as_str())
-        .header(header::USER_AGENT, concat!("obs-health/", env!("CARGO_PKG_VERSION")))
-        .body(Empty::<Bytes>::new())
-        .map_err(|error| error.to_string())?;
-    let response = sender.send_request(request).await.map_err(|error| error.to_string());
-    driver.abort();
-    Ok(response?.status().as_u16())
 }
 
 #[cfg(test)]
@@ -106,6 +103,7 @@ mod tests {
         for url in [
             format!("http://user:pw@127.0.0.1:{port}/private?api_key=S3CRET"),
             format!("https://user:pw@127.0.0.1:{port}/private?api_key=S3CRET"),
+            format!("http://user:pw@127.0.0.1:{port}/private?api_key=S3CRET"),
             format!("ftp://127.0.0.1:{port}/private?api_key=S3CRET"),
             "http://127.0.0.1:99999/private?api_key=S3CRET".to_owned(),
             "http:///private?api_key=S3CRET".to_owned(),
@@ -142,7 +140,7 @@ mod tests {
         assert_eq!(leaks(&json), None, "{json}");
         let down = report.checks.iter().find(|check| check.name == "down").expect("ran");
         let message = down.message.as_deref().unwrap_or_default();
-        assert!(message.starts_with(&format!("GET http://127.0.0.1:{port}: ")), "{message}");
+        assert!(message.starts_with(&format!("cannot connect to http://127.0.0.1:{port}: ")), "{message}");
         let wrong = report.checks.iter().find(|check| check.name == "wrong").expect("ran");
         assert_eq!(wrong.message.as_deref(), Some("HTTP 503"));
         let request = server.join().expect("the server ran");

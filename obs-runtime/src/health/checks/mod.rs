@@ -23,6 +23,8 @@ mod tcp;
 
 #[cfg(feature = "health-http")]
 pub use http::http_get;
+#[cfg(all(feature = "health-http", feature = "tls"))]
+pub use http::http_get_with_tls;
 #[cfg(feature = "health-postgres")]
 pub use postgres::postgres;
 #[cfg(feature = "health-redis")]
