@@ -187,6 +187,7 @@ fn grpc_over_tls_waits_as_long_as_retry_info_says() {
                 ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
                 ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
                 ("OTEL_EXPORTER_OTLP_CERTIFICATE", path(&ca)),
+                ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip"),
                 ("OTEL_BSP_EXPORT_TIMEOUT", batch_timeout),
             ],
         )
@@ -197,7 +198,9 @@ fn grpc_over_tls_waits_as_long_as_retry_info_says() {
     assert_eq!(run.code, Some(0), "{run:#?}");
     let spans = sink.wait_for(|spans| spans.len() >= 2);
     assert!(spans.iter().all(|span| span["transport"] == "grpc"), "{spans:#?}");
-    assert_eq!(sink.requests().len(), 2);
+    let requests = sink.requests();
+    assert_eq!(requests.len(), 2, "{requests:#?}");
+    assert!(requests.iter().all(|request| request["encoding"] == "gzip"), "{requests:#?}");
     // RetryInfo of 30 s, longer than the batch timeout (2 s): no second attempt (the backoff
     // alone would have retried within 100 to 150 ms), and the spans are dropped as export_failed.
     let sink = Sink::builder().tls(&certificates).fail_first(1).retry_after_secs(30).start();

@@ -49,7 +49,11 @@ impl fmt::Debug for SpanOutput {
 /// | OTLP endpoint (feature `otlp`) | `otlp_endpoint` | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (as is), `OTEL_EXPORTER_OTLP_ENDPOINT` (+ `/v1/traces`) | none: JSON lines on stdout |
 /// | transport | `protocol` | `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, `OTEL_EXPORTER_OTLP_PROTOCOL` | `http/protobuf` |
 /// | request headers | [`header`](Self::header) | `OTEL_EXPORTER_OTLP_TRACES_HEADERS`, `OTEL_EXPORTER_OTLP_HEADERS` | none |
-/// | export timeout | [`export_timeout`](Self::export_timeout) | `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`, `OTEL_EXPORTER_OTLP_TIMEOUT` (ms) | 10 s |
+/// | request timeout | [`export_timeout`](Self::export_timeout) | `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`, `OTEL_EXPORTER_OTLP_TIMEOUT` (ms) | 10 s |
+/// | batch timeout (retries included) | [`batch_export_timeout`](Self::batch_export_timeout) | `OTEL_BSP_EXPORT_TIMEOUT` (ms) | 30 s |
+/// | compression (feature `otlp`) | `compression` | `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION`, `OTEL_EXPORTER_OTLP_COMPRESSION` (`gzip`, `none`) | none |
+/// | TLS of an `https://` endpoint (feature `tls`) | `tls` | `OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE` (the only CA trusted), `_CLIENT_CERTIFICATE` and `_CLIENT_KEY` (PEM files) | the Mozilla roots |
+/// | proxy | | `HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY` (or lowercase) | none |
 /// | exporter | [`output`](Self::output) | `OTEL_TRACES_EXPORTER` = `otlp`, `console` or `none` | `otlp` with an endpoint, else stdout |
 /// | sampler | [`sampler`](Self::sampler) | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | `parentbased_always_on` |
 /// | queue | [`max_queue_size`](Self::max_queue_size) | `OTEL_BSP_MAX_QUEUE_SIZE` | 2048 spans |

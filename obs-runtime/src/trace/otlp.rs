@@ -229,8 +229,9 @@ fn grpc_outcome(reply: &Reply, target: &Target) -> Result<Partial, ExportError> 
     };
     let code: u32 = field("grpc-status").and_then(|status| status.parse().ok()).unwrap_or(2);
     if code == 0 {
-        // One length-prefixed message (not compressed: obs asks for none).
-        let message = reply.body.get(5..).unwrap_or_default();
+        // One length-prefixed message; obs offers no `grpc-accept-encoding`, so a compressed one
+        // (flag 1) is not expected and not read.
+        let message = if reply.body.first() == Some(&0) { reply.body.get(5..).unwrap_or_default() } else { &[] };
         return Ok(partial_success(message));
     }
     let retry_delay = field("grpc-status-details-bin").and_then(base64_decode).and_then(|status| retry_info(&status));
@@ -543,6 +544,26 @@ mod tests {
         assert!(!error.is_retryable());
         let error = error.to_string();
         assert!(error.contains("HTTP 401") && !error.contains("dXNlcjpTM0NSRVQ"), "{error}");
+    }
+
+    #[test]
+    fn answers_are_read_as_the_official_types_write_them() {
+        // ExportTraceServiceResponse { partial_success { rejected_spans: 300, error_message: "too old" } },
+        // as Python's opentelemetry-proto serializes it.
+        let response = [10, 12, 8, 172, 2, 18, 7, 116, 111, 111, 32, 111, 108, 100];
+        assert_eq!(partial_success(&response), Some((300, "too old".to_owned())));
+        assert_eq!(partial_success(&[]), None, "an empty answer is a full success");
+        // A google.rpc.Status { code: 14, details: [Any(RetryInfo { retry_delay: 7.5 s })] } in
+        // grpc-status-details-bin (the Any and Duration as Python's protobuf serializes them).
+        let details = "CA4aNgoodHlwZS5nb29nbGVhcGlzLmNvbS9nb29nbGUucnBjLlJldHJ5SW5mbxIKCggIBxCAyrXuAQ==";
+        let status = base64_decode(details).expect("base64");
+        assert_eq!(retry_info(&status), Some(Duration::from_millis(7500)));
+        assert_eq!(base64_decode(details.trim_end_matches('=')), Some(status), "unpadded, as gRPC may send it");
+        assert_eq!(retry_info(&[8, 14]), None, "a status without details");
+        // RFC 4648's vectors.
+        assert_eq!(base64_decode("Zm9vYmE=").as_deref(), Some(&b"fooba"[..]));
+        assert_eq!(base64_decode("Zm9vYmFy").as_deref(), Some(&b"foobar"[..]));
+        assert_eq!(base64_decode("Zm9v!"), None);
     }
 
     #[test]
