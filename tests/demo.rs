@@ -133,7 +133,7 @@ fn bad_addresses_exit_non_zero_with_a_message_naming_the_variable() {
         ("OBS_HTTP_ADDR", "127.0.0.1:99999"),
         ("REDIS_URL", "http://127.0.0.1:6379"),
         ("DATABASE_URL", "postgres://127.0.0.1:notaport/db"),
-        ("EXTERNAL_API_URL", "https://api.example.com/health"),
+        ("EXTERNAL_API_URL", "ftp://api.example.com/health"),
         ("EXTERNAL_API_URL", "https://user:pw@api.example.com/health?api_key=S3CRET"),
     ] {
         let (status, stdout, stderr) = run_to_exit(&[(variable, value)], STOP_TIMEOUT);
@@ -144,7 +144,7 @@ fn bad_addresses_exit_non_zero_with_a_message_naming_the_variable() {
         let shown = match variable {
             "DATABASE_URL" => true,
             "EXTERNAL_API_URL" => {
-                stderr.contains("https://api.example.com") && !stderr.contains("/health") && !stderr.contains("S3CRET")
+                stderr.contains("://api.example.com") && !stderr.contains("/health") && !stderr.contains("S3CRET")
             }
             _ => stderr.contains(value),
         };

@@ -155,7 +155,7 @@ async fn http_get_healthy_degraded_and_unhealthy() {
     assert_eq!(check(&report, "closed").status, HealthStatus::Unhealthy);
     assert_eq!(report.status, HealthStatus::Degraded);
 
-    for bad in ["https://api.example.com/health", "ftp://x/", "not a url", "http:///path"] {
+    for bad in ["https://user:pw@api.example.com/health", "ftp://x/", "not a url", "http:///path"] {
         assert!(checks::http_get("x", bad, 200).is_err(), "{bad}");
     }
     assert!(checks::http_get("x", "http://127.0.0.1/", 42).is_err());

@@ -102,7 +102,7 @@ fn https_with_a_private_ca_gzip_and_a_connect_proxy_reach_the_decoder() {
 
 #[test]
 #[ignore = "needs the openssl command and the venv of scripts/install-backends.sh"]
-fn an_untrusted_certificate_is_one_attempt_per_batch_dropped_as_rejected_and_named_by_host() {
+fn an_untrusted_certificate_is_one_attempt_per_batch_dropped_as_refused_and_named_by_host() {
     let certificates = Certificates::new();
     let sink = Sink::builder().tls(&certificates).start();
     let endpoint = format!("https://127.0.0.1:{}/S3CRET", sink.http_port);
@@ -110,7 +110,7 @@ fn an_untrusted_certificate_is_one_attempt_per_batch_dropped_as_rejected_and_nam
     let run = otlp_check(3, &[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &endpoint)]);
     assert_eq!(run.code, Some(1), "{run:#?}");
     assert_eq!(run.counter("obs_spans_exported_total", &[]), 0.0);
-    assert_eq!(run.dropped("rejected"), 3.0, "{run:#?}");
+    assert_eq!(run.dropped("refused"), 3.0, "{run:#?}");
     assert_eq!(run.dropped("export_failed"), 0.0, "{run:#?}");
     let expected =
         format!("TLS handshake with https://127.0.0.1:{}: invalid peer certificate: UnknownIssuer", sink.http_port);
@@ -159,9 +159,9 @@ fn mutual_tls_sends_the_client_certificate_and_one_from_another_ca_is_refused() 
     assert_eq!(refused.code, Some(1), "{refused:#?}");
     // TLS 1.3 ends the client's handshake before the server checks the client's certificate: the
     // refusal comes as an alert after the request, or as a reset that loses the alert. The first
-    // is permanent (dropped as rejected), the second looks like a closed connection (retried,
-    // then dropped as export_failed): either way, both spans are dropped and the host is named.
-    assert_eq!(refused.dropped("rejected") + refused.dropped("export_failed"), 2.0, "{refused:#?}");
+    // is permanent (dropped as refused), the second looks like a connection cut (retried, then
+    // dropped as export_failed): either way, both spans are dropped and the host is named.
+    assert_eq!(refused.dropped("refused") + refused.dropped("export_failed"), 2.0, "{refused:#?}");
     assert!(refused.stderr.contains(&format!("https://127.0.0.1:{}", sink.http_port)), "{refused:#?}");
     assert!(sink.handshake_failures() >= 1);
     assert_eq!(sink.spans().len(), 2, "nothing more arrived");

@@ -11,18 +11,23 @@ pub(crate) struct Policy {
     pub(crate) first_pause: Duration,
 }
 
-/// The longest pause between two attempts, whatever the backoff or the server says.
+/// The longest pause the backoff makes between two attempts.
 #[cfg_attr(not(any(feature = "trace", feature = "alerts")), allow(dead_code))]
 pub(crate) const MAX_PAUSE: Duration = Duration::from_secs(30);
+
+/// The longest a server's `Retry-After` or `RetryInfo` is waited for.
+#[cfg_attr(not(any(feature = "trace", feature = "alerts")), allow(dead_code))]
+pub(crate) const MAX_SERVER_PAUSE: Duration = Duration::from_secs(300);
 
 #[cfg_attr(not(any(feature = "trace", feature = "alerts")), allow(dead_code))]
 impl Policy {
     /// The pause after failed attempt `attempt` (1-based): the server's `retry_after` when it gave
-    /// one, else `first_pause` doubled per attempt, each taken at 50 to 150 % so that replicas do
-    /// not retry in step; at most [`MAX_PAUSE`].
+    /// one (at most [`MAX_SERVER_PAUSE`]: the caller gives up when it is past its deadline), else
+    /// `first_pause` doubled per attempt, each taken at 50 to 150 % so that replicas do not retry
+    /// in step, at most [`MAX_PAUSE`].
     pub(crate) fn pause(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
         if let Some(wait) = retry_after {
-            return wait.min(MAX_PAUSE);
+            return wait.min(MAX_SERVER_PAUSE);
         }
         let base = self.first_pause.saturating_mul(1 << attempt.saturating_sub(1).min(16));
         base.mul_f64(0.5 + random_fraction()).min(MAX_PAUSE)
@@ -105,7 +110,8 @@ mod tests {
             }
         }
         assert_eq!(policy.pause(1, Some(Duration::from_secs(3))), Duration::from_secs(3));
-        assert_eq!(policy.pause(1, Some(Duration::from_secs(3600))), MAX_PAUSE);
+        assert_eq!(policy.pause(1, Some(Duration::from_secs(120))), Duration::from_secs(120));
+        assert_eq!(policy.pause(1, Some(Duration::from_secs(3600))), MAX_SERVER_PAUSE);
         assert!(policy.pause(40, None) <= MAX_PAUSE);
     }
 

@@ -81,7 +81,16 @@ impl Tls {
             .ok_or_else(|| TlsError("no system CA bundle found (set SSL_CERT_FILE)".to_owned()))?;
         let pem = std::fs::read(&path)
             .map_err(|error| TlsError(format!("cannot read the system CA bundle {}: {error}", path.display())))?;
-        Tls::trusting_only(&pem)
+        // A bundle may hold a certificate rustls does not take (an old one, an odd encoding): the
+        // others are still trusted, as the system's own tools do.
+        let roots: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
+            .filter_map(Result::ok)
+            .filter(|root| rustls::RootCertStore::empty().add(root.clone()).is_ok())
+            .collect();
+        if roots.is_empty() {
+            return Err(TlsError(format!("the system CA bundle {} holds no usable certificate", path.display())));
+        }
+        Ok(Tls { mozilla: false, roots, identity: None })
     }
 
     /// Trusts only the CA certificates in `pem` (a private CA): what `OTEL_EXPORTER_OTLP_CERTIFICATE`
@@ -171,6 +180,7 @@ mod tests {
         assert!(!format!("{:?}", Tls::new()).contains("key:"));
     }
 
+    #[cfg(target_os = "linux")]
     #[test]
     fn the_system_store_of_this_machine_loads() {
         // Debian's ca-certificates bundle (scripts/install-backends.sh installs the package) holds

@@ -107,7 +107,7 @@ impl SendError {
     }
 
     /// The receiver asked to be retried after `wait` (HTTP `Retry-After`): the next attempt
-    /// waits that long (at most 30 s) instead of the backoff.
+    /// waits that long (at most 5 min) instead of the backoff.
     pub fn with_retry_after(mut self, wait: Duration) -> SendError {
         self.retry_after = Some(wait);
         self

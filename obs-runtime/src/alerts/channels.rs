@@ -36,8 +36,8 @@ impl Endpoint {
         let target = Target::parse(url)
             .map_err(|why| AlertError::Channel { channel: field, reason: why.reason().to_owned() })?;
         let endpoint = Endpoint {
+            client: Arc::new(Client::from_process_env(Version::Http1, USER_AGENT, &target)),
             target,
-            client: Arc::new(Client::from_process_env(Version::Http1, USER_AGENT)),
             #[cfg(feature = "tls")]
             tls: crate::tls::Tls::new(),
         };
@@ -55,7 +55,7 @@ impl Endpoint {
     /// Connects to an `https://` URL with these TLS settings.
     #[cfg(feature = "tls")]
     pub(crate) fn with_tls(mut self, tls: crate::tls::Tls, field: &'static str) -> Result<Endpoint, AlertError> {
-        let client = Client::from_process_env(Version::Http1, USER_AGENT)
+        let client = Client::from_process_env(Version::Http1, USER_AGENT, &self.target)
             .tls(&tls)
             .map_err(|error| AlertError::Channel { channel: field, reason: error.to_string() })?;
         self.client = Arc::new(client);

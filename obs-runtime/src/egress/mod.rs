@@ -15,7 +15,7 @@
 pub(crate) mod proxy;
 
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};
@@ -142,7 +142,11 @@ pub(crate) struct Client {
     #[cfg(feature = "tls")]
     tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     /// The connection kept for the next request (to one target: each client sends to one).
-    idle: Mutex<Option<Sender>>,
+    idle: Mutex<Option<(Sender, Instant)>>,
+    /// The Mozilla roots' configuration, made at the first `https://` connection without
+    /// settings of its own.
+    #[cfg(feature = "tls")]
+    default_tls: std::sync::OnceLock<Result<std::sync::Arc<rustls::ClientConfig>, crate::tls::TlsError>>,
 }
 
 enum Sender {
@@ -169,6 +173,8 @@ impl Sender {
 
 /// The connect timeout unless a client says otherwise.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A kept connection idle longer is not used again (a NAT or proxy may have dropped it silently).
+const MAX_IDLE: Duration = Duration::from_secs(30);
 /// The most of an answer's body read (the rest is not waited for).
 const MAX_ANSWER: usize = 64 * 1024;
 
@@ -239,7 +245,9 @@ impl Reply {
 /// (a webhook's secret is its path), and the values of `headers` and their last word (the token
 /// of `Basic ..` or `Bearer ..`, padded or not).
 pub(crate) fn scrub(message: &str, target: &Target, headers: &[(HeaderName, HeaderValue)]) -> String {
-    let mut message = message.to_owned();
+    // obs's own naming of the target (scheme, host and port) stays, whatever its host is called.
+    const SHOWN: &str = "\u{0}target\u{0}";
+    let mut message = message.replace(&target.shown, SHOWN);
     let path = target.path.as_str();
     let path_only = path.split('?').next().unwrap_or("");
     let query = path.split_once('?').map_or("", |(_, query)| query);
@@ -256,10 +264,10 @@ pub(crate) fn scrub(message: &str, target: &Target, headers: &[(HeaderName, Head
     for secret in secrets.into_iter().filter(|secret| secret.len() >= 6) {
         message = message.replace(secret, crate::secret::REDACTED);
     }
-    message
+    message.replace(SHOWN, &target.shown)
 }
 
-/// A request failed on a connection before any answer: the server had closed it.
+/// A request was not sent on a kept connection: the server had closed it.
 struct Stale;
 
 /// The byte stream under HTTP: TCP, a tunnel through a proxy, TLS over either.
@@ -267,32 +275,36 @@ trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
 
 impl Client {
-    /// A client for `version`, with the proxies of `env` (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`,
-    /// lowercase or not); `Err` names a proxy variable that is not a proxy URL.
+    /// A client for `version` sending to `target`, with the proxy `env` names for its scheme
+    /// (`HTTPS_PROXY` or `HTTP_PROXY`, and `NO_PROXY`, lowercase or not); `Err` names a proxy
+    /// variable that is not a proxy URL.
     pub(crate) fn new(
         version: Version,
         user_agent: &'static str,
+        target: &Target,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Client, (&'static str, String)> {
         Ok(Client {
             version,
             connect_timeout: CONNECT_TIMEOUT,
-            proxies: Proxies::from_env(env)?,
+            proxies: Proxies::from_env(target.https, env)?,
             keep_alive: false,
             user_agent,
             #[cfg(feature = "tls")]
             tls: None,
             idle: Mutex::new(None),
+            #[cfg(feature = "tls")]
+            default_tls: std::sync::OnceLock::new(),
         })
     }
 
-    /// A client with the proxies of the process's environment; a proxy variable that cannot be
-    /// read is ignored (and said so).
-    pub(crate) fn from_process_env(version: Version, user_agent: &'static str) -> Client {
+    /// [`Client::new`] with the process's environment; a proxy variable that cannot be used is
+    /// ignored (and said so: a warning counted in `obs_internal_errors_total`).
+    pub(crate) fn from_process_env(version: Version, user_agent: &'static str, target: &Target) -> Client {
         let read = |name: &str| std::env::var(name).ok().filter(|value| !value.trim().is_empty());
-        Client::new(version, user_agent, read).unwrap_or_else(|(name, reason)| {
+        Client::new(version, user_agent, target, read).unwrap_or_else(|(name, reason)| {
             crate::diagnostics::warn("egress", "invalid_env", &format!("{name} {reason}: connecting directly"));
-            Client::new(version, user_agent, |_| None).unwrap_or_else(|_| unreachable!("no variable, no error"))
+            Client::new(version, user_agent, target, |_| None).unwrap_or_else(|_| unreachable!("no variable, no error"))
         })
     }
 
@@ -325,12 +337,12 @@ impl Client {
 
     async fn exchange(&self, request: Outgoing<'_>) -> Result<Reply, EgressError> {
         let target = request.target;
-        let proxy = self.proxies.for_target(target.https, &target.host, target.port);
+        let proxy = self.proxies.for_target(&target.host, target.port);
         let kept = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
-        if let Some(sender) = kept.filter(|sender| !sender.is_closed()) {
+        if let Some((sender, _)) = kept.filter(|(sender, since)| !sender.is_closed() && since.elapsed() < MAX_IDLE) {
             match self.round_trip(sender, &request, proxy).await {
-                // The server closed the kept connection as the request went: once more on a new
-                // one (the request was not answered, so it was not processed).
+                // The kept connection was closed before the request was written: once more on a
+                // new one (the request never left, so it cannot have been processed).
                 Err(Stale) => {}
                 Ok(reply) => return reply,
             }
@@ -338,13 +350,12 @@ impl Client {
         let sender = self.connect(target, proxy).await?;
         match self.round_trip(sender, &request, proxy).await {
             Ok(reply) => reply,
-            Err(Stale) => {
-                Err(EgressError::retryable(format!("{}: the connection closed before an answer", target.shown)))
-            }
+            Err(Stale) => Err(EgressError::retryable(format!("{}: the connection closed at once", target.shown))),
         }
     }
 
-    /// One request on `sender`; `Err(Stale)` when it failed before any answer came.
+    /// One request on `sender`; `Err(Stale)` when the connection was closed before the request
+    /// was written.
     async fn round_trip(
         &self,
         mut sender: Sender,
@@ -386,28 +397,28 @@ impl Client {
         }
         let response = match &mut sender {
             Sender::Http1(sender) => match sender.ready().await {
-                Ok(()) => sender.send_request(outgoing).await,
+                Ok(()) => sender.try_send_request(outgoing).await,
                 Err(_) => return Err(Stale),
             },
             #[cfg(feature = "otlp-grpc")]
             Sender::Http2(sender) => match sender.ready().await {
-                Ok(()) => sender.send_request(outgoing).await,
+                Ok(()) => sender.try_send_request(outgoing).await,
                 Err(_) => return Err(Stale),
             },
         };
         let response = match response {
             Ok(response) => response,
+            // Given back unsent: the connection was closed under it.
+            Err(error) if error.message().is_some() => return Err(Stale),
             // TLS 1.3 ends the client's handshake before the server checks its certificate: a
-            // refusal comes with the first answer.
-            Err(error) if refused_certificate(&error) => {
-                let message = format!("TLS with {}: the server refused the client certificate: {error}", target.shown);
+            // refusal comes with the first answer (when the server's alert is not lost to a reset).
+            Err(error) if refused_certificate(error.error()) => {
+                let message =
+                    format!("TLS with {}: the server refused the client certificate: {}", target.shown, error.error());
                 return Ok(Err(EgressError::permanent(message)));
             }
-            Err(error) if error.is_canceled() || error.is_closed() || error.is_incomplete_message() => {
-                return Err(Stale);
-            }
             Err(error) => {
-                return Ok(Err(EgressError::retryable(format!("HTTP request to {}: {error}", target.shown))));
+                return Ok(Err(EgressError::retryable(format!("HTTP request to {}: {}", target.shown, error.error()))));
             }
         };
         let (parts, body) = response.into_parts();
@@ -421,7 +432,7 @@ impl Client {
             Err(_) => (Bytes::new(), None, false),
         };
         if self.keep_alive && whole && !sender.is_closed() {
-            *self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(sender);
+            *self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((sender, Instant::now()));
         }
         Ok(Ok(Reply { status: parts.status, headers: parts.headers, trailers, body }))
     }
@@ -429,11 +440,11 @@ impl Client {
     /// A new connection to `target`: TCP (to the proxy, then a tunnel when needed), TLS, the HTTP
     /// handshake; its driver runs on the current runtime.
     async fn connect(&self, target: &Target, proxy: Option<&Proxy>) -> Result<Sender, EgressError> {
-        let (address, what) = match proxy {
-            Some(proxy) => (proxy.address.clone(), format!("the proxy {} for {}", proxy.shown, target.shown)),
-            None => (format!("{}:{}", target.host, target.port), target.shown.clone()),
+        let (host, port, what) = match proxy {
+            Some(proxy) => (proxy.host.as_str(), proxy.port, format!("the proxy {} for {}", proxy.shown, target.shown)),
+            None => (target.host.as_str(), target.port, target.shown.clone()),
         };
-        let stream = match tokio::time::timeout(self.connect_timeout, TcpStream::connect(&address)).await {
+        let stream = match tokio::time::timeout(self.connect_timeout, TcpStream::connect((host, port))).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(error)) => return Err(EgressError::retryable(format!("cannot connect to {what}: {error}"))),
             Err(_) => {
@@ -484,7 +495,8 @@ impl Client {
             Some(config) => config.clone(),
             None => {
                 let alpn: &[u8] = if self.version == Version::Http1 { b"http/1.1" } else { b"h2" };
-                crate::tls::Tls::new().client_config(alpn).map_err(|error| EgressError::permanent(error.to_string()))?
+                let config = self.default_tls.get_or_init(|| crate::tls::Tls::new().client_config(alpn));
+                config.clone().map_err(|error| EgressError::permanent(error.to_string()))?
             }
         };
         let name = rustls::pki_types::ServerName::try_from(target.host.clone())
@@ -591,6 +603,11 @@ async fn connect_tunnel(stream: &mut TcpStream, target: &Target, proxy: &Proxy) 
             "the proxy {} refused the tunnel to {}: HTTP 407 (proxy credentials missing or wrong)",
             proxy.shown, target.shown
         ))),
+        // Forbidden (a proxy that allows CONNECT to port 443 only, say) and the like: for good.
+        400..=499 if status != 408 && status != 429 => Err(EgressError::permanent(format!(
+            "the proxy {} refused the tunnel to {}: HTTP {status}",
+            proxy.shown, target.shown
+        ))),
         _ => Err(EgressError::retryable(format!(
             "the proxy {} refused the tunnel to {}: HTTP {status}",
             proxy.shown, target.shown
@@ -638,5 +655,69 @@ mod tests {
         for secret in ["SECRET", "dG9rZW4"] {
             assert!(!scrubbed.contains(secret), "{scrubbed}");
         }
+        // The host obs names stays, even when the path repeats it.
+        let target = Target::parse("http://notifier:8080/notifier").expect("valid");
+        let message = "cannot connect to http://notifier:8080: refused (POST /notifier)";
+        assert_eq!(scrub(message, &target, &[]), "cannot connect to http://notifier:8080: refused (POST [REDACTED])");
+    }
+
+    /// A server on 127.0.0.1 answering `answers` requests per connection with 204 (then closing
+    /// it, saying so when it answers one only); returns its port and the count of connections it
+    /// accepted.
+    fn server(answers: usize) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::{BufRead as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepted.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut reader = std::io::BufReader::new(stream.try_clone().expect("clone"));
+                let mut stream = stream;
+                for _ in 0..answers {
+                    // The head, up to its blank line (the requests have no body).
+                    let mut line = String::new();
+                    while reader.read_line(&mut line).is_ok_and(|read| read > 0) && line != "\r\n" {
+                        line.clear();
+                    }
+                    let answer: &[u8] = if answers == 1 {
+                        b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n"
+                    } else {
+                        b"HTTP/1.1 204 No Content\r\n\r\n"
+                    };
+                    if stream.write_all(answer).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        (port, accepted)
+    }
+
+    async fn get(client: &Client, target: &Target) -> StatusCode {
+        let request = Outgoing { method: Method::GET, target, headers: &[], body: Bytes::new() };
+        client.send(request).await.expect("an answer").status
+    }
+
+    #[tokio::test]
+    async fn a_kept_connection_is_reused_and_one_the_server_closed_is_replaced() {
+        // Three answers per connection: three requests, one connection.
+        let (port, accepted) = server(3);
+        let target = Target::parse(&format!("http://127.0.0.1:{port}/")).expect("valid");
+        let client = Client::new(Version::Http1, "obs-test", &target, |_| None).expect("no proxy").keep_alive();
+        for _ in 0..3 {
+            assert_eq!(get(&client, &target).await, StatusCode::NO_CONTENT);
+        }
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // One answer per connection (`connection: close`): each request after the first finds the
+        // kept connection closed, and goes on a new one (no error, no request lost).
+        let (port, accepted) = server(1);
+        let target = Target::parse(&format!("http://127.0.0.1:{port}/")).expect("valid");
+        let client = Client::new(Version::Http1, "obs-test", &target, |_| None).expect("no proxy").keep_alive();
+        for _ in 0..3 {
+            assert_eq!(get(&client, &target).await, StatusCode::NO_CONTENT);
+        }
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 3);
     }
 }

@@ -544,7 +544,7 @@ fn otlp_exporter(
         #[cfg(not(feature = "otlp-grpc"))]
         Protocol::Grpc => unreachable!("refused by protocol_of without the `otlp-grpc` feature"),
     };
-    let client = crate::egress::Client::new(version, concat!("obs/", env!("CARGO_PKG_VERSION")), env)
+    let client = crate::egress::Client::new(version, concat!("obs/", env!("CARGO_PKG_VERSION")), &target, env)
         .map_err(|(name, reason)| invalid(name, reason))?;
     let certificate_variables = [
         ["OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE"],
@@ -593,9 +593,11 @@ fn tls_of_env([ca, certificate, key]: [Option<(&'static str, String)>; 3]) -> Re
     match (&certificate, &key) {
         (None, None) => {}
         (Some(certificate), Some(key)) => {
-            tls = tls
-                .with_client_certificate_pem(&read(certificate)?, &read(key)?)
-                .map_err(|error| ConfigError::Invalid { field: certificate.0, reason: error.to_string() })?;
+            tls = tls.with_client_certificate_pem(&read(certificate)?, &read(key)?).map_err(|error| {
+                // The variable of the file at fault: the key's when the key is.
+                let field = if error.to_string().starts_with("the client key") { key.0 } else { certificate.0 };
+                ConfigError::Invalid { field, reason: error.to_string() }
+            })?;
         }
         (Some((name, _)), None) | (None, Some((name, _))) => {
             return Err(ConfigError::Invalid {
@@ -909,10 +911,10 @@ mod tests {
                 ],
                 "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
             ),
-            (&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"), ("HTTPS_PROXY", "https://proxy:3128")], "HTTPS_PROXY"),
+            (&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"), ("HTTP_PROXY", "https://proxy:3128")], "HTTP_PROXY"),
         ];
         for (vars, variable) in cases {
-            if cfg!(feature = "tls") || *variable == "HTTPS_PROXY" {
+            if cfg!(feature = "tls") || *variable == "HTTP_PROXY" {
                 assert_eq!(field_of(TraceConfig::new(), vars), *variable, "{vars:?}");
             }
         }

@@ -67,7 +67,7 @@ impl ExportError {
 
     /// The receiver asked to be retried after `wait` (HTTP `Retry-After`, gRPC `RetryInfo`): the
     /// next attempt waits that long (at most 30 s, and within the batch's export timeout) instead
-    /// of the backoff.
+    /// of the backoff (at most 5 min; the batch is dropped when that is past its export timeout).
     pub fn with_retry_after(mut self, wait: Duration) -> ExportError {
         self.retry_after = Some(wait);
         self

@@ -93,13 +93,15 @@ impl TraceGuard {
         self.handle.as_ref().map_or(0, |handle| handle.counts().exported.load(std::sync::atomic::Ordering::Relaxed))
     }
 
-    /// Spans dropped so far: the queue was full, the export failed after its retries, the
-    /// receiver refused them for good, or they were not exported by the shutdown's deadline.
+    /// Spans dropped so far: the queue was full, the export failed after its retries or for good,
+    /// the receiver's partial success rejected them, or they were not exported by the
+    /// shutdown's deadline.
     pub fn dropped(&self) -> u64 {
         self.handle.as_ref().map_or(0, |handle| {
             let counts = handle.counts();
             counts.dropped_queue_full.load(std::sync::atomic::Ordering::Relaxed)
                 + counts.dropped_export_failed.load(std::sync::atomic::Ordering::Relaxed)
+                + counts.dropped_refused.load(std::sync::atomic::Ordering::Relaxed)
                 + counts.dropped_rejected.load(std::sync::atomic::Ordering::Relaxed)
                 + counts.dropped_shutdown.load(std::sync::atomic::Ordering::Relaxed)
         })

@@ -25,6 +25,7 @@ pub enum Protocol {
 
 /// Whether request bodies are compressed (`OTEL_EXPORTER_OTLP_COMPRESSION`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Compression {
     /// Sent as they are (the default).
     #[default]
@@ -217,7 +218,19 @@ fn http_outcome(reply: &Reply, target: &Target) -> Result<Partial, ExportError> 
 #[cfg_attr(not(feature = "otlp-grpc"), allow(dead_code))]
 fn grpc_outcome(reply: &Reply, target: &Target) -> Result<Partial, ExportError> {
     if !reply.status.is_success() {
-        return Err(ExportError::retryable(format!("the collector {} answered HTTP {}", target.shown(), reply.status)));
+        // Not a gRPC answer (a gateway's): HTTP's meaning, as gRPC maps it (429, 502, 503 and
+        // 504 are UNAVAILABLE; 401 UNAUTHENTICATED, 403 PERMISSION_DENIED, ... are for good).
+        let message = format!("the collector {} answered HTTP {}", target.shown(), reply.status);
+        return Err(match reply.status.as_u16() {
+            429 | 502 | 503 | 504 => {
+                let error = ExportError::retryable(message);
+                match reply.retry_after() {
+                    Some(wait) => error.with_retry_after(wait),
+                    None => error,
+                }
+            }
+            _ => ExportError::permanent(message),
+        });
     }
     let field = |name: &str| {
         reply
@@ -289,15 +302,18 @@ fn retry_info(status: &[u8]) -> Option<Duration> {
             (1, Field::Bytes(delay)) => Some(delay),
             _ => None,
         })?;
-        let (mut seconds, mut nanos) = (0u64, 0u64);
+        // int64 and int32: a negative delay (two's complement in a varint) is no delay.
+        let (mut seconds, mut nanos) = (0i64, 0i64);
         for (field, value) in fields(delay) {
             match (field, value) {
-                (1, Field::Varint(value)) => seconds = value,
-                (2, Field::Varint(value)) => nanos = value.min(999_999_999),
+                (1, Field::Varint(value)) => seconds = value as i64,
+                (2, Field::Varint(value)) => nanos = i64::from(value as i32),
                 _ => {}
             }
         }
-        Some(Duration::from_secs(seconds.min(86_400)) + Duration::from_nanos(nanos))
+        let seconds = u64::try_from(seconds).unwrap_or(0).min(86_400);
+        let nanos = u64::try_from(nanos).unwrap_or(0).min(999_999_999);
+        Some(Duration::from_secs(seconds) + Duration::from_nanos(nanos))
     })
 }
 
@@ -520,8 +536,8 @@ mod tests {
         // Nothing listens: the message names the endpoint by scheme, host and port.
         let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
         let make = |url: &str, headers| {
-            let client = Client::new(crate::egress::Version::Http1, "obs-test", |_| None).expect("no proxy");
             let target = Target::parse(url).expect("a URL");
+            let client = Client::new(crate::egress::Version::Http1, "obs-test", &target, |_| None).expect("no proxy");
             OtlpExporter::new(client, target, Protocol::HttpProtobuf, Compression::None, headers)
         };
         let mut exporter = make(&format!("http://127.0.0.1:{closed}/S3CRET/v1/traces"), headers.clone());

@@ -100,6 +100,7 @@ pub(crate) struct Counts {
     pub(crate) exported: AtomicU64,
     pub(crate) dropped_queue_full: AtomicU64,
     pub(crate) dropped_export_failed: AtomicU64,
+    pub(crate) dropped_refused: AtomicU64,
     pub(crate) dropped_rejected: AtomicU64,
     pub(crate) dropped_shutdown: AtomicU64,
     pub(crate) export_failures: AtomicU64,
@@ -112,8 +113,10 @@ enum Dropped {
     QueueFull,
     /// The export failed after its retries, or ran out of time.
     ExportFailed,
-    /// The receiver refused them for good: a permanent failure (a certificate not trusted, an
-    /// HTTP 4xx answer) or a partial success that names them.
+    /// The export failed for good: a certificate not trusted, an HTTP 4xx answer, a proxy's
+    /// refusal (one attempt, no retry).
+    Refused,
+    /// The receiver took the batch but not these spans (an OTLP partial success).
     Rejected,
     /// Shutting down: ended after it began, or not exported by its deadline.
     Shutdown,
@@ -142,6 +145,7 @@ impl Shared {
         let counter = match reason {
             Dropped::QueueFull => &self.counts.dropped_queue_full,
             Dropped::ExportFailed => &self.counts.dropped_export_failed,
+            Dropped::Refused => &self.counts.dropped_refused,
             Dropped::Rejected => &self.counts.dropped_rejected,
             Dropped::Shutdown => &self.counts.dropped_shutdown,
         };
@@ -406,7 +410,7 @@ impl Worker {
             // Retry while the deadline allows (so a dead collector holds a shutdown for at most
             // that long), with jittered exponential backoff or the pause the receiver asked for.
             if !error.is_retryable() {
-                return Err(Dropped::Rejected);
+                return Err(Dropped::Refused);
             }
             if attempt == RETRY.attempts {
                 return Err(Dropped::ExportFailed);
@@ -484,6 +488,7 @@ mod self_metrics {
         exported: crate::metrics::Counter,
         queue_full: crate::metrics::Counter,
         export_failed: crate::metrics::Counter,
+        refused: crate::metrics::Counter,
         rejected: crate::metrics::Counter,
         shutdown: crate::metrics::Counter,
     }
@@ -498,8 +503,9 @@ mod self_metrics {
             let dropped = crate::metrics::CounterVec::register(
                 "obs_spans_dropped_total",
                 "Spans obs dropped: queue_full (the exporter could not keep up), export_failed (after \
-                 retries), rejected (refused for good by the receiver) or shutdown (not exported by \
-                 the shutdown's deadline)",
+                 retries), refused (a failure no retry fixes: an untrusted certificate, an HTTP 4xx), \
+                 rejected (by the receiver's partial success) or shutdown (not exported by the \
+                 shutdown's deadline)",
                 &["reason"],
             )
             .ok()?;
@@ -507,6 +513,7 @@ mod self_metrics {
                 exported,
                 queue_full: dropped.with_labels(&["queue_full"]).ok()?,
                 export_failed: dropped.with_labels(&["export_failed"]).ok()?,
+                refused: dropped.with_labels(&["refused"]).ok()?,
                 rejected: dropped.with_labels(&["rejected"]).ok()?,
                 shutdown: dropped.with_labels(&["shutdown"]).ok()?,
             })
@@ -528,6 +535,7 @@ mod self_metrics {
             let counter = match reason {
                 Dropped::QueueFull => &counters.queue_full,
                 Dropped::ExportFailed => &counters.export_failed,
+                Dropped::Refused => &counters.refused,
                 Dropped::Rejected => &counters.rejected,
                 Dropped::Shutdown => &counters.shutdown,
             };
