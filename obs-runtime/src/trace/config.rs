@@ -193,6 +193,13 @@ impl TraceConfig {
     }
 
     /// Compresses OTLP request bodies.
+    ///
+    /// ```
+    /// use obs_runtime::trace::{Compression, TraceConfig};
+    ///
+    /// let config = TraceConfig::new().otlp_endpoint("http://127.0.0.1:4318").compression(Compression::Gzip);
+    /// # drop(config);
+    /// ```
     #[cfg(feature = "otlp")]
     pub fn compression(mut self, compression: Compression) -> TraceConfig {
         self.compression = Some(compression);

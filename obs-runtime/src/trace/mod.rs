@@ -50,7 +50,7 @@ use std::time::Duration;
 #[cfg(feature = "tracing-bridge")]
 pub use bridge::{TracingLayer, layer};
 #[cfg(feature = "otlp")]
-pub use config::Protocol;
+pub use config::{Compression, Protocol};
 pub use config::{SpanOutput, TraceConfig};
 pub use data::{Event, SpanData, SpanKind, Status, ToValue, Value, ValueRef};
 pub use export::{ExportError, Resource, SpanExporter};
