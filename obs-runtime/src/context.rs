@@ -95,8 +95,14 @@ impl fmt::Debug for SpanId {
 pub struct SpanContext {
     trace_id: TraceId,
     span_id: SpanId,
-    sampled: bool,
+    /// The W3C trace flags obs knows: `sampled` (0x01) and Level 2's `random` (0x02).
+    flags: u8,
 }
+
+/// The `sampled` trace flag.
+const SAMPLED: u8 = 0x01;
+/// Level 2's `random` trace flag: the trace id's rightmost 7 bytes are random.
+const RANDOM: u8 = 0x02;
 
 thread_local! {
     static CURRENT: Cell<Option<SpanContext>> = const { Cell::new(None) };
@@ -105,7 +111,14 @@ thread_local! {
 impl SpanContext {
     /// A context of these ids.
     pub fn new(trace_id: TraceId, span_id: SpanId, sampled: bool) -> SpanContext {
-        SpanContext { trace_id, span_id, sampled }
+        SpanContext { trace_id, span_id, flags: u8::from(sampled) }
+    }
+
+    /// The same context with the W3C Level 2 `random` flag set or not: whether the trace id's
+    /// rightmost 7 bytes are random (obs's own trace ids are).
+    pub fn with_random_trace_id(mut self, random: bool) -> SpanContext {
+        self.flags = (self.flags & !RANDOM) | if random { RANDOM } else { 0 };
+        self
     }
 
     /// The trace id.
@@ -120,13 +133,26 @@ impl SpanContext {
 
     /// Whether the trace is sampled (the `traceparent` flag).
     pub fn is_sampled(&self) -> bool {
-        self.sampled
+        self.flags & SAMPLED != 0
     }
 
-    /// Parses a W3C `traceparent` header (`00-<32 hex>-<16 hex>-<2 hex>`). `None` when it is
-    /// malformed or has an all-zero id, as the recommendation says to treat such a header.
+    /// Whether the trace id is known to be random (the W3C Level 2 `random` flag).
+    pub fn is_random(&self) -> bool {
+        self.flags & RANDOM != 0
+    }
+
+    /// The trace flags as `traceparent` carries them (`sampled` 0x01, `random` 0x02).
+    pub fn trace_flags(&self) -> u8 {
+        self.flags
+    }
+
+    /// Parses a W3C `traceparent` header (`00-<32 hex>-<16 hex>-<2 hex>`, lowercase hex).
+    /// `None` when it is malformed or has an all-zero id, as the recommendation says to treat
+    /// such a header: version `ff` is invalid, version `00` has exactly four fields, a later
+    /// version may have more (after a `-`), which are ignored. Spaces and tabs around it are
+    /// ignored; of the flags, `sampled` and `random` are kept (the others are not passed on).
     pub fn from_traceparent(header: &str) -> Option<SpanContext> {
-        let header = header.trim();
+        let header = header.trim_matches([' ', '\t']);
         let mut parts = header.split('-');
         let version = parts.next()?;
         let trace = parts.next()?;
@@ -148,12 +174,13 @@ impl SpanContext {
         decode_hex(trace, &mut trace_bytes)?;
         decode_hex(span, &mut span_bytes)?;
         let flags = u8::from_str_radix(flags, 16).ok()?;
-        Some(SpanContext::new(TraceId::from_bytes(trace_bytes)?, SpanId::from_bytes(span_bytes)?, flags & 1 == 1))
+        let (trace_id, span_id) = (TraceId::from_bytes(trace_bytes)?, SpanId::from_bytes(span_bytes)?);
+        Some(SpanContext { trace_id, span_id, flags: flags & (SAMPLED | RANDOM) })
     }
 
     /// This context as a `traceparent` header value.
     pub fn to_traceparent(&self) -> String {
-        format!("00-{}-{}-{:02x}", self.trace_id, self.span_id, u8::from(self.sampled))
+        format!("00-{}-{}-{:02x}", self.trace_id, self.span_id, self.flags)
     }
 
     /// The context attached to the current thread, if any.

@@ -11,6 +11,7 @@ use super::export::{JsonLines, Resource, SpanExporter};
 #[cfg(feature = "otlp")]
 pub use super::otlp::{Compression, Protocol};
 use super::pipeline::{self, Settings};
+use super::propagation::Propagator;
 use super::sampler::Sampler;
 use crate::ConfigError;
 use crate::env::Environment;
@@ -56,6 +57,7 @@ impl fmt::Debug for SpanOutput {
 /// | proxy | | `HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY` (or lowercase) | none |
 /// | exporter | [`output`](Self::output) | `OTEL_TRACES_EXPORTER` = `otlp`, `console` or `none` | `otlp` with an endpoint, else stdout |
 /// | sampler | [`sampler`](Self::sampler) | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | `parentbased_always_on` |
+/// | propagation | [`propagators`](Self::propagators) | `OTEL_PROPAGATORS` (`tracecontext`, `b3`, `b3multi`, `none`) | `tracecontext` |
 /// | queue | [`max_queue_size`](Self::max_queue_size) | `OTEL_BSP_MAX_QUEUE_SIZE` | 2048 spans |
 /// | batch | [`max_export_batch_size`](Self::max_export_batch_size) | `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` | 512 spans |
 /// | batch delay | [`schedule_delay`](Self::schedule_delay) | `OTEL_BSP_SCHEDULE_DELAY` (ms) | 1 s |
@@ -89,6 +91,7 @@ pub struct TraceConfig {
     schedule_delay: Option<Duration>,
     export_timeout: Option<Duration>,
     batch_export_timeout: Option<Duration>,
+    propagators: Option<Vec<Propagator>>,
     #[cfg(feature = "otlp")]
     compression: Option<Compression>,
     #[cfg(feature = "tls")]
@@ -113,7 +116,8 @@ impl fmt::Debug for TraceConfig {
             .field("max_export_batch_size", &self.max_export_batch_size)
             .field("schedule_delay", &self.schedule_delay)
             .field("export_timeout", &self.export_timeout)
-            .field("batch_export_timeout", &self.batch_export_timeout);
+            .field("batch_export_timeout", &self.batch_export_timeout)
+            .field("propagators", &self.propagators);
         #[cfg(feature = "otlp")]
         debug.field("compression", &self.compression);
         #[cfg(feature = "tls")]
@@ -189,6 +193,22 @@ impl TraceConfig {
     /// 10 min); at shutdown, the stopping deadline caps it.
     pub fn batch_export_timeout(mut self, timeout: Duration) -> TraceConfig {
         self.batch_export_timeout = Some(timeout);
+        self
+    }
+
+    /// The formats trace context crosses processes in, in order: [`extract`](super::extract)
+    /// takes the first that finds a context, [`inject`](super::inject) writes them all (as the
+    /// tower layer and [`client_request`](super::client_request) do). None: no context crosses.
+    ///
+    /// ```
+    /// use obs_runtime::trace::{Propagator, TraceConfig};
+    ///
+    /// // A mesh that speaks B3 on one side and W3C on the other.
+    /// let config = TraceConfig::new().propagators([Propagator::TraceContext, Propagator::B3Multi]);
+    /// # drop(config);
+    /// ```
+    pub fn propagators(mut self, propagators: impl IntoIterator<Item = Propagator>) -> TraceConfig {
+        self.propagators = Some(propagators.into_iter().collect());
         self
     }
 
@@ -322,8 +342,13 @@ impl TraceConfig {
             ));
         }
         let resource = resource(service);
+        let propagators = match self.propagators {
+            Some(propagators) => propagators,
+            None => env("OTEL_PROPAGATORS")
+                .map_or_else(|| vec![Propagator::TraceContext], |list| propagators_of(&list, &tolerate)),
+        };
         if disabled {
-            return Ok(Prepared(None, Vec::new()));
+            return Ok(Prepared(None, Vec::new(), propagators));
         }
         #[cfg(feature = "otlp")]
         let protocol = protocol_of(protocol, &env, &tolerate)?;
@@ -365,7 +390,7 @@ impl TraceConfig {
                             let url = if grpc { "http://localhost:4317" } else { "http://localhost:4318" };
                             kind.is_some().then(|| (url.to_owned(), "OTEL_TRACES_EXPORTER", true))
                         }),
-                        Some("none") => return Ok(Prepared(None, warnings.into_inner())),
+                        Some("none") => return Ok(Prepared(None, warnings.into_inner(), propagators)),
                         _ => None,
                     },
                 };
@@ -388,8 +413,40 @@ impl TraceConfig {
         };
         let settings =
             Settings { max_queue_size, max_export_batch_size, schedule_delay, export_timeout, batch_export_timeout };
-        Ok(Prepared(Some(Resolved { sampler, settings, exporter, resource }), warnings.into_inner()))
+        Ok(Prepared(Some(Resolved { sampler, settings, exporter, resource }), warnings.into_inner(), propagators))
     }
+}
+
+/// `OTEL_PROPAGATORS`: a comma-separated list, case-insensitive; `none` is no propagator; a name
+/// obs does not know (or `baggage`, which it does not carry yet) is left out with a warning, and
+/// a list left empty so is W3C Trace Context.
+fn propagators_of(list: &str, tolerate: &impl Fn(&'static str, &str)) -> Vec<Propagator> {
+    const NAME: &str = "OTEL_PROPAGATORS";
+    let mut propagators = Vec::new();
+    let mut none = false;
+    for name in list.split(',').map(|name| name.trim().to_ascii_lowercase()).filter(|name| !name.is_empty()) {
+        match name.as_str() {
+            "tracecontext" => propagators.push(Propagator::TraceContext),
+            "b3" => propagators.push(Propagator::B3),
+            "b3multi" => propagators.push(Propagator::B3Multi),
+            "none" => none = true,
+            "baggage" => tolerate(NAME, "names baggage, which obs does not carry yet: it is left out"),
+            _ => {
+                tolerate(NAME, "names a propagator obs does not have (tracecontext, b3, b3multi, none): it is left out")
+            }
+        }
+    }
+    if none {
+        if !propagators.is_empty() {
+            tolerate(NAME, "names none with other propagators: none is used");
+        }
+        return Vec::new();
+    }
+    if propagators.is_empty() {
+        tolerate(NAME, "names no propagator obs has: tracecontext is used");
+        propagators.push(Propagator::TraceContext);
+    }
+    propagators
 }
 
 /// An `OTEL_*` value not taken: the variable, and what is wrong and what obs does instead (never
@@ -406,9 +463,10 @@ impl std::fmt::Display for Warning {
     }
 }
 
-/// A checked configuration, ready to install (`None` when tracing is off), and the environment
-/// values it did not take.
-pub(crate) struct Prepared(Option<Resolved>, Vec<Warning>);
+/// A checked configuration, ready to install (`None` when tracing is off), the environment
+/// values it did not take, and the propagators (in use even when tracing is off: the context of
+/// a request still reaches its log lines and the services it calls).
+pub(crate) struct Prepared(Option<Resolved>, Vec<Warning>, Vec<Propagator>);
 
 impl fmt::Debug for Prepared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -421,6 +479,7 @@ impl Prepared {
         for warning in &self.1 {
             crate::diagnostics::warn("config", "invalid_env", &warning.to_string());
         }
+        super::propagation::set_propagators(&self.2);
         let Some(resolved) = self.0 else { return Ok(TraceGuard::disabled()) };
         let handle = pipeline::install(resolved.sampler, resolved.settings, resolved.exporter, resolved.resource)
             .map_err(|reason| ConfigError::Invalid { field: "tracing", reason })?;
@@ -838,7 +897,7 @@ mod tests {
     /// What `config` resolves to with these variables, and the warnings it gives; panics on `Err`.
     fn resolved(config: TraceConfig, vars: &[(&str, &str)]) -> (Option<Resolved>, Vec<String>) {
         match config.prepare(&Environment::from_pairs(vars.iter().copied()), &Identity::named("svc")) {
-            Ok(Prepared(resolved, warnings)) => (resolved, warnings.iter().map(ToString::to_string).collect()),
+            Ok(Prepared(resolved, warnings, _)) => (resolved, warnings.iter().map(ToString::to_string).collect()),
             Err(error) => panic!("{vars:?}: {error}"),
         }
     }
@@ -1052,5 +1111,39 @@ mod tests {
         let error =
             error_of(TraceConfig::new().otlp_endpoint("https://user:P4SS@collector:4318/x"), &[]).expect("refused");
         assert!(error.contains("https://collector:4318") && !error.contains("P4SS"), "{error}");
+    }
+
+    #[test]
+    fn otel_propagators_is_a_list_of_names_and_the_builder_wins() {
+        use Propagator::{B3, B3Multi, TraceContext};
+        let run = |list: &str| {
+            let warned = std::cell::RefCell::new(Vec::new());
+            let got = propagators_of(list, &|variable, instead: &str| {
+                warned.borrow_mut().push(format!("{variable} {instead}"))
+            });
+            (got, warned.into_inner())
+        };
+        assert_eq!(run(" b3multi , TraceContext,B3"), (vec![B3Multi, TraceContext, B3], vec![]));
+        assert_eq!(run("none"), (vec![], vec![]));
+        let (got, warned) = run("tracecontext,baggage");
+        assert!(got == [TraceContext] && warned.len() == 1 && warned[0].contains("baggage"), "{warned:?}");
+        let (got, warned) = run("xray");
+        assert!(
+            got == [TraceContext] && warned.len() == 2 && warned.iter().all(|w| w.starts_with("OTEL_PROPAGATORS")),
+            "{warned:?}"
+        );
+        let (got, warned) = run("b3,none");
+        assert!(got.is_empty() && warned.len() == 1, "{warned:?}");
+        let prepared = |config: TraceConfig, vars: &[(&str, &str)]| match config
+            .prepare(&Environment::from_pairs(vars.iter().copied()), &Identity::named("svc"))
+        {
+            Ok(Prepared(_, _, propagators)) => propagators,
+            Err(error) => panic!("{error}"),
+        };
+        assert_eq!(prepared(TraceConfig::new(), &[]), [TraceContext], "the default");
+        assert_eq!(prepared(TraceConfig::new(), &[("OTEL_PROPAGATORS", "b3")]), [B3]);
+        assert_eq!(prepared(TraceConfig::new().propagators([B3Multi]), &[("OTEL_PROPAGATORS", "b3")]), [B3Multi]);
+        // Off by the environment, the context still crosses processes as configured.
+        assert_eq!(prepared(TraceConfig::new(), &[("OTEL_PROPAGATORS", "b3"), ("OTEL_SDK_DISABLED", "true")]), [B3]);
     }
 }

@@ -44,6 +44,7 @@ mod sampler;
 mod span;
 #[cfg(feature = "tower")]
 pub mod tower;
+mod tracestate;
 
 use std::time::Duration;
 
@@ -56,7 +57,7 @@ pub use data::{Event, SpanData, SpanKind, Status, ToValue, Value, ValueRef};
 pub use export::{ExportError, Resource, SpanExporter};
 pub use in_memory::InMemoryExporter;
 pub(crate) use pillar::Pillar;
-pub use propagation::{client_request, extract, inject};
+pub use propagation::{Propagator, client_request, extract, inject};
 pub use sampler::Sampler;
 pub use span::{CurrentSpan, Entered, Instrumented, RemoteParent, Span, SpanBuilder};
 

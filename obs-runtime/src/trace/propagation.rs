@@ -1,14 +1,91 @@
-//! W3C Trace Context over HTTP headers: `traceparent` and `tracestate` in and out, and the span
-//! of an outgoing request (a client span whose context the request carries).
+//! Trace context over HTTP headers, in the formats other services speak: W3C Trace Context
+//! (`traceparent`, `tracestate`), B3 single (`b3`) and B3 multi (`X-B3-*`), as
+//! `OTEL_PROPAGATORS` or [`TraceConfig::propagators`](super::TraceConfig::propagators) choose;
+//! and the span of an outgoing request (a client span whose context the request carries).
 
-use http::{HeaderMap, HeaderValue};
+use std::sync::atomic::{AtomicU16, Ordering};
+
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::data::SpanKind;
 use super::span::{RemoteParent, Span};
-use crate::context::SpanContext;
+use crate::context::{SpanContext, SpanId, TraceId};
 
-/// The parent an incoming request names in its `traceparent` (and `tracestate`) headers; `None`
-/// when there is none or it is malformed (the request then starts a new trace).
+/// A format of trace context in headers (`OTEL_PROPAGATORS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Propagator {
+    /// W3C Trace Context: `traceparent` and `tracestate` (`tracecontext`, the default).
+    TraceContext,
+    /// Zipkin's B3, one header: `b3: {trace id}-{span id}-{sampled}` (`b3`).
+    B3,
+    /// Zipkin's B3, several headers: `X-B3-TraceId`, `X-B3-SpanId`, `X-B3-Sampled` (`b3multi`).
+    B3Multi,
+}
+
+impl Propagator {
+    /// Its name in `OTEL_PROPAGATORS` (`tracecontext`, `b3`, `b3multi`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Propagator::TraceContext => "tracecontext",
+            Propagator::B3 => "b3",
+            Propagator::B3Multi => "b3multi",
+        }
+    }
+
+    fn code(self) -> u16 {
+        match self {
+            Propagator::TraceContext => 1,
+            Propagator::B3 => 2,
+            Propagator::B3Multi => 3,
+        }
+    }
+
+    fn of_code(code: u16) -> Option<Propagator> {
+        match code {
+            1 => Some(Propagator::TraceContext),
+            2 => Some(Propagator::B3),
+            3 => Some(Propagator::B3Multi),
+            _ => None,
+        }
+    }
+}
+
+/// The propagators in use, in order, four bits each (the first in the lowest); W3C Trace Context
+/// until the tracing configuration says otherwise.
+static PROPAGATORS: AtomicU16 = AtomicU16::new(1);
+
+/// Sets the propagators [`extract`], [`inject`] and [`client_request`] use (none: no context
+/// crosses a process), each once, in order.
+pub(crate) fn set_propagators(propagators: &[Propagator]) {
+    PROPAGATORS.store(encode(propagators), Ordering::Relaxed);
+}
+
+/// `propagators` in order, each once, four bits each.
+fn encode(propagators: &[Propagator]) -> u16 {
+    let mut codes = 0u16;
+    let mut shift = 0;
+    for propagator in propagators {
+        if !configured(codes).any(|known| known == *propagator) {
+            codes |= propagator.code() << shift;
+            shift += 4;
+        }
+    }
+    codes
+}
+
+fn configured(codes: u16) -> impl Iterator<Item = Propagator> {
+    (0..4).map_while(move |slot| Propagator::of_code(codes >> (4 * slot) & 0xf))
+}
+
+/// The propagators in use, in order.
+pub(crate) fn propagators() -> impl Iterator<Item = Propagator> {
+    configured(PROPAGATORS.load(Ordering::Relaxed))
+}
+
+/// The parent an incoming request names in its headers, by the first of the configured formats
+/// that finds one (W3C `traceparent` and `tracestate` by default); `None` when there is none or
+/// it is malformed (the request then starts a new trace).
 ///
 /// ```
 /// let mut headers = http::HeaderMap::new();
@@ -17,6 +94,24 @@ use crate::context::SpanContext;
 /// assert_eq!(parent.context().trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
 /// ```
 pub fn extract(headers: &HeaderMap) -> Option<RemoteParent> {
+    extract_by(propagators(), headers)
+}
+
+/// What the first of `propagators` to find a context in `headers` finds.
+fn extract_by(mut propagators: impl Iterator<Item = Propagator>, headers: &HeaderMap) -> Option<RemoteParent> {
+    propagators.find_map(|propagator| extract_with(propagator, headers))
+}
+
+/// What `propagator` finds in `headers`.
+pub(crate) fn extract_with(propagator: Propagator, headers: &HeaderMap) -> Option<RemoteParent> {
+    match propagator {
+        Propagator::TraceContext => extract_trace_context(headers),
+        Propagator::B3 => extract_b3(headers),
+        Propagator::B3Multi => extract_b3_multi(headers),
+    }
+}
+
+fn extract_trace_context(headers: &HeaderMap) -> Option<RemoteParent> {
     let mut values = headers.get_all("traceparent").iter();
     let traceparent = values.next()?;
     if values.next().is_some() {
@@ -24,24 +119,91 @@ pub fn extract(headers: &HeaderMap) -> Option<RemoteParent> {
         return None;
     }
     let context = SpanContext::from_traceparent(traceparent.to_str().ok()?)?;
-    // Several tracestate headers are one list (RFC 9110 field combination).
-    let mut tracestate = String::new();
-    for value in headers.get_all("tracestate") {
-        if let Ok(value) = value.to_str() {
-            if !tracestate.is_empty() {
-                tracestate.push(',');
-            }
-            tracestate.push_str(value.trim());
-        }
-    }
-    // At most 32 list members (W3C); a longer one is dropped whole rather than cut.
-    let members = tracestate.split(',').filter(|member| !member.trim().is_empty()).count();
-    let tracestate = (members <= 32 && tracestate.len() <= 512).then_some(tracestate);
+    // Several tracestate headers are one list (RFC 9110 field combination); a list that is not
+    // valid is dropped whole (the traceparent still counts).
+    let values: Option<Vec<&str>> = headers.get_all("tracestate").iter().map(|value| value.to_str().ok()).collect();
+    let tracestate = values.and_then(super::tracestate::parse);
     Some(RemoteParent::new(context, tracestate.as_deref()))
 }
 
-/// Writes the current span's `traceparent` (and `tracestate`) into `headers`, so that the
-/// service called joins the trace. Nothing when there is no current span.
+/// `{trace id}-{span id}[-{sampling}[-{parent span id}]]`; a header of a sampling decision alone
+/// (`0`, `1`, `d`) carries no context.
+fn extract_b3(headers: &HeaderMap) -> Option<RemoteParent> {
+    let value = headers.get("b3")?.to_str().ok()?.trim();
+    let mut parts = value.split('-');
+    let (trace, span) = (parts.next()?, parts.next()?);
+    let sampled = match parts.next() {
+        None => false,
+        Some(sampling) => b3_sampling(sampling)?,
+    };
+    if let Some(parent) = parts.next() {
+        b3_span_id(parent)?;
+    }
+    if parts.next().is_some() {
+        return None;
+    }
+    let context = SpanContext::new(b3_trace_id(trace)?, b3_span_id(span)?, sampled);
+    Some(RemoteParent::new(context, None))
+}
+
+/// `X-B3-TraceId`, `X-B3-SpanId`, `X-B3-Sampled` (`1`, `0`, or the old `true`, `false`),
+/// `X-B3-Flags: 1` (debug: sampled).
+fn extract_b3_multi(headers: &HeaderMap) -> Option<RemoteParent> {
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok()).map(str::trim);
+    let trace_id = b3_trace_id(header("x-b3-traceid")?)?;
+    let span_id = b3_span_id(header("x-b3-spanid")?)?;
+    let debug = header("x-b3-flags") == Some("1");
+    let sampled = match header("x-b3-sampled") {
+        Some("1") => true,
+        Some(value) if value.eq_ignore_ascii_case("true") => true,
+        Some("0") => false,
+        Some(value) if value.eq_ignore_ascii_case("false") => false,
+        Some(_) => return None,
+        None => false,
+    };
+    Some(RemoteParent::new(SpanContext::new(trace_id, span_id, sampled || debug), None))
+}
+
+/// `1` and `d` (debug) are sampled, `0` is not; anything else is malformed.
+fn b3_sampling(value: &str) -> Option<bool> {
+    match value {
+        "1" | "d" => Some(true),
+        "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// 32 or 16 lowercase hex digits (a 64-bit id, padded on the left with zeros).
+fn b3_trace_id(hex: &str) -> Option<TraceId> {
+    let mut bytes = [0u8; 16];
+    match hex.len() {
+        32 => decode_lower_hex(hex, &mut bytes)?,
+        16 => decode_lower_hex(hex, &mut bytes[8..])?,
+        _ => return None,
+    }
+    TraceId::from_bytes(bytes)
+}
+
+fn b3_span_id(hex: &str) -> Option<SpanId> {
+    let mut bytes = [0u8; 8];
+    (hex.len() == 16).then_some(())?;
+    decode_lower_hex(hex, &mut bytes)?;
+    SpanId::from_bytes(bytes)
+}
+
+fn decode_lower_hex(hex: &str, out: &mut [u8]) -> Option<()> {
+    if hex.len() != 2 * out.len() || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return None;
+    }
+    for (index, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * index..2 * index + 2)?, 16).ok()?;
+    }
+    Some(())
+}
+
+/// Writes the current span's context into `headers` in every configured format (W3C
+/// `traceparent` and `tracestate` by default), so that the service called joins the trace.
+/// Nothing when there is no current span.
 ///
 /// ```
 /// use obs_runtime::trace::{inject, Span};
@@ -58,15 +220,39 @@ fn inject_span(span: &Span, headers: &mut HeaderMap) {
     // A span that records nothing under an unsampled parent has no context of its own: the
     // parent's carries the decision on.
     let Some(context) = span.context().or_else(SpanContext::current) else { return };
-    if let Ok(value) = HeaderValue::from_str(&context.to_traceparent()) {
-        headers.insert("traceparent", value);
+    for propagator in propagators() {
+        inject_with(propagator, &context, span.tracestate().as_deref(), headers);
     }
-    match span.tracestate().and_then(|state| HeaderValue::from_str(&state).ok()) {
-        Some(state) => {
-            headers.insert("tracestate", state);
+}
+
+/// Writes `context` (and `tracestate`, for W3C) into `headers` as `propagator` says.
+pub(crate) fn inject_with(
+    propagator: Propagator,
+    context: &SpanContext,
+    tracestate: Option<&str>,
+    headers: &mut HeaderMap,
+) {
+    let sampled = if context.is_sampled() { "1" } else { "0" };
+    let mut set = |name: &'static str, value: String| {
+        if let Ok(value) = HeaderValue::try_from(value) {
+            headers.insert(HeaderName::from_static(name), value);
         }
-        None => {
-            headers.remove("tracestate");
+    };
+    match propagator {
+        Propagator::TraceContext => {
+            set("traceparent", context.to_traceparent());
+            match tracestate {
+                Some(state) => set("tracestate", state.to_owned()),
+                None => {
+                    headers.remove("tracestate");
+                }
+            }
+        }
+        Propagator::B3 => set("b3", format!("{}-{}-{sampled}", context.trace_id(), context.span_id())),
+        Propagator::B3Multi => {
+            set("x-b3-traceid", context.trace_id().to_string());
+            set("x-b3-spanid", context.span_id().to_string());
+            set("x-b3-sampled", sampled.to_owned());
         }
     }
 }
@@ -150,6 +336,170 @@ impl Span {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.append(*name, HeaderValue::from_str(value).expect("a header value"));
+        }
+        headers
+    }
+
+    fn w3c(pairs: &[(&'static str, &str)]) -> Option<RemoteParent> {
+        extract_with(Propagator::TraceContext, &headers(pairs))
+    }
+
+    #[test]
+    fn traceparent_by_the_recommendations_rules() {
+        let id = "4bf92f3577b34da6a3ce929d0e0e4736";
+        for (value, why) in [
+            ("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", "uppercase hex"),
+            ("00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01", "a short trace id"),
+            ("00-4bf92f3577b34da6a3ce929d0e0e47366-00f067aa0ba902b7-01", "a long trace id"),
+            ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b-01", "a short parent id"),
+            ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1", "a short flags field"),
+            ("00-00000000000000000000000000000000-00f067aa0ba902b7-01", "an all-zero trace id"),
+            ("00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", "an all-zero parent id"),
+            ("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "version ff"),
+            ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra", "version 00 with more fields"),
+            ("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01extra", "more without a dash"),
+            ("0-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "a short version"),
+            ("00_4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7_01", "another separator"),
+        ] {
+            assert!(w3c(&[("traceparent", value)]).is_none(), "{why}: {value}");
+        }
+        // A later version: its first four fields are read, what follows a dash is ignored.
+        let later = w3c(&[("traceparent", "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-09-what-ever")]);
+        let later = later.expect("forward compatible").context();
+        assert_eq!((later.trace_id().to_string().as_str(), later.is_sampled()), (id, true));
+        assert_eq!(later.trace_flags(), 0x01, "unknown flags are not passed on");
+        // Spaces and tabs around the value.
+        assert!(w3c(&[("traceparent", &format!(" \t{TRACEPARENT}\t "))]).is_some());
+        // Two traceparent headers: ignored.
+        assert!(w3c(&[("traceparent", TRACEPARENT), ("traceparent", TRACEPARENT)]).is_none());
+        // The Level 2 random flag is kept from the parent, and written out.
+        let random = w3c(&[("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03")]);
+        let random = random.expect("valid").context();
+        assert!(random.is_random() && random.is_sampled());
+        assert!(random.to_traceparent().ends_with("-03"));
+        let not_random = w3c(&[("traceparent", TRACEPARENT)]).expect("valid").context();
+        assert!(!not_random.is_random());
+    }
+
+    #[test]
+    fn tracestate_is_checked_joined_and_dropped_whole_when_invalid() {
+        let state = |values: &[&str]| {
+            let mut pairs = vec![("traceparent", TRACEPARENT)];
+            pairs.extend(values.iter().map(|value| ("tracestate", *value)));
+            w3c(&pairs).expect("the traceparent counts").tracestate().map(str::to_owned)
+        };
+        assert_eq!(
+            state(&["congo=t61rcWkgMzE", "", "rojo=00f067aa0ba902b7"]).as_deref(),
+            Some("congo=t61rcWkgMzE,rojo=00f067aa0ba902b7")
+        );
+        assert_eq!(state(&["congo=t61rcWkgMzE", "Bad=1"]), None);
+        assert_eq!(state(&["tenant@vendor=1,fw529a3039@dt=x"]).as_deref(), Some("tenant@vendor=1,fw529a3039@dt=x"));
+        // Unsampled traces keep it too.
+        let unsampled =
+            w3c(&[("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"), ("tracestate", "a=1")]);
+        assert_eq!(unsampled.expect("valid").tracestate(), Some("a=1"));
+    }
+
+    #[test]
+    fn b3_single_and_multi_by_the_zipkin_rules() {
+        let b3 = |value: &str| extract_with(Propagator::B3, &headers(&[("b3", value)])).map(|parent| parent.context());
+        let context = b3("80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1-05e3ac9a4f6e3b90").expect("valid");
+        assert_eq!(context.trace_id().to_string(), "80f198ee56343ba864fe8b2a57d3eff7");
+        assert_eq!(context.span_id().to_string(), "e457b5a2e4d86bd1");
+        assert!(context.is_sampled() && !context.is_random());
+        assert!(b3("80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-d").expect("debug").is_sampled());
+        assert!(!b3("80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-0").expect("not sampled").is_sampled());
+        assert!(!b3("80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1").expect("deferred").is_sampled());
+        // A 64-bit trace id is padded on the left.
+        let short = b3("64fe8b2a57d3eff7-e457b5a2e4d86bd1-1").expect("64-bit");
+        assert_eq!(short.trace_id().to_string(), "000000000000000064fe8b2a57d3eff7");
+        for bad in [
+            "0",
+            "1",
+            "d",
+            "",
+            "80f198ee56343ba864fe8b2a57d3eff7",
+            "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-x",
+            "80F198EE56343BA864FE8B2A57D3EFF7-e457b5a2e4d86bd1-1",
+            "80f198ee56343ba864fe8b2a57d3eff-e457b5a2e4d86bd1-1",
+            "00000000000000000000000000000000-e457b5a2e4d86bd1-1",
+            "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1-05e3ac9a4f6e3b90-x",
+        ] {
+            assert_eq!(b3(bad), None, "{bad}");
+        }
+        let multi = |pairs: &[(&'static str, &str)]| {
+            extract_with(Propagator::B3Multi, &headers(pairs)).map(|parent| parent.context())
+        };
+        let ids = [("X-B3-TraceId", "463ac35c9f6413ad48485a3953bb6124"), ("X-B3-SpanId", "a2fb4a1d1a96d312")];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = ids.to_vec();
+            pairs.extend_from_slice(extra);
+            multi(&pairs)
+        };
+        assert!(with(&[("X-B3-Sampled", "1")]).expect("valid").is_sampled());
+        assert!(with(&[("X-B3-Sampled", "true")]).expect("the old spelling").is_sampled());
+        assert!(!with(&[("X-B3-Sampled", "0")]).expect("valid").is_sampled());
+        assert!(with(&[("X-B3-Flags", "1")]).expect("debug").is_sampled());
+        assert!(!with(&[]).expect("deferred").is_sampled());
+        assert_eq!(with(&[("X-B3-Sampled", "maybe")]), None);
+        assert_eq!(multi(&ids[..1]), None, "no span id");
+    }
+
+    #[test]
+    fn injection_writes_each_format_and_extraction_reads_it_back() {
+        let context =
+            SpanContext::from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03").expect("valid");
+        let mut out = HeaderMap::new();
+        for propagator in [Propagator::TraceContext, Propagator::B3, Propagator::B3Multi] {
+            inject_with(propagator, &context, Some("a=1"), &mut out);
+        }
+        assert_eq!(out["traceparent"], "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03");
+        assert_eq!(out["tracestate"], "a=1");
+        assert_eq!(out["b3"], "4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1");
+        assert_eq!(out["x-b3-traceid"], "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(out["x-b3-spanid"], "00f067aa0ba902b7");
+        assert_eq!(out["x-b3-sampled"], "1");
+        for propagator in [Propagator::TraceContext, Propagator::B3, Propagator::B3Multi] {
+            let back = extract_with(propagator, &out).expect("read back").context();
+            assert_eq!(
+                (back.trace_id(), back.span_id(), back.is_sampled()),
+                (context.trace_id(), context.span_id(), true)
+            );
+        }
+    }
+
+    #[test]
+    fn the_first_propagator_to_find_a_context_wins_and_each_is_used_once() {
+        let both =
+            headers(&[("traceparent", TRACEPARENT), ("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1")]);
+        let order = |list: &[Propagator]| configured(encode(list)).collect::<Vec<_>>();
+        let first = |list: &[Propagator]| {
+            extract_by(configured(encode(list)), &both).map(|parent| parent.context().trace_id().to_string())
+        };
+        assert_eq!(
+            first(&[Propagator::B3, Propagator::TraceContext]).as_deref(),
+            Some("80f198ee56343ba864fe8b2a57d3eff7")
+        );
+        assert_eq!(
+            first(&[Propagator::TraceContext, Propagator::B3]).as_deref(),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        assert_eq!(first(&[Propagator::B3Multi]), None);
+        assert_eq!(first(&[]), None, "none: no context crosses");
+        let b3_only = headers(&[("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1")]);
+        assert!(extract_by(configured(encode(&[Propagator::TraceContext, Propagator::B3])), &b3_only).is_some());
+        assert_eq!(
+            order(&[Propagator::B3Multi, Propagator::TraceContext, Propagator::B3Multi, Propagator::B3]),
+            [Propagator::B3Multi, Propagator::TraceContext, Propagator::B3]
+        );
+    }
 
     #[test]
     fn extract_rules() {

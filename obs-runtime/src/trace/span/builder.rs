@@ -131,7 +131,9 @@ fn start_slow(pipeline: &Pipeline, name: Cow<'static, str>, kind: SpanKind, pare
         None => random_trace_id(),
     };
     let sampled = pipeline.sampler.should_sample(parent, trace_id);
-    let context = SpanContext::new(trace_id, random_span_id(), sampled);
+    // W3C Level 2: obs's trace ids are random; a parent's says whether its trace id is.
+    let random = parent.is_none_or(|parent| parent.is_random());
+    let context = SpanContext::new(trace_id, random_span_id(), sampled).with_random_trace_id(random);
     if !sampled {
         return Span { context: Some(context), live: None };
     }
