@@ -1,7 +1,8 @@
 //! The demo's spans over OTLP/HTTP to real receivers: a sink decoding with the official
 //! `opentelemetry-proto` types (one trace across two processes, retried after a failed export,
 //! flushed on SIGTERM), the `rotel` collector, and a collector that is down (the app serves on,
-//! spans are dropped and counted, the process still stops at once).
+//! spans are dropped and counted, the process still stops at once); the same trace carried by B3
+//! (single and multi headers) when `OTEL_PROPAGATORS` says so.
 
 mod common;
 
@@ -17,13 +18,14 @@ const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const TRACEPARENT: &str = "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n";
 
 /// Starts the profile service exporting to `endpoint`; returns it and its address.
-fn profile_service(endpoint: &str) -> (KillOnDrop, u16) {
+fn profile_service(endpoint: &str, extra: &[(&str, &str)]) -> (KillOnDrop, u16) {
     let port = free_port();
     let child = Command::new(example("profile_service"))
         .env("PROFILE_ADDR", format!("127.0.0.1:{port}"))
         .env("OBS_HTTP_ADDR", "127.0.0.1:0")
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
         .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+        .envs(extra.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -50,7 +52,7 @@ fn one_trace_crosses_two_processes_and_reaches_a_real_decoder() {
     // The first export is refused (503): it is retried, and nothing is lost.
     let sink = Sink::start(1);
     let endpoint = format!("http://127.0.0.1:{}", sink.http_port);
-    let (mut profile, profile_port) = profile_service(&endpoint);
+    let (mut profile, profile_port) = profile_service(&endpoint, &[]);
     let demo = Demo::start_with(&[
         ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
         ("OTEL_BSP_SCHEDULE_DELAY", "100"),
@@ -174,7 +176,7 @@ fn a_collector_that_is_down_costs_dropped_spans_not_service() {
 fn a_real_collector_receives_the_trace_of_both_processes() {
     let rotel = Rotel::start();
     let endpoint = format!("http://127.0.0.1:{}", rotel.http_port);
-    let (mut profile, profile_port) = profile_service(&endpoint);
+    let (mut profile, profile_port) = profile_service(&endpoint, &[]);
     let demo = Demo::start_with(&[
         ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
         ("OTEL_BSP_SCHEDULE_DELAY", "100"),
@@ -200,5 +202,42 @@ fn a_real_collector_receives_the_trace_of_both_processes() {
         }
         assert!(Instant::now() < deadline, "rotel did not print the trace:\n{output}");
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// With `OTEL_PROPAGATORS` set alike in both services, a caller speaking only B3 (one header, or
+/// the `X-B3-*` ones) joins the trace, which crosses to the profile service in the same format.
+#[test]
+fn b3_single_and_multi_carry_one_trace_across_both_services() {
+    const B3_TRACE: &str = "80f198ee56343ba864fe8b2a57d3eff7";
+    const B3_SPAN: &str = "e457b5a2e4d86bd1";
+    for (propagators, header) in [
+        ("b3", format!("b3: {B3_TRACE}-{B3_SPAN}-1\r\n")),
+        ("b3multi", format!("X-B3-TraceId: {B3_TRACE}\r\nX-B3-SpanId: {B3_SPAN}\r\nX-B3-Sampled: 1\r\n")),
+        // A service that speaks both: the B3-only caller is found by the second.
+        ("tracecontext,b3", format!("b3: {B3_TRACE}-{B3_SPAN}-1\r\n")),
+    ] {
+        let sink = Sink::start(0);
+        let endpoint = format!("http://127.0.0.1:{}", sink.http_port);
+        let (_profile, profile_port) = profile_service(&endpoint, &[("OTEL_PROPAGATORS", propagators)]);
+        let demo = Demo::start_with(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            ("OTEL_PROPAGATORS", propagators),
+            ("PROFILE_SERVICE_URL", &format!("http://127.0.0.1:{profile_port}")),
+        ]);
+        let response = common::request(demo.app, "GET", "/users/1", &header).expect("GET /users/1");
+        assert_eq!(response.status, 200, "{propagators}: {response:?}");
+        let spans = sink.wait_for(|spans| {
+            spans.iter().filter(|span| span["trace_id"] == B3_TRACE).count() >= 9
+        });
+        let trace: Vec<Value> = spans.iter().filter(|span| span["trace_id"] == B3_TRACE).cloned().collect();
+        assert_eq!(trace.len(), 9, "{propagators}: {trace:#?}");
+        let server = named(&trace, "GET /users/{id}");
+        assert_eq!(server["parent_span_id"], B3_SPAN, "{propagators}: the B3 caller is the parent");
+        let client = named(&trace, "GET");
+        let downstream = named(&trace, "GET /profiles/{id}");
+        assert_eq!(downstream["parent_span_id"], client["span_id"], "{propagators}: the profile service joins");
+        assert_eq!(downstream["resource"]["service.name"], "profile-service");
     }
 }
