@@ -162,18 +162,17 @@ impl SpanContext {
         if version.len() != 2 || version == "ff" || (version == "00" && parts.next().is_some()) {
             return None;
         }
-        let is_lower_hex = |text: &str| text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        if !(is_lower_hex(version) && is_lower_hex(trace) && is_lower_hex(span) && is_lower_hex(flags)) {
-            return None;
-        }
         if trace.len() != 32 || span.len() != 16 || flags.len() != 2 {
             return None;
         }
         let mut trace_bytes = [0u8; 16];
         let mut span_bytes = [0u8; 8];
-        decode_hex(trace, &mut trace_bytes)?;
-        decode_hex(span, &mut span_bytes)?;
-        let flags = u8::from_str_radix(flags, 16).ok()?;
+        let mut flag_byte = [0u8; 1];
+        decode_lower_hex(version, &mut [0u8; 1])?;
+        decode_lower_hex(trace, &mut trace_bytes)?;
+        decode_lower_hex(span, &mut span_bytes)?;
+        decode_lower_hex(flags, &mut flag_byte)?;
+        let flags = flag_byte[0];
         let (trace_id, span_id) = (TraceId::from_bytes(trace_bytes)?, SpanId::from_bytes(span_bytes)?);
         Some(SpanContext { trace_id, span_id, flags: flags & (SAMPLED | RANDOM) })
     }
@@ -241,10 +240,21 @@ pub(crate) fn swap_current(context: Option<SpanContext>) -> Option<SpanContext> 
     CURRENT.with(|current| current.replace(context))
 }
 
-fn decode_hex(text: &str, out: &mut [u8]) -> Option<()> {
-    for (index, pair) in text.as_bytes().chunks(2).enumerate() {
-        let pair = std::str::from_utf8(pair).ok()?;
-        *out.get_mut(index)? = u8::from_str_radix(pair, 16).ok()?;
+/// `text` (exactly twice as long as `out`, lowercase hex) decoded into `out`; `None` otherwise.
+pub(crate) fn decode_lower_hex(text: &str, out: &mut [u8]) -> Option<()> {
+    fn digit(byte: u8) -> Option<u8> {
+        match byte {
+            b'0'..=b'9' => Some(byte - b'0'),
+            b'a'..=b'f' => Some(byte - b'a' + 10),
+            _ => None,
+        }
+    }
+    let bytes = text.as_bytes();
+    if bytes.len() != 2 * out.len() {
+        return None;
+    }
+    for (slot, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+        *slot = digit(pair[0])? << 4 | digit(pair[1])?;
     }
     Some(())
 }

@@ -177,8 +177,8 @@ fn b3_sampling(value: &str) -> Option<bool> {
 fn b3_trace_id(hex: &str) -> Option<TraceId> {
     let mut bytes = [0u8; 16];
     match hex.len() {
-        32 => decode_lower_hex(hex, &mut bytes)?,
-        16 => decode_lower_hex(hex, &mut bytes[8..])?,
+        32 => crate::context::decode_lower_hex(hex, &mut bytes)?,
+        16 => crate::context::decode_lower_hex(hex, &mut bytes[8..])?,
         _ => return None,
     }
     TraceId::from_bytes(bytes)
@@ -187,18 +187,8 @@ fn b3_trace_id(hex: &str) -> Option<TraceId> {
 fn b3_span_id(hex: &str) -> Option<SpanId> {
     let mut bytes = [0u8; 8];
     (hex.len() == 16).then_some(())?;
-    decode_lower_hex(hex, &mut bytes)?;
+    crate::context::decode_lower_hex(hex, &mut bytes)?;
     SpanId::from_bytes(bytes)
-}
-
-fn decode_lower_hex(hex: &str, out: &mut [u8]) -> Option<()> {
-    if hex.len() != 2 * out.len() || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-        return None;
-    }
-    for (index, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(hex.get(2 * index..2 * index + 2)?, 16).ok()?;
-    }
-    Some(())
 }
 
 /// Writes the current span's context into `headers` in every configured format (W3C
