@@ -66,6 +66,8 @@
 pub mod alerts;
 #[cfg(any(feature = "http-server", feature = "health", feature = "alerts", feature = "otlp"))]
 mod background;
+#[cfg(feature = "trace")]
+pub mod baggage;
 #[cfg(any(feature = "metrics", feature = "trace"))]
 mod clock;
 mod config;

@@ -57,7 +57,7 @@ impl fmt::Debug for SpanOutput {
 /// | proxy | | `HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY` (or lowercase) | none |
 /// | exporter | [`output`](Self::output) | `OTEL_TRACES_EXPORTER` = `otlp`, `console` or `none` | `otlp` with an endpoint, else stdout |
 /// | sampler | [`sampler`](Self::sampler) | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | `parentbased_always_on` |
-/// | propagation | [`propagators`](Self::propagators) | `OTEL_PROPAGATORS` (`tracecontext`, `b3`, `b3multi`, `none`) | `tracecontext` |
+/// | propagation | [`propagators`](Self::propagators) | `OTEL_PROPAGATORS` (`tracecontext`, `baggage`, `b3`, `b3multi`, `none`) | `tracecontext` |
 /// | queue | [`max_queue_size`](Self::max_queue_size) | `OTEL_BSP_MAX_QUEUE_SIZE` | 2048 spans |
 /// | batch | [`max_export_batch_size`](Self::max_export_batch_size) | `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` | 512 spans |
 /// | batch delay | [`schedule_delay`](Self::schedule_delay) | `OTEL_BSP_SCHEDULE_DELAY` (ms) | 1 s |
@@ -418,8 +418,7 @@ impl TraceConfig {
 }
 
 /// `OTEL_PROPAGATORS`: a comma-separated list, case-insensitive; `none` is no propagator; a name
-/// obs does not know (or `baggage`, which it does not carry yet) is left out with a warning, and
-/// a list left empty so is W3C Trace Context.
+/// obs does not know is left out with a warning, and a list left empty so is W3C Trace Context.
 fn propagators_of(list: &str, tolerate: &impl Fn(&'static str, &str)) -> Vec<Propagator> {
     const NAME: &str = "OTEL_PROPAGATORS";
     let mut propagators = Vec::new();
@@ -430,10 +429,11 @@ fn propagators_of(list: &str, tolerate: &impl Fn(&'static str, &str)) -> Vec<Pro
             "b3" => propagators.push(Propagator::B3),
             "b3multi" => propagators.push(Propagator::B3Multi),
             "none" => none = true,
-            "baggage" => tolerate(NAME, "names baggage, which obs does not carry yet: it is left out"),
-            _ => {
-                tolerate(NAME, "names a propagator obs does not have (tracecontext, b3, b3multi, none): it is left out")
-            }
+            "baggage" => propagators.push(Propagator::Baggage),
+            _ => tolerate(
+                NAME,
+                "names a propagator obs does not have (tracecontext, baggage, b3, b3multi, none): it is left out",
+            ),
         }
     }
     if none {
@@ -1125,8 +1125,7 @@ mod tests {
         };
         assert_eq!(run(" b3multi , TraceContext,B3"), (vec![B3Multi, TraceContext, B3], vec![]));
         assert_eq!(run("none"), (vec![], vec![]));
-        let (got, warned) = run("tracecontext,baggage");
-        assert!(got == [TraceContext] && warned.len() == 1 && warned[0].contains("baggage"), "{warned:?}");
+        assert_eq!(run("tracecontext,baggage"), (vec![TraceContext, Propagator::Baggage], vec![]));
         let (got, warned) = run("xray");
         assert!(
             got == [TraceContext] && warned.len() == 2 && warned.iter().all(|w| w.starts_with("OTEL_PROPAGATORS")),

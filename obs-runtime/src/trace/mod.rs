@@ -140,10 +140,10 @@ impl Drop for TraceGuard {
     }
 }
 
-/// `future` run in the current span (entered at each poll, on whichever thread): for
-/// `tokio::spawn(obs_runtime::trace::in_current_span(async move { .. }))`, so the task's spans
-/// and logs belong to the trace that spawned it.
-pub fn in_current_span<F: std::future::Future>(future: F) -> Instrumented<CurrentSpan, F> {
+/// `future` run in the current span (entered at each poll, on whichever thread), with the
+/// current baggage: for `tokio::spawn(obs_runtime::trace::in_current_span(async move { .. }))`,
+/// so the task's spans and logs belong to the trace that spawned it.
+pub fn in_current_span<F: std::future::Future>(future: F) -> Instrumented<CurrentSpan, crate::baggage::WithBaggage<F>> {
     Span::current().scope(future)
 }
 

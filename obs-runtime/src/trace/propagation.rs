@@ -21,6 +21,9 @@ pub enum Propagator {
     B3,
     /// Zipkin's B3, several headers: `X-B3-TraceId`, `X-B3-SpanId`, `X-B3-Sampled` (`b3multi`).
     B3Multi,
+    /// W3C Baggage: the `baggage` header, read into and written from
+    /// [`Baggage::current`](crate::baggage::Baggage::current) (`baggage`).
+    Baggage,
 }
 
 impl Propagator {
@@ -30,6 +33,7 @@ impl Propagator {
             Propagator::TraceContext => "tracecontext",
             Propagator::B3 => "b3",
             Propagator::B3Multi => "b3multi",
+            Propagator::Baggage => "baggage",
         }
     }
 
@@ -38,6 +42,7 @@ impl Propagator {
             Propagator::TraceContext => 1,
             Propagator::B3 => 2,
             Propagator::B3Multi => 3,
+            Propagator::Baggage => 4,
         }
     }
 
@@ -46,6 +51,7 @@ impl Propagator {
             1 => Some(Propagator::TraceContext),
             2 => Some(Propagator::B3),
             3 => Some(Propagator::B3Multi),
+            4 => Some(Propagator::Baggage),
             _ => None,
         }
     }
@@ -108,7 +114,19 @@ pub(crate) fn extract_with(propagator: Propagator, headers: &HeaderMap) -> Optio
         Propagator::TraceContext => extract_trace_context(headers),
         Propagator::B3 => extract_b3(headers),
         Propagator::B3Multi => extract_b3_multi(headers),
+        // Baggage is not a trace context: see `extract_baggage`.
+        Propagator::Baggage => None,
     }
+}
+
+/// The `baggage` of `headers` when the `baggage` propagator is configured, and not empty.
+pub(crate) fn extract_baggage(headers: &HeaderMap) -> Option<crate::baggage::Baggage> {
+    if !propagators().any(|propagator| propagator == Propagator::Baggage) {
+        return None;
+    }
+    let values: Vec<&str> = headers.get_all("baggage").iter().filter_map(|value| value.to_str().ok()).collect();
+    let baggage = crate::baggage::Baggage::from_header(values);
+    (!baggage.is_empty()).then_some(baggage)
 }
 
 fn extract_trace_context(headers: &HeaderMap) -> Option<RemoteParent> {
@@ -209,9 +227,25 @@ pub fn inject(headers: &mut HeaderMap) {
 fn inject_span(span: &Span, headers: &mut HeaderMap) {
     // A span that records nothing under an unsampled parent has no context of its own: the
     // parent's carries the decision on.
-    let Some(context) = span.context().or_else(SpanContext::current) else { return };
+    let context = span.context().or_else(SpanContext::current);
     for propagator in propagators() {
-        inject_with(propagator, &context, span.tracestate().as_deref(), headers);
+        match (propagator, &context) {
+            (Propagator::Baggage, _) => inject_baggage(&crate::baggage::Baggage::current(), headers),
+            (_, Some(context)) => inject_with(propagator, context, span.tracestate().as_deref(), headers),
+            (_, None) => {}
+        }
+    }
+}
+
+/// Writes `baggage` as the `baggage` header (none when it is empty).
+pub(crate) fn inject_baggage(baggage: &crate::baggage::Baggage, headers: &mut HeaderMap) {
+    match baggage.to_header().and_then(|header| HeaderValue::try_from(header).ok()) {
+        Some(value) => {
+            headers.insert(HeaderName::from_static("baggage"), value);
+        }
+        None => {
+            headers.remove("baggage");
+        }
     }
 }
 
@@ -244,6 +278,7 @@ pub(crate) fn inject_with(
             set("x-b3-spanid", context.span_id().to_string());
             set("x-b3-sampled", sampled.to_owned());
         }
+        Propagator::Baggage => {}
     }
 }
 

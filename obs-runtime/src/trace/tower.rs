@@ -207,8 +207,13 @@ where
             span.set_attribute("network.protocol.version", version);
         }
         let guard = route.site.map(RequestGuard::start);
-        let future = span.in_scope(|| self.inner.call(request));
-        HttpFuture { future, span, guard }
+        // The request's baggage (with the `baggage` propagator), current while the handler runs.
+        let baggage = super::propagation::extract_baggage(request.headers());
+        let future = {
+            let _baggage = baggage.clone().map(crate::baggage::Baggage::attach);
+            span.in_scope(|| self.inner.call(request))
+        };
+        HttpFuture { future, span, guard, baggage }
     }
 }
 
@@ -221,6 +226,7 @@ pin_project_lite::pin_project! {
         future: F,
         span: Span,
         guard: Option<RequestGuard>,
+        baggage: Option<crate::baggage::Baggage>,
     }
 }
 
@@ -234,6 +240,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let output = {
+            let _baggage = this.baggage.clone().map(crate::baggage::Baggage::attach);
             let _in_span = this.span.enter();
             std::task::ready!(this.future.poll(cx))
         };

@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 
 use super::Span;
 use super::record::{LIVE, Live};
+use crate::baggage::{Baggage, WithBaggage};
 use crate::context::SpanContext;
 
 /// The span current when [`Span::current`] was called: adds to it, never ends it. Derefs to
@@ -32,15 +33,21 @@ impl Drop for CurrentSpan {
 }
 
 impl CurrentSpan {
-    /// `future` run in this span (entered at each poll): carries the current span into
-    /// `tokio::spawn`. The span still ends when its owner ends it.
-    pub fn scope<F: Future>(self, future: F) -> Instrumented<CurrentSpan, F> {
-        Instrumented { span: self, future }
+    /// `future` run in this span (entered at each poll), with the baggage current now: carries
+    /// the current span and baggage into `tokio::spawn`. The span still ends when its owner ends
+    /// it.
+    pub fn scope<F: Future>(self, future: F) -> Instrumented<CurrentSpan, WithBaggage<F>> {
+        Instrumented { span: self, future: Baggage::current().scope(future) }
     }
 
-    /// `body` wrapped to run in this span: carries the current span into `std::thread::spawn`.
+    /// `body` wrapped to run in this span, with the baggage current now: carries the current span
+    /// and baggage into `std::thread::spawn`.
     pub fn bind<R>(self, body: impl FnOnce() -> R) -> impl FnOnce() -> R {
-        move || self.0.in_scope(body)
+        let baggage = Baggage::current();
+        move || {
+            let _baggage = baggage.attach();
+            self.0.in_scope(body)
+        }
     }
 }
 
