@@ -228,9 +228,7 @@ fn b3_single_and_multi_carry_one_trace_across_both_services() {
         ]);
         let response = common::request(demo.app, "GET", "/users/1", &header).expect("GET /users/1");
         assert_eq!(response.status, 200, "{propagators}: {response:?}");
-        let spans = sink.wait_for(|spans| {
-            spans.iter().filter(|span| span["trace_id"] == B3_TRACE).count() >= 9
-        });
+        let spans = sink.wait_for(|spans| spans.iter().filter(|span| span["trace_id"] == B3_TRACE).count() >= 9);
         let trace: Vec<Value> = spans.iter().filter(|span| span["trace_id"] == B3_TRACE).cloned().collect();
         assert_eq!(trace.len(), 9, "{propagators}: {trace:#?}");
         let server = named(&trace, "GET /users/{id}");

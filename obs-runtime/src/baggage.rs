@@ -38,6 +38,20 @@ pub const MAX_ENTRY_BYTES: usize = 4096;
 /// The longest the `baggage` header may be, in bytes.
 pub const MAX_BYTES: usize = 8192;
 
+/// The baggage of a request's `baggage` headers when the `baggage` propagator is configured
+/// (empty otherwise, or when they hold no valid entry): for servers without the tower layer, which
+/// does this by itself. Make it current with [`Baggage::scope`] around the request's handling.
+///
+/// ```
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert("baggage", "tenant=acme".parse().unwrap());
+/// // Not configured (`OTEL_PROPAGATORS` without `baggage`): none is read.
+/// assert!(obs_runtime::baggage::extract(&headers).is_empty());
+/// ```
+pub fn extract(headers: &http::HeaderMap) -> Baggage {
+    crate::trace::propagation::extract_baggage(headers).unwrap_or_default()
+}
+
 /// An immutable set of entries; cheap to clone. `Baggage::default()` is empty.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Baggage(Option<Arc<Vec<Entry>>>);

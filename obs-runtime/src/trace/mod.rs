@@ -39,7 +39,7 @@ mod in_memory;
 mod otlp;
 mod pillar;
 mod pipeline;
-mod propagation;
+pub(crate) mod propagation;
 mod sampler;
 mod span;
 #[cfg(feature = "tower")]
