@@ -231,7 +231,10 @@ fn inject_span(span: &Span, headers: &mut HeaderMap) {
     for propagator in propagators() {
         match (propagator, &context) {
             (Propagator::Baggage, _) => inject_baggage(&crate::baggage::Baggage::current(), headers),
-            (_, Some(context)) => inject_with(propagator, context, span.tracestate().as_deref(), headers),
+            (_, Some(context)) => {
+                let state = span.tracestate().or_else(|| Span::unsampled_tracestate(context.trace_id()));
+                inject_with(propagator, context, state.as_deref(), headers);
+            }
             (_, None) => {}
         }
     }
@@ -524,6 +527,39 @@ mod tests {
             order(&[Propagator::B3Multi, Propagator::TraceContext, Propagator::B3Multi, Propagator::B3]),
             [Propagator::B3Multi, Propagator::TraceContext, Propagator::B3]
         );
+    }
+
+    #[test]
+    fn tracestate_follows_unsampled_traces_to_the_next_service() {
+        // A pipeline that samples nothing: every span here is unsampled.
+        crate::trace::pipeline::tests::installed();
+        let incoming = headers(&[
+            ("traceparent", "00-5bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"),
+            ("tracestate", "congo=t61rcWkgMzE"),
+        ]);
+        let parent = extract_with(Propagator::TraceContext, &incoming).expect("valid");
+        let server = Span::builder("server").kind(SpanKind::Server).parent(parent).start();
+        assert!(!server.is_recording());
+        let mut outgoing = http::Request::get("http://profiles.internal/").body(()).expect("a request");
+        let client = server.in_scope(|| client_request(&mut outgoing));
+        assert_eq!(outgoing.headers()["tracestate"], "congo=t61rcWkgMzE");
+        let traceparent = outgoing.headers()["traceparent"].to_str().expect("ascii");
+        assert!(traceparent.starts_with("00-5bf92f3577b34da6a3ce929d0e0e4736-") && traceparent.ends_with("-00"));
+        // A child of the client span, and `inject` from inside it, carry it on too.
+        let mut headers = HeaderMap::new();
+        server.in_scope(|| client.in_scope(|| inject(&mut headers)));
+        assert_eq!(headers["tracestate"], "congo=t61rcWkgMzE");
+        // Outside the server span, another trace's request gets none of it.
+        let other = Span::builder("other")
+            .parent(RemoteParent::new(
+                SpanContext::from_traceparent("00-6bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")
+                    .expect("valid"),
+                None,
+            ))
+            .start();
+        let mut headers = HeaderMap::new();
+        other.in_scope(|| inject(&mut headers));
+        assert!(headers.get("tracestate").is_none());
     }
 
     #[test]

@@ -19,10 +19,10 @@ use std::sync::Arc;
 pub(crate) use builder::Parent;
 pub use builder::{RemoteParent, SpanBuilder};
 pub use guard::{CurrentSpan, Entered, Instrumented};
-use record::LIVE;
 pub(crate) use record::Live;
 #[cfg(test)]
 pub(crate) use record::LiveSpan;
+use record::{LIVE, UNSAMPLED_STATE};
 
 use super::data::{Event, SpanData, SpanKind, Status, Value};
 use super::pipeline;
@@ -51,6 +51,8 @@ use crate::sync;
 pub struct Span {
     context: Option<SpanContext>,
     live: Option<Live>,
+    /// The `tracestate` of an unsampled span (a sampled one keeps it in its record).
+    state: Option<Arc<str>>,
 }
 
 impl fmt::Debug for Span {
@@ -98,7 +100,7 @@ impl Span {
     /// A span that is nothing: records nothing and carries no context.
     #[inline]
     pub fn none() -> Span {
-        Span { context: None, live: None }
+        Span { context: None, live: None, state: None }
     }
 
     /// Its context: `None` when no trace pipeline is installed.
@@ -168,9 +170,19 @@ impl Span {
         kind
     }
 
-    /// The `tracestate` it carries (from the remote parent of its trace).
+    /// The `tracestate` it carries (from the remote parent of its trace), sampled or not.
     pub(crate) fn tracestate(&self) -> Option<Arc<str>> {
-        self.live.as_ref()?.tracestate.clone()
+        match &self.live {
+            Some(live) => live.tracestate.clone(),
+            None => self.state.clone(),
+        }
+    }
+
+    /// The `tracestate` of the unsampled span of trace `trace_id` entered on this thread.
+    pub(crate) fn unsampled_tracestate(trace_id: crate::context::TraceId) -> Option<Arc<str>> {
+        UNSAMPLED_STATE.with(|state| {
+            state.borrow().as_ref().filter(|(trace, _)| *trace == trace_id).map(|(_, state)| state.clone())
+        })
     }
 
     /// Sets its status to `Ok` unless it was set to an error.
@@ -202,7 +214,13 @@ impl Span {
     fn entered<'a>(&self) -> Entered<'a> {
         let previous_context = self.context.map(|context| crate::context::swap_current(Some(context)));
         let previous_live = self.context.map(|_| LIVE.with(|live| live.replace(self.live.clone())));
-        Entered { previous_context, previous_live, _span: PhantomData }
+        let previous_state = match (&self.state, self.context) {
+            (Some(state), Some(context)) => {
+                Some(UNSAMPLED_STATE.with(|current| current.replace(Some((context.trace_id(), state.clone())))))
+            }
+            _ => None,
+        };
+        Entered { previous_context, previous_live, previous_state, _span: PhantomData }
     }
 
     /// Runs `body` in it.
@@ -228,6 +246,7 @@ impl Span {
         CurrentSpan(Span {
             context: crate::context::SpanContext::current(),
             live: LIVE.with(|live| live.borrow().clone()),
+            state: None,
         })
     }
 

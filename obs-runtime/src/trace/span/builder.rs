@@ -121,7 +121,10 @@ fn start_slow(pipeline: &Pipeline, name: Cow<'static, str>, kind: SpanKind, pare
         Parent::Root => (None, None),
         Parent::Current => match SpanContext::current() {
             Some(parent) => {
-                (Some(parent), LIVE.with(|live| live.borrow().as_ref().and_then(|live| live.tracestate.clone())))
+                let live = LIVE.with(|live| live.borrow().as_ref().map(|live| live.tracestate.clone()));
+                // Under an unsampled parent, its tracestate is kept apart.
+                let state = live.unwrap_or_else(|| Span::unsampled_tracestate(parent.trace_id()));
+                (Some(parent), state)
             }
             None => (None, None),
         },
@@ -135,7 +138,7 @@ fn start_slow(pipeline: &Pipeline, name: Cow<'static, str>, kind: SpanKind, pare
     let random = parent.is_none_or(|parent| parent.is_random());
     let context = SpanContext::new(trace_id, random_span_id(), sampled).with_random_trace_id(random);
     if !sampled {
-        return Span { context: Some(context), live: None };
+        return Span { context: Some(context), live: None, state: tracestate };
     }
     let data = SpanData {
         name,
@@ -154,5 +157,5 @@ fn start_slow(pipeline: &Pipeline, name: Cow<'static, str>, kind: SpanKind, pare
         dropped_events: 0,
         dropped_links: 0,
     };
-    Span { context: Some(context), live: Some(new_live(tracestate, data)) }
+    Span { context: Some(context), live: Some(new_live(tracestate, data)), state: None }
 }

@@ -64,6 +64,8 @@ impl Borrow<Span> for CurrentSpan {
 pub struct Entered<'a> {
     pub(super) previous_context: Option<Option<SpanContext>>,
     pub(super) previous_live: Option<Option<Live>>,
+    /// Set when the span is unsampled with a `tracestate`.
+    pub(super) previous_state: Option<Option<(crate::context::TraceId, std::sync::Arc<str>)>>,
     pub(super) _span: PhantomData<(&'a Span, *const ())>,
 }
 
@@ -75,6 +77,9 @@ impl Entered<'_> {
     pub(crate) fn take_over(&mut self, mut left: Entered<'_>) {
         self.previous_context = left.previous_context.take();
         self.previous_live = left.previous_live.take();
+        if let Some(state) = left.previous_state.take() {
+            self.previous_state = Some(state);
+        }
     }
 }
 
@@ -83,6 +88,9 @@ impl Drop for Entered<'_> {
     fn drop(&mut self) {
         if let Some(previous) = self.previous_context.take() {
             crate::context::swap_current(previous);
+        }
+        if let Some(previous) = self.previous_state.take() {
+            super::record::UNSAMPLED_STATE.with(|state| *state.borrow_mut() = previous);
         }
         if let Some(previous) = self.previous_live.take() {
             LIVE.with(|live| *live.borrow_mut() = previous);

@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 
+use crate::context::TraceId;
 use crate::trace::data::SpanData;
 use crate::trace::pipeline;
 
@@ -24,6 +25,9 @@ thread_local! {
     /// The recording span entered on this thread, if any (the context itself is in
     /// [`crate::context`], which the logs read).
     pub(super) static LIVE: RefCell<Option<Live>> = const { RefCell::new(None) };
+    /// The `tracestate` of the unsampled span entered on this thread, with its trace (an
+    /// unsampled span has no record to keep it in; the next service must still get it).
+    pub(super) static UNSAMPLED_STATE: RefCell<Option<(TraceId, Arc<str>)>> = const { RefCell::new(None) };
     /// Records the export thread handed back, for this thread's next spans: a span allocates
     /// no record in the steady state, and the export thread frees none (a free on one thread of
     /// what another allocated makes the two contend in the allocator).
