@@ -176,23 +176,42 @@ impl Baggage {
 
     /// `future` with this baggage current whenever it runs (each poll, on whichever thread).
     pub fn scope<F: Future>(self, future: F) -> WithBaggage<F> {
-        WithBaggage { future, baggage: self }
+        WithBaggage { future, baggage: Some(self) }
     }
 
     /// The baggage of `baggage` header values (several headers are one list, in order): entries
     /// that are malformed are left out, and so are those past a limit (whole, never cut).
     pub(crate) fn from_header<'a>(values: impl IntoIterator<Item = &'a str>) -> Baggage {
         let mut entries: Vec<Entry> = Vec::new();
+        // The header's length as kept, and as read: what is past twice the limit is not read
+        // (a sender that sends more than the limit gets no more than it for its trouble).
+        let (mut kept_bytes, mut read_bytes) = (0usize, 0usize);
         for member in values.into_iter().flat_map(|value| value.split(',')) {
+            read_bytes += member.len() + 1;
+            if read_bytes > 2 * MAX_BYTES {
+                break;
+            }
             let Some(entry) = parse_entry(member) else { continue };
-            if entry.encoded_len() > MAX_ENTRY_BYTES {
+            let length = entry.encoded_len();
+            if length > MAX_ENTRY_BYTES {
                 continue;
             }
-            // A later entry of the same key replaces the earlier.
-            entries.retain(|kept| kept.key != entry.key);
-            entries.push(entry);
-            if entries.len() > MAX_ENTRIES || header_len(&entries) > MAX_BYTES {
-                entries.pop();
+            // A later entry of the same key replaces the earlier, if it fits in its place.
+            match entries.iter().position(|kept| kept.key == entry.key) {
+                Some(index) => {
+                    let total = kept_bytes - entries[index].encoded_len() + length;
+                    if total <= MAX_BYTES {
+                        kept_bytes = total;
+                        entries[index] = entry;
+                    }
+                }
+                None => {
+                    let total = kept_bytes + length + usize::from(!entries.is_empty());
+                    if entries.len() < MAX_ENTRIES && total <= MAX_BYTES {
+                        kept_bytes = total;
+                        entries.push(entry);
+                    }
+                }
             }
         }
         Baggage((!entries.is_empty()).then(|| Arc::new(entries)))
@@ -235,7 +254,7 @@ fn parse_entry(member: &str) -> Option<Entry> {
     if !is_token(key) || !value.bytes().all(is_baggage_octet) {
         return None;
     }
-    let value = crate::percent::decode(value)?;
+    let value = percent_decode_lossy(value)?;
     let properties: Vec<&str> =
         properties.split(';').map(|property| property.trim_matches([' ', '\t'])).filter(|p| !p.is_empty()).collect();
     let valid = properties.iter().all(|property| match property.split_once('=') {
@@ -245,6 +264,25 @@ fn parse_entry(member: &str) -> Option<Entry> {
         None => is_token(property),
     });
     valid.then(|| Entry { key: key.to_owned(), value, properties: properties.join(";") })
+}
+
+/// `%XX` escapes decoded (two hex digits, or the entry is malformed); what is not UTF-8 becomes
+/// U+FFFD, as W3C Baggage says.
+fn percent_decode_lossy(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'%' {
+            let hex = |at: usize| bytes.get(at).and_then(|b| char::from(*b).to_digit(16));
+            out.push((hex(index + 1)? * 16 + hex(index + 2)?) as u8);
+            index += 3;
+        } else {
+            out.push(bytes[index]);
+            index += 1;
+        }
+    }
+    Some(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// RFC 9110's `token`.
@@ -293,7 +331,15 @@ impl Drop for BaggageGuard {
 #[must_use = "futures do nothing unless polled"]
 pub struct WithBaggage<F> {
     future: F,
-    baggage: Baggage,
+    /// `None`: run as it is (a span's scope carrying no baggage costs nothing).
+    baggage: Option<Baggage>,
+}
+
+impl<F> WithBaggage<F> {
+    /// `future` with `baggage` current, or as it is when `baggage` is empty.
+    pub(crate) fn carrying(baggage: Baggage, future: F) -> WithBaggage<F> {
+        WithBaggage { future, baggage: (!baggage.is_empty()).then_some(baggage) }
+    }
 }
 
 impl<F: Future> Future for WithBaggage<F> {
@@ -303,7 +349,7 @@ impl<F: Future> Future for WithBaggage<F> {
         // SAFETY: `future` is structurally pinned: never moved out of `self`, which is pinned
         // (WithBaggage has no Drop and no Unpin impl of its own); `baggage` is not pinned.
         let this = unsafe { self.get_unchecked_mut() };
-        let _current = this.baggage.clone().attach();
+        let _current = this.baggage.clone().map(Baggage::attach);
         // SAFETY: see above.
         unsafe { Pin::new_unchecked(&mut this.future) }.poll(cx)
     }
@@ -344,9 +390,25 @@ mod tests {
 
     #[test]
     fn malformed_entries_are_left_out_and_the_rest_kept() {
-        let baggage =
-            Baggage::from_header(["good=1, no-value, =nokey, bad key=2, q=\"quoted\", esc=%zz, ok=2,dup=a,dup=b"]);
-        assert_eq!(baggage.iter().collect::<Vec<_>>(), [("good", "1"), ("ok", "2"), ("dup", "b")]);
+        let baggage = Baggage::from_header([
+            "good=1, no-value, =nokey, bad key=2, q=\"quoted\", esc=%zz, plus=%+1, ok=2,dup=a,dup=b,bytes=%FF%41",
+        ]);
+        assert_eq!(
+            baggage.iter().collect::<Vec<_>>(),
+            [("good", "1"), ("ok", "2"), ("dup", "b"), ("bytes", "\u{fffd}A")],
+            "malformed escapes drop their entry; bytes that are not UTF-8 become U+FFFD"
+        );
+        // A replacement that does not fit leaves the earlier entry in place.
+        let big = format!(
+            "k=small,{},k={}",
+            (0..4).map(|i| format!("f{i}={}", "v".repeat(2000))).collect::<Vec<_>>().join(","),
+            "v".repeat(2000)
+        );
+        assert_eq!(Baggage::from_header([big.as_str()]).get("k"), Some("small"));
+        // A header is not read past twice the limit: an entry after 20,000 bytes of junk is not.
+        let flood = format!("{}late=1", "x,".repeat(10_000));
+        assert_eq!(Baggage::from_header([flood.as_str()]).get("late"), None);
+        assert_eq!(Baggage::from_header(["x,x,late=1"]).get("late"), Some("1"));
         assert!(Baggage::from_header(["", " , "]).is_empty());
     }
 

@@ -3,7 +3,7 @@
 //! `OTEL_PROPAGATORS` or [`TraceConfig::propagators`](super::TraceConfig::propagators) choose;
 //! and the span of an outgoing request (a client span whose context the request carries).
 
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
@@ -27,7 +27,7 @@ pub enum Propagator {
 }
 
 impl Propagator {
-    /// Its name in `OTEL_PROPAGATORS` (`tracecontext`, `b3`, `b3multi`).
+    /// Its name in `OTEL_PROPAGATORS` (`tracecontext`, `baggage`, `b3`, `b3multi`).
     pub fn as_str(self) -> &'static str {
         match self {
             Propagator::TraceContext => "tracecontext",
@@ -37,7 +37,7 @@ impl Propagator {
         }
     }
 
-    fn code(self) -> u16 {
+    fn code(self) -> u32 {
         match self {
             Propagator::TraceContext => 1,
             Propagator::B3 => 2,
@@ -46,7 +46,7 @@ impl Propagator {
         }
     }
 
-    fn of_code(code: u16) -> Option<Propagator> {
+    fn of_code(code: u32) -> Option<Propagator> {
         match code {
             1 => Some(Propagator::TraceContext),
             2 => Some(Propagator::B3),
@@ -59,7 +59,7 @@ impl Propagator {
 
 /// The propagators in use, in order, four bits each (the first in the lowest); W3C Trace Context
 /// until the tracing configuration says otherwise.
-static PROPAGATORS: AtomicU16 = AtomicU16::new(1);
+static PROPAGATORS: AtomicU32 = AtomicU32::new(1);
 
 /// Sets the propagators [`extract`], [`inject`] and [`client_request`] use (none: no context
 /// crosses a process), each once, in order.
@@ -68,8 +68,8 @@ pub(crate) fn set_propagators(propagators: &[Propagator]) {
 }
 
 /// `propagators` in order, each once, four bits each.
-fn encode(propagators: &[Propagator]) -> u16 {
-    let mut codes = 0u16;
+fn encode(propagators: &[Propagator]) -> u32 {
+    let mut codes = 0u32;
     let mut shift = 0;
     for propagator in propagators {
         if !configured(codes).any(|known| known == *propagator) {
@@ -80,8 +80,8 @@ fn encode(propagators: &[Propagator]) -> u16 {
     codes
 }
 
-fn configured(codes: u16) -> impl Iterator<Item = Propagator> {
-    (0..4).map_while(move |slot| Propagator::of_code(codes >> (4 * slot) & 0xf))
+fn configured(codes: u32) -> impl Iterator<Item = Propagator> {
+    (0..8).map_while(move |slot| Propagator::of_code(codes >> (4 * slot) & 0xf))
 }
 
 /// The propagators in use, in order.
@@ -235,7 +235,8 @@ fn inject_span(span: &Span, headers: &mut HeaderMap) {
                 let state = span.tracestate().or_else(|| Span::unsampled_tracestate(context.trace_id()));
                 inject_with(propagator, context, state.as_deref(), headers);
             }
-            (_, None) => {}
+            // No context to carry: none of what the headers held before either.
+            (_, None) => remove_fields(propagator, headers),
         }
     }
 }
@@ -252,7 +253,21 @@ pub(crate) fn inject_baggage(baggage: &crate::baggage::Baggage, headers: &mut He
     }
 }
 
-/// Writes `context` (and `tracestate`, for W3C) into `headers` as `propagator` says.
+/// The headers `propagator` writes, removed.
+fn remove_fields(propagator: Propagator, headers: &mut HeaderMap) {
+    let names: &[&str] = match propagator {
+        Propagator::TraceContext => &["traceparent", "tracestate"],
+        Propagator::B3 => &["b3"],
+        Propagator::B3Multi => &["x-b3-traceid", "x-b3-spanid", "x-b3-sampled", "x-b3-parentspanid", "x-b3-flags"],
+        Propagator::Baggage => &["baggage"],
+    };
+    for name in names {
+        headers.remove(*name);
+    }
+}
+
+/// Writes `context` (and `tracestate`, for W3C) into `headers` as `propagator` says (what the
+/// headers held of that format before is replaced whole).
 pub(crate) fn inject_with(
     propagator: Propagator,
     context: &SpanContext,
@@ -277,6 +292,14 @@ pub(crate) fn inject_with(
         }
         Propagator::B3 => set("b3", format!("{}-{}-{sampled}", context.trace_id(), context.span_id())),
         Propagator::B3Multi => {
+            // A parent id or a debug flag of another context must not survive.
+            headers.remove("x-b3-parentspanid");
+            headers.remove("x-b3-flags");
+            let mut set = |name: &'static str, value: String| {
+                if let Ok(value) = HeaderValue::try_from(value) {
+                    headers.insert(HeaderName::from_static(name), value);
+                }
+            };
             set("x-b3-traceid", context.trace_id().to_string());
             set("x-b3-spanid", context.span_id().to_string());
             set("x-b3-sampled", sampled.to_owned());
@@ -549,6 +572,16 @@ mod tests {
         let mut headers = HeaderMap::new();
         server.in_scope(|| client.in_scope(|| inject(&mut headers)));
         assert_eq!(headers["tracestate"], "congo=t61rcWkgMzE");
+        // Into another thread, with the span.
+        let bound = server.in_scope(|| {
+            Span::current().bind(|| {
+                let mut headers = HeaderMap::new();
+                inject(&mut headers);
+                headers
+            })
+        });
+        let from_thread = std::thread::spawn(bound).join().expect("the thread joins");
+        assert_eq!(from_thread["tracestate"], "congo=t61rcWkgMzE");
         // Outside the server span, another trace's request gets none of it.
         let other = Span::builder("other")
             .parent(RemoteParent::new(
@@ -560,6 +593,22 @@ mod tests {
         let mut headers = HeaderMap::new();
         other.in_scope(|| inject(&mut headers));
         assert!(headers.get("tracestate").is_none());
+    }
+
+    #[test]
+    fn injection_replaces_what_the_headers_held_of_each_format() {
+        let stale = headers(&[
+            ("x-b3-parentspanid", "1111111111111111"),
+            ("x-b3-flags", "1"),
+            ("traceparent", "00-11111111111111111111111111111111-1111111111111111-01"),
+        ]);
+        let context = SpanContext::from_traceparent(TRACEPARENT).expect("valid");
+        let mut out = stale.clone();
+        inject_with(Propagator::B3Multi, &context, None, &mut out);
+        assert!(out.get("x-b3-parentspanid").is_none() && out.get("x-b3-flags").is_none());
+        let mut out = stale;
+        remove_fields(Propagator::TraceContext, &mut out);
+        assert!(out.get("traceparent").is_none(), "no context: no stale traceparent either");
     }
 
     #[test]

@@ -243,11 +243,14 @@ impl Span {
     /// The current span: a handle that adds to the span entered on this thread, without ending
     /// it when dropped. A span that records nothing when there is none.
     pub fn current() -> CurrentSpan {
-        CurrentSpan(Span {
-            context: crate::context::SpanContext::current(),
-            live: LIVE.with(|live| live.borrow().clone()),
-            state: None,
-        })
+        let context = crate::context::SpanContext::current();
+        let live = LIVE.with(|live| live.borrow().clone());
+        // Unsampled, its tracestate is kept apart: carried with it into tasks and threads.
+        let state = match (&live, context) {
+            (None, Some(context)) => Span::unsampled_tracestate(context.trace_id()),
+            _ => None,
+        };
+        CurrentSpan(Span { context, live, state })
     }
 
     /// Ends it now (the same as dropping it).

@@ -134,7 +134,6 @@ mod tests {
         for value in ["", "a,b", "a=b", "trailing ", "tab\t", "é", &"v".repeat(257), "\u{7f}"] {
             assert!(!valid_value(value), "{value:?}");
         }
-        assert_eq!(parse(["a=1,b=trailing "]), parse(["a=1,b=trailing"]), "the trailing space is the member's OWS");
         assert_eq!(parse(["a=1,b=x=y"]), None, "an invalid member drops the list whole");
         assert_eq!(parse(["a=1,novalue"]), None);
         assert_eq!(parse(["a=1,Bad=2"]), None);

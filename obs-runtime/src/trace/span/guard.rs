@@ -37,7 +37,7 @@ impl CurrentSpan {
     /// the current span and baggage into `tokio::spawn`. The span still ends when its owner ends
     /// it.
     pub fn scope<F: Future>(self, future: F) -> Instrumented<CurrentSpan, WithBaggage<F>> {
-        Instrumented { span: self, future: Baggage::current().scope(future) }
+        Instrumented { span: self, future: WithBaggage::carrying(Baggage::current(), future) }
     }
 
     /// `body` wrapped to run in this span, with the baggage current now: carries the current span
@@ -45,7 +45,8 @@ impl CurrentSpan {
     pub fn bind<R>(self, body: impl FnOnce() -> R) -> impl FnOnce() -> R {
         let baggage = Baggage::current();
         move || {
-            let _baggage = baggage.attach();
+            // Nothing to carry: nothing to set.
+            let _baggage = (!baggage.is_empty()).then(|| baggage.attach());
             self.0.in_scope(body)
         }
     }
@@ -75,8 +76,13 @@ impl Entered<'_> {
     /// nothing, so that the context stays this guard's span until it is left too.
     #[cfg(feature = "tracing-bridge")]
     pub(crate) fn take_over(&mut self, mut left: Entered<'_>) {
-        self.previous_context = left.previous_context.take();
-        self.previous_live = left.previous_live.take();
+        // What `left` changed (and only that) is what this guard restores in its place.
+        if let Some(context) = left.previous_context.take() {
+            self.previous_context = Some(context);
+        }
+        if let Some(live) = left.previous_live.take() {
+            self.previous_live = Some(live);
+        }
         if let Some(state) = left.previous_state.take() {
             self.previous_state = Some(state);
         }
