@@ -90,6 +90,8 @@ fn https_with_a_private_ca_gzip_and_a_connect_proxy_reach_the_decoder() {
     assert_eq!(spans.len(), 4, "{spans:#?}");
     assert!(spans.iter().all(|span| span["trace_id"] == run.trace_id().as_str()), "{spans:#?}");
     assert_eq!(spans.iter().filter(|span| span["name"] == "otlp_check_child").count(), 3);
+    // W3C trace flags: sampled, and (Level 2) random: obs made the trace id.
+    assert!(spans.iter().all(|span| span["flags"] == 3), "{spans:#?}");
     let requests = sink.requests();
     assert_eq!(requests.len(), 1, "{requests:#?}");
     assert_eq!(requests[0]["encoding"], "gzip");

@@ -494,13 +494,13 @@ fn encode_span(out: &mut Vec<u8>, span: &SpanData) {
         key(out, 12, 0);
         varint(out, u64::from(span.dropped_events));
     }
-    // Link { trace_id = 1, span_id = 2, flags = 6 (fixed32: the sampled bit) }.
+    // Link { trace_id = 1, span_id = 2, flags = 6 (fixed32: the W3C trace flags) }.
     for link in &span.links {
         message(out, 13, |out| {
             bytes_field(out, 1, &link.trace_id().to_bytes());
             bytes_field(out, 2, &link.span_id().to_bytes());
             key(out, 6, 5);
-            out.extend_from_slice(&u32::from(link.is_sampled()).to_le_bytes());
+            out.extend_from_slice(&u32::from(link.trace_flags()).to_le_bytes());
         });
     }
     if span.dropped_links > 0 {
@@ -520,9 +520,10 @@ fn encode_span(out: &mut Vec<u8>, span: &SpanData) {
             varint(out, 2);
         }
     });
-    // Flags: the sampled trace flag, and "the parent is known to be remote or not" left unset.
+    // Flags: the W3C trace flags (sampled, random) in the low byte, and "the parent is known to
+    // be remote or not" left unset.
     key(out, 16, 5);
-    out.extend_from_slice(&u32::from(span.context.is_sampled()).to_le_bytes());
+    out.extend_from_slice(&u32::from(span.context.trace_flags()).to_le_bytes());
 }
 
 #[cfg(test)]
