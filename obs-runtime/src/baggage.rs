@@ -8,7 +8,9 @@
 //! baggage current while its handler runs (across `.await`s); [`Baggage::scope`] and
 //! [`Baggage::attach`] make any baggage current, and `Span::current().scope(..)` /
 //! `.bind(..)` carry it into spawned tasks and threads with the span. Baggage is never copied into
-//! span attributes or log lines: read the entries you want where you want them.
+//! span attributes or log lines, except the keys named to
+//! [`TraceConfig::baggage_attributes`](crate::trace::TraceConfig::baggage_attributes): those become
+//! attributes of each span that starts while they are in the baggage.
 //!
 //! The specification's limits hold: at most 180 entries, 4,096 bytes each and 8,192 bytes in all
 //! as a header; values are percent-encoded in the header (and decoded here); an entry's properties
@@ -283,6 +285,24 @@ fn percent_decode_lossy(text: &str) -> Option<String> {
         }
     }
     Some(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The entries of the current baggage named by `keys`, as span attributes (the key as the
+/// attribute's name; a secret-named key's value redacted).
+pub(crate) fn named_attributes(keys: &[String]) -> Vec<(std::borrow::Cow<'static, str>, crate::trace::Value)> {
+    let baggage = Baggage::current();
+    keys.iter()
+        .filter_map(|key| {
+            let value = baggage.get(key)?;
+            let value = if crate::is_secret_name(key) { crate::secret::REDACTED.to_owned() } else { value.to_owned() };
+            Some((std::borrow::Cow::Owned(key.clone()), crate::trace::Value::Str(value.into())))
+        })
+        .collect()
+}
+
+/// Whether `key` can be a baggage key (an HTTP token).
+pub(crate) fn is_key(key: &str) -> bool {
+    is_token(key)
 }
 
 /// RFC 9110's `token`.

@@ -57,6 +57,7 @@ impl fmt::Debug for SpanOutput {
 /// | proxy | | `HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY` (or lowercase) | none |
 /// | exporter | [`output`](Self::output) | `OTEL_TRACES_EXPORTER` = `otlp`, `console` or `none` | `otlp` with an endpoint, else stdout |
 /// | sampler | [`sampler`](Self::sampler) | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | `parentbased_always_on` |
+/// | baggage entries in spans | [`baggage_attributes`](Self::baggage_attributes) | | none |
 /// | propagation | [`propagators`](Self::propagators) | `OTEL_PROPAGATORS` (`tracecontext`, `baggage`, `b3`, `b3multi`, `none`) | `tracecontext` |
 /// | queue | [`max_queue_size`](Self::max_queue_size) | `OTEL_BSP_MAX_QUEUE_SIZE` | 2048 spans |
 /// | batch | [`max_export_batch_size`](Self::max_export_batch_size) | `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` | 512 spans |
@@ -92,6 +93,7 @@ pub struct TraceConfig {
     export_timeout: Option<Duration>,
     batch_export_timeout: Option<Duration>,
     propagators: Option<Vec<Propagator>>,
+    baggage_attributes: Vec<String>,
     #[cfg(feature = "otlp")]
     compression: Option<Compression>,
     #[cfg(feature = "tls")]
@@ -117,7 +119,8 @@ impl fmt::Debug for TraceConfig {
             .field("schedule_delay", &self.schedule_delay)
             .field("export_timeout", &self.export_timeout)
             .field("batch_export_timeout", &self.batch_export_timeout)
-            .field("propagators", &self.propagators);
+            .field("propagators", &self.propagators)
+            .field("baggage_attributes", &self.baggage_attributes);
         #[cfg(feature = "otlp")]
         debug.field("compression", &self.compression);
         #[cfg(feature = "tls")]
@@ -209,6 +212,24 @@ impl TraceConfig {
     /// ```
     pub fn propagators(mut self, propagators: impl IntoIterator<Item = Propagator>) -> TraceConfig {
         self.propagators = Some(propagators.into_iter().collect());
+        self
+    }
+
+    /// Copies these baggage entries into the attributes of each span that starts while they are
+    /// in the current baggage (the key as the attribute's name; a secret-named key's value
+    /// redacted). No other baggage entry ever reaches a span. A key that is not an HTTP token is
+    /// an `Err` naming this method.
+    ///
+    /// ```
+    /// use obs_runtime::trace::{Propagator, TraceConfig};
+    ///
+    /// let config = TraceConfig::new()
+    ///     .propagators([Propagator::TraceContext, Propagator::Baggage])
+    ///     .baggage_attributes(["tenant"]);
+    /// # drop(config);
+    /// ```
+    pub fn baggage_attributes<K: Into<String>>(mut self, keys: impl IntoIterator<Item = K>) -> TraceConfig {
+        self.baggage_attributes = keys.into_iter().map(Into::into).collect();
         self
     }
 
@@ -342,6 +363,13 @@ impl TraceConfig {
             ));
         }
         let resource = resource(service);
+        if let Some(position) = self.baggage_attributes.iter().position(|key| !crate::baggage::is_key(key)) {
+            return Err(invalid(
+                "baggage_attributes",
+                format!("key {} is not an HTTP token (letters, digits and !#$%&'*+-.^_`|~)", position + 1),
+            ));
+        }
+        let baggage_attributes: Box<[String]> = self.baggage_attributes.into();
         let propagators = match self.propagators {
             Some(propagators) => propagators,
             None => env("OTEL_PROPAGATORS")
@@ -411,8 +439,14 @@ impl TraceConfig {
                 }
             }
         };
-        let settings =
-            Settings { max_queue_size, max_export_batch_size, schedule_delay, export_timeout, batch_export_timeout };
+        let settings = Settings {
+            max_queue_size,
+            max_export_batch_size,
+            schedule_delay,
+            export_timeout,
+            batch_export_timeout,
+            baggage_attributes,
+        };
         Ok(Prepared(Some(Resolved { sampler, settings, exporter, resource }), warnings.into_inner(), propagators))
     }
 }
@@ -1142,6 +1176,11 @@ mod tests {
         assert_eq!(prepared(TraceConfig::new(), &[]), [TraceContext], "the default");
         assert_eq!(prepared(TraceConfig::new(), &[("OTEL_PROPAGATORS", "b3")]), [B3]);
         assert_eq!(prepared(TraceConfig::new().propagators([B3Multi]), &[("OTEL_PROPAGATORS", "b3")]), [B3Multi]);
+        // A baggage key that is not an HTTP token is refused, by the method's name.
+        assert_eq!(
+            field_of(TraceConfig::new().baggage_attributes(["tenant", "not a token"]), &[]),
+            "baggage_attributes"
+        );
         // Off by the environment, the context still crosses processes as configured.
         assert_eq!(prepared(TraceConfig::new(), &[("OTEL_PROPAGATORS", "b3"), ("OTEL_SDK_DISABLED", "true")]), [B3]);
     }

@@ -71,6 +71,8 @@ pub(crate) fn get() -> Option<&'static Pipeline> {
 
 pub(crate) struct Pipeline {
     pub(crate) sampler: Sampler,
+    /// The baggage keys copied into each recording span's attributes when it starts.
+    pub(crate) baggage_attributes: Box<[String]>,
     shared: Arc<Shared>,
 }
 
@@ -82,6 +84,8 @@ pub(crate) struct Settings {
     pub(crate) export_timeout: Duration,
     /// A batch's, all attempts and pauses included (`OTEL_BSP_EXPORT_TIMEOUT`).
     pub(crate) batch_export_timeout: Duration,
+    /// See [`Pipeline::baggage_attributes`].
+    pub(crate) baggage_attributes: Box<[String]>,
 }
 
 struct Shared {
@@ -209,7 +213,8 @@ pub(crate) fn install(
         batch_size: settings.max_export_batch_size,
         counts: Counts::default(),
     });
-    let pipeline = Pipeline { sampler, shared: shared.clone() };
+    let pipeline =
+        Pipeline { sampler, baggage_attributes: settings.baggage_attributes.clone(), shared: shared.clone() };
     PIPELINE
         .set(pipeline)
         .map_err(|_| "a trace pipeline is installed already (spans go to one place per process)".to_owned())?;
@@ -587,6 +592,7 @@ pub(crate) mod tests {
                 schedule_delay: Duration::from_secs(3600),
                 export_timeout: Duration::from_secs(1),
                 batch_export_timeout: Duration::from_secs(1),
+                baggage_attributes: Box::default(),
             };
             let exporter = Box::new(crate::trace::InMemoryExporter::new());
             install(Sampler::AlwaysOff, settings, exporter, Resource { attributes: Vec::new() }).expect("installs")

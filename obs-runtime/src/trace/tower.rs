@@ -184,7 +184,13 @@ where
         if let Some(parent) = super::extract(request.headers()) {
             builder = builder.parent(parent);
         }
-        let span = builder.start();
+        // The request's baggage (with the `baggage` propagator): current while the span starts
+        // (its named entries become attributes) and while the handler runs.
+        let baggage = super::propagation::extract_baggage(request.headers());
+        let span = {
+            let _baggage = baggage.clone().map(crate::baggage::Baggage::attach);
+            builder.start()
+        };
         if span.is_recording() {
             span.set_attribute("http.request.method", method);
             span.set_attribute("url.path", request.uri().path().to_owned());
@@ -207,8 +213,6 @@ where
             span.set_attribute("network.protocol.version", version);
         }
         let guard = route.site.map(RequestGuard::start);
-        // The request's baggage (with the `baggage` propagator), current while the handler runs.
-        let baggage = super::propagation::extract_baggage(request.headers());
         let future = {
             let _baggage = baggage.clone().map(crate::baggage::Baggage::attach);
             span.in_scope(|| self.inner.call(request))

@@ -148,7 +148,11 @@ fn start_slow(pipeline: &Pipeline, name: Cow<'static, str>, kind: SpanKind, pare
         tracestate: tracestate.clone(),
         start_unix_nanos: raw_now(),
         end_unix_nanos: 0,
-        attributes: Vec::new(),
+        attributes: if pipeline.baggage_attributes.is_empty() {
+            Vec::new()
+        } else {
+            crate::baggage::named_attributes(&pipeline.baggage_attributes)
+        },
         events: Vec::new(),
         links: Vec::new(),
         status: Status::Unset,
