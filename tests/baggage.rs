@@ -1,8 +1,9 @@
 //! W3C Baggage through a service: the tower layer reads the `baggage` header of a request (with
 //! `tracecontext,baggage` configured), the handler sees it across an `.await`, in a spawned task and
 //! on another thread, and its outgoing request carries it on; the spans hold the entry named to
-//! `baggage_attributes` and no other. One pipeline (and one propagator set) per process: this file
-//! holds one test.
+//! `baggage_attributes`, the log lines those named to `baggage_fields` (a secret-named one
+//! redacted), and no other. One pipeline (and one propagator set) per process: this file holds one
+//! test.
 
 mod common;
 
@@ -24,6 +25,7 @@ fn routes(extensions: &http::Extensions) -> Option<&str> {
 /// What the handler saw, and the headers of the request it would send downstream.
 async fn handler() -> String {
     let direct = Baggage::current().get("tenant").map(str::to_owned);
+    tracing::info!(order = 7, "handling the request");
     tokio::task::yield_now().await;
     let after_await = Baggage::current().get("tenant").map(str::to_owned);
     let spawned = tokio::spawn(obs_runtime::trace::in_current_span(async {
@@ -63,11 +65,23 @@ async fn baggage_reaches_the_handler_its_tasks_and_threads_and_goes_on_but_not_i
         .propagators([Propagator::TraceContext, Propagator::Baggage])
         // This entry, and only this one, is asked for in the spans.
         .baggage_attributes(["tenant"]);
-    let guard = common::spans::traces_only("baggage-service", config);
+    let output = common::Captured::default();
+    let logging = obs_runtime::logging::LoggingConfig::new()
+        .output(obs_runtime::logging::Output::Writer(Box::new(output.clone())))
+        .filter("info")
+        .baggage_fields(["tenant", "password"]);
+    let guard = obs_runtime::Obs::builder()
+        .service("baggage-service")
+        .environment(obs_runtime::Environment::empty())
+        .without_http_server()
+        .logging(logging)
+        .tracing(config)
+        .init()
+        .expect("installs");
     let app = Router::new().route("/baggage/{id}", get(handler)).layer(HttpLayer::new(routes));
     let request = Request::get("/baggage/1")
         .header("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
-        .header("baggage", "tenant=acme%20corp, user=alice;pii")
+        .header("baggage", "tenant=acme%20corp, user=alice;pii, password=hunter2")
         .body(axum::body::Body::empty())
         .expect("a request");
     let response = app.oneshot(request).await.expect("infallible");
@@ -78,12 +92,22 @@ async fn baggage_reaches_the_handler_its_tasks_and_threads_and_goes_on_but_not_i
     assert_eq!(seen["spawned"], "acme corp");
     assert_eq!(seen["thread"], "alice");
     // Percent-encoded again, the property kept, the new entry last.
-    assert_eq!(seen["baggage_out"], "tenant=acme%20corp,user=alice;pii,hop=2");
+    assert_eq!(seen["baggage_out"], "tenant=acme%20corp,user=alice;pii,password=hunter2,hop=2");
     assert!(
         seen["traceparent_out"].as_str().is_some_and(|value| value.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"))
     );
     // Outside the request, none.
     assert!(Baggage::current().is_empty());
+    // Into the log line: the keys named (a secret-named one redacted), nothing else of it.
+    assert!(guard.logs().expect("logging").flush());
+    let line =
+        output.lines().into_iter().find(|line| line.contains("handling the request")).expect("the handler's line");
+    let line: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+    assert_eq!(line["metadata"]["tenant"], "acme corp", "{line}");
+    assert_eq!(line["metadata"]["order"], 7, "{line}");
+    assert!(line["metadata"].get("user").is_none(), "{line}");
+    assert_eq!(line["metadata"]["password"], "[REDACTED]", "{line}");
+    assert!(!output.lines().iter().any(|line| line.contains("hunter2") || line.contains("alice")));
     // Copied into the spans for the key named, and nothing else of it.
     assert!(guard.traces().expect("tracing").flush());
     let spans = exported.spans();

@@ -117,6 +117,20 @@ enum Value<'v> {
 }
 
 impl Fields<'_> {
+    /// The entries of the current baggage named by `keys` (none when it names none).
+    #[cfg(feature = "trace")]
+    fn baggage(&mut self, keys: &[String]) {
+        if keys.is_empty() {
+            return;
+        }
+        let baggage = crate::baggage::Baggage::current();
+        for key in keys {
+            if let Some(value) = baggage.get(key) {
+                self.write(key, Value::Str(value));
+            }
+        }
+    }
+
     fn write(&mut self, name: &str, value: Value<'_>) {
         let redactor = self.redactor;
         self.write_with(name, slot_of(name), |json| write_value(json, redactor, value));
@@ -347,6 +361,8 @@ impl<S: Subscriber> tracing_subscriber::Layer<S> for JsonLayer {
             let limit = values_limit(pipeline, &pipeline.service_json);
             let mut fields = Fields { parts, redactor: &pipeline.redactor, limit };
             event.record(&mut fields);
+            #[cfg(feature = "trace")]
+            fields.baggage(&pipeline.baggage_fields);
             assemble(parts, &pipeline.service_json, *event.metadata().level());
             pipeline.sink.push(&parts.line);
         });
@@ -418,6 +434,8 @@ fn structured_parts(
             other => writer.write(name, scalar(other)),
         }
     }
+    #[cfg(feature = "trace")]
+    writer.baggage(&pipeline.baggage_fields);
     assemble(parts, &pipeline.service_json, level);
 }
 

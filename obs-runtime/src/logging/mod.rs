@@ -133,6 +133,8 @@ pub struct LoggingConfig {
     redact: Vec<String>,
     mask_values: bool,
     log_request_errors: bool,
+    #[cfg(feature = "trace")]
+    baggage_fields: Vec<String>,
     #[cfg(feature = "tracing-bridge")]
     tracing_spans: bool,
     #[cfg(feature = "tracing-bridge")]
@@ -167,6 +169,8 @@ impl LoggingConfig {
             tracing_spans: true,
             #[cfg(feature = "tracing-bridge")]
             span_filter: None,
+            #[cfg(feature = "trace")]
+            baggage_fields: Vec::new(),
         }
     }
 
@@ -240,6 +244,15 @@ impl LoggingConfig {
         self
     }
 
+    /// Writes these entries of the current baggage into each log line's `metadata` (redacted like
+    /// any field named so). No other baggage entry ever reaches a line. A key that is not an HTTP
+    /// token is an `Err` naming this method at start.
+    #[cfg(feature = "trace")]
+    pub fn baggage_fields<K: Into<String>>(mut self, keys: impl IntoIterator<Item = K>) -> LoggingConfig {
+        self.baggage_fields = keys.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Also masks values that look like bearer tokens (`Bearer [REDACTED]`) or card numbers (all
     /// but the last four digits), whatever the field's name. Off by default: it costs a scan of
     /// every string value.
@@ -260,6 +273,10 @@ impl LoggingConfig {
                 format!("{} is not from 512 to half of buffer_bytes ({})", self.max_line_bytes, self.buffer_bytes),
             );
         }
+        #[cfg(feature = "trace")]
+        if let Some(position) = self.baggage_fields.iter().position(|key| !crate::baggage::is_key(key)) {
+            return invalid("baggage_fields", format!("key {} is not an HTTP token", position + 1));
+        }
         Ok(())
     }
 }
@@ -270,6 +287,9 @@ pub(crate) struct Pipeline {
     pub(crate) redactor: redact::Redactor,
     pub(crate) max_line_bytes: usize,
     pub(crate) sink: Arc<sink::Sink>,
+    /// The baggage entries written into each line.
+    #[cfg(feature = "trace")]
+    pub(crate) baggage_fields: Box<[String]>,
 }
 
 /// Flushes buffered lines when dropped, within 5 s (the writer thread then ends); lines not
@@ -382,6 +402,8 @@ fn start(config: LoggingConfig, service: &str) -> Result<(Arc<Pipeline>, LogGuar
         redactor: redact::Redactor::new(&config.redact, config.mask_values),
         max_line_bytes: config.max_line_bytes,
         sink: sink.clone(),
+        #[cfg(feature = "trace")]
+        baggage_fields: config.baggage_fields.into(),
     });
     Ok((pipeline, LogGuard { sink, finished, thread: Some(thread) }))
 }
