@@ -69,10 +69,9 @@ struct Entry {
 impl Entry {
     /// Its length in the header.
     fn encoded_len(&self) -> usize {
-        self.key.len()
-            + 1
-            + encode(&self.value).len()
-            + if self.properties.is_empty() { 0 } else { 1 + self.properties.len() }
+        // An escaped byte takes three.
+        let value: usize = self.value.bytes().map(|byte| if plain(byte) { 1 } else { 3 }).sum();
+        self.key.len() + 1 + value + if self.properties.is_empty() { 0 } else { 1 + self.properties.len() }
     }
 }
 
@@ -256,7 +255,8 @@ fn parse_entry(member: &str) -> Option<Entry> {
     if !is_token(key) || !value.bytes().all(is_baggage_octet) {
         return None;
     }
-    let value = percent_decode_lossy(value)?;
+    // Bytes that are not UTF-8 become U+FFFD, as W3C Baggage says.
+    let value = String::from_utf8_lossy(&crate::percent::decode_bytes(value)?).into_owned();
     let properties: Vec<&str> =
         properties.split(';').map(|property| property.trim_matches([' ', '\t'])).filter(|p| !p.is_empty()).collect();
     let valid = properties.iter().all(|property| match property.split_once('=') {
@@ -266,25 +266,6 @@ fn parse_entry(member: &str) -> Option<Entry> {
         None => is_token(property),
     });
     valid.then(|| Entry { key: key.to_owned(), value, properties: properties.join(";") })
-}
-
-/// `%XX` escapes decoded (two hex digits, or the entry is malformed); what is not UTF-8 becomes
-/// U+FFFD, as W3C Baggage says.
-fn percent_decode_lossy(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        if bytes[index] == b'%' {
-            let hex = |at: usize| bytes.get(at).and_then(|b| char::from(*b).to_digit(16));
-            out.push((hex(index + 1)? * 16 + hex(index + 2)?) as u8);
-            index += 3;
-        } else {
-            out.push(bytes[index]);
-            index += 1;
-        }
-    }
-    Some(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// The entries of the current baggage named by `keys`, as span attributes (the key as the
@@ -315,14 +296,19 @@ fn is_baggage_octet(byte: u8) -> bool {
     matches!(byte, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E)
 }
 
+/// Whether `byte` goes into a header value as it is (a baggage octet, not `%`).
+fn plain(byte: u8) -> bool {
+    is_baggage_octet(byte) && byte != b'%'
+}
+
 /// `value` with every byte that is not a baggage octet, and `%`, percent-encoded.
 fn encode(value: &str) -> std::borrow::Cow<'_, str> {
-    if value.bytes().all(|b| is_baggage_octet(b) && b != b'%') {
+    if value.bytes().all(plain) {
         return std::borrow::Cow::Borrowed(value);
     }
     let mut out = String::with_capacity(value.len() + 8);
     for byte in value.bytes() {
-        if is_baggage_octet(byte) && byte != b'%' {
+        if plain(byte) {
             out.push(char::from(byte));
         } else {
             out.push_str(&format!("%{byte:02X}"));

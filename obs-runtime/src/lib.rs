@@ -46,15 +46,17 @@
 //! |---|---|---|
 //! | `metrics` | yes | `#[track_request]` records metrics; the registry, hand-written metrics, collectors, process metrics |
 //! | `http-server` | yes | the embedded HTTP server: `/metrics`, and `/health*` and `/alerts` with those pillars |
-//! | `trace` | yes | [`trace`]: `#[trace_operation]`, `span_attributes!`, spans, W3C `traceparent`, batched export (JSON lines, in memory) |
-//! | `otlp` | no | OTLP export of spans over HTTP/protobuf |
-//! | `otlp-grpc` | no | OTLP export over gRPC (HTTP/2, no TLS) |
+//! | `trace` | yes | [`trace`]: `#[trace_operation]`, `span_attributes!`, spans, propagation (W3C Trace Context, B3, `OTEL_PROPAGATORS`), [`baggage`], batched export (JSON lines, in memory) |
+//! | `tracing-bridge` | no | `trace::layer()`: `tracing` spans become obs spans |
+//! | `otlp` | no | OTLP export of spans over HTTP/protobuf (gzip with `OTEL_EXPORTER_OTLP_COMPRESSION`) |
+//! | `otlp-grpc` | no | OTLP export over gRPC (HTTP/2) |
+//! | `tls` | no | [`tls`]: `https://` for OTLP, the alert channels and the HTTP health check; private CAs, the system's store, client certificates |
 //! | `tower` | no | a `tower` layer: a server span and the RED metrics of each request, by route template |
 //! | `logging` | no | [`logging`]: JSON lines of `tracing` events, correlated with the [`context`] |
 //! | `health` | no | [`health`]: `HealthChecker`, `#[health_check]`, the `/health` endpoints |
 //! | `health-tcp`, `health-http`, `health-redis`, `health-postgres` | no | the [built-in checks](health::checks) |
 //! | `alerts` | no | [`alerts`]: rules over the metrics, the evaluator, Slack, webhook, Alertmanager and log channels, `/alerts` |
-//! | `alerts-tls` | no | `https://` for the alert channels (rustls, the Mozilla roots) |
+//! | `alerts-tls` | no | `alerts` and `tls` |
 //! | `alerts-smtp` | no | e-mail alerts over SMTP (plain, STARTTLS or TLS) |
 //!
 //! With `default-features = false` the attributes still check their arguments, then leave the

@@ -35,15 +35,19 @@ impl Endpoint {
     pub(crate) fn parse(url: &str, field: &'static str) -> Result<Endpoint, AlertError> {
         let target = Target::parse(url)
             .map_err(|why| AlertError::Channel { channel: field, reason: why.reason().to_owned() })?;
-        let endpoint = Endpoint {
-            client: Arc::new(Client::from_process_env(Version::Http1, USER_AGENT, &target)),
-            target,
-            #[cfg(feature = "tls")]
-            tls: crate::tls::Tls::new(),
-        };
         #[cfg(feature = "tls")]
-        let endpoint = endpoint.with_tls(crate::tls::Tls::new(), field)?;
-        Ok(endpoint)
+        return Endpoint::connecting(target, crate::tls::Tls::new(), field);
+        #[cfg(not(feature = "tls"))]
+        Ok(Endpoint { client: Arc::new(Client::from_process_env(Version::Http1, USER_AGENT, &target)), target })
+    }
+
+    /// An endpoint at `target` whose `https://` connections use `tls`.
+    #[cfg(feature = "tls")]
+    fn connecting(target: Target, tls: crate::tls::Tls, field: &'static str) -> Result<Endpoint, AlertError> {
+        let client = Client::from_process_env(Version::Http1, USER_AGENT, &target)
+            .tls(&tls)
+            .map_err(|error| AlertError::Channel { channel: field, reason: error.to_string() })?;
+        Ok(Endpoint { target, client: Arc::new(client), tls })
     }
 
     /// The same host with another path (Alertmanager's API below its base URL).
@@ -54,13 +58,8 @@ impl Endpoint {
 
     /// Connects to an `https://` URL with these TLS settings.
     #[cfg(feature = "tls")]
-    pub(crate) fn with_tls(mut self, tls: crate::tls::Tls, field: &'static str) -> Result<Endpoint, AlertError> {
-        let client = Client::from_process_env(Version::Http1, USER_AGENT, &self.target)
-            .tls(&tls)
-            .map_err(|error| AlertError::Channel { channel: field, reason: error.to_string() })?;
-        self.client = Arc::new(client);
-        self.tls = tls;
-        Ok(self)
+    pub(crate) fn with_tls(self, tls: crate::tls::Tls, field: &'static str) -> Result<Endpoint, AlertError> {
+        Endpoint::connecting(self.target, tls, field)
     }
 
     /// Trusts the CA certificates in `pem` as well (for an `https://` URL).

@@ -317,13 +317,18 @@ impl Client {
     /// The TLS settings for `https://` targets (without, the Mozilla roots).
     #[cfg(feature = "tls")]
     pub(crate) fn tls(mut self, tls: &crate::tls::Tls) -> Result<Client, crate::tls::TlsError> {
-        let alpn: &[u8] = match self.version {
+        self.tls = Some(tls.client_config(self.alpn())?);
+        Ok(self)
+    }
+
+    /// The protocol offered in the TLS handshake (ALPN).
+    #[cfg(feature = "tls")]
+    fn alpn(&self) -> &'static [u8] {
+        match self.version {
             Version::Http1 => b"http/1.1",
             #[cfg(feature = "otlp-grpc")]
             Version::Http2 => b"h2",
-        };
-        self.tls = Some(tls.client_config(alpn)?);
-        Ok(self)
+        }
     }
 
     /// Sends `request` and reads the answer; the caller bounds the whole with its own timeout.
@@ -494,8 +499,7 @@ impl Client {
         let config = match &self.tls {
             Some(config) => config.clone(),
             None => {
-                let alpn: &[u8] = if self.version == Version::Http1 { b"http/1.1" } else { b"h2" };
-                let config = self.default_tls.get_or_init(|| crate::tls::Tls::new().client_config(alpn));
+                let config = self.default_tls.get_or_init(|| crate::tls::Tls::new().client_config(self.alpn()));
                 config.clone().map_err(|error| EgressError::permanent(error.to_string()))?
             }
         };

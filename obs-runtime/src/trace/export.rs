@@ -77,6 +77,20 @@ impl ExportError {
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
     }
+
+    /// [`with_retry_after`](Self::with_retry_after) when the receiver gave a wait.
+    #[cfg(feature = "otlp")]
+    pub(crate) fn after(mut self, wait: Option<Duration>) -> ExportError {
+        self.retry_after = wait.or(self.retry_after);
+        self
+    }
+
+    /// The same error with its message rewritten (scrubbed of what must not be printed).
+    #[cfg(feature = "otlp")]
+    pub(crate) fn map_message(mut self, rewrite: impl FnOnce(&str) -> String) -> ExportError {
+        self.message = rewrite(&self.message);
+        self
+    }
 }
 
 impl fmt::Display for ExportError {

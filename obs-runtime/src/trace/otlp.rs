@@ -103,11 +103,9 @@ impl OtlpExporter {
                 self.compressed.clear();
                 let mut encoder =
                     flate2::write::GzEncoder::new(std::mem::take(&mut self.compressed), flate2::Compression::fast());
-                encoder
-                    .write_all(&self.body)
-                    .and_then(|()| encoder.try_finish())
-                    .map_err(|error| ExportError::permanent(format!("cannot gzip the batch: {error}")))?;
-                self.compressed = encoder.finish().map_err(|error| ExportError::permanent(format!("gzip: {error}")))?;
+                let gzip = |error: std::io::Error| ExportError::permanent(format!("cannot gzip the batch: {error}"));
+                encoder.write_all(&self.body).map_err(gzip)?;
+                self.compressed = encoder.finish().map_err(gzip)?;
                 &self.compressed
             }
         };
@@ -175,18 +173,6 @@ fn export_error(error: EgressError) -> ExportError {
     if error.is_retryable() { ExportError::retryable(error.message()) } else { ExportError::permanent(error.message()) }
 }
 
-impl ExportError {
-    fn map_message(self, scrub: impl Fn(&str) -> String) -> ExportError {
-        let retry_after = self.retry_after();
-        let message = scrub(&self.to_string());
-        let error = if self.is_retryable() { ExportError::retryable(message) } else { ExportError::permanent(message) };
-        match retry_after {
-            Some(wait) => error.with_retry_after(wait),
-            None => error,
-        }
-    }
-}
-
 /// A partial success: spans rejected, and the receiver's message.
 type Partial = Option<(i64, String)>;
 
@@ -198,16 +184,15 @@ fn http_outcome(reply: &Reply, target: &Target) -> Result<Partial, ExportError> 
     if status.is_success() {
         return Ok(partial_success(&reply.body));
     }
-    let message = format!("the collector {} answered HTTP {status}: {}", target.shown(), reply.detail());
-    match status.as_u16() {
-        429 | 502 | 503 | 504 => {
-            let error = ExportError::retryable(message);
-            Err(match reply.retry_after() {
-                Some(wait) => error.with_retry_after(wait),
-                None => error,
-            })
-        }
-        _ => Err(ExportError::permanent(message)),
+    Err(http_refusal(reply, format!("the collector {} answered HTTP {status}: {}", target.shown(), reply.detail())))
+}
+
+/// An HTTP answer that is not a success: 429, 502, 503 and 504 are worth a retry, after the
+/// answer's `Retry-After` if it has one; the rest is refused.
+fn http_refusal(reply: &Reply, message: String) -> ExportError {
+    match reply.status.as_u16() {
+        429 | 502 | 503 | 504 => ExportError::retryable(message).after(reply.retry_after()),
+        _ => ExportError::permanent(message),
     }
 }
 
@@ -220,17 +205,7 @@ fn grpc_outcome(reply: &Reply, target: &Target) -> Result<Partial, ExportError> 
     if !reply.status.is_success() {
         // Not a gRPC answer (a gateway's): HTTP's meaning, as gRPC maps it (429, 502, 503 and
         // 504 are UNAVAILABLE; 401 UNAUTHENTICATED, 403 PERMISSION_DENIED, ... are for good).
-        let message = format!("the collector {} answered HTTP {}", target.shown(), reply.status);
-        return Err(match reply.status.as_u16() {
-            429 | 502 | 503 | 504 => {
-                let error = ExportError::retryable(message);
-                match reply.retry_after() {
-                    Some(wait) => error.with_retry_after(wait),
-                    None => error,
-                }
-            }
-            _ => ExportError::permanent(message),
-        });
+        return Err(http_refusal(reply, format!("the collector {} answered HTTP {}", target.shown(), reply.status)));
     }
     let field = |name: &str| {
         reply
@@ -257,11 +232,7 @@ fn grpc_outcome(reply: &Reply, target: &Target) -> Result<Partial, ExportError> 
     if !retryable {
         return Err(ExportError::permanent(message));
     }
-    let error = ExportError::retryable(message);
-    Err(match retry_delay {
-        Some(wait) => error.with_retry_after(wait),
-        None => error,
-    })
+    Err(ExportError::retryable(message).after(retry_delay))
 }
 
 /// `ExportTraceServiceResponse { partial_success = 1: { rejected_spans = 1, error_message = 2 } }`.

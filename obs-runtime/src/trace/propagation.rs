@@ -275,6 +275,11 @@ pub(crate) fn inject_with(
     headers: &mut HeaderMap,
 ) {
     let sampled = if context.is_sampled() { "1" } else { "0" };
+    if propagator == Propagator::B3Multi {
+        // A parent id or a debug flag of another context must not survive.
+        headers.remove("x-b3-parentspanid");
+        headers.remove("x-b3-flags");
+    }
     let mut set = |name: &'static str, value: String| {
         if let Ok(value) = HeaderValue::try_from(value) {
             headers.insert(HeaderName::from_static(name), value);
@@ -292,14 +297,6 @@ pub(crate) fn inject_with(
         }
         Propagator::B3 => set("b3", format!("{}-{}-{sampled}", context.trace_id(), context.span_id())),
         Propagator::B3Multi => {
-            // A parent id or a debug flag of another context must not survive.
-            headers.remove("x-b3-parentspanid");
-            headers.remove("x-b3-flags");
-            let mut set = |name: &'static str, value: String| {
-                if let Ok(value) = HeaderValue::try_from(value) {
-                    headers.insert(HeaderName::from_static(name), value);
-                }
-            };
             set("x-b3-traceid", context.trace_id().to_string());
             set("x-b3-spanid", context.span_id().to_string());
             set("x-b3-sampled", sampled.to_owned());
