@@ -1,6 +1,6 @@
 //! The downstream service of the `user_service` demo: `GET /profiles/{id}` answers a small JSON
-//! profile. Its server spans join the caller's trace through the `traceparent` header, so one
-//! trace spans both processes.
+//! profile. Its server spans join the caller's trace through the `traceparent` header (or the
+//! formats `OTEL_PROPAGATORS` names), so one trace spans both processes.
 //!
 //! ```text
 //! cargo run --example profile_service      # listens on PROFILE_ADDR, default 127.0.0.1:8081
@@ -40,7 +40,9 @@ fn main() -> Result<(), String> {
     let obs = obs_runtime::Obs::builder()
         .service("profile-service")
         .http_addr(metrics_addr)
-        .tracing(TraceConfig::new())
+        // With `OTEL_PROPAGATORS=tracecontext,baggage`, the `tenant` entry of the baggage the user
+        // service carries on becomes an attribute of the spans here (no other entry does).
+        .tracing(TraceConfig::new().baggage_attributes(["tenant"]))
         .init()
         .map_err(|error| format!("cannot start observability: {error}"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

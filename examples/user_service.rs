@@ -423,9 +423,11 @@ fn health_checks() -> Result<HealthChecker, String> {
 }
 
 /// Spans to the OTLP collector of `OTEL_EXPORTER_OTLP_ENDPOINT` if set (obs reads the `OTEL_*`
-/// variables), else JSON lines to `OBS_SPANS_FILE`, else to stdout.
+/// variables), else JSON lines to `OBS_SPANS_FILE`, else to stdout. With
+/// `OTEL_PROPAGATORS=tracecontext,baggage`, a caller's `tenant` baggage entry becomes an attribute
+/// of the request's spans (here and, carried on, in the profile service); no other entry does.
 fn trace_config() -> TraceConfig {
-    let config = TraceConfig::new();
+    let config = TraceConfig::new().baggage_attributes(["tenant"]);
     match std::env::var_os("OBS_SPANS_FILE") {
         Some(path) if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_none() => {
             config.output(SpanOutput::File(path.into()))

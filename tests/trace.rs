@@ -6,7 +6,7 @@ mod common;
 
 use common::spans::{attribute, install, named, of_trace, one};
 use obs_runtime::context::SpanContext;
-use obs_runtime::trace::{self, Span, SpanKind, Status};
+use obs_runtime::trace::{self, RemoteParent, Span, SpanKind, Status};
 use obs_runtime::{trace_operation, track_request};
 
 #[derive(Debug)]
@@ -257,6 +257,28 @@ fn context_comes_in_and_goes_out_through_http_headers() {
     let client = trace::client_request(&mut request);
     assert!(!client.is_recording());
     assert_eq!(request.headers()["traceparent"], local.to_traceparent());
+}
+
+/// B3's debug flag, once a caller sets it, stays on the trace's spans here (and so goes out on
+/// their B3 headers); a trace that did not have it does not get it.
+#[test]
+fn b3_debug_stays_on_the_trace() {
+    install();
+    let caller = SpanContext::from_traceparent("00-3af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+        .expect("valid")
+        .with_b3_debug(true);
+    let server = Span::builder("debug server").kind(SpanKind::Server).parent(RemoteParent::new(caller, None)).start();
+    let child = server.in_scope(|| Span::new("debug child"));
+    let mut request = http::Request::get("http://downstream/x").body(()).expect("request");
+    let client = child.in_scope(|| trace::client_request(&mut request));
+    for span in [&server, &child, &client] {
+        let context = span.context().expect("sampled");
+        assert!(context.is_b3_debug() && context.is_sampled());
+    }
+    assert!(request.headers()["traceparent"].to_str().expect("ascii").ends_with("-01"), "not a W3C flag");
+    let plain = Span::builder("plain server").parent(RemoteParent::new(caller.with_b3_debug(false), None)).start();
+    assert!(!plain.context().expect("sampled").is_b3_debug());
+    assert!(!Span::new("plain root").context().expect("sampled").is_b3_debug());
 }
 
 #[trace_operation("cancelled")]

@@ -2,7 +2,7 @@
 //! `opentelemetry-proto` types (one trace across two processes, retried after a failed export,
 //! flushed on SIGTERM), the `rotel` collector, and a collector that is down (the app serves on,
 //! spans are dropped and counted, the process still stops at once); the same trace carried by B3
-//! (single and multi headers) when `OTEL_PROPAGATORS` says so.
+//! (single and multi headers, the debug flag) and W3C Baggage when `OTEL_PROPAGATORS` says so.
 
 mod common;
 
@@ -238,4 +238,104 @@ fn b3_single_and_multi_carry_one_trace_across_both_services() {
         assert_eq!(downstream["parent_span_id"], client["span_id"], "{propagators}: the profile service joins");
         assert_eq!(downstream["resource"]["service.name"], "profile-service");
     }
+}
+
+/// A B3 caller asking for debug tracing, with W3C Baggage (`OTEL_PROPAGATORS=b3multi,baggage`
+/// in both services, which sample nothing of their own: only the caller's decision gets spans
+/// out): the caller's `tenant` entry crosses both processes into the spans of each (the demos name
+/// it), its other entries into none.
+#[test]
+fn baggage_crosses_both_services_into_the_named_attributes() {
+    const TRACE: &str = "a0f198ee56343ba864fe8b2a57d3eff7";
+    let sink = Sink::start(0);
+    let endpoint = format!("http://127.0.0.1:{}", sink.http_port);
+    let settings = [("OTEL_PROPAGATORS", "b3multi,baggage"), ("OTEL_TRACES_SAMPLER", "parentbased_always_off")];
+    let (_profile, profile_port) = profile_service(&endpoint, &settings);
+    let profile_url = format!("http://127.0.0.1:{profile_port}");
+    let demo = Demo::start_with(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        settings[0],
+        settings[1],
+        ("PROFILE_SERVICE_URL", &profile_url),
+    ]);
+    let headers = format!(
+        "X-B3-TraceId: {TRACE}\r\nX-B3-SpanId: e457b5a2e4d86bd1\r\nX-B3-Flags: 1\r\n\
+         baggage: tenant=acme%20corp;origin=edge, user=alice\r\n"
+    );
+    let response = common::request(demo.app, "GET", "/users/1", &headers).expect("GET /users/1");
+    assert_eq!(response.status, 200, "{response:?}");
+    let spans = sink.wait_for(|spans| spans.iter().filter(|span| span["trace_id"] == TRACE).count() >= 9);
+    let trace: Vec<Value> = spans.iter().filter(|span| span["trace_id"] == TRACE).cloned().collect();
+    assert_eq!(trace.len(), 9, "{trace:#?}");
+    let downstream = named(&trace, "GET /profiles/{id}");
+    assert_eq!(downstream["parent_span_id"], named(&trace, "GET")["span_id"], "the profile service joins");
+    assert_eq!(downstream["resource"]["service.name"], "profile-service");
+    for name in ["GET /users/{id}", "GET", "GET /profiles/{id}", "load_profile"] {
+        let span = named(&trace, name);
+        assert_eq!(span["attributes"]["tenant"], "acme corp", "{name}: {span:#}");
+        assert!(span["attributes"].get("user").is_none(), "{name}: {span:#}");
+    }
+    let others: Vec<&Value> = spans.iter().filter(|span| span["trace_id"] != TRACE).collect();
+    assert!(others.is_empty(), "the services sampled nothing of their own: {others:#?}");
+}
+
+/// What the user service writes on its call, read off the wire: with `b3,b3multi,baggage`, a B3
+/// caller's debug flag goes on in both B3 formats (never `X-B3-Sampled` beside it, never
+/// `X-B3-ParentSpanId`), with the trace id and the client span's id, and the baggage as it came
+/// (properties and percent-encoding kept).
+#[test]
+fn the_outgoing_call_carries_b3_debug_and_the_baggage() {
+    const TRACE: &str = "b0f198ee56343ba864fe8b2a57d3eff7";
+    let sink = Sink::start(0);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let downstream = listener.local_addr().expect("its address");
+    let (sent, heads) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::{BufRead, Write};
+        let (stream, _) = listener.accept().expect("the user service calls");
+        let mut reader = std::io::BufReader::new(stream.try_clone().expect("clone"));
+        let mut head = Vec::new();
+        let mut line = String::new();
+        while reader.read_line(&mut line).expect("a request line") > 2 {
+            head.push(line.trim_end().to_owned());
+            line.clear();
+        }
+        let body = r#"{"id":1,"plan":"pro"}"#;
+        let mut stream = stream;
+        write!(
+            stream,
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("answer");
+        sent.send(head).expect("the test waits");
+    });
+    let demo = Demo::start_with(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &format!("http://127.0.0.1:{}", sink.http_port)),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ("OTEL_PROPAGATORS", "b3,b3multi,baggage"),
+        ("PROFILE_SERVICE_URL", &format!("http://{downstream}")),
+    ]);
+    let headers = format!("b3: {TRACE}-e457b5a2e4d86bd1-d\r\nbaggage: tenant=acme%20corp;origin=edge, user=alice\r\n");
+    let response = common::request(demo.app, "GET", "/users/1", &headers).expect("GET /users/1");
+    assert_eq!(response.status, 200, "{response:?}");
+    let head = heads.recv_timeout(Duration::from_secs(30)).expect("the call arrives");
+    let header = |name: &str| -> Vec<String> {
+        head.iter()
+            .filter_map(|line| line.split_once(':'))
+            .filter(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.trim().to_owned())
+            .collect()
+    };
+    let spans = sink.wait_for(|spans| spans.iter().any(|span| span["trace_id"] == TRACE && span["name"] == "GET"));
+    let client = spans.iter().find(|span| span["trace_id"] == TRACE && span["name"] == "GET").expect("found");
+    let client_span = client["span_id"].as_str().expect("an id");
+    assert_eq!(header("b3"), [format!("{TRACE}-{client_span}-d")], "{head:#?}");
+    assert_eq!(header("x-b3-traceid"), [TRACE], "{head:#?}");
+    assert_eq!(header("x-b3-spanid"), [client_span], "{head:#?}");
+    assert_eq!(header("x-b3-flags"), ["1"], "{head:#?}");
+    assert!(header("x-b3-sampled").is_empty() && header("x-b3-parentspanid").is_empty(), "{head:#?}");
+    assert!(header("traceparent").is_empty(), "tracecontext is not configured: {head:#?}");
+    assert_eq!(header("baggage"), ["tenant=acme%20corp;origin=edge,user=alice"], "{head:#?}");
 }

@@ -95,7 +95,8 @@ impl fmt::Debug for SpanId {
 pub struct SpanContext {
     trace_id: TraceId,
     span_id: SpanId,
-    /// The W3C trace flags obs knows: `sampled` (0x01) and Level 2's `random` (0x02).
+    /// The W3C trace flags obs knows, `sampled` (0x01) and Level 2's `random` (0x02), and B3's
+    /// `debug` in a bit W3C leaves unused and obs never writes in `traceparent`.
     flags: u8,
 }
 
@@ -103,6 +104,9 @@ pub struct SpanContext {
 const SAMPLED: u8 = 0x01;
 /// Level 2's `random` trace flag: the trace id's rightmost 7 bytes are random.
 const RANDOM: u8 = 0x02;
+/// B3's `debug` flag (which implies `sampled`): kept from a B3 caller for the B3 headers of the
+/// requests the trace makes; not a W3C flag.
+const B3_DEBUG: u8 = 0x80;
 
 thread_local! {
     static CURRENT: Cell<Option<SpanContext>> = const { Cell::new(None) };
@@ -143,7 +147,19 @@ impl SpanContext {
 
     /// The trace flags as `traceparent` carries them (`sampled` 0x01, `random` 0x02).
     pub fn trace_flags(&self) -> u8 {
-        self.flags
+        self.flags & (SAMPLED | RANDOM)
+    }
+
+    /// Whether a B3 caller asked for debug tracing (`b3: ..-d`, `X-B3-Flags: 1`): such a trace
+    /// is sampled, and its B3 headers say debug again on the requests it makes.
+    pub fn is_b3_debug(&self) -> bool {
+        self.flags & B3_DEBUG != 0
+    }
+
+    /// The same context with B3's debug flag set (and so sampled) or not.
+    pub fn with_b3_debug(mut self, debug: bool) -> SpanContext {
+        self.flags = if debug { self.flags | B3_DEBUG | SAMPLED } else { self.flags & !B3_DEBUG };
+        self
     }
 
     /// Parses a W3C `traceparent` header (`00-<32 hex>-<16 hex>-<2 hex>`, lowercase hex).
@@ -179,7 +195,7 @@ impl SpanContext {
 
     /// This context as a `traceparent` header value.
     pub fn to_traceparent(&self) -> String {
-        format!("00-{}-{}-{:02x}", self.trace_id, self.span_id, self.flags)
+        format!("00-{}-{}-{:02x}", self.trace_id, self.span_id, self.trace_flags())
     }
 
     /// The context attached to the current thread, if any.

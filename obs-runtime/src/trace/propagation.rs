@@ -112,8 +112,7 @@ fn extract_by(mut propagators: impl Iterator<Item = Propagator>, headers: &Heade
 pub(crate) fn extract_with(propagator: Propagator, headers: &HeaderMap) -> Option<RemoteParent> {
     match propagator {
         Propagator::TraceContext => extract_trace_context(headers),
-        Propagator::B3 => extract_b3(headers),
-        Propagator::B3Multi => extract_b3_multi(headers),
+        Propagator::B3 | Propagator::B3Multi => extract_b3_any(headers),
         // Baggage is not a trace context: see `extract_baggage`.
         Propagator::Baggage => None,
     }
@@ -144,14 +143,20 @@ fn extract_trace_context(headers: &HeaderMap) -> Option<RemoteParent> {
     Some(RemoteParent::new(context, tracestate.as_deref()))
 }
 
+/// B3, as the OpenTelemetry specification has it read whichever B3 format is configured: the
+/// single header when it holds a context, else the multi headers.
+fn extract_b3_any(headers: &HeaderMap) -> Option<RemoteParent> {
+    extract_b3(headers).or_else(|| extract_b3_multi(headers))
+}
+
 /// `{trace id}-{span id}[-{sampling}[-{parent span id}]]`; a header of a sampling decision alone
 /// (`0`, `1`, `d`) carries no context.
 fn extract_b3(headers: &HeaderMap) -> Option<RemoteParent> {
     let value = headers.get("b3")?.to_str().ok()?.trim();
     let mut parts = value.split('-');
     let (trace, span) = (parts.next()?, parts.next()?);
-    let sampled = match parts.next() {
-        None => false,
+    let (sampled, debug) = match parts.next() {
+        None => (false, false),
         Some(sampling) => b3_sampling(sampling)?,
     };
     if let Some(parent) = parts.next() {
@@ -160,7 +165,7 @@ fn extract_b3(headers: &HeaderMap) -> Option<RemoteParent> {
     if parts.next().is_some() {
         return None;
     }
-    let context = SpanContext::new(b3_trace_id(trace)?, b3_span_id(span)?, sampled);
+    let context = SpanContext::new(b3_trace_id(trace)?, b3_span_id(span)?, sampled).with_b3_debug(debug);
     Some(RemoteParent::new(context, None))
 }
 
@@ -179,14 +184,15 @@ fn extract_b3_multi(headers: &HeaderMap) -> Option<RemoteParent> {
         Some(_) => return None,
         None => false,
     };
-    Some(RemoteParent::new(SpanContext::new(trace_id, span_id, sampled || debug), None))
+    Some(RemoteParent::new(SpanContext::new(trace_id, span_id, sampled).with_b3_debug(debug), None))
 }
 
-/// `1` and `d` (debug) are sampled, `0` is not; anything else is malformed.
-fn b3_sampling(value: &str) -> Option<bool> {
+/// `1` is sampled, `d` is debug (and sampled), `0` is not sampled; anything else is malformed.
+fn b3_sampling(value: &str) -> Option<(bool, bool)> {
     match value {
-        "1" | "d" => Some(true),
-        "0" => Some(false),
+        "1" => Some((true, false)),
+        "d" => Some((true, true)),
+        "0" => Some((false, false)),
         _ => None,
     }
 }
@@ -274,11 +280,17 @@ pub(crate) fn inject_with(
     tracestate: Option<&str>,
     headers: &mut HeaderMap,
 ) {
-    let sampled = if context.is_sampled() { "1" } else { "0" };
+    // Debug says sampled too (B3 sends one or the other).
+    let sampled = match (context.is_b3_debug(), context.is_sampled()) {
+        (true, _) => "d",
+        (false, true) => "1",
+        (false, false) => "0",
+    };
     if propagator == Propagator::B3Multi {
-        // A parent id or a debug flag of another context must not survive.
+        // A parent id, a debug flag or a sampling decision of another context must not survive.
         headers.remove("x-b3-parentspanid");
         headers.remove("x-b3-flags");
+        headers.remove("x-b3-sampled");
     }
     let mut set = |name: &'static str, value: String| {
         if let Ok(value) = HeaderValue::try_from(value) {
@@ -299,7 +311,10 @@ pub(crate) fn inject_with(
         Propagator::B3Multi => {
             set("x-b3-traceid", context.trace_id().to_string());
             set("x-b3-spanid", context.span_id().to_string());
-            set("x-b3-sampled", sampled.to_owned());
+            match sampled {
+                "d" => set("x-b3-flags", "1".to_owned()),
+                _ => set("x-b3-sampled", sampled.to_owned()),
+            }
         }
         Propagator::Baggage => {}
     }
@@ -462,7 +477,9 @@ mod tests {
         assert_eq!(context.trace_id().to_string(), "80f198ee56343ba864fe8b2a57d3eff7");
         assert_eq!(context.span_id().to_string(), "e457b5a2e4d86bd1");
         assert!(context.is_sampled() && !context.is_random());
-        assert!(b3("80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-d").expect("debug").is_sampled());
+        let debug = b3("80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-d").expect("debug");
+        assert!(debug.is_sampled() && debug.is_b3_debug());
+        assert!(!context.is_b3_debug());
         assert!(!b3("80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-0").expect("not sampled").is_sampled());
         assert!(!b3("80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1").expect("deferred").is_sampled());
         // A 64-bit trace id is padded on the left.
@@ -494,10 +511,46 @@ mod tests {
         assert!(with(&[("X-B3-Sampled", "1")]).expect("valid").is_sampled());
         assert!(with(&[("X-B3-Sampled", "true")]).expect("the old spelling").is_sampled());
         assert!(!with(&[("X-B3-Sampled", "0")]).expect("valid").is_sampled());
-        assert!(with(&[("X-B3-Flags", "1")]).expect("debug").is_sampled());
+        let debug = with(&[("X-B3-Flags", "1")]).expect("debug");
+        assert!(debug.is_sampled() && debug.is_b3_debug());
+        assert!(!with(&[("X-B3-Sampled", "1")]).expect("valid").is_b3_debug());
         assert!(!with(&[]).expect("deferred").is_sampled());
         assert_eq!(with(&[("X-B3-Sampled", "maybe")]), None);
         assert_eq!(multi(&ids[..1]), None, "no span id");
+        // Either B3 propagator reads either format, the single header first (as OpenTelemetry's
+        // specification says).
+        let single = ("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1");
+        for propagator in [Propagator::B3, Propagator::B3Multi] {
+            let found = |pairs: &[(&'static str, &str)]| {
+                extract_with(propagator, &headers(pairs)).map(|parent| parent.context().trace_id().to_string())
+            };
+            assert_eq!(found(&ids).as_deref(), Some("463ac35c9f6413ad48485a3953bb6124"), "{propagator:?}");
+            assert_eq!(found(&[single]).as_deref(), Some("80f198ee56343ba864fe8b2a57d3eff7"), "{propagator:?}");
+            let both = [single, ids[0], ids[1]];
+            assert_eq!(found(&both).as_deref(), Some("80f198ee56343ba864fe8b2a57d3eff7"), "{propagator:?}");
+            // A single header without a context leaves the multi headers to be read.
+            let decision = [("b3", "1"), ids[0], ids[1]];
+            assert_eq!(found(&decision).as_deref(), Some("463ac35c9f6413ad48485a3953bb6124"), "{propagator:?}");
+        }
+    }
+
+    #[test]
+    fn b3_debug_goes_out_in_b3_and_never_into_traceparent() {
+        let incoming = headers(&[("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-d")]);
+        let context = extract_with(Propagator::B3, &incoming).expect("valid").context();
+        assert_eq!(context.trace_flags(), 0x01, "debug is not a W3C flag");
+        let mut out = HeaderMap::new();
+        for propagator in [Propagator::TraceContext, Propagator::B3, Propagator::B3Multi] {
+            inject_with(propagator, &context, None, &mut out);
+        }
+        assert_eq!(out["traceparent"], "00-80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-01");
+        assert_eq!(out["b3"], "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-d");
+        assert_eq!(out["x-b3-flags"], "1");
+        assert!(out.get("x-b3-sampled").is_none(), "debug says sampled: B3 sends one or the other");
+        // Not debug again: the flag goes, the sampling decision comes back.
+        inject_with(Propagator::B3Multi, &context.with_b3_debug(false), None, &mut out);
+        assert!(out.get("x-b3-flags").is_none());
+        assert_eq!(out["x-b3-sampled"], "1");
     }
 
     #[test]
@@ -539,7 +592,7 @@ mod tests {
             first(&[Propagator::TraceContext, Propagator::B3]).as_deref(),
             Some("4bf92f3577b34da6a3ce929d0e0e4736")
         );
-        assert_eq!(first(&[Propagator::B3Multi]), None);
+        assert_eq!(first(&[Propagator::B3Multi]).as_deref(), Some("80f198ee56343ba864fe8b2a57d3eff7"));
         assert_eq!(first(&[]), None, "none: no context crosses");
         let b3_only = headers(&[("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1")]);
         assert!(extract_by(configured(encode(&[Propagator::TraceContext, Propagator::B3])), &b3_only).is_some());

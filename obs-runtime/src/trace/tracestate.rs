@@ -1,18 +1,24 @@
 //! W3C `tracestate`, checked as the Trace Context Recommendation says: each member's key by its
 //! grammar (simple keys, `tenant@system` keys, and the keys with `@` the Level 2 draft allows), its
-//! value by its grammar, at most 32 members and 512 characters; several headers are one list,
-//! joined in order; empty members are skipped; a list that breaks a rule is dropped whole.
+//! value by its grammar, at most 32 members; several headers are one list, joined in order; empty
+//! members are skipped; a list that breaks a rule is dropped whole. A valid list longer than 512
+//! characters is truncated as the Recommendation says: members longer than 128 characters go
+//! first, then members from the end.
 
 /// The most members a list may have.
 pub(crate) const MAX_MEMBERS: usize = 32;
 /// The longest list obs passes on.
 pub(crate) const MAX_LENGTH: usize = 512;
+/// Members longer than this are the first removed from a list over [`MAX_LENGTH`].
+const LONG_MEMBER: usize = 128;
 
 /// The list the `tracestate` header values make, as obs passes it on (members trimmed of spaces
-/// and tabs, empty ones left out, joined with `,`); `None` when it has no member or is invalid.
+/// and tabs, empty ones left out, joined with `,`, truncated to 512 characters); `None` when it
+/// has no member or is invalid.
 pub(crate) fn parse<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<String> {
     let mut list = String::new();
     let mut members = 0;
+    let mut long = false;
     for value in values {
         for member in value.split(',') {
             let member = member.trim_matches([' ', '\t']);
@@ -31,9 +37,42 @@ pub(crate) fn parse<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<Str
                 list.push(',');
             }
             list.push_str(member);
+            long |= member.len() > LONG_MEMBER;
         }
     }
-    (!list.is_empty() && list.len() <= MAX_LENGTH).then_some(list)
+    if list.len() > MAX_LENGTH {
+        list = truncate(&list, long);
+    }
+    (!list.is_empty()).then_some(list)
+}
+
+/// `list` (valid, over [`MAX_LENGTH`]) cut to fit: without its members longer than 128 characters
+/// (when `long` says there are some) from the end, then without members from the end.
+fn truncate(list: &str, long: bool) -> String {
+    let mut members: Vec<&str> = list.split(',').collect();
+    let mut length = list.len();
+    let fits = |length: usize| length <= MAX_LENGTH;
+    if long {
+        let mut index = members.len();
+        while !fits(length) && index > 0 {
+            index -= 1;
+            if members[index].len() > LONG_MEMBER {
+                length -= removed_length(&members, index);
+                members.remove(index);
+            }
+        }
+    }
+    while !fits(length) {
+        let last = members.len() - 1;
+        length -= removed_length(&members, last);
+        members.pop();
+    }
+    members.join(",")
+}
+
+/// How much shorter the list of `members` gets without the one at `index` (its comma included).
+fn removed_length(members: &[&str], index: usize) -> usize {
+    members[index].len() + usize::from(members.len() > 1)
 }
 
 /// `lcalpha / DIGIT / "_" / "-" / "*" / "/"`.
@@ -145,12 +184,26 @@ mod tests {
         assert_eq!(parse([members.join(",").as_str()]).map(|list| list.split(',').count()), Some(32));
         let thirty_three = format!("{},k32=v", members.join(","));
         assert_eq!(parse([thirty_three.as_str()]), None);
-        // 512 characters pass, 513 do not.
-        let fill = |length: usize| format!("a={}", "v".repeat(length - 2));
-        let exactly = format!("{},{}", fill(255), fill(256));
+        // A member of `length` characters, keyed `key`.
+        let fill = |key: &str, length: usize| format!("{key}={}", "v".repeat(length - key.len() - 1));
+        // 512 characters pass whole.
+        let exactly = format!("{},{}", fill("a", 255), fill("b", 256));
         assert_eq!(exactly.len(), 512);
-        assert!(parse([exactly.as_str()]).is_some());
-        let over = format!("{},{}", fill(256), fill(256));
-        assert_eq!(parse([over.as_str()]), None);
+        assert_eq!(parse([exactly.as_str()]), Some(exactly.clone()));
+        // Over 512: the members over 128 characters go first, the rightmost of them first...
+        let (short, long1, long2) = (fill("s", 100), fill("l", 200), fill("m", 200));
+        let over = format!("{long1},{short},{long2},{short}");
+        assert_eq!(over.len(), 603);
+        assert_eq!(parse([over.as_str()]), Some(format!("{long1},{short},{short}")));
+        // ... all of them when that is what it takes ...
+        let (big1, big2, big3) = (fill("x", 250), fill("y", 250), fill("z", 129));
+        let (s1, s2) = (fill("t", 100), fill("u", 100));
+        let over = format!("{big1},{short},{big2},{big3},{s1},{s2}");
+        assert_eq!(over.len(), 934);
+        assert_eq!(parse([over.as_str()]), Some(format!("{short},{s1},{s2}")));
+        // ... then members from the end, with no member over 128 left.
+        let shorts: Vec<String> = (0..6).map(|index| fill(&format!("k{index}"), 100)).collect();
+        assert_eq!(parse([shorts.join(",").as_str()]), Some(shorts[..5].join(",")));
+        assert_eq!(shorts[..5].join(",").len(), 504);
     }
 }

@@ -136,7 +136,10 @@ fn start_slow(pipeline: &Pipeline, name: Cow<'static, str>, kind: SpanKind, pare
     let sampled = pipeline.sampler.should_sample(parent, trace_id);
     // W3C Level 2: obs's trace ids are random; a parent's says whether its trace id is.
     let random = parent.is_none_or(|parent| parent.is_random());
-    let context = SpanContext::new(trace_id, random_span_id(), sampled).with_random_trace_id(random);
+    let context = SpanContext::new(trace_id, random_span_id(), sampled)
+        .with_random_trace_id(random)
+        // B3's debug flag goes on with the trace (while it is sampled: a sampler may say otherwise).
+        .with_b3_debug(sampled && parent.is_some_and(|parent| parent.is_b3_debug()));
     if !sampled {
         return Span { context: Some(context), live: None, state: tracestate };
     }
