@@ -358,6 +358,16 @@ fn the_demo_masks_card_numbers_in_its_logs_redacts_the_profile_calls_url_and_tim
 
     let user = get(demo.app, "/users/1").expect("GET /users/1");
     assert_eq!(user.status, 200, "without the profile service, the user comes without a profile");
+    // The call is counted by the client middleware, with what went wrong.
+    let refused = [
+        ("http_request_method", "GET"),
+        ("server_address", "127.0.0.1"),
+        ("server_port", "9"),
+        ("http_response_status_code", ""),
+        ("error_type", "connection_refused"),
+    ];
+    let body = demo.scrape();
+    assert_eq!(sample(&body, "http_client_request_duration_seconds_count", &refused), Some(1.0), "{body}");
 
     let mut rest = Vec::new();
     let closed = half_sent.read_to_end(&mut rest);
@@ -373,4 +383,5 @@ fn the_demo_masks_card_numbers_in_its_logs_redacts_the_profile_calls_url_and_tim
         .find(|span| span["kind"] == "client" && span["attributes"]["url.full"].is_string())
         .unwrap_or_else(|| panic!("no client span with url.full: {spans:#?}"));
     assert_eq!(call["attributes"]["url.full"], "http://127.0.0.1:9/profiles/1?api_key=REDACTED", "{call}");
+    assert_eq!(call["attributes"]["error.type"], "connection_refused", "{call}");
 }

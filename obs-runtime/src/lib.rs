@@ -51,7 +51,8 @@
 //! | `otlp` | no | OTLP export of spans over HTTP/protobuf (gzip with `OTEL_EXPORTER_OTLP_COMPRESSION`) |
 //! | `otlp-grpc` | no | OTLP export over gRPC (HTTP/2) |
 //! | `tls` | no | [`tls`]: `https://` for OTLP, the alert channels and the HTTP health check; private CAs, the system's store, client certificates |
-//! | `tower` | no | a `tower` layer: a server span and the RED metrics of each request, by route template |
+//! | `tower` | no | `tower` layers: for servers, a server span and the RED metrics of each request, by route template; for clients, [`client::ClientLayer`] |
+//! | `reqwest` | no | [`client::reqwest::ObsMiddleware`], a `reqwest-middleware` middleware |
 //! | `logging` | no | [`logging`]: JSON lines of `tracing` events, correlated with the [`context`] |
 //! | `health` | no | [`health`]: `HealthChecker`, `#[health_check]`, the `/health` endpoints |
 //! | `health-tcp`, `health-http`, `health-redis`, `health-postgres` | no | the [built-in checks](health::checks) |
@@ -70,6 +71,8 @@ pub mod alerts;
 mod background;
 #[cfg(feature = "trace")]
 pub mod baggage;
+#[cfg(any(feature = "tower", feature = "reqwest"))]
+pub mod client;
 #[cfg(any(feature = "metrics", feature = "trace"))]
 mod clock;
 mod config;

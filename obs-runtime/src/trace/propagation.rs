@@ -332,15 +332,20 @@ pub(crate) fn inject_with(
 /// span.record_response(200);
 /// ```
 pub fn client_request<B>(request: &mut http::Request<B>) -> Span {
-    let method = request.method().as_str();
-    let span = Span::builder(method.to_owned()).kind(SpanKind::Client).start();
+    let (method, uri) = (request.method().clone(), request.uri().clone());
+    client_span(&method, &uri, request.headers_mut())
+}
+
+/// The client span of a call of `method` to `uri`, its context written into `headers`.
+pub(crate) fn client_span(method: &http::Method, uri: &http::Uri, headers: &mut HeaderMap) -> Span {
+    let span = Span::builder(method.as_str().to_owned()).kind(SpanKind::Client).start();
     if span.is_recording() {
-        span.set_attribute("http.request.method", method.to_owned());
-        span.set_attribute("url.full", redacted_url(request.uri()));
-        if let Some(host) = request.uri().host() {
+        span.set_attribute("http.request.method", method.as_str().to_owned());
+        span.set_attribute("url.full", redacted_url(uri));
+        if let Some(host) = uri.host() {
             span.set_attribute("server.address", host.to_owned());
         }
-        if let Some(port) = request.uri().port_u16().or(match request.uri().scheme_str() {
+        if let Some(port) = uri.port_u16().or(match uri.scheme_str() {
             Some("https") => Some(443),
             Some("http") => Some(80),
             _ => None,
@@ -348,8 +353,26 @@ pub fn client_request<B>(request: &mut http::Request<B>) -> Span {
             span.set_attribute("server.port", i64::from(port));
         }
     }
-    inject_span(&span, request.headers_mut());
+    inject_span(&span, headers);
     span
+}
+
+/// The method as the semantic conventions want it in a label: a known one, else `_OTHER` (a
+/// label must not take arbitrary input).
+#[cfg_attr(not(any(feature = "tower", feature = "reqwest")), allow(dead_code))]
+pub(crate) fn method_label(method: &http::Method) -> &'static str {
+    match *method {
+        http::Method::GET => "GET",
+        http::Method::POST => "POST",
+        http::Method::PUT => "PUT",
+        http::Method::DELETE => "DELETE",
+        http::Method::PATCH => "PATCH",
+        http::Method::HEAD => "HEAD",
+        http::Method::OPTIONS => "OPTIONS",
+        http::Method::CONNECT => "CONNECT",
+        http::Method::TRACE => "TRACE",
+        _ => "_OTHER",
+    }
 }
 
 /// The URL without credentials (semantic conventions: never record them) and with the values of

@@ -139,23 +139,6 @@ fn route(method: &'static str, template: Option<&str>, metrics: bool) -> Route {
     route
 }
 
-/// The method as the semantic conventions want it: a known one, else `_OTHER` (a label must not
-/// take arbitrary client input).
-fn method_of(method: &http::Method) -> &'static str {
-    match *method {
-        http::Method::GET => "GET",
-        http::Method::POST => "POST",
-        http::Method::PUT => "PUT",
-        http::Method::DELETE => "DELETE",
-        http::Method::PATCH => "PATCH",
-        http::Method::HEAD => "HEAD",
-        http::Method::OPTIONS => "OPTIONS",
-        http::Method::CONNECT => "CONNECT",
-        http::Method::TRACE => "TRACE",
-        _ => "_OTHER",
-    }
-}
-
 impl<S, B, ResB> tower_service::Service<Request<B>> for HttpService<S>
 where
     S: tower_service::Service<Request<B>, Response = Response<ResB>>,
@@ -170,7 +153,7 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> HttpFuture<S::Future> {
-        let method = method_of(request.method());
+        let method = super::propagation::method_label(request.method());
         let matched = (self.route)(request.extensions());
         let route = route(method, matched, self.metrics);
         // Past the series limit only the metrics are bounded: the span keeps the template, in a

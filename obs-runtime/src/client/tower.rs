@@ -1,0 +1,126 @@
+//! [`ClientLayer`]: the client middleware as a `tower` layer.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+
+use super::{ClientCall, error_type_of};
+
+/// The error of a [`ClientService`]: the inner service's, boxed, as `tower`'s own middleware
+/// (`Timeout`, `ConcurrencyLimit`) return it.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A `tower` layer for HTTP clients: each request gets a client span (the current span its
+/// parent) whose context it carries in the configured propagators' headers, and is recorded in
+/// `http_client_request_duration_seconds` (see the [module](super)). Put it outside a timeout
+/// layer, so that the timeout reaches it as an error (`error_type="timeout"`) rather than as a
+/// dropped call (`cancelled`).
+///
+/// ```
+/// use http_body_util::Empty;
+/// use hyper::body::Bytes;
+/// use obs_runtime::client::ClientLayer;
+/// use tower::{Layer, ServiceExt};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+/// let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+///     .build_http::<Empty<Bytes>>();
+/// let client = ClientLayer::new().layer(client);
+/// let request = http::Request::get("http://127.0.0.1:8081/profiles/1").body(Empty::new())?;
+/// let response = client.oneshot(request).await?;
+/// # drop(response);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClientLayer {
+    _private: (),
+}
+
+impl ClientLayer {
+    /// The layer.
+    pub fn new() -> ClientLayer {
+        ClientLayer { _private: () }
+    }
+}
+
+impl<S> tower_layer::Layer<S> for ClientLayer {
+    type Service = ClientService<S>;
+
+    fn layer(&self, inner: S) -> ClientService<S> {
+        ClientService { inner }
+    }
+}
+
+/// The service [`ClientLayer`] wraps around a client.
+#[derive(Clone, Debug)]
+pub struct ClientService<S> {
+    inner: S,
+}
+
+impl<S, B, ResB> tower_service::Service<Request<B>> for ClientService<S>
+where
+    S: tower_service::Service<Request<B>, Response = Response<ResB>>,
+    S::Error: Into<BoxError>,
+{
+    type Response = Response<ResB>;
+    type Error = BoxError;
+    type Future = ClientFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> ClientFuture<S::Future> {
+        let (method, uri) = (request.method().clone(), request.uri().clone());
+        let call = ClientCall::start(&method, &uri, request.headers_mut());
+        let future = call.span().in_scope(|| self.inner.call(request));
+        ClientFuture { future, call: Some(call) }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`ClientService`]: in the call's span at each poll; records the
+    /// span and the metrics when it completes (or, dropped first, as `cancelled`).
+    #[derive(Debug)]
+    pub struct ClientFuture<F> {
+        #[pin]
+        future: F,
+        call: Option<ClientCall>,
+    }
+}
+
+impl<F, ResB, E> Future for ClientFuture<F>
+where
+    F: Future<Output = Result<Response<ResB>, E>>,
+    E: Into<BoxError>,
+{
+    type Output = Result<Response<ResB>, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let output = match this.call {
+            Some(call) => {
+                let _in_span = call.span().enter();
+                std::task::ready!(this.future.poll(cx))
+            }
+            None => std::task::ready!(this.future.poll(cx)),
+        };
+        let Some(call) = this.call.take() else {
+            return Poll::Ready(output.map_err(Into::into));
+        };
+        Poll::Ready(match output {
+            Ok(response) => {
+                call.response(response.status().as_u16());
+                Ok(response)
+            }
+            Err(error) => {
+                let error: BoxError = error.into();
+                call.error(error_type_of(&*error), &error);
+                Err(error)
+            }
+        })
+    }
+}
