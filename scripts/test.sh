@@ -19,7 +19,7 @@ cargo clippy -p obs-runtime --no-default-features --all-targets -- -D warnings
 cargo test -p obs --no-default-features --tests
 cargo clippy -p obs --no-default-features --tests -- -D warnings
 # Each pillar alone compiles cleanly too (cfg mistakes hide in combinations).
-for features in metrics,http-server,trace metrics http-server health logging metrics,logging trace tracing-bridge otlp otlp-grpc otlp-grpc,tls health-http,tls tls tower reqwest trace,logging alerts alerts-tls alerts-smtp; do
+for features in metrics,http-server,trace metrics http-server health logging metrics,logging trace tracing-bridge otlp otlp-grpc otlp-grpc,tls health-http,tls tls tower reqwest tonic trace,logging alerts alerts-tls alerts-smtp; do
     cargo clippy -p obs-runtime --no-default-features --features "$features" --all-targets -- -D warnings
 done
 cargo test --workspace --all-features -- --include-ignored

@@ -33,6 +33,11 @@ fn manager() -> AlertManager {
             .label("service", "api-gateway")
             .for_duration(Duration::from_secs(60))
             .build(),
+        AlertRule::builder("high_grpc_error_rate")
+            .condition(Condition::rpc_error_rate_percent().window(Duration::from_secs(300)).above(15.0))
+            .severity(Severity::Critical)
+            .message("gRPC error rate is {error_rate_percent:.1}%")
+            .build(),
         AlertRule::builder("slow_requests")
             .condition(Condition::latency_quantile(0.99).endpoint("/users/{id}").above(0.5))
             .severity(Severity::Warning)
@@ -55,9 +60,11 @@ fn manager() -> AlertManager {
     builder.build().expect("a valid manager")
 }
 
-/// Synthetic series, 15 s apart, and what must (not) fire when. Traffic: 100 requests/s, of which
-/// 10/s fail (status 500), so the error rate is 10% from the first rate on (15 s); with `for: 1m`
-/// `high_error_rate` is pending at 1m and fires at 75 s.
+/// Synthetic series, 15 s apart, and what must (not) fire when. Traffic: 100 HTTP requests/s, of
+/// which 10/s fail (status 500), and 120 gRPC calls/s, of which 20/s fail with INTERNAL (a server
+/// error) and 20/s end NOT_FOUND (not one): the error rate of both is 30/220 = 13.6% from the first
+/// rate on (15 s), with `for: 1m` `high_error_rate` is pending at 1m and fires at 75 s; the gRPC
+/// error rate alone is 20/120 = 16.7%.
 const UNIT_TESTS: &str = r#"rule_files:
   - rules.yml
 evaluation_interval: 15s
@@ -68,6 +75,12 @@ tests:
         values: '0+1350x60'
       - series: 'http_requests_total{status="500",endpoint="/users/{id}",method="GET"}'
         values: '0+150x60'
+      - series: 'rpc_server_duration_seconds_count{rpc_system="grpc",rpc_service="shop.Cart",rpc_method="Get",rpc_grpc_status_code="0"}'
+        values: '0+1200x60'
+      - series: 'rpc_server_duration_seconds_count{rpc_system="grpc",rpc_service="shop.Cart",rpc_method="Get",rpc_grpc_status_code="13"}'
+        values: '0+300x60'
+      - series: 'rpc_server_duration_seconds_count{rpc_system="grpc",rpc_service="shop.Cart",rpc_method="Get",rpc_grpc_status_code="5"}'
+        values: '0+300x60'
       - series: 'process_cpu_seconds_total{instance="app:9090"}'
         values: '0+13.5x60'
       - series: 'http_request_duration_seconds_bucket{endpoint="/users/{id}",le="0.1"}'
@@ -91,7 +104,14 @@ tests:
               severity: critical
               service: api-gateway
             exp_annotations:
-              summary: "high_error_rate: error rate is 10.0% (threshold 5%) on api-gateway"
+              summary: "high_error_rate: error rate is 13.6% (threshold 5%) on api-gateway"
+      - eval_time: 1m
+        alertname: high_grpc_error_rate
+        exp_alerts:
+          - exp_labels:
+              severity: critical
+            exp_annotations:
+              summary: "gRPC error rate is 16.7%"
       - eval_time: 1m
         alertname: high_cpu_usage
         exp_alerts:
@@ -138,7 +158,7 @@ fn promtool_checks_and_evaluates_the_rendered_rules() {
     std::fs::write(&rules_file, yaml).expect("write rules.yml");
     let checked = promtool(&["check", "rules"], &rules_file);
     assert!(checked.status.success(), "promtool check rules failed: {}\n--- rules.yml ---\n{yaml}", said(&checked));
-    assert!(String::from_utf8_lossy(&checked.stdout).contains("SUCCESS: 4 rules found"), "{}", said(&checked));
+    assert!(String::from_utf8_lossy(&checked.stdout).contains("SUCCESS: 5 rules found"), "{}", said(&checked));
 
     let tests_file = dir.path().join("tests.yml");
     std::fs::write(&tests_file, UNIT_TESTS).expect("write tests.yml");
@@ -154,12 +174,12 @@ fn promtool_fails_a_wrong_expectation() {
     std::fs::write(dir.path().join("rules.yml"), manager().prometheus_rules("api-gateway").yaml())
         .expect("write rules.yml");
     let tests_file = dir.path().join("tests.yml");
-    let wrong = UNIT_TESTS.replace("error rate is 10.0%", "error rate is 11.0%");
+    let wrong = UNIT_TESTS.replace("error rate is 13.6%", "error rate is 11.0%");
     assert_ne!(wrong, UNIT_TESTS);
     std::fs::write(&tests_file, wrong).expect("write tests.yml");
     let tested = promtool(&["test", "rules"], &tests_file);
     assert!(!tested.status.success(), "promtool accepted a wrong summary: {}", said(&tested));
-    assert!(String::from_utf8_lossy(&tested.stderr).contains("error rate is 10.0%"), "{}", said(&tested));
+    assert!(String::from_utf8_lossy(&tested.stderr).contains("error rate is 13.6%"), "{}", said(&tested));
 }
 
 /// The demo prints its rules (`--prometheus-rules`) as a file promtool accepts.

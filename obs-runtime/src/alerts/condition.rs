@@ -80,11 +80,32 @@ pub struct Query {
     pub(crate) window: Option<Duration>,
 }
 
+/// Which calls an error rate counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Calls {
+    /// HTTP requests and gRPC calls served.
+    All,
+    /// HTTP requests (`http_requests_total`).
+    Http,
+    /// gRPC calls served (`rpc_server_duration_seconds`).
+    Rpc,
+}
+
+impl Calls {
+    pub(crate) fn http(self) -> bool {
+        self != Calls::Rpc
+    }
+
+    pub(crate) fn rpc(self) -> bool {
+        self != Calls::Http
+    }
+}
+
 #[derive(Clone)]
 pub(crate) enum Kind {
     Gauge(String),
     CounterRate(String),
-    ErrorRatePercent,
+    ErrorRatePercent(Calls),
     Quantile { histogram: String, quantile: f64 },
     CpuUsagePercent,
     MemoryUsagePercent,
@@ -121,12 +142,27 @@ impl Condition {
         Condition::query(Kind::CounterRate(name.into()))
     }
 
-    /// The share of requests that failed (status 5xx) over the window (default 5 minutes), in
-    /// percent, from `http_requests_total`; narrow it with [`endpoint`](Query::endpoint) and
-    /// [`method`](Query::method). No requests in the window is no value (the rule is not
-    /// active). Placeholder: `{error_rate_percent}`.
+    /// The share of calls served that failed over the window (default 5 minutes), in percent:
+    /// HTTP requests with a 5xx status (`http_requests_total`) and gRPC calls with a server-error
+    /// code (`UNKNOWN`, `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`, `INTERNAL`, `UNAVAILABLE`,
+    /// `DATA_LOSS`, by the RPC conventions; `rpc_server_duration_seconds`), out of both. Narrow
+    /// it with [`endpoint`](Query::endpoint) and [`method`](Query::method) (HTTP labels: the
+    /// gRPC calls then count for nothing), [`with_label`](Query::with_label)`("rpc_service", ..)`,
+    /// or to one kind of call with [`http_error_rate_percent`](Condition::http_error_rate_percent)
+    /// and [`rpc_error_rate_percent`](Condition::rpc_error_rate_percent). No calls in the window
+    /// is no value (the rule is not active). Placeholder: `{error_rate_percent}`.
     pub fn error_rate_percent() -> Query {
-        Condition::query(Kind::ErrorRatePercent)
+        Condition::query(Kind::ErrorRatePercent(Calls::All))
+    }
+
+    /// [`error_rate_percent`](Condition::error_rate_percent) of HTTP requests alone.
+    pub fn http_error_rate_percent() -> Query {
+        Condition::query(Kind::ErrorRatePercent(Calls::Http))
+    }
+
+    /// [`error_rate_percent`](Condition::error_rate_percent) of gRPC calls served alone.
+    pub fn rpc_error_rate_percent() -> Query {
+        Condition::query(Kind::ErrorRatePercent(Calls::Rpc))
     }
 
     /// A quantile (0 to 1) of request durations in seconds over the window (default 5 minutes),
@@ -165,7 +201,7 @@ impl Condition {
         match &self.query.kind {
             Kind::Gauge(name) => name,
             Kind::CounterRate(_) => "rate",
-            Kind::ErrorRatePercent => "error_rate_percent",
+            Kind::ErrorRatePercent(_) => "error_rate_percent",
             Kind::Quantile { histogram, .. } if histogram == "http_request_duration_seconds" => "latency_seconds",
             Kind::Quantile { .. } => "quantile",
             Kind::CpuUsagePercent => "cpu_usage_percent",
@@ -232,7 +268,7 @@ impl Condition {
     /// The window of a windowed condition.
     pub(crate) fn window(&self) -> Option<Duration> {
         match self.query.kind {
-            Kind::CounterRate(_) | Kind::ErrorRatePercent | Kind::Quantile { .. } => {
+            Kind::CounterRate(_) | Kind::ErrorRatePercent(_) | Kind::Quantile { .. } => {
                 Some(self.query.window.unwrap_or(DEFAULT_WINDOW))
             }
             Kind::CpuUsagePercent => Some(self.query.window.unwrap_or(DEFAULT_CPU_WINDOW)),
@@ -264,16 +300,31 @@ impl Condition {
                 let (base, elapsed) = history.push(now, window, |sample| sample.push(seconds))?;
                 Some((seconds - base[0]).max(0.0) / elapsed * 100.0)
             }
-            Kind::ErrorRatePercent => {
+            Kind::ErrorRatePercent(calls) => {
                 let (mut total, mut errors) = (0.0, 0.0);
-                snapshot.for_each("http_requests_total", |labels, count| {
-                    if labels.matches_all(matchers) {
-                        total += count;
-                        if labels.get("status").is_some_and(|status| status.starts_with('5')) {
-                            errors += count;
+                if calls.http() {
+                    snapshot.for_each("http_requests_total", |labels, count| {
+                        if labels.matches_all(matchers) {
+                            total += count;
+                            if labels.get("status").is_some_and(|status| status.starts_with('5')) {
+                                errors += count;
+                            }
                         }
-                    }
-                });
+                    });
+                }
+                if calls.rpc() {
+                    snapshot.for_each_histogram(crate::metrics::rpc_names::SERVER_FAMILY, |labels, _, counts| {
+                        if labels.matches_all(matchers) {
+                            let count = counts.iter().sum::<u64>() as f64;
+                            total += count;
+                            let code =
+                                labels.get(crate::metrics::rpc_names::STATUS_LABEL).and_then(|code| code.parse().ok());
+                            if code.is_some_and(crate::metrics::rpc_names::is_server_error) {
+                                errors += count;
+                            }
+                        }
+                    });
+                }
                 let (base, _) = history.push(now, window, |sample| sample.extend([total, errors]))?;
                 let requests = total - base[0];
                 (requests > 0.0).then(|| (errors - base[1]).max(0.0) / requests * 100.0)
@@ -332,7 +383,9 @@ impl Query {
         match &self.kind {
             Kind::Gauge(name) => format!("{name}{labels}"),
             Kind::CounterRate(name) => format!("rate({name}{labels})"),
-            Kind::ErrorRatePercent => format!("error_rate_percent{labels}"),
+            Kind::ErrorRatePercent(Calls::All) => format!("error_rate_percent{labels}"),
+            Kind::ErrorRatePercent(Calls::Http) => format!("http_error_rate_percent{labels}"),
+            Kind::ErrorRatePercent(Calls::Rpc) => format!("rpc_error_rate_percent{labels}"),
             Kind::Quantile { histogram, quantile } => format!("quantile({quantile}, {histogram}{labels})"),
             Kind::CpuUsagePercent => "cpu_usage_percent".into(),
             Kind::MemoryUsagePercent => "memory_usage_percent".into(),

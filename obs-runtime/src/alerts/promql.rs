@@ -4,9 +4,10 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::condition::{Comparison, Kind};
+use super::condition::{Calls, Comparison, Kind};
 use super::engine::AlertManager;
 use super::rule::{AlertRule, Part, push_number};
+use crate::metrics::rpc_names;
 
 /// A manager's rules as a Prometheus rules file, from [`AlertManager::prometheus_rules`].
 ///
@@ -31,7 +32,7 @@ use super::rule::{AlertRule, Part, push_number};
 /// let alerts = AlertManager::builder()
 ///     .rule(
 ///         AlertRule::builder("high_error_rate")
-///             .condition(Condition::error_rate_percent().window(Duration::from_secs(300)).above(5.0))
+///             .condition(Condition::http_error_rate_percent().window(Duration::from_secs(300)).above(5.0))
 ///             .severity(Severity::Critical)
 ///             .message("Error rate is {error_rate_percent:.1}%")
 ///             .label("service", "api-gateway")
@@ -106,10 +107,29 @@ impl AlertRule {
                 format!("{aggregation}({})", selector(name, None, matchers))
             }
             Kind::CounterRate(name) => format!("sum(rate({}[{window}]))", selector(name, None, matchers)),
-            Kind::ErrorRatePercent => {
-                let errors = selector("http_requests_total", Some(("status", "=~", "5..")), matchers);
-                let all = selector("http_requests_total", None, matchers);
-                format!("sum(rate({errors}[{window}])) / sum(rate({all}[{window}])) * 100")
+            Kind::ErrorRatePercent(calls) => {
+                let http_errors = selector("http_requests_total", Some(("status", "=~", "5..")), matchers);
+                let http_all = selector("http_requests_total", None, matchers);
+                let rpc_count = format!("{}_count", rpc_names::SERVER_FAMILY);
+                let rpc_errors = selector(
+                    &rpc_count,
+                    Some((rpc_names::STATUS_LABEL, "=~", rpc_names::SERVER_ERROR_CODES)),
+                    matchers,
+                );
+                let rpc_all = selector(&rpc_count, None, matchers);
+                let rate = |selector: &str| format!("sum(rate({selector}[{window}]))");
+                match calls {
+                    Calls::Http => format!("{} / {} * 100", rate(&http_errors), rate(&http_all)),
+                    Calls::Rpc => format!("{} / {} * 100", rate(&rpc_errors), rate(&rpc_all)),
+                    // Either kind may have no series: `or vector(0)` keeps the sum.
+                    Calls::All => format!(
+                        "(({} or vector(0)) + ({} or vector(0))) / (({} or vector(0)) + ({} or vector(0))) * 100",
+                        rate(&http_errors),
+                        rate(&rpc_errors),
+                        rate(&http_all),
+                        rate(&rpc_all)
+                    ),
+                }
             }
             Kind::Quantile { histogram, quantile } => {
                 let buckets = selector(&format!("{histogram}_bucket"), None, matchers);
@@ -341,12 +361,25 @@ mod tests {
             expr(Condition::counter_rate("job_retries_total").method("POST").above(0.1)),
             r#"sum(rate(job_retries_total{method="POST"}[5m])) > 0.1"#
         );
+        // HTTP 5xx and gRPC server errors, out of both (either may have no series).
         assert_eq!(
             expr(Condition::error_rate_percent().window(five_minutes).above(5.0)),
-            r#"sum(rate(http_requests_total{status=~"5.."}[5m])) / sum(rate(http_requests_total[5m])) * 100 > 5"#
+            concat!(
+                r#"((sum(rate(http_requests_total{status=~"5.."}[5m])) or vector(0)) + "#,
+                r#"(sum(rate(rpc_server_duration_seconds_count{rpc_grpc_status_code=~"2|4|12|13|14|15"}[5m])) or vector(0))) / "#,
+                r#"((sum(rate(http_requests_total[5m])) or vector(0)) + "#,
+                r#"(sum(rate(rpc_server_duration_seconds_count[5m])) or vector(0))) * 100 > 5"#
+            )
         );
         assert_eq!(
-            expr(Condition::error_rate_percent().endpoint("/users/{id}").method("GET").above(1.0)),
+            expr(Condition::rpc_error_rate_percent().with_label("rpc_service", "shop.Cart").above(1.0)),
+            concat!(
+                r#"sum(rate(rpc_server_duration_seconds_count{rpc_grpc_status_code=~"2|4|12|13|14|15",rpc_service="shop.Cart"}[5m])) / "#,
+                r#"sum(rate(rpc_server_duration_seconds_count{rpc_service="shop.Cart"}[5m])) * 100 > 1"#
+            )
+        );
+        assert_eq!(
+            expr(Condition::http_error_rate_percent().endpoint("/users/{id}").method("GET").above(1.0)),
             r#"sum(rate(http_requests_total{status=~"5..",endpoint="/users/{id}",method="GET"}[5m])) / sum(rate(http_requests_total{endpoint="/users/{id}",method="GET"}[5m])) * 100 > 1"#
         );
         assert_eq!(
@@ -453,7 +486,7 @@ mod tests {
         let manager = AlertManager::builder()
             .rule(
                 AlertRule::builder("high_error_rate")
-                    .condition(Condition::error_rate_percent().window(Duration::from_secs(300)).above(5.0))
+                    .condition(Condition::http_error_rate_percent().window(Duration::from_secs(300)).above(5.0))
                     .severity(Severity::Critical)
                     .message("Error rate is {error_rate_percent:.1}%")
                     .label("service", "api-gateway")

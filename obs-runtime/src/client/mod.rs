@@ -31,7 +31,7 @@ pub mod reqwest;
 mod tower;
 
 #[cfg(feature = "tower")]
-pub use tower::{BoxError, ClientFuture, ClientLayer, ClientService};
+pub use tower::{BoxError, ClientFuture, ClientLayer, ClientService, ResponseBody};
 
 use std::error::Error;
 use std::fmt;

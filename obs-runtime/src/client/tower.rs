@@ -7,6 +7,9 @@ use std::task::{Context, Poll};
 use http::{Request, Response};
 
 use super::{ClientCall, error_type_of};
+pub use crate::rpc::ResponseBody;
+use crate::rpc::{RpcCall, Side};
+use crate::trace::{Span, SpanKind};
 
 /// The error of a [`ClientService`]: the inner service's, boxed, as `tower`'s own middleware
 /// (`Timeout`, `ConcurrencyLimit`) return it.
@@ -14,7 +17,10 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A `tower` layer for HTTP clients: each request gets a client span (the current span its
 /// parent) whose context it carries in the configured propagators' headers, and is recorded in
-/// `http_client_request_duration_seconds` (see the [module](super)). Put it outside a timeout
+/// `http_client_request_duration_seconds` (see the [module](super)). Over a gRPC channel (tonic's
+/// `Channel`), a call (by its content type) is read as gRPC instead: its span by the RPC
+/// conventions, its status from `grpc-status`, recorded in `rpc_client_duration_seconds` (see
+/// [`crate::rpc`]). Put it outside a timeout
 /// layer, so that the timeout reaches it as an error (`error_type="timeout"`) rather than as a
 /// dropped call (`cancelled`).
 ///
@@ -65,7 +71,7 @@ where
     S: tower_service::Service<Request<B>, Response = Response<ResB>>,
     S::Error: Into<BoxError>,
 {
-    type Response = Response<ResB>;
+    type Response = Response<ResponseBody<ResB>>;
     type Error = BoxError;
     type Future = ClientFuture<S::Future>;
 
@@ -74,21 +80,54 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> ClientFuture<S::Future> {
-        let (method, uri) = (request.method().clone(), request.uri().clone());
-        let call = ClientCall::start(&method, &uri, request.headers_mut());
+        let uri = request.uri().clone();
+        let call = if crate::rpc::is_grpc(request.headers()) {
+            let span = Span::builder(crate::rpc::span_name(&uri)).kind(SpanKind::Client).start();
+            if span.is_recording() {
+                crate::rpc::set_attributes(&span, &uri);
+                if let Some(host) = uri.host() {
+                    span.set_attribute("server.address", host.to_owned());
+                }
+                if let Some(port) = uri.port_u16() {
+                    span.set_attribute("server.port", i64::from(port));
+                }
+            }
+            crate::trace::propagation::inject_span(&span, request.headers_mut());
+            Call::Rpc(RpcCall::new(span, Side::Client, &uri, true, None))
+        } else {
+            let method = request.method().clone();
+            Call::Http(ClientCall::start(&method, &uri, request.headers_mut()))
+        };
         let future = call.span().in_scope(|| self.inner.call(request));
         ClientFuture { future, call: Some(call) }
     }
 }
 
+/// An HTTP call or a gRPC call.
+#[derive(Debug)]
+enum Call {
+    Http(ClientCall),
+    Rpc(RpcCall),
+}
+
+impl Call {
+    fn span(&self) -> &Span {
+        match self {
+            Call::Http(call) => call.span(),
+            Call::Rpc(call) => call.span(),
+        }
+    }
+}
+
 pin_project_lite::pin_project! {
     /// The response future of [`ClientService`]: in the call's span at each poll; records the
-    /// span and the metrics when it completes (or, dropped first, as `cancelled`).
+    /// span and the metrics when it completes (or, dropped first, as `cancelled`; a gRPC call
+    /// whose status comes in the trailers, when its [`ResponseBody`] passes them).
     #[derive(Debug)]
     pub struct ClientFuture<F> {
         #[pin]
         future: F,
-        call: Option<ClientCall>,
+        call: Option<Call>,
     }
 }
 
@@ -97,7 +136,7 @@ where
     F: Future<Output = Result<Response<ResB>, E>>,
     E: Into<BoxError>,
 {
-    type Output = Result<Response<ResB>, BoxError>;
+    type Output = Result<Response<ResponseBody<ResB>>, BoxError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
@@ -108,19 +147,39 @@ where
             }
             None => std::task::ready!(this.future.poll(cx)),
         };
-        let Some(call) = this.call.take() else {
-            return Poll::Ready(output.map_err(Into::into));
-        };
-        Poll::Ready(match output {
-            Ok(response) => {
+        let output = output.map_err(Into::into);
+        Poll::Ready(match (this.call.take(), output) {
+            (Some(Call::Http(call)), Ok(response)) => {
                 call.response(response.status().as_u16());
-                Ok(response)
+                Ok(response.map(ResponseBody::plain))
             }
-            Err(error) => {
-                let error: BoxError = error.into();
+            (Some(Call::Rpc(call)), Ok(response)) => {
+                let (parts, body) = response.into_parts();
+                let body = match RpcCall::outcome_in_head(parts.status, &parts.headers) {
+                    Some(code) => {
+                        call.finish(code);
+                        ResponseBody::plain(body)
+                    }
+                    None => ResponseBody::finishing(body, call),
+                };
+                Ok(Response::from_parts(parts, body))
+            }
+            (Some(Call::Http(call)), Err(error)) => {
                 call.error(error_type_of(&*error), &error);
                 Err(error)
             }
+            (Some(Call::Rpc(call)), Err(error)) => {
+                let error_type = error_type_of(&*error);
+                // As gRPC clients report them: a deadline, an unreachable server, or unknown.
+                let code = match error_type {
+                    "timeout" => crate::rpc::DEADLINE_EXCEEDED,
+                    "connection_refused" | "connection_reset" => crate::rpc::UNAVAILABLE,
+                    _ => crate::rpc::UNKNOWN,
+                };
+                call.fail(code, error_type, &error);
+                Err(error)
+            }
+            (None, output) => output.map(|response| response.map(ResponseBody::plain)),
         })
     }
 }

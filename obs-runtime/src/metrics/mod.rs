@@ -69,6 +69,8 @@ mod process;
 pub(crate) mod registry;
 #[cfg(feature = "metrics")]
 pub(crate) mod request;
+#[cfg(any(feature = "tower", feature = "alerts", all(test, feature = "tonic")))]
+pub(crate) mod rpc_names;
 #[cfg(feature = "metrics")]
 mod samples;
 #[cfg(feature = "metrics")]

@@ -103,3 +103,70 @@ impl<T: RequestOutcome + ?Sized> RequestOutcome for Box<T> {
         (**self).http_status()
     }
 }
+
+/// A gRPC status as an HTTP status, by the mapping of Google's API design guide (AIP-193, as
+/// grpc-gateway applies it): `OK` 200, `CANCELLED` 499, `UNKNOWN` 500, `INVALID_ARGUMENT` 400,
+/// `DEADLINE_EXCEEDED` 504, `NOT_FOUND` 404, `ALREADY_EXISTS` 409, `PERMISSION_DENIED` 403,
+/// `RESOURCE_EXHAUSTED` 429, `FAILED_PRECONDITION` 400, `ABORTED` 409, `OUT_OF_RANGE` 400,
+/// `UNIMPLEMENTED` 501, `INTERNAL` 500, `UNAVAILABLE` 503, `DATA_LOSS` 500, `UNAUTHENTICATED`
+/// 401. The gRPC server errors are exactly the codes mapped to 5xx, so error rates agree.
+///
+/// ```
+/// use obs_runtime::metrics::RequestOutcome;
+///
+/// #[obs_runtime::track_request("POST", "/users.Users/Get")]
+/// async fn get_user(id: u32) -> Result<tonic::Response<String>, tonic::Status> {
+///     match id {
+///         1 => Ok(tonic::Response::new("ada".to_owned())),
+///         _ => Err(tonic::Status::not_found("no such user")), // recorded as status="404"
+///     }
+/// }
+/// assert_eq!(tonic::Status::deadline_exceeded("slow").http_status(), 504);
+/// ```
+#[cfg(feature = "tonic")]
+impl RequestOutcome for tonic::Status {
+    fn http_status(&self) -> u16 {
+        use tonic::Code;
+        match self.code() {
+            Code::Ok => 200,
+            Code::Cancelled => 499,
+            Code::Unknown | Code::Internal | Code::DataLoss => 500,
+            Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => 400,
+            Code::DeadlineExceeded => 504,
+            Code::NotFound => 404,
+            Code::AlreadyExists | Code::Aborted => 409,
+            Code::PermissionDenied => 403,
+            Code::ResourceExhausted => 429,
+            Code::Unimplemented => 501,
+            Code::Unavailable => 503,
+            Code::Unauthenticated => 401,
+        }
+    }
+}
+
+/// A tonic response: 200 (its call ended `OK`).
+#[cfg(feature = "tonic")]
+impl<T> RequestOutcome for tonic::Response<T> {
+    fn http_status(&self) -> u16 {
+        200
+    }
+}
+
+#[cfg(all(test, feature = "tonic"))]
+mod tonic_tests {
+    use super::RequestOutcome;
+
+    #[test]
+    fn every_code_maps_and_server_errors_are_5xx() {
+        for number in 0..=16 {
+            let code = tonic::Code::from_i32(number);
+            let status = tonic::Status::new(code, "x").http_status();
+            let server_error = crate::metrics::rpc_names::is_server_error(number as u16);
+            assert_eq!(status >= 500, server_error, "{code:?} is {status}");
+        }
+        let ok: Result<tonic::Response<()>, tonic::Status> = Ok(tonic::Response::new(()));
+        assert_eq!(ok.http_status(), 200);
+        let missing: Result<tonic::Response<()>, tonic::Status> = Err(tonic::Status::not_found("x"));
+        assert_eq!(missing.http_status(), 404);
+    }
+}

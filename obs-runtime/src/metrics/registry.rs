@@ -155,6 +155,12 @@ impl Registry {
         series
     }
 
+    /// The buckets of request histograms without buckets of their own.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn default_buckets(&self) -> Vec<f64> {
+        self.lock().default_buckets.clone()
+    }
+
     pub(crate) fn set_default_buckets(&self, buckets: &[f64]) -> Result<(), MetricError> {
         super::check_request_buckets(buckets)?;
         self.lock().default_buckets = buckets.to_vec();

@@ -230,7 +230,7 @@ pub fn inject(headers: &mut HeaderMap) {
     inject_span(&Span::current(), headers);
 }
 
-fn inject_span(span: &Span, headers: &mut HeaderMap) {
+pub(crate) fn inject_span(span: &Span, headers: &mut HeaderMap) {
     // A span that records nothing under an unsampled parent has no context of its own: the
     // parent's carries the decision on.
     let context = span.context().or_else(SpanContext::current);
