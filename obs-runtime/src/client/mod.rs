@@ -37,11 +37,12 @@ use std::error::Error;
 use std::fmt;
 use std::sync::OnceLock;
 
-use http::{HeaderMap, Method, Uri};
+use http::{HeaderMap, Method};
 
 use crate::clock::clock;
-use crate::metrics::HistogramVec;
+use crate::metrics::{Histogram, HistogramVec};
 use crate::trace::Span;
+pub(crate) use crate::trace::propagation::Target;
 
 /// The family's name: `http.client.request.duration` in Prometheus's form.
 pub const DURATION_FAMILY: &str = "http_client_request_duration_seconds";
@@ -78,23 +79,22 @@ pub(crate) struct ClientCall {
     span: Span,
     start: u64,
     method: &'static str,
-    address: String,
+    address: Box<str>,
     port: u16,
     finished: bool,
 }
 
 impl ClientCall {
-    /// Starts the call of `method` to `uri` whose headers are `headers`: its client span, the
-    /// context written into `headers`, the clock.
-    pub(crate) fn start(method: &Method, uri: &Uri, headers: &mut HeaderMap) -> ClientCall {
-        let span = crate::trace::propagation::client_span(method, uri, headers);
-        let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("https") { 443 } else { 80 });
+    /// Starts the call of `method` to `target` whose headers are `headers`: its client span,
+    /// the context written into `headers`, the clock.
+    pub(crate) fn start(method: &Method, target: &Target<'_>, headers: &mut HeaderMap) -> ClientCall {
+        let span = crate::trace::propagation::client_span(method, target, headers);
         ClientCall {
             span,
             start: clock().raw(),
             method: crate::trace::propagation::method_label(method),
-            address: uri.host().unwrap_or_default().to_owned(),
-            port,
+            address: target.host.unwrap_or_default().into(),
+            port: target.port.unwrap_or(0),
             finished: false,
         }
     }
@@ -107,12 +107,10 @@ impl ClientCall {
     /// Records the response's `status`.
     pub(crate) fn response(mut self, status: u16) {
         self.span.record_response(status);
-        let status_label = status.to_string();
-        let error_type = if status >= 400 { status_label.as_str() } else { "" };
-        if !error_type.is_empty() {
-            self.span.set_attribute("error.type", error_type.to_owned());
+        if status >= 400 && self.span.is_recording() {
+            self.span.set_attribute("error.type", status.to_string());
         }
-        self.record(&status_label, error_type);
+        self.record(status, "");
     }
 
     /// Records a call that got no response: `error` on the span, `error_type` as its
@@ -120,21 +118,61 @@ impl ClientCall {
     pub(crate) fn error(mut self, error_type: &'static str, error: &dyn fmt::Display) {
         self.span.record_error(error);
         self.span.set_attribute("error.type", error_type);
-        self.record("", error_type);
+        self.record(0, error_type);
     }
 
-    fn record(&mut self, status: &str, error_type: &str) {
+    /// Observes the call's duration in its series: `status` 0 for none, `error_type` for a call
+    /// without a response (a status of 400 or more is its own error type).
+    fn record(&mut self, status: u16, error_type: &'static str) {
         self.finished = true;
         let clock = clock();
         let seconds = clock.delta_as_nanos(self.start, clock.raw()) as f64 / 1e9;
-        if let Some(family) = family() {
-            let port = self.port.to_string();
-            let labels = [self.method, self.address.as_str(), port.as_str(), status, error_type];
-            if let Ok(histogram) = family.with_labels(&labels) {
-                histogram.observe(seconds);
+        let key = SeriesKey { method: self.method, port: self.port, status, error_type };
+        // The series of this thread's recent label sets, looked up without allocating.
+        let cached = RECENT.with_borrow(|recent| {
+            recent
+                .iter()
+                .find(|(known, address, _)| *known == key && **address == *self.address)
+                .map(|(_, _, series)| series.clone())
+        });
+        let series = match cached {
+            Some(series) => series,
+            None => {
+                let Some(family) = family() else { return };
+                let port = if self.port == 0 { String::new() } else { self.port.to_string() };
+                let status_label = if status == 0 { String::new() } else { status.to_string() };
+                let error_label = if status >= 400 { status_label.as_str() } else { error_type };
+                let labels = [self.method, &*self.address, &port, &status_label, error_label];
+                let Ok(series) = family.with_labels(&labels) else { return };
+                RECENT.with_borrow_mut(|recent| {
+                    if recent.len() == RECENT_SERIES {
+                        recent.remove(0);
+                    }
+                    recent.push((key, self.address.clone(), series.clone()));
+                });
+                series
             }
-        }
+        };
+        series.observe(seconds);
     }
+}
+
+/// What, besides the server address, names a call's series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SeriesKey {
+    method: &'static str,
+    port: u16,
+    status: u16,
+    error_type: &'static str,
+}
+
+/// How many label sets a thread remembers the series of. A label set past the family's series
+/// limit is remembered with the overflow series, so its later calls on this thread are not counted
+/// again in `obs_metric_series_overflow_total`.
+const RECENT_SERIES: usize = 32;
+
+thread_local! {
+    static RECENT: std::cell::RefCell<Vec<(SeriesKey, Box<str>, Histogram)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl Drop for ClientCall {
@@ -142,7 +180,7 @@ impl Drop for ClientCall {
         if !self.finished {
             self.span.set_attribute("error.type", "cancelled");
             self.span.set_error_status("cancelled");
-            self.record("", "cancelled");
+            self.record(0, "cancelled");
         }
     }
 }

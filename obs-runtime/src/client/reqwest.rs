@@ -4,7 +4,7 @@
 use reqwest_middleware::reqwest::{Request, Response};
 use reqwest_middleware::{Error, Middleware, Next, Result};
 
-use super::{ClientCall, error_type_of};
+use super::{ClientCall, Target, error_type_of};
 
 /// A `reqwest-middleware` middleware: each request gets a client span (the current span its
 /// parent) whose context it carries in the configured propagators' headers, and is recorded in
@@ -41,11 +41,21 @@ impl Middleware for ObsMiddleware {
         extensions: &mut http::Extensions,
         next: Next<'_>,
     ) -> Result<Response> {
-        // The URL as an `http::Uri` (without a fragment, which a request never sends).
-        let url = request.url();
-        let uri: http::Uri = url.as_str().split('#').next().unwrap_or_default().parse().unwrap_or_default();
-        let method = request.method().clone();
-        let call = ClientCall::start(&method, &uri, request.headers_mut());
+        // The headers apart while the URL is read (no copy of either).
+        let mut headers = std::mem::take(request.headers_mut());
+        let (method, url) = (request.method(), request.url());
+        let authority = url.authority();
+        let target = Target {
+            scheme: Some(url.scheme()),
+            authority: Some(authority.rsplit('@').next().unwrap_or_default()),
+            credentials: authority.contains('@'),
+            host: url.host_str(),
+            port: url.port_or_known_default(),
+            path: url.path(),
+            query: url.query(),
+        };
+        let call = ClientCall::start(method, &target, &mut headers);
+        *request.headers_mut() = headers;
         let result = call.span().scope_ref(next.run(request, extensions)).await;
         match &result {
             Ok(response) => call.response(response.status().as_u16()),

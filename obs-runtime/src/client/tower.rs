@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use http::{Request, Response};
 
-use super::{ClientCall, error_type_of};
+use super::{ClientCall, Target, error_type_of};
 pub use crate::rpc::ResponseBody;
 use crate::rpc::{RpcCall, Side};
 use crate::trace::{Span, SpanKind};
@@ -96,7 +96,7 @@ where
             Call::Rpc(RpcCall::new(span, Side::Client, &uri, true, None))
         } else {
             let method = request.method().clone();
-            Call::Http(ClientCall::start(&method, &uri, request.headers_mut()))
+            Call::Http(ClientCall::start(&method, &Target::of_uri(&uri), request.headers_mut()))
         };
         let future = call.span().in_scope(|| self.inner.call(request));
         ClientFuture { future, call: Some(call) }

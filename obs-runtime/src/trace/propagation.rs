@@ -333,23 +333,90 @@ pub(crate) fn inject_with(
 /// ```
 pub fn client_request<B>(request: &mut http::Request<B>) -> Span {
     let (method, uri) = (request.method().clone(), request.uri().clone());
-    client_span(&method, &uri, request.headers_mut())
+    client_span(&method, &Target::of_uri(&uri), request.headers_mut())
 }
 
-/// The client span of a call of `method` to `uri`, its context written into `headers`.
-pub(crate) fn client_span(method: &http::Method, uri: &http::Uri, headers: &mut HeaderMap) -> Span {
-    let span = Span::builder(method.as_str().to_owned()).kind(SpanKind::Client).start();
+/// Where an outgoing request goes, as its client span and metrics record it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Target<'a> {
+    pub(crate) scheme: Option<&'a str>,
+    /// `host[:port]`, without user information.
+    pub(crate) authority: Option<&'a str>,
+    /// Whether the URL carries user information (never recorded).
+    pub(crate) credentials: bool,
+    pub(crate) host: Option<&'a str>,
+    /// The port, the scheme's when the URL names none.
+    pub(crate) port: Option<u16>,
+    pub(crate) path: &'a str,
+    pub(crate) query: Option<&'a str>,
+}
+
+impl<'a> Target<'a> {
+    pub(crate) fn of_uri(uri: &'a http::Uri) -> Target<'a> {
+        let authority = uri.authority().map(http::uri::Authority::as_str);
+        Target {
+            scheme: uri.scheme_str(),
+            authority: authority.map(|authority| authority.rsplit('@').next().unwrap_or_default()),
+            credentials: authority.is_some_and(|authority| authority.contains('@')),
+            host: uri.host(),
+            port: uri.port_u16().or_else(|| default_port(uri.scheme_str())),
+            path: uri.path(),
+            query: uri.query(),
+        }
+    }
+
+    /// The URL without credentials (semantic conventions: never record them) and with the
+    /// values of secret-named query parameters (`?access_token=..`) redacted.
+    pub(crate) fn url_full(&self) -> String {
+        let mut url = String::with_capacity(
+            self.scheme.map_or(0, |scheme| scheme.len() + 3)
+                + self.authority.map_or(0, str::len)
+                + self.path.len()
+                + self.query.map_or(0, |query| query.len() + 1)
+                + if self.credentials { 18 } else { 0 },
+        );
+        if let Some(scheme) = self.scheme {
+            url.push_str(scheme);
+            url.push_str("://");
+        }
+        if self.credentials {
+            url.push_str("REDACTED:REDACTED@");
+        }
+        url.push_str(self.authority.unwrap_or_default());
+        url.push_str(self.path);
+        if let Some(query) = self.query {
+            url.push('?');
+            push_redacted_query(&mut url, query);
+        }
+        url
+    }
+}
+
+/// The port of `scheme` when a URL names none.
+pub(crate) fn default_port(scheme: Option<&str>) -> Option<u16> {
+    match scheme {
+        Some("https") => Some(443),
+        Some("http") => Some(80),
+        _ => None,
+    }
+}
+
+/// The client span of a call of `method` to `target`, its context written into `headers`.
+pub(crate) fn client_span(method: &http::Method, target: &Target<'_>, headers: &mut HeaderMap) -> Span {
+    let known = method_label(method);
+    // The conventions' name: the method, or `HTTP` for one they do not know.
+    let name = if known == "_OTHER" { "HTTP" } else { known };
+    let span = Span::builder(name).kind(SpanKind::Client).start();
     if span.is_recording() {
-        span.set_attribute("http.request.method", method.as_str().to_owned());
-        span.set_attribute("url.full", redacted_url(uri));
-        if let Some(host) = uri.host() {
+        span.set_attribute("http.request.method", known);
+        if known == "_OTHER" {
+            span.set_attribute("http.request.method_original", method.as_str().to_owned());
+        }
+        span.set_attribute("url.full", target.url_full());
+        if let Some(host) = target.host {
             span.set_attribute("server.address", host.to_owned());
         }
-        if let Some(port) = uri.port_u16().or(match uri.scheme_str() {
-            Some("https") => Some(443),
-            Some("http") => Some(80),
-            _ => None,
-        }) {
+        if let Some(port) = target.port {
             span.set_attribute("server.port", i64::from(port));
         }
     }
@@ -359,7 +426,6 @@ pub(crate) fn client_span(method: &http::Method, uri: &http::Uri, headers: &mut 
 
 /// The method as the semantic conventions want it in a label: a known one, else `_OTHER` (a
 /// label must not take arbitrary input).
-#[cfg_attr(not(any(feature = "tower", feature = "reqwest")), allow(dead_code))]
 pub(crate) fn method_label(method: &http::Method) -> &'static str {
     match *method {
         http::Method::GET => "GET",
@@ -375,33 +441,29 @@ pub(crate) fn method_label(method: &http::Method) -> &'static str {
     }
 }
 
-/// The URL without credentials (semantic conventions: never record them) and with the values of
-/// secret-named query parameters (`?access_token=..`) redacted.
-fn redacted_url(uri: &http::Uri) -> String {
-    let scheme = uri.scheme_str().map(|scheme| format!("{scheme}://")).unwrap_or_default();
-    let authority = match uri.authority() {
-        Some(authority) if authority.as_str().contains('@') => {
-            format!("REDACTED:REDACTED@{}", authority.as_str().rsplit('@').next().unwrap_or_default())
-        }
-        Some(authority) => authority.as_str().to_owned(),
-        None => String::new(),
-    };
-    let query = uri.query().map(|query| format!("?{}", redacted_query(query))).unwrap_or_default();
-    format!("{scheme}{authority}{}{query}", uri.path())
-}
-
 /// A query string with the values of secret-named parameters replaced by `REDACTED`, the
 /// semantic conventions' word (the names, as [`is_secret_name`](crate::is_secret_name) reads them:
 /// `access_token`, `user[password]`, `pass%77ord`, `X-Amz-Signature`, `sig`).
 pub(crate) fn redacted_query(query: &str) -> String {
-    query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((key, _)) if crate::is_secret_name(key) => format!("{key}=REDACTED"),
-            _ => pair.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join("&")
+    let mut out = String::with_capacity(query.len());
+    push_redacted_query(&mut out, query);
+    out
+}
+
+/// [`redacted_query`], written at the end of `out`.
+fn push_redacted_query(out: &mut String, query: &str) {
+    for (index, pair) in query.split('&').enumerate() {
+        if index > 0 {
+            out.push('&');
+        }
+        match pair.split_once('=') {
+            Some((key, _)) if crate::is_secret_name(key) => {
+                out.push_str(key);
+                out.push_str("=REDACTED");
+            }
+            _ => out.push_str(pair),
+        }
+    }
 }
 
 impl Span {
@@ -705,9 +767,12 @@ mod tests {
     #[test]
     fn urls_lose_credentials() {
         let uri: http::Uri = "http://user:pw@example.com:8080/a?b=1".parse().expect("valid");
-        assert_eq!(redacted_url(&uri), "http://REDACTED:REDACTED@example.com:8080/a?b=1");
+        assert_eq!(Target::of_uri(&uri).url_full(), "http://REDACTED:REDACTED@example.com:8080/a?b=1");
         let uri: http::Uri = "http://example.com/a?user=1&access_token=xyz&Signature=abc".parse().expect("valid");
-        assert_eq!(redacted_url(&uri), "http://example.com/a?user=1&access_token=REDACTED&Signature=REDACTED");
+        assert_eq!(
+            Target::of_uri(&uri).url_full(),
+            "http://example.com/a?user=1&access_token=REDACTED&Signature=REDACTED"
+        );
     }
 
     #[test]
@@ -732,7 +797,7 @@ mod tests {
             let redacted = redacted_query(&query);
             assert_eq!(redacted, format!("page=2&{key}=REDACTED&q=x"), "{key}");
             let uri: http::Uri = format!("http://example.com/a?{query}").parse().expect("valid");
-            assert!(!redacted_url(&uri).contains("S3CRET"), "{key}: {}", redacted_url(&uri));
+            assert!(!Target::of_uri(&uri).url_full().contains("S3CRET"), "{key}: {}", Target::of_uri(&uri).url_full());
         }
         let kept = "author=ada&passenger=2&authority=x&tokens=5&sessions_total=3";
         assert_eq!(redacted_query(kept), kept);
