@@ -166,11 +166,9 @@ async fn hyper_util_under_the_client_layer() {
 async fn reqwest_under_the_middleware() {
     install();
     let port = serve().await;
-    let client = reqwest_middleware::ClientBuilder::new(
-        reqwest::Client::builder().timeout(Duration::from_millis(200)).build().expect("a client"),
-    )
-    .with(ObsMiddleware::new())
-    .build();
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::builder().build().expect("a client"))
+        .with(ObsMiddleware::new())
+        .build();
     let before = Samples::take();
     let parent = Span::new("reqwest client test");
     let trace_id = parent.context().expect("sampled").trace_id();
@@ -182,9 +180,14 @@ async fn reqwest_under_the_middleware() {
     }
     assert_eq!(statuses, [200, 404, 200]);
     let refused = closed_port();
-    parent.scope_ref(client.get(format!("http://127.0.0.1:{refused}/client/ok")).send()).await.expect_err("refused");
+    // Secrets in the URL of calls that fail: reqwest's error says the whole URL.
+    let refused_url = format!("http://user:pa55word@127.0.0.1:{refused}/client/ok?api_key=s3cr3t-refused");
+    parent.scope_ref(client.get(refused_url).send()).await.expect_err("refused");
     let hanging = Hanging::start();
-    parent.scope_ref(client.get(hanging.url()).send()).await.expect_err("times out");
+    // The timeout on this request alone: the others must not time out on a loaded machine.
+    let hanging_url = format!("{}?token=s3cr3t-hanging", hanging.url());
+    let timed = client.get(hanging_url).timeout(Duration::from_millis(200)).send();
+    parent.scope_ref(timed).await.expect_err("times out");
     drop(parent);
 
     let made = Samples::take().since(&before);
@@ -215,4 +218,18 @@ async fn reqwest_under_the_middleware() {
     let mut types: Vec<String> = spans.iter().filter_map(|span| attribute(span, "error.type")).collect();
     types.sort();
     assert_eq!(types, ["404", "connection_refused", "timeout"]);
+    // No secret in any span, whatever field; the failed calls say the URL redacted.
+    let all = format!("{spans:?}");
+    for secret in ["s3cr3t-refused", "s3cr3t-hanging", "pa55word"] {
+        assert!(!all.contains(secret), "{secret} in {all}");
+    }
+    let refused_span = spans
+        .iter()
+        .find(|span| attribute(span, "error.type").as_deref() == Some("connection_refused"))
+        .expect("the refused call's span");
+    let Status::Error(message) = refused_span.status() else { panic!("{refused_span:?}") };
+    assert!(
+        message.contains(&format!("for url (http://127.0.0.1:{refused}/client/ok?api_key=REDACTED)")),
+        "{message}"
+    );
 }

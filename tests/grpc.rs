@@ -16,6 +16,7 @@ use hyper::body::Bytes;
 use obs_runtime::alerts::{AlertManager, AlertRule, AlertStatus, Condition};
 use obs_runtime::client::ClientLayer;
 use obs_runtime::metrics::Samples;
+use obs_runtime::rpc::GrpcLayer;
 use obs_runtime::trace::tower::HttpLayer;
 use obs_runtime::trace::{Span, SpanData, SpanKind, Status};
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -44,6 +45,8 @@ impl Health for Checker {
                     Err(_) => Err(tonic::Status::deadline_exceeded("the check outlived its budget")),
                 }
             }
+            // Work that never finishes: the client's deadline ends the call.
+            "forever" => std::future::pending().await,
             _ => Err(tonic::Status::not_found("no such service")),
         }
     }
@@ -67,7 +70,7 @@ async fn grpc_calls_are_read_by_their_status_codes() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("its address").port();
     let server = tonic::transport::Server::builder()
-        .layer(HttpLayer::new(|_| None))
+        .layer(GrpcLayer::new().services([<HealthServer<Checker> as tonic::server::NamedService>::NAME]))
         .add_service(HealthServer::new(Checker))
         .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener));
     tokio::spawn(server);
@@ -119,21 +122,65 @@ async fn grpc_calls_are_read_by_their_status_codes() {
     let response = h2.request(request).await.expect("a response");
     assert_eq!(response.headers()["grpc-status"], "12");
     response.into_body().collect().await.expect("the body");
+
+    // A client's deadline of 50 ms on work that never ends, sent by hand (a tonic client would
+    // give up at the same moment, racing the server's timer): tonic's server drops the call at
+    // the deadline and answers CANCELLED; the server layer records DEADLINE_EXCEEDED.
+    let message = [&[0x0a, 7][..], b"forever"].concat();
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&u32::try_from(message.len()).expect("small").to_be_bytes());
+    frame.extend_from_slice(&message);
+    let request = http::Request::post(format!("http://127.0.0.1:{port}/grpc.health.v1.Health/Check"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("grpc-timeout", "50m")
+        .header("traceparent", parent.context().expect("sampled").to_traceparent())
+        .body(Full::new(Bytes::from(frame)))
+        .expect("a request");
+    let response = h2.request(request).await.expect("a response");
+    let (parts, body) = response.into_parts();
+    let trailers = body.collect().await.expect("the body").trailers().cloned();
+    let status = parts.headers.get("grpc-status").or(trailers.as_ref().and_then(|t| t.get("grpc-status")));
+    assert_eq!(status.map(|value| value.to_str().expect("ascii")), Some("1"), "tonic answers CANCELLED");
+
+    // The client's own deadline (tonic's, in its channel), against a server without obs: the
+    // client layer records DEADLINE_EXCEEDED.
+    let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let plain_port = plain.local_addr().expect("its address").port();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(HealthServer::new(Checker))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(plain)),
+    );
+    // (The channel's own timeout, not the request's `grpc-timeout`, which the server would
+    // enforce too, racing the client's timer.)
+    let channel = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{plain_port}"))
+        .expect("a URI")
+        .timeout(Duration::from_millis(50))
+        .connect()
+        .await
+        .expect("connects");
+    let mut deadline_client = HealthClient::new(ClientLayer::new().layer(channel));
+    let request = tonic::Request::new(HealthCheckRequest { service: "forever".to_owned() });
+    let status = parent.scope_ref(deadline_client.check(request)).await.expect_err("the deadline passes");
+    assert_eq!(status.code(), Code::Cancelled, "tonic's client says CANCELLED: {status:?}");
     drop(parent);
 
     // The metrics: one series per code, on each side; the unimplemented path as `_OTHER`.
     let made = Samples::take().since(&before);
     let health = [("rpc_system", "grpc"), ("rpc_service", "grpc.health.v1.Health"), ("rpc_method", "Check")];
-    for (family, codes) in [(SERVER, ["0", "5", "13", "4"]), (CLIENT, ["0", "5", "13", "4"])] {
-        for code in codes {
+    // Server: the four calls, and the one past its deadline (DEADLINE_EXCEEDED too). Client: the
+    // four, and the one its channel's deadline ended (DEADLINE_EXCEEDED, whatever tonic says).
+    for family in [SERVER, CLIENT] {
+        for (code, count) in [("0", 1.0), ("5", 1.0), ("13", 1.0), ("4", 2.0)] {
             let labels: Vec<(&str, &str)> = health.iter().copied().chain([("rpc_grpc_status_code", code)]).collect();
-            assert_eq!(made.get(family, &labels), 1.0, "{family} {code}");
+            assert_eq!(made.get(family, &labels), count, "{family} {code}");
         }
-        assert_eq!(made.get(family, &health), 4.0, "{family}: each call once");
+        assert_eq!(made.get(family, &health), 5.0, "{family}: each call once");
     }
     let other = [("rpc_service", "_OTHER"), ("rpc_method", "_OTHER"), ("rpc_grpc_status_code", "12")];
     assert_eq!(made.get(SERVER, &other), 1.0);
-    assert_eq!(made.get(SERVER, &[]), 5.0);
+    assert_eq!(made.get(SERVER, &[]), 6.0);
     assert_eq!(made.get("http_requests_total", &[]), 0.0, "gRPC is never counted as HTTP");
     assert_eq!(made.get("http_client_request_duration_seconds_count", &[]), 0.0);
     let (passed, output) = common::promtool_check_metrics(&common::scrape());
@@ -145,8 +192,28 @@ async fn grpc_calls_are_read_by_their_status_codes() {
         spans.iter().filter(|span| span.kind() == kind && span.name() == "grpc.health.v1.Health/Check").collect()
     };
     let (clients, servers) = (side(SpanKind::Client), side(SpanKind::Server));
-    assert_eq!((clients.len(), servers.len()), (4, 4), "{spans:#?}");
-    for client in &clients {
+    // The four calls from client to server; the raw call past its deadline (a server span alone)
+    // and the call to the server without obs (a client span alone).
+    assert_eq!((clients.len(), servers.len()), (5, 5), "{spans:#?}");
+    let deadline = |span: &&SpanData| attribute(span, "rpc.grpc.status_code").as_deref() == Some("4");
+    let answered: Vec<&SpanData> = clients
+        .iter()
+        .copied()
+        .filter(|client| servers.iter().any(|server| server.parent_span_id() == Some(client.context().span_id())))
+        .collect();
+    assert_eq!(answered.len(), 4);
+    let child_of = |server: &SpanData, client: &SpanData| server.parent_span_id() == Some(client.context().span_id());
+    let lone_clients = clients.iter().filter(|client| !servers.iter().any(|server| child_of(server, client)));
+    let lone_servers = servers.iter().filter(|server| !clients.iter().any(|client| child_of(server, client)));
+    let alone: Vec<&SpanData> = lone_clients.chain(lone_servers).copied().collect();
+    assert_eq!(alone.len(), 2);
+    assert!(alone.iter().all(deadline), "{alone:#?}");
+    assert_eq!(
+        attribute(alone.iter().find(|span| span.kind() == SpanKind::Client).expect("the client's"), "error.type")
+            .as_deref(),
+        Some("timeout")
+    );
+    for client in &answered {
         let server = servers
             .iter()
             .find(|server| server.parent_span_id() == Some(client.context().span_id()))
@@ -174,19 +241,35 @@ async fn grpc_calls_are_read_by_their_status_codes() {
         assert_eq!(error(client).as_deref(), client_error, "{client:#?}");
     }
 
-    // The error rates: 3 server errors (INTERNAL, DEADLINE_EXCEEDED, UNIMPLEMENTED) of 5 calls
-    // served; the HTTP one has no requests (no value); narrowed to `Check`, 2 of 4.
+    // The error rates: 4 server errors (INTERNAL, DEADLINE_EXCEEDED twice, UNIMPLEMENTED) of 6
+    // calls served; the HTTP one has no requests (no value); narrowed to `Check`, 3 of 5.
     let fired = alerts.evaluate_at(t0 + Duration::from_secs(30));
     let mut messages: Vec<String> = fired.iter().map(|alert| alert.message.clone()).collect();
     messages.sort();
-    assert_eq!(messages, ["all: 60%", "health_only: 50%", "rpc: 60%"]);
+    assert_eq!(messages, ["all: 66.7%", "health_only: 60.0%", "rpc: 66.7%"]);
     assert!(fired.iter().all(|alert| alert.status == AlertStatus::Firing));
+
+    // The HTTP layer reads HTTP only: a REST route called with a gRPC content type (anyone can
+    // send one) is an HTTP request by its route template, nothing in the RPC families.
+    let before = Samples::take();
+    let app = axum::Router::new()
+        .route("/grpc-test/users/{id}", axum::routing::get(|| async { "ada" }))
+        .layer(HttpLayer::new(|extensions| extensions.get::<axum::extract::MatchedPath>().map(|path| path.as_str())));
+    let request = http::Request::get("/grpc-test/users/7")
+        .header("content-type", "application/grpc")
+        .body(axum::body::Body::empty())
+        .expect("a request");
+    let response = tower::ServiceExt::oneshot(app, request).await.expect("infallible");
+    assert_eq!(response.status(), 200);
+    let made = Samples::take().since(&before);
+    assert_eq!(made.get("http_requests_total", &[("endpoint", "/grpc-test/users/{id}"), ("status", "200")]), 1.0);
+    assert_eq!(made.get(SERVER, &[]), 0.0);
 }
 
 fn rule(name: &str, condition: obs_runtime::alerts::Query) -> AlertRule {
     AlertRule::builder(name)
         .condition(condition.window(Duration::from_secs(60)).above(10.0))
-        .message(format!("{name}: {{error_rate_percent}}%"))
+        .message(format!("{name}: {{error_rate_percent:.1}}%"))
         .cooldown(Duration::ZERO)
         .build()
         .expect("a valid rule")

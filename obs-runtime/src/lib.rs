@@ -51,7 +51,7 @@
 //! | `otlp` | no | OTLP export of spans over HTTP/protobuf (gzip with `OTEL_EXPORTER_OTLP_COMPRESSION`) |
 //! | `otlp-grpc` | no | OTLP export over gRPC (HTTP/2) |
 //! | `tls` | no | [`tls`]: `https://` for OTLP, the alert channels and the HTTP health check; private CAs, the system's store, client certificates |
-//! | `tower` | no | `tower` layers: for servers, a server span and the RED metrics of each request, by route template; for clients, [`client::ClientLayer`]; both read gRPC by its status codes ([`rpc`]) |
+//! | `tower` | no | `tower` layers: for servers, a server span and the RED metrics of each request, by route template; for clients, [`client::ClientLayer`] (which reads gRPC calls by their status codes); for gRPC servers, [`rpc::GrpcLayer`] |
 //! | `reqwest` | no | [`client::reqwest::ObsMiddleware`], a `reqwest-middleware` middleware |
 //! | `tonic` | no | [`RequestOutcome`](metrics::RequestOutcome) for `tonic::Status` and `tonic::Response` |
 //! | `logging` | no | [`logging`]: JSON lines of `tracing` events, correlated with the [`context`] |

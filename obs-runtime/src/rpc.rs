@@ -1,5 +1,8 @@
-//! gRPC as the tower layers read it: a request is gRPC by its content type (`application/grpc`,
-//! `application/grpc+proto`, ..); its outcome is the `grpc-status` of the response's trailers, or
+//! gRPC read by its own status codes: [`GrpcLayer`] for servers (tonic's
+//! `Server::builder().layer(..)`), and [`ClientLayer`](crate::client::ClientLayer) over a client
+//! channel (tonic's `Channel`), which reads a request as gRPC by its content type
+//! (`application/grpc`, `application/grpc+proto`, `application/grpc;..`). A call's outcome is
+//! the `grpc-status` of the response's trailers, or
 //! of its headers for a trailers-only response (an error before any message), or the status
 //! gRPC's HTTP mapping gives a response that is not 200; a response that ends without one is
 //! `UNKNOWN`. The span gets the RPC semantic-convention attributes (`rpc.system`, `rpc.service`,
@@ -11,10 +14,25 @@
 //! rpc_client_duration_seconds{rpc_system="grpc", rpc_service, rpc_method, rpc_grpc_status_code}
 //! ```
 //!
-//! The service and method come from the request's path (`/{package.Service}/{Method}`); a call
-//! answered `UNIMPLEMENTED` is labelled `rpc_service="_OTHER", rpc_method="_OTHER"` (its path is
-//! whatever a client sent), so the series stay within the services' own methods (and the family's
-//! series limit).
+//! The service and method come from the request's path (`/{package.Service}/{Method}`). On the
+//! server, a path is whatever a client sent: a call answered `UNIMPLEMENTED` is labelled
+//! `rpc_service="_OTHER", rpc_method="_OTHER"`, and so is any call to a service not named to
+//! [`GrpcLayer::services`] when it is given (name them when something in front of the services,
+//! an authentication layer say, answers calls to any path); the family's series limit bounds the
+//! rest.
+//!
+//! A server call dropped before its outcome is `CANCELLED`, or `DEADLINE_EXCEEDED` when the client
+//! gave a deadline (`grpc-timeout`) and it has passed (within the timer's millisecond): tonic drops
+//! a call at its deadline outside the layers, and answers the client `CANCELLED`.
+//!
+//! ```
+//! use obs_runtime::rpc::GrpcLayer;
+//!
+//! // The services' full names: tonic's `NamedService::NAME` of each generated server.
+//! let layer = GrpcLayer::new().services(["grpc.health.v1.Health", "shop.Cart"]);
+//! // tonic::transport::Server::builder().layer(layer).add_service(..)
+//! # drop(layer);
+//! ```
 
 use std::pin::Pin;
 use std::sync::OnceLock;
@@ -45,7 +63,32 @@ const LABELS: [&str; 4] = ["rpc_system", "rpc_service", "rpc_method", STATUS_LAB
 
 /// Whether a request (or response) with these headers is gRPC.
 pub(crate) fn is_grpc(headers: &HeaderMap) -> bool {
-    headers.get(http::header::CONTENT_TYPE).is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"))
+    headers.get(http::header::CONTENT_TYPE).is_some_and(|value| {
+        let value = value.as_bytes();
+        value
+            .strip_prefix(b"application/grpc")
+            .is_some_and(|rest| rest.is_empty() || rest[0] == b'+' || rest[0] == b';')
+    })
+}
+
+/// The deadline a request's `grpc-timeout` gives (`{1 to 8 digits}{H, M, S, m, u or n}`).
+pub(crate) fn timeout_in(headers: &HeaderMap) -> Option<std::time::Duration> {
+    let text = headers.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = text.split_at(text.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let value: u64 = digits.parse().ok()?;
+    let nanos_per_unit: u64 = match unit {
+        "H" => 3_600_000_000_000,
+        "M" => 60_000_000_000,
+        "S" => 1_000_000_000,
+        "m" => 1_000_000,
+        "u" => 1_000,
+        "n" => 1,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_nanos(value.saturating_mul(nanos_per_unit)))
 }
 
 /// The `grpc-status` of `headers`: `None` when there is none, `UNKNOWN` when it is not a code.
@@ -107,6 +150,38 @@ pub(crate) fn service_and_method(path: &str) -> (&str, &str) {
         .unwrap_or(("_OTHER", "_OTHER"))
 }
 
+/// The code a gRPC client reports for a call that failed without a status, `error` of
+/// `error_type` (see [`crate::client`]): with feature `tonic`, a `tonic::Status` in its chain is
+/// its own code, tonic's `TimeoutExpired` (its channel's deadline) `DEADLINE_EXCEEDED` and its
+/// `ConnectError` `UNAVAILABLE`; otherwise a timeout is `DEADLINE_EXCEEDED`, a refused or reset
+/// connection `UNAVAILABLE`, anything else `UNKNOWN`.
+#[cfg_attr(not(feature = "tower"), allow(dead_code))]
+pub(crate) fn code_of_error(error: &(dyn std::error::Error + 'static), error_type: &str) -> u16 {
+    #[cfg(feature = "tonic")]
+    {
+        let mut next = Some(error);
+        while let Some(error) = next {
+            if let Some(status) = error.downcast_ref::<tonic::Status>() {
+                return status.code() as u16;
+            }
+            if error.is::<tonic::TimeoutExpired>() {
+                return DEADLINE_EXCEEDED;
+            }
+            if error.is::<tonic::ConnectError>() {
+                return UNAVAILABLE;
+            }
+            next = error.source();
+        }
+    }
+    #[cfg(not(feature = "tonic"))]
+    let _ = error;
+    match error_type {
+        "timeout" => DEADLINE_EXCEEDED,
+        "connection_refused" | "connection_reset" => UNAVAILABLE,
+        _ => UNKNOWN,
+    }
+}
+
 /// Whose side of the call obs is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Side {
@@ -160,15 +235,30 @@ pub(crate) struct RpcCall {
     side: Side,
     /// `/{service}/{method}`, for the labels.
     path: String,
+    /// Whether the path's service and method may be labels (else `_OTHER`).
+    named: bool,
+    /// The client's deadline, in nanoseconds after `start`.
+    deadline: Option<u64>,
     metrics: bool,
     finished: bool,
 }
 
 impl RpcCall {
-    /// A call started now (or at `start`, a raw clock reading), in `span`.
-    pub(crate) fn new(span: Span, side: Side, uri: &Uri, metrics: bool, start: Option<u64>) -> RpcCall {
+    /// A call to `uri` started now, in `span`.
+    pub(crate) fn new(span: Span, side: Side, uri: &Uri, metrics: bool) -> RpcCall {
         let path = uri.path().to_owned();
-        RpcCall { span, start: start.unwrap_or_else(|| clock().raw()), side, path, metrics, finished: false }
+        RpcCall { span, start: clock().raw(), side, path, named: true, deadline: None, metrics, finished: false }
+    }
+
+    /// The same call, its service and method labelled only if `named`, with the client's
+    /// `deadline`.
+    pub(crate) fn served(mut self, named: bool, deadline: Option<std::time::Duration>) -> RpcCall {
+        self.named = named;
+        // The timer that drops a call at its deadline ticks in milliseconds.
+        let slack = std::time::Duration::from_millis(1);
+        self.deadline =
+            deadline.map(|deadline| u64::try_from(deadline.saturating_sub(slack).as_nanos()).unwrap_or(u64::MAX));
+        self
     }
 
     pub(crate) fn span(&self) -> &Span {
@@ -215,6 +305,7 @@ impl RpcCall {
         let Some(family) = family(self.side) else { return };
         let (service, method) = match code {
             UNIMPLEMENTED => ("_OTHER", "_OTHER"),
+            _ if !self.named => ("_OTHER", "_OTHER"),
             _ => service_and_method(&self.path),
         };
         let code_label = code.to_string();
@@ -227,7 +318,10 @@ impl RpcCall {
 impl Drop for RpcCall {
     fn drop(&mut self) {
         if !self.finished {
-            self.record(CANCELLED);
+            let clock = clock();
+            let expired =
+                self.deadline.is_some_and(|deadline| clock.delta_as_nanos(self.start, clock.raw()) >= deadline);
+            self.record(if expired { DEADLINE_EXCEEDED } else { CANCELLED });
         }
     }
 }
@@ -287,11 +381,157 @@ impl<B: http_body::Body> http_body::Body for ResponseBody<B> {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        // While the call waits for its status, the body is polled to its end (a server may not
+        // poll a body that says it has ended, and the call would be taken for cancelled).
+        self.call.is_none() && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
         self.inner.size_hint()
+    }
+}
+
+/// A `tower` layer for gRPC servers (tonic's `Server::builder().layer(GrpcLayer::new())`): each
+/// call gets a server span in the caller's trace (the configured propagators, the baggage as the
+/// HTTP layer does), named `{service}/{method}` with the RPC attributes, its status by the gRPC
+/// server conventions, and is recorded in `rpc_server_duration_seconds` once its `grpc-status` is
+/// known (see the [module](self)); never in the HTTP families.
+#[derive(Clone, Debug)]
+pub struct GrpcLayer {
+    services: Option<std::sync::Arc<[Box<str>]>>,
+    metrics: bool,
+}
+
+impl Default for GrpcLayer {
+    fn default() -> GrpcLayer {
+        GrpcLayer::new()
+    }
+}
+
+impl GrpcLayer {
+    /// The layer: every service's methods labelled by their names (except `UNIMPLEMENTED` calls).
+    pub fn new() -> GrpcLayer {
+        GrpcLayer { services: None, metrics: true }
+    }
+
+    /// Labels the methods of these services only (their full names, `grpc.health.v1.Health`:
+    /// tonic's `NamedService::NAME`); a call to any other is `_OTHER`. For servers where something
+    /// in front of the services answers calls to any path, so that no client can make series.
+    pub fn services<N: Into<Box<str>>>(mut self, names: impl IntoIterator<Item = N>) -> GrpcLayer {
+        self.services = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Opens the spans only (no `rpc_server_duration_seconds`).
+    pub fn without_metrics(mut self) -> GrpcLayer {
+        self.metrics = false;
+        self
+    }
+}
+
+impl<S> tower_layer::Layer<S> for GrpcLayer {
+    type Service = GrpcService<S>;
+
+    fn layer(&self, inner: S) -> GrpcService<S> {
+        GrpcService { inner, services: self.services.clone(), metrics: self.metrics }
+    }
+}
+
+/// The service [`GrpcLayer`] wraps around a gRPC server.
+#[derive(Clone, Debug)]
+pub struct GrpcService<S> {
+    inner: S,
+    services: Option<std::sync::Arc<[Box<str>]>>,
+    metrics: bool,
+}
+
+impl<S, B, ResB> tower_service::Service<http::Request<B>> for GrpcService<S>
+where
+    S: tower_service::Service<http::Request<B>, Response = http::Response<ResB>>,
+    S::Error: std::fmt::Display,
+{
+    type Response = http::Response<ResponseBody<ResB>>;
+    type Error = S::Error;
+    type Future = GrpcFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> GrpcFuture<S::Future> {
+        let uri = request.uri();
+        let (span, baggage) = crate::trace::tower::server_span(Span::builder(span_name(uri)), request.headers());
+        if span.is_recording() {
+            set_attributes(&span, uri);
+            span.set_attribute("network.protocol.version", crate::trace::tower::protocol_version(request.version()));
+        }
+        let named = self.services.as_ref().is_none_or(|services| {
+            let (service, _) = service_and_method(uri.path());
+            services.iter().any(|known| **known == *service)
+        });
+        let call = RpcCall::new(span, Side::Server, uri, self.metrics).served(named, timeout_in(request.headers()));
+        let future = {
+            let _baggage = baggage.clone().map(crate::baggage::Baggage::attach);
+            call.span().in_scope(|| self.inner.call(request))
+        };
+        GrpcFuture { future, call: Some(call), baggage }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`GrpcService`]: in the call's span at each poll; records the call
+    /// when its status is in the response's headers, else hands it to the [`ResponseBody`], which
+    /// records it when the trailers pass (dropped first: `CANCELLED`, or `DEADLINE_EXCEEDED` past
+    /// the client's deadline).
+    #[derive(Debug)]
+    pub struct GrpcFuture<F> {
+        #[pin]
+        future: F,
+        call: Option<RpcCall>,
+        baggage: Option<crate::baggage::Baggage>,
+    }
+}
+
+impl<F, ResB, E> std::future::Future for GrpcFuture<F>
+where
+    F: std::future::Future<Output = Result<http::Response<ResB>, E>>,
+    E: std::fmt::Display,
+{
+    type Output = Result<http::Response<ResponseBody<ResB>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let output = {
+            let _baggage = this.baggage.clone().map(crate::baggage::Baggage::attach);
+            let _in_span = this.call.as_ref().map(|call| call.span().enter());
+            std::task::ready!(this.future.poll(cx))
+        };
+        let Some(call) = this.call.take() else {
+            return Poll::Ready(output.map(|response| response.map(ResponseBody::plain)));
+        };
+        Poll::Ready(match output {
+            Ok(response) => Ok(call.respond(response)),
+            Err(error) => {
+                call.fail(UNKNOWN, "_OTHER", &error);
+                Err(error)
+            }
+        })
+    }
+}
+
+impl RpcCall {
+    /// The response, its body wrapped to record the call when its trailers pass, unless its
+    /// headers already hold the outcome (then recorded now).
+    pub(crate) fn respond<B>(self, response: http::Response<B>) -> http::Response<ResponseBody<B>> {
+        let (parts, body) = response.into_parts();
+        let body = match RpcCall::outcome_in_head(parts.status, &parts.headers) {
+            Some(code) => {
+                self.finish(code);
+                ResponseBody::plain(body)
+            }
+            None => ResponseBody::finishing(body, self),
+        };
+        http::Response::from_parts(parts, body)
     }
 }
 
@@ -310,6 +550,17 @@ mod tests {
         };
         assert!(is_grpc(&headers(&[("content-type", "application/grpc")])));
         assert!(is_grpc(&headers(&[("content-type", "application/grpc+proto")])));
+        assert!(is_grpc(&headers(&[("content-type", "application/grpc;charset=utf-8")])));
+        assert!(!is_grpc(&headers(&[("content-type", "application/grpc-web")])));
+        assert!(!is_grpc(&headers(&[("content-type", "application/grpcx")])));
+        let timeout = |value: &'static str| timeout_in(&headers(&[("grpc-timeout", value)]));
+        assert_eq!(timeout("50m"), Some(std::time::Duration::from_millis(50)));
+        assert_eq!(timeout("2S"), Some(std::time::Duration::from_secs(2)));
+        assert_eq!(timeout("1H"), Some(std::time::Duration::from_secs(3600)));
+        assert_eq!(timeout("7n"), Some(std::time::Duration::from_nanos(7)));
+        for bad in ["", "m", "123456789m", "5x", "-1m", "1.5S"] {
+            assert_eq!(timeout(bad), None, "{bad}");
+        }
         assert!(!is_grpc(&headers(&[("content-type", "application/json")])));
         assert!(!is_grpc(&headers(&[])));
         assert_eq!(status_in(&headers(&[("grpc-status", "5")])), Some(5));

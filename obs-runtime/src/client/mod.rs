@@ -129,12 +129,17 @@ impl ClientCall {
         let seconds = clock.delta_as_nanos(self.start, clock.raw()) as f64 / 1e9;
         let key = SeriesKey { method: self.method, port: self.port, status, error_type };
         // The series of this thread's recent label sets, looked up without allocating.
-        let cached = RECENT.with_borrow(|recent| {
-            recent
-                .iter()
-                .find(|(known, address, _)| *known == key && **address == *self.address)
-                .map(|(_, _, series)| series.clone())
-        });
+        // (`try_with`: a call dropped while the thread's locals are torn down goes uncached.)
+        let cached = RECENT
+            .try_with(|recent| {
+                recent
+                    .borrow()
+                    .iter()
+                    .find(|(known, address, _)| *known == key && **address == *self.address)
+                    .map(|(_, _, series)| series.clone())
+            })
+            .ok()
+            .flatten();
         let series = match cached {
             Some(series) => series,
             None => {
@@ -144,7 +149,8 @@ impl ClientCall {
                 let error_label = if status >= 400 { status_label.as_str() } else { error_type };
                 let labels = [self.method, &*self.address, &port, &status_label, error_label];
                 let Ok(series) = family.with_labels(&labels) else { return };
-                RECENT.with_borrow_mut(|recent| {
+                let _ = RECENT.try_with(|recent| {
+                    let mut recent = recent.borrow_mut();
                     if recent.len() == RECENT_SERIES {
                         recent.remove(0);
                     }
@@ -200,6 +206,10 @@ pub(crate) fn error_type_of(error: &(dyn Error + 'static)) -> &'static str {
                 | std::io::ErrorKind::UnexpectedEof => return "connection_reset",
                 _ => {}
             }
+        }
+        #[cfg(feature = "tonic")]
+        if error.is::<tonic::TimeoutExpired>() {
+            return "timeout";
         }
         // `tower::timeout::error::Elapsed` and `tokio::time::error::Elapsed`, by what they say
         // (obs depends on neither crate).

@@ -33,6 +33,20 @@ impl ObsMiddleware {
     }
 }
 
+/// Where a request to `url` goes.
+fn target_of(url: &reqwest_middleware::reqwest::Url) -> Target<'_> {
+    let authority = url.authority();
+    Target {
+        scheme: Some(url.scheme()),
+        authority: Some(authority.rsplit('@').next().unwrap_or_default()),
+        credentials: authority.contains('@'),
+        host: url.host_str(),
+        port: url.port_or_known_default(),
+        path: url.path(),
+        query: url.query(),
+    }
+}
+
 #[async_trait::async_trait]
 impl Middleware for ObsMiddleware {
     async fn handle(
@@ -43,25 +57,25 @@ impl Middleware for ObsMiddleware {
     ) -> Result<Response> {
         // The headers apart while the URL is read (no copy of either).
         let mut headers = std::mem::take(request.headers_mut());
-        let (method, url) = (request.method(), request.url());
-        let authority = url.authority();
-        let target = Target {
-            scheme: Some(url.scheme()),
-            authority: Some(authority.rsplit('@').next().unwrap_or_default()),
-            credentials: authority.contains('@'),
-            host: url.host_str(),
-            port: url.port_or_known_default(),
-            path: url.path(),
-            query: url.query(),
-        };
-        let call = ClientCall::start(method, &target, &mut headers);
+        let call = ClientCall::start(request.method(), &target_of(request.url()), &mut headers);
         *request.headers_mut() = headers;
         let result = call.span().scope_ref(next.run(request, extensions)).await;
         match &result {
             Ok(response) => call.response(response.status().as_u16()),
-            Err(Error::Reqwest(error)) if error.is_timeout() => call.error("timeout", error),
-            Err(Error::Reqwest(error)) => call.error(error_type_of(error), error),
-            Err(Error::Middleware(error)) => call.error(error_type_of(error.as_ref()), error),
+            Err(Error::Reqwest(error)) => {
+                let error_type = if error.is_timeout() { "timeout" } else { error_type_of(error) };
+                // reqwest's message ends with `for url (..)`, the whole URL: written with its
+                // secrets redacted, as `url.full` is.
+                let mut message = error.to_string();
+                if let Some(url) = error.url() {
+                    message = message.replace(url.as_str(), &target_of(url).url_full());
+                }
+                call.error(error_type, &message);
+            }
+            // Another middleware's error: its message may hold anything, the URL included.
+            Err(Error::Middleware(error)) => {
+                call.error(error_type_of(error.as_ref()), &"a middleware failed (its message is not recorded)");
+            }
         }
         result
     }

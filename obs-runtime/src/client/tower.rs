@@ -93,7 +93,7 @@ where
                 }
             }
             crate::trace::propagation::inject_span(&span, request.headers_mut());
-            Call::Rpc(RpcCall::new(span, Side::Client, &uri, true, None))
+            Call::Rpc(RpcCall::new(span, Side::Client, &uri, true))
         } else {
             let method = request.method().clone();
             Call::Http(ClientCall::start(&method, &Target::of_uri(&uri), request.headers_mut()))
@@ -153,30 +153,14 @@ where
                 call.response(response.status().as_u16());
                 Ok(response.map(ResponseBody::plain))
             }
-            (Some(Call::Rpc(call)), Ok(response)) => {
-                let (parts, body) = response.into_parts();
-                let body = match RpcCall::outcome_in_head(parts.status, &parts.headers) {
-                    Some(code) => {
-                        call.finish(code);
-                        ResponseBody::plain(body)
-                    }
-                    None => ResponseBody::finishing(body, call),
-                };
-                Ok(Response::from_parts(parts, body))
-            }
+            (Some(Call::Rpc(call)), Ok(response)) => Ok(call.respond(response)),
             (Some(Call::Http(call)), Err(error)) => {
                 call.error(error_type_of(&*error), &error);
                 Err(error)
             }
             (Some(Call::Rpc(call)), Err(error)) => {
                 let error_type = error_type_of(&*error);
-                // As gRPC clients report them: a deadline, an unreachable server, or unknown.
-                let code = match error_type {
-                    "timeout" => crate::rpc::DEADLINE_EXCEEDED,
-                    "connection_refused" | "connection_reset" => crate::rpc::UNAVAILABLE,
-                    _ => crate::rpc::UNKNOWN,
-                };
-                call.fail(code, error_type, &error);
+                call.fail(crate::rpc::code_of_error(&*error, error_type), error_type, &error);
                 Err(error)
             }
             (None, output) => output.map(|response| response.map(ResponseBody::plain)),

@@ -444,6 +444,7 @@ pub(crate) fn method_label(method: &http::Method) -> &'static str {
 /// A query string with the values of secret-named parameters replaced by `REDACTED`, the
 /// semantic conventions' word (the names, as [`is_secret_name`](crate::is_secret_name) reads them:
 /// `access_token`, `user[password]`, `pass%77ord`, `X-Amz-Signature`, `sig`).
+#[cfg_attr(not(feature = "tower"), allow(dead_code))]
 pub(crate) fn redacted_query(query: &str) -> String {
     let mut out = String::with_capacity(query.len());
     push_redacted_query(&mut out, query);

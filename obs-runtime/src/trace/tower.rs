@@ -1,9 +1,9 @@
 //! A `tower` layer that instruments an HTTP server (axum, hyper, tonic): for each request,
 //! the parent from its `traceparent`, a server span with the HTTP semantic-convention attributes,
 //! and the RED metrics of `#[track_request]` labelled with the matched route template, never the
-//! raw path (which would make one series per user id). A gRPC request (by its content type) is
-//! read as gRPC: its status from `grpc-status`, its span and metrics by the RPC conventions, in
-//! `rpc_server_duration_seconds` rather than the HTTP families (see [`crate::rpc`]).
+//! raw path (which would make one series per user id). For a gRPC server (tonic), use
+//! [`GrpcLayer`](crate::rpc::GrpcLayer) instead: a gRPC call's outcome is its `grpc-status`, which
+//! this layer does not read.
 //!
 //! ```
 //! use axum::{Router, extract::MatchedPath, routing::get};
@@ -27,8 +27,6 @@ use super::span::Span;
 use crate::metrics::limit::{self, REQUEST_FAMILY};
 use crate::metrics::registry::registry;
 use crate::metrics::request::{RequestGuard, RequestSite};
-pub use crate::rpc::ResponseBody;
-use crate::rpc::{RpcCall, Side};
 use crate::sync;
 
 /// Finds the route template a request matched (`/users/{id}`), from the router's extensions:
@@ -148,7 +146,7 @@ where
     S: tower_service::Service<Request<B>, Response = Response<ResB>>,
     S::Error: std::fmt::Display,
 {
-    type Response = Response<ResponseBody<ResB>>;
+    type Response = Response<ResB>;
     type Error = S::Error;
     type Future = HttpFuture<S::Future>;
 
@@ -157,9 +155,6 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> HttpFuture<S::Future> {
-        if crate::rpc::is_grpc(request.headers()) {
-            return self.call_grpc(request);
-        }
         let method = super::propagation::method_label(request.method());
         let matched = (self.route)(request.extensions());
         let route = route(method, matched, self.metrics);
@@ -191,35 +186,14 @@ where
             let _baggage = baggage.clone().map(crate::baggage::Baggage::attach);
             span.in_scope(|| self.inner.call(request))
         };
-        HttpFuture { future, span, guard, rpc: None, baggage }
-    }
-}
-
-impl<S> HttpService<S> {
-    /// A gRPC call: its span by the RPC conventions, its metrics in the RPC server family once its
-    /// status is known (see [`crate::rpc`]), nothing in the HTTP families.
-    fn call_grpc<B, ResB>(&mut self, request: Request<B>) -> HttpFuture<S::Future>
-    where
-        S: tower_service::Service<Request<B>, Response = Response<ResB>>,
-    {
-        let (span, baggage) = server_span(Span::builder(crate::rpc::span_name(request.uri())), request.headers());
-        if span.is_recording() {
-            crate::rpc::set_attributes(&span, request.uri());
-            span.set_attribute("network.protocol.version", protocol_version(request.version()));
-        }
-        let call = RpcCall::new(span, Side::Server, request.uri(), self.metrics, None);
-        let future = {
-            let _baggage = baggage.clone().map(crate::baggage::Baggage::attach);
-            call.span().in_scope(|| self.inner.call(request))
-        };
-        HttpFuture { future, span: Span::none(), guard: None, rpc: Some(call), baggage }
+        HttpFuture { future, span, guard, baggage }
     }
 }
 
 /// The server span `builder` makes for a request with `headers`: in the caller's trace, with the
 /// request's baggage (with the `baggage` propagator) current while it starts (its named entries
 /// become attributes); the baggage is returned, to be current while the handler runs.
-fn server_span(
+pub(crate) fn server_span(
     builder: super::span::SpanBuilder,
     headers: &http::HeaderMap,
 ) -> (Span, Option<crate::baggage::Baggage>) {
@@ -247,15 +221,13 @@ pub(crate) fn protocol_version(version: http::Version) -> &'static str {
 
 pin_project_lite::pin_project! {
     /// The response future of [`HttpService`]: in the request's span at each poll; records the
-    /// span and the metrics when it completes (or, if dropped first, as cancelled). A gRPC call
-    /// whose status comes in the trailers is recorded by the response's [`ResponseBody`].
+    /// span and the metrics when it completes (or, if dropped first, as cancelled).
     #[derive(Debug)]
     pub struct HttpFuture<F> {
         #[pin]
         future: F,
         span: Span,
         guard: Option<RequestGuard>,
-        rpc: Option<RpcCall>,
         baggage: Option<crate::baggage::Baggage>,
     }
 }
@@ -265,35 +237,15 @@ where
     F: Future<Output = Result<Response<ResB>, E>>,
     E: std::fmt::Display,
 {
-    type Output = Result<Response<ResponseBody<ResB>>, E>;
+    type Output = Result<Response<ResB>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let output = {
             let _baggage = this.baggage.clone().map(crate::baggage::Baggage::attach);
-            let span = this.rpc.as_ref().map_or(&*this.span, RpcCall::span);
-            let _in_span = span.enter();
+            let _in_span = this.span.enter();
             std::task::ready!(this.future.poll(cx))
         };
-        if let Some(call) = this.rpc.take() {
-            return Poll::Ready(match output {
-                Ok(response) => {
-                    let (parts, body) = response.into_parts();
-                    let body = match RpcCall::outcome_in_head(parts.status, &parts.headers) {
-                        Some(code) => {
-                            call.finish(code);
-                            ResponseBody::plain(body)
-                        }
-                        None => ResponseBody::finishing(body, call),
-                    };
-                    Ok(Response::from_parts(parts, body))
-                }
-                Err(error) => {
-                    call.fail(crate::rpc::UNKNOWN, "_OTHER", &error);
-                    Err(error)
-                }
-            });
-        }
         let status = match &output {
             Ok(response) => {
                 let status = response.status().as_u16();
@@ -308,6 +260,6 @@ where
         if let Some(guard) = this.guard.take() {
             guard.finish(status);
         }
-        Poll::Ready(output.map(|response| response.map(ResponseBody::plain)))
+        Poll::Ready(output)
     }
 }
