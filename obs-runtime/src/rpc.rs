@@ -581,4 +581,68 @@ mod tests {
         let errors: Vec<u16> = (0..=16).filter(|code| is_server_error(*code)).collect();
         assert_eq!(errors, [2, 4, 12, 13, 14, 15]);
     }
+
+    /// A body of the frames given: data, then trailers or not; `ended` says whether it tells the
+    /// server it has ended once its frames are out.
+    struct Frames {
+        frames: std::collections::VecDeque<http_body::Frame<bytes::Bytes>>,
+    }
+
+    impl http_body::Body for Frames {
+        type Data = bytes::Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, std::convert::Infallible>>> {
+            Poll::Ready(self.frames.pop_front().map(Ok))
+        }
+
+        fn is_end_stream(&self) -> bool {
+            self.frames.is_empty()
+        }
+    }
+
+    /// The code recorded for a call of `path` whose response body is `frames`, read `polls` times
+    /// (then dropped).
+    fn recorded(path: &'static str, frames: Vec<http_body::Frame<bytes::Bytes>>, polls: usize) -> Vec<String> {
+        let before = crate::metrics::Samples::take();
+        let uri: Uri = path.parse().expect("a path");
+        let call = RpcCall::new(Span::none(), Side::Server, &uri, true);
+        let response = http::Response::new(Frames { frames: frames.into() });
+        let mut body = Box::pin(call.respond(response).into_body());
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        for _ in 0..polls {
+            assert!(!http_body::Body::is_end_stream(&*body) || body.call.is_none());
+            let _ = http_body::Body::poll_frame(body.as_mut(), &mut cx);
+        }
+        drop(body);
+        let made = crate::metrics::Samples::take().since(&before);
+        let (_, method) = service_and_method(path);
+        (0..=16)
+            .map(|code| code.to_string())
+            .filter(|code| {
+                made.get("rpc_server_duration_seconds_count", &[("rpc_method", method), (STATUS_LABEL, code)]) == 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_status_in_the_trailers_or_none_or_a_dropped_body() {
+        let data = || http_body::Frame::data(bytes::Bytes::from_static(b"\0\0\0\0\0"));
+        let trailers = |code: &'static str| {
+            let mut map = HeaderMap::new();
+            map.insert("grpc-status", http::HeaderValue::from_static(code));
+            http_body::Frame::trailers(map)
+        };
+        // A stream that fails after its messages: the status in the trailers.
+        assert_eq!(recorded("/unit.Body/Trailers", vec![data(), data(), trailers("13")], 3), ["13"]);
+        // Ended without trailers: UNKNOWN, even when the body says it has ended (it is polled to
+        // its end while the call waits).
+        assert_eq!(recorded("/unit.Body/NoTrailers", vec![data()], 2), ["2"]);
+        assert_eq!(recorded("/unit.Body/Empty", vec![], 1), ["2"]);
+        // Dropped before its end: CANCELLED.
+        assert_eq!(recorded("/unit.Body/Dropped", vec![data(), data(), trailers("0")], 1), ["1"]);
+    }
 }
