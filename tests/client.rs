@@ -228,8 +228,5 @@ async fn reqwest_under_the_middleware() {
         .find(|span| attribute(span, "error.type").as_deref() == Some("connection_refused"))
         .expect("the refused call's span");
     let Status::Error(message) = refused_span.status() else { panic!("{refused_span:?}") };
-    assert!(
-        message.contains(&format!("for url (http://127.0.0.1:{refused}/client/ok?api_key=REDACTED)")),
-        "{message}"
-    );
+    assert!(message.contains(&format!("for url (http://127.0.0.1:{refused}/client/ok?api_key=REDACTED)")), "{message}");
 }
