@@ -48,13 +48,15 @@
 //! variant by variant, and the median batch is reported. Run with
 //! `cargo bench --manifest-path benches/Cargo.toml --bench client` (`-- --quick`: 3 batches).
 
+mod support;
+
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use obs_runtime::client::reqwest::ObsMiddleware;
-use obs_runtime::trace::{ExportError, Resource, Sampler, SpanData, SpanExporter, SpanOutput, TraceConfig};
+use obs_runtime::trace::{Sampler, TraceConfig};
 use opentelemetry_0_32::trace::{TraceContextExt as _, TracerProvider as _};
 use reqwest::{Request, Response};
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Extension, Middleware, Next};
@@ -103,16 +105,6 @@ impl Middleware for Stub {
                 request.headers().get("traceparent").map(|value| value.to_str().unwrap_or("?").to_owned());
         }
         Ok(Response::from(http::Response::new("")))
-    }
-}
-
-/// obs's exporter: counts and discards.
-struct Discard(Arc<AtomicU64>);
-
-impl SpanExporter for Discard {
-    fn export(&mut self, batch: &[SpanData], _: &Resource, _: Duration) -> Result<(), ExportError> {
-        self.0.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        Ok(())
     }
 }
 
@@ -166,21 +158,13 @@ fn main() {
 
     // obs: the global pipeline (W3C Trace Context), every trace sampled, to an exporter that
     // counts; queue, batch and delay as the peer's below (a batch's spans fit in the queue).
-    let obs_exported = Arc::new(AtomicU64::new(0));
-    let obs = obs_runtime::Obs::builder()
-        .environment(obs_runtime::Environment::empty())
-        .service("bench")
-        .without_http_server()
-        .tracing(
-            TraceConfig::new()
-                .output(SpanOutput::Exporter(Box::new(Discard(obs_exported.clone()))))
-                .sampler(Sampler::AlwaysOn)
-                .max_queue_size(1 << 16)
-                .max_export_batch_size(512)
-                .schedule_delay(Duration::from_millis(10)),
-        )
-        .init()
-        .expect("obs's trace pipeline installs");
+    let (obs, obs_exported) = support::traces_only(
+        TraceConfig::new()
+            .sampler(Sampler::AlwaysOn)
+            .max_queue_size(1 << 16)
+            .max_export_batch_size(512)
+            .schedule_delay(Duration::from_millis(10)),
+    );
     let guard = obs.traces().expect("tracing is on");
 
     // The peer: opentelemetry 0.32's SDK, batch processor, `AlwaysOn`, under tracing-opentelemetry

@@ -17,12 +17,14 @@
 //! variant by variant, and the median batch is reported, so all numbers come from one run. Run with
 //! `cargo bench --manifest-path benches/Cargo.toml --bench propagation`.
 
+mod support;
+
 use std::hint::black_box;
 use std::str::FromStr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use obs_runtime::trace::{ExportError, Resource, Sampler, SpanData, SpanExporter, SpanOutput, TraceConfig};
+use obs_runtime::trace::{Sampler, TraceConfig};
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState};
 use opentelemetry_http::{HeaderExtractor, HeaderInjector};
@@ -35,15 +37,6 @@ const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-
 /// Three members: a simple key with an opaque value, the Recommendation's example, and a
 /// multi-tenant key.
 const TRACESTATE: &str = "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7,tenant@vendor=x";
-
-/// obs's exporter: discards (the spans here are a few per batch; only their contexts matter).
-struct Discard;
-
-impl SpanExporter for Discard {
-    fn export(&mut self, _: &[SpanData], _: &Resource, _: Duration) -> Result<(), ExportError> {
-        Ok(())
-    }
-}
 
 /// Nanoseconds per call of `calls` calls of `op`.
 #[inline(always)]
@@ -93,13 +86,7 @@ fn main() {
     }
 
     // obs: the global pipeline (W3C Trace Context, the default propagator), every trace sampled.
-    let obs = obs_runtime::Obs::builder()
-        .environment(obs_runtime::Environment::empty())
-        .service("bench")
-        .without_http_server()
-        .tracing(TraceConfig::new().output(SpanOutput::Exporter(Box::new(Discard))).sampler(Sampler::AlwaysOn))
-        .init()
-        .expect("obs's trace pipeline installs");
+    let (obs, _) = support::traces_only(TraceConfig::new().sampler(Sampler::AlwaysOn));
 
     let otel = TraceContextPropagator::new();
 
@@ -327,18 +314,9 @@ fn main() {
 /// obs with `TraceConfig::propagators([Propagator::B3])` (B3 single, `b3` header), no peer
 /// (OpenTelemetry's B3 propagator lives in opentelemetry-zipkin).
 fn b3(batches: usize) {
-    let obs = obs_runtime::Obs::builder()
-        .environment(obs_runtime::Environment::empty())
-        .service("bench")
-        .without_http_server()
-        .tracing(
-            TraceConfig::new()
-                .output(SpanOutput::Exporter(Box::new(Discard)))
-                .sampler(Sampler::AlwaysOn)
-                .propagators([obs_runtime::trace::Propagator::B3]),
-        )
-        .init()
-        .expect("obs's trace pipeline installs");
+    let (obs, _) = support::traces_only(
+        TraceConfig::new().sampler(Sampler::AlwaysOn).propagators([obs_runtime::trace::Propagator::B3]),
+    );
     let incoming = headers(&[("b3", "4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1")]);
     let parent = obs_runtime::trace::extract(&incoming).expect("obs extracts the B3 parent");
     assert_eq!(parent.context().to_traceparent(), TRACEPARENT);

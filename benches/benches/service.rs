@@ -35,6 +35,8 @@
 //! (one child span per request). The load generator also scrapes `/metrics` every 5 s in the obs
 //! variant, as Prometheus would (more often than its default).
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::hash::Hasher as _;
 use std::io::{BufRead as _, BufReader, Write as _};
@@ -56,7 +58,7 @@ use obs_runtime::health::{CheckOutcome, HealthCheck, HealthChecker, checks};
 use obs_runtime::logging::{LoggingConfig, Output};
 use obs_runtime::metrics::RequestOutcome;
 use obs_runtime::trace::tower::HttpLayer;
-use obs_runtime::trace::{ExportError, Resource, SpanData, SpanExporter, SpanOutput, TraceConfig};
+use obs_runtime::trace::{SpanOutput, TraceConfig};
 use obs_runtime::{trace_operation, track_request};
 use serde_json::{Value, json};
 
@@ -268,16 +270,6 @@ mod instrumented {
     }
 }
 
-/// Counts the spans and drops them: obs's cost, not a collector's.
-struct Discard(Arc<AtomicU64>);
-
-impl SpanExporter for Discard {
-    fn export(&mut self, batch: &[SpanData], _: &Resource, _: Duration) -> Result<(), ExportError> {
-        self.0.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        Ok(())
-    }
-}
-
 /// The child: serves until its standard input closes, then prints what obs counted and exits.
 fn serve(mode: &str) {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
@@ -335,8 +327,9 @@ fn serve(mode: &str) {
                     .logging(LoggingConfig::new().filter("info").output(Output::Writer(Box::new(std::io::sink()))));
             }
             if spans {
-                builder = builder
-                    .tracing(TraceConfig::new().output(SpanOutput::Exporter(Box::new(Discard(exported.clone())))));
+                builder = builder.tracing(
+                    TraceConfig::new().output(SpanOutput::Exporter(Box::new(support::Counting(exported.clone())))),
+                );
             }
             (Some(builder.init().expect("obs starts")), instrumented::app(logs, spans))
         }

@@ -16,13 +16,15 @@
 //! all numbers come from one run on one machine. Run with
 //! `cargo bench --manifest-path benches/Cargo.toml --bench trace` on a quiet machine.
 
+mod support;
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use obs_runtime::context::SpanContext;
-use obs_runtime::trace::{ExportError, Resource, SpanData, SpanExporter, SpanOutput, TraceConfig};
+use obs_runtime::trace::{SpanOutput, TraceConfig};
 use opentelemetry::trace::TracerProvider as _;
 use tracing::Dispatch;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -60,16 +62,6 @@ fn tracing_instrumented(x: u64) -> u64 {
 #[fastrace::trace(name = "op")]
 fn fastrace_traced(x: u64) -> u64 {
     work(x)
-}
-
-/// obs's exporter: counts and discards.
-struct Discard(Arc<AtomicU64>);
-
-impl SpanExporter for Discard {
-    fn export(&mut self, batch: &[SpanData], _: &Resource, _: Duration) -> Result<(), ExportError> {
-        self.0.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        Ok(())
-    }
 }
 
 /// The OpenTelemetry SDK's exporter: counts and discards.
@@ -121,7 +113,7 @@ fn main() {
         .without_http_server()
         .tracing(
             TraceConfig::new()
-                .output(SpanOutput::Exporter(Box::new(Discard(obs_exported.clone()))))
+                .output(SpanOutput::Exporter(Box::new(support::Counting(obs_exported.clone()))))
                 .max_queue_size(1 << 20)
                 .max_export_batch_size(512)
                 .schedule_delay(Duration::from_millis(10)),
@@ -264,9 +256,7 @@ fn main() {
         run_and_settle(index, CALLS_PER_BATCH / 10); // warm up: thread-locals, queues, callsite interest, caches
     }
 
-    println!(
-        "## Cost per call of a span (median of {batches} batches of {CALLS_PER_BATCH} calls, one thread)\n"
-    );
+    println!("## Cost per call of a span (median of {batches} batches of {CALLS_PER_BATCH} calls, one thread)\n");
     println!("| variant | ns/call | added over bare (ns) | x bare |");
     println!("|---|---:|---:|---:|");
     // Interleave the variants batch by batch so that machine noise spreads over all of them. Each
@@ -298,12 +288,7 @@ fn main() {
     println!("| obs variant | / tracing registry | / tracing + otel | / fastrace child |");
     println!("|---|---:|---:|---:|");
     for (name, obs) in [("obs sampled, root", obs_root), ("obs sampled, child", obs_child)] {
-        println!(
-            "| {name} | {:.2} | {:.2} | {:.2} |",
-            obs / registry_added,
-            obs / otel_added,
-            obs / fastrace_child
-        );
+        println!("| {name} | {:.2} | {:.2} | {:.2} |", obs / registry_added, obs / otel_added, obs / fastrace_child);
     }
     println!(
         "| obs not sampled | {:.2} | {:.2} | {:.2} (fastrace with no local parent: {:.1} ns added) |",
