@@ -79,7 +79,8 @@ async fn grpc_calls_are_read_by_their_status_codes() {
         .connect()
         .await
         .expect("connects");
-    let mut client = HealthClient::new(ClientLayer::new().layer(channel));
+    let origin = format!("http://127.0.0.1:{port}").parse().expect("a URI");
+    let mut client = HealthClient::new(ClientLayer::new().origin(origin).layer(channel));
 
     let alerts = AlertManager::builder()
         .rule(rule("all", Condition::error_rate_percent()))
@@ -220,6 +221,10 @@ async fn grpc_calls_are_read_by_their_status_codes() {
             .expect("the server span is the client span's child");
         let code = attribute(client, "rpc.grpc.status_code").expect("a code");
         assert_eq!(attribute(server, "rpc.grpc.status_code"), Some(code.clone()));
+        // The client's server, from the origin the layer was given (tonic's requests carry only
+        // their path).
+        assert_eq!(attribute(client, "server.address").as_deref(), Some("127.0.0.1"));
+        assert_eq!(attribute(client, "server.port"), Some(port.to_string()));
         for span in [client, server] {
             assert_eq!(attribute(span, "rpc.system").as_deref(), Some("grpc"));
             assert_eq!(attribute(span, "rpc.service").as_deref(), Some("grpc.health.v1.Health"));

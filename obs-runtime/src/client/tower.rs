@@ -40,15 +40,31 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct ClientLayer {
-    _private: (),
+    /// Where requests without a host go (a tonic channel's endpoint).
+    origin: Option<http::Uri>,
 }
 
 impl ClientLayer {
     /// The layer.
     pub fn new() -> ClientLayer {
-        ClientLayer { _private: () }
+        ClientLayer { origin: None }
+    }
+
+    /// The server that requests naming no host go to, for their spans' `server.address` and
+    /// `server.port` (and `url.full`): a tonic channel's endpoint, since the requests of tonic's
+    /// clients carry only their path (`/package.Service/Method`) until the channel sends them.
+    ///
+    /// ```
+    /// use obs_runtime::client::ClientLayer;
+    ///
+    /// let layer = ClientLayer::new().origin("http://127.0.0.1:50051".parse().unwrap());
+    /// # drop(layer);
+    /// ```
+    pub fn origin(mut self, origin: http::Uri) -> ClientLayer {
+        self.origin = Some(origin);
+        self
     }
 }
 
@@ -56,7 +72,7 @@ impl<S> tower_layer::Layer<S> for ClientLayer {
     type Service = ClientService<S>;
 
     fn layer(&self, inner: S) -> ClientService<S> {
-        ClientService { inner }
+        ClientService { inner, origin: self.origin.clone() }
     }
 }
 
@@ -64,6 +80,7 @@ impl<S> tower_layer::Layer<S> for ClientLayer {
 #[derive(Clone, Debug)]
 pub struct ClientService<S> {
     inner: S,
+    origin: Option<http::Uri>,
 }
 
 impl<S, B, ResB> tower_service::Service<Request<B>> for ClientService<S>
@@ -81,14 +98,23 @@ where
 
     fn call(&mut self, mut request: Request<B>) -> ClientFuture<S::Future> {
         let uri = request.uri().clone();
+        // A request naming no host goes to the origin, if one was given.
+        let mut target = Target::of_uri(&uri);
+        if target.host.is_none()
+            && let Some(origin) = &self.origin
+        {
+            let from = Target::of_uri(origin);
+            target =
+                Target { scheme: from.scheme, authority: from.authority, host: from.host, port: from.port, ..target };
+        }
         let call = if crate::rpc::is_grpc(request.headers()) {
             let span = Span::builder(crate::rpc::span_name(&uri)).kind(SpanKind::Client).start();
             if span.is_recording() {
                 crate::rpc::set_attributes(&span, &uri);
-                if let Some(host) = uri.host() {
+                if let Some(host) = target.host {
                     span.set_attribute("server.address", host.to_owned());
                 }
-                if let Some(port) = uri.port_u16() {
+                if let Some(port) = target.port {
                     span.set_attribute("server.port", i64::from(port));
                 }
             }
@@ -96,7 +122,7 @@ where
             Call::Rpc(RpcCall::new(span, Side::Client, &uri, true))
         } else {
             let method = request.method().clone();
-            Call::Http(ClientCall::start(&method, &Target::of_uri(&uri), request.headers_mut()))
+            Call::Http(ClientCall::start(&method, &target, request.headers_mut()))
         };
         let future = call.span().in_scope(|| self.inner.call(request));
         ClientFuture { future, call: Some(call) }
