@@ -75,8 +75,19 @@ async fn track_request_on_a_tonic_handler_records_each_code() {
     assert_eq!(made.get("http_requests_total", &[endpoint]), 5.0, "each call once");
     assert_eq!(made.get("http_request_duration_seconds_count", &[endpoint]), 5.0);
     // The time is the handler's run (the future the `async_trait` method returns), not the
-    // building of that future: the slow call's 10 ms sleep puts it above the 5 ms bucket (a lower
+    // building of that future: the slow call (504) slept 10 ms, above the 5 ms bucket (a lower
     // bound the sleep guarantees).
-    let fast = made.get("http_request_duration_seconds_bucket", &[endpoint, ("le", "0.005")]);
+    let slow = [endpoint, ("method", "POST")];
+    let bucket = |le: &str| made.get("http_request_duration_seconds_bucket", &[slow[0], slow[1], ("le", le)]);
+    let (fast, all) = (bucket("0.005"), bucket("+Inf"));
+    assert_eq!(all, 5.0, "the +Inf bucket holds every call");
     assert!(fast <= 4.0, "{fast} of 5 calls within 5 ms: the slow one's sleep was not timed");
+    // (And that bucket is there by that name: the check above is not vacuous.)
+    let scrape = common::scrape();
+    assert!(
+        scrape.lines().any(|line| line.starts_with("http_request_duration_seconds_bucket{")
+            && line.contains("endpoint=\"/grpc.health.v1.Health/Check\"")
+            && line.contains("le=\"0.005\"")),
+        "{scrape}"
+    );
 }

@@ -396,9 +396,14 @@ impl<B: http_body::Body> http_body::Body for ResponseBody<B> {
 /// HTTP layer does), named `{service}/{method}` with the RPC attributes, its status by the gRPC
 /// server conventions, and is recorded in `rpc_server_duration_seconds` once its `grpc-status` is
 /// known (see the [module](self)); never in the HTTP families.
+///
+/// A request that is not gRPC by its content type (an HTTP route served beside the services) is
+/// passed through unrecorded. With tonic-web, put `GrpcLayer` inside `GrpcWebLayer`, where calls
+/// are gRPC again (outside it, a grpc-web call's status is in its body, which is not read).
 #[derive(Clone, Debug)]
 pub struct GrpcLayer {
     services: Option<std::sync::Arc<[Box<str>]>>,
+    timeout: Option<std::time::Duration>,
     metrics: bool,
 }
 
@@ -411,14 +416,25 @@ impl Default for GrpcLayer {
 impl GrpcLayer {
     /// The layer: every service's methods labelled by their names (except `UNIMPLEMENTED` calls).
     pub fn new() -> GrpcLayer {
-        GrpcLayer { services: None, metrics: true }
+        GrpcLayer { services: None, timeout: None, metrics: true }
     }
 
-    /// Labels the methods of these services only (their full names, `grpc.health.v1.Health`:
-    /// tonic's `NamedService::NAME`); a call to any other is `_OTHER`. For servers where something
-    /// in front of the services answers calls to any path, so that no client can make series.
+    /// Labels the calls of these services only (their full names, `grpc.health.v1.Health`:
+    /// tonic's `NamedService::NAME`); a call to any other service is `_OTHER`, whatever its
+    /// answer (an authentication layer in front of the services answers calls to any path). The
+    /// method of a named service is still the path's: calls to methods it does not have that are
+    /// answered before tonic routes them (by that authentication layer, or an interceptor) make
+    /// series of their own, within the family's series limit.
     pub fn services<N: Into<Box<str>>>(mut self, names: impl IntoIterator<Item = N>) -> GrpcLayer {
         self.services = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The server's own deadline, as given to tonic's `Server::builder().timeout(..)`: a call
+    /// dropped once the shorter of it and the client's `grpc-timeout` has passed is
+    /// `DEADLINE_EXCEEDED` rather than `CANCELLED` (tonic drops it outside the layers).
+    pub fn timeout(mut self, timeout: std::time::Duration) -> GrpcLayer {
+        self.timeout = Some(timeout);
         self
     }
 
@@ -433,7 +449,7 @@ impl<S> tower_layer::Layer<S> for GrpcLayer {
     type Service = GrpcService<S>;
 
     fn layer(&self, inner: S) -> GrpcService<S> {
-        GrpcService { inner, services: self.services.clone(), metrics: self.metrics }
+        GrpcService { inner, services: self.services.clone(), timeout: self.timeout, metrics: self.metrics }
     }
 }
 
@@ -442,6 +458,7 @@ impl<S> tower_layer::Layer<S> for GrpcLayer {
 pub struct GrpcService<S> {
     inner: S,
     services: Option<std::sync::Arc<[Box<str>]>>,
+    timeout: Option<std::time::Duration>,
     metrics: bool,
 }
 
@@ -459,6 +476,10 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> GrpcFuture<S::Future> {
+        if !is_grpc(request.headers()) {
+            // Not a gRPC call: passed through, unrecorded.
+            return GrpcFuture { future: self.inner.call(request), call: None, baggage: None };
+        }
         let uri = request.uri();
         let (span, baggage) = crate::trace::tower::server_span(Span::builder(span_name(uri)), request.headers());
         if span.is_recording() {
@@ -469,7 +490,11 @@ where
             let (service, _) = service_and_method(uri.path());
             services.iter().any(|known| **known == *service)
         });
-        let call = RpcCall::new(span, Side::Server, uri, self.metrics).served(named, timeout_in(request.headers()));
+        let deadline = match (timeout_in(request.headers()), self.timeout) {
+            (Some(client), Some(server)) => Some(client.min(server)),
+            (client, server) => client.or(server),
+        };
+        let call = RpcCall::new(span, Side::Server, uri, self.metrics).served(named, deadline);
         let future = {
             let _baggage = baggage.clone().map(crate::baggage::Baggage::attach);
             call.span().in_scope(|| self.inner.call(request))
@@ -522,7 +547,10 @@ where
 impl RpcCall {
     /// The response, its body wrapped to record the call when its trailers pass, unless its
     /// headers already hold the outcome (then recorded now).
-    pub(crate) fn respond<B>(self, response: http::Response<B>) -> http::Response<ResponseBody<B>> {
+    pub(crate) fn respond<B>(mut self, response: http::Response<B>) -> http::Response<ResponseBody<B>> {
+        // The deadline ends the wait for the response's headers (tonic's timeout does no more):
+        // a body dropped later is the client's choice, `CANCELLED`.
+        self.deadline = None;
         let (parts, body) = response.into_parts();
         let body = match RpcCall::outcome_in_head(parts.status, &parts.headers) {
             Some(code) => {
@@ -644,5 +672,46 @@ mod tests {
         assert_eq!(recorded("/unit.Body/Empty", vec![], 1), ["2"]);
         // Dropped before its end: CANCELLED.
         assert_eq!(recorded("/unit.Body/Dropped", vec![data(), data(), trailers("0")], 1), ["1"]);
+    }
+
+    /// What the server layer records for a call of `path` that an inner service (standing for an
+    /// authentication layer in front of the services) answers `code` in its headers.
+    fn served(layer: &GrpcLayer, path: &'static str, code: &'static str) -> crate::metrics::Samples {
+        use tower_layer::Layer as _;
+        use tower_service::Service as _;
+        let before = crate::metrics::Samples::take();
+        let inner = tower::service_fn(move |_: http::Request<()>| async move {
+            let response = http::Response::builder()
+                .header("content-type", "application/grpc")
+                .header("grpc-status", code)
+                .body(())
+                .expect("a response");
+            Ok::<_, std::convert::Infallible>(response)
+        });
+        let mut service = layer.layer(inner);
+        let request = http::Request::post(path).header("content-type", "application/grpc").body(()).expect("a request");
+        let mut future = Box::pin(service.call(request));
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(std::future::Future::poll(future.as_mut(), &mut cx).is_ready());
+        crate::metrics::Samples::take().since(&before)
+    }
+
+    #[test]
+    fn only_named_services_are_labelled_by_name() {
+        let layer = GrpcLayer::new().services(["unit.Named"]);
+        let count = |made: &crate::metrics::Samples, service: &str, method: &str, code: &str| {
+            made.get(
+                "rpc_server_duration_seconds_count",
+                &[("rpc_service", service), ("rpc_method", method), (STATUS_LABEL, code)],
+            )
+        };
+        let made = served(&layer, "/unit.Named/Get", "16");
+        assert_eq!(count(&made, "unit.Named", "Get", "16"), 1.0);
+        let made = served(&layer, "/unit.Random1234/Get", "16");
+        assert_eq!(count(&made, "_OTHER", "_OTHER", "16"), 1.0);
+        assert_eq!(made.get("rpc_server_duration_seconds_count", &[("rpc_service", "unit.Random1234")]), 0.0);
+        // Without the list, every service is labelled by name.
+        let made = served(&GrpcLayer::new(), "/unit.Unlisted/Get", "7");
+        assert_eq!(count(&made, "unit.Unlisted", "Get", "7"), 1.0);
     }
 }

@@ -10,7 +10,8 @@
 //! ```
 //!
 //! - `http_request_method`: `GET`, `POST`, .. (a method outside the standard ones is `_OTHER`);
-//! - `server_address`, `server_port`: the URL's host and port (80 or 443 when it has none). The
+//! - `server_address`, `server_port`: the URL's host and port (80 or 443 by its scheme when it
+//!   has none; empty for a URL of a path alone, unless [`ClientLayer::origin`] names the server). The
 //!   address is bounded by the family's series limit (2,000 unless
 //!   [`set_series_limit`](crate::metrics::set_series_limit) says otherwise; past it, calls are
 //!   counted in the overflow series `{otel_metric_overflow="true"}`); the path is never a label;
@@ -207,14 +208,11 @@ pub(crate) fn error_type_of(error: &(dyn Error + 'static)) -> &'static str {
                 _ => {}
             }
         }
-        #[cfg(feature = "tonic")]
-        if error.is::<tonic::TimeoutExpired>() {
-            return "timeout";
-        }
-        // `tower::timeout::error::Elapsed` and `tokio::time::error::Elapsed`, by what they say
-        // (obs depends on neither crate).
+        // `tower::timeout::error::Elapsed`, `tokio::time::error::Elapsed` and tonic's
+        // `TimeoutExpired` (its channel's deadline), by what they say (obs depends on none of
+        // these crates for this).
         let text = error.to_string();
-        if text == "request timed out" || text == "deadline has elapsed" {
+        if text == "request timed out" || text == "deadline has elapsed" || text == "Timeout expired" {
             return "timeout";
         }
         next = error.source();
