@@ -67,18 +67,13 @@ const CLIENT: &str = "rpc_client_duration_seconds_count";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_calls_are_read_by_their_status_codes() {
     install();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let port = listener.local_addr().expect("its address").port();
+    let (incoming, port) = common::grpc::incoming().await;
     let server = tonic::transport::Server::builder()
         .layer(GrpcLayer::new().services([<HealthServer<Checker> as tonic::server::NamedService>::NAME]))
         .add_service(HealthServer::new(Checker))
-        .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener));
+        .serve_with_incoming(incoming);
     tokio::spawn(server);
-    let channel = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{port}"))
-        .expect("a URI")
-        .connect()
-        .await
-        .expect("connects");
+    let channel = common::grpc::channel(port, None).await;
     let origin = format!("http://127.0.0.1:{port}").parse().expect("a URI");
     let mut client = HealthClient::new(ClientLayer::new().origin(origin).layer(channel));
 
@@ -146,21 +141,13 @@ async fn grpc_calls_are_read_by_their_status_codes() {
 
     // The client's own deadline (tonic's, in its channel), against a server without obs: the
     // client layer records DEADLINE_EXCEEDED.
-    let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let plain_port = plain.local_addr().expect("its address").port();
+    let (plain, plain_port) = common::grpc::incoming().await;
     tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(HealthServer::new(Checker))
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(plain)),
+        tonic::transport::Server::builder().add_service(HealthServer::new(Checker)).serve_with_incoming(plain),
     );
     // (The channel's own timeout, not the request's `grpc-timeout`, which the server would
     // enforce too, racing the client's timer.)
-    let channel = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{plain_port}"))
-        .expect("a URI")
-        .timeout(Duration::from_millis(50))
-        .connect()
-        .await
-        .expect("connects");
+    let channel = common::grpc::channel(plain_port, Some(Duration::from_millis(50))).await;
     let mut deadline_client = HealthClient::new(ClientLayer::new().layer(channel));
     let request = tonic::Request::new(HealthCheckRequest { service: "forever".to_owned() });
     let status = parent.scope_ref(deadline_client.check(request)).await.expect_err("the deadline passes");

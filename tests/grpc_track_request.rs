@@ -46,19 +46,11 @@ impl Health for Checker {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn track_request_on_a_tonic_handler_records_each_code() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let port = listener.local_addr().expect("its address").port();
+    let (incoming, port) = common::grpc::incoming().await;
     tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(HealthServer::new(Checker))
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+        tonic::transport::Server::builder().add_service(HealthServer::new(Checker)).serve_with_incoming(incoming),
     );
-    let channel = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{port}"))
-        .expect("a URI")
-        .connect()
-        .await
-        .expect("connects");
-    let mut client = HealthClient::new(channel);
+    let mut client = HealthClient::new(common::grpc::channel(port, None).await);
     let before = Samples::take();
     let mut codes = Vec::new();
     for service in ["ok", "missing", "fail", "slow", "ok"] {

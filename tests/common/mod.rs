@@ -4,6 +4,7 @@
 
 pub mod backends;
 pub mod demo;
+pub mod grpc;
 pub mod live_bytes;
 pub mod otlp;
 pub mod proxy;
