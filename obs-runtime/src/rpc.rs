@@ -155,7 +155,6 @@ pub(crate) fn service_and_method(path: &str) -> (&str, &str) {
 /// its own code, tonic's `TimeoutExpired` (its channel's deadline) `DEADLINE_EXCEEDED` and its
 /// `ConnectError` `UNAVAILABLE`; otherwise a timeout is `DEADLINE_EXCEEDED`, a refused or reset
 /// connection `UNAVAILABLE`, anything else `UNKNOWN`.
-#[cfg_attr(not(feature = "tower"), allow(dead_code))]
 pub(crate) fn code_of_error(error: &(dyn std::error::Error + 'static), error_type: &str) -> u16 {
     #[cfg(feature = "tonic")]
     {
@@ -276,12 +275,6 @@ impl RpcCall {
         self.span.record_error(error);
         self.span.set_attribute("error.type", error_type);
         self.record(code);
-    }
-
-    /// The outcome of a response whose headers are `headers`, if they hold it: a trailers-only
-    /// response's `grpc-status`, or the HTTP mapping's code for a status that is not 200.
-    pub(crate) fn outcome_in_head(status: http::StatusCode, headers: &HeaderMap) -> Option<u16> {
-        status_in(headers).or_else(|| (status != http::StatusCode::OK).then(|| code_of_http_status(status.as_u16())))
     }
 
     fn record(&mut self, code: u16) {
@@ -552,7 +545,11 @@ impl RpcCall {
         // a body dropped later is the client's choice, `CANCELLED`.
         self.deadline = None;
         let (parts, body) = response.into_parts();
-        let body = match RpcCall::outcome_in_head(parts.status, &parts.headers) {
+        // A trailers-only answer's `grpc-status`, or the HTTP mapping's code for a status that
+        // is not 200; else the outcome comes in the trailers.
+        let in_head = status_in(&parts.headers)
+            .or_else(|| (parts.status != http::StatusCode::OK).then(|| code_of_http_status(parts.status.as_u16())));
+        let body = match in_head {
             Some(code) => {
                 self.finish(code);
                 ResponseBody::plain(body)

@@ -111,12 +111,7 @@ where
             let span = Span::builder(crate::rpc::span_name(&uri)).kind(SpanKind::Client).start();
             if span.is_recording() {
                 crate::rpc::set_attributes(&span, &uri);
-                if let Some(host) = target.host {
-                    span.set_attribute("server.address", host.to_owned());
-                }
-                if let Some(port) = target.port {
-                    span.set_attribute("server.port", i64::from(port));
-                }
+                target.set_server_attributes(&span);
             }
             crate::trace::propagation::inject_span(&span, request.headers_mut());
             Call::Rpc(RpcCall::new(span, Side::Client, &uri, true))

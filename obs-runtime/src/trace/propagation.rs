@@ -365,6 +365,16 @@ impl<'a> Target<'a> {
         }
     }
 
+    /// Sets `server.address` and `server.port` on the span of a call to this target.
+    pub(crate) fn set_server_attributes(&self, span: &Span) {
+        if let Some(host) = self.host {
+            span.set_attribute("server.address", host.to_owned());
+        }
+        if let Some(port) = self.port {
+            span.set_attribute("server.port", i64::from(port));
+        }
+    }
+
     /// The URL without credentials (semantic conventions: never record them) and with the
     /// values of secret-named query parameters (`?access_token=..`) redacted.
     pub(crate) fn url_full(&self) -> String {
@@ -413,12 +423,7 @@ pub(crate) fn client_span(method: &http::Method, target: &Target<'_>, headers: &
             span.set_attribute("http.request.method_original", method.as_str().to_owned());
         }
         span.set_attribute("url.full", target.url_full());
-        if let Some(host) = target.host {
-            span.set_attribute("server.address", host.to_owned());
-        }
-        if let Some(port) = target.port {
-            span.set_attribute("server.port", i64::from(port));
-        }
+        target.set_server_attributes(&span);
     }
     inject_span(&span, headers);
     span

@@ -18,7 +18,6 @@ const LONG_MEMBER: usize = 128;
 pub(crate) fn parse<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<String> {
     let mut list = String::new();
     let mut members = 0;
-    let mut long = false;
     for value in values {
         for member in value.split(',') {
             let member = member.trim_matches([' ', '\t']);
@@ -37,29 +36,26 @@ pub(crate) fn parse<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<Str
                 list.push(',');
             }
             list.push_str(member);
-            long |= member.len() > LONG_MEMBER;
         }
     }
     if list.len() > MAX_LENGTH {
-        list = truncate(&list, long);
+        list = truncate(&list);
     }
     (!list.is_empty()).then_some(list)
 }
 
 /// `list` (valid, over [`MAX_LENGTH`]) cut to fit: without its members longer than 128 characters
-/// (when `long` says there are some) from the end, then without members from the end.
-fn truncate(list: &str, long: bool) -> String {
+/// from the end, then without members from the end.
+fn truncate(list: &str) -> String {
     let mut members: Vec<&str> = list.split(',').collect();
     let mut length = list.len();
     let fits = |length: usize| length <= MAX_LENGTH;
-    if long {
-        let mut index = members.len();
-        while !fits(length) && index > 0 {
-            index -= 1;
-            if members[index].len() > LONG_MEMBER {
-                length -= removed_length(&members, index);
-                members.remove(index);
-            }
+    let mut index = members.len();
+    while !fits(length) && index > 0 {
+        index -= 1;
+        if members[index].len() > LONG_MEMBER {
+            length -= removed_length(&members, index);
+            members.remove(index);
         }
     }
     while !fits(length) {
