@@ -1,5 +1,5 @@
 //! The only items expanded code may call. Not public API: it changes with every release, which is
-//! why `obs-runtime` pins `obs-macros` to the exact same version.
+//! why `obs-runtime` pins `obs-runtime-macros` to the exact same version.
 
 #[cfg(any(feature = "metrics", feature = "trace"))]
 pub mod rules;
@@ -243,5 +243,68 @@ pub fn finish_request_span(span: &Span, status: u16, error: ErrorText<'_>) {
     span.record_response(status);
     if status >= 500 && !matches!(error, ErrorText::Nothing) {
         span.record_error(&error);
+    }
+}
+
+/// Checks, at compile time, that the expansion was written by the `obs-runtime-macros` of this release.
+/// Every expansion starts with `const _: () = expect_macros("<obs-runtime-macros' version>");`; a pair
+/// of different versions (a service that depends on another `obs-runtime-macros` directly) fails to
+/// compile there, with a message naming both versions.
+pub const fn expect_macros(macros: &str) {
+    const RUNTIME: &str = env!("CARGO_PKG_VERSION");
+    if !same(macros.as_bytes(), RUNTIME.as_bytes()) {
+        let mut message = Message { bytes: [0; 512], len: 0 };
+        message.push("obs-runtime-macros ");
+        message.push(macros);
+        message.push(" wrote this expansion, but the obs-runtime it calls is ");
+        message.push(RUNTIME);
+        message.push(
+            ": the two crates are released together and must be the same version. Depend on \
+             obs-runtime alone and take the attributes from it (`use obs_runtime::track_request;`), \
+             or give obs-runtime-macros the same version as obs-runtime",
+        );
+        panic!("{}", message.as_str());
+    }
+}
+
+/// `a == b`, in a `const fn`.
+const fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// A message assembled at compile time (`const fn` has no `format!`).
+struct Message {
+    bytes: [u8; 512],
+    len: usize,
+}
+
+impl Message {
+    /// Appends `text`, truncated at the buffer's end (on a character boundary: `as_str` checks).
+    const fn push(&mut self, text: &str) {
+        let text = text.as_bytes();
+        let mut i = 0;
+        while i < text.len() && self.len < self.bytes.len() {
+            self.bytes[self.len] = text[i];
+            self.len += 1;
+            i += 1;
+        }
+    }
+
+    const fn as_str(&self) -> &str {
+        let (written, _) = self.bytes.split_at(self.len);
+        match core::str::from_utf8(written) {
+            Ok(text) => text,
+            Err(_) => "obs-runtime-macros and obs-runtime are of different versions and must be the same",
+        }
     }
 }

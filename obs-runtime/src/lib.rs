@@ -177,7 +177,7 @@ pub use service::Service;
 ///
 /// The labels are literals resolved once per call site: a call does not hash, allocate, lock or
 /// format. Call sites with the same method and endpoint share one series.
-pub use obs_macros::track_request;
+pub use obs_runtime_macros::track_request;
 
 /// Opens an OpenTelemetry span around every call of the function:
 /// `#[trace_operation("process_user_request")]`, or bare for a span named
@@ -232,7 +232,7 @@ pub use obs_macros::track_request;
 ///
 /// Without the `trace` feature it still checks its arguments, then leaves the function exactly as
 /// written.
-pub use obs_macros::trace_operation;
+pub use obs_runtime_macros::trace_operation;
 
 /// Makes an `async fn` a health check, registrable in one line.
 ///
@@ -274,7 +274,7 @@ pub use obs_macros::trace_operation;
 /// pattern argument, an unknown option, a zero or malformed timeout) is a compile error on the
 /// offending token.
 #[cfg(feature = "health")]
-pub use obs_macros::health_check;
+pub use obs_runtime_macros::health_check;
 
 /// Starts obs with the defaults and the environment: the same as `Obs::builder().init()`.
 pub fn init() -> Result<ObsGuard, ConfigError> {

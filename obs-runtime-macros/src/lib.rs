@@ -7,6 +7,7 @@
 //! arguments, then returns the function exactly as written.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::unimplemented)]
 
+mod contract;
 mod errors;
 mod health_check;
 mod item;

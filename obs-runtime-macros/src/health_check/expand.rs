@@ -42,10 +42,12 @@ pub(crate) fn expand(args: &CheckArgs, function: syn::ItemFn, arguments: &[Argum
         syn::ReturnType::Type(_, ty) => infer_opaque(ty),
     };
     let run = async_body(&annotation, &block);
+    let contract = crate::contract::check(&krate);
     quote! {
         #(#attrs)*
         #vis fn #ident #generics (#(#params),*) -> #krate::__private::HealthCheck #where_clause {
             #(#inner_attrs)*
+            #contract
             #krate::__private::health_check(#name, #timeout, #critical, move || {
                 #(#clones)*
                 #run
