@@ -10,10 +10,18 @@ scripts/install-backends.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 # The API docs build without a broken link, as docs.rs builds them (every feature, `--cfg docsrs`,
-# whose `doc_cfg` needs the nightly switch), and mark what each feature adds.
-RUSTC_BOOTSTRAP=1 RUSTDOCFLAGS="--cfg docsrs -D warnings" cargo doc -p obs-runtime --all-features --no-deps
-grep -q 'Available on <strong>crate feature <code>tower</code></strong> only' target/doc/obs_runtime/rpc/struct.GrpcLayer.html \
-    || { echo "docs: rpc::GrpcLayer has no badge for its feature"; exit 1; }
+# whose `doc_cfg` needs the nightly switch: in a target directory of its own, so that the switch
+# does not make the other builds start over), and mark what each feature adds.
+docs=target/docsrs
+RUSTC_BOOTSTRAP=1 RUSTDOCFLAGS="--cfg docsrs -D warnings" CARGO_TARGET_DIR=$docs cargo doc -p obs-runtime --all-features --no-deps
+for badge in tower:rpc/struct.GrpcLayer.html reqwest:client/reqwest/struct.ObsMiddleware.html \
+    alerts:alerts/index.html health:health/index.html logging:logging/index.html trace:trace/index.html \
+    tls:tls/index.html otlp:trace/enum.Compression.html; do
+    feature=${badge%%:*} page=$docs/doc/obs_runtime/${badge#*:}
+    grep -q "Available on <strong>crate feature <code>$feature</code></strong> only" "$page" \
+        || grep -q "Available on <strong>crate features <code>$feature</code>" "$page" \
+        || { echo "docs: $page has no badge for feature $feature"; exit 1; }
+done
 # The supported Rust version is the one this suite runs on.
 msrv=$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' Cargo.toml)
 rustc_version=$(rustc --version | cut -d' ' -f2)
@@ -21,15 +29,21 @@ case "$rustc_version" in
     "$msrv" | "$msrv".*) ;;
     *) echo "rust-version = $msrv is claimed, but this suite runs on rustc $rustc_version: run it on $msrv, or change the claim"; exit 1 ;;
 esac
-# The crates would publish: each packages cleanly and builds from its package alone (verified
-# against each other's packages). A package holds its sources, README and licence files and
-# nothing else, and its name is free on crates.io or ours (obs-macros was another project's).
-cargo publish --dry-run -p obs-duration -p obs-runtime-macros -p obs-runtime --allow-dirty
-for crate in obs-duration obs-runtime-macros obs-runtime; do
+# The crates would publish (every member that is not `publish = false`): each packages cleanly
+# and builds from its package alone (verified against each other's packages). A package holds its
+# sources, README and licence files and nothing else, and its name is free on crates.io or ours
+# (obs-macros was another project's: a crate there of the same name must have our description).
+crates=$(cargo metadata --no-deps --format-version 1 \
+    | python3 -c 'import json,sys; print(" ".join(p["name"] for p in json.load(sys.stdin)["packages"] if p["publish"] != []))')
+cargo publish --dry-run $(printf -- '-p %s ' $crates) --allow-dirty
+for crate in $crates; do
     # (Asked from outside the workspace, where `cargo info` would describe the local package.)
     description=$(sed -n 's/^description = "\(.\{1,40\}\).*/\1/p' "$crate/Cargo.toml" | tr -d '\\')
-    if published=$(cd / && cargo info "$crate" --color never 2>/dev/null); then
+    [ -n "$description" ] || { echo "$crate: no description"; exit 1; }
+    if published=$(cd / && cargo info "$crate" --color never 2>&1); then
         grep -qF "$description" <<<"$published" || { echo "$crate: crates.io has a crate of that name that is not ours:"; echo "$published" | head -n 3; exit 1; }
+    elif ! grep -q "could not find \`$crate\` in registry" <<<"$published"; then
+        echo "$crate: crates.io could not be asked whether the name is free:"; echo "$published"; exit 1
     fi
     files=$(cargo package --list -p "$crate" --allow-dirty)
     for needed in README.md LICENSE-MIT LICENSE-APACHE Cargo.toml src/lib.rs; do
@@ -50,11 +64,22 @@ for features in metrics,http-server,trace metrics http-server health logging met
     cargo clippy -p obs-runtime --no-default-features --features "$features" --all-targets -- -D warnings
 done
 cargo test --workspace --all-features -- --include-ignored
-# No breaking change to the public API since the last release: the commit that gave the
-# CHANGELOG its latest version heading is the baseline (cargo-semver-checks cannot read a
-# proc-macro crate, so obs-runtime-macros' contract is the test macro_contract's).
-command -v cargo-semver-checks >/dev/null || cargo install cargo-semver-checks --locked --version 0.51.0
-release=$(grep -m1 -oE '^## \[[0-9]+\.[0-9]+\.[0-9]+\]' CHANGELOG.md | tr -d '#[] ')
-baseline=$(git log --format=%H -S"## [$release]" -- CHANGELOG.md | tail -n 1)
-[ -n "$baseline" ] || { echo "semver: no commit released $release (a shallow clone?)"; exit 1; }
-cargo semver-checks -p obs-duration -p obs-runtime --all-features --baseline-rev "$baseline"
+# No breaking change to the public API since the last release: the baseline is the commit that
+# gave the CHANGELOG its latest version heading, or, on that commit itself, the release before
+# (the first release has none: it is checked against itself). cargo-semver-checks cannot read a
+# proc-macro crate: obs-runtime-macros' attribute options are pinned by tests/ui, and its version
+# contract by tests/macro_contract.rs.
+[ "$(cargo semver-checks --version 2>/dev/null)" = "cargo-semver-checks 0.51.0" ] \
+    || cargo install cargo-semver-checks --locked --version 0.51.0
+release_commit() { git log --format=%H -S"## [$1] - " -- CHANGELOG.md | tail -n 1; }
+releases=$(grep -oE '^## \[[0-9]+\.[0-9]+\.[0-9]+\] - ' CHANGELOG.md | tr -d '#[]- ')
+baseline=$(release_commit "$(sed -n 1p <<<"$releases")")
+if [ "$baseline" = "$(git rev-parse HEAD)" ] && [ -n "$(sed -n 2p <<<"$releases")" ]; then
+    baseline=$(release_commit "$(sed -n 2p <<<"$releases")")
+fi
+[ -n "$baseline" ] || { echo "semver: no commit released $(sed -n 1p <<<"$releases") (a shallow clone?)"; exit 1; }
+# (A crate that did not exist at the baseline has no API to break yet.)
+semver_crates=$(for crate in $crates; do
+    [ "$crate" = obs-runtime-macros ] || ! git cat-file -e "$baseline:$crate/Cargo.toml" 2>/dev/null || printf -- '-p %s ' "$crate"
+done)
+cargo semver-checks $semver_crates --all-features --baseline-rev "$baseline"

@@ -5,8 +5,11 @@
 //! A service that also depends on `obs-runtime-macros` directly, at another version, would get an
 //! expansion written for another runtime. Every expansion therefore starts with a constant that
 //! the runtime evaluates at compile time: a mismatched pair is a compile error naming both
-//! versions, on the attribute, rather than an unrelated error about a missing private item (or
-//! worse, code that compiles against a changed meaning).
+//! versions, on the attribute, where it would otherwise compile against a changed meaning, or fail
+//! on a missing private item (rustc reports unresolved paths before it evaluates constants, so
+//! those errors, if any, come first). A copy of this crate with its features off (a direct
+//! dependency of another version, which Cargo does not unify with obs-runtime's) expands to the
+//! function as written: there is no expansion to check, and no instrumentation either.
 
 use proc_macro2::TokenStream;
 use quote::quote;

@@ -1,5 +1,7 @@
 //! The only items expanded code may call. Not public API: it changes with every release, which is
-//! why `obs-runtime` pins `obs-runtime-macros` to the exact same version.
+//! why `obs-runtime` pins `obs-runtime-macros` to the exact same version. One item never changes:
+//! [`expect_macros`], its path, name and signature, which every expansion calls first to check
+//! that the two crates are of one version.
 
 #[cfg(any(feature = "metrics", feature = "trace"))]
 pub mod rules;
@@ -246,7 +248,12 @@ pub fn finish_request_span(span: &Span, status: u16, error: ErrorText<'_>) {
     }
 }
 
-/// Checks, at compile time, that the expansion was written by the `obs-runtime-macros` of this release.
+/// This crate's own expansions pass the check (and it stays a `const fn` of one `&str`).
+const _: () = expect_macros(env!("CARGO_PKG_VERSION"));
+
+/// Checks, at compile time, that the expansion was written by the `obs-runtime-macros` of this
+/// release. Frozen: its path, name and signature must never change, or a mismatched pair would
+/// fail on its absence instead.
 /// Every expansion starts with `const _: () = expect_macros("<obs-runtime-macros' version>");`; a pair
 /// of different versions (a service that depends on another `obs-runtime-macros` directly) fails to
 /// compile there, with a message naming both versions.
