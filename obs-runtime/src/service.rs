@@ -170,7 +170,7 @@ impl Identity {
     }
 
     /// The identity of a service of this name, with no environment.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "trace"))]
     pub(crate) fn named(name: &str) -> Identity {
         Identity { attributes: vec![("service.name".to_owned(), name.to_owned())] }
     }

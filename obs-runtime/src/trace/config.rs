@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::TraceGuard;
@@ -11,7 +12,7 @@ use super::export::{JsonLines, Resource, SpanExporter};
 #[cfg(feature = "otlp")]
 pub use super::otlp::{Compression, Protocol};
 use super::pipeline::{self, Settings};
-use super::propagation::Propagator;
+use super::propagation::{HeaderPropagator, Propagator};
 use super::sampler::Sampler;
 use crate::ConfigError;
 use crate::env::Environment;
@@ -93,6 +94,7 @@ pub struct TraceConfig {
     export_timeout: Option<Duration>,
     batch_export_timeout: Option<Duration>,
     propagators: Option<Vec<Propagator>>,
+    custom_propagator: Option<Arc<dyn HeaderPropagator>>,
     baggage_attributes: Vec<String>,
     #[cfg(feature = "otlp")]
     compression: Option<Compression>,
@@ -120,6 +122,7 @@ impl fmt::Debug for TraceConfig {
             .field("export_timeout", &self.export_timeout)
             .field("batch_export_timeout", &self.batch_export_timeout)
             .field("propagators", &self.propagators)
+            .field("custom_propagator", &self.custom_propagator.is_some())
             .field("baggage_attributes", &self.baggage_attributes);
         #[cfg(feature = "otlp")]
         debug.field("compression", &self.compression);
@@ -213,6 +216,40 @@ impl TraceConfig {
     pub fn propagators(mut self, propagators: impl IntoIterator<Item = Propagator>) -> TraceConfig {
         self.propagators = Some(propagators.into_iter().collect());
         self
+    }
+
+    /// A propagator of your own instead of the built-in formats: it alone reads and writes trace
+    /// context and baggage at every boundary ([`propagators`](Self::propagators) and
+    /// `OTEL_PROPAGATORS` are then not used). `obs_opentelemetry::OtelPropagator` makes any
+    /// OpenTelemetry `TextMapPropagator` one.
+    pub fn propagator(mut self, propagator: impl HeaderPropagator) -> TraceConfig {
+        self.custom_propagator = Some(Arc::new(propagator));
+        self
+    }
+
+    /// The exporter this configuration resolves to, built as [`init`](crate::init) would build it
+    /// (the OTLP endpoint with its transport, headers, compression and TLS, or the
+    /// [`output`](Self::output)), from these settings and `environment`'s `OTEL_*` variables,
+    /// without installing anything: to wrap it in an exporter of your own (one that also sends
+    /// each batch elsewhere, say) given back as [`SpanOutput::Exporter`]. An `Err` names what is
+    /// wrong, or says that tracing is off (`OTEL_SDK_DISABLED`, `OTEL_TRACES_EXPORTER=none`).
+    ///
+    /// ```
+    /// use obs_runtime::Environment;
+    /// use obs_runtime::trace::{SpanOutput, TraceConfig};
+    ///
+    /// let console = TraceConfig::new().output(SpanOutput::Stdout).exporter(&Environment::empty())?;
+    /// # drop(console);
+    /// # Ok::<(), obs_runtime::ConfigError>(())
+    /// ```
+    pub fn exporter(self, environment: &Environment) -> Result<Box<dyn SpanExporter>, ConfigError> {
+        match self.prepare(environment, &Identity::named("unknown_service"))? {
+            Prepared(Some(resolved), ..) => Ok(resolved.exporter),
+            Prepared(None, ..) => Err(ConfigError::Invalid {
+                field: "tracing",
+                reason: "tracing is off (OTEL_SDK_DISABLED or OTEL_TRACES_EXPORTER=none): there is no exporter".into(),
+            }),
+        }
     }
 
     /// Copies these baggage entries into the attributes of each span that starts while they are
@@ -376,7 +413,7 @@ impl TraceConfig {
                 .map_or_else(|| vec![Propagator::TraceContext], |list| propagators_of(&list, &tolerate)),
         };
         if disabled {
-            return Ok(Prepared(None, Vec::new(), propagators));
+            return Ok(Prepared(None, Vec::new(), propagators, self.custom_propagator));
         }
         #[cfg(feature = "otlp")]
         let protocol = protocol_of(protocol, &env, &tolerate)?;
@@ -418,7 +455,9 @@ impl TraceConfig {
                             let url = if grpc { "http://localhost:4317" } else { "http://localhost:4318" };
                             kind.is_some().then(|| (url.to_owned(), "OTEL_TRACES_EXPORTER", true))
                         }),
-                        Some("none") => return Ok(Prepared(None, warnings.into_inner(), propagators)),
+                        Some("none") => {
+                            return Ok(Prepared(None, warnings.into_inner(), propagators, self.custom_propagator));
+                        }
                         _ => None,
                     },
                 };
@@ -447,7 +486,12 @@ impl TraceConfig {
             batch_export_timeout,
             baggage_attributes,
         };
-        Ok(Prepared(Some(Resolved { sampler, settings, exporter, resource }), warnings.into_inner(), propagators))
+        Ok(Prepared(
+            Some(Resolved { sampler, settings, exporter, resource }),
+            warnings.into_inner(),
+            propagators,
+            self.custom_propagator,
+        ))
     }
 }
 
@@ -500,7 +544,7 @@ impl std::fmt::Display for Warning {
 /// A checked configuration, ready to install (`None` when tracing is off), the environment
 /// values it did not take, and the propagators (in use even when tracing is off: the context of
 /// a request still reaches its log lines and the services it calls).
-pub(crate) struct Prepared(Option<Resolved>, Vec<Warning>, Vec<Propagator>);
+pub(crate) struct Prepared(Option<Resolved>, Vec<Warning>, Vec<Propagator>, Option<Arc<dyn HeaderPropagator>>);
 
 impl fmt::Debug for Prepared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -514,6 +558,7 @@ impl Prepared {
             crate::diagnostics::warn("config", "invalid_env", &warning.to_string());
         }
         super::propagation::set_propagators(&self.2);
+        super::propagation::set_custom(self.3);
         let Some(resolved) = self.0 else { return Ok(TraceGuard::disabled()) };
         let handle = pipeline::install(resolved.sampler, resolved.settings, resolved.exporter, resolved.resource)
             .map_err(|reason| ConfigError::Invalid { field: "tracing", reason })?;
@@ -931,7 +976,7 @@ mod tests {
     /// What `config` resolves to with these variables, and the warnings it gives; panics on `Err`.
     fn resolved(config: TraceConfig, vars: &[(&str, &str)]) -> (Option<Resolved>, Vec<String>) {
         match config.prepare(&Environment::from_pairs(vars.iter().copied()), &Identity::named("svc")) {
-            Ok(Prepared(resolved, warnings, _)) => (resolved, warnings.iter().map(ToString::to_string).collect()),
+            Ok(Prepared(resolved, warnings, ..)) => (resolved, warnings.iter().map(ToString::to_string).collect()),
             Err(error) => panic!("{vars:?}: {error}"),
         }
     }
@@ -1170,7 +1215,7 @@ mod tests {
         let prepared = |config: TraceConfig, vars: &[(&str, &str)]| match config
             .prepare(&Environment::from_pairs(vars.iter().copied()), &Identity::named("svc"))
         {
-            Ok(Prepared(_, _, propagators)) => propagators,
+            Ok(Prepared(_, _, propagators, _)) => propagators,
             Err(error) => panic!("{error}"),
         };
         assert_eq!(prepared(TraceConfig::new(), &[]), [TraceContext], "the default");

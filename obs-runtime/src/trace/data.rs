@@ -209,6 +209,8 @@ pub struct Event {
     pub(crate) name: Cow<'static, str>,
     pub(crate) time_unix_nanos: u64,
     pub(crate) attributes: Vec<(Cow<'static, str>, Value)>,
+    /// `time_unix_nanos` was given as a wall-clock time (not a raw clock reading to convert).
+    pub(crate) wall: bool,
 }
 
 impl Event {
@@ -250,7 +252,15 @@ pub struct SpanData {
     pub(crate) dropped_attributes: u32,
     pub(crate) dropped_events: u32,
     pub(crate) dropped_links: u32,
+    /// Which of the start and end were given as wall-clock times ([`WALL_START`], [`WALL_END`]),
+    /// not raw clock readings to convert.
+    pub(crate) wall_times: u8,
 }
+
+/// [`SpanData::wall_times`]: the start was given.
+pub(crate) const WALL_START: u8 = 1;
+/// [`SpanData::wall_times`]: the end was given.
+pub(crate) const WALL_END: u8 = 2;
 
 impl SpanData {
     /// Its name.

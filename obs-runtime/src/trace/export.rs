@@ -9,6 +9,11 @@ use std::time::Duration;
 use super::data::{SpanData, Status, Value, ValueRef};
 use crate::json::Json;
 
+/// The instrumentation scope of the spans obs exports: its name...
+pub const SCOPE_NAME: &str = "obs";
+/// ...and its version (obs-runtime's).
+pub const SCOPE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// Receives batches of ended spans on obs's export thread (never on the application's threads).
 /// `Err` says whether the batch may be retried; obs retries with backoff, then drops it and
 /// counts the drop.

@@ -54,12 +54,14 @@ pub use bridge::{TracingLayer, layer};
 pub use config::{Compression, Protocol};
 pub use config::{SpanOutput, TraceConfig};
 pub use data::{Event, SpanData, SpanKind, Status, ToValue, Value, ValueRef};
-pub use export::{ExportError, Resource, SpanExporter};
+pub use export::{ExportError, Resource, SCOPE_NAME, SCOPE_VERSION, SpanExporter};
 pub use in_memory::InMemoryExporter;
 pub(crate) use pillar::Pillar;
-pub use propagation::{Propagator, client_request, extract, inject};
+pub use propagation::{HeaderPropagator, Propagator, client_request, extract, inject};
 pub use sampler::Sampler;
-pub use span::{CurrentSpan, Entered, Instrumented, RemoteParent, Span, SpanBuilder};
+pub use span::{
+    CurrentSpan, Entered, ForeignParent, Instrumented, RemoteParent, Span, SpanBuilder, set_foreign_parent,
+};
 
 /// Flushes and stops the span pipeline: on [`TraceGuard::shutdown`], or when dropped. Both wait
 /// at most 12 seconds, on any thread, with or without an async runtime; what is not exported by

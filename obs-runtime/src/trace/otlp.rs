@@ -421,8 +421,8 @@ pub(crate) fn encode_request(out: &mut Vec<u8>, batch: &[SpanData], resource: &R
         });
         message(out, 2, |out| {
             message(out, 1, |out| {
-                bytes_field(out, 1, b"obs");
-                bytes_field(out, 2, env!("CARGO_PKG_VERSION").as_bytes());
+                bytes_field(out, 1, super::export::SCOPE_NAME.as_bytes());
+                bytes_field(out, 2, super::export::SCOPE_VERSION.as_bytes());
             });
             for span in batch {
                 message(out, 2, |out| encode_span(out, span));

@@ -475,10 +475,17 @@ impl Anchor {
         }
     }
 
+    /// The span's raw readings as wall-clock times (those given as wall-clock times stay).
     fn convert(&self, clock: &quanta::Clock, span: &mut SpanData) {
-        span.start_unix_nanos = self.wall(clock, span.start_unix_nanos);
-        span.end_unix_nanos = self.wall(clock, span.end_unix_nanos).max(span.start_unix_nanos);
-        for event in &mut span.events {
+        use crate::trace::data::{WALL_END, WALL_START};
+        if span.wall_times & WALL_START == 0 {
+            span.start_unix_nanos = self.wall(clock, span.start_unix_nanos);
+        }
+        if span.wall_times & WALL_END == 0 {
+            span.end_unix_nanos = self.wall(clock, span.end_unix_nanos);
+        }
+        span.end_unix_nanos = span.end_unix_nanos.max(span.start_unix_nanos);
+        for event in span.events.iter_mut().filter(|event| !event.wall) {
             event.time_unix_nanos = self.wall(clock, event.time_unix_nanos);
         }
     }

@@ -3,7 +3,8 @@
 //! `OTEL_PROPAGATORS` or [`TraceConfig::propagators`](super::TraceConfig::propagators) choose;
 //! and the span of an outgoing request (a client span whose context the request carries).
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, RwLock};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
@@ -89,6 +90,75 @@ pub(crate) fn propagators() -> impl Iterator<Item = Propagator> {
     configured(PROPAGATORS.load(Ordering::Relaxed))
 }
 
+/// A propagator of your own (or another library's: `obs-opentelemetry` adapts any OpenTelemetry
+/// `TextMapPropagator`), given to [`TraceConfig::propagator`](super::TraceConfig::propagator).
+/// It alone then reads and writes the context of every request: [`extract`], [`inject`],
+/// [`client_request`], the tower layers and the client middlewares.
+///
+/// ```
+/// use http::HeaderMap;
+/// use obs_runtime::baggage::Baggage;
+/// use obs_runtime::context::SpanContext;
+/// use obs_runtime::trace::{HeaderPropagator, RemoteParent};
+///
+/// /// W3C `traceparent` under another header name.
+/// struct Renamed;
+///
+/// impl HeaderPropagator for Renamed {
+///     fn extract(&self, headers: &HeaderMap) -> Option<RemoteParent> {
+///         let value = headers.get("x-trace")?.to_str().ok()?;
+///         Some(RemoteParent::new(SpanContext::from_traceparent(value)?, None))
+///     }
+///
+///     fn inject(&self, context: Option<(&SpanContext, Option<&str>)>, _: &Baggage, headers: &mut HeaderMap) {
+///         match context.and_then(|(context, _)| context.to_traceparent().parse().ok()) {
+///             Some(value) => { headers.insert("x-trace", value); }
+///             None => { headers.remove("x-trace"); }
+///         }
+///     }
+/// }
+/// ```
+pub trait HeaderPropagator: Send + Sync + 'static {
+    /// The parent `headers` name, if they name one that is valid.
+    fn extract(&self, headers: &HeaderMap) -> Option<RemoteParent>;
+
+    /// The baggage `headers` carry, if any (none by default).
+    fn extract_baggage(&self, headers: &HeaderMap) -> Option<crate::baggage::Baggage> {
+        let _ = headers;
+        None
+    }
+
+    /// Writes `context` (with the `tracestate` it carries) and `baggage` into `headers`,
+    /// replacing what they held of this propagator's fields; with no context, removes them.
+    fn inject(
+        &self,
+        context: Option<(&SpanContext, Option<&str>)>,
+        baggage: &crate::baggage::Baggage,
+        headers: &mut HeaderMap,
+    );
+}
+
+/// Whether a propagator of the user's is set: read first, so that without one (the usual case)
+/// extraction and injection take no lock.
+static HAS_CUSTOM: AtomicBool = AtomicBool::new(false);
+static CUSTOM: RwLock<Option<Arc<dyn HeaderPropagator>>> = RwLock::new(None);
+
+/// Sets (or, with `None`, removes) the user's propagator.
+pub(crate) fn set_custom(propagator: Option<Arc<dyn HeaderPropagator>>) {
+    let set = propagator.is_some();
+    *CUSTOM.write().unwrap_or_else(std::sync::PoisonError::into_inner) = propagator;
+    HAS_CUSTOM.store(set, Ordering::Release);
+}
+
+/// The user's propagator, if one is set.
+#[inline]
+fn custom() -> Option<Arc<dyn HeaderPropagator>> {
+    if !HAS_CUSTOM.load(Ordering::Acquire) {
+        return None;
+    }
+    CUSTOM.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+}
+
 /// The parent an incoming request names in its headers, by the first of the configured formats
 /// that finds one (W3C `traceparent` and `tracestate` by default); `None` when there is none or
 /// it is malformed (the request then starts a new trace).
@@ -100,6 +170,9 @@ pub(crate) fn propagators() -> impl Iterator<Item = Propagator> {
 /// assert_eq!(parent.context().trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
 /// ```
 pub fn extract(headers: &HeaderMap) -> Option<RemoteParent> {
+    if let Some(custom) = custom() {
+        return custom.extract(headers);
+    }
     extract_by(propagators(), headers)
 }
 
@@ -120,6 +193,9 @@ pub(crate) fn extract_with(propagator: Propagator, headers: &HeaderMap) -> Optio
 
 /// The `baggage` of `headers` when the `baggage` propagator is configured, and not empty.
 pub(crate) fn extract_baggage(headers: &HeaderMap) -> Option<crate::baggage::Baggage> {
+    if let Some(custom) = custom() {
+        return custom.extract_baggage(headers).filter(|baggage| !baggage.is_empty());
+    }
     if !propagators().any(|propagator| propagator == Propagator::Baggage) {
         return None;
     }
@@ -234,6 +310,13 @@ pub(crate) fn inject_span(span: &Span, headers: &mut HeaderMap) {
     // A span that records nothing under an unsampled parent has no context of its own: the
     // parent's carries the decision on.
     let context = span.context().or_else(SpanContext::current);
+    if let Some(custom) = custom() {
+        let state =
+            context.and_then(|context| span.tracestate().or_else(|| Span::unsampled_tracestate(context.trace_id())));
+        let baggage = crate::baggage::Baggage::current();
+        custom.inject(context.as_ref().map(|context| (context, state.as_deref())), &baggage, headers);
+        return;
+    }
     for propagator in propagators() {
         match (propagator, &context) {
             (Propagator::Baggage, _) => inject_baggage(&crate::baggage::Baggage::current(), headers),

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 #[cfg(feature = "tracing-bridge")]
 pub(crate) use builder::Parent;
-pub use builder::{RemoteParent, SpanBuilder};
+pub use builder::{ForeignParent, RemoteParent, SpanBuilder, set_foreign_parent};
 pub use guard::{CurrentSpan, Entered, Instrumented};
 pub(crate) use record::Live;
 #[cfg(test)]
@@ -139,8 +139,50 @@ impl Span {
         if self.live.is_none() {
             return;
         }
-        let event = Event { name: name.into(), time_unix_nanos: raw_now(), attributes };
+        let event = Event { name: name.into(), time_unix_nanos: raw_now(), attributes, wall: false };
         self.with_data(|data| push_event(data, event));
+    }
+
+    /// Adds an event that happened at `time` (a wall-clock time, kept as given: for events
+    /// recorded elsewhere first, as the OpenTelemetry API bridge's).
+    pub fn add_event_at(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        time: std::time::SystemTime,
+        attributes: Vec<(Cow<'static, str>, Value)>,
+    ) {
+        if self.live.is_none() {
+            return;
+        }
+        let event = Event { name: name.into(), time_unix_nanos: unix_nanos(time), attributes, wall: true };
+        self.with_data(|data| push_event(data, event));
+    }
+
+    /// Renames it.
+    pub fn set_name(&self, name: impl Into<Cow<'static, str>>) {
+        if self.live.is_none() {
+            return;
+        }
+        let name = name.into();
+        self.with_data(|data| data.name = name);
+    }
+
+    /// Links it to `context`: a span it follows from (of this trace or another), not its parent.
+    pub fn add_link(&self, context: SpanContext) {
+        if self.live.is_none() {
+            return;
+        }
+        self.with_data(|data| push_link(data, context));
+    }
+
+    /// Sets its status to `Ok`, whatever it was (see [`Span::set_ok`], which keeps an error).
+    pub fn set_status_ok(&self) {
+        self.with_data(|data| data.status = Status::Ok);
+    }
+
+    /// Ends it at `time` (a wall-clock time, kept as given) instead of now.
+    pub fn end_at(mut self, time: std::time::SystemTime) {
+        self.finish_at(false, Some(unix_nanos(time)));
     }
 
     /// Ends it as failed: the span status `Error` with `message`, an `error.message` attribute, and
@@ -161,6 +203,13 @@ impl Span {
         }
         let description = description.into();
         self.with_data(|data| data.status = Status::Error(description));
+    }
+
+    /// Its parent's span id; `None` for a root span, or when it does not record.
+    pub fn parent_span_id(&self) -> Option<crate::context::SpanId> {
+        let mut parent = None;
+        self.with_data(|data| parent = data.parent);
+        parent
     }
 
     /// Its kind; `None` when it does not record.
@@ -264,6 +313,12 @@ impl Span {
 
     #[inline]
     fn finish(&mut self, succeeded: bool) {
+        self.finish_at(succeeded, None);
+    }
+
+    /// Ends it now, or at `end_unix_nanos` (a wall-clock time) when given.
+    #[inline(always)]
+    fn finish_at(&mut self, succeeded: bool, end_unix_nanos: Option<u64>) {
         let Some(mut live) = self.live.take() else { return };
         {
             // Nobody else holds it (the usual case: the call is over): no lock to take.
@@ -276,7 +331,13 @@ impl Span {
                 }
             };
             let Some(data) = data.as_mut() else { return };
-            data.end_unix_nanos = raw_now();
+            match end_unix_nanos {
+                None => data.end_unix_nanos = raw_now(),
+                Some(end) => {
+                    data.end_unix_nanos = end;
+                    data.wall_times |= super::data::WALL_END;
+                }
+            }
             if succeeded && data.status == Status::Unset {
                 data.status = Status::Ok;
             }
@@ -306,8 +367,12 @@ impl Drop for Span {
 /// what is added is dropped and counted in the exported span (`dropped_*_count`).
 pub(crate) const MAX_ATTRIBUTES: usize = 128;
 pub(crate) const MAX_EVENTS: usize = 128;
-#[cfg(feature = "tracing-bridge")]
 pub(crate) const MAX_LINKS: usize = 128;
+
+/// A wall-clock time in nanoseconds since the Unix epoch (0 before it).
+pub(crate) fn unix_nanos(time: std::time::SystemTime) -> u64 {
+    time.duration_since(std::time::UNIX_EPOCH).map_or(0, |since| since.as_nanos() as u64)
+}
 
 /// Sets `key` (a later value replaces an earlier one: OTLP keys are unique), within the limit.
 pub(crate) fn set(data: &mut SpanData, key: Cow<'static, str>, value: Value) {
@@ -321,7 +386,6 @@ pub(crate) fn set(data: &mut SpanData, key: Cow<'static, str>, value: Value) {
 }
 
 /// Links `data` to `context`, within the limit.
-#[cfg(feature = "tracing-bridge")]
 pub(crate) fn push_link(data: &mut SpanData, context: SpanContext) {
     if data.links.len() < MAX_LINKS {
         data.links.push(context);
@@ -339,6 +403,7 @@ pub(crate) fn record_error(data: &mut SpanData, message: Cow<'static, str>, time
             name: Cow::Borrowed("exception"),
             time_unix_nanos,
             attributes: vec![(Cow::Borrowed("exception.message"), Value::Str(message.clone()))],
+            wall: false,
         },
     );
     set(data, Cow::Borrowed("error.message"), Value::Str(message.clone()));

@@ -55,11 +55,18 @@ pub struct SpanBuilder {
     kind: SpanKind,
     parent: Option<RemoteParent>,
     operation: bool,
+    start_unix_nanos: Option<u64>,
 }
 
 impl SpanBuilder {
     pub(super) fn new(name: Cow<'static, str>) -> SpanBuilder {
-        SpanBuilder { name, kind: SpanKind::Internal, parent: None, operation: false }
+        SpanBuilder { name, kind: SpanKind::Internal, parent: None, operation: false, start_unix_nanos: None }
+    }
+
+    /// Its start: `time` (a wall-clock time, kept as given) instead of the moment it starts.
+    pub fn start_time(mut self, time: std::time::SystemTime) -> SpanBuilder {
+        self.start_unix_nanos = Some(super::unix_nanos(time));
+        self
     }
 
     /// Its kind (default [`SpanKind::Internal`]).
@@ -86,7 +93,14 @@ impl SpanBuilder {
         match pipeline::get() {
             Some(pipeline) => {
                 let parent = self.parent.map_or(Parent::Current, Parent::Explicit);
-                start(pipeline, self.name, self.kind, parent, self.operation)
+                let span = start(pipeline, self.name, self.kind, parent, self.operation);
+                if let Some(start) = self.start_unix_nanos {
+                    span.with_data(|data| {
+                        data.start_unix_nanos = start;
+                        data.wall_times |= crate::trace::data::WALL_START;
+                    });
+                }
+                span
             }
             None => Span::none(),
         }
@@ -114,8 +128,26 @@ pub(super) fn start(
     start_slow(pipeline, name, kind, parent, operation)
 }
 
+/// Another library's idea of the current span, asked when a span starts under the current one
+/// (set by a bridge: `obs-opentelemetry` answers with the OpenTelemetry API span that is current
+/// in OpenTelemetry's context and was started under obs's current span). Given obs's current
+/// span context; `Some` makes the span a child of the answer instead.
+pub type ForeignParent = fn(Option<SpanContext>) -> Option<RemoteParent>;
+
+static FOREIGN_PARENT: std::sync::OnceLock<ForeignParent> = std::sync::OnceLock::new();
+
+/// Sets the [`ForeignParent`] hook, once per process (a second call is ignored: `false`). Spans
+/// that start while no hook is set never pay for it beyond one load, on the path that records.
+pub fn set_foreign_parent(hook: ForeignParent) -> bool {
+    FOREIGN_PARENT.set(hook).is_ok()
+}
+
 #[inline(never)]
 fn start_slow(pipeline: &Pipeline, name: Cow<'static, str>, kind: SpanKind, parent: Parent, operation: bool) -> Span {
+    let parent = match (parent, FOREIGN_PARENT.get()) {
+        (Parent::Current, Some(hook)) => hook(SpanContext::current()).map_or(Parent::Current, Parent::Explicit),
+        (parent, _) => parent,
+    };
     let (parent, tracestate) = match parent {
         Parent::Explicit(remote) => (Some(remote.context), remote.tracestate),
         Parent::Root => (None, None),
@@ -163,6 +195,7 @@ fn start_slow(pipeline: &Pipeline, name: Cow<'static, str>, kind: SpanKind, pare
         dropped_attributes: 0,
         dropped_events: 0,
         dropped_links: 0,
+        wall_times: 0,
     };
     Span { context: Some(context), live: Some(new_live(tracestate, data)), state: None }
 }

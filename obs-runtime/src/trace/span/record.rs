@@ -98,6 +98,7 @@ mod tests {
             dropped_attributes: 0,
             dropped_events: 0,
             dropped_links: 0,
+            wall_times: 0,
         }
     }
 
