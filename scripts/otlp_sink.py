@@ -149,6 +149,13 @@ def write(request, transport):
                                     "attributes": attributes(e.attributes)} for e in s.events],
                         "status": {"code": s.status.code, "message": s.status.message},
                         "flags": s.flags,
+                        "scope_version": scope_spans.scope.version,
+                        "links": [{"trace_id": l.trace_id.hex(), "span_id": l.span_id.hex(),
+                                   "trace_state": l.trace_state, "flags": l.flags,
+                                   "attributes": attributes(l.attributes)} for l in s.links],
+                        "dropped_attributes_count": s.dropped_attributes_count,
+                        "dropped_events_count": s.dropped_events_count,
+                        "dropped_links_count": s.dropped_links_count,
                     }) + "\n")
         out.flush()
 

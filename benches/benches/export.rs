@@ -2,8 +2,9 @@
 //! `BatchSpanProcessor` with opentelemetry-otlp 0.33 (HTTP protobuf, the blocking reqwest client),
 //! each without and with gzip, to a loopback OTLP/HTTP receiver.
 //!
-//! Four configurations (obs none, obs gzip, otel none, otel gzip), each run in a process of its
-//! own (one obs pipeline per process): this binary re-executes itself with `--run CONFIG PORT`.
+//! Six configurations (obs none, obs gzip; bridge none, bridge gzip: obs's pipeline exporting
+//! through obs-opentelemetry's `OtelExporter` wrapping opentelemetry-otlp's exporter; otel none,
+//! otel gzip), each run in a process of its own (one obs pipeline per process): this binary re-executes itself with `--run CONFIG PORT`.
 //! The receiver is a third process (`--receiver`): a hyper HTTP/1.1 server on one thread that
 //! answers `POST /v1/traces` with 200, `content-type: application/x-protobuf` and an empty body,
 //! and keeps the bodies; between runs it decodes them (gzip too) and counts the spans that arrived,
@@ -34,7 +35,7 @@ const REPS: usize = 11;
 const QUEUE: usize = 1 << 18;
 const BATCH: usize = 512;
 const DELAY: Duration = Duration::from_millis(100);
-const CONFIGS: [&str; 4] = ["obs-none", "obs-gzip", "otel-none", "otel-gzip"];
+const CONFIGS: [&str; 6] = ["obs-none", "obs-gzip", "bridge-none", "bridge-gzip", "otel-none", "otel-gzip"];
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -88,22 +89,34 @@ fn threads() -> Vec<(String, String, u64)> {
 
 fn run_one(config: &str, port: u16, spans: u64) {
     let gzip = config.ends_with("gzip");
-    if config.starts_with("obs") {
+    // opentelemetry-otlp's exporter, for the SDK's processor or obs's pipeline (the bridge).
+    let otlp_exporter = || {
+        use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
+        let mut builder = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+            .with_endpoint(format!("http://127.0.0.1:{port}/v1/traces"));
+        if gzip {
+            builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
+        }
+        builder.build().expect("the OTLP exporter builds")
+    };
+    if config.starts_with("obs") || config.starts_with("bridge") {
         // `TraceConfig::compression` takes `obs_runtime::trace::Compression`, which the crate does
         // not re-export (not nameable from outside): the compression goes in through the
         // environment given to the builder instead (nothing else in it).
         let compression = if gzip { "gzip" } else { "none" };
+        let output = if config.starts_with("bridge") {
+            let bridge = obs_opentelemetry::OtelExporter::new(otlp_exporter());
+            obs_runtime::trace::TraceConfig::new().output(obs_runtime::trace::SpanOutput::Exporter(Box::new(bridge)))
+        } else {
+            obs_runtime::trace::TraceConfig::new().otlp_endpoint(format!("http://127.0.0.1:{port}"))
+        };
         let obs = obs_runtime::Obs::builder()
             .service("bench")
             .environment(obs_runtime::Environment::from_pairs([("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", compression)]))
             .without_http_server()
-            .tracing(
-                obs_runtime::trace::TraceConfig::new()
-                    .otlp_endpoint(format!("http://127.0.0.1:{port}"))
-                    .max_queue_size(QUEUE)
-                    .max_export_batch_size(BATCH)
-                    .schedule_delay(DELAY),
-            )
+            .tracing(output.max_queue_size(QUEUE).max_export_batch_size(BATCH).schedule_delay(DELAY))
             .init()
             .expect("obs's pipeline installs");
         let guard = obs.traces().expect("tracing is on");
@@ -124,15 +137,7 @@ fn run_one(config: &str, port: u16, spans: u64) {
     } else {
         use opentelemetry::KeyValue;
         use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
-        use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
-        let mut builder = opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-            .with_endpoint(format!("http://127.0.0.1:{port}/v1/traces"));
-        if gzip {
-            builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
-        }
-        let exporter = builder.build().expect("the OTLP exporter builds");
+        let exporter = otlp_exporter();
         let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
             .with_resource(opentelemetry_sdk::Resource::builder().with_service_name("bench").build())
             .with_span_processor(
@@ -442,7 +447,7 @@ fn orchestrate(quick: bool) {
             if !result.contains("flushed=true") {
                 problems.push(format!("{config} run {rep}: the flush did not finish: {result}"));
             }
-            if config.starts_with("obs") && (field(result, "exported") != expected || field(result, "dropped") != 0) {
+            if !config.starts_with("otel") && (field(result, "exported") != expected || field(result, "dropped") != 0) {
                 problems.push(format!("{config} run {rep}: obs's counts: {result}"));
             }
             if run.spans_received != expected
