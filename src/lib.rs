@@ -3,5 +3,5 @@
 #![doc = include_str!("../README.md")]
 
 /// The migration guide (MIGRATING.md), compiled so its obs examples cannot drift from the API.
-#[doc = include_str!("../MIGRATING.md")]
+#[doc = include_str!("../obs-runtime/MIGRATING.md")]
 pub mod migrating {}

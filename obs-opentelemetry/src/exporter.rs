@@ -26,8 +26,8 @@ use opentelemetry_sdk::trace::{SpanEvents, SpanExporter as SdkSpanExporter, Span
 /// obs runs the export on its export thread and waits for it there, as the SDK's batch processor
 /// does (`futures_executor::block_on`): an exporter that needs a runtime (tonic's) must have been
 /// built inside one that keeps running. Its own timeout bounds each export (obs's cannot
-/// interrupt it): a timeout is retried by obs, any other failure drops the batch, counted in
-/// `obs_spans_dropped_total`, as the SDK's processor would drop it.
+/// interrupt it): a timeout is retried by obs, any other failure (a panic included) drops the
+/// batch, counted in `obs_spans_dropped_total`, as the SDK's processor would drop it.
 ///
 /// ```
 /// use obs_opentelemetry::OtelExporter;
@@ -54,9 +54,11 @@ pub struct OtelExporter<E> {
     resource_set: bool,
 }
 
-impl<E: std::fmt::Debug> std::fmt::Debug for OtelExporter<E> {
+/// The exporter by its type only: an SDK exporter's own `Debug` may print its request headers
+/// (an API key).
+impl<E> std::fmt::Debug for OtelExporter<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OtelExporter").field("exporter", &self.exporter).finish()
+        f.debug_struct("OtelExporter").field("exporter", &std::any::type_name::<E>()).finish()
     }
 }
 
@@ -81,15 +83,20 @@ impl<E: SdkSpanExporter + 'static> SpanExporter for OtelExporter<E> {
             self.resource_set = true;
         }
         let spans = batch.iter().map(|span| sdk_span(span, &self.scope)).collect();
-        match futures_executor::block_on(self.exporter.export(spans)) {
-            Ok(()) => Ok(()),
-            Err(OTelSdkError::Timeout(after)) => {
+        // A panicking exporter must not take obs's export thread with it.
+        let exported = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            futures_executor::block_on(self.exporter.export(spans))
+        }));
+        match exported {
+            Err(_) => Err(ExportError::permanent("the OpenTelemetry exporter panicked")),
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(OTelSdkError::Timeout(after))) => {
                 Err(ExportError::retryable(format!("the OpenTelemetry exporter timed out after {after:?}")))
             }
-            Err(OTelSdkError::AlreadyShutdown) => {
+            Ok(Err(OTelSdkError::AlreadyShutdown)) => {
                 Err(ExportError::permanent("the OpenTelemetry exporter was already shut down"))
             }
-            Err(error) => Err(ExportError::permanent(format!(
+            Ok(Err(error)) => Err(ExportError::permanent(format!(
                 "the OpenTelemetry exporter failed: {}",
                 redact_urls(&error.to_string())
             ))),
@@ -113,7 +120,7 @@ pub fn sdk_resource(resource: &Resource) -> opentelemetry_sdk::Resource {
 
 /// One of obs's ended spans as the SDK's `SpanData`, in `scope`.
 pub fn sdk_span(span: &SpanData, scope: &InstrumentationScope) -> opentelemetry_sdk::trace::SpanData {
-    let state = span.tracestate().and_then(|state| state.parse::<otel::TraceState>().ok()).unwrap_or_default();
+    let state = crate::trace_state(span.tracestate());
     let mut events = SpanEvents::default();
     events.events = span
         .events()

@@ -7,7 +7,7 @@
 //!   through `global::tracer`) makes obs spans, in obs's traces; [`current_context`] gives the
 //!   current obs span as an OpenTelemetry `Context`.
 //! - [`OtelPropagator`] and [`GlobalPropagator`]: any OpenTelemetry `TextMapPropagator` (the
-//!   global one, Jaeger's, AWS X-Ray's) reads and writes obs's context at every boundary.
+//!   global one, AWS X-Ray's) reads and writes obs's context at every boundary.
 //!
 //! Pick the version of this crate whose `opentelemetry` line matches your other OpenTelemetry
 //! crates (README: the version table); obs-runtime's version is the same as this crate's.
@@ -36,6 +36,17 @@ pub(crate) fn sdk_context(
         remote,
         state,
     )
+}
+
+/// A W3C `tracestate` header as OpenTelemetry's, member by member: a member OpenTelemetry's
+/// stricter parser refuses (a draft key obs accepts) is left out, not the whole list.
+pub(crate) fn trace_state(header: Option<&str>) -> opentelemetry::trace::TraceState {
+    let Some(header) = header else { return opentelemetry::trace::TraceState::default() };
+    let members = header.split(',').filter_map(|member| {
+        let (key, value) = member.trim().split_once('=')?;
+        opentelemetry::trace::TraceState::from_key_value([(key, value)]).ok().map(|_| (key, value))
+    });
+    opentelemetry::trace::TraceState::from_key_value(members).unwrap_or_default()
 }
 
 /// OpenTelemetry's span context as obs's; `None` when it is not valid.

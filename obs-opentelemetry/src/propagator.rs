@@ -9,13 +9,15 @@ use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry::{Context, KeyValue};
 
-/// An OpenTelemetry `TextMapPropagator` (a composite of W3C and baggage, Jaeger's, AWS X-Ray's,
-/// one of your own) as obs's propagator: give it to
+/// An OpenTelemetry `TextMapPropagator` of the same `opentelemetry` line (a composite of W3C
+/// and baggage, AWS X-Ray's from opentelemetry-aws, one of your own) as obs's propagator: give it to
 /// [`TraceConfig::propagator`](obs_runtime::trace::TraceConfig::propagator) and it reads the
 /// parent and the baggage of each incoming request, and writes them into each outgoing one, in
 /// obs's tower layers, client middlewares, `extract` and `inject`.
 ///
 /// Baggage crosses as entries (key and value); OpenTelemetry's per-entry metadata is not kept.
+/// OpenTelemetry's `TraceContextPropagator` does not carry W3C Level 2's `random` flag: a trace
+/// id it brings in is not marked random.
 ///
 /// ```
 /// use obs_opentelemetry::OtelPropagator;
@@ -116,8 +118,7 @@ fn baggage_of(cx: &Context) -> Option<Baggage> {
 fn context_of(context: Option<(&SpanContext, Option<&str>)>, baggage: &Baggage) -> Context {
     let mut cx = Context::new();
     if let Some((context, state)) = context {
-        let state = state.and_then(|state| state.parse().ok()).unwrap_or_default();
-        cx = cx.with_remote_span_context(crate::sdk_context(context, state, true));
+        cx = cx.with_remote_span_context(crate::sdk_context(context, crate::trace_state(state), true));
     }
     if !baggage.is_empty() {
         cx = cx.with_baggage(

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::SystemTime;
 
 use obs_runtime::context::{SpanContext, SpanId};
@@ -57,17 +57,24 @@ use opentelemetry::{Context, InstrumentationScope, KeyValue};
 /// assert_eq!(spans.parent_of(&inner).expect("a parent").name(), "library_call");
 /// # Ok::<(), obs_runtime::ConfigError>(())
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ObsTracerProvider {
     _private: (),
 }
 
 impl ObsTracerProvider {
     /// The provider; the first one made also makes obs ask OpenTelemetry's context when an obs
-    /// span starts (see [`obs_runtime::trace::set_foreign_parent`]).
+    /// span starts (see [`obs_runtime::trace::set_foreign_parent`]; a process has one such hook,
+    /// and another bridge's, set first, would stay).
     pub fn new() -> ObsTracerProvider {
         obs_runtime::trace::set_foreign_parent(foreign_parent);
         ObsTracerProvider { _private: () }
+    }
+}
+
+impl Default for ObsTracerProvider {
+    fn default() -> ObsTracerProvider {
+        ObsTracerProvider::new()
     }
 }
 
@@ -123,22 +130,32 @@ impl otel::Tracer for ObsTracer {
     }
 }
 
-/// Whether the current obs span is the given span or was started inside it: then it, the
-/// innermost, is the parent.
+/// Whether the current obs span is the given span or was entered inside it: then it, the
+/// innermost, is the parent. When the given span is the API span current in OpenTelemetry's
+/// context, the obs span is inside it unless it is the span the API span was started under (any
+/// obs span entered since, however deep, is inside); for another context, only a direct child
+/// is seen.
 fn innermost_is_obs(given: &otel::SpanContext) -> bool {
     let Some(current) = SpanContext::current() else { return false };
     let given_id = given.span_id().to_bytes();
-    current.span_id().to_bytes() == given_id
-        || Span::current().parent_span_id().is_some_and(|parent| parent.to_bytes() == given_id)
+    if current.span_id().to_bytes() == given_id {
+        return true;
+    }
+    let is_current = Context::map_current(|cx| cx.span().span_context().span_id().to_bytes() == given_id);
+    let started_under = open_spans().read().unwrap_or_else(PoisonError::into_inner).get(&given_id).copied();
+    match started_under {
+        Some(parent) if is_current => parent != Some(current.span_id().to_bytes()),
+        _ => Span::current().parent_span_id().is_some_and(|parent| parent.to_bytes() == given_id),
+    }
 }
 
 /// The API spans that are open (that record), by span id, with their parents' span ids.
-type OpenSpans = Mutex<HashMap<[u8; 8], Option<[u8; 8]>>>;
+type OpenSpans = RwLock<HashMap<[u8; 8], Option<[u8; 8]>>>;
 
 /// The [`OpenSpans`]: what the [`foreign_parent`] hook asks.
 fn open_spans() -> &'static OpenSpans {
     static OPEN: OnceLock<OpenSpans> = OnceLock::new();
-    OPEN.get_or_init(Mutex::default)
+    OPEN.get_or_init(RwLock::default)
 }
 
 /// obs's hook: the span current in OpenTelemetry's context is the parent of an obs span that
@@ -153,7 +170,7 @@ fn foreign_parent(current: Option<SpanContext>) -> Option<RemoteParent> {
     if current.span_id().to_bytes() == id {
         return None;
     }
-    let parent = *open_spans().lock().unwrap_or_else(PoisonError::into_inner).get(&id)?;
+    let parent = *open_spans().read().unwrap_or_else(PoisonError::into_inner).get(&id)?;
     if parent == Some(current.span_id().to_bytes()) { remote_parent(&otel) } else { None }
 }
 
@@ -168,13 +185,19 @@ pub struct ObsSpan {
 
 impl ObsSpan {
     fn new(span: Span) -> ObsSpan {
-        let context = match span.context() {
-            Some(context) => crate::sdk_context(&context, otel::TraceState::default(), false),
-            None => otel::SpanContext::empty_context(),
+        // A span that records nothing under an unsampled parent has no context of its own: the
+        // parent's carries the decision on (to what API-instrumented code injects, too).
+        let current = Span::current();
+        let context = match (span.context(), SpanContext::current()) {
+            (Some(context), _) => crate::sdk_context(&context, crate::trace_state(span.tracestate().as_deref()), false),
+            (None, Some(parent)) => {
+                crate::sdk_context(&parent, crate::trace_state(current.tracestate().as_deref()), false)
+            }
+            (None, None) => otel::SpanContext::empty_context(),
         };
         if span.is_recording() {
             let parent = span.parent_span_id().map(SpanId::to_bytes);
-            open_spans().lock().unwrap_or_else(PoisonError::into_inner).insert(context.span_id().to_bytes(), parent);
+            open_spans().write().unwrap_or_else(PoisonError::into_inner).insert(context.span_id().to_bytes(), parent);
         }
         ObsSpan { span: Some(span), context, ok: false }
     }
@@ -188,7 +211,7 @@ impl ObsSpan {
     fn end_at(&mut self, time: Option<SystemTime>) {
         let Some(span) = self.span.take() else { return };
         if span.is_recording() {
-            open_spans().lock().unwrap_or_else(PoisonError::into_inner).remove(&self.context.span_id().to_bytes());
+            open_spans().write().unwrap_or_else(PoisonError::into_inner).remove(&self.context.span_id().to_bytes());
         }
         match time {
             Some(time) => span.end_at(time),
@@ -264,11 +287,10 @@ impl otel::Span for ObsSpan {
 /// obs's current span. Reads obs's context; writes nothing into OpenTelemetry's.
 pub fn current_context() -> Context {
     match SpanContext::current() {
-        Some(current) => Context::current().with_remote_span_context(crate::sdk_context(
-            &current,
-            otel::TraceState::default(),
-            false,
-        )),
+        Some(current) => {
+            let state = crate::trace_state(Span::current().tracestate().as_deref());
+            Context::current().with_remote_span_context(crate::sdk_context(&current, state, false))
+        }
         None => Context::current(),
     }
 }

@@ -26,6 +26,27 @@ impl SpanExporter for Tee {
     }
 }
 
+/// obs's resource, as obs gives it to its exporters.
+#[derive(Clone, Default)]
+struct ObsResource(Arc<Mutex<Option<Resource>>>);
+
+impl SpanExporter for ObsResource {
+    fn export(&mut self, _: &[SpanData], resource: &Resource, _: Duration) -> Result<(), ExportError> {
+        *self.0.lock().expect("lock") = Some(resource.clone());
+        Ok(())
+    }
+}
+
+/// An SDK exporter that panics.
+#[derive(Debug)]
+struct Panicking;
+
+impl opentelemetry_sdk::trace::SpanExporter for Panicking {
+    async fn export(&self, _: Vec<opentelemetry_sdk::trace::SpanData>) -> OTelSdkResult {
+        panic!("the exporter's own bug")
+    }
+}
+
 /// An SDK exporter that keeps the resource it is given.
 #[derive(Debug, Clone, Default)]
 struct ResourceOf(Arc<Mutex<Option<opentelemetry_sdk::Resource>>>);
@@ -45,7 +66,9 @@ fn every_field_maps_over() {
     let obs_spans = InMemoryExporter::new();
     let sdk_spans = InMemorySpanExporter::default();
     let resource = ResourceOf::default();
+    let obs_resource = ObsResource::default();
     let tee = Tee(vec![
+        Box::new(obs_resource.clone()),
         Box::new(obs_spans.clone()),
         Box::new(OtelExporter::new(sdk_spans.clone())),
         Box::new(OtelExporter::new(resource.clone())),
@@ -137,16 +160,38 @@ fn every_field_maps_over() {
     assert_eq!(sdk_child.instrumentation_scope.name(), "obs");
     assert_eq!(sdk_child.instrumentation_scope.version(), Some(obs_runtime::trace::SCOPE_VERSION));
 
-    // The resource: obs's attributes, service.name first, nothing added.
+    // The resource: obs's attributes, every one and nothing added.
     let resource = resource.0.lock().expect("lock").clone().expect("the resource was set");
     assert_eq!(resource.get(&"service.name".into()), Some(Value::from("checkout")));
     assert_eq!(resource.get(&"service.version".into()), Some(Value::from("1.2.3")));
-    let obs_resource: Vec<String> = {
-        let mut keys: Vec<String> = resource.iter().map(|(key, _)| key.to_string()).collect();
-        keys.sort();
-        keys
-    };
-    assert!(obs_resource.contains(&"telemetry.sdk.name".to_owned()), "{obs_resource:?}");
-    assert_eq!(resource.get(&"telemetry.sdk.name".into()), Some(Value::from("obs")));
+    let obs_resource = obs_resource.0.lock().expect("lock").clone().expect("obs's resource");
+    let mut expected: Vec<(String, String)> = obs_resource
+        .attributes()
+        .iter()
+        .map(|(key, value)| (key.to_string(), format!("{:?}", value.as_ref())))
+        .collect();
+    let mut got: Vec<(String, String)> = resource
+        .iter()
+        .map(|(key, value)| {
+            let value = match value {
+                Value::String(text) => format!("{:?}", obs_runtime::trace::ValueRef::Str(text.as_str())),
+                Value::I64(number) => format!("{:?}", obs_runtime::trace::ValueRef::I64(*number)),
+                Value::F64(number) => format!("{:?}", obs_runtime::trace::ValueRef::F64(*number)),
+                Value::Bool(flag) => format!("{:?}", obs_runtime::trace::ValueRef::Bool(*flag)),
+                other => panic!("obs has no such value: {other:?}"),
+            };
+            (key.to_string(), value)
+        })
+        .collect();
+    expected.sort();
+    got.sort();
+    assert_eq!(got, expected);
+    assert!(got.iter().any(|(key, _)| key == "telemetry.sdk.name"), "{got:?}");
+
+    // An SDK exporter that panics fails the batch (obs counts it dropped); obs's thread lives on.
+    let batch = obs_spans.spans();
+    let error =
+        OtelExporter::new(Panicking).export(&batch, &obs_resource, Duration::from_secs(1)).expect_err("a panic");
+    assert_eq!(error.to_string(), "the OpenTelemetry exporter panicked");
     obs.shutdown();
 }

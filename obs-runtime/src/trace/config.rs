@@ -407,6 +407,15 @@ impl TraceConfig {
             ));
         }
         let baggage_attributes: Box<[String]> = self.baggage_attributes.into();
+        if self.custom_propagator.is_some() && self.propagators.is_some() {
+            return Err(invalid(
+                "propagator",
+                "a propagator of your own replaces the built-in formats: give it or `propagators`, not both".into(),
+            ));
+        }
+        if self.custom_propagator.is_some() && env("OTEL_PROPAGATORS").is_some() {
+            tolerate("OTEL_PROPAGATORS", "is not used: the configuration gives a propagator of its own");
+        }
         let propagators = match self.propagators {
             Some(propagators) => propagators,
             None => env("OTEL_PROPAGATORS")
@@ -1228,5 +1237,28 @@ mod tests {
         );
         // Off by the environment, the context still crosses processes as configured.
         assert_eq!(prepared(TraceConfig::new(), &[("OTEL_PROPAGATORS", "b3"), ("OTEL_SDK_DISABLED", "true")]), [B3]);
+    }
+
+    /// A propagator of one's own: with `propagators` too, an `Err` naming `propagator`; with
+    /// `OTEL_PROPAGATORS`, a warning that the variable is not used.
+    #[test]
+    fn a_propagator_of_ones_own_replaces_the_built_in_formats() {
+        struct Silent;
+        impl HeaderPropagator for Silent {
+            fn extract(&self, _: &http::HeaderMap) -> Option<crate::trace::RemoteParent> {
+                None
+            }
+            fn inject(
+                &self,
+                _: Option<(&crate::context::SpanContext, Option<&str>)>,
+                _: &crate::baggage::Baggage,
+                _: &mut http::HeaderMap,
+            ) {
+            }
+        }
+        assert_eq!(field_of(TraceConfig::new().propagator(Silent).propagators([Propagator::B3]), &[]), "propagator");
+        let (resolved, warned) = resolved(TraceConfig::new().propagator(Silent), &[("OTEL_PROPAGATORS", "b3")]);
+        assert!(resolved.is_some());
+        assert_eq!(warned, ["OTEL_PROPAGATORS is not used: the configuration gives a propagator of its own"]);
     }
 }

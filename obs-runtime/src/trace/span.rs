@@ -219,8 +219,8 @@ impl Span {
         kind
     }
 
-    /// The `tracestate` it carries (from the remote parent of its trace), sampled or not.
-    pub(crate) fn tracestate(&self) -> Option<Arc<str>> {
+    /// The W3C `tracestate` it carries (from the remote parent of its trace), sampled or not.
+    pub fn tracestate(&self) -> Option<Arc<str>> {
         match &self.live {
             Some(live) => live.tracestate.clone(),
             None => self.state.clone(),
