@@ -18,8 +18,9 @@ for badge in tower:rpc/struct.GrpcLayer.html reqwest:client/reqwest/struct.ObsMi
     alerts:alerts/index.html health:health/index.html logging:logging/index.html trace:trace/index.html \
     tls:tls/index.html otlp:trace/enum.Compression.html; do
     feature=${badge%%:*} page=$docs/doc/obs_runtime/${badge#*:}
-    grep -q "Available on <strong>crate feature <code>$feature</code></strong> only" "$page" \
-        || grep -q "Available on <strong>crate features <code>$feature</code>" "$page" \
+    # ("Available on <strong>crate feature <code>tower</code></strong> only", or a combination:
+    # "(crate features <code>tower</code> or <code>reqwest</code>) and crate feature ...".)
+    grep -Eq "Available on <strong>[(]?crate features? (<code>[a-z-]+</code>|[a-z() ]+)*<code>$feature</code>" "$page" \
         || { echo "docs: $page has no badge for feature $feature"; exit 1; }
 done
 # The supported Rust version is the one this suite runs on.

@@ -19,3 +19,15 @@ pub(crate) fn check(krate: &syn::Path) -> TokenStream {
     let version = env!("CARGO_PKG_VERSION");
     quote!(const _: () = #krate::__private::expect_macros(#version);)
 }
+
+/// The function again: `head` (its outer attributes, visibility and signature), then a body of
+/// its inner attributes, the contract's [`check`] and `body`.
+pub(crate) fn function(
+    head: TokenStream,
+    inner_attrs: &[syn::Attribute],
+    krate: &syn::Path,
+    body: TokenStream,
+) -> TokenStream {
+    let check = check(krate);
+    quote!(#head { #(#inner_attrs)* #check #body })
+}

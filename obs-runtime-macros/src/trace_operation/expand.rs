@@ -119,13 +119,5 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
             #finish
         }
     };
-    let contract = crate::contract::check(krate);
-    quote_spanned! {span=>
-        #(#attrs)*
-        #vis #defaultness #sig {
-            #(#inner_attrs)*
-            #contract
-            #body
-        }
-    }
+    crate::contract::function(quote_spanned!(span=> #(#attrs)* #vis #defaultness #sig), &inner_attrs, krate, body)
 }

@@ -125,13 +125,5 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
         let record = record(run_sync(), &annotation);
         quote_spanned!(span=> #site_static #record)
     };
-    let contract = crate::contract::check(krate);
-    quote_spanned! {span=>
-        #(#attrs)*
-        #vis #defaultness #sig {
-            #(#inner_attrs)*
-            #contract
-            #body
-        }
-    }
+    crate::contract::function(quote_spanned!(span=> #(#attrs)* #vis #defaultness #sig), &inner_attrs, krate, body)
 }
