@@ -73,7 +73,7 @@ cargo test --workspace --all-features -- --include-ignored
 [ "$(cargo semver-checks --version 2>/dev/null)" = "cargo-semver-checks 0.51.0" ] \
     || cargo install cargo-semver-checks --locked --version 0.51.0
 release_commit() { git log --format=%H -S"## [$1] - " -- CHANGELOG.md | tail -n 1; }
-releases=$(grep -oE '^## \[[0-9]+\.[0-9]+\.[0-9]+\] - ' CHANGELOG.md | tr -d '#[]- ')
+releases=$(grep -oE '^## \[[0-9]+\.[0-9]+\.[0-9]+\] - ' CHANGELOG.md | sed -E 's/^## \[([0-9.]+)\] - $/\1/')
 baseline=$(release_commit "$(sed -n 1p <<<"$releases")")
 if [ "$baseline" = "$(git rev-parse HEAD)" ] && [ -n "$(sed -n 2p <<<"$releases")" ]; then
     baseline=$(release_commit "$(sed -n 2p <<<"$releases")")
