@@ -9,6 +9,10 @@ scripts/install-backends.sh
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
+# obs-runtime stays free of the `opentelemetry` crates, whatever its features: their releases reach
+# only obs-opentelemetry.
+runtime_tree=$(cargo tree -p obs-runtime --all-features -e normal --prefix none)
+! grep -E '^opentelemetry' <<<"$runtime_tree" || { echo "obs-runtime depends on an opentelemetry crate (above)"; exit 1; }
 # The API docs build without a broken link, as docs.rs builds them (every feature, `--cfg docsrs`,
 # whose `doc_cfg` needs the nightly switch: in a target directory of its own, so that the switch
 # does not make the other builds start over), and mark what each feature adds.
