@@ -543,6 +543,8 @@ fn run() -> Result<(), String> {
         .tracing(trace_config())
         .init()
         .map_err(|error| format!("cannot start observability: {error}"))?;
+    // `build_info{version, revision, rustc} 1`: which build of the demo is running.
+    obs_runtime::build_info!().map_err(|error| format!("cannot serve build_info: {error}"))?;
     let metrics_addr = obs.http_addr().ok_or("the metrics server is not running")?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()

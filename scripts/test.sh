@@ -54,7 +54,7 @@ for crate in $crates; do
     for needed in README.md LICENSE-MIT LICENSE-APACHE Cargo.toml src/lib.rs; do
         grep -qx "$needed" <<<"$files" || { echo "$crate: $needed is not in the package"; exit 1; }
     done
-    unexpected=$(grep -Ev '^(src/.*\.rs|tests/.*\.rs|README\.md|MIGRATING\.md|LICENSE-(MIT|APACHE)|Cargo\.(toml|toml\.orig|lock)|\.cargo_vcs_info\.json)$' <<<"$files" || true)
+    unexpected=$(grep -Ev '^(src/.*\.rs|tests/.*\.rs|build\.rs|README\.md|MIGRATING\.md|LICENSE-(MIT|APACHE)|Cargo\.(toml|toml\.orig|lock)|\.cargo_vcs_info\.json)$' <<<"$files" || true)
     [ -z "$unexpected" ] || { echo "$crate: files that do not belong in the package:"; echo "$unexpected"; exit 1; }
 done
 # Instrumentation that is off must still build, and a service's instrumented code with it.

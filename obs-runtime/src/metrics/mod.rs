@@ -53,6 +53,8 @@
 //! ```
 
 #[cfg(feature = "metrics")]
+mod build_info;
+#[cfg(feature = "metrics")]
 mod collector;
 #[cfg(feature = "metrics")]
 mod encode;
@@ -81,6 +83,8 @@ mod view;
 #[cfg(feature = "metrics")]
 use std::fmt;
 
+#[cfg(feature = "metrics")]
+pub use build_info::{BuildInfo, register_build_info};
 #[cfg(feature = "metrics")]
 pub use collector::{Collected, Collector, Desc, MetricKind, register_collector};
 #[cfg(feature = "metrics")]

@@ -76,6 +76,7 @@ impl crate::core::Pillar for Pillar {
     fn start(self: Box<Self>, cx: &Context<'_>) -> Result<Option<Box<dyn Part>>, ConfigError> {
         super::warm_up();
         super::target_info::set(cx.service);
+        super::build_info::register_obs_build_info();
         // Checked in `prepare`: these cannot fail now.
         if let Some(limit) = self.limits.default {
             super::set_default_series_limit(limit)
