@@ -551,6 +551,9 @@ fn run() -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|error| format!("cannot start the tokio runtime: {error}"))?;
+    // Saturation where the service saturates: its runtime's workers, tasks and queue on /metrics.
+    obs_runtime::metrics::register_tokio_runtime(runtime.handle())
+        .map_err(|error| format!("cannot serve the runtime's metrics: {error}"))?;
     let deadline = runtime.block_on(serve(&app_addr, metrics_addr, obs.shutdown_timeout()))?;
     // The connections still open are cancelled with the runtime's tasks; then obs stops, every
     // part at once, in what is left of the deadline.

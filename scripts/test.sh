@@ -65,9 +65,13 @@ cargo clippy -p obs-runtime --no-default-features --all-targets -- -D warnings
 cargo test -p obs --no-default-features --tests
 cargo clippy -p obs --no-default-features --tests -- -D warnings
 # Each pillar alone compiles cleanly too (cfg mistakes hide in combinations).
-for features in metrics,http-server,trace metrics http-server health logging metrics,logging trace tracing-bridge otlp otlp-grpc otlp-grpc,tls health-http,tls tls tower reqwest tonic trace,logging alerts alerts-tls alerts-smtp; do
+for features in metrics,http-server,trace metrics runtime-metrics http-server health logging metrics,logging trace tracing-bridge otlp otlp-grpc otlp-grpc,tls health-http,tls tls tower reqwest tonic trace,logging alerts alerts-tls alerts-smtp; do
     cargo clippy -p obs-runtime --no-default-features --features "$features" --all-targets -- -D warnings
 done
+# The runtime metrics tokio has only with `--cfg tokio_unstable` (steals, polls) build too (in a
+# target directory of their own: the flag rebuilds tokio).
+RUSTFLAGS="--cfg tokio_unstable" CARGO_TARGET_DIR=target/tokio-unstable \
+    cargo clippy -p obs-runtime --no-default-features --features runtime-metrics --all-targets -- -D warnings
 cargo test --workspace --all-features -- --include-ignored
 # No breaking change to the public API since the last release: the baseline is the commit that
 # gave the CHANGELOG its latest version heading, or, on that commit itself, the release before

@@ -73,6 +73,8 @@ pub(crate) mod registry;
 pub(crate) mod request;
 #[cfg(any(feature = "tower", feature = "alerts", all(test, feature = "tonic")))]
 pub(crate) mod rpc_names;
+#[cfg(feature = "runtime-metrics")]
+mod runtime;
 #[cfg(feature = "metrics")]
 mod samples;
 #[cfg(feature = "metrics")]
@@ -98,6 +100,8 @@ pub use outcome::RequestOutcome;
 pub(crate) use pillar::Pillar;
 #[cfg(feature = "metrics")]
 pub use request::MAX_BUCKETS;
+#[cfg(feature = "runtime-metrics")]
+pub use runtime::register_tokio_runtime;
 #[cfg(feature = "metrics")]
 pub use samples::Samples;
 #[cfg(feature = "metrics")]
