@@ -46,18 +46,15 @@ impl<P: TextMapPropagator + Send + Sync + 'static> OtelPropagator<P> {
 
 impl<P: TextMapPropagator + Send + Sync + 'static> HeaderPropagator for OtelPropagator<P> {
     fn extract(&self, headers: &HeaderMap) -> Option<RemoteParent> {
-        parent_of(&self.propagator.extract_with_context(&Context::new(), &Headers(headers)))
+        parent_of(&extracted(&self.propagator, headers))
     }
 
     fn extract_baggage(&self, headers: &HeaderMap) -> Option<Baggage> {
-        baggage_of(&self.propagator.extract_with_context(&Context::new(), &Headers(headers)))
+        baggage_of(&extracted(&self.propagator, headers))
     }
 
     fn inject(&self, context: Option<(&SpanContext, Option<&str>)>, baggage: &Baggage, headers: &mut HeaderMap) {
-        for field in self.propagator.fields() {
-            headers.remove(field);
-        }
-        self.propagator.inject_context(&context_of(context, baggage), &mut HeadersMut(headers));
+        inject(&self.propagator, context, baggage, headers);
     }
 }
 
@@ -77,25 +74,35 @@ pub struct GlobalPropagator;
 
 impl HeaderPropagator for GlobalPropagator {
     fn extract(&self, headers: &HeaderMap) -> Option<RemoteParent> {
-        opentelemetry::global::get_text_map_propagator(|propagator| {
-            parent_of(&propagator.extract_with_context(&Context::new(), &Headers(headers)))
-        })
+        opentelemetry::global::get_text_map_propagator(|propagator| parent_of(&extracted(propagator, headers)))
     }
 
     fn extract_baggage(&self, headers: &HeaderMap) -> Option<Baggage> {
-        opentelemetry::global::get_text_map_propagator(|propagator| {
-            baggage_of(&propagator.extract_with_context(&Context::new(), &Headers(headers)))
-        })
+        opentelemetry::global::get_text_map_propagator(|propagator| baggage_of(&extracted(propagator, headers)))
     }
 
     fn inject(&self, context: Option<(&SpanContext, Option<&str>)>, baggage: &Baggage, headers: &mut HeaderMap) {
-        opentelemetry::global::get_text_map_propagator(|propagator| {
-            for field in propagator.fields() {
-                headers.remove(field);
-            }
-            propagator.inject_context(&context_of(context, baggage), &mut HeadersMut(headers));
-        });
+        opentelemetry::global::get_text_map_propagator(|propagator| inject(propagator, context, baggage, headers));
     }
+}
+
+/// What `propagator` reads from `headers`, from nothing else (not the current context).
+fn extracted(propagator: &dyn TextMapPropagator, headers: &HeaderMap) -> Context {
+    propagator.extract_with_context(&Context::new(), &Headers(headers))
+}
+
+/// Writes `context` and `baggage` into `headers` with `propagator`, its fields cleared first (no
+/// context: none of what they held before stays).
+fn inject(
+    propagator: &dyn TextMapPropagator,
+    context: Option<(&SpanContext, Option<&str>)>,
+    baggage: &Baggage,
+    headers: &mut HeaderMap,
+) {
+    for field in propagator.fields() {
+        headers.remove(field);
+    }
+    propagator.inject_context(&context_of(context, baggage), &mut HeadersMut(headers));
 }
 
 /// The span an extracted context names, as obs's remote parent.
