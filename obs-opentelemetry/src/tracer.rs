@@ -187,13 +187,13 @@ impl ObsSpan {
     fn new(span: Span) -> ObsSpan {
         // A span that records nothing under an unsampled parent has no context of its own: the
         // parent's carries the decision on (to what API-instrumented code injects, too).
-        let current = Span::current();
-        let context = match (span.context(), SpanContext::current()) {
-            (Some(context), _) => crate::sdk_context(&context, crate::trace_state(span.tracestate().as_deref()), false),
-            (None, Some(parent)) => {
-                crate::sdk_context(&parent, crate::trace_state(current.tracestate().as_deref()), false)
-            }
-            (None, None) => otel::SpanContext::empty_context(),
+        let (context, state) = match span.context() {
+            Some(context) => (Some(context), span.tracestate()),
+            None => (SpanContext::current(), Span::current().tracestate()),
+        };
+        let context = match context {
+            Some(context) => crate::sdk_context(&context, crate::trace_state(state.as_deref()), false),
+            None => otel::SpanContext::empty_context(),
         };
         if span.is_recording() {
             let parent = span.parent_span_id().map(SpanId::to_bytes);
