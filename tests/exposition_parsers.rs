@@ -30,8 +30,23 @@ fn order(status: StatusCode) -> StatusCode {
     status
 }
 
+#[obs_runtime::track_request("GET", "/exemplar/traced", buckets = [0.5])]
+fn traced() -> Result<(), String> {
+    Ok(())
+}
+
+/// The trace the `/exemplar/traced` call (outside `/parsers/`, which the counts above cover) is recorded in (the W3C specification's example).
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const SPAN_ID: &str = "00f067aa0ba902b7";
+
 /// Records what the assertions expect, once (the registry is per process).
 fn record() {
+    let context = obs_runtime::context::SpanContext::from_traceparent(&format!("00-{TRACE_ID}-{SPAN_ID}-01"))
+        .expect("the example parses");
+    {
+        let _current = context.attach();
+        traced().expect("ok");
+    }
     for found in [true, true, true, false, false] {
         let _ = lookup(found);
     }
@@ -171,6 +186,41 @@ fn assert_recorded(families: &[Value], format: &str) {
     );
 }
 
+/// The exemplars of the `/exemplar/traced` call (outside `/parsers/`, which the counts above cover), as the strict parser reads them: on its request
+/// counter (value 1) and on the bucket it landed in (its duration), none on the others.
+fn assert_exemplars(families: &[Value]) {
+    let traced = |sample: &Value| sample["labels"]["endpoint"] == "/exemplar/traced";
+    let ids = json!({"trace_id": TRACE_ID, "span_id": SPAN_ID});
+    let requests = family(families, "http_requests");
+    let counter: Vec<&Value> = requests["samples"].as_array().expect("samples").iter().filter(|s| traced(s)).collect();
+    assert_eq!(counter.len(), 1, "{requests}");
+    assert_eq!(counter[0]["exemplar"]["labels"], ids, "{requests}");
+    assert_eq!(counter[0]["exemplar"]["value"], 1.0, "{requests}");
+    assert!(counter[0]["exemplar"]["timestamp"].as_f64().is_some_and(|at| at > 1.7e9), "{requests}");
+    let durations = family(families, "http_request_duration_seconds");
+    let buckets: Vec<&Value> = durations["samples"]
+        .as_array()
+        .expect("samples")
+        .iter()
+        .filter(|s| traced(s) && s["name"] == "http_request_duration_seconds_bucket")
+        .collect();
+    // A call of a function that returns at once is under 0.5 s: its exemplar is on `le="0.5"`.
+    assert_eq!(buckets.len(), 2, "{durations}");
+    assert_eq!(buckets[0]["labels"]["le"], "0.5", "{durations}");
+    assert_eq!(buckets[0]["exemplar"]["labels"], ids, "{durations}");
+    let seconds = buckets[0]["exemplar"]["value"].as_f64().expect("a duration");
+    assert!(seconds > 0.0 && seconds <= 0.5, "{durations}");
+    assert_eq!(buckets[1]["exemplar"], Value::Null, "{durations}");
+    // Calls in no trace have none.
+    let untraced = requests["samples"].as_array().expect("samples").iter().filter(|s| !traced(s));
+    assert!(
+        untraced
+            .filter(|s| s["labels"]["endpoint"].as_str().is_some_and(|e| e.starts_with("/parsers/")))
+            .all(|s| s["exemplar"].is_null()),
+        "{requests}"
+    );
+}
+
 fn scrape(addr: SocketAddr, accept: Option<&str>) -> (String, String) {
     let header = accept.map(|accept| format!("Accept: {accept}\r\n")).unwrap_or_default();
     let response = common::request(addr, "GET", "/metrics", &header).expect("scrape");
@@ -220,6 +270,7 @@ fn the_official_parsers_read_each_negotiated_format_exactly() {
             let families = python_parse("openmetrics", &body)
                 .unwrap_or_else(|error| panic!("the OpenMetrics parser rejected it ({accept:?}): {error}\n{body}"));
             assert_recorded(&families, "openmetrics");
+            assert_exemplars(&families);
         }
     }
 }

@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::demo::{Demo, KillOnDrop, post};
+use common::otlp::Sink;
 use common::{TempDir, get, request};
 
 /// Prometheus 2.42 shows the first sample about 5 s after it starts, even scraping every second.
@@ -63,29 +64,7 @@ fn prometheus_scrapes_the_demo_and_answers_a_query() {
     let demo = Demo::start();
     drive(&demo);
 
-    let dir = TempDir::new("prometheus");
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
-             scrape_configs:\n  - job_name: user_service\n    static_configs:\n      - targets: ['{}']\n",
-            demo.metrics
-        ),
-    )
-    .expect("write prometheus.yml");
-    let web = free_port();
-    let log = std::fs::File::create(dir.path().join("prometheus.log")).expect("create the log");
-    let child = Command::new("prometheus")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
-        .arg(format!("--web.listen-address={web}"))
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("log handle"))
-        .stderr(log)
-        .spawn()
-        .unwrap_or_else(|error| panic!("cannot run prometheus ({error}): run scripts/install-backends.sh"));
-    let mut prometheus = KillOnDrop::new("prometheus", child);
+    let Prometheus { dir, web, mut prometheus } = Prometheus::start(demo.metrics, &[]);
     let prometheus_log = || std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default();
 
     let deadline = Instant::now() + QUERY_DEADLINE;
@@ -121,6 +100,105 @@ fn prometheus_scrapes_the_demo_and_answers_a_query() {
     assert!(stopped.success(), "prometheus after SIGTERM: {stopped}\n{}", prometheus_log());
     let status = demo.terminate(Duration::from_secs(15));
     assert_eq!(status.code(), Some(0), "{status}");
+}
+
+/// A Prometheus server scraping `target` every second.
+struct Prometheus {
+    dir: TempDir,
+    web: SocketAddr,
+    prometheus: KillOnDrop,
+}
+
+impl Prometheus {
+    fn start(target: SocketAddr, flags: &[&str]) -> Prometheus {
+        let dir = TempDir::new("prometheus");
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+                 scrape_configs:\n  - job_name: user_service\n    static_configs:\n      - targets: ['{target}']\n",
+            ),
+        )
+        .expect("write prometheus.yml");
+        let web = free_port();
+        let log = std::fs::File::create(dir.path().join("prometheus.log")).expect("create the log");
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!("--web.listen-address={web}"))
+            .args(flags)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot run prometheus ({error}): run scripts/install-backends.sh"));
+        Prometheus { dir, web, prometheus: KillOnDrop::new("prometheus", child) }
+    }
+}
+
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+#[test]
+#[ignore = "needs prometheus and the OTLP sink: run scripts/test.sh"]
+fn prometheus_stores_the_exemplar_of_a_request_with_the_trace_id_its_span_was_exported_with() {
+    let sink = Sink::start(0);
+    let endpoint = format!("http://127.0.0.1:{}", sink.http_port);
+    let demo = Demo::start_with(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint), ("OTEL_BSP_SCHEDULE_DELAY", "100")]);
+    // A request in a sampled trace of ours: its call is the exemplar of its bucket.
+    let traceparent = format!("traceparent: 00-{TRACE_ID}-00f067aa0ba902b7-01\r\n");
+    let response = request(demo.app, "GET", "/users", &traceparent).expect("GET /users");
+    assert_eq!(response.status, 200, "{response:?}");
+
+    let Prometheus { dir, web, mut prometheus } =
+        Prometheus::start(demo.metrics, &["--enable-feature=exemplar-storage"]);
+    let prometheus_log = || std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default();
+    let deadline = Instant::now() + QUERY_DEADLINE;
+    let mut last_answer = String::from("(no answer yet)");
+    let query = "/api/v1/query_exemplars?query=http_request_duration_seconds_bucket%7Bendpoint%3D%22%2Fusers%22%7D\
+                 &start=0&end=4102444800";
+    let exemplar = loop {
+        if let Some(status) = prometheus.try_wait() {
+            panic!("prometheus exited early: {status}\n{}", prometheus_log());
+        }
+        if let Ok(response) = get(web, query) {
+            if let Some(exemplar) = find_exemplar(&response.body, TRACE_ID) {
+                break exemplar;
+            }
+            last_answer = format!("{} {}", response.status, response.body);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no exemplar of trace {TRACE_ID} within {QUERY_DEADLINE:?}. Last answer: {last_answer}\n\
+             --- prometheus log ---\n{}",
+            prometheus_log()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let span_id = exemplar["labels"]["span_id"].as_str().expect("a span id").to_owned();
+    assert_eq!(span_id.len(), 16, "{exemplar}");
+    // The span the exemplar names is one the OTLP receiver got, in the trace of the request.
+    let spans = sink.wait_for(|spans| spans.iter().any(|span| span["span_id"] == span_id.as_str()));
+    let span = spans.iter().find(|span| span["span_id"] == span_id.as_str()).expect("received");
+    assert_eq!(span["trace_id"], TRACE_ID, "{span}");
+    // The exemplar's value is the call's duration.
+    let value: f64 = exemplar["value"].as_str().and_then(|value| value.parse().ok()).expect("a value");
+    assert!(value > 0.0, "{exemplar}");
+
+    let stopped = prometheus.signal_and_wait("TERM", Duration::from_secs(30));
+    assert!(stopped.success(), "prometheus after SIGTERM: {stopped}\n{}", prometheus_log());
+    let status = demo.terminate(Duration::from_secs(15));
+    assert_eq!(status.code(), Some(0), "{status}");
+}
+
+/// The first exemplar of `trace_id` in a `query_exemplars` answer.
+fn find_exemplar(answer: &str, trace_id: &str) -> Option<serde_json::Value> {
+    let answer: serde_json::Value = serde_json::from_str(answer).ok()?;
+    answer["data"]
+        .as_array()?
+        .iter()
+        .flat_map(|series| series["exemplars"].as_array().cloned().unwrap_or_default())
+        .find(|exemplar| exemplar["labels"]["trace_id"] == trace_id)
 }
 
 /// The series of an instant-query answer with `method="GET"` and the given endpoint and status.

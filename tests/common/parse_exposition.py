@@ -5,7 +5,7 @@ Usage: python parse_exposition.py text|openmetrics < body
 `text` is prometheus_client.parser (the Prometheus text format 0.0.4), `openmetrics` is
 prometheus_client.openmetrics.parser (strict: it raises on anything OpenMetrics 1.0 forbids,
 including a missing `# EOF`). Prints {"families": [{"name", "type", "help", "samples": [{"name",
-"labels", "value"}]}]}; a value that JSON cannot hold (NaN, +Inf, -Inf) is printed as that string.
+"labels", "value", "exemplar": null or {"labels", "value", "timestamp"}}]}]}; a value that JSON cannot hold (NaN, +Inf, -Inf) is printed as that string.
 On a parse error prints the error to stderr and exits 1.
 """
 
@@ -20,6 +20,13 @@ def value(number):
     if math.isinf(number):
         return "+Inf" if number > 0 else "-Inf"
     return float(number)
+
+
+def exemplar(found):
+    if found is None:
+        return None
+    timestamp = found.timestamp
+    return {"labels": found.labels, "value": value(found.value), "timestamp": None if timestamp is None else float(timestamp)}
 
 
 def main():
@@ -38,7 +45,12 @@ def main():
                 "type": family.type,
                 "help": family.documentation,
                 "samples": [
-                    {"name": sample.name, "labels": sample.labels, "value": value(sample.value)}
+                    {
+                        "name": sample.name,
+                        "labels": sample.labels,
+                        "value": value(sample.value),
+                        "exemplar": exemplar(sample.exemplar),
+                    }
                     for sample in family.samples
                 ],
             }

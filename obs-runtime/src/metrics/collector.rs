@@ -11,10 +11,10 @@
 use std::collections::{HashMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use super::MetricError;
-use super::encode::{Encoder, Kind};
+use super::encode::{Encoder, Format, Kind};
 use super::family::{check_labels, check_name};
 use super::limit::{self, OVERFLOW_LABEL};
 use super::registry::{Collect, claimed_names, registry};
@@ -51,6 +51,9 @@ pub struct Desc {
     kind: MetricKind,
     labels: Vec<String>,
     buckets: Vec<f64>,
+    /// A counter whose name need not end in `_total` (a bridged `prometheus` counter, served
+    /// under the name it has there; OpenMetrics adds `_total` to its samples).
+    any_counter_name: bool,
 }
 
 impl Desc {
@@ -61,7 +64,36 @@ impl Desc {
             kind,
             labels: labels.iter().map(|label| (*label).to_owned()).collect(),
             buckets: buckets.to_vec(),
+            any_counter_name: false,
         }
+    }
+
+    /// A counter family named as another library names it: `_total` is not required.
+    #[cfg(feature = "prometheus")]
+    pub(crate) fn foreign_counter(name: &str, help: &str, labels: &[&str]) -> Desc {
+        Desc { any_counter_name: true, ..Desc::counter(name, help, labels) }
+    }
+
+    /// The same family: name, type, label names and buckets (the help may differ).
+    fn same_family(&self, other: &Desc) -> bool {
+        self.name == other.name
+            && self.kind == other.kind
+            && self.labels == other.labels
+            && self.buckets == other.buckets
+    }
+
+    /// The names the family's samples and metadata use.
+    fn claimed_names(&self) -> Vec<String> {
+        claimed_names(&self.name, self.kind.kind())
+    }
+
+    /// The name of the family's scalar samples in `format`: a counter not named `..._total` gets
+    /// `_total` in OpenMetrics, which requires it.
+    fn sample_name(&self, format: Format) -> std::borrow::Cow<'_, str> {
+        if self.kind == MetricKind::Counter && format == Format::OpenMetrics && !self.name.ends_with("_total") {
+            return format!("{}_total", self.name).into();
+        }
+        self.name.as_str().into()
     }
 
     /// A counter family; `name` ends in `_total`.
@@ -90,9 +122,15 @@ impl Desc {
         self.kind
     }
 
-    fn check(&self) -> Result<(), MetricError> {
+    /// A histogram's bucket bounds (none for other types).
+    #[cfg(feature = "prometheus")]
+    pub(crate) fn buckets(&self) -> &[f64] {
+        &self.buckets
+    }
+
+    pub(crate) fn check(&self) -> Result<(), MetricError> {
         check_name(&self.name)?;
-        if self.kind == MetricKind::Counter && !self.name.ends_with("_total") {
+        if self.kind == MetricKind::Counter && !self.any_counter_name && !self.name.ends_with("_total") {
             return Err(MetricError::InvalidName {
                 name: self.name.clone(),
                 reason: "a counter's name ends in `_total`",
@@ -172,7 +210,7 @@ pub fn register_collector(collector: Arc<dyn Collector>) -> Result<(), MetricErr
     let mut taken = HashSet::new();
     for desc in &families {
         desc.check()?;
-        for name in claimed_names(&desc.name, desc.kind.kind()) {
+        for name in desc.claimed_names() {
             if !taken.insert(name.clone()) {
                 return Err(MetricError::DescribedTwice { name });
             }
@@ -181,12 +219,10 @@ pub fn register_collector(collector: Arc<dyn Collector>) -> Result<(), MetricErr
     }
     let entry = CollectorEntry {
         collector,
-        index: families.iter().enumerate().map(|(index, desc)| (desc.name.clone(), index)).collect(),
-        warned: families.iter().map(|_| AtomicBool::new(false)).collect(),
-        last_counts: families.iter().map(|_| AtomicUsize::new(0)).collect(),
-        admitted: families.iter().map(|_| Mutex::new(HashSet::new())).collect(),
-        last_folded: families.iter().map(|_| AtomicU64::new(0)).collect(),
-        families,
+        families: RwLock::new(Families {
+            index: families.iter().enumerate().map(|(index, desc)| (desc.name.clone(), index)).collect(),
+            states: families.into_iter().map(|desc| Arc::new(FamilyState::new(desc))).collect(),
+        }),
         problems_warned: Default::default(),
     };
     registry().register_collector(Arc::new(entry), names)
@@ -228,7 +264,8 @@ pub(crate) struct Gathered {
 
 /// Problems with what a collector yielded, each counted in
 /// `obs_internal_errors_total{component="metrics",reason}` (at scrapes).
-const PROBLEMS: [&str; 3] = ["undescribed_family", "invalid_sample", "collector_panic"];
+const PROBLEMS: [&str; 5] =
+    ["undescribed_family", "invalid_sample", "collector_panic", "family_taken", "unsupported_family"];
 
 /// Where a [`Collector`] writes its values during one collection.
 ///
@@ -243,11 +280,13 @@ const PROBLEMS: [&str; 3] = ["undescribed_family", "invalid_sample", "collector_
 /// collections (the first `limit` distinct label sets yielded, whatever the order of later
 /// collections), so series do not come and go between scrapes.
 pub struct Collected<'a> {
-    entry: &'a CollectorEntry,
+    entry: &'a Arc<CollectorEntry>,
+    /// The collector's families when the collection started, and those it added since.
+    states: Vec<Arc<FamilyState>>,
     families: Vec<Gathered>,
-    problems: [u64; 3],
-    /// The first undescribed family seen, for the warning.
-    undescribed: Option<String>,
+    problems: [u64; 5],
+    /// Per problem, the first family it concerned, for the warning.
+    first: [Option<String>; 5],
 }
 
 impl std::fmt::Debug for Collected<'_> {
@@ -273,31 +312,118 @@ impl Collected<'_> {
         self.sample(family, MetricKind::Histogram, labels, Value::Histogram(counts.to_vec(), sum));
     }
 
+    /// Adds a family this collector did not describe at [`register_collector`], for a collector
+    /// whose families change after it was registered (a `prometheus::Registry` that gets a
+    /// metric later): its samples are taken from then on, in this collection and the next ones.
+    ///
+    /// `desc` is checked as at registration. The family is registered for good (a later family of
+    /// that name, hand-written or collected, is refused) when its name and the names its samples
+    /// use are free; `Ok` also when this collector has the same family already (same name, type,
+    /// label names and buckets). `Err` names what is wrong or taken; a taken name is also counted
+    /// in `obs_internal_errors_total{component="metrics",reason="family_taken"}` (at scrapes, once
+    /// per collection), and its samples are skipped.
+    pub fn describe(&mut self, desc: Desc) -> Result<(), MetricError> {
+        if let Some(index) = self.index_of(&desc.name) {
+            if self.states[index].desc.same_family(&desc) {
+                return Ok(());
+            }
+            return Err(self.taken(desc.name));
+        }
+        desc.check()?;
+        let state = {
+            let mut families = crate::sync::write(&self.entry.families);
+            match families.index.get(&desc.name) {
+                // Added by a collection running at the same time.
+                Some(&index) if families.states[index].desc.same_family(&desc) => families.states[index].clone(),
+                Some(_) => {
+                    drop(families);
+                    return Err(self.taken(desc.name));
+                }
+                None => {
+                    let index = families.states.len();
+                    if let Err(error) =
+                        registry().claim_for_collector(self.entry, index, &desc.name, desc.claimed_names())
+                    {
+                        drop(families);
+                        self.taken(desc.name);
+                        return Err(error);
+                    }
+                    families.index.insert(desc.name.clone(), index);
+                    let state = Arc::new(FamilyState::new(desc));
+                    families.states.push(state.clone());
+                    state
+                }
+            }
+        };
+        // In this collection's view from now on.
+        self.index_of(&state.desc.name);
+        Ok(())
+    }
+
+    fn taken(&mut self, name: String) -> MetricError {
+        self.problem(3, &name);
+        MetricError::AlreadyRegistered { name }
+    }
+
+    fn problem(&mut self, which: usize, family: &str) {
+        self.problems[which] += 1;
+        self.first[which].get_or_insert_with(|| family.to_owned());
+    }
+
+    /// A sample of `family` that the bridge cannot give (its label names are not the family's):
+    /// skipped and counted as `invalid_sample`.
+    #[cfg(feature = "prometheus")]
+    pub(crate) fn invalid(&mut self, family: &str) {
+        self.problem(1, family);
+    }
+
+    /// A family the bridge cannot serve (a summary, a histogram without finite bounds, a name or
+    /// label obs refuses): skipped and counted as `unsupported_family`.
+    #[cfg(feature = "prometheus")]
+    pub(crate) fn unsupported(&mut self, family: &str) {
+        self.problem(4, family);
+    }
+
+    /// The index of the collector's family `family`, in this collection's view (brought up to
+    /// date with families another collection added meanwhile).
+    fn index_of(&mut self, family: &str) -> Option<usize> {
+        let families = crate::sync::read(&self.entry.families);
+        let index = *families.index.get(family)?;
+        while self.states.len() <= index {
+            let state = families.states[self.states.len()].clone();
+            self.families.push(Gathered { limit: limit::series_limit(&state.desc.name), ..Gathered::default() });
+            self.states.push(state);
+        }
+        Some(index)
+    }
+
     fn sample(&mut self, family: &str, kind: MetricKind, labels: &[&str], value: Value) {
-        let Some(&index) = self.entry.index.get(family) else {
-            self.problems[0] += 1;
-            self.undescribed.get_or_insert_with(|| family.to_owned());
+        let Some(index) = self.index_of(family) else {
+            self.problem(0, family);
             return;
         };
-        let desc = &self.entry.families[index];
+        let state = &self.states[index];
+        let desc = &state.desc;
         let fits = match &value {
             Value::Histogram(counts, _) => counts.len() == desc.buckets.len() + 1,
             Value::Scalar(_) => true,
         };
         if desc.kind != kind || labels.len() != desc.labels.len() || !fits {
             self.problems[1] += 1;
+            self.first[1].get_or_insert_with(|| family.to_owned());
             return;
         }
         let gathered = &mut self.families[index];
         let key: Vec<String> = labels.iter().map(|label| (*label).to_owned()).collect();
         if gathered.seen.contains(key.as_slice()) {
             self.problems[1] += 1;
+            self.first[1].get_or_insert_with(|| family.to_owned());
             return;
         }
         // A label set keeps the series it got in an earlier collection; a new one gets one while
         // the family is under its limit.
         let own = {
-            let mut admitted = crate::sync::lock(&self.entry.admitted[index]);
+            let mut admitted = crate::sync::lock(&state.admitted);
             match admitted.get(key.as_slice()) {
                 Some(known) => Some(known.clone()),
                 None if admitted.len() < gathered.limit => {
@@ -324,79 +450,114 @@ impl Collected<'_> {
 /// A registered collector and what it described.
 pub(crate) struct CollectorEntry {
     collector: Arc<dyn Collector>,
-    families: Vec<Desc>,
-    index: HashMap<String, usize>,
-    /// Per family: whether its first overflow was said.
-    warned: Vec<AtomicBool>,
-    /// Per family: its series at the last collection, the overflow one included.
-    last_counts: Vec<AtomicUsize>,
-    /// Per family: the label sets that have a series of their own, kept from one collection to
-    /// the next (at most the limit): which label sets overflow does not depend on the order a
-    /// collector yields them in (a hash map's, say).
-    admitted: Vec<Mutex<HashSet<Arc<[String]>>>>,
-    /// Per family: how many label sets the last scrape folded into the overflow series.
-    last_folded: Vec<AtomicU64>,
+    /// Described at registration, then added while collecting ([`Collected::describe`]).
+    families: RwLock<Families>,
     /// Per entry of [`PROBLEMS`]: whether it was said.
-    problems_warned: [AtomicBool; 3],
+    problems_warned: [AtomicBool; 5],
+}
+
+/// A collector's families: they are only ever added, so an index stays valid.
+struct Families {
+    states: Vec<Arc<FamilyState>>,
+    index: HashMap<String, usize>,
+}
+
+/// One family of a collector, and what is kept of it from one collection to the next.
+struct FamilyState {
+    desc: Desc,
+    /// Whether its first overflow was said.
+    warned: AtomicBool,
+    /// Its series at the last collection, the overflow one included.
+    last_count: AtomicUsize,
+    /// The label sets that have a series of their own, kept from one collection to the next (at
+    /// most the limit): which label sets overflow does not depend on the order a collector yields
+    /// them in (a hash map's, say).
+    admitted: Mutex<HashSet<Arc<[String]>>>,
+    /// How many label sets the last scrape folded into the overflow series.
+    last_folded: AtomicU64,
+}
+
+impl FamilyState {
+    fn new(desc: Desc) -> FamilyState {
+        FamilyState {
+            desc,
+            warned: AtomicBool::new(false),
+            last_count: AtomicUsize::new(0),
+            admitted: Mutex::new(HashSet::new()),
+            last_folded: AtomicU64::new(0),
+        }
+    }
 }
 
 impl CollectorEntry {
-    pub(crate) fn family_names(&self) -> impl Iterator<Item = &str> {
-        self.families.iter().map(|desc| desc.name.as_str())
+    pub(crate) fn family_names(&self) -> Vec<String> {
+        crate::sync::read(&self.families).states.iter().map(|state| state.desc.name.clone()).collect()
+    }
+
+    fn states(&self) -> Vec<Arc<FamilyState>> {
+        crate::sync::read(&self.families).states.clone()
     }
 
     /// Runs the collector once. `scrape`: count what overflowed and what was wrong (a
     /// `Snapshot` read, which alert evaluations do often, folds the same way but counts nothing).
-    pub(crate) fn gather(&self, scrape: bool) -> Vec<Gathered> {
-        let families = self
-            .families
+    pub(crate) fn gather(self: &Arc<Self>, scrape: bool) -> Collection {
+        let states = self.states();
+        let families = states
             .iter()
-            .map(|desc| Gathered { limit: limit::series_limit(&desc.name), ..Gathered::default() })
+            .map(|state| Gathered { limit: limit::series_limit(&state.desc.name), ..Gathered::default() })
             .collect();
-        let mut out = Collected { entry: self, families, problems: [0; 3], undescribed: None };
+        let mut out = Collected { entry: self, states, families, problems: [0; 5], first: Default::default() };
         if catch_unwind(AssertUnwindSafe(|| self.collector.collect(&mut out))).is_err() {
             out.problems[2] += 1;
             out.families.iter_mut().for_each(|gathered| *gathered = Gathered::default());
         }
-        let Collected { families, problems, undescribed, .. } = out;
-        for (index, gathered) in families.iter().enumerate() {
+        let Collected { states, families, problems, first, .. } = out;
+        for (state, gathered) in states.iter().zip(&families) {
             let count = gathered.samples.len() + usize::from(gathered.overflow.is_some());
-            self.last_counts[index].store(count, Ordering::Relaxed);
+            state.last_count.store(count, Ordering::Relaxed);
             if scrape {
                 // Counted as the number folded grows, not again at every scrape.
-                let before = self.last_folded[index].swap(gathered.folded, Ordering::Relaxed);
+                let before = state.last_folded.swap(gathered.folded, Ordering::Relaxed);
                 let new = gathered.folded.saturating_sub(before);
-                limit::overflowed(&self.families[index].name, gathered.limit, &self.warned[index], new);
+                limit::overflowed(&state.desc.name, gathered.limit, &state.warned, new);
             }
         }
         if scrape {
-            for (which, count) in problems.into_iter().enumerate() {
-                self.problem(which, count, undescribed.as_deref());
+            for (which, (count, name)) in problems.into_iter().zip(&first).enumerate() {
+                self.problem(which, count, name.as_deref(), &states);
             }
         }
-        families
+        Collection { states, families }
     }
 
-    /// Counts `count` problems of kind `PROBLEMS[which]`, saying the first.
-    fn problem(&self, which: usize, mut count: u64, undescribed: Option<&str>) {
+    /// Counts `count` problems of kind `PROBLEMS[which]`, saying the first. `name`: the first
+    /// undescribed or taken family.
+    fn problem(&self, which: usize, mut count: u64, name: Option<&str>, states: &[Arc<FamilyState>]) {
         if count == 0 {
             return;
         }
         let reason = PROBLEMS[which];
         if !self.problems_warned[which].swap(true, Ordering::Relaxed) {
+            let families = || states.iter().map(|state| state.desc.name.as_str()).collect::<Vec<_>>().join(", ");
             let message = match which {
                 0 => format!(
                     "a metrics collector yielded the family {} it did not describe: its samples are skipped",
-                    undescribed.unwrap_or("?")
+                    name.unwrap_or("?")
                 ),
                 1 => format!(
                     "a metrics collector (of {}) yielded samples that do not fit their family (type, label count, \
                      buckets, or a label set given twice): they are skipped",
-                    self.families.iter().map(|desc| desc.name.as_str()).collect::<Vec<_>>().join(", ")
+                    families()
+                ),
+                2 => format!("a metrics collector (of {}) panicked: that collection yielded nothing", families()),
+                3 => format!(
+                    "a metrics collector yielded the family {}, whose name another family has: its samples are skipped",
+                    name.unwrap_or("?")
                 ),
                 _ => format!(
-                    "a metrics collector (of {}) panicked: that collection yielded nothing",
-                    self.families.iter().map(|desc| desc.name.as_str()).collect::<Vec<_>>().join(", ")
+                    "a metrics collector yielded the family {}, which obs cannot serve (a summary, a histogram \
+                     without finite bounds, or a name or label obs refuses): it is skipped",
+                    name.unwrap_or("?")
                 ),
             };
             // Counts one, and registers the counter if it was not yet.
@@ -407,14 +568,31 @@ impl CollectorEntry {
             registry().add_to_counter("obs_internal_errors_total", &["metrics", reason], count as f64);
         }
     }
+}
 
-    /// Writes one family of a collection.
-    fn encode_family(&self, encoder: &mut Encoder, index: usize, gathered: &Gathered) {
+/// What one collection gathered: the collector's families then, and each one's series.
+pub(crate) struct Collection {
+    states: Vec<Arc<FamilyState>>,
+    families: Vec<Gathered>,
+}
+
+impl Collection {
+    /// Writes every family, in the order they were described.
+    pub(crate) fn encode(&self, encoder: &mut Encoder) {
+        for index in 0..self.families.len() {
+            self.encode_family(encoder, index);
+        }
+    }
+
+    /// Writes one family.
+    fn encode_family(&self, encoder: &mut Encoder, index: usize) {
+        let gathered = &self.families[index];
         if gathered.samples.is_empty() && gathered.overflow.is_none() {
             return;
         }
-        let desc = &self.families[index];
+        let desc = &self.states[index].desc;
         encoder.family(&desc.name, desc.kind.kind(), &desc.help);
+        let name = desc.sample_name(encoder.format());
         let overflow = gathered.overflow.iter().map(|value| (None, value));
         for (values, value) in gathered.samples.iter().map(|(values, value)| (Some(values), value)).chain(overflow) {
             let labels: Vec<(&str, &str)> = match values {
@@ -422,16 +600,9 @@ impl CollectorEntry {
                 None => vec![(OVERFLOW_LABEL, "true")],
             };
             match value {
-                Value::Scalar(value) => encoder.sample(&desc.name, &labels, *value),
+                Value::Scalar(value) => encoder.sample(&name, &labels, *value),
                 Value::Histogram(counts, sum) => encoder.histogram(&desc.name, &labels, &desc.buckets, counts, *sum),
             }
-        }
-    }
-
-    /// A scrape's collection ([`CollectorEntry::gather`]): every family, in the order described.
-    pub(crate) fn encode(&self, encoder: &mut Encoder, gathered: &[Gathered]) {
-        for (index, gathered) in gathered.iter().enumerate() {
-            self.encode_family(encoder, index, gathered);
         }
     }
 }
@@ -451,15 +622,14 @@ impl CollectedFamily {
 
 impl Collect for CollectedFamily {
     fn encode(&self, encoder: &mut Encoder) {
-        let gathered = self.entry.gather(true);
-        self.entry.encode_family(encoder, self.index, &gathered[self.index]);
+        self.entry.gather(true).encode_family(encoder, self.index);
     }
 
     fn read(&self, f: &mut dyn FnMut(Labels<'_>, Reading<'_>), _detach: bool) {
         // Gathered first, then read: the callback runs with nothing of the collector held.
-        let gathered = self.entry.gather(false);
-        let desc = &self.entry.families[self.index];
-        let gathered = &gathered[self.index];
+        let collection = self.entry.gather(false);
+        let desc = &collection.states[self.index].desc;
+        let gathered = &collection.families[self.index];
         fn reading<'a>(desc: &'a Desc, value: &'a Value) -> Reading<'a> {
             match value {
                 Value::Scalar(value) => Reading::Scalar(*value),
@@ -475,6 +645,7 @@ impl Collect for CollectedFamily {
     }
 
     fn series_count(&self) -> usize {
-        self.entry.last_counts[self.index].load(Ordering::Relaxed)
+        let families = crate::sync::read(&self.entry.families);
+        families.states[self.index].last_count.load(Ordering::Relaxed)
     }
 }

@@ -206,19 +206,72 @@ impl Kind {
     }
 }
 
-/// Writes one exposition body, family after family.
+/// Writes one exposition body, family after family; or, [`Encoder::structured`], keeps them as
+/// data.
 pub(crate) struct Encoder {
     out: String,
     format: Format,
+    structured: Option<Vec<EncodedFamily>>,
+}
+
+/// A family as data: what [`Encoder::structured`] keeps.
+#[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct EncodedFamily {
+    /// The name as in the text format (`..._total` for a counter that has it).
+    pub(crate) name: String,
+    pub(crate) kind: Kind,
+    pub(crate) help: String,
+    pub(crate) series: Vec<EncodedSeries>,
+}
+
+/// One series of an [`EncodedFamily`].
+#[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct EncodedSeries {
+    pub(crate) labels: Vec<(String, String)>,
+    pub(crate) value: EncodedValue,
+}
+
+#[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum EncodedValue {
+    Scalar(f64),
+    /// The finite bounds, the cumulative count at each (then `+Inf`'s: the count), the sum.
+    Histogram {
+        bounds: Vec<f64>,
+        cumulative: Vec<u64>,
+        sum: f64,
+    },
 }
 
 impl Encoder {
     pub(crate) fn new(format: Format) -> Encoder {
-        Encoder { out: String::with_capacity(4096), format }
+        Encoder { out: String::with_capacity(4096), format, structured: None }
+    }
+
+    /// An encoder that keeps families as data ([`Encoder::finish_structured`]), as the text
+    /// format names them.
+    #[cfg(feature = "prometheus")]
+    pub(crate) fn structured() -> Encoder {
+        Encoder { out: String::new(), format: Format::Text, structured: Some(Vec::new()) }
+    }
+
+    #[cfg(feature = "prometheus")]
+    pub(crate) fn finish_structured(self) -> Vec<EncodedFamily> {
+        self.structured.unwrap_or_default()
+    }
+
+    pub(crate) fn format(&self) -> Format {
+        self.format
     }
 
     /// `# HELP` and `# TYPE` for a family. `name` is the sample name (`..._total` for counters).
     pub(crate) fn family(&mut self, name: &str, kind: Kind, help: &str) {
+        if let Some(families) = &mut self.structured {
+            families.push(EncodedFamily { name: name.to_owned(), kind, help: help.to_owned(), series: Vec::new() });
+            return;
+        }
         let family = match (self.format, kind) {
             (Format::OpenMetrics, Kind::Counter) => name.strip_suffix("_total").unwrap_or(name),
             _ => name,
@@ -231,6 +284,12 @@ impl Encoder {
 
     /// One sample line: `name{labels} value`.
     pub(crate) fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        if let Some(families) = &mut self.structured {
+            if let Some(family) = families.last_mut() {
+                family.series.push(EncodedSeries { labels: owned(labels), value: EncodedValue::Scalar(value) });
+            }
+            return;
+        }
         self.out.push_str(name);
         if !labels.is_empty() {
             self.out.push('{');
@@ -252,6 +311,40 @@ impl Encoder {
 
     /// A histogram's `_bucket`, `_sum` and `_count` lines from per-bucket (not cumulative) counts.
     pub(crate) fn histogram(&mut self, name: &str, labels: &[(&str, &str)], bounds: &[f64], counts: &[u64], sum: f64) {
+        self.histogram_with_exemplars(name, labels, bounds, counts, sum, &[]);
+    }
+
+    /// An OpenMetrics exemplar after the sample line just written: ` # {trace_id="..",span_id=".."}
+    /// value timestamp`. Nothing in the text format, which has none.
+    pub(crate) fn exemplar(&mut self, exemplar: Option<&ExemplarText>) {
+        let Some(exemplar) = exemplar else { return };
+        if self.format != Format::OpenMetrics || self.structured.is_some() || !self.out.ends_with('\n') {
+            return;
+        }
+        self.out.pop();
+        let _ = write!(self.out, " # {{trace_id=\"{}\",span_id=\"{}\"}} ", exemplar.trace_id, exemplar.span_id);
+        push_float(&mut self.out, exemplar.value);
+        let _ = writeln!(self.out, " {}.{:03}", exemplar.unix_millis / 1000, exemplar.unix_millis % 1000);
+    }
+
+    /// [`Encoder::histogram`] with an exemplar per bucket (`exemplars` empty: none).
+    pub(crate) fn histogram_with_exemplars(
+        &mut self,
+        name: &str,
+        labels: &[(&str, &str)],
+        bounds: &[f64],
+        counts: &[u64],
+        sum: f64,
+        exemplars: &[Option<ExemplarText>],
+    ) {
+        if let Some(families) = &mut self.structured {
+            let cumulative = counts.iter().scan(0u64, |total, count| Some(*total + count).inspect(|sum| *total = *sum));
+            if let Some(family) = families.last_mut() {
+                let value = EncodedValue::Histogram { bounds: bounds.to_vec(), cumulative: cumulative.collect(), sum };
+                family.series.push(EncodedSeries { labels: owned(labels), value });
+            }
+            return;
+        }
         let bucket_name = format!("{name}_bucket");
         let mut cumulative = 0u64;
         let mut le = String::new();
@@ -266,6 +359,7 @@ impl Encoder {
             with_le.extend_from_slice(labels);
             with_le.push(("le", le.as_str()));
             self.sample(&bucket_name, &with_le, cumulative as f64);
+            self.exemplar(exemplars.get(index).and_then(Option::as_ref));
         }
         self.sample(&format!("{name}_sum"), labels, sum);
         self.sample(&format!("{name}_count"), labels, cumulative as f64);
@@ -277,6 +371,21 @@ impl Encoder {
         }
         self.out
     }
+}
+
+/// An exemplar as the exposition writes it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ExemplarText {
+    /// 32 and 16 lowercase hex digits.
+    pub(crate) trace_id: String,
+    pub(crate) span_id: String,
+    pub(crate) value: f64,
+    /// When it was recorded, in milliseconds since the epoch.
+    pub(crate) unix_millis: u64,
+}
+
+fn owned(labels: &[(&str, &str)]) -> Vec<(String, String)> {
+    labels.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect()
 }
 
 /// Escapes `\`, newline and (in label values) `"`, as both formats require.

@@ -58,15 +58,21 @@ mod build_info;
 mod collector;
 #[cfg(feature = "metrics")]
 mod encode;
+#[cfg(all(feature = "metrics", feature = "trace"))]
+mod exemplar;
 #[cfg(feature = "metrics")]
 mod family;
 #[cfg(feature = "metrics")]
 pub(crate) mod limit;
+#[cfg(feature = "metrics-rs")]
+pub mod metrics_rs;
 mod outcome;
 #[cfg(feature = "metrics")]
 pub(crate) mod pillar;
 #[cfg(feature = "metrics")]
 mod process;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
 #[cfg(feature = "metrics")]
 pub(crate) mod registry;
 #[cfg(feature = "metrics")]
@@ -91,6 +97,8 @@ pub use build_info::{BuildInfo, register_build_info};
 pub use collector::{Collected, Collector, Desc, MetricKind, register_collector};
 #[cfg(feature = "metrics")]
 pub use encode::Format;
+#[cfg(all(feature = "metrics", feature = "trace"))]
+pub use exemplar::set_exemplars;
 #[cfg(feature = "metrics")]
 pub use family::{Counter, CounterVec, Gauge, GaugeVec, Histogram, HistogramVec};
 #[cfg(feature = "metrics")]

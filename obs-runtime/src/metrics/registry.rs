@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use crate::sync;
 
 use super::collector::{CollectedFamily, CollectorEntry};
-use super::encode::{Encoder, Format, Kind};
+use super::encode::{Encoder, ExemplarText, Format, Kind};
 use super::limit::{self, OVERFLOW_LABEL, REQUEST_FAMILY};
 use super::request::RequestSeries;
 use super::view::{Labels, Reading};
@@ -42,7 +42,9 @@ pub(crate) fn claimed_names(name: &str, kind: Kind) -> Vec<String> {
     let mut names = vec![name.to_owned()];
     match kind {
         Kind::Histogram => names.extend(["_bucket", "_sum", "_count"].map(|suffix| format!("{name}{suffix}"))),
-        Kind::Counter => names.extend(name.strip_suffix("_total").map(str::to_owned)),
+        // A counter not named `_total` (bridged from a library that allows it) gets `_total` in
+        // OpenMetrics.
+        Kind::Counter => names.push(name.strip_suffix("_total").map_or_else(|| format!("{name}_total"), str::to_owned)),
         Kind::Gauge => {}
     }
     names
@@ -179,13 +181,31 @@ impl Registry {
     /// Registers every family of a collector, or none: `names` are each family's claimed names
     /// (see [`claimed_names`]), checked against each other by the caller.
     pub(crate) fn register_collector(&self, entry: Arc<CollectorEntry>, names: Vec<String>) -> Result<(), MetricError> {
+        // Read before the registry's lock: a collector adding a family locks the entry, then this.
+        let families = entry.family_names();
         let mut inner = self.lock();
         inner.check_free(&names)?;
         inner.claimed.extend(names);
-        for (index, family) in entry.family_names().enumerate() {
-            inner.collected.insert(family.to_owned(), (entry.clone(), index));
+        for (index, family) in families.into_iter().enumerate() {
+            inner.collected.insert(family, (entry.clone(), index));
         }
         inner.collectors.push(entry);
+        Ok(())
+    }
+
+    /// Registers a family a collector adds while collecting, as its family `index`, if `names`
+    /// (see [`claimed_names`]) are free.
+    pub(crate) fn claim_for_collector(
+        &self,
+        entry: &Arc<CollectorEntry>,
+        index: usize,
+        family: &str,
+        names: Vec<String>,
+    ) -> Result<(), MetricError> {
+        let mut inner = self.lock();
+        inner.check_free(&names)?;
+        inner.claimed.extend(names);
+        inner.collected.insert(family.to_owned(), (entry.clone(), index));
         Ok(())
     }
 
@@ -222,6 +242,20 @@ impl Registry {
     }
 
     pub(crate) fn encode(&self, format: Format) -> String {
+        let mut encoder = Encoder::new(format);
+        self.write(&mut encoder);
+        encoder.finish()
+    }
+
+    /// Every family, as data rather than text (for the `prometheus` crate's collector).
+    #[cfg(feature = "prometheus")]
+    pub(crate) fn families(&self) -> Vec<super::encode::EncodedFamily> {
+        let mut encoder = Encoder::structured();
+        self.write(&mut encoder);
+        encoder.finish_structured()
+    }
+
+    fn write(&self, encoder: &mut Encoder) {
         // Collected first, out of every lock (a collector is anyone's code), so that what the
         // collection counted (overflow, problems) is in this scrape's self-metrics already, even
         // when counting it registered the self-metric.
@@ -231,16 +265,14 @@ impl Registry {
             let inner = self.lock();
             (inner.series.clone(), inner.families.values().cloned().collect::<Vec<_>>())
         };
-        let mut encoder = Encoder::new(format);
-        encode_requests(&mut encoder, &series);
-        process::encode(&mut encoder);
+        encode_requests(encoder, &series);
+        process::encode(encoder);
         for family in families {
-            family.encode(&mut encoder);
+            family.encode(encoder);
         }
-        for (collector, gathered) in collectors.iter().zip(&collected) {
-            collector.encode(&mut encoder, gathered);
+        for collection in &collected {
+            collection.encode(encoder);
         }
-        encoder.finish()
     }
 }
 
@@ -263,48 +295,84 @@ fn request_labels(series: &RequestSeries) -> Vec<(&'static str, &'static str)> {
     }
 }
 
+/// Per bucket of a request series, its exemplar and the status of its call (OpenMetrics only;
+/// none without traces).
+fn request_exemplars(encoder: &Encoder, series: &RequestSeries) -> Vec<Option<(ExemplarText, u16)>> {
+    #[cfg(feature = "trace")]
+    if encoder.format() == Format::OpenMetrics {
+        let clock = super::request::clock();
+        let anchor = crate::clock::Anchor::now(clock);
+        let text = |exemplar: super::request::Exemplar| {
+            let text = ExemplarText {
+                trace_id: exemplar.trace_id.to_string(),
+                span_id: exemplar.span_id.to_string(),
+                value: exemplar.nanos as f64 / 1e9,
+                unix_millis: anchor.wall(clock, exemplar.end) / 1_000_000,
+            };
+            (text, exemplar.status)
+        };
+        return series.exemplars().into_iter().map(|exemplar| exemplar.map(text)).collect();
+    }
+    let _ = (encoder, series);
+    Vec::new()
+}
+
+/// The exemplar of the request counter's series `status`: the latest call of that status among
+/// the buckets' exemplars, counting one.
+fn status_exemplar(exemplars: &[Option<(ExemplarText, u16)>], status: u16) -> Option<ExemplarText> {
+    let latest = exemplars.iter().flatten().filter(|(_, of)| *of == status).max_by_key(|(text, _)| text.unix_millis)?;
+    Some(ExemplarText { value: 1.0, ..latest.0.clone() })
+}
+
 fn encode_requests(encoder: &mut Encoder, series: &[&'static RequestSeries]) {
-    let mut series: Vec<_> = series.iter().map(|series| (*series, series.snapshot())).collect();
+    let mut series: Vec<_> =
+        series.iter().map(|series| (*series, series.snapshot(), request_exemplars(encoder, series))).collect();
     // The overflow series last.
-    series.sort_by(|(a, _), (b, _)| (a.overflow, a.endpoint, a.method).cmp(&(b.overflow, b.endpoint, b.method)));
+    series.sort_by(|(a, ..), (b, ..)| (a.overflow, a.endpoint, a.method).cmp(&(b.overflow, b.endpoint, b.method)));
     if !series.is_empty() {
         encoder.family("http_requests_total", Kind::Counter, "Total HTTP requests");
-        for (series, snapshot) in &series {
+        for (series, snapshot, exemplars) in &series {
             if series.overflow {
                 // One series whatever the status: the overflow series has no other label.
                 if !snapshot.statuses.is_empty() {
                     let total: u64 = snapshot.statuses.iter().map(|(_, count)| count).sum();
                     encoder.sample("http_requests_total", &[(OVERFLOW_LABEL, "true")], total as f64);
+                    let latest = exemplars.iter().flatten().max_by_key(|(text, _)| text.unix_millis);
+                    encoder.exemplar(latest.map(|(text, _)| ExemplarText { value: 1.0, ..text.clone() }).as_ref());
                 }
                 continue;
             }
             for (status, count) in &snapshot.statuses {
-                let status = status.to_string();
-                let labels = [("method", series.method), ("endpoint", series.endpoint), ("status", status.as_str())];
+                let code = status.to_string();
+                let labels = [("method", series.method), ("endpoint", series.endpoint), ("status", code.as_str())];
                 encoder.sample("http_requests_total", &labels, *count as f64);
+                encoder.exemplar(status_exemplar(exemplars, *status).as_ref());
             }
         }
         encoder.family("http_request_duration_seconds", Kind::Histogram, "HTTP request duration");
-        for (series, snapshot) in &series {
+        for (series, snapshot, exemplars) in &series {
             let labels = request_labels(series);
-            encoder.histogram(
+            let exemplars: Vec<Option<ExemplarText>> =
+                exemplars.iter().map(|exemplar| exemplar.as_ref().map(|(text, _)| text.clone())).collect();
+            encoder.histogram_with_exemplars(
                 "http_request_duration_seconds",
                 &labels,
                 &series.bounds_seconds,
                 &snapshot.buckets,
                 snapshot.sum_seconds,
+                &exemplars,
             );
         }
     }
     let tracked: Vec<_> =
-        series.iter().filter(|(series, _)| series.tracks_concurrency.load(Ordering::Relaxed)).collect();
+        series.iter().filter(|(series, ..)| series.tracks_concurrency.load(Ordering::Relaxed)).collect();
     if !tracked.is_empty() {
         encoder.family("http_requests_in_flight", Kind::Gauge, "Requests being handled now, per endpoint");
-        for (series, snapshot) in &tracked {
+        for (series, snapshot, _) in &tracked {
             encoder.sample("http_requests_in_flight", &request_labels(series), snapshot.in_flight as f64);
         }
     }
-    let active: i64 = tracked.iter().map(|(_, snapshot)| snapshot.in_flight).sum();
+    let active: i64 = tracked.iter().map(|(_, snapshot, _)| snapshot.in_flight).sum();
     encoder.family(
         "active_connections",
         Kind::Gauge,

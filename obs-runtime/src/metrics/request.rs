@@ -11,6 +11,9 @@ use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
+#[cfg(feature = "trace")]
+pub(crate) use super::exemplar::{EXEMPLARS, Exemplar, ExemplarCell};
+
 use crate::sync::lock;
 
 use super::registry::registry;
@@ -43,6 +46,9 @@ pub(crate) struct Shard {
     sum_nanos: AtomicU64,
     in_flight: AtomicI64,
     buckets: [AtomicU64; MAX_BUCKETS + 1],
+    /// The latest call recorded in a sampled span, per bucket: made on the first such call.
+    #[cfg(feature = "trace")]
+    exemplars: OnceLock<Box<[ExemplarCell]>>,
 }
 
 impl Shard {
@@ -54,18 +60,30 @@ impl Shard {
             sum_nanos: AtomicU64::new(0),
             in_flight: AtomicI64::new(0),
             buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            #[cfg(feature = "trace")]
+            exemplars: OnceLock::new(),
         }
     }
 
-    /// Records one call. Only the thread that owns the shard may call this.
+    /// Records one call that ended at the raw clock reading `end`. Only the thread that owns the
+    /// shard may call this.
     #[inline(always)]
-    fn record(&self, status: u16, nanos: u64) {
+    fn record(&self, status: u16, nanos: u64, end: u64) {
         let bounds = &*self.series.bounds_nanos;
         let mut bucket = 0;
         while bucket < bounds.len() && nanos > bounds[bucket] {
             bucket += 1;
         }
         bump(&self.buckets[bucket], 1);
+        #[cfg(feature = "trace")]
+        if EXEMPLARS.load(Ordering::Relaxed)
+            && let Some(context) = crate::context::SpanContext::current()
+            && context.is_sampled()
+        {
+            self.store_exemplar(bucket, context, status, nanos, end);
+        }
+        #[cfg(not(feature = "trace"))]
+        let _ = end;
         bump(&self.sum_nanos, nanos);
         for slot in 0..STATUS_SLOTS {
             let code = self.codes[slot].load(Ordering::Relaxed);
@@ -81,6 +99,16 @@ impl Shard {
             }
         }
         self.series.record_rare_status(status);
+    }
+
+    /// Keeps the call as its bucket's exemplar.
+    #[cfg(feature = "trace")]
+    #[inline(always)]
+    fn store_exemplar(&self, bucket: usize, context: crate::context::SpanContext, status: u16, nanos: u64, end: u64) {
+        let cells = self
+            .exemplars
+            .get_or_init(|| (0..=self.series.bounds_nanos.len()).map(|_| ExemplarCell::default()).collect());
+        cells[bucket].store(context, status, nanos, end);
     }
 
     #[inline(always)]
@@ -210,6 +238,23 @@ impl RequestSeries {
         snapshot.statuses.sort_unstable();
         snapshot.sum_seconds = sum_nanos as f64 / 1e9;
         snapshot
+    }
+
+    /// Per bucket, the latest exemplar over the shards (for OpenMetrics).
+    #[cfg(feature = "trace")]
+    pub(crate) fn exemplars(&self) -> Vec<Option<Exemplar>> {
+        let mut latest: Vec<Option<Exemplar>> = vec![None; self.bounds_nanos.len() + 1];
+        for shard in lock(&self.shards).iter() {
+            let Some(cells) = shard.exemplars.get() else { continue };
+            for (latest, cell) in latest.iter_mut().zip(cells.iter()) {
+                if let Some(exemplar) = cell.load()
+                    && latest.as_ref().is_none_or(|known| exemplar.end > known.end)
+                {
+                    *latest = Some(exemplar);
+                }
+            }
+        }
+        latest
     }
 }
 
@@ -401,12 +446,13 @@ impl RequestGuard {
     #[inline(always)]
     fn record(&self, status: u16) {
         let clock = clock();
-        let nanos = clock.delta_as_nanos(self.start, clock.raw());
+        let end = clock.raw();
+        let nanos = clock.delta_as_nanos(self.start, end);
         // 0 marks an empty slot; anything that is no HTTP status counts as a server error.
         let status = if (100..=999).contains(&status) { status } else { STATUS_PANIC };
         let track_concurrency = self.track_concurrency;
         self.series.with_shard(|shard| {
-            shard.record(status, nanos);
+            shard.record(status, nanos, end);
             if track_concurrency {
                 shard.add_in_flight(-1);
             }

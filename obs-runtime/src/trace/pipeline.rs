@@ -452,29 +452,9 @@ impl Worker {
     }
 }
 
-/// A raw clock reading and the wall-clock time at that moment.
-struct Anchor {
-    raw: u64,
-    unix_nanos: u64,
-}
+use crate::clock::Anchor;
 
 impl Anchor {
-    fn now(clock: &quanta::Clock) -> Anchor {
-        let raw = clock.raw();
-        let unix_nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |since| since.as_nanos() as u64);
-        Anchor { raw, unix_nanos }
-    }
-
-    fn wall(&self, clock: &quanta::Clock, raw: u64) -> u64 {
-        if raw >= self.raw {
-            self.unix_nanos.saturating_add(clock.delta_as_nanos(self.raw, raw))
-        } else {
-            self.unix_nanos.saturating_sub(clock.delta_as_nanos(raw, self.raw))
-        }
-    }
-
     /// The span's raw readings as wall-clock times (those given as wall-clock times stay).
     fn convert(&self, clock: &quanta::Clock, span: &mut SpanData) {
         use crate::trace::data::{WALL_END, WALL_START};

@@ -241,24 +241,21 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let output = {
-            let _baggage = this.baggage.clone().map(crate::baggage::Baggage::attach);
-            let _in_span = this.span.enter();
-            std::task::ready!(this.future.poll(cx))
-        };
+        let _baggage = this.baggage.clone().map(crate::baggage::Baggage::attach);
+        let in_span = this.span.enter();
+        let output = std::task::ready!(this.future.poll(cx));
         let status = match &output {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                this.span.record_response(status);
-                status
-            }
-            Err(error) => {
-                this.span.record_error(error);
-                500
-            }
+            Ok(response) => response.status().as_u16(),
+            Err(_) => 500,
         };
+        // In the span: the metrics take it as their exemplar.
         if let Some(guard) = this.guard.take() {
             guard.finish(status);
+        }
+        drop(in_span);
+        match &output {
+            Ok(_) => this.span.record_response(status),
+            Err(error) => this.span.record_error(error),
         }
         Poll::Ready(output)
     }

@@ -1,0 +1,187 @@
+//! Exemplars: the trace of a call that landed in a request histogram's bucket, served in
+//! OpenMetrics after the bucket (and after the request counter of the call's status), so that a
+//! latency spike on a dashboard leads to a trace of it.
+//!
+//! Each thread's shard of a request series keeps, per bucket, the latest call recorded while a
+//! sampled span was current (one seqlock-guarded cell, written only by the shard's thread: a few
+//! plain stores, no lock and no atomic read-modify-write); a scrape takes the latest over the
+//! shards. A call in no span, or in an unsampled one, costs one thread-local read.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering, fence};
+
+use crate::context::{SpanContext, SpanId, TraceId};
+
+/// Whether request metrics keep exemplars: on unless [`set_exemplars`] turned them off.
+pub(crate) static EXEMPLARS: AtomicBool = AtomicBool::new(true);
+
+/// Turns exemplars on or off (they are on from the start): with them, a request histogram's
+/// buckets, and the request counter of each status, carry in OpenMetrics the trace id and span id
+/// of the latest call recorded in them while a sampled span was current, with its duration and
+/// time. The Prometheus text format never has exemplars.
+///
+/// What an exemplar costs a call: one thread-local read when no sampled span is current, a few
+/// stores when one is (BENCHMARKS.md).
+///
+/// ```
+/// # #[cfg(feature = "trace")] {
+/// use obs_runtime::context::SpanContext;
+/// use obs_runtime::metrics::{Format, encode, set_exemplars};
+///
+/// #[obs_runtime::track_request("GET", "/doc/exemplars")]
+/// fn list() -> Result<(), std::io::Error> {
+///     Ok(())
+/// }
+///
+/// set_exemplars(true);
+/// let context = SpanContext::from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
+/// {
+///     let _current = context.attach();
+///     list()?;
+/// }
+/// let body = encode(Format::OpenMetrics);
+/// let line = body.lines().find(|line| line.starts_with("http_requests_total{method=\"GET\",endpoint=\"/doc/exemplars\"")).unwrap();
+/// let exemplar = r#"status="200"} 1 # {trace_id="4bf92f3577b34da6a3ce929d0e0e4736",span_id="00f067aa0ba902b7"} 1 "#;
+/// assert!(line.contains(exemplar), "{line}");
+/// // The text format has none.
+/// assert!(!encode(Format::Text).contains("trace_id"));
+/// # }
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn set_exemplars(enabled: bool) {
+    EXEMPLARS.store(enabled, Ordering::Relaxed);
+}
+
+/// One exemplar as a scrape reads it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Exemplar {
+    pub(crate) trace_id: TraceId,
+    pub(crate) span_id: SpanId,
+    pub(crate) status: u16,
+    pub(crate) nanos: u64,
+    /// The raw clock reading when the call ended.
+    pub(crate) end: u64,
+}
+
+/// The latest exemplar of one bucket of one shard. Only the shard's thread writes it; a scrape
+/// reads it without stopping the writer: `seq` is odd while a write is under way, and a read that
+/// saw it change is retried (a seqlock).
+#[derive(Debug, Default)]
+pub(crate) struct ExemplarCell {
+    seq: AtomicU32,
+    trace_high: AtomicU64,
+    trace_low: AtomicU64,
+    span: AtomicU64,
+    /// The status in the low 16 bits; 0: never written.
+    status: AtomicU32,
+    nanos: AtomicU64,
+    end: AtomicU64,
+}
+
+impl ExemplarCell {
+    /// Writes the call. Only the shard's thread may call this.
+    #[inline(always)]
+    pub(crate) fn store(&self, context: SpanContext, status: u16, nanos: u64, end: u64) {
+        let seq = self.seq.load(Ordering::Relaxed);
+        self.seq.store(seq.wrapping_add(1), Ordering::Relaxed);
+        // The odd `seq` is seen before any of the new values.
+        fence(Ordering::Release);
+        let trace = u128::from_be_bytes(context.trace_id().to_bytes());
+        self.trace_high.store((trace >> 64) as u64, Ordering::Relaxed);
+        self.trace_low.store(trace as u64, Ordering::Relaxed);
+        self.span.store(u64::from_be_bytes(context.span_id().to_bytes()), Ordering::Relaxed);
+        self.status.store(u32::from(status), Ordering::Relaxed);
+        self.nanos.store(nanos, Ordering::Relaxed);
+        self.end.store(end, Ordering::Relaxed);
+        self.seq.store(seq.wrapping_add(2), Ordering::Release);
+    }
+
+    /// The exemplar, if one was written; `None` also after a few reads that each overlapped a
+    /// write (the writer is recording that fast: the next scrape gets it).
+    pub(crate) fn load(&self) -> Option<Exemplar> {
+        for _ in 0..8 {
+            let before = self.seq.load(Ordering::Acquire);
+            if before % 2 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let trace = (u128::from(self.trace_high.load(Ordering::Relaxed)) << 64)
+                | u128::from(self.trace_low.load(Ordering::Relaxed));
+            let span = self.span.load(Ordering::Relaxed);
+            let status = self.status.load(Ordering::Relaxed);
+            let nanos = self.nanos.load(Ordering::Relaxed);
+            let end = self.end.load(Ordering::Relaxed);
+            // The values are read before `seq` is read again.
+            fence(Ordering::Acquire);
+            if self.seq.load(Ordering::Relaxed) != before {
+                continue;
+            }
+            if status == 0 {
+                return None;
+            }
+            return Some(Exemplar {
+                trace_id: TraceId::from_bytes(trace.to_be_bytes())?,
+                span_id: SpanId::from_bytes(span.to_be_bytes())?,
+                status: status as u16,
+                nanos,
+                end,
+            });
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cell_reads_back_what_was_written_and_nothing_before() {
+        let cell = ExemplarCell::default();
+        assert_eq!(cell.load(), None);
+        let context = SpanContext::from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+            .expect("the W3C example parses");
+        cell.store(context, 503, 1_500, 42);
+        let exemplar = cell.load().expect("written");
+        assert_eq!(exemplar.trace_id.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(exemplar.span_id.to_string(), "00f067aa0ba902b7");
+        assert_eq!((exemplar.status, exemplar.nanos, exemplar.end), (503, 1_500, 42));
+    }
+
+    #[test]
+    fn a_read_never_mixes_two_writes() {
+        // Catches: a reader that takes half of one write and half of the next (the trace id of
+        // one call with the span id of another), as a missing seqlock check would.
+        let cell = std::sync::Arc::new(ExemplarCell::default());
+        let contexts: Vec<SpanContext> = (1..=2u8)
+            .map(|n| {
+                let trace = TraceId::from_bytes([n; 16]).expect("non-zero");
+                let span = SpanId::from_bytes([n; 8]).expect("non-zero");
+                SpanContext::new(trace, span, true)
+            })
+            .collect();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let writer = {
+            let (cell, stop, contexts) = (cell.clone(), stop.clone(), contexts.clone());
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let which = (n % 2) as usize;
+                    cell.store(contexts[which], 200 + which as u16, which as u64, n);
+                    n += 1;
+                }
+            })
+        };
+        let mut read = 0;
+        while read < 100_000 {
+            if let Some(exemplar) = cell.load() {
+                let n = exemplar.trace_id.to_bytes()[0];
+                assert_eq!(exemplar.span_id.to_bytes(), [n; 8]);
+                assert_eq!(exemplar.status, 199 + u16::from(n));
+                assert_eq!(exemplar.nanos, u64::from(n) - 1);
+                read += 1;
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        writer.join().expect("joins");
+    }
+}
