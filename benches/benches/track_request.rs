@@ -168,6 +168,8 @@ fn main() {
     let autometrics_added = per_call[4].1 - bare_ns;
     println!("\nautometrics adds {:.1}x what obs adds per call.\n", autometrics_added / obs_added);
 
+    exemplars(batches);
+
     println!(
         "## Scaling: two threads calling the same function (median of {batches} runs of ~{THROUGHPUT_RUN_SECONDS} s per thread)\n"
     );
@@ -185,4 +187,44 @@ fn main() {
         let (one, two) = (median(one), median(two));
         println!("| {name} | {:.1} | {:.1} | {:.2} |", one / 1e6, two / 1e6, two / one);
     }
+}
+
+/// `#[track_request]` with exemplars off and on, with no span current and with a sampled one, as
+/// an interleaved A/B: the four configurations take turns batch by batch, in one run.
+fn exemplars(batches: usize) {
+    use obs_runtime::context::SpanContext;
+    use obs_runtime::metrics::set_exemplars;
+    let sampled = SpanContext::from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        .expect("the W3C example parses");
+    // (name, exemplars on, in a sampled span)
+    let configs = [
+        ("no span, exemplars off", false, false),
+        ("no span, exemplars on", true, false),
+        ("sampled span, exemplars off", false, true),
+        ("sampled span, exemplars on", true, true),
+    ];
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
+    let mut bare = Vec::new();
+    for _ in 0..batches {
+        bare.push(batch(VARIANTS[0].1, CALLS_PER_BATCH));
+        for (index, (_, on, in_span)) in configs.iter().enumerate() {
+            set_exemplars(*on);
+            let _current = in_span.then(|| sampled.attach());
+            samples[index].push(batch(obs_tracked, CALLS_PER_BATCH));
+        }
+    }
+    set_exemplars(true);
+    let bare = median(bare);
+    let medians: Vec<f64> = samples.into_iter().map(median).collect();
+    println!("## Exemplars: interleaved A/B (median of {batches} batches of {CALLS_PER_BATCH} calls, one thread)\n");
+    println!("| configuration | ns/call | added over bare (ns) |");
+    println!("|---|---:|---:|");
+    for ((name, ..), ns) in configs.iter().zip(&medians) {
+        println!("| {name} | {ns:.1} | {:.1} |", ns - bare);
+    }
+    println!(
+        "\nExemplars on add {:.1} ns per call with no span current, {:.1} ns in a sampled span.\n",
+        medians[1] - medians[0],
+        medians[3] - medians[2]
+    );
 }
