@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use obs_runtime::metrics::{
-    Collected, Collector, CounterVec, DEFAULT_SERIES_LIMIT, Desc, Format, MetricError, MetricKind, Samples, Snapshot,
-    encode, register_collector, series_count, set_series_limit,
+    Collected, Collector, CounterVec, DEFAULT_SERIES_LIMIT, Desc, Format, MAX_ADDED_FAMILIES, MetricError, MetricKind,
+    Samples, Snapshot, encode, register_collector, series_count, set_series_limit,
 };
 
 static SCRAPES: Mutex<()> = Mutex::new(());
@@ -321,4 +321,108 @@ fn the_label_sets_that_got_a_series_keep_it_whatever_order_later_collections_yie
     // Two label sets overflowed: counted once, at the first scrape, not again at the next five.
     assert_eq!(overflow_counted(&before, ROTATING), 2.0);
     assert_eq!(overflow_counted(&Samples::take(), ROTATING), 2.0);
+}
+
+/// Adds families while collecting (as a bridge to a registry that grows does): one new family,
+/// one it then gives again with other label names, and more than it may add.
+struct Growing {
+    round: std::sync::atomic::AtomicUsize,
+    /// Whether to also give a changed family and a taken name (counted problems): only in the
+    /// scrape the test makes, so that other tests' counts do not move.
+    armed: AtomicBool,
+}
+
+impl Collector for Growing {
+    fn describe(&self) -> Vec<Desc> {
+        vec![Desc::gauge("collector_test_growing_base", "Described at registration", &[])]
+    }
+
+    fn collect(&self, out: &mut Collected<'_>) {
+        let round = self.round.fetch_add(1, Ordering::Relaxed);
+        out.gauge("collector_test_growing_base", &[], 1.0);
+        out.describe(Desc::gauge("collector_test_growing_late", "Added at the first collection", &["shard"]))
+            .expect("a free name");
+        out.gauge("collector_test_growing_late", &["a"], 7.0);
+        // The same family again: fine.
+        out.describe(Desc::gauge("collector_test_growing_late", "Added at the first collection", &["shard"]))
+            .expect("the same family");
+        if self.armed.load(Ordering::Relaxed) {
+            // With other label names: refused, and counted.
+            assert_eq!(
+                out.describe(Desc::gauge("collector_test_growing_late", "Changed", &["shard", "zone"])),
+                Err(MetricError::DescribedTwice { name: "collector_test_growing_late".into() })
+            );
+            // A name obs has: refused, and counted.
+            assert_eq!(
+                out.describe(Desc::gauge("active_connections", "Taken", &[])),
+                Err(MetricError::AlreadyRegistered { name: "active_connections".into() })
+            );
+        }
+        // One family per round past the first thousand: the limit stops them.
+        let many = if round == 0 { MAX_ADDED_FAMILIES } else { MAX_ADDED_FAMILIES + 2 };
+        let mut refused = 0;
+        for n in 0..many {
+            let name = format!("collector_test_growing_many_{n}");
+            match out.describe(Desc::gauge(&name, "One of many", &[])) {
+                Ok(()) => out.gauge(&name, &[], n as f64),
+                Err(MetricError::TooManyFamilies { limit }) => {
+                    assert_eq!(limit, MAX_ADDED_FAMILIES);
+                    refused += 1;
+                }
+                Err(other) => panic!("{other}"),
+            }
+        }
+        // The late family took one of the thousand.
+        assert_eq!(refused, many - (MAX_ADDED_FAMILIES - 1));
+    }
+}
+
+#[test]
+fn a_collector_adds_families_while_collecting_within_a_limit_and_refusals_are_counted() {
+    let growing = Arc::new(Growing { round: Default::default(), armed: AtomicBool::new(false) });
+    register_collector(growing.clone()).expect("registers");
+    let _scrapes = scraping();
+    let first = Samples::take();
+    growing.armed.store(true, Ordering::Relaxed);
+    let second = Samples::take();
+    growing.armed.store(false, Ordering::Relaxed);
+    assert_eq!(second.get("collector_test_growing_late", &[("shard", "a")]), 7.0);
+    assert_eq!(second.get("collector_test_growing_many_0", &[]), 0.0);
+    assert_eq!(second.get("collector_test_growing_many_998", &[]), 998.0);
+    assert_eq!(series_count("collector_test_growing_many_999"), None);
+    let body = encode(Format::Text);
+    assert!(body.contains("# HELP collector_test_growing_late Added at the first collection\n"), "{body}");
+    assert!(!body.contains("collector_test_growing_many_999 "), "{body}");
+    // The second scrape's problems, counted by `second`: one changed family, one taken name, and
+    // the families past the limit (1,002 asked, 999 free places); and the three invalid samples
+    // of `Sloppy` (another test's collector) if it was collected in that scrape.
+    let moved = second.since(&first);
+    let reason = |reason| moved.get("obs_internal_errors_total", &[("component", "metrics"), ("reason", reason)]);
+    let sloppy = if second.get("collector_test_sloppy_temperature", &[("room", "hall")]) == 19.5 { 3.0 } else { 0.0 };
+    assert_eq!(reason("invalid_sample"), 1.0 + sloppy);
+    assert_eq!(reason("family_taken"), 1.0);
+    assert_eq!(reason("family_limit"), 3.0);
+    // A hand-written family may not take a name a collector added.
+    assert_eq!(
+        obs_runtime::metrics::Gauge::register("collector_test_growing_late", "too late").map(|_| ()),
+        Err(MetricError::AlreadyRegistered { name: "collector_test_growing_late".into() })
+    );
+}
+
+/// Panics when asked what it yields.
+struct PanicsInDescribe;
+
+impl Collector for PanicsInDescribe {
+    fn describe(&self) -> Vec<Desc> {
+        panic!("the collector's own bug");
+    }
+
+    fn collect(&self, _out: &mut Collected<'_>) {}
+}
+
+#[test]
+fn a_collector_whose_describe_panics_is_an_err_not_a_panic() {
+    let error = register_collector(Arc::new(PanicsInDescribe)).expect_err("refused");
+    assert_eq!(error, MetricError::CollectorPanicked);
+    assert_eq!(error.to_string(), "the collector's `describe` panicked: nothing of it is registered");
 }

@@ -157,7 +157,7 @@ fn prometheus_stores_the_exemplar_of_a_request_with_the_trace_id_its_span_was_ex
     let mut last_answer = String::from("(no answer yet)");
     let query = "/api/v1/query_exemplars?query=http_request_duration_seconds_bucket%7Bendpoint%3D%22%2Fusers%22%7D\
                  &start=0&end=4102444800";
-    let exemplar = loop {
+    let (series, exemplar) = loop {
         if let Some(status) = prometheus.try_wait() {
             panic!("prometheus exited early: {status}\n{}", prometheus_log());
         }
@@ -181,9 +181,17 @@ fn prometheus_stores_the_exemplar_of_a_request_with_the_trace_id_its_span_was_ex
     let spans = sink.wait_for(|spans| spans.iter().any(|span| span["span_id"] == span_id.as_str()));
     let span = spans.iter().find(|span| span["span_id"] == span_id.as_str()).expect("received");
     assert_eq!(span["trace_id"], TRACE_ID, "{span}");
-    // The exemplar's value is the call's duration.
+    // The handler's call runs inside that span: the exemplar's duration fits in the span's, and
+    // in its bucket; its time is within the span's.
     let value: f64 = exemplar["value"].as_str().and_then(|value| value.parse().ok()).expect("a value");
-    assert!(value > 0.0, "{exemplar}");
+    let nanos = |field: &str| span[field].as_u64().unwrap_or_else(|| panic!("{field} in {span}"));
+    let (start, end) = (nanos("start_time_unix_nano"), nanos("end_time_unix_nano"));
+    assert!(value > 0.0 && value <= (end - start) as f64 / 1e9, "{exemplar} in {span}");
+    let le: f64 = series["le"].as_str().and_then(|le| le.parse().ok()).expect("a bucket bound");
+    assert!(value <= le, "{exemplar} in {series}");
+    let at = (exemplar["timestamp"].as_f64().expect("a timestamp") * 1e9) as u64;
+    // (Exemplar times have millisecond precision, read back as a float: a millisecond each way.)
+    assert!(start <= at + 1_000_000 && at <= end + 1_000_000, "{exemplar} in {span}");
 
     let stopped = prometheus.signal_and_wait("TERM", Duration::from_secs(30));
     assert!(stopped.success(), "prometheus after SIGTERM: {stopped}\n{}", prometheus_log());
@@ -191,14 +199,14 @@ fn prometheus_stores_the_exemplar_of_a_request_with_the_trace_id_its_span_was_ex
     assert_eq!(status.code(), Some(0), "{status}");
 }
 
-/// The first exemplar of `trace_id` in a `query_exemplars` answer.
-fn find_exemplar(answer: &str, trace_id: &str) -> Option<serde_json::Value> {
+/// The first exemplar of `trace_id` in a `query_exemplars` answer, with its series' labels.
+fn find_exemplar(answer: &str, trace_id: &str) -> Option<(serde_json::Value, serde_json::Value)> {
     let answer: serde_json::Value = serde_json::from_str(answer).ok()?;
-    answer["data"]
-        .as_array()?
-        .iter()
-        .flat_map(|series| series["exemplars"].as_array().cloned().unwrap_or_default())
-        .find(|exemplar| exemplar["labels"]["trace_id"] == trace_id)
+    answer["data"].as_array()?.iter().find_map(|series| {
+        let exemplars = series["exemplars"].as_array()?;
+        let exemplar = exemplars.iter().find(|exemplar| exemplar["labels"]["trace_id"] == trace_id)?;
+        Some((series["seriesLabels"].clone(), exemplar.clone()))
+    })
 }
 
 /// The series of an instant-query answer with `method="GET"` and the given endpoint and status.

@@ -59,6 +59,7 @@ fn shop_registry() -> Registry {
 
 #[test]
 fn a_registry_is_served_line_for_line_as_the_crate_serves_it() {
+    let _scrapes = scraping();
     let registry = shop_registry();
     register_registry(&registry).expect("registers");
 
@@ -104,6 +105,7 @@ fn a_registry_is_served_line_for_line_as_the_crate_serves_it() {
 #[test]
 #[ignore = "needs promtool: scripts/install-backends.sh"]
 fn promtool_accepts_obs_with_a_bridged_registry() {
+    let _scrapes = scraping();
     // Its own names: tests run in parallel, and each registry is registered for good.
     let registry = Registry::new();
     let jobs = IntCounterVec::new(Opts::new("bridge_lint_jobs_total", "Jobs"), &["queue"]).expect("a counter vec");
@@ -127,6 +129,7 @@ fn promtool_accepts_obs_with_a_bridged_registry() {
 
 #[test]
 fn a_name_obs_has_is_refused_at_registration_and_nothing_of_the_registry_is_served() {
+    let _scrapes = scraping();
     let registry = Registry::new();
     let fine = IntGauge::new("bridge_refused_fine", "Would be fine").expect("a gauge");
     registry.register(Box::new(fine.clone())).expect("registers");
@@ -214,6 +217,60 @@ fn a_bridged_family_keeps_the_series_limit() {
     assert_eq!(samples.get("bridge_limited_tenants_total", &[("tenant", "b")]), 2.0);
     assert_eq!(samples.get("bridge_limited_tenants_total", &[("otel_metric_overflow", "true")]), 12.0);
     assert_eq!(obs_runtime::metrics::series_count("bridge_limited_tenants_total"), Some(3));
+    let overflowed = [("family", "bridge_limited_tenants_total")];
+    assert_eq!(samples.get("obs_metric_series_overflow_total", &overflowed), 2.0);
+
+    // A registry gathering obs leaves the bridged registry out, and leaves its bookkeeping as
+    // it was: the family still counts its three series, and the next scrape does not count the
+    // two folded label sets again.
+    let other = Registry::new();
+    other.register(Box::new(ObsCollector::new())).expect("registers");
+    let text = crate_text(&other);
+    assert!(!text.contains("\nbridge_limited_tenants_total{"), "{text}");
+    assert_eq!(obs_runtime::metrics::series_count("bridge_limited_tenants_total"), Some(3));
+    assert_eq!(Samples::take().get("obs_metric_series_overflow_total", &overflowed), 2.0);
+}
+
+/// A collector of the `prometheus` crate that panics when gathered.
+struct PanicsWhenGathered(prometheus::core::Desc);
+
+impl prometheus::core::Collector for PanicsWhenGathered {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        vec![&self.0]
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        panic!("a collector's bug");
+    }
+}
+
+#[test]
+fn a_bridged_registry_that_panics_costs_its_scrape_and_nothing_after() {
+    let _scrapes = scraping();
+    let registry = Registry::new();
+    let desc = prometheus::core::Desc::new("bridge_panics_value".into(), "x".into(), vec![], Default::default());
+    registry.register(Box::new(PanicsWhenGathered(desc.expect("a desc")))).expect("registers");
+    // `describe` gathers the registry too: its panic is an `Err`, not the host's.
+    assert_eq!(register_registry(&registry), Err(MetricError::CollectorPanicked));
+
+    // A registry that panics only later, at a scrape.
+    let later = Registry::new();
+    register_registry(&later).expect("registers");
+    let desc = prometheus::core::Desc::new("bridge_panics_later".into(), "x".into(), vec![], Default::default());
+    later.register(Box::new(PanicsWhenGathered(desc.expect("a desc")))).expect("registers");
+    let panic_reason = [("component", "metrics"), ("reason", "collector_panic")];
+    let before = Samples::take();
+    let after = Samples::take();
+    assert_eq!(
+        after.get("obs_internal_errors_total", &panic_reason) - before.get("obs_internal_errors_total", &panic_reason),
+        1.0
+    );
+    // This thread still gathers obs through a prometheus registry: the panic did not leave the
+    // bridge's flag set (which would make obs's collector yield nothing here).
+    Counter::register("bridge_panics_obs_total", "obs's own").expect("registers").inc();
+    let reader = Registry::new();
+    reader.register(Box::new(ObsCollector::new())).expect("registers");
+    assert!(crate_text(&reader).contains("\nbridge_panics_obs_total 1\n"));
 }
 
 #[obs_runtime::track_request("GET", "/bridge/users")]
@@ -223,6 +280,7 @@ fn get_users() -> Result<&'static str, std::io::Error> {
 
 #[test]
 fn obs_is_gathered_by_a_prometheus_registry() {
+    let _scrapes = scraping();
     get_users().expect("ok");
     let orders = Counter::register("bridge_reverse_orders_total", "Orders placed").expect("registers");
     orders.inc_by(2.0);
@@ -256,6 +314,7 @@ fn obs_is_gathered_by_a_prometheus_registry() {
 
 #[test]
 fn a_registry_that_holds_obs_can_be_served_by_obs() {
+    let _scrapes = scraping();
     let registry = Registry::new();
     let depth = IntGauge::new("bridge_loop_depth", "Jobs waiting").expect("a gauge");
     registry.register(Box::new(depth.clone())).expect("registers");

@@ -205,7 +205,20 @@ pub trait Collector: Send + Sync {
 /// described twice by this collector, is an `Err` naming it, and nothing of the collector is
 /// registered. See [`Collector`] for an example.
 pub fn register_collector(collector: Arc<dyn Collector>) -> Result<(), MetricError> {
-    let families = collector.describe();
+    register(collector, false)
+}
+
+/// Registers a bridge to another library's registry: left out when obs's registry is itself
+/// read by that library ([`super::prometheus::ObsCollector`]).
+#[cfg(feature = "prometheus")]
+pub(crate) fn register_bridge(collector: Arc<dyn Collector>) -> Result<(), MetricError> {
+    register(collector, true)
+}
+
+fn register(collector: Arc<dyn Collector>, bridge: bool) -> Result<(), MetricError> {
+    // Anyone's code: a panic is an `Err`, not the host's.
+    let families =
+        catch_unwind(AssertUnwindSafe(|| collector.describe())).map_err(|_| MetricError::CollectorPanicked)?;
     let mut names = Vec::new();
     let mut taken = HashSet::new();
     for desc in &families {
@@ -219,7 +232,9 @@ pub fn register_collector(collector: Arc<dyn Collector>) -> Result<(), MetricErr
     }
     let entry = CollectorEntry {
         collector,
+        bridge,
         families: RwLock::new(Families {
+            described: families.len(),
             index: families.iter().enumerate().map(|(index, desc)| (desc.name.clone(), index)).collect(),
             states: families.into_iter().map(|desc| Arc::new(FamilyState::new(desc))).collect(),
         }),
@@ -264,8 +279,13 @@ pub(crate) struct Gathered {
 
 /// Problems with what a collector yielded, each counted in
 /// `obs_internal_errors_total{component="metrics",reason}` (at scrapes).
-const PROBLEMS: [&str; 5] =
-    ["undescribed_family", "invalid_sample", "collector_panic", "family_taken", "unsupported_family"];
+const PROBLEMS: [&str; 6] =
+    ["undescribed_family", "invalid_sample", "collector_panic", "family_taken", "unsupported_family", "family_limit"];
+
+/// The most families a collector may add while collecting ([`Collected::describe`]): a registry
+/// that makes a family per request (a name with an id in it) stops here instead of growing obs's
+/// registry without end.
+pub const MAX_ADDED_FAMILIES: usize = 1_000;
 
 /// Where a [`Collector`] writes its values during one collection.
 ///
@@ -284,9 +304,9 @@ pub struct Collected<'a> {
     /// The collector's families when the collection started, and those it added since.
     states: Vec<Arc<FamilyState>>,
     families: Vec<Gathered>,
-    problems: [u64; 5],
+    problems: [u64; PROBLEMS.len()],
     /// Per problem, the first family it concerned, for the warning.
-    first: [Option<String>; 5],
+    first: [Option<String>; PROBLEMS.len()],
 }
 
 impl std::fmt::Debug for Collected<'_> {
@@ -319,15 +339,18 @@ impl Collected<'_> {
     /// `desc` is checked as at registration. The family is registered for good (a later family of
     /// that name, hand-written or collected, is refused) when its name and the names its samples
     /// use are free; `Ok` also when this collector has the same family already (same name, type,
-    /// label names and buckets). `Err` names what is wrong or taken; a taken name is also counted
-    /// in `obs_internal_errors_total{component="metrics",reason="family_taken"}` (at scrapes, once
-    /// per collection), and its samples are skipped.
+    /// label names and buckets). `Err` names what is wrong or taken, and its samples are skipped;
+    /// counted in `obs_internal_errors_total{component="metrics",reason}` (at scrapes, once per
+    /// collection): a name another family has as `family_taken`, a family of this collector
+    /// given again with another type, label names or buckets as `invalid_sample`
+    /// ([`MetricError::DescribedTwice`]), one past the [`MAX_ADDED_FAMILIES`] a collector may add
+    /// as `family_limit` ([`MetricError::TooManyFamilies`]).
     pub fn describe(&mut self, desc: Desc) -> Result<(), MetricError> {
         if let Some(index) = self.index_of(&desc.name) {
             if self.states[index].desc.same_family(&desc) {
                 return Ok(());
             }
-            return Err(self.taken(desc.name));
+            return Err(self.changed(desc.name));
         }
         desc.check()?;
         let state = {
@@ -337,7 +360,17 @@ impl Collected<'_> {
                 Some(&index) if families.states[index].desc.same_family(&desc) => families.states[index].clone(),
                 Some(_) => {
                     drop(families);
-                    return Err(self.taken(desc.name));
+                    return Err(self.changed(desc.name));
+                }
+                None if families.states.len() - families.described >= MAX_ADDED_FAMILIES => {
+                    drop(families);
+                    // A taken name is said as such, full or not.
+                    if let Err(error) = registry().check_free(&desc.claimed_names()) {
+                        self.taken(desc.name);
+                        return Err(error);
+                    }
+                    self.problem(5, &desc.name);
+                    return Err(MetricError::TooManyFamilies { limit: MAX_ADDED_FAMILIES });
                 }
                 None => {
                     let index = families.states.len();
@@ -358,6 +391,12 @@ impl Collected<'_> {
         // In this collection's view from now on.
         self.index_of(&state.desc.name);
         Ok(())
+    }
+
+    /// A family of this collector given again with another type, label names or buckets.
+    fn changed(&mut self, name: String) -> MetricError {
+        self.problem(1, &name);
+        MetricError::DescribedTwice { name }
     }
 
     fn taken(&mut self, name: String) -> MetricError {
@@ -450,15 +489,19 @@ impl Collected<'_> {
 /// A registered collector and what it described.
 pub(crate) struct CollectorEntry {
     collector: Arc<dyn Collector>,
+    /// A bridge to another library's registry ([`register_bridge`]).
+    pub(crate) bridge: bool,
     /// Described at registration, then added while collecting ([`Collected::describe`]).
     families: RwLock<Families>,
     /// Per entry of [`PROBLEMS`]: whether it was said.
-    problems_warned: [AtomicBool; 5],
+    problems_warned: [AtomicBool; PROBLEMS.len()],
 }
 
 /// A collector's families: they are only ever added, so an index stays valid.
 struct Families {
     states: Vec<Arc<FamilyState>>,
+    /// How many were described at registration (the first ones).
+    described: usize,
     index: HashMap<String, usize>,
 }
 
@@ -506,7 +549,8 @@ impl CollectorEntry {
             .iter()
             .map(|state| Gathered { limit: limit::series_limit(&state.desc.name), ..Gathered::default() })
             .collect();
-        let mut out = Collected { entry: self, states, families, problems: [0; 5], first: Default::default() };
+        let mut out =
+            Collected { entry: self, states, families, problems: [0; PROBLEMS.len()], first: Default::default() };
         if catch_unwind(AssertUnwindSafe(|| self.collector.collect(&mut out))).is_err() {
             out.problems[2] += 1;
             out.families.iter_mut().for_each(|gathered| *gathered = Gathered::default());
@@ -538,7 +582,15 @@ impl CollectorEntry {
         }
         let reason = PROBLEMS[which];
         if !self.problems_warned[which].swap(true, Ordering::Relaxed) {
-            let families = || states.iter().map(|state| state.desc.name.as_str()).collect::<Vec<_>>().join(", ");
+            // The first few: a collector may have a thousand families.
+            let families = || {
+                let mut names =
+                    states.iter().take(5).map(|state| state.desc.name.as_str()).collect::<Vec<_>>().join(", ");
+                if states.len() > 5 {
+                    names.push_str(&format!(" and {} more", states.len() - 5));
+                }
+                names
+            };
             let message = match which {
                 0 => format!(
                     "a metrics collector yielded the family {} it did not describe: its samples are skipped",
@@ -554,9 +606,14 @@ impl CollectorEntry {
                     "a metrics collector yielded the family {}, whose name another family has: its samples are skipped",
                     name.unwrap_or("?")
                 ),
-                _ => format!(
+                4 => format!(
                     "a metrics collector yielded the family {}, which obs cannot serve (a summary, a histogram \
                      without finite bounds, or a name or label obs refuses): it is skipped",
+                    name.unwrap_or("?")
+                ),
+                _ => format!(
+                    "a metrics collector yielded the family {} past the {MAX_ADDED_FAMILIES} families a collector \
+                     may add: it is skipped",
                     name.unwrap_or("?")
                 ),
             };

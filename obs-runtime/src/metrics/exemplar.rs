@@ -14,10 +14,12 @@ use crate::context::{SpanContext, SpanId, TraceId};
 /// Whether request metrics keep exemplars: on unless [`set_exemplars`] turned them off.
 pub(crate) static EXEMPLARS: AtomicBool = AtomicBool::new(true);
 
-/// Turns exemplars on or off (they are on from the start): with them, a request histogram's
-/// buckets, and the request counter of each status, carry in OpenMetrics the trace id and span id
-/// of the latest call recorded in them while a sampled span was current, with its duration and
-/// time. The Prometheus text format never has exemplars.
+/// Turns exemplars on or off (they are on from the start): with them, each bucket of a request
+/// histogram carries in OpenMetrics the trace id and span id of the latest call recorded in it
+/// while a sampled span was current, with its duration and time; and each series of the request
+/// counter, the latest of those calls that had its status, if one has (a status whose calls
+/// are all older than the buckets' latest has none). Off, none are kept nor served. The
+/// Prometheus text format never has exemplars.
 ///
 /// What an exemplar costs a call: one thread-local read when no sampled span is current, a few
 /// stores when one is (BENCHMARKS.md).
@@ -44,6 +46,10 @@ pub(crate) static EXEMPLARS: AtomicBool = AtomicBool::new(true);
 /// assert!(line.contains(exemplar), "{line}");
 /// // The text format has none.
 /// assert!(!encode(Format::Text).contains("trace_id"));
+///
+/// // Off: none are served (those kept are not shown), and none are kept.
+/// set_exemplars(false);
+/// assert!(!encode(Format::OpenMetrics).contains("trace_id"));
 /// # }
 /// # Ok::<(), std::io::Error>(())
 /// ```

@@ -48,9 +48,15 @@ impl HistogramCell {
         HistogramCell { bounds, counts, sum: AtomicF64::default() }
     }
     fn observe(&self, value: f64) {
+        self.observe_n(value, 1);
+    }
+    fn observe_n(&self, value: f64, count: u64) {
+        if count == 0 {
+            return;
+        }
         let bucket = self.bounds.iter().position(|bound| value <= *bound).unwrap_or(self.bounds.len());
-        self.counts[bucket].fetch_add(1, Ordering::Relaxed);
-        self.sum.add(value);
+        self.counts[bucket].fetch_add(count, Ordering::Relaxed);
+        self.sum.add(value * count as f64);
     }
 }
 
@@ -404,6 +410,21 @@ impl Histogram {
     /// Records one observation.
     pub fn observe(&self, value: f64) {
         self.0.observe(value);
+    }
+
+    /// Records `count` observations of `value` at once (one update of the bucket and the sum).
+    ///
+    /// ```
+    /// use obs_runtime::metrics::{Format, Histogram, encode};
+    /// let rows = Histogram::register("doc_observe_n_rows", "Rows per batch", &[10.0, 100.0])?;
+    /// rows.observe_n(50.0, 3);
+    /// let body = encode(Format::Text);
+    /// assert!(body.contains("doc_observe_n_rows_bucket{le=\"100.0\"} 3\n"));
+    /// assert!(body.contains("doc_observe_n_rows_sum 150\n"));
+    /// # Ok::<(), obs_runtime::metrics::MetricError>(())
+    /// ```
+    pub fn observe_n(&self, value: f64, count: u64) {
+        self.0.observe_n(value, count);
     }
 }
 

@@ -34,7 +34,8 @@
 //!   family `jobs_done_total`, like every obs counter. Increments (`u64`) are added as `f64`
 //!   (exact up to 2^53). `absolute(v)` raises the counter to `v` when it is below: an obs counter
 //!   never goes down, so an `absolute` below the current value is ignored (the source restarted
-//!   its count; the counter keeps the larger value).
+//!   its count; the counter keeps the larger value). On the overflow series (a label set
+//!   past the family's limit) `absolute` is ignored: that series sums many label sets.
 //! - **Gauges**: `set`, `increment` and `decrement` do what they say.
 //! - **Histograms** have real buckets: the bounds given to [`ObsRecorder::buckets`] for that name,
 //!   else [`ObsRecorder::default_buckets`] (at first [`DEFAULT_BUCKETS`], seconds from 5 ms to
@@ -95,6 +96,7 @@ use metrics::{Key, KeyName, Metadata, SharedString, Unit};
 
 use crate::sync;
 
+use super::encode::Kind;
 use super::registry::registry;
 use super::{CounterVec, DEFAULT_BUCKETS, GaugeVec, HistogramVec, MetricError, check_buckets, limit};
 
@@ -184,23 +186,6 @@ impl fmt::Display for InstallError {
 }
 
 impl std::error::Error for InstallError {}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Counter,
-    Gauge,
-    Histogram,
-}
-
-impl Kind {
-    fn as_str(self) -> &'static str {
-        match self {
-            Kind::Counter => "counter",
-            Kind::Gauge => "gauge",
-            Kind::Histogram => "histogram",
-        }
-    }
-}
 
 /// Why a key was refused: the `reason` of `obs_internal_errors_total`. Its discriminant is its
 /// index in [`Shared::warned`].
@@ -390,11 +375,14 @@ impl ObsRecorder {
         }
         // Out of the lock: past the limit, `with_labels` says so (a warning, to anyone's code).
         let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+        // The family is full: `with_labels` gives its overflow series.
+        let overflow = sync::lock(&family.own).len() >= limit::series_limit(&family.name);
         let made = match &family.vector {
             Vector::Counter(vector) => vector.with_labels(&refs).map(|counter| {
                 Handle::Counter(metrics::Counter::from_arc(Arc::new(CounterHandle {
                     counter,
                     absolute: Mutex::new(()),
+                    overflow,
                 })))
             }),
             Vector::Gauge(vector) => vector
@@ -583,6 +571,9 @@ struct CounterHandle {
     counter: super::Counter,
     /// Serializes `absolute` updates, which read the value and then add to it.
     absolute: Mutex<()>,
+    /// The family's overflow series, the sum of many label sets: an absolute value of one of
+    /// them says nothing of it, and is ignored.
+    overflow: bool,
 }
 
 impl metrics::CounterFn for CounterHandle {
@@ -591,6 +582,9 @@ impl metrics::CounterFn for CounterHandle {
     }
 
     fn absolute(&self, value: u64) {
+        if self.overflow {
+            return;
+        }
         let _serialized = sync::lock(&self.absolute);
         let current = self.counter.get();
         let target = value as f64;
@@ -624,9 +618,7 @@ impl metrics::HistogramFn for HistogramHandle {
     }
 
     fn record_many(&self, value: f64, count: usize) {
-        for _ in 0..count {
-            self.0.observe(value);
-        }
+        self.0.observe_n(value, count as u64);
     }
 }
 

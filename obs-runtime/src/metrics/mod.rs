@@ -94,7 +94,7 @@ use std::fmt;
 #[cfg(feature = "metrics")]
 pub use build_info::{BuildInfo, register_build_info};
 #[cfg(feature = "metrics")]
-pub use collector::{Collected, Collector, Desc, MetricKind, register_collector};
+pub use collector::{Collected, Collector, Desc, MAX_ADDED_FAMILIES, MetricKind, register_collector};
 #[cfg(feature = "metrics")]
 pub use encode::Format;
 #[cfg(all(feature = "metrics", feature = "trace"))]
@@ -200,6 +200,13 @@ pub enum MetricError {
         /// The name.
         name: String,
     },
+    /// A collector's `describe` panicked (the panic was caught): nothing of it is registered.
+    CollectorPanicked,
+    /// A collector added more families while collecting than it may ([`MAX_ADDED_FAMILIES`]).
+    TooManyFamilies {
+        /// The limit.
+        limit: usize,
+    },
 }
 
 #[cfg(feature = "metrics")]
@@ -221,6 +228,12 @@ impl fmt::Display for MetricError {
             }
             MetricError::DescribedTwice { name } => {
                 write!(f, "the collector describes more than one family named {name:?}")
+            }
+            MetricError::CollectorPanicked => {
+                write!(f, "the collector's `describe` panicked: nothing of it is registered")
+            }
+            MetricError::TooManyFamilies { limit } => {
+                write!(f, "a collector may add at most {limit} families while collecting")
             }
         }
     }

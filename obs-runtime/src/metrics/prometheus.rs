@@ -2,7 +2,7 @@
 //!
 //! - [`register_registry`]: a `prometheus::Registry` (its default one, or yours) is served on
 //!   obs's `/metrics` with obs's own families, in both exposition formats. It goes through
-//!   [`register_collector`]: its families keep obs's name rules and
+//!   [`register_collector`](super::register_collector): its families keep obs's name rules and
 //!   series limits, and are visible to [`Snapshot`](super::Snapshot), so alert rules can use them.
 //! - [`ObsCollector`]: obs's registry as a `prometheus` collector, for an application that serves
 //!   its own `prometheus::Registry`.
@@ -49,25 +49,29 @@ use std::sync::Arc;
 use prometheus::proto::{self, MetricType};
 
 use super::MetricError;
-use super::collector::{Collected, Collector, Desc, register_collector};
+use super::collector::{Collected, Collector, Desc, register_bridge};
 use super::encode::{EncodedFamily, EncodedValue, Kind};
 use super::registry::registry;
 
 thread_local! {
-    /// Set while [`ObsCollector`] reads obs's registry: a registry bridged into obs yields nothing
-    /// then, so that a registry holding obs that obs serves does not read itself forever.
-    static IN_OBS_COLLECTOR: Cell<bool> = const { Cell::new(false) };
     /// Set while obs gathers a bridged registry: an [`ObsCollector`] in it yields nothing then
-    /// (obs serves its own families already).
+    /// (obs serves its own families already, and reading them again would read the registry
+    /// again).
     static IN_BRIDGE: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Runs `f` with `flag` set, as it was after.
-fn with_flag<T>(flag: &'static std::thread::LocalKey<Cell<bool>>, f: impl FnOnce() -> T) -> T {
-    let was = flag.replace(true);
-    let out = f();
-    flag.set(was);
-    out
+/// `registry.gather()` with [`IN_BRIDGE`] set, and put back as it was however it ends (a
+/// collector of the registry may panic: the scrape catches it, and this thread must not keep
+/// the flag).
+fn gather_bridged(registry: &prometheus::Registry) -> Vec<proto::MetricFamily> {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            IN_BRIDGE.set(self.0);
+        }
+    }
+    let _restore = Restore(IN_BRIDGE.replace(true));
+    registry.gather()
 }
 
 /// Serves `registry` on obs's `/metrics` (and in [`encode`](super::encode)), with obs's own
@@ -78,7 +82,7 @@ fn with_flag<T>(flag: &'static std::thread::LocalKey<Cell<bool>>, f: impl FnOnce
 /// family, a collector) or breaks obs's rules; nothing is registered then. See the
 /// [module](self) for what is served, and what is done with families the registry gets later.
 pub fn register_registry(registry: &prometheus::Registry) -> Result<(), MetricError> {
-    register_collector(Arc::new(Bridged { registry: registry.clone() }))
+    register_bridge(Arc::new(Bridged { registry: registry.clone() }))
 }
 
 /// A `prometheus::Registry` as an obs collector.
@@ -89,14 +93,11 @@ struct Bridged {
 impl Collector for Bridged {
     fn describe(&self) -> Vec<Desc> {
         // What cannot be described is left to the scrapes, which skip and count it.
-        with_flag(&IN_BRIDGE, || self.registry.gather()).iter().filter_map(|family| desc(family).ok()).collect()
+        gather_bridged(&self.registry).iter().filter_map(|family| desc(family).ok()).collect()
     }
 
     fn collect(&self, out: &mut Collected<'_>) {
-        if IN_OBS_COLLECTOR.get() {
-            return;
-        }
-        for family in with_flag(&IN_BRIDGE, || self.registry.gather()) {
+        for family in gather_bridged(&self.registry) {
             let name = family.name();
             let desc = match desc(&family) {
                 Ok(desc) => desc,
@@ -107,8 +108,12 @@ impl Collector for Bridged {
             };
             match out.describe(desc.clone()) {
                 Ok(()) => {}
-                // Counted by `describe` when taken.
-                Err(MetricError::AlreadyRegistered { .. }) => continue,
+                // Counted by `describe`.
+                Err(
+                    MetricError::AlreadyRegistered { .. }
+                    | MetricError::DescribedTwice { .. }
+                    | MetricError::TooManyFamilies { .. },
+                ) => continue,
                 Err(_) => {
                     out.unsupported(name);
                     continue;
@@ -182,9 +187,11 @@ fn histogram(histogram: &proto::Histogram, expected: &[f64]) -> Option<(Vec<u64>
 /// application serves, and obs's families (request metrics, process metrics, hand-written
 /// families, collectors, obs's self-metrics) are in its `gather()`.
 ///
-/// The families obs has when the collector is made are its descriptors, so the registry refuses
-/// it if it has one of those names already; families obs makes later are gathered without that
-/// check. Registries bridged into obs with [`register_registry`] are left out of what it gathers
+/// The families obs has when the collector is made, and the request families, are its
+/// descriptors, so the registry refuses it if it has one of those names already; a family
+/// registered in obs later is gathered without that check (the `prometheus` crate's `gather`
+/// merges two families of one name without looking: register obs's families before making the
+/// collector, or keep their names apart). Registries bridged into obs with [`register_registry`] are left out of what it gathers
 /// (register them into yours directly), and it yields nothing when obs gathers a bridged registry
 /// that holds it: a registry that holds obs and is served by obs has each family once, and
 /// neither reads itself forever.
@@ -222,22 +229,44 @@ impl Default for ObsCollector {
 impl ObsCollector {
     /// A collector of obs's registry, described by the families obs has now.
     pub fn new() -> ObsCollector {
-        let descs = obs_families()
+        let mut families: Vec<(String, String, Vec<String>)> = obs_families()
             .into_iter()
-            .filter_map(|family| {
+            .map(|family| {
                 let labels = family.series.first().map(|series| series.labels.iter().map(|(name, _)| name.clone()));
-                let help = if family.help.is_empty() { family.name.clone() } else { family.help };
-                prometheus::core::Desc::new(family.name, help, labels.into_iter().flatten().collect(), HashMap::new())
-                    .ok()
+                (family.name, family.help, labels.into_iter().flatten().collect())
+            })
+            .collect();
+        // The request families appear with the first request: described now, so that a registry
+        // that has their names refuses obs rather than mixing them into its own later.
+        for (name, help, labels) in REQUEST_FAMILIES {
+            if !families.iter().any(|(known, ..)| known == name) {
+                families.push((
+                    name.to_owned(),
+                    help.to_owned(),
+                    labels.iter().map(|label| (*label).to_owned()).collect(),
+                ));
+            }
+        }
+        let descs = families
+            .into_iter()
+            .filter_map(|(name, help, labels)| {
+                let help = if help.is_empty() { name.clone() } else { help };
+                prometheus::core::Desc::new(name, help, labels, HashMap::new()).ok()
             })
             .collect();
         ObsCollector { descs }
     }
 }
 
-/// obs's families, without the registries bridged into it.
+/// The families `#[track_request]` and the tower layer write: name, help, label names.
+const REQUEST_FAMILIES: [(&str, &str, &[&str]); 3] = [
+    ("http_requests_total", "Total HTTP requests", &["method", "endpoint", "status"]),
+    ("http_request_duration_seconds", "HTTP request duration", &["method", "endpoint"]),
+    ("http_requests_in_flight", "Requests being handled now, per endpoint", &["method", "endpoint"]),
+];
+
 fn obs_families() -> Vec<EncodedFamily> {
-    with_flag(&IN_OBS_COLLECTOR, || registry().families())
+    registry().families()
 }
 
 impl prometheus::core::Collector for ObsCollector {

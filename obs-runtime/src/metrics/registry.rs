@@ -193,6 +193,11 @@ impl Registry {
         Ok(())
     }
 
+    /// `Err` naming the first of `names` that a family has (see [`claimed_names`]).
+    pub(crate) fn check_free(&self, names: &[String]) -> Result<(), MetricError> {
+        self.lock().check_free(names)
+    }
+
     /// Registers a family a collector adds while collecting, as its family `index`, if `names`
     /// (see [`claimed_names`]) are free.
     pub(crate) fn claim_for_collector(
@@ -243,23 +248,26 @@ impl Registry {
 
     pub(crate) fn encode(&self, format: Format) -> String {
         let mut encoder = Encoder::new(format);
-        self.write(&mut encoder);
+        self.write(&mut encoder, true);
         encoder.finish()
     }
 
-    /// Every family, as data rather than text (for the `prometheus` crate's collector).
+    /// Every family but the bridged registries', as data rather than text (for the `prometheus`
+    /// crate's collector, which would otherwise read a registry that holds it).
     #[cfg(feature = "prometheus")]
     pub(crate) fn families(&self) -> Vec<super::encode::EncodedFamily> {
         let mut encoder = Encoder::structured();
-        self.write(&mut encoder);
+        self.write(&mut encoder, false);
         encoder.finish_structured()
     }
 
-    fn write(&self, encoder: &mut Encoder) {
+    /// Writes every family; `bridges`: those of the collectors that bridge other registries too.
+    fn write(&self, encoder: &mut Encoder, bridges: bool) {
         // Collected first, out of every lock (a collector is anyone's code), so that what the
         // collection counted (overflow, problems) is in this scrape's self-metrics already, even
         // when counting it registered the self-metric.
-        let collectors = self.lock().collectors.clone();
+        let mut collectors = self.lock().collectors.clone();
+        collectors.retain(|collector| bridges || !collector.bridge);
         let collected: Vec<_> = collectors.iter().map(|collector| collector.gather(true)).collect();
         let (series, families) = {
             let inner = self.lock();
@@ -299,7 +307,7 @@ fn request_labels(series: &RequestSeries) -> Vec<(&'static str, &'static str)> {
 /// none without traces).
 fn request_exemplars(encoder: &Encoder, series: &RequestSeries) -> Vec<Option<(ExemplarText, u16)>> {
     #[cfg(feature = "trace")]
-    if encoder.format() == Format::OpenMetrics {
+    if encoder.format() == Format::OpenMetrics && super::request::EXEMPLARS.load(Ordering::Relaxed) {
         let clock = super::request::clock();
         let anchor = crate::clock::Anchor::now(clock);
         let text = |exemplar: super::request::Exemplar| {
