@@ -484,6 +484,14 @@ fn alert_rules() -> Result<AlertManager, String> {
             .label("service", "user-service")
             .for_duration(pending)
             .build(),
+        // Saturation: the runtime's workers busy nearly all the time for a minute.
+        AlertRule::builder("runtime_saturated")
+            .condition(Condition::runtime_busy_percent().above(90.0))
+            .severity(Severity::Warning)
+            .message("The runtime's workers are {runtime_busy_percent:.0}% busy")
+            .label("service", "user-service")
+            .for_duration(Duration::from_secs(60))
+            .build(),
     ];
     let mut manager = AlertManager::builder();
     for rule in rules {

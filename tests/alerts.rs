@@ -113,6 +113,41 @@ fn quantiles_and_rates_read_their_window() {
     assert_eq!(messages, ["median upload 550 bytes", "3 retries/s"]);
 }
 
+#[test]
+fn runtime_busy_percent_is_the_workers_busy_time_over_their_number() {
+    // Catches: a busy share not divided by the workers (170%), not per second of the window, or
+    // read from the wrong family. The runtime's families are written by hand here, with values
+    // the test sets (this binary registers no runtime).
+    let workers = Gauge::register("tokio_runtime_workers", "Workers").expect("registers");
+    let busy =
+        obs_runtime::metrics::CounterVec::register("tokio_runtime_worker_busy_seconds_total", "Busy", &["worker"])
+            .expect("registers");
+    let (first, second) = (busy.with_labels(&["0"]).expect("a series"), busy.with_labels(&["1"]).expect("a series"));
+    workers.set(2.0);
+    first.inc_by(100.0);
+    let manager = AlertManager::builder()
+        .rule(
+            AlertRule::builder("runtime_saturated")
+                .condition(Condition::runtime_busy_percent().window(S(60)).above(80.0))
+                .message("{runtime_busy_percent:.1}% busy")
+                .build()
+                .expect("a valid rule"),
+        )
+        .build()
+        .expect("a valid manager");
+    let t0 = SystemTime::UNIX_EPOCH + S(3_000_000);
+    assert!(manager.evaluate_at(t0).is_empty());
+    // In 10 s, 9 s and 8 s busy: 17 s of 20.
+    first.inc_by(9.0);
+    second.inc_by(8.0);
+    let fired = manager.evaluate_at(t0 + S(10));
+    assert_eq!(fired.iter().map(|alert| alert.message.as_str()).collect::<Vec<_>>(), ["85.0% busy"]);
+    // Idle for the next 10 s: 17 s of 40 since the first sample, 42.5%: resolved.
+    let resolved = manager.evaluate_at(t0 + S(20));
+    assert_eq!(resolved.len(), 1);
+    assert_eq!(resolved[0].status, AlertStatus::Resolved);
+}
+
 /// The process's CPU time (user and system, all threads) in seconds, read by the test itself from
 /// the kernel (`/proc/self/stat`, `getconf CLK_TCK`), not through obs.
 fn process_cpu_seconds() -> f64 {

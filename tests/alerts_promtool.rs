@@ -45,6 +45,11 @@ fn manager() -> AlertManager {
             .for_duration(Duration::from_secs(300))
             .keep_firing_for(Duration::from_secs(600))
             .build(),
+        AlertRule::builder("runtime_saturated")
+            .condition(Condition::runtime_busy_percent().above(80.0))
+            .severity(Severity::Warning)
+            .message("the runtime is {runtime_busy_percent:.1}% busy")
+            .build(),
         AlertRule::builder("queue_backlog")
             .condition(Condition::gauge("queue_depth").with_label("queue", "mail \"eu\\1\"").above(1000.0))
             .severity(Severity::Info)
@@ -64,7 +69,8 @@ fn manager() -> AlertManager {
 /// which 10/s fail (status 500), and 120 gRPC calls/s, of which 20/s fail with INTERNAL (a server
 /// error) and 20/s end NOT_FOUND (not one): the error rate of both is 30/220 = 13.6% from the first
 /// rate on (15 s), with `for: 1m` `high_error_rate` is pending at 1m and fires at 75 s; the gRPC
-/// error rate alone is 20/120 = 16.7%.
+/// error rate alone is 20/120 = 16.7%. The tokio runtime's two workers are busy 0.9 s and 0.8 s
+/// of each second: 85% of their time.
 const UNIT_TESTS: &str = r#"rule_files:
   - rules.yml
 evaluation_interval: 15s
@@ -89,6 +95,12 @@ tests:
         values: '0+15x60'
       - series: 'http_request_duration_seconds_bucket{endpoint="/users/{id}",le="+Inf"}'
         values: '0+15x60'
+      - series: 'tokio_runtime_worker_busy_seconds_total{worker="0"}'
+        values: '0+13.5x60'
+      - series: 'tokio_runtime_worker_busy_seconds_total{worker="1"}'
+        values: '0+12x60'
+      - series: 'tokio_runtime_workers'
+        values: '2x60'
       - series: 'queue_depth{queue="mail \"eu\\1\""}'
         values: '1500x60'
       - series: 'queue_depth{queue="other"}'
@@ -120,6 +132,13 @@ tests:
               instance: "app:9090"
             exp_annotations:
               summary: "CPU usage is 90.0%"
+      - eval_time: 1m
+        alertname: runtime_saturated
+        exp_alerts:
+          - exp_labels:
+              severity: warning
+            exp_annotations:
+              summary: "the runtime is 85.0% busy"
       - eval_time: 4m
         alertname: slow_requests
         exp_alerts: []
@@ -158,7 +177,7 @@ fn promtool_checks_and_evaluates_the_rendered_rules() {
     std::fs::write(&rules_file, yaml).expect("write rules.yml");
     let checked = promtool(&["check", "rules"], &rules_file);
     assert!(checked.status.success(), "promtool check rules failed: {}\n--- rules.yml ---\n{yaml}", said(&checked));
-    assert!(String::from_utf8_lossy(&checked.stdout).contains("SUCCESS: 5 rules found"), "{}", said(&checked));
+    assert!(String::from_utf8_lossy(&checked.stdout).contains("SUCCESS: 6 rules found"), "{}", said(&checked));
 
     let tests_file = dir.path().join("tests.yml");
     std::fs::write(&tests_file, UNIT_TESTS).expect("write tests.yml");
@@ -197,12 +216,13 @@ fn the_demo_prints_its_rules_as_a_file_promtool_accepts() {
     assert!(yaml.starts_with("# high_memory_usage: not rendered: "), "{yaml}");
     assert!(yaml.contains("alert: \"high_error_rate\""), "{yaml}");
     assert!(yaml.contains("alert: \"high_cpu_usage\""), "{yaml}");
+    assert!(yaml.contains("alert: \"runtime_saturated\""), "{yaml}");
     let dir = TempDir::new("alerts-promtool-demo");
     let rules_file = dir.path().join("rules.yml");
     std::fs::write(&rules_file, &yaml).expect("write rules.yml");
     let checked = promtool(&["check", "rules"], &rules_file);
     assert!(checked.status.success(), "promtool check rules failed: {}\n--- rules.yml ---\n{yaml}", said(&checked));
-    assert!(String::from_utf8_lossy(&checked.stdout).contains("SUCCESS: 2 rules found"), "{}", said(&checked));
+    assert!(String::from_utf8_lossy(&checked.stdout).contains("SUCCESS: 3 rules found"), "{}", said(&checked));
 }
 
 /// Runs `promtool ARGS FILE` in the file's directory.

@@ -8,9 +8,14 @@ use std::time::{Duration, SystemTime};
 
 use crate::metrics::Snapshot;
 
+/// The tokio runtime's families that [`Condition::runtime_busy_percent`] reads (see
+/// `metrics::register_tokio_runtime`).
+pub(crate) const RUNTIME_BUSY: &str = "tokio_runtime_worker_busy_seconds_total";
+pub(crate) const RUNTIME_WORKERS: &str = "tokio_runtime_workers";
+
 /// The default window of rates, error ratios and quantiles.
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(300);
-/// The default window of [`Condition::cpu_usage_percent`].
+/// The default window of [`Condition::cpu_usage_percent`] and [`Condition::runtime_busy_percent`].
 pub const DEFAULT_CPU_WINDOW: Duration = Duration::from_secs(60);
 /// About the most samples a windowed condition keeps per window: with a short interval and a long
 /// window, samples closer than `window / SAMPLES_PER_WINDOW` replace the newest instead of adding
@@ -109,6 +114,7 @@ pub(crate) enum Kind {
     Quantile { histogram: String, quantile: f64 },
     CpuUsagePercent,
     MemoryUsagePercent,
+    RuntimeBusyPercent,
     Custom { name: String, f: Arc<CustomFn> },
 }
 
@@ -190,6 +196,30 @@ impl Condition {
         Condition::query(Kind::MemoryUsagePercent)
     }
 
+    /// How busy the app's tokio runtime is over the window (default 1 minute), in percent of its
+    /// workers' time: the busy seconds of every worker per second
+    /// (`tokio_runtime_worker_busy_seconds_total`) over the number of workers
+    /// (`tokio_runtime_workers`). Near 100 the runtime cannot take more work: a task waits for a
+    /// worker (watch `Condition::gauge("tokio_runtime_global_queue_depth")` too). Needs
+    /// `metrics::register_tokio_runtime` (feature `runtime-metrics`); without it, no
+    /// value (the rule is not active). Placeholder: `{runtime_busy_percent}`.
+    ///
+    /// ```
+    /// use obs_runtime::alerts::{AlertRule, Condition};
+    /// let rule = AlertRule::builder("runtime_saturated")
+    ///     .condition(Condition::runtime_busy_percent().above(90.0))
+    ///     .message("the runtime is {runtime_busy_percent:.0}% busy")
+    ///     .build()?;
+    /// assert_eq!(
+    ///     rule.promql()?,
+    ///     "sum(rate(tokio_runtime_worker_busy_seconds_total[1m])) / sum(tokio_runtime_workers) * 100 > 90"
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn runtime_busy_percent() -> Query {
+        Condition::query(Kind::RuntimeBusyPercent)
+    }
+
     /// Anything else: `f` computes the value from a [`Snapshot`] of the registry; `None` means
     /// no value (the rule is not active). `name` is the value's placeholder in the message.
     pub fn custom(name: impl Into<String>, f: impl Fn(&Snapshot) -> Option<f64> + Send + Sync + 'static) -> Query {
@@ -206,6 +236,7 @@ impl Condition {
             Kind::Quantile { .. } => "quantile",
             Kind::CpuUsagePercent => "cpu_usage_percent",
             Kind::MemoryUsagePercent => "memory_usage_percent",
+            Kind::RuntimeBusyPercent => "runtime_busy_percent",
             Kind::Custom { name, .. } => name,
         }
     }
@@ -245,7 +276,10 @@ impl Condition {
             _ => {}
         }
         if !query.matchers.is_empty()
-            && matches!(query.kind, Kind::CpuUsagePercent | Kind::MemoryUsagePercent | Kind::Custom { .. })
+            && matches!(
+                query.kind,
+                Kind::CpuUsagePercent | Kind::MemoryUsagePercent | Kind::RuntimeBusyPercent | Kind::Custom { .. }
+            )
         {
             return Err("labels apply to metric queries, not to this condition".into());
         }
@@ -271,7 +305,7 @@ impl Condition {
             Kind::CounterRate(_) | Kind::ErrorRatePercent(_) | Kind::Quantile { .. } => {
                 Some(self.query.window.unwrap_or(DEFAULT_WINDOW))
             }
-            Kind::CpuUsagePercent => Some(self.query.window.unwrap_or(DEFAULT_CPU_WINDOW)),
+            Kind::CpuUsagePercent | Kind::RuntimeBusyPercent => Some(self.query.window.unwrap_or(DEFAULT_CPU_WINDOW)),
             _ => None,
         }
     }
@@ -294,6 +328,13 @@ impl Condition {
                 let total = snapshot.fold(name, matchers, |total, value| total + value)?;
                 let (base, elapsed) = history.push(now, window, |sample| sample.push(total))?;
                 Some((total - base[0]).max(0.0) / elapsed)
+            }
+            Kind::RuntimeBusyPercent => {
+                let all: &[(&str, &str)] = &[];
+                let busy = snapshot.fold(RUNTIME_BUSY, all, |total, value| total + value)?;
+                let workers = snapshot.fold(RUNTIME_WORKERS, all, |total, value| total + value)?;
+                let (base, elapsed) = history.push(now, window, |sample| sample.push(busy))?;
+                (workers > 0.0).then(|| (busy - base[0]).max(0.0) / elapsed / workers * 100.0)
             }
             Kind::CpuUsagePercent => {
                 let seconds = snapshot.process()?.cpu_seconds;
@@ -389,6 +430,7 @@ impl Query {
             Kind::Quantile { histogram, quantile } => format!("quantile({quantile}, {histogram}{labels})"),
             Kind::CpuUsagePercent => "cpu_usage_percent".into(),
             Kind::MemoryUsagePercent => "memory_usage_percent".into(),
+            Kind::RuntimeBusyPercent => "runtime_busy_percent".into(),
             Kind::Custom { name, .. } => format!("custom {name}"),
         }
     }

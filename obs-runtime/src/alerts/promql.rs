@@ -136,6 +136,11 @@ impl AlertRule {
                 format!("histogram_quantile({quantile}, sum by (le) (rate({buckets}[{window}])))")
             }
             Kind::CpuUsagePercent => format!("rate(process_cpu_seconds_total[{window}]) * 100"),
+            Kind::RuntimeBusyPercent => format!(
+                "sum(rate({}[{window}])) / sum({}) * 100",
+                super::condition::RUNTIME_BUSY,
+                super::condition::RUNTIME_WORKERS
+            ),
             Kind::MemoryUsagePercent => {
                 return Err("memory use is a share of the cgroup's or the machine's memory limit, \
                             and no metric carries the limit"
