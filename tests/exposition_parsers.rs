@@ -43,10 +43,20 @@ const SPAN_ID: &str = "00f067aa0ba902b7";
 fn record() {
     let context = obs_runtime::context::SpanContext::from_traceparent(&format!("00-{TRACE_ID}-{SPAN_ID}-01"))
         .expect("the example parses");
+    let charges =
+        CounterVec::register("exemplar_charges_total", "Charges", &["outcome"]).expect("registers").with_exemplars();
+    let plain = CounterVec::register("exemplar_plain_total", "No exemplars asked", &["outcome"]).expect("registers");
+    let rows =
+        HistogramVec::register("exemplar_rows", "Rows", &["table"], &[0.1, 0.5]).expect("registers").with_exemplars();
     {
         let _current = context.attach();
         traced().expect("ok");
+        charges.with_labels(&["declined"]).expect("labels").inc_by(2.5);
+        plain.with_labels(&["declined"]).expect("labels").inc();
+        rows.with_labels(&["users"]).expect("labels").observe(0.3);
     }
+    // Outside the span: counted, but the exemplar stays the one recorded in the span.
+    charges.with_labels(&["declined"]).expect("labels").inc();
     for found in [true, true, true, false, false] {
         let _ = lookup(found);
     }
@@ -211,6 +221,25 @@ fn assert_exemplars(families: &[Value]) {
     let seconds = buckets[0]["exemplar"]["value"].as_f64().expect("a duration");
     assert!(seconds > 0.0 && seconds <= 0.5, "{durations}");
     assert_eq!(buckets[1]["exemplar"], Value::Null, "{durations}");
+    // Hand-written families that opted in: the counter's increment, the bucket's observation.
+    let charges = family(families, "exemplar_charges");
+    let charge = &charges["samples"][0];
+    assert_eq!((charge["value"].clone(), charge["exemplar"]["labels"].clone()), (json!(3.5), ids.clone()), "{charges}");
+    assert_eq!(charge["exemplar"]["value"], 2.5, "{charges}");
+    assert_eq!(family(families, "exemplar_plain")["samples"][0]["exemplar"], Value::Null, "not asked for");
+    let rows = family(families, "exemplar_rows");
+    let exemplars: Vec<(Value, Value)> = rows["samples"]
+        .as_array()
+        .expect("samples")
+        .iter()
+        .filter(|s| s["name"] == "exemplar_rows_bucket")
+        .map(|s| (s["labels"]["le"].clone(), s["exemplar"]["value"].clone()))
+        .collect();
+    assert_eq!(
+        exemplars,
+        [(json!("0.1"), Value::Null), (json!("0.5"), json!(0.3)), (json!("+Inf"), Value::Null)],
+        "{rows}"
+    );
     // Calls in no trace have none.
     let untraced = requests["samples"].as_array().expect("samples").iter().filter(|s| !traced(s));
     assert!(

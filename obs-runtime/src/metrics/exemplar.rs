@@ -7,8 +7,10 @@
 //! plain stores, no lock and no atomic read-modify-write); a scrape takes the latest over the
 //! shards. A call in no span, or in an unsampled one, costs one thread-local read.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering, fence};
 
+use super::encode::ExemplarText;
 use crate::context::{SpanContext, SpanId, TraceId};
 
 /// Whether request metrics keep exemplars: on unless [`set_exemplars`] turned them off.
@@ -62,7 +64,9 @@ pub fn set_exemplars(enabled: bool) {
 pub(crate) struct Exemplar {
     pub(crate) trace_id: TraceId,
     pub(crate) span_id: SpanId,
+    /// The request's status (1 in a hand-written series' exemplar).
     pub(crate) status: u16,
+    /// The request's duration in nanoseconds (the value's bits in a hand-written series').
     pub(crate) nanos: u64,
     /// The raw clock reading when the call ended.
     pub(crate) end: u64,
@@ -89,6 +93,25 @@ impl ExemplarCell {
     pub(crate) fn store(&self, context: SpanContext, status: u16, nanos: u64, end: u64) {
         let seq = self.seq.load(Ordering::Relaxed);
         self.seq.store(seq.wrapping_add(1), Ordering::Relaxed);
+        self.write(seq, context, status, nanos, end);
+    }
+
+    /// [`ExemplarCell::store`] for a cell any thread may write (a hand-written series): a write
+    /// that finds another under way is dropped (an exemplar is a sample; the other one stands).
+    #[inline]
+    pub(crate) fn try_store(&self, context: SpanContext, status: u16, nanos: u64, end: u64) {
+        let seq = self.seq.load(Ordering::Relaxed);
+        if seq % 2 == 1
+            || self.seq.compare_exchange(seq, seq.wrapping_add(1), Ordering::Acquire, Ordering::Relaxed).is_err()
+        {
+            return;
+        }
+        self.write(seq, context, status, nanos, end);
+    }
+
+    /// The values, between `seq` made odd and `seq + 2`.
+    #[inline(always)]
+    fn write(&self, seq: u32, context: SpanContext, status: u16, nanos: u64, end: u64) {
         // The odd `seq` is seen before any of the new values.
         fence(Ordering::Release);
         let trace = u128::from_be_bytes(context.trace_id().to_bytes());
@@ -133,6 +156,57 @@ impl ExemplarCell {
             });
         }
         None
+    }
+}
+
+/// The exemplars of one hand-written series that opted in (`with_exemplars`): one per bucket of
+/// a histogram, one for a counter; made on the first value recorded in a sampled span. Any thread
+/// may record: a write that meets another is dropped.
+#[derive(Debug, Default)]
+pub(crate) struct Slots {
+    on: AtomicBool,
+    cells: OnceLock<Box<[ExemplarCell]>>,
+}
+
+impl Slots {
+    pub(crate) fn set(&self, on: bool) {
+        self.on.store(on, Ordering::Relaxed);
+    }
+
+    /// Keeps `value` as the exemplar of slot `index` (of `len`) if a sampled span is current.
+    #[inline]
+    pub(crate) fn offer(&self, len: usize, index: usize, value: f64) {
+        if !self.on.load(Ordering::Relaxed) || !EXEMPLARS.load(Ordering::Relaxed) {
+            return;
+        }
+        let Some(context) = SpanContext::current().filter(SpanContext::is_sampled) else { return };
+        let cells = self.cells.get_or_init(|| (0..len).map(|_| ExemplarCell::default()).collect());
+        if let Some(cell) = cells.get(index) {
+            // The status field only marks the cell as written here.
+            cell.try_store(context, 1, value.to_bits(), crate::clock::clock().raw());
+        }
+    }
+
+    /// Each slot's exemplar, as the exposition writes it (none when exemplars are off).
+    pub(crate) fn texts(&self) -> Vec<Option<ExemplarText>> {
+        let Some(cells) = self.cells.get() else { return Vec::new() };
+        if !EXEMPLARS.load(Ordering::Relaxed) {
+            return Vec::new();
+        }
+        let clock = crate::clock::clock();
+        let anchor = crate::clock::Anchor::now(clock);
+        cells
+            .iter()
+            .map(|cell| {
+                let exemplar = cell.load()?;
+                Some(ExemplarText {
+                    trace_id: exemplar.trace_id.to_string(),
+                    span_id: exemplar.span_id.to_string(),
+                    value: f64::from_bits(exemplar.nanos),
+                    unix_millis: anchor.wall(clock, exemplar.end) / 1_000_000,
+                })
+            })
+            .collect()
     }
 }
 

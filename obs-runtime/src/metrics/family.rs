@@ -17,6 +17,24 @@ use super::limit::{self, OVERFLOW_LABEL};
 use super::registry::{Collect, registry};
 use super::view::{Labels, Reading};
 
+#[cfg(feature = "trace")]
+use super::exemplar::Slots;
+
+/// Without traces there is no span to take an exemplar from: nothing is kept.
+#[cfg(not(feature = "trace"))]
+#[derive(Debug, Default)]
+struct Slots(());
+
+#[cfg(not(feature = "trace"))]
+impl Slots {
+    fn set(&self, _on: bool) {}
+    #[inline(always)]
+    fn offer(&self, _len: usize, _index: usize, _value: f64) {}
+    fn texts(&self) -> Vec<Option<super::encode::ExemplarText>> {
+        Vec::new()
+    }
+}
+
 /// An `f64` updated atomically.
 #[derive(Debug, Default)]
 struct AtomicF64(AtomicU64);
@@ -35,17 +53,32 @@ impl AtomicF64 {
     }
 }
 
+/// A counter's value, and its exemplar when the family opted in.
+#[derive(Debug, Default)]
+struct CounterCell {
+    value: AtomicF64,
+    exemplars: Slots,
+}
+
+impl CounterCell {
+    fn add(&self, delta: f64) {
+        self.value.add(delta);
+        self.exemplars.offer(1, 0, delta);
+    }
+}
+
 #[derive(Debug)]
 struct HistogramCell {
     bounds: Arc<[f64]>,
     counts: Box<[AtomicU64]>,
     sum: AtomicF64,
+    exemplars: Slots,
 }
 
 impl HistogramCell {
     fn new(bounds: Arc<[f64]>) -> HistogramCell {
         let counts = (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect();
-        HistogramCell { bounds, counts, sum: AtomicF64::default() }
+        HistogramCell { bounds, counts, sum: AtomicF64::default(), exemplars: Slots::default() }
     }
     fn observe(&self, value: f64) {
         self.observe_n(value, 1);
@@ -57,6 +90,7 @@ impl HistogramCell {
         let bucket = self.bounds.iter().position(|bound| value <= *bound).unwrap_or(self.bounds.len());
         self.counts[bucket].fetch_add(count, Ordering::Relaxed);
         self.sum.add(value * count as f64);
+        self.exemplars.offer(self.counts.len(), bucket, value);
     }
 }
 
@@ -67,14 +101,17 @@ trait Cell: Send + Sync + 'static {
     fn add_value(&self, _by: f64) {}
     fn encode(&self, encoder: &mut Encoder, name: &str, labels: &[(&str, &str)]);
     fn read(&self, labels: Labels<'_>, f: &mut dyn FnMut(Labels<'_>, Reading<'_>));
+    /// The series' exemplars, if its type has any.
+    #[cfg_attr(not(feature = "trace"), allow(dead_code))]
+    fn exemplars(&self) -> Option<&Slots> {
+        None
+    }
 }
 
+/// A gauge's value.
 impl Cell for AtomicF64 {
     fn make(_: &FamilyInfo) -> Self {
         AtomicF64::default()
-    }
-    fn add_value(&self, by: f64) {
-        self.add(by);
     }
     fn encode(&self, encoder: &mut Encoder, name: &str, labels: &[(&str, &str)]) {
         encoder.sample(name, labels, self.get());
@@ -84,13 +121,40 @@ impl Cell for AtomicF64 {
     }
 }
 
+impl Cell for CounterCell {
+    fn make(family: &FamilyInfo) -> Self {
+        let cell = CounterCell::default();
+        cell.exemplars.set(family.exemplars.load(Ordering::Relaxed));
+        cell
+    }
+    fn add_value(&self, by: f64) {
+        self.value.add(by);
+    }
+    fn encode(&self, encoder: &mut Encoder, name: &str, labels: &[(&str, &str)]) {
+        encoder.sample(name, labels, self.value.get());
+        encoder.exemplar(self.exemplars.texts().first().and_then(Option::as_ref));
+    }
+    fn read(&self, labels: Labels<'_>, f: &mut dyn FnMut(Labels<'_>, Reading<'_>)) {
+        f(labels, Reading::Scalar(self.value.get()));
+    }
+    fn exemplars(&self) -> Option<&Slots> {
+        Some(&self.exemplars)
+    }
+}
+
 impl Cell for HistogramCell {
     fn make(family: &FamilyInfo) -> Self {
-        HistogramCell::new(family.buckets.clone())
+        let cell = HistogramCell::new(family.buckets.clone());
+        cell.exemplars.set(family.exemplars.load(Ordering::Relaxed));
+        cell
     }
     fn encode(&self, encoder: &mut Encoder, name: &str, labels: &[(&str, &str)]) {
         let counts: Vec<u64> = self.counts.iter().map(|count| count.load(Ordering::Relaxed)).collect();
-        encoder.histogram(name, labels, &self.bounds, &counts, self.sum.get());
+        let exemplars = self.exemplars.texts();
+        encoder.histogram_with_exemplars(name, labels, &self.bounds, &counts, self.sum.get(), &exemplars);
+    }
+    fn exemplars(&self) -> Option<&Slots> {
+        Some(&self.exemplars)
     }
     fn read(&self, labels: Labels<'_>, f: &mut dyn FnMut(Labels<'_>, Reading<'_>)) {
         let counts: Vec<u64> = self.counts.iter().map(|count| count.load(Ordering::Relaxed)).collect();
@@ -105,6 +169,8 @@ struct FamilyInfo {
     kind: Kind,
     label_names: Vec<String>,
     buckets: Arc<[f64]>,
+    /// Whether its series keep exemplars (`with_exemplars`), the ones made later included.
+    exemplars: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -146,6 +212,7 @@ impl<C: Cell> Family<C> {
                 kind,
                 label_names: labels.iter().map(|label| (*label).to_owned()).collect(),
                 buckets: buckets.into(),
+                exemplars: AtomicBool::new(false),
             },
             children: Mutex::new(BTreeMap::new()),
             overflow: OnceLock::new(),
@@ -153,6 +220,17 @@ impl<C: Cell> Family<C> {
         });
         registry().register_family(name, kind, family.clone())?;
         Ok(family)
+    }
+
+    /// Turns exemplars on for the family's series, those made before and after.
+    #[cfg(feature = "trace")]
+    fn keep_exemplars(&self) {
+        self.info.exemplars.store(true, Ordering::Relaxed);
+        for child in sync::lock(&self.children).values().chain(self.overflow.get()) {
+            if let Some(slots) = child.exemplars() {
+                slots.set(true);
+            }
+        }
     }
 
     fn child(&self, values: &[&str]) -> Result<Arc<C>, MetricError> {
@@ -208,7 +286,7 @@ impl<C: Cell> Collect for Family<C> {
             return false;
         }
         let Ok(child) = self.child(values) else { return false };
-        // Only counters hold `AtomicF64`s, whose `Cell::add` is what `Counter::inc_by` does.
+        // Only counters hold `CounterCell`s, whose `Cell::add_value` adds as `Counter::inc_by` does.
         child.add_value(by);
         true
     }
@@ -285,7 +363,7 @@ pub(crate) fn check_labels(labels: &[&str], kind: Kind) -> Result<(), MetricErro
 /// # Ok::<(), obs_runtime::metrics::MetricError>(())
 /// ```
 #[derive(Debug, Clone)]
-pub struct Counter(Arc<AtomicF64>);
+pub struct Counter(Arc<CounterCell>);
 
 impl Counter {
     /// Registers a counter without labels. The name must end in `_total`.
@@ -304,7 +382,13 @@ impl Counter {
     }
     /// The current value.
     pub fn get(&self) -> f64 {
-        self.0.get()
+        self.0.value.get()
+    }
+    /// This series keeps an exemplar: see [`CounterVec::with_exemplars`].
+    #[cfg(feature = "trace")]
+    pub fn with_exemplars(self) -> Counter {
+        self.0.exemplars.set(true);
+        self
     }
 }
 
@@ -319,7 +403,7 @@ impl Counter {
 /// # Ok::<(), obs_runtime::metrics::MetricError>(())
 /// ```
 #[derive(Debug, Clone)]
-pub struct CounterVec(Arc<Family<AtomicF64>>);
+pub struct CounterVec(Arc<Family<CounterCell>>);
 
 impl CounterVec {
     /// Registers a labelled counter family. The name must end in `_total`.
@@ -332,6 +416,35 @@ impl CounterVec {
     /// `obs_metric_series_overflow_total{family}`). The same holds for every `with_labels`.
     pub fn with_labels(&self, values: &[&str]) -> Result<Counter, MetricError> {
         self.0.child(values).map(Counter)
+    }
+
+    /// Each series keeps an exemplar, as `http_requests_total` does: the trace id and span id of
+    /// the latest increment made while a sampled span was current, with the increment and its
+    /// time, served in OpenMetrics after the series' value (never in the text format). For the
+    /// series made before and after. Costs an increment in no sampled span a thread-local read,
+    /// one in a sampled span a compare-and-swap and a few stores; off with
+    /// [`set_exemplars`](super::set_exemplars)`(false)`.
+    ///
+    /// ```
+    /// use obs_runtime::context::SpanContext;
+    /// use obs_runtime::metrics::{CounterVec, Format, encode};
+    ///
+    /// let charges = CounterVec::register("doc_charges_total", "Card charges", &["outcome"])?.with_exemplars();
+    /// let declined = charges.with_labels(&["declined"])?;
+    /// let context = SpanContext::from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
+    /// {
+    ///     let _current = context.attach();
+    ///     declined.inc();
+    /// }
+    /// let body = encode(Format::OpenMetrics);
+    /// let exemplar = r#"doc_charges_total{outcome="declined"} 1 # {trace_id="4bf92f3577b34da6a3ce929d0e0e4736",span_id="00f067aa0ba902b7"} 1 "#;
+    /// assert!(body.contains(exemplar), "{body}");
+    /// # Ok::<(), obs_runtime::metrics::MetricError>(())
+    /// ```
+    #[cfg(feature = "trace")]
+    pub fn with_exemplars(self) -> CounterVec {
+        self.0.keep_exemplars();
+        self
     }
 }
 
@@ -426,6 +539,13 @@ impl Histogram {
     pub fn observe_n(&self, value: f64, count: u64) {
         self.0.observe_n(value, count);
     }
+
+    /// This series keeps exemplars: see [`HistogramVec::with_exemplars`].
+    #[cfg(feature = "trace")]
+    pub fn with_exemplars(self) -> Histogram {
+        self.0.exemplars.set(true);
+        self
+    }
 }
 
 /// A histogram with labels.
@@ -437,6 +557,32 @@ impl HistogramVec {
     pub fn register(name: &str, help: &str, labels: &[&str], buckets: &[f64]) -> Result<HistogramVec, MetricError> {
         Family::register(name, help, Kind::Histogram, labels, buckets).map(HistogramVec)
     }
+    /// Each bucket of each series keeps an exemplar, as `http_request_duration_seconds` does: the
+    /// trace id and span id of the latest value observed in it while a sampled span was current,
+    /// with the value and its time, served in OpenMetrics (never in the text format). For the
+    /// series made before and after; costs as [`CounterVec::with_exemplars`] says.
+    ///
+    /// ```
+    /// use obs_runtime::context::SpanContext;
+    /// use obs_runtime::metrics::{Format, HistogramVec, encode};
+    ///
+    /// let rows = HistogramVec::register("doc_query_rows", "Rows", &["table"], &[10.0, 100.0])?.with_exemplars();
+    /// let context = SpanContext::from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
+    /// {
+    ///     let _current = context.attach();
+    ///     rows.with_labels(&["users"])?.observe(42.0);
+    /// }
+    /// let body = encode(Format::OpenMetrics);
+    /// let exemplar = r#"doc_query_rows_bucket{table="users",le="100.0"} 1 # {trace_id="4bf92f3577b34da6a3ce929d0e0e4736",span_id="00f067aa0ba902b7"} 42 "#;
+    /// assert!(body.contains(exemplar), "{body}");
+    /// # Ok::<(), obs_runtime::metrics::MetricError>(())
+    /// ```
+    #[cfg(feature = "trace")]
+    pub fn with_exemplars(self) -> HistogramVec {
+        self.0.keep_exemplars();
+        self
+    }
+
     /// The histogram of one label set.
     pub fn with_labels(&self, values: &[&str]) -> Result<Histogram, MetricError> {
         self.0.child(values).map(Histogram)
