@@ -69,8 +69,9 @@ fn manager() -> AlertManager {
 /// which 10/s fail (status 500), and 120 gRPC calls/s, of which 20/s fail with INTERNAL (a server
 /// error) and 20/s end NOT_FOUND (not one): the error rate of both is 30/220 = 13.6% from the first
 /// rate on (15 s), with `for: 1m` `high_error_rate` is pending at 1m and fires at 75 s; the gRPC
-/// error rate alone is 20/120 = 16.7%. The tokio runtime's two workers are busy 0.9 s and 0.8 s
-/// of each second: 85% of their time.
+/// error rate alone is 20/120 = 16.7%. Two instances' tokio runtimes: app-a's two workers are busy
+/// 0.9 s and 0.8 s of each second, 85% of their time (it fires); app-b's 10% (it does not: the
+/// share is per instance, not over the fleet).
 const UNIT_TESTS: &str = r#"rule_files:
   - rules.yml
 evaluation_interval: 15s
@@ -95,11 +96,17 @@ tests:
         values: '0+15x60'
       - series: 'http_request_duration_seconds_bucket{endpoint="/users/{id}",le="+Inf"}'
         values: '0+15x60'
-      - series: 'tokio_runtime_worker_busy_seconds_total{worker="0"}'
+      - series: 'tokio_runtime_worker_busy_seconds_total{instance="app-a",worker="0"}'
         values: '0+13.5x60'
-      - series: 'tokio_runtime_worker_busy_seconds_total{worker="1"}'
+      - series: 'tokio_runtime_worker_busy_seconds_total{instance="app-a",worker="1"}'
         values: '0+12x60'
-      - series: 'tokio_runtime_workers'
+      - series: 'tokio_runtime_workers{instance="app-a"}'
+        values: '2x60'
+      - series: 'tokio_runtime_worker_busy_seconds_total{instance="app-b",worker="0"}'
+        values: '0+1.5x60'
+      - series: 'tokio_runtime_worker_busy_seconds_total{instance="app-b",worker="1"}'
+        values: '0+1.5x60'
+      - series: 'tokio_runtime_workers{instance="app-b"}'
         values: '2x60'
       - series: 'queue_depth{queue="mail \"eu\\1\""}'
         values: '1500x60'
@@ -137,6 +144,7 @@ tests:
         exp_alerts:
           - exp_labels:
               severity: warning
+              instance: app-a
             exp_annotations:
               summary: "the runtime is 85.0% busy"
       - eval_time: 4m

@@ -330,6 +330,8 @@ struct Growing {
     /// Whether to also give a changed family and a taken name (counted problems): only in the
     /// scrape the test makes, so that other tests' counts do not move.
     armed: AtomicBool,
+    /// Set when its test is done: it yields nothing more (no `family_limit` at later scrapes).
+    done: AtomicBool,
 }
 
 impl Collector for Growing {
@@ -338,6 +340,9 @@ impl Collector for Growing {
     }
 
     fn collect(&self, out: &mut Collected<'_>) {
+        if self.done.load(Ordering::Relaxed) {
+            return;
+        }
         let round = self.round.fetch_add(1, Ordering::Relaxed);
         out.gauge("collector_test_growing_base", &[], 1.0);
         out.describe(Desc::gauge("collector_test_growing_late", "Added at the first collection", &["shard"]))
@@ -379,7 +384,8 @@ impl Collector for Growing {
 
 #[test]
 fn a_collector_adds_families_while_collecting_within_a_limit_and_refusals_are_counted() {
-    let growing = Arc::new(Growing { round: Default::default(), armed: AtomicBool::new(false) });
+    let growing =
+        Arc::new(Growing { round: Default::default(), armed: AtomicBool::new(false), done: AtomicBool::new(false) });
     register_collector(growing.clone()).expect("registers");
     let _scrapes = scraping();
     let first = Samples::take();
@@ -407,6 +413,7 @@ fn a_collector_adds_families_while_collecting_within_a_limit_and_refusals_are_co
         obs_runtime::metrics::Gauge::register("collector_test_growing_late", "too late").map(|_| ()),
         Err(MetricError::AlreadyRegistered { name: "collector_test_growing_late".into() })
     );
+    growing.done.store(true, Ordering::Relaxed);
 }
 
 /// Panics when asked what it yields.

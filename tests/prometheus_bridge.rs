@@ -271,6 +271,9 @@ fn a_bridged_registry_that_panics_costs_its_scrape_and_nothing_after() {
     let reader = Registry::new();
     reader.register(Box::new(ObsCollector::new())).expect("registers");
     assert!(crate_text(&reader).contains("\nbridge_panics_obs_total 1\n"));
+    // The panicking collector leaves: the later scrapes of the other tests do not panic.
+    let desc = prometheus::core::Desc::new("bridge_panics_later".into(), "x".into(), vec![], Default::default());
+    later.unregister(Box::new(PanicsWhenGathered(desc.expect("a desc")))).expect("unregisters");
 }
 
 #[obs_runtime::track_request("GET", "/bridge/users")]

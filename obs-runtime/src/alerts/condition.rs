@@ -200,7 +200,9 @@ impl Condition {
     /// workers' time: the busy seconds of every worker per second
     /// (`tokio_runtime_worker_busy_seconds_total`) over the number of workers
     /// (`tokio_runtime_workers`). Near 100 the runtime cannot take more work: a task waits for a
-    /// worker (watch `Condition::gauge("tokio_runtime_global_queue_depth")` too). Needs
+    /// worker. tokio adds a worker's busy time when it finishes a batch of polls, so a worker
+    /// stuck in one long poll (blocking code in a task) shows as idle until that poll returns:
+    /// watch `Condition::gauge("tokio_runtime_global_queue_depth")` too, which grows then. Needs
     /// `metrics::register_tokio_runtime` (feature `runtime-metrics`); without it, no
     /// value (the rule is not active). Placeholder: `{runtime_busy_percent}`.
     ///
@@ -212,7 +214,7 @@ impl Condition {
     ///     .build()?;
     /// assert_eq!(
     ///     rule.promql()?,
-    ///     "sum(rate(tokio_runtime_worker_busy_seconds_total[1m])) / sum(tokio_runtime_workers) * 100 > 90"
+    ///     "sum without (worker) (rate(tokio_runtime_worker_busy_seconds_total[1m])) / tokio_runtime_workers * 100 > 90"
     /// );
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -269,7 +271,9 @@ impl Condition {
         match (&query.kind, query.window) {
             (Kind::Gauge(_) | Kind::MemoryUsagePercent | Kind::Custom { .. }, Some(_)) => {
                 return Err(
-                    "a window applies to rates, error rates, quantiles and CPU use, not to this condition".into()
+                    "a window applies to rates, error rates, quantiles, CPU use and runtime busy time, not to this \
+                     condition"
+                        .into(),
                 );
             }
             (_, Some(window)) if window.is_zero() => return Err("the window is zero".into()),
@@ -295,6 +299,7 @@ impl Condition {
     pub(crate) fn metric(&self) -> Option<&str> {
         match &self.query.kind {
             Kind::Gauge(name) | Kind::CounterRate(name) | Kind::Quantile { histogram: name, .. } => Some(name),
+            Kind::RuntimeBusyPercent => Some(RUNTIME_BUSY),
             _ => None,
         }
     }

@@ -136,8 +136,9 @@ impl AlertRule {
                 format!("histogram_quantile({quantile}, sum by (le) (rate({buckets}[{window}])))")
             }
             Kind::CpuUsagePercent => format!("rate(process_cpu_seconds_total[{window}]) * 100"),
+            // Per instance: one runtime per process, each with its own number of workers.
             Kind::RuntimeBusyPercent => format!(
-                "sum(rate({}[{window}])) / sum({}) * 100",
+                "sum without (worker) (rate({}[{window}])) / {} * 100",
                 super::condition::RUNTIME_BUSY,
                 super::condition::RUNTIME_WORKERS
             ),

@@ -266,6 +266,11 @@ impl Encoder {
         self.format
     }
 
+    /// Whether exemplars are written (OpenMetrics text): worth reading them.
+    pub(crate) fn wants_exemplars(&self) -> bool {
+        self.format == Format::OpenMetrics && self.structured.is_none()
+    }
+
     /// `# HELP` and `# TYPE` for a family. `name` is the sample name (`..._total` for counters).
     pub(crate) fn family(&mut self, name: &str, kind: Kind, help: &str) {
         if let Some(families) = &mut self.structured {

@@ -5,7 +5,10 @@
 //! Each thread's shard of a request series keeps, per bucket, the latest call recorded while a
 //! sampled span was current (one seqlock-guarded cell, written only by the shard's thread: a few
 //! plain stores, no lock and no atomic read-modify-write); a scrape takes the latest over the
-//! shards. A call in no span, or in an unsampled one, costs one thread-local read.
+//! shards. A call in no span, or in an unsampled one, costs one thread-local read. A hand-written
+//! counter or histogram that opted in keeps one cell per series (per bucket) that any thread may
+//! write: a writer takes the cell with a compare-and-swap, and a write that meets another is
+//! dropped.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering, fence};
@@ -72,9 +75,10 @@ pub(crate) struct Exemplar {
     pub(crate) end: u64,
 }
 
-/// The latest exemplar of one bucket of one shard. Only the shard's thread writes it; a scrape
-/// reads it without stopping the writer: `seq` is odd while a write is under way, and a read that
-/// saw it change is retried (a seqlock).
+/// The latest exemplar of one bucket of one shard (written only by the shard's thread,
+/// [`ExemplarCell::store`]) or of a hand-written series (by any thread,
+/// [`ExemplarCell::try_store`]); a scrape reads it without stopping the writer: `seq` is odd
+/// while a write is under way, and a read that saw it change is retried (a seqlock).
 #[derive(Debug, Default)]
 pub(crate) struct ExemplarCell {
     seq: AtomicU32,
@@ -98,15 +102,16 @@ impl ExemplarCell {
 
     /// [`ExemplarCell::store`] for a cell any thread may write (a hand-written series): a write
     /// that finds another under way is dropped (an exemplar is a sample; the other one stands).
+    /// `end` is read only once the cell is taken.
     #[inline]
-    pub(crate) fn try_store(&self, context: SpanContext, status: u16, nanos: u64, end: u64) {
+    pub(crate) fn try_store(&self, context: SpanContext, status: u16, nanos: u64, end: impl FnOnce() -> u64) {
         let seq = self.seq.load(Ordering::Relaxed);
         if seq % 2 == 1
             || self.seq.compare_exchange(seq, seq.wrapping_add(1), Ordering::Acquire, Ordering::Relaxed).is_err()
         {
             return;
         }
-        self.write(seq, context, status, nanos, end);
+        self.write(seq, context, status, nanos, end());
     }
 
     /// The values, between `seq` made odd and `seq + 2`.
@@ -183,7 +188,7 @@ impl Slots {
         let cells = self.cells.get_or_init(|| (0..len).map(|_| ExemplarCell::default()).collect());
         if let Some(cell) = cells.get(index) {
             // The status field only marks the cell as written here.
-            cell.try_store(context, 1, value.to_bits(), crate::clock::clock().raw());
+            cell.try_store(context, 1, value.to_bits(), || crate::clock::clock().raw());
         }
     }
 
@@ -263,5 +268,40 @@ mod tests {
         }
         stop.store(true, Ordering::Relaxed);
         writer.join().expect("joins");
+    }
+
+    #[test]
+    fn writers_on_many_threads_never_mix_either() {
+        // Catches: two `try_store`s interleaving their fields (the CAS not taken, or released
+        // before the last field), which a reader would take for one exemplar.
+        let cell = std::sync::Arc::new(ExemplarCell::default());
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let writers: Vec<_> = (1..=3u8)
+            .map(|n| {
+                let (cell, stop) = (cell.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let trace = TraceId::from_bytes([n; 16]).expect("non-zero");
+                    let span = SpanId::from_bytes([n; 8]).expect("non-zero");
+                    let context = SpanContext::new(trace, span, true);
+                    while !stop.load(Ordering::Relaxed) {
+                        cell.try_store(context, u16::from(n), u64::from(n) * 10, || u64::from(n) * 100);
+                    }
+                })
+            })
+            .collect();
+        let mut read = 0;
+        while read < 100_000 {
+            if let Some(exemplar) = cell.load() {
+                let n = exemplar.trace_id.to_bytes()[0];
+                assert_eq!(exemplar.span_id.to_bytes(), [n; 8]);
+                assert_eq!(
+                    (exemplar.status, exemplar.nanos, exemplar.end),
+                    (u16::from(n), u64::from(n) * 10, u64::from(n) * 100)
+                );
+                read += 1;
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        writers.into_iter().for_each(|writer| writer.join().expect("joins"));
     }
 }

@@ -132,7 +132,9 @@ impl Cell for CounterCell {
     }
     fn encode(&self, encoder: &mut Encoder, name: &str, labels: &[(&str, &str)]) {
         encoder.sample(name, labels, self.value.get());
-        encoder.exemplar(self.exemplars.texts().first().and_then(Option::as_ref));
+        if encoder.wants_exemplars() {
+            encoder.exemplar(self.exemplars.texts().first().and_then(Option::as_ref));
+        }
     }
     fn read(&self, labels: Labels<'_>, f: &mut dyn FnMut(Labels<'_>, Reading<'_>)) {
         f(labels, Reading::Scalar(self.value.get()));
@@ -150,7 +152,7 @@ impl Cell for HistogramCell {
     }
     fn encode(&self, encoder: &mut Encoder, name: &str, labels: &[(&str, &str)]) {
         let counts: Vec<u64> = self.counts.iter().map(|count| count.load(Ordering::Relaxed)).collect();
-        let exemplars = self.exemplars.texts();
+        let exemplars = if encoder.wants_exemplars() { self.exemplars.texts() } else { Vec::new() };
         encoder.histogram_with_exemplars(name, labels, &self.bounds, &counts, self.sum.get(), &exemplars);
     }
     fn exemplars(&self) -> Option<&Slots> {
@@ -250,6 +252,12 @@ impl<C: Cell> Family<C> {
         if children.len() >= limit {
             drop(children);
             let overflow = self.overflow.get_or_init(|| Arc::new(C::make(&self.info))).clone();
+            // Made while `with_exemplars` ran, it may have missed the flag.
+            if self.info.exemplars.load(Ordering::Relaxed)
+                && let Some(slots) = overflow.exemplars()
+            {
+                slots.set(true);
+            }
             limit::overflowed(&self.info.name, limit, &self.warned, 1);
             return Ok(overflow);
         }
@@ -418,11 +426,18 @@ impl CounterVec {
         self.0.child(values).map(Counter)
     }
 
+    /// Whether `counter` is this family's overflow series.
+    #[cfg(feature = "metrics-rs")]
+    pub(crate) fn is_overflow(&self, counter: &Counter) -> bool {
+        self.0.overflow.get().is_some_and(|overflow| Arc::ptr_eq(overflow, &counter.0))
+    }
+
     /// Each series keeps an exemplar, as `http_requests_total` does: the trace id and span id of
-    /// the latest increment made while a sampled span was current, with the increment and its
-    /// time, served in OpenMetrics after the series' value (never in the text format). For the
-    /// series made before and after. Costs an increment in no sampled span a thread-local read,
-    /// one in a sampled span a compare-and-swap and a few stores; off with
+    /// the latest increment made while a sampled span was current (of two made at the same moment
+    /// on two threads, one), with the increment and its time, served in OpenMetrics after the
+    /// series' value (never in the text format). For the series made before and after. Costs an
+    /// increment in no sampled span a thread-local read, one in a sampled span a compare-and-swap,
+    /// a clock read and a few stores (BENCHMARKS.md); off with
     /// [`set_exemplars`](super::set_exemplars)`(false)`.
     ///
     /// ```
@@ -586,5 +601,59 @@ impl HistogramVec {
     /// The histogram of one label set.
     pub fn with_labels(&self, values: &[&str]) -> Result<Histogram, MetricError> {
         self.0.child(values).map(Histogram)
+    }
+}
+
+#[cfg(all(test, feature = "trace"))]
+mod exemplar_tests {
+    use super::*;
+    use crate::context::SpanContext;
+    use crate::metrics::{Format, encode, set_exemplars};
+
+    fn sampled() -> SpanContext {
+        SpanContext::from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+            .expect("the W3C example")
+    }
+
+    fn line<'a>(body: &'a str, start: &str) -> &'a str {
+        body.lines().find(|line| line.starts_with(start)).unwrap_or_else(|| panic!("no {start} in {body}"))
+    }
+
+    #[test]
+    fn series_made_before_and_after_with_exemplars_keep_them_and_set_exemplars_false_serves_none() {
+        // Catches: `with_exemplars` that only reaches the series made after it (or only those
+        // before), an unlabelled handle's own switch that does nothing, a series that did not opt
+        // in keeping one, and exemplars still served when they are off.
+        let family = CounterVec::register("exemplar_unit_jobs_total", "Jobs", &["queue"]).expect("registers");
+        let before = family.with_labels(&["before"]).expect("a series");
+        let family = family.with_exemplars();
+        let after = family.with_labels(&["after"]).expect("a series");
+        let single = Counter::register("exemplar_unit_single_total", "One").expect("registers").with_exemplars();
+        let plain = Counter::register("exemplar_unit_plain_total", "Did not opt in").expect("registers");
+        {
+            let _current = sampled().attach();
+            for counter in [&before, &after, &single, &plain] {
+                counter.inc();
+            }
+        }
+        let body = encode(Format::OpenMetrics);
+        let ids = "# {trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\",span_id=\"00f067aa0ba902b7\"} 1 ";
+        for start in [
+            "exemplar_unit_jobs_total{queue=\"before\"} 1 ",
+            "exemplar_unit_jobs_total{queue=\"after\"} 1 ",
+            "exemplar_unit_single_total 1 ",
+        ] {
+            assert!(line(&body, start).contains(ids), "{start}: {body}");
+        }
+        assert_eq!(line(&body, "exemplar_unit_plain_total"), "exemplar_unit_plain_total 1");
+        // The text format never has them.
+        assert!(!encode(Format::Text).contains("exemplar_unit_jobs_total{queue=\"after\"} 1 #"));
+        set_exemplars(false);
+        let off = encode(Format::OpenMetrics);
+        set_exemplars(true);
+        assert_eq!(
+            line(&off, "exemplar_unit_jobs_total{queue=\"after\"}"),
+            "exemplar_unit_jobs_total{queue=\"after\"} 1"
+        );
     }
 }

@@ -375,10 +375,9 @@ impl ObsRecorder {
         }
         // Out of the lock: past the limit, `with_labels` says so (a warning, to anyone's code).
         let refs: Vec<&str> = values.iter().map(String::as_str).collect();
-        // The family is full: `with_labels` gives its overflow series.
-        let overflow = sync::lock(&family.own).len() >= limit::series_limit(&family.name);
         let made = match &family.vector {
             Vector::Counter(vector) => vector.with_labels(&refs).map(|counter| {
+                let overflow = vector.is_overflow(&counter);
                 Handle::Counter(metrics::Counter::from_arc(Arc::new(CounterHandle {
                     counter,
                     absolute: Mutex::new(()),
