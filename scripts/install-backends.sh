@@ -3,6 +3,7 @@
 # tests/backends_smoke.rs):
 #   prometheus and promtool (Debian package `prometheus`),
 #   prometheus-alertmanager (Debian package of that name),
+#   prometheus-pushgateway (Debian package of that name, for tests/pushgateway.rs),
 #   the openssl command (for the TLS tests' certificates),
 #   redis-server (Debian package `redis-server`),
 #   PostgreSQL's initdb/pg_ctl/postgres/pg_isready under /usr/lib/postgresql/<version>/bin
@@ -94,6 +95,12 @@ if missing prometheus-alertmanager; then
     services+=(prometheus-alertmanager)
 else
     echo "install-backends: prometheus-alertmanager is installed: $(command -v prometheus-alertmanager)"
+fi
+if missing prometheus-pushgateway; then
+    packages+=(prometheus-pushgateway)
+    services+=(prometheus-pushgateway)
+else
+    echo "install-backends: prometheus-pushgateway is installed: $(command -v prometheus-pushgateway)"
 fi
 if missing redis-server; then
     packages+=(redis-server)
@@ -204,6 +211,13 @@ for package in "${packages[@]}"; do
                 exit 1
             fi
             echo "install-backends: $(prometheus-alertmanager --version 2>&1 | head -n 1)"
+            ;;
+        prometheus-pushgateway)
+            if missing prometheus-pushgateway; then
+                echo "install-backends: the install finished but prometheus-pushgateway is still not on PATH" >&2
+                exit 1
+            fi
+            echo "install-backends: $(prometheus-pushgateway --version 2>&1 | head -n 1)"
             ;;
         redis-server)
             if missing redis-server; then

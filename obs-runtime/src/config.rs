@@ -254,6 +254,17 @@ impl ObsBuilder {
         self
     }
 
+    /// Pushes the registry to `gateway` when obs stops (the guard dropped or stopped), within the
+    /// shutdown deadline: for a batch job or a CLI that ends before anyone scrapes it (see
+    /// [`crate::metrics::push`]). A push that fails is said and counted
+    /// (`obs_internal_errors_total{component="push",reason="push_failed"}`), and the stop is
+    /// reported as not in time.
+    #[cfg(feature = "push")]
+    pub fn pushgateway(mut self, gateway: crate::metrics::push::Pushgateway) -> Self {
+        self.pillars.push(Box::new(crate::metrics::push::Pillar::new(gateway)));
+        self
+    }
+
     /// Records spans and exports them (see [`crate::trace`]).
     #[cfg(feature = "trace")]
     pub fn tracing(mut self, config: crate::trace::TraceConfig) -> Self {

@@ -68,7 +68,7 @@
 
 #[cfg(feature = "alerts")]
 pub mod alerts;
-#[cfg(any(feature = "http-server", feature = "health", feature = "alerts", feature = "otlp"))]
+#[cfg(any(feature = "http-server", feature = "health", feature = "alerts", feature = "otlp", feature = "push"))]
 mod background;
 #[cfg(feature = "trace")]
 pub mod baggage;

@@ -73,6 +73,8 @@ pub(crate) mod pillar;
 mod process;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
+#[cfg(feature = "push")]
+pub mod push;
 #[cfg(feature = "metrics")]
 pub(crate) mod registry;
 #[cfg(feature = "metrics")]
