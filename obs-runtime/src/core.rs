@@ -9,8 +9,9 @@
 //!    [`Part`], which the guard stops.
 //!
 //! The guard owns the single deadline for stopping: the server stops taking connections first,
-//! every other part is told to stop at once and given until shortly before the deadline, and the
-//! log writer keeps the last tenth (at most 0.5 s) to write what the others logged meanwhile.
+//! every other part is told to stop at once and given until shortly before the deadline, then a
+//! part that reads what they counted while stopping (a push of the registry) runs, and the log
+//! writer keeps the last tenth (at most 0.5 s) to write what the others logged meanwhile.
 //!
 //! Adding a pillar is one `impl Pillar` in its own module and one builder method.
 
@@ -83,6 +84,8 @@ pub(crate) enum Stage {
     /// Works in the background (exporters, evaluators, refreshers): told to stop together, each
     /// until shortly before the deadline.
     Work,
+    /// Reads what the others counted while they stopped (a push of the registry): after them.
+    Last,
     /// Writes what the others say while they stop (the log writer): stopped last, by the deadline.
     Output,
 }
@@ -126,11 +129,15 @@ const OUTPUT_SHARE: std::time::Duration = std::time::Duration::from_millis(500);
 pub(crate) fn stop_all(parts: &mut Vec<Box<dyn Part>>, deadline: Deadline) -> bool {
     let before_output = deadline.earlier_by((deadline.remaining() / 10).min(OUTPUT_SHARE));
     parts.sort_by_key(|part| part.stage());
-    for part in parts.iter_mut().filter(|part| part.stage() < Stage::Output) {
+    for part in parts.iter_mut().filter(|part| part.stage() < Stage::Last) {
         part.signal_stop(before_output);
     }
     let mut in_time = true;
-    for part in parts.iter_mut().filter(|part| part.stage() < Stage::Output) {
+    for part in parts.iter_mut().filter(|part| part.stage() < Stage::Last) {
+        in_time &= part.wait_stopped(before_output);
+    }
+    for part in parts.iter_mut().filter(|part| part.stage() == Stage::Last) {
+        part.signal_stop(before_output);
         in_time &= part.wait_stopped(before_output);
     }
     for part in parts.iter_mut().filter(|part| part.stage() == Stage::Output) {
@@ -174,10 +181,11 @@ mod tests {
     }
 
     #[test]
-    fn intake_then_work_together_then_output() {
+    fn intake_then_work_together_then_last_then_output() {
         let log = Arc::new(Mutex::new(Vec::new()));
         let part = |name, stage| Box::new(Recorder { name, stage, log: log.clone() }) as Box<dyn Part>;
         let mut parts = vec![
+            part("push", Stage::Last),
             part("logs", Stage::Output),
             part("traces", Stage::Work),
             part("server", Stage::Intake),
@@ -196,6 +204,8 @@ mod tests {
                 "wait server",
                 "wait traces",
                 "wait alerts",
+                "signal push",
+                "wait push",
                 "signal logs",
                 "wait logs"
             ]

@@ -215,7 +215,7 @@ pub(crate) struct Encoder {
 }
 
 /// A family as data: what [`Encoder::structured`] keeps.
-#[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
+#[cfg_attr(not(any(feature = "prometheus", feature = "push")), allow(dead_code))]
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct EncodedFamily {
     /// The name as in the text format (`..._total` for a counter that has it).
@@ -226,14 +226,14 @@ pub(crate) struct EncodedFamily {
 }
 
 /// One series of an [`EncodedFamily`].
-#[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
+#[cfg_attr(not(any(feature = "prometheus", feature = "push")), allow(dead_code))]
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct EncodedSeries {
     pub(crate) labels: Vec<(String, String)>,
     pub(crate) value: EncodedValue,
 }
 
-#[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
+#[cfg_attr(not(any(feature = "prometheus", feature = "push")), allow(dead_code))]
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum EncodedValue {
     Scalar(f64),
@@ -252,14 +252,41 @@ impl Encoder {
 
     /// An encoder that keeps families as data ([`Encoder::finish_structured`]), as the text
     /// format names them.
-    #[cfg(feature = "prometheus")]
+    #[cfg(any(feature = "prometheus", feature = "push"))]
     pub(crate) fn structured() -> Encoder {
         Encoder { out: String::new(), format: Format::Text, structured: Some(Vec::new()) }
     }
 
-    #[cfg(feature = "prometheus")]
+    #[cfg(any(feature = "prometheus", feature = "push"))]
     pub(crate) fn finish_structured(self) -> Vec<EncodedFamily> {
         self.structured.unwrap_or_default()
+    }
+
+    /// `families` (as [`Encoder::structured`] kept them) in this encoder's format.
+    #[cfg(feature = "push")]
+    pub(crate) fn write_families(mut self, families: &[EncodedFamily]) -> String {
+        for family in families {
+            self.family(&family.name, family.kind, &family.help);
+            for series in &family.series {
+                let labels: Vec<(&str, &str)> =
+                    series.labels.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect();
+                match &series.value {
+                    EncodedValue::Scalar(value) => self.sample(&family.name, &labels, *value),
+                    EncodedValue::Histogram { bounds, cumulative, sum } => {
+                        let counts: Vec<u64> = cumulative
+                            .iter()
+                            .scan(0u64, |before, total| {
+                                let count = total.saturating_sub(*before);
+                                *before = *total;
+                                Some(count)
+                            })
+                            .collect();
+                        self.histogram(&family.name, &labels, bounds, &counts, *sum);
+                    }
+                }
+            }
+        }
+        self.finish()
     }
 
     pub(crate) fn format(&self) -> Format {

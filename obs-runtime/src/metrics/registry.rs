@@ -252,12 +252,12 @@ impl Registry {
         encoder.finish()
     }
 
-    /// Every family but the bridged registries', as data rather than text (for the `prometheus`
-    /// crate's collector, which would otherwise read a registry that holds it).
-    #[cfg(feature = "prometheus")]
-    pub(crate) fn families(&self) -> Vec<super::encode::EncodedFamily> {
+    /// Every family as data rather than text; `bridges`: the bridged registries' too (not for the
+    /// `prometheus` crate's collector, which would otherwise read a registry that holds it).
+    #[cfg(any(feature = "prometheus", feature = "push"))]
+    pub(crate) fn families(&self, bridges: bool) -> Vec<super::encode::EncodedFamily> {
         let mut encoder = Encoder::structured();
-        self.write(&mut encoder, false);
+        self.write(&mut encoder, bridges);
         encoder.finish_structured()
     }
 
