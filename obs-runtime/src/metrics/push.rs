@@ -235,7 +235,7 @@ impl Pushgateway {
         let this = self.clone();
         let timeout = self.inner.timeout;
         let task = AbortOnDrop(runtime.spawn(async move { this.exchange(method, timeout).await }));
-        match (&mut { task }).await {
+        match task.await {
             Ok(outcome) => outcome,
             Err(_) => Err(PushError::new("the push ended without an answer")),
         }
