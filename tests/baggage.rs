@@ -113,6 +113,16 @@ async fn baggage_reaches_the_handler_its_tasks_and_threads_and_goes_on_but_not_i
     let spans = exported.spans();
     let server = spans.iter().find(|span| span.name() == "GET /baggage/{id}").expect("the server span");
     let client = spans.iter().find(|span| span.name() == "GET").expect("the client span");
+    // The layer records the request's metrics in its server span: that span is their exemplar
+    // (in the caller's trace, with the id it was exported with).
+    let openmetrics = obs_runtime::metrics::encode(obs_runtime::metrics::Format::OpenMetrics);
+    let counted = openmetrics
+        .lines()
+        .find(|line| line.starts_with("http_requests_total{method=\"GET\",endpoint=\"/baggage/{id}\",status=\"200\"}"))
+        .unwrap_or_else(|| panic!("no series in {openmetrics}"));
+    let exemplar =
+        format!(" 1 # {{trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\",span_id=\"{}\"}} 1 ", server.context().span_id());
+    assert!(counted.contains(&exemplar), "{counted}");
     for span in [server, client] {
         let tenant = span.attributes().find(|(key, _)| *key == "tenant").map(|(_, value)| value);
         assert!(matches!(tenant, Some(ValueRef::Str("acme corp"))), "{span:#?}");
