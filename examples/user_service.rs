@@ -536,6 +536,16 @@ fn run() -> Result<(), String> {
         Err(std::env::VarError::NotUnicode(_)) => return Err("APP_ADDR is not UTF-8".to_owned()),
     };
 
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| format!("cannot start the tokio runtime: {error}"))?;
+    // Saturation where the service saturates: its runtime's workers, tasks and queue on /metrics.
+    // Registered before obs starts, so that the alert rule on it has its metric from the first
+    // evaluation.
+    obs_runtime::metrics::register_tokio_runtime(runtime.handle())
+        .map_err(|error| format!("cannot serve the runtime's metrics: {error}"))?;
+
     // obs serves /metrics and /health from its own thread, on OBS_HTTP_ADDR; a bad address, or a
     // malformed dependency URL, is an error here.
     let health = health_checks()?;
@@ -555,13 +565,6 @@ fn run() -> Result<(), String> {
     obs_runtime::build_info!().map_err(|error| format!("cannot serve build_info: {error}"))?;
     let metrics_addr = obs.http_addr().ok_or("the metrics server is not running")?;
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|error| format!("cannot start the tokio runtime: {error}"))?;
-    // Saturation where the service saturates: its runtime's workers, tasks and queue on /metrics.
-    obs_runtime::metrics::register_tokio_runtime(runtime.handle())
-        .map_err(|error| format!("cannot serve the runtime's metrics: {error}"))?;
     let deadline = runtime.block_on(serve(&app_addr, metrics_addr, obs.shutdown_timeout()))?;
     // The connections still open are cancelled with the runtime's tasks; then obs stops, every
     // part at once, in what is left of the deadline.

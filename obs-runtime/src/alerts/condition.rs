@@ -203,7 +203,8 @@ impl Condition {
     /// worker. tokio adds a worker's busy time when it finishes a batch of polls, so a worker
     /// stuck in one long poll (blocking code in a task) shows as idle until that poll returns:
     /// watch `Condition::gauge("tokio_runtime_global_queue_depth")` too, which grows then. Needs
-    /// `metrics::register_tokio_runtime` (feature `runtime-metrics`); without it, no
+    /// `metrics::register_tokio_runtime` (feature `runtime-metrics`; call it before obs starts its
+    /// alerts, or the first evaluation warns that the metric is missing); without it, no
     /// value (the rule is not active). Placeholder: `{runtime_busy_percent}`.
     ///
     /// ```
