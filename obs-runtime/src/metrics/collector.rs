@@ -277,6 +277,13 @@ pub(crate) struct Gathered {
     folded: u64,
 }
 
+impl Gathered {
+    /// Nothing gathered yet for the family `desc`, under its series limit.
+    fn of(desc: &Desc) -> Gathered {
+        Gathered { limit: limit::series_limit(&desc.name), ..Gathered::default() }
+    }
+}
+
 /// Problems with what a collector yielded, each counted in
 /// `obs_internal_errors_total{component="metrics",reason}` (at scrapes).
 const PROBLEMS: [&str; 6] =
@@ -430,7 +437,7 @@ impl Collected<'_> {
         let index = *families.index.get(family)?;
         while self.states.len() <= index {
             let state = families.states[self.states.len()].clone();
-            self.families.push(Gathered { limit: limit::series_limit(&state.desc.name), ..Gathered::default() });
+            self.families.push(Gathered::of(&state.desc));
             self.states.push(state);
         }
         Some(index)
@@ -545,10 +552,7 @@ impl CollectorEntry {
     /// `Snapshot` read, which alert evaluations do often, folds the same way but counts nothing).
     pub(crate) fn gather(self: &Arc<Self>, scrape: bool) -> Collection {
         let states = self.states();
-        let families = states
-            .iter()
-            .map(|state| Gathered { limit: limit::series_limit(&state.desc.name), ..Gathered::default() })
-            .collect();
+        let families = states.iter().map(|state| Gathered::of(&state.desc)).collect();
         let mut out =
             Collected { entry: self, states, families, problems: [0; PROBLEMS.len()], first: Default::default() };
         if catch_unwind(AssertUnwindSafe(|| self.collector.collect(&mut out))).is_err() {

@@ -198,20 +198,36 @@ impl Slots {
         if !EXEMPLARS.load(Ordering::Relaxed) {
             return Vec::new();
         }
-        let clock = crate::clock::clock();
-        let anchor = crate::clock::Anchor::now(clock);
+        let now = Now::read();
         cells
             .iter()
-            .map(|cell| {
-                let exemplar = cell.load()?;
-                Some(ExemplarText {
-                    trace_id: exemplar.trace_id.to_string(),
-                    span_id: exemplar.span_id.to_string(),
-                    value: f64::from_bits(exemplar.nanos),
-                    unix_millis: anchor.wall(clock, exemplar.end) / 1_000_000,
-                })
-            })
+            .map(|cell| cell.load().map(|exemplar| exemplar.text(&now, f64::from_bits(exemplar.nanos))))
             .collect()
+    }
+}
+
+/// The clock and the wall-clock time of one scrape, to date the exemplars it writes.
+pub(crate) struct Now {
+    clock: &'static quanta::Clock,
+    anchor: crate::clock::Anchor,
+}
+
+impl Now {
+    pub(crate) fn read() -> Now {
+        let clock = crate::clock::clock();
+        Now { clock, anchor: crate::clock::Anchor::now(clock) }
+    }
+}
+
+impl Exemplar {
+    /// The exemplar as the exposition writes it, with `value`.
+    pub(crate) fn text(&self, now: &Now, value: f64) -> ExemplarText {
+        ExemplarText {
+            trace_id: self.trace_id.to_string(),
+            span_id: self.span_id.to_string(),
+            value,
+            unix_millis: now.anchor.wall(now.clock, self.end) / 1_000_000,
+        }
     }
 }
 

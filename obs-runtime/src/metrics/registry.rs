@@ -307,28 +307,24 @@ fn request_labels(series: &RequestSeries) -> Vec<(&'static str, &'static str)> {
 /// none without traces).
 fn request_exemplars(encoder: &Encoder, series: &RequestSeries) -> Vec<Option<(ExemplarText, u16)>> {
     #[cfg(feature = "trace")]
-    if encoder.format() == Format::OpenMetrics && super::request::EXEMPLARS.load(Ordering::Relaxed) {
-        let clock = super::request::clock();
-        let anchor = crate::clock::Anchor::now(clock);
-        let text = |exemplar: super::request::Exemplar| {
-            let text = ExemplarText {
-                trace_id: exemplar.trace_id.to_string(),
-                span_id: exemplar.span_id.to_string(),
-                value: exemplar.nanos as f64 / 1e9,
-                unix_millis: anchor.wall(clock, exemplar.end) / 1_000_000,
-            };
-            (text, exemplar.status)
-        };
+    if encoder.wants_exemplars() && super::request::EXEMPLARS.load(Ordering::Relaxed) {
+        let now = super::exemplar::Now::read();
+        let text =
+            |exemplar: super::request::Exemplar| (exemplar.text(&now, exemplar.nanos as f64 / 1e9), exemplar.status);
         return series.exemplars().into_iter().map(|exemplar| exemplar.map(text)).collect();
     }
     let _ = (encoder, series);
     Vec::new()
 }
 
-/// The exemplar of the request counter's series `status`: the latest call of that status among
-/// the buckets' exemplars, counting one.
-fn status_exemplar(exemplars: &[Option<(ExemplarText, u16)>], status: u16) -> Option<ExemplarText> {
-    let latest = exemplars.iter().flatten().filter(|(_, of)| *of == status).max_by_key(|(text, _)| text.unix_millis)?;
+/// The exemplar of a request counter's series: the latest call among the buckets' exemplars of
+/// `status` (of any, for the overflow series, which has no status), counting one.
+fn counter_exemplar(exemplars: &[Option<(ExemplarText, u16)>], status: Option<u16>) -> Option<ExemplarText> {
+    let latest = exemplars
+        .iter()
+        .flatten()
+        .filter(|(_, of)| status.is_none_or(|status| *of == status))
+        .max_by_key(|(text, _)| text.unix_millis)?;
     Some(ExemplarText { value: 1.0, ..latest.0.clone() })
 }
 
@@ -345,8 +341,7 @@ fn encode_requests(encoder: &mut Encoder, series: &[&'static RequestSeries]) {
                 if !snapshot.statuses.is_empty() {
                     let total: u64 = snapshot.statuses.iter().map(|(_, count)| count).sum();
                     encoder.sample("http_requests_total", &[(OVERFLOW_LABEL, "true")], total as f64);
-                    let latest = exemplars.iter().flatten().max_by_key(|(text, _)| text.unix_millis);
-                    encoder.exemplar(latest.map(|(text, _)| ExemplarText { value: 1.0, ..text.clone() }).as_ref());
+                    encoder.exemplar(counter_exemplar(exemplars, None).as_ref());
                 }
                 continue;
             }
@@ -354,7 +349,7 @@ fn encode_requests(encoder: &mut Encoder, series: &[&'static RequestSeries]) {
                 let code = status.to_string();
                 let labels = [("method", series.method), ("endpoint", series.endpoint), ("status", code.as_str())];
                 encoder.sample("http_requests_total", &labels, *count as f64);
-                encoder.exemplar(status_exemplar(exemplars, *status).as_ref());
+                encoder.exemplar(counter_exemplar(exemplars, Some(*status)).as_ref());
             }
         }
         encoder.family("http_request_duration_seconds", Kind::Histogram, "HTTP request duration");
