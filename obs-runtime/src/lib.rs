@@ -45,6 +45,10 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `metrics` | yes | `#[track_request]` records metrics; the registry, hand-written metrics, collectors, process metrics |
+//! | `runtime-metrics` | no | `metrics::register_tokio_runtime`: the app's tokio runtime as metrics |
+//! | `prometheus` | no | `metrics::prometheus`: a `prometheus::Registry` on obs's `/metrics`, obs's registry as a `prometheus` collector |
+//! | `metrics-rs` | no | `metrics::metrics_rs::ObsRecorder`: the `metrics` facade into obs's registry |
+//! | `push` | no | `metrics::push::Pushgateway`: push to a Prometheus Pushgateway, on demand and when obs stops |
 //! | `http-server` | yes | the embedded HTTP server: `/metrics`, and `/health*` and `/alerts` with those pillars |
 //! | `trace` | yes | [`trace`]: `#[trace_operation]`, `span_attributes!`, spans, propagation (W3C Trace Context, B3, `OTEL_PROPAGATORS`), [`baggage`], batched export (JSON lines, in memory) |
 //! | `tracing-bridge` | no | `trace::layer()`: `tracing` spans become obs spans |
