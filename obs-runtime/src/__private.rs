@@ -33,6 +33,15 @@ pub fn finish_request(guard: RequestGuard, site: &RequestSite, status: u16, erro
     }
 }
 
+/// Finishes a `#[track_request(.., trace)]` call: its metrics in its server span (so that their
+/// exemplar and its error line are the request's), then the span.
+#[cfg(all(feature = "metrics", feature = "trace"))]
+#[inline]
+pub fn finish_traced_request(guard: RequestGuard, site: &RequestSite, span: &Span, status: u16, error: ErrorText<'_>) {
+    span.in_scope(|| finish_request(guard, site, status, error));
+    finish_request_span(span, status, error);
+}
+
 /// What a failed call's log line says of its error.
 #[cfg(any(feature = "metrics", feature = "trace"))]
 #[allow(missing_debug_implementations)]
@@ -238,7 +247,7 @@ pub fn start_request_span(site: &RequestSite, name: &'static str) -> Span {
 /// error, with the error's text.
 #[cfg(all(feature = "metrics", feature = "trace"))]
 #[inline]
-pub fn finish_request_span(span: &Span, status: u16, error: ErrorText<'_>) {
+fn finish_request_span(span: &Span, status: u16, error: ErrorText<'_>) {
     if !span.is_recording() {
         return;
     }

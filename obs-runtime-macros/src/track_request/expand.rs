@@ -37,7 +37,6 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
     let result = quote_spanned!(span=> __obs_result);
     let future = quote_spanned!(span=> __obs_future);
     let status = quote_spanned!(span=> __obs_status);
-    let text_var = quote_spanned!(span=> __obs_text);
     // The declared type pins the result's type before the status is chosen from it (inference
     // alone may leave `E` of a `Result` open there), and gives `return` and `?` in the body the
     // same coercion target as in the unwrapped function (`Box<dyn Error>`, `&dyn Trait`).
@@ -54,14 +53,11 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
     // with the runtime's `trace` feature (which turns on this crate's).
     let trace = site.trace.as_ref().filter(|_| cfg!(feature = "trace"));
     let trace_span = quote_spanned!(span=> __obs_span);
-    let (start_span, finish_span) = match trace {
-        Some(name) => (
-            quote_spanned!(span=> let #trace_span = #krate::__private::start_request_span(&__OBS_SITE, #name);),
-            quote_spanned! {span=>
-                #krate::__private::finish_request_span(&#trace_span, #status, #text_var);
-            },
-        ),
-        None => (TokenStream::new(), TokenStream::new()),
+    let start_span = match trace {
+        Some(name) => {
+            quote_spanned!(span=> let #trace_span = #krate::__private::start_request_span(&__OBS_SITE, #name);)
+        }
+        None => TokenStream::new(),
     };
     // The sync body run in place, in the span; a future polled in it.
     let run_sync = || {
@@ -81,9 +77,13 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
         syn::ReturnType::Type(..) => (status_of(krate, &result), error_text_of(krate, &result)),
     };
     // With a span, the text is asked for once, for both the span and the log line.
-    let (bind_text, text) = match trace {
-        Some(_) => (quote_spanned!(span=> let #text_var = #error_text;), text_var.clone()),
-        None => (TokenStream::new(), error_text),
+    // With a span, the metrics are finished in it (their exemplar and error line are the
+    // request's), then the span.
+    let finish = match trace {
+        Some(_) => quote_spanned! {span=>
+            #krate::__private::finish_traced_request(#guard, &__OBS_SITE, &#trace_span, #status, #error_text);
+        },
+        None => quote_spanned!(span=> #krate::__private::finish_request(#guard, &__OBS_SITE, #status, #error_text);),
     };
     // Records one call: the guard starts the clock; the value of `run` is the call's result. The
     // statement after it allows `unreachable_code`: `run` may diverge (`loop {}`).
@@ -94,9 +94,7 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
             let #result: #output = #run;
             #[allow(unreachable_code)]
             let #status: u16 = #status_of;
-            #bind_text
-            #krate::__private::finish_request(#guard, &__OBS_SITE, #status, #text);
-            #finish_span
+            #finish
             #result
         }
     };
