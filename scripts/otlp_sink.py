@@ -1,28 +1,46 @@
-"""A loopback OTLP trace receiver for the tests, decoding with the official generated types.
+"""A loopback OTLP receiver of traces, metrics and logs for the tests, with the official types.
 
     target/otel-venv/bin/python scripts/otlp_sink.py --http-port P [--grpc-port Q] --out FILE
         [--tls-cert PEM --tls-key KEY [--client-ca PEM]]
 
-(scripts/install-backends.sh makes the venv.) On 127.0.0.1 only: HTTP `POST /v1/traces` with an
-ExportTraceServiceRequest as `application/x-protobuf` (gzip or deflate allowed) gets 200 and an
-ExportTraceServiceResponse, an undecodable body 400, another path 404, another content type 415;
-with --grpc-port, gRPC TraceService/Export (an undecodable message INVALID_ARGUMENT). Each span
-received is appended to FILE as one JSON line, flushed after each request.
+(scripts/install-backends.sh makes the venv.) On 127.0.0.1 only: HTTP `POST /v1/traces`,
+`/v1/metrics` or `/v1/logs` with an ExportTraceServiceRequest, ExportMetricsServiceRequest or
+ExportLogsServiceRequest as `application/x-protobuf` (gzip or deflate allowed) gets 200 and the
+matching Export*ServiceResponse, an undecodable body 400, another path 404, another content type
+415; with --grpc-port, gRPC TraceService/Export, MetricsService/Export and LogsService/Export (an
+undecodable message INVALID_ARGUMENT). Each span received is appended to FILE as one JSON line,
+each metric data point to FILE.metrics, each log record to FILE.logs, flushed after each request.
+
+A FILE.metrics line: {"transport", "resource" (attributes), "scope", "scope_version", "name",
+"description", "unit", "type": "sum" | "gauge" | "histogram" | "exponential_histogram" |
+"summary", "monotonic" (sums; else null), "temporality" (aggregation_temporality of sums and
+histograms; else null), "attributes", "start_time_unix_nano", "time_unix_nano", "value" (as_int
+or as_double; null if unset or not a number point), "value_type": "int" | "double" | null,
+"count", "sum", "bounds" (explicit_bounds), "bucket_counts", "min", "max" (histograms only, else
+null; sum, min and max null when unset; bounds and bucket_counts null for exponential
+histograms), "exemplars": [{"trace_id", "span_id" (hex), "value", "time_unix_nano",
+"filtered_attributes"}], "flags"}.
+A FILE.logs line: {"transport", "resource", "scope", "scope_version", "time_unix_nano",
+"observed_time_unix_nano", "severity_number", "severity_text", "body" (the AnyValue; null if
+unset), "attributes", "dropped_attributes_count", "flags", "trace_id", "span_id" (hex, "" if
+empty), "event_name" (when this opentelemetry-proto has it)}.
 
 With --tls-cert and --tls-key both listeners serve TLS only; with --client-ca too, both require a
 client certificate that CA signed. FILE.events gets a JSON line per request, `{"event": "request",
-"transport": "http" | "grpc", "encoding": the Content-Encoding, or the compression a gRPC message
-came in ("gzip", "deflate"), "" if none, "user_agent", "status": the HTTP status or gRPC code}`,
-and one `{"event": "tls_handshake_failed"}` per HTTP connection whose TLS handshake failed (the
-client did not trust us, sent no client certificate or one of another CA; gRPC's are not counted).
+"transport": "http" | "grpc", "signal": "traces" | "metrics" | "logs" (null for an HTTP path that
+is none of them), "encoding": the Content-Encoding, or the compression a gRPC message came in
+("gzip", "deflate"), "" if none, "user_agent", "status": the HTTP status or gRPC code}`, and one
+`{"event": "tls_handshake_failed"}` per HTTP connection whose TLS handshake failed (the client did
+not trust us, sent no client certificate or one of another CA; gRPC's are not counted).
 
-Environment:
+Environment (every signal alike):
   OTLP_SINK_FAIL_FIRST=N    fail the first N requests of either transport (HTTP 503, gRPC UNAVAILABLE)
   OTLP_SINK_FAIL_STATUS=S   the HTTP status of those failures (default 503; 429 for instance)
   OTLP_SINK_RETRY_AFTER=S   those failures carry `Retry-After: S` (HTTP), or a grpc-status-details-bin
                             trailer: google.rpc.Status{14, details=[RetryInfo{retry_delay=S s}]} (gRPC)
-  OTLP_SINK_REJECT=N        accepted requests answer partial_success{rejected_spans=N,
-                            error_message="OTLP_SINK_REJECT"}; their spans are still written
+  OTLP_SINK_REJECT=N        accepted requests answer partial_success{rejected_spans (or
+                            rejected_data_points, rejected_log_records)=N,
+                            error_message="OTLP_SINK_REJECT"}; what they carry is still written
 
 Prints `ready` once it accepts; exits 0 on SIGTERM or SIGINT.
 """
@@ -40,10 +58,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import grpc
 from google.protobuf.unknown_fields import UnknownFieldSet
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2 as logs_pb
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as metrics_pb
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as pb
+from opentelemetry.proto.logs.v1 import logs_pb2
+
+# LogRecord.event_name is a recent field; older generated types lack it.
+HAS_EVENT_NAME = "event_name" in logs_pb2.LogRecord.DESCRIPTOR.fields_by_name
 
 lock = threading.Lock()
-out = None  # the --out file, opened in main
+out = None  # the --out file (spans), opened in main
+metrics_out = None  # FILE.metrics, opened in main
+logs_out = None  # FILE.logs, opened in main
 events = None  # FILE.events, opened in main
 fail_left = int(os.environ.get("OTLP_SINK_FAIL_FIRST", "0"))
 fail_status = int(os.environ.get("OTLP_SINK_FAIL_STATUS", "503"))
@@ -82,11 +108,12 @@ def event(**fields):
         events.flush()
 
 
-def response():
-    """The ExportTraceServiceResponse of an accepted request (partial success with OTLP_SINK_REJECT)."""
-    answer = pb.ExportTraceServiceResponse()
+def response(signal):
+    """The Export*ServiceResponse of an accepted request of `signal` (partial success with
+    OTLP_SINK_REJECT)."""
+    answer = SIGNALS[signal].response()
     if reject:
-        answer.partial_success.rejected_spans = reject
+        setattr(answer.partial_success, SIGNALS[signal].rejected, reject)
         answer.partial_success.error_message = "OTLP_SINK_REJECT"
     return answer
 
@@ -118,20 +145,21 @@ def retry_status(code, message, seconds):
     return field_varint(1, code) + field_bytes(2, message.encode()) + field_bytes(3, any_)
 
 
-def decode(body, encoding):
-    """The ExportTraceServiceRequest in `body` (`encoding` gzip, deflate or ""); raises if it is none."""
+def decode(signal, body, encoding):
+    """The Export*ServiceRequest of `signal` in `body` (`encoding` gzip, deflate or ""); raises if
+    it is none."""
     if encoding == "gzip":
         body = gzip.decompress(body)
     elif encoding == "deflate":
         body = zlib.decompress(body)
-    request = pb.ExportTraceServiceRequest.FromString(body)
+    request = SIGNALS[signal].request.FromString(body)
     # Garbage may parse as unknown fields; the request itself has only field 1.
     if len(UnknownFieldSet(request)):
         raise ValueError("unknown fields")
     return request
 
 
-def write(request, transport):
+def write_traces(request, transport):
     with lock:
         for resource_spans in request.resource_spans:
             resource = attributes(resource_spans.resource.attributes)
@@ -160,10 +188,107 @@ def write(request, transport):
         out.flush()
 
 
+def optional(message, field):
+    """An optional field's value, None when unset."""
+    return getattr(message, field) if message.HasField(field) else None
+
+
+def exemplars(point):
+    return [{"trace_id": e.trace_id.hex(), "span_id": e.span_id.hex(),
+             "value": None if e.WhichOneof("value") is None else getattr(e, e.WhichOneof("value")),
+             "time_unix_nano": e.time_unix_nano,
+             "filtered_attributes": attributes(e.filtered_attributes)} for e in point.exemplars]
+
+
+def write_metrics(request, transport):
+    with lock:
+        for resource_metrics in request.resource_metrics:
+            resource = attributes(resource_metrics.resource.attributes)
+            for scope_metrics in resource_metrics.scope_metrics:
+                for m in scope_metrics.metrics:
+                    kind = m.WhichOneof("data")
+                    if kind is None:
+                        continue
+                    data = getattr(m, kind)
+                    for p in data.data_points:
+                        number = kind in ("sum", "gauge")
+                        histogram = kind in ("histogram", "exponential_histogram")
+                        value_kind = p.WhichOneof("value") if number else None
+                        metrics_out.write(json.dumps({
+                            "transport": transport, "resource": resource,
+                            "scope": scope_metrics.scope.name,
+                            "scope_version": scope_metrics.scope.version,
+                            "name": m.name, "description": m.description, "unit": m.unit,
+                            "type": kind,
+                            "monotonic": data.is_monotonic if kind == "sum" else None,
+                            "temporality": data.aggregation_temporality
+                            if kind in ("sum", "histogram", "exponential_histogram") else None,
+                            "attributes": attributes(p.attributes),
+                            "start_time_unix_nano": p.start_time_unix_nano,
+                            "time_unix_nano": p.time_unix_nano,
+                            "value": None if value_kind is None else getattr(p, value_kind),
+                            "value_type": {"as_int": "int", "as_double": "double"}.get(value_kind),
+                            "count": p.count if histogram else None,
+                            "sum": optional(p, "sum") if histogram else None,
+                            "bounds": list(p.explicit_bounds) if kind == "histogram" else None,
+                            "bucket_counts": list(p.bucket_counts) if kind == "histogram" else None,
+                            "min": optional(p, "min") if histogram else None,
+                            "max": optional(p, "max") if histogram else None,
+                            "exemplars": exemplars(p) if kind != "summary" else [],
+                            "flags": p.flags,
+                        }) + "\n")
+        metrics_out.flush()
+
+
+def write_logs(request, transport):
+    with lock:
+        for resource_logs in request.resource_logs:
+            resource = attributes(resource_logs.resource.attributes)
+            for scope_logs in resource_logs.scope_logs:
+                for r in scope_logs.log_records:
+                    line = {
+                        "transport": transport, "resource": resource,
+                        "scope": scope_logs.scope.name, "scope_version": scope_logs.scope.version,
+                        "time_unix_nano": r.time_unix_nano,
+                        "observed_time_unix_nano": r.observed_time_unix_nano,
+                        "severity_number": r.severity_number, "severity_text": r.severity_text,
+                        "body": value(r.body) if r.HasField("body") else None,
+                        "attributes": attributes(r.attributes),
+                        "dropped_attributes_count": r.dropped_attributes_count, "flags": r.flags,
+                        "trace_id": r.trace_id.hex(), "span_id": r.span_id.hex(),
+                    }
+                    if HAS_EVENT_NAME:
+                        line["event_name"] = r.event_name
+                    logs_out.write(json.dumps(line) + "\n")
+        logs_out.flush()
+
+
+class Signal:
+    """What differs between traces, metrics and logs."""
+
+    def __init__(self, request, response, rejected, write, service):
+        self.request, self.response, self.rejected = request, response, rejected
+        self.write, self.service = write, service
+
+
+SIGNALS = {
+    "traces": Signal(pb.ExportTraceServiceRequest, pb.ExportTraceServiceResponse, "rejected_spans",
+                     write_traces, "opentelemetry.proto.collector.trace.v1.TraceService"),
+    "metrics": Signal(metrics_pb.ExportMetricsServiceRequest, metrics_pb.ExportMetricsServiceResponse,
+                      "rejected_data_points", write_metrics,
+                      "opentelemetry.proto.collector.metrics.v1.MetricsService"),
+    "logs": Signal(logs_pb.ExportLogsServiceRequest, logs_pb.ExportLogsServiceResponse,
+                   "rejected_log_records", write_logs,
+                   "opentelemetry.proto.collector.logs.v1.LogsService"),
+}
+PATHS = {"/v1/traces": "traces", "/v1/metrics": "metrics", "/v1/logs": "logs"}
+
+
 class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if self.path != "/v1/traces":
+        self.signal = PATHS.get(self.path)
+        if self.signal is None:
             return self.reply(404)
         if self.headers.get("Content-Type", "").split(";")[0].strip() != "application/x-protobuf":
             return self.reply(415)
@@ -171,14 +296,15 @@ class Handler(BaseHTTPRequestHandler):
             headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
             return self.reply(fail_status, headers=headers)
         try:
-            request = decode(body, self.headers.get("Content-Encoding", "").lower())
+            request = decode(self.signal, body, self.headers.get("Content-Encoding", "").lower())
         except Exception:  # bad gzip or protobuf
             return self.reply(400)
-        write(request, "http")
-        self.reply(200, response().SerializeToString())
+        SIGNALS[self.signal].write(request, "http")
+        self.reply(200, response(self.signal).SerializeToString())
 
     def reply(self, code, body=b"", headers={}):
-        event(event="request", transport="http", encoding=self.headers.get("Content-Encoding", ""),
+        event(event="request", transport="http", signal=getattr(self, "signal", None),
+              encoding=self.headers.get("Content-Encoding", ""),
               user_agent=self.headers.get("User-Agent", ""), status=code)
         self.send_response(code)
         self.send_header("Content-Type", "application/x-protobuf")
@@ -215,8 +341,9 @@ class TlsHTTPServer(ThreadingHTTPServer):
         super().finish_request(request, client_address)
 
 
-def export(body, context):
-    """TraceService/Export. The server does not decompress (grpc core keeps grpc-encoding from the
+def export(signal, body, context):
+    """TraceService/Export, MetricsService/Export or LogsService/Export (`signal` "traces",
+    "metrics" or "logs"). The server does not decompress (grpc core keeps grpc-encoding from the
     application), so the encoding is read off the message: gzip or zlib (deflate) magic."""
     if body[:2] == b"\x1f\x8b":
         encoding = "gzip"
@@ -227,8 +354,8 @@ def export(body, context):
     user_agent = dict(context.invocation_metadata()).get("user-agent", "")
 
     def answer(code, message=""):
-        event(event="request", transport="grpc", encoding=encoding, user_agent=user_agent,
-              status=code.value[0])
+        event(event="request", transport="grpc", signal=signal, encoding=encoding,
+              user_agent=user_agent, status=code.value[0])
         if code != grpc.StatusCode.OK:
             context.abort(code, message)
 
@@ -238,16 +365,17 @@ def export(body, context):
             context.set_trailing_metadata((("grpc-status-details-bin", details),))
         answer(grpc.StatusCode.UNAVAILABLE, "OTLP_SINK_FAIL_FIRST")
     try:
-        request = decode(body, encoding)
+        request = decode(signal, body, encoding)
     except Exception:  # bad compression or protobuf
-        answer(grpc.StatusCode.INVALID_ARGUMENT, "not an ExportTraceServiceRequest")
-    write(request, "grpc")
+        answer(grpc.StatusCode.INVALID_ARGUMENT,
+               f"not an {SIGNALS[signal].request.DESCRIPTOR.name}")
+    SIGNALS[signal].write(request, "grpc")
     answer(grpc.StatusCode.OK)
-    return response()
+    return response(signal)
 
 
 def main():
-    global out, events
+    global out, metrics_out, logs_out, events
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--http-port", type=int, required=True)
     parser.add_argument("--grpc-port", type=int)
@@ -261,6 +389,8 @@ def main():
     if args.client_ca is not None and args.tls_cert is None:
         parser.error("--client-ca needs --tls-cert and --tls-key")
     out = open(args.out, "a", encoding="utf-8")
+    metrics_out = open(args.out + ".metrics", "a", encoding="utf-8")
+    logs_out = open(args.out + ".logs", "a", encoding="utf-8")
     events = open(args.out + ".events", "a", encoding="utf-8")
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -283,10 +413,13 @@ def main():
         # decompresses itself, to see the encoding.
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=4),
                              options=[("grpc.so_reuseport", 0), ("grpc.per_message_decompression", 0)])
-        export_handler = grpc.unary_unary_rpc_method_handler(
-            export, response_serializer=pb.ExportTraceServiceResponse.SerializeToString)
-        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
-            "opentelemetry.proto.collector.trace.v1.TraceService", {"Export": export_handler}),))
+
+        def service(name):  # the Export of one signal
+            handler = grpc.unary_unary_rpc_method_handler(
+                lambda body, context: export(name, body, context),
+                response_serializer=SIGNALS[name].response.SerializeToString)
+            return grpc.method_handlers_generic_handler(SIGNALS[name].service, {"Export": handler})
+        server.add_generic_rpc_handlers(tuple(service(name) for name in SIGNALS))
         address = f"127.0.0.1:{args.grpc_port}"
         if args.tls_cert is None:
             server.add_insecure_port(address)  # raises when the port is taken
@@ -308,6 +441,8 @@ def main():
     if server is not None:
         server.stop(grace=1).wait()
     out.close()
+    metrics_out.close()
+    logs_out.close()
     events.close()
 
 

@@ -54,6 +54,8 @@ pub struct ObsBuilder {
     #[cfg(feature = "health")]
     health_refresh_interval: Option<Duration>,
     pillars: Vec<Box<dyn Pillar>>,
+    #[cfg(all(feature = "metrics", feature = "otlp"))]
+    otlp_metrics: Option<crate::metrics::otlp::OtlpMetrics>,
 }
 
 /// The embedded server's settings as given to the builder.
@@ -96,6 +98,8 @@ impl Default for ObsBuilder {
             #[cfg(feature = "health")]
             health_refresh_interval: None,
             pillars: Vec::new(),
+            #[cfg(all(feature = "metrics", feature = "otlp"))]
+            otlp_metrics: None,
         }
     }
 }
@@ -265,6 +269,15 @@ impl ObsBuilder {
         self
     }
 
+    /// Exports the registry over OTLP on an interval (see [`crate::metrics::otlp`]); without
+    /// this, `OTEL_METRICS_EXPORTER=otlp` turns the export on with the environment's settings.
+    /// `/metrics` is served either way.
+    #[cfg(all(feature = "metrics", feature = "otlp"))]
+    pub fn otlp_metrics(mut self, export: crate::metrics::otlp::OtlpMetrics) -> Self {
+        self.otlp_metrics = Some(export);
+        self
+    }
+
     /// Records spans and exports them (see [`crate::trace`]).
     #[cfg(feature = "trace")]
     pub fn tracing(mut self, config: crate::trace::TraceConfig) -> Self {
@@ -295,6 +308,8 @@ impl ObsBuilder {
             self.default_buckets.take(),
             std::mem::take(&mut self.series_limits),
         )));
+        #[cfg(all(feature = "metrics", feature = "otlp"))]
+        pillars.push(Box::new(crate::metrics::otlp::Pillar::new(self.otlp_metrics.take())));
         #[cfg(not(feature = "metrics"))]
         if self.default_buckets.is_some() {
             return Err(ConfigError::Invalid {

@@ -99,6 +99,8 @@ mod json;
 #[cfg(feature = "logging")]
 pub mod logging;
 pub mod metrics;
+#[cfg(feature = "otlp")]
+mod otlp;
 mod percent;
 #[cfg(any(feature = "trace", feature = "alerts", feature = "egress"))]
 mod retry;

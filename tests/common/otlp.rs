@@ -12,13 +12,16 @@ use super::backends::free_port;
 use super::demo::KillOnDrop;
 use super::tls::Certificates;
 
-/// The sink: every span it receives, one JSON object a line in a file; what happened to each
-/// request (and each failed TLS handshake) in another.
+/// The sink: every span it receives, one JSON object a line in a file, every metric data point
+/// and every log record likewise in two others; what happened to each request (and each failed
+/// TLS handshake) in a fourth.
 #[derive(Debug)]
 pub struct Sink {
     pub http_port: u16,
     pub grpc_port: u16,
     out: PathBuf,
+    metrics_path: PathBuf,
+    logs_path: PathBuf,
     events: PathBuf,
     _process: KillOnDrop,
 }
@@ -54,8 +57,8 @@ impl SinkBuilder {
         self
     }
 
-    /// Accepted exports answer a partial success of `n` rejected spans (message
-    /// "OTLP_SINK_REJECT"); their spans are still received.
+    /// Accepted exports answer a partial success of `n` rejected spans (data points, log records;
+    /// message "OTLP_SINK_REJECT"); what they carry is still received.
     pub fn reject(mut self, n: u64) -> Self {
         self.reject = n;
         self
@@ -76,11 +79,15 @@ impl SinkBuilder {
     pub fn start(self) -> Sink {
         let (http_port, grpc_port) = (free_port(), free_port());
         let out = std::env::temp_dir().join(format!("obs-otlp-sink-{}-{http_port}.jsonl", std::process::id()));
-        let mut events = out.clone().into_os_string();
-        events.push(".events");
-        let events = PathBuf::from(events);
-        let _ = std::fs::remove_file(&out);
-        let _ = std::fs::remove_file(&events);
+        let beside = |suffix: &str| {
+            let mut path = out.clone().into_os_string();
+            path.push(suffix);
+            PathBuf::from(path)
+        };
+        let (metrics_path, logs_path, events) = (beside(".metrics"), beside(".logs"), beside(".events"));
+        for path in [&out, &metrics_path, &logs_path, &events] {
+            let _ = std::fs::remove_file(path);
+        }
         let mut command = Command::new(super::venv().join("bin/python"));
         command
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/otlp_sink.py"))
@@ -108,7 +115,7 @@ impl SinkBuilder {
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).expect("read the sink's stdout");
         assert_eq!(line.trim(), "ready", "the sink did not start");
-        Sink { http_port, grpc_port, out, events, _process: process }
+        Sink { http_port, grpc_port, out, metrics_path, logs_path, events, _process: process }
     }
 }
 
@@ -132,7 +139,38 @@ impl Sink {
         wait(|| self.spans(), done, "the sink did not receive what was expected")
     }
 
-    /// What happened so far: `{"event": "request", "transport": "http" | "grpc", "encoding"
+    /// The metric data points received so far, one object each: `{"transport", "resource",
+    /// "scope", "scope_version", "name", "description", "unit", "type": "sum" | "gauge" |
+    /// "histogram" | "exponential_histogram" | "summary", "monotonic" (sums, else null),
+    /// "temporality" (sums and histograms, else null), "attributes", "start_time_unix_nano",
+    /// "time_unix_nano", "value" (null but for sums and gauges), "value_type": "int" | "double" |
+    /// null, "count", "sum", "bounds", "bucket_counts", "min", "max" (histograms, else null),
+    /// "exemplars": [{"trace_id", "span_id", "value", "time_unix_nano", "filtered_attributes"}],
+    /// "flags"}` (scripts/otlp_sink.py tells the details).
+    pub fn metrics(&self) -> Vec<serde_json::Value> {
+        read_lines(&self.metrics_path)
+    }
+
+    /// Waits (at most 20 s) until `done` holds of the metric data points received.
+    pub fn wait_for_metrics(&self, done: impl Fn(&[serde_json::Value]) -> bool) -> Vec<serde_json::Value> {
+        wait(|| self.metrics(), done, "the sink did not receive the metrics expected")
+    }
+
+    /// The log records received so far, one object each: `{"transport", "resource", "scope",
+    /// "scope_version", "time_unix_nano", "observed_time_unix_nano", "severity_number",
+    /// "severity_text", "body" (null if unset), "attributes", "dropped_attributes_count", "flags",
+    /// "trace_id", "span_id" (hex, "" if empty), "event_name"}`.
+    pub fn logs(&self) -> Vec<serde_json::Value> {
+        read_lines(&self.logs_path)
+    }
+
+    /// Waits (at most 20 s) until `done` holds of the log records received.
+    pub fn wait_for_logs(&self, done: impl Fn(&[serde_json::Value]) -> bool) -> Vec<serde_json::Value> {
+        wait(|| self.logs(), done, "the sink did not receive the logs expected")
+    }
+
+    /// What happened so far: `{"event": "request", "transport": "http" | "grpc", "signal":
+    /// "traces" | "metrics" | "logs" (null for an HTTP path that is none), "encoding"
     /// (Content-Encoding or the gRPC message's compression, "" if none), "user_agent", "status"
     /// (HTTP status or gRPC code)}` per request, `{"event": "tls_handshake_failed"}` per HTTP
     /// connection whose TLS handshake failed.
@@ -179,7 +217,8 @@ fn wait(
     }
 }
 
-/// The rotel collector, printing what it receives (`--debug-log traces`) into a file.
+/// The rotel collector, printing every span, metric data point and log record it receives
+/// (`--debug-log traces --debug-log metrics --debug-log logs`, detailed) into a file.
 #[derive(Debug)]
 pub struct Rotel {
     pub http_port: u16,
@@ -201,7 +240,8 @@ impl Rotel {
         let child = Command::new(agent)
             .args(["start", "--otlp-grpc-endpoint", &format!("127.0.0.1:{grpc_port}")])
             .args(["--otlp-http-endpoint", &format!("127.0.0.1:{http_port}")])
-            .args(["--exporter", "blackhole", "--debug-log", "traces", "--debug-log-verbosity", "detailed"])
+            .args(["--exporter", "blackhole", "--debug-log-verbosity", "detailed"])
+            .args(["--debug-log", "traces", "--debug-log", "metrics", "--debug-log", "logs"])
             .stdin(Stdio::null())
             .stdout(Stdio::from(file.try_clone().expect("dup")))
             .stderr(Stdio::from(file))
@@ -220,7 +260,8 @@ impl Rotel {
         Rotel { http_port, log, _process: process }
     }
 
-    /// What it printed so far.
+    /// What it printed so far. Among others, per metric `     -> Name: NAME` and per number
+    /// point `Value: V`; per log record `Body: Str(TEXT)`; per span `    Name           : NAME`.
     pub fn output(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

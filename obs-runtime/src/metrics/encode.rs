@@ -212,10 +212,12 @@ pub(crate) struct Encoder {
     out: String,
     format: Format,
     structured: Option<Vec<EncodedFamily>>,
+    /// Kept as data, with their exemplars (what OTLP sends).
+    structured_exemplars: bool,
 }
 
 /// A family as data: what [`Encoder::structured`] keeps.
-#[cfg_attr(not(any(feature = "prometheus", feature = "push")), allow(dead_code))]
+#[cfg_attr(not(any(feature = "prometheus", feature = "push", feature = "otlp")), allow(dead_code))]
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct EncodedFamily {
     /// The name as in the text format (`..._total` for a counter that has it).
@@ -226,14 +228,16 @@ pub(crate) struct EncodedFamily {
 }
 
 /// One series of an [`EncodedFamily`].
-#[cfg_attr(not(any(feature = "prometheus", feature = "push")), allow(dead_code))]
+#[cfg_attr(not(any(feature = "prometheus", feature = "push", feature = "otlp")), allow(dead_code))]
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct EncodedSeries {
     pub(crate) labels: Vec<(String, String)>,
     pub(crate) value: EncodedValue,
+    /// Its exemplars (a histogram's in bucket order), when the encoder was asked for them.
+    pub(crate) exemplars: Vec<ExemplarText>,
 }
 
-#[cfg_attr(not(any(feature = "prometheus", feature = "push")), allow(dead_code))]
+#[cfg_attr(not(any(feature = "prometheus", feature = "push", feature = "otlp")), allow(dead_code))]
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum EncodedValue {
     Scalar(f64),
@@ -247,17 +251,23 @@ pub(crate) enum EncodedValue {
 
 impl Encoder {
     pub(crate) fn new(format: Format) -> Encoder {
-        Encoder { out: String::with_capacity(4096), format, structured: None }
+        Encoder { out: String::with_capacity(4096), format, structured: None, structured_exemplars: false }
     }
 
     /// An encoder that keeps families as data ([`Encoder::finish_structured`]), as the text
     /// format names them.
-    #[cfg(any(feature = "prometheus", feature = "push"))]
-    pub(crate) fn structured() -> Encoder {
-        Encoder { out: String::new(), format: Format::Text, structured: Some(Vec::new()) }
+    /// `exemplars`: with each series' exemplars.
+    #[cfg(any(feature = "prometheus", feature = "push", feature = "otlp"))]
+    pub(crate) fn structured(exemplars: bool) -> Encoder {
+        Encoder {
+            out: String::new(),
+            format: Format::Text,
+            structured: Some(Vec::new()),
+            structured_exemplars: exemplars,
+        }
     }
 
-    #[cfg(any(feature = "prometheus", feature = "push"))]
+    #[cfg(any(feature = "prometheus", feature = "push", feature = "otlp"))]
     pub(crate) fn finish_structured(self) -> Vec<EncodedFamily> {
         self.structured.unwrap_or_default()
     }
@@ -295,7 +305,7 @@ impl Encoder {
 
     /// Whether exemplars are written (OpenMetrics text): worth reading them.
     pub(crate) fn wants_exemplars(&self) -> bool {
-        self.format == Format::OpenMetrics && self.structured.is_none()
+        (self.format == Format::OpenMetrics && self.structured.is_none()) || self.structured_exemplars
     }
 
     /// `# HELP` and `# TYPE` for a family. `name` is the sample name (`..._total` for counters).
@@ -318,7 +328,8 @@ impl Encoder {
     pub(crate) fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
         if let Some(families) = &mut self.structured {
             if let Some(family) = families.last_mut() {
-                family.series.push(EncodedSeries { labels: owned(labels), value: EncodedValue::Scalar(value) });
+                let value = EncodedValue::Scalar(value);
+                family.series.push(EncodedSeries { labels: owned(labels), value, exemplars: Vec::new() });
             }
             return;
         }
@@ -350,7 +361,14 @@ impl Encoder {
     /// value timestamp`. Nothing in the text format, which has none.
     pub(crate) fn exemplar(&mut self, exemplar: Option<&ExemplarText>) {
         let Some(exemplar) = exemplar else { return };
-        if self.format != Format::OpenMetrics || self.structured.is_some() || !self.out.ends_with('\n') {
+        if let Some(families) = &mut self.structured {
+            let series = families.last_mut().and_then(|family| family.series.last_mut());
+            if let (true, Some(series)) = (self.structured_exemplars, series) {
+                series.exemplars.push(exemplar.clone());
+            }
+            return;
+        }
+        if self.format != Format::OpenMetrics || !self.out.ends_with('\n') {
             return;
         }
         self.out.pop();
@@ -373,7 +391,9 @@ impl Encoder {
             let cumulative = counts.iter().scan(0u64, |total, count| Some(*total + count).inspect(|sum| *total = *sum));
             if let Some(family) = families.last_mut() {
                 let value = EncodedValue::Histogram { bounds: bounds.to_vec(), cumulative: cumulative.collect(), sum };
-                family.series.push(EncodedSeries { labels: owned(labels), value });
+                let exemplars =
+                    if self.structured_exemplars { exemplars.iter().flatten().cloned().collect() } else { Vec::new() };
+                family.series.push(EncodedSeries { labels: owned(labels), value, exemplars });
             }
             return;
         }

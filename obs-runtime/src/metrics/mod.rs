@@ -66,6 +66,9 @@ mod family;
 pub(crate) mod limit;
 #[cfg(feature = "metrics-rs")]
 pub mod metrics_rs;
+#[cfg(all(feature = "metrics", feature = "otlp"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]
+pub mod otlp;
 mod outcome;
 #[cfg(feature = "metrics")]
 pub(crate) mod pillar;

@@ -266,7 +266,7 @@ const REQUEST_FAMILIES: [(&str, &str, &[&str]); 3] = [
 ];
 
 fn obs_families() -> Vec<EncodedFamily> {
-    registry().families(false)
+    registry().families(false, false)
 }
 
 impl prometheus::core::Collector for ObsCollector {

@@ -306,7 +306,7 @@ impl Pushgateway {
     /// family would be overwritten by the gateway (one of its own, or a label of the grouping key).
     fn body(&self) -> Result<String, String> {
         let inner = &self.inner;
-        let mut families = super::registry::registry().families(true);
+        let mut families = super::registry::registry().families(true, false);
         if let Some(only) = &inner.only {
             families.retain(|family| only.contains(&family.name));
         }
@@ -549,6 +549,7 @@ mod tests {
             series: vec![EncodedSeries {
                 labels: vec![(label.to_owned(), "x".to_owned())],
                 value: EncodedValue::Scalar(1.0),
+                exemplars: Vec::new(),
             }],
         };
         let grouping = [("instance".to_owned(), "a".to_owned())];

@@ -253,10 +253,11 @@ impl Registry {
     }
 
     /// Every family as data rather than text; `bridges`: the bridged registries' too (not for the
-    /// `prometheus` crate's collector, which would otherwise read a registry that holds it).
-    #[cfg(any(feature = "prometheus", feature = "push"))]
-    pub(crate) fn families(&self, bridges: bool) -> Vec<super::encode::EncodedFamily> {
-        let mut encoder = Encoder::structured();
+    /// `prometheus` crate's collector, which would otherwise read a registry that holds it);
+    /// `exemplars`: with the series' exemplars.
+    #[cfg(any(feature = "prometheus", feature = "push", feature = "otlp"))]
+    pub(crate) fn families(&self, bridges: bool, exemplars: bool) -> Vec<super::encode::EncodedFamily> {
+        let mut encoder = Encoder::structured(exemplars);
         self.write(&mut encoder, bridges);
         encoder.finish_structured()
     }

@@ -9,16 +9,14 @@ use std::time::Duration;
 use super::TraceGuard;
 use super::data::Value;
 use super::export::{JsonLines, Resource, SpanExporter};
-#[cfg(feature = "otlp")]
-pub use super::otlp::{Compression, Protocol};
 use super::pipeline::{self, Settings};
 use super::propagation::{HeaderPropagator, Propagator};
 use super::sampler::Sampler;
 use crate::ConfigError;
 use crate::env::Environment;
-use crate::service::Identity;
 #[cfg(feature = "otlp")]
-use crate::service::parse_pairs;
+pub use crate::otlp::{Compression, Protocol};
+use crate::service::Identity;
 
 /// Where spans go when no OTLP endpoint is configured, or instead of it.
 pub enum SpanOutput {
@@ -425,7 +423,7 @@ impl TraceConfig {
             return Ok(Prepared(None, Vec::new(), propagators, self.custom_propagator));
         }
         #[cfg(feature = "otlp")]
-        let protocol = protocol_of(protocol, &env, &tolerate)?;
+        let protocol = crate::otlp::config::protocol_of(&crate::otlp::TRACES, protocol, &env, &tolerate)?;
         #[cfg(feature = "otlp")]
         let grpc = protocol == Protocol::Grpc;
         #[cfg(not(feature = "otlp"))]
@@ -474,15 +472,15 @@ impl TraceConfig {
                     None => json_or_custom(SpanOutput::Stdout).map_err(|reason| invalid("output", reason))?,
                     Some((url, field, append_path)) => {
                         #[cfg(feature = "otlp")]
-                        let transport = Transport {
-                            protocol,
+                        let transport = crate::otlp::config::Transport {
                             compression: self.compression,
+                            headers: self.headers,
                             #[cfg(feature = "tls")]
                             tls: self.tls,
                         };
                         #[cfg(not(feature = "otlp"))]
-                        let transport = protocol;
-                        otlp_exporter(transport, &url, field, append_path, &self.headers, &env, &tolerate)?
+                        let transport = ();
+                        otlp_exporter(transport, protocol, &url, field, append_path, &env, &tolerate)?
                     }
                 }
             }
@@ -597,202 +595,36 @@ fn json_or_custom(output: SpanOutput) -> Result<Box<dyn SpanExporter>, String> {
     })
 }
 
-/// The transport: the builder's, else the environment's (case-insensitive), else http/protobuf.
-/// gRPC named by the environment in a build without `otlp-grpc` is a warning (http/protobuf is
-/// used); named in code, an `Err`.
-#[cfg(feature = "otlp")]
-fn protocol_of(
-    builder: Option<Protocol>,
-    env: &impl Fn(&str) -> Option<String>,
-    tolerate: &impl Fn(&'static str, &str),
-) -> Result<Protocol, ConfigError> {
-    let grpc_compiled = cfg!(feature = "otlp-grpc");
-    if let Some(protocol) = builder {
-        if protocol == Protocol::Grpc && !grpc_compiled {
-            let reason = "gRPC export needs the `otlp-grpc` feature of obs-runtime".to_owned();
-            return Err(ConfigError::Invalid { field: "protocol", reason });
-        }
-        return Ok(protocol);
-    }
-    let named = ["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"]
-        .into_iter()
-        .find_map(|name| env(name).map(|value| (name, value.to_ascii_lowercase())));
-    Ok(match named {
-        None => Protocol::HttpProtobuf,
-        Some((_, value)) if value == "http/protobuf" => Protocol::HttpProtobuf,
-        Some((_, value)) if value == "grpc" && grpc_compiled => Protocol::Grpc,
-        Some((name, value)) if value == "grpc" => {
-            tolerate(name, "is grpc, which needs the `otlp-grpc` feature of obs-runtime: http/protobuf is used");
-            Protocol::HttpProtobuf
-        }
-        Some((name, _)) => {
-            tolerate(name, "is not supported (http/protobuf or grpc): http/protobuf is used");
-            Protocol::HttpProtobuf
-        }
-    })
-}
-
-/// How the exporter sends: what the builder said of it.
-#[cfg(feature = "otlp")]
-struct Transport {
-    protocol: Protocol,
-    compression: Option<Compression>,
-    #[cfg(feature = "tls")]
-    tls: Option<crate::tls::Tls>,
-}
-
+/// The OTLP exporter to `url`: `field` is what a wrong URL is blamed on; `append_path`: whether
+/// `/v1/traces` is appended.
 #[cfg(feature = "otlp")]
 fn otlp_exporter(
-    transport: Transport,
+    transport: crate::otlp::config::Transport,
+    protocol: Protocol,
     url: &str,
     field: &'static str,
     append_path: bool,
-    headers: &[(String, String)],
     env: &impl Fn(&str) -> Option<String>,
     tolerate: &impl Fn(&'static str, &str),
 ) -> Result<Box<dyn SpanExporter>, ConfigError> {
-    let protocol = transport.protocol;
-    let invalid = |field: &'static str, reason: String| ConfigError::Invalid { field, reason };
-    let first = |names: [&'static str; 2]| names.into_iter().find_map(|name| env(name).map(|value| (name, value)));
-    let compression = match transport.compression {
-        Some(compression) => compression,
-        None => match first(["OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"]) {
-            None => Compression::None,
-            Some((_, value)) if value.eq_ignore_ascii_case("none") => Compression::None,
-            Some((_, value)) if value.eq_ignore_ascii_case("gzip") => Compression::Gzip,
-            Some((name, _)) => {
-                tolerate(name, "is not supported (gzip or none): spans are sent uncompressed");
-                Compression::None
-            }
-        },
-    };
-    // Messages show the URL's scheme, host and port only: its user and password, path and query
-    // may hold secrets.
-    let shown = crate::secret::url::for_humans(url);
-    let target =
-        crate::egress::Target::parse(url).map_err(|why| invalid(field, format!("{shown}: {}", why.reason())))?;
-    let path = target.path().split('?').next().unwrap_or("/");
-    // The OTLP specification appends `v1/traces` to the base endpoint; a URL that names the
-    // path already (`.../v1/traces`) is used as it is.
-    let path =
-        if append_path && protocol == Protocol::HttpProtobuf && !path.trim_end_matches('/').ends_with("/v1/traces") {
-            format!("{}/v1/traces", path.trim_end_matches('/'))
-        } else {
-            target.path().to_owned()
-        };
-    let target = target.with_path(path);
-    let mut checked = Vec::new();
-    if let Some((name, list)) = first(["OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"]) {
-        // A malformed list is dropped whole (as the specification says of resource attributes):
-        // half a set of credentials is no better than none.
-        match parse_pairs(&list).and_then(|pairs| checked_headers(&pairs, "entry")) {
-            Ok(headers) => checked.extend(headers),
-            Err(reason) => tolerate(name, &format!("is not a list of name=value headers ({reason}): none is sent")),
-        }
-    }
-    checked.extend(checked_headers(headers, "header").map_err(|reason| invalid("headers", reason))?);
-    let version = match protocol {
-        Protocol::HttpProtobuf => crate::egress::Version::Http1,
-        #[cfg(feature = "otlp-grpc")]
-        Protocol::Grpc => crate::egress::Version::Http2,
-        #[cfg(not(feature = "otlp-grpc"))]
-        Protocol::Grpc => unreachable!("refused by protocol_of without the `otlp-grpc` feature"),
-    };
-    let client = crate::egress::Client::new(version, concat!("obs/", env!("CARGO_PKG_VERSION")), &target, env)
-        .map_err(|(name, reason)| invalid(name, reason))?;
-    let certificate_variables = [
-        ["OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE"],
-        ["OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"],
-        ["OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY"],
-    ];
-    #[cfg(feature = "tls")]
-    let client = if target.is_https() {
-        let tls = match transport.tls {
-            Some(tls) => tls,
-            None => tls_of_env(certificate_variables.map(first))?,
-        };
-        client.tls(&tls).map_err(|error| invalid("tls", error.to_string()))?
-    } else {
-        client
-    };
-    #[cfg(not(feature = "tls"))]
-    for names in certificate_variables {
-        if let Some((name, _)) = first(names) {
-            tolerate(name, "is set, but obs-runtime was built without the `tls` feature: it is ignored");
-        }
-    }
-    #[cfg(test)]
-    tests::LAST_TARGET.with(|last| {
-        let names: Vec<&str> = checked.iter().map(|(name, _)| name.as_str()).collect();
-        *last.borrow_mut() = Some(format!("{protocol:?} {}{} [{}]", target.shown(), target.path(), names.join(",")));
-    });
-    Ok(Box::new(super::otlp::OtlpExporter::new(client, target, protocol, compression, checked)))
-}
-
-/// The TLS settings of `OTEL_EXPORTER_OTLP_CERTIFICATE` (the only CA trusted; the Mozilla roots
-/// without it), `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE` and `OTEL_EXPORTER_OTLP_CLIENT_KEY` (both
-/// or neither), each given as `(variable, path)`: a file that cannot be read or used is an `Err`
-/// naming the variable.
-#[cfg(feature = "tls")]
-fn tls_of_env([ca, certificate, key]: [Option<(&'static str, String)>; 3]) -> Result<crate::tls::Tls, ConfigError> {
-    let read = |(name, path): &(&'static str, String)| {
-        std::fs::read(path)
-            .map_err(|error| ConfigError::Invalid { field: name, reason: format!("cannot read the file: {error}") })
-    };
-    let mut tls = match &ca {
-        Some(variable) => crate::tls::Tls::trusting_only(&read(variable)?)
-            .map_err(|error| ConfigError::Invalid { field: variable.0, reason: error.to_string() })?,
-        None => crate::tls::Tls::new(),
-    };
-    match (&certificate, &key) {
-        (None, None) => {}
-        (Some(certificate), Some(key)) => {
-            tls = tls.with_client_certificate_pem(&read(certificate)?, &read(key)?).map_err(|error| {
-                // The variable of the file at fault: the key's when the key is.
-                let field = if error.to_string().starts_with("the client key") { key.0 } else { certificate.0 };
-                ConfigError::Invalid { field, reason: error.to_string() }
-            })?;
-        }
-        (Some((name, _)), None) | (None, Some((name, _))) => {
-            return Err(ConfigError::Invalid {
-                field: name,
-                reason: "a client certificate needs both OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and \
-                         OTEL_EXPORTER_OTLP_CLIENT_KEY"
-                    .to_owned(),
-            });
-        }
-    }
-    Ok(tls)
-}
-
-/// The headers, checked; an error names a header by its position (`entry 2`, `header 1`), never
-/// by its name or value: a malformed entry (`Authorization: Basic ..`, with `:` for `=`) may have
-/// its secret in the name.
-#[cfg(feature = "otlp")]
-fn checked_headers(
-    pairs: &[(String, String)],
-    what: &str,
-) -> Result<Vec<(http::HeaderName, http::HeaderValue)>, String> {
-    let mut checked = Vec::with_capacity(pairs.len());
-    for (index, (name, value)) in pairs.iter().enumerate() {
-        let position = index + 1;
-        let header_name = http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-            format!("{what} {position}: the name is not a header name (a header is name=value, not name: value)")
-        })?;
-        let header_value = http::HeaderValue::from_str(value)
-            .map_err(|_| format!("{what} {position}: the value is not a valid header value"))?;
-        checked.push((header_name, header_value));
-    }
-    Ok(checked)
+    let sender = crate::otlp::config::sender(
+        &crate::otlp::TRACES,
+        transport,
+        protocol,
+        (url, field, append_path),
+        env,
+        tolerate,
+    )?;
+    Ok(Box::new(super::otlp::OtlpExporter::new(sender)))
 }
 
 #[cfg(not(feature = "otlp"))]
 fn otlp_exporter(
+    _: (),
     _: Option<()>,
     _: &str,
     field: &'static str,
     _: bool,
-    _: &[(String, String)],
     _: &impl Fn(&str) -> Option<String>,
     _: &impl Fn(&'static str, &str),
 ) -> Result<Box<dyn SpanExporter>, ConfigError> {
@@ -800,7 +632,7 @@ fn otlp_exporter(
 }
 
 /// The service's identity (`service.name` first), with the SDK's attributes after the name.
-fn resource(service: &Identity) -> Resource {
+pub(crate) fn resource(service: &Identity) -> Resource {
     let mut attributes: Vec<(Cow<'static, str>, Value)> = Vec::with_capacity(service.attributes().len() + 3);
     for (index, (key, value)) in service.attributes().iter().enumerate() {
         // An attribute named like a secret is sent as such, never its value (as span attributes).
@@ -822,10 +654,7 @@ mod tests {
     use super::*;
 
     #[cfg(feature = "otlp")]
-    thread_local! {
-        /// The protocol and URL of the last OTLP exporter this thread's resolutions made.
-        pub(super) static LAST_TARGET: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
-    }
+    use crate::otlp::config::LAST_TARGET;
 
     /// Where spans go with these variables: `Some("HttpProtobuf http://..")`, or `None` when not
     /// over OTLP.

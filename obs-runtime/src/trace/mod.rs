@@ -51,6 +51,8 @@ use std::time::Duration;
 #[cfg(feature = "tracing-bridge")]
 pub use bridge::{TracingLayer, layer};
 #[cfg(feature = "otlp")]
+pub(crate) use config::resource as resource_of;
+#[cfg(feature = "otlp")]
 pub use config::{Compression, Protocol};
 pub use config::{SpanOutput, TraceConfig};
 pub use data::{Event, SpanData, SpanKind, Status, ToValue, Value, ValueRef};

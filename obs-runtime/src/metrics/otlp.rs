@@ -1,0 +1,643 @@
+//! obs's registry over OTLP: every family (request metrics, hand-written families, registered
+//! and bridged collectors) exported on an interval to an OpenTelemetry Collector or a vendor's
+//! OTLP intake, as an `ExportMetricsServiceRequest`, over HTTP/protobuf or gRPC, with the same
+//! resource as the spans. `/metrics` is still served: pull and push run together.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use obs_runtime::metrics::otlp::{OtlpMetrics, Temporality};
+//!
+//! let _obs = obs_runtime::Obs::builder()
+//!     .service("checkout")
+//!     .otlp_metrics(
+//!         OtlpMetrics::new()
+//!             .endpoint("http://collector:4318")
+//!             .interval(Duration::from_secs(15))
+//!             .temporality(Temporality::Delta),
+//!     )
+//!     .init()?;
+//! # Ok::<(), obs_runtime::ConfigError>(())
+//! ```
+//!
+//! Without code, `OTEL_METRICS_EXPORTER=otlp` turns it on (`none`, `prometheus` or unset: off;
+//! `/metrics` is served whatever it says). Values set here win over the environment:
+//!
+//! | setting | builder | environment | default |
+//! |---|---|---|---|
+//! | endpoint | [`endpoint`](OtlpMetrics::endpoint) | `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT` (as is), `OTEL_EXPORTER_OTLP_ENDPOINT` (+ `/v1/metrics`) | `http://localhost:4318` (`4317` for gRPC) |
+//! | transport | [`protocol`](OtlpMetrics::protocol) | `OTEL_EXPORTER_OTLP_METRICS_PROTOCOL`, `OTEL_EXPORTER_OTLP_PROTOCOL` | `http/protobuf` |
+//! | headers | [`header`](OtlpMetrics::header) | `OTEL_EXPORTER_OTLP_METRICS_HEADERS`, `OTEL_EXPORTER_OTLP_HEADERS` | none |
+//! | compression | [`compression`](OtlpMetrics::compression) | `OTEL_EXPORTER_OTLP_METRICS_COMPRESSION`, `OTEL_EXPORTER_OTLP_COMPRESSION` | none |
+//! | TLS (feature `tls`) | `tls` | `OTEL_EXPORTER_OTLP_[METRICS_]CERTIFICATE`, `_CLIENT_CERTIFICATE`, `_CLIENT_KEY` | the Mozilla roots |
+//! | interval | [`interval`](OtlpMetrics::interval) | `OTEL_METRIC_EXPORT_INTERVAL` (ms) | 60 s |
+//! | one export, retries included | [`timeout`](OtlpMetrics::timeout) | `OTEL_METRIC_EXPORT_TIMEOUT` (ms) | 30 s |
+//! | one request | | `OTEL_EXPORTER_OTLP_METRICS_TIMEOUT`, `OTEL_EXPORTER_OTLP_TIMEOUT` (ms) | 10 s |
+//! | temporality | [`temporality`](OtlpMetrics::temporality) | `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` (`cumulative`, `delta`, `lowmemory`) | cumulative |
+//!
+//! How families map (as the OpenTelemetry specification maps Prometheus metrics):
+//! - a counter is a monotonic `Sum`, named without `_total` (`http_requests_total` is sent as
+//!   `http_requests`; a Prometheus-compatible receiver adds the suffix back);
+//! - a gauge is a `Gauge`; a histogram is an explicit-bucket `Histogram`, with its bounds, its
+//!   per-bucket counts, count and sum;
+//! - values are doubles; labels are string attributes; a name ending in `_seconds` has unit `s`,
+//!   one in `_bytes` unit `By`;
+//! - the exemplars the exposition has (the trace and span of a sampled call) go with their
+//!   series' data point.
+//!
+//! With delta temporality each export carries what changed since the last one that succeeded:
+//! a failed export loses nothing (the next carries it), and a series that did not change is not
+//! sent. `lowmemory` is taken as delta (obs's counters and histograms are synchronous).
+//!
+//! Each export runs on obs's background runtime (the registry is read on its blocking pool, so
+//! a slow collector never stalls `/metrics`); a retryable failure is retried with backoff within
+//! the export's timeout. A failed export is said and counted
+//! (`obs_internal_errors_total{component="metrics",reason="otlp_export_failed"}`), with its data
+//! points in `obs_otlp_metric_points_dropped_total` (cumulative points are sent again by the next
+//! export). When obs stops, a last export runs within the shutdown deadline.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::encode::{EncodedFamily, EncodedValue, ExemplarText, Kind};
+use crate::ConfigError;
+use crate::otlp::wire::{bytes_field, double_field, fixed64_field, key_value, message, packed_fixed64, varint_field};
+use crate::otlp::{Compression, Protocol, Sender};
+use crate::trace::{Resource, ValueRef};
+
+/// Which values an export carries: totals since the start, or what changed since the last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Temporality {
+    /// Totals since obs started (each data point's start time); the default.
+    #[default]
+    Cumulative,
+    /// What changed since the previous export that succeeded.
+    Delta,
+}
+
+/// The export of obs's registry over OTLP: give it to
+/// [`ObsBuilder::otlp_metrics`](crate::ObsBuilder::otlp_metrics). See the [module](self) for the
+/// settings and their variables.
+#[derive(Debug, Default, Clone)]
+pub struct OtlpMetrics {
+    endpoint: Option<String>,
+    protocol: Option<Protocol>,
+    transport: crate::otlp::config::Transport,
+    interval: Option<Duration>,
+    timeout: Option<Duration>,
+    temporality: Option<Temporality>,
+}
+
+impl OtlpMetrics {
+    /// Every setting from the environment or its default.
+    pub fn new() -> OtlpMetrics {
+        OtlpMetrics::default()
+    }
+
+    /// The receiver (`http://host:4318`; `/v1/metrics` is appended for `http/protobuf` unless the
+    /// URL ends with it already). `https://` needs the `tls` feature.
+    pub fn endpoint(mut self, url: impl Into<String>) -> OtlpMetrics {
+        self.endpoint = Some(url.into());
+        self
+    }
+
+    /// HTTP/protobuf or gRPC (feature `otlp-grpc`).
+    pub fn protocol(mut self, protocol: Protocol) -> OtlpMetrics {
+        self.protocol = Some(protocol);
+        self
+    }
+
+    /// A header sent with every request (after those of the environment).
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> OtlpMetrics {
+        self.transport.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Whether requests are gzip-compressed.
+    pub fn compression(mut self, compression: Compression) -> OtlpMetrics {
+        self.transport.compression = Some(compression);
+        self
+    }
+
+    /// The TLS settings of an `https://` endpoint (they replace those of the environment).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::tls::Tls) -> OtlpMetrics {
+        self.transport.tls = Some(tls);
+        self
+    }
+
+    /// How often the registry is exported (1 ms to 1 day).
+    pub fn interval(mut self, interval: Duration) -> OtlpMetrics {
+        self.interval = Some(interval);
+        self
+    }
+
+    /// How long one export may take, its retries included (1 ms to 10 min).
+    pub fn timeout(mut self, timeout: Duration) -> OtlpMetrics {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Cumulative (the default) or delta.
+    pub fn temporality(mut self, temporality: Temporality) -> OtlpMetrics {
+        self.temporality = Some(temporality);
+        self
+    }
+}
+
+/// The default interval between two exports (the specification's).
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+/// The default time one export may take (the specification's).
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default time one request may take (the specification's).
+const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What an export needs, checked.
+#[derive(Debug)]
+struct Settings {
+    interval: Duration,
+    timeout: Duration,
+    request_timeout: Duration,
+    temporality: Temporality,
+}
+
+/// The exporter as the builder holds it; off unless configured in code or by
+/// `OTEL_METRICS_EXPORTER`.
+#[derive(Debug)]
+pub(crate) struct Pillar {
+    config: Option<OtlpMetrics>,
+    prepared: Option<(Sender, Settings)>,
+}
+
+impl Pillar {
+    pub(crate) fn new(config: Option<OtlpMetrics>) -> Pillar {
+        Pillar { config, prepared: None }
+    }
+}
+
+impl crate::core::Pillar for Pillar {
+    fn prepare(&mut self, cx: &crate::core::Context<'_>) -> Result<(), ConfigError> {
+        use crate::otlp::{METRICS, config};
+        let env = |name: &str| cx.env.trimmed(name);
+        let warnings = std::cell::RefCell::new(Vec::<String>::new());
+        let tolerate =
+            |variable: &'static str, instead: &str| warnings.borrow_mut().push(format!("{variable} {instead}"));
+        let invalid = |field: &'static str, reason: String| ConfigError::Invalid { field, reason };
+        let config = match self.config.take() {
+            Some(config) => config,
+            None => {
+                let listed =
+                    config::exporters_of(&METRICS, &["otlp", "prometheus", "console", "none"], &env, &tolerate);
+                let disabled =
+                    env(crate::env::OTEL_SDK_DISABLED).is_some_and(|value| value.eq_ignore_ascii_case("true"));
+                if disabled || !listed.is_some_and(|listed| listed.contains(&"otlp")) {
+                    say(warnings.into_inner());
+                    return Ok(());
+                }
+                OtlpMetrics::new()
+            }
+        };
+        let within = |value: Duration, most: Duration| (Duration::from_millis(1)..=most).contains(&value);
+        let interval = match config.interval {
+            Some(interval) if !within(interval, Duration::from_secs(86_400)) => {
+                return Err(invalid("interval", format!("{interval:?} is not between 1 ms and 1 day")));
+            }
+            Some(interval) => interval,
+            None => config::millis_of(&["OTEL_METRIC_EXPORT_INTERVAL"], &env, &tolerate).unwrap_or(DEFAULT_INTERVAL),
+        };
+        let timeout = match config.timeout {
+            Some(timeout) if !within(timeout, Duration::from_secs(600)) => {
+                return Err(invalid("timeout", format!("{timeout:?} is not between 1 ms and 10 min")));
+            }
+            Some(timeout) => timeout,
+            None => config::millis_of(&["OTEL_METRIC_EXPORT_TIMEOUT"], &env, &tolerate).unwrap_or(DEFAULT_TIMEOUT),
+        };
+        let request_timeout = config::timeout_of(&METRICS, &env, &tolerate).unwrap_or(DEFAULT_REQUEST_TIMEOUT);
+        let temporality = match config.temporality {
+            Some(temporality) => temporality,
+            None => {
+                match env("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE").map(|value| value.to_ascii_lowercase()) {
+                    None => Temporality::Cumulative,
+                    Some(value) if value == "cumulative" => Temporality::Cumulative,
+                    Some(value) if value == "delta" || value == "lowmemory" => Temporality::Delta,
+                    Some(_) => {
+                        tolerate(
+                            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+                            "is not cumulative, delta or lowmemory: cumulative is used",
+                        );
+                        Temporality::Cumulative
+                    }
+                }
+            }
+        };
+        let protocol = config::protocol_of(&METRICS, config.protocol, &env, &tolerate)?;
+        let endpoint = config::endpoint_of(&METRICS, config.endpoint, "endpoint", &env)
+            .unwrap_or_else(|| (config::default_endpoint(protocol).to_owned(), METRICS.exporter, true));
+        let sender = config::sender(
+            &METRICS,
+            config.transport,
+            protocol,
+            (&endpoint.0, endpoint.1, endpoint.2),
+            &env,
+            &tolerate,
+        )?;
+        say(warnings.into_inner());
+        self.prepared = Some((sender, Settings { interval, timeout, request_timeout, temporality }));
+        Ok(())
+    }
+
+    fn start(
+        self: Box<Self>,
+        cx: &crate::core::Context<'_>,
+    ) -> Result<Option<Box<dyn crate::core::Part>>, ConfigError> {
+        let Some((sender, settings)) = self.prepared else { return Ok(None) };
+        register_self_metrics();
+        let exporter = Exporter::new(sender, settings, crate::trace::resource_of(cx.service));
+        let Some(worker) = crate::otlp::Worker::spawn(|stop| exporter.run(stop)) else {
+            let reason = "obs's background runtime could not start".to_owned();
+            return Err(ConfigError::Invalid { field: "otlp_metrics", reason });
+        };
+        Ok(Some(Box::new(Running(worker))))
+    }
+}
+
+/// The environment's values not taken, said once obs starts.
+fn say(warnings: Vec<String>) {
+    for warning in warnings {
+        crate::diagnostics::warn("config", "invalid_env", &warning);
+    }
+}
+
+/// The running exporter, as the guard holds it: told to stop, it makes a last export by the
+/// deadline.
+#[derive(Debug)]
+struct Running(crate::otlp::Worker);
+
+impl crate::core::Part for Running {
+    fn stage(&self) -> crate::core::Stage {
+        // After the other parts stopped, so that the last export has what they counted.
+        crate::core::Stage::Last
+    }
+
+    fn signal_stop(&mut self, deadline: crate::Deadline) {
+        self.0.signal_stop(deadline);
+    }
+
+    fn wait_stopped(&mut self, deadline: crate::Deadline) -> bool {
+        self.0.wait_stopped(deadline)
+    }
+}
+
+/// `obs_otlp_metric_points_exported_total` and `obs_otlp_metric_points_dropped_total`.
+static COUNTERS: std::sync::OnceLock<Option<[super::Counter; 2]>> = std::sync::OnceLock::new();
+
+fn register_self_metrics() {
+    COUNTERS.get_or_init(|| {
+        let exported = super::Counter::register(
+            "obs_otlp_metric_points_exported_total",
+            "Data points of obs's registry sent over OTLP and accepted",
+        );
+        let dropped = super::Counter::register(
+            "obs_otlp_metric_points_dropped_total",
+            "Data points of obs's registry an OTLP export failed to deliver, or the receiver rejected",
+        );
+        Some([exported.ok()?, dropped.ok()?])
+    });
+}
+
+/// Counts `points` exported (`true`) or dropped.
+fn count(exported: bool, points: u64) {
+    if let Some(Some(counters)) = COUNTERS.get() {
+        counters[usize::from(!exported)].inc_by(points as f64);
+    }
+}
+
+/// The export loop's state.
+struct Exporter {
+    sender: Sender,
+    settings: Settings,
+    resource: Resource,
+    /// When exporting began: the start of every cumulative data point.
+    start_nanos: u64,
+    /// With delta temporality, each series' values at the last export that succeeded, and when.
+    delta: DeltaState,
+    body: Vec<u8>,
+}
+
+#[derive(Default)]
+struct DeltaState {
+    at_nanos: u64,
+    values: HashMap<String, Previous>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Previous {
+    Scalar(f64),
+    Histogram { cumulative: Vec<u64>, sum: f64 },
+}
+
+fn unix_nanos(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |since| u64::try_from(since.as_nanos()).unwrap_or(u64::MAX))
+}
+
+impl Exporter {
+    fn new(sender: Sender, settings: Settings, resource: Resource) -> Exporter {
+        let start_nanos = unix_nanos(SystemTime::now());
+        let delta = DeltaState { at_nanos: start_nanos, values: HashMap::new() };
+        Exporter { sender, settings, resource, start_nanos, delta, body: Vec::new() }
+    }
+
+    async fn run(mut self, mut stop: crate::otlp::StopSignal) {
+        let mut next = tokio::time::Instant::now() + self.settings.interval;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(next) => {}
+                _ = stop.changed() => break,
+            }
+            let deadline = crate::Deadline::after(self.settings.timeout);
+            self.export(deadline).await;
+            // The next export an interval after this one began; one that took longer than the
+            // interval is followed at once by the next.
+            next = (next + self.settings.interval).max(tokio::time::Instant::now());
+        }
+        let deadline = (*stop.borrow()).unwrap_or_else(|| crate::Deadline::after(self.settings.timeout));
+        self.export(deadline).await;
+    }
+
+    /// One export: the registry read on the blocking pool, encoded, sent (retried within
+    /// `deadline`); a failure said and counted.
+    async fn export(&mut self, deadline: crate::Deadline) {
+        let families = match tokio::task::spawn_blocking(|| super::registry::registry().families(true, true)).await {
+            Ok(families) => families,
+            Err(_) => {
+                failed("reading the registry panicked", 0);
+                return;
+            }
+        };
+        let now = unix_nanos(SystemTime::now());
+        let temporality = self.settings.temporality;
+        let mut next_delta = HashMap::new();
+        self.body.clear();
+        let points = encode_request(
+            &mut self.body,
+            &families,
+            &self.resource,
+            Times { start: self.start_nanos, now },
+            match temporality {
+                Temporality::Cumulative => None,
+                Temporality::Delta => Some((&self.delta, &mut next_delta)),
+            },
+        );
+        let outcome = match self.sender.body(&self.body) {
+            Ok(body) => {
+                let timeout = self.settings.request_timeout;
+                crate::otlp::send_with_retries(&self.sender, body, points, timeout, deadline).await
+            }
+            Err(error) => Err(error),
+        };
+        match outcome {
+            Ok(rejected) => {
+                count(true, (points as u64).saturating_sub(rejected));
+                count(false, rejected);
+                if temporality == Temporality::Delta {
+                    self.delta.values.extend(next_delta);
+                    self.delta.at_nanos = now;
+                }
+            }
+            Err(error) => failed(&format!("metrics export to {} failed: {error}", self.sender.shown()), points),
+        }
+    }
+}
+
+/// A failed export: said, counted, its points counted as dropped.
+fn failed(message: &str, points: usize) {
+    crate::diagnostics::warn("metrics", "otlp_export_failed", message);
+    count(false, points as u64);
+}
+
+#[derive(Clone, Copy)]
+struct Times {
+    start: u64,
+    now: u64,
+}
+
+/// The key of a series in the delta state: its family's name and its labels.
+fn series_key(family: &str, labels: &[(String, String)]) -> String {
+    let mut key = String::with_capacity(family.len() + labels.len() * 16);
+    key.push_str(family);
+    for (name, value) in labels {
+        key.push('\u{0}');
+        key.push_str(name);
+        key.push('\u{1}');
+        key.push_str(value);
+    }
+    key
+}
+
+/// `ExportMetricsServiceRequest { resource_metrics = 1: ResourceMetrics { resource = 1,
+/// scope_metrics = 2: ScopeMetrics { scope = 1, metrics = 2 } } }`; returns how many data points
+/// it holds. `delta`: the values of the last export (read) and this one's (written), for delta
+/// temporality.
+fn encode_request(
+    out: &mut Vec<u8>,
+    families: &[EncodedFamily],
+    resource: &Resource,
+    times: Times,
+    mut delta: Option<(&DeltaState, &mut HashMap<String, Previous>)>,
+) -> usize {
+    let mut points = 0;
+    message(out, 1, |out| {
+        crate::otlp::wire::resource(out, 1, resource);
+        message(out, 2, |out| {
+            crate::otlp::wire::scope(out, 1);
+            for family in families {
+                let series: Vec<(&super::encode::EncodedSeries, EncodedValue)> = family
+                    .series
+                    .iter()
+                    .filter_map(|series| match &mut delta {
+                        None => Some((series, series.value.clone())),
+                        Some((last, next)) => {
+                            let key = series_key(&family.name, &series.labels);
+                            let change = change_since(last.values.get(&key), &series.value);
+                            next.insert(key, previous_of(&series.value));
+                            change.map(|value| (series, value))
+                        }
+                    })
+                    .collect();
+                if series.is_empty() {
+                    continue;
+                }
+                points += series.len();
+                // A delta counts from the last export that succeeded.
+                let (start, temporality) = match &delta {
+                    Some((last, _)) => (last.at_nanos, 1),
+                    None => (times.start, 2),
+                };
+                let times = Times { start, now: times.now };
+                message(out, 2, |out| encode_metric(out, family, &series, times, temporality));
+            }
+        });
+    });
+    points
+}
+
+/// What changed since `previous` (`None`: nothing); a value below the previous one is a reset,
+/// and counts from zero.
+fn change_since(previous: Option<&Previous>, value: &EncodedValue) -> Option<EncodedValue> {
+    match (previous, value) {
+        (None, value) => Some(value.clone()),
+        (Some(Previous::Scalar(before)), EncodedValue::Scalar(now)) => {
+            if now == before {
+                None
+            } else if now < before {
+                Some(EncodedValue::Scalar(*now))
+            } else {
+                Some(EncodedValue::Scalar(now - before))
+            }
+        }
+        (
+            Some(Previous::Histogram { cumulative: before, sum }),
+            EncodedValue::Histogram { bounds, cumulative, sum: now_sum },
+        ) => {
+            let reset =
+                before.len() != cumulative.len() || before.iter().zip(cumulative).any(|(before, now)| now < before);
+            if reset {
+                return Some(value.clone());
+            }
+            if before == cumulative {
+                return None;
+            }
+            let cumulative = cumulative.iter().zip(before).map(|(now, before)| now - before).collect();
+            Some(EncodedValue::Histogram { bounds: bounds.clone(), cumulative, sum: now_sum - sum })
+        }
+        (Some(_), value) => Some(value.clone()),
+    }
+}
+
+fn previous_of(value: &EncodedValue) -> Previous {
+    match value {
+        EncodedValue::Scalar(value) => Previous::Scalar(*value),
+        EncodedValue::Histogram { cumulative, sum, .. } => {
+            Previous::Histogram { cumulative: cumulative.clone(), sum: *sum }
+        }
+    }
+}
+
+/// `Metric { name = 1, description = 2, unit = 3, gauge = 5 | sum = 7 | histogram = 9 }`.
+/// `temporality`: 1 delta, 2 cumulative (gauges have none).
+fn encode_metric(
+    out: &mut Vec<u8>,
+    family: &EncodedFamily,
+    series: &[(&super::encode::EncodedSeries, EncodedValue)],
+    times: Times,
+    temporality: u64,
+) {
+    let name = match family.kind {
+        Kind::Counter => family.name.strip_suffix("_total").unwrap_or(&family.name),
+        _ => &family.name,
+    };
+    bytes_field(out, 1, name.as_bytes());
+    if !family.help.is_empty() {
+        bytes_field(out, 2, family.help.as_bytes());
+    }
+    let unit = if name.ends_with("_seconds") {
+        "s"
+    } else if name.ends_with("_bytes") {
+        "By"
+    } else {
+        ""
+    };
+    if !unit.is_empty() {
+        bytes_field(out, 3, unit.as_bytes());
+    }
+    match family.kind {
+        // Gauge { data_points = 1 }.
+        Kind::Gauge => message(out, 5, |out| {
+            for (series, value) in series {
+                message(out, 1, |out| number_point(out, series, value, Times { start: 0, now: times.now }));
+            }
+        }),
+        // Sum { data_points = 1, aggregation_temporality = 2, is_monotonic = 3 }.
+        Kind::Counter => message(out, 7, |out| {
+            for (series, value) in series {
+                message(out, 1, |out| number_point(out, series, value, times));
+            }
+            varint_field(out, 2, temporality);
+            varint_field(out, 3, 1);
+        }),
+        // Histogram { data_points = 1, aggregation_temporality = 2 }.
+        Kind::Histogram => message(out, 9, |out| {
+            for (series, value) in series {
+                message(out, 1, |out| histogram_point(out, series, value, times));
+            }
+            varint_field(out, 2, temporality);
+        }),
+    }
+}
+
+fn attributes(out: &mut Vec<u8>, field: u32, labels: &[(String, String)]) {
+    for (name, value) in labels {
+        key_value(out, field, name, ValueRef::Str(value));
+    }
+}
+
+/// `NumberDataPoint { start_time_unix_nano = 2, time_unix_nano = 3, as_double = 4,
+/// exemplars = 5, attributes = 7 }` (a gauge's start time left out).
+fn number_point(out: &mut Vec<u8>, series: &super::encode::EncodedSeries, value: &EncodedValue, times: Times) {
+    let EncodedValue::Scalar(value) = value else { return };
+    if times.start > 0 {
+        fixed64_field(out, 2, times.start);
+    }
+    fixed64_field(out, 3, times.now);
+    double_field(out, 4, *value);
+    for exemplar in &series.exemplars {
+        message(out, 5, |out| encode_exemplar(out, exemplar));
+    }
+    attributes(out, 7, &series.labels);
+}
+
+/// `HistogramDataPoint { start_time_unix_nano = 2, time_unix_nano = 3, count = 4, sum = 5,
+/// bucket_counts = 6, explicit_bounds = 7, exemplars = 8, attributes = 9 }`.
+fn histogram_point(out: &mut Vec<u8>, series: &super::encode::EncodedSeries, value: &EncodedValue, times: Times) {
+    let EncodedValue::Histogram { bounds, cumulative, sum } = value else { return };
+    fixed64_field(out, 2, times.start);
+    fixed64_field(out, 3, times.now);
+    fixed64_field(out, 4, cumulative.last().copied().unwrap_or(0));
+    double_field(out, 5, *sum);
+    let mut before = 0;
+    let counts = cumulative.iter().map(|total| {
+        let count = total.saturating_sub(before);
+        before = *total;
+        count
+    });
+    packed_fixed64(out, 6, counts.collect::<Vec<_>>().into_iter());
+    packed_fixed64(out, 7, bounds.iter().map(|bound| bound.to_bits()));
+    for exemplar in &series.exemplars {
+        message(out, 8, |out| encode_exemplar(out, exemplar));
+    }
+    attributes(out, 9, &series.labels);
+}
+
+/// `Exemplar { time_unix_nano = 2, as_double = 3, span_id = 4, trace_id = 5 }`.
+fn encode_exemplar(out: &mut Vec<u8>, exemplar: &ExemplarText) {
+    fixed64_field(out, 2, exemplar.unix_millis.saturating_mul(1_000_000));
+    double_field(out, 3, exemplar.value);
+    if let (Some(span_id), Some(trace_id)) = (hex::<8>(&exemplar.span_id), hex::<16>(&exemplar.trace_id)) {
+        bytes_field(out, 4, &span_id);
+        bytes_field(out, 5, &trace_id);
+    }
+}
+
+/// `N` bytes from `2 * N` hex digits.
+fn hex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    let text = text.as_bytes();
+    if text.len() != 2 * N {
+        return None;
+    }
+    let digit = |byte: u8| (byte as char).to_digit(16).map(|digit| digit as u8);
+    let mut bytes = [0u8; N];
+    for (index, byte) in bytes.iter_mut().enumerate() {
+        *byte = digit(text[2 * index])? << 4 | digit(text[2 * index + 1])?;
+    }
+    Some(bytes)
+}
