@@ -361,7 +361,7 @@ impl ObsBuilder {
                 parts.push(part);
             }
         }
-        Ok(ObsGuard { shutdown_timeout, service, http_addr, parts })
+        Ok(ObsGuard { shutdown_timeout, service, http_addr, parts, environment: self.environment })
     }
 }
 
@@ -398,6 +398,9 @@ pub struct ObsGuard {
     http_addr: Option<SocketAddr>,
     /// What the pillars left running, the embedded server among them.
     parts: Vec<Box<dyn Part>>,
+    /// What the configuration read its variables from (for [`ObsGuard::logging_layer`]).
+    #[cfg_attr(not(feature = "logging"), allow(dead_code))]
+    environment: crate::Environment,
 }
 
 impl ObsGuard {
@@ -442,7 +445,7 @@ impl ObsGuard {
         &mut self,
         config: crate::logging::LoggingConfig,
     ) -> Result<crate::logging::JsonLayer, ConfigError> {
-        let (layer, guard) = crate::logging::layer(config, self.service.name())?;
+        let (layer, guard) = crate::logging::layer(config, &self.service, &self.environment)?;
         self.parts.push(Box::new(guard));
         Ok(layer)
     }

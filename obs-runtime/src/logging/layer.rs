@@ -249,7 +249,7 @@ impl Visit for Fields<'_> {
 }
 
 /// `arguments` formatted, stopping at `cap` bytes (at a character boundary).
-fn capped(arguments: fmt::Arguments<'_>, cap: usize) -> String {
+pub(super) fn capped(arguments: fmt::Arguments<'_>, cap: usize) -> String {
     struct Capped {
         text: String,
         cap: usize,
@@ -354,7 +354,18 @@ impl<S: Subscriber> tracing_subscriber::Layer<S> for JsonLayer {
     fn on_event(&self, event: &Event<'_>, _context: Context<'_, S>) {
         let pipeline = &*self.pipeline;
         if let Some(call) = structured_payload(event) {
+            #[cfg(feature = "otlp")]
+            if let Some(queue) = &pipeline.otlp {
+                super::otlp::record_structured(pipeline, queue, *event.metadata().level(), call);
+            }
             write_structured(pipeline, call, *event.metadata().level());
+            return;
+        }
+        #[cfg(feature = "otlp")]
+        if let Some(queue) = &pipeline.otlp {
+            super::otlp::record_event(pipeline, queue, event);
+        }
+        if !pipeline.lines {
             return;
         }
         with_parts(|parts| {
@@ -412,6 +423,9 @@ fn structured_payload<'e>(event: &'e Event<'_>) -> Option<&'e Structured<'e>> {
 }
 
 pub(crate) fn write_structured(pipeline: &Pipeline, call: &Structured<'_>, level: Level) {
+    if !pipeline.lines {
+        return;
+    }
     with_parts(|parts| {
         structured_parts(parts, pipeline, level, call.message, call.fields);
         pipeline.sink.push(&parts.line);

@@ -49,6 +49,9 @@
 //!   counted too (`reason="shutdown"`).
 
 mod layer;
+#[cfg(feature = "otlp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]
+pub mod otlp;
 mod pillar;
 mod redact;
 mod sink;
@@ -139,6 +142,10 @@ pub struct LoggingConfig {
     tracing_spans: bool,
     #[cfg(feature = "tracing-bridge")]
     span_filter: Option<String>,
+    /// Whether JSON lines are written: `None` as `OTEL_LOGS_EXPORTER` says (default yes).
+    lines: Option<bool>,
+    #[cfg(feature = "otlp")]
+    otlp: Option<otlp::OtlpLogs>,
 }
 
 /// Default size of the buffer between the application and the writer thread.
@@ -171,7 +178,26 @@ impl LoggingConfig {
             span_filter: None,
             #[cfg(feature = "trace")]
             baggage_fields: Vec::new(),
+            lines: None,
+            #[cfg(feature = "otlp")]
+            otlp: None,
         }
+    }
+
+    /// Also sends each event as an OTLP log record (see [`otlp`]); without this,
+    /// `OTEL_LOGS_EXPORTER=otlp` does, with the environment's settings.
+    #[cfg(feature = "otlp")]
+    pub fn otlp(mut self, export: otlp::OtlpLogs) -> LoggingConfig {
+        self.otlp = Some(export);
+        self
+    }
+
+    /// Whether JSON lines are written to the [`output`](Self::output) (default yes, unless
+    /// `OTEL_LOGS_EXPORTER` lists exporters without `console`): `json_lines(false)` with
+    /// [`otlp`](Self::otlp) sends log records instead of lines.
+    pub fn json_lines(mut self, write: bool) -> LoggingConfig {
+        self.lines = Some(write);
+        self
     }
 
     /// Every `#[track_request]` call that fails (status 500 or more) logs one ERROR line with
@@ -290,6 +316,11 @@ pub(crate) struct Pipeline {
     /// The baggage entries written into each line.
     #[cfg(feature = "trace")]
     pub(crate) baggage_fields: Box<[String]>,
+    /// JSON lines are written.
+    pub(crate) lines: bool,
+    /// Where events go as OTLP log records, if they do.
+    #[cfg(feature = "otlp")]
+    pub(crate) otlp: Option<Arc<otlp::Queue>>,
 }
 
 /// Flushes buffered lines when dropped, within 5 s (the writer thread then ends); lines not
@@ -300,6 +331,8 @@ pub struct LogGuard {
     sink: Arc<sink::Sink>,
     finished: std::sync::mpsc::Receiver<()>,
     thread: Option<std::thread::JoinHandle<()>>,
+    #[cfg(feature = "otlp")]
+    otlp: Option<otlp::Export>,
 }
 
 impl fmt::Debug for LogGuard {
@@ -312,10 +345,15 @@ impl fmt::Debug for LogGuard {
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl LogGuard {
-    /// Waits until every line logged before the call is written (at most 5 s); `false` if that
-    /// took longer.
+    /// Waits until every line logged before the call is written, and every OTLP log record
+    /// sent (or its failure counted), at most 5 s each; `false` if that took longer.
     pub fn flush(&self) -> bool {
-        self.sink.flush(FLUSH_TIMEOUT)
+        let lines = self.sink.flush(FLUSH_TIMEOUT);
+        #[cfg(feature = "otlp")]
+        if let Some(export) = &self.otlp {
+            return export.queue.flush(FLUSH_TIMEOUT) && lines;
+        }
+        lines
     }
 
     /// Lines written so far.
@@ -336,6 +374,14 @@ impl LogGuard {
     /// is counted as dropped (the writer, blocked in its output, is left to end on its own).
     /// `false` then.
     pub(crate) fn stop(&mut self, deadline: crate::Deadline) -> bool {
+        #[cfg(feature = "otlp")]
+        let records_sent = self.otlp.take().is_none_or(|export| export.stop(deadline));
+        #[cfg(not(feature = "otlp"))]
+        let records_sent = true;
+        self.lines_stop(deadline) && records_sent
+    }
+
+    fn lines_stop(&mut self, deadline: crate::Deadline) -> bool {
         self.sink.close();
         let Some(thread) = self.thread.take() else { return true };
         if let Err(std::sync::mpsc::RecvTimeoutError::Disconnected) = self.finished.recv_timeout(deadline.remaining()) {
@@ -362,13 +408,33 @@ impl Drop for LogGuard {
 
 /// Starts the writer of `config` and returns a layer whose lines carry `service`, and its guard
 /// (see [`ObsGuard::logging_layer`](crate::ObsGuard::logging_layer)).
-pub(crate) fn layer(config: LoggingConfig, service: &str) -> Result<(JsonLayer, LogGuard), ConfigError> {
-    let (pipeline, guard) = start(config, service)?;
+pub(crate) fn layer(
+    config: LoggingConfig,
+    service: &crate::service::Identity,
+    environment: &crate::Environment,
+) -> Result<(JsonLayer, LogGuard), ConfigError> {
+    let (pipeline, guard) = start(config, service, environment)?;
     Ok((JsonLayer::new(pipeline), guard))
 }
 
-fn start(config: LoggingConfig, service: &str) -> Result<(Arc<Pipeline>, LogGuard), ConfigError> {
+fn start(
+    config: LoggingConfig,
+    service: &crate::service::Identity,
+    environment: &crate::Environment,
+) -> Result<(Arc<Pipeline>, LogGuard), ConfigError> {
     config.check()?;
+    #[cfg(feature = "otlp")]
+    let destinations = otlp::destinations(config.otlp, config.lines, environment)?;
+    #[cfg(not(feature = "otlp"))]
+    let lines = match config.lines {
+        Some(lines) => lines,
+        None => {
+            let _ = environment;
+            true
+        }
+    };
+    #[cfg(feature = "otlp")]
+    let lines = destinations.lines;
     #[cfg(feature = "metrics")]
     if config.log_request_errors {
         crate::metrics::request::LOG_ALL_ERRORS.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -395,8 +461,15 @@ fn start(config: LoggingConfig, service: &str) -> Result<(Arc<Pipeline>, LogGuar
             })
             .map_err(|error| ConfigError::Invalid { field: "logging", reason: format!("no writer thread: {error}") })?
     };
+    #[cfg(feature = "otlp")]
+    let export = match destinations.otlp {
+        Some(prepared) => {
+            Some(otlp::Export::start(prepared, crate::trace::resource_of(service), config.max_line_bytes)?)
+        }
+        None => None,
+    };
     let mut service_json = Vec::new();
-    crate::json::Json::new(&mut service_json, usize::MAX).string(service);
+    crate::json::Json::new(&mut service_json, usize::MAX).string(service.name());
     let pipeline = Arc::new(Pipeline {
         service_json: service_json.into_boxed_slice(),
         redactor: redact::Redactor::new(&config.redact, config.mask_values),
@@ -404,8 +477,18 @@ fn start(config: LoggingConfig, service: &str) -> Result<(Arc<Pipeline>, LogGuar
         sink: sink.clone(),
         #[cfg(feature = "trace")]
         baggage_fields: config.baggage_fields.into(),
+        lines,
+        #[cfg(feature = "otlp")]
+        otlp: export.as_ref().map(|export| export.queue.clone()),
     });
-    Ok((pipeline, LogGuard { sink, finished, thread: Some(thread) }))
+    let guard = LogGuard {
+        sink,
+        finished,
+        thread: Some(thread),
+        #[cfg(feature = "otlp")]
+        otlp: export,
+    };
+    Ok((pipeline, guard))
 }
 
 /// Installs obs's JSON layer, with the filter of `config` (else `RUST_LOG`, else `info`), as the
@@ -414,14 +497,15 @@ pub(crate) fn install(
     config: LoggingConfig,
     filter: tracing_subscriber::EnvFilter,
     #[cfg(feature = "tracing-bridge")] span_filter: Option<tracing_subscriber::EnvFilter>,
-    service: &str,
+    service: &crate::service::Identity,
+    environment: &crate::Environment,
 ) -> Result<LogGuard, ConfigError> {
     use tracing_subscriber::layer::SubscriberExt as _;
     #[cfg(feature = "tracing-bridge")]
     let bridge = config.tracing_spans.then(crate::trace::layer);
     #[cfg(not(feature = "tracing-bridge"))]
     let bridge: Option<tracing_subscriber::layer::Identity> = None;
-    let (pipeline, guard) = start(config, service)?;
+    let (pipeline, guard) = start(config, service, environment)?;
     let layer = JsonLayer::new(pipeline);
     // The pillar checked that none is set; one set since (by another thread) is refused here.
     #[cfg(feature = "tracing-bridge")]

@@ -71,7 +71,8 @@ impl crate::core::Pillar for Pillar {
             filter,
             #[cfg(feature = "tracing-bridge")]
             self.span_filter,
-            cx.service.name(),
+            cx.service,
+            cx.env,
         )?)))
     }
 }

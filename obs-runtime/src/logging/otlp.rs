@@ -1,0 +1,835 @@
+//! Log records over OTLP: the events the JSON lines are made of, also (or instead) sent to an
+//! OpenTelemetry Collector as an `ExportLogsServiceRequest`, with the same resource as the spans.
+//!
+//! ```no_run
+//! use obs_runtime::logging::LoggingConfig;
+//! use obs_runtime::logging::otlp::OtlpLogs;
+//!
+//! let _obs = obs_runtime::Obs::builder()
+//!     .service("checkout")
+//!     .logging(LoggingConfig::new().otlp(OtlpLogs::new().endpoint("http://collector:4318")))
+//!     .init()?;
+//! # Ok::<(), obs_runtime::ConfigError>(())
+//! ```
+//!
+//! Each record has the event's severity (`severity_number` 1, 5, 9, 13, 17 for TRACE to ERROR,
+//! and its text), its message as the body, its other fields as typed attributes (redacted and
+//! masked as the JSON lines are: a secret's field is `"[REDACTED]"`), the baggage entries of
+//! [`LoggingConfig::baggage_fields`](super::LoggingConfig::baggage_fields), and the trace id, span
+//! id and trace flags of the current span. A record is cut at
+//! [`max_line_bytes`](super::LoggingConfig::max_line_bytes): the attributes past it are left out
+//! and counted in its `dropped_attributes_count`. Events obs logs about its own exports (on its
+//! own threads) are not sent, so that a failing export cannot feed itself.
+//!
+//! Records wait in a bounded queue (never blocking the caller: a record that does not fit is
+//! dropped) and go out in batches from obs's background runtime, retried with backoff within the
+//! export timeout; `obs_log_records_exported_total` and
+//! `obs_log_records_dropped_total{reason="queue_full"|"export_failed"|"rejected"|"shutdown"}`
+//! count them. [`LogGuard::flush`](super::LogGuard::flush) sends what is queued; stopping obs sends
+//! the rest within the shutdown deadline.
+//!
+//! Without code, `OTEL_LOGS_EXPORTER` decides: `otlp` sends records instead of writing lines,
+//! `otlp,console` does both, `console` (or unset) writes lines only, `none` neither. Values set
+//! here win over the environment:
+//!
+//! | setting | builder | environment | default |
+//! |---|---|---|---|
+//! | endpoint | [`endpoint`](OtlpLogs::endpoint) | `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT` (as is), `OTEL_EXPORTER_OTLP_ENDPOINT` (+ `/v1/logs`) | `http://localhost:4318` (`4317` for gRPC) |
+//! | transport | [`protocol`](OtlpLogs::protocol) | `OTEL_EXPORTER_OTLP_LOGS_PROTOCOL`, `OTEL_EXPORTER_OTLP_PROTOCOL` | `http/protobuf` |
+//! | headers | [`header`](OtlpLogs::header) | `OTEL_EXPORTER_OTLP_LOGS_HEADERS`, `OTEL_EXPORTER_OTLP_HEADERS` | none |
+//! | compression | [`compression`](OtlpLogs::compression) | `OTEL_EXPORTER_OTLP_LOGS_COMPRESSION`, `OTEL_EXPORTER_OTLP_COMPRESSION` | none |
+//! | TLS (feature `tls`) | `tls` | `OTEL_EXPORTER_OTLP_[LOGS_]CERTIFICATE`, `_CLIENT_CERTIFICATE`, `_CLIENT_KEY` | the Mozilla roots |
+//! | one request | | `OTEL_EXPORTER_OTLP_LOGS_TIMEOUT`, `OTEL_EXPORTER_OTLP_TIMEOUT` (ms) | 10 s |
+//! | batch delay | [`schedule_delay`](OtlpLogs::schedule_delay) | `OTEL_BLRP_SCHEDULE_DELAY` (ms) | 1 s |
+//! | queue | [`max_queue_size`](OtlpLogs::max_queue_size) | `OTEL_BLRP_MAX_QUEUE_SIZE` | 2048 records |
+//! | batch | [`max_export_batch_size`](OtlpLogs::max_export_batch_size) | `OTEL_BLRP_MAX_EXPORT_BATCH_SIZE` | 512 records |
+//! | one batch, retries included | [`export_timeout`](OtlpLogs::export_timeout) | `OTEL_BLRP_EXPORT_TIMEOUT` (ms) | 30 s |
+
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level};
+
+use super::FieldValue;
+use super::redact::{REDACTED, Redactor};
+use crate::ConfigError;
+use crate::otlp::wire::{
+    any_value, bytes_field, double_field, fixed32_field, fixed64_field, key, message, varint, varint_field,
+};
+use crate::otlp::{Compression, Protocol, Sender};
+use crate::trace::{Resource, ValueRef};
+
+/// The export of log records over OTLP: give it to
+/// [`LoggingConfig::otlp`](super::LoggingConfig::otlp). See the [module](self) for the settings
+/// and their variables.
+#[derive(Debug, Default, Clone)]
+pub struct OtlpLogs {
+    endpoint: Option<String>,
+    protocol: Option<Protocol>,
+    transport: crate::otlp::config::Transport,
+    schedule_delay: Option<Duration>,
+    max_queue_size: Option<usize>,
+    max_export_batch_size: Option<usize>,
+    export_timeout: Option<Duration>,
+}
+
+impl OtlpLogs {
+    /// Every setting from the environment or its default.
+    pub fn new() -> OtlpLogs {
+        OtlpLogs::default()
+    }
+
+    /// The receiver (`http://host:4318`; `/v1/logs` is appended for `http/protobuf` unless the
+    /// URL ends with it already). `https://` needs the `tls` feature.
+    pub fn endpoint(mut self, url: impl Into<String>) -> OtlpLogs {
+        self.endpoint = Some(url.into());
+        self
+    }
+
+    /// HTTP/protobuf or gRPC (feature `otlp-grpc`).
+    pub fn protocol(mut self, protocol: Protocol) -> OtlpLogs {
+        self.protocol = Some(protocol);
+        self
+    }
+
+    /// A header sent with every request (after those of the environment).
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> OtlpLogs {
+        self.transport.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Whether requests are gzip-compressed.
+    pub fn compression(mut self, compression: Compression) -> OtlpLogs {
+        self.transport.compression = Some(compression);
+        self
+    }
+
+    /// The TLS settings of an `https://` endpoint (they replace those of the environment).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::tls::Tls) -> OtlpLogs {
+        self.transport.tls = Some(tls);
+        self
+    }
+
+    /// How long records gather before a batch goes out (1 ms to 1 min); a full batch goes at once.
+    pub fn schedule_delay(mut self, delay: Duration) -> OtlpLogs {
+        self.schedule_delay = Some(delay);
+        self
+    }
+
+    /// How many records wait at most (1 to 1,048,576); past it they are dropped and counted.
+    pub fn max_queue_size(mut self, records: usize) -> OtlpLogs {
+        self.max_queue_size = Some(records);
+        self
+    }
+
+    /// How many records one request carries at most (1 to the queue's size).
+    pub fn max_export_batch_size(mut self, records: usize) -> OtlpLogs {
+        self.max_export_batch_size = Some(records);
+        self
+    }
+
+    /// How long one batch may take, retries included (1 ms to 10 min).
+    pub fn export_timeout(mut self, timeout: Duration) -> OtlpLogs {
+        self.export_timeout = Some(timeout);
+        self
+    }
+}
+
+/// Where log events go, as the configuration and `OTEL_LOGS_EXPORTER` decide.
+pub(crate) struct Destinations {
+    /// JSON lines are written.
+    pub(crate) lines: bool,
+    pub(crate) otlp: Option<Prepared>,
+}
+
+/// A checked OTLP export, not started yet.
+pub(crate) struct Prepared {
+    sender: Sender,
+    settings: Settings,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    schedule_delay: Duration,
+    max_queue_size: usize,
+    max_export_batch_size: usize,
+    export_timeout: Duration,
+    request_timeout: Duration,
+}
+
+/// Reads the configuration in code (`config`, and whether lines were turned off there), then the
+/// environment: where events go.
+pub(crate) fn destinations(
+    config: Option<OtlpLogs>,
+    lines: Option<bool>,
+    environment: &crate::Environment,
+) -> Result<Destinations, ConfigError> {
+    use crate::otlp::{LOGS, config};
+    let env = |name: &str| environment.trimmed(name);
+    let warnings = RefCell::new(Vec::<String>::new());
+    let tolerate = |variable: &'static str, instead: &str| warnings.borrow_mut().push(format!("{variable} {instead}"));
+    let invalid = |field: &'static str, reason: String| ConfigError::Invalid { field, reason };
+    let disabled = env(crate::env::OTEL_SDK_DISABLED).is_some_and(|value| value.eq_ignore_ascii_case("true"));
+    let listed = config::exporters_of(&LOGS, &["otlp", "console", "none"], &env, &tolerate);
+    let (config, lines) = match config {
+        Some(config) => (Some(config), lines.unwrap_or(true)),
+        None => match listed {
+            Some(listed) => {
+                let otlp = (listed.contains(&"otlp") && !disabled).then(OtlpLogs::new);
+                (otlp, lines.unwrap_or(listed.contains(&"console")))
+            }
+            None => (None, lines.unwrap_or(true)),
+        },
+    };
+    let Some(config) = config else {
+        say(warnings.into_inner());
+        return Ok(Destinations { lines, otlp: None });
+    };
+    let within = |value: Duration, most: Duration| (Duration::from_millis(1)..=most).contains(&value);
+    let schedule_delay = match config.schedule_delay {
+        Some(delay) if !within(delay, Duration::from_secs(60)) => {
+            return Err(invalid("schedule_delay", format!("{delay:?} is not between 1 ms and 1 min")));
+        }
+        Some(delay) => delay,
+        None => config::millis_of(&["OTEL_BLRP_SCHEDULE_DELAY"], &env, &tolerate)
+            .filter(|delay| within(*delay, Duration::from_secs(60)))
+            .unwrap_or(Duration::from_secs(1)),
+    };
+    let export_timeout = match config.export_timeout {
+        Some(timeout) if !within(timeout, Duration::from_secs(600)) => {
+            return Err(invalid("export_timeout", format!("{timeout:?} is not between 1 ms and 10 min")));
+        }
+        Some(timeout) => timeout,
+        None => config::millis_of(&["OTEL_BLRP_EXPORT_TIMEOUT"], &env, &tolerate).unwrap_or(Duration::from_secs(30)),
+    };
+    let count = |name: &'static str| -> Option<usize> {
+        let value = env(name)?;
+        let taken = value.parse::<usize>().ok().filter(|count| (1..=1 << 20).contains(count));
+        if taken.is_none() {
+            tolerate(name, "is not a count in range: the default is used");
+        }
+        taken
+    };
+    let max_queue_size = match config.max_queue_size {
+        Some(size) if !(1..=1 << 20).contains(&size) => {
+            return Err(invalid("max_queue_size", format!("{size} is not between 1 and 1048576")));
+        }
+        Some(size) => size,
+        None => count("OTEL_BLRP_MAX_QUEUE_SIZE").unwrap_or(2048),
+    };
+    let max_export_batch_size = match config.max_export_batch_size {
+        Some(size) if !(1..=max_queue_size).contains(&size) => {
+            let reason = format!("{size} is not between 1 and the queue size ({max_queue_size})");
+            return Err(invalid("max_export_batch_size", reason));
+        }
+        Some(size) => size,
+        None => count("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE").unwrap_or(512).min(max_queue_size),
+    };
+    let request_timeout = config::timeout_of(&LOGS, &env, &tolerate).unwrap_or(Duration::from_secs(10));
+    let protocol = config::protocol_of(&LOGS, config.protocol, &env, &tolerate)?;
+    let endpoint = config::endpoint_of(&LOGS, config.endpoint, "endpoint", &env)
+        .unwrap_or_else(|| (config::default_endpoint(protocol).to_owned(), LOGS.exporter, true));
+    let sender =
+        config::sender(&LOGS, config.transport, protocol, (&endpoint.0, endpoint.1, endpoint.2), &env, &tolerate)?;
+    say(warnings.into_inner());
+    let settings = Settings { schedule_delay, max_queue_size, max_export_batch_size, export_timeout, request_timeout };
+    Ok(Destinations { lines, otlp: Some(Prepared { sender, settings }) })
+}
+
+/// The environment's values not taken, said at start.
+fn say(warnings: Vec<String>) {
+    for warning in warnings {
+        crate::diagnostics::warn("config", "invalid_env", &warning);
+    }
+}
+
+/// The records waiting for export: each already encoded as a `ScopeLogs.log_records` field.
+pub(crate) struct Queue {
+    state: Mutex<Pending>,
+    /// Wakes the export loop: a full batch, a flush, a stop.
+    wake: tokio::sync::Notify,
+    /// Rounds the export loop finished (each after one take), for flushes.
+    rounds: Mutex<u64>,
+    round_done: Condvar,
+    settings: Settings,
+    /// The records' byte budget (`max_line_bytes` each).
+    max_record_bytes: usize,
+    pub(crate) exported: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+}
+
+#[derive(Default)]
+struct Pending {
+    bytes: Vec<u8>,
+    /// Where each record ends in `bytes`.
+    ends: Vec<usize>,
+    closing: bool,
+    /// A flush asked for an export now.
+    urgent: bool,
+    /// How many times the export loop took what was queued.
+    taken: u64,
+}
+
+impl Queue {
+    /// Takes one encoded record, or drops and counts it.
+    fn push(&self, record: &[u8]) {
+        let mut pending = crate::sync::lock(&self.state);
+        if pending.closing {
+            drop(pending);
+            self.drop_records("shutdown", 1);
+            return;
+        }
+        if pending.ends.len() >= self.settings.max_queue_size {
+            drop(pending);
+            self.drop_records("queue_full", 1);
+            return;
+        }
+        pending.bytes.extend_from_slice(record);
+        let end = pending.bytes.len();
+        pending.ends.push(end);
+        let full = pending.ends.len() >= self.settings.max_export_batch_size;
+        drop(pending);
+        if full {
+            self.wake.notify_one();
+        }
+    }
+
+    fn drop_records(&self, reason: &'static str, records: u64) {
+        self.dropped.fetch_add(records, Ordering::Relaxed);
+        self_metrics::dropped(reason, records);
+    }
+
+    /// Asks for an export of what is queued, and waits (at most `timeout`) until it was tried.
+    pub(crate) fn flush(&self, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut rounds = crate::sync::lock(&self.rounds);
+        // Records still queued go with the next take; those taken already, with a round that
+        // has started.
+        let target = {
+            let mut pending = crate::sync::lock(&self.state);
+            pending.urgent = true;
+            if pending.ends.is_empty() { pending.taken } else { pending.taken + 1 }
+        };
+        self.wake.notify_one();
+        while *rounds < target {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            rounds = crate::sync::wait_timeout(&self.round_done, rounds, left);
+        }
+        true
+    }
+
+    fn close(&self) {
+        crate::sync::lock(&self.state).closing = true;
+        self.wake.notify_one();
+    }
+
+    /// Whether what is queued goes now: a full batch, a flush, a stop.
+    fn ready(&self) -> bool {
+        let pending = crate::sync::lock(&self.state);
+        pending.urgent || pending.closing || pending.ends.len() >= self.settings.max_export_batch_size
+    }
+
+    /// What is queued, taken.
+    fn take(&self) -> (Vec<u8>, Vec<usize>) {
+        let mut pending = crate::sync::lock(&self.state);
+        pending.urgent = false;
+        pending.taken += 1;
+        (std::mem::take(&mut pending.bytes), std::mem::take(&mut pending.ends))
+    }
+
+    fn finish_round(&self) {
+        *crate::sync::lock(&self.rounds) += 1;
+        self.round_done.notify_all();
+    }
+}
+
+/// The running export: its queue (which the layer fills) and its loop.
+pub(crate) struct Export {
+    pub(crate) queue: Arc<Queue>,
+    worker: crate::otlp::Worker,
+}
+
+impl fmt::Debug for Export {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Export").finish_non_exhaustive()
+    }
+}
+
+impl Export {
+    /// Starts the loop of `prepared`, sending under `resource`; records are cut at
+    /// `max_record_bytes`.
+    pub(crate) fn start(
+        prepared: Prepared,
+        resource: Resource,
+        max_record_bytes: usize,
+    ) -> Result<Export, ConfigError> {
+        self_metrics::register();
+        let queue = Arc::new(Queue {
+            state: Mutex::new(Pending::default()),
+            wake: tokio::sync::Notify::new(),
+            rounds: Mutex::new(0),
+            round_done: Condvar::new(),
+            settings: prepared.settings,
+            max_record_bytes,
+            exported: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+        });
+        let exporter = Exporter { sender: prepared.sender, queue: queue.clone(), resource, body: Vec::new() };
+        let worker = crate::otlp::Worker::spawn(|stop| exporter.run(stop)).ok_or_else(|| ConfigError::Invalid {
+            field: "otlp",
+            reason: "obs's background runtime could not start".to_owned(),
+        })?;
+        Ok(Export { queue, worker })
+    }
+
+    /// Stops taking records and sends what is queued, by `deadline`; `false` if that did not end
+    /// in time (what was left is counted as dropped).
+    pub(crate) fn stop(&self, deadline: crate::Deadline) -> bool {
+        self.queue.close();
+        self.worker.signal_stop(deadline);
+        self.worker.wait_stopped(deadline)
+    }
+}
+
+struct Exporter {
+    sender: Sender,
+    queue: Arc<Queue>,
+    resource: Resource,
+    body: Vec<u8>,
+}
+
+impl Exporter {
+    async fn run(mut self, mut stop: crate::otlp::StopSignal) {
+        let delay = self.queue.settings.schedule_delay;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = self.queue.wake.notified() => {
+                    // A batch that is not full yet (a flush, or records taken by the last
+                    // round) gathers until its delay.
+                    if !self.queue.ready() {
+                        tokio::select! {
+                            _ = tokio::time::sleep(delay) => {}
+                            _ = stop.changed() => break,
+                        }
+                    }
+                }
+                _ = stop.changed() => break,
+            }
+            let deadline = crate::Deadline::after(self.queue.settings.export_timeout);
+            self.export(deadline).await;
+            self.queue.finish_round();
+        }
+        let deadline = (*stop.borrow()).unwrap_or_else(|| crate::Deadline::after(self.queue.settings.export_timeout));
+        self.export(deadline).await;
+        self.queue.finish_round();
+    }
+
+    /// Sends what is queued in batches, by `deadline`.
+    async fn export(&mut self, deadline: crate::Deadline) {
+        let (bytes, ends) = self.queue.take();
+        let mut start = 0;
+        for batch in ends.chunks(self.queue.settings.max_export_batch_size) {
+            let end = batch.last().copied().unwrap_or(start);
+            let records = batch.len();
+            let outcome = if deadline.remaining().is_zero() {
+                Err(None)
+            } else {
+                self.body.clear();
+                encode_request(&mut self.body, &self.resource, &bytes[start..end]);
+                match self.sender.body(&self.body) {
+                    Ok(body) => {
+                        let timeout = self.queue.settings.request_timeout;
+                        crate::otlp::send_with_retries(&self.sender, body, records, timeout, deadline)
+                            .await
+                            .map_err(Some)
+                    }
+                    Err(error) => Err(Some(error)),
+                }
+            };
+            start = end;
+            match outcome {
+                Ok(rejected) => {
+                    let accepted = records as u64 - rejected.min(records as u64);
+                    self.queue.exported.fetch_add(accepted, Ordering::Relaxed);
+                    self_metrics::exported(accepted);
+                    if rejected > 0 {
+                        self.queue.drop_records("rejected", rejected.min(records as u64));
+                    }
+                }
+                Err(None) => self.queue.drop_records("shutdown", records as u64),
+                Err(Some(error)) => {
+                    self.queue.drop_records("export_failed", records as u64);
+                    crate::diagnostics::warn(
+                        "logging",
+                        "otlp_export_failed",
+                        &format!("log records export to {} failed: {error}", self.sender.shown()),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// `ExportLogsServiceRequest { resource_logs = 1: ResourceLogs { resource = 1, scope_logs = 2:
+/// ScopeLogs { scope = 1, log_records = 2 } } }`; `records` are encoded `log_records` fields.
+fn encode_request(out: &mut Vec<u8>, resource: &Resource, records: &[u8]) {
+    message(out, 1, |out| {
+        crate::otlp::wire::resource(out, 1, resource);
+        message(out, 2, |out| {
+            crate::otlp::wire::scope(out, 1);
+            out.extend_from_slice(records);
+        });
+    });
+}
+
+thread_local! {
+    /// The record being encoded on this thread (reused: a steady state allocates nothing).
+    static RECORD: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Encodes `event` as a record and queues it.
+pub(crate) fn record_event(pipeline: &super::Pipeline, queue: &Queue, event: &Event<'_>) {
+    record(pipeline, queue, *event.metadata().level(), |attributes| event.record(attributes));
+}
+
+/// Encodes a [`super::StructuredLogger`] call as a record and queues it.
+pub(crate) fn record_structured(
+    pipeline: &super::Pipeline,
+    queue: &Queue,
+    level: Level,
+    call: &super::layer::Structured<'_>,
+) {
+    record(pipeline, queue, level, |attributes| {
+        attributes.body = Some(call.message.to_owned());
+        for (name, value) in call.fields {
+            attributes.field_value(name, value);
+        }
+    });
+}
+
+fn record(pipeline: &super::Pipeline, queue: &Queue, level: Level, fill: impl FnOnce(&mut Attributes<'_>)) {
+    // obs's own exports warn on its own threads: never sent, so that a failing export cannot
+    // feed itself.
+    if crate::threads::is_own() {
+        return;
+    }
+    let mut fresh = Vec::new();
+    let _ = RECORD.try_with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buffer) => encode_record(&mut buffer, pipeline, queue, level, fill),
+        // A `Debug` impl that logs while this thread encodes: a buffer of its own.
+        Err(_) => encode_record(&mut fresh, pipeline, queue, level, fill),
+    });
+}
+
+fn encode_record(
+    out: &mut Vec<u8>,
+    pipeline: &super::Pipeline,
+    queue: &Queue,
+    level: Level,
+    fill: impl FnOnce(&mut Attributes<'_>),
+) {
+    out.clear();
+    let mut attributes = Attributes {
+        out: Vec::new(),
+        redactor: &pipeline.redactor,
+        budget: queue.max_record_bytes,
+        dropped: 0,
+        body: None,
+    };
+    fill(&mut attributes);
+    #[cfg(feature = "trace")]
+    attributes.baggage(&pipeline.baggage_fields);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_nanos() as u64);
+    let (number, text) = severity(level);
+    // LogRecord { time_unix_nano = 1, severity_number = 2, severity_text = 3, body = 5,
+    // attributes = 6, dropped_attributes_count = 7, flags = 8, trace_id = 9, span_id = 10,
+    // observed_time_unix_nano = 11 }, as field 2 of ScopeLogs.
+    message(out, 2, |out| {
+        fixed64_field(out, 1, now);
+        varint_field(out, 2, number);
+        bytes_field(out, 3, text.as_bytes());
+        if let Some(body) = &attributes.body {
+            message(out, 5, |out| any_value(out, ValueRef::Str(body)));
+        }
+        out.extend_from_slice(&attributes.out);
+        if attributes.dropped > 0 {
+            varint_field(out, 7, u64::from(attributes.dropped));
+        }
+        if let Some(context) = crate::context::SpanContext::current() {
+            fixed32_field(out, 8, u32::from(context.trace_flags()));
+            bytes_field(out, 9, &context.trace_id().to_bytes());
+            bytes_field(out, 10, &context.span_id().to_bytes());
+        }
+        fixed64_field(out, 11, now);
+    });
+    queue.push(out);
+}
+
+/// OpenTelemetry's severity numbers for `tracing`'s levels, and their text.
+fn severity(level: Level) -> (u64, &'static str) {
+    match level {
+        Level::TRACE => (1, "TRACE"),
+        Level::DEBUG => (5, "DEBUG"),
+        Level::INFO => (9, "INFO"),
+        Level::WARN => (13, "WARN"),
+        Level::ERROR => (17, "ERROR"),
+    }
+}
+
+/// A record's attributes (`LogRecord.attributes` fields), redacted, within its byte budget.
+struct Attributes<'a> {
+    out: Vec<u8>,
+    redactor: &'a Redactor,
+    budget: usize,
+    dropped: u32,
+    /// The `message` field.
+    body: Option<String>,
+}
+
+/// A value as an attribute holds it.
+enum Attribute<'v> {
+    Str(&'v str),
+    Bytes(&'v [u8]),
+    I64(i64),
+    F64(f64),
+    Bool(bool),
+}
+
+impl Attributes<'_> {
+    /// One attribute, unless it would pass the budget (then counted as dropped); a secret's
+    /// field is `"[REDACTED]"`, masked values masked.
+    fn write(&mut self, name: &str, value: Attribute<'_>) {
+        let masked;
+        let value = match value {
+            _ if self.redactor.is_secret(name) => Attribute::Str(REDACTED),
+            Attribute::Str(text) => match self.redactor.mask(text) {
+                Some(text) => {
+                    masked = text;
+                    Attribute::Str(&masked)
+                }
+                None => Attribute::Str(text),
+            },
+            other => other,
+        };
+        let size = name.len()
+            + 16
+            + match value {
+                Attribute::Str(text) => text.len(),
+                Attribute::Bytes(bytes) => bytes.len(),
+                _ => 10,
+            };
+        if self.out.len() + size > self.budget {
+            self.dropped += 1;
+            return;
+        }
+        // KeyValue { key = 1, value = 2: AnyValue { string 1, bool 2, int 3, double 4, bytes 7 } }.
+        message(&mut self.out, 6, |out| {
+            bytes_field(out, 1, name.as_bytes());
+            message(out, 2, |out| match value {
+                Attribute::Str(text) => any_value(out, ValueRef::Str(text)),
+                Attribute::Bytes(bytes) => bytes_field(out, 7, bytes),
+                Attribute::I64(value) => any_value(out, ValueRef::I64(value)),
+                Attribute::F64(value) => any_value(out, ValueRef::F64(value)),
+                Attribute::Bool(value) => any_value(out, ValueRef::Bool(value)),
+            });
+        });
+    }
+
+    /// A formatted value, cut at the record's room.
+    fn write_fmt(&mut self, name: &str, arguments: fmt::Arguments<'_>) {
+        let room = self.budget.saturating_sub(self.out.len() + name.len() + 16);
+        let text = super::layer::capped(arguments, room);
+        self.write(name, Attribute::Str(&text));
+    }
+
+    fn field_value(&mut self, name: &str, value: &FieldValue<'_>) {
+        match value {
+            FieldValue::Str(text) => self.write(name, Attribute::Str(text)),
+            FieldValue::String(text) => self.write(name, Attribute::Str(text)),
+            FieldValue::I64(value) => self.write(name, Attribute::I64(*value)),
+            FieldValue::U64(value) => self.write(name, unsigned(*value)),
+            FieldValue::F64(value) => self.write(name, Attribute::F64(*value)),
+            FieldValue::Bool(value) => self.write(name, Attribute::Bool(*value)),
+            FieldValue::Null => {}
+            FieldValue::Object(entries) => {
+                if self.redactor.is_secret(name) {
+                    self.write(name, Attribute::Str(REDACTED));
+                    return;
+                }
+                let mut object = Vec::new();
+                kvlist(&mut object, self.redactor, entries);
+                if self.out.len() + name.len() + object.len() + 16 > self.budget {
+                    self.dropped += 1;
+                    return;
+                }
+                // AnyValue { kvlist_value = 6: KeyValueList { values = 1 } }.
+                message(&mut self.out, 6, |out| {
+                    bytes_field(out, 1, name.as_bytes());
+                    message(out, 2, |out| {
+                        key(out, 6, 2);
+                        varint(out, object.len() as u64);
+                        out.extend_from_slice(&object);
+                    });
+                });
+            }
+        }
+    }
+
+    /// The baggage entries named by `keys`.
+    #[cfg(feature = "trace")]
+    fn baggage(&mut self, keys: &[String]) {
+        if keys.is_empty() {
+            return;
+        }
+        let baggage = crate::baggage::Baggage::current();
+        for key in keys {
+            if let Some(value) = baggage.get(key) {
+                self.write(key, Attribute::Str(value));
+            }
+        }
+    }
+}
+
+/// A `u64` as an attribute: an int when it fits, else a double.
+fn unsigned(value: u64) -> Attribute<'static> {
+    match i64::try_from(value) {
+        Ok(value) => Attribute::I64(value),
+        Err(_) => Attribute::F64(value as f64),
+    }
+}
+
+/// The `values` of a `KeyValueList`, redacted like top-level fields.
+fn kvlist(out: &mut Vec<u8>, redactor: &Redactor, entries: &[(&str, FieldValue<'_>)]) {
+    for (name, value) in entries {
+        message(out, 1, |out| {
+            bytes_field(out, 1, name.as_bytes());
+            message(out, 2, |out| {
+                if redactor.is_secret(name) {
+                    return any_value(out, ValueRef::Str(REDACTED));
+                }
+                match value {
+                    FieldValue::Str(text) => any_value(out, ValueRef::Str(text)),
+                    FieldValue::String(text) => any_value(out, ValueRef::Str(text)),
+                    FieldValue::I64(value) => any_value(out, ValueRef::I64(*value)),
+                    FieldValue::U64(value) => match i64::try_from(*value) {
+                        Ok(value) => any_value(out, ValueRef::I64(value)),
+                        Err(_) => double_field(out, 4, *value as f64),
+                    },
+                    FieldValue::F64(value) => any_value(out, ValueRef::F64(*value)),
+                    FieldValue::Bool(value) => any_value(out, ValueRef::Bool(*value)),
+                    FieldValue::Null => {}
+                    FieldValue::Object(inner) => {
+                        let mut object = Vec::new();
+                        kvlist(&mut object, redactor, inner);
+                        key(out, 6, 2);
+                        varint(out, object.len() as u64);
+                        out.extend_from_slice(&object);
+                    }
+                }
+            });
+        });
+    }
+}
+
+impl Visit for Attributes<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.write(field.name(), Attribute::F64(value));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.write(field.name(), Attribute::I64(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.write(field.name(), unsigned(value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.write(field.name(), Attribute::Bool(value));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.body = Some(value.to_owned());
+            return;
+        }
+        self.write(field.name(), Attribute::Str(value));
+    }
+
+    fn record_bytes(&mut self, field: &Field, value: &[u8]) {
+        self.write(field.name(), Attribute::Bytes(value));
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.write_fmt(field.name(), format_args!("{value}"));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if field.name() == "message" {
+            let text = super::layer::capped(format_args!("{value:?}"), self.budget);
+            self.body = Some(match self.redactor.mask(&text) {
+                Some(masked) => masked,
+                None => text,
+            });
+            return;
+        }
+        self.write_fmt(field.name(), format_args!("{value:?}"));
+    }
+}
+
+/// `obs_log_records_exported_total` and `obs_log_records_dropped_total{reason}`.
+mod self_metrics {
+    #[cfg(feature = "metrics")]
+    static COUNTERS: std::sync::OnceLock<Option<(crate::metrics::Counter, crate::metrics::CounterVec)>> =
+        std::sync::OnceLock::new();
+
+    pub(super) fn register() {
+        #[cfg(feature = "metrics")]
+        COUNTERS.get_or_init(|| {
+            let exported =
+                crate::metrics::Counter::register("obs_log_records_exported_total", "Log records obs sent over OTLP")
+                    .ok()?;
+            let dropped = crate::metrics::CounterVec::register(
+                "obs_log_records_dropped_total",
+                "Log records obs did not deliver over OTLP: queue_full (the export could not keep up), \
+                 export_failed (after retries), rejected (by the receiver's partial success) or shutdown \
+                 (logged after it began, or not sent by its deadline)",
+                &["reason"],
+            )
+            .ok()?;
+            for reason in ["queue_full", "export_failed", "rejected", "shutdown"] {
+                dropped.with_labels(&[reason]).ok()?;
+            }
+            Some((exported, dropped))
+        });
+    }
+
+    pub(super) fn exported(records: u64) {
+        #[cfg(feature = "metrics")]
+        if let Some(Some((exported, _))) = COUNTERS.get() {
+            exported.inc_by(records as f64);
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = records;
+    }
+
+    pub(super) fn dropped(reason: &'static str, records: u64) {
+        #[cfg(feature = "metrics")]
+        if let Some(Some((_, dropped))) = COUNTERS.get()
+            && let Ok(counter) = dropped.with_labels(&[reason])
+        {
+            counter.inc_by(records as f64);
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = (reason, records);
+    }
+}
