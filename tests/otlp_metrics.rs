@@ -130,12 +130,20 @@ fn the_registry_reaches_a_real_decoder_over_grpc_with_exemplars_and_a_last_expor
         "{call:#}"
     );
 
-    // What was counted after the last export is in the one made when obs stops.
+    // An export asked for is done when `export_now` returns: the receiver has it.
     jobs.with_labels(&["mail"]).expect("series").inc_by(4.0);
+    let sent = guard.metrics_export().expect("the export runs").export_now().expect("exported");
+    let now = sink.metrics();
+    let mail = points(&now, "otlp_test_jobs", &[("queue", "mail")]);
+    assert_eq!(mail.last().map(|point| point["value"].clone()), Some(Value::from(7.0)), "{mail:#?}");
+    let time = &mail.last().expect("a point")["time_unix_nano"];
+    assert_eq!(now.iter().filter(|point| point["time_unix_nano"] == *time).count(), sent, "its points, all received");
+    // What was counted after the last export is in the one made when obs stops.
+    jobs.with_labels(&["mail"]).expect("series").inc_by(1.0);
     assert!(guard.shutdown(), "stopped in time");
     let last = sink.metrics();
     let mail = points(&last, "otlp_test_jobs", &[("queue", "mail")]);
-    assert_eq!(mail.last().map(|point| point["value"].clone()), Some(Value::from(7.0)), "{mail:#?}");
+    assert_eq!(mail.last().map(|point| point["value"].clone()), Some(Value::from(8.0)), "{mail:#?}");
     // Every request was gRPC, gzip-compressed, and accepted.
     let requests = sink.requests();
     let metrics: Vec<&Value> = requests.iter().filter(|request| request["signal"] == "metrics").collect();

@@ -450,6 +450,13 @@ impl ObsGuard {
         Ok(layer)
     }
 
+    /// The export of the registry over OTLP, if it runs ([`ObsBuilder::otlp_metrics`] or
+    /// `OTEL_METRICS_EXPORTER=otlp`): to export now.
+    #[cfg(all(feature = "metrics", feature = "otlp"))]
+    pub fn metrics_export(&self) -> Option<&crate::metrics::otlp::MetricsExporter> {
+        crate::core::find::<crate::metrics::otlp::MetricsExporter>(&self.parts)
+    }
+
     /// The log writer's guard (of [`ObsBuilder::logging`] or the first
     /// [`logging_layer`](Self::logging_layer)), to flush it or read its counts.
     #[cfg(feature = "logging")]

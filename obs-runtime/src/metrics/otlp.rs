@@ -56,13 +56,14 @@
 //! export). When obs stops, a last export runs within the shutdown deadline.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::encode::{EncodedFamily, EncodedValue, ExemplarText, Kind};
 use crate::ConfigError;
 use crate::otlp::wire::{bytes_field, double_field, fixed64_field, key_value, message, packed_fixed64, varint_field};
 use crate::otlp::{Compression, Protocol, Sender};
-use crate::trace::{Resource, ValueRef};
+use crate::trace::{ExportError, Resource, ValueRef};
 
 /// Which values an export carries: totals since the start, or what changed since the last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -252,12 +253,14 @@ impl crate::core::Pillar for Pillar {
     ) -> Result<Option<Box<dyn crate::core::Part>>, ConfigError> {
         let Some((sender, settings)) = self.prepared else { return Ok(None) };
         register_self_metrics();
+        let timeout = settings.timeout;
+        let (requests, asked) = tokio::sync::mpsc::unbounded_channel();
         let exporter = Exporter::new(sender, settings, crate::trace::resource_of(cx.service));
-        let Some(worker) = crate::otlp::Worker::spawn(|stop| exporter.run(stop)) else {
+        let Some(worker) = crate::otlp::Worker::spawn(|stop| exporter.run(stop, asked)) else {
             let reason = "obs's background runtime could not start".to_owned();
             return Err(ConfigError::Invalid { field: "otlp_metrics", reason });
         };
-        Ok(Some(Box::new(Running(worker))))
+        Ok(Some(Box::new(MetricsExporter { worker, requests, timeout })))
     }
 }
 
@@ -268,23 +271,53 @@ fn say(warnings: Vec<String>) {
     }
 }
 
-/// The running exporter, as the guard holds it: told to stop, it makes a last export by the
-/// deadline.
+/// The running export, as the guard holds it ([`ObsGuard::metrics_export`]): told to stop, it
+/// makes a last export by the deadline.
+///
+/// [`ObsGuard::metrics_export`]: crate::ObsGuard::metrics_export
 #[derive(Debug)]
-struct Running(crate::otlp::Worker);
+pub struct MetricsExporter {
+    worker: crate::otlp::Worker,
+    requests: tokio::sync::mpsc::UnboundedSender<Reply>,
+    timeout: Duration,
+}
 
-impl crate::core::Part for Running {
+/// Where an export asked for by [`MetricsExporter::export_now`] says how it went.
+type Reply = std::sync::mpsc::SyncSender<Result<usize, ExportError>>;
+
+impl MetricsExporter {
+    /// Exports the registry now (besides the interval's exports), and waits for the outcome: the
+    /// number of data points sent, or why they were not (counted as an interval's failure is).
+    /// Blocks the calling thread, at most the export's timeout: from async code, call it on a
+    /// blocking thread (`tokio::task::spawn_blocking`). For a job that wants its numbers out
+    /// before it goes on.
+    pub fn export_now(&self) -> Result<usize, ExportError> {
+        let (reply, outcome) = std::sync::mpsc::sync_channel(1);
+        let stopped = || ExportError::permanent("the metrics export has stopped");
+        self.requests.send(reply).map_err(|_| stopped())?;
+        // The export bounds itself by its timeout; a moment more for the answer.
+        match outcome.recv_timeout(self.timeout + Duration::from_secs(1)) {
+            Ok(outcome) => outcome,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                Err(ExportError::retryable(format!("no outcome within {:?}", self.timeout)))
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(stopped()),
+        }
+    }
+}
+
+impl crate::core::Part for MetricsExporter {
     fn stage(&self) -> crate::core::Stage {
         // After the other parts stopped, so that the last export has what they counted.
         crate::core::Stage::Last
     }
 
     fn signal_stop(&mut self, deadline: crate::Deadline) {
-        self.0.signal_stop(deadline);
+        self.worker.signal_stop(deadline);
     }
 
     fn wait_stopped(&mut self, deadline: crate::Deadline) -> bool {
-        self.0.wait_stopped(deadline)
+        self.worker.wait_stopped(deadline)
     }
 }
 
@@ -312,10 +345,18 @@ fn count(exported: bool, points: u64) {
     }
 }
 
-/// The export loop's state.
+/// The export loop.
 struct Exporter {
-    sender: Sender,
+    sender: Arc<Sender>,
     settings: Settings,
+    /// What encoding needs, moved to the blocking pool for each export and back.
+    encoding: Option<Box<Encoding>>,
+    resource: Resource,
+}
+
+/// What encoding an export needs and keeps: the resource, the start of the cumulative points,
+/// the delta state, the buffer.
+struct Encoding {
     resource: Resource,
     /// When exporting began: the start of every cumulative data point.
     start_nanos: u64,
@@ -340,42 +381,22 @@ fn unix_nanos(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |since| u64::try_from(since.as_nanos()).unwrap_or(u64::MAX))
 }
 
-impl Exporter {
-    fn new(sender: Sender, settings: Settings, resource: Resource) -> Exporter {
+impl Encoding {
+    fn new(resource: Resource) -> Box<Encoding> {
         let start_nanos = unix_nanos(SystemTime::now());
         let delta = DeltaState { at_nanos: start_nanos, values: HashMap::new() };
-        Exporter { sender, settings, resource, start_nanos, delta, body: Vec::new() }
+        Box::new(Encoding { resource, start_nanos, delta, body: Vec::new() })
     }
 
-    async fn run(mut self, mut stop: crate::otlp::StopSignal) {
-        let mut next = tokio::time::Instant::now() + self.settings.interval;
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep_until(next) => {}
-                _ = stop.changed() => break,
-            }
-            let deadline = crate::Deadline::after(self.settings.timeout);
-            self.export(deadline).await;
-            // The next export an interval after this one began; one that took longer than the
-            // interval is followed at once by the next.
-            next = (next + self.settings.interval).max(tokio::time::Instant::now());
-        }
-        let deadline = (*stop.borrow()).unwrap_or_else(|| crate::Deadline::after(self.settings.timeout));
-        self.export(deadline).await;
-    }
-
-    /// One export: the registry read on the blocking pool, encoded, sent (retried within
-    /// `deadline`); a failure said and counted.
-    async fn export(&mut self, deadline: crate::Deadline) {
-        let families = match tokio::task::spawn_blocking(|| super::registry::registry().families(true, true)).await {
-            Ok(families) => families,
-            Err(_) => {
-                failed("reading the registry panicked", 0);
-                return;
-            }
-        };
+    /// Reads the registry and encodes it: the request body, its points, when it was read, and
+    /// (delta) the values it carries.
+    fn encode(
+        &mut self,
+        sender: &Sender,
+        temporality: Temporality,
+    ) -> Result<(bytes::Bytes, usize, u64, HashMap<String, Previous>), ExportError> {
+        let families = super::registry::registry().families(true, true);
         let now = unix_nanos(SystemTime::now());
-        let temporality = self.settings.temporality;
         let mut next_delta = HashMap::new();
         self.body.clear();
         let points = encode_request(
@@ -388,23 +409,82 @@ impl Exporter {
                 Temporality::Delta => Some((&self.delta, &mut next_delta)),
             },
         );
-        let outcome = match self.sender.body(&self.body) {
-            Ok(body) => {
-                let timeout = self.settings.request_timeout;
-                crate::otlp::send_with_retries(&self.sender, body, points, timeout, deadline).await
+        Ok((sender.body(&self.body)?, points, now, next_delta))
+    }
+}
+
+impl Exporter {
+    fn new(sender: Sender, settings: Settings, resource: Resource) -> Exporter {
+        let encoding = Some(Encoding::new(resource.clone()));
+        Exporter { sender: Arc::new(sender), settings, encoding, resource }
+    }
+
+    async fn run(mut self, mut stop: crate::otlp::StopSignal, mut asked: tokio::sync::mpsc::UnboundedReceiver<Reply>) {
+        let mut next = tokio::time::Instant::now() + self.settings.interval;
+        loop {
+            let reply = tokio::select! {
+                _ = tokio::time::sleep_until(next) => None,
+                Some(reply) = asked.recv() => Some(reply),
+                _ = stop.changed() => break,
+            };
+            let deadline = crate::Deadline::after(self.settings.timeout);
+            let outcome = self.export(deadline).await;
+            match reply {
+                Some(reply) => {
+                    let _ = reply.send(outcome);
+                }
+                // The next export an interval after this one began; one that took longer than
+                // the interval is followed at once by the next.
+                None => next = (next + self.settings.interval).max(tokio::time::Instant::now()),
             }
-            Err(error) => Err(error),
+        }
+        let deadline = (*stop.borrow()).unwrap_or_else(|| crate::Deadline::after(self.settings.timeout));
+        let _ = self.export(deadline).await;
+    }
+
+    /// One export: the registry read and encoded on the blocking pool (a slow collector or a
+    /// big registry never stalls the runtime's other work), sent (retried within `deadline`); a
+    /// failure said and counted.
+    async fn export(&mut self, deadline: crate::Deadline) -> Result<usize, ExportError> {
+        let mut encoding = self.encoding.take().unwrap_or_else(|| Encoding::new(self.resource.clone()));
+        let (sender, temporality) = (self.sender.clone(), self.settings.temporality);
+        let encoded = tokio::task::spawn_blocking(move || {
+            let encoded = encoding.encode(&sender, temporality);
+            (encoding, encoded)
+        })
+        .await;
+        let (encoding, encoded) = match encoded {
+            Ok(done) => done,
+            Err(_) => {
+                // The delta state went with the panic: the next export starts anew.
+                let error = ExportError::permanent("reading the registry panicked");
+                failed(&error.to_string(), 0);
+                return Err(error);
+            }
         };
-        match outcome {
+        let encoding = self.encoding.insert(encoding);
+        let (body, points, now, next_delta) = match encoded {
+            Ok(encoded) => encoded,
+            Err(error) => {
+                failed(&format!("metrics export to {} failed: {error}", self.sender.shown()), 0);
+                return Err(error);
+            }
+        };
+        let timeout = self.settings.request_timeout;
+        match crate::otlp::send_with_retries(&self.sender, body, points, timeout, deadline).await {
             Ok(rejected) => {
                 count(true, (points as u64).saturating_sub(rejected));
                 count(false, rejected);
                 if temporality == Temporality::Delta {
-                    self.delta.values.extend(next_delta);
-                    self.delta.at_nanos = now;
+                    encoding.delta.values.extend(next_delta);
+                    encoding.delta.at_nanos = now;
                 }
+                Ok(points)
             }
-            Err(error) => failed(&format!("metrics export to {} failed: {error}", self.sender.shown()), points),
+            Err(error) => {
+                failed(&format!("metrics export to {} failed: {error}", self.sender.shown()), points);
+                Err(error)
+            }
         }
     }
 }

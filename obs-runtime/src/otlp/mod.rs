@@ -110,7 +110,6 @@ pub(crate) struct Sender {
     headers: Vec<(HeaderName, HeaderValue)>,
     /// How many configured headers `headers` starts with (their values are scrubbed from messages).
     configured: usize,
-    compressed: Vec<u8>,
 }
 
 /// A partial success: items rejected, and the receiver's message.
@@ -144,16 +143,7 @@ impl Sender {
                 target.with_path(signal.grpc_path)
             }
         };
-        Sender {
-            signal,
-            client: client.keep_alive(),
-            target,
-            protocol,
-            compression,
-            headers,
-            configured,
-            compressed: Vec::new(),
-        }
+        Sender { signal, client: client.keep_alive(), target, protocol, compression, headers, configured }
     }
 
     /// The receiver, by scheme, host and port (never its path, user or password).
@@ -163,17 +153,17 @@ impl Sender {
 
     /// The request body of an encoded message: gzip-compressed if asked, after gRPC's 5-byte
     /// prefix.
-    pub(crate) fn body(&mut self, message: &[u8]) -> Result<Bytes, ExportError> {
+    pub(crate) fn body(&self, message: &[u8]) -> Result<Bytes, ExportError> {
+        let compressed;
         let message = match self.compression {
             Compression::None => message,
             Compression::Gzip => {
                 use std::io::Write as _;
-                let mut encoder =
-                    flate2::write::GzEncoder::new(std::mem::take(&mut self.compressed), flate2::Compression::fast());
+                let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
                 let gzip = |error: std::io::Error| ExportError::permanent(format!("cannot gzip the request: {error}"));
                 encoder.write_all(message).map_err(gzip)?;
-                self.compressed = encoder.finish().map_err(gzip)?;
-                &self.compressed
+                compressed = encoder.finish().map_err(gzip)?;
+                &compressed
             }
         };
         let body = match self.protocol {
@@ -188,7 +178,6 @@ impl Sender {
                 Bytes::from(framed)
             }
         };
-        self.compressed.clear();
         Ok(body)
     }
 
@@ -473,7 +462,7 @@ mod tests {
             Sender::new(&TRACES, client, target, Protocol::HttpProtobuf, Compression::None, headers)
         };
         let timeout = Duration::from_secs(5);
-        let mut sender = make(&format!("http://127.0.0.1:{closed}/S3CRET/v1/traces"), headers.clone());
+        let sender = make(&format!("http://127.0.0.1:{closed}/S3CRET/v1/traces"), headers.clone());
         let body = sender.body(&[]).expect("a body");
         let error = sender.send_blocking(body, timeout, 0).expect_err("nothing listens").to_string();
         assert!(error.starts_with(&format!("cannot connect to http://127.0.0.1:{closed}: ")), "{error}");
@@ -488,7 +477,7 @@ mod tests {
             let answer = format!("HTTP/1.1 401 Unauthorized\r\ncontent-length: {}\r\n\r\n{body}", body.len());
             stream.write_all(answer.as_bytes()).expect("answered");
         });
-        let mut sender = make(&format!("http://127.0.0.1:{port}/v1/traces"), headers);
+        let sender = make(&format!("http://127.0.0.1:{port}/v1/traces"), headers);
         let body = sender.body(&[]).expect("a body");
         let error = sender.send_blocking(body, timeout, 0).expect_err("refused");
         collector.join().expect("the collector ran");
