@@ -52,8 +52,8 @@
 //! | `http-server` | yes | the embedded HTTP server: `/metrics`, and `/health*` and `/alerts` with those pillars |
 //! | `trace` | yes | [`trace`]: `#[trace_operation]`, `span_attributes!`, spans, propagation (W3C Trace Context, B3, `OTEL_PROPAGATORS`), [`baggage`], batched export (JSON lines, in memory) |
 //! | `tracing-bridge` | no | `trace::layer()`: `tracing` spans become obs spans |
-//! | `otlp` | no | OTLP export of spans over HTTP/protobuf (gzip with `OTEL_EXPORTER_OTLP_COMPRESSION`) |
-//! | `otlp-grpc` | no | OTLP export over gRPC (HTTP/2) |
+//! | `otlp` | no | OTLP export over HTTP/protobuf (gzip with `OTEL_EXPORTER_OTLP_COMPRESSION`) of spans, of the registry ([`metrics::otlp`], with `metrics`) and of log records (`logging::otlp`, with `logging`) |
+//! | `otlp-grpc` | no | OTLP export of every signal over gRPC (HTTP/2) |
 //! | `tls` | no | [`tls`]: `https://` for OTLP, the alert channels and the HTTP health check; private CAs, the system's store, client certificates |
 //! | `tower` | no | `tower` layers: for servers, a server span and the RED metrics of each request, by route template; for clients, [`client::ClientLayer`] (which reads gRPC calls by their status codes); for gRPC servers, [`rpc::GrpcLayer`] |
 //! | `reqwest` | no | [`client::reqwest::ObsMiddleware`], a `reqwest-middleware` middleware |

@@ -237,6 +237,10 @@ pub(crate) fn destinations(
     let sender =
         config::sender(&LOGS, config.transport, protocol, (&endpoint.0, endpoint.1, endpoint.2), &env, &tolerate)?;
     say(warnings.into_inner());
+    // Off by OTEL_SDK_DISABLED=true, once the values given in code are checked.
+    if disabled {
+        return Ok(Destinations { lines, otlp: None });
+    }
     let settings = Settings { schedule_delay, max_queue_size, max_export_batch_size, export_timeout, request_timeout };
     Ok(Destinations { lines, otlp: Some(Prepared { sender, settings }) })
 }
@@ -759,7 +763,7 @@ impl Visit for Attributes<'_> {
 
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "message" {
-            self.body = Some(value.to_owned());
+            self.record_debug(field, &format_args!("{value}"));
             return;
         }
         self.write(field.name(), Attribute::Str(value));

@@ -184,13 +184,14 @@ impl crate::core::Pillar for Pillar {
         let tolerate =
             |variable: &'static str, instead: &str| warnings.borrow_mut().push(format!("{variable} {instead}"));
         let invalid = |field: &'static str, reason: String| ConfigError::Invalid { field, reason };
+        // Off by OTEL_SDK_DISABLED=true whatever else says; the values given in code are still
+        // checked below.
+        let disabled = env(crate::env::OTEL_SDK_DISABLED).is_some_and(|value| value.eq_ignore_ascii_case("true"));
         let config = match self.config.take() {
             Some(config) => config,
             None => {
                 let listed =
                     config::exporters_of(&METRICS, &["otlp", "prometheus", "console", "none"], &env, &tolerate);
-                let disabled =
-                    env(crate::env::OTEL_SDK_DISABLED).is_some_and(|value| value.eq_ignore_ascii_case("true"));
                 if disabled || !listed.is_some_and(|listed| listed.contains(&"otlp")) {
                     say(warnings.into_inner());
                     return Ok(());
@@ -243,7 +244,9 @@ impl crate::core::Pillar for Pillar {
             &tolerate,
         )?;
         say(warnings.into_inner());
-        self.prepared = Some((sender, Settings { interval, timeout, request_timeout, temporality }));
+        if !disabled {
+            self.prepared = Some((sender, Settings { interval, timeout, request_timeout, temporality }));
+        }
         Ok(())
     }
 
@@ -535,6 +538,8 @@ fn encode_request(
                     .series
                     .iter()
                     .filter_map(|series| match &mut delta {
+                        // A gauge is a value, not a change: sent at every export.
+                        Some(_) if family.kind == Kind::Gauge => Some((series, series.value.clone())),
                         None => Some((series, series.value.clone())),
                         Some((last, next)) => {
                             let key = series_key(&family.name, &series.labels);
@@ -720,4 +725,54 @@ fn hex<const N: usize>(text: &str) -> Option<[u8; N]> {
         *byte = digit(text[2 * index])? << 4 | digit(text[2 * index + 1])?;
     }
     Some(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::encode::EncodedSeries;
+
+    fn family(name: &str, kind: Kind, value: EncodedValue) -> EncodedFamily {
+        let series =
+            vec![EncodedSeries { labels: vec![("queue".into(), "mail".into())], value, exemplars: Vec::new() }];
+        EncodedFamily { name: name.to_owned(), kind, help: String::new(), series }
+    }
+
+    #[test]
+    fn a_change_is_the_difference_a_reset_counts_from_zero_and_no_change_is_nothing() {
+        let scalar = EncodedValue::Scalar;
+        assert_eq!(change_since(None, &scalar(5.0)), Some(scalar(5.0)));
+        assert_eq!(change_since(Some(&Previous::Scalar(5.0)), &scalar(7.0)), Some(scalar(2.0)));
+        assert_eq!(change_since(Some(&Previous::Scalar(7.0)), &scalar(7.0)), None);
+        assert_eq!(change_since(Some(&Previous::Scalar(7.0)), &scalar(3.0)), Some(scalar(3.0)), "a reset");
+        let histogram = |cumulative: Vec<u64>, sum| EncodedValue::Histogram { bounds: vec![1.0], cumulative, sum };
+        let before = Previous::Histogram { cumulative: vec![1, 3], sum: 4.0 };
+        assert_eq!(change_since(Some(&before), &histogram(vec![2, 5], 6.5)), Some(histogram(vec![1, 2], 2.5)));
+        assert_eq!(change_since(Some(&before), &histogram(vec![1, 3], 4.0)), None);
+        assert_eq!(change_since(Some(&before), &histogram(vec![0, 1], 0.5)), Some(histogram(vec![0, 1], 0.5)));
+    }
+
+    #[test]
+    fn with_delta_an_unchanged_counter_is_left_out_and_a_gauge_is_always_sent() {
+        let resource = Resource { attributes: Vec::new() };
+        let families = [
+            family("jobs_total", Kind::Counter, EncodedValue::Scalar(3.0)),
+            family("depth", Kind::Gauge, EncodedValue::Scalar(9.0)),
+        ];
+        let mut last = DeltaState::default();
+        let times = Times { start: 1, now: 2 };
+        let mut next = HashMap::new();
+        assert_eq!(encode_request(&mut Vec::new(), &families, &resource, times, Some((&last, &mut next))), 2);
+        last.values.extend(next);
+        let mut next = HashMap::new();
+        assert_eq!(encode_request(&mut Vec::new(), &families, &resource, times, Some((&last, &mut next))), 1);
+        assert_eq!(encode_request(&mut Vec::new(), &families, &resource, times, None), 2, "cumulative: both");
+    }
+
+    #[test]
+    fn exemplar_ids_are_read_back_from_their_hex() {
+        assert_eq!(hex::<2>("0aff"), Some([0x0a, 0xff]));
+        assert_eq!(hex::<2>("0af"), None);
+        assert_eq!(hex::<2>("0afg"), None);
+    }
 }

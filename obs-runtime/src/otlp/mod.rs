@@ -6,6 +6,9 @@
 //! background runtime. The answer is read as the specification says: a partial success, or a
 //! failure worth a retry (after the receiver's `Retry-After` or `RetryInfo`) or not.
 
+// Spans alone use part of it: the rest serves the metrics and logs exports.
+#![cfg_attr(not(any(feature = "metrics", feature = "logging")), allow(dead_code))]
+
 use std::time::Duration;
 
 use bytes::Bytes;

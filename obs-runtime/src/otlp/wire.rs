@@ -62,6 +62,7 @@ pub(crate) fn message(out: &mut Vec<u8>, field: u32, body: impl FnOnce(&mut Vec<
 }
 
 /// A packed repeated fixed64 (or double, as its bits) field.
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
 pub(crate) fn packed_fixed64(out: &mut Vec<u8>, field: u32, values: impl ExactSizeIterator<Item = u64>) {
     if values.len() == 0 {
         return;

@@ -50,7 +50,7 @@ use std::time::Duration;
 
 #[cfg(feature = "tracing-bridge")]
 pub use bridge::{TracingLayer, layer};
-#[cfg(feature = "otlp")]
+#[cfg(all(feature = "otlp", any(feature = "metrics", feature = "logging")))]
 pub(crate) use config::resource as resource_of;
 #[cfg(feature = "otlp")]
 pub use config::{Compression, Protocol};
