@@ -339,3 +339,62 @@ fn the_outgoing_call_carries_b3_debug_and_the_baggage() {
     assert!(header("traceparent").is_empty(), "tracecontext is not configured: {head:#?}");
     assert_eq!(header("baggage"), ["tenant=acme%20corp;origin=edge,user=alice"], "{head:#?}");
 }
+
+#[test]
+fn the_demo_sends_metrics_and_log_records_over_otlp_with_the_environment_alone() {
+    let sink = Sink::start(0);
+    let endpoint = format!("http://127.0.0.1:{}", sink.http_port);
+    let demo = Demo::start_with(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ("OTEL_METRICS_EXPORTER", "otlp"),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
+        ("OTEL_LOGS_EXPORTER", "otlp,console"),
+        ("OTEL_BLRP_SCHEDULE_DELAY", "100"),
+    ]);
+    let body = r#"{"user":"ada","password":"lovelace"}"#;
+    let headers = format!("{TRACEPARENT}Content-Type: application/json\r\nContent-Length: {}\r\n", body.len());
+    let login = common::raw_request(
+        demo.app,
+        &format!("POST /login HTTP/1.1\r\nHost: {}\r\n{headers}Connection: close\r\n\r\n{body}", demo.app),
+    )
+    .expect("POST /login");
+    assert_eq!(login.status, 200, "{login:?}");
+
+    // The log records of the login, in the caller's trace, the password redacted.
+    let records = sink.wait_for_logs(|records| {
+        records.iter().any(|record| record["body"] == "User login successful")
+            && records.iter().any(|record| record["body"] == "request handled")
+    });
+    let attempt = records.iter().find(|record| record["body"] == "login attempt").expect("the attempt");
+    assert_eq!(attempt["attributes"]["password"], "[REDACTED]", "{attempt:#}");
+    assert_eq!(attempt["attributes"]["user_id"], "ada");
+    assert_eq!((attempt["trace_id"].as_str(), attempt["severity_text"].as_str()), (Some(TRACE_ID), Some("INFO")));
+    assert_eq!(attempt["resource"]["service.name"], "user-service");
+    let handled = records.iter().find(|record| record["body"] == "request handled").expect("the request line");
+    assert_eq!(handled["attributes"]["status"], 200);
+    // Its span id is the server span's, as the receiver got it.
+    let spans = sink.wait_for(|spans| spans.iter().any(|span| span["name"] == "POST /login"));
+    let server = spans.iter().find(|span| span["name"] == "POST /login").expect("the server span");
+    assert_eq!((&handled["trace_id"], &handled["span_id"]), (&server["trace_id"], &server["span_id"]));
+
+    // The request metrics, with the login's trace as exemplar.
+    let points = sink.wait_for_metrics(|points| {
+        points.iter().any(|point| point["name"] == "http_requests" && point["attributes"]["endpoint"] == "/login")
+    });
+    let logins = points
+        .iter()
+        .rfind(|point| {
+            point["name"] == "http_requests"
+                && point["attributes"]["endpoint"] == "/login"
+                && point["attributes"]["status"] == "200"
+        })
+        .expect("the login's series");
+    assert_eq!((logins["value"].as_f64(), logins["monotonic"].as_bool()), (Some(1.0), Some(true)), "{logins:#}");
+    assert_eq!(logins["exemplars"][0]["trace_id"], TRACE_ID);
+    assert_eq!(logins["resource"]["service.name"], "user-service");
+    // The lines are still written (console is listed too), with the same ids.
+    let line = demo.log_line(|line| line["message"] == "request handled");
+    assert_eq!((&line["trace_id"], &line["span_id"]), (&handled["trace_id"], &handled["span_id"]));
+    assert!(demo.terminate(Duration::from_secs(15)).success());
+}
