@@ -31,6 +31,7 @@ fn events_reach_a_real_decoder_as_log_records_and_as_lines() {
                 .filter("info")
                 .output(Output::file(&lines_path))
                 .max_line_bytes(1024)
+                .mask_values(true)
                 .otlp(OtlpLogs::new().endpoint(&endpoint).schedule_delay(Duration::from_secs(60))),
         )
         .tracing(TraceConfig::new().otlp_endpoint(&endpoint).schedule_delay(Duration::from_millis(20)))
@@ -49,19 +50,24 @@ fn events_reach_a_real_decoder_as_log_records_and_as_lines() {
             "User login successful"
         );
         StructuredLogger::new().error(
-            "payment failed",
+            "payment failed for 4111 1111 1111 1111",
             &[(
                 "order",
-                obs_runtime::logging::FieldValue::Object(vec![("id", 42.into()), ("card_token", "tok_123".into())]),
+                obs_runtime::logging::FieldValue::Object(vec![
+                    ("id", 42.into()),
+                    ("card_token", "tok_123".into()),
+                    ("card", "4111 1111 1111 1111".into()),
+                ]),
             )],
         );
     });
     drop(root);
     tracing::warn!(big = "x".repeat(2000).as_str(), small = 1, "outside any span");
+    tracing::info!(trace_id = "4bf92f3577b34da6a3ce929d0e0e4736", span_id = "00f067aa0ba902b7", "from elsewhere");
     // The schedule delay is a minute: the flush is what sends them.
     assert!(guard.logs().expect("the log guard").flush(), "flushed");
     let records = sink.logs();
-    assert_eq!(records.len(), 3, "{records:#?}");
+    assert_eq!(records.len(), 4, "{records:#?}");
 
     let login = &records[0];
     assert_eq!((login["severity_number"].as_i64(), login["severity_text"].as_str()), (Some(9), Some("INFO")));
@@ -78,14 +84,23 @@ fn events_reach_a_real_decoder_as_log_records_and_as_lines() {
     assert!(login["time_unix_nano"].as_u64().is_some_and(|time| time > 0));
 
     let payment = &records[1];
-    assert_eq!((payment["severity_number"].as_i64(), payment["body"].as_str()), (Some(17), Some("payment failed")));
-    assert_eq!(payment["attributes"]["order"], json!({"id": 42, "card_token": "[REDACTED]"}));
+    assert_eq!(payment["severity_number"], 17);
+    assert!(!payment["body"].as_str().is_some_and(|body| body.contains("4111 1111 1111")), "{payment:#}");
+    assert_eq!(payment["attributes"]["order"]["id"], 42);
+    assert_eq!(payment["attributes"]["order"]["card_token"], "[REDACTED]");
     assert_eq!(payment["span_id"], login["span_id"]);
 
     let outside = &records[2];
     assert_eq!((outside["severity_number"].as_i64(), outside["trace_id"].as_str()), (Some(13), Some("")));
     assert_eq!(outside["attributes"], json!({"small": 1}), "the long value is past the record's 1024 bytes");
     assert_eq!(outside["dropped_attributes_count"], 1);
+    // An event that names its own trace carries those ids, not attributes.
+    let elsewhere = &records[3];
+    assert_eq!(
+        (elsewhere["trace_id"].as_str(), elsewhere["span_id"].as_str()),
+        (Some("4bf92f3577b34da6a3ce929d0e0e4736"), Some("00f067aa0ba902b7"))
+    );
+    assert_eq!(elsewhere["attributes"], json!({}));
 
     // The root span the records name is the one the receiver got.
     let spans = sink.wait_for(|spans| spans.iter().any(|span| span["name"] == "otlp_logs_root"));
@@ -99,6 +114,15 @@ fn events_reach_a_real_decoder_as_log_records_and_as_lines() {
     let login_line = lines.iter().find(|line| line["message"] == "User login successful").expect("the line");
     assert_eq!(login_line["span_id"], login["span_id"]);
     assert_eq!(login_line["metadata"]["password"], "[REDACTED]");
+    // Masked as the lines mask them: the same text.
+    let payment_line = lines.iter().find(|line| line["level"] == "ERROR").expect("the payment line");
+    assert_eq!(payment["body"], payment_line["message"]);
+    assert_eq!(payment["attributes"]["order"]["card"], payment_line["metadata"]["order"]["card"]);
+    let elsewhere_line = lines.iter().find(|line| line["message"] == "from elsewhere").expect("the line");
+    assert_eq!(
+        (&elsewhere_line["trace_id"], &elsewhere_line["span_id"]),
+        (&elsewhere["trace_id"], &elsewhere["span_id"])
+    );
     let requests = sink.requests();
     assert!(requests.iter().filter(|request| request["signal"] == "logs").all(|request| request["status"] == 200));
 }

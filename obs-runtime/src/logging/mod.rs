@@ -146,6 +146,9 @@ pub struct LoggingConfig {
     lines: Option<bool>,
     #[cfg(feature = "otlp")]
     otlp: Option<otlp::OtlpLogs>,
+    /// Where events go, checked by the pillar before anything started.
+    #[cfg(feature = "otlp")]
+    resolved: Option<otlp::Destinations>,
 }
 
 /// Default size of the buffer between the application and the writer thread.
@@ -181,6 +184,8 @@ impl LoggingConfig {
             lines: None,
             #[cfg(feature = "otlp")]
             otlp: None,
+            #[cfg(feature = "otlp")]
+            resolved: None,
         }
     }
 
@@ -356,6 +361,19 @@ impl LogGuard {
         lines
     }
 
+    /// Log records sent over OTLP and accepted so far ([`LoggingConfig::otlp`]; 0 without).
+    #[cfg(feature = "otlp")]
+    pub fn records_exported(&self) -> u64 {
+        self.otlp.as_ref().map_or(0, |export| export.queue.exported.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Log records not delivered over OTLP so far: the queue was full, the export failed or the
+    /// receiver rejected them, or stopping could not send them in time.
+    #[cfg(feature = "otlp")]
+    pub fn records_dropped(&self) -> u64 {
+        self.otlp.as_ref().map_or(0, |export| export.queue.dropped.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
     /// Lines written so far.
     pub fn written(&self) -> u64 {
         self.sink.stats.written.load(std::sync::atomic::Ordering::Relaxed)
@@ -374,11 +392,20 @@ impl LogGuard {
     /// is counted as dropped (the writer, blocked in its output, is left to end on its own).
     /// `false` then.
     pub(crate) fn stop(&mut self, deadline: crate::Deadline) -> bool {
+        // Both told at once, so that a slow collector does not take the lines' time: the lines
+        // are written while the last records go out.
         #[cfg(feature = "otlp")]
-        let records_sent = self.otlp.take().is_none_or(|export| export.stop(deadline));
+        let export = self.otlp.take();
+        #[cfg(feature = "otlp")]
+        if let Some(export) = &export {
+            export.signal_stop(deadline);
+        }
+        let lines_written = self.lines_stop(deadline);
+        #[cfg(feature = "otlp")]
+        let records_sent = export.is_none_or(|export| export.wait_stopped(deadline));
         #[cfg(not(feature = "otlp"))]
         let records_sent = true;
-        self.lines_stop(deadline) && records_sent
+        lines_written && records_sent
     }
 
     fn lines_stop(&mut self, deadline: crate::Deadline) -> bool {
@@ -424,7 +451,10 @@ fn start(
 ) -> Result<(Arc<Pipeline>, LogGuard), ConfigError> {
     config.check()?;
     #[cfg(feature = "otlp")]
-    let destinations = otlp::destinations(config.otlp, config.lines, environment)?;
+    let destinations = match config.resolved {
+        Some(destinations) => destinations,
+        None => otlp::destinations(config.otlp, config.lines, environment)?,
+    };
     #[cfg(not(feature = "otlp"))]
     let lines = match config.lines {
         Some(lines) => lines,
@@ -447,6 +477,14 @@ fn start(
         field: "log output",
         reason: format!("{}: {error}", path.map(|path| path.display().to_string()).unwrap_or_default()),
     })?;
+    // Before the writer thread, which an `Err` here would leave behind.
+    #[cfg(feature = "otlp")]
+    let export = match destinations.otlp {
+        Some(prepared) => {
+            Some(otlp::Export::start(prepared, crate::trace::resource_of(service), config.max_line_bytes)?)
+        }
+        None => None,
+    };
     self_metrics::register();
     let sink = Arc::new(sink::Sink::new(config.buffer_bytes));
     let (finishing, finished) = std::sync::mpsc::channel::<()>();
@@ -460,13 +498,6 @@ fn start(
                 sink.run(writer);
             })
             .map_err(|error| ConfigError::Invalid { field: "logging", reason: format!("no writer thread: {error}") })?
-    };
-    #[cfg(feature = "otlp")]
-    let export = match destinations.otlp {
-        Some(prepared) => {
-            Some(otlp::Export::start(prepared, crate::trace::resource_of(service), config.max_line_bytes)?)
-        }
-        None => None,
     };
     let mut service_json = Vec::new();
     crate::json::Json::new(&mut service_json, usize::MAX).string(service.name());

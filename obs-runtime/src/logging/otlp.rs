@@ -18,8 +18,11 @@
 //! [`LoggingConfig::baggage_fields`](super::LoggingConfig::baggage_fields), and the trace id, span
 //! id and trace flags of the current span. A record is cut at
 //! [`max_line_bytes`](super::LoggingConfig::max_line_bytes): the attributes past it are left out
-//! and counted in its `dropped_attributes_count`. Events obs logs about its own exports (on its
-//! own threads) are not sent, so that a failing export cannot feed itself.
+//! and counted in its `dropped_attributes_count` (the body, masked like the line's message, takes
+//! at most half). An event with `trace_id` and `span_id` fields (hex) carries those ids instead of
+//! the current span's, as its line does. What the log export says of its own failures is not
+//! sent by it (it is still written as a line, or said on stderr), so that a failing export cannot
+//! feed itself.
 //!
 //! Records wait in a bounded queue (never blocking the caller: a record that does not fit is
 //! dropped) and go out in batches from obs's background runtime, retried with backoff within the
@@ -29,8 +32,11 @@
 //! the rest within the shutdown deadline.
 //!
 //! Without code, `OTEL_LOGS_EXPORTER` decides: `otlp` sends records instead of writing lines,
-//! `otlp,console` does both, `console` (or unset) writes lines only, `none` neither. Values set
-//! here win over the environment:
+//! `otlp,console` does both, `console` (or unset) writes lines only, `none` neither; when the
+//! records would go nowhere (OTLP off by `OTEL_SDK_DISABLED=true`, names obs does not know),
+//! lines are written. [`LogGuard::records_exported`](super::LogGuard::records_exported) and
+//! [`records_dropped`](super::LogGuard::records_dropped) count them also without the `metrics`
+//! feature. Values set here win over the environment:
 //!
 //! | setting | builder | environment | default |
 //! |---|---|---|---|
@@ -66,7 +72,7 @@ use crate::trace::{Resource, ValueRef};
 /// The export of log records over OTLP: give it to
 /// [`LoggingConfig::otlp`](super::LoggingConfig::otlp). See the [module](self) for the settings
 /// and their variables.
-#[derive(Debug, Default, Clone)]
+#[derive(Default, Clone)]
 pub struct OtlpLogs {
     endpoint: Option<String>,
     protocol: Option<Protocol>,
@@ -75,6 +81,20 @@ pub struct OtlpLogs {
     max_queue_size: Option<usize>,
     max_export_batch_size: Option<usize>,
     export_timeout: Option<Duration>,
+}
+
+impl fmt::Debug for OtlpLogs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtlpLogs")
+            .field("endpoint", &crate::otlp::config::shown_endpoint(&self.endpoint))
+            .field("protocol", &self.protocol)
+            .field("transport", &self.transport)
+            .field("schedule_delay", &self.schedule_delay)
+            .field("max_queue_size", &self.max_queue_size)
+            .field("max_export_batch_size", &self.max_export_batch_size)
+            .field("export_timeout", &self.export_timeout)
+            .finish()
+    }
 }
 
 impl OtlpLogs {
@@ -141,6 +161,7 @@ impl OtlpLogs {
 }
 
 /// Where log events go, as the configuration and `OTEL_LOGS_EXPORTER` decide.
+#[derive(Debug)]
 pub(crate) struct Destinations {
     /// JSON lines are written.
     pub(crate) lines: bool,
@@ -148,6 +169,7 @@ pub(crate) struct Destinations {
 }
 
 /// A checked OTLP export, not started yet.
+#[derive(Debug)]
 pub(crate) struct Prepared {
     sender: Sender,
     settings: Settings,
@@ -181,31 +203,41 @@ pub(crate) fn destinations(
         None => match listed {
             Some(listed) => {
                 let otlp = (listed.contains(&"otlp") && !disabled).then(OtlpLogs::new);
-                (otlp, lines.unwrap_or(listed.contains(&"console")))
+                // Lines when console is listed, or when nothing else would take the events
+                // (OTLP off by OTEL_SDK_DISABLED, a list of names obs does not know): only an
+                // explicit `none` silences them.
+                let console = listed.contains(&"console") || (otlp.is_none() && !listed.contains(&"none"));
+                (otlp, lines.unwrap_or(console))
             }
             None => (None, lines.unwrap_or(true)),
         },
     };
     let Some(config) = config else {
+        if env(LOGS.endpoint).is_some() && !disabled {
+            tolerate(
+                LOGS.endpoint,
+                "is set, but OTEL_LOGS_EXPORTER does not list otlp: log records are not sent over OTLP",
+            );
+        }
         say(warnings.into_inner());
         return Ok(Destinations { lines, otlp: None });
     };
     let within = |value: Duration, most: Duration| (Duration::from_millis(1)..=most).contains(&value);
     let schedule_delay = match config.schedule_delay {
         Some(delay) if !within(delay, Duration::from_secs(60)) => {
-            return Err(invalid("schedule_delay", format!("{delay:?} is not between 1 ms and 1 min")));
+            return Err(invalid("OtlpLogs::schedule_delay", format!("{delay:?} is not between 1 ms and 1 min")));
         }
         Some(delay) => delay,
-        None => config::millis_of(&["OTEL_BLRP_SCHEDULE_DELAY"], &env, &tolerate)
-            .filter(|delay| within(*delay, Duration::from_secs(60)))
+        None => config::millis_of(&["OTEL_BLRP_SCHEDULE_DELAY"], Duration::from_secs(60), &env, &tolerate)
             .unwrap_or(Duration::from_secs(1)),
     };
     let export_timeout = match config.export_timeout {
         Some(timeout) if !within(timeout, Duration::from_secs(600)) => {
-            return Err(invalid("export_timeout", format!("{timeout:?} is not between 1 ms and 10 min")));
+            return Err(invalid("OtlpLogs::export_timeout", format!("{timeout:?} is not between 1 ms and 10 min")));
         }
         Some(timeout) => timeout,
-        None => config::millis_of(&["OTEL_BLRP_EXPORT_TIMEOUT"], &env, &tolerate).unwrap_or(Duration::from_secs(30)),
+        None => config::millis_of(&["OTEL_BLRP_EXPORT_TIMEOUT"], Duration::from_secs(600), &env, &tolerate)
+            .unwrap_or(Duration::from_secs(30)),
     };
     let count = |name: &'static str| -> Option<usize> {
         let value = env(name)?;
@@ -217,7 +249,7 @@ pub(crate) fn destinations(
     };
     let max_queue_size = match config.max_queue_size {
         Some(size) if !(1..=1 << 20).contains(&size) => {
-            return Err(invalid("max_queue_size", format!("{size} is not between 1 and 1048576")));
+            return Err(invalid("OtlpLogs::max_queue_size", format!("{size} is not between 1 and 1048576")));
         }
         Some(size) => size,
         None => count("OTEL_BLRP_MAX_QUEUE_SIZE").unwrap_or(2048),
@@ -225,14 +257,14 @@ pub(crate) fn destinations(
     let max_export_batch_size = match config.max_export_batch_size {
         Some(size) if !(1..=max_queue_size).contains(&size) => {
             let reason = format!("{size} is not between 1 and the queue size ({max_queue_size})");
-            return Err(invalid("max_export_batch_size", reason));
+            return Err(invalid("OtlpLogs::max_export_batch_size", reason));
         }
         Some(size) => size,
         None => count("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE").unwrap_or(512).min(max_queue_size),
     };
     let request_timeout = config::timeout_of(&LOGS, &env, &tolerate).unwrap_or(Duration::from_secs(10));
     let protocol = config::protocol_of(&LOGS, config.protocol, &env, &tolerate)?;
-    let endpoint = config::endpoint_of(&LOGS, config.endpoint, "endpoint", &env)
+    let endpoint = config::endpoint_of(&LOGS, config.endpoint, "OtlpLogs::endpoint", &env)
         .unwrap_or_else(|| (config::default_endpoint(protocol).to_owned(), LOGS.exporter, true));
     let sender =
         config::sender(&LOGS, config.transport, protocol, (&endpoint.0, endpoint.1, endpoint.2), &env, &tolerate)?;
@@ -394,12 +426,24 @@ impl Export {
         Ok(Export { queue, worker })
     }
 
-    /// Stops taking records and sends what is queued, by `deadline`; `false` if that did not end
-    /// in time (what was left is counted as dropped).
-    pub(crate) fn stop(&self, deadline: crate::Deadline) -> bool {
+    /// Stops taking records and tells the loop to send what is queued by `deadline`; returns at
+    /// once.
+    pub(crate) fn signal_stop(&self, deadline: crate::Deadline) {
         self.queue.close();
         self.worker.signal_stop(deadline);
-        self.worker.wait_stopped(deadline)
+    }
+
+    /// Waits for the last export, at most until `deadline`; `false` if it did not end in time:
+    /// what is still queued is then counted as dropped (`shutdown`).
+    pub(crate) fn wait_stopped(&self, deadline: crate::Deadline) -> bool {
+        if self.worker.wait_stopped(deadline) {
+            return true;
+        }
+        let (_, ends) = self.queue.take();
+        if !ends.is_empty() {
+            self.queue.drop_records("shutdown", ends.len() as u64);
+        }
+        false
     }
 }
 
@@ -413,37 +457,55 @@ struct Exporter {
 impl Exporter {
     async fn run(mut self, mut stop: crate::otlp::StopSignal) {
         let delay = self.queue.settings.schedule_delay;
-        loop {
+        'exports: loop {
             tokio::select! {
+                biased;
+                _ = stop.changed() => break,
                 _ = tokio::time::sleep(delay) => {}
                 _ = self.queue.wake.notified() => {
                     // A batch that is not full yet (a flush, or records taken by the last
                     // round) gathers until its delay.
                     if !self.queue.ready() {
-                        tokio::select! {
-                            _ = tokio::time::sleep(delay) => {}
-                            _ = stop.changed() => break,
+                        // Gathers until its delay, unless a full batch, a flush or a stop
+                        // comes first.
+                        let gathered = tokio::time::sleep(delay);
+                        tokio::pin!(gathered);
+                        loop {
+                            tokio::select! {
+                                biased;
+                                _ = stop.changed() => break 'exports,
+                                _ = &mut gathered => break,
+                                _ = self.queue.wake.notified() => {
+                                    if self.queue.ready() {
+                                        break;
+                                    }
+                                }
+                            }
                         }
                     }
                 }
-                _ = stop.changed() => break,
             }
-            let deadline = crate::Deadline::after(self.queue.settings.export_timeout);
-            self.export(deadline).await;
+            self.export(None).await;
             self.queue.finish_round();
         }
-        let deadline = (*stop.borrow()).unwrap_or_else(|| crate::Deadline::after(self.queue.settings.export_timeout));
-        self.export(deadline).await;
+        let stop = *stop.borrow();
+        self.export(Some(stop.unwrap_or_else(|| crate::Deadline::after(self.queue.settings.export_timeout)))).await;
         self.queue.finish_round();
     }
 
-    /// Sends what is queued in batches, by `deadline`.
-    async fn export(&mut self, deadline: crate::Deadline) {
+    /// Sends what is queued in batches, each within the export timeout; `stop`: the last export,
+    /// all of it by that deadline (what is left then is dropped as `shutdown`).
+    async fn export(&mut self, stop: Option<crate::Deadline>) {
         let (bytes, ends) = self.queue.take();
         let mut start = 0;
         for batch in ends.chunks(self.queue.settings.max_export_batch_size) {
             let end = batch.last().copied().unwrap_or(start);
             let records = batch.len();
+            let own = crate::Deadline::after(self.queue.settings.export_timeout);
+            let deadline = match stop {
+                Some(stop) if stop.instant() < own.instant() => stop,
+                _ => own,
+            };
             let outcome = if deadline.remaining().is_zero() {
                 Err(None)
             } else {
@@ -472,11 +534,8 @@ impl Exporter {
                 Err(None) => self.queue.drop_records("shutdown", records as u64),
                 Err(Some(error)) => {
                     self.queue.drop_records("export_failed", records as u64);
-                    crate::diagnostics::warn(
-                        "logging",
-                        "otlp_export_failed",
-                        &format!("log records export to {} failed: {error}", self.sender.shown()),
-                    );
+                    let message = format!("log records export to {} failed: {error}", self.sender.shown());
+                    quietly(|| crate::diagnostics::warn("logging", "otlp_export_failed", &message));
                 }
             }
         }
@@ -496,8 +555,23 @@ fn encode_request(out: &mut Vec<u8>, resource: &Resource, records: &[u8]) {
 }
 
 thread_local! {
-    /// The record being encoded on this thread (reused: a steady state allocates nothing).
+    /// The record being encoded on this thread (reused).
     static RECORD: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// Set while the log export says something of itself.
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `say` (which logs) without making log records of what it logs: for the log export's
+/// own warnings.
+pub(crate) fn quietly<R>(say: impl FnOnce() -> R) -> R {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            let _ = QUIET.try_with(|quiet| quiet.set(self.0));
+        }
+    }
+    let _reset = Reset(QUIET.try_with(|quiet| quiet.replace(true)).unwrap_or(false));
+    say()
 }
 
 /// Encodes `event` as a record and queues it.
@@ -513,7 +587,7 @@ pub(crate) fn record_structured(
     call: &super::layer::Structured<'_>,
 ) {
     record(pipeline, queue, level, |attributes| {
-        attributes.body = Some(call.message.to_owned());
+        attributes.set_body(format_args!("{}", call.message));
         for (name, value) in call.fields {
             attributes.field_value(name, value);
         }
@@ -521,17 +595,24 @@ pub(crate) fn record_structured(
 }
 
 fn record(pipeline: &super::Pipeline, queue: &Queue, level: Level, fill: impl FnOnce(&mut Attributes<'_>)) {
-    // obs's own exports warn on its own threads: never sent, so that a failing export cannot
-    // feed itself.
-    if crate::threads::is_own() {
+    // What the log export says of its own failures is not sent by it: a failing export must
+    // not feed itself (those lines are still written, or said on stderr).
+    if QUIET.try_with(std::cell::Cell::get).unwrap_or(false) {
         return;
     }
-    let mut fresh = Vec::new();
-    let _ = RECORD.try_with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buffer) => encode_record(&mut buffer, pipeline, queue, level, fill),
-        // A `Debug` impl that logs while this thread encodes: a buffer of its own.
-        Err(_) => encode_record(&mut fresh, pipeline, queue, level, fill),
+    let mut fill = Some(fill);
+    let _ = RECORD.try_with(|cell| {
+        if let Ok(mut buffer) = cell.try_borrow_mut()
+            && let Some(fill) = fill.take()
+        {
+            encode_record(&mut buffer, pipeline, queue, level, fill);
+        }
     });
+    // A `Debug` impl that logs while this thread encodes, or a thread being torn down: a buffer
+    // of its own.
+    if let Some(fill) = fill {
+        encode_record(&mut Vec::new(), pipeline, queue, level, fill);
+    }
 }
 
 fn encode_record(
@@ -548,6 +629,8 @@ fn encode_record(
         budget: queue.max_record_bytes,
         dropped: 0,
         body: None,
+        trace_id: None,
+        span_id: None,
     };
     fill(&mut attributes);
     #[cfg(feature = "trace")]
@@ -568,10 +651,20 @@ fn encode_record(
         if attributes.dropped > 0 {
             varint_field(out, 7, u64::from(attributes.dropped));
         }
-        if let Some(context) = crate::context::SpanContext::current() {
-            fixed32_field(out, 8, u32::from(context.trace_flags()));
-            bytes_field(out, 9, &context.trace_id().to_bytes());
-            bytes_field(out, 10, &context.span_id().to_bytes());
+        match (attributes.trace_id, crate::context::SpanContext::current()) {
+            // The event names its trace: its ids only (a span id of another trace would mislead).
+            (Some(trace_id), _) => {
+                bytes_field(out, 9, &trace_id);
+                if let Some(span_id) = attributes.span_id {
+                    bytes_field(out, 10, &span_id);
+                }
+            }
+            (None, Some(context)) => {
+                fixed32_field(out, 8, u32::from(context.trace_flags()));
+                bytes_field(out, 9, &context.trace_id().to_bytes());
+                bytes_field(out, 10, &attributes.span_id.unwrap_or(context.span_id().to_bytes()));
+            }
+            (None, None) => {}
         }
         fixed64_field(out, 11, now);
     });
@@ -597,6 +690,10 @@ struct Attributes<'a> {
     dropped: u32,
     /// The `message` field.
     body: Option<String>,
+    /// The ids of `trace_id` and `span_id` fields (32 and 16 hex digits), which name the
+    /// record's trace instead of the current one, as in the JSON lines.
+    trace_id: Option<[u8; 16]>,
+    span_id: Option<[u8; 8]>,
 }
 
 /// A value as an attribute holds it.
@@ -612,6 +709,13 @@ impl Attributes<'_> {
     /// One attribute, unless it would pass the budget (then counted as dropped); a secret's
     /// field is `"[REDACTED]"`, masked values masked.
     fn write(&mut self, name: &str, value: Attribute<'_>) {
+        if let Attribute::Str(text) = value {
+            match name {
+                "trace_id" if let Some(id) = crate::otlp::wire::hex::<16>(text) => return self.trace_id = Some(id),
+                "span_id" if let Some(id) = crate::otlp::wire::hex::<8>(text) => return self.span_id = Some(id),
+                _ => {}
+            }
+        }
         let masked;
         let value = match value {
             _ if self.redactor.is_secret(name) => Attribute::Str(REDACTED),
@@ -646,6 +750,15 @@ impl Attributes<'_> {
                 Attribute::Bool(value) => any_value(out, ValueRef::Bool(value)),
             });
         });
+    }
+
+    /// The body: the message, masked, cut at half the record's room (the attributes have the
+    /// rest).
+    fn set_body(&mut self, message: fmt::Arguments<'_>) {
+        let text = super::layer::capped(message, self.budget / 2);
+        let text = self.redactor.mask(&text).unwrap_or(text);
+        self.budget = self.budget.saturating_sub(text.len());
+        self.body = Some(text);
     }
 
     /// A formatted value, cut at the record's room.
@@ -721,8 +834,12 @@ fn kvlist(out: &mut Vec<u8>, redactor: &Redactor, entries: &[(&str, FieldValue<'
                     return any_value(out, ValueRef::Str(REDACTED));
                 }
                 match value {
-                    FieldValue::Str(text) => any_value(out, ValueRef::Str(text)),
-                    FieldValue::String(text) => any_value(out, ValueRef::Str(text)),
+                    FieldValue::Str(text) => {
+                        any_value(out, ValueRef::Str(&redactor.mask(text).unwrap_or_else(|| (*text).to_owned())))
+                    }
+                    FieldValue::String(text) => {
+                        any_value(out, ValueRef::Str(&redactor.mask(text).unwrap_or_else(|| text.clone())))
+                    }
                     FieldValue::I64(value) => any_value(out, ValueRef::I64(*value)),
                     FieldValue::U64(value) => match i64::try_from(*value) {
                         Ok(value) => any_value(out, ValueRef::I64(value)),
@@ -779,11 +896,7 @@ impl Visit for Attributes<'_> {
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if field.name() == "message" {
-            let text = super::layer::capped(format_args!("{value:?}"), self.budget);
-            self.body = Some(match self.redactor.mask(&text) {
-                Some(masked) => masked,
-                None => text,
-            });
+            self.set_body(format_args!("{value:?}"));
             return;
         }
         self.write_fmt(field.name(), format_args!("{value:?}"));
@@ -835,5 +948,61 @@ mod self_metrics {
         }
         #[cfg(not(feature = "metrics"))]
         let _ = (reason, records);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolved(config: Option<OtlpLogs>, lines: Option<bool>, vars: &[(&str, &str)]) -> (bool, bool) {
+        let environment = crate::Environment::from_pairs(vars.iter().copied());
+        let destinations = destinations(config, lines, &environment).expect("valid");
+        (destinations.lines, destinations.otlp.is_some())
+    }
+
+    #[test]
+    fn otel_logs_exporter_decides_where_events_go_unless_the_code_does() {
+        const EXPORTER: &str = "OTEL_LOGS_EXPORTER";
+        assert_eq!(resolved(None, None, &[]), (true, false), "lines only by default");
+        assert_eq!(resolved(None, None, &[(EXPORTER, "otlp")]), (false, true), "records instead of lines");
+        assert_eq!(resolved(None, None, &[(EXPORTER, "OTLP, console")]), (true, true));
+        assert_eq!(resolved(None, None, &[(EXPORTER, "console")]), (true, false));
+        assert_eq!(resolved(None, None, &[(EXPORTER, "none")]), (false, false));
+        // Nothing else would take them: the lines stay.
+        assert_eq!(resolved(None, None, &[(EXPORTER, "otlp"), ("OTEL_SDK_DISABLED", "true")]), (true, false));
+        assert_eq!(resolved(None, None, &[(EXPORTER, "logging")]), (true, false), "an unknown name");
+        assert_eq!(resolved(Some(OtlpLogs::new()), None, &[(EXPORTER, "none")]), (true, true), "the code wins");
+        assert_eq!(resolved(Some(OtlpLogs::new()), Some(false), &[]), (false, true));
+        assert_eq!(resolved(Some(OtlpLogs::new()), None, &[("OTEL_SDK_DISABLED", "true")]), (true, false));
+    }
+
+    #[test]
+    fn wrong_values_in_code_are_errs_naming_them_even_when_off() {
+        let field = |config: OtlpLogs, vars: &[(&str, &str)]| {
+            let environment = crate::Environment::from_pairs(vars.iter().copied());
+            match destinations(Some(config), None, &environment) {
+                Err(ConfigError::Invalid { field, .. }) => Some(field),
+                _ => None,
+            }
+        };
+        assert_eq!(field(OtlpLogs::new().max_queue_size(0), &[]), Some("OtlpLogs::max_queue_size"));
+        assert_eq!(
+            field(OtlpLogs::new().max_queue_size(8).max_export_batch_size(9), &[]),
+            Some("OtlpLogs::max_export_batch_size")
+        );
+        assert_eq!(field(OtlpLogs::new().endpoint("ftp://collector"), &[]), Some("OtlpLogs::endpoint"));
+        let disabled = [("OTEL_SDK_DISABLED", "true")];
+        assert_eq!(field(OtlpLogs::new().schedule_delay(Duration::ZERO), &disabled), Some("OtlpLogs::schedule_delay"));
+    }
+
+    #[test]
+    fn debug_shows_neither_credentials_nor_header_values() {
+        let config = OtlpLogs::new()
+            .endpoint("https://user:S3CRET@collector:4318/T0KEN/v1/logs")
+            .header("authorization", "Bearer S3CRET");
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("S3CRET") && !shown.contains("T0KEN"), "{shown}");
+        assert!(shown.contains("collector:4318") && shown.contains("authorization"), "{shown}");
     }
 }

@@ -32,6 +32,12 @@ impl crate::core::Pillar for Pillar {
 
     fn prepare(&mut self, cx: &Context<'_>) -> Result<(), ConfigError> {
         self.config.check()?;
+        // Where events go (OTLP's settings checked) before anything starts.
+        #[cfg(feature = "otlp")]
+        {
+            let destinations = super::otlp::destinations(self.config.otlp.take(), self.config.lines, cx.env)?;
+            self.config.resolved = Some(destinations);
+        }
         // The field named is where the directives came from: the builder's `filter`, or RUST_LOG.
         let (directives, field) = match self.config.filter.take() {
             Some(directives) => (directives, "filter"),

@@ -324,6 +324,13 @@ impl Encoder {
         let _ = writeln!(self.out, "\n# TYPE {family} {}", kind.as_str());
     }
 
+    /// The family just begun holds about `series` series: room for them, when kept as data.
+    pub(crate) fn expect_series(&mut self, series: usize) {
+        if let Some(family) = self.structured.as_mut().and_then(|families| families.last_mut()) {
+            family.series.reserve(series);
+        }
+    }
+
     /// One sample line: `name{labels} value`.
     pub(crate) fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
         if let Some(families) = &mut self.structured {

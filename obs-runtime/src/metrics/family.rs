@@ -269,12 +269,16 @@ impl<C: Cell> Family<C> {
 
 impl<C: Cell> Collect for Family<C> {
     fn encode(&self, encoder: &mut Encoder) {
-        let children = sync::lock(&self.children);
+        // The series are taken out of the lock first: the application's `with_labels` on this
+        // family does not wait for the whole family to be encoded.
+        let children: Vec<(Arc<[String]>, Arc<C>)> =
+            sync::lock(&self.children).iter().map(|(values, cell)| (values.clone(), cell.clone())).collect();
         if children.is_empty() {
             return;
         }
         encoder.family(&self.info.name, self.info.kind, &self.info.help);
-        for (values, cell) in children.iter() {
+        encoder.expect_series(children.len() + usize::from(self.overflow.get().is_some()));
+        for (values, cell) in &children {
             let labels: Vec<(&str, &str)> =
                 self.info.label_names.iter().map(String::as_str).zip(values.iter().map(String::as_str)).collect();
             cell.encode(encoder, &self.info.name, &labels);

@@ -19,8 +19,11 @@
 //! # Ok::<(), obs_runtime::ConfigError>(())
 //! ```
 //!
-//! Without code, `OTEL_METRICS_EXPORTER=otlp` turns it on (`none`, `prometheus` or unset: off;
-//! `/metrics` is served whatever it says). Values set here win over the environment:
+//! Without code, `OTEL_METRICS_EXPORTER=otlp` turns it on (`none`, `prometheus` or unset: off,
+//! with a warning when `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT` is set; `/metrics` is served whatever
+//! it says; the specification's default is `otlp`, obs's is the pull it always served).
+//! `OTEL_SDK_DISABLED=true` turns it off, once the values given in code are checked. Values set
+//! here win over the environment:
 //!
 //! | setting | builder | environment | default |
 //! |---|---|---|---|
@@ -39,21 +42,27 @@
 //!   `http_requests`; a Prometheus-compatible receiver adds the suffix back);
 //! - a gauge is a `Gauge`; a histogram is an explicit-bucket `Histogram`, with its bounds, its
 //!   per-bucket counts, count and sum;
-//! - values are doubles; labels are string attributes; a name ending in `_seconds` has unit `s`,
+//! - values are doubles; labels are string attributes (the overflow series' label is the
+//!   specification's boolean `otel.metric.overflow`); a name ending in `_seconds` has unit `s`,
 //!   one in `_bytes` unit `By`;
+//! - `target_info` is not sent: the resource says it;
+//! - cumulative points start when obs's registry began counting;
 //! - the exemplars the exposition has (the trace and span of a sampled call) go with their
 //!   series' data point.
 //!
 //! With delta temporality each export carries what changed since the last one that succeeded:
 //! a failed export loses nothing (the next carries it), and a series that did not change is not
-//! sent. `lowmemory` is taken as delta (obs's counters and histograms are synchronous).
+//! sent; gauges are sent at every export. `lowmemory` is taken as delta, for the families of
+//! collectors and bridges too (the specification keeps asynchronous instruments cumulative
+//! there; obs does not tell them apart).
 //!
 //! Each export runs on obs's background runtime (the registry is read on its blocking pool, so
 //! a slow collector never stalls `/metrics`); a retryable failure is retried with backoff within
 //! the export's timeout. A failed export is said and counted
 //! (`obs_internal_errors_total{component="metrics",reason="otlp_export_failed"}`), with its data
 //! points in `obs_otlp_metric_points_dropped_total` (cumulative points are sent again by the next
-//! export). When obs stops, a last export runs within the shutdown deadline.
+//! export). When obs stops, a last export runs within the shutdown deadline; an export running
+//! then keeps its own timeout.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -79,7 +88,7 @@ pub enum Temporality {
 /// The export of obs's registry over OTLP: give it to
 /// [`ObsBuilder::otlp_metrics`](crate::ObsBuilder::otlp_metrics). See the [module](self) for the
 /// settings and their variables.
-#[derive(Debug, Default, Clone)]
+#[derive(Default, Clone)]
 pub struct OtlpMetrics {
     endpoint: Option<String>,
     protocol: Option<Protocol>,
@@ -87,6 +96,19 @@ pub struct OtlpMetrics {
     interval: Option<Duration>,
     timeout: Option<Duration>,
     temporality: Option<Temporality>,
+}
+
+impl std::fmt::Debug for OtlpMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OtlpMetrics")
+            .field("endpoint", &crate::otlp::config::shown_endpoint(&self.endpoint))
+            .field("protocol", &self.protocol)
+            .field("transport", &self.transport)
+            .field("interval", &self.interval)
+            .field("timeout", &self.timeout)
+            .field("temporality", &self.temporality)
+            .finish()
+    }
 }
 
 impl OtlpMetrics {
@@ -146,6 +168,9 @@ impl OtlpMetrics {
     }
 }
 
+/// The longest interval, and the longest export.
+const MAX_INTERVAL: Duration = Duration::from_secs(86_400);
+const MAX_TIMEOUT: Duration = Duration::from_secs(600);
 /// The default interval between two exports (the specification's).
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
 /// The default time one export may take (the specification's).
@@ -190,9 +215,14 @@ impl crate::core::Pillar for Pillar {
         let config = match self.config.take() {
             Some(config) => config,
             None => {
-                let listed =
-                    config::exporters_of(&METRICS, &["otlp", "prometheus", "console", "none"], &env, &tolerate);
+                let listed = config::exporters_of(&METRICS, &["otlp", "prometheus", "none"], &env, &tolerate);
                 if disabled || !listed.is_some_and(|listed| listed.contains(&"otlp")) {
+                    if env(METRICS.endpoint).is_some() && !disabled {
+                        tolerate(
+                            METRICS.endpoint,
+                            "is set, but OTEL_METRICS_EXPORTER does not list otlp: metrics are not exported over OTLP",
+                        );
+                    }
                     say(warnings.into_inner());
                     return Ok(());
                 }
@@ -201,18 +231,20 @@ impl crate::core::Pillar for Pillar {
         };
         let within = |value: Duration, most: Duration| (Duration::from_millis(1)..=most).contains(&value);
         let interval = match config.interval {
-            Some(interval) if !within(interval, Duration::from_secs(86_400)) => {
-                return Err(invalid("interval", format!("{interval:?} is not between 1 ms and 1 day")));
+            Some(interval) if !within(interval, MAX_INTERVAL) => {
+                return Err(invalid("OtlpMetrics::interval", format!("{interval:?} is not between 1 ms and 1 day")));
             }
             Some(interval) => interval,
-            None => config::millis_of(&["OTEL_METRIC_EXPORT_INTERVAL"], &env, &tolerate).unwrap_or(DEFAULT_INTERVAL),
+            None => config::millis_of(&["OTEL_METRIC_EXPORT_INTERVAL"], MAX_INTERVAL, &env, &tolerate)
+                .unwrap_or(DEFAULT_INTERVAL),
         };
         let timeout = match config.timeout {
-            Some(timeout) if !within(timeout, Duration::from_secs(600)) => {
-                return Err(invalid("timeout", format!("{timeout:?} is not between 1 ms and 10 min")));
+            Some(timeout) if !within(timeout, MAX_TIMEOUT) => {
+                return Err(invalid("OtlpMetrics::timeout", format!("{timeout:?} is not between 1 ms and 10 min")));
             }
             Some(timeout) => timeout,
-            None => config::millis_of(&["OTEL_METRIC_EXPORT_TIMEOUT"], &env, &tolerate).unwrap_or(DEFAULT_TIMEOUT),
+            None => config::millis_of(&["OTEL_METRIC_EXPORT_TIMEOUT"], MAX_TIMEOUT, &env, &tolerate)
+                .unwrap_or(DEFAULT_TIMEOUT),
         };
         let request_timeout = config::timeout_of(&METRICS, &env, &tolerate).unwrap_or(DEFAULT_REQUEST_TIMEOUT);
         let temporality = match config.temporality {
@@ -233,7 +265,7 @@ impl crate::core::Pillar for Pillar {
             }
         };
         let protocol = config::protocol_of(&METRICS, config.protocol, &env, &tolerate)?;
-        let endpoint = config::endpoint_of(&METRICS, config.endpoint, "endpoint", &env)
+        let endpoint = config::endpoint_of(&METRICS, config.endpoint, "OtlpMetrics::endpoint", &env)
             .unwrap_or_else(|| (config::default_endpoint(protocol).to_owned(), METRICS.exporter, true));
         let sender = config::sender(
             &METRICS,
@@ -291,15 +323,17 @@ type Reply = std::sync::mpsc::SyncSender<Result<usize, ExportError>>;
 impl MetricsExporter {
     /// Exports the registry now (besides the interval's exports), and waits for the outcome: the
     /// number of data points sent, or why they were not (counted as an interval's failure is).
-    /// Blocks the calling thread, at most the export's timeout: from async code, call it on a
+    /// Blocks the calling thread, at most twice the export's timeout (an interval's export may be
+    /// running first): from async code, call it on a
     /// blocking thread (`tokio::task::spawn_blocking`). For a job that wants its numbers out
     /// before it goes on.
     pub fn export_now(&self) -> Result<usize, ExportError> {
         let (reply, outcome) = std::sync::mpsc::sync_channel(1);
         let stopped = || ExportError::permanent("the metrics export has stopped");
         self.requests.send(reply).map_err(|_| stopped())?;
-        // The export bounds itself by its timeout; a moment more for the answer.
-        match outcome.recv_timeout(self.timeout + Duration::from_secs(1)) {
+        // An interval's export may be running (bounded by the timeout), then this one (too); a
+        // moment more for the answer.
+        match outcome.recv_timeout(self.timeout * 2 + Duration::from_secs(1)) {
             Ok(outcome) => outcome,
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                 Err(ExportError::retryable(format!("no outcome within {:?}", self.timeout)))
@@ -361,7 +395,7 @@ struct Exporter {
 /// the delta state, the buffer.
 struct Encoding {
     resource: Resource,
-    /// When exporting began: the start of every cumulative data point.
+    /// When the registry began counting: the start of every cumulative data point.
     start_nanos: u64,
     /// With delta temporality, each series' values at the last export that succeeded, and when.
     delta: DeltaState,
@@ -386,8 +420,9 @@ fn unix_nanos(time: SystemTime) -> u64 {
 
 impl Encoding {
     fn new(resource: Resource) -> Box<Encoding> {
-        let start_nanos = unix_nanos(SystemTime::now());
-        let delta = DeltaState { at_nanos: start_nanos, values: HashMap::new() };
+        // Cumulative points count from when the registry began counting.
+        let start_nanos = super::registry::started_unix_nanos();
+        let delta = DeltaState { at_nanos: unix_nanos(SystemTime::now()), values: HashMap::new() };
         Box::new(Encoding { resource, start_nanos, delta, body: Vec::new() })
     }
 
@@ -426,9 +461,10 @@ impl Exporter {
         let mut next = tokio::time::Instant::now() + self.settings.interval;
         loop {
             let reply = tokio::select! {
-                _ = tokio::time::sleep_until(next) => None,
-                Some(reply) = asked.recv() => Some(reply),
+                biased;
                 _ = stop.changed() => break,
+                Some(reply) = asked.recv() => Some(reply),
+                _ = tokio::time::sleep_until(next) => None,
             };
             let deadline = crate::Deadline::after(self.settings.timeout);
             let outcome = self.export(deadline).await;
@@ -452,7 +488,11 @@ impl Exporter {
         let mut encoding = self.encoding.take().unwrap_or_else(|| Encoding::new(self.resource.clone()));
         let (sender, temporality) = (self.sender.clone(), self.settings.temporality);
         let encoded = tokio::task::spawn_blocking(move || {
-            let encoded = encoding.encode(&sender, temporality);
+            // A panic (in anyone's collector) must not take the delta state with it: the next
+            // delta export would send totals as changes.
+            let encoded =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| encoding.encode(&sender, temporality)))
+                    .unwrap_or_else(|_| Err(ExportError::permanent("reading the registry panicked")));
             (encoding, encoded)
         })
         .await;
@@ -479,7 +519,8 @@ impl Exporter {
                 count(true, (points as u64).saturating_sub(rejected));
                 count(false, rejected);
                 if temporality == Temporality::Delta {
-                    encoding.delta.values.extend(next_delta);
+                    // Series gone since (a collector's) are forgotten.
+                    encoding.delta.values = next_delta;
                     encoding.delta.at_nanos = now;
                 }
                 Ok(points)
@@ -534,21 +575,24 @@ fn encode_request(
         message(out, 2, |out| {
             crate::otlp::wire::scope(out, 1);
             for family in families {
-                let series: Vec<(&super::encode::EncodedSeries, EncodedValue)> = family
-                    .series
-                    .iter()
-                    .filter_map(|series| match &mut delta {
-                        // A gauge is a value, not a change: sent at every export.
-                        Some(_) if family.kind == Kind::Gauge => Some((series, series.value.clone())),
-                        None => Some((series, series.value.clone())),
-                        Some((last, next)) => {
-                            let key = series_key(&family.name, &series.labels);
-                            let change = change_since(last.values.get(&key), &series.value);
-                            next.insert(key, previous_of(&series.value));
-                            change.map(|value| (series, value))
-                        }
-                    })
-                    .collect();
+                // The resource says it already (and a collector's Prometheus exporter makes its
+                // own from it).
+                if family.name == "target_info" {
+                    continue;
+                }
+                let mut series: Vec<(&super::encode::EncodedSeries, EncodedValue)> =
+                    Vec::with_capacity(family.series.len());
+                series.extend(family.series.iter().filter_map(|series| match &mut delta {
+                    // A gauge is a value, not a change: sent at every export.
+                    Some(_) if family.kind == Kind::Gauge => Some((series, series.value.clone())),
+                    None => Some((series, series.value.clone())),
+                    Some((last, next)) => {
+                        let key = series_key(&family.name, &series.labels);
+                        let change = change_since(last.values.get(&key), &series.value);
+                        next.insert(key, previous_of(&series.value));
+                        change.map(|value| (series, value))
+                    }
+                }));
                 if series.is_empty() {
                     continue;
                 }
@@ -660,9 +704,15 @@ fn encode_metric(
     }
 }
 
+/// The labels as string attributes; the overflow series' label as the specification's boolean
+/// `otel.metric.overflow` (Prometheus' name for it is `otel_metric_overflow="true"`).
 fn attributes(out: &mut Vec<u8>, field: u32, labels: &[(String, String)]) {
     for (name, value) in labels {
-        key_value(out, field, name, ValueRef::Str(value));
+        if name == super::OVERFLOW_LABEL {
+            key_value(out, field, "otel.metric.overflow", ValueRef::Bool(true));
+        } else {
+            key_value(out, field, name, ValueRef::Str(value));
+        }
     }
 }
 
@@ -707,24 +757,12 @@ fn histogram_point(out: &mut Vec<u8>, series: &super::encode::EncodedSeries, val
 fn encode_exemplar(out: &mut Vec<u8>, exemplar: &ExemplarText) {
     fixed64_field(out, 2, exemplar.unix_millis.saturating_mul(1_000_000));
     double_field(out, 3, exemplar.value);
-    if let (Some(span_id), Some(trace_id)) = (hex::<8>(&exemplar.span_id), hex::<16>(&exemplar.trace_id)) {
+    if let (Some(span_id), Some(trace_id)) =
+        (crate::otlp::wire::hex::<8>(&exemplar.span_id), crate::otlp::wire::hex::<16>(&exemplar.trace_id))
+    {
         bytes_field(out, 4, &span_id);
         bytes_field(out, 5, &trace_id);
     }
-}
-
-/// `N` bytes from `2 * N` hex digits.
-fn hex<const N: usize>(text: &str) -> Option<[u8; N]> {
-    let text = text.as_bytes();
-    if text.len() != 2 * N {
-        return None;
-    }
-    let digit = |byte: u8| (byte as char).to_digit(16).map(|digit| digit as u8);
-    let mut bytes = [0u8; N];
-    for (index, byte) in bytes.iter_mut().enumerate() {
-        *byte = digit(text[2 * index])? << 4 | digit(text[2 * index + 1])?;
-    }
-    Some(bytes)
 }
 
 #[cfg(test)]
@@ -768,11 +806,67 @@ mod tests {
         assert_eq!(encode_request(&mut Vec::new(), &families, &resource, times, Some((&last, &mut next))), 1);
         assert_eq!(encode_request(&mut Vec::new(), &families, &resource, times, None), 2, "cumulative: both");
     }
+}
+
+#[cfg(test)]
+mod config_tests {
+    use super::*;
+    use crate::core::Pillar as _;
+
+    /// What `config` and `vars` resolve to: the settings, or the field an `Err` names.
+    fn prepared(config: Option<OtlpMetrics>, vars: &[(&str, &str)]) -> Result<Option<String>, &'static str> {
+        let env = crate::Environment::from_pairs(vars.iter().copied());
+        let service = std::sync::Arc::new(crate::service::Identity::named("test"));
+        let mut pillar = Pillar::new(config);
+        match pillar.prepare(&crate::core::Context { env: &env, service: &service }) {
+            Ok(()) => Ok(pillar.prepared.map(|(_, settings)| {
+                format!("{:?} {:?} {:?}", settings.interval, settings.timeout, settings.temporality)
+            })),
+            Err(ConfigError::Invalid { field, .. }) => Err(field),
+            Err(_) => Err("another error"),
+        }
+    }
 
     #[test]
-    fn exemplar_ids_are_read_back_from_their_hex() {
-        assert_eq!(hex::<2>("0aff"), Some([0x0a, 0xff]));
-        assert_eq!(hex::<2>("0af"), None);
-        assert_eq!(hex::<2>("0afg"), None);
+    fn off_unless_configured_or_listed_and_the_specification_defaults() {
+        assert_eq!(prepared(None, &[]), Ok(None));
+        assert_eq!(prepared(None, &[("OTEL_METRICS_EXPORTER", "prometheus")]), Ok(None));
+        assert_eq!(prepared(None, &[("OTEL_METRICS_EXPORTER", "console")]), Ok(None), "not an exporter obs has");
+        let defaults = Some("60s 30s Cumulative".to_owned());
+        assert_eq!(prepared(None, &[("OTEL_METRICS_EXPORTER", "prometheus,OTLP")]), Ok(defaults.clone()));
+        assert_eq!(prepared(Some(OtlpMetrics::new()), &[]), Ok(defaults));
+        let vars = [
+            ("OTEL_METRICS_EXPORTER", "otlp"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "900000"),
+            ("OTEL_METRIC_EXPORT_TIMEOUT", "5000"),
+            ("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "LowMemory"),
+        ];
+        assert_eq!(prepared(None, &vars), Ok(Some("900s 5s Delta".to_owned())), "15 min from the environment");
+        let bad = [("OTEL_METRICS_EXPORTER", "otlp"), ("OTEL_METRIC_EXPORT_INTERVAL", "soon")];
+        assert_eq!(prepared(None, &bad), Ok(Some("60s 30s Cumulative".to_owned())), "tolerated: the default");
+        let code = OtlpMetrics::new().interval(Duration::from_secs(5)).temporality(Temporality::Delta);
+        assert_eq!(prepared(Some(code), &vars), Ok(Some("5s 5s Delta".to_owned())), "the code wins");
+    }
+
+    #[test]
+    fn wrong_values_in_code_are_errs_naming_them_even_when_off() {
+        let disabled = [("OTEL_SDK_DISABLED", "true")];
+        assert_eq!(prepared(Some(OtlpMetrics::new()), &disabled), Ok(None));
+        assert_eq!(
+            prepared(Some(OtlpMetrics::new().interval(Duration::ZERO)), &disabled),
+            Err("OtlpMetrics::interval")
+        );
+        assert_eq!(prepared(Some(OtlpMetrics::new().endpoint("ftp://c")), &[]), Err("OtlpMetrics::endpoint"));
+        let url = [("OTEL_METRICS_EXPORTER", "otlp"), ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://u:p@c:4318")];
+        assert_eq!(prepared(None, &url), Err("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"), "credentials in the URL");
+    }
+
+    #[test]
+    fn debug_shows_neither_credentials_nor_header_values() {
+        let config =
+            OtlpMetrics::new().endpoint("https://user:S3CRET@collector:4318/T0KEN").header("x-api-key", "S3CRET");
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("S3CRET") && !shown.contains("T0KEN"), "{shown}");
+        assert!(shown.contains("collector:4318") && shown.contains("x-api-key"), "{shown}");
     }
 }

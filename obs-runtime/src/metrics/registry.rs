@@ -70,9 +70,30 @@ struct Inner {
     default_buckets: Vec<f64>,
 }
 
+/// When the registry was made, in nanoseconds since the epoch: where its counts start.
+#[cfg(feature = "otlp")]
+pub(crate) fn started_unix_nanos() -> u64 {
+    registry();
+    *STARTED.get().unwrap_or(&0)
+}
+
+#[cfg(feature = "otlp")]
+static STARTED: OnceLock<u64> = OnceLock::new();
+
 pub(crate) fn registry() -> &'static Registry {
     static REGISTRY: OnceLock<Registry> = OnceLock::new();
-    REGISTRY.get_or_init(|| Registry {
+    REGISTRY.get_or_init(|| {
+        #[cfg(feature = "otlp")]
+        STARTED.get_or_init(|| {
+            let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+            since.map_or(0, |since| u64::try_from(since.as_nanos()).unwrap_or(u64::MAX))
+        });
+        new_registry()
+    })
+}
+
+fn new_registry() -> Registry {
+    Registry {
         inner: Mutex::new(Inner {
             series: Vec::new(),
             by_labels: HashMap::new(),
@@ -83,7 +104,7 @@ pub(crate) fn registry() -> &'static Registry {
             claimed: BUILT_IN.iter().flat_map(|(name, kind)| claimed_names(name, *kind)).collect(),
             default_buckets: DEFAULT_BUCKETS.to_vec(),
         }),
-    })
+    }
 }
 
 impl Registry {

@@ -8,12 +8,31 @@ use crate::ConfigError;
 use crate::service::parse_pairs;
 
 /// How the exporter sends: what the builder said of it.
-#[derive(Debug, Default, Clone)]
+#[derive(Default, Clone)]
 pub(crate) struct Transport {
     pub(crate) compression: Option<Compression>,
     pub(crate) headers: Vec<(String, String)>,
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<crate::tls::Tls>,
+}
+
+impl std::fmt::Debug for Transport {
+    /// The headers by name only: their values are credentials.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut debug = f.debug_struct("Transport");
+        debug
+            .field("compression", &self.compression)
+            .field("headers", &self.headers.iter().map(|(name, _)| name).collect::<Vec<_>>());
+        #[cfg(feature = "tls")]
+        debug.field("tls", &self.tls);
+        debug.finish()
+    }
+}
+
+/// An endpoint as `Debug` shows it: scheme, host and port (its path, user and query may hold
+/// secrets).
+pub(crate) fn shown_endpoint(endpoint: &Option<String>) -> Option<String> {
+    endpoint.as_deref().map(crate::secret::url::for_humans)
 }
 
 /// The transport: the builder's, else the signal's variable or the general one
@@ -83,18 +102,19 @@ pub(crate) fn timeout_of(
     env: &impl Fn(&str) -> Option<String>,
     tolerate: &impl Fn(&'static str, &str),
 ) -> Option<Duration> {
-    millis_of(&[signal.timeout, "OTEL_EXPORTER_OTLP_TIMEOUT"], env, tolerate)
+    millis_of(&[signal.timeout, "OTEL_EXPORTER_OTLP_TIMEOUT"], Duration::from_secs(600), env, tolerate)
 }
 
-/// The first of `names` that is set, as milliseconds within 1 ms..=10 min; a value that is not
+/// The first of `names` that is set, as milliseconds from 1 ms to `most`; a value that is not
 /// is a warning, and `None`.
 pub(crate) fn millis_of(
     names: &[&'static str],
+    most: Duration,
     env: &impl Fn(&str) -> Option<String>,
     tolerate: &impl Fn(&'static str, &str),
 ) -> Option<Duration> {
     let (name, value) = names.iter().find_map(|name| env(name).map(|value| (*name, value)))?;
-    let range = Duration::from_millis(1)..=Duration::from_secs(600);
+    let range = Duration::from_millis(1)..=most;
     let taken = value.parse::<u64>().ok().map(Duration::from_millis).filter(|delay| range.contains(delay));
     if taken.is_none() {
         tolerate(name, "is not a number of milliseconds in range: the default is used");

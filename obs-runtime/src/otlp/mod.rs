@@ -201,16 +201,20 @@ impl Sender {
         let partial = outcome.map_err(|error| error.map_message(scrub))?;
         let Some((rejected, message)) = partial else { return Ok(0) };
         if rejected > 0 || !message.is_empty() {
-            crate::diagnostics::warn(
-                self.signal.component,
-                self.signal.rejected,
-                &format!(
-                    "the collector {} rejected {rejected} {}(s) of a request of {items}: {}",
-                    self.target.shown(),
-                    self.signal.item,
-                    scrub(&message.chars().take(200).collect::<String>())
-                ),
+            let message = format!(
+                "the collector {} rejected {rejected} {}(s) of a batch of {items}: {}",
+                self.target.shown(),
+                self.signal.item,
+                scrub(&message.chars().take(200).collect::<String>())
             );
+            let say = || crate::diagnostics::warn(self.signal.component, self.signal.rejected, &message);
+            // What the log export says of itself is not sent by it.
+            #[cfg(feature = "logging")]
+            if std::ptr::eq(self.signal, &LOGS) {
+                crate::logging::otlp::quietly(say);
+                return Ok(u64::try_from(rejected).unwrap_or(0));
+            }
+            say();
         }
         Ok(u64::try_from(rejected).unwrap_or(0))
     }

@@ -109,6 +109,20 @@ pub(crate) fn resource(out: &mut Vec<u8>, field: u32, resource: &crate::trace::R
     });
 }
 
+/// `N` bytes from `2 * N` hex digits.
+pub(crate) fn hex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    let text = text.as_bytes();
+    if text.len() != 2 * N {
+        return None;
+    }
+    let digit = |byte: u8| (byte as char).to_digit(16).map(|digit| digit as u8);
+    let mut bytes = [0u8; N];
+    for (index, byte) in bytes.iter_mut().enumerate() {
+        *byte = digit(text[2 * index])? << 4 | digit(text[2 * index + 1])?;
+    }
+    Some(bytes)
+}
+
 /// A protobuf field's value, as far as obs reads answers.
 pub(crate) enum Field<'a> {
     Varint(u64),
@@ -155,6 +169,14 @@ pub(crate) fn fields(mut bytes: &[u8]) -> impl Iterator<Item = (u32, Field<'_>)>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_are_read_from_their_hex() {
+        assert_eq!(hex::<2>("0aff"), Some([0x0a, 0xff]));
+        assert_eq!(hex::<2>("0AFF"), Some([0x0a, 0xff]));
+        assert_eq!(hex::<2>("0af"), None);
+        assert_eq!(hex::<2>("0afg"), None);
+    }
 
     #[test]
     fn varints_and_nesting() {
