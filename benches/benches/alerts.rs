@@ -14,41 +14,15 @@
 //!
 //! `cargo bench --manifest-path benches/Cargo.toml --bench alerts`
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use obs_runtime::alerts::{AlertManager, AlertRule, Condition};
 use obs_runtime::metrics::{CounterVec, Format, GaugeVec};
 
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: forwards to the system allocator, counting on the side.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: the caller's contract is the system allocator's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE_BYTES.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: as above.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        LIVE_BYTES.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: as above.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+mod support;
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: support::CountingAllocator = support::CountingAllocator;
 
 const GAUGE_FAMILIES: usize = 100;
 const COUNTER_FAMILIES: usize = 11;
@@ -163,11 +137,11 @@ fn main() {
         // 15 s apart, as the default interval: windows fill up after 20 passes.
         let now = t0 + Duration::from_secs(15 * pass as u64);
         record_requests(pass);
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        let before = support::allocations();
         let started = Instant::now();
         let fired = manager.evaluate_at(now);
         let elapsed = started.elapsed();
-        allocations.push((ALLOCATIONS.load(Ordering::Relaxed) - before) as f64);
+        allocations.push((support::allocations() - before) as f64);
         assert!(fired.is_empty(), "nothing fires in this benchmark");
         drop(fired);
         // A scrape every pass, as Prometheus would: what it leaves behind shows too.
@@ -176,7 +150,7 @@ fn main() {
         let scrape = started.elapsed();
         assert!(body.len() > 100_000);
         drop(body);
-        live_after.push(LIVE_BYTES.load(Ordering::Relaxed));
+        live_after.push(support::live_bytes());
         if pass >= PASSES - TIMED {
             pass_times.push(elapsed.as_secs_f64() * 1e3);
             scrape_times.push(scrape.as_secs_f64() * 1e3);
@@ -184,7 +158,9 @@ fn main() {
     }
     let pass = median(pass_times);
     let scrape = median(scrape_times);
-    println!("## One evaluation pass: {rules} rules, {series} series (median of the last {TIMED} of {PASSES} passes)\n");
+    println!(
+        "## One evaluation pass: {rules} rules, {series} series (median of the last {TIMED} of {PASSES} passes)\n"
+    );
     println!("| what | ms | x one scrape |");
     println!("|---|---:|---:|");
     println!("| one scrape of the same registry (text format) | {scrape:.2} | 1.00 |");

@@ -24,10 +24,12 @@
 //!
 //!   cargo bench --manifest-path benches/Cargo.toml --bench export
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+mod support;
+use support::{cpu_clocks, field};
 
 const SPANS: u64 = 200_000;
 const WARM_UP: u64 = 20_000;
@@ -53,20 +55,7 @@ fn main() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// CPU clocks
-
-fn clock_ns(clock: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: a valid pointer to a timespec; the clock ids are the standard ones.
-    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime");
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-/// (the whole process's CPU, the calling thread's CPU), nanoseconds.
-fn cpu_clocks() -> (u64, u64) {
-    (clock_ns(libc::CLOCK_PROCESS_CPUTIME_ID), clock_ns(libc::CLOCK_THREAD_CPUTIME_ID))
-}
+// Threads
 
 /// Each live thread's (tid, name, CPU ns on its schedstat).
 fn threads() -> Vec<(String, String, u64)> {
@@ -227,123 +216,71 @@ struct Received {
     bodies: Vec<(bool, hyper::body::Bytes)>,
 }
 
+/// The receiver (`support::run_receiver` on `/v1/traces`): keeps the bodies; between runs, decodes
+/// them and counts the spans that arrived, and times gzip.
 fn receiver() {
-    use http_body_util::BodyExt as _;
-    let state = Arc::new(Mutex::new(Received::default()));
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds loopback");
-    listener.set_nonblocking(true).unwrap();
-    println!("PORT {}", listener.local_addr().unwrap().port());
-    std::io::stdout().flush().unwrap();
-
-    // Between runs, on this thread: the counts, and the spans decoded from the bodies kept.
-    let stats_state = state.clone();
-    std::thread::spawn(move || {
-        let stdin = std::io::stdin();
-        for line in stdin.lock().lines() {
-            let Ok(line) = line else { break };
-            if line.trim() != "stats" {
-                continue;
-            }
-            let received = std::mem::take(&mut *stats_state.lock().unwrap());
-            let (mut spans, mut raw_bytes, mut undecodable) = (0u64, 0u64, 0u64);
-            // One full request's protobuf (a batch of 512), to time gzip at both levels below.
-            let mut sample: Option<(Vec<u8>, u64)> = None;
-            for (gzip, body) in &received.bodies {
-                let raw = if *gzip {
-                    let mut out = Vec::new();
-                    if flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut out).is_err() {
-                        undecodable += 1;
-                        continue;
-                    }
-                    out
-                } else {
-                    body.to_vec()
-                };
-                raw_bytes += raw.len() as u64;
-                use prost::Message as _;
-                match opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(&raw[..]) {
-                    Ok(request) => {
-                        let n = request
-                            .resource_spans
-                            .iter()
-                            .flat_map(|r| &r.scope_spans)
-                            .map(|s| s.spans.len() as u64)
-                            .sum::<u64>();
-                        spans += n;
-                        if sample.is_none() && n == BATCH as u64 {
-                            sample = Some((raw, n));
-                        }
-                    }
-                    Err(_) => undecodable += 1,
+    let keep = |received: &mut Received, is_traces: bool, gzip: bool, body: hyper::body::Bytes| {
+        received.requests += 1;
+        received.bytes += body.len() as u64;
+        if is_traces {
+            received.bodies.push((gzip, body));
+        } else {
+            received.not_traces += 1;
+        }
+    };
+    support::run_receiver("/v1/traces", keep, |received: Received| {
+        let (mut spans, mut raw_bytes, mut undecodable) = (0u64, 0u64, 0u64);
+        // One full request's protobuf (a batch of 512), to time gzip at both levels below.
+        let mut sample: Option<(Vec<u8>, u64)> = None;
+        for (gzip, body) in &received.bodies {
+            let raw = if *gzip {
+                let mut out = Vec::new();
+                if flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut out).is_err() {
+                    undecodable += 1;
+                    continue;
                 }
+                out
+            } else {
+                body.to_vec()
+            };
+            raw_bytes += raw.len() as u64;
+            use prost::Message as _;
+            match opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(&raw[..]) {
+                Ok(request) => {
+                    let n = request
+                        .resource_spans
+                        .iter()
+                        .flat_map(|r| &r.scope_spans)
+                        .map(|s| s.spans.len() as u64)
+                        .sum::<u64>();
+                    spans += n;
+                    if sample.is_none() && n == BATCH as u64 {
+                        sample = Some((raw, n));
+                    }
+                }
+                Err(_) => undecodable += 1,
             }
-            // gzip of that request at flate2's `fast()` (level 1, obs's) and `default()` (level 6,
-            // opentelemetry-otlp's), here between runs, with nothing else running: ns per span.
-            let (gzip_fast, gzip_default) = sample.map_or((0, 0), |(raw, n)| {
-                let time = |level: flate2::Compression| {
-                    let mut best = u64::MAX;
-                    for _ in 0..15 {
-                        let start = Instant::now();
-                        let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(raw.len()), level);
-                        encoder.write_all(&raw).unwrap();
-                        std::hint::black_box(encoder.finish().unwrap());
-                        best = best.min(start.elapsed().as_nanos() as u64);
-                    }
-                    best / n
-                };
-                (time(flate2::Compression::fast()), time(flate2::Compression::default()))
-            });
-            println!(
-                "STATS requests={} bytes={} raw_bytes={raw_bytes} spans={spans} not_traces={} undecodable={undecodable} gzip_fast={gzip_fast} gzip_default={gzip_default}",
-                received.requests, received.bytes, received.not_traces
-            );
-            std::io::stdout().flush().unwrap();
         }
-        std::process::exit(0);
-    });
-
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-        loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
-            let _ = stream.set_nodelay(true);
-            let state = state.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                    let state = state.clone();
-                    async move {
-                        let is_traces = request.method() == hyper::Method::POST && request.uri().path() == "/v1/traces";
-                        let gzip = request
-                            .headers()
-                            .get(hyper::header::CONTENT_ENCODING)
-                            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"gzip"));
-                        let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                        {
-                            let mut received = state.lock().unwrap();
-                            received.requests += 1;
-                            received.bytes += body.len() as u64;
-                            if is_traces {
-                                received.bodies.push((gzip, body));
-                            } else {
-                                received.not_traces += 1;
-                            }
-                        }
-                        let status = if is_traces { 200 } else { 404 };
-                        Ok::<_, std::convert::Infallible>(
-                            hyper::Response::builder()
-                                .status(status)
-                                .header(hyper::header::CONTENT_TYPE, "application/x-protobuf")
-                                .body(http_body_util::Full::new(hyper::body::Bytes::new()))
-                                .unwrap(),
-                        )
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .await;
-            });
-        }
+        // gzip of that request at flate2's `fast()` (level 1, obs's) and `default()` (level 6,
+        // opentelemetry-otlp's), here between runs, with nothing else running: ns per span.
+        let (gzip_fast, gzip_default) = sample.map_or((0, 0), |(raw, n)| {
+            let time = |level: flate2::Compression| {
+                let mut best = u64::MAX;
+                for _ in 0..15 {
+                    let start = Instant::now();
+                    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(raw.len()), level);
+                    encoder.write_all(&raw).unwrap();
+                    std::hint::black_box(encoder.finish().unwrap());
+                    best = best.min(start.elapsed().as_nanos() as u64);
+                }
+                best / n
+            };
+            (time(flate2::Compression::fast()), time(flate2::Compression::default()))
+        });
+        format!(
+            "requests={} bytes={} raw_bytes={raw_bytes} spans={spans} not_traces={} undecodable={undecodable} gzip_fast={gzip_fast} gzip_default={gzip_default}",
+            received.requests, received.bytes, received.not_traces
+        )
     });
 }
 
@@ -363,14 +300,6 @@ struct Run {
     by_thread: Vec<(String, u64)>,
 }
 
-fn field(line: &str, key: &str) -> u64 {
-    line.split_whitespace()
-        .find_map(|word| word.strip_prefix(key).and_then(|rest| rest.strip_prefix('=')))
-        .unwrap_or_else(|| panic!("no {key} in {line}"))
-        .parse::<i64>()
-        .unwrap_or_else(|_| panic!("{key} in {line}")) as u64
-}
-
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     let n = values.len();
@@ -382,24 +311,8 @@ fn orchestrate(quick: bool) {
     let reps = if quick { 1 } else { REPS };
     let spans = if quick { SPANS / 10 } else { SPANS };
 
-    let mut receiver = Command::new(&exe)
-        .arg("--receiver")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the receiver starts");
-    let mut receiver_in = receiver.stdin.take().unwrap();
-    let mut receiver_out = BufReader::new(receiver.stdout.take().unwrap());
-    let mut line = String::new();
-    receiver_out.read_line(&mut line).unwrap();
-    let port: u16 = line.trim().strip_prefix("PORT ").expect("PORT n").parse().unwrap();
-    let mut stats = || -> String {
-        writeln!(receiver_in, "stats").unwrap();
-        receiver_in.flush().unwrap();
-        let mut line = String::new();
-        receiver_out.read_line(&mut line).unwrap();
-        line
-    };
+    let mut receiver = support::Receiver::start();
+    let port = receiver.port;
 
     println!(
         "# OTLP/HTTP protobuf export throughput: {spans} spans per run (+{WARM_UP} warm-up), batch {BATCH}, \
@@ -420,7 +333,7 @@ fn orchestrate(quick: bool) {
             }
             let output = command.stderr(Stdio::inherit()).output().expect("the run starts");
             let stdout = String::from_utf8_lossy(&output.stdout);
-            let received = stats();
+            let received = receiver.stats();
             assert!(output.status.success(), "{config} failed: {stdout}");
             let result = stdout.lines().find(|l| l.starts_with("RESULT ")).expect("a RESULT line");
             let by_thread: Vec<(String, u64)> = stdout
@@ -476,10 +389,7 @@ fn orchestrate(quick: bool) {
             runs[index].push(run);
         }
     }
-    // The receiver exits when its standard input closes; kill it in case it did not.
-    drop(receiver_in);
-    let _ = receiver.kill();
-    let _ = receiver.wait();
+    drop(receiver);
 
     struct Row {
         spans_per_s: f64,
