@@ -105,7 +105,7 @@ fn values_limit(pipeline: &Pipeline, service_json: &[u8]) -> usize {
 }
 
 /// One value, in the forms `tracing` gives them.
-enum Value<'v> {
+pub(super) enum Value<'v> {
     Str(&'v str),
     Fmt(fmt::Arguments<'v>),
     Bytes(&'v [u8]),
@@ -214,37 +214,52 @@ fn write_value(json: &mut Json<'_>, redactor: &Redactor, value: Value<'_>) {
     }
 }
 
-impl Visit for Fields<'_> {
+impl FieldSink for Fields<'_> {
+    fn field(&mut self, name: &str, value: Value<'_>) {
+        self.write(name, value);
+    }
+}
+
+/// Where an event's fields go, one value at a time: a JSON line's parts, an OTLP record's
+/// attributes.
+pub(super) trait FieldSink {
+    fn field(&mut self, name: &str, value: Value<'_>);
+}
+
+/// `tracing`'s visitor for any [`FieldSink`]: each field in the form `tracing` gives it.
+pub(super) struct Visitor<'s, S>(pub(super) &'s mut S);
+
+impl<S: FieldSink> Visit for Visitor<'_, S> {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.write(field.name(), Value::F64(value));
+        self.0.field(field.name(), Value::F64(value));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.write(field.name(), Value::I64(value));
+        self.0.field(field.name(), Value::I64(value));
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.write(field.name(), Value::U64(value));
+        self.0.field(field.name(), Value::U64(value));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.write(field.name(), Value::Bool(value));
+        self.0.field(field.name(), Value::Bool(value));
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.write(field.name(), Value::Str(value));
+        self.0.field(field.name(), Value::Str(value));
     }
 
     fn record_bytes(&mut self, field: &Field, value: &[u8]) {
-        self.write(field.name(), Value::Bytes(value));
+        self.0.field(field.name(), Value::Bytes(value));
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.write(field.name(), Value::Fmt(format_args!("{value}")));
+        self.0.field(field.name(), Value::Fmt(format_args!("{value}")));
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.write(field.name(), Value::Fmt(format_args!("{value:?}")));
+        self.0.field(field.name(), Value::Fmt(format_args!("{value:?}")));
     }
 }
 
@@ -371,7 +386,7 @@ impl<S: Subscriber> tracing_subscriber::Layer<S> for JsonLayer {
         with_parts(|parts| {
             let limit = values_limit(pipeline, &pipeline.service_json);
             let mut fields = Fields { parts, redactor: &pipeline.redactor, limit };
-            event.record(&mut fields);
+            event.record(&mut Visitor(&mut fields));
             #[cfg(feature = "trace")]
             fields.baggage(&pipeline.baggage_fields);
             assemble(parts, &pipeline.service_json, *event.metadata().level());

@@ -57,10 +57,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tracing::field::{Field, Visit};
 use tracing::{Event, Level};
 
 use super::FieldValue;
+use super::layer::{FieldSink, Value, Visitor};
 use super::redact::{REDACTED, Redactor};
 use crate::ConfigError;
 use crate::otlp::wire::{
@@ -576,7 +576,7 @@ pub(crate) fn quietly<R>(say: impl FnOnce() -> R) -> R {
 
 /// Encodes `event` as a record and queues it.
 pub(crate) fn record_event(pipeline: &super::Pipeline, queue: &Queue, event: &Event<'_>) {
-    record(pipeline, queue, *event.metadata().level(), |attributes| event.record(attributes));
+    record(pipeline, queue, *event.metadata().level(), |attributes| event.record(&mut Visitor(attributes)));
 }
 
 /// Encodes a [`super::StructuredLogger`] call as a record and queues it.
@@ -861,45 +861,20 @@ fn kvlist(out: &mut Vec<u8>, redactor: &Redactor, entries: &[(&str, FieldValue<'
     }
 }
 
-impl Visit for Attributes<'_> {
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.write(field.name(), Attribute::F64(value));
-    }
-
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.write(field.name(), Attribute::I64(value));
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.write(field.name(), unsigned(value));
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.write(field.name(), Attribute::Bool(value));
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            self.record_debug(field, &format_args!("{value}"));
-            return;
+impl FieldSink for Attributes<'_> {
+    fn field(&mut self, name: &str, value: Value<'_>) {
+        match value {
+            Value::Str(text) if name == "message" => self.set_body(format_args!("{text}")),
+            Value::Fmt(arguments) if name == "message" => self.set_body(arguments),
+            Value::Str(text) => self.write(name, Attribute::Str(text)),
+            Value::Fmt(arguments) => self.write_fmt(name, arguments),
+            Value::Bytes(bytes) => self.write(name, Attribute::Bytes(bytes)),
+            Value::I64(value) => self.write(name, Attribute::I64(value)),
+            Value::U64(value) => self.write(name, unsigned(value)),
+            Value::F64(value) => self.write(name, Attribute::F64(value)),
+            Value::Bool(value) => self.write(name, Attribute::Bool(value)),
+            Value::Null => {}
         }
-        self.write(field.name(), Attribute::Str(value));
-    }
-
-    fn record_bytes(&mut self, field: &Field, value: &[u8]) {
-        self.write(field.name(), Attribute::Bytes(value));
-    }
-
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.write_fmt(field.name(), format_args!("{value}"));
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if field.name() == "message" {
-            self.set_body(format_args!("{value:?}"));
-            return;
-        }
-        self.write_fmt(field.name(), format_args!("{value:?}"));
     }
 }
 
