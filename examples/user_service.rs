@@ -481,6 +481,9 @@ fn alert_rules() -> Result<AlertManager, String> {
             .condition(Condition::error_rate_percent().window(window).above(5.0))
             .severity(Severity::Critical)
             .message("Error rate is {error_rate_percent:.1}%")
+            .description("More than 5% of requests fail with a 5xx: users see errors.")
+            .runbook_url("https://runbooks.example.com/user-service/high-error-rate")
+            .dashboard_url("https://grafana.example.com/d/user-service")
             .label("service", "user-service")
             .for_duration(pending)
             .build(),

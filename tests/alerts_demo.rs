@@ -13,6 +13,10 @@ use common::receiver::{Received, Receiver};
 use common::smtp::{SmtpSink, body, header};
 
 const WAIT: Duration = Duration::from_secs(30);
+/// What the demo's `high_error_rate` rule links to and says besides its message.
+const RUNBOOK: &str = "https://runbooks.example.com/user-service/high-error-rate";
+const DASHBOARD: &str = "https://grafana.example.com/d/user-service";
+const DESCRIPTION: &str = "More than 5% of requests fail with a 5xx: users see errors.";
 
 /// The JSON body of the first request to `path` about `high_error_rate` whose `status` is `status`
 /// (Slack's is in its second field, Alertmanager's at the top of its own webhook payload). Other
@@ -70,7 +74,15 @@ fn failing_requests_fire_high_error_rate_everywhere_and_its_end_resolves_it() {
     let slack = &the(&fired, "/slack", "firing")["attachments"][0];
     assert_eq!(slack["title"], "Alert: high_error_rate");
     assert_eq!(slack["color"], "danger");
-    assert_eq!(slack["text"], "Error rate is 100.0%");
+    assert_eq!(slack["text"], format!("Error rate is 100.0%\n{DESCRIPTION}"));
+    assert_eq!(slack["title_link"], RUNBOOK);
+    assert_eq!(
+        slack["actions"],
+        serde_json::json!([
+            {"type": "button", "text": "Runbook", "url": RUNBOOK},
+            {"type": "button", "text": "Dashboard", "url": DASHBOARD},
+        ])
+    );
     let fields: Vec<(&str, &str)> = (0..3)
         .map(|i| {
             (slack["fields"][i]["title"].as_str().unwrap_or(""), slack["fields"][i]["value"].as_str().unwrap_or(""))
@@ -82,16 +94,25 @@ fn failing_requests_fire_high_error_rate_everywhere_and_its_end_resolves_it() {
     assert_eq!(webhook["alertname"], "high_error_rate");
     assert_eq!(webhook["labels"]["service"], "user-service");
     assert_eq!(webhook["value"], 100.0);
+    assert_eq!(
+        (&webhook["runbookUrl"], &webhook["dashboardUrl"], &webhook["description"]),
+        (&RUNBOOK.into(), &DASHBOARD.into(), &DESCRIPTION.into())
+    );
     // Alertmanager received it through API v2 and routed it: its own webhook format.
     let alert = &the(&fired, "/alertmanager-webhook", "firing")["alerts"][0];
     assert_eq!(alert["labels"]["alertname"], "high_error_rate");
     assert_eq!(alert["labels"]["severity"], "critical");
     assert_eq!(alert["labels"]["service"], "user-service");
     assert_eq!(alert["annotations"]["summary"], "Error rate is 100.0%");
+    assert_eq!(alert["annotations"]["runbook_url"], RUNBOOK);
+    assert_eq!(alert["annotations"]["dashboard_url"], DASHBOARD);
+    assert_eq!(alert["annotations"]["description"], DESCRIPTION);
     let fired_mail = mail.wait_for("[FIRING] CRITICAL - high_error_rate");
     assert_eq!(header(&fired_mail, "From"), Some("user-service@example.com"));
     assert_eq!(header(&fired_mail, "To"), Some("oncall@example.com, backup@example.com"));
-    assert!(body(&fired_mail).starts_with("Error rate is 100.0%"), "{fired_mail}");
+    assert!(body(&fired_mail).starts_with(&format!("Error rate is 100.0%\n\n{DESCRIPTION}\n")), "{fired_mail}");
+    assert!(body(&fired_mail).contains(&format!("Runbook:   {RUNBOOK}\n")), "{fired_mail}");
+    assert!(body(&fired_mail).contains(&format!("Dashboard: {DASHBOARD}\n")), "{fired_mail}");
     // /alerts lists it, and the scrape shows it.
     let listed = common::get(demo.metrics, "/alerts").expect("GET /alerts");
     let listed: serde_json::Value = serde_json::from_str(&listed.body).expect("/alerts is JSON");
@@ -121,6 +142,7 @@ fn failing_requests_fire_high_error_rate_everywhere_and_its_end_resolves_it() {
     let firing_line = demo.log_line(logged("firing"));
     assert_eq!(firing_line["level"], "ERROR");
     assert_eq!(firing_line["message"], "Error rate is 100.0%");
+    assert_eq!(firing_line["metadata"]["runbook_url"], RUNBOOK);
     demo.log_line(logged("resolved"));
     let scrape = demo.scrape();
     for channel in ["slack", "webhook", "alertmanager", "email", "log"] {

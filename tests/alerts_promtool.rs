@@ -30,6 +30,8 @@ fn manager() -> AlertManager {
             .condition(Condition::error_rate_percent().window(Duration::from_secs(300)).above(5.0))
             .severity(Severity::Critical)
             .message("{alertname}: error rate is {error_rate_percent:.1}% (threshold {threshold}%) on {labels.service}")
+            .description("Requests fail: {{ users }} see errors.")
+            .runbook_url("https://runbooks.example.com/high-error-rate?team=api&lang=en")
             .label("service", "api-gateway")
             .for_duration(Duration::from_secs(60))
             .build(),
@@ -124,6 +126,8 @@ tests:
               service: api-gateway
             exp_annotations:
               summary: "high_error_rate: error rate is 13.6% (threshold 5%) on api-gateway"
+              description: "Requests fail: {{ users }} see errors."
+              runbook_url: "https://runbooks.example.com/high-error-rate?team=api&lang=en"
       - eval_time: 1m
         alertname: high_grpc_error_rate
         exp_alerts:

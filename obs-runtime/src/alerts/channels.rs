@@ -124,12 +124,16 @@ pub(crate) fn alert_json(alert: &Alert) -> Value {
         "startsAt": rfc3339(alert.starts_at),
         "endsAt": alert.ends_at.map(rfc3339),
         "timestamp": rfc3339(alert.timestamp),
+        "runbookUrl": alert.runbook_url,
+        "dashboardUrl": alert.dashboard_url,
+        "description": alert.description,
     })
 }
 
 /// A generic JSON webhook: each notification is POSTed as one object with `alertname`,
 /// `severity`, `status` (`firing` or `resolved`), `message`, `labels`, `value`, `threshold`,
-/// `activeSince`, `startsAt`, `endsAt` and `timestamp` (RFC 3339).
+/// `activeSince`, `startsAt`, `endsAt` and `timestamp` (RFC 3339), and the rule's `runbookUrl`,
+/// `dashboardUrl` and `description` (`null` when it has none).
 ///
 /// ```
 /// let webhook = obs_runtime::alerts::Webhook::new("http://127.0.0.1:8080/hooks/alerts")?;
@@ -223,18 +227,32 @@ impl Slack {
             (_, Severity::Warning) => "warning",
             (_, Severity::Critical) => "danger",
         };
-        json!({
-            "attachments": [{
-                "color": color,
-                "title": format!("Alert: {}", alert.name),
-                "text": alert.message,
-                "fields": [
-                    {"title": "Severity", "value": alert.severity.as_str(), "short": true},
-                    {"title": "Status", "value": alert.status.as_str(), "short": true},
-                    {"title": "Time", "value": rfc3339(alert.timestamp), "short": true},
-                ],
-            }]
-        })
+        // The description under the message; the runbook and dashboard as link buttons.
+        let text = match &alert.description {
+            Some(description) => format!("{}\n{description}", alert.message),
+            None => alert.message.clone(),
+        };
+        let buttons: Vec<Value> = [("Runbook", &alert.runbook_url), ("Dashboard", &alert.dashboard_url)]
+            .into_iter()
+            .filter_map(|(label, url)| url.as_ref().map(|url| json!({"type": "button", "text": label, "url": url})))
+            .collect();
+        let mut attachment = json!({
+            "color": color,
+            "title": format!("Alert: {}", alert.name),
+            "text": text,
+            "fields": [
+                {"title": "Severity", "value": alert.severity.as_str(), "short": true},
+                {"title": "Status", "value": alert.status.as_str(), "short": true},
+                {"title": "Time", "value": rfc3339(alert.timestamp), "short": true},
+            ],
+        });
+        if let Some(url) = &alert.runbook_url {
+            attachment["title_link"] = url.clone().into();
+        }
+        if !buttons.is_empty() {
+            attachment["actions"] = buttons.into();
+        }
+        json!({ "attachments": [attachment] })
     }
 }
 
@@ -306,6 +324,15 @@ impl Alertmanager {
         if let Some(value) = alert.value {
             annotations.insert("value".into(), value.to_string().into());
         }
+        for (name, text) in [
+            ("runbook_url", &alert.runbook_url),
+            ("dashboard_url", &alert.dashboard_url),
+            ("description", &alert.description),
+        ] {
+            if let Some(text) = text {
+                annotations.insert(name.into(), text.clone().into());
+            }
+        }
         json!([{
             "labels": labels,
             "annotations": annotations,
@@ -351,15 +378,17 @@ impl Channel for Log {
         let value = alert.value.unwrap_or(f64::NAN);
         let (name, severity, status) = (alert.name.as_str(), alert.severity.as_str(), alert.status.as_str());
         let message = alert.message.as_str();
+        let (runbook_url, dashboard_url) = (alert.runbook_url.as_deref(), alert.dashboard_url.as_deref());
+        let description = alert.description.as_deref();
         match (alert.status, alert.severity) {
             (AlertStatus::Resolved, _) | (_, Severity::Info) => {
-                tracing::info!(target: "obs::alerts", alertname = name, severity, status, value, "{message}");
+                tracing::info!(target: "obs::alerts", alertname = name, severity, status, value, runbook_url, dashboard_url, description, "{message}");
             }
             (_, Severity::Warning) => {
-                tracing::warn!(target: "obs::alerts", alertname = name, severity, status, value, "{message}");
+                tracing::warn!(target: "obs::alerts", alertname = name, severity, status, value, runbook_url, dashboard_url, description, "{message}");
             }
             (_, Severity::Critical) => {
-                tracing::error!(target: "obs::alerts", alertname = name, severity, status, value, "{message}");
+                tracing::error!(target: "obs::alerts", alertname = name, severity, status, value, runbook_url, dashboard_url, description, "{message}");
             }
         }
         Box::pin(async { Ok(()) })

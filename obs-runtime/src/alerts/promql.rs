@@ -196,6 +196,20 @@ fn render(rules: &[AlertRule], group: &str) -> PrometheusRules {
         body.push_str("        annotations:\n          summary: ");
         push_yaml_string(&mut body, &go_template(rule));
         body.push('\n');
+        for (name, text) in [
+            ("description", &rule.links.description),
+            ("runbook_url", &rule.links.runbook_url),
+            ("dashboard_url", &rule.links.dashboard_url),
+        ] {
+            if let Some(text) = text {
+                // As it is: Prometheus expands annotations as templates, so `{{` is escaped.
+                let mut literal = String::new();
+                push_go_literal(&mut literal, text, false);
+                let _ = write!(body, "          {name}: ");
+                push_yaml_string(&mut body, &literal);
+                body.push('\n');
+            }
+        }
     }
 
     let mut yaml = String::new();

@@ -76,6 +76,16 @@ pub struct AlertRule {
     pub(crate) keep_firing_for: Duration,
     pub(crate) cooldown: Duration,
     pub(crate) repeat_interval: Option<Duration>,
+    pub(crate) links: Links,
+}
+
+/// What a rule tells whoever it reaches besides its message: where the runbook and the dashboard
+/// are, and a longer description.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Links {
+    pub(crate) runbook_url: Option<String>,
+    pub(crate) dashboard_url: Option<String>,
+    pub(crate) description: Option<String>,
 }
 
 impl AlertRule {
@@ -91,6 +101,7 @@ impl AlertRule {
             keep_firing_for: Duration::ZERO,
             cooldown: DEFAULT_COOLDOWN,
             repeat_interval: Some(DEFAULT_REPEAT_INTERVAL),
+            links: Links::default(),
         }
     }
 
@@ -134,9 +145,32 @@ pub struct AlertRuleBuilder {
     keep_firing_for: Duration,
     cooldown: Duration,
     repeat_interval: Option<Duration>,
+    links: Links,
 }
 
 impl AlertRuleBuilder {
+    /// Where the runbook for this alert is (an `http://` or `https://` URL): in every channel's
+    /// notification (a Slack button, a line of the e-mail, the webhook's `runbookUrl`,
+    /// Alertmanager's `runbook_url` annotation), `/alerts`, and the exported Prometheus rules.
+    pub fn runbook_url(mut self, url: impl Into<String>) -> Self {
+        self.links.runbook_url = Some(url.into());
+        self
+    }
+
+    /// Where the dashboard to look at is (an `http://` or `https://` URL): carried as
+    /// [`runbook_url`](Self::runbook_url) is (`dashboardUrl`, `dashboard_url`).
+    pub fn dashboard_url(mut self, url: impl Into<String>) -> Self {
+        self.links.dashboard_url = Some(url.into());
+        self
+    }
+
+    /// A longer description than the message (what the alert means, its likely causes), as it
+    /// is: carried as [`runbook_url`](Self::runbook_url) is (`description`).
+    pub fn description(mut self, text: impl Into<String>) -> Self {
+        self.links.description = Some(text.into());
+        self
+    }
+
     /// What makes the rule active (required).
     pub fn condition(mut self, condition: Condition) -> Self {
         self.condition = Some(condition);
@@ -219,6 +253,21 @@ impl AlertRuleBuilder {
                 return Err(invalid(format!("the label {label:?} is given twice")));
             }
         }
+        for (what, url) in [("runbook_url", &self.links.runbook_url), ("dashboard_url", &self.links.dashboard_url)] {
+            // Never echoed (a link may carry a token); no braces, which Prometheus' templates
+            // would read.
+            let usable = |url: &str| {
+                (url.starts_with("https://") || url.starts_with("http://"))
+                    && url.split_once("://").is_some_and(|(_, rest)| !rest.is_empty())
+                    && !url.chars().any(|c| c.is_whitespace() || c.is_control() || c == '{' || c == '}')
+            };
+            if url.as_deref().is_some_and(|url| !usable(url)) {
+                return Err(invalid(format!("{what} is not an http:// or https:// URL (without spaces or braces)")));
+            }
+        }
+        if self.links.description.as_deref().is_some_and(|text| text.trim().is_empty()) {
+            return Err(invalid("the description is empty".into()));
+        }
         if let Some(interval) = self.repeat_interval
             && interval.is_zero()
         {
@@ -242,6 +291,7 @@ impl AlertRuleBuilder {
             keep_firing_for: self.keep_firing_for,
             cooldown: self.cooldown,
             repeat_interval: self.repeat_interval,
+            links: self.links,
         })
     }
 }
@@ -378,6 +428,26 @@ mod tests {
             .label("service", "api")
             .message(message)
             .build()
+    }
+
+    #[test]
+    fn runbook_and_dashboard_are_urls_never_echoed() {
+        let with = |runbook: &str| {
+            AlertRule::builder("high_error_rate")
+                .condition(Condition::error_rate_percent().above(5.0))
+                .runbook_url(runbook)
+                .dashboard_url("https://grafana.example.com/d/x")
+                .build()
+        };
+        assert!(with("https://runbooks.example.com/high-error-rate?team=api").is_ok());
+        for bad in ["runbooks.example.com/x", "ftp://host/x", "https://", "https://host/a b", "https://h/{{x}}"] {
+            let error = with(bad).expect_err(bad).to_string();
+            assert!(error.contains("runbook_url is not an http:// or https:// URL"), "{error}");
+            assert!(bad == "https://" || !error.contains(bad), "the value is not shown: {error}");
+        }
+        let empty =
+            AlertRule::builder("x").condition(Condition::error_rate_percent().above(5.0)).description(" ").build();
+        assert!(empty.expect_err("empty").to_string().contains("description is empty"));
     }
 
     #[test]

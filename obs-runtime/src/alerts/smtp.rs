@@ -217,6 +217,9 @@ impl Smtp {
     pub fn body(alert: &Alert) -> String {
         let mut body = String::with_capacity(256);
         let _ = writeln!(body, "{}\n", alert.message);
+        if let Some(description) = &alert.description {
+            let _ = writeln!(body, "{description}\n");
+        }
         let _ = writeln!(body, "Alert:     {}", alert.name);
         let _ = writeln!(body, "Status:    {}", alert.status.as_str());
         let _ = writeln!(body, "Severity:  {}", alert.severity.as_str());
@@ -234,6 +237,12 @@ impl Smtp {
             for (name, value) in &alert.labels {
                 let _ = writeln!(body, "  {name}={value}");
             }
+        }
+        if let Some(url) = &alert.runbook_url {
+            let _ = writeln!(body, "Runbook:   {url}");
+        }
+        if let Some(url) = &alert.dashboard_url {
+            let _ = writeln!(body, "Dashboard: {url}");
         }
         let _ = writeln!(body, "Started:   {}", crate::time::rfc3339_micros(alert.starts_at));
         if let Some(ends_at) = alert.ends_at {
@@ -331,6 +340,9 @@ mod tests {
             ends_at: (status == AlertStatus::Resolved).then(|| at(1_798_521_245)),
             valid_until: None,
             timestamp: at(1_798_520_645),
+            runbook_url: None,
+            dashboard_url: None,
+            description: None,
         }
     }
 

@@ -60,6 +60,12 @@ pub struct Alert {
     pub valid_until: Option<SystemTime>,
     /// When this notification was made, or the alert last evaluated.
     pub timestamp: SystemTime,
+    /// The rule's runbook ([`AlertRuleBuilder::runbook_url`](crate::alerts::AlertRuleBuilder::runbook_url)).
+    pub runbook_url: Option<String>,
+    /// The rule's dashboard ([`AlertRuleBuilder::dashboard_url`](crate::alerts::AlertRuleBuilder::dashboard_url)).
+    pub dashboard_url: Option<String>,
+    /// The rule's description ([`AlertRuleBuilder::description`](crate::alerts::AlertRuleBuilder::description)).
+    pub description: Option<String>,
 }
 
 impl Alert {
@@ -80,6 +86,9 @@ impl Alert {
             ends_at: (status == AlertStatus::Resolved).then_some(now),
             valid_until: None,
             timestamp: now,
+            runbook_url: None,
+            dashboard_url: None,
+            description: None,
         }
     }
 }

@@ -202,6 +202,9 @@ impl RuleState {
             ends_at: None,
             valid_until: (status == AlertStatus::Firing).then(|| now + 4 * self.refresh),
             timestamp: now,
+            runbook_url: self.rule.links.runbook_url.clone(),
+            dashboard_url: self.rule.links.dashboard_url.clone(),
+            description: self.rule.links.description.clone(),
         }
     }
 
