@@ -117,7 +117,9 @@ fn failing_requests_fire_high_error_rate_everywhere_and_its_end_resolves_it() {
     let listed = common::get(demo.metrics, "/alerts").expect("GET /alerts");
     let listed: serde_json::Value = serde_json::from_str(&listed.body).expect("/alerts is JSON");
     let firing = |alert: &serde_json::Value| alert["alertname"] == "high_error_rate" && alert["status"] == "firing";
-    assert!(listed["alerts"].as_array().is_some_and(|alerts| alerts.iter().any(firing)), "{listed}");
+    let listed_alert = listed["alerts"].as_array().and_then(|alerts| alerts.iter().find(|alert| firing(alert)));
+    let listed_alert = listed_alert.unwrap_or_else(|| panic!("not listed: {listed}"));
+    assert_eq!((&listed_alert["runbookUrl"], &listed_alert["description"]), (&RUNBOOK.into(), &DESCRIPTION.into()));
     let scrape = demo.scrape();
     let gauge = common::sample(&scrape, "alerts_firing", &[("alertname", "high_error_rate"), ("severity", "critical")]);
     assert_eq!(gauge, Some(1.0), "{scrape}");
@@ -143,6 +145,8 @@ fn failing_requests_fire_high_error_rate_everywhere_and_its_end_resolves_it() {
     assert_eq!(firing_line["level"], "ERROR");
     assert_eq!(firing_line["message"], "Error rate is 100.0%");
     assert_eq!(firing_line["metadata"]["runbook_url"], RUNBOOK);
+    assert_eq!(firing_line["metadata"]["dashboard_url"], DASHBOARD);
+    assert_eq!(firing_line["metadata"]["description"], DESCRIPTION);
     demo.log_line(logged("resolved"));
     let scrape = demo.scrape();
     for channel in ["slack", "webhook", "alertmanager", "email", "log"] {

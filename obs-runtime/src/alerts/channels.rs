@@ -184,8 +184,9 @@ impl Channel for Webhook {
 }
 
 /// A Slack incoming webhook. The payload: one attachment coloured by severity
-/// (`good`, `warning`, `danger`; `good` when resolved), titled `Alert: NAME`, the message as its
-/// text, and the fields Severity, Status and Time.
+/// (`good`, `warning`, `danger`; `good` when resolved), titled `Alert: NAME` (a link to the
+/// rule's runbook if it has one), the message (and the rule's description under it) as its text,
+/// the fields Severity, Status and Time, and Runbook and Dashboard link buttons for the rule's.
 #[derive(Debug, Clone)]
 pub struct Slack {
     endpoint: Endpoint,
@@ -267,7 +268,8 @@ impl Channel for Slack {
 }
 
 /// Prometheus Alertmanager, through its API v2 (`POST /api/v2/alerts`): labels `alertname`,
-/// `severity` and the rule's, annotations `summary` (the message) and `value`; a resolution sends
+/// `severity` and the rule's, annotations `summary` (the message), `value`, and the rule's
+/// `runbook_url`, `dashboard_url` and `description` when it has them; a resolution sends
 /// `endsAt`. Firing alerts are sent again every minute with `endsAt` four minutes ahead, as
 /// Prometheus does, so that Alertmanager resolves them by itself if this process dies.
 ///
@@ -398,6 +400,45 @@ impl Channel for Log {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn linked(status: AlertStatus) -> Alert {
+        let mut alert = Alert::new("high_error_rate", Severity::Critical, status, "Error rate is 12.5%");
+        alert.runbook_url = Some("https://runbooks.example.com/e?team=a&x=1".into());
+        alert.dashboard_url = Some("https://grafana.example.com/d/api".into());
+        alert.description = Some("Users see errors.".into());
+        alert
+    }
+
+    #[test]
+    fn links_and_description_reach_every_payload_and_nothing_is_added_without_them() {
+        let alert = linked(AlertStatus::Firing);
+        let slack = &Slack::payload(&alert)["attachments"][0];
+        assert_eq!(slack["text"], "Error rate is 12.5%\nUsers see errors.");
+        assert_eq!(slack["title_link"], "https://runbooks.example.com/e?team=a&x=1");
+        assert_eq!(
+            slack["actions"],
+            json!([
+                {"type": "button", "text": "Runbook", "url": "https://runbooks.example.com/e?team=a&x=1"},
+                {"type": "button", "text": "Dashboard", "url": "https://grafana.example.com/d/api"},
+            ])
+        );
+        let webhook = alert_json(&alert);
+        assert_eq!(webhook["runbookUrl"], "https://runbooks.example.com/e?team=a&x=1");
+        assert_eq!(webhook["dashboardUrl"], "https://grafana.example.com/d/api");
+        assert_eq!(webhook["description"], "Users see errors.");
+        let annotations = &Alertmanager::payload(&alert)[0]["annotations"];
+        assert_eq!(annotations["runbook_url"], "https://runbooks.example.com/e?team=a&x=1");
+        assert_eq!(annotations["dashboard_url"], "https://grafana.example.com/d/api");
+        assert_eq!(annotations["description"], "Users see errors.");
+        // Without them: no button, no title link, no annotation, nulls in the webhook.
+        let plain = Alert::new("high_error_rate", Severity::Critical, AlertStatus::Firing, "Error rate is 12.5%");
+        let slack = &Slack::payload(&plain)["attachments"][0];
+        assert!(slack.get("actions").is_none() && slack.get("title_link").is_none(), "{slack}");
+        assert_eq!(slack["text"], "Error rate is 12.5%");
+        assert!(alert_json(&plain)["runbookUrl"].is_null());
+        let annotations = &Alertmanager::payload(&plain)[0]["annotations"];
+        assert!(annotations.get("runbook_url").is_none() && annotations.get("description").is_none(), "{annotations}");
+    }
 
     #[test]
     fn urls_are_checked_and_never_echoed() {

@@ -17,7 +17,8 @@ use crate::metrics::rpc_names;
 /// Go template: `{value}` is `{{ $value }}` (`{value:.1}` is `{{ printf "%.1f" $value }}`), and
 /// `{threshold}`, `{alertname}`, `{severity}` and `{labels.NAME}` are written out, since they do
 /// not change. Unlike obs, which shows at most two decimals, Prometheus shows a `{value}` without
-/// a precision in full: give one.
+/// a precision in full: give one. The rule's `description`, `runbook_url` and `dashboard_url` are
+/// annotations too, as literal text (`{{` written so that Prometheus does not expand it).
 ///
 /// A rule's cooldown and repeat interval are not in the file: they are Alertmanager's to apply,
 /// in its route (`group_interval`, `repeat_interval`), not a rule's. Rules with no PromQL form
@@ -521,6 +522,9 @@ mod tests {
                 AlertRule::builder("queue_backlog")
                     .condition(Condition::gauge("queue_depth").with_label("queue", "e\"mail").above(1000.0))
                     .message("{value} waiting")
+                    .description("a \"b\"\n{{c}}\\d")
+                    .runbook_url("https://runbooks.example.com/q?team=a&x=1")
+                    .dashboard_url("https://grafana.example.com/d/q")
                     .build()
                     .expect("a valid rule"),
             )
@@ -548,6 +552,9 @@ mod tests {
             "          severity: \"warning\"\n",
             "        annotations:\n",
             "          summary: \"{{ $value }} waiting\"\n",
+            "          description: \"a \\\"b\\\"\\n{{ \\\"{{\\\" }}c}}\\\\d\"\n",
+            "          runbook_url: \"https://runbooks.example.com/q?team=a&x=1\"\n",
+            "          dashboard_url: \"https://grafana.example.com/d/q\"\n",
         );
         assert_eq!(rules.yaml(), expected);
         assert_eq!(rules.skipped().len(), 1);

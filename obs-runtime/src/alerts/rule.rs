@@ -256,13 +256,19 @@ impl AlertRuleBuilder {
         for (what, url) in [("runbook_url", &self.links.runbook_url), ("dashboard_url", &self.links.dashboard_url)] {
             // Never echoed (a link may carry a token); no braces, which Prometheus' templates
             // would read.
+            // A host, no user or password (the link reaches chat, e-mail and logs).
             let usable = |url: &str| {
-                (url.starts_with("https://") || url.starts_with("http://"))
-                    && url.split_once("://").is_some_and(|(_, rest)| !rest.is_empty())
+                let Some(("http" | "https", rest)) = url.split_once("://") else { return false };
+                let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+                !authority.is_empty()
+                    && !authority.starts_with(':')
+                    && !authority.contains('@')
                     && !url.chars().any(|c| c.is_whitespace() || c.is_control() || c == '{' || c == '}')
             };
             if url.as_deref().is_some_and(|url| !usable(url)) {
-                return Err(invalid(format!("{what} is not an http:// or https:// URL (without spaces or braces)")));
+                return Err(invalid(format!(
+                    "{what} is not an http:// or https:// URL with a host (no user, spaces or braces)"
+                )));
             }
         }
         if self.links.description.as_deref().is_some_and(|text| text.trim().is_empty()) {
@@ -440,11 +446,26 @@ mod tests {
                 .build()
         };
         assert!(with("https://runbooks.example.com/high-error-rate?team=api").is_ok());
-        for bad in ["runbooks.example.com/x", "ftp://host/x", "https://", "https://host/a b", "https://h/{{x}}"] {
+        for bad in [
+            "runbooks.example.com/x",
+            "ftp://host/x",
+            "https://",
+            "https://?q",
+            "https://:80/x",
+            "https://user:pw@host/x",
+            "https://host/a b",
+            "https://h/{{x}}",
+        ] {
             let error = with(bad).expect_err(bad).to_string();
             assert!(error.contains("runbook_url is not an http:// or https:// URL"), "{error}");
             assert!(bad == "https://" || !error.contains(bad), "the value is not shown: {error}");
         }
+        let dashboard = AlertRule::builder("x")
+            .condition(Condition::error_rate_percent().above(5.0))
+            .dashboard_url("grafana/d/x")
+            .build()
+            .expect_err("not a URL");
+        assert!(dashboard.to_string().contains("dashboard_url is not"), "{dashboard}");
         let empty =
             AlertRule::builder("x").condition(Condition::error_rate_percent().above(5.0)).description(" ").build();
         assert!(empty.expect_err("empty").to_string().contains("description is empty"));

@@ -338,6 +338,9 @@ pub struct LogGuard {
     thread: Option<std::thread::JoinHandle<()>>,
     #[cfg(feature = "otlp")]
     otlp: Option<otlp::Export>,
+    /// The export's queue, whose counts outlive the export.
+    #[cfg(feature = "otlp")]
+    otlp_queue: Option<Arc<otlp::Queue>>,
 }
 
 impl fmt::Debug for LogGuard {
@@ -364,14 +367,14 @@ impl LogGuard {
     /// Log records sent over OTLP and accepted so far ([`LoggingConfig::otlp`]; 0 without).
     #[cfg(feature = "otlp")]
     pub fn records_exported(&self) -> u64 {
-        self.otlp.as_ref().map_or(0, |export| export.queue.exported.load(std::sync::atomic::Ordering::Relaxed))
+        self.otlp_queue.as_ref().map_or(0, |queue| queue.exported.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Log records not delivered over OTLP so far: the queue was full, the export failed or the
     /// receiver rejected them, or stopping could not send them in time.
     #[cfg(feature = "otlp")]
     pub fn records_dropped(&self) -> u64 {
-        self.otlp.as_ref().map_or(0, |export| export.queue.dropped.load(std::sync::atomic::Ordering::Relaxed))
+        self.otlp_queue.as_ref().map_or(0, |queue| queue.dropped.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Lines written so far.
@@ -516,6 +519,8 @@ fn start(
         sink,
         finished,
         thread: Some(thread),
+        #[cfg(feature = "otlp")]
+        otlp_queue: export.as_ref().map(|export| export.queue.clone()),
         #[cfg(feature = "otlp")]
         otlp: export,
     };

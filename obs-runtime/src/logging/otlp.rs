@@ -442,6 +442,10 @@ impl Export {
         let (_, ends) = self.queue.take();
         if !ends.is_empty() {
             self.queue.drop_records("shutdown", ends.len() as u64);
+            crate::diagnostics::last_resort(&format!(
+                "{} log record(s) not sent over OTLP by the shutdown deadline were dropped",
+                ends.len()
+            ));
         }
         false
     }
@@ -485,24 +489,26 @@ impl Exporter {
                     }
                 }
             }
-            self.export(None).await;
+            self.export(&stop).await;
             self.queue.finish_round();
         }
-        let stop = *stop.borrow();
-        self.export(Some(stop.unwrap_or_else(|| crate::Deadline::after(self.queue.settings.export_timeout)))).await;
+        // By the stop's deadline (or, its sender gone, the export timeout).
+        self.export(&stop).await;
         self.queue.finish_round();
     }
 
     /// Sends what is queued in batches, each within the export timeout; `stop`: the last export,
     /// all of it by that deadline (what is left then is dropped as `shutdown`).
-    async fn export(&mut self, stop: Option<crate::Deadline>) {
+    async fn export(&mut self, stop: &crate::otlp::StopSignal) {
         let (bytes, ends) = self.queue.take();
         let mut start = 0;
         for batch in ends.chunks(self.queue.settings.max_export_batch_size) {
             let end = batch.last().copied().unwrap_or(start);
             let records = batch.len();
             let own = crate::Deadline::after(self.queue.settings.export_timeout);
-            let deadline = match stop {
+            // A stop signalled meanwhile bounds the rest of the round.
+            let stopping = *stop.borrow();
+            let deadline = match stopping {
                 Some(stop) if stop.instant() < own.instant() => stop,
                 _ => own,
             };
@@ -536,6 +542,10 @@ impl Exporter {
                     self.queue.drop_records("export_failed", records as u64);
                     let message = format!("log records export to {} failed: {error}", self.sender.shown());
                     quietly(|| crate::diagnostics::warn("logging", "otlp_export_failed", &message));
+                    // While stopping, the lines that would say it are closing: stderr too.
+                    if stopping.is_some() {
+                        crate::diagnostics::last_resort(&format!("{records} log record(s) dropped: {message}"));
+                    }
                 }
             }
         }
@@ -561,6 +571,13 @@ thread_local! {
     static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// Whether `target` is one of the crates an export sends with (their events on obs's threads
+/// would be records of the export itself).
+fn is_transport(target: &str) -> bool {
+    let root = target.split("::").next().unwrap_or(target);
+    matches!(root, "h2" | "hyper" | "hyper_util" | "rustls" | "tokio_rustls" | "want" | "mio" | "tokio" | "tower")
+}
+
 /// Runs `say` (which logs) without making log records of what it logs: for the log export's
 /// own warnings.
 pub(crate) fn quietly<R>(say: impl FnOnce() -> R) -> R {
@@ -576,7 +593,10 @@ pub(crate) fn quietly<R>(say: impl FnOnce() -> R) -> R {
 
 /// Encodes `event` as a record and queues it.
 pub(crate) fn record_event(pipeline: &super::Pipeline, queue: &Queue, event: &Event<'_>) {
-    record(pipeline, queue, *event.metadata().level(), |attributes| event.record(&mut Visitor(attributes)));
+    let metadata = event.metadata();
+    record(pipeline, queue, *metadata.level(), metadata.target(), |attributes| {
+        event.record(&mut Visitor(attributes));
+    });
 }
 
 /// Encodes a [`super::StructuredLogger`] call as a record and queues it.
@@ -586,7 +606,7 @@ pub(crate) fn record_structured(
     level: Level,
     call: &super::layer::Structured<'_>,
 ) {
-    record(pipeline, queue, level, |attributes| {
+    record(pipeline, queue, level, super::layer::STRUCTURED_TARGET, |attributes| {
         attributes.set_body(format_args!("{}", call.message));
         for (name, value) in call.fields {
             attributes.field_value(name, value);
@@ -594,10 +614,20 @@ pub(crate) fn record_structured(
     });
 }
 
-fn record(pipeline: &super::Pipeline, queue: &Queue, level: Level, fill: impl FnOnce(&mut Attributes<'_>)) {
+fn record(
+    pipeline: &super::Pipeline,
+    queue: &Queue,
+    level: Level,
+    target: &str,
+    fill: impl FnOnce(&mut Attributes<'_>),
+) {
     // What the log export says of its own failures is not sent by it: a failing export must
     // not feed itself (those lines are still written, or said on stderr).
     if QUIET.try_with(std::cell::Cell::get).unwrap_or(false) {
+        return;
+    }
+    // Nor what the transport's crates log while it sends (on obs's threads).
+    if crate::threads::is_own() && is_transport(target) {
         return;
     }
     let mut fill = Some(fill);
@@ -664,7 +694,12 @@ fn encode_record(
                 bytes_field(out, 9, &context.trace_id().to_bytes());
                 bytes_field(out, 10, &attributes.span_id.unwrap_or(context.span_id().to_bytes()));
             }
-            (None, None) => {}
+            // An event's own span id with no trace: kept as the line keeps it.
+            (None, None) => {
+                if let Some(span_id) = attributes.span_id {
+                    bytes_field(out, 10, &span_id);
+                }
+            }
         }
         fixed64_field(out, 11, now);
     });
@@ -866,6 +901,11 @@ impl FieldSink for Attributes<'_> {
         match value {
             Value::Str(text) if name == "message" => self.set_body(format_args!("{text}")),
             Value::Fmt(arguments) if name == "message" => self.set_body(arguments),
+            // `trace_id = %context.trace_id()`: read as the hex it formats to.
+            Value::Fmt(arguments) if name == "trace_id" || name == "span_id" => {
+                let text = super::layer::capped(arguments, 64);
+                self.write(name, Attribute::Str(&text));
+            }
             Value::Str(text) => self.write(name, Attribute::Str(text)),
             Value::Fmt(arguments) => self.write_fmt(name, arguments),
             Value::Bytes(bytes) => self.write(name, Attribute::Bytes(bytes)),

@@ -335,9 +335,10 @@ impl MetricsExporter {
         // moment more for the answer.
         match outcome.recv_timeout(self.timeout * 2 + Duration::from_secs(1)) {
             Ok(outcome) => outcome,
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                Err(ExportError::retryable(format!("no outcome within {:?}", self.timeout)))
-            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(ExportError::retryable(format!(
+                "no outcome within {:?}",
+                self.timeout * 2 + Duration::from_secs(1)
+            ))),
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(stopped()),
         }
     }
@@ -447,6 +448,9 @@ impl Encoding {
                 Temporality::Delta => Some((&self.delta, &mut next_delta)),
             },
         );
+        if temporality == Temporality::Delta {
+            carry_over(&self.delta.values, &families, &mut next_delta);
+        }
         Ok((sender.body(&self.body)?, points, now, next_delta))
     }
 }
@@ -500,7 +504,7 @@ impl Exporter {
             Ok(done) => done,
             Err(_) => {
                 // The delta state went with the panic: the next export starts anew.
-                let error = ExportError::permanent("reading the registry panicked");
+                let error = ExportError::permanent("the export was cancelled");
                 failed(&error.to_string(), 0);
                 return Err(error);
             }
@@ -608,6 +612,19 @@ fn encode_request(
         });
     });
     points
+}
+
+/// Keeps the baselines of families this read had no series of (a collector that panicked or
+/// missed a read yields none): their next values are changes from those, not totals.
+fn carry_over(last: &HashMap<String, Previous>, families: &[EncodedFamily], next: &mut HashMap<String, Previous>) {
+    let read: std::collections::HashSet<&str> =
+        families.iter().filter(|family| !family.series.is_empty()).map(|family| family.name.as_str()).collect();
+    for (key, previous) in last {
+        let family = key.split('\u{0}').next().unwrap_or(key);
+        if !read.contains(family) {
+            next.entry(key.clone()).or_insert_with(|| previous.clone());
+        }
+    }
 }
 
 /// What changed since `previous` (`None`: nothing); a value below the previous one is a reset,
@@ -788,6 +805,24 @@ mod tests {
         assert_eq!(change_since(Some(&before), &histogram(vec![2, 5], 6.5)), Some(histogram(vec![1, 2], 2.5)));
         assert_eq!(change_since(Some(&before), &histogram(vec![1, 3], 4.0)), None);
         assert_eq!(change_since(Some(&before), &histogram(vec![0, 1], 0.5)), Some(histogram(vec![0, 1], 0.5)));
+    }
+
+    #[test]
+    fn a_family_missing_from_a_read_keeps_its_baseline() {
+        let last = HashMap::from([
+            ("jobs_total\u{0}queue\u{1}mail".to_owned(), Previous::Scalar(5.0)),
+            ("gone_total".to_owned(), Previous::Scalar(2.0)),
+        ]);
+        // This read: jobs_total has a series, gone_total none (its collector panicked).
+        let families = [
+            family("jobs_total", Kind::Counter, EncodedValue::Scalar(7.0)),
+            EncodedFamily { name: "gone_total".into(), kind: Kind::Counter, help: String::new(), series: Vec::new() },
+        ];
+        let mut next = HashMap::from([("jobs_total\u{0}queue\u{1}mail".to_owned(), Previous::Scalar(7.0))]);
+        carry_over(&last, &families, &mut next);
+        assert_eq!(next.get("gone_total"), Some(&Previous::Scalar(2.0)), "kept");
+        assert_eq!(next.get("jobs_total\u{0}queue\u{1}mail"), Some(&Previous::Scalar(7.0)), "this read's");
+        assert_eq!(change_since(next.get("gone_total"), &EncodedValue::Scalar(3.0)), Some(EncodedValue::Scalar(1.0)));
     }
 
     #[test]
