@@ -116,21 +116,21 @@ pub(super) enum Value<'v> {
     Null,
 }
 
-impl Fields<'_> {
-    /// The entries of the current baggage named by `keys` (none when it names none).
-    #[cfg(feature = "trace")]
-    fn baggage(&mut self, keys: &[String]) {
-        if keys.is_empty() {
-            return;
-        }
-        let baggage = crate::baggage::Baggage::current();
-        for key in keys {
-            if let Some(value) = baggage.get(key) {
-                self.write(key, Value::Str(value));
-            }
+/// The entries of the current baggage named by `keys` into `sink` (none when it names none).
+#[cfg(feature = "trace")]
+pub(super) fn baggage(sink: &mut impl FieldSink, keys: &[String]) {
+    if keys.is_empty() {
+        return;
+    }
+    let baggage = crate::baggage::Baggage::current();
+    for key in keys {
+        if let Some(value) = baggage.get(key) {
+            sink.field(key, Value::Str(value));
         }
     }
+}
 
+impl Fields<'_> {
     fn write(&mut self, name: &str, value: Value<'_>) {
         let redactor = self.redactor;
         self.write_with(name, slot_of(name), |json| write_value(json, redactor, value));
@@ -388,7 +388,7 @@ impl<S: Subscriber> tracing_subscriber::Layer<S> for JsonLayer {
             let mut fields = Fields { parts, redactor: &pipeline.redactor, limit };
             event.record(&mut Visitor(&mut fields));
             #[cfg(feature = "trace")]
-            fields.baggage(&pipeline.baggage_fields);
+            baggage(&mut fields, &pipeline.baggage_fields);
             assemble(parts, &pipeline.service_json, *event.metadata().level());
             pipeline.sink.push(&parts.line);
         });
@@ -464,7 +464,7 @@ fn structured_parts(
         }
     }
     #[cfg(feature = "trace")]
-    writer.baggage(&pipeline.baggage_fields);
+    baggage(&mut writer, &pipeline.baggage_fields);
     assemble(parts, &pipeline.service_json, level);
 }
 

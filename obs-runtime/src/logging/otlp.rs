@@ -664,7 +664,7 @@ fn encode_record(
     };
     fill(&mut attributes);
     #[cfg(feature = "trace")]
-    attributes.baggage(&pipeline.baggage_fields);
+    super::layer::baggage(&mut attributes, &pipeline.baggage_fields);
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_nanos() as u64);
     let (number, text) = severity(level);
     // LogRecord { time_unix_nano = 1, severity_number = 2, severity_text = 3, body = 5,
@@ -832,20 +832,6 @@ impl Attributes<'_> {
                         out.extend_from_slice(&object);
                     });
                 });
-            }
-        }
-    }
-
-    /// The baggage entries named by `keys`.
-    #[cfg(feature = "trace")]
-    fn baggage(&mut self, keys: &[String]) {
-        if keys.is_empty() {
-            return;
-        }
-        let baggage = crate::baggage::Baggage::current();
-        for key in keys {
-            if let Some(value) = baggage.get(key) {
-                self.write(key, Attribute::Str(value));
             }
         }
     }
