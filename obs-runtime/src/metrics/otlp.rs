@@ -503,7 +503,8 @@ impl Exporter {
         let (encoding, encoded) = match encoded {
             Ok(done) => done,
             Err(_) => {
-                // The delta state went with the panic: the next export starts anew.
+                // The task was cancelled (the runtime ending): the delta state went with it, and
+                // the next export starts anew.
                 let error = ExportError::permanent("the export was cancelled");
                 failed(&error.to_string(), 0);
                 return Err(error);
@@ -523,7 +524,8 @@ impl Exporter {
                 count(true, (points as u64).saturating_sub(rejected));
                 count(false, rejected);
                 if temporality == Temporality::Delta {
-                    // Series gone since (a collector's) are forgotten.
+                    // A series gone from a family that was read is forgotten; a family with no
+                    // series this time kept its baselines (`carry_over`).
                     encoding.delta.values = next_delta;
                     encoding.delta.at_nanos = now;
                 }
