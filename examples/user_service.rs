@@ -66,7 +66,7 @@
 //! (Jaeger takes OTLP: `http://127.0.0.1:4318`), or else as JSON lines to the file named by
 //! `OBS_SPANS_FILE`, or else to stdout.
 //!
-//! Three alert rules (CPU, memory, error rate) are evaluated every `OBS_ALERT_EVAL_INTERVAL`
+//! Four alert rules (CPU, memory, error rate, the runtime's saturation) are evaluated every `OBS_ALERT_EVAL_INTERVAL`
 //! (default 15 s), and the alerts pending or firing are listed at `/alerts` beside `/metrics`:
 //!
 //! | rule | condition | severity |
@@ -74,6 +74,7 @@
 //! | `high_cpu_usage` | the process's CPU use over 1 min > 80 % of a core | warning |
 //! | `high_memory_usage` | resident memory > 90 % of the memory limit | critical |
 //! | `high_error_rate` | 5xx share of requests over `OBS_ERROR_RATE_WINDOW` (default `5m`) > 5 %, for `OBS_ERROR_RATE_FOR` (default `1m`) | critical |
+//! | `runtime_saturated` | the tokio runtime's workers busy > 90 % of the time, for 1 min | warning |
 //!
 //! Notifications go to the log (a JSON line) and to the channels the environment names:
 //! `OBS_SLACK_WEBHOOK_URL`, `OBS_WEBHOOK_URL`, `OBS_ALERTMANAGER_URL` (e.g.
@@ -87,9 +88,20 @@
 //! curl -s localhost:9464/alerts               # pending, then firing
 //! ```
 //!
+//! Two service level objectives watch `GET /users/{id}` over 30 days: 99.9% of requests succeed
+//! (`users_availability`), and 99% take at most 250 ms (`users_latency`). Each brings the SRE
+//! workbook's four burn-rate alerts (`users_availability_burn_rate_1h` pages when the error budget
+//! burns 14.4 times too fast over an hour and five minutes, and so on: see the README), and
+//! `/slo` shows each objective's SLI, the error budget left and the burn rate over each window:
+//!
+//! ```text
+//! curl -s localhost:9464/slo
+//! ```
+//!
 //! With many replicas, let Prometheus evaluate the same rules instead: `cargo run --example
 //! user_service -- --prometheus-rules > rules.yml` prints them as a Prometheus rules file (for
-//! `rule_files`; `high_memory_usage` has no PromQL form and is listed as such) and exits.
+//! `rule_files`; `high_memory_usage` has no PromQL form and is listed as such), the objectives'
+//! recording rules and burn-rate alerts included, and exits.
 //!
 //! Ctrl-C (SIGINT) or SIGTERM stops it within one deadline, `OBS_SHUTDOWN_TIMEOUT` (default
 //! `10s`), whatever hangs: the app stops accepting and gives the requests in flight half of it
@@ -115,7 +127,7 @@ use axum::{Json, Router};
 use http_body_util::{BodyExt as _, Empty};
 use hyper_util::client::legacy::Client as LegacyClient;
 use hyper_util::client::legacy::connect::HttpConnector;
-use obs_runtime::alerts::{self, AlertManager, AlertRule, Condition, Log, Severity};
+use obs_runtime::alerts::{self, AlertManager, AlertRule, Condition, Log, Severity, Slo};
 use obs_runtime::client::{ClientLayer, ClientService};
 use obs_runtime::health::{CheckOutcome, HealthCheck, HealthChecker, checks};
 use obs_runtime::logging::LoggingConfig;
@@ -499,6 +511,23 @@ fn alert_rules() -> Result<AlertManager, String> {
     let mut manager = AlertManager::builder();
     for rule in rules {
         manager = manager.rule(rule.map_err(|error| error.to_string())?);
+    }
+    // The objectives of `GET /users/{id}`, each with the workbook's four burn-rate alerts.
+    let availability = Slo::availability("users_availability", 0.999)
+        .endpoint("/users/{id}")
+        .method("GET")
+        .runbook_url("https://runbooks.example.com/user-service/users-availability")
+        .dashboard_url("https://grafana.example.com/d/user-service")
+        .label("service", "user-service")
+        .build();
+    // 250 ms is a bound of the default buckets, which the site uses.
+    let latency = Slo::latency("users_latency", 0.99, Duration::from_millis(250))
+        .endpoint("/users/{id}")
+        .method("GET")
+        .label("service", "user-service")
+        .build();
+    for slo in [availability, latency] {
+        manager = manager.slo(slo.map_err(|error| error.to_string())?);
     }
     manager.channel(Log::new()).from_env().build().map_err(|error| format!("alerting: {error}"))
 }

@@ -124,6 +124,35 @@ fn failing_requests_fire_high_error_rate_everywhere_and_its_end_resolves_it() {
     let gauge = common::sample(&scrape, "alerts_firing", &[("alertname", "high_error_rate"), ("severity", "critical")]);
     assert_eq!(gauge, Some(1.0), "{scrape}");
 
+    // Every request failed: the availability objective's SLI is 0 and its budget burns 1,000
+    // times too fast (1 / 0.1%) over every window; the page reaches the channels like any alert.
+    let slo = common::get(demo.metrics, "/slo").expect("GET /slo");
+    let slo: serde_json::Value = serde_json::from_str(&slo.body).expect("/slo is JSON");
+    let objectives = slo["slos"].as_array().expect("a list of objectives");
+    let names: Vec<&str> = objectives.iter().filter_map(|slo| slo["name"].as_str()).collect();
+    assert_eq!(names, ["users_availability", "users_latency"], "{slo}");
+    let availability = &objectives[0];
+    assert_eq!((&availability["objective"], &availability["sli"]), (&0.999.into(), &0.0.into()), "{slo}");
+    for rate in availability["burnRates"].as_array().expect("burn rates") {
+        let burn = rate["burnRate"].as_f64().unwrap_or_else(|| panic!("no burn rate: {slo}"));
+        assert!((burn - 1000.0).abs() < 1e-6, "{slo}");
+    }
+    assert_eq!(objectives[1]["kind"], "latency");
+    let page = receiver.wait_for(WAIT, |received| {
+        received.iter().any(|r| r.path == "/webhook" && r.body["alertname"] == "users_availability_burn_rate_1h")
+    });
+    let page = page
+        .iter()
+        .find(|r| r.path == "/webhook" && r.body["alertname"] == "users_availability_burn_rate_1h")
+        .map(|r| &r.body)
+        .expect("the page");
+    assert_eq!((&page["status"], &page["severity"]), (&"firing".into(), &"critical".into()), "{page}");
+    assert_eq!(
+        (&page["labels"]["slo"], &page["labels"]["long_window"], &page["labels"]["short_window"]),
+        (&"users_availability".into(), &"1h".into(), &"5m".into())
+    );
+    assert_eq!(page["runbookUrl"], "https://runbooks.example.com/user-service/users-availability");
+
     // No more errors: after the window there are no requests in it, and the alert resolves.
     let resolved =
         receiver.wait_for(WAIT, |received| PATHS.iter().all(|path| with_status(received, path, "resolved").is_some()));

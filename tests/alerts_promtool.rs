@@ -6,11 +6,10 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
-use common::TempDir;
+use common::{TempDir, promtool, said};
 use obs_runtime::alerts::{AlertManager, AlertRule, Condition, Severity};
 
 /// The demo's three rules, a latency quantile and a gauge with awkward label values.
@@ -234,24 +233,8 @@ fn the_demo_prints_its_rules_as_a_file_promtool_accepts() {
     std::fs::write(&rules_file, &yaml).expect("write rules.yml");
     let checked = promtool(&["check", "rules"], &rules_file);
     assert!(checked.status.success(), "promtool check rules failed: {}\n--- rules.yml ---\n{yaml}", said(&checked));
-    assert!(String::from_utf8_lossy(&checked.stdout).contains("SUCCESS: 3 rules found"), "{}", said(&checked));
-}
-
-/// Runs `promtool ARGS FILE` in the file's directory.
-fn promtool(args: &[&str], file: &Path) -> Output {
-    Command::new("promtool")
-        .args(args)
-        .arg(file.file_name().expect("a file name"))
-        .current_dir(file.parent().expect("a directory"))
-        .output()
-        .unwrap_or_else(|error| panic!("cannot run promtool ({error}): run scripts/install-backends.sh"))
-}
-
-fn said(output: &Output) -> String {
-    format!(
-        "exit status {}\n{}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
+    // Its three rules, and the two objectives' fourteen each (recording rules and burn-rate alerts).
+    assert!(String::from_utf8_lossy(&checked.stdout).contains("SUCCESS: 31 rules found"), "{}", said(&checked));
+    assert!(yaml.contains("alert: \"users_availability_burn_rate_1h\""), "{yaml}");
+    assert!(yaml.contains("record: \"slo:sli_error:ratio_rate30d\""), "{yaml}");
 }

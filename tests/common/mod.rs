@@ -244,3 +244,23 @@ impl Logs {
         self.writer().dropped()
     }
 }
+
+/// Runs `promtool ARGS FILE` in the file's directory.
+pub fn promtool(args: &[&str], file: &std::path::Path) -> std::process::Output {
+    std::process::Command::new("promtool")
+        .args(args)
+        .arg(file.file_name().expect("a file name"))
+        .current_dir(file.parent().expect("a directory"))
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run promtool ({error}): run scripts/install-backends.sh"))
+}
+
+/// What a finished command printed, with its exit status.
+pub fn said(output: &std::process::Output) -> String {
+    format!(
+        "exit status {}\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}

@@ -111,11 +111,24 @@ pub(crate) enum Kind {
     Gauge(String),
     CounterRate(String),
     ErrorRatePercent(Calls),
-    Quantile { histogram: String, quantile: f64 },
+    Quantile {
+        histogram: String,
+        quantile: f64,
+    },
     CpuUsagePercent,
     MemoryUsagePercent,
     RuntimeBusyPercent,
-    Custom { name: String, f: Arc<CustomFn> },
+    Custom {
+        name: String,
+        f: Arc<CustomFn>,
+    },
+    /// An objective's burn rate over `long` while it is also above the threshold over `short`
+    /// (made by [`AlertManagerBuilder::slo`](crate::alerts::AlertManagerBuilder::slo)).
+    BurnRate {
+        tracker: Arc<super::slo::Tracker>,
+        long: Duration,
+        short: Duration,
+    },
 }
 
 impl fmt::Debug for Condition {
@@ -229,6 +242,12 @@ impl Condition {
         Condition::query(Kind::Custom { name: name.into(), f: Arc::new(f) })
     }
 
+    /// A burn-rate alert's condition: above the alert's factor over both its windows.
+    pub(crate) fn burn_rate(tracker: Arc<super::slo::Tracker>, alert: &super::slo::BurnRateAlert) -> Condition {
+        Condition::query(Kind::BurnRate { tracker, long: alert.long_window, short: alert.short_window })
+            .above(alert.factor)
+    }
+
     /// The name of the value in message templates.
     pub(crate) fn value_name(&self) -> &str {
         match &self.query.kind {
@@ -241,6 +260,7 @@ impl Condition {
             Kind::MemoryUsagePercent => "memory_usage_percent",
             Kind::RuntimeBusyPercent => "runtime_busy_percent",
             Kind::Custom { name, .. } => name,
+            Kind::BurnRate { .. } => "burn_rate",
         }
     }
 
@@ -330,6 +350,12 @@ impl Condition {
                 Some(resident / memory_limit()? as f64 * 100.0)
             }
             Kind::Custom { f, .. } => snapshot.for_user(|snapshot| f(snapshot)).filter(|value| !value.is_nan()),
+            Kind::BurnRate { tracker, long, short } => {
+                // Both windows above the factor, or the lower of the two (which is not): the value
+                // shown is the long window's, as Prometheus' `$value` of the exported rule is.
+                let (long, short) = (tracker.burn_rate(*long)?, tracker.burn_rate(*short)?);
+                Some(if short > self.threshold { long } else { long.min(short) })
+            }
             Kind::CounterRate(name) => {
                 let total = snapshot.fold(name, matchers, |total, value| total + value)?;
                 let (base, elapsed) = history.push(now, window, |sample| sample.push(total))?;
@@ -438,6 +464,12 @@ impl Query {
             Kind::MemoryUsagePercent => "memory_usage_percent".into(),
             Kind::RuntimeBusyPercent => "runtime_busy_percent".into(),
             Kind::Custom { name, .. } => format!("custom {name}"),
+            Kind::BurnRate { tracker, long, short } => format!(
+                "burn_rate({}, {}, {})",
+                tracker.slo.name(),
+                super::slo::window_name(*long),
+                super::slo::window_name(*short)
+            ),
         }
     }
 }

@@ -19,6 +19,7 @@ use state::RuleState;
 
 use super::channel::Dispatcher;
 use super::rule::AlertRule;
+use super::slo::{SloStatus, Tracker};
 use crate::metrics::Snapshot;
 use crate::sync;
 
@@ -32,6 +33,8 @@ pub(crate) enum Audience {
 
 pub(crate) struct Shared {
     rules: Mutex<Vec<RuleState>>,
+    /// The objectives, updated (under the rules' lock) before the rules read them.
+    slos: Vec<Arc<Tracker>>,
     pub(crate) running: std::sync::atomic::AtomicBool,
     pub(crate) interval: Duration,
     pub(crate) dispatcher: Dispatcher,
@@ -121,6 +124,9 @@ impl AlertManager {
         let mut out = Vec::new();
         {
             let mut rules = self.lock();
+            for tracker in &self.shared.slos {
+                tracker.update(&snapshot, now);
+            }
             for state in rules.iter_mut() {
                 state.evaluate(&snapshot, now, &mut out);
             }
@@ -134,6 +140,11 @@ impl AlertManager {
             }
         }
         announced
+    }
+
+    /// The service level objectives, as of the last evaluation (what `/slo` shows).
+    pub fn slos(&self) -> Vec<SloStatus> {
+        self.shared.slos.iter().map(|tracker| tracker.status()).collect()
     }
 
     /// The alerts pending or firing (suppressed included), as of the last evaluation.

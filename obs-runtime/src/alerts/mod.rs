@@ -44,6 +44,7 @@ mod pillar;
 mod promql;
 mod rule;
 mod run;
+mod slo;
 #[cfg(feature = "alerts-smtp")]
 mod smtp;
 
@@ -57,6 +58,7 @@ pub(crate) use pillar::Pillar;
 pub use promql::PrometheusRules;
 pub use rule::{AlertRule, AlertRuleBuilder, DEFAULT_COOLDOWN, DEFAULT_REPEAT_INTERVAL, Severity};
 pub use run::{AlertsGuard, FLUSH_TIMEOUT};
+pub use slo::{BurnRateAlert, DEFAULT_SLO_WINDOW, Slo, SloBuilder, SloStatus, WindowStatus};
 #[cfg(feature = "alerts-smtp")]
 pub use smtp::Smtp;
 
@@ -110,6 +112,13 @@ impl std::fmt::Display for AlertError {
 }
 
 impl std::error::Error for AlertError {}
+
+/// The body of `/slo`: `{"slos": [...]}`, each objective as [`SloStatus::json`] writes it.
+#[cfg(feature = "http-server")]
+pub(crate) fn slo_json(manager: &AlertManager) -> String {
+    let slos: Vec<serde_json::Value> = manager.slos().iter().map(SloStatus::json).collect();
+    serde_json::json!({ "slos": slos }).to_string()
+}
 
 /// The body of `/alerts`: `{"alerts": [...]}`, each alert as the generic webhook sends it, with
 /// `status` `pending`, `firing` or `suppressed`.

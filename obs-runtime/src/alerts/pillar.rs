@@ -51,6 +51,23 @@ impl crate::core::Pillar for Pillar {
     #[cfg(feature = "http-server")]
     fn routes(&self, routes: &mut crate::http::Routes) {
         let Some(manager) = self.manager().cloned() else { return };
+        if !manager.slos().is_empty() {
+            let manager = manager.clone();
+            routes.add("/slo", "the service level objectives: SLI, error budget left, burn rates (JSON)", move |_| {
+                let manager = manager.clone();
+                async move {
+                    // Off the runtime's thread, as /alerts: the evaluator holds the objectives'
+                    // locks while it runs the rules.
+                    match tokio::task::spawn_blocking(move || super::slo_json(&manager)).await {
+                        Ok(body) => crate::http::json(http::StatusCode::OK, body.into_bytes()),
+                        Err(_) => crate::http::text(
+                            http::StatusCode::INTERNAL_SERVER_ERROR,
+                            "the objectives could not be read\n",
+                        ),
+                    }
+                }
+            });
+        }
         routes.add("/alerts", "the alerts pending or firing (JSON)", move |_| {
             let manager = manager.clone();
             async move {

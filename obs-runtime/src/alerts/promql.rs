@@ -151,65 +151,32 @@ impl AlertRule {
             Kind::Custom { name, .. } => {
                 return Err(format!("the custom condition {name:?} is a Rust closure, not a query"));
             }
+            // Over the objective's recording rules, which `prometheus_rules` writes beside it.
+            Kind::BurnRate { tracker, long, short } => {
+                return Ok(super::slo::alert_expr(&tracker.slo, condition.threshold, *long, *short));
+            }
         };
         Ok(format!("{value} {} {}", condition.comparison.operator(), condition.threshold))
     }
 }
 
-/// The rules file for `rules`, in one group named `group`.
+/// The rules file for `rules`, in one group named `group`, and a group of its own for each
+/// objective's recording rules and burn-rate alerts.
 fn render(rules: &[AlertRule], group: &str) -> PrometheusRules {
     let mut skipped = Vec::new();
     let mut body = String::new();
+    let mut objectives: Vec<(&super::slo::Slo, Vec<&AlertRule>)> = Vec::new();
     for rule in rules {
-        let expr = match rule.promql() {
-            Ok(expr) => expr,
-            Err(reason) => {
-                skipped.push((rule.name.clone(), reason));
-                continue;
+        if let Kind::BurnRate { tracker, .. } = &rule.condition.query.kind {
+            match objectives.iter_mut().find(|(slo, _)| std::sync::Arc::ptr_eq(&slo.inner, &tracker.slo.inner)) {
+                Some((_, alerts)) => alerts.push(rule),
+                None => objectives.push((&tracker.slo, vec![rule])),
             }
-        };
-        body.push_str("      - alert: ");
-        push_yaml_string(&mut body, &rule.name);
-        body.push_str("\n        expr: ");
-        push_yaml_string(&mut body, &expr);
-        body.push('\n');
-        for (key, value) in [("for", rule.for_duration), ("keep_firing_for", rule.keep_firing_for)] {
-            if !value.is_zero() {
-                let _ = write!(body, "        {key}: ");
-                push_yaml_string(&mut body, &duration(value));
-                body.push('\n');
-            }
+            continue;
         }
-        body.push_str("        labels:\n          severity: ");
-        push_yaml_string(&mut body, rule.severity.as_str());
-        body.push('\n');
-        for (label, value) in &rule.labels {
-            // Prometheus expands label values as templates too. Names are quoted: `null`, `yes`
-            // and `on` are not strings to YAML.
-            let mut literal = String::new();
-            push_go_literal(&mut literal, value, false);
-            body.push_str("          ");
-            push_yaml_string(&mut body, label);
-            body.push_str(": ");
-            push_yaml_string(&mut body, &literal);
-            body.push('\n');
-        }
-        body.push_str("        annotations:\n          summary: ");
-        push_yaml_string(&mut body, &go_template(rule));
-        body.push('\n');
-        for (name, text) in [
-            ("description", &rule.links.description),
-            ("runbook_url", &rule.links.runbook_url),
-            ("dashboard_url", &rule.links.dashboard_url),
-        ] {
-            if let Some(text) = text {
-                // As it is: Prometheus expands annotations as templates, so `{{` is escaped.
-                let mut literal = String::new();
-                push_go_literal(&mut literal, text, false);
-                let _ = write!(body, "          {name}: ");
-                push_yaml_string(&mut body, &literal);
-                body.push('\n');
-            }
+        match rule.promql() {
+            Ok(expr) => push_alert(&mut body, rule, &expr),
+            Err(reason) => skipped.push((rule.name.clone(), reason)),
         }
     }
 
@@ -226,7 +193,57 @@ fn render(rules: &[AlertRule], group: &str) -> PrometheusRules {
         yaml.push_str("\n    rules:\n");
         yaml.push_str(&body);
     }
+    for (slo, alerts) in objectives {
+        super::slo::render_group(&mut yaml, group, slo, &alerts);
+    }
     PrometheusRules { yaml, skipped }
+}
+
+/// One alerting rule, `expr` its PromQL.
+pub(crate) fn push_alert(body: &mut String, rule: &AlertRule, expr: &str) {
+    body.push_str("      - alert: ");
+    push_yaml_string(body, &rule.name);
+    body.push_str("\n        expr: ");
+    push_yaml_string(body, expr);
+    body.push('\n');
+    for (key, value) in [("for", rule.for_duration), ("keep_firing_for", rule.keep_firing_for)] {
+        if !value.is_zero() {
+            let _ = write!(body, "        {key}: ");
+            push_yaml_string(body, &duration(value));
+            body.push('\n');
+        }
+    }
+    body.push_str("        labels:\n          severity: ");
+    push_yaml_string(body, rule.severity.as_str());
+    body.push('\n');
+    for (label, value) in &rule.labels {
+        // Prometheus expands label values as templates too. Names are quoted: `null`, `yes`
+        // and `on` are not strings to YAML.
+        let mut literal = String::new();
+        push_go_literal(&mut literal, value, false);
+        body.push_str("          ");
+        push_yaml_string(body, label);
+        body.push_str(": ");
+        push_yaml_string(body, &literal);
+        body.push('\n');
+    }
+    body.push_str("        annotations:\n          summary: ");
+    push_yaml_string(body, &go_template(rule));
+    body.push('\n');
+    for (name, text) in [
+        ("description", &rule.links.description),
+        ("runbook_url", &rule.links.runbook_url),
+        ("dashboard_url", &rule.links.dashboard_url),
+    ] {
+        if let Some(text) = text {
+            // As it is: Prometheus expands annotations as templates, so `{{` is escaped.
+            let mut literal = String::new();
+            push_go_literal(&mut literal, text, false);
+            let _ = write!(body, "          {name}: ");
+            push_yaml_string(body, &literal);
+            body.push('\n');
+        }
+    }
 }
 
 /// `name{extra,matchers}`: equality matchers, values as PromQL string literals.
@@ -251,7 +268,7 @@ fn selector(name: &str, extra: Option<(&str, &str, &str)>, matchers: &[(String, 
 }
 
 /// `value` as a double-quoted PromQL string literal.
-fn push_promql_string(out: &mut String, value: &str) {
+pub(crate) fn push_promql_string(out: &mut String, value: &str) {
     out.push('"');
     for c in value.chars() {
         match c {
@@ -338,7 +355,7 @@ fn push_go_literal(out: &mut String, text: &str, action_follows: bool) {
 
 /// `value` as a double-quoted YAML scalar: `"` and `\` escaped, and every character YAML does
 /// not allow as is (or would read as a line break) as an escape.
-fn push_yaml_string(out: &mut String, value: &str) {
+pub(crate) fn push_yaml_string(out: &mut String, value: &str) {
     out.push('"');
     for c in value.chars() {
         match c {

@@ -130,6 +130,11 @@ impl AlertRule {
     pub fn severity(&self) -> Severity {
         self.severity
     }
+
+    /// The labels its alerts carry (besides `alertname` and `severity`).
+    pub fn labels(&self) -> &BTreeMap<String, String> {
+        &self.labels
+    }
 }
 
 /// Builds an [`AlertRule`]; see there.

@@ -8,7 +8,9 @@ use super::state::{REFRESH_INTERVAL, RuleState};
 use super::{AlertManager, Shared};
 use crate::alerts::AlertError;
 use crate::alerts::channel::{Channel, Dispatcher};
+use crate::alerts::condition::Condition;
 use crate::alerts::rule::AlertRule;
+use crate::alerts::slo::{Slo, Tracker, window_name};
 use crate::metrics::GaugeVec;
 
 /// The default evaluation interval.
@@ -17,6 +19,7 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(15);
 #[must_use = "a builder does nothing until `build`"]
 pub struct AlertManagerBuilder {
     rules: Vec<AlertRule>,
+    slos: Vec<Arc<Tracker>>,
     channels: Vec<Arc<dyn Channel>>,
     interval: Option<Duration>,
     send_timeout: Duration,
@@ -39,6 +42,7 @@ impl AlertManagerBuilder {
     pub(super) fn new() -> AlertManagerBuilder {
         AlertManagerBuilder {
             rules: Vec::new(),
+            slos: Vec::new(),
             channels: Vec::new(),
             interval: None,
             send_timeout: DEFAULT_SEND_TIMEOUT,
@@ -49,6 +53,60 @@ impl AlertManagerBuilder {
     /// Adds a rule. Rule names must be unique.
     pub fn rule(mut self, rule: AlertRule) -> Self {
         self.rules.push(rule);
+        self
+    }
+
+    /// Adds a service level objective: its gauges (`slo_objective_ratio`,
+    /// `slo_error_budget_remaining_ratio`, `slo_burn_rate{window}`, labelled `slo`), its line of
+    /// `/slo`, and a rule for each of its [burn-rate alerts](crate::alerts::BurnRateAlert), named
+    /// `{slo}_burn_rate_{long window}` (`users_availability_burn_rate_1h`) and labelled `slo`,
+    /// `long_window`, `short_window`, evaluated and delivered as any other rule. Objective names
+    /// must be unique.
+    ///
+    /// The manager counts the objective's calls at each evaluation into time buckets (a sixtieth
+    /// of each window): its windows cover what it has seen since it started, and `/slo` says how
+    /// much; [`AlertManager::prometheus_rules`] writes the durable form, which Prometheus evaluates
+    /// over its own history.
+    pub fn slo(mut self, slo: Slo) -> Self {
+        if self.slos.iter().any(|tracker| tracker.slo.name() == slo.name()) {
+            self.errors.push(AlertError::Rule {
+                rule: slo.name().to_owned(),
+                reason: "SLO: two objectives have this name".into(),
+            });
+            return self;
+        }
+        let tracker = Arc::new(Tracker::new(slo.clone()));
+        let objective = &slo.inner;
+        for alert in &objective.alerts {
+            let (long, short) = (window_name(alert.long_window), window_name(alert.short_window));
+            let mut rule = AlertRule::builder(format!("{}_burn_rate_{long}", objective.name))
+                .condition(Condition::burn_rate(tracker.clone(), alert))
+                .severity(alert.severity)
+                .message(
+                    "{labels.slo}: the error budget burns {burn_rate:.1}x as fast as the objective allows over \
+                     {labels.long_window} (this alert: above {threshold}x over {labels.long_window} and \
+                     {labels.short_window})",
+                )
+                .label("slo", objective.name.clone())
+                .label("long_window", long)
+                .label("short_window", short)
+                .for_duration(alert.for_duration);
+            for (name, value) in &objective.labels {
+                rule = rule.label(name.clone(), value.clone());
+            }
+            let links = &objective.links;
+            if let Some(url) = &links.runbook_url {
+                rule = rule.runbook_url(url.clone());
+            }
+            if let Some(url) = &links.dashboard_url {
+                rule = rule.dashboard_url(url.clone());
+            }
+            if let Some(text) = &links.description {
+                rule = rule.description(text.clone());
+            }
+            self = self.rule_result(rule.build());
+        }
+        self.slos.push(tracker);
         self
     }
 
@@ -155,6 +213,7 @@ impl AlertManagerBuilder {
         Ok(AlertManager {
             shared: Arc::new(Shared {
                 rules: Mutex::new(rules),
+                slos: self.slos,
                 running: std::sync::atomic::AtomicBool::new(false),
                 interval,
                 dispatcher: Dispatcher::new(self.channels, self.send_timeout),
