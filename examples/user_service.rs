@@ -98,6 +98,10 @@
 //! curl -s localhost:9464/slo
 //! ```
 //!
+//! With `OBS_ALERT_ACK_TOKEN` set (16 characters or more), a firing alert is acknowledged over
+//! HTTP: `curl -X POST -H "Authorization: Bearer $OBS_ALERT_ACK_TOKEN"
+//! 'localhost:9464/alerts/high_error_rate/ack?by=me'`.
+//!
 //! With many replicas, let Prometheus evaluate the same rules instead: `cargo run --example
 //! user_service -- --prometheus-rules > rules.yml` prints them as a Prometheus rules file (for
 //! `rule_files`; `high_memory_usage` has no PromQL form and is listed as such), the objectives'

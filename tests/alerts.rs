@@ -253,6 +253,9 @@ fn the_embedded_server_lists_active_alerts_and_the_scrape_shows_them() {
     let pending =
         alerts.iter().find(|alert| alert["alertname"] == "queue_backlog_long").expect("queue_backlog_long is listed");
     assert_eq!(pending["status"], "pending");
+    // Acknowledging over HTTP is off without a token: no write on the port.
+    let ack = common::request(addr, "POST", "/alerts/queue_backlog/ack", "").expect("POST");
+    assert_eq!((ack.status, ack.header("allow")), (405, Some("GET, HEAD")));
     let scrape = common::get(addr, "/metrics").expect("GET /metrics").body;
     let firing = |name: &str| common::sample(&scrape, "alerts_firing", &[("alertname", name), ("severity", "warning")]);
     assert_eq!(firing("queue_backlog"), Some(1.0));

@@ -51,6 +51,10 @@ pub(crate) const OBS_SMTP_FROM: &str = "OBS_SMTP_FROM";
 pub(crate) const OBS_SMTP_TO: &str = "OBS_SMTP_TO";
 #[cfg(feature = "alerts")]
 pub(crate) const OBS_ALERT_EVAL_INTERVAL: &str = "OBS_ALERT_EVAL_INTERVAL";
+#[cfg(feature = "alerts")]
+pub(crate) const OBS_ALERT_ACK_TOKEN: &str = "OBS_ALERT_ACK_TOKEN";
+#[cfg(feature = "alerts")]
+pub(crate) const OBS_ALERT_ACK_TOKEN_FILE: &str = "OBS_ALERT_ACK_TOKEN_FILE";
 /// The log filter's directives.
 #[cfg(feature = "logging")]
 pub(crate) const RUST_LOG: &str = "RUST_LOG";

@@ -168,6 +168,7 @@ impl Slot {
 /// The channels, and their queues while the manager runs.
 pub(crate) struct Dispatcher {
     slots: Vec<Arc<Slot>>,
+    pub(crate) routes: super::route::Routes,
     send_timeout: Duration,
     queues: Mutex<Vec<mpsc::Sender<Arc<Alert>>>>,
 }
@@ -192,7 +193,11 @@ fn counters() -> Option<&'static (CounterVec, CounterVec)> {
 }
 
 impl Dispatcher {
-    pub(crate) fn new(channels: Vec<Arc<dyn Channel>>, send_timeout: Duration) -> Dispatcher {
+    pub(crate) fn new(
+        channels: Vec<Arc<dyn Channel>>,
+        send_timeout: Duration,
+        routes: super::route::Routes,
+    ) -> Dispatcher {
         let counters = counters();
         let slots = channels
             .into_iter()
@@ -206,7 +211,7 @@ impl Dispatcher {
                 })
             })
             .collect();
-        Dispatcher { slots, send_timeout, queues: Mutex::new(Vec::new()) }
+        Dispatcher { slots, routes, send_timeout, queues: Mutex::new(Vec::new()) }
     }
 
     pub(crate) fn names(&self) -> Vec<String> {
@@ -216,8 +221,14 @@ impl Dispatcher {
     /// Queues `alert` for each channel it is for; never waits.
     pub(crate) fn dispatch(&self, alert: &Arc<Alert>, audience: Audience) {
         let queues = sync::lock(&self.queues);
-        for (slot, queue) in self.slots.iter().zip(queues.iter()) {
-            if audience == Audience::RefreshOnly && !slot.channel.wants_refresh() {
+        let (severity, level) = (alert.severity, alert.escalation_level);
+        for (index, (slot, queue)) in self.slots.iter().zip(queues.iter()).enumerate() {
+            let hears = match audience {
+                Audience::Everyone => self.routes.up_to(severity, level, index),
+                Audience::RefreshOnly => slot.channel.wants_refresh() && self.routes.up_to(severity, level, index),
+                Audience::Level(level) => self.routes.at_level(severity, level, index),
+            };
+            if !hears {
                 continue;
             }
             slot.pending.fetch_add(1, Ordering::Relaxed);

@@ -127,13 +127,18 @@ pub(crate) fn alert_json(alert: &Alert) -> Value {
         "runbookUrl": alert.runbook_url,
         "dashboardUrl": alert.dashboard_url,
         "description": alert.description,
+        "escalationLevel": alert.escalation_level,
+        "acknowledged": alert.acknowledged_at.is_some(),
+        "acknowledgedBy": alert.acknowledged_by,
+        "acknowledgedAt": alert.acknowledged_at.map(rfc3339),
     })
 }
 
 /// A generic JSON webhook: each notification is POSTed as one object with `alertname`,
 /// `severity`, `status` (`firing` or `resolved`), `message`, `labels`, `value`, `threshold`,
-/// `activeSince`, `startsAt`, `endsAt` and `timestamp` (RFC 3339), and the rule's `runbookUrl`,
-/// `dashboardUrl` and `description` (`null` when it has none).
+/// `activeSince`, `startsAt`, `endsAt` and `timestamp` (RFC 3339), the rule's `runbookUrl`,
+/// `dashboardUrl` and `description` (`null` when it has none), `escalationLevel` (0 before any
+/// escalation), `acknowledged`, `acknowledgedBy` and `acknowledgedAt`.
 ///
 /// ```
 /// let webhook = obs_runtime::alerts::Webhook::new("http://127.0.0.1:8080/hooks/alerts")?;

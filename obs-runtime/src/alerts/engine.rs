@@ -26,9 +26,33 @@ use crate::sync;
 /// Who a notification goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Audience {
+    /// Every channel the alert's route has reached (all of them without a route).
     Everyone,
-    /// Only channels that forget alerts not re-sent (Alertmanager).
+    /// Of those, the channels that forget alerts not re-sent (Alertmanager).
     RefreshOnly,
+    /// The channels one escalation level adds.
+    Level(usize),
+}
+
+/// Where the evaluator reads the time.
+pub(crate) type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
+/// The token of `POST /alerts/{name}/ack`; never shown. (Without the embedded server, nothing
+/// reads it.)
+#[cfg_attr(not(feature = "http-server"), allow(dead_code))]
+pub(crate) struct AckToken(pub(crate) String);
+
+#[cfg_attr(not(feature = "http-server"), allow(dead_code))]
+impl AckToken {
+    /// Whether `offered` is the token, in time that depends on their lengths only.
+    pub(crate) fn matches(&self, offered: &[u8]) -> bool {
+        let token = self.0.as_bytes();
+        let mut differ = u8::from(token.len() != offered.len());
+        for (index, byte) in token.iter().enumerate() {
+            differ |= byte ^ offered.get(index).copied().unwrap_or(!byte);
+        }
+        std::hint::black_box(differ) == 0
+    }
 }
 
 pub(crate) struct Shared {
@@ -38,6 +62,9 @@ pub(crate) struct Shared {
     pub(crate) running: std::sync::atomic::AtomicBool,
     pub(crate) interval: Duration,
     pub(crate) dispatcher: Dispatcher,
+    pub(crate) clock: Option<Clock>,
+    #[cfg_attr(not(feature = "http-server"), allow(dead_code))]
+    pub(crate) ack_token: Option<AckToken>,
 }
 
 /// Evaluates rules against the live registry and sends what changes to the channels.
@@ -128,14 +155,14 @@ impl AlertManager {
                 tracker.update(&snapshot, now);
             }
             for state in rules.iter_mut() {
-                state.evaluate(&snapshot, now, &mut out);
+                state.evaluate(&snapshot, now, &self.shared.dispatcher.routes, &mut out);
             }
         }
         let mut announced = Vec::with_capacity(out.len());
         for (alert, audience) in out {
             let alert = Arc::new(alert);
             self.shared.dispatcher.dispatch(&alert, audience);
-            if audience == Audience::Everyone {
+            if audience != Audience::RefreshOnly {
                 announced.push(Arc::unwrap_or_clone(alert));
             }
         }
@@ -145,6 +172,17 @@ impl AlertManager {
     /// The service level objectives, as of the last evaluation (what `/slo` shows).
     pub fn slos(&self) -> Vec<SloStatus> {
         self.shared.slos.iter().map(|tracker| tracker.status()).collect()
+    }
+
+    /// Acknowledges the alert of rule `name` while it fires: its escalation stops (and it is not
+    /// repeated) until it resolves; the next time it fires starts over. `by` says who (it shows in
+    /// `/alerts` and the notifications that follow). Returns the alert, or `None` when no alert of
+    /// that name fires. `POST /alerts/{name}/ack` on the embedded server calls this, given a token
+    /// ([`AlertManagerBuilder::ack_token`]).
+    pub fn acknowledge(&self, name: &str, by: Option<&str>) -> Option<Alert> {
+        let mut rules = self.lock();
+        let state = rules.iter_mut().find(|state| state.rule.name == name)?;
+        state.acknowledge(by, SystemTime::now())
     }
 
     /// The alerts pending or firing (suppressed included), as of the last evaluation.
@@ -161,4 +199,18 @@ fn evaluations() -> Option<&'static crate::metrics::Counter> {
             crate::metrics::Counter::register("obs_alert_evaluations_total", "Alert rule evaluation passes").ok()
         })
         .as_ref()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AckToken;
+
+    #[test]
+    fn a_token_matches_itself_only() {
+        let token = AckToken("0123456789abcdef".to_owned());
+        assert!(token.matches(b"0123456789abcdef"));
+        for other in [&b"0123456789abcdeF"[..], b"0123456789abcde", b"0123456789abcdef0", b"", b"1123456789abcdef"] {
+            assert!(!token.matches(other), "{:?}", String::from_utf8_lossy(other));
+        }
+    }
 }

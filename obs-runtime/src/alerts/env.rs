@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use super::{AlertError, AlertManagerBuilder, Alertmanager, Slack, Webhook};
 use crate::env::{
-    OBS_ALERT_EVAL_INTERVAL, OBS_ALERTMANAGER_URL, OBS_SLACK_WEBHOOK_URL, OBS_SMTP_FROM, OBS_SMTP_TO, OBS_SMTP_URL,
-    OBS_WEBHOOK_URL,
+    OBS_ALERT_ACK_TOKEN, OBS_ALERT_ACK_TOKEN_FILE, OBS_ALERT_EVAL_INTERVAL, OBS_ALERTMANAGER_URL,
+    OBS_SLACK_WEBHOOK_URL, OBS_SMTP_FROM, OBS_SMTP_TO, OBS_SMTP_URL, OBS_WEBHOOK_URL,
 };
 
 /// Reads the variables through `var` (an [`Environment`](crate::Environment), or a map in tests).
@@ -22,6 +22,24 @@ pub(crate) fn apply(mut builder: AlertManagerBuilder, var: impl Fn(&str) -> Opti
     }
     if let Some(url) = set(OBS_SMTP_URL) {
         builder = smtp(builder, &url, set(OBS_SMTP_FROM), set(OBS_SMTP_TO));
+    }
+    if builder.ack_token_unset() {
+        match (set(OBS_ALERT_ACK_TOKEN), set(OBS_ALERT_ACK_TOKEN_FILE)) {
+            (Some(_), Some(_)) => builder.push_error(AlertError::Setting {
+                field: OBS_ALERT_ACK_TOKEN,
+                reason: "and OBS_ALERT_ACK_TOKEN_FILE are both set: give one".into(),
+            }),
+            (Some(token), None) => builder = builder.ack_token(token.trim()),
+            // Read now, once: a token rotated in the file needs a restart.
+            (None, Some(path)) => match std::fs::read_to_string(path.trim()) {
+                Ok(token) => builder = builder.ack_token(token.trim()),
+                Err(error) => builder.push_error(AlertError::Setting {
+                    field: OBS_ALERT_ACK_TOKEN_FILE,
+                    reason: format!("cannot read the file it names: {}", error.kind()),
+                }),
+            },
+            (None, None) => {}
+        }
     }
     if let Some(interval) = set(OBS_ALERT_EVAL_INTERVAL)
         && builder.interval_unset()
@@ -130,5 +148,29 @@ mod tests {
         assert!(error.contains("OBS_ALERT_EVAL_INTERVAL"), "{error}");
         let error = build(&[("OBS_SMTP_URL", "smtp://127.0.0.1:25")]).expect_err("this input is wrong").to_string();
         assert!(error.contains("OBS_SMTP"), "{error}");
+    }
+
+    #[test]
+    fn the_ack_token_comes_from_a_variable_or_a_file_and_is_never_shown() {
+        let token = |manager: &AlertManager| manager.shared.ack_token.as_ref().map(|token| token.0.clone());
+        let manager = build(&[("OBS_ALERT_ACK_TOKEN", " sixteen-or-more-chars \n")]).expect("a valid token");
+        assert_eq!(token(&manager).as_deref(), Some("sixteen-or-more-chars"));
+        let file = std::env::temp_dir().join(format!("obs-ack-token-{}", std::process::id()));
+        std::fs::write(&file, "from-a-file-0123456789\n").expect("write the token file");
+        let path = file.to_string_lossy().into_owned();
+        let manager = build(&[("OBS_ALERT_ACK_TOKEN_FILE", &path)]).expect("a readable file");
+        assert_eq!(token(&manager).as_deref(), Some("from-a-file-0123456789"));
+        let _ = std::fs::remove_file(&file);
+        assert_eq!(build(&[]).map(|manager| token(&manager)).expect("no token"), None);
+        let cases = [
+            (vec![("OBS_ALERT_ACK_TOKEN", "short-SECRET")], "ack_token"),
+            (vec![("OBS_ALERT_ACK_TOKEN", "has a space SECRET")], "ack_token"),
+            (vec![("OBS_ALERT_ACK_TOKEN", "SECRET-0123456789"), ("OBS_ALERT_ACK_TOKEN_FILE", "/x")], "both set"),
+            (vec![("OBS_ALERT_ACK_TOKEN_FILE", "/nonexistent/SECRET")], "OBS_ALERT_ACK_TOKEN_FILE"),
+        ];
+        for (vars, expected) in cases {
+            let error = build(&vars).expect_err(expected).to_string();
+            assert!(error.contains(expected) && !error.contains("SECRET"), "{error}");
+        }
     }
 }

@@ -68,6 +68,51 @@ impl crate::core::Pillar for Pillar {
                 }
             });
         }
+        if manager.shared.ack_token.is_some() {
+            let manager = manager.clone();
+            let counters = ack_counters();
+            routes.add_write(
+                ("/alerts/", "/ack"),
+                "acknowledge a firing alert (a bearer token; ?by=NAME)",
+                move |parts, name| {
+                    let verdict = ack_request(&manager, parts);
+                    let manager = manager.clone();
+                    async move {
+                        let count = |result: &str| {
+                            if let Some(counter) = counters.and_then(|family| family.with_labels(&[result]).ok()) {
+                                counter.inc();
+                            }
+                        };
+                        let by = match verdict {
+                            Ok(by) => by,
+                            Err(refused) => {
+                                let (result, reply) = *refused;
+                                count(result);
+                                return reply;
+                            }
+                        };
+                        // Off the runtime's thread: the rules' lock may be held by a custom condition.
+                        let acknowledged =
+                            tokio::task::spawn_blocking(move || manager.acknowledge(&name, by.as_deref())).await;
+                        match acknowledged {
+                            Ok(Some(alert)) => {
+                                count("acknowledged");
+                                let body = super::channels::alert_json(&alert).to_string();
+                                crate::http::json(http::StatusCode::OK, body.into_bytes())
+                            }
+                            Ok(None) => {
+                                count("not_firing");
+                                crate::http::text(http::StatusCode::NOT_FOUND, "no alert of that name is firing\n")
+                            }
+                            Err(_) => crate::http::text(
+                                http::StatusCode::INTERNAL_SERVER_ERROR,
+                                "the alert could not be acknowledged\n",
+                            ),
+                        }
+                    }
+                },
+            );
+        }
         routes.add("/alerts", "the alerts pending or firing (JSON)", move |_| {
             let manager = manager.clone();
             async move {
@@ -99,5 +144,68 @@ impl Part for AlertsGuard {
 
     fn wait_stopped(&mut self, deadline: crate::Deadline) -> bool {
         AlertsGuard::wait_stopped(self, deadline)
+    }
+}
+
+/// `obs_alert_ack_requests_total{result}`: `acknowledged`, `not_firing`, `unauthorized`,
+/// `bad_request`, each a series from the start.
+#[cfg(feature = "http-server")]
+fn ack_counters() -> Option<&'static crate::metrics::CounterVec> {
+    static FAMILY: std::sync::OnceLock<Option<crate::metrics::CounterVec>> = std::sync::OnceLock::new();
+    FAMILY
+        .get_or_init(|| {
+            let family = crate::metrics::CounterVec::register(
+                "obs_alert_ack_requests_total",
+                "Requests to acknowledge an alert on the embedded server, by result: acknowledged, not_firing, \
+                 unauthorized (no or a wrong bearer token), bad_request",
+                &["result"],
+            )
+            .ok()?;
+            for result in ["acknowledged", "not_firing", "unauthorized", "bad_request"] {
+                let _ = family.with_labels(&[result]);
+            }
+            Some(family)
+        })
+        .as_ref()
+}
+
+/// Checks an acknowledgement's token and reads who sends it (`?by=`): who, or the result to
+/// count and the reply.
+#[cfg(feature = "http-server")]
+fn ack_request(
+    manager: &AlertManager,
+    parts: &http::request::Parts,
+) -> Result<Option<String>, Box<(&'static str, crate::http::Reply)>> {
+    use http::{StatusCode, header};
+    let unauthorized = |challenge: &'static str| {
+        let mut reply = crate::http::text(StatusCode::UNAUTHORIZED, "a valid bearer token is needed\n");
+        reply.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static(challenge));
+        Box::new(("unauthorized", reply))
+    };
+    let Some(token) = &manager.shared.ack_token else {
+        return Err(unauthorized("Bearer"));
+    };
+    let offered = parts.headers.get(header::AUTHORIZATION).map(|value| value.as_bytes()).and_then(|value| {
+        let (scheme, rest) = value.split_at_checked(7)?;
+        scheme.eq_ignore_ascii_case(b"bearer ").then_some(rest)
+    });
+    match offered {
+        None => return Err(unauthorized("Bearer")),
+        Some(offered) if !token.matches(offered) => return Err(unauthorized(r#"Bearer error="invalid_token""#)),
+        Some(_) => {}
+    }
+    let by = parts.uri.query().unwrap_or("").split('&').find_map(|pair| pair.strip_prefix("by="));
+    let Some(by) = by else { return Ok(None) };
+    let usable = |by: &str| {
+        !by.is_empty()
+            && by.len() <= 64
+            && by.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+    };
+    match crate::percent::decode(by) {
+        Some(by) if usable(&by) => Ok(Some(by)),
+        _ => Err(Box::new((
+            "bad_request",
+            crate::http::text(StatusCode::BAD_REQUEST, "`by` is up to 64 letters, digits, `.`, `_`, `-` or `@`\n"),
+        ))),
     }
 }

@@ -55,7 +55,10 @@ impl AlertManager {
                 tokio::select! {
                     _ = ticker.tick() => {
                         let evaluating = manager.clone();
-                        let at = wall + monotonic.elapsed();
+                        let at = match &manager.shared.clock {
+                            Some(clock) => clock(),
+                            None => wall + monotonic.elapsed(),
+                        };
                         let evaluation = crate::background::isolated(async move { evaluating.evaluate_at(at) });
                         // A condition that hangs holds the next evaluation, not the stop.
                         tokio::select! {

@@ -343,6 +343,9 @@ mod tests {
             runbook_url: None,
             dashboard_url: None,
             description: None,
+            escalation_level: 0,
+            acknowledged_by: None,
+            acknowledged_at: None,
         }
     }
 

@@ -14,7 +14,8 @@
 //!   at either limit the connection idle longest, still sending its headers, or whose response has
 //!   stalled gives its slot to the newcomer ([`connections`]); a newcomer is refused only when every
 //!   slot serves a request that makes progress;
-//! - request bodies are never read, request heads are at most `max_header_bytes`.
+//! - request bodies are never read, request heads are at most `max_header_bytes`;
+//! - the one write, `POST /alerts/{name}/ack`, is served only when a bearer token is configured.
 //!
 //! Each closing the server decides is counted in `obs_http_connections_closed_total{reason}`.
 
@@ -67,7 +68,31 @@ type Hook = Arc<dyn Fn() + Send + Sync>;
 #[derive(Default)]
 pub(crate) struct Routes {
     routes: Vec<(&'static str, &'static str, Handler)>,
+    writes: Vec<Write>,
     before: Vec<(&'static str, Hook)>,
+}
+
+/// Serves `POST {prefix}{name}{suffix}`: given the request's head and the name (one path
+/// segment, percent-decoded), the response.
+type WriteHandler =
+    Arc<dyn Fn(&http::request::Parts, String) -> std::pin::Pin<Box<dyn Future<Output = Reply> + Send>> + Send + Sync>;
+
+struct Write {
+    prefix: &'static str,
+    suffix: &'static str,
+    summary: &'static str,
+    handler: WriteHandler,
+}
+
+impl Write {
+    /// The name in `path`, if `path` is this route's.
+    fn name(&self, path: &str) -> Option<String> {
+        let name = path.strip_prefix(self.prefix)?.strip_suffix(self.suffix)?;
+        if name.is_empty() || name.contains('/') {
+            return None;
+        }
+        crate::percent::decode(name)
+    }
 }
 
 // Without a pillar that serves something, only the server's own paths are served.
@@ -83,6 +108,22 @@ impl Routes {
         self.routes.push((path, summary, handler));
     }
 
+    /// Serves `POST {prefix}{name}{suffix}` with `handler`, given the name; `summary` is its line
+    /// on the index page. The request's body is never read.
+    #[cfg(feature = "alerts")]
+    pub(crate) fn add_write<F, Fut>(
+        &mut self,
+        (prefix, suffix): (&'static str, &'static str),
+        summary: &'static str,
+        handler: F,
+    ) where
+        F: Fn(&http::request::Parts, String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Reply> + Send + 'static,
+    {
+        let handler: WriteHandler = Arc::new(move |parts, name| Box::pin(handler(parts, name)));
+        self.writes.push(Write { prefix, suffix, summary, handler });
+    }
+
     /// Runs `hook` (which must not wait) before each request for `path`.
     #[cfg(feature = "health")]
     pub(crate) fn before(&mut self, path: &'static str, hook: impl Fn() + Send + Sync + 'static) {
@@ -91,8 +132,11 @@ impl Routes {
 
     /// The index page: every path served, with what it is.
     fn index(&self) -> String {
-        let mut paths = vec![("/health/live", "the process answers")];
-        paths.extend(self.routes.iter().map(|(path, summary, _)| (*path, *summary)));
+        let mut paths = vec![("/health/live".to_owned(), "the process answers")];
+        paths.extend(self.routes.iter().map(|(path, summary, _)| ((*path).to_owned(), *summary)));
+        paths.extend(
+            self.writes.iter().map(|write| (format!("POST {}{{name}}{}", write.prefix, write.suffix), write.summary)),
+        );
         paths.sort();
         let width = paths.iter().map(|(path, _)| path.len()).max().unwrap_or(0) + 3;
         let mut index = String::from("obs\n");
@@ -105,7 +149,10 @@ impl Routes {
 
 impl std::fmt::Debug for Routes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.routes.iter().map(|(path, _, _)| path)).finish()
+        f.debug_list()
+            .entries(self.routes.iter().map(|(path, _, _)| *path))
+            .entries(self.writes.iter().map(|write| write.prefix))
+            .finish()
     }
 }
 
@@ -359,12 +406,20 @@ async fn connection(
 
 async fn respond(served: Arc<Served>, request: Request<Incoming>) -> Result<Reply, Infallible> {
     let (parts, _body) = request.into_parts();
+    let path = parts.uri.path();
+    if let Some((write, name)) = served.routes.writes.iter().find_map(|write| Some((write, write.name(path)?))) {
+        if parts.method != Method::POST {
+            let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "only POST\n");
+            response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+            return Ok(response);
+        }
+        return Ok((write.handler)(&parts, name).await);
+    }
     if parts.method != Method::GET && parts.method != Method::HEAD {
         let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
         response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
         return Ok(response);
     }
-    let path = parts.uri.path();
     for (_, hook) in served.routes.before.iter().filter(|(before, _)| *before == path) {
         hook();
     }

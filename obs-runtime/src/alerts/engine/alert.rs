@@ -66,6 +66,14 @@ pub struct Alert {
     pub dashboard_url: Option<String>,
     /// The rule's description ([`AlertRuleBuilder::description`](crate::alerts::AlertRuleBuilder::description)).
     pub description: Option<String>,
+    /// How far it has escalated ([`Route::escalate_after`](crate::alerts::Route::escalate_after)):
+    /// 0 at first, 1 once the second level heard it, and so on.
+    pub escalation_level: usize,
+    /// Who acknowledged it, if someone did and said who
+    /// ([`AlertManager::acknowledge`](crate::alerts::AlertManager::acknowledge)).
+    pub acknowledged_by: Option<String>,
+    /// When it was acknowledged; `None` while it is not.
+    pub acknowledged_at: Option<SystemTime>,
 }
 
 impl Alert {
@@ -89,6 +97,9 @@ impl Alert {
             runbook_url: None,
             dashboard_url: None,
             description: None,
+            escalation_level: 0,
+            acknowledged_by: None,
+            acknowledged_at: None,
         }
     }
 }

@@ -2,14 +2,16 @@
 //! channels and settings before anything runs.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use super::state::{REFRESH_INTERVAL, RuleState};
-use super::{AlertManager, Shared};
+use super::{AckToken, AlertManager, Clock, Shared};
 use crate::alerts::AlertError;
 use crate::alerts::channel::{Channel, Dispatcher};
 use crate::alerts::condition::Condition;
+use crate::alerts::route::{Route, Routes};
 use crate::alerts::rule::AlertRule;
+use crate::alerts::rule::Severity;
 use crate::alerts::slo::{Slo, Tracker, window_name};
 use crate::metrics::GaugeVec;
 
@@ -21,8 +23,11 @@ pub struct AlertManagerBuilder {
     rules: Vec<AlertRule>,
     slos: Vec<Arc<Tracker>>,
     channels: Vec<Arc<dyn Channel>>,
+    routes: Vec<(Severity, Route)>,
     interval: Option<Duration>,
     send_timeout: Duration,
+    clock: Option<Clock>,
+    ack_token: Option<String>,
     errors: Vec<AlertError>,
 }
 
@@ -44,8 +49,11 @@ impl AlertManagerBuilder {
             rules: Vec::new(),
             slos: Vec::new(),
             channels: Vec::new(),
+            routes: Vec::new(),
             interval: None,
             send_timeout: DEFAULT_SEND_TIMEOUT,
+            clock: None,
+            ack_token: None,
             errors: Vec::new(),
         }
     }
@@ -126,6 +134,41 @@ impl AlertManagerBuilder {
         self
     }
 
+    /// Routes the alerts of `severity` to the channels `route` names (by
+    /// [`Channel::name`](crate::alerts::Channel::name)), with its escalation levels; see
+    /// [`Route`]. The alerts of a severity with no route go to every channel, as without routes.
+    ///
+    /// Escalation and acknowledgements live in this process: with several replicas, each would
+    /// escalate on its own. Route through Alertmanager instead (its routes, `repeat_interval` and
+    /// inhibition read the `severity` and rule labels obs sends and exports).
+    pub fn route(mut self, severity: Severity, route: Route) -> Self {
+        self.routes.push((severity, route));
+        self
+    }
+
+    /// Where the evaluator reads the time (default: the wall clock at start moved on by the
+    /// monotonic clock). For tests of your alerting: a clock you move drives windows, `for`,
+    /// cooldowns and escalation delays through a manager that runs and delivers for real.
+    pub fn clock(mut self, now: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
+        self.clock = Some(Arc::new(now));
+        self
+    }
+
+    /// Turns on `POST /alerts/{name}/ack` on the embedded server (off without a token), for
+    /// requests that carry `Authorization: Bearer TOKEN`; `?by=NAME` says who acknowledges (up to
+    /// 64 letters, digits, `.`, `_`, `-` or `@`). The token is compared in constant time, never
+    /// shown, and must be 16 to 512 visible ASCII characters. Rejected requests are counted in
+    /// `obs_alert_ack_requests_total{result}`. From the environment: `OBS_ALERT_ACK_TOKEN`, or a
+    /// file holding it, `OBS_ALERT_ACK_TOKEN_FILE`.
+    pub fn ack_token(mut self, token: impl Into<String>) -> Self {
+        self.ack_token = Some(token.into());
+        self
+    }
+
+    pub(crate) fn ack_token_unset(&self) -> bool {
+        self.ack_token.is_none()
+    }
+
     /// How often the rules are evaluated (default 15 s; `OBS_ALERT_EVAL_INTERVAL` when
     /// [`from_env`](Self::from_env) read it).
     pub fn interval(mut self, interval: Duration) -> Self {
@@ -148,6 +191,7 @@ impl AlertManagerBuilder {
     /// | `OBS_ALERTMANAGER_URL` | an [`Alertmanager`](crate::alerts::Alertmanager), e.g. `http://127.0.0.1:9093` |
     /// | `OBS_SMTP_URL`, `OBS_SMTP_FROM`, `OBS_SMTP_TO` | e-mail (feature `alerts-smtp`): `smtp://user:pass@host:587?tls=required` |
     /// | `OBS_ALERT_EVAL_INTERVAL` | the evaluation interval: `500ms`, `1s`, `2m` |
+    /// | `OBS_ALERT_ACK_TOKEN`, or `OBS_ALERT_ACK_TOKEN_FILE` | the bearer token of `POST /alerts/{name}/ack` ([`ack_token`](Self::ack_token)); the file is read once, here |
     ///
     /// A bad value is an `Err` from [`build`](Self::build) naming the variable (and never showing
     /// its value, which may hold a secret).
@@ -197,6 +241,16 @@ impl AlertManagerBuilder {
                 });
             }
         }
+        if let Some(token) = &self.ack_token
+            && (!(16..=512).contains(&token.len()) || token.bytes().any(|byte| !byte.is_ascii_graphic()))
+        {
+            return Err(AlertError::Setting {
+                field: "ack_token",
+                reason: "must be 16 to 512 visible ASCII characters (no spaces)".into(),
+            });
+        }
+        let names: Vec<String> = self.channels.iter().map(|channel| channel.name().to_owned()).collect();
+        let routes = Routes::resolve(self.routes, &names)?;
         let firing = firing_family();
         let rules = self
             .rules
@@ -216,7 +270,9 @@ impl AlertManagerBuilder {
                 slos: self.slos,
                 running: std::sync::atomic::AtomicBool::new(false),
                 interval,
-                dispatcher: Dispatcher::new(self.channels, self.send_timeout),
+                dispatcher: Dispatcher::new(self.channels, self.send_timeout, routes),
+                clock: self.clock,
+                ack_token: self.ack_token.map(AckToken),
             }),
         })
     }

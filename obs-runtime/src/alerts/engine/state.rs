@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 use super::Audience;
 use super::alert::{Alert, AlertStatus};
 use crate::alerts::condition::History;
+use crate::alerts::route::Routes;
 use crate::alerts::rule::AlertRule;
 use crate::metrics::{Gauge, Snapshot};
 
@@ -48,6 +49,11 @@ pub(super) struct RuleState {
     /// Whether a panic of the condition, or a metric that does not exist, was reported.
     warned: bool,
     firing_gauge: Option<Gauge>,
+    /// This firing's escalation: the level reached, when it was first announced, and who
+    /// acknowledged it (which stops the escalation and the repeats). Reset when it resolves.
+    level: usize,
+    announced_at: Option<SystemTime>,
+    ack: Option<(SystemTime, Option<String>)>,
 }
 
 fn elapsed(since: SystemTime, now: SystemTime) -> Duration {
@@ -72,10 +78,37 @@ impl RuleState {
             refresh,
             warned: false,
             firing_gauge,
+            level: 0,
+            announced_at: None,
+            ack: None,
         }
     }
 
-    pub(super) fn evaluate(&mut self, snapshot: &Snapshot, now: SystemTime, out: &mut Vec<(Alert, Audience)>) {
+    /// Acknowledges the alert if it fires; see [`AlertManager::acknowledge`](super::AlertManager::acknowledge).
+    pub(super) fn acknowledge(&mut self, by: Option<&str>, now: SystemTime) -> Option<Alert> {
+        if !matches!(self.phase, Phase::Firing { .. }) {
+            return None;
+        }
+        if self.ack.is_none() {
+            self.ack = Some((now, by.map(str::to_owned)));
+        }
+        self.current()
+    }
+
+    /// A new firing, or none: escalation starts over.
+    fn reset_escalation(&mut self) {
+        self.level = 0;
+        self.announced_at = None;
+        self.ack = None;
+    }
+
+    pub(super) fn evaluate(
+        &mut self,
+        snapshot: &Snapshot,
+        now: SystemTime,
+        routes: &Routes,
+        out: &mut Vec<(Alert, Audience)>,
+    ) {
         let rule = &self.rule;
         // A panicking custom condition is no value (and said once), not the end of alerting.
         let observed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -131,6 +164,7 @@ impl RuleState {
                         alert.valid_until = None;
                         out.push((alert, audience));
                     }
+                    self.reset_escalation();
                     Phase::Inactive
                 }
             }
@@ -139,6 +173,7 @@ impl RuleState {
         if let Phase::Pending { since } = self.phase
             && elapsed(since, now) >= self.rule.for_duration
         {
+            self.reset_escalation();
             self.phase = Phase::Firing {
                 active_since: since,
                 since: now,
@@ -150,12 +185,15 @@ impl RuleState {
         if let Phase::Firing { announced, told_trackers, .. } = self.phase {
             // The cooldown is the least time between two announcements, repeats included.
             let cooled = self.last_fired.is_none_or(|last| elapsed(last, now) >= self.rule.cooldown);
-            let repeat = self.rule.repeat_interval.is_some_and(|interval| elapsed(self.last_sent, now) >= interval);
+            // An acknowledged alert is not repeated: someone is on it.
+            let repeat = self.ack.is_none()
+                && self.rule.repeat_interval.is_some_and(|interval| elapsed(self.last_sent, now) >= interval);
             if cooled && (!announced || repeat) {
                 self.message = self.rule.template.render(&self.rule, self.value);
                 self.last_fired = Some(now);
                 self.last_sent = now;
                 self.last_refresh = now;
+                self.announced_at.get_or_insert(now);
                 self.set_told(true, true);
                 out.push((self.alert(AlertStatus::Firing, now), Audience::Everyone));
             } else if !told_trackers || elapsed(self.last_refresh, now) >= self.refresh {
@@ -169,6 +207,20 @@ impl RuleState {
                 let mut alert = self.alert(AlertStatus::Firing, now);
                 alert.message = self.message.clone();
                 out.push((alert, Audience::RefreshOnly));
+            }
+        }
+        // Announced, unacknowledged, and the next level's delay since the announcement has passed:
+        // that level hears it (each level due, if evaluations were far apart).
+        if let (Phase::Firing { announced: true, .. }, Some(announced_at), None) =
+            (self.phase, self.announced_at, &self.ack)
+        {
+            while let Some(delay) = routes.delay(self.rule.severity, self.level + 1)
+                && elapsed(announced_at, now) >= delay
+            {
+                self.level += 1;
+                let mut alert = self.alert(AlertStatus::Firing, now);
+                alert.message = self.message.clone();
+                out.push((alert, Audience::Level(self.level)));
             }
         }
         if let Some(gauge) = &self.firing_gauge {
@@ -205,6 +257,9 @@ impl RuleState {
             runbook_url: self.rule.links.runbook_url.clone(),
             dashboard_url: self.rule.links.dashboard_url.clone(),
             description: self.rule.links.description.clone(),
+            escalation_level: self.level,
+            acknowledged_by: self.ack.as_ref().and_then(|(_, by)| by.clone()),
+            acknowledged_at: self.ack.as_ref().map(|(at, _)| *at),
         }
     }
 
@@ -343,7 +398,7 @@ mod tests {
         let state = &mut rules[0];
         let mut out = Vec::new();
         for now in times {
-            state.evaluate(&Snapshot::take(), *now, &mut out);
+            state.evaluate(&Snapshot::take(), *now, &Routes::default(), &mut out);
         }
         let epoch = |time: SystemTime| time.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |since| since.as_secs());
         out.iter().map(|(alert, audience)| (alert.status, epoch(alert.timestamp), *audience)).collect()
@@ -388,6 +443,52 @@ mod tests {
             .expect("a valid manager");
         long.set(11.0);
         assert_eq!(manager.evaluate_at(now)[0].valid_until, Some(now + S(2400)));
+    }
+
+    #[test]
+    fn escalation_reaches_every_level_due_and_an_acknowledged_alert_is_neither_repeated_nor_escalated() {
+        use crate::alerts::{Route, Severity, Webhook};
+        let gauge = Gauge::register("test_engine_escalation", "test").expect("a new gauge");
+        let rule = AlertRule::builder("test_engine_escalation")
+            .condition(Condition::gauge("test_engine_escalation").above(10.0))
+            .severity(Severity::Critical)
+            .repeat_interval(S(60))
+            .cooldown(Duration::ZERO)
+            .build()
+            .expect("a valid rule");
+        let channel = |name: &str| Webhook::new("http://127.0.0.1:9/").expect("an http URL").named(name);
+        let manager = AlertManager::builder()
+            .rule(rule)
+            .channel(channel("a"))
+            .channel(channel("b"))
+            .channel(channel("c"))
+            .route(Severity::Critical, Route::to(["a"]).escalate_after(S(600), ["b"]).escalate_after(S(1200), ["c"]))
+            .build()
+            .expect("a valid manager");
+        let levels =
+            |alerts: &[Alert]| alerts.iter().map(|alert| (alert.status, alert.escalation_level)).collect::<Vec<_>>();
+        let t0 = SystemTime::UNIX_EPOCH + S(1_000_000);
+        gauge.set(11.0);
+        assert_eq!(levels(&manager.evaluate_at(t0)), [(AlertStatus::Firing, 0)]);
+        // An hour later: repeated to the first level, and both escalations are due at once.
+        assert_eq!(
+            levels(&manager.evaluate_at(t0 + S(3600))),
+            [(AlertStatus::Firing, 0), (AlertStatus::Firing, 1), (AlertStatus::Firing, 2)]
+        );
+        let acknowledged = manager.acknowledge("test_engine_escalation", Some("bob")).expect("it fires");
+        assert_eq!(acknowledged.acknowledged_by.as_deref(), Some("bob"));
+        assert!(manager.acknowledge("no_such_rule", None).is_none());
+        // No repeat once acknowledged.
+        assert!(manager.evaluate_at(t0 + S(7200)).is_empty());
+        gauge.set(0.0);
+        let resolved = manager.evaluate_at(t0 + S(7210));
+        assert_eq!(levels(&resolved), [(AlertStatus::Resolved, 2)]);
+        assert_eq!(resolved[0].acknowledged_by.as_deref(), Some("bob"));
+        // Not firing: nothing to acknowledge; the next firing starts over.
+        assert!(manager.acknowledge("test_engine_escalation", None).is_none());
+        gauge.set(11.0);
+        let fired = manager.evaluate_at(t0 + S(7220));
+        assert_eq!((levels(&fired), fired[0].acknowledged_at), (vec![(AlertStatus::Firing, 0)], None));
     }
 
     #[test]
