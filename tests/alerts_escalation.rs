@@ -29,10 +29,12 @@ fn wait_until(what: &str, done: impl Fn() -> bool) {
     }
 }
 
-/// Waits for two more evaluation passes: whatever the clock now says has been evaluated.
+/// Waits until an evaluation that read the clock after it moved has finished. The counter goes up
+/// as a pass starts, after it read the clock: the pass counted first may have read the old time,
+/// the second read the new one, and it has finished once a third starts.
 fn evaluated() {
     let before = scraped("obs_alert_evaluations_total", &[]);
-    wait_until("two more evaluations", || scraped("obs_alert_evaluations_total", &[]) >= before + 2.0);
+    wait_until("three more evaluations", || scraped("obs_alert_evaluations_total", &[]) >= before + 3.0);
 }
 
 /// The notifications at `path`: (alertname, status, escalation level, acknowledged by).

@@ -193,6 +193,11 @@ fn a_latency_objective_counts_calls_at_or_under_its_bound_as_good() {
         .expect("0.25 is a bound");
     let manager = AlertManager::builder().slo(slo).build().expect("a valid manager");
     let (mail, sms) = (jobs.with_labels(&["mail"]).expect("a series"), jobs.with_labels(&["sms"]).expect("a series"));
+    // Counted before the first evaluation: its baseline, not in any window (when it happened is
+    // not known).
+    mail.observe(5.0);
+    manager.evaluate_at(t0());
+    assert_eq!(manager.slos()[0].sli, None);
     for _ in 0..16 {
         mail.observe(0.05);
     }
@@ -201,7 +206,7 @@ fn a_latency_objective_counts_calls_at_or_under_its_bound_as_good() {
     sms.observe(0.25);
     sms.observe(0.5);
     sms.observe(3.0);
-    manager.evaluate_at(t0());
+    manager.evaluate_at(t0() + MINUTE);
     let status = &manager.slos()[0];
     // 2 of 20 over 250 ms: 10% bad, the budget's pace exactly.
     assert_eq!(status.kind, "latency");
@@ -215,22 +220,32 @@ fn slo_is_served_on_the_embedded_server() {
     fn handler(fail: bool) -> Result<(), std::io::Error> {
         if fail { Err(std::io::Error::other("down")) } else { Ok(()) }
     }
-    for index in 0..10 {
-        let _ = handler(index == 0);
-    }
     let slo = Slo::availability("slo_test_json", 0.999).endpoint("/slo-test/served-json").build().expect("valid");
     let manager = AlertManager::builder().slo(slo).interval(Duration::from_millis(50)).build().expect("valid");
     let obs = obs_runtime::Obs::builder().http_addr("127.0.0.1:0").alerts(manager).init().expect("obs starts");
     let addr = obs.http_addr().expect("the server runs");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let slo = loop {
+    let get_slo = || {
         let response = common::get(addr, "/slo").expect("GET /slo");
         assert_eq!(response.status, 200, "{}", response.body);
         let body: serde_json::Value = serde_json::from_str(&response.body).expect("/slo is JSON");
-        if !body["slos"][0]["sli"].is_null() {
-            break body["slos"][0].clone();
+        body["slos"][0].clone()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // The first evaluation is the baseline: the calls after it are counted.
+    while get_slo()["asOf"].is_null() {
+        assert!(Instant::now() < deadline, "no evaluation");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for index in 0..10 {
+        let _ = handler(index == 0);
+    }
+    // Evaluated as they come: until an evaluation has seen all ten.
+    let slo = loop {
+        let slo = get_slo();
+        if slo["sli"] == 0.9 {
+            break slo;
         }
-        assert!(Instant::now() < deadline, "{body}");
+        assert!(Instant::now() < deadline, "{slo}");
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(slo["name"], "slo_test_json");

@@ -58,7 +58,7 @@ impl AckToken {
 pub(crate) struct Shared {
     rules: Mutex<Vec<RuleState>>,
     /// The objectives, updated (under the rules' lock) before the rules read them.
-    slos: Vec<Arc<Tracker>>,
+    pub(crate) slos: Vec<Arc<Tracker>>,
     pub(crate) running: std::sync::atomic::AtomicBool,
     pub(crate) interval: Duration,
     pub(crate) dispatcher: Dispatcher,
@@ -180,9 +180,10 @@ impl AlertManager {
     /// that name fires. `POST /alerts/{name}/ack` on the embedded server calls this, given a token
     /// ([`AlertManagerBuilder::ack_token`]).
     pub fn acknowledge(&self, name: &str, by: Option<&str>) -> Option<Alert> {
+        let now = self.shared.clock.as_ref().map_or_else(SystemTime::now, |clock| clock());
         let mut rules = self.lock();
         let state = rules.iter_mut().find(|state| state.rule.name == name)?;
-        state.acknowledge(by, SystemTime::now())
+        state.acknowledge(by, now)
     }
 
     /// The alerts pending or firing (suppressed included), as of the last evaluation.

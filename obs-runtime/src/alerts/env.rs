@@ -31,12 +31,9 @@ pub(crate) fn apply(mut builder: AlertManagerBuilder, var: impl Fn(&str) -> Opti
             }),
             (Some(token), None) => builder = builder.ack_token(token.trim()),
             // Read now, once: a token rotated in the file needs a restart.
-            (None, Some(path)) => match std::fs::read_to_string(path.trim()) {
+            (None, Some(path)) => match read_token(path.trim()) {
                 Ok(token) => builder = builder.ack_token(token.trim()),
-                Err(error) => builder.push_error(AlertError::Setting {
-                    field: OBS_ALERT_ACK_TOKEN_FILE,
-                    reason: format!("cannot read the file it names: {}", error.kind()),
-                }),
+                Err(reason) => builder.push_error(AlertError::Setting { field: OBS_ALERT_ACK_TOKEN_FILE, reason }),
             },
             (None, None) => {}
         }
@@ -53,6 +50,24 @@ pub(crate) fn apply(mut builder: AlertManagerBuilder, var: impl Fn(&str) -> Opti
         }
     }
     builder
+}
+
+/// The token in the file at `path`: a regular file (not a pipe that would block the start) of at
+/// most 4 KiB.
+fn read_token(path: &str) -> Result<String, String> {
+    use std::io::Read as _;
+    let unreadable = |error: std::io::Error| format!("cannot read the file it names: {}", error.kind());
+    let file = std::fs::File::open(path).map_err(unreadable)?;
+    let metadata = file.metadata().map_err(unreadable)?;
+    if !metadata.is_file() {
+        return Err("the path it names is not a regular file".into());
+    }
+    if metadata.len() > 4096 {
+        return Err("the file it names is larger than 4 KiB: not a token".into());
+    }
+    let mut token = String::new();
+    file.take(4096).read_to_string(&mut token).map_err(unreadable)?;
+    Ok(token)
 }
 
 /// Adds the channel, or keeps its error for `build`, as the error of the variable that set it.
@@ -167,6 +182,7 @@ mod tests {
             (vec![("OBS_ALERT_ACK_TOKEN", "has a space SECRET")], "ack_token"),
             (vec![("OBS_ALERT_ACK_TOKEN", "SECRET-0123456789"), ("OBS_ALERT_ACK_TOKEN_FILE", "/x")], "both set"),
             (vec![("OBS_ALERT_ACK_TOKEN_FILE", "/nonexistent/SECRET")], "OBS_ALERT_ACK_TOKEN_FILE"),
+            (vec![("OBS_ALERT_ACK_TOKEN_FILE", "/dev/zero")], "not a regular file"),
         ];
         for (vars, expected) in cases {
             let error = build(&vars).expect_err(expected).to_string();

@@ -79,7 +79,8 @@ impl AlertManager {
     /// [`PrometheusRules`]. Prometheus evaluates them (and Alertmanager notifies) instead of, or
     /// as well as, this manager.
     pub fn prometheus_rules(&self, group: &str) -> PrometheusRules {
-        render(&self.rules(), group)
+        let slos: Vec<super::slo::Slo> = self.shared.slos.iter().map(|tracker| tracker.slo.clone()).collect();
+        render(&self.rules(), &slos, group)
     }
 }
 
@@ -162,15 +163,17 @@ impl AlertRule {
 
 /// The rules file for `rules`, in one group named `group`, and a group of its own for each
 /// objective's recording rules and burn-rate alerts.
-fn render(rules: &[AlertRule], group: &str) -> PrometheusRules {
+fn render(rules: &[AlertRule], slos: &[super::slo::Slo], group: &str) -> PrometheusRules {
     let mut skipped = Vec::new();
     let mut body = String::new();
-    let mut objectives: Vec<(&super::slo::Slo, Vec<&AlertRule>)> = Vec::new();
+    // Each objective's group, its alerts with it (none, with `burn_rate_alerts([])`).
+    let mut objectives: Vec<(&super::slo::Slo, Vec<&AlertRule>)> = slos.iter().map(|slo| (slo, Vec::new())).collect();
     for rule in rules {
         if let Kind::BurnRate { tracker, .. } = &rule.condition.query.kind {
-            match objectives.iter_mut().find(|(slo, _)| std::sync::Arc::ptr_eq(&slo.inner, &tracker.slo.inner)) {
-                Some((_, alerts)) => alerts.push(rule),
-                None => objectives.push((&tracker.slo, vec![rule])),
+            if let Some((_, alerts)) =
+                objectives.iter_mut().find(|(slo, _)| std::sync::Arc::ptr_eq(&slo.inner, &tracker.slo.inner))
+            {
+                alerts.push(rule);
             }
             continue;
         }

@@ -189,7 +189,8 @@ pub struct SloBuilder {
     endpoints: Vec<String>,
     method: Option<String>,
     rpc_service: Option<String>,
-    alerts: Vec<BurnRateAlert>,
+    /// `None`: the workbook's, scaled to the window.
+    alerts: Option<Vec<BurnRateAlert>>,
     labels: Vec<(String, String)>,
     links: super::rule::Links,
     misuse: Option<&'static str>,
@@ -219,7 +220,7 @@ impl Slo {
             endpoints: Vec::new(),
             method: None,
             rpc_service: None,
-            alerts: BurnRateAlert::workbook().to_vec(),
+            alerts: None,
             labels: Vec::new(),
             links: super::rule::Links::default(),
             misuse: None,
@@ -288,8 +289,8 @@ impl SloBuilder {
     }
 
     /// Which HTTP statuses are errors, for an availability objective (default: 500 and above).
-    /// Asked once for each status from 100 to 599 when the objective is built, so the exported
-    /// rules match exactly what obs counts: `|status| status >= 500 || status == 429`.
+    /// Asked here, once for each status from 100 to 599, so the exported rules match exactly what
+    /// obs counts: `|status| status >= 500 || status == 429`.
     pub fn error_status(mut self, is_error: impl Fn(u16) -> bool) -> Self {
         match &mut self.kind {
             BuilderKind::Availability { bad } => *bad = Some(StatusSet::of(is_error)),
@@ -318,7 +319,9 @@ impl SloBuilder {
         self
     }
 
-    /// The window the objective holds over (default 30 days).
+    /// The window the objective holds over (default 30 days). The workbook's alerts keep what
+    /// share of the budget they fire at (2% in an hour, ...): their factors scale with the window
+    /// (14.4 over 30 days is 3.36 over 7), as Sloth's do.
     pub fn window(mut self, window: Duration) -> Self {
         self.window = window;
         self
@@ -327,7 +330,7 @@ impl SloBuilder {
     /// The burn-rate alerts, instead of [`BurnRateAlert::workbook`]'s four (none: an objective
     /// with its gauges and `/slo` but no alerts).
     pub fn burn_rate_alerts(mut self, alerts: impl IntoIterator<Item = BurnRateAlert>) -> Self {
-        self.alerts = alerts.into_iter().collect();
+        self.alerts = Some(alerts.into_iter().collect());
         self
     }
 
@@ -414,8 +417,16 @@ impl SloBuilder {
                 Sli::Latency { histogram, threshold: bound }
             }
         };
+        let alerts = self.alerts.unwrap_or_else(|| {
+            let scale = self.window.as_secs_f64() / DEFAULT_SLO_WINDOW.as_secs_f64();
+            let mut alerts = BurnRateAlert::workbook();
+            for alert in &mut alerts {
+                alert.factor = (alert.factor * scale * 1e9).round() / 1e9;
+            }
+            alerts.to_vec()
+        });
         let mut long_windows = Vec::new();
-        for alert in &self.alerts {
+        for alert in &alerts {
             let what = format!("the burn-rate alert over {}", window_name(alert.long_window));
             if !(alert.factor.is_finite() && alert.factor > 0.0) {
                 return Err(invalid(format!("{what}: the factor {} is not a positive number", alert.factor)));
@@ -424,6 +435,9 @@ impl SloBuilder {
             check_window(alert.short_window, "a short window").map_err(&invalid)?;
             if alert.short_window >= alert.long_window {
                 return Err(invalid(format!("{what}: the short window is not shorter than the long one")));
+            }
+            if alert.long_window > self.window {
+                return Err(invalid(format!("{what}: its window is longer than the objective's")));
             }
             // At most every call fails: a burn rate of 1 / budget.
             if alert.factor * budget >= 1.0 {
@@ -458,7 +472,7 @@ impl SloBuilder {
                 sli,
                 endpoints: self.endpoints,
                 matchers,
-                alerts: self.alerts,
+                alerts,
                 labels,
                 links: self.links,
             }),
@@ -613,6 +627,7 @@ mod tests {
                 "two burn-rate alerts",
             ),
             (Slo::availability("a", 0.999).label("slo", "x"), "set by obs"),
+            (Slo::availability("a", 0.999).window(Duration::from_secs(86_400)), "longer than the objective's"),
         ];
         for (builder, expected) in cases {
             let error = builder.build().expect_err(expected).to_string();
@@ -621,5 +636,9 @@ mod tests {
         let ok = Slo::latency("ok", 0.99, ms(300)).buckets(&[0.1, 0.3, 1.0]).build().expect("0.3 is a bound");
         assert!(matches!(ok.inner.sli, Sli::Latency { threshold, .. } if threshold == 0.3));
         assert_eq!(Slo::availability("b", 0.999).build().expect("valid").inner.budget, 0.001);
+        // Over 7 days, the workbook's alerts fire at the same shares of the budget.
+        let week = Slo::availability("c", 0.999).window(Duration::from_secs(7 * 86_400)).build().expect("valid");
+        let factors: Vec<f64> = week.burn_rate_alerts().iter().map(|alert| alert.factor).collect();
+        assert_eq!(factors, [3.36, 1.4, 0.7, 0.233333333]);
     }
 }

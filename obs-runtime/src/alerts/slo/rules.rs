@@ -113,9 +113,13 @@ pub(crate) fn bad_share(slo: &Objective, window: Duration) -> String {
             }
         }
         Sli::Latency { histogram, threshold } => {
-            let count = rate(selector(&format!("{histogram}_count"), &with(None)));
-            let good = rate(selector(&format!("{histogram}_bucket"), &with(Some(("le", "=", le(*threshold))))));
-            format!("({count} - ({good} or vector(0))) / {count}")
+            // Only the series that have a bucket at the threshold, as obs counts them: their
+            // `+Inf` buckets, where the threshold's bucket exists beside them.
+            let bucket = format!("{histogram}_bucket");
+            let at_bound = format!("rate({}[{window}])", selector(&bucket, &with(Some(("le", "=", le(*threshold))))));
+            let all = format!("rate({}[{window}])", selector(&bucket, &with(Some(("le", "=", "+Inf".to_owned())))));
+            let total = format!("sum({all} and ignoring (le) {at_bound})");
+            format!("({total} - sum({at_bound})) / {total}")
         }
     }
 }
@@ -187,9 +191,11 @@ mod tests {
             r#"(sum(rate(rpc_server_duration_seconds_count{rpc_service="shop.Cart",rpc_grpc_status_code=~"2|4|12|13|14|15"}[5m])) or vector(0)) / sum(rate(rpc_server_duration_seconds_count{rpc_service="shop.Cart"}[5m]))"#
         );
         let latency = Slo::latency("d", 0.99, Duration::from_secs(1)).endpoint("/x").build().expect("valid");
+        let all = r#"rate(http_request_duration_seconds_bucket{endpoint="/x",le="+Inf"}[1d])"#;
+        let good = r#"rate(http_request_duration_seconds_bucket{endpoint="/x",le="1.0"}[1d])"#;
         assert_eq!(
             bad_share(&latency.inner, Duration::from_secs(86_400)),
-            r#"(sum(rate(http_request_duration_seconds_count{endpoint="/x"}[1d])) - (sum(rate(http_request_duration_seconds_bucket{endpoint="/x",le="1.0"}[1d])) or vector(0))) / sum(rate(http_request_duration_seconds_count{endpoint="/x"}[1d]))"#
+            format!("(sum({all} and ignoring (le) {good}) - sum({good})) / sum({all} and ignoring (le) {good})")
         );
         assert_eq!(
             alert_expr(&slo, 14.4, hour, Duration::from_secs(300)),

@@ -173,15 +173,17 @@ impl Tracker {
             state.last = None;
             state.first = None;
         }
-        let (new_bad, new_total) = match state.last {
-            // A count that went down was reset (a histogram of the user's, say): all of it is new.
+        let new = match state.last {
             Some((_, last_bad, last_total)) if total >= last_total && bad >= last_bad => {
-                (bad - last_bad, total - last_total)
+                Some((bad - last_bad, total - last_total))
             }
-            _ => (bad, total),
+            // The first evaluation, or a count that went down (a collector's series reset): the
+            // counts now are the baseline; when they accrued is not known, so none is added.
+            _ => None,
         };
         state.last = Some((now, bad, total));
         state.first.get_or_insert(now);
+        let (new_bad, new_total) = new.unwrap_or_default();
         let at = nanos(now);
         for ring in &mut state.rings {
             ring.add(at, new_bad, new_total);
