@@ -102,6 +102,11 @@
 //! HTTP: `curl -X POST -H "Authorization: Bearer $OBS_ALERT_ACK_TOKEN"
 //! 'localhost:9464/alerts/high_error_rate/ack?by=me'`.
 //!
+//! `cargo run --example user_service -- --grafana-dashboard > dashboard.json` prints a Grafana
+//! dashboard for it (golden signals per endpoint, the two objectives, health, alerts, the
+//! process; exemplars open their trace at `OBS_TRACE_URL`, default Jaeger's
+//! `http://127.0.0.1:16686/trace/${__value.raw}`) to import, and exits.
+//!
 //! With many replicas, let Prometheus evaluate the same rules instead: `cargo run --example
 //! user_service -- --prometheus-rules > rules.yml` prints them as a Prometheus rules file (for
 //! `rule_files`; `high_memory_usage` has no PromQL form and is listed as such), the objectives'
@@ -561,6 +566,17 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<(), String> {
+    if std::env::args().nth(1).as_deref() == Some("--grafana-dashboard") {
+        // Exemplars open their trace in Jaeger, or where OBS_TRACE_URL says.
+        let trace_url =
+            env_url("OBS_TRACE_URL")?.unwrap_or_else(|| "http://127.0.0.1:16686/trace/${__value.raw}".into());
+        let dashboard = obs_runtime::dashboards::grafana("user-service")
+            .slos(&alert_rules()?)
+            .trace_url(&trace_url)
+            .map_err(|error| format!("OBS_TRACE_URL: {error}"))?;
+        println!("{}", dashboard.json());
+        return Ok(());
+    }
     if std::env::args().nth(1).as_deref() == Some("--prometheus-rules") {
         let rules = alert_rules()?.prometheus_rules("user-service");
         print!("{}", rules.yaml());

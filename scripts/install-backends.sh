@@ -12,7 +12,8 @@
 #   collector (its binary is target/otel-venv/lib/python3*/site-packages/rotel/rotel-agent) and
 #   the official OTLP types that scripts/otlp_sink.py decodes with (opentelemetry-proto, protobuf,
 #   grpcio), the aiosmtpd SMTP sink for tests/alerts_smtp.rs, and prometheus-client (the official
-#   Python parsers of both exposition formats) for tests/exposition_parsers.rs. `python3 -m venv`
+#   Python parsers of both exposition formats) for tests/exposition_parsers.rs, and the Grafana
+#   Foundation SDK (Grafana's dashboard schema) for scripts/grafana_schema_check.py. `python3 -m venv`
 #   needs Debian package `python3-venv`, installed when it is missing.
 #
 # Idempotent: does nothing when they are already installed (the venv keeps the pins it was made
@@ -35,13 +36,14 @@ otel_pins=(
     atpublic==9.0.0 # aiosmtpd's dependencies
     attrs==26.1.0
     prometheus-client==0.26.0 # the official text and OpenMetrics parsers of tests/exposition_parsers.rs
+    'grafana-foundation-sdk==1769699998!10.1.0' # Grafana's dashboard schema, for scripts/grafana_schema_check.py
 )
 otel_marker="$otel_venv/obs-pins.txt"
 
 # Whether the venv exists, was made with these pins and imports them.
 otel_venv_current() {
     [ "$(cat "$otel_marker" 2>/dev/null)" = "$(printf '%s\n' "${otel_pins[@]}")" ] &&
-        "$otel_venv/bin/python" -c 'import rotel, grpc, opentelemetry.proto, aiosmtpd, prometheus_client.openmetrics.parser' >/dev/null 2>&1
+        "$otel_venv/bin/python" -c 'import rotel, grpc, opentelemetry.proto, aiosmtpd, prometheus_client.openmetrics.parser, grafana_foundation_sdk.models.dashboard' >/dev/null 2>&1
 }
 
 install_otel_venv() {
@@ -55,7 +57,7 @@ install_otel_venv() {
     if ! python3 -m venv --clear "$otel_venv" >"$log" 2>&1 ||
         ! "$otel_venv/bin/pip" install --quiet --disable-pip-version-check --no-input \
             "${otel_pins[@]}" >>"$log" 2>&1 ||
-        ! "$otel_venv/bin/python" -c 'import rotel, grpc, opentelemetry.proto, aiosmtpd, prometheus_client.openmetrics.parser' >>"$log" 2>&1; then
+        ! "$otel_venv/bin/python" -c 'import rotel, grpc, opentelemetry.proto, aiosmtpd, prometheus_client.openmetrics.parser, grafana_foundation_sdk.models.dashboard' >>"$log" 2>&1; then
         echo "install-backends: making the OTLP venv $otel_venv failed:" >&2
         cat "$log" >&2
         rm -f "$log"

@@ -230,3 +230,143 @@ fn free_port() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     listener.local_addr().expect("its address")
 }
+
+/// `query` as a URL query value.
+fn url_encoded(query: &str) -> String {
+    query.bytes().fold(String::new(), |mut out, byte| {
+        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+        out
+    })
+}
+
+/// The demo's Grafana dashboard (`--grafana-dashboard`) passes Grafana's own dashboard schema
+/// (the Grafana Foundation SDK's models), and every query of every panel, its template variables
+/// substituted as Grafana does, parses and returns data from a real Prometheus scraping the demo.
+#[test]
+#[ignore = "needs prometheus and the venv: run scripts/test.sh"]
+fn the_demo_dashboard_passes_grafanas_schema_and_every_panel_returns_data_from_prometheus() {
+    let printed = Command::new(common::demo::binary())
+        .arg("--grafana-dashboard")
+        .env_remove("OBS_SLACK_WEBHOOK_URL")
+        .env_remove("OBS_SMTP_URL")
+        .output()
+        .expect("run the demo");
+    assert!(printed.status.success(), "{}", common::said(&printed));
+    let json = String::from_utf8(printed.stdout).expect("UTF-8");
+    let dashboard: serde_json::Value = serde_json::from_str(&json).expect("the dashboard is JSON");
+
+    // Grafana's schema, and a wrong key is caught by it (the check is not vacuous).
+    let dir = TempDir::new("grafana-dashboard");
+    let schema_check = |json: &str| {
+        let file = dir.path().join("dashboard.json");
+        std::fs::write(&file, json).expect("write the dashboard");
+        Command::new(common::venv().join("bin/python"))
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/grafana_schema_check.py"))
+            .arg(&file)
+            .output()
+            .expect("run the schema check: scripts/install-backends.sh makes the venv")
+    };
+    let checked = schema_check(&json);
+    assert!(checked.status.success(), "{}\n--- dashboard ---\n{json}", common::said(&checked));
+    assert!(
+        String::from_utf8_lossy(&checked.stdout).contains("grafana schema: ok (12 panels)"),
+        "{}",
+        common::said(&checked)
+    );
+    let mut wrong = dashboard.clone();
+    wrong["panels"][1]["gridPosition"] = serde_json::json!({"x": 0});
+    let refused = schema_check(&wrong.to_string());
+    assert!(!refused.status.success(), "{}", common::said(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stdout).contains("$.panels[1].gridPosition"),
+        "{}",
+        common::said(&refused)
+    );
+
+    // The queries: every panel's, and the template variables'.
+    let exprs: Vec<String> = dashboard["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .flat_map(|panel| panel["targets"].as_array().cloned().unwrap_or_default())
+        .map(|target| target["expr"].as_str().expect("an expr").to_owned())
+        .collect();
+    assert_eq!(exprs.len(), 14, "{exprs:#?}");
+    let variables: Vec<String> = dashboard["templating"]["list"]
+        .as_array()
+        .expect("variables")
+        .iter()
+        .filter(|variable| variable["type"] == "query")
+        .map(|variable| variable["query"].as_str().expect("a query").to_owned())
+        .collect();
+    assert_eq!(
+        variables,
+        ["label_values(http_requests_total, job)", r#"label_values(http_requests_total{job=~"$job"}, endpoint)"#]
+    );
+
+    let demo = Demo::start();
+    drive(&demo);
+    assert_eq!(get(demo.metrics, "/health").expect("GET /health").status / 100, 2);
+    let Prometheus { dir: prometheus_dir, web, mut prometheus } = Prometheus::start(demo.metrics, &[]);
+    let prometheus_log = || std::fs::read_to_string(prometheus_dir.path().join("prometheus.log")).unwrap_or_default();
+    let deadline = Instant::now() + QUERY_DEADLINE;
+    // As Grafana substitutes them: All (`.*`), and one endpoint, regex-escaped in a PromQL string.
+    for endpoint in [".*", r"/users/\\{id\\}"] {
+        for expr in &exprs {
+            let query =
+                expr.replace("$__rate_interval", "1m").replace("$job", "user_service").replace("$endpoint", endpoint);
+            let mut last = String::from("(no answer yet)");
+            loop {
+                if let Some(status) = prometheus.try_wait() {
+                    panic!("prometheus exited early: {status}\n{}", prometheus_log());
+                }
+                // Traffic all along, so that rates over the last minute have something to say.
+                let _ = get(demo.app, "/users/1");
+                let _ = get(demo.app, "/users/1?fail=1");
+                if let Ok(response) = get(web, &format!("/api/v1/query?query={}", url_encoded(&query))) {
+                    let answer: serde_json::Value = serde_json::from_str(&response.body).unwrap_or_default();
+                    assert_ne!(answer["status"], "error", "{query} does not parse: {}", response.body);
+                    let finite = answer["data"]["result"].as_array().is_some_and(|result| {
+                        result.iter().any(|sample| {
+                            sample["value"][1]
+                                .as_str()
+                                .and_then(|value| value.parse::<f64>().ok())
+                                .is_some_and(f64::is_finite)
+                        })
+                    });
+                    if finite {
+                        break;
+                    }
+                    last = response.body;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "no data for {query}: {last}\n--- prometheus log ---\n{}",
+                    prometheus_log()
+                );
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        }
+    }
+    // The variables' values, as Grafana asks for them.
+    for (label, matcher) in
+        [("job", "http_requests_total"), ("endpoint", r#"http_requests_total{job=~"user_service"}"#)]
+    {
+        let response =
+            get(web, &format!("/api/v1/label/{label}/values?match[]={}", url_encoded(matcher))).expect("GET values");
+        let values: serde_json::Value = serde_json::from_str(&response.body).expect("JSON");
+        let values: Vec<&str> =
+            values["data"].as_array().expect("values").iter().filter_map(|value| value.as_str()).collect();
+        let expected = if label == "job" { "user_service" } else { "/users/{id}" };
+        assert!(values.contains(&expected), "{label}: {values:?}");
+    }
+
+    let stopped = prometheus.signal_and_wait("TERM", Duration::from_secs(30));
+    assert!(stopped.success(), "prometheus after SIGTERM: {stopped}\n{}", prometheus_log());
+    let status = demo.terminate(Duration::from_secs(15));
+    assert_eq!(status.code(), Some(0), "{status}");
+}

@@ -64,6 +64,7 @@
 //! | `alerts` | no | [`alerts`]: rules over the metrics, the evaluator, Slack, webhook, Alertmanager and log channels, `/alerts` |
 //! | `alerts-tls` | no | `alerts` and `tls` |
 //! | `alerts-smtp` | no | e-mail alerts over SMTP (plain, STARTTLS or TLS) |
+//! | `dashboards` | no | Grafana dashboards of what obs exports ([`dashboards::grafana`]) |
 //!
 //! With `default-features = false` the attributes still check their arguments, then leave the
 //! function exactly as written: instrumentation that is off costs nothing.
@@ -84,6 +85,8 @@ mod config;
 #[cfg(any(feature = "logging", feature = "trace"))]
 pub mod context;
 mod core;
+#[cfg(feature = "dashboards")]
+pub mod dashboards;
 mod deadline;
 mod diagnostics;
 mod duration;
