@@ -1,9 +1,12 @@
 """Checks a Grafana dashboard JSON (a file, or stdin) against Grafana's own dashboard schema, as
-the Grafana Foundation SDK's generated models (PyPI `grafana-foundation-sdk`) encode it: the
-dashboard is decoded into the models (panels by their type's options and field config, queries
-by their data source's type) and encoded again, and every key and value of the input must come
-back unchanged. A key the schema does not know, a value in the wrong place or of another shape is
-dropped or changed on the way, and named here. Exit 0 when the dashboard survives, 1 when not.
+the Grafana Foundation SDK's generated models (PyPI `grafana-foundation-sdk`, Grafana 11.6's
+schema) encode it: the dashboard is decoded into the models (panels by their type's options and
+field config, queries by their data source's type) and encoded again, and every key and value of
+the input must come back unchanged, so a key the schema does not know, or an object where it
+wants another shape, is named here. The models copy scalars unchecked, so the values the schema
+constrains are checked against its own enums and types: panel types (a registered panel plugin),
+the cursor sync, variable types and refresh, grid positions (integers). Exit 0 when the dashboard
+passes, 1 when not.
 
 Usage: target/otel-venv/bin/python scripts/grafana_schema_check.py DASHBOARD.json
 """
@@ -13,8 +16,15 @@ import sys
 
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.cog.plugins import register_default_plugins
-from grafana_foundation_sdk.cog.runtime import UnknownDataquery
-from grafana_foundation_sdk.models.dashboard import Dashboard, Panel, RowPanel
+from grafana_foundation_sdk.cog.runtime import UnknownDataquery, panelcfg_config
+from grafana_foundation_sdk.models.dashboard import (
+    Dashboard,
+    DashboardCursorSync,
+    Panel,
+    RowPanel,
+    VariableRefresh,
+    VariableType,
+)
 
 
 def lost(original, back, path):
@@ -55,13 +65,39 @@ def unknown_kinds(dashboard):
     return out
 
 
+def constrained(original):
+    """The values the schema constrains that the models do not check."""
+    out = []
+
+    def enum(path, value, kind):
+        try:
+            kind(value)
+        except ValueError:
+            out.append((path, f"{json.dumps(value)} is not one of {[member.value for member in kind]}"))
+
+    if "graphTooltip" in original:
+        enum("$.graphTooltip", original["graphTooltip"], DashboardCursorSync)
+    for index, variable in enumerate(original.get("templating", {}).get("list", [])):
+        enum(f"$.templating.list[{index}].type", variable.get("type"), VariableType)
+        if "refresh" in variable:
+            enum(f"$.templating.list[{index}].refresh", variable["refresh"], VariableRefresh)
+    for index, panel in enumerate(original.get("panels", [])):
+        kind = panel.get("type")
+        if kind != "row" and panelcfg_config(kind) is None:
+            out.append((f"$.panels[{index}].type", f"{json.dumps(kind)} is no panel plugin Grafana has"))
+        for key, value in panel.get("gridPos", {}).items():
+            if key in ("h", "w", "x", "y") and (not isinstance(value, int) or isinstance(value, bool)):
+                out.append((f"$.panels[{index}].gridPos.{key}", f"{json.dumps(value)} is not an integer"))
+    return out
+
+
 def main():
     text = open(sys.argv[1]).read() if len(sys.argv) > 1 else sys.stdin.read()
     original = json.loads(text)
     register_default_plugins()
     dashboard = Dashboard.from_json(original)
     back = json.loads(json.dumps(dashboard, cls=JSONEncoder))
-    problems = lost(original, back, "$") + unknown_kinds(dashboard)
+    problems = lost(original, back, "$") + unknown_kinds(dashboard) + constrained(original)
     for path, what in problems:
         print(f"{path}: {what}")
     if problems:

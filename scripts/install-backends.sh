@@ -36,7 +36,7 @@ otel_pins=(
     atpublic==9.0.0 # aiosmtpd's dependencies
     attrs==26.1.0
     prometheus-client==0.26.0 # the official text and OpenMetrics parsers of tests/exposition_parsers.rs
-    'grafana-foundation-sdk==1769699998!10.1.0' # Grafana's dashboard schema, for scripts/grafana_schema_check.py
+    'grafana-foundation-sdk==1769699379!11.6.0' # Grafana's dashboard schema, for scripts/grafana_schema_check.py
 )
 otel_marker="$otel_venv/obs-pins.txt"
 

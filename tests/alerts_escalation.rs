@@ -150,6 +150,8 @@ fn severities_are_routed_escalated_unless_acknowledged_and_acknowledged_with_the
     let alert: serde_json::Value = serde_json::from_str(&accepted.body).expect("the alert as JSON");
     assert_eq!((&alert["alertname"], &alert["acknowledged"]), (&"db_down".into(), &true.into()));
     assert_eq!(alert["acknowledgedBy"], "alice@example.com");
+    // At the manager's clock (15 minutes, a second and a minute after the start), not the wall's.
+    assert!(alert["acknowledgedAt"].as_str().is_some_and(|at| at.starts_with("2024-10-04T00:16:00")), "{alert}");
     let listed: serde_json::Value =
         serde_json::from_str(&common::get(addr, "/alerts").expect("GET /alerts").body).expect("JSON");
     let listed = listed["alerts"].as_array().expect("a list").iter().find(|a| a["alertname"] == "db_down").cloned();

@@ -111,12 +111,25 @@ struct Prometheus {
 
 impl Prometheus {
     fn start(target: SocketAddr, flags: &[&str]) -> Prometheus {
+        Prometheus::start_with_rules(target, flags, None)
+    }
+
+    /// With `rules` (a rules file's YAML) evaluated every second.
+    fn start_with_rules(target: SocketAddr, flags: &[&str], rules: Option<&str>) -> Prometheus {
         let dir = TempDir::new("prometheus");
         let config = dir.path().join("prometheus.yml");
+        let rule_files = match rules {
+            Some(rules) => {
+                let file = dir.path().join("rules.yml");
+                std::fs::write(&file, rules).expect("write rules.yml");
+                format!("rule_files:\n  - {}\n", file.display())
+            }
+            None => String::new(),
+        };
         std::fs::write(
             &config,
             format!(
-                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n{rule_files}\
                  scrape_configs:\n  - job_name: user_service\n    static_configs:\n      - targets: ['{target}']\n",
             ),
         )
@@ -295,7 +308,7 @@ fn the_demo_dashboard_passes_grafanas_schema_and_every_panel_returns_data_from_p
         .flat_map(|panel| panel["targets"].as_array().cloned().unwrap_or_default())
         .map(|target| target["expr"].as_str().expect("an expr").to_owned())
         .collect();
-    assert_eq!(exprs.len(), 14, "{exprs:#?}");
+    assert_eq!(exprs.len(), 26, "{exprs:#?}");
     let variables: Vec<String> = dashboard["templating"]["list"]
         .as_array()
         .expect("variables")
@@ -308,14 +321,26 @@ fn the_demo_dashboard_passes_grafanas_schema_and_every_panel_returns_data_from_p
         ["label_values(http_requests_total, job)", r#"label_values(http_requests_total{job=~"$job"}, endpoint)"#]
     );
 
+    // The objectives' panels read their recording rules: Prometheus evaluates the demo's.
+    let rules = Command::new(common::demo::binary())
+        .arg("--prometheus-rules")
+        .env_remove("OBS_SLACK_WEBHOOK_URL")
+        .env_remove("OBS_SMTP_URL")
+        .output()
+        .expect("run the demo");
+    assert!(rules.status.success(), "{}", common::said(&rules));
+    let rules = String::from_utf8(rules.stdout).expect("UTF-8");
     let demo = Demo::start();
     drive(&demo);
     assert_eq!(get(demo.metrics, "/health").expect("GET /health").status / 100, 2);
-    let Prometheus { dir: prometheus_dir, web, mut prometheus } = Prometheus::start(demo.metrics, &[]);
+    let Prometheus { dir: prometheus_dir, web, mut prometheus } =
+        Prometheus::start_with_rules(demo.metrics, &[], Some(&rules));
     let prometheus_log = || std::fs::read_to_string(prometheus_dir.path().join("prometheus.log")).unwrap_or_default();
     let deadline = Instant::now() + QUERY_DEADLINE;
     // As Grafana substitutes them: All (`.*`), and one endpoint, regex-escaped in a PromQL string.
-    for endpoint in [".*", r"/users/\\{id\\}"] {
+    // As Grafana substitutes them: All (`.*`), one endpoint, and two, regex-escaped in a PromQL
+    // string.
+    for endpoint in [".*", r"/users/\\{id\\}", r"(/users|/users/\\{id\\})"] {
         for expr in &exprs {
             let query =
                 expr.replace("$__rate_interval", "1m").replace("$job", "user_service").replace("$endpoint", endpoint);
@@ -325,6 +350,7 @@ fn the_demo_dashboard_passes_grafanas_schema_and_every_panel_returns_data_from_p
                     panic!("prometheus exited early: {status}\n{}", prometheus_log());
                 }
                 // Traffic all along, so that rates over the last minute have something to say.
+                let _ = get(demo.app, "/users");
                 let _ = get(demo.app, "/users/1");
                 let _ = get(demo.app, "/users/1?fail=1");
                 if let Ok(response) = get(web, &format!("/api/v1/query?query={}", url_encoded(&query))) {
@@ -352,6 +378,13 @@ fn the_demo_dashboard_passes_grafanas_schema_and_every_panel_returns_data_from_p
             }
         }
     }
+    // An endpoint that never failed is at 0% errors, not missing from the panel.
+    let errors = exprs.iter().find(|expr| expr.contains(r#"status=~"5..""#)).expect("the error panel's query");
+    let query = errors.replace("$__rate_interval", "1m").replace("$job", "user_service").replace("$endpoint", "/users");
+    let answer = get(web, &format!("/api/v1/query?query={}", url_encoded(&query))).expect("query");
+    let answer: serde_json::Value = serde_json::from_str(&answer.body).expect("JSON");
+    assert_eq!(answer["data"]["result"][0]["metric"]["endpoint"], "/users", "{answer}");
+    assert_eq!(answer["data"]["result"][0]["value"][1], "0", "{answer}");
     // The variables' values, as Grafana asks for them.
     for (label, matcher) in
         [("job", "http_requests_total"), ("endpoint", r#"http_requests_total{job=~"user_service"}"#)]

@@ -1,6 +1,9 @@
 //! Grafana dashboards for what obs exports: [`grafana`] writes one for a service, its panels
-//! reading the families obs serves (`http_requests_total`, `http_request_duration_seconds`, the
-//! objectives' gauges, `health_check_status`, `alerts_firing`, the process's).
+//! reading the families obs serves (`http_requests_total`, `http_request_duration_seconds`,
+//! `health_check_status`, `alerts_firing`, the process's) and the objectives' recording rules
+//! that [`AlertManager::prometheus_rules`](crate::alerts::AlertManager::prometheus_rules) writes.
+//! [`Grafana::datasource_yaml`] provisions the Prometheus data source with exemplar links to the
+//! trace backend (Grafana reads those links from the data source, not from the dashboard).
 //!
 //! ```
 //! let json = obs_runtime::dashboards::grafana("user-service")
@@ -17,11 +20,11 @@ use serde_json::{Value, json};
 ///
 /// What it shows, for the Prometheus data source and `job` chosen at the top:
 /// - a row of golden signals per endpoint (the `endpoint` variable, every endpoint by default,
-///   repeated): request rate, the share of 5xx answers, latency p50, p95 and p99 (the exemplars
-///   on p99, linked to the trace backend with [`trace_url`](Grafana::trace_url)), requests in
-///   flight;
-/// - the service level objectives given with [`slos`](Grafana::slos) (feature `alerts`): the
-///   error budget left and the burn rate over each window;
+///   the row repeated for each): request rate, the share of 5xx answers (0 where there are none),
+///   latency p50, p95 and p99 (with the exemplars of p99), requests in flight;
+/// - the service level objectives given with [`slos`](Grafana::slos) (feature `alerts`), from
+///   their recording rules (so across replicas and restarts, as Prometheus keeps them): the error
+///   budget left and the burn rate over each window;
 /// - health checks (`health_check_status`: 1 healthy, 0.5 degraded, 0 unhealthy), alert rules
 ///   (`alerts_firing`), and the process's CPU and resident memory.
 #[derive(Debug, Clone)]
@@ -30,7 +33,8 @@ pub struct Grafana {
     title: String,
     uid: String,
     trace_url: Option<String>,
-    slos: Vec<String>,
+    /// Each objective's name, error budget and windows (`5m`, ...).
+    slos: Vec<(String, f64, Vec<String>)>,
 }
 
 /// A dashboard for `service` (its title; its `uid`, until [`Grafana::uid`], is made from it).
@@ -69,7 +73,8 @@ impl Grafana {
     }
 
     /// Where an exemplar's trace opens: a URL template holding `${__value.raw}`, which Grafana
-    /// fills with the exemplar's `trace_id` (Jaeger: `http://jaeger:16686/trace/${__value.raw}`).
+    /// fills with the exemplar's `trace_id` (Jaeger: `http://jaeger:16686/trace/${__value.raw}`),
+    /// for [`datasource_yaml`](Grafana::datasource_yaml).
     pub fn trace_url(mut self, template: &str) -> Result<Grafana, DashboardError> {
         let web = template.starts_with("http://") || template.starts_with("https://");
         if !web || !template.contains("${__value.raw}") || template.chars().any(char::is_whitespace) {
@@ -81,11 +86,41 @@ impl Grafana {
         Ok(self)
     }
 
-    /// A row for each of the manager's objectives: error budget left and burn rates.
+    /// Panels for each of the manager's objectives: error budget left and burn rates, read from
+    /// the recording rules of its `prometheus_rules` (load them into Prometheus).
     #[cfg(feature = "alerts")]
     pub fn slos(mut self, manager: &crate::alerts::AlertManager) -> Grafana {
-        self.slos = manager.slos().into_iter().map(|slo| slo.name).collect();
+        self.slos = manager
+            .slos()
+            .into_iter()
+            .map(|slo| {
+                let budget = ((1.0 - slo.objective) * 1e12).round() / 1e12;
+                let windows = slo.burn_rates.iter().map(|window| crate::alerts::window_name(window.window)).collect();
+                (slo.name, budget, windows)
+            })
+            .collect();
         self
+    }
+
+    /// A Grafana provisioning file (`provisioning/datasources/*.yaml`) for the Prometheus data
+    /// source at `url`, named `name`, whose exemplars link their `trace_id` to the
+    /// [`trace_url`](Grafana::trace_url) (Grafana's `exemplarTraceIdDestinations`; `$$` keeps
+    /// Grafana's provisioning from reading `${__value.raw}` as an environment variable).
+    pub fn datasource_yaml(&self, name: &str, url: &str) -> String {
+        let quoted = |text: &str| serde_json::Value::from(text).to_string();
+        let mut yaml = format!(
+            "apiVersion: 1\ndatasources:\n  - name: {}\n    type: prometheus\n    access: proxy\n    url: {}\n",
+            quoted(name),
+            quoted(url)
+        );
+        if let Some(template) = &self.trace_url {
+            yaml.push_str(
+                "    jsonData:\n      exemplarTraceIdDestinations:\n        - name: trace_id\n          url: ",
+            );
+            yaml.push_str(&quoted(&template.replace('$', "$$")));
+            yaml.push('\n');
+        }
+        yaml
     }
 
     /// The dashboard as Grafana's JSON model (to import, or to provision from a file).
@@ -106,15 +141,19 @@ impl Grafana {
             "timeseries",
             "Errors (5xx share)",
             "percentunit",
+            // An endpoint with no 5xx series yet is at 0, not "No data".
             vec![target(
-                &format!("sum by (endpoint) (rate({failed}[{RANGE}])) / sum by (endpoint) (rate({requests}[{RANGE}]))"),
+                &format!(
+                    "(sum by (endpoint) (rate({failed}[{RANGE}])) or 0 * sum by (endpoint) (rate({requests}[{RANGE}]))) \
+                     / sum by (endpoint) (rate({requests}[{RANGE}]))"
+                ),
                 "{{endpoint}}",
                 false,
             )],
         ));
         let buckets = r#"http_request_duration_seconds_bucket{job=~"$job",endpoint=~"$endpoint"}"#;
         let quantile = |q: &str| format!("histogram_quantile({q}, sum by (le) (rate({buckets}[{RANGE}])))");
-        let mut latency = layout.panel(
+        let latency = layout.panel(
             "timeseries",
             "Latency",
             "s",
@@ -124,12 +163,6 @@ impl Grafana {
                 target(&quantile("0.99"), "p99", true),
             ],
         );
-        if let Some(url) = &self.trace_url {
-            latency["fieldConfig"]["overrides"] = json!([{
-                "matcher": {"id": "byName", "options": "trace_id"},
-                "properties": [{"id": "links", "value": [{"title": "Open the trace", "url": url, "targetBlank": true}]}],
-            }]);
-        }
         panels.push(latency);
         panels.push(layout.panel(
             "timeseries",
@@ -140,20 +173,21 @@ impl Grafana {
         // The objectives.
         if !self.slos.is_empty() {
             panels.push(layout.row("Service level objectives", None));
-            for slo in &self.slos {
-                let selector = format!(r#"{{job=~"$job",slo="{slo}"}}"#);
+            for (slo, budget, windows) in &self.slos {
+                let selector = format!(r#"{{slo="{slo}"}}"#);
                 panels.push(layout.panel(
                     "stat",
                     &format!("{slo}: error budget left"),
                     "percentunit",
-                    vec![target(&format!("slo_error_budget_remaining_ratio{selector}"), slo, false)],
+                    vec![target(&format!("slo:error_budget_remaining:ratio{selector}"), slo, false)],
                 ));
-                panels.push(layout.panel(
-                    "timeseries",
-                    &format!("{slo}: burn rate"),
-                    "short",
-                    vec![target(&format!("slo_burn_rate{selector}"), "{{window}}", false)],
-                ));
+                let burn_rates = windows
+                    .iter()
+                    .map(|window| {
+                        target(&format!("slo:sli_error:ratio_rate{window}{selector} / {budget}"), window, false)
+                    })
+                    .collect();
+                panels.push(layout.panel("timeseries", &format!("{slo}: burn rate"), "short", burn_rates));
             }
         }
         // Health, alerts, the process.
@@ -177,7 +211,11 @@ impl Grafana {
             "stat",
             "Alerts firing",
             "none",
-            vec![target(r#"alerts_firing{job=~"$job"}"#, "{{alertname}} ({{severity}})", false)],
+            vec![target(
+                r#"max by (alertname, severity) (alerts_firing{job=~"$job"})"#,
+                "{{alertname}} ({{severity}})",
+                false,
+            )],
         ));
         panels.push(layout.panel(
             "timeseries",
@@ -318,6 +356,17 @@ mod tests {
         assert!(grafana("a").trace_url("ftp://jaeger/${__value.raw}").is_err());
         let dashboard: Value = serde_json::from_str(&grafana("user service/eu").json()).expect("JSON");
         assert_eq!(dashboard["uid"], "user-service-eu");
+    }
+
+    #[test]
+    fn the_data_source_links_exemplars_to_the_trace_backend() {
+        let dashboard = grafana("a").trace_url("http://127.0.0.1:16686/trace/${__value.raw}").expect("a template");
+        assert_eq!(
+            dashboard.datasource_yaml("Prometheus", "http://127.0.0.1:9090"),
+            "apiVersion: 1\ndatasources:\n  - name: \"Prometheus\"\n    type: prometheus\n    access: proxy\n    \
+             url: \"http://127.0.0.1:9090\"\n    jsonData:\n      exemplarTraceIdDestinations:\n        - name: trace_id\n          \
+             url: \"http://127.0.0.1:16686/trace/$${__value.raw}\"\n"
+        );
     }
 
     #[test]

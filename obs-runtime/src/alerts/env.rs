@@ -57,11 +57,12 @@ pub(crate) fn apply(mut builder: AlertManagerBuilder, var: impl Fn(&str) -> Opti
 fn read_token(path: &str) -> Result<String, String> {
     use std::io::Read as _;
     let unreadable = |error: std::io::Error| format!("cannot read the file it names: {}", error.kind());
-    let file = std::fs::File::open(path).map_err(unreadable)?;
-    let metadata = file.metadata().map_err(unreadable)?;
+    // Asked before opening: opening a pipe waits for a writer.
+    let metadata = std::fs::metadata(path).map_err(unreadable)?;
     if !metadata.is_file() {
         return Err("the path it names is not a regular file".into());
     }
+    let file = std::fs::File::open(path).map_err(unreadable)?;
     if metadata.len() > 4096 {
         return Err("the file it names is larger than 4 KiB: not a token".into());
     }
@@ -177,16 +178,23 @@ mod tests {
         assert_eq!(token(&manager).as_deref(), Some("from-a-file-0123456789"));
         let _ = std::fs::remove_file(&file);
         assert_eq!(build(&[]).map(|manager| token(&manager)).expect("no token"), None);
+        // A pipe nobody writes to: opening it would wait forever.
+        let fifo = std::env::temp_dir().join(format!("obs-ack-fifo-SECRET-{}", std::process::id()));
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+        assert!(made.success());
+        let fifo = fifo.to_string_lossy().into_owned();
         let cases = [
             (vec![("OBS_ALERT_ACK_TOKEN", "short-SECRET")], "ack_token"),
             (vec![("OBS_ALERT_ACK_TOKEN", "has a space SECRET")], "ack_token"),
             (vec![("OBS_ALERT_ACK_TOKEN", "SECRET-0123456789"), ("OBS_ALERT_ACK_TOKEN_FILE", "/x")], "both set"),
             (vec![("OBS_ALERT_ACK_TOKEN_FILE", "/nonexistent/SECRET")], "OBS_ALERT_ACK_TOKEN_FILE"),
             (vec![("OBS_ALERT_ACK_TOKEN_FILE", "/dev/zero")], "not a regular file"),
+            (vec![("OBS_ALERT_ACK_TOKEN_FILE", fifo.as_str())], "not a regular file"),
         ];
         for (vars, expected) in cases {
             let error = build(&vars).expect_err(expected).to_string();
             assert!(error.contains(expected) && !error.contains("SECRET"), "{error}");
         }
+        let _ = std::fs::remove_file(&fifo);
     }
 }

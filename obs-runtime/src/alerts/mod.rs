@@ -60,6 +60,8 @@ pub use promql::PrometheusRules;
 pub use route::Route;
 pub use rule::{AlertRule, AlertRuleBuilder, DEFAULT_COOLDOWN, DEFAULT_REPEAT_INTERVAL, Severity};
 pub use run::{AlertsGuard, FLUSH_TIMEOUT};
+#[cfg(feature = "dashboards")]
+pub(crate) use slo::window_name;
 pub use slo::{BurnRateAlert, DEFAULT_SLO_WINDOW, Slo, SloBuilder, SloStatus, WindowStatus};
 #[cfg(feature = "alerts-smtp")]
 pub use smtp::Smtp;

@@ -251,14 +251,20 @@ pub(crate) fn push_alert(body: &mut String, rule: &AlertRule, expr: &str) {
 
 /// `name{extra,matchers}`: equality matchers, values as PromQL string literals.
 fn selector(name: &str, extra: Option<(&str, &str, &str)>, matchers: &[(String, String)]) -> String {
+    let matchers = matchers.iter().map(|(label, value)| (label.as_str(), "=", value.as_str()));
+    labelled(name, extra.into_iter().chain(matchers))
+}
+
+/// `name{label<operator>"value",...}` (just `name` with no matcher), values as PromQL string
+/// literals.
+pub(crate) fn labelled<'a>(name: &str, matchers: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>) -> String {
     let mut out = String::from(name);
-    if extra.is_none() && matchers.is_empty() {
+    let mut matchers = matchers.into_iter().peekable();
+    if matchers.peek().is_none() {
         return out;
     }
     out.push('{');
-    let extra = extra.into_iter();
-    let matchers = matchers.iter().map(|(label, value)| (label.as_str(), "=", value.as_str()));
-    for (index, (label, operator, value)) in extra.chain(matchers).enumerate() {
+    for (index, (label, operator, value)) in matchers.enumerate() {
         if index > 0 {
             out.push(',');
         }

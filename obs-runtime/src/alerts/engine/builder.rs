@@ -136,7 +136,10 @@ impl AlertManagerBuilder {
 
     /// Routes the alerts of `severity` to the channels `route` names (by
     /// [`Channel::name`](crate::alerts::Channel::name)), with its escalation levels; see
-    /// [`Route`]. The alerts of a severity with no route go to every channel, as without routes.
+    /// [`Route`]. The alerts of a severity with no route go to every channel, as without routes;
+    /// a channel a severity's route does not name hears none of its alerts (an
+    /// [`Alertmanager`](crate::alerts::Alertmanager) channel too: name it in every route, or leave
+    /// the severity unrouted).
     ///
     /// Escalation and acknowledgements live in this process: with several replicas, each would
     /// escalate on its own. Route through Alertmanager instead (its routes, `repeat_interval` and

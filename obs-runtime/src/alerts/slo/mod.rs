@@ -321,7 +321,8 @@ impl SloBuilder {
 
     /// The window the objective holds over (default 30 days). The workbook's alerts keep what
     /// share of the budget they fire at (2% in an hour, ...): their factors scale with the window
-    /// (14.4 over 30 days is 3.36 over 7), as Sloth's do.
+    /// (14.4 over 30 days is 3.36 over 7), as Sloth's do. An alert's long window may not be longer
+    /// than the objective's: under 3 days, give alerts of your own.
     pub fn window(mut self, window: Duration) -> Self {
         self.window = window;
         self
@@ -417,6 +418,7 @@ impl SloBuilder {
                 Sli::Latency { histogram, threshold: bound }
             }
         };
+        let explicit = self.alerts.is_some();
         let alerts = self.alerts.unwrap_or_else(|| {
             let scale = self.window.as_secs_f64() / DEFAULT_SLO_WINDOW.as_secs_f64();
             let mut alerts = BurnRateAlert::workbook();
@@ -441,8 +443,10 @@ impl SloBuilder {
             }
             // At most every call fails: a burn rate of 1 / budget.
             if alert.factor * budget >= 1.0 {
+                let scaled = if explicit { "" } else { " (the workbook's, scaled to the window)" };
                 return Err(invalid(format!(
-                    "{what}: a burn rate of {} would need more than every call to fail (the budget is {budget})",
+                    "{what}: a burn rate of {}{scaled} would need more than every call to fail (the budget is {budget}); \
+                     give alerts of your own with `burn_rate_alerts`",
                     alert.factor
                 )));
             }

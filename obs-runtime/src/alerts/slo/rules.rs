@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::{Objective, Sli, Slo, window_name};
 use crate::alerts::condition::Calls;
-use crate::alerts::promql::{push_alert, push_promql_string, push_yaml_string};
+use crate::alerts::promql::{labelled, push_alert, push_promql_string, push_yaml_string};
 use crate::alerts::rule::AlertRule;
 use crate::metrics::rpc_names;
 
@@ -29,21 +29,7 @@ pub(crate) fn alert_expr(slo: &Slo, factor: f64, long: Duration, short: Duration
 
 /// `name{matchers}`, values as PromQL string literals.
 fn selector(name: &str, matchers: &[(&str, &str, String)]) -> String {
-    let mut out = String::from(name);
-    if matchers.is_empty() {
-        return out;
-    }
-    out.push('{');
-    for (index, (label, operator, value)) in matchers.iter().enumerate() {
-        if index > 0 {
-            out.push(',');
-        }
-        out.push_str(label);
-        out.push_str(operator);
-        push_promql_string(&mut out, value);
-    }
-    out.push('}');
-    out
+    labelled(name, matchers.iter().map(|(label, operator, value)| (*label, *operator, value.as_str())))
 }
 
 /// Characters RE2 reads as operators, written literally.
@@ -205,5 +191,17 @@ mod tests {
             windows(&slo.inner).into_iter().map(window_name).collect::<Vec<_>>(),
             ["30d", "5m", "30m", "1h", "2h", "6h", "1d", "3d"]
         );
+    }
+
+    #[test]
+    fn an_objective_without_alerts_keeps_its_recording_rules() {
+        let slo = Slo::availability("quiet", 0.99).burn_rate_alerts([]).build().expect("valid");
+        let manager = crate::alerts::AlertManager::builder().slo(slo).build().expect("valid");
+        let rules = manager.prometheus_rules("g");
+        let yaml = rules.yaml();
+        assert!(yaml.contains("  - name: \"g-slo-quiet\"\n"), "{yaml}");
+        assert!(yaml.contains("record: \"slo:sli_error:ratio_rate30d\""), "{yaml}");
+        assert!(yaml.contains("record: \"slo:error_budget_remaining:ratio\""), "{yaml}");
+        assert!(!yaml.contains("alert:"), "{yaml}");
     }
 }
