@@ -255,6 +255,18 @@ impl Slack {
         if let Some(url) = &alert.runbook_url {
             attachment["title_link"] = url.clone().into();
         }
+        // An escalated page says so; an acknowledged alert says who is on it.
+        if let Some(fields) = attachment["fields"].as_array_mut() {
+            if alert.escalation_level > 0 {
+                fields.push(json!({"title": "Escalation", "value": format!("level {}", alert.escalation_level + 1), "short": true}));
+            }
+            if let Some(at) = alert.acknowledged_at {
+                let by = alert.acknowledged_by.as_deref().unwrap_or("someone");
+                fields.push(
+                    json!({"title": "Acknowledged", "value": format!("by {by} at {}", rfc3339(at)), "short": true}),
+                );
+            }
+        }
         if !buttons.is_empty() {
             attachment["actions"] = buttons.into();
         }
@@ -387,15 +399,16 @@ impl Channel for Log {
         let message = alert.message.as_str();
         let (runbook_url, dashboard_url) = (alert.runbook_url.as_deref(), alert.dashboard_url.as_deref());
         let description = alert.description.as_deref();
+        let (escalation_level, acknowledged_by) = (alert.escalation_level, alert.acknowledged_by.as_deref());
         match (alert.status, alert.severity) {
             (AlertStatus::Resolved, _) | (_, Severity::Info) => {
-                tracing::info!(target: "obs::alerts", alertname = name, severity, status, value, runbook_url, dashboard_url, description, "{message}");
+                tracing::info!(target: "obs::alerts", alertname = name, severity, status, value, runbook_url, dashboard_url, description, escalation_level, acknowledged_by, "{message}");
             }
             (_, Severity::Warning) => {
-                tracing::warn!(target: "obs::alerts", alertname = name, severity, status, value, runbook_url, dashboard_url, description, "{message}");
+                tracing::warn!(target: "obs::alerts", alertname = name, severity, status, value, runbook_url, dashboard_url, description, escalation_level, acknowledged_by, "{message}");
             }
             (_, Severity::Critical) => {
-                tracing::error!(target: "obs::alerts", alertname = name, severity, status, value, runbook_url, dashboard_url, description, "{message}");
+                tracing::error!(target: "obs::alerts", alertname = name, severity, status, value, runbook_url, dashboard_url, description, escalation_level, acknowledged_by, "{message}");
             }
         }
         Box::pin(async { Ok(()) })
@@ -443,6 +456,24 @@ mod tests {
         assert!(alert_json(&plain)["runbookUrl"].is_null());
         let annotations = &Alertmanager::payload(&plain)[0]["annotations"];
         assert!(annotations.get("runbook_url").is_none() && annotations.get("description").is_none(), "{annotations}");
+    }
+
+    #[test]
+    fn an_escalated_or_acknowledged_alert_says_so() {
+        let mut alert = linked(AlertStatus::Firing);
+        let fields = |alert: &Alert| Slack::payload(alert)["attachments"][0]["fields"].as_array().map_or(0, Vec::len);
+        assert_eq!(fields(&alert), 3);
+        alert.escalation_level = 1;
+        alert.acknowledged_by = Some("alice".into());
+        alert.acknowledged_at = Some(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(86_400));
+        let slack = &Slack::payload(&alert)["attachments"][0];
+        assert_eq!(slack["fields"][3], json!({"title": "Escalation", "value": "level 2", "short": true}));
+        assert_eq!(
+            slack["fields"][4],
+            json!({"title": "Acknowledged", "value": "by alice at 1970-01-02T00:00:00.000000Z", "short": true})
+        );
+        let webhook = alert_json(&alert);
+        assert_eq!((&webhook["escalationLevel"], &webhook["acknowledgedBy"]), (&json!(1), &json!("alice")));
     }
 
     #[test]

@@ -244,6 +244,13 @@ impl Smtp {
         if let Some(url) = &alert.dashboard_url {
             let _ = writeln!(body, "Dashboard: {url}");
         }
+        if alert.escalation_level > 0 {
+            let _ = writeln!(body, "Escalated: level {}", alert.escalation_level + 1);
+        }
+        if let Some(at) = alert.acknowledged_at {
+            let by = alert.acknowledged_by.as_deref().unwrap_or("someone");
+            let _ = writeln!(body, "Acked:     by {by} at {}", crate::time::rfc3339_micros(at));
+        }
         let _ = writeln!(body, "Started:   {}", crate::time::rfc3339_micros(alert.starts_at));
         if let Some(ends_at) = alert.ends_at {
             let _ = writeln!(body, "Resolved:  {}", crate::time::rfc3339_micros(ends_at));
@@ -446,6 +453,15 @@ mod tests {
              Threshold: 5\n\
              Labels:\n  service=api-gateway\n  team=payments\n\
              Started:   2026-12-29T05:04:05.000000Z\n"
+        );
+        let mut escalated = alert(AlertStatus::Firing);
+        escalated.escalation_level = 2;
+        escalated.acknowledged_by = Some("alice".into());
+        escalated.acknowledged_at = Some(UNIX_EPOCH + Duration::from_secs(86_400));
+        assert!(
+            Smtp::body(&escalated).contains("Escalated: level 3\nAcked:     by alice at 1970-01-02T00:00:00.000000Z\n"),
+            "{}",
+            Smtp::body(&escalated)
         );
         let resolved = alert(AlertStatus::Resolved);
         assert_eq!(Smtp::subject(&resolved), "[RESOLVED] CRITICAL - high_error_rate");
