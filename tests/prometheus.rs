@@ -262,14 +262,7 @@ fn url_encoded(query: &str) -> String {
 #[test]
 #[ignore = "needs prometheus and the venv: run scripts/test.sh"]
 fn the_demo_dashboard_passes_grafanas_schema_and_every_panel_returns_data_from_prometheus() {
-    let printed = Command::new(common::demo::binary())
-        .arg("--grafana-dashboard")
-        .env_remove("OBS_SLACK_WEBHOOK_URL")
-        .env_remove("OBS_SMTP_URL")
-        .output()
-        .expect("run the demo");
-    assert!(printed.status.success(), "{}", common::said(&printed));
-    let json = String::from_utf8(printed.stdout).expect("UTF-8");
+    let json = common::demo::prints("--grafana-dashboard");
     let dashboard: serde_json::Value = serde_json::from_str(&json).expect("the dashboard is JSON");
 
     // Grafana's schema, and a wrong key is caught by it (the check is not vacuous).
@@ -322,14 +315,7 @@ fn the_demo_dashboard_passes_grafanas_schema_and_every_panel_returns_data_from_p
     );
 
     // The objectives' panels read their recording rules: Prometheus evaluates the demo's.
-    let rules = Command::new(common::demo::binary())
-        .arg("--prometheus-rules")
-        .env_remove("OBS_SLACK_WEBHOOK_URL")
-        .env_remove("OBS_SMTP_URL")
-        .output()
-        .expect("run the demo");
-    assert!(rules.status.success(), "{}", common::said(&rules));
-    let rules = String::from_utf8(rules.stdout).expect("UTF-8");
+    let rules = common::demo::prints("--prometheus-rules");
     let demo = Demo::start();
     drive(&demo);
     assert_eq!(get(demo.metrics, "/health").expect("GET /health").status / 100, 2);

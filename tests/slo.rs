@@ -180,6 +180,35 @@ fn a_page_needs_both_windows_above_its_factor() {
     assert!((hour - 19.5).abs() < 1e-9, "{hour}");
 }
 
+#[track_request("GET", "/slo-test/young")]
+fn young(fail: bool) -> Result<(), std::io::Error> {
+    if fail { Err(std::io::Error::other("down")) } else { Ok(()) }
+}
+
+#[test]
+fn with_a_minimum_coverage_a_young_evaluator_waits_before_it_pages() {
+    let slo = Slo::availability("slo_test_young", 0.999)
+        .endpoint("/slo-test/young")
+        .burn_rate_alerts([BurnRateAlert::page(14.4, Duration::from_secs(3600), Duration::from_secs(300))])
+        .min_coverage(0.5)
+        .build()
+        .expect("a valid objective");
+    let manager = AlertManager::builder().slo(slo).build().expect("a valid manager");
+    let t0 = t0();
+    manager.evaluate_at(t0);
+    // Every call fails from the start: 1,000x. Until half an hour is seen, the page waits.
+    for minute in 1..=29 {
+        let _ = young(true);
+        assert!(manager.evaluate_at(t0 + minute * MINUTE).is_empty(), "minute {minute}");
+    }
+    let _ = young(true);
+    let fired = manager.evaluate_at(t0 + 30 * MINUTE);
+    assert_eq!(
+        fired.iter().map(|alert| (alert.name.as_str(), alert.status)).collect::<Vec<_>>(),
+        [("slo_test_young_burn_rate_1h", AlertStatus::Firing)]
+    );
+}
+
 #[test]
 fn a_latency_objective_counts_calls_at_or_under_its_bound_as_good() {
     let jobs =

@@ -21,6 +21,19 @@ pub fn binary() -> &'static Path {
     BINARY.get_or_init(|| example("user_service"))
 }
 
+/// What the demo prints with `flag` (`--prometheus-rules`, `--grafana-dashboard`), which makes
+/// it print and exit; with no channel from the environment.
+pub fn prints(flag: &str) -> String {
+    let printed = std::process::Command::new(binary())
+        .arg(flag)
+        .env_remove("OBS_SLACK_WEBHOOK_URL")
+        .env_remove("OBS_SMTP_URL")
+        .output()
+        .expect("run the demo");
+    assert!(printed.status.success(), "{}", super::said(&printed));
+    String::from_utf8(printed.stdout).expect("UTF-8")
+}
+
 /// An example's binary, built with the profile of the running test.
 ///
 /// `cargo test` builds the examples, but `cargo test --test NAME` does not, and a stale binary

@@ -353,6 +353,9 @@ impl Condition {
             Kind::BurnRate { tracker, long, short } => {
                 // Both windows above the factor, or the lower of the two (which is not): the value
                 // shown is the long window's, as Prometheus' `$value` of the exported rule is.
+                if !tracker.covers(*long) {
+                    return None;
+                }
                 let (long, short) = (tracker.burn_rate(*long)?, tracker.burn_rate(*short)?);
                 Some(if short > self.threshold { long } else { long.min(short) })
             }

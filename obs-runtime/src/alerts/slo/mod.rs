@@ -73,6 +73,8 @@ pub(crate) struct Objective {
     pub(crate) alerts: Vec<BurnRateAlert>,
     pub(crate) labels: BTreeMap<String, String>,
     pub(crate) links: super::rule::Links,
+    /// The share of an alert's long window the evaluator must have seen before the alert may fire.
+    pub(crate) min_coverage: f64,
 }
 
 /// What makes a call good.
@@ -193,6 +195,7 @@ pub struct SloBuilder {
     alerts: Option<Vec<BurnRateAlert>>,
     labels: Vec<(String, String)>,
     links: super::rule::Links,
+    min_coverage: f64,
     misuse: Option<&'static str>,
 }
 
@@ -223,6 +226,7 @@ impl Slo {
             alerts: None,
             labels: Vec::new(),
             links: super::rule::Links::default(),
+            min_coverage: 0.0,
             misuse: None,
         }
     }
@@ -332,6 +336,16 @@ impl SloBuilder {
     /// with its gauges and `/slo` but no alerts).
     pub fn burn_rate_alerts(mut self, alerts: impl IntoIterator<Item = BurnRateAlert>) -> Self {
         self.alerts = Some(alerts.into_iter().collect());
+        self
+    }
+
+    /// The share (0 to 1) of an alert's long window the evaluator must have seen before the
+    /// alert may fire in process (default 0: it uses what it has). After a restart the evaluator
+    /// has seen minutes, and with the default those minutes weigh as the whole hour of the 1-hour
+    /// page; `min_coverage(0.5)` waits for half of each long window (30 minutes for that page,
+    /// a day and a half for the 3-day ticket). The exported Prometheus rules are not affected.
+    pub fn min_coverage(mut self, share: f64) -> Self {
+        self.min_coverage = share;
         self
     }
 
@@ -458,6 +472,9 @@ impl SloBuilder {
             }
             long_windows.push(alert.long_window);
         }
+        if !(0.0..=1.0).contains(&self.min_coverage) {
+            return Err(invalid(format!("the minimum coverage {} is not between 0 and 1", self.min_coverage)));
+        }
         let mut labels = BTreeMap::new();
         for (label, value) in self.labels {
             if ["slo", "long_window", "short_window"].contains(&label.as_str()) {
@@ -479,6 +496,7 @@ impl SloBuilder {
                 alerts,
                 labels,
                 links: self.links,
+                min_coverage: self.min_coverage,
             }),
         })
     }
@@ -631,6 +649,7 @@ mod tests {
                 "two burn-rate alerts",
             ),
             (Slo::availability("a", 0.999).label("slo", "x"), "set by obs"),
+            (Slo::availability("a", 0.999).min_coverage(1.5), "not between 0 and 1"),
             (Slo::availability("a", 0.999).window(Duration::from_secs(86_400)), "longer than the objective's"),
         ];
         for (builder, expected) in cases {

@@ -208,6 +208,21 @@ impl Tracker {
         Some(ratio(ring.sum(nanos(now)))? / self.slo.inner.budget)
     }
 
+    /// Whether the evaluator has seen enough of `window` for an alert over it to fire
+    /// ([`SloBuilder::min_coverage`](super::SloBuilder::min_coverage)).
+    pub(crate) fn covers(&self, window: Duration) -> bool {
+        let share = self.slo.inner.min_coverage;
+        if share <= 0.0 {
+            return true;
+        }
+        let state = sync::lock(&self.state);
+        let seen = match (state.first, state.last) {
+            (Some(first), Some((now, _, _))) => now.duration_since(first).unwrap_or_default(),
+            _ => Duration::ZERO,
+        };
+        seen.as_secs_f64() >= share * window.as_secs_f64()
+    }
+
     pub(crate) fn status(&self) -> SloStatus {
         let objective = &self.slo.inner;
         let state = sync::lock(&self.state);
