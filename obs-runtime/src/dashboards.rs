@@ -91,12 +91,14 @@ impl Grafana {
     #[cfg(feature = "alerts")]
     pub fn slos(mut self, manager: &crate::alerts::AlertManager) -> Grafana {
         self.slos = manager
-            .slos()
-            .into_iter()
-            .map(|slo| {
-                let budget = ((1.0 - slo.objective) * 1e12).round() / 1e12;
-                let windows = slo.burn_rates.iter().map(|window| crate::alerts::window_name(window.window)).collect();
-                (slo.name, budget, windows)
+            .shared
+            .slos
+            .iter()
+            .map(|tracker| {
+                let objective = &tracker.slo.inner;
+                // Its alerts' windows (the first is the objective's own: its budget is a panel).
+                let windows = objective.windows().into_iter().skip(1).map(crate::alerts::window_name).collect();
+                (objective.name.clone(), objective.budget, windows)
             })
             .collect();
         self

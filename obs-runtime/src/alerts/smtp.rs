@@ -334,26 +334,15 @@ mod tests {
 
     fn alert(status: AlertStatus) -> Alert {
         let at = |seconds| UNIX_EPOCH + Duration::from_secs(seconds);
-        Alert {
-            name: "high_error_rate".into(),
-            severity: Severity::Critical,
-            status,
-            message: "Error rate is 12.5%".into(),
-            labels: BTreeMap::from([("service".into(), "api-gateway".into()), ("team".into(), "payments".into())]),
-            value: Some(12.5),
-            threshold: 5.0,
-            active_since: at(1_798_520_585),
-            starts_at: at(1_798_520_645),
-            ends_at: (status == AlertStatus::Resolved).then(|| at(1_798_521_245)),
-            valid_until: None,
-            timestamp: at(1_798_520_645),
-            runbook_url: None,
-            dashboard_url: None,
-            description: None,
-            escalation_level: 0,
-            acknowledged_by: None,
-            acknowledged_at: None,
-        }
+        let mut alert = Alert::new("high_error_rate", Severity::Critical, status, "Error rate is 12.5%");
+        alert.labels = BTreeMap::from([("service".into(), "api-gateway".into()), ("team".into(), "payments".into())]);
+        alert.value = Some(12.5);
+        alert.threshold = 5.0;
+        alert.active_since = at(1_798_520_585);
+        alert.starts_at = at(1_798_520_645);
+        alert.ends_at = (status == AlertStatus::Resolved).then(|| at(1_798_521_245));
+        alert.timestamp = at(1_798_520_645);
+        alert
     }
 
     #[test]

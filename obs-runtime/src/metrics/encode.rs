@@ -470,7 +470,7 @@ fn push_float(out: &mut String, value: f64) {
 }
 
 /// A bucket bound as a float with a decimal point (`1.0`, not `1`), the canonical `le` form.
-fn push_le(out: &mut String, bound: f64) {
+pub(crate) fn push_le(out: &mut String, bound: f64) {
     if bound.fract() == 0.0 && bound.abs() < 1e15 {
         let _ = write!(out, "{bound:.1}");
     } else {

@@ -102,6 +102,8 @@ pub use build_info::{BuildInfo, register_build_info};
 pub use collector::{Collected, Collector, Desc, MAX_ADDED_FAMILIES, MetricKind, register_collector};
 #[cfg(feature = "metrics")]
 pub use encode::Format;
+#[cfg(feature = "alerts")]
+pub(crate) use encode::push_le;
 #[cfg(all(feature = "metrics", feature = "trace"))]
 pub use exemplar::set_exemplars;
 #[cfg(feature = "metrics")]

@@ -77,6 +77,20 @@ pub(crate) struct Objective {
     pub(crate) min_coverage: f64,
 }
 
+impl Objective {
+    /// Every window the objective counts over: its own first, then its alerts' (long and short),
+    /// shortest first, each once.
+    pub(crate) fn windows(&self) -> Vec<Duration> {
+        let mut windows: Vec<Duration> =
+            self.alerts.iter().flat_map(|alert| [alert.short_window, alert.long_window]).collect();
+        windows.sort();
+        windows.dedup();
+        windows.retain(|window| *window != self.window);
+        windows.insert(0, self.window);
+        windows
+    }
+}
+
 /// What makes a call good.
 #[derive(Debug)]
 pub(crate) enum Sli {

@@ -64,7 +64,9 @@ fn matchers(slo: &Objective) -> Vec<(&'static str, &'static str, String)> {
 
 /// A bucket bound as obs writes the `le` label: `0.25`, `1.0`.
 fn le(bound: f64) -> String {
-    if bound.fract() == 0.0 && bound.abs() < 1e15 { format!("{bound:.1}") } else { format!("{bound}") }
+    let mut out = String::new();
+    crate::metrics::push_le(&mut out, bound);
+    out
 }
 
 /// The share of bad calls over `window`, from the raw series.
@@ -110,17 +112,6 @@ pub(crate) fn bad_share(slo: &Objective, window: Duration) -> String {
     }
 }
 
-/// Every window the objective records: its own, then its alerts', shortest first.
-fn windows(slo: &Objective) -> Vec<Duration> {
-    let mut windows: Vec<Duration> =
-        slo.alerts.iter().flat_map(|alert| [alert.short_window, alert.long_window]).collect();
-    windows.sort();
-    windows.dedup();
-    windows.retain(|window| *window != slo.window);
-    windows.insert(0, slo.window);
-    windows
-}
-
 /// The objective's group (`{group}-slo-{name}`): its recording rules, then `alerts`.
 pub(crate) fn render_group(out: &mut String, group: &str, slo: &Slo, alerts: &[&AlertRule]) {
     let objective = &slo.inner;
@@ -136,7 +127,7 @@ pub(crate) fn render_group(out: &mut String, group: &str, slo: &Slo, alerts: &[&
         push_yaml_string(out, &objective.name);
         out.push('\n');
     };
-    for window in windows(objective) {
+    for window in objective.windows() {
         record(&format!("slo:sli_error:ratio_rate{}", window_name(window)), &bad_share(objective, window));
     }
     record("slo:objective:ratio", &format!("vector({})", objective.objective));
@@ -188,7 +179,7 @@ mod tests {
             r#"slo:sli_error:ratio_rate1h{slo="a"} / 0.001 > 14.4 and slo:sli_error:ratio_rate5m{slo="a"} / 0.001 > 14.4"#
         );
         assert_eq!(
-            windows(&slo.inner).into_iter().map(window_name).collect::<Vec<_>>(),
+            slo.inner.windows().into_iter().map(window_name).collect::<Vec<_>>(),
             ["30d", "5m", "30m", "1h", "2h", "6h", "1d", "3d"]
         );
     }

@@ -129,13 +129,7 @@ fn families() -> Option<&'static (GaugeVec, GaugeVec, GaugeVec)> {
 impl Tracker {
     pub(crate) fn new(slo: Slo) -> Tracker {
         let objective = &slo.inner;
-        let mut windows: Vec<Duration> =
-            objective.alerts.iter().flat_map(|alert| [alert.short_window, alert.long_window]).collect();
-        windows.sort();
-        windows.dedup();
-        windows.retain(|window| *window != objective.window);
-        let mut rings = vec![Ring::new(objective.window)];
-        rings.extend(windows.iter().map(|window| Ring::new(*window)));
+        let rings: Vec<Ring> = objective.windows().into_iter().map(Ring::new).collect();
         let families = families();
         let budget_gauge = families.and_then(|(objective_family, budget, _)| {
             if let Ok(gauge) = objective_family.with_labels(&[&objective.name]) {
