@@ -490,6 +490,19 @@ async fn a_run_outlives_a_caller_that_gave_up() {
 }
 
 #[tokio::test]
+async fn the_full_report_and_readiness_asking_at_once_share_one_run_of_a_check() {
+    // Catches: the second report finding the first's run of the same check in progress and calling
+    // the check unhealthy ("still running past its timeout") while it is well within it (a scrape's
+    // background refresh and a readiness probe overlapping flipped readiness to 503).
+    let runs = Arc::new(AtomicUsize::new(0));
+    let health = HealthChecker::new().cache_ttl(Duration::ZERO);
+    health.register(counted(&runs, Duration::from_millis(300))).expect("registers");
+    let (all, ready) = tokio::join!(health.report(), health.readiness());
+    assert_eq!((all.status, ready.status), (HealthStatus::Healthy, HealthStatus::Healthy), "{all:?} {ready:?}");
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "one run, its result given to both");
+}
+
+#[tokio::test]
 async fn a_blocking_check_past_its_timeout_is_not_started_again() {
     let calls = Arc::new(AtomicUsize::new(0));
     let release = Arc::new(std::sync::Barrier::new(2));

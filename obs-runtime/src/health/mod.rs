@@ -267,8 +267,9 @@ pub struct HealthCheck {
     timeout: Duration,
     critical: bool,
     runner: Runner,
-    /// A run of this check has not ended (a blocking one past its timeout cannot be stopped).
-    in_flight: Arc<std::sync::atomic::AtomicBool>,
+    /// The run of this check that has not ended, if any (a blocking one past its timeout cannot
+    /// be stopped): when it started, and where its result will be.
+    in_flight: Arc<std::sync::Mutex<Option<run::Running>>>,
 }
 
 impl fmt::Debug for HealthCheck {

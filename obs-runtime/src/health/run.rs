@@ -3,7 +3,6 @@
 //! result is fresh. A run belongs to no caller: a caller that goes away (a probe that timed out)
 //! does not cancel it, and its result still fills the cache.
 
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -343,18 +342,27 @@ fn no_runtime(names: &[String]) -> HealthReport {
     }
 }
 
-/// Clears a check's in-flight flag when its run ends, however it ends (finished, aborted, or
-/// panicked).
-struct InFlight(Arc<std::sync::atomic::AtomicBool>);
+/// A check's run that has not ended: when it started, and where its result will be (for a run
+/// that asks for the same check meanwhile, from the other report: `/health` and
+/// `/health/ready` each have theirs).
+#[derive(Debug)]
+pub(crate) struct Running {
+    started: Instant,
+    result: watch::Receiver<Option<Ran>>,
+}
+
+/// Clears a check's run when it ends, however it ends (finished, aborted, or panicked).
+struct InFlight(Arc<Mutex<Option<Running>>>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
+        *sync::lock(&self.0) = None;
     }
 }
 
 /// What a check's task reports: its outcome (or why it has none) and how long it took.
-enum Ran {
+#[derive(Debug, Clone)]
+pub(crate) enum Ran {
     Done(CheckOutcome, Duration),
     TimedOut(Duration),
     Panicked(String, Duration),
@@ -407,11 +415,42 @@ async fn run_all(checks: Vec<HealthCheck>, slow_fraction: f64) -> HealthReport {
     HealthReport { status: HealthReport::aggregate(&results), checks: results, checked_at, duration: started.elapsed() }
 }
 
-/// One check under its timeout, measured from its own start.
+/// One check under its timeout, measured from its own start; or, when a run of it is under way
+/// (the other report's), that run's result; or, when that run is past its timeout (blocked),
+/// `StillRunning`.
 async fn run_one(check: HealthCheck) -> Ran {
-    if check.in_flight.swap(true, Ordering::AcqRel) {
-        return Ran::StillRunning;
+    let sender = {
+        let mut slot = sync::lock(&check.in_flight);
+        match &*slot {
+            Some(running) if running.started.elapsed() >= check.timeout => return Ran::StillRunning,
+            Some(running) => Err((running.started, running.result.clone())),
+            None => {
+                let (sender, result) = watch::channel(None);
+                *slot = Some(Running { started: Instant::now(), result });
+                Ok(sender)
+            }
+        }
+    };
+    match sender {
+        Ok(sender) => {
+            let ran = run_owned(&check).await;
+            let _ = sender.send(Some(ran.clone()));
+            ran
+        }
+        Err((started, mut result)) => {
+            // Its owner reports it by its timeout at the latest.
+            let left = check.timeout.saturating_sub(started.elapsed());
+            match tokio::time::timeout(left, result.wait_for(Option::is_some)).await {
+                Ok(Ok(ran)) => ran.clone().unwrap_or(Ran::StillRunning),
+                Ok(Err(_)) => Ran::StillRunning,
+                Err(_) => Ran::TimedOut(started.elapsed()),
+            }
+        }
     }
+}
+
+/// The run of `check` this caller owns (its slot in `in_flight` is set).
+async fn run_owned(check: &HealthCheck) -> Ran {
     let guard = InFlight(check.in_flight.clone());
     let start = Instant::now();
     match &check.runner {
