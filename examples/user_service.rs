@@ -16,6 +16,12 @@
 //! `track_request`, `trace_operation`, `logging`, `health_checks`, `alerts` and `tower_layer`
 //! beside this file (`cargo run --example track_request`, ...).
 //!
+//! Open the observability port in a browser (`http://127.0.0.1:9464/`) for the live page: each
+//! endpoint's request rate, errors, latency quantiles and requests in flight over the last
+//! minutes, the health checks, the alerts, the SLOs and a waterfall of the slowest recent traces,
+//! refreshed every 5 s (`OBS_PAGE_INTERVAL=1s` for faster). `curl` at `/` still gets the plain
+//! list of paths.
+//!
 //! Three health checks (its database, its cache, an outside API) are served on `/health` (and
 //! `/health/ready`, `/health/live`) beside `/metrics`, each against what the environment
 //! configures:
@@ -643,6 +649,7 @@ async fn serve(app_addr: &str, metrics_addr: SocketAddr, shutdown_timeout: Durat
         .and_then(|()| writeln!(stdout, "metrics on http://{metrics_addr}/metrics"))
         .and_then(|()| writeln!(stdout, "health on http://{metrics_addr}/health"))
         .and_then(|()| writeln!(stdout, "alerts on http://{metrics_addr}/alerts"))
+        .and_then(|()| writeln!(stdout, "live page on http://{metrics_addr}/"))
         .and_then(|()| stdout.flush())
         .map_err(|error| format!("cannot write to stdout: {error}"))?;
     drop(stdout);

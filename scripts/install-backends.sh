@@ -6,6 +6,7 @@
 #   prometheus-pushgateway (Debian package of that name, for tests/pushgateway.rs),
 #   the openssl command (for the TLS tests' certificates),
 #   redis-server (Debian package `redis-server`),
+#   chromium (Debian package of that name, headless, for tests/live_page.rs),
 #   PostgreSQL's initdb/pg_ctl/postgres/pg_isready under /usr/lib/postgresql/<version>/bin
 #   (Debian package `postgresql`),
 #   and a Python venv at target/otel-venv with pinned PyPI packages for the OTLP tests: the rotel
@@ -117,6 +118,13 @@ else
     echo "install-backends: postgresql is installed: $pg_bin"
 fi
 
+# tests/live_page.rs renders the live page in a real browser (headless).
+if missing chromium; then
+    packages+=(chromium)
+else
+    echo "install-backends: chromium is installed: $(command -v chromium)"
+fi
+
 # The TLS tests make their certificates with the openssl command.
 if missing openssl; then
     packages+=(openssl)
@@ -220,6 +228,13 @@ for package in "${packages[@]}"; do
                 exit 1
             fi
             echo "install-backends: $(prometheus-pushgateway --version 2>&1 | head -n 1)"
+            ;;
+        chromium)
+            if missing chromium; then
+                echo "install-backends: the install finished but chromium is still not on PATH" >&2
+                exit 1
+            fi
+            echo "install-backends: $(chromium --version 2>&1 | head -n 1)"
             ;;
         redis-server)
             if missing redis-server; then

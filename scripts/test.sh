@@ -22,7 +22,7 @@ for badge in tower:rpc/struct.GrpcLayer.html reqwest:client/reqwest/struct.ObsMi
     alerts:alerts/index.html health:health/index.html logging:logging/index.html trace:trace/index.html \
     tls:tls/index.html otlp:trace/enum.Compression.html prometheus:metrics/prometheus/index.html \
     metrics-rs:metrics/metrics_rs/index.html push:metrics/push/index.html otlp:metrics/otlp/index.html \
-    otlp:logging/otlp/index.html dashboards:dashboards/index.html; do
+    otlp:logging/otlp/index.html dashboards:dashboards/index.html page:page/index.html testing:testing/index.html; do
     feature=${badge%%:*} page=$docs/doc/obs_runtime/${badge#*:}
     # ("Available on <strong>crate feature <code>tower</code></strong> only", or a combination:
     # "(crate features <code>tower</code> or <code>reqwest</code>) and crate feature ...".)
@@ -56,7 +56,8 @@ for crate in $crates; do
     for needed in README.md LICENSE-MIT LICENSE-APACHE Cargo.toml src/lib.rs; do
         grep -qx "$needed" <<<"$files" || { echo "$crate: $needed is not in the package"; exit 1; }
     done
-    unexpected=$(grep -Ev '^(src/.*\.rs|tests/.*\.rs|build\.rs|README\.md|MIGRATING\.md|LICENSE-(MIT|APACHE)|Cargo\.(toml|toml\.orig|lock)|\.cargo_vcs_info\.json)$' <<<"$files" || true)
+    # (src/page/page.html: the live page, compiled in with include_str!.)
+    unexpected=$(grep -Ev '^(src/.*\.rs|src/page/page\.html|tests/.*\.rs|build\.rs|README\.md|MIGRATING\.md|LICENSE-(MIT|APACHE)|Cargo\.(toml|toml\.orig|lock)|\.cargo_vcs_info\.json)$' <<<"$files" || true)
     [ -z "$unexpected" ] || { echo "$crate: files that do not belong in the package:"; echo "$unexpected"; exit 1; }
 done
 # Instrumentation that is off must still build, and a service's instrumented code with it.
@@ -67,7 +68,7 @@ cargo clippy -p obs-runtime --no-default-features --all-targets -- -D warnings
 cargo test -p obs --no-default-features --tests
 cargo clippy -p obs --no-default-features --tests -- -D warnings
 # Each pillar alone compiles cleanly too (cfg mistakes hide in combinations).
-for features in metrics,http-server,trace metrics runtime-metrics prometheus metrics-rs push metrics,trace http-server health logging metrics,logging trace tracing-bridge otlp otlp-grpc otlp-grpc,tls metrics,otlp logging,otlp health-http,tls tls tower reqwest tonic trace,logging alerts alerts-tls alerts-smtp dashboards alerts,dashboards; do
+for features in metrics,http-server,trace metrics runtime-metrics prometheus metrics-rs push metrics,trace http-server health logging metrics,logging trace tracing-bridge otlp otlp-grpc otlp-grpc,tls metrics,otlp logging,otlp health-http,tls tls tower reqwest tonic trace,logging alerts alerts-tls alerts-smtp dashboards alerts,dashboards page page,trace testing testing,trace testing,alerts; do
     cargo clippy -p obs-runtime --no-default-features --features "$features" --all-targets -- -D warnings
 done
 # The runtime metrics tokio has only with `--cfg tokio_unstable` (steals, polls) build too (in a

@@ -58,7 +58,13 @@ fn every_pillar_on_runs_three_threads_of_obs_and_the_rest_is_as_configured() {
     let plain = Obs::builder().environment(Environment::empty()).http_addr("127.0.0.1:0").init().expect("starts");
     settled(&BTreeMap::from([("obs".to_owned(), 1)]), |threads| threads);
     let index = common::get(plain.http_addr().expect("serves"), "/").expect("index");
-    assert_eq!(index.body, "obs\n/health/live   the process answers\n/metrics       Prometheus metrics\n");
+    assert_eq!(
+        index.body,
+        "obs\n\
+         /health/live   the process answers\n\
+         /metrics       Prometheus metrics\n\
+         /page.json     the live page's data (JSON); open / in a browser for the page\n"
+    );
     assert!(plain.shutdown(), "stopped in time");
 
     let health = HealthChecker::new();
@@ -110,7 +116,8 @@ fn every_pillar_on_runs_three_threads_of_obs_and_the_rest_is_as_configured() {
          /health         every health check (200 healthy or degraded, 503 unhealthy)\n\
          /health/live    the process answers\n\
          /health/ready   the readiness checks\n\
-         /metrics        Prometheus metrics\n"
+         /metrics        Prometheus metrics\n\
+         /page.json      the live page's data (JSON); open / in a browser for the page\n"
     );
 
     // The identity given once, on /metrics as OpenTelemetry's Prometheus mapping has it.

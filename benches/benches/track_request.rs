@@ -169,6 +169,8 @@ fn main() {
     println!("\nautometrics adds {:.1}x what obs adds per call.\n", autometrics_added / obs_added);
 
     exemplars(batches);
+    #[cfg(feature = "testing")]
+    scopes(batches);
 
     println!(
         "## Scaling: two threads calling the same function (median of {batches} runs of ~{THROUGHPUT_RUN_SECONDS} s per thread)\n"
@@ -257,6 +259,38 @@ fn exemplars(batches: usize) {
     println!("|---|---:|");
     for ((name, ..), samples) in counters.iter().zip(samples) {
         println!("| {name} | {:.1} |", median(samples));
+    }
+    println!();
+}
+
+/// `#[track_request]` with obs's `testing` feature compiled in (`--features testing`), as an
+/// interleaved A/B: no scope alive, a scope alive while the calls are outside it, and the calls
+/// inside a scope (which record into shards of the scope's own). The feature-off build is the same
+/// bench run without the feature: compare its `#[track_request]` row with this run's.
+#[cfg(feature = "testing")]
+fn scopes(batches: usize) {
+    use obs_runtime::testing::Scope;
+    let mut bare = Vec::new();
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); 3];
+    for _ in 0..batches {
+        bare.push(batch(VARIANTS[0].1, CALLS_PER_BATCH));
+        samples[0].push(batch(obs_tracked, CALLS_PER_BATCH));
+        let elsewhere = Scope::new();
+        samples[1].push(batch(obs_tracked, CALLS_PER_BATCH));
+        drop(elsewhere);
+        let scope = Scope::new();
+        samples[2].push(scope.run(|| batch(obs_tracked, CALLS_PER_BATCH)));
+    }
+    let bare = median(bare);
+    println!(
+        "## testing::Scope: interleaved A/B (median of {batches} batches of {CALLS_PER_BATCH} calls, one thread)\n"
+    );
+    println!("| configuration | ns/call | added over bare (ns) |");
+    println!("|---|---:|---:|");
+    let names = ["no scope alive", "a scope alive, calls outside it", "calls inside a scope"];
+    for (name, samples) in names.iter().zip(samples) {
+        let ns = median(samples);
+        println!("| {name} | {ns:.1} | {:.1} |", ns - bare);
     }
     println!();
 }

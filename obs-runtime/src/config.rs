@@ -56,6 +56,9 @@ pub struct ObsBuilder {
     pillars: Vec<Box<dyn Pillar>>,
     #[cfg(all(feature = "metrics", feature = "otlp"))]
     otlp_metrics: Option<crate::metrics::otlp::OtlpMetrics>,
+    /// `None`: the page is not served.
+    #[cfg(feature = "page")]
+    live_page: Option<crate::page::LivePage>,
 }
 
 /// The embedded server's settings as given to the builder.
@@ -100,6 +103,8 @@ impl Default for ObsBuilder {
             pillars: Vec::new(),
             #[cfg(all(feature = "metrics", feature = "otlp"))]
             otlp_metrics: None,
+            #[cfg(feature = "page")]
+            live_page: Some(crate::page::LivePage::default()),
         }
     }
 }
@@ -278,6 +283,22 @@ impl ObsBuilder {
         self
     }
 
+    /// The live page's settings (see [`crate::page`]): served at `/` with the defaults when this
+    /// is not called.
+    #[cfg(feature = "page")]
+    pub fn live_page(mut self, page: crate::page::LivePage) -> Self {
+        self.live_page = Some(page);
+        self
+    }
+
+    /// Do not serve the live page (`/` keeps its plain index for every client, and no registry
+    /// reading or span ring is kept).
+    #[cfg(feature = "page")]
+    pub fn without_live_page(mut self) -> Self {
+        self.live_page = None;
+        self
+    }
+
     /// Records spans and exports them (see [`crate::trace`]).
     #[cfg(feature = "trace")]
     pub fn tracing(mut self, config: crate::trace::TraceConfig) -> Self {
@@ -310,6 +331,12 @@ impl ObsBuilder {
         )));
         #[cfg(all(feature = "metrics", feature = "otlp"))]
         pillars.push(Box::new(crate::metrics::otlp::Pillar::new(self.otlp_metrics.take())));
+        #[cfg(feature = "page")]
+        if self.serve_http
+            && let Some(page) = self.live_page.take()
+        {
+            pillars.push(Box::new(crate::page::Pillar::new(page)));
+        }
         #[cfg(not(feature = "metrics"))]
         if self.default_buckets.is_some() {
             return Err(ConfigError::Invalid {

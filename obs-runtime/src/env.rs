@@ -27,6 +27,9 @@ pub(crate) const OBS_HTTP_ADDR: &str = "OBS_HTTP_ADDR";
 /// The embedded server's cap of connections per peer address (`0`: no cap).
 #[cfg(feature = "http-server")]
 pub(crate) const OBS_HTTP_MAX_CONNECTIONS_PER_PEER: &str = "OBS_HTTP_MAX_CONNECTIONS_PER_PEER";
+/// How often the live page reads the registry and refreshes (`1s`, `500ms`).
+#[cfg(feature = "page")]
+pub(crate) const OBS_PAGE_INTERVAL: &str = "OBS_PAGE_INTERVAL";
 /// How long stopping may take (`500ms`, `10s`, `1m`).
 pub(crate) const OBS_SHUTDOWN_TIMEOUT: &str = "OBS_SHUTDOWN_TIMEOUT";
 /// The service's name (wins over `service.name` in `OTEL_RESOURCE_ATTRIBUTES`).

@@ -65,6 +65,8 @@
 //! | `alerts-tls` | no | `alerts` and `tls` |
 //! | `alerts-smtp` | no | e-mail alerts over SMTP (plain, STARTTLS or TLS) |
 //! | `dashboards` | no | Grafana dashboards of what obs exports ([`dashboards::grafana`]) |
+//! | `testing` | no | Tests of instrumented code in isolation: [`testing::Scope`] (a test's own request counts and spans), [`testing::AlertRecorder`] |
+//! | `page` | no | The live page at `/` on the embedded server: golden signals per endpoint, health, alerts, SLOs, the slowest recent traces ([`page`]) |
 //!
 //! With `default-features = false` the attributes still check their arguments, then leave the
 //! function exactly as written: instrumentation that is off costs nothing.
@@ -104,6 +106,8 @@ pub mod logging;
 pub mod metrics;
 #[cfg(feature = "otlp")]
 mod otlp;
+#[cfg(feature = "page")]
+pub mod page;
 mod percent;
 #[cfg(any(feature = "trace", feature = "alerts", feature = "egress"))]
 mod retry;
@@ -112,6 +116,8 @@ pub mod rpc;
 mod secret;
 mod service;
 mod sync;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod threads;
 #[cfg(any(feature = "health", feature = "logging", feature = "alerts"))]
 mod time;

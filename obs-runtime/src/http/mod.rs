@@ -68,6 +68,8 @@ type Hook = Arc<dyn Fn() + Send + Sync>;
 #[derive(Default)]
 pub(crate) struct Routes {
     routes: Vec<(&'static str, &'static str, Handler)>,
+    /// What `/` serves to clients that ask for HTML (the live page); the others get the index.
+    home: Option<Handler>,
     writes: Vec<Write>,
     before: Vec<(&'static str, Hook)>,
 }
@@ -106,6 +108,17 @@ impl Routes {
     {
         let handler: Handler = Arc::new(move |parts| Box::pin(handler(parts)));
         self.routes.push((path, summary, handler));
+    }
+
+    /// Serves `handler` at `/` to clients that accept `text/html` (a browser); the others keep
+    /// getting the plain index.
+    #[cfg(feature = "page")]
+    pub(crate) fn home<F, Fut>(&mut self, handler: F)
+    where
+        F: Fn(&http::request::Parts) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Reply> + Send + 'static,
+    {
+        self.home = Some(Arc::new(move |parts| Box::pin(handler(parts))));
     }
 
     /// Serves `POST {prefix}{name}{suffix}` with `handler`, given the name; `summary` is its line
@@ -428,6 +441,10 @@ async fn respond(served: Arc<Served>, request: Request<Incoming>) -> Result<Repl
     }
     Ok(match path {
         "/health/live" => json(StatusCode::OK, br#"{"status":"healthy"}"#.to_vec()),
+        "/" if served.routes.home.is_some() && accepts_html(&parts) => match &served.routes.home {
+            Some(home) => home(&parts).await,
+            None => text(StatusCode::NOT_FOUND, "not found; see /\n"),
+        },
         "/" => {
             let mut response = Response::new(Full::new(Bytes::from(served.index.clone())));
             response
@@ -437,6 +454,25 @@ async fn respond(served: Arc<Served>, request: Request<Incoming>) -> Result<Repl
         }
         _ => text(StatusCode::NOT_FOUND, "not found; see /\n"),
     })
+}
+
+/// Whether the request's `Accept` lists `text/html` (what browsers send for a page), with a
+/// weight above 0.
+fn accepts_html(parts: &http::request::Parts) -> bool {
+    parts
+        .headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|line| line.split(','))
+        .any(|item| {
+            let mut pieces = item.split(';');
+            let media = pieces.next().unwrap_or("").trim();
+            let refused = pieces.any(|parameter| {
+                parameter.trim().strip_prefix("q=").and_then(|weight| weight.trim().parse::<f64>().ok()) == Some(0.0)
+            });
+            media.eq_ignore_ascii_case("text/html") && !refused
+        })
 }
 
 pub(crate) fn json(status: StatusCode, body: Vec<u8>) -> Reply {

@@ -102,7 +102,7 @@ pub use build_info::{BuildInfo, register_build_info};
 pub use collector::{Collected, Collector, Desc, MAX_ADDED_FAMILIES, MetricKind, register_collector};
 #[cfg(feature = "metrics")]
 pub use encode::Format;
-#[cfg(feature = "alerts")]
+#[cfg(any(feature = "alerts", feature = "testing"))]
 pub(crate) use encode::push_le;
 #[cfg(all(feature = "metrics", feature = "trace"))]
 pub use exemplar::set_exemplars;

@@ -69,11 +69,7 @@ impl Shard {
     /// shard may call this.
     #[inline(always)]
     fn record(&self, status: u16, nanos: u64, end: u64) {
-        let bounds = &*self.series.bounds_nanos;
-        let mut bucket = 0;
-        while bucket < bounds.len() && nanos > bounds[bucket] {
-            bucket += 1;
-        }
+        let bucket = self.series.bucket_of(nanos);
         bump(&self.buckets[bucket], 1);
         #[cfg(feature = "trace")]
         if EXEMPLARS.load(Ordering::Relaxed)
@@ -175,6 +171,17 @@ impl RequestSeries {
         }
     }
 
+    /// The bucket a call of `nanos` falls in (the last is `+Inf`).
+    #[inline(always)]
+    pub(crate) fn bucket_of(&self, nanos: u64) -> usize {
+        let bounds = &*self.bounds_nanos;
+        let mut bucket = 0;
+        while bucket < bounds.len() && nanos > bounds[bucket] {
+            bucket += 1;
+        }
+        bucket
+    }
+
     fn new_shard(&'static self) -> &'static Shard {
         if let Some(shard) = lock(&self.free).pop() {
             return shard;
@@ -216,9 +223,19 @@ impl RequestSeries {
     }
 
     pub(crate) fn snapshot(&self) -> SeriesSnapshot {
+        let mut snapshot = self.snapshot_of(lock(&self.shards).iter().copied());
+        for &(code, count) in lock(&self.rare_statuses).iter() {
+            add_status(&mut snapshot.statuses, code, count);
+        }
+        snapshot.statuses.sort_unstable();
+        snapshot
+    }
+
+    /// The sum over `shards` (of this series), without the rare statuses; statuses unsorted.
+    fn snapshot_of(&self, shards: impl Iterator<Item = &'static Shard>) -> SeriesSnapshot {
         let mut snapshot = SeriesSnapshot { buckets: vec![0; self.bounds_nanos.len() + 1], ..Default::default() };
         let mut sum_nanos: u128 = 0;
-        for shard in lock(&self.shards).iter() {
+        for shard in shards {
             for slot in 0..STATUS_SLOTS {
                 let code = shard.codes[slot].load(Ordering::Acquire);
                 if code == 0 {
@@ -232,10 +249,6 @@ impl RequestSeries {
             sum_nanos += u128::from(shard.sum_nanos.load(Ordering::Relaxed));
             snapshot.in_flight += shard.in_flight.load(Ordering::Relaxed);
         }
-        for &(code, count) in lock(&self.rare_statuses).iter() {
-            add_status(&mut snapshot.statuses, code, count);
-        }
-        snapshot.statuses.sort_unstable();
         snapshot.sum_seconds = sum_nanos as f64 / 1e9;
         snapshot
     }
@@ -268,6 +281,10 @@ fn add_status(statuses: &mut Vec<(u16, u64)>, code: u16, count: u64) {
 /// This thread's shard of each series, indexed by series id.
 struct LocalShards {
     by_series: UnsafeCell<Vec<Option<&'static Shard>>>,
+    /// The test scope whose shards `by_series` holds while the thread runs in it
+    /// ([`ScopedShards`]).
+    #[cfg(feature = "testing")]
+    scope: UnsafeCell<Option<std::sync::Arc<ScopedShards>>>,
 }
 
 impl LocalShards {
@@ -279,17 +296,45 @@ impl LocalShards {
         let shards = unsafe { &mut *self.by_series.get() };
         match shards.get(series.id) {
             Some(Some(shard)) => shard,
-            _ => Self::attach(shards, series),
+            // SAFETY: as above, for the scope.
+            _ => Self::attach(shards, series, unsafe { self.scope() }),
         }
+    }
+
+    /// # Safety
+    /// Only the owning thread may call this.
+    #[cfg(feature = "testing")]
+    #[inline(always)]
+    unsafe fn scope(&self) -> Option<&ScopedShards> {
+        // SAFETY: the caller guarantees exclusive access to this thread's locals.
+        unsafe { (*self.scope.get()).as_deref() }
+    }
+
+    #[cfg(not(feature = "testing"))]
+    #[inline(always)]
+    unsafe fn scope(&self) -> Option<&ScopedShards> {
+        None
     }
 
     #[cold]
     #[inline(never)]
-    fn attach(shards: &mut Vec<Option<&'static Shard>>, series: &'static RequestSeries) -> &'static Shard {
+    fn attach(
+        shards: &mut Vec<Option<&'static Shard>>,
+        series: &'static RequestSeries,
+        scope: Option<&ScopedShards>,
+    ) -> &'static Shard {
         if shards.len() <= series.id {
             shards.resize(series.id + 1, None);
         }
         let shard = series.new_shard();
+        #[cfg(feature = "testing")]
+        if let Some(scope) = scope {
+            // A reused shard holds what it counted before: the scope counts from here.
+            let before = series.snapshot_of(std::iter::once(shard));
+            lock(&scope.shards).push((shard, before));
+        }
+        #[cfg(not(feature = "testing"))]
+        let _ = scope;
         shards[series.id] = Some(shard);
         shard
     }
@@ -297,6 +342,12 @@ impl LocalShards {
 
 impl Drop for LocalShards {
     fn drop(&mut self) {
+        // A scope's shards are the scope's to give back (it is still installed only if the
+        // thread ended inside it).
+        #[cfg(feature = "testing")]
+        if self.scope.get_mut().is_some() {
+            return;
+        }
         for shard in self.by_series.get_mut().drain(..).flatten() {
             // The mutex orders this thread's last writes before the next owner's first.
             lock(&shard.series.free).push(shard);
@@ -305,7 +356,128 @@ impl Drop for LocalShards {
 }
 
 thread_local! {
-    static LOCAL: LocalShards = const { LocalShards { by_series: UnsafeCell::new(Vec::new()) } };
+    static LOCAL: LocalShards = const {
+        LocalShards {
+            by_series: UnsafeCell::new(Vec::new()),
+            #[cfg(feature = "testing")]
+            scope: UnsafeCell::new(None),
+        }
+    };
+}
+
+/// Without the `testing` feature, no scope exists.
+#[cfg(not(feature = "testing"))]
+enum ScopedShards {}
+
+/// A test scope's own shards (`crate::testing::Scope`): while a thread runs in the scope, its
+/// calls record into shards made for that scope and thread, which the series sums like any other
+/// (so the registry counts them) and the scope sums alone (so a test sees only its own calls).
+/// The hot path is the same as outside a scope: only which shards the thread's table holds
+/// changes, when the scope is entered and left.
+#[cfg(feature = "testing")]
+#[derive(Default)]
+pub(crate) struct ScopedShards {
+    /// Every shard the scope's threads took, on any thread, with what it had counted then.
+    shards: Mutex<Vec<(&'static Shard, SeriesSnapshot)>>,
+    /// Per thread that ran in the scope, its table while it is out of the scope.
+    tables: Mutex<Vec<(std::thread::ThreadId, Table)>>,
+}
+
+/// A thread's shard of each series, by series id.
+#[cfg(feature = "testing")]
+type Table = Vec<Option<&'static Shard>>;
+
+#[cfg(feature = "testing")]
+impl std::fmt::Debug for ScopedShards {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScopedShards").field("shards", &lock(&self.shards).len()).finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "testing")]
+impl ScopedShards {
+    /// What the scope's calls of `series` recorded.
+    pub(crate) fn snapshot(&self, series: &RequestSeries) -> SeriesSnapshot {
+        let shards = lock(&self.shards);
+        let mine = || shards.iter().filter(|(shard, _)| std::ptr::eq(shard.series, series));
+        let mut snapshot = series.snapshot_of(mine().map(|(shard, _)| *shard));
+        for (_, before) in mine() {
+            for &(code, count) in &before.statuses {
+                if let Some((_, total)) = snapshot.statuses.iter_mut().find(|(seen, _)| *seen == code) {
+                    *total -= count;
+                }
+            }
+            snapshot.buckets.iter_mut().zip(&before.buckets).for_each(|(total, count)| *total -= count);
+            snapshot.sum_seconds -= before.sum_seconds;
+            snapshot.in_flight -= before.in_flight;
+        }
+        snapshot.statuses.retain(|(_, count)| *count > 0);
+        snapshot.statuses.sort_unstable();
+        snapshot
+    }
+
+    /// The series the scope's calls recorded into, in the order they were first called.
+    pub(crate) fn series(&self) -> Vec<&'static RequestSeries> {
+        let mut series: Vec<&'static RequestSeries> = Vec::new();
+        for (shard, _) in lock(&self.shards).iter() {
+            if !series.iter().any(|known| std::ptr::eq(*known, shard.series)) {
+                series.push(shard.series);
+            }
+        }
+        series
+    }
+}
+
+#[cfg(feature = "testing")]
+impl Drop for ScopedShards {
+    fn drop(&mut self) {
+        // No thread holds them any more: given back to their series, counts kept, for reuse.
+        for (shard, _) in self.shards.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner).drain(..) {
+            lock(&shard.series.free).push(shard);
+        }
+    }
+}
+
+/// What the thread used before it entered a scope, to put back when it leaves.
+#[cfg(feature = "testing")]
+pub(crate) struct Outside {
+    table: Table,
+    scope: Option<std::sync::Arc<ScopedShards>>,
+}
+
+/// The calling thread records into `scope`'s shards until [`leave_scope`].
+#[cfg(feature = "testing")]
+pub(crate) fn enter_scope(scope: &std::sync::Arc<ScopedShards>) -> Option<Outside> {
+    let thread = std::thread::current().id();
+    let table = {
+        let mut tables = lock(&scope.tables);
+        match tables.iter().position(|(owner, _)| *owner == thread) {
+            Some(index) => tables.swap_remove(index).1,
+            None => Vec::new(),
+        }
+    };
+    LOCAL
+        .try_with(|local| {
+            // SAFETY: only this thread touches its locals, and no `get` runs meanwhile (entering
+            // happens between calls, never inside one).
+            let (by_series, installed) = unsafe { (&mut *local.by_series.get(), &mut *local.scope.get()) };
+            Outside { table: std::mem::replace(by_series, table), scope: installed.replace(scope.clone()) }
+        })
+        .ok()
+}
+
+/// Puts back what the thread used before [`enter_scope`].
+#[cfg(feature = "testing")]
+pub(crate) fn leave_scope(outside: Outside) {
+    let thread = std::thread::current().id();
+    let _ = LOCAL.try_with(|local| {
+        // SAFETY: as in `enter_scope`.
+        let (by_series, installed) = unsafe { (&mut *local.by_series.get(), &mut *local.scope.get()) };
+        let table = std::mem::replace(by_series, outside.table);
+        if let Some(scope) = std::mem::replace(installed, outside.scope) {
+            lock(&scope.tables).push((thread, table));
+        }
+    });
 }
 
 /// A call site of `#[track_request]`: a `static` in the instrumented function, holding its literal

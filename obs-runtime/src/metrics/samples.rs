@@ -7,12 +7,15 @@ use super::Format;
 /// A sample's identity: its name and labels.
 type Key<'a> = (&'a str, &'a [(String, String)]);
 
+/// A sample's labels, (name, value) pairs.
+type Labels = Vec<(String, String)>;
+
 /// One sample: its name (`http_requests_total`, `x_bucket`), its labels in exposition order and
 /// its value.
 #[derive(Debug, Clone, PartialEq)]
 struct Sample {
     name: String,
-    labels: Vec<(String, String)>,
+    labels: Labels,
     value: f64,
 }
 
@@ -51,6 +54,17 @@ impl Samples {
     /// Every sample of the registry now.
     pub fn take() -> Samples {
         Samples { samples: parse(&super::encode(Format::Text)) }
+    }
+
+    /// Samples made of (name, labels, value).
+    #[cfg(feature = "testing")]
+    pub(crate) fn from_parts<'a>(parts: impl IntoIterator<Item = (&'a str, Labels, f64)>) -> Samples {
+        Samples {
+            samples: parts
+                .into_iter()
+                .map(|(name, labels, value)| Sample { name: name.to_owned(), labels, value })
+                .collect(),
+        }
     }
 
     /// The sum of the samples named `name` whose labels include every `matchers` pair; 0 when

@@ -74,6 +74,12 @@ impl InMemoryExporter {
         self.matching(|span| span.context().trace_id() == trace_id && span.context().span_id() == parent).pop()
     }
 
+    /// Keeps `spans` as if exported.
+    #[cfg(feature = "testing")]
+    pub(crate) fn keep(&self, spans: Vec<SpanData>) {
+        self.lock().extend(spans);
+    }
+
     /// Forgets every span held so far. Flush the pipeline first: spans still queued arrive after.
     pub fn clear(&self) {
         self.lock().clear();

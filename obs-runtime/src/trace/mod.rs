@@ -38,8 +38,10 @@ mod in_memory;
 #[cfg(feature = "otlp")]
 mod otlp;
 mod pillar;
-mod pipeline;
+pub(crate) mod pipeline;
 pub(crate) mod propagation;
+#[cfg(feature = "page")]
+pub(crate) mod recent;
 mod sampler;
 mod span;
 #[cfg(feature = "tower")]

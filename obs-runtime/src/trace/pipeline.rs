@@ -156,9 +156,33 @@ impl Shared {
         counter.fetch_add(spans, Ordering::Relaxed);
         self_metrics::dropped(reason, spans);
     }
+
+    /// Waits (at most `timeout`) until every span ended before the call is exported or dropped.
+    fn flush(&self, timeout: Duration) -> bool {
+        let shared = self;
+        let deadline = Instant::now() + timeout;
+        let mut state = shared.lock();
+        state.flush_requested += 1;
+        let target = state.flush_requested;
+        shared.wake.notify_one();
+        while state.flushed < target && !state.worker_done {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            state = sync::wait_timeout(&shared.done, state, left);
+        }
+        state.flushed >= target
+    }
 }
 
 impl Pipeline {
+    /// Waits (at most `timeout`) until every span ended before the call is exported or dropped.
+    #[cfg(feature = "testing")]
+    pub(crate) fn flush(&self, timeout: Duration) -> bool {
+        self.shared.flush(timeout)
+    }
+
     /// Queues an ended span; never blocks on the export.
     #[inline]
     pub(crate) fn push(&self, span: Live) {
@@ -238,20 +262,7 @@ impl Handle {
 
     /// Waits (at most `timeout`) until every span ended before the call is exported or dropped.
     pub(crate) fn flush(&self, timeout: Duration) -> bool {
-        let shared = &*self.shared;
-        let deadline = Instant::now() + timeout;
-        let mut state = shared.lock();
-        state.flush_requested += 1;
-        let target = state.flush_requested;
-        shared.wake.notify_one();
-        while state.flushed < target && !state.worker_done {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            state = sync::wait_timeout(&shared.done, state, left);
-        }
-        state.flushed >= target
+        self.shared.flush(timeout)
     }
 
     /// Stops recording; the worker exports what is queued by `deadline`, then stops. Returns at
@@ -350,6 +361,12 @@ impl Worker {
                     anchor.convert(clock, &mut data);
                     Some(data)
                 }));
+                // The live page's ring of recent spans (off unless the page asks for it).
+                #[cfg(feature = "page")]
+                super::recent::record(&spans);
+                // The spans of the traces test scopes started spans in (see `crate::testing`).
+                #[cfg(feature = "testing")]
+                crate::testing::exported(&spans);
                 let outcome = if spans.is_empty() { Ok(0) } else { self.export(&spans, shutdown) };
                 if !self.account(chunk.len(), spans.len() as u64, outcome) {
                     // The shutdown counted the rest as dropped: they are not exported after all.

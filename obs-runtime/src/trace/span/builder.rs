@@ -175,6 +175,11 @@ fn start_slow(pipeline: &Pipeline, name: Cow<'static, str>, kind: SpanKind, pare
     if !sampled {
         return Span { context: Some(context), live: None, state: tracestate };
     }
+    // A test's scope keeps the spans of the traces started in it (see `crate::testing`).
+    #[cfg(feature = "testing")]
+    if crate::testing::in_scope() {
+        crate::testing::span_started(trace_id);
+    }
     let data = SpanData {
         name,
         kind,
