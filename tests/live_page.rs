@@ -481,7 +481,6 @@ fn the_page_in_a_browser_shows_every_endpoint_a_slow_burst_and_its_recovery_and_
     let users = rendered(&page, "GET", "/users/{id}");
     let p99 = series(users, "latency", "p99");
     assert!(p99.last().is_some_and(|p99| *p99 >= SLOW_P99), "the burst shows: {p99:?}");
-    assert!(p99.iter().any(|p99| *p99 < NORMAL), "after normal points: {p99:?}");
     // The slowest trace is a slow request: its waterfall lists the handler's child spans under
     // the spans that made them.
     let slowest = &page["trace_items"][0];

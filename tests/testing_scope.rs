@@ -247,3 +247,50 @@ fn spans_of_a_scope_trace_made_on_a_spawned_task_are_the_scope_s() {
     assert_eq!(children.len(), 1, "{:#?}", spans.spans());
     assert_eq!(children[0].context().trace_id(), parent.context().trace_id());
 }
+
+#[test]
+fn the_innermost_scope_records_and_a_scope_entered_again_goes_on_counting() {
+    #[track_request("GET", "/scope/nested")]
+    fn nested() -> http::StatusCode {
+        http::StatusCode::OK
+    }
+    let (outer, inner) = (Scope::new(), Scope::new());
+    outer.run(|| {
+        nested();
+        inner.run(|| {
+            nested();
+            // The same scope again, inside itself: still one count per call.
+            inner.run(nested);
+        });
+        nested();
+    });
+    assert_eq!(outer.requests("GET", "/scope/nested").count(), 2);
+    assert_eq!(inner.requests("GET", "/scope/nested").count(), 2);
+}
+
+#[test]
+fn a_scope_counts_its_statuses_on_a_shard_an_exited_thread_filled_with_others() {
+    #[track_request("GET", "/scope/statuses")]
+    fn answer(status: u16) -> http::StatusCode {
+        http::StatusCode::from_u16(status).expect("a status")
+    }
+    // A thread fills its shard's eight status slots, then exits: its shard is reused next.
+    std::thread::spawn(|| {
+        for status in 200..208 {
+            answer(status);
+        }
+    })
+    .join()
+    .expect("joins");
+    let statuses = std::thread::spawn(|| {
+        let scope = Scope::new();
+        scope.run(|| {
+            answer(409);
+            answer(200);
+        });
+        scope.requests("GET", "/scope/statuses").statuses()
+    })
+    .join()
+    .expect("joins");
+    assert_eq!(statuses, [(200, 1), (409, 1)]);
+}

@@ -46,6 +46,8 @@ pub(crate) struct Shard {
     sum_nanos: AtomicU64,
     in_flight: AtomicI64,
     buckets: [AtomicU64; MAX_BUCKETS + 1],
+    /// Statuses beyond the slots (a thread that saw more than eight distinct codes here).
+    rare: Mutex<Vec<(u16, u64)>>,
     /// The latest call recorded in a sampled span, per bucket: made on the first such call.
     #[cfg(feature = "trace")]
     exemplars: OnceLock<Box<[ExemplarCell]>>,
@@ -60,9 +62,15 @@ impl Shard {
             sum_nanos: AtomicU64::new(0),
             in_flight: AtomicI64::new(0),
             buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            rare: Mutex::new(Vec::new()),
             #[cfg(feature = "trace")]
             exemplars: OnceLock::new(),
         }
+    }
+
+    #[cold]
+    fn record_rare(&self, status: u16) {
+        add_status(&mut lock(&self.rare), status, 1);
     }
 
     /// Records one call that ended at the raw clock reading `end`. Only the thread that owns the
@@ -94,7 +102,7 @@ impl Shard {
                 return;
             }
         }
-        self.series.record_rare_status(status);
+        self.record_rare(status);
     }
 
     /// Keeps the call as its bucket's exemplar.
@@ -143,8 +151,6 @@ pub(crate) struct RequestSeries {
     /// Written under `orphan_lock` by threads whose thread-locals are already gone.
     orphan: OnceLock<&'static Shard>,
     orphan_lock: Mutex<()>,
-    /// Statuses beyond a shard's slots (a thread that saw more than eight distinct codes here).
-    rare_statuses: Mutex<Vec<(u16, u64)>>,
 }
 
 impl RequestSeries {
@@ -167,7 +173,6 @@ impl RequestSeries {
             free: Mutex::new(Vec::new()),
             orphan: OnceLock::new(),
             orphan_lock: Mutex::new(()),
-            rare_statuses: Mutex::new(Vec::new()),
         }
     }
 
@@ -190,15 +195,6 @@ impl RequestSeries {
         let shard: &'static Shard = Box::leak(Box::new(Shard::new(self)));
         lock(&self.shards).push(shard);
         shard
-    }
-
-    #[cold]
-    fn record_rare_status(&self, status: u16) {
-        let mut rare = lock(&self.rare_statuses);
-        match rare.iter_mut().find(|(code, _)| *code == status) {
-            Some((_, count)) => *count += 1,
-            None => rare.push((status, 1)),
-        }
     }
 
     /// Runs `f` on the calling thread's shard of this series.
@@ -224,14 +220,11 @@ impl RequestSeries {
 
     pub(crate) fn snapshot(&self) -> SeriesSnapshot {
         let mut snapshot = self.snapshot_of(lock(&self.shards).iter().copied());
-        for &(code, count) in lock(&self.rare_statuses).iter() {
-            add_status(&mut snapshot.statuses, code, count);
-        }
         snapshot.statuses.sort_unstable();
         snapshot
     }
 
-    /// The sum over `shards` (of this series), without the rare statuses; statuses unsorted.
+    /// The sum over `shards` (of this series); statuses unsorted.
     fn snapshot_of(&self, shards: impl Iterator<Item = &'static Shard>) -> SeriesSnapshot {
         let mut snapshot = SeriesSnapshot { buckets: vec![0; self.bounds_nanos.len() + 1], ..Default::default() };
         let mut sum_nanos: u128 = 0;
@@ -245,6 +238,9 @@ impl RequestSeries {
             }
             for (total, cell) in snapshot.buckets.iter_mut().zip(&shard.buckets) {
                 *total += cell.load(Ordering::Relaxed);
+            }
+            for &(code, count) in lock(&shard.rare).iter() {
+                add_status(&mut snapshot.statuses, code, count);
             }
             sum_nanos += u128::from(shard.sum_nanos.load(Ordering::Relaxed));
             snapshot.in_flight += shard.in_flight.load(Ordering::Relaxed);
@@ -448,6 +444,14 @@ pub(crate) struct Outside {
 /// The calling thread records into `scope`'s shards until [`leave_scope`].
 #[cfg(feature = "testing")]
 pub(crate) fn enter_scope(scope: &std::sync::Arc<ScopedShards>) -> Option<Outside> {
+    // In it already (nested in itself): nothing changes.
+    // SAFETY: only this thread touches its locals.
+    let inside = LOCAL.try_with(|local| {
+        unsafe { &*local.scope.get() }.as_ref().is_some_and(|installed| std::sync::Arc::ptr_eq(installed, scope))
+    });
+    if inside.unwrap_or(true) {
+        return None;
+    }
     let thread = std::thread::current().id();
     let table = {
         let mut tables = lock(&scope.tables);
@@ -696,8 +700,10 @@ mod tests {
         .join()
         .expect("joins");
         let series = SITE.series();
-        // Eight in the shard's slots, the last two beside it.
-        assert_eq!(*lock(&series.rare_statuses), [(208, 9), (209, 10)]);
+        // Eight in the shard's slots, the last two beside them.
+        let shards = lock(&series.shards).clone();
+        assert_eq!(shards.len(), 1);
+        assert_eq!(*lock(&shards[0].rare), [(208, 9), (209, 10)]);
         std::thread::spawn(|| call(&SITE, 209)).join().expect("joins");
         let mut expected: Vec<(u16, u64)> = (200..210u16).map(|status| (status, u64::from(status - 199))).collect();
         expected[9].1 += 1;

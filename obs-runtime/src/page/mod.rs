@@ -38,14 +38,14 @@
 
 mod signals;
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
 use crate::ConfigError;
 use crate::core::{Context, Part};
-use crate::sync::lock;
 
 /// The page itself: HTML, its style and its script, in one file.
 const PAGE_HTML: &str = include_str!("page.html");
@@ -191,7 +191,8 @@ impl LivePage {
         Ok(Settings {
             service: service.into(),
             signals: Arc::new(signals::Signals::new(interval, self.points, window, self.max_endpoints)),
-            cached: Arc::new(Mutex::new(None)),
+            cached: Arc::new(tokio::sync::Mutex::new(None)),
+            readings: Arc::new(AtomicU64::new(0)),
             recent_spans: self.recent_spans,
             slowest_traces: self.slowest_traces,
         })
@@ -202,15 +203,19 @@ impl LivePage {
 struct Settings {
     service: Arc<str>,
     signals: Arc<signals::Signals>,
-    /// `/page.json` as built since the latest reading (and gzipped): built at most once per
-    /// reading, however many clients ask.
-    cached: Arc<Mutex<Option<Cached>>>,
+    /// `/page.json` as built after a reading (and gzipped): built at most once per reading, one
+    /// build at a time, however many clients ask (the others wait for it without a thread).
+    cached: Arc<tokio::sync::Mutex<Option<Cached>>>,
+    /// Readings taken so far: what tells a cached body out of date.
+    readings: Arc<AtomicU64>,
     recent_spans: usize,
     slowest_traces: usize,
 }
 
 #[derive(Debug)]
 struct Cached {
+    /// After which reading it was built.
+    reading: u64,
     json: Bytes,
     gzip: Option<Bytes>,
 }
@@ -245,10 +250,9 @@ impl crate::core::Pillar for Pillar {
             let gzip = accepts_gzip(parts);
             let settings = settings.clone();
             async move {
-                // Off the runtime's thread: with many endpoints the data takes a moment to build.
-                match tokio::task::spawn_blocking(move || cached_json(&settings, gzip)).await {
-                    Ok(body) => reply("application/json", body, gzip, "accept-encoding"),
-                    Err(_) => crate::http::text(http::StatusCode::INTERNAL_SERVER_ERROR, "the page's data failed\n"),
+                match cached_json(settings, gzip).await {
+                    Some(body) => reply("application/json", body, gzip, "accept-encoding"),
+                    None => crate::http::text(http::StatusCode::INTERNAL_SERVER_ERROR, "the page's data failed\n"),
                 }
             }
         });
@@ -266,7 +270,7 @@ impl crate::core::Pillar for Pillar {
             horizon: settings.signals.interval() * settings.signals.points() as u32,
         });
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
-        let (signals, cached) = (settings.signals.clone(), settings.cached.clone());
+        let (signals, readings) = (settings.signals.clone(), settings.readings.clone());
         // The first reading now, before `init` returns: every call after it is counted.
         signals.read(&crate::metrics::registry::registry().all_request_series(), SystemTime::now());
         runtime.spawn(async move {
@@ -276,9 +280,14 @@ impl crate::core::Pillar for Pillar {
             loop {
                 tokio::select! {
                     _ = ticks.tick() => {
-                        let series = crate::metrics::registry::registry().all_request_series();
-                        signals.read(&series, SystemTime::now());
-                        *lock(&cached) = None;
+                        // Off the runtime's thread: a build of the page's data holds the ring.
+                        let signals = signals.clone();
+                        let _ = tokio::task::spawn_blocking(move || {
+                            let series = crate::metrics::registry::registry().all_request_series();
+                            signals.read(&series, SystemTime::now());
+                        })
+                        .await;
+                        readings.fetch_add(1, Ordering::Release);
                     }
                     _ = stopped.changed() => return,
                 }
@@ -326,15 +335,24 @@ fn page_html(gzip: bool) -> Bytes {
     }
 }
 
-/// `/page.json` since the latest reading, built now if no client asked since.
-fn cached_json(settings: &Settings, gzip: bool) -> Bytes {
-    let mut cached = lock(&settings.cached);
-    let cached = cached.get_or_insert_with(|| Cached { json: Bytes::from(page_json(settings)), gzip: None });
-    if !gzip {
-        return cached.json.clone();
+/// `/page.json` since the latest reading, built now (off the runtime's thread) if no client
+/// asked since; `None` if the build failed.
+async fn cached_json(settings: Settings, gzip: bool) -> Option<Bytes> {
+    let mut cached = settings.cached.clone().lock_owned().await;
+    let reading = settings.readings.load(Ordering::Acquire);
+    if cached.as_ref().is_none_or(|cached| cached.reading != reading) {
+        let json = tokio::task::spawn_blocking(move || Bytes::from(page_json(&settings))).await.ok()?;
+        *cached = Some(Cached { reading, json, gzip: None });
     }
-    let json = cached.json.clone();
-    cached.gzip.get_or_insert_with(|| gzipped(&json)).clone()
+    let cached = cached.as_mut()?;
+    if !gzip {
+        return Some(cached.json.clone());
+    }
+    if cached.gzip.is_none() {
+        let json = cached.json.clone();
+        cached.gzip = Some(tokio::task::spawn_blocking(move || gzipped(&json)).await.ok()?);
+    }
+    cached.gzip.clone()
 }
 
 /// What `/page.json` answers.

@@ -159,57 +159,93 @@ pub(crate) fn record(spans: &[SpanData]) {
             (kept, entry)
         })
         .collect();
-    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_nanos() as u64;
-    let mut ring = lock(&RING);
-    let keep = ring.keep;
-    let mut roots = Vec::new();
-    for (span, entry) in kept {
-        if ring.spans.len() == keep.spans {
-            ring.spans.pop_front();
+    lock(&RING).record(kept, unix_nanos_now());
+}
+
+fn unix_nanos_now() -> u64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_nanos() as u64
+}
+
+impl Ring {
+    /// Keeps `spans` (each with whether it may be a root), and puts together the traces of the
+    /// roots among them.
+    fn record(&mut self, spans: Vec<(Kept, bool)>, now: u64) {
+        let keep = self.keep;
+        if keep.spans == 0 {
+            return;
         }
-        if entry {
-            roots.push((span.trace_id, span.span_id, span.parent));
+        let mut roots = Vec::new();
+        for (span, entry) in spans {
+            if self.spans.len() == keep.spans {
+                self.spans.pop_front();
+            }
+            if entry {
+                roots.push((span.trace_id, span.span_id, span.parent));
+            }
+            self.spans.push_back(span);
         }
-        ring.spans.push_back(span);
+        let horizon = u64::try_from(keep.horizon.as_nanos()).unwrap_or(u64::MAX);
+        self.slowest.retain(|trace| trace.end.saturating_add(horizon) >= now);
+        if roots.is_empty() {
+            return;
+        }
+        // One pass over the ring for every root of the batch.
+        let mut of_trace: HashMap<TraceId, Vec<Kept>> = roots.iter().map(|(trace, ..)| (*trace, Vec::new())).collect();
+        for span in &self.spans {
+            if let Some(spans) = of_trace.get_mut(&span.trace_id) {
+                spans.push(span.clone());
+            }
+        }
+        for (trace_id, span_id, parent) in roots {
+            let Some(spans) = of_trace.get(&trace_id) else { continue };
+            // A server span under a parent of this process is not a root after all.
+            if parent.is_some_and(|parent| spans.iter().any(|span| span.span_id == parent)) {
+                continue;
+            }
+            // The spans of this root's subtree (the trace may hold other roots' too: a trace that
+            // crosses the process twice).
+            let mut spans = subtree(spans, span_id);
+            let start = spans.iter().map(|span| span.start_unix_nanos).min().unwrap_or(0);
+            let end = spans.iter().map(|span| span.end_unix_nanos).max().unwrap_or(0).max(start);
+            let total = spans.len();
+            spans.sort_by_key(|span| span.start_unix_nanos);
+            spans.truncate(MAX_SPANS_KEPT);
+            // One entry per trace: a root found again (its spans and more) replaces the first.
+            self.slowest.retain(|kept| kept.spans.first().is_none_or(|first| first.trace_id != trace_id));
+            let trace = Trace { start, end, spans, total };
+            let at = self.slowest.partition_point(|slower| slower.duration() >= trace.duration());
+            if at < keep.traces {
+                self.slowest.insert(at, trace);
+                self.slowest.truncate(keep.traces);
+            }
+        }
     }
-    let horizon = u64::try_from(keep.horizon.as_nanos()).unwrap_or(u64::MAX);
-    ring.slowest.retain(|trace| trace.end.saturating_add(horizon) >= now);
-    for (trace_id, span_id, parent) in roots {
-        let spans: Vec<Kept> = ring.spans.iter().filter(|span| span.trace_id == trace_id).cloned().collect();
-        // A server span under a parent of this process is not a root after all.
-        if parent.is_some_and(|parent| spans.iter().any(|span| span.span_id == parent)) {
-            continue;
-        }
-        // The spans of this root's subtree (the trace may hold other roots' too: a trace that
-        // crosses the process twice).
-        let mut spans = subtree(spans, span_id);
-        let start = spans.iter().map(|span| span.start_unix_nanos).min().unwrap_or(0);
-        let end = spans.iter().map(|span| span.end_unix_nanos).max().unwrap_or(0).max(start);
-        let total = spans.len();
-        spans.sort_by_key(|span| span.start_unix_nanos);
-        spans.truncate(MAX_SPANS_KEPT);
-        let trace = Trace { start, end, spans, total };
-        let at = ring.slowest.partition_point(|slower| slower.duration() >= trace.duration());
-        if at < keep.traces {
-            ring.slowest.insert(at, trace);
-            ring.slowest.truncate(keep.traces);
-        }
+
+    /// The `count` slowest traces whose root ended within the horizon, slowest first.
+    fn slowest(&self, count: usize, now: u64) -> Vec<Trace> {
+        let horizon = u64::try_from(self.keep.horizon.as_nanos()).unwrap_or(u64::MAX);
+        self.slowest.iter().filter(|trace| trace.end.saturating_add(horizon) >= now).take(count).cloned().collect()
     }
 }
 
 /// `root` and its descendants among `spans`.
-fn subtree(spans: Vec<Kept>, root: SpanId) -> Vec<Kept> {
-    let mut inside = vec![root];
-    let mut index = 0;
-    while index < inside.len() {
-        let parent = inside[index];
-        inside.extend(spans.iter().filter(|span| span.parent == Some(parent)).map(|span| span.span_id));
-        index += 1;
-        if inside.len() > spans.len() {
-            break;
+fn subtree(spans: &[Kept], root: SpanId) -> Vec<Kept> {
+    let mut children: HashMap<SpanId, Vec<usize>> = HashMap::new();
+    for (index, span) in spans.iter().enumerate() {
+        if let Some(parent) = span.parent {
+            children.entry(parent).or_default().push(index);
         }
     }
-    spans.into_iter().filter(|span| inside.contains(&span.span_id)).collect()
+    let mut inside = std::collections::HashSet::from([root]);
+    let mut next = vec![root];
+    while let Some(parent) = next.pop() {
+        for &child in children.get(&parent).into_iter().flatten() {
+            if inside.insert(spans[child].span_id) {
+                next.push(spans[child].span_id);
+            }
+        }
+    }
+    spans.iter().filter(|span| inside.contains(&span.span_id)).cloned().collect()
 }
 
 /// A span's name as the page may show it (on a port without authentication): a name made from a
@@ -258,7 +294,7 @@ fn shown_name(name: &str) -> Box<str> {
 /// page shows them: each with its root, its duration (from its earliest start to its latest end)
 /// and its spans in tree order, each with its depth.
 pub(crate) fn slowest_json(count: usize) -> serde_json::Value {
-    let chosen: Vec<Trace> = lock(&RING).slowest.iter().take(count).cloned().collect();
+    let chosen = lock(&RING).slowest(count, unix_nanos_now());
     serde_json::Value::Array(chosen.into_iter().map(trace_json).collect())
 }
 
@@ -317,13 +353,14 @@ mod tests {
     use super::*;
     use crate::context::SpanContext;
 
-    fn span(trace: u8, id: u8, parent: Option<u8>, kind: SpanKind, start_ms: u64, end_ms: u64) -> SpanData {
-        // Ten seconds ago, the same for every span of the test: within the horizon.
+    /// Ten seconds ago, the same for every span of the tests.
+    fn base() -> u64 {
         static BASE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-        let base = *BASE.get_or_init(|| {
-            SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).expect("after 1970").as_nanos() as u64
-                - 10_000_000_000
-        });
+        *BASE.get_or_init(|| unix_nanos_now() - 10_000_000_000)
+    }
+
+    fn span(trace: u8, id: u8, parent: Option<u8>, kind: SpanKind, start_ms: u64, end_ms: u64) -> SpanData {
+        let base = base();
         let trace_id = TraceId::from_bytes([trace; 16]).expect("not zero");
         let span_id = |id: u8| SpanId::from_bytes([id; 8]).expect("not zero");
         SpanData {
@@ -346,25 +383,54 @@ mod tests {
         }
     }
 
+    /// `record`'s conversion, on a ring of the test's own (the global one may hold other
+    /// tests' spans).
+    fn into_ring(ring: &mut Ring, spans: &[SpanData], now: u64) {
+        let kept = spans
+            .iter()
+            .map(|span| {
+                let kept = Kept {
+                    trace_id: span.context.trace_id(),
+                    span_id: span.context.span_id(),
+                    parent: span.parent,
+                    name: shown_name(&span.name),
+                    kind: span.kind.as_str(),
+                    start_unix_nanos: span.start_unix_nanos,
+                    end_unix_nanos: span.end_unix_nanos,
+                    error: false,
+                };
+                (kept, span.parent.is_none() || span.kind == SpanKind::Server)
+            })
+            .collect();
+        ring.record(kept, now);
+    }
+
     #[test]
     fn the_slowest_traces_stay_while_faster_ones_push_their_spans_out_of_the_ring() {
-        let _keeper = Keeper::new(Keep { spans: 4, traces: 2, horizon: Duration::from_secs(60) });
+        let keep = Keep { spans: 4, traces: 2, horizon: Duration::from_secs(60) };
+        let mut ring = Ring { keep, keepers: vec![keep], spans: VecDeque::new(), slowest: Vec::new() };
+        let now = base() + 1_000_000_000;
         // A slow trace: a server span under a remote parent (99), with a child and a grandchild,
         // exported children first.
-        record(&[
-            span(1, 3, Some(2), SpanKind::Internal, 10, 20),
-            span(1, 2, Some(1), SpanKind::Client, 5, 400),
-            span(1, 1, Some(99), SpanKind::Server, 0, 500),
-        ]);
+        into_ring(
+            &mut ring,
+            &[
+                span(1, 3, Some(2), SpanKind::Internal, 10, 20),
+                span(1, 2, Some(1), SpanKind::Client, 5, 400),
+                span(1, 1, Some(99), SpanKind::Server, 0, 500),
+            ],
+            now,
+        );
         // Five fast traces: their spans push the slow trace's out of the ring of 4.
         for trace in 10..15 {
-            record(&[
+            let spans = [
                 span(trace, 5, Some(4), SpanKind::Internal, 0, 1),
                 span(trace, 4, None, SpanKind::Server, 0, 2 + u64::from(trace)),
-            ]);
+            ];
+            into_ring(&mut ring, &spans, now);
         }
-        let shown = slowest_json(10);
-        let shown = shown.as_array().expect("traces");
+        assert_eq!(ring.spans.len(), 4);
+        let shown: Vec<serde_json::Value> = ring.slowest(10, now).into_iter().map(trace_json).collect();
         assert_eq!(shown.len(), 2, "the two slowest: {shown:#?}");
         assert_eq!(shown[0]["root"], "span 1");
         assert_eq!(shown[0]["duration_seconds"], 0.5);
@@ -377,7 +443,26 @@ mod tests {
         assert_eq!(names, [("span 1", 0), ("span 2", 1), ("span 3", 2)]);
         // The slower of the fast ones (trace 14: 16 ms).
         assert_eq!(shown[1]["duration_seconds"], 0.016);
-        assert_eq!(len_and_capacity(), (4, 4));
+        // Past the horizon, none is shown any more, even with nothing exported since.
+        assert!(ring.slowest(10, now + 61_000_000_000).is_empty());
+    }
+
+    #[test]
+    fn a_server_span_under_a_local_parent_is_not_a_second_entry_of_its_trace() {
+        let keep = Keep { spans: 100, traces: 10, horizon: Duration::from_secs(60) };
+        let mut ring = Ring { keep, keepers: vec![keep], spans: VecDeque::new(), slowest: Vec::new() };
+        let now = base() + 1_000_000_000;
+        // An in-process server (3) under a client span (2) of the root (1): the inner server span
+        // ends first and looks like a root until its parent arrives.
+        into_ring(&mut ring, &[span(7, 3, Some(2), SpanKind::Server, 2, 8)], now);
+        into_ring(
+            &mut ring,
+            &[span(7, 2, Some(1), SpanKind::Client, 1, 9), span(7, 1, None, SpanKind::Server, 0, 10)],
+            now,
+        );
+        let shown = ring.slowest(10, now);
+        assert_eq!(shown.len(), 1, "{shown:#?}");
+        assert_eq!(shown[0].total, 3);
     }
 
     #[test]
