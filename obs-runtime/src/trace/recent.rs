@@ -141,7 +141,14 @@ pub(crate) fn record(spans: &[SpanData]) {
     if !ON.load(Ordering::Relaxed) {
         return;
     }
-    let kept: Vec<(Kept, bool)> = spans
+    let kept = kept(spans);
+    lock(&RING).record(kept, unix_nanos_now());
+}
+
+/// What the ring keeps of `spans`, each with whether it may be a trace's root here: no parent,
+/// or a server or consumer span (whose parent may be remote).
+fn kept(spans: &[SpanData]) -> Vec<(Kept, bool)> {
+    spans
         .iter()
         .map(|span| {
             let kept = Kept {
@@ -154,12 +161,10 @@ pub(crate) fn record(spans: &[SpanData]) {
                 end_unix_nanos: span.end_unix_nanos,
                 error: matches!(span.status, Status::Error(_)),
             };
-            // A root here: no parent, or a server or consumer span (whose parent may be remote).
             let entry = span.parent.is_none() || matches!(span.kind, SpanKind::Server | SpanKind::Consumer);
             (kept, entry)
         })
-        .collect();
-    lock(&RING).record(kept, unix_nanos_now());
+        .collect()
 }
 
 fn unix_nanos_now() -> u64 {
@@ -383,26 +388,9 @@ mod tests {
         }
     }
 
-    /// `record`'s conversion, on a ring of the test's own (the global one may hold other
-    /// tests' spans).
+    /// `record`, on a ring of the test's own (the global one may hold other tests' spans).
     fn into_ring(ring: &mut Ring, spans: &[SpanData], now: u64) {
-        let kept = spans
-            .iter()
-            .map(|span| {
-                let kept = Kept {
-                    trace_id: span.context.trace_id(),
-                    span_id: span.context.span_id(),
-                    parent: span.parent,
-                    name: shown_name(&span.name),
-                    kind: span.kind.as_str(),
-                    start_unix_nanos: span.start_unix_nanos,
-                    end_unix_nanos: span.end_unix_nanos,
-                    error: false,
-                };
-                (kept, span.parent.is_none() || span.kind == SpanKind::Server)
-            })
-            .collect();
-        ring.record(kept, now);
+        ring.record(kept(spans), now);
     }
 
     #[test]
