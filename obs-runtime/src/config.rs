@@ -397,16 +397,9 @@ fn shutdown_timeout(set: Option<Duration>, env: &crate::Environment) -> Result<D
     use crate::env::OBS_SHUTDOWN_TIMEOUT;
     let (timeout, field) = match set {
         Some(timeout) => (timeout, "shutdown_timeout"),
-        None => match env.var(OBS_SHUTDOWN_TIMEOUT)? {
+        None => match env.duration(OBS_SHUTDOWN_TIMEOUT)? {
             None => (DEFAULT_SHUTDOWN_TIMEOUT, "shutdown_timeout"),
-            // The value is not shown: the variables' errors never echo them.
-            Some(text) => match crate::duration::parse(&text) {
-                Some(timeout) => (timeout, OBS_SHUTDOWN_TIMEOUT),
-                None => {
-                    let reason = "not a duration (500ms, 10s, 1m)".to_owned();
-                    return Err(ConfigError::Invalid { field: OBS_SHUTDOWN_TIMEOUT, reason });
-                }
-            },
+            Some(timeout) => (timeout, OBS_SHUTDOWN_TIMEOUT),
         },
     };
     if timeout.is_zero() || timeout > MAX_SHUTDOWN_TIMEOUT {

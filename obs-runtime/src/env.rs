@@ -121,6 +121,18 @@ impl Environment {
         }
     }
 
+    /// An `OBS_*` duration (`500ms`, `10s`, `1m`): `Ok(None)` when unset, an `Err` naming the
+    /// variable (never quoting it) when it is not a duration.
+    pub(crate) fn duration(&self, name: &'static str) -> Result<Option<std::time::Duration>, ConfigError> {
+        match self.var(name)? {
+            None => Ok(None),
+            Some(text) => crate::duration::parse(&text).map(Some).ok_or_else(|| ConfigError::Invalid {
+                field: name,
+                reason: "not a duration (500ms, 10s, 1m)".to_owned(),
+            }),
+        }
+    }
+
     /// An `OTEL_*`-style variable as the specification reads them: trimmed, and empty (or not
     /// UTF-8) is unset.
     pub(crate) fn trimmed(&self, name: &str) -> Option<String> {

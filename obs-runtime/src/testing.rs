@@ -53,6 +53,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 #[cfg(any(feature = "trace", feature = "alerts"))]
 use std::sync::Mutex;
+#[cfg(feature = "trace")]
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
@@ -62,6 +63,7 @@ use crate::metrics::request::{self, ScopedShards};
 use crate::sync::lock;
 
 /// How many scopes are alive: the span export thread looks for their traces only when one is.
+#[cfg(feature = "trace")]
 static ACTIVE: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
@@ -106,6 +108,7 @@ impl Default for Scope {
     }
 }
 
+#[cfg(feature = "trace")]
 impl Drop for Inner {
     fn drop(&mut self) {
         ACTIVE.fetch_sub(1, Ordering::Relaxed);
@@ -116,6 +119,7 @@ impl Scope {
     /// An empty scope; code is in it only inside [`run`](Self::run) and
     /// [`instrument`](Self::instrument).
     pub fn new() -> Scope {
+        #[cfg(feature = "trace")]
         ACTIVE.fetch_add(1, Ordering::Relaxed);
         let inner = Arc::new(Inner {
             shards: Arc::default(),
@@ -155,7 +159,7 @@ impl Scope {
             }
             let snapshot = self.inner.shards.snapshot(series);
             for &(status, count) in &snapshot.statuses {
-                add(&mut found.statuses, status, count);
+                request::add_status(&mut found.statuses, status, count);
             }
             found.sum_seconds += snapshot.sum_seconds;
             if found.bounds.is_empty() {
@@ -318,13 +322,6 @@ impl Requests {
     /// The calls' durations added up, in seconds.
     pub fn sum_seconds(&self) -> f64 {
         self.sum_seconds
-    }
-}
-
-fn add(statuses: &mut Vec<(u16, u64)>, status: u16, count: u64) {
-    match statuses.iter_mut().find(|(code, _)| *code == status) {
-        Some((_, total)) => *total += count,
-        None => statuses.push((status, count)),
     }
 }
 

@@ -439,12 +439,14 @@ async fn respond(served: Arc<Served>, request: Request<Incoming>) -> Result<Repl
     if let Some((_, _, handler)) = served.routes.routes.iter().find(|(route, _, _)| *route == path) {
         return Ok(handler(&parts).await);
     }
+    if path == "/"
+        && let Some(home) = &served.routes.home
+        && accepts_html(&parts)
+    {
+        return Ok(home(&parts).await);
+    }
     Ok(match path {
         "/health/live" => json(StatusCode::OK, br#"{"status":"healthy"}"#.to_vec()),
-        "/" if served.routes.home.is_some() && accepts_html(&parts) => match &served.routes.home {
-            Some(home) => home(&parts).await,
-            None => text(StatusCode::NOT_FOUND, "not found; see /\n"),
-        },
         "/" => {
             let mut response = Response::new(Full::new(Bytes::from(served.index.clone())));
             response
@@ -456,23 +458,48 @@ async fn respond(served: Arc<Served>, request: Request<Incoming>) -> Result<Repl
     })
 }
 
+/// The items of a header that lists weighted values (`Accept`, `Accept-Encoding`), every line of
+/// it: each value with its `q` weight (1 when not given).
+fn weighted(parts: &http::request::Parts, name: header::HeaderName) -> impl Iterator<Item = (&str, f64)> {
+    parts
+        .headers
+        .get_all(name)
+        .into_iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|line| line.split(','))
+        .map(|item| {
+            let mut pieces = item.split(';');
+            let value = pieces.next().unwrap_or("").trim();
+            let weight = pieces
+                .filter_map(|parameter| {
+                    let parameter = parameter.trim();
+                    parameter.strip_prefix("q=").or_else(|| parameter.strip_prefix("Q="))
+                })
+                .find_map(|weight| weight.trim().parse::<f64>().ok())
+                .unwrap_or(1.0);
+            (value, weight)
+        })
+}
+
 /// Whether the request's `Accept` lists `text/html` (what browsers send for a page), with a
 /// weight above 0.
 fn accepts_html(parts: &http::request::Parts) -> bool {
-    parts
-        .headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|line| line.split(','))
-        .any(|item| {
-            let mut pieces = item.split(';');
-            let media = pieces.next().unwrap_or("").trim();
-            let refused = pieces.any(|parameter| {
-                parameter.trim().strip_prefix("q=").and_then(|weight| weight.trim().parse::<f64>().ok()) == Some(0.0)
-            });
-            media.eq_ignore_ascii_case("text/html") && !refused
-        })
+    weighted(parts, header::ACCEPT).any(|(media, weight)| media.eq_ignore_ascii_case("text/html") && weight > 0.0)
+}
+
+/// Whether `Accept-Encoding` lists `gzip` (or `*`) with a weight above 0 (a `gzip;q=0` wins
+/// over the `*`).
+#[cfg(feature = "page")]
+pub(crate) fn accepts_gzip(parts: &http::request::Parts) -> bool {
+    let (mut gzip, mut any) = (None, None);
+    for (coding, weight) in weighted(parts, header::ACCEPT_ENCODING) {
+        if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
+            gzip = Some(weight > 0.0);
+        } else if coding == "*" {
+            any = Some(weight > 0.0);
+        }
+    }
+    gzip.or(any).unwrap_or(false)
 }
 
 pub(crate) fn json(status: StatusCode, body: Vec<u8>) -> Reply {

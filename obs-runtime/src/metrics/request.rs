@@ -267,7 +267,8 @@ impl RequestSeries {
     }
 }
 
-fn add_status(statuses: &mut Vec<(u16, u64)>, code: u16, count: u64) {
+/// Adds `count` calls answered `code` to `statuses`.
+pub(crate) fn add_status(statuses: &mut Vec<(u16, u64)>, code: u16, count: u64) {
     match statuses.iter_mut().find(|(seen, _)| *seen == code) {
         Some((_, total)) => *total += count,
         None => statuses.push((code, count)),

@@ -46,6 +46,7 @@ use bytes::Bytes;
 
 use crate::ConfigError;
 use crate::core::{Context, Part};
+use crate::http::accepts_gzip;
 
 /// The page itself: HTML, its style and its script, in one file.
 const PAGE_HTML: &str = include_str!("page.html");
@@ -153,13 +154,9 @@ impl LivePage {
         let invalid = |field: &'static str, reason: &str| ConfigError::Invalid { field, reason: reason.to_owned() };
         let (interval, field) = match self.interval {
             Some(interval) => (interval, "live_page.interval"),
-            None => match env.var(crate::env::OBS_PAGE_INTERVAL)? {
+            None => match env.duration(crate::env::OBS_PAGE_INTERVAL)? {
                 None => (DEFAULT_INTERVAL, "live_page.interval"),
-                Some(text) => match crate::duration::parse(&text) {
-                    Some(interval) => (interval, crate::env::OBS_PAGE_INTERVAL),
-                    // The value is not quoted: the variables' errors never echo them.
-                    None => return Err(invalid(crate::env::OBS_PAGE_INTERVAL, "not a duration (500ms, 5s, 1m)")),
-                },
+                Some(interval) => (interval, crate::env::OBS_PAGE_INTERVAL),
             },
         };
         if !(MIN_INTERVAL..=MAX_INTERVAL).contains(&interval) {
@@ -414,30 +411,6 @@ fn reply(content_type: &'static str, body: Bytes, gzip: bool, vary: &'static str
     response
 }
 
-/// Whether `Accept-Encoding` (every line of it) lists `gzip` (or `*`) with a weight above 0.
-fn accepts_gzip(parts: &http::request::Parts) -> bool {
-    let mut gzip = None;
-    let mut any = None;
-    for line in parts.headers.get_all(http::header::ACCEPT_ENCODING).iter().filter_map(|value| value.to_str().ok()) {
-        for item in line.split(',') {
-            let mut pieces = item.split(';');
-            let coding = pieces.next().unwrap_or("").trim();
-            let weight = pieces
-                .filter_map(|parameter| {
-                    parameter.trim().strip_prefix("q=").or_else(|| parameter.trim().strip_prefix("Q="))
-                })
-                .find_map(|weight| weight.trim().parse::<f64>().ok())
-                .unwrap_or(1.0);
-            if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
-                gzip = Some(weight > 0.0);
-            } else if coding == "*" {
-                any = Some(weight > 0.0);
-            }
-        }
-    }
-    gzip.or(any).unwrap_or(false)
-}
-
 fn gzipped(body: &[u8]) -> Bytes {
     use std::io::Write;
     let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
@@ -448,7 +421,7 @@ fn gzipped(body: &[u8]) -> Bytes {
 
 #[cfg(test)]
 mod tests {
-    use super::accepts_gzip;
+    use crate::http::accepts_gzip;
 
     fn parts(accept_encoding: &[&str]) -> http::request::Parts {
         let mut request = http::Request::builder().uri("/page.json");

@@ -28,8 +28,8 @@ struct Tick {
     unix_ms: f64,
     /// When, for the rates' denominators (a wall-clock step must not distort them).
     at: Instant,
-    /// By the series' index in [`Ring::series`].
-    samples: Vec<Option<Sample>>,
+    /// By the series' index in [`Ring::series`] (series seen later have none in older ticks).
+    samples: Vec<Sample>,
 }
 
 #[derive(Debug, Default)]
@@ -81,7 +81,7 @@ impl Signals {
             }
         }
         ring.hidden = series.len().saturating_sub(ring.series.len());
-        let samples = ring.series.iter().map(|series| Some(sample(series))).collect();
+        let samples = ring.series.iter().map(|series| sample(series)).collect();
         ring.ticks.push_back(Tick { unix_ms, at: Instant::now(), samples });
         while ring.ticks.len() > self.points + 1 {
             ring.ticks.pop_front();
@@ -96,9 +96,6 @@ impl Signals {
             .iter()
             .enumerate()
             .map(|(index, series)| {
-                fn at(tick: &Tick, index: usize) -> Option<&Sample> {
-                    tick.samples.get(index).and_then(Option::as_ref)
-                }
                 let bounds = &series.bounds_seconds;
                 let points: Vec<Value> = ring
                     .ticks
@@ -106,7 +103,7 @@ impl Signals {
                     .zip(ring.ticks.iter().skip(1))
                     .map(|(before, after)| {
                         let seconds = after.at.duration_since(before.at).as_secs_f64();
-                        let mut point = between(at(before, index), at(after, index), bounds, seconds);
+                        let mut point = between(before.samples.get(index), after.samples.get(index), bounds, seconds);
                         point["t"] = json!(after.unix_ms.round());
                         point
                     })
@@ -119,8 +116,8 @@ impl Signals {
                     .map_or(ring.ticks.front(), |start| ring.ticks.get(start));
                 let mut headline = match (oldest, newest) {
                     (Some(oldest), Some(newest)) if ring.ticks.len() > 1 => between(
-                        at(oldest, index),
-                        at(newest, index),
+                        oldest.samples.get(index),
+                        newest.samples.get(index),
                         bounds,
                         newest.at.duration_since(oldest.at).as_secs_f64(),
                     ),
@@ -130,7 +127,7 @@ impl Signals {
                     Some(requests) if requests > 0.0 => json!(headline["errors"].as_f64().unwrap_or(0.0) / requests),
                     _ => Value::Null,
                 };
-                let in_flight = newest.and_then(|tick| at(tick, index)).map(|sample| sample.in_flight);
+                let in_flight = newest.and_then(|tick| tick.samples.get(index)).map(|sample| sample.in_flight);
                 let tracked = series.tracks_concurrency.load(std::sync::atomic::Ordering::Relaxed);
                 json!({
                     "method": series.method,

@@ -263,6 +263,29 @@ pub(crate) const WALL_START: u8 = 1;
 pub(crate) const WALL_END: u8 = 2;
 
 impl SpanData {
+    /// A span with `name`, `context` and nothing else: for unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_test(name: impl Into<Cow<'static, str>>, context: SpanContext) -> SpanData {
+        SpanData {
+            name: name.into(),
+            kind: SpanKind::Internal,
+            context,
+            parent: None,
+            tracestate: None,
+            start_unix_nanos: 0,
+            end_unix_nanos: 0,
+            attributes: Vec::new(),
+            events: Vec::new(),
+            links: Vec::new(),
+            status: Status::Unset,
+            operation: false,
+            dropped_attributes: 0,
+            dropped_events: 0,
+            dropped_links: 0,
+            wall_times: 0,
+        }
+    }
+
     /// Its name.
     pub fn name(&self) -> &str {
         &self.name

@@ -43,6 +43,7 @@ struct Kept {
 /// A trace put together when its local root arrived.
 #[derive(Debug, Clone)]
 struct Trace {
+    trace_id: TraceId,
     start: u64,
     end: u64,
     spans: Vec<Kept>,
@@ -216,8 +217,8 @@ impl Ring {
             spans.sort_by_key(|span| span.start_unix_nanos);
             spans.truncate(MAX_SPANS_KEPT);
             // One entry per trace: a root found again (its spans and more) replaces the first.
-            self.slowest.retain(|kept| kept.spans.first().is_none_or(|first| first.trace_id != trace_id));
-            let trace = Trace { start, end, spans, total };
+            self.slowest.retain(|kept| kept.trace_id != trace_id);
+            let trace = Trace { trace_id, start, end, spans, total };
             let at = self.slowest.partition_point(|slower| slower.duration() >= trace.duration());
             if at < keep.traces {
                 self.slowest.insert(at, trace);
@@ -304,7 +305,7 @@ pub(crate) fn slowest_json(count: usize) -> serde_json::Value {
 }
 
 fn trace_json(trace: Trace) -> serde_json::Value {
-    let Trace { start, end, mut spans, total } = trace;
+    let Trace { trace_id, start, end, mut spans, total } = trace;
     spans.sort_by_key(|span| (span.start_unix_nanos, span.end_unix_nanos));
     let ids: std::collections::HashSet<SpanId> = spans.iter().map(|span| span.span_id).collect();
     let mut children: HashMap<SpanId, Vec<usize>> = HashMap::new();
@@ -332,7 +333,7 @@ fn trace_json(trace: Trace) -> serde_json::Value {
     let seconds = |nanos: u64| nanos as f64 / 1e9;
     let root = roots.first().map_or("", |&index| &*spans[index].name);
     serde_json::json!({
-        "trace_id": spans.first().map(|span| span.trace_id.to_string()),
+        "trace_id": trace_id.to_string(),
         "root": root,
         "start_unix_ms": start as f64 / 1e6,
         "duration_seconds": seconds(end.saturating_sub(start)),
@@ -369,22 +370,11 @@ mod tests {
         let trace_id = TraceId::from_bytes([trace; 16]).expect("not zero");
         let span_id = |id: u8| SpanId::from_bytes([id; 8]).expect("not zero");
         SpanData {
-            name: format!("span {id}").into(),
             kind,
-            context: SpanContext::new(trace_id, span_id(id), true),
             parent: parent.map(span_id),
-            tracestate: None,
             start_unix_nanos: base + start_ms * 1_000_000,
             end_unix_nanos: base + end_ms * 1_000_000,
-            attributes: Vec::new(),
-            events: Vec::new(),
-            links: Vec::new(),
-            status: Status::Unset,
-            operation: false,
-            dropped_attributes: 0,
-            dropped_events: 0,
-            dropped_links: 0,
-            wall_times: 0,
+            ..SpanData::for_test(format!("span {id}"), SpanContext::new(trace_id, span_id(id), true))
         }
     }
 

@@ -73,33 +73,15 @@ pub(super) fn new_live(tracestate: Option<Arc<str>>, data: SpanData) -> Live {
 
 #[cfg(test)]
 mod tests {
-    use std::borrow::Cow;
 
     use super::*;
     use crate::context::SpanContext;
-    use crate::trace::data::{SpanKind, Status};
     use crate::trace::pipeline::tests::{CAP, empty_pool, exported, installed, pool_turn, pooled, recycle_all};
 
     fn data() -> SpanData {
-        SpanData {
-            name: Cow::Borrowed("pooled"),
-            kind: SpanKind::Internal,
-            context: SpanContext::from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
-                .expect("a valid traceparent"),
-            parent: None,
-            tracestate: None,
-            start_unix_nanos: 0,
-            end_unix_nanos: 0,
-            attributes: Vec::new(),
-            events: Vec::new(),
-            links: Vec::new(),
-            status: Status::Unset,
-            operation: false,
-            dropped_attributes: 0,
-            dropped_events: 0,
-            dropped_links: 0,
-            wall_times: 0,
-        }
+        let context = SpanContext::from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+            .expect("a valid traceparent");
+        SpanData::for_test("pooled", context)
     }
 
     #[test]
