@@ -52,6 +52,15 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("the local address of a bound listener").port()
 }
 
+/// `N` ports nobody listened on a moment ago, all different: the listeners are held until every
+/// port is read (two `free_port` calls in a row may return the same port).
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<TcpListener> = (0..N)
+        .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0 to find a free port"))
+        .collect();
+    std::array::from_fn(|index| listeners[index].local_addr().expect("the local address of a bound listener").port())
+}
+
 /// A new, empty directory under the system temporary directory.
 fn fresh_temp_dir(kind: &str) -> PathBuf {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);

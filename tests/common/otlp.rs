@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::backends::free_port;
+use super::backends::free_ports;
 use super::demo::KillOnDrop;
 use super::tls::Certificates;
 
@@ -77,7 +77,7 @@ impl SinkBuilder {
     }
 
     pub fn start(self) -> Sink {
-        let (http_port, grpc_port) = (free_port(), free_port());
+        let [http_port, grpc_port] = free_ports();
         let out = std::env::temp_dir().join(format!("obs-otlp-sink-{}-{http_port}.jsonl", std::process::id()));
         let beside = |suffix: &str| {
             let mut path = out.clone().into_os_string();
@@ -228,13 +228,24 @@ pub struct Rotel {
 
 impl Rotel {
     pub fn start() -> Rotel {
+        // A port taken by another process between `free_ports` and rotel's bind: new ports.
+        for _ in 0..2 {
+            if let Ok(rotel) = Rotel::try_start() {
+                return rotel;
+            }
+        }
+        Rotel::try_start().unwrap_or_else(|said| panic!("rotel did not listen: {said}"))
+    }
+
+    /// `Err` with what rotel said when one of its ports was taken.
+    fn try_start() -> Result<Rotel, String> {
         let agent = std::fs::read_dir(super::venv().join("lib"))
             .expect("the venv's lib")
             .filter_map(Result::ok)
             .map(|python| python.path().join("site-packages/rotel/rotel-agent"))
             .find(|agent| agent.exists())
             .expect("rotel-agent in the venv");
-        let (grpc_port, http_port) = (free_port(), free_port());
+        let [grpc_port, http_port] = free_ports();
         let log = std::env::temp_dir().join(format!("obs-rotel-{}-{http_port}.log", std::process::id()));
         let file = std::fs::File::create(&log).expect("rotel's log");
         let child = Command::new(agent)
@@ -250,14 +261,14 @@ impl Rotel {
         let process = KillOnDrop::new("rotel", child);
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", http_port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "rotel did not listen: {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
+            let said = std::fs::read_to_string(&log).unwrap_or_default();
+            if said.contains("Address already in use") {
+                return Err(said);
+            }
+            assert!(Instant::now() < deadline, "rotel did not listen: {said}");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Rotel { http_port, log, _process: process }
+        Ok(Rotel { http_port, log, _process: process })
     }
 
     /// What it printed so far. Among others, per metric `     -> Name: NAME` and per number
