@@ -89,6 +89,68 @@ fn tracing_and_obs_spans_make_one_tree_both_ways() {
 }
 
 #[test]
+fn call_sites_are_code_attributes_unless_switched_off_and_a_field_of_that_name_wins() {
+    // Catches: a call site's attributes lost, off by a line, given twice when a field of the same
+    // name is recorded, or still there with `code_attributes(false)`.
+    setup();
+    let root = obs_runtime::trace::Span::new("code_root");
+    let trace_id = root.context().expect("a pipeline").trace_id();
+    let line = {
+        let _in_root = root.enter();
+        let (located, line) = (tracing::info_span!("located"), line!());
+        drop(located);
+        drop(tracing::info_span!("overridden", code.line.number = 7u64));
+        // Set through obs's API while it is current, past the limit of 128 that the call
+        // site's two count towards.
+        tracing::info_span!("limited").in_scope(|| {
+            let current = obs_runtime::trace::Span::current();
+            current.set_attribute("code.file.path", "elsewhere.rs");
+            for n in 0..200_i64 {
+                current.set_attribute(format!("field.{n}"), n);
+            }
+            current.set_attribute("code.line.number", 7_i64);
+        });
+        let without = tracing_subscriber::registry().with(obs_runtime::trace::layer().code_attributes(false));
+        tracing::subscriber::with_default(without, || drop(tracing::info_span!("unlocated")));
+        line
+    };
+    root.end();
+    let spans = of_trace(trace_id);
+    let code = |span: &SpanData| -> Vec<(String, String)> {
+        span.attributes()
+            .filter(|(key, _)| key.starts_with("code."))
+            .map(|(key, value)| (key.to_owned(), format!("{value:?}")))
+            .collect()
+    };
+    let file = format!("Str({:?})", file!());
+    assert_eq!(
+        code(by_name(&spans, "located")),
+        [("code.file.path".to_owned(), file.clone()), ("code.line.number".to_owned(), format!("I64({line})"))]
+    );
+    assert_eq!(
+        code(by_name(&spans, "overridden")),
+        [("code.line.number".to_owned(), "I64(7)".to_owned()), ("code.file.path".to_owned(), file)]
+    );
+    assert_eq!(code(by_name(&spans, "unlocated")), []);
+    // Each key once, the later value; 128 in all, the rest dropped and counted: the file's
+    // replacement took its slot, 126 fields fit beside it and the line, 74 did not, and the
+    // line's replacement, once the vector was full, took the line's own slot.
+    let limited = by_name(&spans, "limited");
+    assert_eq!(
+        code(limited),
+        [
+            ("code.file.path".to_owned(), "Str(\"elsewhere.rs\")".to_owned()),
+            ("code.line.number".to_owned(), "I64(7)".to_owned())
+        ]
+    );
+    assert_eq!(limited.attributes().count(), 128);
+    assert_eq!(limited.dropped_attributes_count(), 74);
+    assert_eq!(typed(limited, "field.125").as_deref(), Some("I64(125)"));
+    assert_eq!(typed(limited, "field.126"), None);
+    assert_eq!(spans.len(), 5, "{spans:#?}");
+}
+
+#[test]
 fn otel_fields_set_name_kind_and_status_and_secrets_are_redacted() {
     setup();
     let root = obs_runtime::trace::Span::new("fields_root");

@@ -150,6 +150,10 @@ async fn one_trace_holds_obs_tower_http_instrument_and_client_spans_of_two_serve
     assert_eq!(instrumented.parent_span_id, users_tower.span_id);
     assert_eq!(attribute(instrumented, "id").as_deref(), Some("7"));
     assert_eq!(attribute(instrumented, "api_key").as_deref(), Some("[REDACTED]"));
+    // The call site, typed as the semantic conventions have it.
+    assert_eq!(attribute(instrumented, "code.file.path").as_deref(), Some(file!()));
+    let line = instrumented.attributes.get("code.line.number").expect("the line of the call site");
+    assert!(line.contains("IntValue("), "{line}");
     let operation = named(&spans, "fetch_profile")[0];
     assert_eq!(operation.parent_span_id, instrumented.span_id);
     let client = named(&spans, "GET")[0];

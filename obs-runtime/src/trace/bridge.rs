@@ -14,7 +14,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use super::data::{SpanData, SpanKind, Status, Value};
-use super::span::{Entered, Parent, push_link, record_error, set};
+use super::span::{Entered, Parent, Site, push_link, record_error, set};
 use super::{RemoteParent, Span};
 use crate::secret::{REDACTED, is_secret_name};
 
@@ -136,30 +136,24 @@ where
         } else {
             Parent::Current
         };
-        // The name and kind first: the fields are read (and formatted) only if the span records.
-        let mut head = Head::default();
-        attrs.record(&mut head);
-        let name = head.name.map_or(Cow::Borrowed(metadata.name()), Cow::Owned);
-        let span = Span::start_under(name, head.kind.unwrap_or(SpanKind::Internal), parent);
+        // The name and kind only if a span is made; the other fields only if it records.
+        let head = || {
+            let mut head = Head::default();
+            attrs.record(&mut head);
+            (head.name.map_or(Cow::Borrowed(metadata.name()), Cow::Owned), head.kind.unwrap_or(SpanKind::Internal))
+        };
+        let site =
+            if self.code_attributes { Site { file: metadata.file(), line: metadata.line() } } else { Site::default() };
+        let span = Span::start_under(parent, head, site);
         if span.context().is_none() {
             // Nothing to record and no context to carry (an unsampled trace's descendant): what
             // is current stays current, and nothing is stored.
             return;
         }
-        if span.is_recording() {
+        if span.is_recording() && !attrs.is_empty() {
             let mut fields = Fields::default();
             attrs.record(&mut Visitor(&mut fields));
-            span.with_data(|data| {
-                if self.code_attributes {
-                    if let Some(file) = metadata.file() {
-                        set(data, Cow::Borrowed("code.file.path"), Value::Str(Cow::Borrowed(file)));
-                    }
-                    if let Some(line) = metadata.line() {
-                        set(data, Cow::Borrowed("code.line.number"), Value::I64(i64::from(line)));
-                    }
-                }
-                fields.apply(data);
-            });
+            span.with_data(|data| fields.apply(data));
         }
         if let Some(tracing_span) = ctx.span(id) {
             tracing_span.extensions_mut().insert(Bridged(span));

@@ -255,6 +255,10 @@ pub struct SpanData {
     /// Which of the start and end were given as wall-clock times ([`WALL_START`], [`WALL_END`]),
     /// not raw clock readings to convert.
     pub(crate) wall_times: u8,
+    /// Where the span's code is (a `tracing` span's call site): exported as `code.file.path` and
+    /// `code.line.number` after its other attributes, without an attribute vector to fill.
+    pub(crate) code_file: Option<&'static str>,
+    pub(crate) code_line: Option<u32>,
 }
 
 /// [`SpanData::wall_times`]: the start was given.
@@ -283,7 +287,14 @@ impl SpanData {
             dropped_events: 0,
             dropped_links: 0,
             wall_times: 0,
+            code_file: None,
+            code_line: None,
         }
+    }
+
+    /// How many attributes its call site gives (`code.file.path`, `code.line.number`).
+    pub(crate) fn site_attributes(&self) -> usize {
+        usize::from(self.code_file.is_some()) + usize::from(self.code_line.is_some())
     }
 
     /// Its name.
@@ -321,13 +332,21 @@ impl SpanData {
         self.end_unix_nanos
     }
 
-    /// Its attributes, with `operation.name` and `operation.status` first for an operation.
+    /// Its attributes, with `operation.name` and `operation.status` first for an operation, and
+    /// `code.file.path` and `code.line.number` last for a `tracing` span's call site.
     pub fn attributes(&self) -> impl Iterator<Item = (&str, ValueRef<'_>)> + '_ {
         let operation = self.operation.then(|| {
             let status = if matches!(self.status, Status::Error(_)) { "error" } else { "success" };
             [("operation.name", ValueRef::Str(&self.name)), ("operation.status", ValueRef::Str(status))]
         });
-        operation.into_iter().flatten().chain(self.attributes.iter().map(|(key, value)| (key.as_ref(), value.as_ref())))
+        let file = self.code_file.map(|file| ("code.file.path", ValueRef::Str(file)));
+        let line = self.code_line.map(|line| ("code.line.number", ValueRef::I64(i64::from(line))));
+        operation
+            .into_iter()
+            .flatten()
+            .chain(self.attributes.iter().map(|(key, value)| (key.as_ref(), value.as_ref())))
+            .chain(file)
+            .chain(line)
     }
 
     /// Its events.

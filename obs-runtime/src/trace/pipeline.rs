@@ -11,13 +11,13 @@ use std::time::{Duration, Instant};
 use super::data::SpanData;
 use super::export::{Resource, SpanExporter};
 use super::sampler::Sampler;
-use super::span::Live;
+use super::span::{Attributes, Live, SPARE_ATTRIBUTES};
 use crate::Deadline;
 use crate::sync;
 
 static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
 /// Exported span records nobody holds any more, emptied, for new spans to reuse (their data
-/// already taken; attributes and events of the old span were freed with it).
+/// already taken; each with an emptied attribute vector of an exported span, while there are).
 static RECYCLED: Mutex<Vec<Live>> = Mutex::new(Vec::new());
 /// The most records kept for reuse (beyond, the export thread frees them).
 const MAX_RECYCLED: usize = 8192;
@@ -29,19 +29,33 @@ pub(crate) fn take_recycled(into: &mut Vec<Live>, count: usize) {
     into.extend(recycled.drain(keep..));
 }
 
-/// Keeps the records in `batch` that nobody else holds for reuse (up to the limit), emptied;
-/// drops the rest. The pool's lock is held only to move them in, never while freeing.
-fn recycle(batch: &mut Vec<Live>, keep: &mut Vec<Live>) {
+/// Keeps the records in `batch` that nobody else holds for reuse (up to the limit), emptied, each
+/// with one of the emptied attribute vectors of `spares` while there are; drops the rest. The
+/// pool's lock is held only to move them in, never while freeing.
+fn recycle(batch: &mut Vec<Live>, keep: &mut Vec<Live>, spares: &mut Vec<Attributes>) {
     let room = MAX_RECYCLED.saturating_sub(sync::lock(&RECYCLED).len());
     for mut live in batch.drain(..) {
         if keep.len() < room
             && let Some(record) = Arc::get_mut(&mut live)
         {
             record.tracestate = None;
+            // One it kept (its span started with attributes of its own) stays.
+            if record.spare_attributes.capacity() == 0
+                && let Some(spare) = spares.pop()
+            {
+                record.spare_attributes = spare;
+            }
             keep.push(live);
         }
     }
+    spares.clear();
     sync::lock(&RECYCLED).append(keep);
+}
+
+/// An exported span's attribute vector, emptied, if it is worth keeping for another span.
+fn spare(mut attributes: Attributes) -> Option<Attributes> {
+    attributes.clear();
+    (1..=SPARE_ATTRIBUTES).contains(&attributes.capacity()).then_some(attributes)
 }
 
 /// Hands `records` back to the pool, within its limit (a thread's stash, when the thread exits).
@@ -330,8 +344,10 @@ impl Worker {
         // not grow again (allocating on the instrumented threads) after every swap.
         let mut batch: Vec<Live> = Vec::with_capacity(self.shared.batch_size);
         let mut spans: Vec<SpanData> = Vec::with_capacity(self.shared.batch_size);
-        // The records to recycle, gathered out of the pool's lock.
+        // The records to recycle, gathered out of the pool's lock, and the exported spans'
+        // attribute vectors they take back with them.
         let mut keep: Vec<Live> = Vec::new();
+        let mut spares: Vec<Attributes> = Vec::new();
         let clock = crate::clock::clock();
         loop {
             let (flush_target, shutdown) = {
@@ -372,13 +388,15 @@ impl Worker {
                     // The shutdown counted the rest as dropped: they are not exported after all.
                     break;
                 }
+                spares.extend(spans.drain(..).filter_map(|span| spare(span.attributes)));
             }
             spans.clear();
             if shutdown.is_some() {
                 batch.clear();
             } else {
-                recycle(&mut batch, &mut keep);
+                recycle(&mut batch, &mut keep, &mut spares);
             }
+            spares.clear();
             let mut state = self.shared.lock();
             state.flushed = state.flushed.max(flush_target);
             // Abandoned: the shutdown counted (and emptied) the queue already.
@@ -577,12 +595,22 @@ pub(crate) mod tests {
 
     /// A record as an exported span leaves it (its data taken), with `tracestate`.
     pub(crate) fn exported(tracestate: Option<&str>) -> Live {
-        Arc::new(LiveSpan { tracestate: tracestate.map(Arc::from), data: Mutex::new(None) })
+        Arc::new(LiveSpan {
+            tracestate: tracestate.map(Arc::from),
+            data: Mutex::new(None),
+            spare_attributes: Vec::new(),
+        })
     }
 
     /// What the export thread does with an exported batch.
     pub(crate) fn recycle_all(batch: &mut Vec<Live>) {
-        recycle(batch, &mut Vec::new());
+        recycle(batch, &mut Vec::new(), &mut Vec::new());
+    }
+
+    /// The same, with the exported spans' attribute vectors as the export thread keeps them.
+    pub(crate) fn recycle_with(batch: &mut Vec<Live>, attributes: Vec<Attributes>) {
+        let mut spares: Vec<Attributes> = attributes.into_iter().filter_map(spare).collect();
+        recycle(batch, &mut Vec::new(), &mut spares);
     }
 
     /// Installs a pipeline in this process, once: `give_back` keeps records only while one is.
@@ -624,6 +652,42 @@ pub(crate) mod tests {
         // The held one was let go by the batch, not kept: its holder is its only owner.
         assert_eq!(Arc::strong_count(&held), 1);
         assert_eq!(held.tracestate.as_deref(), Some("vendor=held"));
+        drain_recycled();
+    }
+
+    #[test]
+    fn exported_attribute_vectors_are_kept_emptied_up_to_their_limit() {
+        // Catches: attribute vectors freed on the export thread again (what the instrumented
+        // thread allocated, the export thread freeing, makes the two contend in the allocator),
+        // kept with the old span's attributes in them, or kept however large they grew.
+        use crate::trace::data::Value;
+        let _turn = pool_turn();
+        let attribute = |n: usize| (std::borrow::Cow::Owned(format!("key.{n}")), Value::I64(n as i64));
+        let small: Attributes = (0..3).map(attribute).collect();
+        let full: Attributes = (0..SPARE_ATTRIBUTES).map(attribute).collect();
+        let large: Attributes = (0..=SPARE_ATTRIBUTES).map(attribute).collect();
+        let (small_buffer, full_buffer) = (small.as_ptr() as usize, full.as_ptr() as usize);
+        let mut batch: Vec<Live> = (0..4).map(|_| exported(None)).collect();
+        recycle_with(&mut batch, vec![small, full, large, Vec::new()]);
+        let kept: Vec<(usize, usize, usize)> = RECYCLED
+            .lock()
+            .expect("the pool")
+            .iter()
+            .map(|record| {
+                let spare = &record.spare_attributes;
+                (spare.as_ptr() as usize, spare.len(), spare.capacity())
+            })
+            .collect();
+        assert_eq!(kept.len(), 4);
+        // The large one and the one that never allocated are not kept: two records go bare.
+        let with_spare: Vec<_> = kept.iter().filter(|(_, _, capacity)| *capacity > 0).collect();
+        assert_eq!(with_spare.len(), 2, "{kept:?}");
+        assert!(with_spare.iter().all(|(_, len, capacity)| *len == 0 && *capacity <= SPARE_ATTRIBUTES));
+        let mut buffers: Vec<usize> = with_spare.iter().map(|(buffer, _, _)| *buffer).collect();
+        buffers.sort_unstable();
+        let mut expected = vec![small_buffer, full_buffer];
+        expected.sort_unstable();
+        assert_eq!(buffers, expected);
         drain_recycled();
     }
 

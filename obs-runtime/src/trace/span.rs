@@ -15,13 +15,13 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-#[cfg(feature = "tracing-bridge")]
-pub(crate) use builder::Parent;
 pub use builder::{ForeignParent, RemoteParent, SpanBuilder, set_foreign_parent};
+#[cfg(feature = "tracing-bridge")]
+pub(crate) use builder::{Parent, Site};
 pub use guard::{CurrentSpan, Entered, Instrumented};
-pub(crate) use record::Live;
 #[cfg(test)]
 pub(crate) use record::LiveSpan;
+pub(crate) use record::{Attributes, Live, SPARE_ATTRIBUTES};
 use record::{LIVE, UNSAMPLED_STATE};
 
 use super::data::{Event, SpanData, SpanKind, Status, Value};
@@ -88,12 +88,21 @@ impl Span {
         }
     }
 
-    /// A span under `parent`, not the current span's child necessarily (the `tracing` bridge).
+    /// A span under `parent`, not the current span's child necessarily, with its code's `site`
+    /// (the `tracing` bridge); its name and kind are asked for only if one is made.
     #[cfg(feature = "tracing-bridge")]
-    pub(crate) fn start_under(name: Cow<'static, str>, kind: SpanKind, parent: Parent) -> Span {
+    #[inline]
+    pub(crate) fn start_under(
+        parent: Parent,
+        head: impl FnOnce() -> (Cow<'static, str>, SpanKind),
+        site: Site,
+    ) -> Span {
         match pipeline::get() {
-            Some(pipeline) => builder::start(pipeline, name, kind, parent, false),
-            None => Span::none(),
+            Some(pipeline) if !builder::makes_none(pipeline, &parent) => {
+                let (name, kind) = head();
+                builder::start_slow(pipeline, name, kind, parent, false, site)
+            }
+            _ => Span::none(),
         }
     }
 
@@ -374,11 +383,22 @@ pub(crate) fn unix_nanos(time: std::time::SystemTime) -> u64 {
     time.duration_since(std::time::UNIX_EPOCH).map_or(0, |since| since.as_nanos() as u64)
 }
 
-/// Sets `key` (a later value replaces an earlier one: OTLP keys are unique), within the limit.
+/// Sets `key` (a later value replaces an earlier one: OTLP keys are unique), within the limit,
+/// which the call site's `code.*` attributes count towards.
 pub(crate) fn set(data: &mut SpanData, key: Cow<'static, str>, value: Value) {
     if let Some(slot) = data.attributes.iter_mut().find(|(existing, _)| *existing == key) {
         slot.1 = value;
-    } else if data.attributes.len() < MAX_ATTRIBUTES {
+        return;
+    }
+    // The call site's attribute of that name is replaced: this one takes its place.
+    if data.code_file.is_some() || data.code_line.is_some() {
+        match key.as_ref() {
+            "code.file.path" => data.code_file = None,
+            "code.line.number" => data.code_line = None,
+            _ => {}
+        }
+    }
+    if data.attributes.len() + data.site_attributes() < MAX_ATTRIBUTES {
         data.attributes.push((key, value));
     } else {
         data.dropped_attributes += 1;

@@ -107,6 +107,14 @@ impl SpanBuilder {
     }
 }
 
+/// Where a span's code is: a `tracing` span's call site, exported as `code.file.path` and
+/// `code.line.number`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Site {
+    pub(crate) file: Option<&'static str>,
+    pub(crate) line: Option<u32>,
+}
+
 #[inline]
 pub(super) fn start(
     pipeline: &Pipeline,
@@ -115,17 +123,20 @@ pub(super) fn start(
     parent: Parent,
     operation: bool,
 ) -> Span {
-    // The common unsampled case, cheaply: under a local parent that is not sampled, with the
-    // default parent-based sampler, a span would record nothing and change no context (the
-    // parent's context already carries the decision on), so none is made.
-    if matches!(parent, Parent::Current)
-        && let Some(parent) = SpanContext::current()
-        && !parent.is_sampled()
-        && pipeline.sampler.follows_parent()
-    {
+    if makes_none(pipeline, &parent) {
         return Span::none();
     }
-    start_slow(pipeline, name, kind, parent, operation)
+    start_slow(pipeline, name, kind, parent, operation, Site::default())
+}
+
+/// The common unsampled case, cheaply: under a local parent that is not sampled, with the
+/// default parent-based sampler, a span would record nothing and change no context (the
+/// parent's context already carries the decision on), so none is made.
+#[inline(always)]
+pub(super) fn makes_none(pipeline: &Pipeline, parent: &Parent) -> bool {
+    matches!(parent, Parent::Current)
+        && SpanContext::current().is_some_and(|parent| !parent.is_sampled())
+        && pipeline.sampler.follows_parent()
 }
 
 /// Another library's idea of the current span, asked when a span starts under the current one
@@ -143,7 +154,14 @@ pub fn set_foreign_parent(hook: ForeignParent) -> bool {
 }
 
 #[inline(never)]
-fn start_slow(pipeline: &Pipeline, name: Cow<'static, str>, kind: SpanKind, parent: Parent, operation: bool) -> Span {
+pub(super) fn start_slow(
+    pipeline: &Pipeline,
+    name: Cow<'static, str>,
+    kind: SpanKind,
+    parent: Parent,
+    operation: bool,
+    site: Site,
+) -> Span {
     let parent = match (parent, FOREIGN_PARENT.get()) {
         (Parent::Current, Some(hook)) => hook(SpanContext::current()).map_or(Parent::Current, Parent::Explicit),
         (parent, _) => parent,
@@ -201,6 +219,8 @@ fn start_slow(pipeline: &Pipeline, name: Cow<'static, str>, kind: SpanKind, pare
         dropped_events: 0,
         dropped_links: 0,
         wall_times: 0,
+        code_file: site.file,
+        code_line: site.line,
     };
     Span { context: Some(context), live: Some(new_live(tracestate, data)), state: None }
 }
