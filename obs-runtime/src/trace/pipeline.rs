@@ -402,13 +402,17 @@ impl Worker {
             // Abandoned: the shutdown counted (and emptied) the queue already.
             let finished = shutdown.is_some() && (state.queue.is_empty() || state.abandoned);
             if finished {
+                // The pool is emptied before the shutdown is seen to be over: what the spans held
+                // is freed by the time it returns (nothing refills the pool once recording stopped).
+                drop(state);
+                drain_recycled();
+                state = self.shared.lock();
                 state.worker_done = true;
             }
             drop(state);
             self.shared.done.notify_all();
             if finished {
                 self.exporter.shutdown();
-                drain_recycled();
                 return;
             }
         }
