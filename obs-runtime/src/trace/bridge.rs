@@ -50,7 +50,9 @@ use crate::secret::{REDACTED, is_secret_name};
 /// - **Attributes.** Every other field, with its type (`Span::record` later too); a secret-named
 ///   field is `[REDACTED]`, as obs's spans redact; `code.file.path` and `code.line.number` from
 ///   the call site (off with [`TracingLayer::code_attributes`]). Within obs's limits (128
-///   attributes, 128 events; past them counted as dropped).
+///   attributes, 128 events; past them counted as dropped; string values cut to
+///   [`TraceConfig::attribute_value_length_limit`](super::TraceConfig::attribute_value_length_limit)
+///   characters when one is set).
 /// - **Events.** WARN and ERROR events in it (the level: [`TracingLayer::event_level`]) become
 ///   span events named by their message; an ERROR event with an `error` field becomes an
 ///   `exception` event and fails the span.

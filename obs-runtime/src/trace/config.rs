@@ -57,6 +57,7 @@ impl fmt::Debug for SpanOutput {
 /// | exporter | [`output`](Self::output) | `OTEL_TRACES_EXPORTER` = `otlp`, `console` or `none` | `otlp` with an endpoint, else stdout |
 /// | sampler | [`sampler`](Self::sampler) | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | `parentbased_always_on` |
 /// | baggage entries in spans | [`baggage_attributes`](Self::baggage_attributes) | | none |
+/// | longest string attribute value | [`attribute_value_length_limit`](Self::attribute_value_length_limit) | `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`, `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT` | no limit |
 /// | propagation | [`propagators`](Self::propagators) | `OTEL_PROPAGATORS` (`tracecontext`, `baggage`, `b3`, `b3multi`, `none`) | `tracecontext` |
 /// | queue | [`max_queue_size`](Self::max_queue_size) | `OTEL_BSP_MAX_QUEUE_SIZE` | 2048 spans |
 /// | batch | [`max_export_batch_size`](Self::max_export_batch_size) | `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` | 512 spans |
@@ -94,6 +95,7 @@ pub struct TraceConfig {
     propagators: Option<Vec<Propagator>>,
     custom_propagator: Option<Arc<dyn HeaderPropagator>>,
     baggage_attributes: Vec<String>,
+    attribute_value_length_limit: Option<usize>,
     #[cfg(feature = "otlp")]
     compression: Option<Compression>,
     #[cfg(feature = "tls")]
@@ -121,7 +123,8 @@ impl fmt::Debug for TraceConfig {
             .field("batch_export_timeout", &self.batch_export_timeout)
             .field("propagators", &self.propagators)
             .field("custom_propagator", &self.custom_propagator.is_some())
-            .field("baggage_attributes", &self.baggage_attributes);
+            .field("baggage_attributes", &self.baggage_attributes)
+            .field("attribute_value_length_limit", &self.attribute_value_length_limit);
         #[cfg(feature = "otlp")]
         debug.field("compression", &self.compression);
         #[cfg(feature = "tls")]
@@ -268,6 +271,25 @@ impl TraceConfig {
         self
     }
 
+    /// Cuts every string attribute value of a span and of its events to at most `characters`
+    /// characters (Unicode scalar values: the OpenTelemetry specification's attribute value
+    /// length limit), so that one large value (a query, a body, a `Debug` dump through the
+    /// `tracing` bridge) cannot make an export large. Done on the export thread as spans are
+    /// exported: the instrumented code pays nothing for it (the queue holds values whole until
+    /// then). At least 1 (0 is an `Err` naming this method; in a variable, a warning); no limit by
+    /// default. Log records over OTLP are not cut by it.
+    ///
+    /// ```
+    /// use obs_runtime::trace::TraceConfig;
+    ///
+    /// let config = TraceConfig::new().attribute_value_length_limit(4096);
+    /// # drop(config);
+    /// ```
+    pub fn attribute_value_length_limit(mut self, characters: usize) -> TraceConfig {
+        self.attribute_value_length_limit = Some(characters);
+        self
+    }
+
     /// Compresses OTLP request bodies.
     ///
     /// ```
@@ -405,6 +427,29 @@ impl TraceConfig {
             ));
         }
         let baggage_attributes: Box<[String]> = self.baggage_attributes.into();
+        // The span-specific variable first, then the one for every signal (the specification's
+        // precedence).
+        let value_length_limit = match self.attribute_value_length_limit {
+            Some(0) => {
+                return Err(invalid(
+                    "attribute_value_length_limit",
+                    "0 would empty every string attribute: give at least 1 character".into(),
+                ));
+            }
+            Some(characters) => Some(characters),
+            None => match env(SPAN_VALUE_LENGTH_LIMIT).map(|value| value.parse::<usize>().ok().filter(|n| *n >= 1)) {
+                Some(Some(characters)) => Some(characters),
+                unusable => {
+                    if unusable.is_some() {
+                        tolerate(
+                            SPAN_VALUE_LENGTH_LIMIT,
+                            "is not a count of at least 1: OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT applies if set, else no limit",
+                        );
+                    }
+                    count(VALUE_LENGTH_LIMIT, 1..=usize::MAX)
+                }
+            },
+        };
         if self.custom_propagator.is_some() && self.propagators.is_some() {
             return Err(invalid(
                 "propagator",
@@ -492,6 +537,7 @@ impl TraceConfig {
             export_timeout,
             batch_export_timeout,
             baggage_attributes,
+            value_length_limit,
         };
         Ok(Prepared(
             Some(Resolved { sampler, settings, exporter, resource }),
@@ -533,6 +579,10 @@ fn propagators_of(list: &str, tolerate: &impl Fn(&'static str, &str)) -> Vec<Pro
     }
     propagators
 }
+
+/// The attribute value length limits of spans, and of every signal (the first wins).
+const SPAN_VALUE_LENGTH_LIMIT: &str = "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT";
+const VALUE_LENGTH_LIMIT: &str = "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT";
 
 /// An `OTEL_*` value not taken: the variable, and what is wrong and what obs does instead (never
 /// a piece of the value: an entry of a list is named by its position).
@@ -809,6 +859,33 @@ mod tests {
             .prepare(&Environment::from_pairs(vars.iter().copied()), &Identity::named("svc"))
             .err()
             .map(|error| error.to_string())
+    }
+
+    #[test]
+    fn the_value_length_limit_comes_from_code_then_the_span_variable_then_the_general_one() {
+        // Catches: the precedence of the specification turned round, the builder's value losing
+        // to the environment, a bad variable not warned about or not falling back, 0 accepted.
+        const SPAN: &str = "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT";
+        const ALL: &str = "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT";
+        let limit = |config: TraceConfig, vars: &[(&str, &str)]| {
+            let (resolved, warnings) = resolved(config, vars);
+            (resolved.expect("on").settings.value_length_limit, warnings.len())
+        };
+        assert_eq!(limit(TraceConfig::new(), &[]), (None, 0));
+        assert_eq!(limit(TraceConfig::new(), &[(ALL, "64")]), (Some(64), 0));
+        assert_eq!(limit(TraceConfig::new(), &[(ALL, "64"), (SPAN, "32")]), (Some(32), 0));
+        assert_eq!(
+            limit(TraceConfig::new().attribute_value_length_limit(16), &[(ALL, "64"), (SPAN, "32")]),
+            (Some(16), 0)
+        );
+        assert_eq!(limit(TraceConfig::new(), &[(ALL, "64"), (SPAN, "lots")]), (Some(64), 1));
+        assert_eq!(limit(TraceConfig::new(), &[(SPAN, "0")]), (None, 1));
+        let (_, warnings) = resolved(TraceConfig::new(), &[(SPAN, "-1")]);
+        assert!(warnings[0].contains(SPAN) && !warnings[0].contains("-1"), "{warnings:?}");
+        assert_eq!(
+            field_of(TraceConfig::new().attribute_value_length_limit(0), &[(ALL, "64")]),
+            "attribute_value_length_limit"
+        );
     }
 
     /// What `config` resolves to with these variables, and the warnings it gives; panics on `Err`.

@@ -259,6 +259,27 @@ pub struct SpanData {
     /// `code.line.number` after its other attributes, without an attribute vector to fill.
     pub(crate) code_file: Option<&'static str>,
     pub(crate) code_line: Option<u32>,
+    /// The most characters of a string attribute value (set on export, when a limit is
+    /// configured): `operation.name`, made from the name when read, is cut to it.
+    pub(crate) value_limit: Option<usize>,
+}
+
+/// Cuts `text` to at most `limit` characters (Unicode scalar values), without allocating.
+fn truncate(text: &mut Cow<'static, str>, limit: usize) {
+    let length = cut(text, limit).len();
+    match text {
+        Cow::Borrowed(borrowed) => *borrowed = &borrowed[..length],
+        Cow::Owned(owned) => owned.truncate(length),
+    }
+}
+
+/// The first `limit` characters of `text` (Unicode scalar values).
+fn cut(text: &str, limit: usize) -> &str {
+    // At most one byte a character: no longer in bytes, no longer in characters.
+    if text.len() <= limit {
+        return text;
+    }
+    text.char_indices().nth(limit).map_or(text, |(end, _)| &text[..end])
 }
 
 /// [`SpanData::wall_times`]: the start was given.
@@ -289,7 +310,21 @@ impl SpanData {
             wall_times: 0,
             code_file: None,
             code_line: None,
+            value_limit: None,
         }
+    }
+
+    /// Cuts its string attribute values, and those of its events, to at most `limit` characters.
+    pub(crate) fn limit_values(&mut self, limit: usize) {
+        self.value_limit = Some(limit);
+        let events = self.events.iter_mut().flat_map(|event| event.attributes.iter_mut());
+        for (_, value) in self.attributes.iter_mut().chain(events) {
+            if let Value::Str(text) = value {
+                truncate(text, limit);
+            }
+        }
+        // The call site's path (a `&'static` of the metadata) is cut the same way.
+        self.code_file = self.code_file.map(|file| cut(file, limit));
     }
 
     /// How many attributes its call site gives (`code.file.path`, `code.line.number`).
@@ -337,7 +372,11 @@ impl SpanData {
     pub fn attributes(&self) -> impl Iterator<Item = (&str, ValueRef<'_>)> + '_ {
         let operation = self.operation.then(|| {
             let status = if matches!(self.status, Status::Error(_)) { "error" } else { "success" };
-            [("operation.name", ValueRef::Str(&self.name)), ("operation.status", ValueRef::Str(status))]
+            let limited = |text| self.value_limit.map_or(text, |limit| cut(text, limit));
+            [
+                ("operation.name", ValueRef::Str(limited(&self.name))),
+                ("operation.status", ValueRef::Str(limited(status))),
+            ]
         });
         let file = self.code_file.map(|file| ("code.file.path", ValueRef::Str(file)));
         let line = self.code_line.map(|line| ("code.line.number", ValueRef::I64(i64::from(line))));
@@ -377,5 +416,73 @@ impl SpanData {
     /// Links dropped past the limit of 128.
     pub fn dropped_links_count(&self) -> u32 {
         self.dropped_links
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_cut_to_the_limit_in_characters_at_a_character_boundary() {
+        // Catches: a limit counted in bytes (a cut inside a character would panic, or keep fewer
+        // characters than allowed), a value at the limit cut, or an owned value reallocated.
+        let cases: [(&str, usize, &str); 6] = [
+            ("SELECT name FROM users", 8, "SELECT n"),
+            ("12345678", 8, "12345678"),
+            ("short", 8, "short"),
+            ("héllo wörld", 4, "héll"),
+            ("日本語のテキスト", 2, "日本"),
+            ("🦀🦀🦀", 1, "🦀"),
+        ];
+        for (text, limit, cut) in cases {
+            let mut borrowed: Cow<'static, str> = Cow::Borrowed(text);
+            truncate(&mut borrowed, limit);
+            assert!(matches!(borrowed, Cow::Borrowed(_)), "{text}");
+            assert_eq!(borrowed, cut, "{text} to {limit}");
+            let mut owned: Cow<'static, str> = Cow::Owned(text.to_owned());
+            let buffer = owned.as_ptr();
+            truncate(&mut owned, limit);
+            assert_eq!(owned, cut, "{text} to {limit}, owned");
+            assert_eq!(owned.as_ptr(), buffer, "cut in place");
+        }
+    }
+
+    #[test]
+    fn a_limit_cuts_span_and_event_strings_and_the_call_site_and_nothing_else() {
+        let context = SpanContext::from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+            .expect("a valid traceparent");
+        let mut span = SpanData::for_test("a_name_longer_than_the_limit", context);
+        span.attributes = vec![
+            (Cow::Borrowed("text"), Value::Str(Cow::Borrowed("abcdefgh"))),
+            (Cow::Borrowed("number"), Value::I64(1_234_567_890)),
+            (Cow::Borrowed("ratio"), Value::F64(0.123_456_789)),
+        ];
+        span.events = vec![Event {
+            name: Cow::Borrowed("exception"),
+            time_unix_nanos: 0,
+            attributes: vec![(Cow::Borrowed("exception.message"), Value::Str(Cow::Owned("disk full".to_owned())))],
+            wall: false,
+        }];
+        span.code_file = Some("src/handlers/users.rs");
+        span.code_line = Some(123_456);
+        span.status = Status::Error(Cow::Borrowed("disk full"));
+        span.operation = true;
+        span.limit_values(3);
+        let attributes: Vec<(&str, ValueRef<'_>)> = span.attributes().collect();
+        assert_eq!(
+            attributes,
+            [
+                ("operation.name", ValueRef::Str("a_n")),
+                ("operation.status", ValueRef::Str("err")),
+                ("text", ValueRef::Str("abc")),
+                ("number", ValueRef::I64(1_234_567_890)),
+                ("ratio", ValueRef::F64(0.123_456_789)),
+                ("code.file.path", ValueRef::Str("src")),
+                ("code.line.number", ValueRef::I64(123_456)),
+            ]
+        );
+        assert_eq!(span.events()[0].attributes()[0].1.as_ref(), ValueRef::Str("dis"));
+        assert_eq!((span.name(), span.status()), ("a_name_longer_than_the_limit", &Status::Error("disk full".into())));
     }
 }

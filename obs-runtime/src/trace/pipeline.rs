@@ -100,6 +100,8 @@ pub(crate) struct Settings {
     pub(crate) batch_export_timeout: Duration,
     /// See [`Pipeline::baggage_attributes`].
     pub(crate) baggage_attributes: Box<[String]>,
+    /// The most characters of a string attribute value, cut on export (`OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`).
+    pub(crate) value_length_limit: Option<usize>,
 }
 
 struct Shared {
@@ -375,6 +377,9 @@ impl Worker {
                 spans.extend(chunk.iter().filter_map(|live| {
                     let mut data = sync::lock(&live.data).take()?;
                     anchor.convert(clock, &mut data);
+                    if let Some(limit) = self.settings.value_length_limit {
+                        data.limit_values(limit);
+                    }
                     Some(data)
                 }));
                 // The live page's ring of recent spans (off unless the page asks for it).
@@ -629,6 +634,7 @@ pub(crate) mod tests {
                 export_timeout: Duration::from_secs(1),
                 batch_export_timeout: Duration::from_secs(1),
                 baggage_attributes: Box::default(),
+                value_length_limit: None,
             };
             let exporter = Box::new(crate::trace::InMemoryExporter::new());
             install(Sampler::AlwaysOff, settings, exporter, Resource { attributes: Vec::new() }).expect("installs")

@@ -221,6 +221,7 @@ pub(super) fn start_slow(
         wall_times: 0,
         code_file: site.file,
         code_line: site.line,
+        value_limit: None,
     };
     Span { context: Some(context), live: Some(new_live(tracestate, data)), state: None }
 }
