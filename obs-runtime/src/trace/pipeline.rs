@@ -30,8 +30,8 @@ pub(crate) fn take_recycled(into: &mut Vec<Live>, count: usize) {
 }
 
 /// Keeps the records in `batch` that nobody else holds for reuse (up to the limit), emptied, each
-/// with one of the emptied attribute vectors of `spares` while there are; drops the rest. The
-/// pool's lock is held only to move them in, never while freeing.
+/// with one of the emptied attribute vectors of `spares` while there are (the caller frees the
+/// others); drops the rest. The pool's lock is held only to move them in, never while freeing.
 fn recycle(batch: &mut Vec<Live>, keep: &mut Vec<Live>, spares: &mut Vec<Attributes>) {
     let room = MAX_RECYCLED.saturating_sub(sync::lock(&RECYCLED).len());
     for mut live in batch.drain(..) {
@@ -48,7 +48,6 @@ fn recycle(batch: &mut Vec<Live>, keep: &mut Vec<Live>, spares: &mut Vec<Attribu
             keep.push(live);
         }
     }
-    spares.clear();
     sync::lock(&RECYCLED).append(keep);
 }
 
