@@ -353,3 +353,86 @@ fn spans_left_out_of_order_leave_the_context_as_it_was() {
     drop(entered_inner);
     assert_eq!(SpanContext::current(), before);
 }
+
+#[test]
+fn more_bridged_spans_alive_than_the_index_has_places_are_all_found() {
+    // The layer answers "not bridged" from an index of 4,096 places before it asks the registry;
+    // with more bridged spans alive than that, some are unindexed. Catches: an unindexed span
+    // taken for one that is not bridged (entering it would leave the root current, and a field
+    // recorded on it would be lost).
+    setup();
+    const ALIVE: usize = 5_000;
+    let root = tracing::info_span!(parent: None, "crowd_root");
+    let (trace_id, root_id) = root.in_scope(|| {
+        let context = SpanContext::current().expect("bridged");
+        (context.trace_id(), context.span_id())
+    });
+    let crowd: Vec<tracing::Span> =
+        (0..ALIVE).map(|i| tracing::info_span!(parent: &root, "crowd", i, late = tracing::field::Empty)).collect();
+    let mut seen = std::collections::HashSet::new();
+    for span in &crowd {
+        let context = span.in_scope(|| SpanContext::current().expect("bridged"));
+        assert_eq!(context.trace_id(), trace_id);
+        assert_ne!(context.span_id(), root_id, "entered, the crowd's span is current");
+        assert!(seen.insert(context.span_id()), "a span of its own");
+    }
+    assert_eq!(seen.len(), ALIVE);
+    for (i, span) in crowd.iter().enumerate() {
+        span.record("late", i as i64);
+    }
+    // Closed a few hundred at a time, the queue emptied between: other tests share the pipeline.
+    let mut crowd = crowd;
+    while !crowd.is_empty() {
+        crowd.truncate(crowd.len().saturating_sub(500));
+        drop(of_trace(trace_id));
+    }
+    drop(root);
+    let spans = of_trace(trace_id);
+    let recorded: Vec<&SpanData> = spans.iter().filter(|span| span.name() == "crowd").collect();
+    assert_eq!(recorded.len(), ALIVE);
+    for span in recorded {
+        assert_eq!(typed(span, "late"), typed(span, "i"), "{span:#?}");
+        assert_eq!(parent_of(span), Some(root_id));
+    }
+    // Every place taken is free again: a new span is found through the index.
+    let after = tracing::info_span!(parent: None, "after_the_crowd");
+    assert!(after.in_scope(SpanContext::current).is_some());
+}
+
+/// A field whose `Debug` itself logs a WARN event (in the span it is formatted for).
+struct Chatty;
+
+impl std::fmt::Debug for Chatty {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        tracing::warn!("while formatting");
+        f.write_str("chatty")
+    }
+}
+
+#[test]
+fn a_field_that_logs_while_it_is_formatted_neither_deadlocks_nor_is_lost() {
+    // The layer keeps each obs span under a lock of its own: fields are formatted before it is
+    // taken. Catches: an event or a recorded field formatted under that lock (the event inside
+    // waits for it for ever: the test then fails on its timeout instead of hanging).
+    setup();
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let span = tracing::info_span!(parent: None, "chatty_span", late = tracing::field::Empty);
+        let trace_id = span.in_scope(|| {
+            tracing::warn!(detail = ?Chatty, "outer");
+            SpanContext::current().expect("bridged").trace_id()
+        });
+        span.record("late", tracing::field::debug(Chatty));
+        drop(span);
+        done.send(trace_id).expect("the test waits");
+    });
+    let trace_id = finished.recv_timeout(std::time::Duration::from_secs(60)).expect("no deadlock");
+    let spans = of_trace(trace_id);
+    let span = by_name(&spans, "chatty_span");
+    assert_eq!(attribute(span, "late").as_deref(), Some("chatty"));
+    let names: Vec<&str> = span.events().iter().map(|event| event.name()).collect();
+    assert!(names.contains(&"outer"), "{names:?}");
+    assert!(names.contains(&"while formatting"), "{names:?}");
+    let outer = span.events().iter().find(|event| event.name() == "outer").expect("there");
+    assert!(outer.attributes().iter().any(|(key, _)| key == "detail"), "{outer:?}");
+}

@@ -3,6 +3,8 @@
 //!
 //! See [`layer`].
 
+mod index;
+
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
@@ -17,6 +19,7 @@ use super::data::{SpanData, SpanKind, Status, Value};
 use super::span::{Entered, Parent, Site, push_link, record_error, set};
 use super::{RemoteParent, Span};
 use crate::secret::{REDACTED, is_secret_name};
+use index::{Found, Index};
 
 /// The `tracing` layer that makes `tracing` spans obs spans: a [`tracing_subscriber::Layer`].
 /// obs's own subscriber ([`ObsBuilder::logging`](crate::ObsBuilder::logging)) carries it already
@@ -59,18 +62,32 @@ use crate::secret::{REDACTED, is_secret_name};
 /// - **Lifetime.** Entered and left any number of times (an instrumented future), on any thread,
 ///   it is one span, from its creation to its close, exported once when it closes. Nothing is kept
 ///   once it closes.
+/// - **Memory.** The layer keeps the obs spans of the `tracing` spans alive in 4,096 places of its
+///   own (about 290 KiB, allocated with the layer), so that entering, recording or closing a span
+///   never looks it up in the registry; past that many alive, the rest are kept in the registry's
+///   span extensions (slower, not lost). A clone of the layer starts empty.
 ///
 /// obs's own events and spans (targets `obs` and `obs::*`) are never bridged: an export failure
 /// must not become a span that is exported.
 pub fn layer() -> TracingLayer {
-    TracingLayer { event_level: Level::WARN, code_attributes: true }
+    TracingLayer { event_level: Level::WARN, code_attributes: true, index: Index::new() }
 }
 
 /// See [`layer`].
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct TracingLayer {
     event_level: Level,
     code_attributes: bool,
+    /// The obs spans of the bridged spans alive (about 290 KiB of places for 4,096 of them; more
+    /// are kept in the registry's extensions).
+    index: Index,
+}
+
+impl Clone for TracingLayer {
+    /// The same settings, and no spans: a layer's spans are those of its subscriber's registry.
+    fn clone(&self) -> TracingLayer {
+        TracingLayer { event_level: self.event_level, code_attributes: self.code_attributes, index: Index::new() }
+    }
 }
 
 impl TracingLayer {
@@ -87,6 +104,39 @@ impl TracingLayer {
         self.code_attributes = on;
         self
     }
+
+    /// `f` of the obs span of the `tracing` span `id`, if it is bridged. `f` runs under a lock
+    /// and must not call into `tracing`.
+    fn bridged<S, R>(&self, id: &Id, ctx: &Context<'_, S>, f: impl FnOnce(&Span) -> R) -> Option<R>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        match self.index.find(id) {
+            Found::Place(place) => self.index.with(place, f),
+            Found::Absent => None,
+            Found::Unsure => {
+                let tracing_span = ctx.span(id)?;
+                let extensions = tracing_span.extensions();
+                extensions.get::<Bridged>().map(|Bridged(span)| f(span))
+            }
+        }
+    }
+
+    /// The context of the nearest bridged span among `id` and its ancestors (those the
+    /// subscriber's filters let this layer see).
+    fn nearest_bridged<S>(&self, ctx: &Context<'_, S>, id: &Id) -> Option<RemoteParent>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let span = ctx.span(id)?;
+        span.scope().find_map(|ancestor| {
+            let remote = |span: &Span| {
+                let context = span.context()?;
+                Some(RemoteParent { context, tracestate: span.tracestate() })
+            };
+            self.bridged(&ancestor.id(), ctx, remote)?
+        })
+    }
 }
 
 /// obs's own targets, never bridged.
@@ -101,7 +151,8 @@ fn stays_out(metadata: &Metadata<'_>) -> bool {
     is_own(metadata) || crate::threads::is_own() || super::pipeline::get().is_none()
 }
 
-/// The obs span of a bridged `tracing` span, in its extensions.
+/// The obs span of a bridged `tracing` span that found no place in the index, in the registry's
+/// extensions.
 struct Bridged(Span);
 
 /// The bridged spans entered on a thread, innermost last, each with what to restore when it is
@@ -134,7 +185,7 @@ where
         let parent = if attrs.is_root() {
             Parent::Root
         } else if let Some(explicit) = attrs.parent() {
-            nearest_bridged(&ctx, explicit).map_or(Parent::Current, Parent::Explicit)
+            self.nearest_bridged(&ctx, explicit).map_or(Parent::Current, Parent::Explicit)
         } else {
             Parent::Current
         };
@@ -157,39 +208,42 @@ where
             attrs.record(&mut Visitor(&mut fields));
             span.with_data(|data| fields.apply(data));
         }
-        if let Some(tracing_span) = ctx.span(id) {
-            tracing_span.extensions_mut().insert(Bridged(span));
+        if let Err(span) = self.index.insert(id, span) {
+            match ctx.span(id) {
+                Some(tracing_span) => tracing_span.extensions_mut().insert(Bridged(span)),
+                // Nowhere to keep it (not expected of a registry): it ends now.
+                None => self.index.unindexed_closed(),
+            }
         }
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        let Some(tracing_span) = ctx.span(id) else { return };
-        let extensions = tracing_span.extensions();
-        let Some(Bridged(span)) = extensions.get::<Bridged>() else { return };
-        if !span.is_recording() {
+        if self.bridged(id, &ctx, Span::is_recording) != Some(true) {
             return;
         }
+        // Visited with no lock held: a field's `Debug` may itself use `tracing`.
         let mut fields = Fields::default();
         values.record(&mut Visitor(&mut fields));
-        span.with_data(|data| {
-            if let Some(name) = fields.name.take() {
-                data.name = Cow::Owned(name);
-            }
-            if let Some(kind) = fields.kind {
-                data.kind = kind;
-            }
-            fields.apply(data);
+        self.bridged(id, &ctx, |span| {
+            span.with_data(|data| {
+                if let Some(name) = fields.name.take() {
+                    data.name = Cow::Owned(name);
+                }
+                if let Some(kind) = fields.kind {
+                    data.kind = kind;
+                }
+                fields.apply(data);
+            })
         });
     }
 
     fn on_follows_from(&self, id: &Id, follows: &Id, ctx: Context<'_, S>) {
         // A link to the nearest bridged span of `follows` (which may be of another trace).
-        let Some(cause) = nearest_bridged(&ctx, follows) else { return };
-        let Some(tracing_span) = ctx.span(id) else { return };
-        let extensions = tracing_span.extensions();
-        if let Some(Bridged(span)) = extensions.get::<Bridged>() {
-            span.with_data(|data| push_link(data, cause.context));
+        if self.index.find(id) == Found::Absent {
+            return;
         }
+        let Some(cause) = self.nearest_bridged(&ctx, follows) else { return };
+        self.bridged(id, &ctx, |span| span.with_data(|data| push_link(data, cause.context)));
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
@@ -201,20 +255,19 @@ where
         // its ancestors the nearest bridged one: obs's own spans get no events from here.
         let Some(tracing_span) = ctx.event_span(event) else { return };
         for ancestor in tracing_span.scope() {
-            let extensions = ancestor.extensions();
-            let Some(Bridged(span)) = extensions.get::<Bridged>() else { continue };
-            if span.is_recording() {
-                add_event(span, event, metadata);
+            let Some(recording) = self.bridged(&ancestor.id(), &ctx, Span::is_recording) else { continue };
+            if recording {
+                // Visited with no lock held: a field's `Debug` may itself use `tracing`.
+                let mut fields = EventFields::default();
+                event.record(&mut Visitor(&mut fields));
+                self.bridged(&ancestor.id(), &ctx, |span| add_event(span, fields, metadata));
             }
             return;
         }
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        let Some(tracing_span) = ctx.span(id) else { return };
-        let extensions = tracing_span.extensions();
-        let Some(Bridged(span)) = extensions.get::<Bridged>() else { return };
-        let entered = span.enter_detached();
+        let Some(entered) = self.bridged(id, &ctx, Span::enter_detached) else { return };
         ENTERED.with(|stack| stack.borrow_mut().0.push((id.clone(), entered)));
     }
 
@@ -239,19 +292,26 @@ where
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        if let Some(tracing_span) = ctx.span(&id) {
-            // Dropped: ended, and queued for export.
-            let bridged = tracing_span.extensions_mut().remove::<Bridged>();
-            drop(bridged);
+        // Dropped: ended, and queued for export. Out of the index before the registry can hand
+        // the id out again.
+        match self.index.find(&id) {
+            Found::Place(place) => drop(self.index.take(place)),
+            Found::Absent => {}
+            Found::Unsure => {
+                let Some(tracing_span) = ctx.span(&id) else { return };
+                let bridged = tracing_span.extensions_mut().remove::<Bridged>();
+                if bridged.is_some() {
+                    self.index.unindexed_closed();
+                }
+                drop(bridged);
+            }
         }
     }
 }
 
-/// `event` as an event of `span`: named by its message, its other fields as attributes; an ERROR
-/// with an `error` field fails the span (an `exception` event).
-fn add_event(span: &Span, event: &Event<'_>, metadata: &Metadata<'_>) {
-    let mut fields = EventFields::default();
-    event.record(&mut Visitor(&mut fields));
+/// An event (its `fields`) as an event of `span`: named by its message, its other fields as
+/// attributes; an ERROR with an `error` field fails the span (an `exception` event).
+fn add_event(span: &Span, fields: EventFields, metadata: &Metadata<'_>) {
     match fields.error {
         Some(error) if *metadata.level() == Level::ERROR => span.record_error(&error),
         error => {
@@ -263,21 +323,6 @@ fn add_event(span: &Span, event: &Event<'_>, metadata: &Metadata<'_>) {
             span.add_event(name, attributes);
         }
     }
-}
-
-/// The context of the nearest bridged span among `id` and its ancestors (those the subscriber's
-/// filters let this layer see).
-fn nearest_bridged<S>(ctx: &Context<'_, S>, id: &Id) -> Option<RemoteParent>
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    let span = ctx.span(id)?;
-    span.scope().find_map(|ancestor| {
-        let extensions = ancestor.extensions();
-        let Bridged(span) = extensions.get::<Bridged>()?;
-        let context = span.context()?;
-        Some(RemoteParent { context, tracestate: span.tracestate() })
-    })
 }
 
 /// Of a new span's fields, only what it starts with: `otel.name` and `otel.kind`.
