@@ -545,15 +545,17 @@ pub(crate) fn install(
     let layer = JsonLayer::new(pipeline);
     // The pillar checked that none is set; one set since (by another thread) is refused here.
     #[cfg(feature = "tracing-bridge")]
-    if let (Some(bridge), Some(span_filter)) = (&bridge, span_filter) {
-        // Two filters: each decides for its own layer only.
-        use tracing_subscriber::Layer as _;
-        let subscriber = tracing_subscriber::registry()
-            .with(bridge.clone().with_filter(span_filter))
-            .with(layer.with_filter(filter));
-        tracing::subscriber::set_global_default(subscriber).map_err(|_| already_set())?;
-        return Ok(guard);
-    }
+    let bridge = match (bridge, span_filter) {
+        (Some(bridge), Some(span_filter)) => {
+            // Two filters: each decides for its own layer only.
+            use tracing_subscriber::Layer as _;
+            let subscriber =
+                tracing_subscriber::registry().with(bridge.with_filter(span_filter)).with(layer.with_filter(filter));
+            tracing::subscriber::set_global_default(subscriber).map_err(|_| already_set())?;
+            return Ok(guard);
+        }
+        (bridge, _) => bridge,
+    };
     let subscriber = tracing_subscriber::registry().with(filter).with(bridge).with(layer);
     tracing::subscriber::set_global_default(subscriber).map_err(|_| already_set())?;
     Ok(guard)

@@ -8,6 +8,7 @@ mod index;
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
+use std::sync::Arc;
 
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
@@ -62,15 +63,23 @@ use index::{Found, Index};
 /// - **Lifetime.** Entered and left any number of times (an instrumented future), on any thread,
 ///   it is one span, from its creation to its close, exported once when it closes. Nothing is kept
 ///   once it closes.
-/// - **Memory.** The layer keeps the obs spans of the `tracing` spans alive in 4,096 places of its
-///   own (about 290 KiB, allocated with the layer), so that entering, recording or closing a span
-///   never looks it up in the registry; past that many alive, the rest are kept in the registry's
-///   span extensions (slower, not lost). A clone of the layer starts empty.
+/// - **Memory.** The layer keeps the obs spans of the `tracing` spans alive in 3,584 places of its
+///   own, seven to a bucket chosen by the span's id (256 KiB, allocated with the layer), so that
+///   entering, recording or closing a span does not look it up in the registry (a per-layer filter,
+///   [`Layer::with_filter`](tracing_subscriber::Layer::with_filter), still does, for its own
+///   decision). A span whose bucket is full is kept in the registry's span extensions, and the
+///   spans of that bucket are looked up there until it closes: slower, never lost. Buckets start
+///   to fill from about a thousand spans alive at once.
+/// - **A clone starts empty**: the spans are the layer's, not the registry's. Replacing the layer
+///   under a [`reload`](tracing_subscriber::reload) handle ends the spans alive then (those kept
+///   in the registry's extensions when they close), and entering them no longer makes them
+///   current; to change its settings in place, move it out and back:
+///   `handle.modify(|layer| *layer = std::mem::replace(layer, obs_runtime::trace::layer()).event_level(Level::INFO))`.
 ///
 /// obs's own events and spans (targets `obs` and `obs::*`) are never bridged: an export failure
 /// must not become a span that is exported.
 pub fn layer() -> TracingLayer {
-    TracingLayer { event_level: Level::WARN, code_attributes: true, index: Index::new() }
+    TracingLayer { event_level: Level::WARN, code_attributes: true, index: Arc::new(Index::new()) }
 }
 
 /// See [`layer`].
@@ -78,15 +87,20 @@ pub fn layer() -> TracingLayer {
 pub struct TracingLayer {
     event_level: Level,
     code_attributes: bool,
-    /// The obs spans of the bridged spans alive (about 290 KiB of places for 4,096 of them; more
-    /// are kept in the registry's extensions).
-    index: Index,
+    /// The obs spans of the bridged spans alive (256 KiB of places for 3,584 of them; more are
+    /// kept in the registry's extensions).
+    index: Arc<Index>,
 }
 
 impl Clone for TracingLayer {
-    /// The same settings, and no spans: a layer's spans are those of its subscriber's registry.
+    /// The same settings, and no spans: the spans are the layer's (see [`layer`]), and a clone is
+    /// for another subscriber.
     fn clone(&self) -> TracingLayer {
-        TracingLayer { event_level: self.event_level, code_attributes: self.code_attributes, index: Index::new() }
+        TracingLayer {
+            event_level: self.event_level,
+            code_attributes: self.code_attributes,
+            index: Arc::new(Index::new()),
+        }
     }
 }
 
@@ -112,14 +126,20 @@ impl TracingLayer {
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         match self.index.find(id) {
-            Found::Place(place) => self.index.with(place, f),
+            Found::Place(place) => self.index.with(place, id, f),
             Found::Absent => None,
             Found::Unsure => {
                 let tracing_span = ctx.span(id)?;
                 let extensions = tracing_span.extensions();
-                extensions.get::<Bridged>().map(|Bridged(span)| f(span))
+                extensions.get::<Bridged>().filter(|bridged| self.owns(bridged)).map(|bridged| f(&bridged.span))
             }
         }
+    }
+
+    /// Whether a [`Bridged`] extension is this layer's (two bridge layers in one subscriber, a
+    /// mistake, or the spans a replaced layer left behind, are not).
+    fn owns(&self, bridged: &Bridged) -> bool {
+        Arc::ptr_eq(&bridged.index, &self.index)
     }
 
     /// The context of the nearest bridged span among `id` and its ancestors (those the
@@ -152,8 +172,19 @@ fn stays_out(metadata: &Metadata<'_>) -> bool {
 }
 
 /// The obs span of a bridged `tracing` span that found no place in the index, in the registry's
-/// extensions.
-struct Bridged(Span);
+/// extensions, with the index whose bucket counted it: dropped (when the span closes, or when the
+/// registry clears the span without this layer seeing it close), it gives the count back.
+struct Bridged {
+    span: Span,
+    index: Arc<Index>,
+    id: Id,
+}
+
+impl Drop for Bridged {
+    fn drop(&mut self) {
+        self.index.overflow_closed(&self.id);
+    }
+}
 
 /// The bridged spans entered on a thread, innermost last, each with what to restore when it is
 /// left.
@@ -209,11 +240,19 @@ where
             span.with_data(|data| fields.apply(data));
         }
         if let Err(span) = self.index.insert(id, span) {
-            match ctx.span(id) {
-                Some(tracing_span) => tracing_span.extensions_mut().insert(Bridged(span)),
-                // Nowhere to keep it (not expected of a registry): it ends now.
-                None => self.index.unindexed_closed(),
+            let mut unkept = Some(Bridged { span, index: Arc::clone(&self.index), id: id.clone() });
+            if let Some(tracing_span) = ctx.span(id) {
+                let mut extensions = tracing_span.extensions_mut();
+                // Taken already by another bridge layer in this subscriber (a mistake: each span
+                // would be exported twice): that one keeps its own, and this one's ends now.
+                if extensions.get_mut::<Bridged>().is_none()
+                    && let Some(bridged) = unkept.take()
+                {
+                    extensions.insert(bridged);
+                }
             }
+            // Not kept: it ends, and gives its count back, with no lock held.
+            drop(unkept);
         }
     }
 
@@ -267,7 +306,9 @@ where
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        let Some(entered) = self.bridged(id, &ctx, Span::enter_detached) else { return };
+        // Copied under the place's lock, entered with no lock held.
+        let Some(ticket) = self.bridged(id, &ctx, Span::ticket) else { return };
+        let entered = ticket.enter();
         ENTERED.with(|stack| stack.borrow_mut().0.push((id.clone(), entered)));
     }
 
@@ -295,15 +336,17 @@ where
         // Dropped: ended, and queued for export. Out of the index before the registry can hand
         // the id out again.
         match self.index.find(&id) {
-            Found::Place(place) => drop(self.index.take(place)),
+            Found::Place(place) => drop(self.index.take(place, &id)),
             Found::Absent => {}
             Found::Unsure => {
                 let Some(tracing_span) = ctx.span(&id) else { return };
-                let bridged = tracing_span.extensions_mut().remove::<Bridged>();
-                if bridged.is_some() {
-                    self.index.unindexed_closed();
+                let mut extensions = tracing_span.extensions_mut();
+                if extensions.get_mut::<Bridged>().is_some_and(|bridged| self.owns(bridged)) {
+                    let bridged = extensions.remove::<Bridged>();
+                    drop(extensions);
+                    // Ended, its count given back.
+                    drop(bridged);
                 }
-                drop(bridged);
             }
         }
     }
@@ -482,5 +525,38 @@ impl<C: Collect> Visit for Visitor<'_, C> {
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         self.0.text(field, format!("{value:?}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    use super::*;
+    use crate::context::SpanContext;
+
+    #[test]
+    fn every_place_and_overflow_count_is_given_back_when_the_spans_close() {
+        // Catches: an overflow count never given back (the bucket's ids answered "unsure", and
+        // looked up in the registry, for ever after), a place never freed, an overflowed span
+        // taken for one that is not bridged.
+        crate::trace::pipeline::tests::installed();
+        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer()));
+        let census = || dispatch.downcast_ref::<TracingLayer>().expect("the layer").index.census();
+        tracing::dispatcher::with_default(&dispatch, || {
+            // Roots of unsampled traces (the pipeline samples nothing) carry a context: bridged.
+            let crowd: Vec<tracing::Span> =
+                (0..5_000).map(|_| tracing::info_span!(target: "bridge_test", parent: None, "crowd")).collect();
+            let (held, overflow) = census();
+            assert_eq!(held as u64 + overflow, 5_000);
+            assert!(overflow > 0, "more spans than places");
+            let mut contexts = std::collections::HashSet::new();
+            for span in &crowd {
+                let context = span.in_scope(SpanContext::current).expect("entered, it is current");
+                assert!(contexts.insert(context.span_id()), "each its own");
+            }
+            drop(crowd);
+        });
+        assert_eq!(census(), (0, 0));
     }
 }

@@ -55,6 +55,32 @@ pub struct Span {
     state: Option<Arc<str>>,
 }
 
+/// See [`Span::ticket`].
+#[cfg(feature = "tracing-bridge")]
+pub(crate) struct EnterTicket {
+    context: Option<SpanContext>,
+    live: Option<Live>,
+    state: Option<Arc<str>>,
+}
+
+#[cfg(feature = "tracing-bridge")]
+impl EnterTicket {
+    /// [`Span::enter`] for a caller that cannot hold the guard in a scope (the `tracing` bridge
+    /// enters on one callback and leaves on another): the guard must drop on this thread, in the
+    /// reverse order of entering. The span stays its owner's: this ends nothing.
+    pub(crate) fn enter(self) -> Entered<'static> {
+        let EnterTicket { context, live, state } = self;
+        let Some(context) = context else {
+            return Entered { previous_context: None, previous_live: None, previous_state: None, _span: PhantomData };
+        };
+        let previous_context = Some(crate::context::swap_current(Some(context)));
+        let previous_live = Some(LIVE.with(|current| current.replace(live)));
+        let previous_state =
+            state.map(|state| UNSAMPLED_STATE.with(|current| current.replace(Some((context.trace_id(), state)))));
+        Entered { previous_context, previous_live, previous_state, _span: PhantomData }
+    }
+}
+
 impl fmt::Debug for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Span").field("context", &self.context).field("recording", &self.live.is_some()).finish()
@@ -259,12 +285,13 @@ impl Span {
         self.entered()
     }
 
-    /// [`Span::enter`] for a caller that cannot hold the guard in a scope (the `tracing` bridge
-    /// enters on one callback and leaves on another): the guard must drop on this thread, in the
-    /// reverse order of entering.
+    /// What entering it takes, copied out of it (the `tracing` bridge copies it under a lock,
+    /// and enters with no lock held: entering uses thread-locals, which can panic while the thread
+    /// exits). No more atomic work than [`Span::enter`]: the record's handle is cloned here and
+    /// moved into the thread's context by [`EnterTicket::enter`].
     #[cfg(feature = "tracing-bridge")]
-    pub(crate) fn enter_detached(&self) -> Entered<'static> {
-        self.entered()
+    pub(crate) fn ticket(&self) -> EnterTicket {
+        EnterTicket { context: self.context, live: self.live.clone(), state: self.state.clone() }
     }
 
     /// Makes it current; the guard, of whichever lifetime the caller promises, restores.
