@@ -35,6 +35,9 @@ const BATCHES: usize = 15;
 /// fastrace keeps a local root's children in a thread-local queue of 10,240 spans (more are not
 /// recorded): a new root every this many calls, as fastrace's own benchmark does.
 const FASTRACE_CHILDREN_PER_ROOT: u64 = 10_000;
+/// Bridged spans kept alive around the batches of the crowded bridge variant: more than a few
+/// of the layer's buckets of seven hold (about 1,000 alive start to fill them).
+const HELD_ALIVE: u64 = 2_000;
 /// A parent whose trace is not sampled: with the default `ParentBased(AlwaysOn)` sampler its
 /// children are not sampled either.
 const UNSAMPLED_PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
@@ -244,6 +247,19 @@ fn main() {
                 tracing::dispatcher::with_default(&registry_working, || batch(tracing_instrumented, calls))
             }),
         ),
+        (
+            "tracing `#[instrument]` through obs's bridge, sampled, exported, with 2,000 other bridged spans alive (some of the layer's buckets full)",
+            Box::new(|calls| {
+                bridge_started.fetch_add(calls + HELD_ALIVE, Ordering::Relaxed);
+                tracing::dispatcher::with_default(&bridge, || {
+                    let held: Vec<tracing::Span> =
+                        (0..HELD_ALIVE).map(|_| tracing::info_span!(parent: None, "held")).collect();
+                    let ns = batch(tracing_instrumented, calls);
+                    drop(held);
+                    ns
+                })
+            }),
+        ),
     ];
 
     // obs's spans exported and dropped in each variant's batches, and the flushes after them.
@@ -297,6 +313,7 @@ fn main() {
     let (bridge_sampled, bridge_unsampled) = (added(6), added(7));
     let (fastrace_child, fastrace_none) = (added(8), added(9));
     let working_added = added(10);
+    let bridge_crowded = added(11);
     println!("\n## Ratios of the time added over bare\n");
     println!(
         "| obs variant | / tracing registry | / tracing registry + no-op layer | / tracing + otel | / fastrace child |"
@@ -331,7 +348,11 @@ fn main() {
         "| bridge variant | added over bare (ns) | / tracing registry | / tracing registry + no-op layer | / tracing + otel | tracing + otel / it |"
     );
     println!("|---|---:|---:|---:|---:|---:|");
-    for (name, bridge) in [("sampled, exported", bridge_sampled), ("not sampled", bridge_unsampled)] {
+    for (name, bridge) in [
+        ("sampled, exported", bridge_sampled),
+        ("sampled, exported, 2,000 other bridged spans alive", bridge_crowded),
+        ("not sampled", bridge_unsampled),
+    ] {
         println!(
             "| {name} | {bridge:.1} | {:.2} | {:.2} | {:.2} | {:.2} |",
             bridge / registry_added,
@@ -380,7 +401,7 @@ fn main() {
             .fold((0, 0), |(out, dropped), &i| (out + obs_out_by_variant[i].0, dropped + obs_out_by_variant[i].1))
     };
     let (traced_out, traced_dropped) = sum_out(&[1, 2, 3]);
-    let (bridge_out, bridge_dropped) = sum_out(&[6]);
+    let (bridge_out, bridge_dropped) = sum_out(&[6, 11]);
     let (bridge_unsampled_out, bridge_unsampled_dropped) = sum_out(&[7]);
     let (others_out, others_dropped) = sum_out(&[0, 4, 5, 8, 9, 10]);
     println!(
