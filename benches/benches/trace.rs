@@ -36,7 +36,7 @@ const BATCHES: usize = 15;
 /// recorded): a new root every this many calls, as fastrace's own benchmark does.
 const FASTRACE_CHILDREN_PER_ROOT: u64 = 10_000;
 /// Bridged spans kept alive around the batches of the crowded bridge variant: more than a few
-/// of the layer's buckets of seven hold (about 1,000 alive start to fill them).
+/// of the layer's buckets of seven hold (the first fills at about 1,000 alive).
 const HELD_ALIVE: u64 = 2_000;
 /// A parent whose trace is not sampled: with the default `ParentBased(AlwaysOn)` sampler its
 /// children are not sampled either.
