@@ -288,7 +288,9 @@ impl Span {
     /// What entering it takes, copied out of it (the `tracing` bridge copies it under a lock,
     /// and enters with no lock held: entering uses thread-locals, which can panic while the thread
     /// exits). No more atomic work than [`Span::enter`]: the record's handle is cloned here and
-    /// moved into the thread's context by [`EnterTicket::enter`].
+    /// moved into the thread's context by [`EnterTicket::enter`]. (`Span::enter` does not go
+    /// through a ticket: measured, that cost obs's own unsampled `#[trace_operation]` 10 ns more,
+    /// 17 against 7.)
     #[cfg(feature = "tracing-bridge")]
     pub(crate) fn ticket(&self) -> EnterTicket {
         EnterTicket { context: self.context, live: self.live.clone(), state: self.state.clone() }
