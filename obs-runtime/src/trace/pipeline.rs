@@ -3,6 +3,8 @@
 //! backoff for a bounded time. The worker owns everything it needs (no async runtime of the
 //! application is ever used), so flushing and shutting down cannot deadlock on one. Shutting down
 //! has a deadline: the last exports are cut at it, and what is not exported by then is counted.
+//! Under load the worker paces itself on its own timer rather than being woken by the push that
+//! fills a batch (see [`next_batch`]).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
@@ -105,7 +107,8 @@ pub(crate) struct Settings {
 
 struct Shared {
     state: Mutex<State>,
-    /// Wakes the worker: a full batch, a flush, a shutdown.
+    /// Wakes the worker: a full batch (the high-water mark while it paces itself), a flush, a
+    /// shutdown.
     wake: Condvar,
     /// Wakes flushers: a flush generation done, the worker gone.
     done: Condvar,
@@ -143,6 +146,9 @@ enum Dropped {
 
 struct State {
     queue: Vec<Live>,
+    /// The queue length at which a push wakes the worker: a full batch while the worker waits
+    /// for one, the high-water mark while it paces itself, never while it works.
+    wake_at: usize,
     flush_requested: u64,
     flushed: u64,
     /// Set by shutdown: what is queued is exported by then.
@@ -155,6 +161,12 @@ struct State {
 }
 
 impl Shared {
+    /// The queue length at which a push wakes a pacing worker: half the queue (at least a batch),
+    /// so that a burst faster than the pace still finds half the queue free before a span drops.
+    fn high_water(&self) -> usize {
+        (self.max_queue_size / 2).max(self.batch_size)
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves the queue consistent (pushes and swaps).
         sync::lock(&self.state)
@@ -198,23 +210,24 @@ impl Pipeline {
         self.shared.flush(timeout)
     }
 
-    /// Queues an ended span; never blocks on the export.
+    /// Queues an ended span; never blocks on the export. Whether it woke the export thread.
     #[inline]
-    pub(crate) fn push(&self, span: Live) {
+    pub(crate) fn push(&self, span: Live) -> bool {
         let shared = &*self.shared;
         let mut state = shared.lock();
         if state.shutdown.is_some() || state.queue.len() >= shared.max_queue_size {
             let reason = if state.shutdown.is_some() { Dropped::Shutdown } else { Dropped::QueueFull };
             drop(state);
             shared.dropped(reason, 1);
-            return;
+            return false;
         }
         state.queue.push(span);
-        let full_batch = state.queue.len() == shared.batch_size;
+        let wake = state.queue.len() == state.wake_at;
         drop(state);
-        if full_batch {
+        if wake {
             shared.wake.notify_one();
         }
+        wake
     }
 }
 
@@ -239,6 +252,7 @@ pub(crate) fn install(
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             queue: Vec::with_capacity(settings.max_queue_size.min(4096)),
+            wake_at: settings.max_export_batch_size,
             flush_requested: 0,
             flushed: 0,
             shutdown: None,
@@ -258,7 +272,7 @@ pub(crate) fn install(
         .set(pipeline)
         .map_err(|_| "a trace pipeline is installed already (spans go to one place per process)".to_owned())?;
     self_metrics::register();
-    let worker = Worker { shared: shared.clone(), exporter, resource, settings, failing: false };
+    let worker = Worker::new(shared.clone(), exporter, resource, settings);
     std::thread::Builder::new()
         .name("obs-spans".into())
         .spawn(move || {
@@ -333,6 +347,30 @@ struct Worker {
     settings: Settings,
     /// Whether the last export failed (failures are reported on stderr when they start and stop).
     failing: bool,
+    /// While it paces itself: when the next batch should be full (see [`next_batch`]).
+    next_batch: Option<Instant>,
+    /// When the worker last took the queue.
+    last_take: Instant,
+}
+
+/// The shortest sleep of a pacing worker: at most a thousand wakes a second, however fast spans
+/// come (past the high-water mark they wake it).
+const MIN_PACE: Duration = Duration::from_millis(1);
+
+/// When the next batch of `batch` spans should be full, after the worker took `taken` spans at
+/// `now` that gathered since `since`; `None` when they were fewer than a batch.
+///
+/// While spans come faster than that, the worker paces itself: it sleeps until then (at least
+/// [`MIN_PACE`]) and no push wakes it before the queue reaches its high-water mark. A push that
+/// woke it at every full batch cost its caller the system call that wakes a sleeping thread, a few
+/// microseconds on a virtual machine (25 ns a span at 512 a batch in `benches/trace.rs`); the
+/// worker's own timer costs the instrumented threads nothing. Fewer spans than a batch, and it
+/// waits for the push that fills one again, as before.
+fn next_batch(since: Instant, now: Instant, taken: usize, batch: usize) -> Option<Instant> {
+    (taken >= batch).then(|| {
+        let fill = now.saturating_duration_since(since).mul_f64(batch as f64 / taken as f64);
+        now + fill.max(MIN_PACE)
+    })
 }
 
 /// Attempts per batch: the first and three retries, backing off about 100, 200, 400 ms, or as
@@ -340,6 +378,10 @@ struct Worker {
 const RETRY: crate::retry::Policy = crate::retry::Policy { attempts: 4, first_pause: Duration::from_millis(100) };
 
 impl Worker {
+    fn new(shared: Arc<Shared>, exporter: Box<dyn SpanExporter>, resource: Resource, settings: Settings) -> Worker {
+        Worker { shared, exporter, resource, settings, failing: false, next_batch: None, last_take: Instant::now() }
+    }
+
     fn run(mut self) {
         // Swapped with the queue: it keeps the capacity the queue grew to, so that the queue does
         // not grow again (allocating on the instrumented threads) after every swap.
@@ -351,24 +393,42 @@ impl Worker {
         let mut spares: Vec<Attributes> = Vec::new();
         let clock = crate::clock::clock();
         loop {
-            let (flush_target, shutdown) = {
+            let (flush_target, shutdown, taken) = {
                 let shared = &*self.shared;
                 let mut state = shared.lock();
                 let deadline = Instant::now() + self.settings.schedule_delay;
+                let mut next_batch = self.next_batch.take();
                 while state.queue.len() < shared.batch_size
                     && state.flush_requested == state.flushed
                     && state.shutdown.is_none()
                 {
-                    let left = deadline.saturating_duration_since(Instant::now());
+                    let now = Instant::now();
+                    let left = deadline.saturating_duration_since(now);
                     if left.is_zero() {
                         break;
                     }
-                    state = sync::wait_timeout(&shared.wake, state, left);
+                    // Paced: until the batch should be full, woken early only at the high-water
+                    // mark; then (or not paced) until a push fills the batch or the delay ends.
+                    let (wake_at, wait) = match next_batch.take() {
+                        Some(at) if at < deadline => (shared.high_water(), at.saturating_duration_since(now)),
+                        _ => (shared.batch_size, left),
+                    };
+                    if wait.is_zero() {
+                        continue;
+                    }
+                    state.wake_at = wake_at;
+                    state = sync::wait_timeout(&shared.wake, state, wait);
                 }
+                // No push wakes a worker at work: it looks at the queue before it waits again.
+                state.wake_at = usize::MAX;
+                let taken = state.queue.len();
                 std::mem::swap(&mut state.queue, &mut batch);
                 state.in_flight = batch.len() as u64;
-                (state.flush_requested, state.shutdown)
+                (state.flush_requested, state.shutdown, taken)
             };
+            let now = Instant::now();
+            self.next_batch = next_batch(self.last_take, now, taken, self.shared.batch_size);
+            self.last_take = now;
             // Raw clock readings become wall-clock times against an anchor taken now.
             let anchor = Anchor::now(clock);
             for chunk in batch.chunks(self.shared.batch_size.max(1)) {
@@ -643,6 +703,144 @@ pub(crate) mod tests {
     /// The pool's records, by address.
     pub(crate) fn pooled() -> Vec<usize> {
         RECYCLED.lock().expect("the pool").iter().map(|record| Arc::as_ptr(record) as usize).collect()
+    }
+
+    /// An exporter that sends the size of each batch it gets.
+    struct Sizes(std::sync::mpsc::Sender<usize>);
+
+    impl SpanExporter for Sizes {
+        fn export(
+            &mut self,
+            batch: &[SpanData],
+            _: &Resource,
+            _: Duration,
+        ) -> Result<(), crate::trace::export::ExportError> {
+            let _ = self.0.send(batch.len());
+            Ok(())
+        }
+    }
+
+    /// A pipeline and worker of their own (not the process's), with a queue of `queue` spans,
+    /// batches of `batch`, an hour's schedule delay, and the worker's pace set to `next_batch`.
+    fn own_pipeline(
+        queue: usize,
+        batch: usize,
+        next_batch: Option<Instant>,
+    ) -> (Pipeline, std::sync::mpsc::Receiver<usize>, std::thread::JoinHandle<()>) {
+        let settings = Settings {
+            max_queue_size: queue,
+            max_export_batch_size: batch,
+            schedule_delay: Duration::from_secs(7200),
+            export_timeout: Duration::from_secs(1),
+            batch_export_timeout: Duration::from_secs(1),
+            baggage_attributes: Box::default(),
+            value_length_limit: None,
+        };
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                queue: Vec::new(),
+                wake_at: batch,
+                flush_requested: 0,
+                flushed: 0,
+                shutdown: None,
+                worker_done: false,
+                in_flight: 0,
+                abandoned: false,
+            }),
+            wake: Condvar::new(),
+            done: Condvar::new(),
+            max_queue_size: queue,
+            batch_size: batch,
+            counts: Counts::default(),
+        });
+        let (sizes, exported) = std::sync::mpsc::channel();
+        let mut worker =
+            Worker::new(shared.clone(), Box::new(Sizes(sizes)), Resource { attributes: Vec::new() }, settings);
+        worker.next_batch = next_batch;
+        let thread = std::thread::spawn(move || worker.run());
+        let pipeline = Pipeline { sampler: Sampler::AlwaysOff, baggage_attributes: Box::default(), shared };
+        (pipeline, exported, thread)
+    }
+
+    /// An ended span's record, as a span's end queues it.
+    fn ended() -> Live {
+        let context =
+            crate::context::SpanContext::from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+                .expect("a valid traceparent");
+        Arc::new(LiveSpan {
+            tracestate: None,
+            data: Mutex::new(Some(SpanData::for_test("ended", context))),
+            spare_attributes: Vec::new(),
+        })
+    }
+
+    /// Waits until the worker waits with the queue's wake-up length at `wake_at` (fails after a
+    /// minute: a worker that never does).
+    fn until_waiting(pipeline: &Pipeline, wake_at: usize) {
+        let give_up = Instant::now() + Duration::from_secs(60);
+        loop {
+            let now = pipeline.shared.lock().wake_at;
+            if now == wake_at {
+                return;
+            }
+            assert!(Instant::now() < give_up, "the worker waits with wake_at {now}, not {wake_at}");
+            std::thread::yield_now();
+        }
+    }
+
+    /// Stops an own pipeline's worker (not through a `Handle`: that would switch the process's
+    /// recording off).
+    fn stop(pipeline: Pipeline, worker: std::thread::JoinHandle<()>) {
+        pipeline.shared.lock().shutdown = Some(crate::Deadline::after(Duration::from_secs(5)));
+        pipeline.shared.wake.notify_one();
+        worker.join().expect("the worker ends");
+    }
+
+    #[test]
+    fn a_worker_that_does_not_pace_itself_is_woken_by_the_push_that_fills_a_batch() {
+        // Catches: a full batch left in the queue until the schedule delay (an hour here) when
+        // spans come slower than a batch a delay.
+        let _turn = pool_turn();
+        let (pipeline, exported, worker) = own_pipeline(64, 8, None);
+        until_waiting(&pipeline, 8);
+        let woke: Vec<bool> = (0..8).map(|_| pipeline.push(ended())).collect();
+        assert_eq!(woke, [false, false, false, false, false, false, false, true]);
+        assert_eq!(exported.recv_timeout(Duration::from_secs(60)), Ok(8));
+        stop(pipeline, worker);
+        drain_recycled();
+    }
+
+    #[test]
+    fn a_pacing_worker_is_woken_at_the_high_water_mark_not_at_a_full_batch() {
+        // Catches: pushes waking a pacing worker at every full batch (the system call the pacing
+        // saves the instrumented threads), or never (spans would drop, the queue full, before its
+        // timer): with a queue of 64, the high-water mark is 32.
+        let _turn = pool_turn();
+        let (pipeline, exported, worker) = own_pipeline(64, 8, Some(Instant::now() + Duration::from_secs(3600)));
+        until_waiting(&pipeline, 32);
+        for n in 1..32 {
+            assert!(!pipeline.push(ended()), "push {n} woke the pacing worker");
+        }
+        assert!(pipeline.push(ended()), "the push that reaches the high-water mark wakes it");
+        let mut sizes = Vec::new();
+        while sizes.iter().sum::<usize>() < 32 {
+            sizes.push(exported.recv_timeout(Duration::from_secs(60)).expect("exported"));
+        }
+        assert_eq!(sizes, [8, 8, 8, 8], "all 32 queued, in batches");
+        stop(pipeline, worker);
+        drain_recycled();
+    }
+
+    #[test]
+    fn the_worker_paces_itself_at_the_rate_the_last_batch_filled() {
+        // Catches: pacing with fewer spans than a batch (slow traffic would wait for a timer and
+        // no longer for the push that fills a batch), a pace off the rate, or none at the floor.
+        let start = Instant::now();
+        let took = start + Duration::from_millis(10);
+        assert_eq!(next_batch(start, took, 7, 8), None);
+        assert_eq!(next_batch(start, took, 8, 8), Some(took + Duration::from_millis(10)));
+        assert_eq!(next_batch(start, took, 16, 8), Some(took + Duration::from_millis(5)));
+        assert_eq!(next_batch(start, took, 8_000, 8), Some(took + MIN_PACE));
     }
 
     #[test]
