@@ -210,7 +210,8 @@ impl Pipeline {
         self.shared.flush(timeout)
     }
 
-    /// Queues an ended span; never blocks on the export. Whether it woke the export thread.
+    /// Queues an ended span; never blocks on the export. Whether it notified the export thread
+    /// (which may not have been waiting).
     #[inline]
     pub(crate) fn push(&self, span: Live) -> bool {
         let shared = &*self.shared;
@@ -252,7 +253,8 @@ pub(crate) fn install(
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             queue: Vec::with_capacity(settings.max_queue_size.min(4096)),
-            wake_at: settings.max_export_batch_size,
+            // Set by the worker when it waits (it looks at the queue first).
+            wake_at: usize::MAX,
             flush_requested: 0,
             flushed: 0,
             shutdown: None,
@@ -360,14 +362,16 @@ const MIN_PACE: Duration = Duration::from_millis(1);
 /// When the next batch of `batch` spans should be full, after the worker took `taken` spans at
 /// `now` that gathered since `since`; `None` when they were fewer than a batch.
 ///
-/// While spans come faster than that, the worker paces itself: it sleeps until then (at least
-/// [`MIN_PACE`]) and no push wakes it before the queue reaches its high-water mark. A push that
-/// woke it at every full batch cost its caller the system call that wakes a sleeping thread, a few
-/// microseconds on a virtual machine (25 ns a span at 512 a batch in `benches/trace.rs`); the
-/// worker's own timer costs the instrumented threads nothing. Fewer spans than a batch, and it
+/// While spans come at least that fast (a batch per schedule delay), the worker paces itself: it
+/// sleeps until then (at least [`MIN_PACE`]) and no push wakes it before the queue reaches its
+/// high-water mark. A push that woke it at every full batch paid, on the instrumented thread, the
+/// system call that wakes a sleeping thread: several microseconds on a virtual machine (4 % of a
+/// `#[trace_operation]` run's samples in `benches/trace.rs`, 8 % of a bridged span's); the
+/// worker's own timer costs the instrumented threads nothing. The price: while it paces, a full
+/// batch may wait for the timer (never past the schedule delay). Fewer spans than a batch, and it
 /// waits for the push that fills one again, as before.
 fn next_batch(since: Instant, now: Instant, taken: usize, batch: usize) -> Option<Instant> {
-    (taken >= batch).then(|| {
+    (batch > 0 && taken >= batch).then(|| {
         let fill = now.saturating_duration_since(since).mul_f64(batch as f64 / taken as f64);
         now + fill.max(MIN_PACE)
     })
@@ -705,8 +709,12 @@ pub(crate) mod tests {
         RECYCLED.lock().expect("the pool").iter().map(|record| Arc::as_ptr(record) as usize).collect()
     }
 
-    /// An exporter that sends the size of each batch it gets.
-    struct Sizes(std::sync::mpsc::Sender<usize>);
+    /// An exporter that sends the size of each batch it gets; with a gate, it then waits for the
+    /// test to let it return (or to drop the gate's sender).
+    struct Sizes {
+        sizes: std::sync::mpsc::Sender<usize>,
+        gate: Option<std::sync::mpsc::Receiver<()>>,
+    }
 
     impl SpanExporter for Sizes {
         fn export(
@@ -715,22 +723,30 @@ pub(crate) mod tests {
             _: &Resource,
             _: Duration,
         ) -> Result<(), crate::trace::export::ExportError> {
-            let _ = self.0.send(batch.len());
+            let _ = self.sizes.send(batch.len());
+            if let Some(gate) = &self.gate {
+                let _ = gate.recv();
+            }
             Ok(())
         }
     }
 
-    /// A pipeline and worker of their own (not the process's), with a queue of `queue` spans,
-    /// batches of `batch`, an hour's schedule delay, and the worker's pace set to `next_batch`.
-    fn own_pipeline(
-        queue: usize,
-        batch: usize,
-        next_batch: Option<Instant>,
-    ) -> (Pipeline, std::sync::mpsc::Receiver<usize>, std::thread::JoinHandle<()>) {
+    /// A pipeline and worker of their own (not the process's), with a queue of 64 spans, batches
+    /// of 8 (a high-water mark of 32), a schedule delay of two hours, the worker as `setup` leaves
+    /// it, and its exporter behind `gate` if one is given.
+    struct Own {
+        pipeline: Pipeline,
+        exported: std::sync::mpsc::Receiver<usize>,
+        worker: std::thread::JoinHandle<()>,
+    }
+
+    const DELAY: Duration = Duration::from_secs(7200);
+
+    fn own_pipeline(setup: impl FnOnce(&mut Worker), gate: Option<std::sync::mpsc::Receiver<()>>) -> Own {
         let settings = Settings {
-            max_queue_size: queue,
-            max_export_batch_size: batch,
-            schedule_delay: Duration::from_secs(7200),
+            max_queue_size: 64,
+            max_export_batch_size: 8,
+            schedule_delay: DELAY,
             export_timeout: Duration::from_secs(1),
             batch_export_timeout: Duration::from_secs(1),
             baggage_attributes: Box::default(),
@@ -739,7 +755,7 @@ pub(crate) mod tests {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 queue: Vec::new(),
-                wake_at: batch,
+                wake_at: usize::MAX,
                 flush_requested: 0,
                 flushed: 0,
                 shutdown: None,
@@ -749,23 +765,58 @@ pub(crate) mod tests {
             }),
             wake: Condvar::new(),
             done: Condvar::new(),
-            max_queue_size: queue,
-            batch_size: batch,
+            max_queue_size: 64,
+            batch_size: 8,
             counts: Counts::default(),
         });
         let (sizes, exported) = std::sync::mpsc::channel();
         let mut worker =
-            Worker::new(shared.clone(), Box::new(Sizes(sizes)), Resource { attributes: Vec::new() }, settings);
-        worker.next_batch = next_batch;
-        let thread = std::thread::spawn(move || worker.run());
+            Worker::new(shared.clone(), Box::new(Sizes { sizes, gate }), Resource { attributes: Vec::new() }, settings);
+        setup(&mut worker);
+        let worker = std::thread::spawn(move || worker.run());
         let pipeline = Pipeline { sampler: Sampler::AlwaysOff, baggage_attributes: Box::default(), shared };
-        (pipeline, exported, thread)
+        Own { pipeline, exported, worker }
     }
 
-    /// An ended span's record, as a span's end queues it.
+    impl Own {
+        /// Pushes `count` ended spans; which of them (counted from 1) notified the worker.
+        fn push(&self, count: usize) -> Vec<usize> {
+            (1..=count).filter(|_| self.pipeline.push(ended())).collect()
+        }
+
+        /// The size of the next batch exported (fails after a minute: none is).
+        fn next_export(&self) -> usize {
+            self.exported.recv_timeout(Duration::from_secs(60)).expect("a batch is exported")
+        }
+
+        /// Waits until the worker waits with the queue's wake-up length at `wake_at` (fails after
+        /// a minute: a worker that never does).
+        fn until_waiting(&self, wake_at: usize) {
+            let give_up = Instant::now() + Duration::from_secs(60);
+            loop {
+                let now = self.pipeline.shared.lock().wake_at;
+                if now == wake_at {
+                    return;
+                }
+                assert!(Instant::now() < give_up, "the worker waits with wake_at {now}, not {wake_at}");
+                std::thread::yield_now();
+            }
+        }
+
+        /// Stops the worker (not through a `Handle`: that would switch the process's recording
+        /// off) and empties the pool it may have filled.
+        fn stop(self) {
+            self.pipeline.shared.lock().shutdown = Some(crate::Deadline::after(Duration::from_secs(5)));
+            self.pipeline.shared.wake.notify_one();
+            self.worker.join().expect("the worker ends");
+            drain_recycled();
+        }
+    }
+
+    /// An ended span's record, as a span's end queues it (a trace id of these tests' own).
     fn ended() -> Live {
         let context =
-            crate::context::SpanContext::from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+            crate::context::SpanContext::from_traceparent("00-5d1e0b5a17ee4c2b9e2a43a1c0ffee01-0b5e55ed0b5e55ed-01")
                 .expect("a valid traceparent");
         Arc::new(LiveSpan {
             tracestate: None,
@@ -774,40 +825,16 @@ pub(crate) mod tests {
         })
     }
 
-    /// Waits until the worker waits with the queue's wake-up length at `wake_at` (fails after a
-    /// minute: a worker that never does).
-    fn until_waiting(pipeline: &Pipeline, wake_at: usize) {
-        let give_up = Instant::now() + Duration::from_secs(60);
-        loop {
-            let now = pipeline.shared.lock().wake_at;
-            if now == wake_at {
-                return;
-            }
-            assert!(Instant::now() < give_up, "the worker waits with wake_at {now}, not {wake_at}");
-            std::thread::yield_now();
-        }
-    }
-
-    /// Stops an own pipeline's worker (not through a `Handle`: that would switch the process's
-    /// recording off).
-    fn stop(pipeline: Pipeline, worker: std::thread::JoinHandle<()>) {
-        pipeline.shared.lock().shutdown = Some(crate::Deadline::after(Duration::from_secs(5)));
-        pipeline.shared.wake.notify_one();
-        worker.join().expect("the worker ends");
-    }
-
     #[test]
     fn a_worker_that_does_not_pace_itself_is_woken_by_the_push_that_fills_a_batch() {
-        // Catches: a full batch left in the queue until the schedule delay (an hour here) when
-        // spans come slower than a batch a delay.
+        // Catches: a full batch left in the queue until the schedule delay (two hours here) when
+        // spans come slower than a batch per delay.
         let _turn = pool_turn();
-        let (pipeline, exported, worker) = own_pipeline(64, 8, None);
-        until_waiting(&pipeline, 8);
-        let woke: Vec<bool> = (0..8).map(|_| pipeline.push(ended())).collect();
-        assert_eq!(woke, [false, false, false, false, false, false, false, true]);
-        assert_eq!(exported.recv_timeout(Duration::from_secs(60)), Ok(8));
-        stop(pipeline, worker);
-        drain_recycled();
+        let own = own_pipeline(|_| {}, None);
+        own.until_waiting(8);
+        assert_eq!(own.push(8), [8]);
+        assert_eq!(own.next_export(), 8);
+        own.stop();
     }
 
     #[test]
@@ -816,31 +843,63 @@ pub(crate) mod tests {
         // saves the instrumented threads), or never (spans would drop, the queue full, before its
         // timer): with a queue of 64, the high-water mark is 32.
         let _turn = pool_turn();
-        let (pipeline, exported, worker) = own_pipeline(64, 8, Some(Instant::now() + Duration::from_secs(3600)));
-        until_waiting(&pipeline, 32);
-        for n in 1..32 {
-            assert!(!pipeline.push(ended()), "push {n} woke the pacing worker");
-        }
-        assert!(pipeline.push(ended()), "the push that reaches the high-water mark wakes it");
-        let mut sizes = Vec::new();
-        while sizes.iter().sum::<usize>() < 32 {
-            sizes.push(exported.recv_timeout(Duration::from_secs(60)).expect("exported"));
-        }
-        assert_eq!(sizes, [8, 8, 8, 8], "all 32 queued, in batches");
-        stop(pipeline, worker);
-        drain_recycled();
+        let own = own_pipeline(|worker| worker.next_batch = Some(Instant::now() + Duration::from_secs(3600)), None);
+        own.until_waiting(32);
+        assert_eq!(own.push(32), [32], "only the push that reaches the high-water mark notifies");
+        let sizes: Vec<usize> = (0..4).map(|_| own.next_export()).collect();
+        assert_eq!(sizes, [8, 8, 8, 8], "the 32 queued, in batches");
+        own.stop();
     }
 
     #[test]
-    fn the_worker_paces_itself_at_the_rate_the_last_batch_filled() {
-        // Catches: pacing with fewer spans than a batch (slow traffic would wait for a timer and
-        // no longer for the push that fills a batch), a pace off the rate, or none at the floor.
-        let start = Instant::now();
-        let took = start + Duration::from_millis(10);
-        assert_eq!(next_batch(start, took, 7, 8), None);
-        assert_eq!(next_batch(start, took, 8, 8), Some(took + Duration::from_millis(10)));
-        assert_eq!(next_batch(start, took, 16, 8), Some(took + Duration::from_millis(5)));
-        assert_eq!(next_batch(start, took, 8_000, 8), Some(took + MIN_PACE));
+    fn a_pace_past_the_schedule_delay_or_run_out_leaves_the_full_batch_to_wake_the_worker() {
+        // Catches: a pace past the schedule delay obeyed (spans held past it), and a worker that
+        // keeps waiting for the high-water mark after its timer ran out (a full batch would wait
+        // for the schedule delay).
+        let _turn = pool_turn();
+        for pace in [DELAY + Duration::from_secs(3600), Duration::from_millis(20)] {
+            let own = own_pipeline(|worker| worker.next_batch = Some(Instant::now() + pace), None);
+            own.until_waiting(8);
+            assert_eq!(own.push(8), [8], "pace {pace:?}");
+            assert_eq!(own.next_export(), 8);
+            own.stop();
+        }
+    }
+
+    #[test]
+    fn a_full_batch_taken_starts_the_pacing() {
+        // Catches: the pace never set (every full batch woken by a push again): a batch that
+        // took a minute to fill paces the worker for about a minute.
+        let _turn = pool_turn();
+        let own = own_pipeline(
+            |worker| {
+                worker.last_take =
+                    Instant::now().checked_sub(Duration::from_secs(60)).expect("the machine has been up a minute")
+            },
+            None,
+        );
+        own.until_waiting(8);
+        assert_eq!(own.push(8), [8]);
+        assert_eq!(own.next_export(), 8);
+        own.until_waiting(32);
+        own.stop();
+    }
+
+    #[test]
+    fn no_push_notifies_a_worker_at_work() {
+        // Catches: pushes notifying the worker while it exports (a system call for nothing): it
+        // looks at the queue before it waits again, and takes a full batch without being woken.
+        let _turn = pool_turn();
+        let (release, gate) = std::sync::mpsc::channel();
+        let own = own_pipeline(|_| {}, Some(gate));
+        own.until_waiting(8);
+        assert_eq!(own.push(8), [8]);
+        assert_eq!(own.next_export(), 8, "the export has begun and waits at the gate");
+        assert_eq!(own.push(16), Vec::<usize>::new(), "no push notifies a worker at work");
+        release.send(()).expect("the exporter waits");
+        assert_eq!(own.next_export(), 8, "the queue taken without a wake");
+        drop(release);
+        own.stop();
     }
 
     #[test]
