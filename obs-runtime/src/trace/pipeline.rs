@@ -161,6 +161,27 @@ struct State {
 }
 
 impl Shared {
+    fn new(settings: &Settings) -> Shared {
+        Shared {
+            state: Mutex::new(State {
+                queue: Vec::with_capacity(settings.max_queue_size.min(4096)),
+                // Set by the worker when it waits (it looks at the queue first).
+                wake_at: usize::MAX,
+                flush_requested: 0,
+                flushed: 0,
+                shutdown: None,
+                worker_done: false,
+                in_flight: 0,
+                abandoned: false,
+            }),
+            wake: Condvar::new(),
+            done: Condvar::new(),
+            max_queue_size: settings.max_queue_size,
+            batch_size: settings.max_export_batch_size,
+            counts: Counts::default(),
+        }
+    }
+
     /// The queue length at which a push wakes a pacing worker: half the queue (at least a batch),
     /// so that a burst faster than the pace still finds half the queue free before a span drops.
     fn high_water(&self) -> usize {
@@ -250,24 +271,7 @@ pub(crate) fn install(
     exporter: Box<dyn SpanExporter>,
     resource: Resource,
 ) -> Result<Handle, String> {
-    let shared = Arc::new(Shared {
-        state: Mutex::new(State {
-            queue: Vec::with_capacity(settings.max_queue_size.min(4096)),
-            // Set by the worker when it waits (it looks at the queue first).
-            wake_at: usize::MAX,
-            flush_requested: 0,
-            flushed: 0,
-            shutdown: None,
-            worker_done: false,
-            in_flight: 0,
-            abandoned: false,
-        }),
-        wake: Condvar::new(),
-        done: Condvar::new(),
-        max_queue_size: settings.max_queue_size,
-        batch_size: settings.max_export_batch_size,
-        counts: Counts::default(),
-    });
+    let shared = Arc::new(Shared::new(&settings));
     let pipeline =
         Pipeline { sampler, baggage_attributes: settings.baggage_attributes.clone(), shared: shared.clone() };
     PIPELINE
@@ -752,23 +756,7 @@ pub(crate) mod tests {
             baggage_attributes: Box::default(),
             value_length_limit: None,
         };
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                queue: Vec::new(),
-                wake_at: usize::MAX,
-                flush_requested: 0,
-                flushed: 0,
-                shutdown: None,
-                worker_done: false,
-                in_flight: 0,
-                abandoned: false,
-            }),
-            wake: Condvar::new(),
-            done: Condvar::new(),
-            max_queue_size: 64,
-            batch_size: 8,
-            counts: Counts::default(),
-        });
+        let shared = Arc::new(Shared::new(&settings));
         let (sizes, exported) = std::sync::mpsc::channel();
         let mut worker =
             Worker::new(shared.clone(), Box::new(Sizes { sizes, gate }), Resource { attributes: Vec::new() }, settings);
