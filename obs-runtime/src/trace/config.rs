@@ -173,6 +173,8 @@ impl TraceConfig {
     }
 
     /// The most ended spans waiting for export; past it, spans are dropped and counted (1 to 1,048,576).
+    /// Half of it (at least a batch) is the high-water mark at which a push wakes the export thread
+    /// while it paces itself under load (see [`schedule_delay`](Self::schedule_delay)).
     pub fn max_queue_size(mut self, spans: usize) -> TraceConfig {
         self.max_queue_size = Some(spans);
         self
@@ -184,7 +186,10 @@ impl TraceConfig {
         self
     }
 
-    /// How long the export thread waits for a batch to fill (1 ms to 1 min).
+    /// How long the export thread waits for a batch to fill (1 ms to 1 min). Once it takes a full
+    /// batch it paces itself: it sleeps until the next batch should be full at that rate, and no
+    /// push wakes it before the queue is half full, so a full batch may wait for its timer, never
+    /// longer than this delay. The pacing ends when the timer finds less than a batch.
     pub fn schedule_delay(mut self, delay: Duration) -> TraceConfig {
         self.schedule_delay = Some(delay);
         self

@@ -729,7 +729,8 @@ pub(crate) mod tests {
         ) -> Result<(), crate::trace::export::ExportError> {
             let _ = self.sizes.send(batch.len());
             if let Some(gate) = &self.gate {
-                let _ = gate.recv();
+                // Bounded: a test that fails before it opens the gate must not hang the worker.
+                let _ = gate.recv_timeout(Duration::from_secs(60));
             }
             Ok(())
         }
@@ -741,7 +742,7 @@ pub(crate) mod tests {
     struct Own {
         pipeline: Pipeline,
         exported: std::sync::mpsc::Receiver<usize>,
-        worker: std::thread::JoinHandle<()>,
+        worker: Option<std::thread::JoinHandle<()>>,
     }
 
     const DELAY: Duration = Duration::from_secs(7200);
@@ -761,7 +762,7 @@ pub(crate) mod tests {
         let mut worker =
             Worker::new(shared.clone(), Box::new(Sizes { sizes, gate }), Resource { attributes: Vec::new() }, settings);
         setup(&mut worker);
-        let worker = std::thread::spawn(move || worker.run());
+        let worker = Some(std::thread::spawn(move || worker.run()));
         let pipeline = Pipeline { sampler: Sampler::AlwaysOff, baggage_attributes: Box::default(), shared };
         Own { pipeline, exported, worker }
     }
@@ -787,17 +788,24 @@ pub(crate) mod tests {
                     return;
                 }
                 assert!(Instant::now() < give_up, "the worker waits with wake_at {now}, not {wake_at}");
-                std::thread::yield_now();
+                std::thread::sleep(Duration::from_millis(1));
             }
         }
+    }
 
+    impl Drop for Own {
         /// Stops the worker (not through a `Handle`: that would switch the process's recording
-        /// off) and empties the pool it may have filled.
-        fn stop(self) {
+        /// off); unless a test failed, waits for it and empties the pool it may have filled, while
+        /// the test still holds the pool's turn.
+        fn drop(&mut self) {
             self.pipeline.shared.lock().shutdown = Some(crate::Deadline::after(Duration::from_secs(5)));
             self.pipeline.shared.wake.notify_one();
-            self.worker.join().expect("the worker ends");
-            drain_recycled();
+            if let Some(worker) = self.worker.take()
+                && !std::thread::panicking()
+            {
+                worker.join().expect("the worker ends");
+                drain_recycled();
+            }
         }
     }
 
@@ -822,7 +830,7 @@ pub(crate) mod tests {
         own.until_waiting(8);
         assert_eq!(own.push(8), [8]);
         assert_eq!(own.next_export(), 8);
-        own.stop();
+        drop(own);
     }
 
     #[test]
@@ -836,7 +844,7 @@ pub(crate) mod tests {
         assert_eq!(own.push(32), [32], "only the push that reaches the high-water mark notifies");
         let sizes: Vec<usize> = (0..4).map(|_| own.next_export()).collect();
         assert_eq!(sizes, [8, 8, 8, 8], "the 32 queued, in batches");
-        own.stop();
+        drop(own);
     }
 
     #[test]
@@ -850,7 +858,7 @@ pub(crate) mod tests {
             own.until_waiting(8);
             assert_eq!(own.push(8), [8], "pace {pace:?}");
             assert_eq!(own.next_export(), 8);
-            own.stop();
+            drop(own);
         }
     }
 
@@ -870,7 +878,7 @@ pub(crate) mod tests {
         assert_eq!(own.push(8), [8]);
         assert_eq!(own.next_export(), 8);
         own.until_waiting(32);
-        own.stop();
+        drop(own);
     }
 
     #[test]
@@ -887,7 +895,22 @@ pub(crate) mod tests {
         release.send(()).expect("the exporter waits");
         assert_eq!(own.next_export(), 8, "the queue taken without a wake");
         drop(release);
-        own.stop();
+        drop(own);
+    }
+
+    #[test]
+    fn the_worker_paces_itself_at_the_rate_the_last_batch_filled() {
+        // Catches: pacing with fewer spans than a batch (slow traffic would wait for a timer and
+        // no longer for the push that fills a batch), a pace off the rate (inverted, or not
+        // scaled to one batch), none at the floor, or a division by a batch of none.
+        let start = Instant::now();
+        let took = start + Duration::from_secs(60);
+        assert_eq!(next_batch(start, took, 7, 8), None);
+        assert_eq!(next_batch(start, took, 8, 8), Some(took + Duration::from_secs(60)));
+        assert_eq!(next_batch(start, took, 16, 8), Some(took + Duration::from_secs(30)));
+        assert_eq!(next_batch(start, took, 8_000_000, 8), Some(took + MIN_PACE));
+        assert_eq!(next_batch(start, start, 8, 8), Some(start + MIN_PACE));
+        assert_eq!(next_batch(start, took, 8, 0), None);
     }
 
     #[test]
