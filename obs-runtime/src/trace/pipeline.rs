@@ -405,7 +405,7 @@ impl Worker {
                 let shared = &*self.shared;
                 let mut state = shared.lock();
                 let deadline = Instant::now() + self.settings.schedule_delay;
-                let mut next_batch = self.next_batch.take();
+                let mut pace = self.next_batch.take();
                 while state.queue.len() < shared.batch_size
                     && state.flush_requested == state.flushed
                     && state.shutdown.is_none()
@@ -417,7 +417,7 @@ impl Worker {
                     }
                     // Paced: until the batch should be full, woken early only at the high-water
                     // mark; then (or not paced) until a push fills the batch or the delay ends.
-                    let (wake_at, wait) = match next_batch.take() {
+                    let (wake_at, wait) = match pace.take() {
                         Some(at) if at < deadline => (shared.high_water(), at.saturating_duration_since(now)),
                         _ => (shared.batch_size, left),
                     };

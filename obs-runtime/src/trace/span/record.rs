@@ -64,10 +64,10 @@ const SPARE_REFILL: usize = 32;
 /// target has such a prefetch; x86-64's baseline has only the read one): the export thread wrote
 /// it last, on the other core. Each span asks for the next span's record, which then comes in
 /// while the span runs. Asking for all 32 records at a refill stalled the refill on the CPU's few
-/// outstanding misses (2 to 17 ns a span more for a bridged `tracing` span, 41 to 44 ns with
-/// 2,000 bridged spans alive, `benches/trace.rs`);
-/// not asking, the span waits for each miss in turn (the reference count's compare-and-swap,
-/// then its data). `PREFETCHW` (owned rather than shared lines) measured no better.
+/// outstanding misses (2 to 17 ns a span more for a bridged `tracing` span, 41 to 44 ns with 2,000
+/// bridged spans alive, `benches/trace.rs`); not asking, the span waits for each miss in turn (the
+/// reference count's compare-and-swap, then its data). `PREFETCHW` (owned rather than shared
+/// lines) measured no better.
 #[inline]
 fn prefetch_for_write(record: &Live) {
     #[cfg(target_arch = "x86_64")]
