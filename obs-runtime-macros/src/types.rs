@@ -270,9 +270,8 @@ fn probe(krate: &syn::Path, result: &TokenStream, trait_name: &str, depth: usize
     let references = std::iter::repeat_n(quote!(&), depth);
     quote_spanned! {Span::mixed_site()=>
         {
-            #[allow(unused_imports)]
-            use #krate::__private::rules::#rules as _;
-            (#(#references)* #krate::__private::rules::Probe(&#result)).#method()
+            use #krate::__private::rules::{Probe, #rules as _};
+            (#(#references)* Probe(&#result)).#method()
         }
     }
 }

@@ -8,38 +8,55 @@ pub mod rules;
 #[cfg(feature = "metrics")]
 pub use crate::metrics::request::{RequestGuard, RequestSite};
 
-/// Starts timing a `#[track_request]` call. In a debug build a plain call, so that the guard's
-/// always-inlined body (the clock read, the per-thread shard) is compiled once, not into each of
-/// the user's functions (the debug rebuild of 1,000 of them is what users wait for); in a
-/// release build inlined exactly as before, so the hot path does not change.
+/// What each `#[track_request]` expansion calls, on its site (a method call on the `static` is
+/// fewer tokens than a path: the expansion is in each of the user's functions, and its size is
+/// what a debug rebuild of many of them costs).
 #[cfg(feature = "metrics")]
-#[cfg_attr(debug_assertions, inline(never))]
-#[cfg_attr(not(debug_assertions), inline(always))]
-pub fn start_request(site: &'static RequestSite) -> RequestGuard {
-    RequestGuard::start(site)
-}
-
-/// Records a `#[track_request]` call as finished with `status`, and logs it as failed (status 500
-/// or more) if its site or the logging configuration asks for that; inlined as
-/// [`start_request`] is. The decision to log is made here rather than in each expansion: one
-/// branch fewer to compile into each of the user's functions.
-#[cfg(feature = "metrics")]
-#[cfg_attr(debug_assertions, inline(never))]
-#[cfg_attr(not(debug_assertions), inline(always))]
-pub fn finish_request(guard: RequestGuard, site: &RequestSite, status: u16, error: ErrorText<'_>) {
-    guard.finish(status);
-    if status >= 500 && site.logs_errors() {
-        log_request_error(site, status, error);
+impl RequestSite {
+    /// Starts timing a call. In a debug build a plain call, so that the guard's always-inlined
+    /// body (the clock read, the per-thread shard) is compiled once, not into each of the user's
+    /// functions (the debug rebuild of 1,000 of them is what users wait for); in a release build
+    /// inlined exactly as before, so the hot path does not change.
+    #[cfg_attr(debug_assertions, inline(never))]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    pub fn start(&'static self) -> RequestGuard {
+        RequestGuard::start(self)
     }
-}
 
-/// Finishes a `#[track_request(.., trace)]` call: its metrics in its server span (so that their
-/// exemplar and its error line are the request's), then the span.
-#[cfg(all(feature = "metrics", feature = "trace"))]
-#[inline]
-pub fn finish_traced_request(guard: RequestGuard, site: &RequestSite, span: &Span, status: u16, error: ErrorText<'_>) {
-    span.in_scope(|| finish_request(guard, site, status, error));
-    finish_request_span(span, status, error);
+    /// Records the call as finished with `status`, and logs it as failed (status 500 or more) if
+    /// the site or the logging configuration asks for that; inlined as [`RequestSite::start`] is.
+    /// The decision to log is made here rather than in each expansion: one branch fewer to
+    /// compile into each of the user's functions.
+    #[cfg_attr(debug_assertions, inline(never))]
+    #[cfg_attr(not(debug_assertions), inline(always))]
+    pub fn finish(&self, guard: RequestGuard, status: u16, error: ErrorText<'_>) {
+        guard.finish(status);
+        if status >= 500 && self.logs_errors() {
+            log_request_error(self, status, error);
+        }
+    }
+
+    /// The server span of `#[track_request(.., trace)]`: `http.request.method` and `http.route`
+    /// from the site's literals.
+    #[cfg(feature = "trace")]
+    #[inline]
+    pub fn start_span(&self, name: &'static str) -> Span {
+        let span = Span::builder(name).kind(SpanKind::Server).start();
+        if span.is_recording() {
+            span.set_attribute("http.request.method", self.method());
+            span.set_attribute("http.route", self.endpoint());
+        }
+        span
+    }
+
+    /// Finishes a `#[track_request(.., trace)]` call: its metrics in its server span (so that
+    /// their exemplar and its error line are the request's), then the span.
+    #[cfg(feature = "trace")]
+    #[inline]
+    pub fn finish_traced(&self, guard: RequestGuard, span: &Span, status: u16, error: ErrorText<'_>) {
+        span.in_scope(|| self.finish(guard, status, error));
+        finish_request_span(span, status, error);
+    }
 }
 
 /// What a failed call's log line says of its error.
@@ -228,19 +245,6 @@ impl<T: std::fmt::Debug + ?Sized> ValueByDebug for &ValueProbe<'_, T> {
     fn __obs_value(&self) -> crate::trace::Value {
         crate::trace::Value::Str(format!("{:?}", self.0).into())
     }
-}
-
-/// The server span of `#[track_request(.., trace)]`: `http.request.method` and `http.route` from
-/// the site's literals.
-#[cfg(all(feature = "metrics", feature = "trace"))]
-#[inline]
-pub fn start_request_span(site: &RequestSite, name: &'static str) -> Span {
-    let span = Span::builder(name).kind(SpanKind::Server).start();
-    if span.is_recording() {
-        span.set_attribute("http.request.method", site.method());
-        span.set_attribute("http.route", site.endpoint());
-    }
-    span
 }
 
 /// Ends the span of `#[track_request(.., trace)]` with the call's status: 500 or more is an

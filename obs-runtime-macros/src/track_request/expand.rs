@@ -22,15 +22,13 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
     let krate = &site.krate;
     let method = &site.method;
     let endpoint = &site.endpoint;
-    let buckets = match &site.buckets {
-        Some(bounds) => {
-            let bounds = bounds.iter().map(|bound| Literal::f64_suffixed(*bound));
-            quote!(::core::option::Option::Some(&[#(#bounds),*]))
-        }
-        None => quote!(::core::option::Option::None),
-    };
-    let track_concurrency = site.track_concurrency;
-    let log_errors = site.log_errors;
+    // The site's options, each only when given: the runtime's defaults need no tokens.
+    let buckets = site.buckets.as_ref().map(|bounds| {
+        let bounds = bounds.iter().map(|bound| Literal::f64_suffixed(*bound));
+        quote!(.with_buckets(&[#(#bounds),*]))
+    });
+    let concurrency = site.track_concurrency.then(|| quote!(.with_concurrency()));
+    let error_log = site.log_errors.then(|| quote!(.with_error_log()));
     // Mixed-site hygiene: the user's body cannot see or shadow these names.
     let span = Span::mixed_site();
     let guard = quote_spanned!(span=> __obs_guard);
@@ -45,9 +43,8 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
         syn::ReturnType::Type(_, ty) => infer_opaque(ty),
     };
     let site_static = quote_spanned! {span=>
-        static __OBS_SITE: #krate::__private::RequestSite = #krate::__private::RequestSite::new(
-            #method, #endpoint, #buckets, #track_concurrency, #log_errors,
-        );
+        static __OBS_SITE: #krate::__private::RequestSite =
+            #krate::__private::RequestSite::new(#method, #endpoint) #buckets #concurrency #error_log;
     };
     // The combined form (`trace`): a server span around the call, in the same expansion. Only
     // with the runtime's `trace` feature (which turns on this crate's).
@@ -55,7 +52,7 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
     let trace_span = quote_spanned!(span=> __obs_span);
     let start_span = match trace {
         Some(name) => {
-            quote_spanned!(span=> let #trace_span = #krate::__private::start_request_span(&__OBS_SITE, #name);)
+            quote_spanned!(span=> let #trace_span = __OBS_SITE.start_span(#name);)
         }
         None => TokenStream::new(),
     };
@@ -81,16 +78,16 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
     // request's), then the span.
     let finish = match trace {
         Some(_) => quote_spanned! {span=>
-            #krate::__private::finish_traced_request(#guard, &__OBS_SITE, &#trace_span, #status, #error_text);
+            __OBS_SITE.finish_traced(#guard, &#trace_span, #status, #error_text);
         },
-        None => quote_spanned!(span=> #krate::__private::finish_request(#guard, &__OBS_SITE, #status, #error_text);),
+        None => quote_spanned!(span=> __OBS_SITE.finish(#guard, #status, #error_text);),
     };
     // Records one call: the guard starts the clock; the value of `run` is the call's result. The
     // statement after it allows `unreachable_code`: `run` may diverge (`loop {}`).
     let record = |run: TokenStream, output: &TokenStream| {
         quote_spanned! {span=>
             #start_span
-            let #guard = #krate::__private::start_request(&__OBS_SITE);
+            let #guard = __OBS_SITE.start();
             let #result: #output = #run;
             #[allow(unreachable_code)]
             let #status: u16 = #status_of;

@@ -65,6 +65,6 @@ mod tests {
         let item = quote! { fn f() {} };
         let out = track_request(quote!("GET", "/f", crate = my::obs), item, true).to_string();
         assert!(!out.contains("obs_runtime"), "{out}");
-        assert!(out.contains("my :: obs :: __private :: start_request"), "{out}");
+        assert!(out.contains("my :: obs :: __private :: RequestSite :: new"), "{out}");
     }
 }

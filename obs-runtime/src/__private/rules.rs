@@ -32,7 +32,7 @@ pub trait Status {
 
 impl<T: std::future::Future + ?Sized> Status for &&&&&Probe<'_, T> {
     type Status = track_request_cannot_see_this_future_make_the_fn_async_or_return_impl_Future;
-    #[inline(always)]
+    #[inline]
     fn __obs_status(&self) -> Self::Status {
         track_request_cannot_see_this_future_make_the_fn_async_or_return_impl_Future
     }
@@ -40,7 +40,7 @@ impl<T: std::future::Future + ?Sized> Status for &&&&&Probe<'_, T> {
 
 impl<T: RequestOutcome + ?Sized> Status for &&&&Probe<'_, T> {
     type Status = u16;
-    #[inline(always)]
+    #[inline]
     fn __obs_status(&self) -> u16 {
         self.0.http_status()
     }
@@ -48,7 +48,7 @@ impl<T: RequestOutcome + ?Sized> Status for &&&&Probe<'_, T> {
 
 impl<T, E: RequestOutcome> Status for &&&Probe<'_, Result<T, E>> {
     type Status = u16;
-    #[inline(always)]
+    #[inline]
     fn __obs_status(&self) -> u16 {
         match self.0 {
             Ok(_) => 200,
@@ -59,7 +59,7 @@ impl<T, E: RequestOutcome> Status for &&&Probe<'_, Result<T, E>> {
 
 impl<T: RequestOutcome, E> Status for &&Probe<'_, Result<T, E>> {
     type Status = u16;
-    #[inline(always)]
+    #[inline]
     fn __obs_status(&self) -> u16 {
         match self.0 {
             Ok(value) => value.http_status(),
@@ -70,7 +70,7 @@ impl<T: RequestOutcome, E> Status for &&Probe<'_, Result<T, E>> {
 
 impl<T, E> Status for &Probe<'_, Result<T, E>> {
     type Status = u16;
-    #[inline(always)]
+    #[inline]
     fn __obs_status(&self) -> u16 {
         match self.0 {
             Ok(_) => 200,
@@ -81,7 +81,7 @@ impl<T, E> Status for &Probe<'_, Result<T, E>> {
 
 impl<T: ?Sized> Status for Probe<'_, T> {
     type Status = u16;
-    #[inline(always)]
+    #[inline]
     fn __obs_status(&self) -> u16 {
         200
     }
@@ -95,7 +95,7 @@ pub trait Text<'a> {
 }
 
 impl<'a, T, E: std::fmt::Display> Text<'a> for &&Probe<'a, Result<T, E>> {
-    #[inline(always)]
+    #[inline]
     fn __obs_error_text(&self) -> ErrorText<'a> {
         match self.0 {
             Err(error) => ErrorText::Display(error),
@@ -105,7 +105,7 @@ impl<'a, T, E: std::fmt::Display> Text<'a> for &&Probe<'a, Result<T, E>> {
 }
 
 impl<'a, T, E: std::fmt::Debug> Text<'a> for &Probe<'a, Result<T, E>> {
-    #[inline(always)]
+    #[inline]
     fn __obs_error_text(&self) -> ErrorText<'a> {
         match self.0 {
             Err(error) => ErrorText::Debug(error),
@@ -115,7 +115,7 @@ impl<'a, T, E: std::fmt::Debug> Text<'a> for &Probe<'a, Result<T, E>> {
 }
 
 impl<'a, T: ?Sized> Text<'a> for Probe<'a, T> {
-    #[inline(always)]
+    #[inline]
     fn __obs_error_text(&self) -> ErrorText<'a> {
         ErrorText::Nothing
     }

@@ -501,27 +501,40 @@ pub struct RequestSite {
 pub(crate) static LOG_ALL_ERRORS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 impl RequestSite {
-    /// A site with literal labels. `buckets` were checked by the macro.
-    pub const fn new(
-        method: &'static str,
-        endpoint: &'static str,
-        buckets: Option<&'static [f64]>,
-        track_concurrency: bool,
-        log_errors: bool,
-    ) -> RequestSite {
-        // Evaluated at compile time (the site is a `static`): if the macro and the runtime ever
-        // disagreed on the limit, the build fails here instead of a shard overflowing.
-        if let Some(buckets) = buckets {
-            assert!(buckets.len() <= MAX_BUCKETS, "more buckets than MAX_BUCKETS");
-        }
+    /// A site with literal labels: the default buckets, no in-flight gauge, failed calls logged
+    /// only if the logging configuration asks it for all. The expansion adds the rest with the
+    /// `const` methods below, each only when its option is given (fewer tokens in each of the
+    /// user's functions).
+    pub const fn new(method: &'static str, endpoint: &'static str) -> RequestSite {
         RequestSite {
             method,
             endpoint,
-            buckets,
-            track_concurrency,
-            log_errors,
+            buckets: None,
+            track_concurrency: false,
+            log_errors: false,
             series: AtomicPtr::new(std::ptr::null_mut()),
         }
+    }
+
+    /// The site with bucket bounds of its own (`buckets = [..]`, checked by the macro).
+    pub const fn with_buckets(mut self, buckets: &'static [f64]) -> RequestSite {
+        // Evaluated at compile time (the site is a `static`): if the macro and the runtime ever
+        // disagreed on the limit, the build fails here instead of a shard overflowing.
+        assert!(buckets.len() <= MAX_BUCKETS, "more buckets than MAX_BUCKETS");
+        self.buckets = Some(buckets);
+        self
+    }
+
+    /// The site with an in-flight gauge (`track_concurrency`).
+    pub const fn with_concurrency(mut self) -> RequestSite {
+        self.track_concurrency = true;
+        self
+    }
+
+    /// The site logging its failed calls (`log_errors`).
+    pub const fn with_error_log(mut self) -> RequestSite {
+        self.log_errors = true;
+        self
     }
 
     /// A site already resolved to `series` (for the tower layer, whose routes are not literals).
@@ -658,7 +671,7 @@ mod tests {
     fn the_shards_of_exited_threads_are_reused_and_live_threads_have_their_own() {
         // Catches: exited threads' shards not handed back (one more per thread, for ever), a
         // reused shard that loses or doubles its counts, or two live threads sharing one shard.
-        static SITE: RequestSite = RequestSite::new("GET", "/request-test/reuse", None, false, false);
+        static SITE: RequestSite = RequestSite::new("GET", "/request-test/reuse");
         for _ in 0..50 {
             std::thread::spawn(|| (0..10).for_each(|_| call(&SITE, 200))).join().expect("joins");
         }
@@ -692,7 +705,7 @@ mod tests {
     fn a_thread_with_more_statuses_than_slots_counts_every_one() {
         // Catches: the ninth and later distinct statuses of one thread lost, written past the
         // slots, or counted apart from the same status recorded in another thread's slot.
-        static SITE: RequestSite = RequestSite::new("GET", "/request-test/many-statuses", None, false, false);
+        static SITE: RequestSite = RequestSite::new("GET", "/request-test/many-statuses");
         std::thread::spawn(|| {
             for status in 200..210u16 {
                 (0..status - 199).for_each(|_| call(&SITE, status));
@@ -716,7 +729,7 @@ mod tests {
         // Catches: a call recorded while the thread's own locals are being destroyed (a guard
         // dropped in another thread-local's destructor) that panics, is lost, or re-creates the
         // thread's shards (leaking one per such thread).
-        static SITE: RequestSite = RequestSite::new("GET", "/request-test/late", None, false, false);
+        static SITE: RequestSite = RequestSite::new("GET", "/request-test/late");
         struct RecordsOnDrop;
         impl Drop for RecordsOnDrop {
             fn drop(&mut self) {
