@@ -501,10 +501,10 @@ pub struct RequestSite {
 pub(crate) static LOG_ALL_ERRORS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 impl RequestSite {
-    /// A site with literal labels: the default buckets, no in-flight gauge, failed calls logged
-    /// only if the logging configuration asks it for all. The expansion adds the rest with the
-    /// `const` methods below, each only when its option is given (fewer tokens in each of the
-    /// user's functions).
+    /// A site with literal labels: the default buckets, no in-flight gauge, and its failed calls
+    /// logged only when the logging configuration logs every site's. The expansion adds the rest
+    /// with the `const` methods below, each only when its option is given (fewer tokens in each
+    /// of the user's functions).
     pub const fn new(method: &'static str, endpoint: &'static str) -> RequestSite {
         RequestSite {
             method,
