@@ -255,12 +255,12 @@ const IN_PLACE_CRATES: &[&str] = &["std", "core", "alloc", "tracing", "log", "ob
 /// specialization (see `obs_runtime::__private::rules`), each trait brought into scope in a block
 /// of its own.
 pub(crate) fn status_of(krate: &syn::Path, result: &TokenStream) -> TokenStream {
-    probe(krate, result, "Status", 6, "__obs_status")
+    probe(krate, result, "Status", 3, "__obs_status")
 }
 
 /// See [`status_of`].
 pub(crate) fn error_text_of(krate: &syn::Path, result: &TokenStream) -> TokenStream {
-    probe(krate, result, "Text", 3, "__obs_error_text")
+    probe(krate, result, "Text", 0, "__obs_error_text")
 }
 
 /// `(&&..Probe(&result)).method()` with `depth` references, `rules::trait_name` in scope.

@@ -1,17 +1,31 @@
 //! [`RequestOutcome`]'s rules, and the error text of a failed call, as autoref specialization:
-//! the expansion calls `(&&&&&&Probe(&value)).__obs_status()` and method resolution takes the impl
-//! with the most references whose bounds hold.
+//! the expansion calls `(&&&Probe(&value)).__obs_status()` and `Probe(&value).__obs_error_text()`,
+//! and method resolution takes the first impl, in its order of candidates, whose bounds hold.
 //!
-//! One trait per question, with an impl per rule at its own depth of references: method
-//! resolution then checks one candidate per step. (A trait per rule, all in scope, made it check
-//! every trait at every step: with the closure, most of what 1,000 annotated fns cost to compile.)
+//! One trait per question, with one impl per rule, each on its own receiver type (every method
+//! takes `self`). At each step of dereferencing the receiver, method resolution tries the type
+//! itself, then a shared reference to it, then a mutable one; so from `&&&Probe` it tries, in
+//! order, `&&&Probe`, `&&&&Probe`, `&mut &&&Probe`, then `&&Probe`, then `&Probe`, then `Probe`
+//! (a mutable reference only to the receiver itself, a temporary: the later steps are behind a
+//! shared reference, where one would be refused). Six rules fit in three references, three in
+//! none: fewer steps for the compiler to walk in each of the user's functions than one reference
+//! per rule (`&&&&&&Probe`) took. (A trait per rule, all in scope, made it check every trait at
+//! every step.)
 
 use crate::__private::ErrorText;
 use crate::metrics::RequestOutcome;
 
-/// The value asked about.
+/// The value asked about. `Copy`, for the rules that take it by value behind references.
 #[allow(missing_debug_implementations)]
 pub struct Probe<'a, T: ?Sized>(pub &'a T);
+
+impl<T: ?Sized> Clone for Probe<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: ?Sized> Copy for Probe<'_, T> {}
 
 /// What the status probe gives for a value that is a future, in place of a status: a type error
 /// naming the problem. A fn that returns a future of a type the macro does not recognise
@@ -27,29 +41,32 @@ pub trait Status {
     /// `u16`, or the refusal of a future.
     type Status;
     /// The status of the probed value.
-    fn __obs_status(&self) -> Self::Status;
+    fn __obs_status(self) -> Self::Status;
 }
 
-impl<T: std::future::Future + ?Sized> Status for &&&&&Probe<'_, T> {
+/// First (`&&&Probe` itself): a future is refused.
+impl<T: std::future::Future + ?Sized> Status for &&&Probe<'_, T> {
     type Status = track_request_cannot_see_this_future_make_the_fn_async_or_return_impl_Future;
     #[inline]
-    fn __obs_status(&self) -> Self::Status {
+    fn __obs_status(self) -> Self::Status {
         track_request_cannot_see_this_future_make_the_fn_async_or_return_impl_Future
     }
 }
 
+/// Second (`&&&Probe` by reference): a [`RequestOutcome`].
 impl<T: RequestOutcome + ?Sized> Status for &&&&Probe<'_, T> {
     type Status = u16;
     #[inline]
-    fn __obs_status(&self) -> u16 {
+    fn __obs_status(self) -> u16 {
         self.0.http_status()
     }
 }
 
-impl<T, E: RequestOutcome> Status for &&&Probe<'_, Result<T, E>> {
+/// Third (`&&&Probe` by mutable reference): a `Result` whose `Err` is a [`RequestOutcome`].
+impl<T, E: RequestOutcome> Status for &mut &&&Probe<'_, Result<T, E>> {
     type Status = u16;
     #[inline]
-    fn __obs_status(&self) -> u16 {
+    fn __obs_status(self) -> u16 {
         match self.0 {
             Ok(_) => 200,
             Err(error) => error.http_status(),
@@ -57,10 +74,11 @@ impl<T, E: RequestOutcome> Status for &&&Probe<'_, Result<T, E>> {
     }
 }
 
+/// Fourth (`&&Probe`): a `Result` whose `Ok` is a [`RequestOutcome`].
 impl<T: RequestOutcome, E> Status for &&Probe<'_, Result<T, E>> {
     type Status = u16;
     #[inline]
-    fn __obs_status(&self) -> u16 {
+    fn __obs_status(self) -> u16 {
         match self.0 {
             Ok(value) => value.http_status(),
             Err(_) => 500,
@@ -68,10 +86,11 @@ impl<T: RequestOutcome, E> Status for &&Probe<'_, Result<T, E>> {
     }
 }
 
+/// Fifth (`&Probe`): any `Result`.
 impl<T, E> Status for &Probe<'_, Result<T, E>> {
     type Status = u16;
     #[inline]
-    fn __obs_status(&self) -> u16 {
+    fn __obs_status(self) -> u16 {
         match self.0 {
             Ok(_) => 200,
             Err(_) => 500,
@@ -79,24 +98,25 @@ impl<T, E> Status for &Probe<'_, Result<T, E>> {
     }
 }
 
+/// Last (`Probe`): anything else.
 impl<T: ?Sized> Status for Probe<'_, T> {
     type Status = u16;
     #[inline]
-    fn __obs_status(&self) -> u16 {
+    fn __obs_status(self) -> u16 {
         200
     }
 }
 
 /// The error of a call's value, for its log line and span: an `Err`'s `Display`, else its
-/// `Debug`, else nothing.
+/// `Debug`, else nothing. Probed from `Probe` itself: `Probe`, `&Probe`, `&mut Probe`.
 pub trait Text<'a> {
     /// The error text of the probed value.
-    fn __obs_error_text(&self) -> ErrorText<'a>;
+    fn __obs_error_text(self) -> ErrorText<'a>;
 }
 
-impl<'a, T, E: std::fmt::Display> Text<'a> for &&Probe<'a, Result<T, E>> {
+impl<'a, T, E: std::fmt::Display> Text<'a> for Probe<'a, Result<T, E>> {
     #[inline]
-    fn __obs_error_text(&self) -> ErrorText<'a> {
+    fn __obs_error_text(self) -> ErrorText<'a> {
         match self.0 {
             Err(error) => ErrorText::Display(error),
             Ok(_) => ErrorText::Nothing,
@@ -106,7 +126,7 @@ impl<'a, T, E: std::fmt::Display> Text<'a> for &&Probe<'a, Result<T, E>> {
 
 impl<'a, T, E: std::fmt::Debug> Text<'a> for &Probe<'a, Result<T, E>> {
     #[inline]
-    fn __obs_error_text(&self) -> ErrorText<'a> {
+    fn __obs_error_text(self) -> ErrorText<'a> {
         match self.0 {
             Err(error) => ErrorText::Debug(error),
             Ok(_) => ErrorText::Nothing,
@@ -114,9 +134,9 @@ impl<'a, T, E: std::fmt::Debug> Text<'a> for &Probe<'a, Result<T, E>> {
     }
 }
 
-impl<'a, T: ?Sized> Text<'a> for Probe<'a, T> {
+impl<'a, T: ?Sized> Text<'a> for &mut Probe<'a, T> {
     #[inline]
-    fn __obs_error_text(&self) -> ErrorText<'a> {
+    fn __obs_error_text(self) -> ErrorText<'a> {
         ErrorText::Nothing
     }
 }
