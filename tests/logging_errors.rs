@@ -41,6 +41,14 @@ fn not_found() -> Result<(), NotFound> {
     Err(NotFound)
 }
 
+/// Neither `Display` nor `Debug`: its line says no `error`.
+struct Opaque;
+
+#[track_request("GET", "/errors/opaque", log_errors)]
+fn opaque() -> Result<u32, Opaque> {
+    Err(Opaque)
+}
+
 #[track_request("GET", "/errors/quiet")]
 fn quiet() -> Result<(), std::io::Error> {
     Err(std::io::Error::other("not logged: the site did not ask"))
@@ -63,12 +71,13 @@ async fn failed_calls_log_one_error_line_in_the_current_trace() {
     assert_eq!(logged(false).ok(), Some(1));
     assert!(only_debug().await.is_err());
     assert!(not_found().is_err());
+    assert!(opaque().is_err());
     assert!(quiet().is_err());
     assert!(guard.flush());
 
     let text = output.lines();
     let lines: Vec<Value> = text.iter().map(|line| serde_json::from_str(line).expect("JSON")).collect();
-    assert_eq!(lines.len(), 2, "one line per failed call of a site that asked, 5xx only: {text:?}");
+    assert_eq!(lines.len(), 3, "one line per failed call of a site that asked, 5xx only: {text:?}");
     let first = &lines[0];
     assert_eq!(first["level"], "ERROR");
     assert_eq!(first["message"], "request failed");
@@ -82,4 +91,8 @@ async fn failed_calls_log_one_error_line_in_the_current_trace() {
     assert_eq!(second["metadata"]["endpoint"], "/errors/debug");
     assert_eq!(second["metadata"]["error"], "OnlyDebug { code: 7 }");
     assert_eq!(second["trace_id"], Value::Null);
+    let third = &lines[2];
+    assert_eq!(third["metadata"]["endpoint"], "/errors/opaque");
+    assert_eq!(third["metadata"]["status"], 500);
+    assert_eq!(third["metadata"].get("error"), None, "{third}");
 }

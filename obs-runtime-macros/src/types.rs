@@ -263,7 +263,8 @@ pub(crate) fn error_text_of(krate: &syn::Path, result: &TokenStream) -> TokenStr
     probe(krate, result, "Text", 0, "__obs_error_text")
 }
 
-/// `(&&..Probe(&result)).method()` with `depth` references, `rules::trait_name` in scope.
+/// `(&&..Probe(&result)).method()` with `depth` references, `rules::Probe` and
+/// `rules::trait_name` imported in a block of its own.
 fn probe(krate: &syn::Path, result: &TokenStream, trait_name: &str, depth: usize, method: &str) -> TokenStream {
     let rules = syn::Ident::new(trait_name, Span::call_site());
     let method = syn::Ident::new(method, Span::call_site());

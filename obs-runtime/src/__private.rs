@@ -10,7 +10,9 @@ pub use crate::metrics::request::{RequestGuard, RequestSite};
 
 /// What each `#[track_request]` expansion calls, on its site (a method call on the `static` is
 /// fewer tokens than a path: the expansion is in each of the user's functions, and its size is
-/// what a debug rebuild of many of them costs).
+/// what a debug rebuild of many of them costs). Prefixed names: a method of a trait the user has
+/// in scope, taking `self` for every type, would be found before an inherent `&self` method of
+/// the same name.
 #[cfg(feature = "metrics")]
 impl RequestSite {
     /// Starts timing a call. In a debug build a plain call, so that the guard's always-inlined
@@ -19,17 +21,17 @@ impl RequestSite {
     /// inlined exactly as before, so the hot path does not change.
     #[cfg_attr(debug_assertions, inline(never))]
     #[cfg_attr(not(debug_assertions), inline(always))]
-    pub fn start(&'static self) -> RequestGuard {
+    pub fn __obs_start(&'static self) -> RequestGuard {
         RequestGuard::start(self)
     }
 
     /// Records the call as finished with `status`, and logs it as failed (status 500 or more) if
-    /// the site or the logging configuration asks for that; inlined as [`RequestSite::start`] is.
+    /// the site or the logging configuration asks for that; inlined as [`RequestSite::__obs_start`] is.
     /// The decision to log is made here rather than in each expansion: one branch fewer to
     /// compile into each of the user's functions.
     #[cfg_attr(debug_assertions, inline(never))]
     #[cfg_attr(not(debug_assertions), inline(always))]
-    pub fn finish(&self, guard: RequestGuard, status: u16, error: ErrorText<'_>) {
+    pub fn __obs_finish(&self, guard: RequestGuard, status: u16, error: ErrorText<'_>) {
         guard.finish(status);
         if status >= 500 && self.logs_errors() {
             log_request_error(self, status, error);
@@ -40,7 +42,7 @@ impl RequestSite {
     /// from the site's literals.
     #[cfg(feature = "trace")]
     #[inline]
-    pub fn start_span(&self, name: &'static str) -> Span {
+    pub fn __obs_start_span(&self, name: &'static str) -> Span {
         let span = Span::builder(name).kind(SpanKind::Server).start();
         if span.is_recording() {
             span.set_attribute("http.request.method", self.method());
@@ -53,8 +55,8 @@ impl RequestSite {
     /// their exemplar and its error line are the request's), then the span.
     #[cfg(feature = "trace")]
     #[inline]
-    pub fn finish_traced(&self, guard: RequestGuard, span: &Span, status: u16, error: ErrorText<'_>) {
-        span.in_scope(|| self.finish(guard, status, error));
+    pub fn __obs_finish_traced(&self, guard: RequestGuard, span: &Span, status: u16, error: ErrorText<'_>) {
+        span.in_scope(|| self.__obs_finish(guard, status, error));
         finish_request_span(span, status, error);
     }
 }

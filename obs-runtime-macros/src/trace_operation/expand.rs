@@ -48,28 +48,28 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
         };
         let value = quote_spanned!(*key_span=> #krate::__private::attribute_value!(#value));
         if site.unredacted.contains(key) {
-            quote_spanned!(span=> #trace.set_attribute(#key, #value);)
+            quote_spanned!(span=> #krate::__private::Span::set_attribute(&#trace, #key, #value);)
         } else {
             // Decided at compile time: a secret's value is never evaluated.
             quote_spanned! {span=>
                 if const { #krate::__private::is_secret_name(#key) } {
-                    #trace.set_attribute(#key, #krate::__private::REDACTED);
+                    #krate::__private::Span::set_attribute(&#trace, #key, #krate::__private::REDACTED);
                 } else {
-                    #trace.set_attribute(#key, #value);
+                    #krate::__private::Span::set_attribute(&#trace, #key, #value);
                 }
             }
         }
     });
     let start = quote_spanned! {span=>
         let #trace = #krate::__private::start_operation(#name, #krate::__private::SpanKind::#kind);
-        if #trace.is_recording() {
+        if #krate::__private::Span::is_recording(&#trace) {
             #(#attributes)*
         }
     };
     let record_ret = if site.ret {
         quote_spanned! {span=>
-            if #trace.is_recording() {
-                #trace.set_attribute("return", #krate::__private::attribute_value!(#result));
+            if #krate::__private::Span::is_recording(&#trace) {
+                #krate::__private::Span::set_attribute(&#trace, "return", #krate::__private::attribute_value!(#result));
             }
         }
     } else {
@@ -87,12 +87,12 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
         #krate::__private::finish_operation(#trace, #name, #status, #error_text, #err);
         #result
     };
-    let entered = quote_spanned!(span=> let __obs_entered = #trace.enter(););
+    let entered = quote_spanned!(span=> let __obs_entered = #krate::__private::Span::enter(&#trace););
     let body = if sig.asyncness.is_some() {
         let run = async_body(&annotation, &block);
         quote_spanned! {span=>
             #start
-            let #result: #annotation = #trace.scope_ref(#run).await;
+            let #result: #annotation = #krate::__private::Span::scope_ref(&#trace, #run).await;
             #finish
         }
     } else if let Some((output, boxed)) = future_output(&sig.output) {
@@ -100,7 +100,7 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
         let output = infer_opaque(&output);
         let wrapped = quote_spanned! {span=>
             async move {
-                let #result: #output = #trace.scope_ref(#future).await;
+                let #result: #output = #krate::__private::Span::scope_ref(&#trace, #future).await;
                 #finish
             }
         };

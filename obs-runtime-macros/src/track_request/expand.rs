@@ -52,20 +52,20 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
     let trace_span = quote_spanned!(span=> __obs_span);
     let start_span = match trace {
         Some(name) => {
-            quote_spanned!(span=> let #trace_span = __OBS_SITE.start_span(#name);)
+            quote_spanned!(span=> let #trace_span = __OBS_SITE.__obs_start_span(#name);)
         }
         None => TokenStream::new(),
     };
     // The sync body run in place, in the span; a future polled in it.
     let run_sync = || {
         let prelude = match trace {
-            Some(_) => quote_spanned!(span=> let __obs_entered = #trace_span.enter();),
+            Some(_) => quote_spanned!(span=> let __obs_entered = #krate::__private::Span::enter(&#trace_span);),
             None => TokenStream::new(),
         };
         run_in_place(krate, &annotation, &block, prelude)
     };
     let awaited = |future: TokenStream| match trace {
-        Some(_) => quote_spanned!(span=> #trace_span.scope_ref(#future).await),
+        Some(_) => quote_spanned!(span=> #krate::__private::Span::scope_ref(&#trace_span, #future).await),
         None => quote_spanned!(span=> #future.await),
     };
     // The status and error text of the call: without a declared output there is nothing to ask.
@@ -78,16 +78,16 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
     // request's), then the span.
     let finish = match trace {
         Some(_) => quote_spanned! {span=>
-            __OBS_SITE.finish_traced(#guard, &#trace_span, #status, #error_text);
+            __OBS_SITE.__obs_finish_traced(#guard, &#trace_span, #status, #error_text);
         },
-        None => quote_spanned!(span=> __OBS_SITE.finish(#guard, #status, #error_text);),
+        None => quote_spanned!(span=> __OBS_SITE.__obs_finish(#guard, #status, #error_text);),
     };
     // Records one call: the guard starts the clock; the value of `run` is the call's result. The
     // statement after it allows `unreachable_code`: `run` may diverge (`loop {}`).
     let record = |run: TokenStream, output: &TokenStream| {
         quote_spanned! {span=>
             #start_span
-            let #guard = __OBS_SITE.start();
+            let #guard = __OBS_SITE.__obs_start();
             let #result: #output = #run;
             #[allow(unreachable_code)]
             let #status: u16 = #status_of;

@@ -4,13 +4,17 @@
 //!
 //! One trait per question, with one impl per rule, each on its own receiver type (every method
 //! takes `self`). At each step of dereferencing the receiver, method resolution tries the type
-//! itself, then a shared reference to it, then a mutable one; so from `&&&Probe` it tries, in
-//! order, `&&&Probe`, `&&&&Probe`, `&mut &&&Probe`, then `&&Probe`, then `&Probe`, then `Probe`
-//! (a mutable reference only to the receiver itself, a temporary: the later steps are behind a
-//! shared reference, where one would be refused). Six rules fit in three references, three in
-//! none: fewer steps for the compiler to walk in each of the user's functions than one reference
-//! per rule (`&&&&&&Probe`) took. (A trait per rule, all in scope, made it check every trait at
-//! every step.)
+//! itself, then a shared reference to it, then a mutable one; from `&&&Probe` that is `&&&Probe`,
+//! `&&&&Probe`, `&mut &&&Probe`, then `&&Probe`, `&&&Probe` again, `&mut &&Probe`, then `&Probe`,
+//! `&&Probe` again, `&mut &Probe`, then `Probe`, `&Probe` again, `&mut Probe`. The six status rules
+//! are on the first six distinct types of that order: a repeated type gives the answer it gave
+//! the first time, and no rule may be on `&mut &&Probe`, `&mut &Probe` or `&mut Probe`, behind
+//! a shared reference, where resolution would pick it and the borrow checker then refuse it
+//! (`&mut &&&Probe` is a mutable reference to the receiver itself, a temporary). The three text
+//! rules are on `Probe`, `&Probe`, `&mut Probe` of a receiver `Probe` (a temporary). Fewer steps
+//! for the compiler to walk in each of the user's functions than one reference per rule
+//! (`&&&&&&Probe`) took. (A trait per rule, all in scope, made it check every trait at every
+//! step.)
 
 use crate::__private::ErrorText;
 use crate::metrics::RequestOutcome;

@@ -1,5 +1,5 @@
-// The expansion uses absolute paths only: a module that shadows the prelude and `core`/`std`
-// still compiles.
+// The expansion names no item by a relative path (its paths are absolute, or to its own `static`
+// and its own block's imports): a module that shadows the prelude and `core`/`std` still compiles.
 #![allow(dead_code, non_camel_case_types)]
 
 mod shadowing {
