@@ -209,9 +209,9 @@ macro_rules! __obs_set_attribute {
     ($span:ident, $key:expr, $value:expr) => {{
         const __OBS_KEY: &str = $key;
         if const { $crate::__private::is_secret_name(__OBS_KEY) } {
-            $span.set_attribute(__OBS_KEY, $crate::__private::REDACTED);
+            $crate::__private::Span::set_attribute(&$span, __OBS_KEY, $crate::__private::REDACTED);
         } else {
-            $span.set_attribute(__OBS_KEY, $crate::__private::attribute_value!($value));
+            $crate::__private::Span::set_attribute(&$span, __OBS_KEY, $crate::__private::attribute_value!($value));
         }
     }};
 }

@@ -311,7 +311,8 @@ pub fn init() -> Result<ObsGuard, ConfigError> {
 macro_rules! span_attributes {
     ($($key:tt = $value:expr),+ $(,)?) => {{
         let __obs_span = $crate::trace::Span::current();
-        if __obs_span.is_recording() {
+        // By path: a user's trait in scope with `is_recording(self)` would take a method call.
+        if $crate::trace::Span::is_recording(&__obs_span) {
             $(
                 $crate::__private::set_attribute!(__obs_span, $key, $value);
             )+

@@ -7,10 +7,11 @@
 //! itself, then a shared reference to it, then a mutable one; from `&&&Probe` that is `&&&Probe`,
 //! `&&&&Probe`, `&mut &&&Probe`, then `&&Probe`, `&&&Probe` again, `&mut &&Probe`, then `&Probe`,
 //! `&&Probe` again, `&mut &Probe`, then `Probe`, `&Probe` again, `&mut Probe`. The six status rules
-//! are on the first six distinct types of that order: a repeated type gives the answer it gave
-//! the first time, and no rule may be on `&mut &&Probe`, `&mut &Probe` or `&mut Probe`, behind
-//! a shared reference, where resolution would pick it and the borrow checker then refuse it
-//! (`&mut &&&Probe` is a mutable reference to the receiver itself, a temporary). The three text
+//! are on the first six distinct types of that order that may hold a rule: a repeated type gives
+//! the answer it gave the first time, and no rule may be on `&mut &&Probe`, `&mut &Probe` or
+//! `&mut Probe`, behind a shared reference, where resolution would pick it and the borrow
+//! checker then refuse it (`&mut &&&Probe` is a mutable reference to the receiver itself, a
+//! temporary). The three text
 //! rules are on `Probe`, `&Probe`, `&mut Probe` of a receiver `Probe` (a temporary). Fewer steps
 //! for the compiler to walk in each of the user's functions than one reference per rule
 //! (`&&&&&&Probe`) took. (A trait per rule, all in scope, made it check every trait at every

@@ -2,7 +2,7 @@
 // and implemented for every type (so found before an inherent `&self` method of the same name),
 // is not what they call: the site's methods and the probes' are prefixed, the site's builder
 // methods take `self` (an inherent method by value is found before a trait's), and the span's
-// are called by path.
+// are called by path (in `span_attributes!` too).
 #![deny(warnings)]
 
 #[allow(dead_code)]
@@ -74,9 +74,28 @@ async fn operation_async(id: u64) -> u64 {
     id + 1
 }
 
+#[obs_runtime::trace_operation("op_secret", args, unredacted(token_count))]
+fn operation_unredacted(token_count: u32) -> u32 {
+    obs_runtime::span_attributes!(user_id = 7, "db.system" = "postgresql", password = "hidden");
+    token_count
+}
+
+#[obs_runtime::trace_operation("op_future")]
+fn operation_future() -> impl std::future::Future<Output = u32> {
+    async { 1 }
+}
+
+#[obs_runtime::track_request("GET", "/future", trace)]
+fn request_future() -> impl std::future::Future<Output = Result<u32, std::io::Error>> {
+    async { Ok(1) }
+}
+
 fn main() {
     drop(traced_async(1));
     drop(operation_async(1));
+    drop(operation_future());
+    drop(request_future());
+    assert_eq!(operation_unredacted(3), 3);
     assert_eq!(operation(1), 2);
     assert_eq!(plain(1), Ok(1));
     assert_eq!(with_options(1), 2);
