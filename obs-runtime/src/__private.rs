@@ -26,9 +26,9 @@ impl RequestSite {
     }
 
     /// Records the call as finished with `status`, and logs it as failed (status 500 or more) if
-    /// the site or the logging configuration asks for that; inlined as [`RequestSite::__obs_start`] is.
-    /// The decision to log is made here rather than in each expansion: one branch fewer to
-    /// compile into each of the user's functions.
+    /// the site or the logging configuration asks for that; inlined as
+    /// [`RequestSite::__obs_start`] is. The decision to log is made here rather than in each
+    /// expansion: one branch fewer to compile into each of the user's functions.
     #[cfg_attr(debug_assertions, inline(never))]
     #[cfg_attr(not(debug_assertions), inline(always))]
     pub fn __obs_finish(&self, guard: RequestGuard, status: u16, error: ErrorText<'_>) {

@@ -11,11 +11,10 @@
 //! the answer it gave the first time, and no rule may be on `&mut &&Probe`, `&mut &Probe` or
 //! `&mut Probe`, behind a shared reference, where resolution would pick it and the borrow
 //! checker then refuse it (`&mut &&&Probe` is a mutable reference to the receiver itself, a
-//! temporary). The three text
-//! rules are on `Probe`, `&Probe`, `&mut Probe` of a receiver `Probe` (a temporary). Fewer steps
-//! for the compiler to walk in each of the user's functions than one reference per rule
-//! (`&&&&&&Probe`) took. (A trait per rule, all in scope, made it check every trait at every
-//! step.)
+//! temporary). The three text rules are on `Probe`, `&Probe`, `&mut Probe` of a receiver `Probe`
+//! (a temporary). Fewer steps for the compiler to walk in each of the user's functions than one
+//! reference per rule (`&&&&&&Probe`) took. (A trait per rule, all in scope, made it check every
+//! trait at every step.)
 
 use crate::__private::ErrorText;
 use crate::metrics::RequestOutcome;
