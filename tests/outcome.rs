@@ -79,6 +79,22 @@ fn both(ok: bool) -> Result<Created, ApiError> {
     if ok { Ok(Created) } else { Err(ApiError::NotFound) }
 }
 
+// `()` says nothing of a failure: its `Err` is a failed call like any other.
+#[track_request("GET", "/outcome/unit-error")]
+fn unit_error(ok: bool) -> Result<u32, ()> {
+    if ok { Ok(1) } else { Err(()) }
+}
+
+#[track_request("GET", "/outcome/unit-both")]
+fn unit_both(ok: bool) -> Result<(), ()> {
+    if ok { Ok(()) } else { Err(()) }
+}
+
+#[track_request("GET", "/outcome/status-or-unit")]
+fn status_or_unit(ok: bool) -> Result<http::StatusCode, ()> {
+    if ok { Ok(http::StatusCode::CREATED) } else { Err(()) }
+}
+
 #[track_request("GET", "/outcome/io-result")]
 fn io_result() -> std::io::Result<()> {
     Err(std::io::Error::other("disk"))
@@ -143,6 +159,21 @@ fn result_without_outcome_impls_is_200_or_500() {
     assert_eq!(requests("GET", "/outcome/result", "500"), 2.0);
     io_result().ok();
     assert_eq!(requests("GET", "/outcome/io-result", "500"), 1.0);
+}
+
+#[test]
+fn an_err_of_unit_is_500() {
+    for ok in [true, false, false] {
+        unit_error(ok).ok();
+        unit_both(ok).ok();
+        status_or_unit(ok).ok();
+    }
+    assert_eq!(requests("GET", "/outcome/unit-error", "200"), 1.0);
+    assert_eq!(requests("GET", "/outcome/unit-error", "500"), 2.0);
+    assert_eq!(requests("GET", "/outcome/unit-both", "200"), 1.0);
+    assert_eq!(requests("GET", "/outcome/unit-both", "500"), 2.0);
+    assert_eq!(requests("GET", "/outcome/status-or-unit", "201"), 1.0);
+    assert_eq!(requests("GET", "/outcome/status-or-unit", "500"), 2.0);
 }
 
 #[test]

@@ -5,13 +5,16 @@
 /// `#[track_request]` picks the most specific rule that applies to the function's concrete return
 /// type:
 ///
-/// 1. the type implements `RequestOutcome`: its own code. Provided for `()` (200),
-///    [`http::StatusCode`], [`http::Response<B>`], `(StatusCode, ..)` (axum's tuples of 2 to 4), and
-///    `Result<T, E>` when both sides implement it;
+/// 1. the type implements `RequestOutcome`: its own code. Provided for [`http::StatusCode`],
+///    [`http::Response<B>`], `(StatusCode, ..)` (axum's tuples of 2 to 4), and `Result<T, E>` when
+///    both sides implement it;
 /// 2. `Result<T, E>` where only `E` implements it: `Ok` is 200, `Err(e)` is `e`'s code;
 /// 3. `Result<T, E>` where only `T` implements it: `Ok(t)` is `t`'s code, `Err` is 500;
 /// 4. any other `Result<T, E>`: `Ok` is 200, `Err` is 500;
 /// 5. any other value: 200.
+///
+/// `()` is not a `RequestOutcome`: a function that returns nothing is 200 by rule 5, and an
+/// `Err(())` says nothing of why a call failed, so it is 500 by rule 4.
 ///
 /// A panic is recorded as 500, and an `async fn` whose future is dropped before it completes as
 /// 499 (client closed request). A code outside `100..=999` is recorded as 500.
@@ -43,12 +46,6 @@
 pub trait RequestOutcome {
     /// The HTTP status code this value stands for.
     fn http_status(&self) -> u16;
-}
-
-impl RequestOutcome for () {
-    fn http_status(&self) -> u16 {
-        200
-    }
 }
 
 impl RequestOutcome for http::StatusCode {
