@@ -10,8 +10,15 @@
 # Like for like: obs with its default features (metrics + its embedded /metrics server + trace)
 # against autometrics with its `prometheus-exporter` feature (its Prometheus exporter; with no
 # backend named it uses prometheus-client), fastrace 0.7 with `enable` as in benches/Cargo.toml.
-# Usage: bash benches/compile-time.sh   (BODY=early for bodies with a `?`; needs network or a warm cargo cache; takes ~5 minutes on an
+# Usage: bash benches/compile-time.sh   (needs network or a warm cargo cache; takes ~5 minutes on an
 # idle 2-core machine). Prints the load before and after: run it on a quiet machine.
+#   BODY=early        bodies with a `?`;
+#   BASE=<commit>     adds `base`, obs as of that commit (from `git archive`), to the same run: an A/B
+#                     of a change against where it started, each round building both;
+#   VARIANTS="obs base fastrace"   only these variants (default: all; the ratio columns need
+#                     fastrace and autometrics among them), for a quicker A/B;
+#   QUICK=1           one cold round (only to build the dependencies; its column is one run, not a
+#                     median) and five recompile rounds.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 runtime="$here/../obs-runtime"
@@ -54,14 +61,28 @@ seconds() {
   awk "BEGIN { print ($end - $start) / 1e9 }"
 }
 
-median3() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
+# The median of an odd number of runs.
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[(NR + 1) / 2] }'; }
 
-ratio() { awk "BEGIN { printf \"%.2f\", $1 / $2 }"; }
+# $1 / $2, or "-" when either was not measured (a variant left out by VARIANTS).
+ratio() {
+  if [ -z "$1" ] || [ -z "$2" ]; then printf -- '-'; return; fi
+  awk "BEGIN { printf \"%.2f\", $1 / $2 }"
+}
 
 variants=(bare obs fastrace tracing autometrics)
+if [ -n "${BASE:-}" ]; then
+  mkdir -p "$work/base"
+  git -C "$here/.." archive "$BASE" | tar -x -C "$work/base"
+  variants+=(base)
+fi
+if [ -n "${VARIANTS:-}" ]; then
+  read -r -a variants <<< "$VARIANTS"
+fi
 declare -A deps=(
   [bare]=''
   [obs]="obs-runtime = { path = \"$runtime\" }"
+  [base]="obs-runtime = { path = \"$work/base/obs-runtime\" }"
   [fastrace]='fastrace = { version = "0.7", features = ["enable"] }'
   [tracing]='tracing = "0.1.41"'
   [autometrics]='autometrics = { version = "3", default-features = false, features = ["prometheus-exporter"] }'
@@ -69,6 +90,7 @@ declare -A deps=(
 declare -A attrs=(
   [bare]=''
   [obs]='#[obs_runtime::track_request("GET", "/f@")]'
+  [base]='#[obs_runtime::track_request("GET", "/f@")]'
   [fastrace]='#[fastrace::trace]'
   [tracing]='#[tracing::instrument]'
   [autometrics]='#[autometrics::autometrics]'
@@ -90,7 +112,10 @@ for v in "${variants[@]}"; do
 done
 
 # Cold: each round empties each variant's target dir and builds the one-fn crate.
-for round in 1 2 3; do
+cold_rounds=3
+recompile_rounds=3
+if [ "${QUICK:-}" = 1 ]; then cold_rounds=1 recompile_rounds=5; fi
+for round in $(seq 1 "$cold_rounds"); do
   for v in "${variants[@]}"; do
     rm -rf "${one[$v]}/target"
     t=$(cd "${one[$v]}" && seconds cargo build --offline)
@@ -104,7 +129,7 @@ for v in "${variants[@]}"; do
   (cd "${many[$v]}" && CARGO_TARGET_DIR="${one[$v]}/target" seconds cargo build --offline > /dev/null)
   (cd "${many[$v]}" && CARGO_TARGET_DIR="${one[$v]}/target" seconds cargo check --offline > /dev/null)
 done
-for round in 1 2 3; do
+for round in $(seq 1 "$recompile_rounds"); do
   for v in "${variants[@]}"; do
     touch "${many[$v]}/src/lib.rs"
     t=$(cd "${many[$v]}" && CARGO_TARGET_DIR="${one[$v]}/target" seconds cargo build --offline)
@@ -118,11 +143,11 @@ echo "load after: $(uptime)"
 
 for v in "${variants[@]}"; do
   # shellcheck disable=SC2086 # the runs are space-separated numbers
-  cold[$v]=$(median3 ${runs_cold[$v]})
+  cold[$v]=$(median ${runs_cold[$v]})
   # shellcheck disable=SC2086
-  recompile[$v]=$(median3 ${runs_recompile[$v]})
+  recompile[$v]=$(median ${runs_recompile[$v]})
   # shellcheck disable=SC2086
-  check[$v]=$(median3 ${runs_check[$v]})
+  check[$v]=$(median ${runs_check[$v]})
 done
 
 echo
@@ -130,9 +155,9 @@ echo "| crate | cold, one fn (s) | / autometrics | / fastrace | recompile, 1,000
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for v in "${variants[@]}"; do
   printf '| %s | %.1f | %s | %s | %.2f | %s | %s | %.2f | %s |\n' "$v" \
-    "${cold[$v]}" "$(ratio "${cold[$v]}" "${cold[autometrics]}")" "$(ratio "${cold[$v]}" "${cold[fastrace]}")" \
-    "${recompile[$v]}" "$(ratio "${recompile[$v]}" "${recompile[fastrace]}")" "$(ratio "${recompile[$v]}" "${recompile[bare]}")" \
-    "${check[$v]}" "$(ratio "${check[$v]}" "${check[fastrace]}")"
+    "${cold[$v]}" "$(ratio "${cold[$v]}" "${cold[autometrics]:-}")" "$(ratio "${cold[$v]}" "${cold[fastrace]:-}")" \
+    "${recompile[$v]}" "$(ratio "${recompile[$v]}" "${recompile[fastrace]:-}")" "$(ratio "${recompile[$v]}" "${recompile[bare]:-}")" \
+    "${check[$v]}" "$(ratio "${check[$v]}" "${check[fastrace]:-}")"
 done
 echo
 echo "runs (s), in round order:"
