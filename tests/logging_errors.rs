@@ -49,6 +49,12 @@ fn opaque() -> Result<u32, Opaque> {
     Err(Opaque)
 }
 
+/// `()`: a failure like any other `Err` (its `Debug` is the text).
+#[track_request("GET", "/errors/unit", log_errors)]
+fn unit_error() -> Result<u32, ()> {
+    Err(())
+}
+
 #[track_request("GET", "/errors/quiet")]
 fn quiet() -> Result<(), std::io::Error> {
     Err(std::io::Error::other("not logged: the site did not ask"))
@@ -72,12 +78,13 @@ async fn failed_calls_log_one_error_line_in_the_current_trace() {
     assert!(only_debug().await.is_err());
     assert!(not_found().is_err());
     assert!(opaque().is_err());
+    assert!(unit_error().is_err());
     assert!(quiet().is_err());
     assert!(guard.flush());
 
     let text = output.lines();
     let lines: Vec<Value> = text.iter().map(|line| serde_json::from_str(line).expect("JSON")).collect();
-    assert_eq!(lines.len(), 3, "one line per failed call of a site that asked, 5xx only: {text:?}");
+    assert_eq!(lines.len(), 4, "one line per failed call of a site that asked, 5xx only: {text:?}");
     let first = &lines[0];
     assert_eq!(first["level"], "ERROR");
     assert_eq!(first["message"], "request failed");
@@ -95,4 +102,8 @@ async fn failed_calls_log_one_error_line_in_the_current_trace() {
     assert_eq!(third["metadata"]["endpoint"], "/errors/opaque");
     assert_eq!(third["metadata"]["status"], 500);
     assert_eq!(third["metadata"].get("error"), None, "{third}");
+    let fourth = &lines[3];
+    assert_eq!(fourth["metadata"]["endpoint"], "/errors/unit");
+    assert_eq!(fourth["metadata"]["status"], 500);
+    assert_eq!(fourth["metadata"]["error"], "()");
 }

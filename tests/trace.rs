@@ -378,6 +378,12 @@ async fn combined(fail: bool) -> Result<&'static str, NotFound> {
     if fail { Err(NotFound(4)) } else { Ok("ok") }
 }
 
+// `()` says nothing of the failure: a failed request all the same.
+#[track_request("GET", "/trace/combined-unit-error", trace)]
+fn combined_unit_error() -> Result<u32, ()> {
+    Err(())
+}
+
 #[track_request("POST", "/trace/combined-sync", trace = "sync_handler")]
 fn combined_sync() -> u32 {
     7
@@ -393,6 +399,7 @@ fn the_combined_form_records_metrics_and_a_server_span_in_one_expansion() {
         assert!(combined(true).await.is_err());
     }));
     assert_eq!(root.in_scope(combined_sync), 7);
+    assert_eq!(root.in_scope(combined_unit_error), Err(()));
     drop(root);
     let spans = of_trace(trace_id);
     let servers: Vec<_> = spans.iter().filter(|span| span.name() == "GET /trace/combined/{id}").collect();
@@ -409,6 +416,11 @@ fn the_combined_form_records_metrics_and_a_server_span_in_one_expansion() {
     assert_eq!(common::requests("GET", "/trace/combined/{id}", "200"), 1.0);
     assert_eq!(common::requests("GET", "/trace/combined/{id}", "500"), 1.0);
     assert_eq!(common::requests("POST", "/trace/combined-sync", "200"), 1.0);
+    let unit_error = one(&spans, "GET /trace/combined-unit-error");
+    assert_eq!(attribute(unit_error, "http.response.status_code").as_deref(), Some("500"));
+    assert_eq!(unit_error.status(), &Status::Error("()".into()));
+    assert_eq!(common::requests("GET", "/trace/combined-unit-error", "500"), 1.0);
+    assert_eq!(common::requests("GET", "/trace/combined-unit-error", "200"), 0.0);
 }
 
 #[test]
