@@ -250,30 +250,43 @@ const IN_PLACE_MACROS: &[&str] = &[
 /// the caller nor use `?` (but the old `try!`, refused by name).
 const IN_PLACE_CRATES: &[&str] = &["std", "core", "alloc", "tracing", "log", "obs_runtime"];
 
-/// The status of the call's value `result`, by the first of `RequestOutcome`'s rules that
-/// applies; and the text of an `Err` (its `Display`, else its `Debug`). Both are autoref
-/// specialization (see `obs_runtime::__private::rules`), each trait brought into scope in a block
-/// of its own.
-pub(crate) fn status_of(krate: &syn::Path, result: &TokenStream) -> TokenStream {
-    probe(krate, result, "Status", 3, "__obs_status")
-}
-
-/// See [`status_of`].
-pub(crate) fn error_text_of(krate: &syn::Path, result: &TokenStream) -> TokenStream {
-    probe(krate, result, "Text", 0, "__obs_error_text")
-}
-
-/// `(&&..Probe(&result)).method()` with `depth` references, `rules::Probe` and
-/// `rules::trait_name` imported in a block of its own.
-fn probe(krate: &syn::Path, result: &TokenStream, trait_name: &str, depth: usize, method: &str) -> TokenStream {
-    let rules = syn::Ident::new(trait_name, Span::call_site());
-    let method = syn::Ident::new(method, Span::call_site());
-    let references = std::iter::repeat_n(quote!(&), depth);
-    quote_spanned! {Span::mixed_site()=>
-        {
-            use #krate::__private::rules::{Probe, #rules as _};
-            (#(#references)* Probe(&#result)).#method()
+/// The statement that ends a call: `#[allow(unreachable_code)] let () = { <probes> <before>
+/// <finish> };`, where `finish` is given the tokens of the call's status and of its error text.
+/// With a declared output, the probes are of `result`: its status by the first of
+/// `RequestOutcome`'s rules that applies (a `let` of `u16`), and the text of an `Err` (its
+/// `Display`, else its `Debug`), both autoref specialization (see
+/// `obs_runtime::__private::rules`), their traits brought into scope by one `use` in this block
+/// (one import per function, not one per probe: each costs the compiler). The import names
+/// `Probe`: nothing of the user's body may be in `before` or `finish` (the runtime's path, which
+/// `crate = ..` may give, and literals are). Without a declared output (`()`), 200 and no text.
+///
+/// It allows `unreachable_code`: it is the first statement after the body, which may diverge
+/// (`loop {}`).
+pub(crate) fn finish_call(
+    krate: &syn::Path,
+    result: &TokenStream,
+    output: &syn::ReturnType,
+    before: TokenStream,
+    finish: impl FnOnce(TokenStream, TokenStream) -> TokenStream,
+) -> TokenStream {
+    let span = Span::mixed_site();
+    let (probes, status, text) = match output {
+        syn::ReturnType::Default => (TokenStream::new(), quote!(200), quote!(#krate::__private::ErrorText::Nothing)),
+        // The status is a `u16` by its `let`: the refusal of a future is a type error there, on
+        // the attribute, naming itself (not on a parameter of the runtime's).
+        syn::ReturnType::Type(..) => {
+            let status = quote_spanned!(span=> __obs_status);
+            let probes = quote_spanned! {span=>
+                use #krate::__private::rules::{Probe, Status as _, Text as _};
+                let #status: ::core::primitive::u16 = (&&&Probe(&#result)).__obs_status();
+            };
+            (probes, status, quote_spanned!(span=> Probe(&#result).__obs_error_text()))
         }
+    };
+    let finish = finish(status, text);
+    quote_spanned! {span=>
+        #[allow(unreachable_code)]
+        let () = { #probes #before #finish };
     }
 }
 

@@ -11,7 +11,7 @@ use quote::{quote, quote_spanned};
 use super::args::SpanKind;
 use super::check::{Site, Value};
 use crate::item::outer_and_inner;
-use crate::types::{async_body, error_text_of, future_output, infer_opaque, run_in_closure, run_in_place, status_of};
+use crate::types::{async_body, finish_call, future_output, infer_opaque, run_in_closure, run_in_place};
 
 pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
     let syn::ItemFn { attrs, vis, modifiers, sig, block } = function;
@@ -75,18 +75,15 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
     } else {
         TokenStream::new()
     };
-    // The first statement after the body allows `unreachable_code`: a sync body run in place may
-    // diverge (`loop {}`).
-    let status = quote_spanned!(span=> __obs_status);
-    let status_of = status_of(krate, &result);
-    let error_text = error_text_of(krate, &result);
-    let finish = quote_spanned! {span=>
-        #[allow(unreachable_code)]
-        let #status = #status_of;
-        #record_ret
-        #krate::__private::finish_operation(#trace, #name, #status, #error_text, #err);
-        #result
-    };
+    // The `return` attribute, then the span's end with the call's outcome.
+    let finish = finish_call(
+        krate,
+        &result,
+        &sig.output,
+        record_ret,
+        |status, text| quote_spanned!(span=> #krate::__private::finish_operation(#trace, #name, #status, #text, #err)),
+    );
+    let finish = quote_spanned!(span=> #finish #result);
     let entered = quote_spanned!(span=> let __obs_entered = #krate::__private::Span::enter(&#trace););
     let body = if sig.asyncness.is_some() {
         let run = async_body(&annotation, &block);

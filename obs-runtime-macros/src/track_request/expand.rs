@@ -12,7 +12,7 @@ use quote::{quote, quote_spanned};
 
 use super::check::Site;
 use crate::item::outer_and_inner;
-use crate::types::{async_body, error_text_of, future_output, infer_opaque, run_in_closure, run_in_place, status_of};
+use crate::types::{async_body, finish_call, future_output, infer_opaque, run_in_closure, run_in_place};
 
 pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
     let syn::ItemFn { attrs, vis, modifiers, sig, block } = function;
@@ -34,7 +34,6 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
     let guard = quote_spanned!(span=> __obs_guard);
     let result = quote_spanned!(span=> __obs_result);
     let future = quote_spanned!(span=> __obs_future);
-    let status = quote_spanned!(span=> __obs_status);
     // The declared type pins the result's type before the status is chosen from it (inference
     // alone may leave `E` of a `Result` open there), and gives `return` and `?` in the body the
     // same coercion target as in the unwrapped function (`Box<dyn Error>`, `&dyn Trait`).
@@ -68,29 +67,18 @@ pub(crate) fn expand(site: &Site, function: syn::ItemFn) -> TokenStream {
         Some(_) => quote_spanned!(span=> #krate::__private::Span::scope_ref(&#trace_span, #future).await),
         None => quote_spanned!(span=> #future.await),
     };
-    // The status and error text of the call: without a declared output there is nothing to ask.
-    let (status_of, error_text) = match &sig.output {
-        syn::ReturnType::Default => (quote!(200), quote!(#krate::__private::ErrorText::Nothing)),
-        syn::ReturnType::Type(..) => (status_of(krate, &result), error_text_of(krate, &result)),
-    };
-    // With a span, the text is asked for once, for both the span and the log line.
-    // With a span, the metrics are finished in it (their exemplar and error line are the
-    // request's), then the span.
-    let finish = match trace {
-        Some(_) => quote_spanned! {span=>
-            __OBS_SITE.__obs_finish_traced(#guard, &#trace_span, #status, #error_text);
-        },
-        None => quote_spanned!(span=> __OBS_SITE.__obs_finish(#guard, #status, #error_text);),
-    };
-    // Records one call: the guard starts the clock; the value of `run` is the call's result. The
-    // statement after it allows `unreachable_code`: `run` may diverge (`loop {}`).
+    // With a span, the text is asked for once, for both the span and the log line; the metrics
+    // are finished in the span (their exemplar and error line are the request's), then the span.
+    let finish = finish_call(krate, &result, &sig.output, TokenStream::new(), |status, text| match trace {
+        Some(_) => quote_spanned!(span=> __OBS_SITE.__obs_finish_traced(#guard, &#trace_span, #status, #text)),
+        None => quote_spanned!(span=> __OBS_SITE.__obs_finish(#guard, #status, #text)),
+    });
+    // Records one call: the guard starts the clock; the value of `run` is the call's result.
     let record = |run: TokenStream, output: &TokenStream| {
         quote_spanned! {span=>
             #start_span
             let #guard = __OBS_SITE.__obs_start();
             let #result: #output = #run;
-            #[allow(unreachable_code)]
-            let #status: u16 = #status_of;
             #finish
             #result
         }

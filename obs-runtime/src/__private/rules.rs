@@ -36,7 +36,7 @@ impl<T: ?Sized> Copy for Probe<'_, T> {}
 /// (an alias, an associated type) would otherwise be timed while the future is built and
 /// recorded from the future itself, not from its output.
 #[allow(non_camel_case_types, missing_debug_implementations)]
-pub struct track_request_cannot_see_this_future_make_the_fn_async_or_return_impl_Future;
+pub struct the_attribute_cannot_see_this_future_make_the_fn_async_or_return_impl_Future;
 
 /// The status of a call's value, by the first rule that applies: a future is refused; a
 /// [`RequestOutcome`] gives its own; a `Result` takes its `Err`'s if that is one (else 500), its
@@ -50,10 +50,10 @@ pub trait Status {
 
 /// First (`&&&Probe` itself): a future is refused.
 impl<T: std::future::Future + ?Sized> Status for &&&Probe<'_, T> {
-    type Status = track_request_cannot_see_this_future_make_the_fn_async_or_return_impl_Future;
+    type Status = the_attribute_cannot_see_this_future_make_the_fn_async_or_return_impl_Future;
     #[inline]
     fn __obs_status(self) -> Self::Status {
-        track_request_cannot_see_this_future_make_the_fn_async_or_return_impl_Future
+        the_attribute_cannot_see_this_future_make_the_fn_async_or_return_impl_Future
     }
 }
 

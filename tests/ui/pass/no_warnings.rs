@@ -60,6 +60,21 @@ fn t_diverges() -> u32 { loop {} }
 #[track_request("GET", "/c/diverges", trace)]
 fn c_diverges(code: i32) { std::process::exit(code) }
 
+#[trace_operation]
+#[allow(clippy::empty_loop)]
+fn t_diverges_unit() { loop {} }
+
+#[trace_operation("t_diverges_ret", ret, err)]
+fn t_diverges_ret(code: i32) -> Result<u32, ApiError> { std::process::exit(code) }
+
+#[track_request("GET", "/r/explicit-unit")]
+#[allow(clippy::unused_unit)]
+fn r_explicit_unit() -> () {}
+
+#[trace_operation]
+#[allow(clippy::unused_unit)]
+fn t_explicit_unit() -> () {}
+
 // A fn returning a boxed future whose arms box different futures: the body's value coerces to
 // the declared type.
 #[track_request("GET", "/r/boxed-arms")]
@@ -305,6 +320,10 @@ fn main() {
     let _: [fn() -> u32; 2] = [r_diverges, t_diverges];
     let _: [fn(i32) -> u32; 1] = [r_exits];
     let _: fn(i32) = c_diverges;
+    let _: fn() = t_diverges_unit;
+    let _: fn(i32) -> Result<u32, ApiError> = t_diverges_ret;
+    r_explicit_unit();
+    t_explicit_unit();
     assert_eq!(ready(r_async_one_line()), 1);
     assert_eq!(ready(r_async_expr_one_line()).ok(), Some(1));
     ready(r_async_unit());

@@ -3,7 +3,7 @@
 #![allow(dead_code, non_camel_case_types)]
 
 mod shadowing {
-    use obs_runtime::track_request;
+    use obs_runtime::{trace_operation, track_request};
 
     mod core {}
     mod std {}
@@ -17,6 +17,8 @@ mod shadowing {
     struct Vec;
     struct String;
     struct Drop;
+    struct u16;
+    struct str;
 
     #[track_request("GET", "/shadowed")]
     fn handler() -> ::core::result::Result<u8, ()> {
@@ -28,9 +30,21 @@ mod shadowing {
         2
     }
 
+    #[trace_operation("shadowed", err, ret)]
+    fn operation(x: u8) -> ::core::result::Result<u8, ()> {
+        ::core::result::Result::Ok(x)
+    }
+
+    #[track_request("GET", "/shadowed-traced", trace)]
+    fn handler_traced() -> ::core::result::Result<u8, ()> {
+        ::core::result::Result::Err(())
+    }
+
     pub fn run() {
         let _ = handler();
         let _ = handler_async();
+        let _ = operation(1);
+        let _ = handler_traced();
     }
 }
 
