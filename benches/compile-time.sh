@@ -78,6 +78,13 @@ if [ -n "${BASE:-}" ]; then
 fi
 if [ -n "${VARIANTS:-}" ]; then
   read -r -a variants <<< "$VARIANTS"
+  for v in "${variants[@]}"; do
+    case "$v" in
+      bare | obs | fastrace | tracing | autometrics) ;;
+      base) [ -n "${BASE:-}" ] || { echo "VARIANTS names base: give BASE=<commit>" >&2; exit 2; } ;;
+      *) echo "VARIANTS: no variant $v (bare obs fastrace tracing autometrics base)" >&2; exit 2 ;;
+    esac
+  done
 fi
 declare -A deps=(
   [bare]=''
