@@ -40,6 +40,16 @@ fn plain_result(ok: bool) -> Result<u32, PlainError> {
 #[track_request("GET", "/outcome/unit")]
 fn unit() {}
 
+#[track_request("GET", "/outcome/explicit-unit")]
+#[allow(clippy::unused_unit)]
+fn explicit_unit() -> () {}
+
+// `Ok(())` with an `Err` that is an outcome: 200, or the error's own code.
+#[track_request("DELETE", "/outcome/unit-or-outcome")]
+fn unit_or_outcome(ok: bool) -> Result<(), ApiError> {
+    if ok { Ok(()) } else { Err(ApiError::NotFound) }
+}
+
 #[track_request("GET", "/outcome/value")]
 fn plain_value() -> Vec<String> {
     Vec::new()
@@ -174,13 +184,20 @@ fn an_err_of_unit_is_500() {
     assert_eq!(requests("GET", "/outcome/unit-both", "500"), 2.0);
     assert_eq!(requests("GET", "/outcome/status-or-unit", "201"), 1.0);
     assert_eq!(requests("GET", "/outcome/status-or-unit", "500"), 2.0);
+    for ok in [true, false] {
+        unit_or_outcome(ok).ok();
+    }
+    assert_eq!(requests("DELETE", "/outcome/unit-or-outcome", "200"), 1.0);
+    assert_eq!(requests("DELETE", "/outcome/unit-or-outcome", "404"), 1.0);
 }
 
 #[test]
 fn unit_and_plain_values_are_200() {
     unit();
+    explicit_unit();
     let _ = plain_value();
     assert_eq!(requests("GET", "/outcome/unit", "200"), 1.0);
+    assert_eq!(requests("GET", "/outcome/explicit-unit", "200"), 1.0);
     assert_eq!(requests("GET", "/outcome/value", "200"), 1.0);
 }
 
