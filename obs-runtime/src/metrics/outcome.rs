@@ -14,7 +14,7 @@
 /// 5. any other value: 200.
 ///
 /// `()` is not a `RequestOutcome`: a function that returns nothing is 200 by rule 5, and an
-/// `Err(())` says nothing of why a call failed, so it is 500 by rule 4.
+/// `Err(())` says nothing of why a call failed, so it is 500 (rule 3 or 4).
 ///
 /// A panic is recorded as 500, and an `async fn` whose future is dropped before it completes as
 /// 499 (client closed request). A code outside `100..=999` is recorded as 500.
