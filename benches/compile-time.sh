@@ -5,7 +5,7 @@
 #              the crate's lib.rs touched); and the same with `cargo check` (expansion, name
 #              resolution, type and borrow checking, no code generation), to tell the front end's
 #              share from code generation's.
-# Each is the median of 3, the variants interleaved round by round (bare, obs, fastrace, tracing,
+# Each is the median of 3 (of 5 recompiles with QUICK=1), the variants interleaved round by round (bare, obs, fastrace, tracing,
 # autometrics, then again), so that a change in the machine's load falls on all of them alike.
 # Like for like: obs with its default features (metrics + its embedded /metrics server + trace)
 # against autometrics with its `prometheus-exporter` feature (its Prometheus exporter; with no
@@ -15,8 +15,8 @@
 #   BODY=early        bodies with a `?`;
 #   BASE=<commit>     adds `base`, obs as of that commit (from `git archive`), to the same run: an A/B
 #                     of a change against where it started, each round building both;
-#   VARIANTS="obs base fastrace"   only these variants (default: all; the ratio columns need
-#                     fastrace and autometrics among them), for a quicker A/B;
+#   VARIANTS="obs base fastrace"   only these variants, each once (default: all; the ratio
+#                     columns need fastrace, autometrics and bare among them), for a quicker A/B;
 #   QUICK=1           one cold round (only to build the dependencies; its column is one run, not a
 #                     median) and five recompile rounds.
 set -euo pipefail
@@ -78,7 +78,10 @@ if [ -n "${BASE:-}" ]; then
 fi
 if [ -n "${VARIANTS:-}" ]; then
   read -r -a variants <<< "$VARIANTS"
+  declare -A named=()
   for v in "${variants[@]}"; do
+    [ -z "${named[$v]:-}" ] || { echo "VARIANTS names $v twice" >&2; exit 2; }
+    named[$v]=1
     case "$v" in
       bare | obs | fastrace | tracing | autometrics) ;;
       base) [ -n "${BASE:-}" ] || { echo "VARIANTS names base: give BASE=<commit>" >&2; exit 2; } ;;
