@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Compile cost of the attribute, as DESIGN.md measures it, for obs and the peers in one run:
+# Compile cost of the attribute, for obs and the peers in one run:
 #   cold:      debug build, from an empty target dir, of a one-fn crate with its dependencies;
 #   recompile: debug, non-incremental rebuild of a crate with 1,000 annotated fns (deps prebuilt,
 #              the crate's lib.rs touched); and the same with `cargo check` (expansion, name

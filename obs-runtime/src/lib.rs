@@ -170,7 +170,13 @@ pub use service::Service;
 /// `"500"` (and keeps unwinding). For an `async fn` the time covers the whole future, and a future
 /// dropped before it completes is recorded as `"499"`. A plain `fn` that returns a future
 /// (`-> impl Future<Output = T>`, or the `Pin<Box<dyn Future<Output = T> + Send + '_>>` that
-/// `#[async_trait]` makes) is recorded the same way, over the future's run and from its output.
+/// `#[async_trait]` makes, or `futures`' `BoxFuture<'_, T>` and `LocalBoxFuture<'_, T>`) is
+/// recorded the same way, over the future's run and from its output. Any other future type (a
+/// named one such as `std::future::Ready<T>`, an alias of your own, an associated type) hides
+/// that it is a future from the attribute, which would then time only the future's construction:
+/// it is a compile error instead, naming the type
+/// `the_attribute_cannot_see_this_future_make_the_fn_async_or_return_impl_Future`. Make the fn
+/// `async`, or declare it `-> impl Future<Output = T>`.
 /// The body keeps its meaning: `return` and `?` coerce to the declared return type, and a method
 /// may return borrows of `&mut self`.
 ///
@@ -225,7 +231,8 @@ pub use obs_runtime_macros::track_request;
 /// `Err` (or a status of 500 or more, by the rules of `#[track_request]`), `error.message`, the
 /// span status `Error` and an `exception` event; a panic ends it as an error and keeps unwinding.
 /// An `async fn` (or a fn returning a future) is in its span at every poll, so spans opened and
-/// lines logged across `.await`s belong to it.
+/// lines logged across `.await`s belong to it. The future types it sees, and the compile error
+/// for one it cannot see, are those of [`macro@track_request`].
 ///
 /// Options (none records anything the function does not say, so nothing leaks by default):
 ///
