@@ -474,6 +474,133 @@ fn a_full_queue_drops_and_counts_exactly_what_did_not_fit() {
     assert_eq!(failed_notifications("full_queue"), Some(EXTRA as f64));
 }
 
+/// Blocks its thread in `send` (a synchronous wait, as a blocking client would) until the test
+/// lets it go; tells the test each time a send begins.
+struct Blocking {
+    name: &'static str,
+    entered: std::sync::Mutex<std::sync::mpsc::Sender<AlertStatus>>,
+    release: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+impl Blocking {
+    fn new(name: &'static str) -> (Blocking, std::sync::mpsc::Receiver<AlertStatus>, std::sync::mpsc::Sender<()>) {
+        let (entered, is_entered) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel();
+        let channel =
+            Blocking { name, entered: std::sync::Mutex::new(entered), release: std::sync::Mutex::new(released) };
+        (channel, is_entered, release)
+    }
+}
+
+impl Channel for Blocking {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn send<'a>(&'a self, alert: &'a Alert) -> SendFuture<'a> {
+        Box::pin(async move {
+            let _ = self.entered.lock().map(|entered| entered.send(alert.status));
+            // No `.await`: the thread itself waits.
+            let _ = self.release.lock().map(|release| release.recv());
+            Ok(())
+        })
+    }
+}
+
+fn sent_notifications(channel: &str) -> Option<f64> {
+    common::sample(&common::scrape(), "obs_alert_notifications_sent_total", &[("channel", channel)])
+}
+
+#[test]
+fn a_channel_that_blocks_its_thread_holds_up_no_other_channel() {
+    // Catches: sends run on obs's runtime thread, where one channel that blocks stalls the other
+    // channels' deliveries (and /metrics, the health probes and the evaluator with them).
+    let (blocking, entered, release) = Blocking::new("blocks_its_thread");
+    let (beside, gate, sending, delivered) = Gated::new("beside_a_blocking_one");
+    gate.add_permits(1);
+    let level = Gauge::register("alerts_test_blocking_level", "level").expect("a new gauge");
+    let manager = AlertManager::builder()
+        .rule(
+            AlertRule::builder("blocking_level")
+                .condition(Condition::gauge("alerts_test_blocking_level").above(1.0))
+                .cooldown(Duration::ZERO)
+                .build()
+                .expect("a valid rule"),
+        )
+        .channel(blocking)
+        .channel(beside)
+        // Only the evaluation at start runs on its own; the test makes the next one.
+        .interval(S(3600))
+        .send_timeout(S(300))
+        .build()
+        .expect("a valid manager");
+    level.set(5.0);
+    let guard = manager.start().expect("the manager starts");
+    // The firing notification holds a thread in the blocking channel's send.
+    assert_eq!(entered.recv_timeout(S(60)), Ok(AlertStatus::Firing));
+    assert_eq!(sending.recv_timeout(S(60)), Ok(AlertStatus::Firing));
+    // While it does, the resolution reaches the other channel.
+    level.set(0.0);
+    let resolved = manager.evaluate_at(SystemTime::now() + S(1));
+    assert_eq!(resolved.iter().map(|alert| alert.status).collect::<Vec<_>>(), [AlertStatus::Resolved]);
+    assert_eq!(sending.recv_timeout(S(60)), Ok(AlertStatus::Resolved));
+    wait_until("the other channel's deliveries", || {
+        delivered.lock().map(|delivered| delivered.len()).unwrap_or(0) == 2
+    });
+    assert_eq!(*delivered.lock().expect("delivered"), [AlertStatus::Firing, AlertStatus::Resolved]);
+    assert_eq!(sent_notifications("blocks_its_thread"), Some(0.0));
+    // Let both of the blocking channel's sends go: each is delivered, in order.
+    release.send(()).expect("the channel waits");
+    assert_eq!(entered.recv_timeout(S(60)), Ok(AlertStatus::Resolved));
+    release.send(()).expect("the channel waits");
+    wait_until("the blocking channel's deliveries counted", || sent_notifications("blocks_its_thread") == Some(2.0));
+    assert_eq!(failed_notifications("blocks_its_thread"), Some(0.0));
+    drop(guard);
+}
+
+#[test]
+fn a_channel_blocked_past_its_timeout_holds_one_thread_and_fails_the_rest() {
+    // Catches: each retry and each later notification of a channel stuck in a blocking call taking
+    // another thread of the pool (health checks and evaluations share it), or the channel staying
+    // refused after its thread is back. (Each attempt waits up to the send timeout for the thread.)
+    let (blocking, entered, release) = Blocking::new("blocked_past_its_timeout");
+    let level = Gauge::register("alerts_test_stuck_level", "level").expect("a new gauge");
+    let manager = AlertManager::builder()
+        .rule(
+            AlertRule::builder("stuck_level")
+                .condition(Condition::gauge("alerts_test_stuck_level").above(1.0))
+                .cooldown(Duration::ZERO)
+                .build()
+                .expect("a valid rule"),
+        )
+        .channel(blocking)
+        .interval(S(3600))
+        .send_timeout(Duration::from_millis(500))
+        .build()
+        .expect("a valid manager");
+    level.set(5.0);
+    let guard = manager.start().expect("the manager starts");
+    assert_eq!(entered.recv_timeout(S(60)), Ok(AlertStatus::Firing));
+    // The attempt times out; its retry waits for the thread, which is still held: the firing fails.
+    wait_until("the firing notification failed", || failed_notifications("blocked_past_its_timeout") == Some(1.0));
+    // So does the resolution, without a send.
+    level.set(0.0);
+    let t0 = SystemTime::now() + S(1);
+    assert_eq!(manager.evaluate_at(t0).len(), 1);
+    wait_until("the resolution failed", || failed_notifications("blocked_past_its_timeout") == Some(2.0));
+    assert_eq!(entered.try_recv(), Err(std::sync::mpsc::TryRecvError::Empty), "one thread entered the channel");
+    // The thread comes back; the next notification takes it and is sent.
+    release.send(()).expect("the channel waits");
+    level.set(5.0);
+    assert_eq!(manager.evaluate_at(t0 + S(1)).len(), 1);
+    assert_eq!(entered.recv_timeout(S(60)), Ok(AlertStatus::Firing));
+    release.send(()).expect("the channel waits");
+    wait_until("the notification after the thread came back", || {
+        sent_notifications("blocked_past_its_timeout") == Some(1.0)
+    });
+    assert_eq!(failed_notifications("blocked_past_its_timeout"), Some(2.0));
+    drop(guard);
+}
+
 /// Panics on its first notification, records the others.
 struct Flaky {
     calls: AtomicUsize,

@@ -4,10 +4,10 @@
 //! the span thread) all run on it, so obs adds one thread and one runtime, whether or not the
 //! application uses tokio, and never competes with the application's executor.
 //!
-//! What may block a thread never runs on it: a health check (even an `async` one that blocks) and
-//! an alert evaluation (a custom condition is the user's code) run on its blocking pool (threads
-//! `obs-blocking`, made when needed and gone after a while idle), so they cannot stall `/metrics`
-//! or `/health/live`.
+//! What may block a thread never runs on it: a health check (even an `async` one that blocks), an
+//! alert evaluation (a custom condition is the user's code) and each attempt of an alert channel's
+//! `send` run on its blocking pool (threads `obs-blocking`, made when needed and gone after a
+//! while idle), so they cannot stall `/metrics` or `/health/live`.
 
 use std::sync::OnceLock;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,10 +18,13 @@ pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SendError>> + S
 
 /// Where notifications go: Slack, a webhook, e-mail, Alertmanager, the log, or your own.
 ///
-/// `send` runs on obs's background runtime (the thread `obs`, which also serves `/metrics` and the
-/// health probes), one notification at a time per channel; it must not block the thread: await
-/// I/O instead, and move blocking work to `tokio::task::spawn_blocking`. Each attempt is bounded by the
-/// manager's send timeout and retried (three attempts in all) while the error is retryable.
+/// Each attempt runs on a thread of obs's blocking pool (`obs-blocking`), driven by obs's background
+/// runtime, one notification at a time per channel: a `send` that blocks its thread stalls neither
+/// `/metrics`, the health probes, the evaluator nor the other channels. Await I/O all the same: an
+/// attempt that outlives the manager's send timeout is cancelled at its next `.await`; while one
+/// that blocks still holds its thread, the channel's next attempt waits for that thread (up to the
+/// send timeout, then fails and is counted) instead of taking another. Each attempt is retried
+/// (three attempts in all) while the error is retryable.
 ///
 /// ```
 /// use obs_runtime::alerts::{Alert, Channel, SendError, SendFuture};
@@ -141,6 +144,8 @@ struct Slot {
     failed: Option<Counter>,
     /// Queued and not yet delivered or given up on.
     pending: AtomicUsize,
+    /// The one thread of the blocking pool the channel's attempts may hold.
+    thread: Arc<Thread>,
 }
 
 impl Slot {
@@ -208,6 +213,7 @@ impl Dispatcher {
                     failed: counters.and_then(|(_, failed)| failed.with_labels(&[&name]).ok()),
                     channel,
                     pending: AtomicUsize::new(0),
+                    thread: Arc::new(Thread { held: AtomicBool::new(false), back: tokio::sync::Notify::new() }),
                 })
             })
             .collect();
@@ -287,18 +293,25 @@ async fn deliver(slot: Arc<Slot>, mut queue: mpsc::Receiver<Arc<Alert>>, timeout
     }
 }
 
-async fn deliver_one(slot: &Slot, alert: &Alert, timeout: Duration) {
+async fn deliver_one(slot: &Arc<Slot>, alert: &Arc<Alert>, timeout: Duration) {
     let mut attempt = 1;
     loop {
-        // A channel that panics fails this notification, not its delivery task.
-        let Ok(send) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| slot.channel.send(alert))) else {
-            slot.failed(alert, "the channel panicked");
+        // At most one thread per channel: an attempt that blocks its thread past its timeout
+        // keeps it, and the channel gets no other until it returns.
+        let Some(holding) = Thread::take(&slot.thread, timeout).await else {
+            slot.failed(alert, &format!("its previous attempt still blocks a thread after {timeout:?} more"));
             return;
         };
-        let send = CatchUnwind(send);
+        let (sending, notification) = (slot.clone(), alert.clone());
+        // Off the runtime's thread: a channel that blocks stalls nothing else. A panic, in `send`
+        // or while its future runs, fails this notification, not the delivery task.
+        let send = crate::background::isolated(async move {
+            let _holding = holding;
+            sending.channel.send(&notification).await
+        });
         let result = match tokio::time::timeout(timeout, send).await {
             Ok(Ok(result)) => result,
-            Ok(Err(())) => Err(SendError::permanent("the channel panicked")),
+            Ok(Err(_)) => Err(SendError::permanent("the channel panicked")),
             Err(_) => Err(SendError::retryable(format!("no answer within {timeout:?}"))),
         };
         match result {
@@ -320,17 +333,37 @@ async fn deliver_one(slot: &Slot, alert: &Alert, timeout: Duration) {
     }
 }
 
-/// Polls a future, turning a panic into `Err(())`.
-struct CatchUnwind<F>(F);
+/// Whether a channel's attempt holds its thread of the blocking pool, and a wake-up for the next
+/// attempt when it gives it back.
+struct Thread {
+    held: AtomicBool,
+    back: tokio::sync::Notify,
+}
 
-impl<F: Future + Unpin> Future for CatchUnwind<F> {
-    type Output = Result<F::Output, ()>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
-        let future = &mut self.0;
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Pin::new(future).poll(cx))) {
-            Ok(poll) => poll.map(Ok),
-            Err(_) => std::task::Poll::Ready(Err(())),
+impl Thread {
+    /// The channel's thread, once no attempt holds it; `None` if one still does after `timeout`.
+    async fn take(thread: &Arc<Thread>, timeout: Duration) -> Option<Holding> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            // Registered before the flag is read: a give-back in between still wakes this wait.
+            let back = thread.back.notified();
+            tokio::pin!(back);
+            back.as_mut().enable();
+            if !thread.held.swap(true, Ordering::AcqRel) {
+                return Some(Holding(thread.clone()));
+            }
+            tokio::time::timeout_at(deadline, back).await.ok()?;
         }
+    }
+}
+
+/// Gives the channel's thread back when the attempt's future is dropped: when it finished, was
+/// cancelled, or never started.
+struct Holding(Arc<Thread>);
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        self.0.held.store(false, Ordering::Release);
+        self.0.back.notify_waiters();
     }
 }

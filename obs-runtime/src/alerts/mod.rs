@@ -28,8 +28,9 @@
 //! ```
 //!
 //! Delivery never holds up the application or the evaluator: each channel has a queue (256) and a
-//! task of its own on the `obs-alerts` thread; each attempt has a timeout (5 s), a notification
-//! gets three attempts with backoff, and what is not delivered is counted in
+//! task of its own on obs's background runtime (the thread `obs`); each attempt runs on its
+//! blocking pool, so a channel that blocks its thread stalls nothing else, and has a timeout
+//! (5 s); a notification gets three attempts with backoff, and what is not delivered is counted in
 //! `obs_alert_notifications_failed_total{channel}` and reported as a warning (a `tracing` event
 //! under the `obs` target, else stderr; counted in `obs_internal_errors_total{component="alerts"}`)
 //! without the channel's URL or password. `alerts_firing{alertname,severity}` is 1 while an alert

@@ -27,8 +27,8 @@ pub struct AlertsGuard {
 impl AlertManager {
     /// Starts evaluating every [`interval`](Self::interval) on obs's background runtime (its own
     /// thread, so it works with or without the application's runtime), delivering to the channels
-    /// from there. Each evaluation runs where a condition that blocks cannot stall the rest (the
-    /// runtime's blocking pool); a channel is `async` and must not block its thread. The first
+    /// from there. Each evaluation, and each attempt of a channel's `send`, runs where code that
+    /// blocks cannot stall the rest (the runtime's blocking pool). The first
     /// evaluation is at once. [`ObsBuilder::alerts`](crate::ObsBuilder::alerts) calls this for you.
     pub fn start(&self) -> Result<AlertsGuard, AlertError> {
         if self.shared.running.swap(true, Ordering::AcqRel) {

@@ -284,10 +284,10 @@ impl fmt::Debug for HealthCheck {
 }
 
 impl HealthCheck {
-    /// An async check: `check` is called for each run and its future awaited on obs's health
-    /// runtime (tokio, multi-threaded, so it may use tokio's I/O, and a check that blocks its
-    /// thread stalls neither the others' timeouts nor the embedded server). Critical, with a
-    /// timeout of 5 s, until changed.
+    /// An async check: `check` is called for each run and its future awaited on a thread of obs's
+    /// blocking pool, driven by obs's background runtime (tokio: it may use tokio's I/O, and a
+    /// check that blocks its thread stalls neither the others' timeouts nor the embedded server).
+    /// Critical, with a timeout of 5 s, until changed.
     pub fn new<F, Fut, O>(name: impl Into<String>, check: F) -> HealthCheck
     where
         F: Fn() -> Fut + Send + Sync + 'static,

@@ -1,4 +1,5 @@
-//! Running the checks: all at once on obs's own health runtime, each under its own deadline
+//! Running the checks: all at once, each on a thread of obs's blocking pool (driven by obs's
+//! background runtime) under its own deadline
 //! inside its task, one run shared by every caller that asks while it is in progress or while its
 //! result is fresh. A run belongs to no caller: a caller that goes away (a probe that timed out)
 //! does not cancel it, and its result still fills the cache.
