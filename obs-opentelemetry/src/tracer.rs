@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::SystemTime;
 
 use obs_runtime::context::{SpanContext, SpanId};
@@ -142,7 +142,7 @@ fn innermost_is_obs(given: &otel::SpanContext) -> bool {
         return true;
     }
     let is_current = Context::map_current(|cx| cx.span().span_context().span_id().to_bytes() == given_id);
-    let started_under = open_spans().read().unwrap_or_else(PoisonError::into_inner).get(&given_id).copied();
+    let started_under = read_open_spans().get(&given_id).copied();
     match started_under {
         Some(parent) if is_current => parent != Some(current.span_id().to_bytes()),
         _ => Span::current().parent_span_id().is_some_and(|parent| parent.to_bytes() == given_id),
@@ -150,12 +150,24 @@ fn innermost_is_obs(given: &otel::SpanContext) -> bool {
 }
 
 /// The API spans that are open (that record), by span id, with their parents' span ids.
-type OpenSpans = RwLock<HashMap<[u8; 8], Option<[u8; 8]>>>;
+type OpenSpanMap = HashMap<[u8; 8], Option<[u8; 8]>>;
+type OpenSpans = RwLock<OpenSpanMap>;
 
 /// The [`OpenSpans`]: what the [`foreign_parent`] hook asks.
 fn open_spans() -> &'static OpenSpans {
     static OPEN: OnceLock<OpenSpans> = OnceLock::new();
     OPEN.get_or_init(RwLock::default)
+}
+
+/// The open spans, to read. A poisoned lock's data is taken: a panic elsewhere leaves the map
+/// whole between any two statements, and refusing it would break every later span.
+fn read_open_spans() -> RwLockReadGuard<'static, OpenSpanMap> {
+    open_spans().read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The open spans, to change (a poisoned lock's data taken, as in [`read_open_spans`]).
+fn write_open_spans() -> RwLockWriteGuard<'static, OpenSpanMap> {
+    open_spans().write().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// obs's hook: the span current in OpenTelemetry's context is the parent of an obs span that
@@ -170,7 +182,7 @@ fn foreign_parent(current: Option<SpanContext>) -> Option<RemoteParent> {
     if current.span_id().to_bytes() == id {
         return None;
     }
-    let parent = *open_spans().read().unwrap_or_else(PoisonError::into_inner).get(&id)?;
+    let parent = *read_open_spans().get(&id)?;
     if parent == Some(current.span_id().to_bytes()) { remote_parent(&otel) } else { None }
 }
 
@@ -197,7 +209,7 @@ impl ObsSpan {
         };
         if span.is_recording() {
             let parent = span.parent_span_id().map(SpanId::to_bytes);
-            open_spans().write().unwrap_or_else(PoisonError::into_inner).insert(context.span_id().to_bytes(), parent);
+            write_open_spans().insert(context.span_id().to_bytes(), parent);
         }
         ObsSpan { span: Some(span), context, ok: false }
     }
@@ -211,7 +223,7 @@ impl ObsSpan {
     fn end_at(&mut self, time: Option<SystemTime>) {
         let Some(span) = self.span.take() else { return };
         if span.is_recording() {
-            open_spans().write().unwrap_or_else(PoisonError::into_inner).remove(&self.context.span_id().to_bytes());
+            write_open_spans().remove(&self.context.span_id().to_bytes());
         }
         match time {
             Some(time) => span.end_at(time),

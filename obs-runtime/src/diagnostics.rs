@@ -16,7 +16,7 @@ pub(crate) fn warn(component: &'static str, reason: &'static str, message: &str)
     #[cfg(feature = "metrics")]
     count(component, reason);
     // A subscriber is installed: it decides, by its filter, whether the event is written.
-    #[cfg(any(feature = "logging", feature = "alerts"))]
+    #[cfg(any(feature = "logging", feature = "alerts", feature = "tracing-bridge"))]
     if tracing::dispatcher::has_been_set() {
         tracing::warn!(target: "obs", component, reason, "{message}");
         return;
@@ -30,7 +30,7 @@ pub(crate) fn warn(component: &'static str, reason: &'static str, message: &str)
 /// A problem that went away (an exporter that works again): said, not counted.
 #[cfg_attr(not(feature = "trace"), allow(dead_code))]
 pub(crate) fn recovered(component: &'static str, message: &str) {
-    #[cfg(any(feature = "logging", feature = "alerts"))]
+    #[cfg(any(feature = "logging", feature = "alerts", feature = "tracing-bridge"))]
     if tracing::dispatcher::has_been_set() {
         tracing::info!(target: "obs", component, "{message}");
         return;

@@ -343,7 +343,7 @@ impl Client {
     async fn exchange(&self, request: Outgoing<'_>) -> Result<Reply, EgressError> {
         let target = request.target;
         let proxy = self.proxies.for_target(&target.host, target.port);
-        let kept = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        let kept = crate::sync::lock(&self.idle).take();
         if let Some((sender, _)) = kept.filter(|(sender, since)| !sender.is_closed() && since.elapsed() < MAX_IDLE) {
             match self.round_trip(sender, &request, proxy).await {
                 // The kept connection was closed before the request was written: once more on a
@@ -437,7 +437,7 @@ impl Client {
             Err(_) => (Bytes::new(), None, false),
         };
         if self.keep_alive && whole && !sender.is_closed() {
-            *self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((sender, Instant::now()));
+            *crate::sync::lock(&self.idle) = Some((sender, Instant::now()));
         }
         Ok(Ok(Reply { status: parts.status, headers: parts.headers, trailers, body }))
     }

@@ -429,7 +429,7 @@ impl ScopedShards {
 impl Drop for ScopedShards {
     fn drop(&mut self) {
         // No thread holds them any more: given back to their series, counts kept, for reuse.
-        for (shard, _) in self.shards.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner).drain(..) {
+        for (shard, _) in crate::sync::get_mut(&mut self.shards).drain(..) {
             lock(&shard.series.free).push(shard);
         }
     }

@@ -146,7 +146,7 @@ static CUSTOM: RwLock<Option<Arc<dyn HeaderPropagator>>> = RwLock::new(None);
 /// Sets (or, with `None`, removes) the user's propagator.
 pub(crate) fn set_custom(propagator: Option<Arc<dyn HeaderPropagator>>) {
     let set = propagator.is_some();
-    *CUSTOM.write().unwrap_or_else(std::sync::PoisonError::into_inner) = propagator;
+    *crate::sync::write(&CUSTOM) = propagator;
     HAS_CUSTOM.store(set, Ordering::Release);
 }
 
@@ -156,7 +156,7 @@ fn custom() -> Option<Arc<dyn HeaderPropagator>> {
     if !HAS_CUSTOM.load(Ordering::Acquire) {
         return None;
     }
-    CUSTOM.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    crate::sync::read(&CUSTOM).clone()
 }
 
 /// The parent an incoming request names in its headers, by the first of the configured formats
