@@ -1,9 +1,14 @@
 //! Where obs reads its configuration variables, and their names.
 //!
-//! Every `OBS_*` and `OTEL_*` variable obs reads is named here and read through an
-//! [`Environment`]: the process's (the default) or a fixed set given to
+//! Every `OBS_*` and `OTEL_*` variable obs reads is read through an [`Environment`]: the
+//! process's (the default) or a fixed set given to
 //! [`ObsBuilder::environment`](crate::ObsBuilder::environment), so a test, or a service that keeps
-//! its configuration elsewhere, decides exactly what obs sees.
+//! its configuration elsewhere, decides exactly what obs sees. The core's variables are named
+//! here; a pillar's own (`OTEL_TRACES_SAMPLER`, `OTEL_BSP_*`, `OBS_ALERT_*`, ...) are named where
+//! that pillar reads them, beside their defaults. Two kinds of variable are the process's only,
+//! read where a connection is made, as other HTTP and TLS clients read them: the proxy variables
+//! (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`, for obs's own outgoing connections) and
+//! `SSL_CERT_FILE` (for `tls::Tls::system`).
 //!
 //! The rule for what is wrong (one error shape, [`ConfigError::Invalid`] naming the setting):
 //! - a value given in code that is wrong is an `Err` naming the builder method;
