@@ -93,7 +93,7 @@ declare -A dirs runs
 echo "load before: $(uptime)"
 for v in "${variants[@]}"; do
   dirs[$v]=$(make_crate "$v")
-  [ "$v" = fastrace ] && (cd "${dirs[$v]}" && cargo fetch -q)
+  (cd "${dirs[$v]}" && cargo fetch -q)
   build_seconds "${dirs[$v]}" > /dev/null
 done
 for _ in $(seq 1 "$rounds"); do

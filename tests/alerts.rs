@@ -475,20 +475,44 @@ fn a_full_queue_drops_and_counts_exactly_what_did_not_fit() {
 }
 
 /// Blocks its thread in `send` (a synchronous wait, as a blocking client would) until the test
-/// lets it go; tells the test each time a send begins.
+/// lets it go; tells the test each time a send begins, and each time a send's future is gone.
 struct Blocking {
     name: &'static str,
     entered: std::sync::Mutex<std::sync::mpsc::Sender<AlertStatus>>,
     release: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+    left: std::sync::Mutex<std::sync::mpsc::Sender<()>>,
+}
+
+/// What a test holds to drive a [`Blocking`]: sends begun, sends let go, sends' futures gone.
+struct BlockingControl {
+    entered: std::sync::mpsc::Receiver<AlertStatus>,
+    release: std::sync::mpsc::Sender<()>,
+    left: std::sync::mpsc::Receiver<()>,
 }
 
 impl Blocking {
-    fn new(name: &'static str) -> (Blocking, std::sync::mpsc::Receiver<AlertStatus>, std::sync::mpsc::Sender<()>) {
+    fn new(name: &'static str) -> (Blocking, BlockingControl) {
         let (entered, is_entered) = std::sync::mpsc::channel();
         let (release, released) = std::sync::mpsc::channel();
-        let channel =
-            Blocking { name, entered: std::sync::Mutex::new(entered), release: std::sync::Mutex::new(released) };
-        (channel, is_entered, release)
+        let (left, has_left) = std::sync::mpsc::channel();
+        let channel = Blocking {
+            name,
+            entered: std::sync::Mutex::new(entered),
+            release: std::sync::Mutex::new(released),
+            left: std::sync::Mutex::new(left),
+        };
+        (channel, BlockingControl { entered: is_entered, release, left: has_left })
+    }
+}
+
+/// Says "gone" when dropped, with the send's future.
+struct Left(Option<std::sync::mpsc::Sender<()>>);
+
+impl Drop for Left {
+    fn drop(&mut self) {
+        if let Some(left) = self.0.take() {
+            let _ = left.send(());
+        }
     }
 }
 
@@ -497,7 +521,9 @@ impl Channel for Blocking {
         self.name
     }
     fn send<'a>(&'a self, alert: &'a Alert) -> SendFuture<'a> {
+        let left = Left(self.left.lock().ok().map(|left| left.clone()));
         Box::pin(async move {
+            let _left = left;
             let _ = self.entered.lock().map(|entered| entered.send(alert.status));
             // No `.await`: the thread itself waits.
             let _ = self.release.lock().map(|release| release.recv());
@@ -514,7 +540,7 @@ fn sent_notifications(channel: &str) -> Option<f64> {
 fn a_channel_that_blocks_its_thread_holds_up_no_other_channel() {
     // Catches: sends run on obs's runtime thread, where one channel that blocks stalls the other
     // channels' deliveries (and /metrics, the health probes and the evaluator with them).
-    let (blocking, entered, release) = Blocking::new("blocks_its_thread");
+    let (blocking, BlockingControl { entered, release, left: _ }) = Blocking::new("blocks_its_thread");
     let (beside, gate, sending, delivered) = Gated::new("beside_a_blocking_one");
     gate.add_permits(1);
     let level = Gauge::register("alerts_test_blocking_level", "level").expect("a new gauge");
@@ -562,7 +588,7 @@ fn a_channel_blocked_past_its_timeout_holds_one_thread_and_fails_the_rest() {
     // Catches: each retry and each later notification of a channel stuck in a blocking call taking
     // another thread of the pool (health checks and evaluations share it), or the channel staying
     // refused after its thread is back. (Each attempt waits up to the send timeout for the thread.)
-    let (blocking, entered, release) = Blocking::new("blocked_past_its_timeout");
+    let (blocking, BlockingControl { entered, release, left }) = Blocking::new("blocked_past_its_timeout");
     let level = Gauge::register("alerts_test_stuck_level", "level").expect("a new gauge");
     let manager = AlertManager::builder()
         .rule(
@@ -588,8 +614,10 @@ fn a_channel_blocked_past_its_timeout_holds_one_thread_and_fails_the_rest() {
     assert_eq!(manager.evaluate_at(t0).len(), 1);
     wait_until("the resolution failed", || failed_notifications("blocked_past_its_timeout") == Some(2.0));
     assert_eq!(entered.try_recv(), Err(std::sync::mpsc::TryRecvError::Empty), "one thread entered the channel");
-    // The thread comes back; the next notification takes it and is sent.
+    // The thread comes back (the send's future is gone, and the thread with it); the next
+    // notification takes it and is sent.
     release.send(()).expect("the channel waits");
+    assert_eq!(left.recv_timeout(S(60)), Ok(()));
     level.set(5.0);
     assert_eq!(manager.evaluate_at(t0 + S(1)).len(), 1);
     assert_eq!(entered.recv_timeout(S(60)), Ok(AlertStatus::Firing));

@@ -161,6 +161,16 @@ fn box_future_alias(fail: bool) -> BoxFuture<'static, Result<(), Missing>> {
     Box::pin(async move { if fail { Err(Missing) } else { Ok(()) } })
 }
 
+/// Its alias for futures that are not `Send`, recognised by name too.
+type LocalBoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+#[track_request("GET", "/shapes/local-box-future-alias")]
+fn local_box_future_alias(fail: bool) -> LocalBoxFuture<'static, Result<(), Missing>> {
+    // Not `Send`: the reason for the alias.
+    let fail = std::rc::Rc::new(fail);
+    Box::pin(async move { if *fail { Err(Missing) } else { Ok(()) } })
+}
+
 // `Unpin` is promised: the wrapped future is boxed to keep the promise.
 #[track_request("GET", "/shapes/unpin-future")]
 fn unpin_future(value: u32) -> impl Future<Output = u32> + Unpin {
@@ -171,11 +181,15 @@ fn unpin_future(value: u32) -> impl Future<Output = u32> + Unpin {
 async fn aliases_and_unpin_futures_are_timed_over_their_run() {
     assert!(box_future_alias(true).await.is_err());
     assert!(box_future_alias(false).await.is_ok());
+    assert!(local_box_future_alias(true).await.is_err());
+    assert!(local_box_future_alias(false).await.is_ok());
     let mut unpin = unpin_future(4);
     // Usable where `Unpin` is required.
     assert_eq!((&mut unpin).await, 4);
     common::assert_recorded!(requests("GET", "/shapes/box-future-alias", "500"), 1.0);
     common::assert_recorded!(requests("GET", "/shapes/box-future-alias", "200"), 1.0);
+    common::assert_recorded!(requests("GET", "/shapes/local-box-future-alias", "500"), 1.0);
+    common::assert_recorded!(requests("GET", "/shapes/local-box-future-alias", "200"), 1.0);
     common::assert_recorded!(requests("GET", "/shapes/unpin-future", "200"), 1.0);
 }
 

@@ -14,8 +14,9 @@ use std::time::Duration;
 
 /// How long an idle thread of the blocking pool is kept.
 const BLOCKING_KEEP_ALIVE: Duration = Duration::from_secs(10);
-/// The most threads the blocking pool makes: checks and evaluations that hang past their
-/// timeout keep theirs, so this bounds what a misbehaving check can cost.
+/// The most threads the blocking pool makes: checks, evaluations and alert channels' sends that
+/// hang past their timeout keep theirs (at most one per check and per channel), so this bounds
+/// what misbehaving user code can cost.
 const MAX_BLOCKING_THREADS: usize = 64;
 
 /// The runtime's handle; `None` if its thread could not be started (each user says so in its

@@ -5,10 +5,11 @@
 //! [`ObsBuilder::environment`](crate::ObsBuilder::environment), so a test, or a service that keeps
 //! its configuration elsewhere, decides exactly what obs sees. The core's variables are named
 //! here; a pillar's own (`OTEL_TRACES_SAMPLER`, `OTEL_BSP_*`, `OBS_ALERT_*`, ...) are named where
-//! that pillar reads them, beside their defaults. Two kinds of variable are the process's only,
-//! read where a connection is made, as other HTTP and TLS clients read them: the proxy variables
-//! (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`, for obs's own outgoing connections) and
-//! `SSL_CERT_FILE` (for `tls::Tls::system`).
+//! that pillar reads them, beside their defaults. The proxy variables (`HTTPS_PROXY`,
+//! `HTTP_PROXY`, `NO_PROXY`, and their lowercase forms) are read through the [`Environment`] by the
+//! OTLP exporters, and from the process by what is made before the builder, as other HTTP clients
+//! read them: the alert channels, the Pushgateway push and the HTTP health checks.
+//! `SSL_CERT_FILE` (for `tls::Tls::system`) is the process's too.
 //!
 //! The rule for what is wrong (one error shape, [`ConfigError::Invalid`] naming the setting):
 //! - a value given in code that is wrong is an `Err` naming the builder method;

@@ -174,7 +174,7 @@ pub use service::Service;
 /// recorded the same way, over the future's run and from its output. Any other future type (a
 /// named one such as `std::future::Ready<T>`, an alias of your own, an associated type) hides
 /// that it is a future from the attribute, which would then time only the future's construction:
-/// it is a compile error instead, naming the type
+/// with `metrics` on, it is a compile error instead, naming the type
 /// `the_attribute_cannot_see_this_future_make_the_fn_async_or_return_impl_Future`. Make the fn
 /// `async`, or declare it `-> impl Future<Output = T>`.
 /// The body keeps its meaning: `return` and `?` coerce to the declared return type, and a method

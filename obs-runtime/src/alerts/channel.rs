@@ -299,7 +299,7 @@ async fn deliver_one(slot: &Arc<Slot>, alert: &Arc<Alert>, timeout: Duration) {
         // At most one thread per channel: an attempt that blocks its thread past its timeout
         // keeps it, and the channel gets no other until it returns.
         let Some(holding) = Thread::take(&slot.thread, timeout).await else {
-            slot.failed(alert, &format!("its previous attempt still blocks a thread after {timeout:?} more"));
+            slot.failed(alert, &format!("its previous attempt had not given its thread back after {timeout:?} more"));
             return;
         };
         let (sending, notification) = (slot.clone(), alert.clone());

@@ -112,8 +112,9 @@ impl AlertsGuard {
         let done =
             matches!(flushed.recv_timeout(deadline.with_grace().remaining()), Err(RecvTimeoutError::Disconnected));
         if !done {
-            // The alerting task is stuck (a channel blocking the runtime's thread): what it still
-            // holds is counted here (the count is taken once, whoever takes it first).
+            // The alerting task did not report in time (the runtime's thread stalled, or slower than
+            // the grace): what it still holds is counted here (the count is taken once, whoever
+            // takes it first).
             self.manager.shared.dispatcher.count_undelivered();
         }
         self.manager.shared.running.store(false, Ordering::Release);
