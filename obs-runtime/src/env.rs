@@ -3,13 +3,13 @@
 //! Every `OBS_*` and `OTEL_*` variable obs reads is read through an [`Environment`]: the
 //! process's (the default) or a fixed set given to
 //! [`ObsBuilder::environment`](crate::ObsBuilder::environment), so a test, or a service that keeps
-//! its configuration elsewhere, decides exactly what obs sees. The core's variables are named
-//! here; a pillar's own (`OTEL_TRACES_SAMPLER`, `OTEL_BSP_*`, `OBS_ALERT_*`, ...) are named where
-//! that pillar reads them, beside their defaults. The proxy variables (`HTTPS_PROXY`,
-//! `HTTP_PROXY`, `NO_PROXY`, and their lowercase forms) are read through the [`Environment`] by the
-//! OTLP exporters, and from the process by what is made before the builder, as other HTTP clients
-//! read them: the alert channels, the Pushgateway push and the HTTP health checks.
-//! `SSL_CERT_FILE` (for `tls::Tls::system`) is the process's too.
+//! its configuration elsewhere, decides exactly what obs sees. Each is named here, but for the
+//! per-signal OTLP variables (`OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_*` and
+//! `OTEL_{signal}_EXPORTER`), which the OTLP module's table of signals spells from the signal's
+//! name. The proxy variables (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`, and their lowercase forms)
+//! are read through the [`Environment`] by the OTLP exporters, and from the process by what is
+//! made before the builder, as other HTTP clients read them: the alert channels, the Pushgateway
+//! push and the HTTP health checks. `SSL_CERT_FILE` (for `tls::Tls::system`) is the process's too.
 //!
 //! The rule for what is wrong (one error shape, [`ConfigError::Invalid`] naming the setting):
 //! - a value given in code that is wrong is an `Err` naming the builder method;
@@ -71,6 +71,90 @@ pub(crate) const RUST_LOG: &str = "RUST_LOG";
 /// log lines' (`LoggingConfig::span_filter`).
 #[cfg(all(feature = "logging", feature = "tracing-bridge"))]
 pub(crate) const OBS_SPAN_FILTER: &str = "OBS_SPAN_FILTER";
+
+// The OpenTelemetry specification's variables the pillars read (its names, its meanings).
+/// Where spans go: `otlp`, `console` (JSON lines), `none`.
+#[cfg(feature = "trace")]
+pub(crate) const OTEL_TRACES_EXPORTER: &str = "OTEL_TRACES_EXPORTER";
+/// The sampler's name (`parentbased_traceidratio`, `always_on`, ...).
+#[cfg(feature = "trace")]
+pub(crate) const OTEL_TRACES_SAMPLER: &str = "OTEL_TRACES_SAMPLER";
+/// The sampler's argument: the ratio of `traceidratio` samplers.
+#[cfg(feature = "trace")]
+pub(crate) const OTEL_TRACES_SAMPLER_ARG: &str = "OTEL_TRACES_SAMPLER_ARG";
+/// The context propagators, a list (`tracecontext,baggage`, `b3`, `none`).
+#[cfg(feature = "trace")]
+pub(crate) const OTEL_PROPAGATORS: &str = "OTEL_PROPAGATORS";
+/// The span pipeline's export delay, in milliseconds.
+#[cfg(feature = "trace")]
+pub(crate) const OTEL_BSP_SCHEDULE_DELAY: &str = "OTEL_BSP_SCHEDULE_DELAY";
+/// How long one span export may take, in milliseconds.
+#[cfg(feature = "trace")]
+pub(crate) const OTEL_BSP_EXPORT_TIMEOUT: &str = "OTEL_BSP_EXPORT_TIMEOUT";
+/// How many spans wait for export at most.
+#[cfg(feature = "trace")]
+pub(crate) const OTEL_BSP_MAX_QUEUE_SIZE: &str = "OTEL_BSP_MAX_QUEUE_SIZE";
+/// How many spans one export carries at most.
+#[cfg(feature = "trace")]
+pub(crate) const OTEL_BSP_MAX_EXPORT_BATCH_SIZE: &str = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE";
+/// The longest string value of a span attribute, in characters.
+#[cfg(feature = "trace")]
+pub(crate) const OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT: &str = "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT";
+/// The same for every signal (the span limit wins).
+#[cfg(feature = "trace")]
+pub(crate) const OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: &str = "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT";
+/// The OTLP endpoint of spans, whole (no `/v1/traces` added).
+#[cfg(feature = "trace")]
+pub(crate) const OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+/// How long one OTLP export of spans may take, in milliseconds.
+#[cfg(feature = "trace")]
+pub(crate) const OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT";
+/// The OTLP endpoint of every signal, each signal's path added (`/v1/traces`, ...).
+#[cfg(any(feature = "trace", feature = "otlp"))]
+pub(crate) const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+/// How long one OTLP export of any signal may take, in milliseconds.
+#[cfg(any(feature = "trace", feature = "otlp"))]
+pub(crate) const OTEL_EXPORTER_OTLP_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TIMEOUT";
+/// `http/protobuf` or `grpc`, for every signal.
+#[cfg(feature = "otlp")]
+pub(crate) const OTEL_EXPORTER_OTLP_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
+/// `gzip` or `none`, for every signal.
+#[cfg(feature = "otlp")]
+pub(crate) const OTEL_EXPORTER_OTLP_COMPRESSION: &str = "OTEL_EXPORTER_OTLP_COMPRESSION";
+/// `key=value,...` headers of every OTLP request.
+#[cfg(feature = "otlp")]
+pub(crate) const OTEL_EXPORTER_OTLP_HEADERS: &str = "OTEL_EXPORTER_OTLP_HEADERS";
+/// The PEM file of the roots that the collector's certificate is checked against.
+#[cfg(feature = "otlp")]
+pub(crate) const OTEL_EXPORTER_OTLP_CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_CERTIFICATE";
+/// The PEM file of obs's client certificate (mutual TLS).
+#[cfg(feature = "otlp")]
+pub(crate) const OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE";
+/// The PEM file of that certificate's private key.
+#[cfg(feature = "otlp")]
+pub(crate) const OTEL_EXPORTER_OTLP_CLIENT_KEY: &str = "OTEL_EXPORTER_OTLP_CLIENT_KEY";
+/// How often the registry is exported over OTLP, in milliseconds.
+#[cfg(all(feature = "metrics", feature = "otlp"))]
+pub(crate) const OTEL_METRIC_EXPORT_INTERVAL: &str = "OTEL_METRIC_EXPORT_INTERVAL";
+/// How long one metrics export may take, in milliseconds.
+#[cfg(all(feature = "metrics", feature = "otlp"))]
+pub(crate) const OTEL_METRIC_EXPORT_TIMEOUT: &str = "OTEL_METRIC_EXPORT_TIMEOUT";
+/// `cumulative`, `delta` or `lowmemory`.
+#[cfg(all(feature = "metrics", feature = "otlp"))]
+pub(crate) const OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: &str =
+    "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE";
+/// The log records' export delay, in milliseconds.
+#[cfg(all(feature = "logging", feature = "otlp"))]
+pub(crate) const OTEL_BLRP_SCHEDULE_DELAY: &str = "OTEL_BLRP_SCHEDULE_DELAY";
+/// How long one export of log records may take, in milliseconds.
+#[cfg(all(feature = "logging", feature = "otlp"))]
+pub(crate) const OTEL_BLRP_EXPORT_TIMEOUT: &str = "OTEL_BLRP_EXPORT_TIMEOUT";
+/// How many log records wait for export at most.
+#[cfg(all(feature = "logging", feature = "otlp"))]
+pub(crate) const OTEL_BLRP_MAX_QUEUE_SIZE: &str = "OTEL_BLRP_MAX_QUEUE_SIZE";
+/// How many log records one export carries at most.
+#[cfg(all(feature = "logging", feature = "otlp"))]
+pub(crate) const OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: &str = "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE";
 
 /// Where obs reads its `OBS_*` and `OTEL_*` variables: the process's environment (the default),
 /// or a fixed set of variables.

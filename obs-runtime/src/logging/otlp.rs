@@ -228,7 +228,7 @@ pub(crate) fn destinations(
             return Err(invalid("OtlpLogs::schedule_delay", format!("{delay:?} is not between 1 ms and 1 min")));
         }
         Some(delay) => delay,
-        None => config::millis_of(&["OTEL_BLRP_SCHEDULE_DELAY"], Duration::from_secs(60), &env, &tolerate)
+        None => config::millis_of(&[crate::env::OTEL_BLRP_SCHEDULE_DELAY], Duration::from_secs(60), &env, &tolerate)
             .unwrap_or(Duration::from_secs(1)),
     };
     let export_timeout = match config.export_timeout {
@@ -236,7 +236,7 @@ pub(crate) fn destinations(
             return Err(invalid("OtlpLogs::export_timeout", format!("{timeout:?} is not between 1 ms and 10 min")));
         }
         Some(timeout) => timeout,
-        None => config::millis_of(&["OTEL_BLRP_EXPORT_TIMEOUT"], Duration::from_secs(600), &env, &tolerate)
+        None => config::millis_of(&[crate::env::OTEL_BLRP_EXPORT_TIMEOUT], Duration::from_secs(600), &env, &tolerate)
             .unwrap_or(Duration::from_secs(30)),
     };
     let count = |name: &'static str| -> Option<usize> {
@@ -252,7 +252,7 @@ pub(crate) fn destinations(
             return Err(invalid("OtlpLogs::max_queue_size", format!("{size} is not between 1 and 1048576")));
         }
         Some(size) => size,
-        None => count("OTEL_BLRP_MAX_QUEUE_SIZE").unwrap_or(2048),
+        None => count(crate::env::OTEL_BLRP_MAX_QUEUE_SIZE).unwrap_or(2048),
     };
     let max_export_batch_size = match config.max_export_batch_size {
         Some(size) if !(1..=max_queue_size).contains(&size) => {
@@ -260,7 +260,7 @@ pub(crate) fn destinations(
             return Err(invalid("OtlpLogs::max_export_batch_size", reason));
         }
         Some(size) => size,
-        None => count("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE").unwrap_or(512).min(max_queue_size),
+        None => count(crate::env::OTEL_BLRP_MAX_EXPORT_BATCH_SIZE).unwrap_or(512).min(max_queue_size),
     };
     let request_timeout = config::timeout_of(&LOGS, &env, &tolerate).unwrap_or(Duration::from_secs(10));
     let protocol = config::protocol_of(&LOGS, config.protocol, &env, &tolerate)?;

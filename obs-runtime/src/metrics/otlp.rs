@@ -235,7 +235,7 @@ impl crate::core::Pillar for Pillar {
                 return Err(invalid("OtlpMetrics::interval", format!("{interval:?} is not between 1 ms and 1 day")));
             }
             Some(interval) => interval,
-            None => config::millis_of(&["OTEL_METRIC_EXPORT_INTERVAL"], MAX_INTERVAL, &env, &tolerate)
+            None => config::millis_of(&[crate::env::OTEL_METRIC_EXPORT_INTERVAL], MAX_INTERVAL, &env, &tolerate)
                 .unwrap_or(DEFAULT_INTERVAL),
         };
         let timeout = match config.timeout {
@@ -243,20 +243,22 @@ impl crate::core::Pillar for Pillar {
                 return Err(invalid("OtlpMetrics::timeout", format!("{timeout:?} is not between 1 ms and 10 min")));
             }
             Some(timeout) => timeout,
-            None => config::millis_of(&["OTEL_METRIC_EXPORT_TIMEOUT"], MAX_TIMEOUT, &env, &tolerate)
+            None => config::millis_of(&[crate::env::OTEL_METRIC_EXPORT_TIMEOUT], MAX_TIMEOUT, &env, &tolerate)
                 .unwrap_or(DEFAULT_TIMEOUT),
         };
         let request_timeout = config::timeout_of(&METRICS, &env, &tolerate).unwrap_or(DEFAULT_REQUEST_TIMEOUT);
         let temporality = match config.temporality {
             Some(temporality) => temporality,
             None => {
-                match env("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE").map(|value| value.to_ascii_lowercase()) {
+                match env(crate::env::OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE)
+                    .map(|value| value.to_ascii_lowercase())
+                {
                     None => Temporality::Cumulative,
                     Some(value) if value == "cumulative" => Temporality::Cumulative,
                     Some(value) if value == "delta" || value == "lowmemory" => Temporality::Delta,
                     Some(_) => {
                         tolerate(
-                            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+                            crate::env::OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE,
                             "is not cumulative, delta or lowmemory: cumulative is used",
                         );
                         Temporality::Cumulative

@@ -52,7 +52,7 @@ pub(crate) fn protocol_of(
         }
         return Ok(protocol);
     }
-    let named = [signal.protocol, "OTEL_EXPORTER_OTLP_PROTOCOL"]
+    let named = [signal.protocol, crate::env::OTEL_EXPORTER_OTLP_PROTOCOL]
         .into_iter()
         .find_map(|name| env(name).map(|value| (name, value.to_ascii_lowercase())));
     Ok(match named {
@@ -82,9 +82,9 @@ pub(crate) fn endpoint_of(
     if let Some(url) = builder {
         return Some((url, field, true));
     }
-    env(signal.endpoint)
-        .map(|url| (url, signal.endpoint, false))
-        .or_else(|| env("OTEL_EXPORTER_OTLP_ENDPOINT").map(|url| (url, "OTEL_EXPORTER_OTLP_ENDPOINT", true)))
+    env(signal.endpoint).map(|url| (url, signal.endpoint, false)).or_else(|| {
+        env(crate::env::OTEL_EXPORTER_OTLP_ENDPOINT).map(|url| (url, crate::env::OTEL_EXPORTER_OTLP_ENDPOINT, true))
+    })
 }
 
 /// The specification's default endpoint: 4318 for HTTP, 4317 for gRPC, on localhost.
@@ -102,7 +102,7 @@ pub(crate) fn timeout_of(
     env: &impl Fn(&str) -> Option<String>,
     tolerate: &impl Fn(&'static str, &str),
 ) -> Option<Duration> {
-    millis_of(&[signal.timeout, "OTEL_EXPORTER_OTLP_TIMEOUT"], Duration::from_secs(600), env, tolerate)
+    millis_of(&[signal.timeout, crate::env::OTEL_EXPORTER_OTLP_TIMEOUT], Duration::from_secs(600), env, tolerate)
 }
 
 /// The first of `names` that is set, as milliseconds from 1 ms to `most`; a value that is not
@@ -154,7 +154,7 @@ pub(crate) fn sender(
     let first = |names: [&'static str; 2]| names.into_iter().find_map(|name| env(name).map(|value| (name, value)));
     let compression = match transport.compression {
         Some(compression) => compression,
-        None => match first([signal.compression, "OTEL_EXPORTER_OTLP_COMPRESSION"]) {
+        None => match first([signal.compression, crate::env::OTEL_EXPORTER_OTLP_COMPRESSION]) {
             None => Compression::None,
             Some((_, value)) if value.eq_ignore_ascii_case("none") => Compression::None,
             Some((_, value)) if value.eq_ignore_ascii_case("gzip") => Compression::Gzip,
@@ -180,7 +180,7 @@ pub(crate) fn sender(
         };
     let target = target.with_path(path);
     let mut checked = Vec::new();
-    if let Some((name, list)) = first([signal.headers, "OTEL_EXPORTER_OTLP_HEADERS"]) {
+    if let Some((name, list)) = first([signal.headers, crate::env::OTEL_EXPORTER_OTLP_HEADERS]) {
         // A malformed list is dropped whole (as the specification says of resource attributes):
         // half a set of credentials is no better than none.
         match parse_pairs(&list).and_then(|pairs| checked_headers(&pairs, "entry")) {
@@ -199,9 +199,9 @@ pub(crate) fn sender(
     let client = crate::egress::Client::new(version, concat!("obs/", env!("CARGO_PKG_VERSION")), &target, env)
         .map_err(|(name, reason)| invalid(name, reason))?;
     let certificate_variables = [
-        [signal.certificate, "OTEL_EXPORTER_OTLP_CERTIFICATE"],
-        [signal.client_certificate, "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"],
-        [signal.client_key, "OTEL_EXPORTER_OTLP_CLIENT_KEY"],
+        [signal.certificate, crate::env::OTEL_EXPORTER_OTLP_CERTIFICATE],
+        [signal.client_certificate, crate::env::OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE],
+        [signal.client_key, crate::env::OTEL_EXPORTER_OTLP_CLIENT_KEY],
     ];
     #[cfg(feature = "tls")]
     let client = if target.is_https() {

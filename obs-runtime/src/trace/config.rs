@@ -350,13 +350,12 @@ impl TraceConfig {
                 sampler.check().map_err(|reason| invalid("sampler", reason))?;
                 sampler
             }
-            None => match env("OTEL_TRACES_SAMPLER") {
-                Some(name) => Sampler::from_env(&name, env("OTEL_TRACES_SAMPLER_ARG").as_deref()).unwrap_or_else(
-                    |(variable, _)| {
+            None => match env(crate::env::OTEL_TRACES_SAMPLER) {
+                Some(name) => Sampler::from_env(&name, env(crate::env::OTEL_TRACES_SAMPLER_ARG).as_deref())
+                    .unwrap_or_else(|(variable, _)| {
                         tolerate(variable, "is not a sampler (or its argument): parentbased_always_on is used");
                         Sampler::default()
-                    },
-                ),
+                    }),
                 None => Sampler::default(),
             },
         };
@@ -379,14 +378,14 @@ impl TraceConfig {
         };
         let max_queue_size = match self.max_queue_size {
             Some(size) => size,
-            None => count("OTEL_BSP_MAX_QUEUE_SIZE", 1..=1 << 20).unwrap_or(2048),
+            None => count(crate::env::OTEL_BSP_MAX_QUEUE_SIZE, 1..=1 << 20).unwrap_or(2048),
         };
         if !(1..=1 << 20).contains(&max_queue_size) {
             return Err(invalid("max_queue_size", format!("{max_queue_size} is not between 1 and 1048576")));
         }
         let max_export_batch_size = match self.max_export_batch_size {
             Some(size) => size,
-            None => count("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 1..=1 << 20).unwrap_or(512).min(max_queue_size),
+            None => count(crate::env::OTEL_BSP_MAX_EXPORT_BATCH_SIZE, 1..=1 << 20).unwrap_or(512).min(max_queue_size),
         };
         if !(1..=max_queue_size).contains(&max_export_batch_size) {
             return Err(invalid(
@@ -396,7 +395,7 @@ impl TraceConfig {
         }
         let schedule_delay = match self.schedule_delay {
             Some(delay) => delay,
-            None => millis(&["OTEL_BSP_SCHEDULE_DELAY"], Duration::from_millis(1)..=Duration::from_secs(60))
+            None => millis(&[crate::env::OTEL_BSP_SCHEDULE_DELAY], Duration::from_millis(1)..=Duration::from_secs(60))
                 .unwrap_or(Duration::from_secs(1)),
         };
         if !(Duration::from_millis(1)..=Duration::from_secs(60)).contains(&schedule_delay) {
@@ -405,7 +404,7 @@ impl TraceConfig {
         let export_timeout = match self.export_timeout {
             Some(timeout) => timeout,
             None => millis(
-                &["OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"],
+                &[crate::env::OTEL_EXPORTER_OTLP_TRACES_TIMEOUT, crate::env::OTEL_EXPORTER_OTLP_TIMEOUT],
                 Duration::from_millis(1)..=Duration::from_secs(600),
             )
             .unwrap_or(Duration::from_secs(10)),
@@ -415,7 +414,7 @@ impl TraceConfig {
         }
         let batch_export_timeout = match self.batch_export_timeout {
             Some(timeout) => timeout,
-            None => millis(&["OTEL_BSP_EXPORT_TIMEOUT"], Duration::from_millis(1)..=Duration::from_secs(600))
+            None => millis(&[crate::env::OTEL_BSP_EXPORT_TIMEOUT], Duration::from_millis(1)..=Duration::from_secs(600))
                 .unwrap_or(Duration::from_secs(30)),
         };
         if !(Duration::from_millis(1)..=Duration::from_secs(600)).contains(&batch_export_timeout) {
@@ -442,16 +441,18 @@ impl TraceConfig {
                 ));
             }
             Some(characters) => Some(characters),
-            None => match env(SPAN_VALUE_LENGTH_LIMIT).map(|value| value.parse::<usize>().ok().filter(|n| *n >= 1)) {
+            None => match env(crate::env::OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT)
+                .map(|value| value.parse::<usize>().ok().filter(|n| *n >= 1))
+            {
                 Some(Some(characters)) => Some(characters),
                 unusable => {
                     if unusable.is_some() {
                         tolerate(
-                            SPAN_VALUE_LENGTH_LIMIT,
+                            crate::env::OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT,
                             "is not a count of at least 1: OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT applies if set, else no limit",
                         );
                     }
-                    count(VALUE_LENGTH_LIMIT, 1..=usize::MAX)
+                    count(crate::env::OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT, 1..=usize::MAX)
                 }
             },
         };
@@ -461,12 +462,12 @@ impl TraceConfig {
                 "a propagator of your own replaces the built-in formats: give it or `propagators`, not both".into(),
             ));
         }
-        if self.custom_propagator.is_some() && env("OTEL_PROPAGATORS").is_some() {
-            tolerate("OTEL_PROPAGATORS", "is not used: the configuration gives a propagator of its own");
+        if self.custom_propagator.is_some() && env(crate::env::OTEL_PROPAGATORS).is_some() {
+            tolerate(crate::env::OTEL_PROPAGATORS, "is not used: the configuration gives a propagator of its own");
         }
         let propagators = match self.propagators {
             Some(propagators) => propagators,
-            None => env("OTEL_PROPAGATORS")
+            None => env(crate::env::OTEL_PROPAGATORS)
                 .map_or_else(|| vec![Propagator::TraceContext], |list| propagators_of(&list, &tolerate)),
         };
         if disabled {
@@ -485,7 +486,7 @@ impl TraceConfig {
             _ => {
                 // A comma-separated list, case-insensitive (the specification's form): obs has
                 // one span exporter, so otlp if listed, else console, else none.
-                let kind = env("OTEL_TRACES_EXPORTER").and_then(|list| {
+                let kind = env(crate::env::OTEL_TRACES_EXPORTER).and_then(|list| {
                     let kinds: Vec<String> = list
                         .split(',')
                         .map(|kind| kind.trim().to_ascii_lowercase())
@@ -493,16 +494,17 @@ impl TraceConfig {
                         .collect();
                     if kinds.iter().any(|kind| !matches!(kind.as_str(), "otlp" | "console" | "none")) {
                         tolerate(
-                            "OTEL_TRACES_EXPORTER",
+                            crate::env::OTEL_TRACES_EXPORTER,
                             "names an exporter other than otlp, console or none: it is ignored",
                         );
                     }
                     ["otlp", "console", "none"].into_iter().find(|known| kinds.iter().any(|kind| kind == known))
                 });
-                let env_endpoint = env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-                    .map(|url| (url, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", false))
+                let env_endpoint = env(crate::env::OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
+                    .map(|url| (url, crate::env::OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, false))
                     .or_else(|| {
-                        env("OTEL_EXPORTER_OTLP_ENDPOINT").map(|url| (url, "OTEL_EXPORTER_OTLP_ENDPOINT", true))
+                        env(crate::env::OTEL_EXPORTER_OTLP_ENDPOINT)
+                            .map(|url| (url, crate::env::OTEL_EXPORTER_OTLP_ENDPOINT, true))
                     });
                 let endpoint = match self.endpoint {
                     Some(url) => Some((url, "otlp_endpoint", true)),
@@ -510,7 +512,7 @@ impl TraceConfig {
                         None | Some("otlp") => env_endpoint.or_else(|| {
                             // The specification's default: 4318 for HTTP, 4317 for gRPC.
                             let url = if grpc { "http://localhost:4317" } else { "http://localhost:4318" };
-                            kind.is_some().then(|| (url.to_owned(), "OTEL_TRACES_EXPORTER", true))
+                            kind.is_some().then(|| (url.to_owned(), crate::env::OTEL_TRACES_EXPORTER, true))
                         }),
                         Some("none") => {
                             return Ok(Prepared(None, warnings.into_inner(), propagators, self.custom_propagator));
@@ -556,7 +558,7 @@ impl TraceConfig {
 /// `OTEL_PROPAGATORS`: a comma-separated list, case-insensitive; `none` is no propagator; a name
 /// obs does not know is left out with a warning, and a list left empty so is W3C Trace Context.
 fn propagators_of(list: &str, tolerate: &impl Fn(&'static str, &str)) -> Vec<Propagator> {
-    const NAME: &str = "OTEL_PROPAGATORS";
+    const NAME: &str = crate::env::OTEL_PROPAGATORS;
     let mut propagators = Vec::new();
     let mut none = false;
     for name in list.split(',').map(|name| name.trim().to_ascii_lowercase()).filter(|name| !name.is_empty()) {
@@ -584,10 +586,6 @@ fn propagators_of(list: &str, tolerate: &impl Fn(&'static str, &str)) -> Vec<Pro
     }
     propagators
 }
-
-/// The attribute value length limits of spans, and of every signal (the first wins).
-const SPAN_VALUE_LENGTH_LIMIT: &str = "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT";
-const VALUE_LENGTH_LIMIT: &str = "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT";
 
 /// An `OTEL_*` value not taken: the variable, and what is wrong and what obs does instead (never
 /// a piece of the value: an entry of a list is named by its position).

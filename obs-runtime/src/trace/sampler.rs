@@ -67,12 +67,11 @@ impl Sampler {
     pub(crate) fn from_env(name: &str, arg: Option<&str>) -> Result<Sampler, (&'static str, String)> {
         let ratio = || -> Result<f64, (&'static str, String)> {
             let Some(arg) = arg else { return Ok(1.0) };
-            let ratio: f64 = arg
-                .trim()
-                .parse()
-                .map_err(|_| ("OTEL_TRACES_SAMPLER_ARG", format!("{arg:?} is not a number between 0 and 1")))?;
+            let ratio: f64 = arg.trim().parse().map_err(|_| {
+                (crate::env::OTEL_TRACES_SAMPLER_ARG, format!("{arg:?} is not a number between 0 and 1"))
+            })?;
             if !(0.0..=1.0).contains(&ratio) {
-                return Err(("OTEL_TRACES_SAMPLER_ARG", format!("{arg:?} is not between 0 and 1")));
+                return Err((crate::env::OTEL_TRACES_SAMPLER_ARG, format!("{arg:?} is not between 0 and 1")));
             }
             Ok(ratio)
         };
@@ -85,7 +84,7 @@ impl Sampler {
             "parentbased_traceidratio" => Sampler::ParentBased(Box::new(Sampler::TraceIdRatio(ratio()?))),
             other => {
                 return Err((
-                    "OTEL_TRACES_SAMPLER",
+                    crate::env::OTEL_TRACES_SAMPLER,
                     format!(
                         "{other:?} is not one of always_on, always_off, traceidratio, parentbased_always_on, \
                          parentbased_always_off, parentbased_traceidratio"
