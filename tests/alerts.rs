@@ -424,6 +424,27 @@ impl Channel for Gated {
     }
 }
 
+/// A new gauge `gauge`, and a manager with one rule, firing while it is above 1 (no cooldown),
+/// sending to `channels` with `send_timeout`. Only the evaluation at start runs on its own (the
+/// interval is an hour): the test makes the others with `evaluate_at`.
+fn on_a_gauge(gauge: &str, channels: Vec<Box<dyn Channel>>, send_timeout: Duration) -> (Gauge, AlertManager) {
+    let level = Gauge::register(gauge, "level").expect("a new gauge");
+    let mut manager = AlertManager::builder()
+        .rule(
+            AlertRule::builder(gauge)
+                .condition(Condition::gauge(gauge).above(1.0))
+                .cooldown(Duration::ZERO)
+                .build()
+                .expect("a valid rule"),
+        )
+        .interval(S(3600))
+        .send_timeout(send_timeout);
+    for channel in channels {
+        manager = manager.channel(channel);
+    }
+    (level, manager.build().expect("a valid manager"))
+}
+
 #[test]
 fn a_full_queue_drops_and_counts_exactly_what_did_not_fit() {
     // Catches: a full queue that blocks the evaluator, grows without bound, or drops notifications
@@ -431,21 +452,7 @@ fn a_full_queue_drops_and_counts_exactly_what_did_not_fit() {
     const QUEUE: usize = 256;
     const EXTRA: usize = 10;
     let (channel, gate, sending, delivered) = Gated::new("full_queue");
-    let level = Gauge::register("alerts_test_level", "level").expect("a new gauge");
-    let manager = AlertManager::builder()
-        .rule(
-            AlertRule::builder("level")
-                .condition(Condition::gauge("alerts_test_level").above(1.0))
-                .cooldown(Duration::ZERO)
-                .build()
-                .expect("a valid rule"),
-        )
-        .channel(channel)
-        // Only the evaluation at start runs on its own; the test drives the rest by hand.
-        .interval(S(3600))
-        .send_timeout(S(300))
-        .build()
-        .expect("a valid manager");
+    let (level, manager) = on_a_gauge("alerts_test_level", vec![Box::new(channel)], S(300));
     level.set(5.0);
     let guard = manager.start().expect("the manager starts");
     // The firing notification from the first evaluation is being sent, held at the gate: the
@@ -543,22 +550,7 @@ fn a_channel_that_blocks_its_thread_holds_up_no_other_channel() {
     let (blocking, BlockingControl { entered, release, left: _ }) = Blocking::new("blocks_its_thread");
     let (beside, gate, sending, delivered) = Gated::new("beside_a_blocking_one");
     gate.add_permits(1);
-    let level = Gauge::register("alerts_test_blocking_level", "level").expect("a new gauge");
-    let manager = AlertManager::builder()
-        .rule(
-            AlertRule::builder("blocking_level")
-                .condition(Condition::gauge("alerts_test_blocking_level").above(1.0))
-                .cooldown(Duration::ZERO)
-                .build()
-                .expect("a valid rule"),
-        )
-        .channel(blocking)
-        .channel(beside)
-        // Only the evaluation at start runs on its own; the test makes the next one.
-        .interval(S(3600))
-        .send_timeout(S(300))
-        .build()
-        .expect("a valid manager");
+    let (level, manager) = on_a_gauge("alerts_test_blocking_level", vec![Box::new(blocking), Box::new(beside)], S(300));
     level.set(5.0);
     let guard = manager.start().expect("the manager starts");
     // The firing notification holds a thread in the blocking channel's send.
@@ -589,20 +581,7 @@ fn a_channel_blocked_past_its_timeout_holds_one_thread_and_fails_the_rest() {
     // another thread of the pool (health checks and evaluations share it), or the channel staying
     // refused after its thread is back. (Each attempt waits up to the send timeout for the thread.)
     let (blocking, BlockingControl { entered, release, left }) = Blocking::new("blocked_past_its_timeout");
-    let level = Gauge::register("alerts_test_stuck_level", "level").expect("a new gauge");
-    let manager = AlertManager::builder()
-        .rule(
-            AlertRule::builder("stuck_level")
-                .condition(Condition::gauge("alerts_test_stuck_level").above(1.0))
-                .cooldown(Duration::ZERO)
-                .build()
-                .expect("a valid rule"),
-        )
-        .channel(blocking)
-        .interval(S(3600))
-        .send_timeout(Duration::from_millis(500))
-        .build()
-        .expect("a valid manager");
+    let (level, manager) = on_a_gauge("alerts_test_stuck_level", vec![Box::new(blocking)], Duration::from_millis(500));
     level.set(5.0);
     let guard = manager.start().expect("the manager starts");
     assert_eq!(entered.recv_timeout(S(60)), Ok(AlertStatus::Firing));
