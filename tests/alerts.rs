@@ -471,8 +471,7 @@ fn a_full_queue_drops_and_counts_exactly_what_did_not_fit() {
         delivered.lock().map(|delivered| delivered.len()).unwrap_or(0) == 1 + QUEUE
     });
     // Counted just after each send returns: waited for, not raced.
-    let sent = || common::sample(&common::scrape(), "obs_alert_notifications_sent_total", &[("channel", "full_queue")]);
-    wait_until("every delivery counted", || sent() == Some((1 + QUEUE) as f64));
+    wait_until("every delivery counted", || sent_notifications("full_queue") == Some((1 + QUEUE) as f64));
     // In order: the first firing, then the 256 that fitted (resolved, firing, ...).
     let expected: Vec<AlertStatus> =
         (0..=QUEUE).map(|index| if index % 2 == 0 { AlertStatus::Firing } else { AlertStatus::Resolved }).collect();

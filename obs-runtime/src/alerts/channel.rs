@@ -293,7 +293,7 @@ async fn deliver(slot: Arc<Slot>, mut queue: mpsc::Receiver<Arc<Alert>>, timeout
     }
 }
 
-async fn deliver_one(slot: &Arc<Slot>, alert: &Arc<Alert>, timeout: Duration) {
+async fn deliver_one(slot: &Slot, alert: &Arc<Alert>, timeout: Duration) {
     let mut attempt = 1;
     loop {
         // At most one thread per channel: an attempt that blocks its thread past its timeout
@@ -302,12 +302,12 @@ async fn deliver_one(slot: &Arc<Slot>, alert: &Arc<Alert>, timeout: Duration) {
             slot.failed(alert, &format!("its previous attempt had not given its thread back after {timeout:?} more"));
             return;
         };
-        let (sending, notification) = (slot.clone(), alert.clone());
+        let (channel, notification) = (slot.channel.clone(), alert.clone());
         // Off the runtime's thread: a channel that blocks stalls nothing else. A panic, in `send`
         // or while its future runs, fails this notification, not the delivery task.
         let send = crate::background::isolated(async move {
             let _holding = holding;
-            sending.channel.send(&notification).await
+            channel.send(&notification).await
         });
         let result = match tokio::time::timeout(timeout, send).await {
             Ok(Ok(result)) => result,
