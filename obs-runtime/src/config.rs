@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::core::{Context, Part, Pillar};
+use crate::core::{AsAny, Context, Part, Pillar};
 
 /// The address the embedded server listens on when neither the builder nor `OBS_HTTP_ADDR` sets one.
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:9464";
@@ -45,20 +45,11 @@ pub struct ObsBuilder {
     environment: crate::Environment,
     serve_http: bool,
     server: ServerOptions,
-    default_buckets: Option<Vec<f64>>,
-    #[cfg(feature = "metrics")]
-    series_limits: crate::metrics::pillar::SeriesLimits,
     shutdown_timeout: Option<Duration>,
-    #[cfg(feature = "health")]
-    health: Option<crate::health::HealthChecker>,
-    #[cfg(feature = "health")]
-    health_refresh_interval: Option<Duration>,
+    /// The pillars to start: those always there with their features (metrics, the OTLP export of
+    /// metrics, the live page), and those the builder's methods add; at most one of each type
+    /// (but pushes).
     pillars: Vec<Box<dyn Pillar>>,
-    #[cfg(all(feature = "metrics", feature = "otlp"))]
-    otlp_metrics: Option<crate::metrics::otlp::OtlpMetrics>,
-    /// `None`: the page is not served.
-    #[cfg(feature = "page")]
-    live_page: Option<crate::page::LivePage>,
 }
 
 /// The embedded server's settings as given to the builder.
@@ -92,20 +83,48 @@ impl Default for ObsBuilder {
             environment: crate::Environment::default(),
             serve_http: true,
             server: ServerOptions::default(),
-            default_buckets: None,
-            #[cfg(feature = "metrics")]
-            series_limits: Default::default(),
             shutdown_timeout: None,
-            #[cfg(feature = "health")]
-            health: None,
-            #[cfg(feature = "health")]
-            health_refresh_interval: None,
-            pillars: Vec::new(),
-            #[cfg(all(feature = "metrics", feature = "otlp"))]
-            otlp_metrics: None,
-            #[cfg(feature = "page")]
-            live_page: Some(crate::page::LivePage::default()),
+            pillars: vec![
+                #[cfg(feature = "metrics")]
+                Box::new(crate::metrics::Pillar::default()),
+                // Off unless `otlp_metrics` or `OTEL_METRICS_EXPORTER` turns it on.
+                #[cfg(all(feature = "metrics", feature = "otlp"))]
+                Box::new(crate::metrics::otlp::Pillar::default()),
+                #[cfg(feature = "page")]
+                Box::new(crate::page::Pillar::default()),
+            ],
         }
+    }
+}
+
+/// The builder's pillars, by type. (Which of these the builder's methods use depends on the
+/// features: `metrics` configures its pillar in place, `trace` sets one whole.)
+#[cfg_attr(not(all(feature = "metrics", feature = "trace")), allow(dead_code))]
+impl ObsBuilder {
+    /// Its pillar of type `P`, added with `P`'s defaults if there is none yet.
+    fn pillar<P: Pillar + Default>(&mut self) -> &mut P {
+        let at = match self.pillars.iter().position(|pillar| AsAny::as_any(&**pillar).is::<P>()) {
+            Some(at) => at,
+            None => {
+                self.pillars.push(Box::new(P::default()));
+                self.pillars.len() - 1
+            }
+        };
+        match AsAny::as_any_mut(&mut *self.pillars[at]).downcast_mut::<P>() {
+            Some(pillar) => pillar,
+            None => unreachable!("the pillar at {at} is a {}", std::any::type_name::<P>()),
+        }
+    }
+
+    /// Sets its pillar of `pillar`'s type: called twice, a builder method's last value wins
+    /// (two global subscribers or span pipelines could not both start).
+    fn set_pillar<P: Pillar>(&mut self, pillar: P) {
+        self.remove_pillar::<P>();
+        self.pillars.push(Box::new(pillar));
+    }
+
+    fn remove_pillar<P: Pillar>(&mut self) {
+        self.pillars.retain(|pillar| !AsAny::as_any(&**pillar).is::<P>());
     }
 }
 
@@ -143,7 +162,15 @@ impl ObsBuilder {
     /// The buckets, in seconds, of request-duration histograms whose call site sets none. Applies
     /// to series first called after `init`.
     pub fn default_buckets(mut self, buckets: &[f64]) -> Self {
-        self.default_buckets = Some(buckets.to_vec());
+        #[cfg(feature = "metrics")]
+        {
+            self.pillar::<crate::metrics::Pillar>().default_buckets = Some(buckets.to_vec());
+        }
+        #[cfg(not(feature = "metrics"))]
+        {
+            let _ = buckets;
+            self.pillars.push(Box::new(FeatureOff { field: "default_buckets", feature: "metrics" }));
+        }
         self
     }
 
@@ -152,14 +179,14 @@ impl ObsBuilder {
     /// 2,000; see [`metrics::set_series_limit`](crate::metrics::set_series_limit)). Set at `init`.
     #[cfg(feature = "metrics")]
     pub fn series_limit(mut self, family: impl Into<String>, limit: usize) -> Self {
-        self.series_limits.per_family.push((family.into(), limit));
+        self.pillar::<crate::metrics::Pillar>().limits.per_family.push((family.into(), limit));
         self
     }
 
     /// The series limit of every family without one of its own (default 2,000). Set at `init`.
     #[cfg(feature = "metrics")]
     pub fn default_series_limit(mut self, limit: usize) -> Self {
-        self.series_limits.default = Some(limit);
+        self.pillar::<crate::metrics::Pillar>().limits.default = Some(limit);
         self
     }
 
@@ -220,7 +247,7 @@ impl ObsBuilder {
     /// (`/health/live` is always served).
     #[cfg(feature = "health")]
     pub fn health(mut self, checker: crate::health::HealthChecker) -> Self {
-        self.health = Some(checker);
+        self.pillar::<crate::health::Pillar>().checker = Some(checker);
         self
     }
 
@@ -230,22 +257,22 @@ impl ObsBuilder {
     /// a run when the last report is older than `cache_ttl`; they never wait for one.
     #[cfg(feature = "health")]
     pub fn health_refresh_interval(mut self, interval: Duration) -> Self {
-        self.health_refresh_interval = Some(interval);
+        self.pillar::<crate::health::Pillar>().refresh_interval = Some(interval);
         self
     }
 
     /// Writes `tracing` events as JSON lines (see [`crate::logging`]), installing obs's subscriber
-    /// as the global one.
+    /// as the global one. Given again, the last configuration is the one used.
     #[cfg(feature = "logging")]
     pub fn logging(mut self, config: crate::logging::LoggingConfig) -> Self {
-        self.pillars.push(Box::new(crate::logging::Pillar::new(config)));
+        self.set_pillar(crate::logging::Pillar::new(config));
         self
     }
 
     /// Evaluates these alert rules on their interval and sends their notifications (see
     /// [`crate::alerts`]); the embedded server lists the active alerts at `/alerts`. Takes an
     /// [`AlertManager`](crate::alerts::AlertManager) or its builder, checked with the rest at
-    /// `init` (its `Err` is one naming `alerts`):
+    /// `init` (its `Err` is one naming `alerts`). Given again, the last manager is the one run:
     ///
     /// ```
     /// use obs_runtime::alerts::{AlertManager, Log};
@@ -259,7 +286,7 @@ impl ObsBuilder {
     /// ```
     #[cfg(feature = "alerts")]
     pub fn alerts(mut self, manager: impl crate::alerts::IntoAlertManager) -> Self {
-        self.pillars.push(Box::new(crate::alerts::Pillar::new(manager)));
+        self.set_pillar(crate::alerts::Pillar::new(manager));
         self
     }
 
@@ -267,7 +294,7 @@ impl ObsBuilder {
     /// shutdown deadline: for a batch job or a CLI that ends before anyone scrapes it (see
     /// [`crate::metrics::push`]). A push that fails is said and counted
     /// (`obs_internal_errors_total{component="push",reason="push_failed"}`), and the stop is
-    /// reported as not in time.
+    /// reported as not in time. Each gateway given is pushed to.
     #[cfg(feature = "push")]
     pub fn pushgateway(mut self, gateway: crate::metrics::push::Pushgateway) -> Self {
         self.pillars.push(Box::new(crate::metrics::push::Pillar::new(gateway)));
@@ -279,7 +306,7 @@ impl ObsBuilder {
     /// `/metrics` is served either way.
     #[cfg(all(feature = "metrics", feature = "otlp"))]
     pub fn otlp_metrics(mut self, export: crate::metrics::otlp::OtlpMetrics) -> Self {
-        self.otlp_metrics = Some(export);
+        self.pillar::<crate::metrics::otlp::Pillar>().config = Some(export);
         self
     }
 
@@ -287,7 +314,7 @@ impl ObsBuilder {
     /// is not called.
     #[cfg(feature = "page")]
     pub fn live_page(mut self, page: crate::page::LivePage) -> Self {
-        self.live_page = Some(page);
+        self.set_pillar(crate::page::Pillar::new(page));
         self
     }
 
@@ -295,14 +322,15 @@ impl ObsBuilder {
     /// reading or span ring is kept).
     #[cfg(feature = "page")]
     pub fn without_live_page(mut self) -> Self {
-        self.live_page = None;
+        self.remove_pillar::<crate::page::Pillar>();
         self
     }
 
-    /// Records spans and exports them (see [`crate::trace`]).
+    /// Records spans and exports them (see [`crate::trace`]). Given again, the last configuration
+    /// is the one used.
     #[cfg(feature = "trace")]
     pub fn tracing(mut self, config: crate::trace::TraceConfig) -> Self {
-        self.pillars.push(Box::new(crate::trace::Pillar::new(config)));
+        self.set_pillar(crate::trace::Pillar::new(config));
         self
     }
 
@@ -324,41 +352,16 @@ impl ObsBuilder {
             self.service.resolve(env, &mut |variable, instead| tolerated.push(format!("{variable} {instead}")))?,
         );
         let mut pillars = std::mem::take(&mut self.pillars);
-        #[cfg(feature = "metrics")]
-        pillars.push(Box::new(crate::metrics::Pillar::new(
-            self.default_buckets.take(),
-            std::mem::take(&mut self.series_limits),
-        )));
-        #[cfg(all(feature = "metrics", feature = "otlp"))]
-        pillars.push(Box::new(crate::metrics::otlp::Pillar::new(self.otlp_metrics.take())));
-        #[cfg(feature = "page")]
-        if self.serve_http
-            && let Some(page) = self.live_page.take()
-        {
-            pillars.push(Box::new(crate::page::Pillar::new(page)));
-        }
-        #[cfg(not(feature = "metrics"))]
-        if self.default_buckets.is_some() {
-            return Err(ConfigError::Invalid {
-                field: "default_buckets",
-                reason: "the `metrics` feature is off".to_owned(),
-            });
-        }
-        #[cfg(feature = "health")]
-        match self.health.take() {
-            Some(checker) => pillars.push(Box::new(crate::health::Pillar::new(checker, self.health_refresh_interval))),
-            None if self.health_refresh_interval.is_some() => {
-                let reason = "no health checks are configured (ObsBuilder::health)".to_owned();
-                return Err(ConfigError::Invalid { field: "health_refresh_interval", reason });
-            }
-            None => {}
-        }
-        let cx = Context { env, service: &service };
+        let cx = Context { env, service: &service, serving: self.serve_http };
         for pillar in &mut pillars {
             pillar.prepare(&cx)?;
         }
         for warning in tolerated {
             crate::diagnostics::warn("config", "invalid_env", &warning);
+        }
+        #[cfg(feature = "metrics")]
+        for pillar in &pillars {
+            pillar.self_metrics();
         }
         let mut parts: Vec<Box<dyn Part>> = Vec::new();
         #[cfg_attr(not(feature = "http-server"), allow(unused_mut))]
@@ -585,5 +588,76 @@ impl std::error::Error for ConfigError {
             ConfigError::HttpBind { source, .. } | ConfigError::ServerThread(source) => Some(source),
             ConfigError::Invalid { .. } => None,
         }
+    }
+}
+
+/// A setting whose feature is off: `init` says so.
+#[cfg(not(feature = "metrics"))]
+#[derive(Debug)]
+struct FeatureOff {
+    field: &'static str,
+    feature: &'static str,
+}
+
+#[cfg(not(feature = "metrics"))]
+impl Pillar for FeatureOff {
+    fn prepare(&mut self, _: &Context<'_>) -> Result<(), ConfigError> {
+        Err(ConfigError::Invalid { field: self.field, reason: format!("the `{}` feature is off", self.feature) })
+    }
+
+    fn start(self: Box<Self>, _: &Context<'_>) -> Result<Option<Box<dyn Part>>, ConfigError> {
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn builder() -> ObsBuilder {
+        Obs::builder().without_http_server().environment(crate::Environment::empty())
+    }
+
+    /// The field an `init` that fails names.
+    fn refused(builder: ObsBuilder) -> &'static str {
+        match builder.init() {
+            Err(ConfigError::Invalid { field, .. }) => field,
+            other => panic!("expected an invalid setting, got {other:?}"),
+        }
+    }
+
+    #[cfg(feature = "health")]
+    #[test]
+    fn a_refresh_interval_needs_health_checks_given_before_or_after_it() {
+        let hour = Duration::from_secs(3600);
+        assert_eq!(refused(builder().health_refresh_interval(hour)), "health_refresh_interval");
+        let checks = || crate::health::HealthChecker::new();
+        assert_eq!(
+            refused(builder().health(checks()).health_refresh_interval(Duration::ZERO)),
+            "health_refresh_interval"
+        );
+        drop(builder().health_refresh_interval(hour).health(checks()).init().expect("interval first"));
+        drop(builder().health(checks()).health_refresh_interval(hour).init().expect("checks first"));
+    }
+
+    /// A pillar given twice runs once, with the last value: the first alert manager here is
+    /// invalid (two channels of one name), and is not the one checked.
+    #[cfg(feature = "alerts")]
+    #[test]
+    fn a_pillar_given_twice_runs_once_with_the_last_value() {
+        use crate::alerts::{AlertManager, Log};
+        let invalid = AlertManager::builder().channel(Log::new()).channel(Log::new());
+        assert_eq!(refused(builder().alerts(AlertManager::builder()).alerts(invalid)), "alerts");
+        let invalid = AlertManager::builder().channel(Log::new()).channel(Log::new());
+        let obs =
+            builder().alerts(invalid).alerts(AlertManager::builder().channel(Log::new())).init().expect("the last");
+        let parts = obs.parts.iter().filter(|part| AsAny::as_any(&***part).is::<crate::alerts::AlertsGuard>());
+        assert_eq!(parts.count(), 1);
+    }
+
+    #[cfg(not(feature = "metrics"))]
+    #[test]
+    fn default_buckets_without_the_metrics_feature_are_refused() {
+        assert_eq!(refused(builder().default_buckets(&[0.1, 1.0])), "default_buckets");
     }
 }

@@ -4,8 +4,9 @@
 //! [`Pillar`]; `init` then
 //! 1. has every pillar check its configuration against the service's identity and the
 //!    environment ([`Pillar::prepare`]): nothing has started yet, so an `Err` changes nothing;
-//! 2. starts the embedded server with the routes the pillars contribute ([`Pillar::routes`]);
-//! 3. starts each pillar ([`Pillar::start`]) in [`Rank`] order; what one leaves running is a
+//! 2. registers every pillar's self-metrics ([`Pillar::self_metrics`]);
+//! 3. starts the embedded server with the routes the pillars contribute ([`Pillar::routes`]);
+//! 4. starts each pillar ([`Pillar::start`]) in [`Rank`] order; what one leaves running is a
 //!    [`Part`], which the guard stops.
 //!
 //! The guard owns the single deadline for stopping: the server stops taking connections first,
@@ -41,6 +42,8 @@ use crate::{ConfigError, Deadline};
 pub(crate) struct Context<'a> {
     pub(crate) env: &'a Environment,
     pub(crate) service: &'a Arc<Identity>,
+    /// Whether the embedded server runs (what a pillar only serves is not prepared without it).
+    pub(crate) serving: bool,
 }
 
 /// When a pillar starts, relative to the others.
@@ -56,7 +59,7 @@ pub(crate) enum Rank {
 }
 
 /// A pillar as the builder holds it, before `init`.
-pub(crate) trait Pillar: Send + fmt::Debug {
+pub(crate) trait Pillar: Send + fmt::Debug + AsAny {
     /// When it starts.
     fn rank(&self) -> Rank {
         Rank::Work
@@ -65,6 +68,11 @@ pub(crate) trait Pillar: Send + fmt::Debug {
     /// Checks the configuration (the builder's values, then the environment's) without starting
     /// anything: an `Err` names what is wrong.
     fn prepare(&mut self, cx: &Context<'_>) -> Result<(), ConfigError>;
+
+    /// Registers its self-metrics (`obs_*`): once every pillar is prepared and before the
+    /// embedded server serves its first scrape, so that scrape shows them all (at zero).
+    #[cfg(feature = "metrics")]
+    fn self_metrics(&self) {}
 
     /// What it serves on the embedded server.
     #[cfg(feature = "http-server")]
@@ -90,13 +98,17 @@ pub(crate) enum Stage {
     Output,
 }
 
-/// A part as `Any`, to find it by its type among the guard's parts.
+/// A pillar or a part as `Any`, to find it by its type among the others.
 pub(crate) trait AsAny: Any {
     fn as_any(&self) -> &dyn Any;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
 }
 
 impl<T: Any> AsAny for T {
     fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
         self
     }
 }

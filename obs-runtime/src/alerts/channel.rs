@@ -178,6 +178,11 @@ pub(crate) struct Dispatcher {
     queues: Mutex<Vec<mpsc::Sender<Arc<Alert>>>>,
 }
 
+/// Registers `obs_alert_notifications_sent_total` and `obs_alert_notifications_failed_total` (once).
+pub(crate) fn register_self_metrics() {
+    counters();
+}
+
 fn counters() -> Option<&'static (CounterVec, CounterVec)> {
     static COUNTERS: std::sync::OnceLock<Option<(CounterVec, CounterVec)>> = std::sync::OnceLock::new();
     COUNTERS

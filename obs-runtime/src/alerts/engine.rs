@@ -192,6 +192,11 @@ impl AlertManager {
     }
 }
 
+/// Registers `obs_alert_evaluations_total` (once).
+pub(crate) fn register_self_metrics() {
+    evaluations();
+}
+
 /// `obs_alert_evaluations_total`: evaluation passes, so that a stalled evaluator shows.
 fn evaluations() -> Option<&'static crate::metrics::Counter> {
     static COUNTER: std::sync::OnceLock<Option<crate::metrics::Counter>> = std::sync::OnceLock::new();

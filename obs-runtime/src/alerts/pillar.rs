@@ -48,6 +48,13 @@ impl crate::core::Pillar for Pillar {
         }
     }
 
+    fn self_metrics(&self) {
+        super::channel::register_self_metrics();
+        super::engine::register_self_metrics();
+        #[cfg(feature = "http-server")]
+        ack_counters();
+    }
+
     #[cfg(feature = "http-server")]
     fn routes(&self, routes: &mut crate::http::Routes) {
         let Some(manager) = self.manager().cloned() else { return };

@@ -10,26 +10,32 @@ use crate::core::{Context, Part};
 /// The longest refresh interval accepted.
 const MAX_REFRESH_INTERVAL: Duration = Duration::from_secs(3600);
 
-#[derive(Debug)]
+/// The builder's health settings: [`ObsBuilder::health`](crate::ObsBuilder::health) and
+/// [`ObsBuilder::health_refresh_interval`](crate::ObsBuilder::health_refresh_interval), in
+/// either order.
+#[derive(Debug, Default)]
 pub(crate) struct Pillar {
-    checker: HealthChecker,
-    refresh_interval: Option<Duration>,
-}
-
-impl Pillar {
-    pub(crate) fn new(checker: HealthChecker, refresh_interval: Option<Duration>) -> Pillar {
-        Pillar { checker, refresh_interval }
-    }
+    pub(crate) checker: Option<HealthChecker>,
+    pub(crate) refresh_interval: Option<Duration>,
 }
 
 impl crate::core::Pillar for Pillar {
     fn prepare(&mut self, _: &Context<'_>) -> Result<(), ConfigError> {
+        let invalid =
+            |reason: &str| Err(ConfigError::Invalid { field: "health_refresh_interval", reason: reason.to_owned() });
         match self.refresh_interval {
-            Some(interval) if interval.is_zero() || interval > MAX_REFRESH_INTERVAL => Err(ConfigError::Invalid {
-                field: "health_refresh_interval",
-                reason: "must be more than zero and at most an hour".to_owned(),
-            }),
+            Some(_) if self.checker.is_none() => invalid("no health checks are configured (ObsBuilder::health)"),
+            Some(interval) if interval.is_zero() || interval > MAX_REFRESH_INTERVAL => {
+                invalid("must be more than zero and at most an hour")
+            }
             _ => Ok(()),
+        }
+    }
+
+    #[cfg(feature = "metrics")]
+    fn self_metrics(&self) {
+        if self.checker.is_some() {
+            super::register_metrics();
         }
     }
 
@@ -41,31 +47,31 @@ impl crate::core::Pillar for Pillar {
             let status = StatusCode::from_u16(report.http_status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
             json(status, report.to_json().into_bytes())
         };
-        let checker = self.checker.clone();
+        let Some(checker) = &self.checker else { return };
+        let all = checker.clone();
         routes.add("/health", "every health check (200 healthy or degraded, 503 unhealthy)", move |_| {
-            let checker = checker.clone();
+            let checker = all.clone();
             async move { served((*checker.report().await).clone()) }
         });
-        let checker = self.checker.clone();
+        let ready = checker.clone();
         routes.add("/health/ready", "the readiness checks", move |_| {
-            let checker = checker.clone();
+            let checker = ready.clone();
             async move { served(checker.readiness().await) }
         });
         // A scrape never waits for a check: it serves the gauges of the last report (and its
         // age), and starts a run in the background when that report is stale.
         #[cfg(feature = "metrics")]
         {
-            let checker = self.checker.clone();
+            let checker = checker.clone();
             routes.before("/metrics", move || checker.refresh_in_background());
         }
     }
 
     fn start(self: Box<Self>, _: &Context<'_>) -> Result<Option<Box<dyn Part>>, ConfigError> {
-        #[cfg(feature = "metrics")]
-        super::register_metrics();
+        let Some(checker) = self.checker else { return Ok(None) };
         // The first report is under way before the first scrape asks for it.
         let interval = self.refresh_interval.unwrap_or(super::DEFAULT_REFRESH_INTERVAL);
-        Ok(Some(Box::new(self.checker.refresh_every(interval))))
+        Ok(Some(Box::new(checker.refresh_every(interval))))
     }
 }
 

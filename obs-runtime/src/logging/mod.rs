@@ -690,6 +690,19 @@ impl StructuredLogger {
     }
 }
 
+/// Registers the self-metrics of a pipeline of `config` (once each): the lines' drops, and the
+/// OTLP export's counts when it exports.
+#[cfg(feature = "metrics")]
+pub(crate) fn register_self_metrics(config: &LoggingConfig) {
+    self_metrics::register();
+    #[cfg(feature = "otlp")]
+    if config.resolved.as_ref().is_some_and(|destinations| destinations.otlp.is_some()) {
+        otlp::register_self_metrics();
+    }
+    #[cfg(not(feature = "otlp"))]
+    let _ = config;
+}
+
 /// `obs_log_lines_dropped_total{reason}`.
 mod self_metrics {
     #[cfg(feature = "metrics")]

@@ -904,6 +904,12 @@ impl FieldSink for Attributes<'_> {
     }
 }
 
+/// Registers `obs_log_records_exported_total` and `obs_log_records_dropped_total{reason}` (once).
+#[cfg(feature = "metrics")]
+pub(crate) fn register_self_metrics() {
+    self_metrics::register();
+}
+
 /// `obs_log_records_exported_total` and `obs_log_records_dropped_total{reason}`.
 mod self_metrics {
     #[cfg(feature = "metrics")]

@@ -70,6 +70,11 @@ impl crate::core::Pillar for Pillar {
         Ok(())
     }
 
+    #[cfg(feature = "metrics")]
+    fn self_metrics(&self) {
+        super::register_self_metrics(&self.config);
+    }
+
     fn start(self: Box<Self>, cx: &Context<'_>) -> Result<Option<Box<dyn Part>>, ConfigError> {
         let filter = self.filter.unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
         Ok(Some(Box::new(super::install(

@@ -189,16 +189,10 @@ struct Settings {
 
 /// The exporter as the builder holds it; off unless configured in code or by
 /// `OTEL_METRICS_EXPORTER`.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Pillar {
-    config: Option<OtlpMetrics>,
+    pub(crate) config: Option<OtlpMetrics>,
     prepared: Option<(Sender, Settings)>,
-}
-
-impl Pillar {
-    pub(crate) fn new(config: Option<OtlpMetrics>) -> Pillar {
-        Pillar { config, prepared: None }
-    }
 }
 
 impl crate::core::Pillar for Pillar {
@@ -284,12 +278,17 @@ impl crate::core::Pillar for Pillar {
         Ok(())
     }
 
+    fn self_metrics(&self) {
+        if self.prepared.is_some() {
+            register_self_metrics();
+        }
+    }
+
     fn start(
         self: Box<Self>,
         cx: &crate::core::Context<'_>,
     ) -> Result<Option<Box<dyn crate::core::Part>>, ConfigError> {
         let Some((sender, settings)) = self.prepared else { return Ok(None) };
-        register_self_metrics();
         let timeout = settings.timeout;
         let (requests, asked) = tokio::sync::mpsc::unbounded_channel();
         let exporter = Exporter::new(sender, settings, crate::trace::resource_of(cx.service));
@@ -856,8 +855,8 @@ mod config_tests {
     fn prepared(config: Option<OtlpMetrics>, vars: &[(&str, &str)]) -> Result<Option<String>, &'static str> {
         let env = crate::Environment::from_pairs(vars.iter().copied());
         let service = std::sync::Arc::new(crate::service::Identity::named("test"));
-        let mut pillar = Pillar::new(config);
-        match pillar.prepare(&crate::core::Context { env: &env, service: &service }) {
+        let mut pillar = Pillar { config, prepared: None };
+        match pillar.prepare(&crate::core::Context { env: &env, service: &service, serving: false }) {
             Ok(()) => Ok(pillar.prepared.map(|(_, settings)| {
                 format!("{:?} {:?} {:?}", settings.interval, settings.timeout, settings.temporality)
             })),

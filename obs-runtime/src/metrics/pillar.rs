@@ -5,10 +5,10 @@ use crate::ConfigError;
 use crate::core::{Context, Part, Rank};
 
 /// The metrics pillar; always there when the `metrics` feature is.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Pillar {
-    default_buckets: Option<Vec<f64>>,
-    limits: SeriesLimits,
+    pub(crate) default_buckets: Option<Vec<f64>>,
+    pub(crate) limits: SeriesLimits,
 }
 
 /// The series limits given to the builder.
@@ -16,12 +16,6 @@ pub(crate) struct Pillar {
 pub(crate) struct SeriesLimits {
     pub(crate) default: Option<usize>,
     pub(crate) per_family: Vec<(String, usize)>,
-}
-
-impl Pillar {
-    pub(crate) fn new(default_buckets: Option<Vec<f64>>, limits: SeriesLimits) -> Pillar {
-        Pillar { default_buckets, limits }
-    }
 }
 
 impl crate::core::Pillar for Pillar {

@@ -217,8 +217,9 @@ struct Cached {
     gzip: Option<Bytes>,
 }
 
-/// The page as a pillar of the builder.
-#[derive(Debug)]
+/// The page as a pillar of the builder: there with the feature, unless
+/// [`without_live_page`](crate::ObsBuilder::without_live_page).
+#[derive(Debug, Default)]
 pub(crate) struct Pillar {
     page: LivePage,
     settings: Option<Settings>,
@@ -232,6 +233,10 @@ impl Pillar {
 
 impl crate::core::Pillar for Pillar {
     fn prepare(&mut self, cx: &Context<'_>) -> Result<(), ConfigError> {
+        // Served, or not read at all.
+        if !cx.serving {
+            return Ok(());
+        }
         self.settings = Some(self.page.resolve(cx.env, cx.service.name())?);
         Ok(())
     }

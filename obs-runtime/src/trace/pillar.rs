@@ -26,6 +26,13 @@ impl crate::core::Pillar for Pillar {
         Ok(())
     }
 
+    #[cfg(feature = "metrics")]
+    fn self_metrics(&self) {
+        if self.prepared.is_some() {
+            super::pipeline::register_self_metrics();
+        }
+    }
+
     fn start(self: Box<Self>, _: &Context<'_>) -> Result<Option<Box<dyn Part>>, ConfigError> {
         let Some(prepared) = self.prepared else { return Ok(None) };
         Ok(Some(Box::new(prepared.install()?)))

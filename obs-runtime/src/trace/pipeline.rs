@@ -277,7 +277,7 @@ pub(crate) fn install(
     PIPELINE
         .set(pipeline)
         .map_err(|_| "a trace pipeline is installed already (spans go to one place per process)".to_owned())?;
-    self_metrics::register();
+    register_self_metrics();
     let worker = Worker::new(shared.clone(), exporter, resource, settings);
     std::thread::Builder::new()
         .name("obs-spans".into())
@@ -580,6 +580,11 @@ impl Anchor {
             event.time_unix_nanos = self.wall(clock, event.time_unix_nanos);
         }
     }
+}
+
+/// Registers `obs_spans_exported_total` and `obs_spans_dropped_total{reason}` (once).
+pub(crate) fn register_self_metrics() {
+    self_metrics::register();
 }
 
 /// `obs_spans_exported_total` and `obs_spans_dropped_total{reason}`.
