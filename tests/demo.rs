@@ -1,4 +1,4 @@
-//! The demo (`examples/user_service.rs`) as a user runs it: a real process on free ports, real
+//! The demo (`examples/user_service/`) as a user runs it: a real process on free ports, real
 //! HTTP requests, a real scrape of `/metrics`, and a real signal to stop it.
 
 mod common;
@@ -92,8 +92,8 @@ fn the_user_service_answers_records_red_metrics_and_stops_on_sigterm() {
     assert_eq!(sample(&body, "http_request_duration_seconds_count", &id_labels), Some(4.0), "{body}");
     let inf_bucket = [("method", "GET"), ("endpoint", "/users/{id}"), ("le", "+Inf")];
     assert_eq!(sample(&body, "http_request_duration_seconds_bucket", &inf_bucket), Some(4.0), "{body}");
-    // /login has its own buckets, those of its attribute in examples/user_service.rs (catches:
-    // a site's buckets ignored for the defaults), and its 5 requests are in +Inf.
+    // /login has its own buckets, those of its attribute in examples/user_service/service.rs
+    // (catches: a site's buckets ignored for the defaults), and its 5 requests are in +Inf.
     let login_bounds: Vec<&str> = body
         .lines()
         .filter(|line| {

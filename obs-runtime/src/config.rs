@@ -626,6 +626,14 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_shutdown_timeout_is_more_than_zero_and_at_most_ten_minutes() {
+        assert_eq!(refused(builder().shutdown_timeout(Duration::ZERO)), "shutdown_timeout");
+        assert_eq!(refused(builder().shutdown_timeout(Duration::from_secs(601))), "shutdown_timeout");
+        let obs = builder().shutdown_timeout(Duration::from_secs(600)).init().expect("ten minutes");
+        assert_eq!(obs.shutdown_timeout(), Duration::from_secs(600));
+    }
+
     #[cfg(feature = "health")]
     #[test]
     fn a_refresh_interval_needs_health_checks_given_before_or_after_it() {

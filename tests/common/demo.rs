@@ -1,4 +1,4 @@
-//! The demo (`examples/user_service.rs`), and the small examples, as child processes: built,
+//! The demo (`examples/user_service/`), and the small examples, as child processes: built,
 //! started on free ports, talked to over real sockets, stopped with a real signal (or left to exit
 //! by themselves), and killed if the test fails first.
 

@@ -60,7 +60,9 @@ pub(crate) use pillar::Pillar;
 pub use promql::PrometheusRules;
 pub use route::Route;
 pub use rule::{AlertRule, AlertRuleBuilder, DEFAULT_COOLDOWN, DEFAULT_REPEAT_INTERVAL, Severity};
-pub use run::{AlertsGuard, FLUSH_TIMEOUT};
+pub use run::AlertsGuard;
+#[allow(deprecated)]
+pub use run::FLUSH_TIMEOUT;
 #[cfg(feature = "dashboards")]
 pub(crate) use slo::window_name;
 pub use slo::{BurnRateAlert, DEFAULT_SLO_WINDOW, Slo, SloBuilder, SloStatus, WindowStatus};

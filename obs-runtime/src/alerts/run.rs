@@ -8,12 +8,14 @@ use super::{AlertError, AlertManager};
 use crate::Deadline;
 
 /// How long stopping waits for queued notifications to be delivered, when the guard is dropped
-/// on its own (with [`ObsGuard`](crate::ObsGuard), its shutdown deadline instead).
-pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+/// on its own: [`DEFAULT_SHUTDOWN_TIMEOUT`](crate::DEFAULT_SHUTDOWN_TIMEOUT), as every guard.
+#[deprecated(since = "0.2.0", note = "every guard stops within `obs_runtime::DEFAULT_SHUTDOWN_TIMEOUT`")]
+pub const FLUSH_TIMEOUT: Duration = crate::DEFAULT_SHUTDOWN_TIMEOUT;
 
 /// Keeps the alerting task running; dropping it stops evaluating and delivers what is queued
-/// (at most [`FLUSH_TIMEOUT`]; what is still undelivered then is counted in
-/// `obs_alert_notifications_failed_total`).
+/// (within [`DEFAULT_SHUTDOWN_TIMEOUT`](crate::DEFAULT_SHUTDOWN_TIMEOUT), as every guard on its
+/// own; with [`ObsGuard`](crate::ObsGuard), within its deadline). What is still undelivered then
+/// is counted in `obs_alert_notifications_failed_total`.
 #[derive(Debug)]
 #[must_use = "dropping the guard stops alerting"]
 pub struct AlertsGuard {
@@ -71,7 +73,7 @@ impl AlertManager {
             }
             // A guard that went away without a word (it cannot, short of a panic) gets the
             // default.
-            let deadline = stopped.borrow().unwrap_or_else(|| Deadline::after(FLUSH_TIMEOUT));
+            let deadline = stopped.borrow().unwrap_or_else(|| Deadline::after(crate::DEFAULT_SHUTDOWN_TIMEOUT));
             manager.shared.dispatcher.close();
             let flush = async {
                 for delivery in &mut deliveries {
@@ -124,7 +126,7 @@ impl AlertsGuard {
 
 impl Drop for AlertsGuard {
     fn drop(&mut self) {
-        let deadline = Deadline::after(FLUSH_TIMEOUT);
+        let deadline = Deadline::after(crate::DEFAULT_SHUTDOWN_TIMEOUT);
         self.signal_stop(deadline);
         self.wait_stopped(deadline);
     }

@@ -328,8 +328,9 @@ pub(crate) struct Pipeline {
     pub(crate) otlp: Option<Arc<otlp::Queue>>,
 }
 
-/// Flushes buffered lines when dropped, within 5 s (the writer thread then ends); lines not
-/// written by then are counted as dropped. With [`ObsGuard`](crate::ObsGuard), its shutdown
+/// Flushes buffered lines when dropped, within
+/// [`DEFAULT_SHUTDOWN_TIMEOUT`](crate::DEFAULT_SHUTDOWN_TIMEOUT) (10 s, as every guard on its own;
+/// the writer thread then ends); lines not written by then are counted as dropped. With [`ObsGuard`](crate::ObsGuard), its shutdown
 /// deadline bounds it instead.
 #[must_use = "dropping the guard stops the log writer"]
 pub struct LogGuard {
@@ -349,7 +350,7 @@ impl fmt::Debug for LogGuard {
     }
 }
 
-/// How long dropping the guard waits for the writer.
+/// How long a flush waits for the writer, and for the OTLP export.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl LogGuard {
@@ -432,7 +433,7 @@ impl LogGuard {
 
 impl Drop for LogGuard {
     fn drop(&mut self) {
-        self.stop(crate::Deadline::after(FLUSH_TIMEOUT));
+        self.stop(crate::Deadline::after(crate::DEFAULT_SHUTDOWN_TIMEOUT));
     }
 }
 

@@ -68,8 +68,9 @@ pub use span::{
 };
 
 /// Flushes and stops the span pipeline: on [`TraceGuard::shutdown`], or when dropped. Both wait
-/// at most 12 seconds, on any thread, with or without an async runtime; what is not exported by
-/// then is dropped and counted (`obs_spans_dropped_total{reason="shutdown"}`). With
+/// at most [`DEFAULT_SHUTDOWN_TIMEOUT`](crate::DEFAULT_SHUTDOWN_TIMEOUT) (10 s, as every guard on
+/// its own), on any thread, with or without an async runtime; what is not exported by then is
+/// dropped and counted (`obs_spans_dropped_total{reason="shutdown"}`). With
 /// [`ObsGuard`](crate::ObsGuard), its shutdown deadline bounds it instead.
 #[derive(Debug)]
 #[must_use = "dropping the guard shuts the span pipeline down"]
@@ -77,7 +78,7 @@ pub struct TraceGuard {
     handle: Option<pipeline::Handle>,
 }
 
-/// How long flush and shutdown wait at most.
+/// How long a flush waits at most: an export's whole timeout (10 s by default), and a margin.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(12);
 
 impl TraceGuard {
@@ -121,7 +122,7 @@ impl TraceGuard {
     }
 
     fn stop(&mut self) -> bool {
-        let deadline = crate::Deadline::after(FLUSH_TIMEOUT);
+        let deadline = crate::Deadline::after(crate::DEFAULT_SHUTDOWN_TIMEOUT);
         self.signal_stop(deadline);
         self.wait_stopped(deadline)
     }
