@@ -38,9 +38,9 @@ async fn search(client: SearchClient) -> std::io::Result<CheckOutcome> {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The "database" here is a port this example opens; a real one would be `checks::postgres`.
     let database = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let health = HealthChecker::new();
-    health.register(checks::tcp("database", database.local_addr()?.to_string()).timeout(Duration::from_secs(1)))?;
-    health.register(search(SearchClient))?;
+    let health = HealthChecker::builder()
+        .check(checks::tcp("database", database.local_addr()?.to_string()).timeout(Duration::from_secs(1)))
+        .check(search(SearchClient));
     let obs = obs_runtime::Obs::builder().health(health).init()?;
 
     let addr = obs.http_addr().ok_or("the embedded server is not running")?;

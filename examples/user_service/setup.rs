@@ -3,41 +3,34 @@
 
 use std::time::Duration;
 
-use obs_runtime::alerts::{self, AlertManager, AlertRule, Condition, Log, Severity, Slo};
-use obs_runtime::health::{CheckOutcome, HealthCheck, HealthChecker, checks};
+use obs_runtime::alerts::{AlertManager, AlertRule, Condition, Log, Severity, Slo};
+use obs_runtime::health::{CheckOutcome, HealthCheck, HealthChecker, HealthCheckerBuilder, checks};
 use obs_runtime::trace::{SpanOutput, TraceConfig};
 
-/// The checks: database, cache and external API, against what the environment names.
-pub(crate) fn health_checks() -> Result<HealthChecker, String> {
-    let health = HealthChecker::new();
-    let register = |check: HealthCheck| health.register(check).map_err(|error| error.to_string());
+/// The checks: database, cache and external API, against what the environment names. (A URL
+/// that does not parse is an `Err` here; a mistake in the checks themselves, at `init`.)
+pub(crate) fn health_checks() -> Result<HealthCheckerBuilder, String> {
     let timeout = Duration::from_secs(2);
-    register(
-        match env_url("DATABASE_URL")? {
-            Some(url) => checks::postgres("database", &url).map_err(|error| format!("DATABASE_URL: {error}"))?,
-            None => not_configured("database", "DATABASE_URL"),
+    let database = match env_url("DATABASE_URL")? {
+        Some(url) => checks::postgres("database", &url).map_err(|error| format!("DATABASE_URL: {error}"))?,
+        None => not_configured("database", "DATABASE_URL"),
+    }
+    .timeout(timeout);
+    let cache = match env_url("REDIS_URL")? {
+        Some(url) => checks::redis("cache", &url).map_err(|error| format!("REDIS_URL: {error}"))?,
+        None => not_configured("cache", "REDIS_URL"),
+    }
+    .timeout(timeout);
+    let external_api = match env_url("EXTERNAL_API_URL")? {
+        Some(url) => {
+            checks::http_get("external_api", &url, 200).map_err(|error| format!("EXTERNAL_API_URL: {error}"))?
         }
-        .timeout(timeout),
-    )?;
-    register(
-        match env_url("REDIS_URL")? {
-            Some(url) => checks::redis("cache", &url).map_err(|error| format!("REDIS_URL: {error}"))?,
-            None => not_configured("cache", "REDIS_URL"),
-        }
-        .timeout(timeout),
-    )?;
-    register(
-        match env_url("EXTERNAL_API_URL")? {
-            Some(url) => {
-                checks::http_get("external_api", &url, 200).map_err(|error| format!("EXTERNAL_API_URL: {error}"))?
-            }
-            None => not_configured("external_api", "EXTERNAL_API_URL"),
-        }
-        .timeout(Duration::from_secs(5))
-        // An outside API being down degrades this service; it does not take it out of rotation.
-        .critical(false),
-    )?;
-    Ok(health)
+        None => not_configured("external_api", "EXTERNAL_API_URL"),
+    }
+    .timeout(Duration::from_secs(5))
+    // An outside API being down degrades this service; it does not take it out of rotation.
+    .critical(false);
+    Ok(HealthChecker::builder().check(database).check(cache).check(external_api))
 }
 
 /// Spans to the OTLP collector of `OTEL_EXPORTER_OTLP_ENDPOINT` if set (obs reads the `OTEL_*`
@@ -59,7 +52,7 @@ pub(crate) fn alert_rules() -> Result<AlertManager, String> {
     let duration = |name: &str, default: Duration| -> Result<Duration, String> {
         match env_url(name)? {
             Some(text) => {
-                alerts::parse_duration(&text).ok_or_else(|| format!("{name}: not a duration (1s, 500ms, 5m)"))
+                obs_runtime::parse_duration(&text).ok_or_else(|| format!("{name}: not a duration (1s, 500ms, 5m)"))
             }
             None => Ok(default),
         }

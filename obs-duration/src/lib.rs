@@ -1,5 +1,5 @@
 //! The one duration grammar of [obs](https://docs.rs/obs-runtime): the `OBS_*` variables, the
-//! `timeout = ".."` of `#[health_check]` and `obs_runtime::alerts::parse_duration` all read a
+//! `timeout = ".."` of `#[health_check]` and `obs_runtime::parse_duration` all read a
 //! duration with [`parse`]. It has no dependency, so the proc-macro crate and the runtime can
 //! both use it.
 //!

@@ -244,10 +244,25 @@ impl ObsBuilder {
     }
 
     /// The health checks the embedded server serves on `/health` and `/health/ready`
-    /// (`/health/live` is always served).
+    /// (`/health/live` is always served). Takes a
+    /// [`HealthChecker`](crate::health::HealthChecker) or its
+    /// [builder](crate::health::HealthChecker::builder), checked with the rest at `init` (its
+    /// `Err` is one naming `health`). Given again, the last checker is the one served:
+    ///
+    /// ```
+    /// use obs_runtime::health::{HealthCheck, HealthChecker};
+    ///
+    /// let database = || HealthCheck::new("database", || async { Ok::<_, std::io::Error>(()) });
+    /// let error = obs_runtime::Obs::builder()
+    ///     .without_http_server()
+    ///     .health(HealthChecker::builder().check(database()).check(database()))
+    ///     .init()
+    ///     .expect_err("two checks of one name");
+    /// assert_eq!(error.to_string(), r#"invalid `health`: a health check named "database" is already registered"#);
+    /// ```
     #[cfg(feature = "health")]
-    pub fn health(mut self, checker: crate::health::HealthChecker) -> Self {
-        self.pillar::<crate::health::Pillar>().checker = Some(checker);
+    pub fn health(mut self, checker: impl crate::health::IntoHealthChecker) -> Self {
+        self.pillar::<crate::health::Pillar>().checker = Some(checker.into_health_checker());
         self
     }
 
@@ -646,6 +661,9 @@ mod tests {
         );
         drop(builder().health_refresh_interval(hour).health(checks()).init().expect("interval first"));
         drop(builder().health(checks()).health_refresh_interval(hour).init().expect("checks first"));
+        let check = || crate::health::HealthCheck::new("db", || async { Ok::<_, std::io::Error>(()) });
+        let twice = crate::health::HealthChecker::builder().check(check()).check(check());
+        assert_eq!(refused(builder().health(twice)), "health");
     }
 
     /// A pillar given twice runs once, with the last value: the first alert manager here is

@@ -216,7 +216,7 @@ impl Environment {
     pub(crate) fn duration(&self, name: &'static str) -> Result<Option<std::time::Duration>, ConfigError> {
         match self.var(name)? {
             None => Ok(None),
-            Some(text) => crate::duration::parse(&text).map(Some).ok_or_else(|| ConfigError::Invalid {
+            Some(text) => crate::parse_duration(&text).map(Some).ok_or_else(|| ConfigError::Invalid {
                 field: name,
                 reason: "not a duration (500ms, 10s, 1m)".to_owned(),
             }),

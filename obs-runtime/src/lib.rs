@@ -131,6 +131,7 @@ pub mod __private;
 
 pub use config::{ConfigError, DEFAULT_HTTP_ADDR, DEFAULT_SHUTDOWN_TIMEOUT, Obs, ObsBuilder, ObsGuard};
 pub use deadline::Deadline;
+pub use duration::parse_duration;
 pub use env::Environment;
 pub use secret::{DEFAULT_SECRET_NAMES, is_secret_name};
 pub use service::Service;

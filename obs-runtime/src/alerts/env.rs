@@ -41,7 +41,7 @@ pub(crate) fn apply(mut builder: AlertManagerBuilder, var: impl Fn(&str) -> Opti
     if let Some(interval) = set(OBS_ALERT_EVAL_INTERVAL)
         && builder.interval_unset()
     {
-        match parse_duration(&interval) {
+        match crate::parse_duration(&interval) {
             Some(interval) => builder = builder.interval(interval),
             None => builder.push_error(AlertError::Setting {
                 field: OBS_ALERT_EVAL_INTERVAL,
@@ -118,17 +118,13 @@ fn smtp(mut builder: AlertManagerBuilder, _: &str, _: Option<String>, _: Option<
     builder
 }
 
-/// Reads a duration by obs's one grammar, the one of the `OBS_*` variables and of
-/// `#[health_check(timeout = "..")]`: a decimal number and a unit, `ms`, `s`, `m` or `h` (`250ms`,
-/// `1s`, `1.5m`, `2h`), exact to the nanosecond.
-///
-/// ```
-/// use std::time::Duration;
-/// assert_eq!(obs_runtime::alerts::parse_duration("1.5m"), Some(Duration::from_secs(90)));
-/// assert_eq!(obs_runtime::alerts::parse_duration("soon"), None);
-/// ```
+/// Reads a duration by obs's one grammar: [`crate::parse_duration`], which needs no feature.
+#[deprecated(
+    since = "0.2.0",
+    note = "use `obs_runtime::parse_duration`, the same grammar without the `alerts` feature"
+)]
 pub fn parse_duration(text: &str) -> Option<Duration> {
-    obs_duration::parse(text).ok()
+    crate::parse_duration(text)
 }
 
 #[cfg(test)]

@@ -54,6 +54,7 @@ pub use channel::{Channel, SendError, SendFuture};
 pub use channels::{Alertmanager, Log, Slack, Webhook};
 pub use condition::{Condition, DEFAULT_CPU_WINDOW, DEFAULT_WINDOW, Query};
 pub use engine::{Alert, AlertManager, AlertManagerBuilder, AlertStatus, DEFAULT_INTERVAL, DEFAULT_SEND_TIMEOUT};
+#[allow(deprecated)]
 pub use env::parse_duration;
 pub use pillar::IntoAlertManager;
 pub(crate) use pillar::Pillar;

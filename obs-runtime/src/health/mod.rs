@@ -7,19 +7,25 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), obs_runtime::health::HealthError> {
-//! let health = HealthChecker::new();
-//! // Any async fn or closure whose output is a `CheckOutcome`, a `Result<_, impl Display>`, ...
-//! health.register(HealthCheck::new("cache", || async { Ok::<_, std::io::Error>(()) }))?;
-//! health.register(
-//!     HealthCheck::new("search", || async { CheckOutcome::degraded("reindexing").with_detail("shards", 3) })
-//!         .timeout(Duration::from_secs(2))
-//!         .critical(false),
-//! )?;
+//! let health = HealthChecker::builder()
+//!     // Any async fn or closure whose output is a `CheckOutcome`, a `Result<_, impl Display>`, ...
+//!     .check(HealthCheck::new("cache", || async { Ok::<_, std::io::Error>(()) }))
+//!     .check(
+//!         HealthCheck::new("search", || async { CheckOutcome::degraded("reindexing").with_detail("shards", 3) })
+//!             .timeout(Duration::from_secs(2))
+//!             .critical(false),
+//!     )
+//!     .build()?;
 //! let report = health.report().await;
 //! assert_eq!(report.status, HealthStatus::Degraded);
 //! assert_eq!(report.http_status(), 200);
 //! # Ok(()) }
 //! ```
+//!
+//! A checker is configured in one expression, as the other pillars are: its mistakes (two checks
+//! of one name, a readiness group naming no check) come from `build`, or from `init` when the
+//! builder is given to [`ObsBuilder::health`](crate::ObsBuilder::health) unbuilt. A running
+//! checker still takes checks: [`HealthChecker::register`].
 //!
 //! Overall status: no checks, or any critical check unhealthy, is
 //! unhealthy; all healthy is healthy; anything else is degraded (a non-critical check can degrade
@@ -34,6 +40,7 @@
 //! Each run sets `health_check_status{check}` (1 healthy, 0.5 degraded, 0 unhealthy) and
 //! `health_check_duration_seconds{check}`.
 
+mod builder;
 #[cfg(any(feature = "health-tcp", feature = "health-http", feature = "health-redis", feature = "health-postgres"))]
 pub mod checks;
 mod pillar;
@@ -51,6 +58,7 @@ use std::time::{Duration, SystemTime};
 // `/health` has always shown.
 use serde_json::{Map, Value};
 
+pub use builder::{HealthCheckerBuilder, IntoHealthChecker};
 pub(crate) use pillar::Pillar;
 #[cfg(feature = "metrics")]
 pub(crate) use run::gauges::register as register_metrics;

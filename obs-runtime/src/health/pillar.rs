@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::HealthChecker;
+use super::{HealthChecker, HealthError};
 use crate::ConfigError;
 use crate::core::{Context, Part};
 
@@ -15,12 +15,16 @@ const MAX_REFRESH_INTERVAL: Duration = Duration::from_secs(3600);
 /// either order.
 #[derive(Debug, Default)]
 pub(crate) struct Pillar {
-    pub(crate) checker: Option<HealthChecker>,
+    /// The checker, or why its builder failed (said by `prepare`).
+    pub(crate) checker: Option<Result<HealthChecker, HealthError>>,
     pub(crate) refresh_interval: Option<Duration>,
 }
 
 impl crate::core::Pillar for Pillar {
     fn prepare(&mut self, _: &Context<'_>) -> Result<(), ConfigError> {
+        if let Some(Err(error)) = &self.checker {
+            return Err(ConfigError::Invalid { field: "health", reason: error.to_string() });
+        }
         let invalid =
             |reason: &str| Err(ConfigError::Invalid { field: "health_refresh_interval", reason: reason.to_owned() });
         match self.refresh_interval {
@@ -47,7 +51,7 @@ impl crate::core::Pillar for Pillar {
             let status = StatusCode::from_u16(report.http_status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
             json(status, report.to_json().into_bytes())
         };
-        let Some(checker) = &self.checker else { return };
+        let Some(Ok(checker)) = &self.checker else { return };
         let all = checker.clone();
         routes.add("/health", "every health check (200 healthy or degraded, 503 unhealthy)", move |_| {
             let checker = all.clone();
@@ -68,7 +72,7 @@ impl crate::core::Pillar for Pillar {
     }
 
     fn start(self: Box<Self>, _: &Context<'_>) -> Result<Option<Box<dyn Part>>, ConfigError> {
-        let Some(checker) = self.checker else { return Ok(None) };
+        let Some(Ok(checker)) = self.checker else { return Ok(None) };
         // The first report is under way before the first scrape asks for it.
         let interval = self.refresh_interval.unwrap_or(super::DEFAULT_REFRESH_INTERVAL);
         Ok(Some(Box::new(checker.refresh_every(interval))))
