@@ -43,8 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             AlertRule::builder("queue_backlog")
                 .condition(Condition::gauge("example_queue_depth").above(100.0))
                 .severity(Severity::Warning)
-                .message("{example_queue_depth} jobs are waiting")
-                .build()?,
+                .message("{example_queue_depth} jobs are waiting"),
         )
         .channel(Inbox(sender))
         .interval(Duration::from_millis(100))

@@ -47,7 +47,7 @@ pub(crate) fn trace_config() -> TraceConfig {
     }
 }
 
-/// The three rules, with the log channel and the channels the environment names.
+/// The four rules and two objectives, with the log channel and the channels the environment names.
 pub(crate) fn alert_rules() -> Result<AlertManager, String> {
     let duration = |name: &str, default: Duration| -> Result<Duration, String> {
         match env_url(name)? {
@@ -60,62 +60,62 @@ pub(crate) fn alert_rules() -> Result<AlertManager, String> {
     let window = duration("OBS_ERROR_RATE_WINDOW", Duration::from_secs(300))?;
     let pending = duration("OBS_ERROR_RATE_FOR", Duration::from_secs(60))?;
     let service = [("service", "user-service")];
-    let rules = [
-        AlertRule::new(
+    // The rules and objectives go in unbuilt: a mistake in any of them is an `Err` of `build`.
+    AlertManager::builder()
+        .rule(AlertRule::new(
             "high_cpu_usage",
             Condition::cpu_usage_percent().above(80.0),
             Severity::Warning,
             "CPU usage is {cpu_usage_percent:.1}%",
             &service,
-        ),
-        AlertRule::new(
+        ))
+        .rule(AlertRule::new(
             "high_memory_usage",
             Condition::memory_usage_percent().above(90.0),
             Severity::Critical,
             "Memory usage is {memory_usage_percent:.1}%",
             &service,
-        ),
-        AlertRule::builder("high_error_rate")
-            .condition(Condition::error_rate_percent().window(window).above(5.0))
-            .severity(Severity::Critical)
-            .message("Error rate is {error_rate_percent:.1}%")
-            .description("More than 5% of requests fail with a 5xx: users see errors.")
-            .runbook_url("https://runbooks.example.com/user-service/high-error-rate")
-            .dashboard_url("https://grafana.example.com/d/user-service")
-            .label("service", "user-service")
-            .for_duration(pending)
-            .build(),
+        ))
+        .rule(
+            AlertRule::builder("high_error_rate")
+                .condition(Condition::error_rate_percent().window(window).above(5.0))
+                .severity(Severity::Critical)
+                .message("Error rate is {error_rate_percent:.1}%")
+                .description("More than 5% of requests fail with a 5xx: users see errors.")
+                .runbook_url("https://runbooks.example.com/user-service/high-error-rate")
+                .dashboard_url("https://grafana.example.com/d/user-service")
+                .label("service", "user-service")
+                .for_duration(pending),
+        )
         // Saturation: the runtime's workers busy nearly all the time for a minute.
-        AlertRule::builder("runtime_saturated")
-            .condition(Condition::runtime_busy_percent().above(90.0))
-            .severity(Severity::Warning)
-            .message("The runtime's workers are {runtime_busy_percent:.0}% busy")
-            .label("service", "user-service")
-            .for_duration(Duration::from_secs(60))
-            .build(),
-    ];
-    let mut manager = AlertManager::builder();
-    for rule in rules {
-        manager = manager.rule(rule.map_err(|error| error.to_string())?);
-    }
-    // The objectives of `GET /users/{id}`, each with the workbook's four burn-rate alerts.
-    let availability = Slo::availability("users_availability", 0.999)
-        .endpoint("/users/{id}")
-        .method("GET")
-        .runbook_url("https://runbooks.example.com/user-service/users-availability")
-        .dashboard_url("https://grafana.example.com/d/user-service")
-        .label("service", "user-service")
-        .build();
-    // 250 ms is a bound of the default buckets, which the site uses.
-    let latency = Slo::latency("users_latency", 0.99, Duration::from_millis(250))
-        .endpoint("/users/{id}")
-        .method("GET")
-        .label("service", "user-service")
-        .build();
-    for slo in [availability, latency] {
-        manager = manager.slo(slo.map_err(|error| error.to_string())?);
-    }
-    manager.channel(Log::new()).from_env().build().map_err(|error| format!("alerting: {error}"))
+        .rule(
+            AlertRule::builder("runtime_saturated")
+                .condition(Condition::runtime_busy_percent().above(90.0))
+                .severity(Severity::Warning)
+                .message("The runtime's workers are {runtime_busy_percent:.0}% busy")
+                .label("service", "user-service")
+                .for_duration(Duration::from_secs(60)),
+        )
+        // The objectives of `GET /users/{id}`, each with the workbook's four burn-rate alerts.
+        .slo(
+            Slo::availability("users_availability", 0.999)
+                .endpoint("/users/{id}")
+                .method("GET")
+                .runbook_url("https://runbooks.example.com/user-service/users-availability")
+                .dashboard_url("https://grafana.example.com/d/user-service")
+                .label("service", "user-service"),
+        )
+        // 250 ms is a bound of the default buckets, which the site uses.
+        .slo(
+            Slo::latency("users_latency", 0.99, Duration::from_millis(250))
+                .endpoint("/users/{id}")
+                .method("GET")
+                .label("service", "user-service"),
+        )
+        .channel(Log::new())
+        .from_env()
+        .build()
+        .map_err(|error| format!("alerting: {error}"))
 }
 
 pub(crate) fn env_url(name: &str) -> Result<Option<String>, String> {

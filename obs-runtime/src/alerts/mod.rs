@@ -60,13 +60,13 @@ pub use pillar::IntoAlertManager;
 pub(crate) use pillar::Pillar;
 pub use promql::PrometheusRules;
 pub use route::Route;
-pub use rule::{AlertRule, AlertRuleBuilder, DEFAULT_COOLDOWN, DEFAULT_REPEAT_INTERVAL, Severity};
+pub use rule::{AlertRule, AlertRuleBuilder, DEFAULT_COOLDOWN, DEFAULT_REPEAT_INTERVAL, IntoAlertRule, Severity};
 pub use run::AlertsGuard;
 #[allow(deprecated)]
 pub use run::FLUSH_TIMEOUT;
 #[cfg(feature = "dashboards")]
 pub(crate) use slo::window_name;
-pub use slo::{BurnRateAlert, DEFAULT_SLO_WINDOW, Slo, SloBuilder, SloStatus, WindowStatus};
+pub use slo::{BurnRateAlert, DEFAULT_SLO_WINDOW, IntoSlo, Slo, SloBuilder, SloStatus, WindowStatus};
 #[cfg(feature = "alerts-smtp")]
 pub use smtp::Smtp;
 

@@ -237,7 +237,9 @@ impl AlertRuleBuilder {
         self
     }
 
-    /// Checks everything and builds the rule.
+    /// Checks everything and builds the rule. (Given unbuilt to
+    /// [`AlertManagerBuilder::rule`](crate::alerts::AlertManagerBuilder::rule), its `Err` is the
+    /// manager's.)
     pub fn build(self) -> Result<AlertRule, AlertError> {
         let name = self.name;
         let invalid = |reason: String| AlertError::Rule { rule: name.clone(), reason };
@@ -425,6 +427,32 @@ pub(crate) fn push_number(out: &mut String, value: f64, precision: Option<usize>
                 out.truncate(start + trimmed);
             }
         }
+    }
+}
+
+/// What [`AlertManagerBuilder::rule`](crate::alerts::AlertManagerBuilder::rule) takes: an
+/// [`AlertRule`], its builder, or what [`AlertRule::new`] returns. An `Err` is kept for the
+/// manager's `build` (and so for `init`), with every other mistake of the configuration.
+pub trait IntoAlertRule {
+    /// The rule, or why it cannot be built.
+    fn into_alert_rule(self) -> Result<AlertRule, AlertError>;
+}
+
+impl IntoAlertRule for AlertRule {
+    fn into_alert_rule(self) -> Result<AlertRule, AlertError> {
+        Ok(self)
+    }
+}
+
+impl IntoAlertRule for AlertRuleBuilder {
+    fn into_alert_rule(self) -> Result<AlertRule, AlertError> {
+        self.build()
+    }
+}
+
+impl IntoAlertRule for Result<AlertRule, AlertError> {
+    fn into_alert_rule(self) -> Result<AlertRule, AlertError> {
+        self
     }
 }
 

@@ -10,9 +10,8 @@ use crate::alerts::AlertError;
 use crate::alerts::channel::{Channel, Dispatcher};
 use crate::alerts::condition::Condition;
 use crate::alerts::route::{Route, Routes};
-use crate::alerts::rule::AlertRule;
-use crate::alerts::rule::Severity;
-use crate::alerts::slo::{Slo, Tracker, window_name};
+use crate::alerts::rule::{AlertRule, IntoAlertRule, Severity};
+use crate::alerts::slo::{IntoSlo, Tracker, window_name};
 use crate::metrics::GaugeVec;
 
 /// The default evaluation interval.
@@ -58,9 +57,24 @@ impl AlertManagerBuilder {
         }
     }
 
-    /// Adds a rule. Rule names must be unique.
-    pub fn rule(mut self, rule: AlertRule) -> Self {
-        self.rules.push(rule);
+    /// Adds a rule: an [`AlertRule`], or its builder unbuilt, whose `Err` (as a duplicate name)
+    /// [`build`](Self::build) returns with the others'. Rule names must be unique.
+    ///
+    /// ```
+    /// use obs_runtime::alerts::{AlertManager, AlertRule, Condition, Severity};
+    ///
+    /// let error = AlertManager::builder()
+    ///     .rule(AlertRule::builder("queue_deep").condition(Condition::gauge("queue_depth").above(100.0)))
+    ///     .rule(AlertRule::builder("no condition").severity(Severity::Critical))
+    ///     .build()
+    ///     .expect_err("a rule without a condition");
+    /// assert!(error.to_string().contains("no condition"), "{error}");
+    /// ```
+    pub fn rule(mut self, rule: impl IntoAlertRule) -> Self {
+        match rule.into_alert_rule() {
+            Ok(rule) => self.rules.push(rule),
+            Err(error) => self.errors.push(error),
+        }
         self
     }
 
@@ -75,7 +89,14 @@ impl AlertManagerBuilder {
     /// of each window): its windows cover what it has seen since it started, and `/slo` says how
     /// much; [`AlertManager::prometheus_rules`] writes the durable form, which Prometheus evaluates
     /// over its own history.
-    pub fn slo(mut self, slo: Slo) -> Self {
+    pub fn slo(mut self, slo: impl IntoSlo) -> Self {
+        let slo = match slo.into_slo() {
+            Ok(slo) => slo,
+            Err(error) => {
+                self.errors.push(error);
+                return self;
+            }
+        };
         if self.slos.iter().any(|tracker| tracker.slo.name() == slo.name()) {
             self.errors.push(AlertError::Rule {
                 rule: slo.name().to_owned(),
@@ -112,19 +133,16 @@ impl AlertManagerBuilder {
             if let Some(text) = &links.description {
                 rule = rule.description(text.clone());
             }
-            self = self.rule_result(rule.build());
+            self = self.rule(rule);
         }
         self.slos.push(tracker);
         self
     }
 
     /// Adds a rule from a builder, keeping its error (if any) for [`build`](Self::build).
-    pub fn rule_result(mut self, rule: Result<AlertRule, AlertError>) -> Self {
-        match rule {
-            Ok(rule) => self.rules.push(rule),
-            Err(error) => self.errors.push(error),
-        }
-        self
+    #[deprecated(since = "0.2.0", note = "`rule` takes the `Result` too")]
+    pub fn rule_result(self, rule: Result<AlertRule, AlertError>) -> Self {
+        self.rule(rule)
     }
 
     /// Adds a notification channel: every notification goes to each channel. Channel names

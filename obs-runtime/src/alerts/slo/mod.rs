@@ -605,9 +605,55 @@ impl SloStatus {
     }
 }
 
+/// What [`AlertManagerBuilder::slo`](crate::alerts::AlertManagerBuilder::slo) takes: an [`Slo`],
+/// its builder, or its builder's `build()`. An `Err` is kept for the manager's `build` (and so
+/// for `init`), with every other mistake of the configuration.
+pub trait IntoSlo {
+    /// The objective, or why it cannot be built.
+    fn into_slo(self) -> Result<Slo, AlertError>;
+}
+
+impl IntoSlo for Slo {
+    fn into_slo(self) -> Result<Slo, AlertError> {
+        Ok(self)
+    }
+}
+
+impl IntoSlo for SloBuilder {
+    fn into_slo(self) -> Result<Slo, AlertError> {
+        self.build()
+    }
+}
+
+impl IntoSlo for Result<Slo, AlertError> {
+    fn into_slo(self) -> Result<Slo, AlertError> {
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An objective given unbuilt: its mistake is the manager's `build`'s, as a rule's is; the
+    /// objective given built and its `Result` are taken too.
+    #[test]
+    fn an_unbuilt_objective_s_mistake_is_the_manager_s() {
+        use crate::alerts::AlertManager;
+        let error = AlertManager::builder().slo(Slo::availability("users", 1.5)).build().map(|_| ()).expect_err("1.5");
+        assert_eq!(
+            error.to_string(),
+            AlertError::Rule {
+                rule: "users".into(),
+                reason: "SLO: the objective 1.5 is not between 0 and 1 (0.999 for 99.9%)".into()
+            }
+            .to_string()
+        );
+        let built = Slo::availability("users", 0.999).build().expect("valid");
+        let manager =
+            AlertManager::builder().slo(built).slo(Slo::latency("fast", 0.99, Duration::from_millis(250)).build());
+        assert_eq!(manager.build().expect("valid").slos().len(), 2);
+    }
 
     #[test]
     fn statuses_become_the_shortest_regex() {
