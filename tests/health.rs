@@ -125,7 +125,7 @@ async fn a_panicking_check_is_unhealthy_with_the_message() {
 
 #[tokio::test]
 async fn slow_checks_are_flagged_and_details_kept() {
-    let health = HealthChecker::new().slow_fraction(0.1).expect("valid fraction");
+    let health = HealthChecker::builder().slow_fraction(0.1).build().expect("valid fraction");
     health
         .register(
             HealthCheck::new("slowish", || async {
@@ -144,7 +144,7 @@ async fn slow_checks_are_flagged_and_details_kept() {
     assert_eq!(details["connected_clients"], Detail::I64(12));
     assert_eq!(details["memory_usage"], Detail::Str("45MB".into()));
     assert!(!report.checks[1].slow);
-    let error = HealthChecker::new().slow_fraction(1.5).expect_err("out of range");
+    let error = HealthChecker::builder().slow_fraction(1.5).build().expect_err("out of range");
     assert!(error.to_string().contains("slow_fraction"), "{error}");
 }
 
@@ -180,7 +180,7 @@ fn a_result_is_json_with_its_details_by_name() {
 #[tokio::test]
 async fn concurrent_reports_share_one_run() {
     let runs = Arc::new(AtomicUsize::new(0));
-    let health = HealthChecker::new().cache_ttl(Duration::ZERO);
+    let health = HealthChecker::builder().cache_ttl(Duration::ZERO).build().expect("valid");
     health.register(counted(&runs, Duration::from_millis(200))).expect("registers");
     // 200 callers at once: the first runs the checks, the others wait for that run.
     let reports = futures_join(200, || health.report()).await;
@@ -194,7 +194,7 @@ async fn concurrent_reports_share_one_run() {
 #[tokio::test]
 async fn results_are_cached_for_the_ttl() {
     let runs = Arc::new(AtomicUsize::new(0));
-    let health = HealthChecker::new().cache_ttl(Duration::from_secs(3600));
+    let health = HealthChecker::builder().cache_ttl(Duration::from_secs(3600)).build().expect("valid");
     let counter = runs.clone();
     health
         .register(HealthCheck::new("counted", move || {
@@ -306,7 +306,7 @@ async fn external_api(mut attempts: u32) -> CheckOutcome {
 #[tokio::test]
 async fn the_attribute_makes_registrable_checks() {
     let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let health = HealthChecker::new().cache_ttl(Duration::ZERO);
+    let health = HealthChecker::builder().cache_ttl(Duration::ZERO).build().expect("valid");
     health.register(database(Pool { up: up.clone() })).expect("registers");
     health.register(cache()).expect("registers");
     health.register(external_api(0)).expect("registers");
@@ -337,7 +337,7 @@ fn json(body: &str) -> serde_json::Value {
 #[test]
 fn the_endpoints_on_the_embedded_server() {
     let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let health = HealthChecker::new().cache_ttl(Duration::ZERO);
+    let health = HealthChecker::builder().cache_ttl(Duration::ZERO).build().expect("valid");
     // Names of their own: the gauges are process-wide, and other tests run checks meanwhile.
     let pool = Pool { up: up.clone() };
     health
@@ -423,7 +423,7 @@ fn without_a_checker_only_liveness_is_served() {
 #[test]
 fn a_storm_of_probes_runs_the_checks_once() {
     let runs = Arc::new(AtomicUsize::new(0));
-    let health = HealthChecker::new().cache_ttl(Duration::from_secs(3600));
+    let health = HealthChecker::builder().cache_ttl(Duration::from_secs(3600)).build().expect("valid");
     health.register(counted(&runs, Duration::from_millis(300))).expect("registers");
     // Every probe comes from 127.0.0.1: no per-peer cap, as behind a proxy.
     let obs = Obs::builder()
@@ -444,7 +444,7 @@ fn a_storm_of_probes_runs_the_checks_once() {
 
 #[tokio::test]
 async fn readiness_runs_only_its_checks_and_counts_group_members_as_critical() {
-    let health = HealthChecker::new().cache_ttl(Duration::ZERO);
+    let health = HealthChecker::builder().cache_ttl(Duration::ZERO).build().expect("valid");
     // No critical check: ready (there is nothing to wait for), though /health is degraded.
     health.register(HealthCheck::new("optional", || async { Err::<(), _>("down") }).critical(false)).expect("ok");
     let ready = health.readiness().await;
@@ -477,7 +477,7 @@ async fn readiness_runs_only_its_checks_and_counts_group_members_as_critical() {
 #[tokio::test]
 async fn a_run_outlives_a_caller_that_gave_up() {
     let runs = Arc::new(AtomicUsize::new(0));
-    let health = HealthChecker::new().cache_ttl(Duration::from_secs(3600));
+    let health = HealthChecker::builder().cache_ttl(Duration::from_secs(3600)).build().expect("valid");
     health.register(counted(&runs, Duration::from_millis(300))).expect("registers");
     // A probe that times out before the checks finish (as a Kubernetes probe with a short
     // timeoutSeconds does): its future is dropped.
@@ -495,7 +495,7 @@ async fn the_full_report_and_readiness_asking_at_once_share_one_run_of_a_check()
     // the check unhealthy ("still running past its timeout") while it is well within it (a scrape's
     // background refresh and a readiness probe overlapping flipped readiness to 503).
     let runs = Arc::new(AtomicUsize::new(0));
-    let health = HealthChecker::new().cache_ttl(Duration::ZERO);
+    let health = HealthChecker::builder().cache_ttl(Duration::ZERO).build().expect("valid");
     health.register(counted(&runs, Duration::from_millis(300))).expect("registers");
     let (all, ready) = tokio::join!(health.report(), health.readiness());
     assert_eq!((all.status, ready.status), (HealthStatus::Healthy, HealthStatus::Healthy), "{all:?} {ready:?}");
@@ -506,7 +506,7 @@ async fn the_full_report_and_readiness_asking_at_once_share_one_run_of_a_check()
 async fn a_blocking_check_past_its_timeout_is_not_started_again() {
     let calls = Arc::new(AtomicUsize::new(0));
     let release = Arc::new(std::sync::Barrier::new(2));
-    let health = HealthChecker::new().cache_ttl(Duration::ZERO);
+    let health = HealthChecker::builder().cache_ttl(Duration::ZERO).build().expect("valid");
     let (counter, barrier) = (calls.clone(), release.clone());
     health
         .register(
@@ -537,7 +537,7 @@ fn a_check_that_blocks_its_thread_does_not_stall_the_server() {
     let held = gate.write().expect("the gate");
     let (started, check_gate) = (std::sync::Mutex::new(started), gate.clone());
     let check_gate = Arc::new((started, check_gate));
-    let health = HealthChecker::new().cache_ttl(Duration::ZERO);
+    let health = HealthChecker::builder().cache_ttl(Duration::ZERO).build().expect("valid");
     health
         .register(
             HealthCheck::new("blocks", move || {

@@ -33,7 +33,7 @@ fn json(body: &str) -> serde_json::Value {
 fn redis_and_postgres_healthy_then_redis_down_then_back() {
     let mut redis = Redis::start();
     let postgres = Postgres::start();
-    let health = HealthChecker::new().cache_ttl(Duration::ZERO);
+    let health = HealthChecker::builder().cache_ttl(Duration::ZERO).build().expect("valid");
     health
         .register(checks::postgres("database", &postgres.url()).expect("a valid URL").timeout(Duration::from_secs(5)))
         .expect("registers");
@@ -76,7 +76,7 @@ fn a_hung_redis_times_out_and_the_server_keeps_answering() {
     // the kernel still completes the connection), which would hold /health (and whoever waits on
     // it) for ever, or report it as some other failure than the check's timeout.
     let redis = Redis::start();
-    let health = HealthChecker::new().cache_ttl(Duration::ZERO);
+    let health = HealthChecker::builder().cache_ttl(Duration::ZERO).build().expect("valid");
     let (_obs, addr) = serve_with_redis(health, &redis);
     let up = get(addr, "/health").expect("health");
     assert_eq!(up.status, 200, "{}", up.body);
@@ -108,7 +108,7 @@ fn a_hung_redis_times_out_and_the_server_keeps_answering() {
 #[ignore = "needs postgresql: scripts/install-backends.sh"]
 async fn postgres_down_is_unhealthy() {
     let mut postgres = Postgres::start();
-    let health = HealthChecker::new().cache_ttl(Duration::ZERO);
+    let health = HealthChecker::builder().cache_ttl(Duration::ZERO).build().expect("valid");
     health.register(checks::postgres("database", &postgres.url()).expect("valid")).expect("registers");
     assert_eq!(health.report().await.status, HealthStatus::Healthy);
     postgres.stop();

@@ -47,8 +47,8 @@ pub struct ObsBuilder {
     server: ServerOptions,
     shutdown_timeout: Option<Duration>,
     /// The pillars to start: those always there with their features (metrics, the OTLP export of
-    /// metrics, the live page), and those the builder's methods add; at most one of each type
-    /// (but pushes).
+    /// metrics, the live page), and those the builder's methods add (a pillar that can be given
+    /// once and was given twice is a `Refused` one, which `init` reports).
     pillars: Vec<Box<dyn Pillar>>,
 }
 
@@ -98,7 +98,7 @@ impl Default for ObsBuilder {
 }
 
 /// The builder's pillars, by type. (Which of these the builder's methods use depends on the
-/// features: `metrics` configures its pillar in place, `trace` sets one whole.)
+/// features: `metrics` configures its pillar in place, `trace` adds one.)
 #[cfg_attr(not(all(feature = "metrics", feature = "trace")), allow(dead_code))]
 impl ObsBuilder {
     /// Its pillar of type `P`, added with `P`'s defaults if there is none yet.
@@ -116,13 +116,19 @@ impl ObsBuilder {
         }
     }
 
-    /// Sets its pillar of `pillar`'s type: called twice, a builder method's last value wins
-    /// (two global subscribers or span pipelines could not both start).
-    fn set_pillar<P: Pillar>(&mut self, pillar: P) {
-        self.remove_pillar::<P>();
-        self.pillars.push(Box::new(pillar));
+    /// Adds `pillar`, which the builder's method `field` gives: given a second time, `init` says
+    /// so (two global subscribers or span pipelines cannot both start, and a second alert manager
+    /// would hide the first's rules).
+    fn add_once<P: Pillar>(&mut self, pillar: P, field: &'static str) {
+        if self.pillars.iter().any(|given| AsAny::as_any(&**given).is::<P>()) {
+            let reason = "given twice: give one (one alert manager holds every rule)".to_owned();
+            self.pillars.push(Box::new(Refused { field, reason }));
+        } else {
+            self.pillars.push(Box::new(pillar));
+        }
     }
 
+    #[cfg(feature = "page")]
     fn remove_pillar<P: Pillar>(&mut self) {
         self.pillars.retain(|pillar| !AsAny::as_any(&**pillar).is::<P>());
     }
@@ -169,7 +175,8 @@ impl ObsBuilder {
         #[cfg(not(feature = "metrics"))]
         {
             let _ = buckets;
-            self.pillars.push(Box::new(FeatureOff { field: "default_buckets", feature: "metrics" }));
+            let reason = "the `metrics` feature is off".to_owned();
+            self.pillars.push(Box::new(Refused { field: "default_buckets", reason }));
         }
         self
     }
@@ -277,17 +284,18 @@ impl ObsBuilder {
     }
 
     /// Writes `tracing` events as JSON lines (see [`crate::logging`]), installing obs's subscriber
-    /// as the global one. Given again, the last configuration is the one used.
+    /// as the global one. Given twice, `init` is an `Err` naming `logging`.
     #[cfg(feature = "logging")]
     pub fn logging(mut self, config: crate::logging::LoggingConfig) -> Self {
-        self.set_pillar(crate::logging::Pillar::new(config));
+        self.add_once(crate::logging::Pillar::new(config), "logging");
         self
     }
 
     /// Evaluates these alert rules on their interval and sends their notifications (see
     /// [`crate::alerts`]); the embedded server lists the active alerts at `/alerts`. Takes an
     /// [`AlertManager`](crate::alerts::AlertManager) or its builder, checked with the rest at
-    /// `init` (its `Err` is one naming `alerts`). Given again, the last manager is the one run:
+    /// `init` (its `Err` is one naming `alerts`; so is giving a second manager: one holds every
+    /// rule):
     ///
     /// ```
     /// use obs_runtime::alerts::{AlertManager, Log};
@@ -301,7 +309,7 @@ impl ObsBuilder {
     /// ```
     #[cfg(feature = "alerts")]
     pub fn alerts(mut self, manager: impl crate::alerts::IntoAlertManager) -> Self {
-        self.set_pillar(crate::alerts::Pillar::new(manager));
+        self.add_once(crate::alerts::Pillar::new(manager), "alerts");
         self
     }
 
@@ -329,7 +337,7 @@ impl ObsBuilder {
     /// is not called.
     #[cfg(feature = "page")]
     pub fn live_page(mut self, page: crate::page::LivePage) -> Self {
-        self.set_pillar(crate::page::Pillar::new(page));
+        *self.pillar::<crate::page::Pillar>() = crate::page::Pillar::new(page);
         self
     }
 
@@ -341,11 +349,11 @@ impl ObsBuilder {
         self
     }
 
-    /// Records spans and exports them (see [`crate::trace`]). Given again, the last configuration
-    /// is the one used.
+    /// Records spans and exports them (see [`crate::trace`]). Given twice, `init` is an `Err`
+    /// naming `tracing`.
     #[cfg(feature = "trace")]
     pub fn tracing(mut self, config: crate::trace::TraceConfig) -> Self {
-        self.set_pillar(crate::trace::Pillar::new(config));
+        self.add_once(crate::trace::Pillar::new(config), "tracing");
         self
     }
 
@@ -374,30 +382,30 @@ impl ObsBuilder {
         for warning in tolerated {
             crate::diagnostics::warn("config", "invalid_env", &warning);
         }
+        // Checked before anything is registered or started.
+        #[cfg(feature = "http-server")]
+        let server = if self.serve_http { Some(crate::http::settings(&self.server, env)?) } else { None };
+        #[cfg(not(feature = "http-server"))]
+        if self.serve_http && self.server.addr.is_some() {
+            let reason = "the `http-server` feature is off".to_owned();
+            return Err(ConfigError::Invalid { field: "http_addr", reason });
+        }
         #[cfg(feature = "metrics")]
         for pillar in &pillars {
-            pillar.self_metrics();
+            pillar.self_metrics(&cx);
         }
         let mut parts: Vec<Box<dyn Part>> = Vec::new();
         #[cfg_attr(not(feature = "http-server"), allow(unused_mut))]
         let mut http_addr = None;
-        if self.serve_http {
-            #[cfg(feature = "http-server")]
-            {
-                let (addr, limits) = crate::http::settings(&self.server, env)?;
-                let mut routes = crate::http::Routes::default();
-                for pillar in &pillars {
-                    pillar.routes(&mut routes);
-                }
-                let server = crate::http::Server::start(addr, limits, routes)?;
-                http_addr = Some(server.local_addr());
-                parts.push(Box::new(server));
+        #[cfg(feature = "http-server")]
+        if let Some((addr, limits)) = server {
+            let mut routes = crate::http::Routes::default();
+            for pillar in &pillars {
+                pillar.routes(&mut routes);
             }
-            #[cfg(not(feature = "http-server"))]
-            if self.server.addr.is_some() {
-                let reason = "the `http-server` feature is off".to_owned();
-                return Err(ConfigError::Invalid { field: "http_addr", reason });
-            }
+            let server = crate::http::Server::start(addr, limits, routes)?;
+            http_addr = Some(server.local_addr());
+            parts.push(Box::new(server));
         }
         pillars.sort_by_key(|pillar| pillar.rank());
         for pillar in pillars {
@@ -457,6 +465,14 @@ impl ObsGuard {
     #[cfg(feature = "alerts")]
     pub fn alerts(&self) -> Option<&crate::alerts::AlertManager> {
         crate::core::find::<crate::alerts::AlertsGuard>(&self.parts).map(crate::alerts::AlertsGuard::manager)
+    }
+
+    /// The health checker [`ObsBuilder::health`] serves (built from its builder, if it was given
+    /// one), to [register](crate::health::HealthChecker::register) checks while it runs or to
+    /// ask for a report.
+    #[cfg(feature = "health")]
+    pub fn health(&self) -> Option<&crate::health::HealthChecker> {
+        crate::core::find::<crate::health::Refresher>(&self.parts).map(|refresher| &refresher.checker)
     }
 
     /// The span pipeline's guard, to flush it or read its counts.
@@ -606,18 +622,17 @@ impl std::error::Error for ConfigError {
     }
 }
 
-/// A setting whose feature is off: `init` says so.
-#[cfg(not(feature = "metrics"))]
+/// A setting the builder cannot take (its feature is off, or it was given twice): `init` says so.
+#[cfg_attr(not(all(feature = "metrics", feature = "trace")), allow(dead_code))]
 #[derive(Debug)]
-struct FeatureOff {
+struct Refused {
     field: &'static str,
-    feature: &'static str,
+    reason: String,
 }
 
-#[cfg(not(feature = "metrics"))]
-impl Pillar for FeatureOff {
+impl Pillar for Refused {
     fn prepare(&mut self, _: &Context<'_>) -> Result<(), ConfigError> {
-        Err(ConfigError::Invalid { field: self.field, reason: format!("the `{}` feature is off", self.feature) })
+        Err(ConfigError::Invalid { field: self.field, reason: std::mem::take(&mut self.reason) })
     }
 
     fn start(self: Box<Self>, _: &Context<'_>) -> Result<Option<Box<dyn Part>>, ConfigError> {
@@ -666,19 +681,54 @@ mod tests {
         assert_eq!(refused(builder().health(twice)), "health");
     }
 
-    /// A pillar given twice runs once, with the last value: the first alert manager here is
-    /// invalid (two channels of one name), and is not the one checked.
-    #[cfg(feature = "alerts")]
+    /// A second alert manager, span pipeline or log pipeline is refused at `init`, before
+    /// anything starts (a second manager would hide the first's rules; two global subscribers
+    /// or span pipelines cannot both start).
     #[test]
-    fn a_pillar_given_twice_runs_once_with_the_last_value() {
-        use crate::alerts::{AlertManager, Log};
-        let invalid = AlertManager::builder().channel(Log::new()).channel(Log::new());
-        assert_eq!(refused(builder().alerts(AlertManager::builder()).alerts(invalid)), "alerts");
-        let invalid = AlertManager::builder().channel(Log::new()).channel(Log::new());
-        let obs =
-            builder().alerts(invalid).alerts(AlertManager::builder().channel(Log::new())).init().expect("the last");
-        let parts = obs.parts.iter().filter(|part| AsAny::as_any(&***part).is::<crate::alerts::AlertsGuard>());
-        assert_eq!(parts.count(), 1);
+    fn a_pillar_given_twice_is_refused_naming_it() {
+        #[cfg(feature = "alerts")]
+        {
+            use crate::alerts::AlertManager;
+            let twice = builder().alerts(AlertManager::builder()).alerts(AlertManager::builder());
+            assert_eq!(refused(twice), "alerts");
+            let once = builder().alerts(AlertManager::builder()).init().expect("one manager");
+            assert!(once.alerts().is_some());
+        }
+        #[cfg(feature = "trace")]
+        {
+            use crate::trace::TraceConfig;
+            assert_eq!(refused(builder().tracing(TraceConfig::new()).tracing(TraceConfig::new())), "tracing");
+        }
+        #[cfg(feature = "logging")]
+        {
+            use crate::logging::LoggingConfig;
+            assert_eq!(refused(builder().logging(LoggingConfig::new()).logging(LoggingConfig::new())), "logging");
+        }
+    }
+
+    /// The checker served is the one built from the builder given, and takes checks while it runs.
+    #[cfg(feature = "health")]
+    #[test]
+    fn the_guard_hands_out_the_checker_it_serves() {
+        use crate::health::{HealthCheck, HealthChecker};
+        let check = |name: &str| HealthCheck::new(name, || async { Ok::<_, std::io::Error>(()) });
+        let obs = builder().health(HealthChecker::builder().check(check("db"))).init().expect("starts");
+        let checker = obs.health().expect("served");
+        checker.register(check("cache")).expect("a new name");
+        assert_eq!(checker.names(), ["db", "cache"]);
+        assert!(builder().init().expect("starts").health().is_none());
+    }
+
+    #[cfg(feature = "page")]
+    #[test]
+    fn the_page_given_after_it_was_taken_away_is_served() {
+        let has_page = |builder: &ObsBuilder| {
+            builder.pillars.iter().filter(|pillar| AsAny::as_any(&***pillar).is::<crate::page::Pillar>()).count()
+        };
+        assert_eq!(has_page(&Obs::builder()), 1, "on by default");
+        assert_eq!(has_page(&Obs::builder().without_live_page()), 0);
+        assert_eq!(has_page(&Obs::builder().without_live_page().live_page(crate::page::LivePage::new())), 1);
+        assert_eq!(has_page(&Obs::builder().live_page(crate::page::LivePage::new())), 1, "replaced, not added");
     }
 
     #[cfg(not(feature = "metrics"))]

@@ -24,7 +24,8 @@
         feature = "health",
         feature = "logging",
         feature = "trace",
-        feature = "alerts"
+        feature = "alerts",
+        feature = "page"
     )),
     allow(dead_code)
 )]
@@ -72,7 +73,9 @@ pub(crate) trait Pillar: Send + fmt::Debug + AsAny {
     /// Registers its self-metrics (`obs_*`): once every pillar is prepared and before the
     /// embedded server serves its first scrape, so that scrape shows them all (at zero).
     #[cfg(feature = "metrics")]
-    fn self_metrics(&self) {}
+    fn self_metrics(&self, cx: &Context<'_>) {
+        let _ = cx;
+    }
 
     /// What it serves on the embedded server.
     #[cfg(feature = "http-server")]
@@ -148,8 +151,11 @@ pub(crate) fn stop_all(parts: &mut Vec<Box<dyn Part>>, deadline: Deadline) -> bo
     for part in parts.iter_mut().filter(|part| part.stage() < Stage::Last) {
         in_time &= part.wait_stopped(before_output);
     }
+    // Together too: one that hangs does not take the others' time.
     for part in parts.iter_mut().filter(|part| part.stage() == Stage::Last) {
         part.signal_stop(before_output);
+    }
+    for part in parts.iter_mut().filter(|part| part.stage() == Stage::Last) {
         in_time &= part.wait_stopped(before_output);
     }
     for part in parts.iter_mut().filter(|part| part.stage() == Stage::Output) {

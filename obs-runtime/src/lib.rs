@@ -275,8 +275,7 @@ pub use obs_runtime_macros::trace_operation;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), obs_runtime::health::HealthError> {
-/// let health = HealthChecker::new();
-/// health.register(database(Pool { size: 10 }))?;
+/// let health = HealthChecker::builder().check(database(Pool { size: 10 })).build()?;
 /// let report = health.report().await;
 /// assert_eq!(report.status, HealthStatus::Healthy);
 /// let details = report.checks[0].details.as_ref().expect("details");

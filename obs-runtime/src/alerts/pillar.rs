@@ -4,8 +4,9 @@ use super::{AlertError, AlertManager, AlertManagerBuilder, AlertsGuard};
 use crate::ConfigError;
 use crate::core::{Context, Part};
 
-/// What [`ObsBuilder::alerts`](crate::ObsBuilder::alerts) takes: an [`AlertManager`], or its
-/// builder, whose `Err` (a bad rule, channel or `OBS_*` variable) `init` then returns.
+/// What [`ObsBuilder::alerts`](crate::ObsBuilder::alerts) takes: an [`AlertManager`], its
+/// builder, or its builder's `build()`; an `Err` (a bad rule, channel or `OBS_*` variable) is
+/// `init`'s.
 pub trait IntoAlertManager {
     /// The manager, or why it cannot be built.
     fn into_alert_manager(self) -> Result<AlertManager, AlertError>;
@@ -20,6 +21,12 @@ impl IntoAlertManager for AlertManager {
 impl IntoAlertManager for AlertManagerBuilder {
     fn into_alert_manager(self) -> Result<AlertManager, AlertError> {
         self.build()
+    }
+}
+
+impl IntoAlertManager for Result<AlertManager, AlertError> {
+    fn into_alert_manager(self) -> Result<AlertManager, AlertError> {
+        self
     }
 }
 
@@ -48,11 +55,10 @@ impl crate::core::Pillar for Pillar {
         }
     }
 
-    fn self_metrics(&self) {
+    /// (`obs_alert_ack_requests_total` comes with its route, served only with a token.)
+    fn self_metrics(&self, _: &Context<'_>) {
         super::channel::register_self_metrics();
         super::engine::register_self_metrics();
-        #[cfg(feature = "http-server")]
-        ack_counters();
     }
 
     #[cfg(feature = "http-server")]

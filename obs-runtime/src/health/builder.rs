@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::run::{DEFAULT_CACHE_TTL, DEFAULT_SLOW_FRACTION};
+use super::run::{DEFAULT_CACHE_TTL, DEFAULT_SLOW_FRACTION, check_slow_fraction};
 use super::{HealthCheck, HealthChecker, HealthError};
 
 /// The settings and checks of a [`HealthChecker`], checked by [`build`](Self::build).
@@ -82,7 +82,8 @@ impl HealthCheckerBuilder {
     /// The checker, or the first mistake: a setting out of range, then the checks in order, then
     /// the readiness group.
     pub fn build(self) -> Result<HealthChecker, HealthError> {
-        let checker = HealthChecker::new().cache_ttl(self.cache_ttl).slow_fraction(self.slow_fraction)?;
+        check_slow_fraction(self.slow_fraction)?;
+        let checker = HealthChecker::with_settings(self.cache_ttl, self.slow_fraction);
         for check in self.checks {
             checker.register(check)?;
         }
@@ -93,8 +94,8 @@ impl HealthCheckerBuilder {
     }
 }
 
-/// What [`ObsBuilder::health`](crate::ObsBuilder::health) takes: a [`HealthChecker`], or its
-/// builder, whose `Err` `init` then returns (one naming `health`).
+/// What [`ObsBuilder::health`](crate::ObsBuilder::health) takes: a [`HealthChecker`], its
+/// builder, or its builder's `build()`; an `Err` is `init`'s (one naming `health`).
 pub trait IntoHealthChecker {
     /// The checker, or why it cannot be built.
     fn into_health_checker(self) -> Result<HealthChecker, HealthError>;
@@ -109,6 +110,12 @@ impl IntoHealthChecker for HealthChecker {
 impl IntoHealthChecker for HealthCheckerBuilder {
     fn into_health_checker(self) -> Result<HealthChecker, HealthError> {
         self.build()
+    }
+}
+
+impl IntoHealthChecker for Result<HealthChecker, HealthError> {
+    fn into_health_checker(self) -> Result<HealthChecker, HealthError> {
+        self
     }
 }
 

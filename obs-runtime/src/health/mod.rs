@@ -32,11 +32,11 @@
 //! the whole, never fail it). A check that returns an error or panics is unhealthy with the
 //! message; one that outlives its timeout is unhealthy with a message saying so, and does not delay
 //! the others: a report takes about as long as the slowest timeout, not the sum. A check slower
-//! than [`HealthChecker::slow_fraction`] of its timeout is flagged `slow`.
+//! than [`HealthCheckerBuilder::slow_fraction`] of its timeout is flagged `slow`.
 //!
 //! With [`crate::ObsBuilder::health`], the embedded server serves `/health` (the full report;
 //! 200 when healthy or degraded, 503 when unhealthy), `/health/ready` (the critical checks, or the
-//! [readiness group](HealthChecker::set_readiness)) and `/health/live` (the process answers).
+//! [readiness group](HealthCheckerBuilder::readiness)) and `/health/live` (the process answers).
 //! Each run sets `health_check_status{check}` (1 healthy, 0.5 degraded, 0 unhealthy) and
 //! `health_check_duration_seconds{check}`.
 
@@ -60,6 +60,7 @@ use serde_json::{Map, Value};
 
 pub use builder::{HealthCheckerBuilder, IntoHealthChecker};
 pub(crate) use pillar::Pillar;
+pub(crate) use run::Refresher;
 #[cfg(feature = "metrics")]
 pub(crate) use run::gauges::register as register_metrics;
 pub use run::{DEFAULT_CACHE_TTL, DEFAULT_REFRESH_INTERVAL, DEFAULT_SLOW_FRACTION, HealthChecker};

@@ -37,8 +37,8 @@ impl crate::core::Pillar for Pillar {
     }
 
     #[cfg(feature = "metrics")]
-    fn self_metrics(&self) {
-        if self.checker.is_some() {
+    fn self_metrics(&self, _: &Context<'_>) {
+        if let Some(Ok(_)) = self.checker {
             super::register_metrics();
         }
     }

@@ -58,6 +58,8 @@ struct FlightState {
 #[derive(Debug)]
 pub(crate) struct Refresher {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// What it refreshes (for [`ObsGuard::health`](crate::ObsGuard::health)).
+    pub(crate) checker: HealthChecker,
 }
 
 impl Refresher {
@@ -76,6 +78,14 @@ pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(1);
 /// The fraction of its timeout past which a check is flagged slow, by default.
 pub const DEFAULT_SLOW_FRACTION: f64 = 0.5;
 
+/// `fraction` is a share of a timeout past which a check is slow: in `(0, 1]`.
+pub(super) fn check_slow_fraction(fraction: f64) -> Result<(), HealthError> {
+    if fraction > 0.0 && fraction <= 1.0 {
+        return Ok(());
+    }
+    Err(HealthError::Invalid { field: "slow_fraction", reason: format!("{fraction} is not in (0, 1]") })
+}
+
 impl Default for HealthChecker {
     fn default() -> Self {
         HealthChecker::new()
@@ -88,7 +98,7 @@ impl HealthChecker {
         HealthChecker::with_settings(DEFAULT_CACHE_TTL, DEFAULT_SLOW_FRACTION)
     }
 
-    fn with_settings(cache_ttl: Duration, slow_fraction: f64) -> HealthChecker {
+    pub(super) fn with_settings(cache_ttl: Duration, slow_fraction: f64) -> HealthChecker {
         HealthChecker {
             inner: Arc::new(Inner {
                 checks: RwLock::new(Vec::new()),
@@ -105,6 +115,7 @@ impl HealthChecker {
     /// A checker whose results are served from cache for `ttl` after a run finishes (zero: only
     /// callers that arrive while a run is in progress share it), so a storm of probes does not
     /// hammer the dependencies. Call before registering checks and before cloning.
+    #[deprecated(since = "0.2.0", note = "use `HealthChecker::builder().cache_ttl(..)`")]
     pub fn cache_ttl(self, ttl: Duration) -> HealthChecker {
         let checker = HealthChecker::with_settings(ttl, self.inner.slow_fraction);
         checker.copy_checks_from(&self);
@@ -113,13 +124,9 @@ impl HealthChecker {
 
     /// A checker that flags a check `slow` when it takes more than `fraction` of its timeout
     /// (default 0.5). `fraction` must be in `(0, 1]`. Call before cloning.
+    #[deprecated(since = "0.2.0", note = "use `HealthChecker::builder().slow_fraction(..)`")]
     pub fn slow_fraction(self, fraction: f64) -> Result<HealthChecker, HealthError> {
-        if !(fraction > 0.0 && fraction <= 1.0) {
-            return Err(HealthError::Invalid {
-                field: "slow_fraction",
-                reason: format!("{fraction} is not in (0, 1]"),
-            });
-        }
+        check_slow_fraction(fraction)?;
         let checker = HealthChecker::with_settings(self.inner.cache_ttl, fraction);
         checker.copy_checks_from(&self);
         Ok(checker)
@@ -230,7 +237,7 @@ impl HealthChecker {
                 }
             }
         });
-        Refresher { stop: Some(stop) }
+        Refresher { stop: Some(stop), checker: self.clone() }
     }
 
     /// The readiness report: the [readiness group](Self::set_readiness) if set (each member

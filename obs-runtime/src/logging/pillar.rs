@@ -71,7 +71,7 @@ impl crate::core::Pillar for Pillar {
     }
 
     #[cfg(feature = "metrics")]
-    fn self_metrics(&self) {
+    fn self_metrics(&self, _: &Context<'_>) {
         super::register_self_metrics(&self.config);
     }
 

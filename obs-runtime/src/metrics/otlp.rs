@@ -278,7 +278,7 @@ impl crate::core::Pillar for Pillar {
         Ok(())
     }
 
-    fn self_metrics(&self) {
+    fn self_metrics(&self, _: &crate::core::Context<'_>) {
         if self.prepared.is_some() {
             register_self_metrics();
         }

@@ -67,10 +67,14 @@ impl crate::core::Pillar for Pillar {
         });
     }
 
-    fn start(self: Box<Self>, cx: &Context<'_>) -> Result<Option<Box<dyn Part>>, ConfigError> {
-        super::warm_up();
+    /// `target_info` (the service's identity) and `obs_build_info`.
+    fn self_metrics(&self, cx: &Context<'_>) {
         super::target_info::set(cx.service);
         super::build_info::register_obs_build_info();
+    }
+
+    fn start(self: Box<Self>, _: &Context<'_>) -> Result<Option<Box<dyn Part>>, ConfigError> {
+        super::warm_up();
         // Checked in `prepare`: these cannot fail now.
         if let Some(limit) = self.limits.default {
             super::set_default_series_limit(limit)

@@ -613,6 +613,13 @@ impl fmt::Debug for Prepared {
 }
 
 impl Prepared {
+    /// Spans are recorded and exported (not switched off by `OTEL_SDK_DISABLED` or
+    /// `OTEL_TRACES_EXPORTER=none`).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn is_on(&self) -> bool {
+        self.0.is_some()
+    }
+
     pub(crate) fn install(self) -> Result<TraceGuard, ConfigError> {
         for warning in &self.1 {
             crate::diagnostics::warn("config", "invalid_env", &warning.to_string());

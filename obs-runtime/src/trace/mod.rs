@@ -70,7 +70,8 @@ pub use span::{
 /// Flushes and stops the span pipeline: on [`TraceGuard::shutdown`], or when dropped. Both wait
 /// at most [`DEFAULT_SHUTDOWN_TIMEOUT`](crate::DEFAULT_SHUTDOWN_TIMEOUT) (10 s, as every guard on
 /// its own), on any thread, with or without an async runtime; what is not exported by then is
-/// dropped and counted (`obs_spans_dropped_total{reason="shutdown"}`). With
+/// dropped and counted (`obs_spans_dropped_total{reason="shutdown"}`): an export still waiting
+/// on its own timeout (10 s by default) then is dropped with its batch. With
 /// [`ObsGuard`](crate::ObsGuard), its shutdown deadline bounds it instead.
 #[derive(Debug)]
 #[must_use = "dropping the guard shuts the span pipeline down"]

@@ -27,8 +27,8 @@ impl crate::core::Pillar for Pillar {
     }
 
     #[cfg(feature = "metrics")]
-    fn self_metrics(&self) {
-        if self.prepared.is_some() {
+    fn self_metrics(&self, _: &Context<'_>) {
+        if self.prepared.as_ref().is_some_and(Prepared::is_on) {
             super::pipeline::register_self_metrics();
         }
     }

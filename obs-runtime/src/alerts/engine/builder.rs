@@ -65,10 +65,10 @@ impl AlertManagerBuilder {
     ///
     /// let error = AlertManager::builder()
     ///     .rule(AlertRule::builder("queue_deep").condition(Condition::gauge("queue_depth").above(100.0)))
-    ///     .rule(AlertRule::builder("no condition").severity(Severity::Critical))
+    ///     .rule(AlertRule::builder("queue_stuck").severity(Severity::Critical))
     ///     .build()
     ///     .expect_err("a rule without a condition");
-    /// assert!(error.to_string().contains("no condition"), "{error}");
+    /// assert_eq!(error.to_string(), r#"alert rule "queue_stuck": no condition"#);
     /// ```
     pub fn rule(mut self, rule: impl IntoAlertRule) -> Self {
         match rule.into_alert_rule() {
