@@ -117,15 +117,19 @@ impl ObsBuilder {
     }
 
     /// Adds `pillar`, which the builder's method `field` gives: given a second time, `init` says
-    /// so (two global subscribers or span pipelines cannot both start, and a second alert manager
-    /// would hide the first's rules).
-    fn add_once<P: Pillar>(&mut self, pillar: P, field: &'static str) {
+    /// so, with `why` one is enough (two global subscribers or span pipelines cannot both start;
+    /// a second alert manager or health checker would hide the first's rules or checks).
+    fn add_once<P: Pillar>(&mut self, pillar: P, field: &'static str, why: &str) {
         if self.pillars.iter().any(|given| AsAny::as_any(&**given).is::<P>()) {
-            let reason = "given twice: give one (one alert manager holds every rule)".to_owned();
-            self.pillars.push(Box::new(Refused { field, reason }));
+            self.refuse(field, format!("given twice: {why}"));
         } else {
             self.pillars.push(Box::new(pillar));
         }
+    }
+
+    /// Makes `init` fail, naming `field`.
+    fn refuse(&mut self, field: &'static str, reason: String) {
+        self.pillars.push(Box::new(Refused { field, reason }));
     }
 
     #[cfg(feature = "page")]
@@ -175,8 +179,7 @@ impl ObsBuilder {
         #[cfg(not(feature = "metrics"))]
         {
             let _ = buckets;
-            let reason = "the `metrics` feature is off".to_owned();
-            self.pillars.push(Box::new(Refused { field: "default_buckets", reason }));
+            self.refuse("default_buckets", "the `metrics` feature is off".to_owned());
         }
         self
     }
@@ -254,7 +257,7 @@ impl ObsBuilder {
     /// (`/health/live` is always served). Takes a
     /// [`HealthChecker`](crate::health::HealthChecker) or its
     /// [builder](crate::health::HealthChecker::builder), checked with the rest at `init` (its
-    /// `Err` is one naming `health`). Given again, the last checker is the one served:
+    /// `Err` is one naming `health`; so is giving a second checker: one holds every check):
     ///
     /// ```
     /// use obs_runtime::health::{HealthCheck, HealthChecker};
@@ -269,7 +272,9 @@ impl ObsBuilder {
     /// ```
     #[cfg(feature = "health")]
     pub fn health(mut self, checker: impl crate::health::IntoHealthChecker) -> Self {
-        self.pillar::<crate::health::Pillar>().checker = Some(checker.into_health_checker());
+        if self.pillar::<crate::health::Pillar>().checker.replace(checker.into_health_checker()).is_some() {
+            self.refuse("health", "given twice: one checker holds every check".to_owned());
+        }
         self
     }
 
@@ -287,7 +292,7 @@ impl ObsBuilder {
     /// as the global one. Given twice, `init` is an `Err` naming `logging`.
     #[cfg(feature = "logging")]
     pub fn logging(mut self, config: crate::logging::LoggingConfig) -> Self {
-        self.add_once(crate::logging::Pillar::new(config), "logging");
+        self.add_once(crate::logging::Pillar::new(config), "logging", "one global subscriber writes every line");
         self
     }
 
@@ -309,7 +314,7 @@ impl ObsBuilder {
     /// ```
     #[cfg(feature = "alerts")]
     pub fn alerts(mut self, manager: impl crate::alerts::IntoAlertManager) -> Self {
-        self.add_once(crate::alerts::Pillar::new(manager), "alerts");
+        self.add_once(crate::alerts::Pillar::new(manager), "alerts", "one alert manager holds every rule");
         self
     }
 
@@ -353,7 +358,7 @@ impl ObsBuilder {
     /// naming `tracing`.
     #[cfg(feature = "trace")]
     pub fn tracing(mut self, config: crate::trace::TraceConfig) -> Self {
-        self.add_once(crate::trace::Pillar::new(config), "tracing");
+        self.add_once(crate::trace::Pillar::new(config), "tracing", "one span pipeline exports every span");
         self
     }
 
@@ -717,6 +722,8 @@ mod tests {
         checker.register(check("cache")).expect("a new name");
         assert_eq!(checker.names(), ["db", "cache"]);
         assert!(builder().init().expect("starts").health().is_none());
+        let twice = builder().health(HealthChecker::builder()).health(HealthChecker::builder());
+        assert_eq!(refused(twice), "health");
     }
 
     #[cfg(feature = "page")]
