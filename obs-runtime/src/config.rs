@@ -255,8 +255,9 @@ impl ObsBuilder {
 
     /// The health checks the embedded server serves on `/health` and `/health/ready`
     /// (`/health/live` is always served). Takes a
-    /// [`HealthChecker`](crate::health::HealthChecker) or its
-    /// [builder](crate::health::HealthChecker::builder), checked with the rest at `init` (its
+    /// [`HealthChecker`](crate::health::HealthChecker), its
+    /// [builder](crate::health::HealthChecker::builder) or the builder's `build()`, checked with
+    /// the rest at `init` (its
     /// `Err` is one naming `health`; so is giving a second checker: one holds every check):
     ///
     /// ```
@@ -298,7 +299,8 @@ impl ObsBuilder {
 
     /// Evaluates these alert rules on their interval and sends their notifications (see
     /// [`crate::alerts`]); the embedded server lists the active alerts at `/alerts`. Takes an
-    /// [`AlertManager`](crate::alerts::AlertManager) or its builder, checked with the rest at
+    /// [`AlertManager`](crate::alerts::AlertManager), its builder or the builder's `build()`,
+    /// checked with the rest at
     /// `init` (its `Err` is one naming `alerts`; so is giving a second manager: one holds every
     /// rule):
     ///
@@ -371,7 +373,8 @@ impl ObsBuilder {
     }
 
     /// Checks the configuration and starts what it asks for. An `Err` names what is wrong, and
-    /// nothing has started then.
+    /// nothing runs then (what started before the failing part is stopped; the self-metrics of
+    /// the pillars may be registered, at zero).
     pub fn init(mut self) -> Result<ObsGuard, ConfigError> {
         let env = &self.environment;
         let shutdown_timeout = shutdown_timeout(self.shutdown_timeout, env)?;
@@ -387,7 +390,7 @@ impl ObsBuilder {
         for warning in tolerated {
             crate::diagnostics::warn("config", "invalid_env", &warning);
         }
-        // Checked before anything is registered or started.
+        // Checked before the self-metrics are registered and anything starts.
         #[cfg(feature = "http-server")]
         let server = if self.serve_http { Some(crate::http::settings(&self.server, env)?) } else { None };
         #[cfg(not(feature = "http-server"))]
@@ -655,10 +658,26 @@ mod tests {
 
     /// The field an `init` that fails names.
     fn refused(builder: ObsBuilder) -> &'static str {
+        refused_because(builder).0
+    }
+
+    /// The field an `init` that fails names, and why.
+    fn refused_because(builder: ObsBuilder) -> (&'static str, String) {
         match builder.init() {
-            Err(ConfigError::Invalid { field, .. }) => field,
+            Err(ConfigError::Invalid { field, reason }) => (field, reason),
             other => panic!("expected an invalid setting, got {other:?}"),
         }
+    }
+
+    /// Refused, naming `field`, for being given twice (not for another reason of the same field).
+    #[cfg_attr(
+        not(any(feature = "trace", feature = "logging", feature = "alerts", feature = "health")),
+        allow(dead_code)
+    )]
+    fn refused_as_twice(builder: ObsBuilder, field: &str) {
+        let (named, reason) = refused_because(builder);
+        assert_eq!(named, field);
+        assert!(reason.starts_with("given twice: "), "{reason}");
     }
 
     #[test]
@@ -695,19 +714,19 @@ mod tests {
         {
             use crate::alerts::AlertManager;
             let twice = builder().alerts(AlertManager::builder()).alerts(AlertManager::builder());
-            assert_eq!(refused(twice), "alerts");
+            refused_as_twice(twice, "alerts");
             let once = builder().alerts(AlertManager::builder()).init().expect("one manager");
             assert!(once.alerts().is_some());
         }
         #[cfg(feature = "trace")]
         {
             use crate::trace::TraceConfig;
-            assert_eq!(refused(builder().tracing(TraceConfig::new()).tracing(TraceConfig::new())), "tracing");
+            refused_as_twice(builder().tracing(TraceConfig::new()).tracing(TraceConfig::new()), "tracing");
         }
         #[cfg(feature = "logging")]
         {
             use crate::logging::LoggingConfig;
-            assert_eq!(refused(builder().logging(LoggingConfig::new()).logging(LoggingConfig::new())), "logging");
+            refused_as_twice(builder().logging(LoggingConfig::new()).logging(LoggingConfig::new()), "logging");
         }
     }
 
@@ -722,8 +741,11 @@ mod tests {
         checker.register(check("cache")).expect("a new name");
         assert_eq!(checker.names(), ["db", "cache"]);
         assert!(builder().init().expect("starts").health().is_none());
-        let twice = builder().health(HealthChecker::builder()).health(HealthChecker::builder());
-        assert_eq!(refused(twice), "health");
+        refused_as_twice(builder().health(HealthChecker::builder()).health(HealthChecker::builder()), "health");
+        // `build()`'s `Result`, as the builder: served when `Ok`.
+        let built = HealthChecker::builder().check(check("db")).build();
+        let obs = builder().health(built).init().expect("starts");
+        assert_eq!(obs.health().expect("served").names(), ["db"]);
     }
 
     #[cfg(feature = "page")]

@@ -4,10 +4,12 @@
 //! [`Pillar`]; `init` then
 //! 1. has every pillar check its configuration against the service's identity and the
 //!    environment ([`Pillar::prepare`]): nothing has started yet, so an `Err` changes nothing;
-//! 2. registers every pillar's self-metrics ([`Pillar::self_metrics`]);
+//! 2. registers every pillar's self-metrics ([`Pillar::self_metrics`]), at zero;
 //! 3. starts the embedded server with the routes the pillars contribute ([`Pillar::routes`]);
 //! 4. starts each pillar ([`Pillar::start`]) in [`Rank`] order; what one leaves running is a
-//!    [`Part`], which the guard stops.
+//!    [`Part`], which the guard stops. A start that fails stops those started before it, and
+//!    what changes the process (the global subscriber, the default buckets, `target_info`'s
+//!    identity) comes last, once nothing else can fail.
 //!
 //! The guard owns the single deadline for stopping: the server stops taking connections first,
 //! every other part is told to stop at once and given until shortly before the deadline, then a
@@ -95,7 +97,9 @@ pub(crate) enum Stage {
     /// Works in the background (exporters, evaluators, refreshers): told to stop together, each
     /// until shortly before the deadline.
     Work,
-    /// Reads what the others counted while they stopped (a push of the registry): after them.
+    /// Reads what the others counted while they stopped (a push of the registry): after them,
+    /// together (a push and the last OTLP export of metrics do not wait for each other, so
+    /// neither sees what the other counts as it ends).
     Last,
     /// Writes what the others say while they stop (the log writer): stopped last, by the deadline.
     Output,
@@ -205,6 +209,7 @@ mod tests {
         let mut parts = vec![
             part("push", Stage::Last),
             part("logs", Stage::Output),
+            part("otlp", Stage::Last),
             part("traces", Stage::Work),
             part("server", Stage::Intake),
             part("alerts", Stage::Work),
@@ -223,7 +228,9 @@ mod tests {
                 "wait traces",
                 "wait alerts",
                 "signal push",
+                "signal otlp",
                 "wait push",
+                "wait otlp",
                 "signal logs",
                 "wait logs"
             ]

@@ -67,14 +67,16 @@ impl crate::core::Pillar for Pillar {
         });
     }
 
-    /// `target_info` (the service's identity) and `obs_build_info`.
-    fn self_metrics(&self, cx: &Context<'_>) {
-        super::target_info::set(cx.service);
+    /// `obs_build_info`, and the `target_info` family (its series, the service's identity, is set
+    /// with the rest at `start`: it changes the process).
+    fn self_metrics(&self, _: &Context<'_>) {
+        super::target_info::register();
         super::build_info::register_obs_build_info();
     }
 
-    fn start(self: Box<Self>, _: &Context<'_>) -> Result<Option<Box<dyn Part>>, ConfigError> {
+    fn start(self: Box<Self>, cx: &Context<'_>) -> Result<Option<Box<dyn Part>>, ConfigError> {
         super::warm_up();
+        super::target_info::set(cx.service);
         // Checked in `prepare`: these cannot fail now.
         if let Some(limit) = self.limits.default {
             super::set_default_series_limit(limit)

@@ -435,7 +435,7 @@ impl crate::core::Pillar for Pillar {
 }
 
 /// The push made when the guard stops obs: after the other parts stopped, so that what they
-/// counted while stopping is in it.
+/// counted while stopping is in it (but the last OTLP export of metrics, which stops with it).
 #[derive(Debug)]
 struct PushOnStop {
     gateway: Pushgateway,

@@ -24,6 +24,11 @@ static CURRENT: Mutex<Option<Shown>> = Mutex::new(None);
 pub(crate) fn set(identity: &Identity) {
     let (names, values) = labels_of(identity).into_iter().unzip();
     *sync::lock(&CURRENT) = Some(Arc::new((names, values)));
+    register();
+}
+
+/// Registers the family (once); it has no series until [`set`].
+pub(crate) fn register() {
     static REGISTERED: OnceLock<()> = OnceLock::new();
     REGISTERED.get_or_init(|| {
         if let Err(error) = registry().register_family(NAME, Kind::Gauge, Arc::new(TargetInfo)) {
