@@ -14,7 +14,7 @@
 //!
 //! This is the showcase, every pillar at once. Each one alone, in a page that runs and exits:
 //! `track_request`, `trace_operation`, `logging`, `health_checks`, `alerts` and `tower_layer`
-//! beside this file (`cargo run --example track_request`, ...).
+//! beside this folder (`cargo run --example track_request`, ...).
 //!
 //! Open the observability port in a browser (`http://127.0.0.1:9464/`) for the live page: each
 //! endpoint's request rate, errors, latency quantiles and requests in flight over the last
@@ -51,8 +51,8 @@
 //! The scrape shows `http_requests_total{method="GET",endpoint="/users/{id}",status="404"}`: the
 //! endpoint label is the route template, never the raw path, so the number of series stays
 //! bounded however many ids clients try. The status is the real one because `ApiError`
-//! implements [`RequestOutcome`]. Paths no route matches get axum's 404 without touching a
-//! handler, so they are not recorded either.
+//! implements `RequestOutcome` (in `service.rs`). Paths no route matches get axum's 404 without
+//! touching a handler, so they are not recorded either.
 //!
 //! Each handled request, and each login, is logged as one JSON line on stdout (after the address
 //! lines): timestamp, service, level, message, trace and span ids, the fields; the login's

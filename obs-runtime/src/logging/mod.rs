@@ -330,8 +330,8 @@ pub(crate) struct Pipeline {
 
 /// Flushes buffered lines when dropped, within
 /// [`DEFAULT_SHUTDOWN_TIMEOUT`](crate::DEFAULT_SHUTDOWN_TIMEOUT) (10 s, as every guard on its own;
-/// the writer thread then ends); lines not written by then are counted as dropped. With [`ObsGuard`](crate::ObsGuard), its shutdown
-/// deadline bounds it instead.
+/// the writer thread then ends); lines not written by then are counted as dropped. With
+/// [`ObsGuard`](crate::ObsGuard), its shutdown deadline bounds it instead.
 #[must_use = "dropping the guard stops the log writer"]
 pub struct LogGuard {
     sink: Arc<sink::Sink>,

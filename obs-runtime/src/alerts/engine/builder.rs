@@ -57,8 +57,9 @@ impl AlertManagerBuilder {
         }
     }
 
-    /// Adds a rule: an [`AlertRule`], or its builder unbuilt, whose `Err` (as a duplicate name)
-    /// [`build`](Self::build) returns with the others'. Rule names must be unique.
+    /// Adds a rule: an [`AlertRule`], its builder unbuilt, or a `Result` (what [`AlertRule::new`]
+    /// returns). A rule's `Err` (no condition, a bad name) is [`build`](Self::build)'s, which
+    /// returns the first mistake of the whole configuration. Rule names must be unique.
     ///
     /// ```
     /// use obs_runtime::alerts::{AlertManager, AlertRule, Condition, Severity};
